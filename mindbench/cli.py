@@ -1,0 +1,65 @@
+"""The `mindbench` command. Subcommands live beside the code they drive and are imported only
+when invoked, so `mindbench --help` stays instant (no torch, no transformers)."""
+
+import importlib
+
+import click
+
+# name -> "module:attribute". The modules import their heavy dependencies inside functions.
+COMMANDS = {
+    "run": ("mindbench.harness:run_command", "Benchmark models x precisions on task suites."),
+    "models": ("mindbench.catalog_cli:models_command", "List the model catalog and what loads here."),
+    "hardware": ("mindbench.hardware:hardware_command", "Show this machine's GPUs, CPU, RAM."),
+    "recommend": ("mindbench.recommend:recommend_command", "Best model and precision for this machine."),
+    "report": ("mindbench.report:report_command", "Tables and plots from result files."),
+    "compare": ("mindbench.compare:compare_command", "Regression gate: BASELINE vs NEW results."),
+    "chat": ("mindbench.chat:chat_command", "Chat with the recommended configuration."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        target, short = COMMANDS[name]
+        module, attr = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            # A subcommand whose module is missing should not break the others.
+            @click.command(name=name, help=short)
+            def broken():
+                raise click.ClickException(f"`mindbench {name}` is unavailable: {e}")
+            return broken
+
+    def format_commands(self, ctx, formatter):
+        # Use the short help from COMMANDS so --help does not import every module.
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mindbench")
+def cli():
+    """mindbench: which open model, at which precision, should I run here?
+
+    \b
+    Examples:
+      mindbench run --suite code            # quick benchmark of the embedded model
+      mindbench run --suite all --full      # every problem of every suite
+      mindbench recommend --task code
+      mindbench report results/runs.jsonl --format md
+      mindbench compare results/baseline.jsonl results/runs.jsonl
+    """
+
+
+def main():
+    cli()
+
+
+if __name__ == "__main__":
+    main()
