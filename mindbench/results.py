@@ -1,0 +1,172 @@
+"""The results store: append-only JSONL, one record per benchmark cell, schema-versioned.
+
+Why JSONL with a lock instead of a database: results are written by many short-lived processes
+(sweeps, resumed sweeps, parallel runs on the same disk) and read by humans, `git diff` and CI.
+One line per record, written under an exclusive `fcntl.flock` with flush+fsync, means two runs
+appending to one file at once lose nothing, and a run killed mid-write leaves at most one torn
+last line, which `read` skips with a warning.
+
+The record layout is documented in docs/architecture.md ("The result record").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import MindbenchError
+
+SCHEMA = 1
+
+# Final statuses of a cell. "ok", "oom" and "skipped" are facts about this machine and model:
+# rerunning gives the same answer, so --resume treats them as done. "crashed", "timeout" and
+# "error" may be transient (a loaded machine, a flaky driver), so --resume runs them again.
+STATUSES = ("ok", "oom", "crashed", "timeout", "skipped", "error")
+DONE_STATUSES = ("ok", "oom", "skipped")
+
+
+def _lock(f, exclusive: bool) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; appends of one small line are still near-atomic
+        return
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+
+
+def _unlock(f) -> None:
+    try:
+        import fcntl
+    except ImportError:
+        return
+    fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def append(path: str | os.PathLike, record: dict) -> None:
+    """Append one record as one JSON line, atomically with respect to other appenders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = dict(record)
+    record.setdefault("schema", SCHEMA)
+    # Serialise before taking the lock: a record that can't be encoded must fail loudly here,
+    # not leave half a line behind. default=str keeps odd values (Paths, numpy scalars) readable.
+    line = json.dumps(record, default=str, sort_keys=False, separators=(",", ":")) + "\n"
+    with open(path, "a+b") as f:
+        _lock(f, exclusive=True)
+        try:
+            # A previous writer killed mid-line leaves no trailing newline; start on a fresh line
+            # so our record is not glued to the torn one (which read() then skips on its own).
+            f.seek(0, os.SEEK_END)
+            if f.tell() > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.seek(0, os.SEEK_END)
+                    f.write(b"\n")
+            f.seek(0, os.SEEK_END)
+            f.write(line.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            _unlock(f)
+
+
+def read(path: str | os.PathLike, *, warn: bool = True) -> list[dict]:
+    """All records in the file, oldest first. Corrupt or truncated lines are skipped (with a
+    warning on stderr); a missing file or a newer schema than ours is a user error."""
+    path = Path(path)
+    if not path.exists():
+        raise MindbenchError(f"no results file at {path}; run `mindbench run --out {path}` first")
+    with open(path, "rb") as f:
+        _lock(f, exclusive=False)  # don't read a line while another process is writing it
+        try:
+            data = f.read()
+        finally:
+            _unlock(f)
+    records = []
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+            if not isinstance(rec, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as e:
+            if warn:
+                print(f"mindbench: warning: skipping corrupt line {lineno} of {path} ({e})",
+                      file=sys.stderr)
+            continue
+        schema = rec.get("schema", SCHEMA)
+        if isinstance(schema, int) and schema > SCHEMA:
+            raise MindbenchError(f"{path} line {lineno} has results schema {schema}, newer than this "
+                                 f"mindbench understands ({SCHEMA}); upgrade mindbench")
+        records.append(rec)
+    return records
+
+
+def cell_key(config: dict, fingerprint: str | None) -> str:
+    """The identity of a cell: model|runtime|precision|device|weights|suites|limit|fingerprint.
+
+    Two records with the same key measured the same thing on the same machine; --resume and the
+    report use it to tell a repeat from a different experiment."""
+    suites = ",".join(config.get("suites") or [])
+    limit = config.get("limit")
+    parts = [config.get("model"), config.get("runtime"), config.get("precision"), config.get("device"),
+             config.get("weights", "pretrained"), suites, "all" if limit is None else limit, fingerprint]
+    return "|".join("" if p is None else str(p) for p in parts)
+
+
+def done_cells(path: str | os.PathLike, statuses=DONE_STATUSES) -> set[str]:
+    """Keys of cells that already have a final record (see DONE_STATUSES) in `path`."""
+    path = Path(path)
+    if not path.exists():
+        return set()
+    return {r["cell"] for r in read(path) if r.get("status") in statuses and r.get("cell")}
+
+
+def _stat(speed: dict, name: str, part: str = "mean"):
+    v = (speed or {}).get(name)
+    return v.get(part) if isinstance(v, dict) else None
+
+
+def _peak_mb(memory: dict):
+    """The one 'how much memory did this need' figure for tables: on CUDA the per-process NVML
+    figure (what other programs on the card actually lose, CUDA context included), falling back
+    to torch's reserved pool; on CPU the sampled peak RSS of the worker."""
+    for k in ("nvml_process_mb", "torch_max_reserved_mb", "peak_rss_mb"):
+        if (memory or {}).get(k) is not None:
+            return memory[k]
+    return None
+
+
+def rows(records: list[dict]) -> list[dict]:
+    """One flat row per (record, suite) for tables and pandas; a record with no quality (perf-only,
+    failed, or no suites) gives one row with suite=None."""
+    out = []
+    for r in records:
+        cfg = r.get("config") or {}
+        hw = r.get("hardware") or {}
+        mem = r.get("memory") or {}
+        speed = r.get("speed") or {}
+        roof = r.get("roofline") or {}
+        base = {
+            "model": cfg.get("model"), "runtime": cfg.get("runtime"), "precision": cfg.get("precision"),
+            "device": cfg.get("device"), "weights": cfg.get("weights"), "dtype": cfg.get("dtype"),
+            "status": r.get("status"), "error": r.get("error"),
+            "decode_tok_s": _stat(speed, "decode_tok_s"), "decode_tok_s_std": _stat(speed, "decode_tok_s", "std"),
+            "prefill_tok_s": _stat(speed, "prefill_tok_s"), "prefill_tok_s_std": _stat(speed, "prefill_tok_s", "std"),
+            "ttft_ms": _stat(speed, "ttft_ms"), "ttft_ms_std": _stat(speed, "ttft_ms", "std"),
+            "weights_mb": mem.get("weights_mb"), "peak_mb": _peak_mb(mem),
+            "load_s": (r.get("load") or {}).get("load_s"),
+            "bandwidth_gb_s": roof.get("bandwidth_gb_s"), "efficiency": roof.get("efficiency"),
+            "fingerprint": hw.get("fingerprint"), "memory_class": hw.get("memory_class"),
+            "cell": r.get("cell"), "run_id": r.get("run_id"), "timestamp": r.get("timestamp"),
+        }
+        quality = r.get("quality") or {}
+        if not quality:
+            out.append({**base, "suite": None, "score": None, "stderr": None, "n": None, "metric": None})
+        for suite, q in quality.items():
+            q = q or {}
+            out.append({**base, "suite": suite, "score": q.get("score"), "stderr": q.get("stderr"),
+                        "n": q.get("n"), "metric": q.get("metric")})
+    return out

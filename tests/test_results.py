@@ -1,0 +1,102 @@
+"""The results store: atomic appends under concurrency, torn lines, schema guard, flattening."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mindbench import results
+from mindbench.errors import MindbenchError
+
+
+def _record(model="m", precision="fp32", status="ok", quality=None, i=0):
+    return {"schema": 1, "cell": f"{model}|{precision}|{i}", "status": status, "error": None,
+            "config": {"model": model, "runtime": "transformers", "precision": precision, "device": "cpu",
+                       "weights": "pretrained", "suites": list(quality or {}), "limit": 2},
+            "hardware": {"fingerprint": "abc", "memory_class": "cpu-16gb"},
+            "memory": {"weights_mb": 100.0, "peak_rss_mb": 900.0, "nvml_global_mb": None,
+                       "nvml_process_mb": None, "torch_max_allocated_mb": None, "torch_max_reserved_mb": None},
+            "speed": {"prefill_tok_s": {"mean": 500.0, "std": 5.0, "n": 2},
+                      "decode_tok_s": {"mean": 20.0, "std": 1.0, "n": 2},
+                      "ttft_ms": {"mean": 40.0, "std": 2.0, "n": 2}},
+            "roofline": {"bandwidth_gb_s": 10.0, "bytes_per_token": 1e8, "efficiency": 0.2},
+            "quality": quality or {}}
+
+
+def test_append_read_roundtrip(tmp_path):
+    p = tmp_path / "sub" / "runs.jsonl"
+    results.append(p, _record(i=1))
+    results.append(p, _record(i=2, status="oom"))
+    recs = results.read(p)
+    assert [r["cell"] for r in recs] == ["m|fp32|1", "m|fp32|2"]
+    assert all(r["schema"] == results.SCHEMA for r in recs)
+    assert p.read_text().count("\n") == 2
+
+
+def test_concurrent_appends_lose_nothing(tmp_path):
+    p = tmp_path / "runs.jsonl"
+    n = 150
+    # Big records (~20 kB) so that an unlocked write would be split and interleaved.
+    code = ("import sys; from mindbench import results\n"
+            "w = sys.argv[2]\n"
+            f"for i in range({n}):\n"
+            "    results.append(sys.argv[1], {'cell': f'{w}-{i}', 'pad': w * 20000})\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(p), w]) for w in ("a", "b")]
+    assert [pr.wait(timeout=120) for pr in procs] == [0, 0]
+    recs = results.read(p, warn=False)
+    cells = [r["cell"] for r in recs]
+    assert len(cells) == 2 * n and len(set(cells)) == 2 * n
+    for r in recs:
+        assert r["pad"] == r["cell"][0] * 20000
+    # every line parses: no torn line was skipped
+    assert len(p.read_text().splitlines()) == 2 * n
+
+
+def test_truncated_last_line_is_skipped_with_warning(tmp_path, capsys):
+    p = tmp_path / "runs.jsonl"
+    results.append(p, _record(i=1))
+    with open(p, "a") as f:  # what a writer killed mid-line leaves behind
+        f.write(json.dumps(_record(i=2))[:57])
+    recs = results.read(p)
+    assert [r["cell"] for r in recs] == ["m|fp32|1"]
+    assert "skipping corrupt line 2" in capsys.readouterr().err
+    # the next append starts on a fresh line, so it is not lost to the torn one
+    results.append(p, _record(i=3))
+    assert [r["cell"] for r in results.read(p, warn=False)] == ["m|fp32|1", "m|fp32|3"]
+
+
+def test_missing_file_and_newer_schema_are_user_errors(tmp_path):
+    with pytest.raises(MindbenchError, match="no results file"):
+        results.read(tmp_path / "nope.jsonl")
+    p = tmp_path / "future.jsonl"
+    p.write_text(json.dumps({"schema": results.SCHEMA + 1, "cell": "x"}) + "\n")
+    with pytest.raises(MindbenchError, match="upgrade mindbench"):
+        results.read(p)
+
+
+def test_rows_flatten_per_suite():
+    q = {"code": {"score": 50.0, "metric": "pass@1", "value": 0.5, "stderr": 0.1, "n": 2},
+         "chat": {"score": 25.0, "metric": "accuracy", "value": 0.25, "stderr": 0.2, "n": 4}}
+    rs = results.rows([_record(quality=q), _record(precision="int4", status="crashed")])
+    assert [(r["precision"], r["suite"], r["score"]) for r in rs] == [
+        ("fp32", "code", 50.0), ("fp32", "chat", 25.0), ("int4", None, None)]
+    r = rs[0]
+    expected = {"model", "runtime", "precision", "device", "weights", "status", "suite", "score", "stderr", "n",
+                "decode_tok_s", "decode_tok_s_std", "prefill_tok_s", "prefill_tok_s_std", "ttft_ms",
+                "weights_mb", "peak_mb", "efficiency", "fingerprint", "memory_class"}
+    assert expected <= set(r)
+    assert (r["decode_tok_s"], r["decode_tok_s_std"], r["prefill_tok_s"], r["ttft_ms"]) == (20.0, 1.0, 500.0, 40.0)
+    assert r["peak_mb"] == 900.0 and r["efficiency"] == 0.2 and r["fingerprint"] == "abc"
+    assert rs[2]["status"] == "crashed"
+
+
+def test_cell_key_and_done_cells(tmp_path):
+    cfg = {"model": "m", "runtime": "transformers", "precision": "int4", "device": "cpu",
+           "weights": "pretrained", "suites": ["code", "chat"], "limit": None}
+    assert results.cell_key(cfg, "fp") == "m|transformers|int4|cpu|pretrained|code,chat|all|fp"
+    p = tmp_path / "r.jsonl"
+    assert results.done_cells(p) == set()
+    for st in ("ok", "oom", "skipped", "crashed", "timeout"):
+        results.append(p, {"cell": st, "status": st})
+    assert results.done_cells(p) == {"ok", "oom", "skipped"}
