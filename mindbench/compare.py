@@ -1,0 +1,247 @@
+"""The regression gate: compare a NEW results store against a BASELINE, noise-aware.
+
+A benchmark gate that cries wolf gets switched off, so a change counts only when it is larger
+than both a tolerance and what the measurements' own spread allows:
+
+- quality (score 0-100 per suite): a drop counts when it exceeds `z * sqrt(se1^2 + se2^2)`
+  (z = 2, ~95% for independent estimates) AND `--quality-tol` points;
+- speed (decode and prefill tok/s, TTFT ms): a change counts when it exceeds `--speed-tol` as a
+  fraction of the baseline AND `z * sqrt(std1^2 + std2^2)` of the repeats' spread;
+- memory (weights and peak MB): a rise counts when it exceeds `--memory-tol` as a fraction;
+- status: a cell that was ok and now fails (oom, crashed, timeout, skipped, error) regressed.
+
+Rows match by model, runtime, precision, device, weights and suite, on the same hardware memory
+class (default). Speed and memory depend on the exact machine, so they are compared only when
+the hardware fingerprints match too; quality is compared across machines of the same class.
+Rows that find no partner are listed, not silently dropped.
+
+Exit status: 0 nothing regressed, 1 a regression, 2 bad input (missing file, schema mismatch,
+nothing to compare).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+
+from .errors import MindbenchError
+from .report import latest, load_records, view
+
+# Why 0.25: on a shared 2-core CPU (CI runners, this project's machines) two honest reruns of the
+# same cell differ by 10-20% in decode/prefill tok/s when other jobs run beside them; a quarter
+# is beyond that and still catches the regressions that matter (a lost fast path is 2x, not 20%).
+# A dedicated GPU box can pass --speed-tol 0.1.
+SPEED_TOL = 0.25
+# One point: finer than any suite's standard error at the sizes we run, so the stderr test
+# decides; it only stops a flag on a sub-point wobble of a huge suite.
+QUALITY_TOL = 1.0
+# Peak RSS moves with allocator behaviour and what else the worker imported; weights do not move.
+MEMORY_TOL = 0.2
+Z = 2.0
+
+# (figure, label, higher is better)
+SPEED = (("decode_tok_s", "decode tok/s", True), ("prefill_tok_s", "prefill tok/s", True),
+         ("ttft_ms", "TTFT ms", False))
+MEMORY = (("weights_mb", "weights MB"), ("peak_mb", "peak MB"))
+
+
+class BadInput(MindbenchError):
+    """Nothing sensible to compare: exit 2, so CI can tell "broken gate" from "regression"."""
+    exit_code = 2
+
+
+def _match_key(v: dict, hardware: str) -> tuple:
+    hw = {"class": v["memory_class"], "fingerprint": v["fingerprint"], "any": None}[hardware]
+    return (v["model"], v["runtime"], v["precision"], v["device"], v["weights"], hw)
+
+
+def _label(key: tuple) -> str:
+    return "/".join(str(k) for k in key[:4]) + ("" if key[4] in (None, "pretrained") else f" ({key[4]})")
+
+
+def _judge(delta_bad: float, allowed: float) -> str:
+    """delta_bad > 0 means worse. Both the tolerance and the noise must be exceeded."""
+    if delta_bad > allowed:
+        return "regression"
+    if -delta_bad > allowed:
+        return "improvement"
+    return "ok"
+
+
+def _check(cell, what, base, new, change, allowed, verdict, **extra) -> dict:
+    return {"cell": cell, "what": what, "baseline": base, "new": new, "change": change,
+            "allowed": allowed, "verdict": verdict, **extra}
+
+
+def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALITY_TOL,
+            speed_tol: float = SPEED_TOL, memory_tol: float = MEMORY_TOL, z: float = Z,
+            hardware: str = "class") -> dict:
+    """Compare two lists of records. Returns checks, regressions, improvements and unmatched rows."""
+    if hardware not in ("class", "fingerprint", "any"):
+        raise BadInput(f"--hardware must be class, fingerprint or any, not {hardware!r}")
+    base_v = {_match_key(v, hardware): v for v in map(view, latest(baseline))}
+    new_v = {_match_key(v, hardware): v for v in map(view, latest(new))}
+    checks: list[dict] = []
+    unmatched = {"baseline": [_label(k) for k in base_v if k not in new_v],
+                 "new": [_label(k) for k in new_v if k not in base_v]}
+    notes: list[str] = []
+    compared = 0
+    for key, b in base_v.items():
+        n = new_v.get(key)
+        if n is None:
+            continue
+        cell = _label(key)
+        compared += 1
+        if b["status"] != "ok" or n["status"] != "ok":
+            verdict = ("ok" if b["status"] == n["status"] else
+                       "regression" if b["status"] == "ok" else
+                       "improvement" if n["status"] == "ok" else "ok")
+            msg = f": {n['error']}" if n["status"] != "ok" and n["error"] else ""
+            checks.append(_check(cell, "status", b["status"], n["status"] + msg, None, None, verdict))
+            continue
+        # Quality, per suite both runs scored.
+        for suite in b["quality"]:
+            qb, qn = b["quality"][suite], n["quality"].get(suite)
+            if qn is None or qb["score"] is None or qn["score"] is None:
+                unmatched["baseline"].append(f"{cell} {suite}")
+                continue
+            if qb["n"] != qn["n"]:
+                # Different task subsets are different experiments: the stderr test assumes both
+                # scores estimate the same quantity, which a deterministic subset does not.
+                unmatched["baseline"].append(f"{cell} {suite} (n={qb['n']} vs n={qn['n']})")
+                continue
+            noise = z * math.hypot(qb["stderr"] or 0.0, qn["stderr"] or 0.0)
+            allowed = max(noise, quality_tol)
+            delta = qn["score"] - qb["score"]
+            checks.append(_check(cell, f"{suite} score", qb["score"], qn["score"], delta, allowed,
+                                 _judge(-delta, allowed), base_spread=qb["stderr"], new_spread=qn["stderr"],
+                                 noise=noise, n=qn["n"]))
+        unmatched["new"].extend(f"{cell} {s}" for s in n["quality"] if s not in b["quality"])
+        if b["fingerprint"] != n["fingerprint"] and hardware != "any":
+            notes.append(f"{cell}: speed and memory not compared (different machine, same memory class)")
+            continue
+        for fig, label, higher_better in SPEED:
+            vb, vn = b[fig], n[fig]
+            if vb is None or vn is None or vb <= 0:
+                continue
+            noise = z * math.hypot(b[fig + "_std"] or 0.0, n[fig + "_std"] or 0.0)
+            allowed = max(noise, speed_tol * vb)
+            worse = (vb - vn) if higher_better else (vn - vb)
+            checks.append(_check(cell, label, vb, vn, vn - vb, allowed, _judge(worse, allowed),
+                                 base_spread=b[fig + "_std"], new_spread=n[fig + "_std"], noise=noise,
+                                 rel=(vn - vb) / vb))
+        for fig, label in MEMORY:
+            vb, vn = b[fig], n[fig]
+            if vb is None or vn is None or vb <= 0:
+                continue
+            allowed = memory_tol * vb
+            checks.append(_check(cell, label, vb, vn, vn - vb, allowed, _judge(vn - vb, allowed),
+                                 rel=(vn - vb) / vb))
+    if compared == 0:
+        raise BadInput("nothing to compare: no row of NEW matches a row of BASELINE by model, runtime, "
+                       "precision, device and hardware; check the files (or pass --hardware any)")
+    if not checks:
+        raise BadInput("nothing to compare: the matched rows share no figure (quality suite, speed or memory)")
+    regressions = sum(c["verdict"] == "regression" for c in checks)
+    return {
+        "regressions": regressions,
+        "improvements": sum(c["verdict"] == "improvement" for c in checks),
+        "compared_cells": compared,
+        "checks": checks,
+        "unmatched": unmatched,
+        "notes": notes,
+        "settings": {"quality_tol": quality_tol, "speed_tol": speed_tol, "memory_tol": memory_tol,
+                     "z": z, "hardware": hardware},
+        "exit_code": 1 if regressions else 0,
+    }
+
+
+def _fmt(x, spread=None) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, str):
+        return x if len(x) <= 60 else x[:57] + "..."
+    s = f"{x:.1f}"
+    return s + (f" ± {spread:.1f}" if spread is not None else "")
+
+
+def render_text(result: dict) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for c in result["checks"]:
+        change = "—"
+        if c["change"] is not None:
+            change = f"{c['change']:+.1f}" + (f" ({100 * c['rel']:+.0f}%)" if c.get("rel") is not None else "")
+        mark = {"regression": "REGRESSION", "improvement": "improved", "ok": "ok"}[c["verdict"]]
+        rows.append([c["cell"], c["what"], _fmt(c["baseline"], c.get("base_spread")),
+                     _fmt(c["new"], c.get("new_spread")), change,
+                     "—" if c["allowed"] is None else f"±{c['allowed']:.1f}", mark])
+    out = [tabulate(rows, headers=["cell", "figure", "baseline", "new", "change", "allowed", "verdict"],
+                    tablefmt="github")]
+    for side, items in result["unmatched"].items():
+        if items:
+            out.append(f"unmatched in {side}: " + "; ".join(items))
+    out.extend(result["notes"])
+    s = result["settings"]
+    out.append(f"{result['regressions']} regression(s), {result['improvements']} improvement(s) over "
+               f"{result['compared_cells']} matched cell(s) [quality: drop > max({s['quality_tol']} pts, "
+               f"{s['z']:g}*sqrt(se1^2+se2^2)); speed: change > max({s['speed_tol']:.0%}, "
+               f"{s['z']:g}*sqrt(std1^2+std2^2)); memory: rise > {s['memory_tol']:.0%}]")
+    return "\n".join(out)
+
+
+def _load(path: str, side: str) -> list[dict]:
+    try:
+        records = load_records([path])
+    except MindbenchError as e:  # missing file, newer schema: bad input, not a regression
+        raise BadInput(f"{side}: {e.message}") from None
+    if not records:
+        raise BadInput(f"{side} {path} holds no readable records")
+    return records
+
+
+@click.command(name="compare")
+@click.argument("baseline", type=click.Path())
+@click.argument("new", type=click.Path())
+@click.option("--quality-tol", type=float, default=QUALITY_TOL, show_default=True, metavar="POINTS",
+              help="Smallest quality drop (0-100 points) that can count, on top of the stderr test.")
+@click.option("--speed-tol", type=float, default=SPEED_TOL, show_default=True, metavar="FRACTION",
+              help="Smallest relative speed drop that can count, on top of the repeats' spread.")
+@click.option("--memory-tol", type=float, default=MEMORY_TOL, show_default=True, metavar="FRACTION",
+              help="Smallest relative memory rise that counts.")
+@click.option("--z", "z", type=float, default=Z, show_default=True,
+              help="How many combined standard errors/deviations a change must exceed.")
+@click.option("--hardware", type=click.Choice(["class", "fingerprint", "any"]), default="class",
+              show_default=True, help="Match rows on the same memory class, the same machine, or anywhere.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, hardware, as_json):
+    """Regression gate: compare NEW results against BASELINE.
+
+    Exit status 0 when nothing regressed, 1 on a regression, 2 on bad input (missing file,
+    schema mismatch, nothing to compare). A change counts only when it exceeds both the
+    tolerance and the two runs' own noise (standard errors for quality, repeat spread for speed).
+
+    \b
+    Examples:
+      mindbench compare results/baseline.jsonl results/runs.jsonl
+      mindbench compare results/baseline.jsonl new.jsonl --speed-tol 0.1 --json
+      mindbench compare old.jsonl new.jsonl --hardware any   # quality across machines
+    """
+    for name, x in (("--quality-tol", quality_tol), ("--speed-tol", speed_tol),
+                    ("--memory-tol", memory_tol), ("--z", z)):
+        if x < 0 or not math.isfinite(x):
+            raise BadInput(f"{name} must be a non-negative number, got {x}")
+    base_records = _load(baseline, "BASELINE")
+    new_records = _load(new, "NEW")
+    schemas = {r.get("schema", 1) for r in base_records} | {r.get("schema", 1) for r in new_records}
+    if len(schemas) > 1:
+        raise BadInput(f"schema mismatch: the files hold result schemas {sorted(schemas, key=str)}; "
+                       "refresh the baseline with the current mindbench (see results/README.md)")
+    result = compare(base_records, new_records, quality_tol=quality_tol, speed_tol=speed_tol,
+                     memory_tol=memory_tol, z=z, hardware=hardware)
+    click.echo(json.dumps(result, indent=2) if as_json else render_text(result))
+    if result["regressions"]:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,405 @@
+"""Reports: the results store as a comparison table (Markdown, CSV, HTML, JSON) and plots.
+
+The user's document had a table of models with parameters, GPU memory, speed, quality and use —
+claims. Here every cell of that table comes from a result record and carries its spread: speed
+as mean ± standard deviation over the repeats, quality as score ± standard error over the tasks.
+A cell that failed (oom, crashed, timeout, skipped, error) is a row with its status and message,
+never silently dropped. A figure a record marks as estimated is labelled "(est.)".
+
+Records mark estimated figures either with a top-level list of dotted paths,
+`"estimated": ["speed.decode_tok_s", "memory.weights_mb"]`, or with `"estimated": true` inside
+the figure's own dict (e.g. `speed.decode_tok_s = {"mean": .., "std": .., "estimated": true}`).
+
+Plots: one PNG with two panels — quality against peak memory with the Pareto front marked
+(one point per model x runtime x precision), and quality by precision for each model with
+standard-error bars.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from pathlib import Path
+
+import click
+
+from .errors import MindbenchError
+
+FAILED = ("oom", "crashed", "timeout", "skipped", "error")
+# Order precisions from widest to narrowest so "quality change by precision" reads left to right.
+PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8", "int4")
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def load_records(paths) -> list[dict]:
+    """All records of the given stores, through the store's own reader (skips corrupt lines)."""
+    from . import results
+
+    records = []
+    for p in paths:
+        if not Path(p).exists():
+            raise MindbenchError(f"results file {p} does not exist; run `mindbench run --out {p}` first")
+        records.extend(results.read(p))
+    return records
+
+
+def record_key(rec: dict) -> str:
+    """Identity of a cell: its config and the machine it ran on (so reruns replace each other)."""
+    from .results import cell_key
+
+    return rec.get("cell") or cell_key(rec.get("config") or {}, (rec.get("hardware") or {}).get("fingerprint"))
+
+
+def latest(records: list[dict]) -> list[dict]:
+    """Keep the newest record of each cell (a store that was appended to by reruns).
+
+    Order of first appearance is kept so the table follows the sweep's order.
+    """
+    keep: dict[str, dict] = {}
+    for rec in records:
+        k = record_key(rec)
+        old = keep.get(k)
+        if old is None or str(rec.get("timestamp") or "") >= str(old.get("timestamp") or ""):
+            keep[k] = rec
+    order = list(dict.fromkeys(record_key(r) for r in records))
+    return [keep[k] for k in order]
+
+
+def _num(x):
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
+def _stat(d) -> tuple:
+    """A speed figure {"mean","std","n"} (or a bare number) -> (mean, std, n)."""
+    if isinstance(d, dict):
+        return _num(d.get("mean")), _num(d.get("std")), d.get("n")
+    return _num(d), None, None
+
+
+def quality_points(q: dict) -> tuple:
+    """A suite's quality dict -> (score 0-100, standard error in points, n, metric).
+
+    The suites module reports `value` in 0-1 with `stderr` on that same 0-1 scale (as
+    lm-evaluation-harness does) and `score` = 100 * value, so the standard error in points is
+    100 * stderr.
+    """
+    score = _num(q.get("score"))
+    value = _num(q.get("value"))
+    if score is None and value is not None:
+        score = 100.0 * value
+    se = _num(q.get("stderr"))
+    return score, (None if se is None else 100.0 * se), q.get("n"), q.get("metric")
+
+
+def _estimated(rec: dict) -> set:
+    marks = set(rec.get("estimated") or ())
+    for section in ("speed", "memory", "roofline", "load"):
+        for k, v in (rec.get(section) or {}).items():
+            if isinstance(v, dict) and v.get("estimated"):
+                marks.add(f"{section}.{k}")
+    return marks
+
+
+def peak_memory(mem: dict, device: str | None) -> tuple:
+    """The memory a user must have free, and which tracker it came from.
+
+    On CUDA the NVML per-process figure is what the card really gave this process (it includes
+    the CUDA context that torch's counters miss); torch reserved is next best. On CPU it is the
+    worker's peak resident set size.
+    """
+    order = ("nvml_process_mb", "torch_max_reserved_mb", "nvml_global_mb", "peak_rss_mb")
+    if not (device or "").startswith("cuda"):
+        order = ("peak_rss_mb",) + order[:3]
+    for k in order:
+        if _num(mem.get(k)) is not None:
+            return mem[k], k
+    return None, None
+
+
+def view(rec: dict) -> dict:
+    """One record as a flat dict of the figures the table, plots and compare use."""
+    from .catalog import CATALOG
+
+    c = rec.get("config") or {}
+    hw = rec.get("hardware") or {}
+    mem = rec.get("memory") or {}
+    speed = rec.get("speed") or {}
+    spec = CATALOG.get(c.get("model"))
+    peak, peak_src = peak_memory(mem, c.get("device"))
+    v = {
+        "model": c.get("model"), "params_b": spec.params_b if spec else None,
+        "runtime": c.get("runtime"), "precision": c.get("precision"), "dtype": c.get("dtype"),
+        "device": c.get("device"), "weights": c.get("weights", "pretrained"),
+        "status": rec.get("status"), "error": rec.get("error"),
+        "fingerprint": hw.get("fingerprint"), "memory_class": hw.get("memory_class"),
+        "timestamp": rec.get("timestamp"), "run_id": rec.get("run_id"),
+        "load_s": _num((rec.get("load") or {}).get("load_s")),
+        "weights_mb": _num(mem.get("weights_mb")), "peak_mb": _num(peak), "peak_source": peak_src,
+        "efficiency": _num((rec.get("roofline") or {}).get("efficiency")),
+        "use": ", ".join(spec.categories) if spec else "",
+        "estimated": sorted(_estimated(rec)),
+        "quality": {},
+    }
+    for name in ("decode_tok_s", "prefill_tok_s", "ttft_ms"):
+        mean, std, n = _stat(speed.get(name))
+        v[name], v[name + "_std"], v[name + "_n"] = mean, std, n
+    for suite, q in (rec.get("quality") or {}).items():
+        if isinstance(q, dict):
+            score, se, n, metric = quality_points(q)
+            v["quality"][suite] = {"score": score, "stderr": se, "n": n, "metric": metric}
+    return v
+
+
+# --- the table -------------------------------------------------------------------------------
+
+def _fmt(x, std=None, digits=1, est=False) -> str:
+    if x is None:
+        return "—"
+    s = f"{x:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+    return s + (" (est.)" if est else "")
+
+
+def suites_of(views: list[dict]) -> list[str]:
+    return list(dict.fromkeys(s for v in views for s in v["quality"]))
+
+
+def table_rows(views: list[dict]) -> list[dict]:
+    """Human-readable cells, one row per record: the comparison table."""
+    suites = suites_of(views)
+    rows = []
+    for v in views:
+        est = set(v["estimated"])
+        failed = v["status"] != "ok"
+        model = v["model"] + (" (random weights)" if v["weights"] == "random" else "")
+        status = v["status"] or "?"
+        if failed and v["error"]:
+            msg = " ".join(str(v["error"]).split())
+            status += ": " + (msg if len(msg) <= 90 else msg[:87] + "...")
+        row = {
+            "model": model,
+            "params": f"{v['params_b']:g}B" if v["params_b"] else "—",
+            "runtime": v["runtime"], "precision": v["precision"], "device": v["device"],
+            "status": status,
+            "weights MB": _fmt(v["weights_mb"], digits=0, est="memory.weights_mb" in est),
+            "peak MB": _fmt(v["peak_mb"], digits=0,
+                            est=f"memory.{v['peak_source']}" in est) + (
+                " (RSS)" if v["peak_source"] == "peak_rss_mb" and v["peak_mb"] is not None else ""),
+            "decode tok/s": _fmt(v["decode_tok_s"], v["decode_tok_s_std"], est="speed.decode_tok_s" in est),
+            "prefill tok/s": _fmt(v["prefill_tok_s"], v["prefill_tok_s_std"], digits=0,
+                                  est="speed.prefill_tok_s" in est),
+            "TTFT ms": _fmt(v["ttft_ms"], v["ttft_ms_std"], est="speed.ttft_ms" in est),
+            "roofline": "—" if v["efficiency"] is None else f"{100 * v['efficiency']:.0f}%",
+        }
+        for s in suites:
+            q = v["quality"].get(s)
+            if q is None or q["score"] is None:
+                row[s] = "—"
+            else:
+                metric = f" {q['metric']}" if q["metric"] and q["metric"] != "accuracy" else ""
+                row[s] = _fmt(q["score"], q["stderr"], est=f"quality.{s}" in est) + f" (n={q['n']}){metric}"
+        row["use"] = v["use"] or "—"
+        rows.append(row)
+    return rows
+
+
+def hardware_line(records: list[dict]) -> str:
+    seen = {}
+    for r in records:
+        hw = r.get("hardware") or {}
+        gpus = ", ".join(f"{g.get('name')} {g.get('total_mb')} MB" for g in hw.get("gpus") or []) or "no GPU"
+        line = f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('ram_mb', '?')} MB RAM, {gpus}"
+        seen[line] = None
+    return "; ".join(seen)
+
+
+def render(records: list[dict], fmt: str) -> str:
+    views = [view(r) for r in records]
+    if fmt == "json":
+        # Raw numbers, not formatted strings: this is what scripts consume.
+        return json.dumps([{k: v[k] for k in v if k != "timestamp"} | {"timestamp": v["timestamp"]}
+                           for v in views], indent=2)
+    rows = table_rows(views)
+    if fmt == "csv":
+        out = io.StringIO()
+        # CSV keeps numbers machine-readable: mean and spread in their own columns.
+        flat = []
+        for v in views:
+            f = {k: v[k] for k in ("model", "params_b", "runtime", "precision", "dtype", "device", "weights",
+                                   "status", "error", "weights_mb", "peak_mb", "peak_source",
+                                   "decode_tok_s", "decode_tok_s_std", "prefill_tok_s", "prefill_tok_s_std",
+                                   "ttft_ms", "ttft_ms_std", "efficiency", "load_s", "use", "memory_class",
+                                   "fingerprint")}
+            f["estimated"] = ";".join(v["estimated"])
+            for s in suites_of(views):
+                q = v["quality"].get(s) or {}
+                f[f"{s}_score"], f[f"{s}_stderr"], f[f"{s}_n"] = q.get("score"), q.get("stderr"), q.get("n")
+            flat.append(f)
+        if flat:
+            w = csv.DictWriter(out, fieldnames=list(flat[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows(flat)
+        return out.getvalue()
+    from tabulate import tabulate
+
+    note = ("Speed: mean ± std over repeats. Quality: score 0-100 ± standard error (n tasks). "
+            "Peak MB (RSS) is the worker's peak resident memory on CPU.")
+    if any(v["estimated"] for v in views):
+        note += " (est.) = estimated, not measured."
+    hw = hardware_line(records)
+    if fmt == "md":
+        body = tabulate(rows, headers="keys", tablefmt="github") if rows else "(no records)"
+        return f"Hardware: {hw}\n\n{body}\n\n{note}\n"
+    if fmt == "html":
+        body = tabulate(rows, headers="keys", tablefmt="html") if rows else ""
+        return (f"<!doctype html><meta charset='utf-8'><title>mindbench report</title>\n"
+                f"<p>Hardware: {html.escape(hw)}</p>\n{body}\n<p>{html.escape(note)}</p>\n")
+    raise MindbenchError(f"unknown format {fmt!r}; use md, csv, html or json")
+
+
+# --- plots -----------------------------------------------------------------------------------
+
+def overall_quality(v: dict, suite: str | None):
+    """(score, stderr) of one suite, or the mean over the cell's suites (independent errors)."""
+    qs = [q for s, q in v["quality"].items() if (suite is None or s == suite) and q["score"] is not None]
+    if not qs:
+        return None, None
+    score = sum(q["score"] for q in qs) / len(qs)
+    ses = [q["stderr"] or 0.0 for q in qs]
+    return score, math.sqrt(sum(s * s for s in ses)) / len(qs)
+
+
+def pareto_front(points: list[tuple]) -> list[int]:
+    """Indices of points (memory, quality) that no other point beats on both (less memory, more
+    quality). Sorted by memory."""
+    idx = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in idx:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def plot(records: list[dict], path: str | Path, suite: str | None = None) -> Path:
+    """Two panels in one PNG: quality vs memory with the Pareto front, and quality by precision."""
+    import matplotlib
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    views = [view(r) for r in records if r.get("status") == "ok"]
+    label = suite or ("mean of " + ", ".join(suites_of(views)) if len(suites_of(views)) > 1 else
+                      (suites_of(views) or ["quality"])[0])
+    pts = []
+    for v in views:
+        q, se = overall_quality(v, suite)
+        if q is not None and v["peak_mb"] is not None:
+            pts.append((v["peak_mb"], q, se or 0.0, v))
+    if not pts:
+        raise MindbenchError("nothing to plot: no successful record has both a quality score and a memory "
+                             "figure; run with --suite so records carry quality")
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+    models = list(dict.fromkeys(p[3]["model"] for p in pts))
+    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
+    runtimes = {p[3]["runtime"] for p in pts}
+    for m in models:  # one legend entry per model; the point labels then only need the precision
+        ax1.errorbar([], [], yerr=[], fmt="o", color=colors[m], label=m)
+    for mem, q, se, v in pts:
+        ax1.errorbar(mem, q, yerr=se, fmt="o", color=colors[v["model"]], capsize=3, ms=7, alpha=0.9)
+        text = v["precision"] if len(runtimes) == 1 else f"{v['runtime']}/{v['precision']}"
+        ax1.annotate(text, (mem, q), textcoords="offset points", xytext=(11, 3), fontsize=8,
+                     color=colors[v["model"]])
+    front = pareto_front([(p[0], p[1]) for p in pts])
+    ax1.step([pts[i][0] for i in front], [pts[i][1] for i in front], where="post", color="crimson",
+             lw=1.5, ls="--", label="Pareto front (less memory, more quality)")
+    ax1.scatter([pts[i][0] for i in front], [pts[i][1] for i in front], s=160, facecolors="none",
+                edgecolors="crimson", lw=1.5)
+    ax1.set_xlabel("peak memory (MB)")
+    ax1.set_ylabel(f"quality: {label} (0-100, ± stderr)")
+    ax1.set_title("Quality against memory")
+    ax1.grid(alpha=0.3)
+    ax1.legend(fontsize=8, loc="best")
+    ax1.margins(x=0.2, y=0.2)
+
+    # Panel 2: grouped bars, one group per model x runtime, one bar per precision.
+    groups = list(dict.fromkeys(f"{p[3]['model']}\n{p[3]['runtime']}" for p in pts))
+    precs = sorted({p[3]["precision"] for p in pts},
+                   key=lambda x: (PRECISION_ORDER.index(x) if x in PRECISION_ORDER else 99, x))
+    width = 0.8 / max(len(precs), 1)
+    # The reference for "change" is each group's widest precision that was measured.
+    ref = {}
+    for g in groups:
+        mine = [p for p in pts if f"{p[3]['model']}\n{p[3]['runtime']}" == g]
+        ref[g] = min(mine, key=lambda p: PRECISION_ORDER.index(p[3]["precision"])
+                     if p[3]["precision"] in PRECISION_ORDER else 99)[1]
+    for j, prec in enumerate(precs):
+        xs, ys, es, notes = [], [], [], []
+        for i, g in enumerate(groups):
+            for mem, q, se, v in pts:
+                if f"{v['model']}\n{v['runtime']}" == g and v["precision"] == prec:
+                    xs.append(i + (j - (len(precs) - 1) / 2) * width)
+                    ys.append(q)
+                    es.append(se)
+                    d = q - ref[g]
+                    notes.append(f"{q:.0f}" if abs(d) < 0.05 else f"{q:.0f}\n({d:+.0f})")
+        ax2.bar(xs, ys, width * 0.95, yerr=es, capsize=3, label=prec,
+                color=plt.cm.viridis(j / max(len(precs) - 1, 1) * 0.85), ecolor="0.3")
+        for x, y, e, t in zip(xs, ys, es, notes):  # above the error bar, so they never collide
+            ax2.annotate(t, (x, y + e), textcoords="offset points", xytext=(0, 3), ha="center",
+                         va="bottom", fontsize=7)
+    ax2.set_xticks(range(len(groups)), groups, fontsize=8)
+    ax2.set_ylabel(f"quality: {label} (0-100, ± stderr)")
+    ax2.set_title("Quality by precision (change vs widest precision)")
+    ax2.margins(y=0.15)
+    ax2.legend(title="precision", fontsize=8)
+    ax2.grid(axis="y", alpha=0.3)
+    fig.suptitle("mindbench: " + hardware_line(records), fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --- the command -----------------------------------------------------------------------------
+
+@click.command(name="report")
+@click.argument("results_files", metavar="RESULTS...", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "html", "json"]), default="md",
+              show_default=True, help="Table format.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the table to this file instead of stdout.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Also save a PNG: quality vs memory (Pareto front) and quality by precision.")
+@click.option("--suite", help="Suite to plot (default: the mean of each cell's suites).")
+@click.option("--all", "show_all", is_flag=True, help="Show every record, not only the newest of each cell.")
+def report_command(results_files, fmt, as_json, output, plot_path, suite, show_all):
+    """Tables and plots from result files.
+
+    Every figure is measured: speed as mean ± std over repeats, quality as score ± standard
+    error. Failed cells show their status and message.
+
+    \b
+    Examples:
+      mindbench report results/runs.jsonl
+      mindbench report results/runs.jsonl --format html -o report.html
+      mindbench report results/a.jsonl results/b.jsonl --plot report.png
+      mindbench report results/runs.jsonl --json
+    """
+    records = load_records(results_files)
+    if not show_all:
+        records = latest(records)
+    text = render(records, "json" if as_json else fmt)
+    if output:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text.rstrip("\n"))
+    if plot_path:
+        p = plot(records, plot_path, suite=suite)
+        click.echo(f"wrote {p}", err=True)

@@ -1,0 +1,206 @@
+"""The regression gate on synthetic records (schema 1, docs/architecture.md): real drops are
+flagged, noise is not, and the exit status tells CI what happened."""
+
+import copy
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mindbench import results
+from mindbench.compare import BadInput, compare, compare_command
+
+
+def record(precision="fp32", *, score=50.0, stderr=0.07, n=50, decode=20.0, decode_std=0.5,
+           prefill=400.0, prefill_std=10.0, ttft=30.0, ttft_std=1.0, peak=900.0, weights=540.0,
+           status="ok", error=None, fingerprint="fp-A", memory_class="cpu-16gb", suite="code",
+           timestamp="2025-01-01T00:00:00"):
+    cfg = {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": precision,
+           "dtype": "float32", "device": "cpu", "weights": "pretrained", "suites": [suite], "limit": n,
+           "repeats": 3}
+    rec = {"schema": 1, "run_id": "r", "timestamp": timestamp, "status": status, "error": error,
+           "config": cfg,
+           "hardware": {"fingerprint": fingerprint, "memory_class": memory_class, "cpu": "x86", "cores": 2,
+                        "ram_mb": 16000, "gpus": []},
+           "memory": {"weights_mb": weights, "peak_rss_mb": peak},
+           "speed": {"decode_tok_s": {"mean": decode, "std": decode_std, "n": 3},
+                     "prefill_tok_s": {"mean": prefill, "std": prefill_std, "n": 3},
+                     "ttft_ms": {"mean": ttft, "std": ttft_std, "n": 3}},
+           "roofline": {"efficiency": 0.8},
+           "quality": {suite: {"score": score, "metric": "pass@1", "value": score / 100, "stderr": stderr,
+                               "n": n}}}
+    if status != "ok":
+        rec["speed"], rec["quality"], rec["memory"] = {}, {}, {}
+    rec["cell"] = results.cell_key(cfg, fingerprint)
+    return rec
+
+
+def verdicts(result, what):
+    return [c["verdict"] for c in result["checks"] if c["what"] == what]
+
+
+def test_real_quality_drop_beyond_stderr_is_flagged():
+    # 50% -> 20% on 50 tasks: se ~7 points each, noise 2*9.9 = 19.8 points < 30 point drop.
+    r = compare([record(score=50, stderr=0.0707)], [record(score=20, stderr=0.0566)])
+    assert verdicts(r, "code score") == ["regression"]
+    assert r["regressions"] == 1 and r["exit_code"] == 1
+    check = next(c for c in r["checks"] if c["what"] == "code score")
+    assert check["noise"] == pytest.approx(2 * (7.07 ** 2 + 5.66 ** 2) ** 0.5, rel=1e-3)
+
+
+def test_quality_drop_inside_noise_is_not_flagged():
+    # 50% -> 40% on 50 tasks is well inside two combined standard errors (~19.6 points).
+    r = compare([record(score=50, stderr=0.0707)], [record(score=40, stderr=0.0693)])
+    assert verdicts(r, "code score") == ["ok"]
+    assert r["regressions"] == 0 and r["exit_code"] == 0
+
+
+def test_quality_tol_floors_the_threshold():
+    # Zero stderr (e.g. 100% -> 98% on a huge suite) would flag any drop; the tolerance stops it.
+    base, new = [record(score=100, stderr=0.0)], [record(score=99.5, stderr=0.0)]
+    assert verdicts(compare(base, new, quality_tol=1.0), "code score") == ["ok"]
+    assert verdicts(compare(base, new, quality_tol=0.1), "code score") == ["regression"]
+
+
+def test_quality_improvement_is_reported_not_failed():
+    r = compare([record(score=20, stderr=0.0566)], [record(score=60, stderr=0.0693)])
+    assert verdicts(r, "code score") == ["improvement"] and r["exit_code"] == 0
+
+
+def test_speed_drop_inside_spread_is_not_flagged():
+    # 30% slower is past the 25% tolerance, but the repeats' spread (std 4) allows 2*5.7 = 11.3.
+    r = compare([record(decode=20, decode_std=4)], [record(decode=14, decode_std=4)])
+    assert verdicts(r, "decode tok/s") == ["ok"]
+
+
+def test_speed_drop_beyond_tolerance_and_spread_is_flagged():
+    r = compare([record(decode=20, decode_std=0.5)], [record(decode=10, decode_std=0.5)])
+    assert verdicts(r, "decode tok/s") == ["regression"]
+
+
+def test_small_speed_drop_within_tolerance_is_not_flagged():
+    # 15% slower with a tight spread: the shared-CPU tolerance absorbs it.
+    r = compare([record(decode=20, decode_std=0.1)], [record(decode=17, decode_std=0.1)])
+    assert verdicts(r, "decode tok/s") == ["ok"]
+    assert verdicts(compare([record(decode=20, decode_std=0.1)], [record(decode=17, decode_std=0.1)],
+                            speed_tol=0.1), "decode tok/s") == ["regression"]
+
+
+def test_ttft_rise_is_a_regression_and_fall_an_improvement():
+    assert verdicts(compare([record(ttft=30, ttft_std=1)], [record(ttft=60, ttft_std=1)]), "TTFT ms") == ["regression"]
+    assert verdicts(compare([record(ttft=60, ttft_std=1)], [record(ttft=30, ttft_std=1)]), "TTFT ms") == ["improvement"]
+
+
+def test_memory_rise_is_flagged():
+    r = compare([record(peak=900)], [record(peak=1500)])
+    assert verdicts(r, "peak MB") == ["regression"]
+    assert verdicts(r, "weights MB") == ["ok"]
+
+
+def test_cell_that_now_fails_is_a_regression():
+    r = compare([record()], [record(status="oom", error="out of memory while loading")])
+    (c,) = r["checks"]
+    assert c["what"] == "status" and c["verdict"] == "regression" and "out of memory" in c["new"]
+    r = compare([record(status="crashed", error="segfault")], [record()])
+    assert r["checks"][0]["verdict"] == "improvement" and r["exit_code"] == 0
+
+
+def test_rows_match_by_precision_and_unmatched_are_listed():
+    base = [record("fp32", score=50), record("int8", score=50)]
+    new = [record("fp32", score=50), record("int4", score=10, stderr=0.04)]
+    r = compare(base, new)
+    assert r["compared_cells"] == 1
+    assert any("int8" in u for u in r["unmatched"]["baseline"])
+    assert any("int4" in u for u in r["unmatched"]["new"])
+    assert r["regressions"] == 0  # int4's low score has no baseline to regress from
+
+
+def test_different_machine_same_class_compares_quality_only():
+    r = compare([record(decode=20, fingerprint="A")], [record(decode=5, score=10, stderr=0.04, fingerprint="B")])
+    assert verdicts(r, "code score") == ["regression"]
+    assert verdicts(r, "decode tok/s") == []
+    assert any("different machine" in n for n in r["notes"])
+    with pytest.raises(BadInput, match="nothing to compare"):
+        compare([record(fingerprint="A")], [record(fingerprint="B")], hardware="fingerprint")
+    with pytest.raises(BadInput, match="nothing to compare"):
+        compare([record(memory_class="cpu-16gb")], [record(memory_class="gpu-80gb")])
+
+
+def test_different_task_subsets_are_not_compared():
+    r = compare([record(n=50), record("int4", n=50)], [record(n=10, score=0, stderr=0), record("int4", n=50)])
+    assert verdicts(r, "code score") == ["ok"]  # only int4's
+    assert any("n=50 vs n=10" in u for u in r["unmatched"]["baseline"])
+
+
+def test_newest_record_of_a_cell_wins():
+    old = record(score=10, stderr=0.04, timestamp="2025-01-01T00:00:00")
+    rerun = record(score=50, timestamp="2025-01-02T00:00:00")
+    r = compare([record(score=50)], [old, rerun])
+    assert verdicts(r, "code score") == ["ok"]
+
+
+# --- the command and its exit status ---------------------------------------------------------
+
+def write(path, recs):
+    for rec in recs:
+        results.append(path, rec)
+    return str(path)
+
+
+def test_cli_exit_0_when_nothing_regressed(tmp_path):
+    b = write(tmp_path / "b.jsonl", [record("fp32"), record("int4", score=30, stderr=0.065)])
+    n = write(tmp_path / "n.jsonl", [record("fp32", score=46, decode=19), record("int4", score=30, stderr=0.065)])
+    res = CliRunner().invoke(compare_command, [b, n])
+    assert res.exit_code == 0, res.output
+    assert "0 regression(s)" in res.output and "fp32" in res.output and "int4" in res.output
+
+
+def test_cli_exit_1_on_regression_and_json(tmp_path):
+    b = write(tmp_path / "b.jsonl", [record()])
+    n = write(tmp_path / "n.jsonl", [record(score=10, stderr=0.042)])
+    res = CliRunner().invoke(compare_command, [b, n])
+    assert res.exit_code == 1
+    assert "REGRESSION" in res.output and "code score" in res.output
+    res = CliRunner().invoke(compare_command, [b, n, "--json"])
+    assert res.exit_code == 1
+    data = json.loads(res.output)
+    assert data["regressions"] == 1 and data["exit_code"] == 1
+    # A wide enough tolerance lets it through: the option really reaches the test.
+    assert CliRunner().invoke(compare_command, [b, n, "--quality-tol", "50"]).exit_code == 0
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "newer-schema", "mixed-schema", "nothing-matches",
+                                  "bad-tol"])
+def test_cli_exit_2_on_bad_input(tmp_path, case):
+    b = write(tmp_path / "b.jsonl", [record()])
+    n = tmp_path / "n.jsonl"
+    args = [b, str(n)]
+    if case == "empty":
+        n.write_text("")
+    elif case == "newer-schema":
+        rec = record()
+        rec["schema"] = 99
+        n.write_text(json.dumps(rec) + "\n")
+    elif case == "mixed-schema":
+        rec = record()
+        rec["schema"] = 0
+        n.write_text(json.dumps(rec) + "\n")
+    elif case == "nothing-matches":
+        write(n, [record("int8")])
+    elif case == "bad-tol":
+        write(n, [record()])
+        args += ["--speed-tol", "-1"]
+    res = CliRunner().invoke(compare_command, args)
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("Error: ") and len(res.output.strip().splitlines()) == 1
+    assert isinstance(res.exception, SystemExit)  # handled, not a crash
+
+
+def test_corrupt_line_is_skipped_not_fatal(tmp_path):
+    b = write(tmp_path / "b.jsonl", [record()])
+    n = tmp_path / "n.jsonl"
+    write(n, [copy.deepcopy(record())])
+    with open(n, "a") as f:
+        f.write('{"schema": 1, "trunc')  # a crash mid-write
+    res = CliRunner().invoke(compare_command, [b, str(n)])
+    assert res.exit_code == 0, res.output

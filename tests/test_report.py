@@ -1,0 +1,156 @@
+"""Reports from synthetic records (schema 1): every format renders the measured figures with
+their spread, failed cells keep their status and message, and the plot is a real PNG."""
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mindbench import results
+from mindbench.report import pareto_front, plot, render, report_command
+
+
+def record(precision, *, score=None, stderr=None, n=20, decode=20.0, decode_std=0.5, peak=900.0,
+           status="ok", error=None, model="smollm2-135m-instruct", suites=("code",), weights="pretrained",
+           estimated=None, timestamp="2025-01-01T00:00:00"):
+    cfg = {"model": model, "runtime": "transformers", "precision": precision, "dtype": "float32",
+           "device": "cpu", "weights": weights, "suites": list(suites), "limit": n, "repeats": 3}
+    hw = {"fingerprint": "fp-A", "memory_class": "cpu-16gb", "cpu": "Test CPU", "cores": 2, "ram_mb": 16000,
+          "gpus": []}
+    rec = {"schema": 1, "run_id": "r", "timestamp": timestamp, "status": status, "error": error, "config": cfg,
+           "hardware": hw, "memory": {}, "speed": {}, "quality": {}}
+    if status == "ok":
+        rec["memory"] = {"weights_mb": 540.0, "peak_rss_mb": peak}
+        rec["speed"] = {"decode_tok_s": {"mean": decode, "std": decode_std, "n": 3},
+                        "prefill_tok_s": {"mean": 410.0, "std": 12.0, "n": 3},
+                        "ttft_ms": {"mean": 31.0, "std": 1.5, "n": 3}}
+        rec["roofline"] = {"bandwidth_gb_s": 12.0, "bytes_per_token": 5.4e8, "efficiency": 0.9}
+        if score is not None:
+            rec["quality"] = {s: {"score": score, "metric": "pass@1" if s == "code" else "accuracy",
+                                  "value": score / 100, "stderr": stderr, "n": n} for s in suites}
+    if estimated:
+        rec["estimated"] = estimated
+    rec["cell"] = results.cell_key(cfg, hw["fingerprint"])
+    return rec
+
+
+@pytest.fixture
+def store(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    for rec in [record("fp32", score=15.0, stderr=0.08, decode=21.3, decode_std=0.4, peak=1100),
+                record("int8", score=10.0, stderr=0.067, decode=6.2, decode_std=0.3, peak=800),
+                record("int4", score=5.0, stderr=0.049, decode=18.8, decode_std=0.9, peak=700),
+                record("bf16", status="oom", error="out of memory while loading: try --precision int4"),
+                record("fp16", status="crashed", error="worker died (signal 11)")]:
+        results.append(path, rec)
+    return path
+
+
+def test_markdown_table_has_measured_figures_with_spread(store):
+    md = render(results.read(store), "md")
+    lines = md.splitlines()
+    assert lines[0].startswith("Hardware: Test CPU, 2 cores")
+    header = next(l for l in lines if l.startswith("| model"))
+    for col in ("params", "runtime", "precision", "peak MB", "decode tok/s", "prefill tok/s", "TTFT ms",
+                "code", "use"):
+        assert col in header
+    fp32 = next(l for l in lines if "| fp32" in l)
+    assert "21.3 ± 0.4" in fp32 and "15.0 ± 8.0 (n=20) pass@1" in fp32 and "0.135B" in fp32
+    assert "1100 (RSS)" in fp32 and "410 ± 12" in fp32 and "31.0 ± 1.5" in fp32 and "90%" in fp32
+    assert "chat, code, reasoning, data" in fp32
+    # Failed cells are rows with their status and message, figures blank.
+    assert "oom: out of memory while loading: try --precision int4" in md
+    assert "crashed: worker died (signal 11)" in md
+    assert "(est.)" not in md
+
+
+def test_csv_keeps_numbers_and_spreads_in_columns(store):
+    rows = list(csv.DictReader(io.StringIO(render(results.read(store), "csv"))))
+    assert [r["precision"] for r in rows] == ["fp32", "int8", "int4", "bf16", "fp16"]
+    fp32 = rows[0]
+    assert float(fp32["decode_tok_s"]) == 21.3 and float(fp32["decode_tok_s_std"]) == 0.4
+    assert float(fp32["code_score"]) == 15.0 and float(fp32["code_stderr"]) == pytest.approx(8.0)
+    assert rows[3]["status"] == "oom" and "out of memory" in rows[3]["error"]
+
+
+def test_html_is_escaped_table(store):
+    recs = results.read(store)
+    recs[0]["error"] = None
+    recs[3]["error"] = "<script>boom</script>"
+    out = render(recs, "html")
+    assert out.startswith("<!doctype html>") and "<table>" in out and "<th>decode tok/s" in out
+    assert "<script>" not in out and "&lt;script&gt;" in out
+
+
+def test_json_is_raw_numbers(store):
+    data = json.loads(render(results.read(store), "json"))
+    assert len(data) == 5
+    assert data[0]["decode_tok_s"] == 21.3 and data[0]["quality"]["code"]["stderr"] == pytest.approx(8.0)
+    assert data[3]["status"] == "oom" and data[3]["decode_tok_s"] is None
+
+
+def test_estimated_figures_are_labelled():
+    recs = [record("fp16", score=10, stderr=0.05, estimated=["speed.decode_tok_s"])]
+    md = render(recs, "md")
+    assert "20.0 ± 0.5 (est.)" in md and "estimated, not measured" in md
+    # A figure dict can mark itself too.
+    recs = [record("fp16")]
+    recs[0]["speed"]["ttft_ms"]["estimated"] = True
+    assert "31.0 ± 1.5 (est.)" in render(recs, "md")
+
+
+def test_random_weights_rows_are_marked():
+    md = render([record("int4", model="mistral-7b-instruct", weights="random", suites=())], "md")
+    assert "mistral-7b-instruct (random weights)" in md and "7.24B" in md
+
+
+def test_pareto_front():
+    # (memory, quality): b is beaten by a (less memory, more quality); d is the best quality.
+    pts = [(500, 40), (600, 30), (700, 60), (800, 60), (300, 10)]
+    assert pareto_front(pts) == [4, 0, 2]
+
+
+def test_plot_writes_a_real_png(store, tmp_path):
+    recs = results.read(store) + [record("fp32", model="gemma3-270m", score=12, stderr=0.07, peak=1500),
+                                  record("int4", model="gemma3-270m", score=11, stderr=0.07, peak=900)]
+    out = plot(recs, tmp_path / "sub" / "report.png")
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 20_000 < len(data) < 2_000_000
+    import struct
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 1000 and height > 400
+
+
+def test_cli_formats_output_file_plot_and_json(store, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(report_command, [str(store)])
+    assert res.exit_code == 0, res.output
+    assert "| fp32" in res.output
+    res = runner.invoke(report_command, [str(store), "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)[0]["precision"] == "fp32"
+    png, html_out = tmp_path / "r.png", tmp_path / "r.html"
+    res = runner.invoke(report_command, [str(store), "--format", "html", "-o", str(html_out), "--plot", str(png)])
+    assert res.exit_code == 0, res.output
+    assert "<table>" in html_out.read_text() and png.stat().st_size > 20_000
+
+
+def test_cli_newest_record_per_cell_unless_all(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    results.append(path, record("fp32", decode=10.0, timestamp="2025-01-01T00:00:00"))
+    results.append(path, record("fp32", decode=30.0, timestamp="2025-01-02T00:00:00"))
+    out = CliRunner().invoke(report_command, [str(path), "--json"]).output
+    assert [r["decode_tok_s"] for r in json.loads(out)] == [30.0]
+    out = CliRunner().invoke(report_command, [str(path), "--json", "--all"]).output
+    assert [r["decode_tok_s"] for r in json.loads(out)] == [10.0, 30.0]
+
+
+def test_cli_user_errors(tmp_path):
+    res = CliRunner().invoke(report_command, [str(tmp_path / "missing.jsonl")])
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and "mindbench run" in res.output
+    path = tmp_path / "perf.jsonl"
+    results.append(path, record("fp32"))  # no quality: nothing to plot
+    res = CliRunner().invoke(report_command, [str(path), "--plot", str(tmp_path / "x.png")])
+    assert res.exit_code == 1 and "nothing to plot" in res.output
