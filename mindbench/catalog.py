@@ -113,9 +113,21 @@ def packaged_gguf(spec: ModelSpec) -> Path:
         if not p.exists():
             raise ModelNotFoundError(f"{p} is missing; reinstall with: {spec.install}")
         return p
-    # gemma3's file is assembled from chunk packages on first use by the package itself.
+    # gemma3's file is assembled from chunk packages on first use; do it once, into our cache,
+    # under a lock (the package's own assemble() writes in place, racing parallel loads).
+    import fcntl
+    from . import paths
     mod = __import__(spec.package)
-    return Path(mod.assemble())
+    target = paths.cache_dir() / "gguf" / mod.MODEL_NAME
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target.parent / f"{mod.MODEL_NAME}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not target.exists():
+                tmp = target.with_suffix(f".tmp{os.getpid()}")
+                mod.assemble(tmp, overwrite=True)
+                os.rename(tmp, target)
+    return target
 
 
 def file_sha256(path: Path, _cache: dict = {}) -> str:
