@@ -57,9 +57,14 @@ def hardware() -> dict:
     with the same keys."""
     try:
         from .hardware import detect
-        return detect().to_dict()
     except ImportError:
         return _fallback_hardware()
+    try:
+        return detect().to_dict()
+    except Exception as e:  # a detection bug must not cost the measurement; say so in the record
+        hw = _fallback_hardware()
+        hw["detect_error"] = f"{type(e).__name__}: {e}"
+        return hw
 
 
 def _cpu_name() -> str:
@@ -73,8 +78,15 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _ram_mb() -> int:
+    try:
+        import psutil
+        return psutil.virtual_memory().total // 2**20
+    except ImportError:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+
+
 def _fallback_hardware() -> dict:
-    import psutil
     gpus = []
     try:
         import pynvml
@@ -89,7 +101,7 @@ def _fallback_hardware() -> dict:
     except Exception:
         pass
     cpu, cores = _cpu_name(), os.cpu_count() or 1
-    ram_mb = psutil.virtual_memory().total // 2**20
+    ram_mb = _ram_mb()
     # The identity excludes free memory and the like: same machine, same fingerprint.
     ident = f"{cpu}|{cores}|{round(ram_mb / 1024)}|" + "|".join(f"{g['name']}:{g['total_mb']}" for g in gpus)
     biggest = max((g["total_mb"] for g in gpus), default=0)

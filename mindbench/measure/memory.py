@@ -23,6 +23,27 @@ import threading
 MB = 1024 * 1024
 
 
+def rss_bytes() -> int:
+    """Resident set size of this process (psutil when present; /proc otherwise, so a bare GPU
+    box without psutil still gets the figure)."""
+    try:
+        import psutil
+        return psutil.Process().memory_info().rss
+    except ImportError:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def vms_bytes() -> int:
+    """Virtual size of this process (the address space an RLIMIT_AS counts)."""
+    try:
+        import psutil
+        return psutil.Process().memory_info().vms
+    except ImportError:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
 class MemoryTracker:
     """`with MemoryTracker("cuda:0") as mem: ...` then `mem.to_dict()`.
 
@@ -78,8 +99,7 @@ class MemoryTracker:
 
     # --- sampling ---------------------------------------------------------------------------
     def _rss_mb(self) -> float:
-        import psutil
-        return psutil.Process().memory_info().rss / MB
+        return rss_bytes() / MB
 
     def _nvml_sample(self) -> tuple[float | None, float | None]:
         if self._handle is None:

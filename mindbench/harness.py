@@ -1,0 +1,497 @@
+"""The sweep: every (model, runtime, precision) cell in its own worker process, one record each.
+
+    mindbench run --suite code --precisions fp16,int8,int4
+
+Flow: plan the cells -> drop the ones already done (--resume) -> an Executor runs each cell in a
+worker process (mindbench/worker.py) and yields its record as soon as it finishes -> the record
+is appended to the results store at once (so a killed sweep loses at most the running cell) ->
+a table at the end.
+
+The Executor is the seam for scale-out: `local` runs worker processes on this machine; another
+executor (Ray, issue 9) only has to turn cells into records the same way. Executors are looked up
+by name in EXECUTORS, so adding one does not touch this file's sweep logic.
+
+--resume policy: a cell whose key already has a record with status ok, oom or skipped is done
+(those are facts about this machine and model: rerunning gives the same answer). Cells that
+crashed, timed out or raised an error are run again (they may be transient). Records are only
+ever appended, so a retried cell that succeeds supersedes the failed row in the report (latest
+record per key wins), and a done cell is never run twice: no duplicates.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import click
+
+from . import results
+from .errors import MindbenchError
+
+SUITE_CHOICES = ("code", "chat", "reasoning", "data")
+DEFAULT_PRECISIONS = ("fp16", "int8", "int4")
+DEFAULT_LIMIT = 10          # tasks per suite in a quick run; --full runs every task
+DEFAULT_TIMEOUT_S = 3600.0  # per cell; --full multiplies it (a whole suite on a CPU takes hours)
+
+
+# --- executors --------------------------------------------------------------------------------
+
+class Executor:
+    """Runs cells and yields one finished record per cell, in completion order.
+
+    `prepare(cell)` is called right before a cell starts (the harness uses it to pass on figures
+    measured by earlier cells, e.g. the device bandwidth); `on_event(cell, event)` receives the
+    worker's progress events (dicts) as they happen.
+    """
+
+    name = "base"
+
+    def run(self, cells: list[dict], *, prepare: Callable[[dict], dict] | None = None,
+            on_event: Callable[[dict, dict], None] | None = None) -> Iterator[dict]:
+        raise NotImplementedError
+
+
+class LocalExecutor(Executor):
+    """Each cell in a fresh `python -m mindbench.worker` process on this machine.
+
+    One cell at a time by default: cells running side by side share the memory bus and the cores,
+    which would corrupt exactly the speed figures we are measuring. `workers > 1` is for quality
+    sweeps where speed does not matter.
+    """
+
+    name = "local"
+
+    def __init__(self, *, timeout_s: float | None = DEFAULT_TIMEOUT_S, workers: int = 1, env: dict | None = None):
+        self.timeout_s = timeout_s
+        self.workers = max(1, workers)
+        self.env = env
+        self._live: dict[int, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+
+    def run(self, cells, *, prepare=None, on_event=None):
+        hw, sw = _host_info()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="mindbench-cell")
+        try:
+            futs = [pool.submit(self._run_one, c, prepare, on_event, hw, sw) for c in cells]
+            for f in as_completed(futs):
+                yield f.result()
+        finally:
+            # Ctrl-C or a closed generator: no worker may outlive the sweep (they run in their
+            # own sessions, so the terminal's SIGINT does not reach them).
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.kill_all()
+
+    def kill_all(self) -> None:
+        with self._lock:
+            procs = list(self._live.values())
+        for p in procs:
+            _kill_group(p)
+
+    def _run_one(self, cell: dict, prepare, on_event, hw: dict, sw: dict) -> dict:
+        cell = prepare(cell) if prepare else cell
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="mindbench-cell-") as tmp:
+            cfg_path, out_path, log_path = (os.path.join(tmp, n) for n in ("cell.json", "record.json", "worker.log"))
+            with open(cfg_path, "w") as f:
+                json.dump(cell, f)
+            env = {**os.environ, **(self.env or {})}
+            with open(log_path, "wb") as log:
+                # start_new_session: the worker leads its own process group, so a timeout kills
+                # it and anything it started (sandboxed programs, tokenizer threads) at once.
+                proc = subprocess.Popen([sys.executable, "-m", "mindbench.worker", cfg_path, out_path],
+                                        stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                        env=env, start_new_session=True)
+            with self._lock:
+                self._live[proc.pid] = proc
+            reader = threading.Thread(target=_read_events, args=(proc.stdout, cell, on_event), daemon=True)
+            reader.start()
+            timed_out = False
+            try:
+                proc.wait(timeout=self.timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_group(proc)
+                proc.wait()
+            finally:
+                with self._lock:
+                    self._live.pop(proc.pid, None)
+            reader.join(timeout=5)
+            if not timed_out and os.path.exists(out_path):
+                with open(out_path) as f:
+                    return json.load(f)
+            if timed_out:
+                status, error = "timeout", f"no result within {self.timeout_s:g} s; the worker was killed"
+            else:
+                status, error = "crashed", _describe_exit(proc.returncode, log_path)
+        from .worker import new_record
+        rec = new_record(cell, hw, sw)
+        rec.update(status=status, error=error, duration_s=round(time.perf_counter() - t0, 2))
+        return rec
+
+
+def _read_events(stream, cell: dict, on_event) -> None:
+    for raw in stream:
+        try:
+            ev = json.loads(raw)
+        except ValueError:
+            continue
+        if on_event:
+            try:
+                on_event(cell, ev)
+            except Exception:
+                pass  # a progress-bar hiccup must not lose the cell
+    stream.close()
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _describe_exit(rc: int, log_path: str) -> str:
+    if rc is not None and rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        msg = f"killed by {name} ({-rc})"
+        if -rc == signal.SIGKILL:
+            msg += " - the kernel's out-of-memory killer, or another process"
+    else:
+        msg = f"worker exited with code {rc} without a result"
+    tail = _last_line(log_path)
+    return f"{msg}; last output: {tail}" if tail else msg
+
+
+def _last_line(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+# Executors by name -> "module:class". A missing module gives a one-line error, not a traceback.
+EXECUTORS = {
+    "local": ("mindbench.harness:LocalExecutor", None),
+    "ray": ("mindbench.executor_ray:RayExecutor", "pip install 'mindbench[ray]'"),
+}
+
+
+def get_executor(name: str, **kwargs) -> Executor:
+    if name not in EXECUTORS:
+        raise MindbenchError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+    target, install = EXECUTORS[name]
+    module, attr = target.split(":")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise MindbenchError(f"the {name} executor is not available here ({e})"
+                             + (f": {install}" if install else "")) from None
+    return cls(**kwargs)
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+_HOST: dict = {}
+
+
+def _host_info() -> tuple[dict, dict]:
+    """Hardware and software of this machine, detected once per process."""
+    if not _HOST:
+        from .fingerprint import hardware, software
+        _HOST["hw"], _HOST["sw"] = hardware(), software()
+    return _HOST["hw"], _HOST["sw"]
+
+
+def resolve_device(device: str, hw: dict) -> str:
+    """'auto' -> 'cuda:0' or 'cpu', decided here (not in each worker) so that cell keys, and
+    therefore --resume, are stable."""
+    if device != "auto":
+        return "cuda:0" if device == "cuda" else device
+    if hw.get("cuda_available") or hw.get("gpus"):
+        try:
+            import torch  # NVML sees a GPU, but this torch build must be able to use it
+            return "cuda:0" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            return "cpu"
+    return "cpu"
+
+
+def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[str] = ("transformers",),
+         suites: Iterable[str] = ("code",), *, device: str = "cpu", no_weights: bool = False,
+         limit: int | None = DEFAULT_LIMIT, repeats: int = 3, prompt_tokens: int = 512, new_tokens: int = 128,
+         batch_size: int = 8, seed: int = 0, run_id: str | None = None, log_samples: str | None = None,
+         sandboxed: bool = True, cache_dir: str | None = None, fingerprint: str | None = None) -> list[dict]:
+    """The cells of a sweep, each a complete worker config with its key."""
+    from .catalog import resolve
+    cells = []
+    for model in models:
+        spec_id = resolve(model).id  # unknown names fail here, before any process starts
+        for runtime in runtimes:
+            for precision in precisions:
+                cell = {"model": spec_id, "runtime": runtime, "precision": precision, "device": device,
+                        "weights": "random" if no_weights else "pretrained",
+                        "suites": [] if no_weights else list(suites), "limit": limit, "repeats": repeats,
+                        "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "batch_size": batch_size,
+                        "seed": seed, "run_id": run_id, "log_samples": log_samples, "sandboxed": sandboxed,
+                        "cache_dir": cache_dir, "bandwidth_gb_s": None}
+                cell["cell"] = results.cell_key(cell, fingerprint)
+                cells.append(cell)
+    return cells
+
+
+# --- the sweep --------------------------------------------------------------------------------
+
+def sweep(models, precisions, runtimes=("transformers",), suites=("code",), *, out: str | os.PathLike,
+          resume: bool = False, executor: str | Executor = "local", timeout_s: float | None = DEFAULT_TIMEOUT_S,
+          device: str = "auto", progress: bool | None = None, env: dict | None = None, **plan_kw) -> list[dict]:
+    """Run the sweep and return one record per planned cell (records found by --resume included),
+    in plan order. Every new record is appended to `out` the moment its cell finishes."""
+    hw, _ = _host_info()
+    dev = resolve_device(device, hw)
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    cells = plan(models, precisions, runtimes, suites, device=dev, run_id=run_id,
+                 fingerprint=hw.get("fingerprint"), **plan_kw)
+    previous: dict[str, dict] = {}
+    if resume and Path(out).exists():
+        for r in results.read(out):  # latest final record per key
+            if r.get("status") in results.DONE_STATUSES and r.get("cell"):
+                previous[r["cell"]] = r
+    todo = [c for c in cells if c["cell"] not in previous]
+    if isinstance(executor, str):
+        kwargs = {"timeout_s": timeout_s}
+        if env:
+            kwargs["env"] = env
+        executor = get_executor(executor, **kwargs)
+
+    bandwidth: dict[str, float] = {}  # device -> GB/s, measured by the first cell that runs there
+
+    def prepare(cell: dict) -> dict:
+        return {**cell, "bandwidth_gb_s": bandwidth.get(cell["device"])}
+
+    bars = _Progress(len(cells), done=len(cells) - len(todo), enabled=progress)
+
+    def on_event(cell: dict, ev: dict) -> None:
+        if ev.get("event") == "bandwidth" and ev.get("gb_s"):
+            bandwidth.setdefault(ev["device"], ev["gb_s"])
+        bars.event(cell, ev)
+
+    new: dict[str, dict] = {}
+    try:
+        for rec in executor.run(todo, prepare=prepare, on_event=on_event):
+            results.append(out, rec)
+            bw = (rec.get("roofline") or {}).get("bandwidth_gb_s")
+            if bw and rec["config"].get("device"):
+                bandwidth.setdefault(rec["config"]["device"], bw)
+            new[rec.get("cell")] = rec
+            bars.finished(rec)
+    finally:
+        bars.close()
+    # Plan order; a worker on another node may report another fingerprint, so fall back to
+    # matching on everything but it.
+    by_key = {**previous, **new}
+    ordered, used = [], set()
+    for c in cells:
+        rec = by_key.get(c["cell"]) or next((r for k, r in new.items() if k not in used
+                                             and k.rsplit("|", 1)[0] == c["cell"].rsplit("|", 1)[0]), None)
+        if rec is not None:
+            used.add(rec.get("cell"))
+            ordered.append(rec)
+    return ordered
+
+
+class _Progress:
+    """tqdm bars on stderr: one over cells, one inside the running cell (suite progress)."""
+
+    def __init__(self, total: int, done: int, enabled: bool | None):
+        self.outer = self.inner = None
+        if enabled is False:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return
+        self._tqdm = tqdm
+        # disable=None: bars only on a terminal, so logs and CI output stay clean
+        self.outer = tqdm(total=total, initial=done, desc="cells", unit="cell", file=sys.stderr,
+                          disable=None if enabled is None else not enabled, position=0)
+        self._lock = threading.Lock()
+
+    def event(self, cell: dict, ev: dict) -> None:
+        if self.outer is None:
+            return
+        label = f"{cell['model']} {cell['precision']}"
+        with self._lock:
+            if ev.get("event") == "phase":
+                self.outer.set_description_str(f"{label}: {ev.get('phase')}")
+            elif ev.get("event") == "progress" and ev.get("total"):
+                if self.inner is None:
+                    self.inner = self._tqdm(total=ev["total"], desc=ev.get("suite"), unit="task", file=sys.stderr,
+                                            leave=False, position=1, disable=self.outer.disable)
+                self.inner.total = ev["total"]
+                self.inner.set_description_str(f"{ev.get('suite')} {ev.get('stage') or ''}".strip())
+                self.inner.n = ev.get("done") or 0
+                self.inner.refresh()
+
+    def finished(self, rec: dict) -> None:
+        if self.outer is None:
+            return
+        with self._lock:
+            if self.inner is not None:
+                self.inner.close()
+                self.inner = None
+            self.outer.update(1)
+            self.outer.write(f"{rec['config']['model']} {rec['config']['precision']}: {rec['status']}"
+                             + (f" ({rec['error']})" if rec.get("error") else ""), file=sys.stderr)
+
+    def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
+        if self.outer is not None:
+            self.outer.close()
+
+
+# --- the table --------------------------------------------------------------------------------
+
+def _pm(stat: dict | None, fmt: str = "{:.1f}") -> str:
+    if not stat or stat.get("mean") is None:
+        return ""
+    return fmt.format(stat["mean"]) + (" ± " + fmt.format(stat["std"]) if stat.get("n", 1) > 1 else "")
+
+
+def table_rows(records: list[dict]) -> list[dict]:
+    """One display row per record: the figures a user chooses by, with units in the headers."""
+    suites = sorted({s for r in records for s in (r.get("quality") or {})})
+    runtimes = {r["config"].get("runtime") for r in records}
+    out = []
+    for r in records:
+        c, m, s, roof = r["config"], r.get("memory") or {}, r.get("speed") or {}, r.get("roofline") or {}
+        row = {"model": c.get("model")}
+        if len(runtimes) > 1:
+            row["runtime"] = c.get("runtime")
+        peak = next((m[k] for k in ("nvml_process_mb", "torch_max_reserved_mb", "peak_rss_mb") if m.get(k) is not None), None)
+        row.update({
+            "precision": c.get("precision"), "device": c.get("device"), "status": r.get("status"),
+            "weights MB": None if m.get("weights_mb") is None else round(m["weights_mb"]),
+            "peak MB": None if peak is None else round(peak),
+            "load s": (r.get("load") or {}).get("load_s"),
+            "prefill tok/s": _pm(s.get("prefill_tok_s"), "{:.0f}"),
+            "decode tok/s": _pm(s.get("decode_tok_s")),
+            "TTFT ms": _pm(s.get("ttft_ms"), "{:.0f}"),
+            "roofline": "" if roof.get("efficiency") is None else f"{100 * roof['efficiency']:.0f}%",
+        })
+        for suite in suites:
+            q = (r.get("quality") or {}).get(suite)
+            # stderr is on the 0-1 value scale; the score is 0-100
+            row[suite] = "" if not q else f"{q['score']:.1f} ± {100 * (q.get('stderr') or 0):.1f} (n={q.get('n')})"
+        if r.get("error"):
+            row["note"] = r["error"][:80]
+        if c.get("weights") == "random":
+            row["note"] = (row.get("note", "") + " random weights").strip()
+        out.append(row)
+    keys = list(dict.fromkeys(k for row in out for k in row))
+    return [{k: row.get(k, "") for k in keys} for row in out]
+
+
+def format_table(records: list[dict]) -> str:
+    from tabulate import tabulate
+    bw = next(((r.get("roofline") or {}).get("bandwidth_gb_s") for r in records
+               if (r.get("roofline") or {}).get("bandwidth_gb_s")), None)
+    text = tabulate(table_rows(records), headers="keys", tablefmt="simple", missingval="")
+    if bw:
+        text += (f"\nroofline = decode tok/s x weight bytes per token / measured copy bandwidth "
+                 f"({bw:g} GB/s); peak MB = NVML per-process on CUDA, peak RSS on CPU")
+    return text
+
+
+# --- the command ------------------------------------------------------------------------------
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@click.command(name="run")
+@click.option("--suite", "suite", default="code", show_default=True,
+              help="Suites to score: code, chat, reasoning, data, a comma list, all, or none (speed and memory only).")
+@click.option("--models", default=None, help="Comma-separated model ids (see `mindbench models`). Default: the embedded model.")
+@click.option("--precisions", default=",".join(DEFAULT_PRECISIONS), show_default=True,
+              help="Comma-separated: fp32, bf16, fp16, int8, int4 (GGUF types like Q4_1 with --runtimes llamacpp).")
+@click.option("--runtimes", default="transformers", show_default=True, help="Comma-separated: transformers, llamacpp.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help=f"Tasks per suite (a fixed, deterministic subset). Default {DEFAULT_LIMIT}; see --full.")
+@click.option("--full", is_flag=True, help="Every task of every chosen suite.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Timed speed runs after a warm-up.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Generation batch size for suites.")
+@click.option("--prompt-tokens", type=click.IntRange(min=1), default=512, show_default=True, help="Prompt length for prefill speed.")
+@click.option("--new-tokens", type=click.IntRange(min=2), default=128, show_default=True, help="Tokens decoded for decode speed.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Results file (JSONL, appended). Default: results/runs.jsonl or $MINDBENCH_RESULTS.")
+@click.option("--resume", is_flag=True, help="Skip cells already finished (ok, oom, skipped) in --out.")
+@click.option("--no-weights", is_flag=True, help="Random weights from the shipped architecture config: speed and memory of any catalog model, no download, no quality.")
+@click.option("--log-samples", is_flag=True, help="Write every prompt, output and verdict next to --out (<out>-samples/).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
+              help=f"Seconds per cell before it is killed and recorded as timeout. Default {DEFAULT_TIMEOUT_S:g} (x6 with --full).")
+@click.option("--executor", default="local", show_default=True, help=f"Where cells run: {', '.join(EXECUTORS)}.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON instead of the table.")
+@click.option("--unsafe-no-sandbox", is_flag=True, help="Run generated code without the sandbox (only for code you trust).")
+def run_command(suite, models, precisions, runtimes, device, limit, full, repeats, batch_size, prompt_tokens,
+                new_tokens, out, resume, no_weights, log_samples, timeout_s, executor, as_json, unsafe_no_sandbox):
+    """Benchmark models x precisions: memory, prefill/decode speed, roofline and quality.
+
+    Each (model, runtime, precision) cell runs in its own process; one that runs out of memory,
+    crashes or times out becomes a row with that status and the sweep goes on.
+
+    \b
+    Examples:
+      mindbench run --suite code                          # embedded model at fp16, int8, int4
+      mindbench run --suite all --full --repeats 5
+      mindbench run --models smollm2-135m-instruct,gemma3-270m --precisions fp32,int4
+      mindbench run --no-weights --models mistral-7b-instruct --precisions fp16,int4 --device cuda
+      mindbench run --resume --out results/nightly.jsonl  # finish an interrupted sweep
+    """
+    from .catalog import DEFAULT_MODEL
+    from .paths import default_results
+    suites = _split(suite)
+    if suites == ["all"]:
+        suites = list(SUITE_CHOICES)
+    elif suites == ["none"]:
+        suites = []
+    bad = [s for s in suites if s not in SUITE_CHOICES]
+    if bad:
+        raise MindbenchError(f"unknown suite {bad[0]!r}; choose from {', '.join(SUITE_CHOICES)}, all or none")
+    if full and limit:
+        raise MindbenchError("--full runs every task; drop --limit (or drop --full)")
+    precs, rts = _split(precisions), _split(runtimes)
+    if not precs or not rts:
+        raise MindbenchError("give at least one precision and one runtime")
+    out = Path(out) if out else default_results()
+    samples = str(out.with_name(out.stem + "-samples")) if log_samples else None
+    records = sweep(_split(models) or [DEFAULT_MODEL], precs, rts, suites, out=out, resume=resume,
+                    executor=executor, device=device,
+                    timeout_s=timeout_s or (DEFAULT_TIMEOUT_S * (6 if full else 1)),
+                    limit=None if full else (limit or DEFAULT_LIMIT), repeats=repeats, batch_size=batch_size,
+                    prompt_tokens=prompt_tokens, new_tokens=new_tokens, no_weights=no_weights,
+                    log_samples=samples, sandboxed=not unsafe_no_sandbox)
+    if as_json:
+        click.echo(json.dumps(records, indent=2, default=str))
+    else:
+        click.echo(format_table(records))
+        click.echo(f"{len(records)} cells -> {out}", err=True)

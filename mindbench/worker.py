@@ -1,0 +1,280 @@
+"""What runs inside one cell's process: load one (model, runtime, precision) once, measure memory
+and speed, score every requested suite, and write one record.
+
+    python -m mindbench.worker CONFIG.json RECORD.json
+
+Why a process per cell: a model that runs out of memory, a native crash in a quantization kernel,
+or a hang must cost one row of the table, not the sweep; and memory figures (peak RSS, NVML
+per-process) are only meaningful for a process that held nothing else. The parent (harness.py)
+classifies what this process could not report itself: a signal or nonzero exit -> "crashed", a
+kill after the time limit -> "timeout".
+
+Protocol: the cell config comes in as a JSON file; the record goes out as a JSON file written
+atomically (tmp + rename), so a half-written record is never read. Progress events go to stdout
+as JSON lines; everything else that libraries print is sent to stderr, so the event channel stays
+clean.
+
+Fault injection for tests (honoured only here): MINDBENCH_FAULT="kind[@precision],..." with kind
+oom (a real allocation bigger than the device can give, after the model is loaded), segfault (a
+real null-pointer dereference) or hang (sleep forever, before loading). "@precision" limits it to
+cells of that precision, so one sweep can hold a failing cell among good ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime, timezone
+
+from . import results
+
+EVENT_FD_ENV = "MINDBENCH_EVENT_FD"
+
+
+# --- records ----------------------------------------------------------------------------------
+
+def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
+    """A record with every section present (None where not measured), so readers never guess."""
+    config = {k: cfg.get(k) for k in ("model", "source", "revision", "runtime", "precision", "dtype", "device",
+                                      "weights", "suites", "limit", "repeats", "prompt_tokens", "new_tokens",
+                                      "batch_size", "seed")}
+    return {
+        "schema": results.SCHEMA,
+        "cell": results.cell_key(config, hardware.get("fingerprint")),
+        "run_id": cfg.get("run_id"),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": None, "error": None,
+        "config": config, "hardware": hardware, "software": software,
+        "load": {"load_s": None, "cold": None, "convert_s": None, "fallback_from": None},
+        "memory": {k: None for k in ("weights_mb", "peak_rss_mb", "nvml_global_mb", "nvml_process_mb",
+                                     "torch_max_allocated_mb", "torch_max_reserved_mb")},
+        "speed": {"prefill_tok_s": None, "decode_tok_s": None, "ttft_ms": None},
+        "roofline": {"bandwidth_gb_s": cfg.get("bandwidth_gb_s"), "bytes_per_token": None, "efficiency": None},
+        "quality": {},
+        "duration_s": None,
+    }
+
+
+def classify(e: BaseException) -> tuple[str, str]:
+    """(status, one-line message) for an exception raised inside a cell."""
+    from .errors import MindbenchError, OutOfMemoryError
+    msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}".rstrip(": ")
+    if isinstance(e, (MemoryError, OutOfMemoryError)) or type(e).__name__ == "OutOfMemoryError":
+        return "oom", msg
+    low = str(e).lower()
+    # torch's CPU allocator says "can't allocate memory"; CUDA/bnb say "out of memory".
+    if isinstance(e, RuntimeError) and ("out of memory" in low or "can't allocate memory" in low
+                                        or "cannot allocate memory" in low):
+        return "oom", msg
+    if isinstance(e, MindbenchError):
+        # Not installed, gated, offline, impossible precision here: the model can't be had on this
+        # machine as configured. Not a failure of the model, so the row says why and moves on.
+        return "skipped", str(e.message if hasattr(e, "message") else e)
+    if isinstance(e, KeyboardInterrupt):
+        return "error", "interrupted"
+    return "error", msg
+
+
+# --- faults (tests only) ----------------------------------------------------------------------
+
+def fault_for(cfg: dict) -> str | None:
+    spec = os.environ.get("MINDBENCH_FAULT", "").strip()
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        kind, _, only = item.partition("@")
+        if kind not in ("oom", "segfault", "hang"):
+            raise ValueError(f"MINDBENCH_FAULT: unknown fault {kind!r} (oom, segfault, hang)")
+        if not only or only == cfg.get("precision"):
+            return kind
+    return None
+
+
+def genuine_oom(device: str, nbytes: int) -> None:
+    """Ask the allocator for more memory than it can give, for real, and let its error propagate."""
+    import torch
+    if device.startswith("cuda"):
+        total = torch.cuda.get_device_properties(device).total_memory
+        torch.empty(total + (1 << 30), dtype=torch.uint8, device=device)
+        return
+    # On CPU, Linux may overcommit, so cap the address space just above what we use now; the
+    # allocation then fails inside torch's allocator exactly as a real one would.
+    import resource
+    from .measure.memory import vms_bytes
+    old = resource.getrlimit(resource.RLIMIT_AS)
+    vms = vms_bytes()
+    resource.setrlimit(resource.RLIMIT_AS, (vms + (64 << 20), old[1]))
+    try:
+        torch.empty(max(nbytes, 256 << 20), dtype=torch.uint8)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, old)
+
+
+def segfault() -> None:
+    import ctypes
+    ctypes.string_at(0)  # a real null-pointer read: SIGSEGV from the kernel
+    os.kill(os.getpid(), 11)  # pragma: no cover - only if the read somehow did not fault
+
+
+# --- the cell ---------------------------------------------------------------------------------
+
+def _timing(emit, phase: str):
+    emit({"event": "phase", "phase": phase})
+    return time.perf_counter()
+
+
+def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
+    """Run one cell in this process and return its record (never raises for cell failures)."""
+    from .fingerprint import hardware, software
+    t_start = time.perf_counter()
+    record = new_record(cfg, hardware(), software())
+    fault = fault_for(cfg)
+    engine = None
+    mem = None
+    try:
+        if fault == "hang":
+            emit({"event": "phase", "phase": "hang (fault injection)"})
+            while True:
+                time.sleep(3600)
+        from .measure import MemoryTracker, measure_bandwidth, measure_speed
+        device = cfg["device"]
+        if not cfg.get("bandwidth_gb_s"):
+            # Measured before the model is loaded, so the copy buffers compete with nothing.
+            _timing(emit, "bandwidth")
+            bw = measure_bandwidth(device)
+            record["roofline"]["bandwidth_gb_s"] = bw
+            emit({"event": "bandwidth", "device": device, "gb_s": bw})
+        with MemoryTracker(device) as mem:
+            _timing(emit, "load")
+            from .runtimes import get_engine
+            kwargs = {"no_weights": True} if cfg.get("weights") == "random" else {}
+            if cfg.get("cache_dir"):
+                kwargs["cache_dir"] = cfg["cache_dir"]
+            engine = get_engine(cfg["model"], cfg["precision"], device=device, runtime=cfg["runtime"], **kwargs)
+            info = engine.info or {}
+            record["config"].update(dtype=engine.dtype, device=engine.device, source=info.get("source"),
+                                    revision=info.get("revision"), weights=info.get("weights", cfg.get("weights")))
+            record["load"] = {"load_s": engine.load_s, "cold": info.get("cold"), "convert_s": info.get("convert_s"),
+                              "fallback_from": info.get("fallback_from")}
+            mem.set_weights(engine.memory_footprint())
+            if fault == "oom":
+                genuine_oom(engine.device, engine.memory_footprint())
+            if fault == "segfault":
+                segfault()
+
+            _timing(emit, "speed")
+            speed = measure_speed(engine, cfg["prompt_tokens"], cfg["new_tokens"], cfg["repeats"])
+            record["speed"] = speed.to_dict()
+            bpt = engine.weight_bytes()
+            bw = record["roofline"]["bandwidth_gb_s"]
+            record["roofline"].update(bytes_per_token=bpt, efficiency=(
+                round(speed.decode_tok_s.mean * bpt / (bw * 1e9), 4) if bw else None))
+
+            if cfg.get("weights") != "random":  # random weights have no quality to score
+                for suite in cfg.get("suites") or []:
+                    record["quality"][suite] = _evaluate(engine, suite, cfg, emit)
+        record["status"] = "ok"
+    except BaseException as e:  # noqa: BLE001 - every failure becomes a row
+        status, msg = classify(e)
+        record["status"], record["error"] = status, msg
+        if status == "error":
+            traceback.print_exc()  # to the worker's stderr log, for the curious
+        if isinstance(e, KeyboardInterrupt):
+            raise
+    finally:
+        if mem is not None:
+            mem.stop()
+            record["memory"] = mem.to_dict()
+        if engine is not None:
+            try:
+                engine.unload()
+            except Exception:
+                pass
+        record["duration_s"] = round(time.perf_counter() - t_start, 2)
+    return record
+
+
+def _evaluate(engine, suite: str, cfg: dict, emit) -> dict:
+    from .suites import evaluate
+    emit({"event": "phase", "phase": f"suite {suite}"})
+
+    def progress(*args, **kw):
+        # suites.evaluate calls progress(stage, done, total); tolerate (done, total) too.
+        stage = args[0] if args and isinstance(args[0], str) else kw.get("stage")
+        nums = [a for a in args if not isinstance(a, str)]
+        done = kw.get("done", nums[0] if nums else None)
+        total = kw.get("total", nums[1] if len(nums) > 1 else None)
+        emit({"event": "progress", "suite": suite, "stage": stage, "done": done, "total": total})
+
+    log = cfg.get("log_samples")
+    if log:
+        from pathlib import Path
+        log = Path(log) / f"{cfg['model']}-{cfg['runtime']}-{cfg['precision']}-{suite}.jsonl".replace("/", "_")
+        log.parent.mkdir(parents=True, exist_ok=True)
+    out = evaluate(engine, suite, limit=cfg.get("limit"), batch_size=cfg.get("batch_size", 8),
+                   log_samples=log, sandboxed=cfg.get("sandboxed", True), progress=progress)
+    return dict(out)
+
+
+# --- process plumbing -------------------------------------------------------------------------
+
+def _event_channel():
+    """Keep the real stdout for events; point fd 1 at stderr so stray prints can't corrupt them."""
+    fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(os.dup(2), "w", buffering=1)
+    out = os.fdopen(fd, "w", buffering=1)
+    lock = threading.Lock()
+
+    def emit(ev: dict) -> None:
+        with lock:
+            try:
+                out.write(json.dumps(ev, default=str) + "\n")
+                out.flush()
+            except (OSError, ValueError):
+                pass  # the parent stopped listening; the record file still carries the result
+    return emit
+
+
+def _watch_parent() -> None:
+    """Exit if the harness dies (e.g. SIGKILL): an orphan cell would compete with the resumed run
+    for the CPU and skew its figures."""
+    parent = os.getppid()
+
+    def loop():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(70)
+    threading.Thread(target=loop, name="mindbench-parent-watch", daemon=True).start()
+
+
+def write_json_atomic(path: str, obj: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m mindbench.worker CONFIG.json RECORD.json", file=sys.stderr)
+        return 2
+    cfg_path, out_path = argv
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    emit = _event_channel()
+    _watch_parent()
+    record = run_cell(cfg, emit)
+    write_json_atomic(out_path, record)
+    emit({"event": "done", "status": record["status"]})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
