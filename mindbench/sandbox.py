@@ -4,38 +4,40 @@ Every program gets a fresh temp directory as its working dir (removed afterwards
 `python -I program.py` with the same interpreter as mindbench, and is read through capped pipes.
 What is contained, by tier (the tier used is in `SandboxResult.isolation["mode"]`):
 
-``uid`` (mindbench runs as root, Linux; the tier on this project's machines)
-  - runs as a throw-away uid from a private range, unique to this run (lock files make it
-    unique across threads and processes), with no supplementary groups and no_new_privs: it
-    cannot write, delete or chmod the user's files, read other processes' environments, signal
-    anything outside the sandbox, or gain privileges through setuid binaries;
-  - a new PID namespace: the sandbox sees only its own processes (/proc is remounted), and when
-    the program exits or is killed the kernel kills every process it started, including ones
-    that double-fork or call setsid. The uid is also swept with kill(-1) afterwards;
+``uid`` (mindbench runs as root on Linux; the tier on this project's machines)
+  - a throw-away uid from a private range, unique to this run across threads and processes
+    (lock files), no supplementary groups, no_new_privs: it cannot write, delete or chmod files
+    it does not own, read other processes' environments, signal anything outside the sandbox,
+    or gain privileges through setuid binaries;
+  - a PID namespace: it sees only its own processes (/proc is remounted), and when the program
+    exits or is killed the kernel kills everything it started, double-forked or setsid-ed
+    alike (the uid is also swept with kill(-1) after a kill);
   - RLIMIT_NPROC counts only this run's uid, so a fork bomb stops at `max_processes`;
-  - a new network namespace with only a downed loopback: no network at all, not even 127.0.0.1;
-  - a new mount namespace in which /tmp, /var/tmp and /dev/shm are small private tmpfs mounts
-    (the working dir is bound back in): no leftovers in shared temp dirs, bounded temp space;
+  - a network namespace with only a downed loopback: no network at all, not even 127.0.0.1;
+  - a mount namespace where the whole filesystem is read-only except the working dir, and
+    /tmp, /var/tmp, /dev/shm, /run/user are small private tmpfs mounts (max_file_mb each);
+    the user's home, $HF_HOME and mindbench's current dir are hidden behind empty mounts (no
+    ~/.cache/huggingface/token, no project .env), only the interpreter's folders bound back;
   - rlimits: address space (`memory_mb`), CPU seconds (time limit + 1), file size
     (`max_file_mb`), open files (256), no core dumps;
   - environment: only PATH, LANG, HOME and TMPDIR (both the working dir) and thread-count caps
     for BLAS/OpenMP; no tokens, keys or credentials;
   - the whole process group is SIGKILLed at the wall-clock time limit or when stdout or stderr
-    exceeds `max_output_bytes`; a program that exits 0 but leaves processes behind fails.
+    passes `max_output_bytes`; a program that exits 0 but leaves processes behind fails.
 ``userns`` (not root, Linux with unprivileged user namespaces)
-  - the same namespaces (user, PID, network, mount) and rlimits, but the program keeps the
-    user's own uid: it CAN delete or change the user's files that it can reach, and
-    RLIMIT_NPROC counts all of the user's processes (set to their current count + max_processes).
-``plain`` (anything else, or a namespace the OS refuses)
-  - process group, rlimits, scrubbed environment and capped output only. Network open; the
+  - the same namespaces, read-only view, hidden folders, rlimits and environment, but the
+    program keeps the user's uid: it can read files the user can read outside the hidden
+    folders, and RLIMIT_NPROC counts all the user's processes (current count + max_processes).
+``plain`` (no namespaces: other OSes, or the OS refuses them)
+  - process group, rlimits, scrubbed environment and capped output only: network open, and the
     program can reach the user's files and signal the user's other processes.
 
-Not contained in any tier: it is not a VM or a seccomp jail. The program shares the kernel
-(a kernel exploit escapes), can read world-readable files (e.g. the installed packages, /etc),
-can use CPU and memory up to the limits, and its memory is not counted by a cgroup (RLIMIT_AS
-bounds each process; max_processes x memory_mb bounds the total). Files it writes are limited
-by size per file, not in number, in its working dir. `sandboxed=False` is the knowing opt-out:
-a plain subprocess of the current environment with a time limit and capped output, nothing else.
+Not contained in any tier: it is not a VM and has no seccomp filter. The program shares the
+kernel (a kernel exploit escapes), reads world-readable files (installed packages, /etc), uses
+CPU and memory up to its limits without a cgroup (RLIMIT_AS is per process; max_processes x
+memory_mb bounds the total), and may fill its working dir with many files below max_file_mb.
+`sandboxed=False` is the knowing opt-out: a plain subprocess of the current environment with a
+time limit and capped output, nothing else.
 """
 
 from __future__ import annotations
@@ -88,6 +90,9 @@ libc = ctypes.CDLL(None, use_errno=True)
 NEWNS, NEWUSER, NEWPID, NEWNET = 0x20000, 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
 
+def prctl(*args):  # Linux only; elsewhere these protections are simply absent
+    return getattr(libc, "prctl", lambda *a: -1)(*args)
+
 def say(**kw):
     os.write(SFD, marshal.dumps(kw).hex().encode() + b"\n")
 
@@ -130,7 +135,7 @@ def private_mounts(iso):
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     work, keep = cfg["workdir"], cfg["keep"]
     tmps = [d for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/user") if os.path.isdir(d)]
-    covers = list(tmps)
+    covers = tmps + cfg["hide"]
     if cfg["uid"] is not None:  # the sandbox uid must reach the interpreter: cover the closed
         covers += [a for a in map(closed_ancestor, keep) if a]  # folder, bind the paths back
     covers = outermost(covers)
@@ -180,44 +185,38 @@ def enter_namespaces(iso):
                 iso["private_mounts_error"] = str(e)
         return
 
-def set_limits():
+def set_limits(iso):
     for name, want in cfg["rlimits"]:
         kind = getattr(resource, name)
         hard = resource.getrlimit(kind)[1]
         v = want if hard == resource.RLIM_INFINITY else min(want, hard)
         # CPU: the soft limit sends SIGXCPU, the hard one a second later SIGKILL.
         top = v + 1 if name == "RLIMIT_CPU" and (hard == resource.RLIM_INFINITY or v < hard) else v
-        resource.setrlimit(kind, (v, top))
+        try:
+            resource.setrlimit(kind, (v, top))
+        except (ValueError, OSError):  # e.g. RLIMIT_AS on macOS
+            iso.setdefault("rlimits_refused", []).append(name)
 
 def run_init(w, prog):
     # pid 1 of the sandbox: reap everything; when the program ends, report whether anything
     # was still running. Exiting makes the kernel kill every remaining process in the namespace.
     status, leftovers = None, False
-    while status is None:
-        try:
+    try:
+        while status is None:
             p, s = os.wait()
-        except ChildProcessError:
-            break
-        if p == prog:
-            status = s
-    while status is not None:
-        try:
-            p, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if p == 0:
-            leftovers = True
-            break
+            status = s if p == prog else None
+        while not leftovers:  # reap finished orphans; a running one is a leftover
+            leftovers = os.waitpid(-1, os.WNOHANG)[0] == 0
+    except ChildProcessError:
+        pass
     os.write(w, marshal.dumps({"status": status, "leftovers": leftovers}))
     os._exit(0)
 
 def relay(pid, r):
     # Outer process (our PID namespace): wait for init, pass on the program's fate.
-    data = b""
-    while True:
+    data = chunk = os.read(r, 4096)
+    while chunk:
         chunk = os.read(r, 4096)
-        if not chunk:
-            break
         data += chunk
     os.waitpid(pid, 0)
     msg = marshal.loads(data) if data else {"status": None, "leftovers": False}
@@ -231,11 +230,11 @@ def relay(pid, r):
     os._exit(os.WEXITSTATUS(s))
 
 try:
-    libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG: die with the runner
+    prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG: die with the runner
     os.umask(0o022)
     iso = {"mode": "plain", "network_cut": False, "pid_namespace": False, "private_tmp": False,
            "readonly_root": False}
-    set_limits()
+    set_limits(iso)
     if cfg["namespaces"]:
         enter_namespaces(iso)
     if iso["pid_namespace"]:
@@ -245,7 +244,7 @@ try:
             os.close(w)
             relay(pid, r)
         os.close(r)
-        libc.prctl(1, int(signal.SIGKILL))
+        prctl(1, int(signal.SIGKILL))
         try:  # a /proc that shows only the sandbox's processes
             mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
             iso["private_proc"] = True
@@ -261,8 +260,8 @@ try:
         os.setuid(cfg["uid"])
         iso["mode"] = "uid"
         iso["uid"] = cfg["uid"]
-    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: setuid binaries give nothing
-    libc.prctl(1, int(signal.SIGKILL))  # again: a credential change clears it
+    prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: setuid binaries give nothing
+    prctl(1, int(signal.SIGKILL))  # again: a credential change clears it
     py = cfg["python"]
     if not (os.access(py, os.X_OK) and os.access(cfg["stdlib"], os.R_OK | os.X_OK)):
         say(error="the sandbox user cannot run %s; make its folders readable by others "
@@ -369,6 +368,23 @@ def _interpreter_paths() -> list[str]:
              sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages(),
              *sysconfig.get_paths().values()]
     return sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)})
+
+
+def _hidden_dirs() -> list[str]:
+    """Folders where secrets live (the stored Hugging Face token, a project .env): the user's
+    home, $HF_HOME and our current dir. System folders are never hidden: the program needs them."""
+    system = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/boot")
+    out = []
+    try:
+        cwd = os.getcwd()
+    except OSError:  # our current dir was deleted
+        cwd = None
+    for p in (os.path.expanduser("~"), os.environ.get("HF_HOME"), cwd):
+        p = os.path.realpath(p) if p else None
+        if p and os.path.isdir(p) and p != "/" and not any(
+                p == d or p.startswith(d + "/") for d in system):
+            out.append(p)
+    return out
 
 
 def _workdir(code: str, files: dict | None) -> Path:
@@ -537,7 +553,7 @@ def run_python(code: str, *, timeout_s: float = 10.0, files: dict[str, str | Pat
             r, w = os.pipe()
             cfg = {"status_fd": w, "workdir": str(work), "program": PROGRAM,
                    "python": sys.executable, "stdlib": os.path.dirname(os.__file__),
-                   "keep": _interpreter_paths(),
+                   "keep": _interpreter_paths(), "hide": _hidden_dirs(),
                    "uid": slot.uid if slot else None, "gid": slot.uid if slot else None,
                    "namespaces": sys.platform.startswith("linux"), "tmp_mb": max_file_mb,
                    "rlimits": [("RLIMIT_AS", memory_mb << 20), ("RLIMIT_CPU", int(timeout_s) + 1),

@@ -3,6 +3,7 @@ nothing behind; honest programs (HumanEval's canonical solutions) pass."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -144,7 +145,8 @@ def victim_dirs():
         d.rmdir()
 
 
-def test_deleting_a_file_outside_its_dir_is_impossible(victim_dirs):
+def test_deleting_a_file_outside_its_dir_is_impossible(victim_dirs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # mindbench's own current dir is hidden: keep tests/ in view
     for d in victim_dirs:
         f = d / "precious.txt"
         res = _contained(run_python(
@@ -159,12 +161,30 @@ def test_deleting_a_file_outside_its_dir_is_impossible(victim_dirs):
             assert res.stdout.count("Error") == 3
 
 
-def test_secrets_in_the_environment_are_not_visible(monkeypatch):
+@pytest.fixture
+def planted_secrets(monkeypatch):
+    """A fake home with a stored Hugging Face token and a fake project with a .env, both 0644 in
+    0755 folders (readable by any uid), and the token in the environment."""
     secret = "hf_FAKEsecretTOKEN0123456789"
+    base = Path(tempfile.mkdtemp(prefix=".sandbox-secrets-", dir=Path(__file__).parent))
+    files = [base / "home" / ".cache" / "huggingface" / "token", base / "project" / ".env"]
+    for f in files:
+        f.parent.mkdir(parents=True)
+        f.write_text(f"HF_TOKEN={secret}\n")
+    for p in [base, *base.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "OPENAI_API_KEY"):
         monkeypatch.setenv(var, secret)
+    monkeypatch.setenv("HOME", str(base / "home"))
+    monkeypatch.chdir(base / "project")
+    yield secret, files
+    shutil.rmtree(base)
+
+
+def test_secrets_are_not_visible(planted_secrets):
+    secret, files = planted_secrets
     code = ("import os, glob\nprint(sorted(os.environ))\n"
-            "for p in glob.glob('/proc/*/environ'):\n"
+            f"for p in glob.glob('/proc/*/environ') + {[str(f) for f in files]!r}:\n"
             "    try:\n        data = open(p, 'rb').read()\n    except OSError:\n        continue\n"
             f"    if b{secret!r} in data:\n        print('FOUND in', p)\n"
             "print(os.environ['HF_TOKEN'])\n")
@@ -173,8 +193,9 @@ def test_secrets_in_the_environment_are_not_visible(monkeypatch):
     assert "KeyError" in res.stderr
     assert set(eval(res.stdout.splitlines()[0])) <= {"PATH", "LANG", "HOME", "TMPDIR", "OMP_NUM_THREADS",
                                                       "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}
-    # the control: unsandboxed, the very same program does see it (so this test can fail)
-    assert secret in run_python(code, timeout_s=5.0, sandboxed=False).stdout
+    # the control: unsandboxed, the very same program finds all three (so this test can fail)
+    control = run_python(code, timeout_s=5.0, sandboxed=False)
+    assert control.stdout.count("FOUND") >= 2 and secret in control.stdout
 
 
 def test_a_child_that_sleeps_forever_does_not_survive():
@@ -256,3 +277,62 @@ def test_humaneval_canonical_solutions_pass_and_empty_bodies_fail():
     assert [p["task_id"] for p, r in zip(problems, empty) if r.passed] == []
     assert not any(r.timed_out for r in res)
     print(f"\n328 HumanEval programs through the sandbox in {elapsed:.1f} s (2 workers)")
+
+
+def _closed_ancestor(path):
+    cur = ""
+    for part in path.strip("/").split("/")[:-1]:
+        cur += "/" + part
+        if not os.stat(cur).st_mode & 0o001:
+            return cur
+    return None
+
+
+@pytest.mark.skipif(not (LINUX_ROOT and shutil.which("unshare") and shutil.which("setpriv")),
+                    reason="needs root, unshare and setpriv to become an unprivileged user")
+def test_unprivileged_user_gets_namespaces_and_a_readonly_view(tmp_path):
+    """Users run mindbench without root: then the sandbox keeps their uid, so the read-only view
+    is what protects their files. Run as `nobody` (the interpreter made reachable in a private
+    mount namespace, as on a normal install) and check that a file nobody owns survives."""
+    victims = Path(tempfile.mkdtemp(prefix=".sandbox-victim-", dir=Path(__file__).parent))
+    try:
+        for name in ("a", "b"):
+            (victims / name).write_text("mine")
+        for p in (victims, victims / "a", victims / "b"):
+            os.chown(p, 65534, 65534)
+        victims.chmod(0o755)
+        # make the interpreter reachable for nobody (e.g. /root/.pyenv behind a 0700 /root)
+        lines = ["set -e"]
+        for i, src in enumerate({sys.base_prefix, sys.prefix}):
+            closed = _closed_ancestor(os.path.realpath(src) + "/x")
+            if closed:
+                stage = tmp_path / f"stage{i}"
+                stage.mkdir()
+                lines += [f"mount --bind {src} {stage}", f"mount -t tmpfs -o mode=0755 tmpfs {closed}",
+                          f"mkdir -p {src}", f"mount --bind {stage} {src}"]
+        root = Path(__file__).resolve().parent.parent
+        helper = ("import dataclasses, json, sys\nsys.path.insert(0, sys.argv[1])\n"
+                  "from mindbench.sandbox import run_python\n"
+                  "rm = 'import os\\nos.remove(%r)\\n'\n"
+                  "res = [run_python(rm % (sys.argv[2] + '/a'), timeout_s=5.0),\n"
+                  "       run_python(rm % (sys.argv[2] + '/b'), timeout_s=5.0, sandboxed=False),\n"
+                  "       run_python('import os\\nwhile True: os.fork()', timeout_s=2.0)]\n"
+                  "print(json.dumps([dataclasses.asdict(r) for r in res]))\n")
+        lines.append(f"cd / && exec setpriv --reuid=65534 --regid=65534 --clear-groups "
+                     f"{sys.executable} - {root} {victims}")
+        out = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", "\n".join(lines)],
+                             input=helper, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        sandboxed, control, bomb = [sandbox.SandboxResult(**r) for r in json.loads(out.stdout)]
+        assert sandboxed.isolation["mode"] == "userns"
+        assert sandboxed.isolation["readonly_root"] and sandboxed.isolation["pid_namespace"]
+        assert sandboxed.isolation["network_cut"]
+        assert not sandboxed.passed and "Read-only file system" in sandboxed.stderr
+        assert (victims / "a").read_text() == "mine"
+        assert control.passed and not (victims / "b").exists()  # the same program, unsandboxed
+        assert not bomb.passed and not bomb.timed_out  # RLIMIT_NPROC stopped it
+        stray = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and
+                 p.info["uids"].real == 65534 and p.status() != psutil.STATUS_ZOMBIE]
+        assert stray == []
+    finally:
+        shutil.rmtree(victims)
