@@ -499,25 +499,22 @@ def _pump(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[bytes, byt
 
 def _drain(proc: subprocess.Popen, out: bytes, err: bytes, cap: int) -> tuple[bytes, bytes]:
     """After the kill: collect what is still in the pipes (up to the cap), for at most 2 s."""
-    res = {}
-    for f, have in ((proc.stdout, out), (proc.stderr, err)):
-        data = bytearray(have)
-        deadline = time.monotonic() + 2.0
-        sel = selectors.DefaultSelector()
-        sel.register(f, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not sel.select(max(0.0, deadline - time.monotonic())):
-                break
-            try:
-                chunk = os.read(f.fileno(), 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                break
-            data += chunk[: max(0, cap - len(data))]
-        sel.close()
-        res[f] = bytes(data)
-    return res[proc.stdout], res[proc.stderr]
+    bufs = {proc.stdout: bytearray(out), proc.stderr: bytearray(err)}
+    deadline = time.monotonic() + 2.0
+    with selectors.DefaultSelector() as sel:
+        for f in bufs:
+            sel.register(f, selectors.EVENT_READ)
+        while sel.get_map() and time.monotonic() < deadline:
+            for key, _ in sel.select(max(0.0, deadline - time.monotonic())):
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                buf = bufs[key.fileobj]
+                buf += chunk[: max(0, cap - len(buf))]
+    return bytes(bufs[proc.stdout]), bytes(bufs[proc.stderr])
 
 
 def _killpg(pgid: int) -> None:
@@ -607,11 +604,14 @@ def run_python(code: str, *, timeout_s: float = 10.0, files: dict[str, str | Pat
             proc.stderr.close()
         if r is not None:
             os.close(r)
-        if slot:
-            if not swept:
+        try:
+            if slot and not swept:
                 _kill_uid(slot.uid)
-            slot.release(clean=True)
-        _rmtree(work)
+                swept = True
+        finally:
+            if slot:
+                slot.release(clean=swept)  # a dirty slot is swept by its next holder
+            _rmtree(work)
     if why:
         reason = why
     elif returncode < 0:
