@@ -154,6 +154,12 @@ def count_params(cfg: dict) -> Params:
                   hidden=H, intermediate=I, qkv=(nh + 2 * kvh) * hd, vocab=V)
 
 
+def max_context(arch: str) -> int | None:
+    """Longest context the architecture was trained for (position embeddings / RoPE range)."""
+    cfg = arch_config(arch)
+    return cfg.get("max_position_embeddings") or cfg.get("n_positions") or cfg.get("n_ctx")
+
+
 def storage_dtype(spec: ModelSpec) -> str:
     """dtype of the tensors bitsandbytes leaves unquantized (the checkpoint's own dtype)."""
     if spec.source == "packaged":

@@ -137,6 +137,15 @@ def _bucket(mb: float) -> int:
     return min(_BUCKETS_GB, key=lambda b: (abs(b - gb) / b, -b))
 
 
+# Cards before Ampere have no bf16 (loading refuses it there): T4, V100, P100, RTX 20xx, GTX.
+_NO_BF16 = ("T4", "V100", "P100", "P40", "P4", "RTX 20", "GTX", "TITAN V", "TITAN RTX", "Quadro RTX")
+
+
+def gpu_supports_bf16(name: str) -> bool:
+    """From the card's name, without CUDA. Unknown (hand-given) cards are assumed modern."""
+    return not any(k.lower() in name.lower() for k in _NO_BF16)
+
+
 def gpu_bandwidth(name: str) -> float | None:
     for key, bw in GPU_BANDWIDTH_GB_S:
         if key.lower() in name.lower():
@@ -288,9 +297,9 @@ def detect(*, nvml=None, measure_bandwidth: bool = False) -> HardwareProfile:
     return hw
 
 
-def measure_cpu_bandwidth(size_mb: int = 128, repeats: int = 4) -> tuple[float | None, str]:
+def measure_cpu_bandwidth(size_mb: int = 64, repeats: int = 3) -> tuple[float | None, str]:
     """Single-stream copy bandwidth (read + write, GB/s) with numpy, not torch: mindbench recommend
-    must stay fast. The harness's torch measurement (records' roofline.bandwidth_gb_s) is
+    must stay fast (~0.1 s; a bigger buffer mostly measures page faults). The harness's torch measurement (records' roofline.bandwidth_gb_s) is
     preferred when present."""
     try:
         import time
@@ -306,6 +315,30 @@ def measure_cpu_bandwidth(size_mb: int = 128, repeats: int = 4) -> tuple[float |
         np.copyto(dst, src)
         best = max(best, 2 * src.nbytes / (time.perf_counter() - t) / 1e9)
     return round(best, 1), f"measured now (numpy copy of {size_mb} MiB)"
+
+
+def cached_cpu_bandwidth(fingerprint: str) -> tuple[float | None, str]:
+    """measure_cpu_bandwidth once per machine, kept in the cache dir: `mindbench recommend` runs
+    often and should not pay for numpy and the copy test every time."""
+    from .paths import cache_dir
+    path = cache_dir() / "cpu_bandwidth.json"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if fingerprint in known:
+        hit = known[fingerprint]
+        return hit["gb_s"], f"{hit['source']}, cached"
+    gb_s, source = measure_cpu_bandwidth()
+    if gb_s:
+        known[fingerprint] = {"gb_s": gb_s, "source": source.replace("measured now", "measured")}
+        try:
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(known, indent=1))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return gb_s, source
 
 
 # --- named profiles and hand options ----------------------------------------------------------------

@@ -1,0 +1,631 @@
+"""Which model, runtime and precision should run on this machine, for this task?
+
+Pure functions over a HardwareProfile, result records and the catalog: never imports torch, so
+`mindbench recommend` answers at once. The policy, in order:
+
+1. Candidates: every catalog model made for the task x every precision, on the machine's device
+   (the GPU if one is usable, else the CPU), plus every configuration the results store measured
+   (llama.cpp runs and ad-hoc models too).
+2. Evidence: records from this hardware fingerprint first, else from the same memory class
+   (similar hardware). A record with status "oom" rules its configuration out. Measured peak
+   memory and decode speed replace the estimates; quality comes only from real-weight runs.
+3. Fit: memory (measured, else estimated at --context) within the budget: 90% of the GPU, or
+   75% of the RAM on a CPU (the OS and other programs need the rest), or --max-memory. Speed at
+   least --min-tokens-per-sec (without it, configurations under 5 tok/s, about reading speed, are
+   left out as unusable).
+4. Choice: when some fitting candidates have a measured quality score for the task, the best
+   score wins; scores within their combined standard error are a tie, broken by decode speed,
+   then by memory. Only when nothing was measured does the estimate rule: the largest model
+   that fits, at the highest precision that fits (fp32/bf16/fp16 > int8 > int4), then the
+   fastest. Larger-at-lower-precision beating smaller-at-higher-precision at equal memory is the
+   usual finding (Dettmers & Zettlemoyer, "The case for 4-bit precision", 2023) and is what the
+   user's document's GPU-memory table encodes; `--explain-table` checks it row by row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import click
+
+from . import catalog
+from .errors import MindbenchError
+from .hardware import HardwareProfile, from_options, gpu_supports_bf16, hardware_options, parse_size
+
+TASKS = ("code", "chat", "reasoning", "data")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
+PRECISION_RANK = {"fp32": 2, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0}   # quality tier
+# Below about reading speed an answer is too slow to use interactively; the default leaves such
+# configurations out (--min-tokens-per-sec 0 keeps them).
+DEFAULT_MIN_TOK_S = 5.0
+# The share of memory a model may plan to use: the rest is for the allocator's fragmentation,
+# the display and other processes on a GPU; for the OS and other programs on a CPU.
+GPU_USABLE, CPU_USABLE = 0.90, 0.75
+
+
+@dataclass
+class Candidate:
+    model: str
+    runtime: str
+    precision: str
+    device: str                       # "cuda" | "cpu"
+    params_b: float | None = None
+    quality: dict | None = None       # score, stderr, n, metric, source
+    memory_mb: float | None = None
+    memory_source: str = "estimated"
+    decode_tok_s: float | None = None
+    speed_source: str = "estimated"
+    estimate: dict | None = None      # the estimator's figures and inputs, when used
+    gated: bool = False
+    excluded: str | None = None       # why this one cannot be the answer
+
+    @property
+    def key(self) -> tuple:
+        return (self.model, self.runtime, self.precision)
+
+    @property
+    def score(self) -> float | None:
+        return None if not self.quality else self.quality.get("score")
+
+    def label(self) -> str:
+        return f"{self.model} {self.precision}" + ("" if self.runtime == "transformers" else f" ({self.runtime})")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["memory_mb"] = None if self.memory_mb is None else round(self.memory_mb, 1)
+        d["decode_tok_s"] = None if self.decode_tok_s is None else round(self.decode_tok_s, 2)
+        return d
+
+
+@dataclass
+class Recommendation:
+    task: str
+    hardware: dict
+    budget_mb: float
+    context: int
+    min_tok_s: float | None
+    bandwidth: dict
+    evidence: dict                    # counts of records used, by origin
+    chosen: Candidate | None
+    basis: str                        # "measured" | "estimated"
+    why: list[str] = field(default_factory=list)
+    runners_up: list[Candidate] = field(default_factory=list)
+    pareto: list[Candidate] = field(default_factory=list)
+    pareto_quality: str = "measured score"
+    to_measure: list[Candidate] = field(default_factory=list)
+    excluded: list[Candidate] = field(default_factory=list)
+
+    def config(self) -> dict:
+        """What the provider loads: model, runtime, precision, device."""
+        if self.chosen is None:
+            raise MindbenchError(f"nothing fits for task {self.task!r}: " + (self.why[0] if self.why else ""))
+        c = self.chosen
+        return {"model": c.model, "runtime": c.runtime, "precision": c.precision,
+                "device": "cuda:0" if c.device == "cuda" else "cpu"}
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "hardware": self.hardware, "budget_mb": round(self.budget_mb, 1),
+                "context": self.context, "min_tok_s": self.min_tok_s, "bandwidth": self.bandwidth,
+                "evidence": self.evidence, "basis": self.basis,
+                "chosen": self.chosen.to_dict() if self.chosen else None, "why": self.why,
+                "runners_up": [c.to_dict() for c in self.runners_up],
+                "pareto_quality": self.pareto_quality, "pareto": [c.to_dict() for c in self.pareto],
+                "to_measure": [c.to_dict() for c in self.to_measure],
+                "excluded": [{"model": c.model, "runtime": c.runtime, "precision": c.precision,
+                              "reason": c.excluded} for c in self.excluded]}
+
+
+# --- evidence from the store --------------------------------------------------------------------------
+
+def _kind(device) -> str:
+    return "cuda" if str(device or "").startswith("cuda") else "cpu"
+
+
+def split_records(hw: HardwareProfile, records: list[dict]) -> tuple[list[dict], list[dict], int]:
+    """(records from this fingerprint, from the same memory class, count ignored), all on the
+    device kind we are planning for."""
+    here, similar, ignored = [], [], 0
+    fp, cls = hw.fingerprint, hw.memory_class
+    for r in records:
+        h, cfg = r.get("hardware") or {}, r.get("config") or {}
+        if _kind(cfg.get("device")) != hw.device:
+            ignored += 1
+        elif h.get("fingerprint") == fp:
+            here.append(r)
+        elif h.get("memory_class") == cls:
+            similar.append(r)
+        else:
+            ignored += 1
+    return here, similar, ignored
+
+
+def _peak_mb(mem: dict):
+    for k in ("nvml_process_mb", "torch_max_reserved_mb", "peak_rss_mb"):
+        if (mem or {}).get(k) is not None:
+            return float(mem[k])
+    return None
+
+
+def _mean(speed: dict, name: str):
+    v = (speed or {}).get(name)
+    return v.get("mean") if isinstance(v, dict) else None
+
+
+@dataclass
+class Measured:
+    oom: str | None = None
+    quality: dict | None = None
+    memory_mb: float | None = None
+    decode_tok_s: float | None = None
+    tokens: int | None = None        # prompt + new tokens of the run the memory was measured in
+    origin: str = ""
+
+
+def gather(records: list[dict], task: str, origin: str) -> dict[tuple, Measured]:
+    """Per (model, runtime, precision): oom, best-evidenced quality for `task`, latest memory/speed."""
+    out: dict[tuple, Measured] = {}
+    for r in sorted(records, key=lambda r: str(r.get("timestamp") or "")):   # later overrides earlier
+        cfg = r.get("config") or {}
+        key = (cfg.get("model"), cfg.get("runtime") or "transformers", cfg.get("precision"))
+        if None in key:
+            continue
+        m = out.setdefault(key, Measured(origin=origin))
+        status = r.get("status")
+        if status == "oom":
+            m.oom = f"out of memory when measured {origin}" + (f" ({r['error']})" if r.get("error") else "")
+            continue
+        if status != "ok":
+            continue
+        peak = _peak_mb(r.get("memory") or {})
+        if peak is not None:
+            m.memory_mb = peak
+            m.tokens = (cfg.get("prompt_tokens") or 0) + (cfg.get("new_tokens") or 0) or None
+        tok_s = _mean(r.get("speed") or {}, "decode_tok_s")
+        if tok_s:
+            m.decode_tok_s = tok_s
+        q = (r.get("quality") or {}).get(task)
+        if q and q.get("score") is not None and cfg.get("weights", "pretrained") == "pretrained":
+            # Prefer the run with more problems; among equals the latest. Suites report stderr of
+            # the 0-1 value; scores are 0-100, so the stderr is scaled to match.
+            if m.quality is None or (q.get("n") or 0) >= (m.quality.get("n") or 0):
+                m.quality = {"score": float(q["score"]), "stderr": 100.0 * float(q.get("stderr") or 0.0),
+                             "n": q.get("n"), "metric": q.get("metric"), "source": f"measured {origin}"}
+    return out
+
+
+def bandwidth_for(hw: HardwareProfile, here: list[dict]) -> dict:
+    """Memory bandwidth for the roofline: mindbench run's measurement on this machine, else the
+    profile's (spec sheet, measured now, or assumed), always labelled."""
+    bws = sorted(float((r.get("roofline") or {}).get("bandwidth_gb_s")) for r in here
+                 if (r.get("roofline") or {}).get("bandwidth_gb_s"))
+    if bws:
+        return {"gb_s": bws[len(bws) // 2], "source": f"measured by mindbench run on this machine ({len(bws)} runs)"}
+    return {"gb_s": hw.bandwidth_gb_s, "source": hw.bandwidth_source}
+
+
+def budget(hw: HardwareProfile, max_memory_mb: float | None = None) -> float:
+    b = hw.memory_mb * (GPU_USABLE if hw.device == "cuda" else CPU_USABLE)
+    return min(b, max_memory_mb) if max_memory_mb else b
+
+
+# --- the choice ------------------------------------------------------------------------------------------
+
+def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, context: int = 2048,
+               models: list[str] | None = None) -> tuple[list[Candidate], dict, dict]:
+    """All candidates with their memory/speed/quality filled in (not yet filtered)."""
+    from .estimate import estimate, max_context, measured_efficiency
+    here, similar, ignored = split_records(hw, records)
+    bw = bandwidth_for(hw, here)
+    eff = {k: v for k, v in measured_efficiency(similar + here).items() if k[0] == hw.device}
+    measured = gather(similar, task or "", "on similar hardware (" + hw.memory_class + ")")
+    measured.update(gather(here, task or "", "here"))        # this machine's evidence wins
+    evidence = {"here": len(here), "similar": len(similar), "ignored": ignored}
+
+    specs = [catalog.CATALOG[m] if m in catalog.CATALOG else catalog.resolve(m) for m in models] if models \
+        else [s for s in catalog.CATALOG.values() if task is None or task in s.categories]
+    out: dict[tuple, Candidate] = {}
+    for spec in specs:
+        if not spec.arch:
+            continue
+        # On a GPU fp16 first: every card has it, and it ties with bf16 in every estimate.
+        for p in (("fp16", "bf16", "fp32", "int8", "int4") if hw.device == "cuda" else PRECISIONS):
+            e_kw = {}
+            if (hw.device, p) in eff:
+                e_kw = {"efficiency": eff[(hw.device, p)], "efficiency_source": "median measured in the store"}
+            e = estimate(spec, p, hw.device, context=context, bandwidth_gb_s=bw["gb_s"], **e_kw)
+            c = out[(spec.id, "transformers", p)] = Candidate(
+                spec.id, "transformers", p, hw.device, spec.params_b, memory_mb=e.total_mb,
+                decode_tok_s=e.decode_tok_s, estimate=e.to_dict(), gated=spec.gated)
+            limit = max_context(spec.arch)
+            if limit and context > limit:
+                c.excluded = f"its context window is {limit} tokens, under --context {context}"
+    allowed = {s.id for s in specs}
+    for key, m in measured.items():
+        c = out.get(key)
+        if c is None:
+            spec = catalog.CATALOG.get(key[0])
+            if models and key[0] not in allowed:
+                continue
+            if spec is not None and task and task not in spec.categories and not m.quality:
+                continue
+            if spec is None and not m.quality and task:
+                continue  # an ad-hoc model is a candidate for the tasks it was scored on
+            c = out[key] = Candidate(key[0], key[1], key[2], hw.device, spec.params_b if spec else None,
+                                     gated=bool(spec and spec.gated), memory_mb=None, decode_tok_s=None)
+        if m.oom:
+            c.excluded = m.oom
+        if m.memory_mb is not None:
+            c.memory_mb, c.memory_source = m.memory_mb, f"measured peak {m.origin}"
+            if c.estimate and m.tokens and context > m.tokens:
+                # The run held a shorter context than planned: add the KV cache it did not hold.
+                grow = c.estimate["kv_cache_mb"] * (context - m.tokens) / context
+                c.memory_mb += grow
+                c.memory_source += f" + {grow:.0f} MiB KV cache from {m.tokens} to {context} tokens (estimated)"
+        if m.decode_tok_s is not None:
+            c.decode_tok_s, c.speed_source = m.decode_tok_s, f"measured {m.origin}"
+        c.quality = m.quality
+    return list(out.values()), bw, evidence
+
+
+def _filter(cands, hw, budget_mb, min_tok_s):
+    floor = DEFAULT_MIN_TOK_S if min_tok_s is None else min_tok_s
+    for c in cands:
+        if c.excluded:
+            continue
+        if c.runtime == "transformers" and c.precision in ("int8", "int4") and not hw.bnb_available:
+            c.excluded = "needs bitsandbytes (pip install 'bitsandbytes>=0.47')"
+        elif c.precision == "bf16" and hw.device == "cuda" and not gpu_supports_bf16(hw.gpu.name):
+            c.excluded = f"{hw.gpu.name} has no bf16 (use fp16)"
+        elif c.memory_mb is None:
+            c.excluded = "no memory figure (measured runs had none, and it can't be estimated)"
+        elif c.memory_mb > budget_mb:
+            c.excluded = (f"needs {c.memory_mb / 1024:.1f} GiB ({c.memory_source}), "
+                          f"over the {budget_mb / 1024:.1f} GiB budget")
+        elif c.decode_tok_s is not None and c.decode_tok_s < floor:
+            c.excluded = (f"{c.decode_tok_s:.2f} tok/s ({c.speed_source}) is under "
+                          f"{floor:g} tok/s" + (" (the default floor; --min-tokens-per-sec 0 keeps it)"
+                                                if min_tok_s is None else ""))
+
+
+def _tie(a: Candidate, b: Candidate) -> bool:
+    return abs(a.score - b.score) <= math.hypot(a.quality["stderr"], b.quality["stderr"])
+
+
+def _speed(c: Candidate) -> float:
+    return c.decode_tok_s or 0.0
+
+
+def rank_measured(ok: list[Candidate]) -> list[Candidate]:
+    """Best score first; candidates tied with the best (within stderr) ordered by speed, then
+    memory; the rest follow the same rule recursively."""
+    rest = sorted(ok, key=lambda c: (-c.score, -_speed(c), c.memory_mb))
+    ranked = []
+    while rest:
+        top = rest[0]
+        ties = sorted([c for c in rest if _tie(top, c)], key=lambda c: (-_speed(c), c.memory_mb))
+        ranked.append(ties[0])
+        rest.remove(ties[0])
+    return ranked
+
+
+def rank_estimated(ok: list[Candidate]) -> list[Candidate]:
+    return sorted(ok, key=lambda c: (-(c.params_b or 0), -PRECISION_RANK.get(c.precision, 0), -_speed(c),
+                                     c.memory_mb))
+
+
+def pareto(points: list[Candidate], quality) -> list[Candidate]:
+    """Not dominated on (quality up, memory down, speed up)."""
+    front, seen = [], set()
+    for a in points:
+        point = (quality(a), round(a.memory_mb, 1), round(_speed(a), 2))
+        if point in seen:        # bf16 and fp16 often estimate the same: show one
+            continue
+        dominated = any(quality(b) >= quality(a) and b.memory_mb <= a.memory_mb and _speed(b) >= _speed(a)
+                        and (quality(b), -b.memory_mb, _speed(b)) != (quality(a), -a.memory_mb, _speed(a))
+                        for b in points)
+        if not dominated:
+            front.append(a)
+            seen.add(point)
+    return sorted(front, key=lambda c: c.memory_mb)
+
+
+def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_tok_s: float | None = None,
+              max_memory_mb: float | None = None, context: int = 2048, models: list[str] | None = None,
+              available_only: bool = False) -> Recommendation:
+    if task not in TASKS:
+        raise MindbenchError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+    if context < 1:
+        raise MindbenchError(f"--context must be at least 1 token, got {context}")
+    hw = hardware
+    cands, bw, evidence = candidates(hw, records, task, context=context, models=models)
+    budget_mb = budget(hw, max_memory_mb)
+    _filter(cands, hw, budget_mb, min_tok_s)
+    if available_only:
+        for c in cands:
+            if not c.excluded and c.model in catalog.CATALOG:
+                ok, why = catalog.availability(catalog.CATALOG[c.model])
+                if not ok:
+                    c.excluded = f"not available offline: {why}"
+    ok = [c for c in cands if not c.excluded]
+    scored = [c for c in ok if c.score is not None]
+    rec = Recommendation(task=task, hardware=hw.to_dict(), budget_mb=budget_mb, context=context,
+                         min_tok_s=min_tok_s, bandwidth=bw, evidence=evidence, chosen=None,
+                         basis="measured" if scored else "estimated",
+                         excluded=sorted((c for c in cands if c.excluded), key=lambda c: (c.model, c.precision)))
+    if not ok:
+        tightest = min(cands, key=lambda c: c.memory_mb or math.inf, default=None)
+        rec.why = [f"no configuration fits {budget_mb / 1024:.1f} GiB at {context} tokens of context"
+                   + (f" and {min_tok_s:g} tok/s" if min_tok_s else "")
+                   + (f"; the smallest, {tightest.label()}, was excluded: {tightest.excluded}" if tightest else "")
+                   + "; try a smaller --context, a larger --max-memory, or a lower --min-tokens-per-sec"]
+        return rec
+    # Scored configurations rank above unscored ones; the unscored follow as labelled estimates.
+    ranked = rank_measured(scored) + rank_estimated([c for c in ok if c.score is None])
+    rec.chosen, rec.runners_up = ranked[0], ranked[1:4]
+    if scored:
+        rec.pareto = pareto(scored, lambda c: c.score)
+        # Bigger models that fit but were never scored here might do better: say so, with the command.
+        best_per_model = {}
+        for c in rank_estimated([c for c in ok if c.score is None and c.runtime == "transformers"]):
+            best_per_model.setdefault(c.model, c)
+        rec.to_measure = [c for c in best_per_model.values()
+                          if (c.params_b or 0) > (rec.chosen.params_b or 0)][:3]
+    else:
+        rec.pareto_quality = "parameters (billions), as a stand-in: nothing measured for this task"
+        rec.pareto = pareto(ok, lambda c: c.params_b or 0)
+    rec.why = explain(rec, scored)
+    return rec
+
+
+def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
+    c = rec.chosen
+    why = []
+    if c.score is not None:
+        q = c.quality
+        why.append(f"quality: {q.get('metric') or 'score'} {c.score:.1f} ± {q['stderr']:.1f} on {rec.task} "
+                   f"(n={q.get('n')}), {q['source']}; the best of {len(scored)} scored configurations that fit")
+        ties = [o for o in scored if o is not c and _tie(c, o) and o.score >= c.score]
+        if ties:
+            why.append(f"ties within standard error with {', '.join(o.label() for o in ties)}; "
+                       f"chosen for speed, then memory")
+    else:
+        why.append(f"quality: nothing measured for {rec.task} on this or similar hardware, so the largest model "
+                   f"that fits wins ({c.params_b}B), at the highest precision that fits ({c.precision})")
+    head = rec.budget_mb - c.memory_mb
+    why.append(f"memory: {c.memory_mb / 1024:.2f} GiB ({c.memory_source}) of a {rec.budget_mb / 1024:.1f} GiB "
+               f"budget, {head / 1024:.2f} GiB headroom at {rec.context} tokens of context")
+    if c.decode_tok_s is not None:
+        why.append(f"speed: {c.decode_tok_s:.1f} tok/s decode ({c.speed_source}"
+                   + (f"; {rec.bandwidth['gb_s']:g} GB/s bandwidth, {rec.bandwidth['source']}"
+                      if c.speed_source == "estimated" else "") + ")")
+    if c.gated:
+        why.append(f"{c.model} is gated on the Hugging Face Hub: request access and set HF_TOKEN before first use")
+    return why
+
+
+# --- records and the one-call API for the provider and agents --------------------------------------------
+
+def load_records(paths: list[str | os.PathLike] | None = None) -> tuple[list[dict], list[str]]:
+    """Records from the given files (each must exist), or from every results/*.jsonl (none is fine)."""
+    from . import results
+    from .paths import default_results
+    if paths:
+        files = [Path(p) for p in paths]
+    else:
+        files = sorted(default_results().parent.glob("*.jsonl"))
+    recs = []
+    for f in files:
+        recs.extend(results.read(f))
+    return recs, [str(f) for f in files]
+
+
+def with_cpu_bandwidth(hw: HardwareProfile, records: list[dict]) -> HardwareProfile:
+    """This machine's CPU, with no run of its own in the store: measure its bandwidth (once, then
+    cached) rather than assume one. The CLI and best_config both do this so they agree."""
+    if hw.device == "cpu" and hw.cpu_bandwidth_gb_s is None and hw.name == "detected" and not any(
+            (r.get("hardware") or {}).get("fingerprint") == hw.fingerprint for r in records):
+        from .hardware import cached_cpu_bandwidth
+        hw.cpu_bandwidth_gb_s, hw.cpu_bandwidth_source = cached_cpu_bandwidth(hw.fingerprint)
+    return hw
+
+
+def best_config(task: str = "chat", results_path: str | os.PathLike | None = None, *,
+                hardware: HardwareProfile | None = None) -> dict:
+    """The configuration to load for `task` on this machine: dict(model, runtime, precision, device).
+
+    Used by LocalModelProvider.from_recommendation and the agents. With HF_HUB_OFFLINE=1 only
+    models that load without a download are considered."""
+    from .hardware import detect
+    records, _ = load_records([results_path] if results_path else None)
+    hw = hardware or with_cpu_bandwidth(detect(), records)
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    return recommend(hw, records, task, available_only=offline).config()
+
+
+# --- the document's GPU-memory table ----------------------------------------------------------------------
+
+# (tier, sizes we plan for, params range claimed (billions), quantization claimed)
+DOC_TABLE = [("< 4 GB", ("3GB",), (1, 2), "4-bit"),
+             ("4-8 GB", ("6GB", "8GB"), (2, 7), "4-bit"),
+             ("8-16 GB", ("12GB", "16GB"), (7, 13), "8-bit"),
+             ("> 16 GB", ("24GB", "80GB"), (13, None), "optional")]
+QUANT = {"fp32": "none", "bf16": "none", "fp16": "none", "int8": "8-bit", "int4": "4-bit"}
+
+
+def _best_over_tasks(hw, records, models, context):
+    """The table is task-agnostic: the biggest answer over all tasks. No speed floor: the table
+    is about memory (and planned cards have an assumed bandwidth)."""
+    best = None
+    for task in TASKS:
+        c = recommend(hw, records, task, context=context, models=models, min_tok_s=0).chosen
+        if c and (best is None or rank_estimated([best, c])[0] is c):
+            best = c
+    return best
+
+
+def explain_table(context: int = 2048, *, records: list[dict] | None = None, models: list[str] | None = None) -> list[dict]:
+    """The user's document's GPU-memory table, row by row, against what the estimator (or the
+    store) picks among the document's models (the catalog's Hub models) on a GPU of that size."""
+    models = models or [s.id for s in catalog.CATALOG.values() if s.source == "hub"]
+    rows = []
+    for tier, sizes, (lo, hi), quant in DOC_TABLE:
+        for size in sizes:
+            hw = from_options("laptop-cpu-16gb", gpu_memory=size)
+            best = _best_over_tasks(hw, records or [], models, context)
+            size_ok = best is not None and (best.params_b >= lo * 0.9) and (hi is None or best.params_b <= hi * 1.1)
+            quant_ok = best is not None and (quant == "optional" or QUANT[best.precision] == quant)
+            row = {"tier": tier, "gpu_memory": size, "gpu_mb": hw.memory_mb,
+                   "document": f"{_range(lo, hi)}, {'quantization ' if quant == 'optional' else ''}{quant}",
+                   "model": best and best.model, "params_b": best and best.params_b,
+                   "precision": best and best.precision, "memory_mb": best and round(best.memory_mb, 1),
+                   "source": best and best.memory_source, "agrees": bool(size_ok and quant_ok)}
+            why = _table_why(best, lo, hi, quant, size_ok, quant_ok, models, context)
+            if best is not None and not size_ok and hi is not None and best.params_b > hi:
+                # Within the document's size range, what would the answer be?
+                inside = [m for m in models if catalog.CATALOG[m].params_b <= hi * 1.1]
+                alt = _best_over_tasks(hw, records or [], inside, context)
+                if alt is not None:
+                    row["within_range"] = {"model": alt.model, "params_b": alt.params_b, "precision": alt.precision,
+                                           "agrees": quant == "optional" or QUANT[alt.precision] == quant}
+                    why += (f"; among models up to {hi}B the pick is {alt.model} ({alt.params_b}B) at "
+                            f"{alt.precision}, which " + ("agrees" if row["within_range"]["agrees"] else "also differs"))
+            row["why"] = why
+            rows.append(row)
+    return rows
+
+
+def _range(lo, hi):
+    return f"{lo}B+" if hi is None else f"{lo}-{hi}B"
+
+
+def _table_why(best, lo, hi, quant, size_ok, quant_ok, models, context) -> str:
+    if best is None:
+        return "nothing in the document's list fits"
+    got = f"{best.model} ({best.params_b}B) at {best.precision}, {best.memory_mb / 1024:.1f} GiB at {context} tokens"
+    if size_ok and quant_ok:
+        return f"agrees: {got}"
+    reasons = []
+    if not size_ok:
+        biggest = max(catalog.CATALOG[m].params_b for m in models)
+        if hi is None and biggest < lo:
+            reasons.append(f"the document's list has no {lo}B+ model (largest {biggest}B)")
+        elif hi is not None and best.params_b > hi:
+            reasons.append(f"a {best.params_b}B model already fits at {best.precision}; the document's rule stops at "
+                           f"{hi}B, but a larger model at lower precision usually beats a smaller one at equal memory")
+        else:
+            reasons.append(f"no {lo}B+ model fits with its KV cache and runtime overhead")
+    if not quant_ok and size_ok:
+        stronger = PRECISION_RANK[best.precision] > {"4-bit": 0, "8-bit": 1}.get(quant, 2)
+        reasons.append(f"{best.model} fits at {best.precision}, so that stronger precision is kept instead of {quant}"
+                       if stronger else f"{best.model} only fits at {best.precision}")
+    return f"differs: {got}; " + "; ".join(reasons)
+
+
+# --- the command --------------------------------------------------------------------------------------------
+
+def _fmt_q(c: Candidate) -> str:
+    if c.score is None:
+        return "not measured"
+    return f"{c.quality.get('metric') or 'score'} {c.score:.1f} ± {c.quality['stderr']:.1f}"
+
+
+def _row(c: Candidate) -> list:
+    return [c.model, "" if c.params_b is None else c.params_b, c.runtime, c.precision, _fmt_q(c), f"{c.memory_mb / 1024:.2f}",
+            "" if c.decode_tok_s is None else f"{c.decode_tok_s:.1f}",
+            "measured" if c.memory_source.startswith("measured") or c.speed_source.startswith("measured")
+            else "estimated"]
+
+
+HEAD = ["model", "params B", "runtime", "precision", "quality", "memory GiB", "decode tok/s", "basis"]
+
+
+def render(recs: list[Recommendation], hw: HardwareProfile, files: list[str], detail: bool) -> str:
+    from tabulate import tabulate
+    r0 = recs[0]
+    out = [f"machine: {hw.name} ({hw.device}, {hw.memory_mb / 1024:.1f} GiB, memory class {hw.memory_class}, "
+           f"fingerprint {hw.fingerprint}); budget {r0.budget_mb / 1024:.1f} GiB; "
+           f"bandwidth {r0.bandwidth['gb_s']:g} GB/s [{r0.bandwidth['source']}]",
+           f"results: {r0.evidence['here']} records from this machine, {r0.evidence['similar']} from similar "
+           f"hardware, {r0.evidence['ignored']} ignored" + (f" ({', '.join(files)})" if files else " (no result files)"),
+           ""]
+    rows = [[r.task] + (_row(r.chosen) if r.chosen else ["nothing fits"] + [""] * 7) for r in recs]
+    out.append(tabulate(rows, headers=["task"] + HEAD))
+    for r in recs:
+        if not detail and len(recs) > 1:
+            continue
+        out += ["", f"{r.task}: " + (r.chosen.label() if r.chosen else "nothing fits")]
+        out += [f"  - {w}" for w in r.why]
+        if r.runners_up:
+            out += ["", "runners-up:", tabulate([_row(c) for c in r.runners_up], headers=HEAD)]
+        if r.pareto:
+            out += ["", f"Pareto front (quality = {r.pareto_quality}; vs memory and speed):",
+                    tabulate([_row(c) for c in r.pareto], headers=HEAD)]
+        if r.to_measure:
+            out += ["", "larger models that fit but were never scored here (measure them):"]
+            out += [f"  mindbench run --model {c.model} --precision {c.precision} --suite {r.task}   "
+                    f"# ~{c.memory_mb / 1024:.1f} GiB, ~{_speed(c):.1f} tok/s estimated" for c in r.to_measure]
+        if r.excluded:
+            out.append(f"\nexcluded: {len(r.excluded)} configurations, e.g. "
+                       + "; ".join(f"{c.label()}: {c.excluded}" for c in r.excluded[:3]))
+    if len(recs) > 1 and not detail:
+        out += ["", "why, runners-up and the Pareto front: mindbench recommend --task TASK"]
+    return "\n".join(out)
+
+
+def render_table(rows: list[dict]) -> str:
+    from tabulate import tabulate
+    return tabulate([[r["tier"], r["gpu_memory"], r["document"],
+                      f"{r['model']} ({r['params_b']}B) {r['precision']}" if r["model"] else "nothing fits",
+                      "yes" if r["agrees"] else "NO", r["why"].split(": ", 1)[-1] if not r["agrees"] else ""]
+                     for r in rows], headers=["document tier", "planned GPU", "document says", "mindbench picks",
+                                              "agrees", "where and why it differs"], maxcolwidths=[None] * 5 + [70])
+
+
+@click.command(name="recommend")
+@click.option("--task", type=click.Choice(TASKS + ("all",)), default="all", show_default=True,
+              help="What the model is for.")
+@click.option("--min-tokens-per-sec", "min_tok_s", type=float, default=None,
+              help=f"Leave out slower configurations (default: {DEFAULT_MIN_TOK_S:g}, 0 keeps all).")
+@click.option("--max-memory", metavar="SIZE", help="Memory the model may use, e.g. 6GB (default: 90% of the GPU, "
+              "75% of RAM on a CPU).")
+@click.option("--context", type=int, default=2048, show_default=True, help="Context length the KV cache is sized for.")
+@click.option("--results", "results_paths", multiple=True, type=click.Path(dir_okay=False),
+              help="Result files (repeatable; default: every results/*.jsonl).")
+@hardware_options
+@click.option("--explain-table", is_flag=True, help="Check the user's document's GPU-memory table row by row.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def recommend_command(task, min_tok_s, max_memory, context, results_paths, profile_name, gpu_memory, device, ram,
+                      explain_table, as_json):
+    """Best model, runtime and precision for this machine (or a planned one), per task.
+
+    Measured results come first (this machine, then similar hardware); configurations never
+    measured are estimated and labelled so.
+
+    \b
+    Examples:
+      mindbench recommend
+      mindbench recommend --task code --json
+      mindbench recommend --profile t4-16gb --task chat
+      mindbench recommend --gpu-memory 8GB --context 4096
+      mindbench recommend --max-memory 2GB --min-tokens-per-sec 10
+      mindbench recommend --explain-table
+    """
+    records, files = load_records(list(results_paths) or None)
+    if explain_table:
+        rows = globals()["explain_table"](context, records=records)
+        click.echo(json.dumps(rows, indent=2) if as_json else render_table(rows))
+        return
+    hw = with_cpu_bandwidth(from_options(profile_name, gpu_memory, device, ram), records)
+    max_mb = parse_size(max_memory, "--max-memory") if max_memory else None
+    tasks = TASKS if task == "all" else (task,)
+    recs = [recommend(hw, records, t, min_tok_s=min_tok_s, max_memory_mb=max_mb, context=context) for t in tasks]
+    if as_json:
+        click.echo(json.dumps({"hardware": hw.to_dict(), "results": files,
+                               "tasks": {r.task: {k: v for k, v in r.to_dict().items() if k != "hardware"}
+                                         for r in recs}}, indent=2))
+    else:
+        click.echo(render(recs, hw, files, detail=task != "all"))
