@@ -160,40 +160,53 @@ class Measured:
     oom: str | None = None
     quality: dict | None = None
     memory_mb: float | None = None
+    memory_origin: str = ""
     decode_tok_s: float | None = None
+    speed_origin: str = ""
     tokens: int | None = None        # prompt + new tokens of the run the memory was measured in
-    origin: str = ""
 
 
-def gather(records: list[dict], task: str, origin: str) -> dict[tuple, Measured]:
-    """Per (model, runtime, precision): oom, best-evidenced quality for `task`, latest memory/speed."""
+def gather(similar: list[dict], here: list[dict], task: str, memory_class: str) -> dict[tuple, Measured]:
+    """Per (model, runtime, precision): the evidence, field by field. Records are replayed oldest
+    first, similar hardware's before this machine's, so a later record overrides an earlier one
+    and this machine overrides similar ones: an "oom" rules the configuration out until a later
+    "ok" run of it (the earlier failure was then circumstantial, e.g. another process's memory)."""
     out: dict[tuple, Measured] = {}
-    for r in sorted(records, key=lambda r: str(r.get("timestamp") or "")):   # later overrides earlier
+    ts = lambda r: str(r.get("timestamp") or "")
+    replay = [(r, 0, f"on similar hardware ({memory_class})") for r in sorted(similar, key=ts)]
+    replay += [(r, 1, "here") for r in sorted(here, key=ts)]
+    for r, rank, origin in replay:
         cfg = r.get("config") or {}
         key = (cfg.get("model"), cfg.get("runtime") or "transformers", cfg.get("precision"))
         if None in key:
             continue
-        m = out.setdefault(key, Measured(origin=origin))
+        m = out.setdefault(key, Measured())
         status = r.get("status")
         if status == "oom":
             m.oom = f"out of memory when measured {origin}" + (f" ({r['error']})" if r.get("error") else "")
             continue
         if status != "ok":
             continue
+        m.oom = None
         peak = _peak_mb(r.get("memory") or {})
         if peak is not None:
-            m.memory_mb = peak
+            m.memory_mb, m.memory_origin = peak, origin
             m.tokens = (cfg.get("prompt_tokens") or 0) + (cfg.get("new_tokens") or 0) or None
         tok_s = _mean(r.get("speed") or {}, "decode_tok_s")
         if tok_s:
-            m.decode_tok_s = tok_s
+            m.decode_tok_s, m.speed_origin = tok_s, origin
         q = (r.get("quality") or {}).get(task)
         if q and q.get("score") is not None and cfg.get("weights", "pretrained") == "pretrained":
-            # Prefer the run with more problems; among equals the latest. Suites report stderr of
-            # the 0-1 value; scores are 0-100, so the stderr is scaled to match.
-            if m.quality is None or (q.get("n") or 0) >= (m.quality.get("n") or 0):
+            # This machine's score over a similar one's; then the run with more problems; among
+            # equals the latest. Suites report the stderr of the 0-1 value: scaled to 0-100.
+            old = m.quality
+            if old is None or (rank, q.get("n") or 0) >= (old["rank"], old.get("n") or 0):
                 m.quality = {"score": float(q["score"]), "stderr": 100.0 * float(q.get("stderr") or 0.0),
-                             "n": q.get("n"), "metric": q.get("metric"), "source": f"measured {origin}"}
+                             "n": q.get("n"), "metric": q.get("metric"), "source": f"measured {origin}",
+                             "rank": rank}
+    for m in out.values():
+        if m.quality:
+            m.quality.pop("rank")
     return out
 
 
@@ -221,8 +234,7 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
     here, similar, ignored = split_records(hw, records)
     bw = bandwidth_for(hw, here)
     eff = {k: v for k, v in measured_efficiency(similar + here).items() if k[0] == hw.device}
-    measured = gather(similar, task or "", "on similar hardware (" + hw.memory_class + ")")
-    measured.update(gather(here, task or "", "here"))        # this machine's evidence wins
+    measured = gather(similar, here, task or "", hw.memory_class)
     evidence = {"here": len(here), "similar": len(similar), "ignored": ignored}
 
     specs = [catalog.CATALOG[m] if m in catalog.CATALOG else catalog.resolve(m) for m in models] if models \
@@ -259,14 +271,14 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
         if m.oom:
             c.excluded = m.oom
         if m.memory_mb is not None:
-            c.memory_mb, c.memory_source = m.memory_mb, f"measured peak {m.origin}"
+            c.memory_mb, c.memory_source = m.memory_mb, f"measured peak {m.memory_origin}"
             if c.estimate and m.tokens and context > m.tokens:
                 # The run held a shorter context than planned: add the KV cache it did not hold.
                 grow = c.estimate["kv_cache_mb"] * (context - m.tokens) / context
                 c.memory_mb += grow
                 c.memory_source += f" + {grow:.0f} MiB KV cache from {m.tokens} to {context} tokens (estimated)"
         if m.decode_tok_s is not None:
-            c.decode_tok_s, c.speed_source = m.decode_tok_s, f"measured {m.origin}"
+            c.decode_tok_s, c.speed_source = m.decode_tok_s, f"measured {m.speed_origin}"
         c.quality = m.quality
     return list(out.values()), bw, evidence
 

@@ -61,6 +61,20 @@ def test_oom_record_rules_out_a_configuration():
     assert "out of memory when measured here" in out[("tinyllama-1.1b-chat", "fp16")]
 
 
+def test_a_later_ok_run_lifts_an_oom_and_evidence_merges_field_by_field():
+    oom = rec(T4, "phi-2", "fp16", status="oom", ts="2025-01-01")
+    ok = rec(T4, "phi-2", "fp16", score=50, ts="2025-01-02")
+    assert R.recommend(T4, [ok, oom], "chat").chosen.precision == "fp16"
+    assert R.recommend(T4, [rec(T4, "phi-2", "fp16", score=50, ts="2025-01-01"),
+                            rec(T4, "phi-2", "fp16", status="oom", ts="2025-01-02")], "chat").chosen.precision != "fp16"
+    # similar hardware scored it; this machine only timed it (a --suite none run): both are used
+    scored = rec(T4, "phi-2", "int4", score=33, tok_s=10, peak_mb=2000, fingerprint="other-t4")
+    timed = rec(T4, "phi-2", "int4", tok_s=40, peak_mb=2100)
+    c = R.recommend(T4, [scored, timed], "chat").chosen
+    assert (c.score, c.decode_tok_s) == (33, 40)
+    assert "similar" in c.quality["source"] and c.speed_source == "measured here"
+
+
 def test_faster_config_wins_a_quality_tie():
     # 40 +- 2 and 41 +- 2 overlap (|diff| 1 <= hypot(2, 2)): a tie, so the faster one wins.
     records = [rec(T4, "tinyllama-1.1b-chat", "int4", score=40, stderr=0.02, tok_s=30, peak_mb=1200),
