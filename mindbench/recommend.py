@@ -324,9 +324,15 @@ def rank_measured(ok: list[Candidate]) -> list[Candidate]:
     return ranked
 
 
-def rank_estimated(ok: list[Candidate]) -> list[Candidate]:
-    return sorted(ok, key=lambda c: (-(c.params_b or 0), -PRECISION_RANK.get(c.precision, 0), -_speed(c),
-                                     c.memory_mb))
+def rank_estimated(ok: list[Candidate], instruct_first: bool = False) -> list[Candidate]:
+    """Largest model, then highest precision, then fastest, then smallest. For a conversation an
+    instruction-tuned model (one with a chat template) goes before any base model, whatever its
+    size: a base model continues text rather than answering."""
+    def chat_rank(c):
+        spec = catalog.CATALOG.get(c.model)
+        return 0 if not instruct_first or spec is None or spec.chat else 1
+    return sorted(ok, key=lambda c: (chat_rank(c), -(c.params_b or 0), -PRECISION_RANK.get(c.precision, 0),
+                                     -_speed(c), c.memory_mb))
 
 
 def pareto(points: list[Candidate], quality) -> list[Candidate]:
@@ -347,7 +353,7 @@ def pareto(points: list[Candidate], quality) -> list[Candidate]:
 
 def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_tok_s: float | None = None,
               max_memory_mb: float | None = None, context: int = 2048, models: list[str] | None = None,
-              available_only: bool = False) -> Recommendation:
+              available_only: bool = False, instruct_chat: bool = True) -> Recommendation:
     if task not in TASKS:
         raise MindbenchError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
     if context < 1:
@@ -376,7 +382,8 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
                    + "; try a smaller --context, a larger --max-memory, or a lower --min-tokens-per-sec"]
         return rec
     # Scored configurations rank above unscored ones; the unscored follow as labelled estimates.
-    ranked = rank_measured(scored) + rank_estimated([c for c in ok if c.score is None])
+    instruct_first = task == "chat" and instruct_chat
+    ranked = rank_measured(scored) + rank_estimated([c for c in ok if c.score is None], instruct_first)
     rec.chosen, rec.runners_up = ranked[0], ranked[1:4]
     if scored:
         rec.pareto = pareto(scored, lambda c: c.score)
@@ -405,8 +412,10 @@ def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
             why.append(f"ties within standard error with {', '.join(o.label() for o in ties)}; "
                        f"chosen for speed, then memory")
     else:
-        why.append(f"quality: nothing measured for {rec.task} on this or similar hardware, so the largest model "
-                   f"that fits wins ({c.params_b}B), at the highest precision that fits ({c.precision})")
+        why.append(f"quality: nothing measured for {rec.task} on this or similar hardware, so the largest "
+                   + ("instruction-tuned " if rec.task == "chat" and getattr(catalog.CATALOG.get(c.model), "chat", False)
+                      else "")
+                   + f"model that fits wins ({c.params_b}B), at the highest precision that fits ({c.precision})")
     head = rec.budget_mb - c.memory_mb
     why.append(f"memory: {c.memory_mb / 1024:.2f} GiB ({c.memory_source}) of a {rec.budget_mb / 1024:.1f} GiB "
                f"budget, {head / 1024:.2f} GiB headroom at {rec.context} tokens of context")
@@ -473,7 +482,7 @@ def _best_over_tasks(hw, records, models, context):
     is about memory (and planned cards have an assumed bandwidth)."""
     best = None
     for task in TASKS:
-        c = recommend(hw, records, task, context=context, models=models, min_tok_s=0).chosen
+        c = recommend(hw, records, task, context=context, models=models, min_tok_s=0, instruct_chat=False).chosen
         if c and (best is None or rank_estimated([best, c])[0] is c):
             best = c
     return best

@@ -209,6 +209,13 @@ def test_cpu_plan_prefers_fast_enough_models():
     assert R.recommend(cpu_box(), [], "code", min_tok_s=0).chosen.params_b > r.chosen.params_b
 
 
+def test_for_chat_an_instruct_model_beats_a_bigger_base_model():
+    # Gemma-3-270M (base, no chat template) is twice SmolLM2-135M-Instruct's size.
+    assert R.recommend(cpu_box(), [], "code").chosen.model == "gemma3-270m"
+    r = R.recommend(cpu_box(), [], "chat")
+    assert r.chosen.model == "smollm2-135m-instruct" and "instruction-tuned" in r.why[0]
+
+
 def test_nothing_fits_says_what_to_change():
     r = R.recommend(T4, [], "chat", max_memory_mb=300)
     assert r.chosen is None and "--context" in r.why[0]
