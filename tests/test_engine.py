@@ -1,0 +1,186 @@
+"""The transformers engine on the real packaged model (SmolLM2-135M-Instruct), on the CPU.
+
+Every test generates only a few tokens: the point is behaviour (batching, stops, streaming,
+memory), not text quality.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+
+import psutil
+import pytest
+
+from mindbench.catalog import DEFAULT_MODEL, ModelSpec, resolve
+from mindbench.errors import MindbenchError
+from mindbench.runtimes import GenParams, get_engine
+
+pytestmark = pytest.mark.slow
+
+GREEDY = dict(temperature=0.0, repetition_penalty=1.0)
+FRANCE = "What is the capital of France? Answer in one sentence."
+
+
+@pytest.fixture(scope="module")
+def engine():
+    e = get_engine(DEFAULT_MODEL, "fp32", device="cpu")
+    yield e
+    e.unload()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16", "int8", "int4"])
+def test_each_precision_answers_a_factual_question(precision, engine):
+    e = engine if precision == "fp32" else get_engine(DEFAULT_MODEL, precision, device="cpu")
+    try:
+        assert (e.runtime, e.precision, e.device) == ("transformers", precision, "cpu")
+        assert e.dtype == {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(precision, e.dtype)
+        [g] = e.generate([e.render(FRANCE)], GenParams(max_new_tokens=12, **GREEDY))
+        assert "Paris" in g.text, g
+        assert 1 <= g.tokens <= 12
+        if precision in ("int8", "int4"):
+            # Packed bitsandbytes weights really are smaller than the fp32 ones.
+            assert e.weight_bytes() < 0.6 * engine.weight_bytes()
+    finally:
+        if e is not engine:
+            e.unload()
+
+
+def test_render_uses_chat_template_and_system_prompt(engine):
+    text = engine.render("Hello there", "You are terse.")
+    assert engine.chat
+    assert "<|im_start|>system\nYou are terse." in text and text.endswith("<|im_start|>assistant\n")
+    # A base model (same weights, spec says no template) gets plain completion text.
+    base = type(engine).wrap(engine.model, engine.tokenizer, ModelSpec("plain", "local", chat=False))
+    assert base.render("Hello there", "You are terse.") == "You are terse.\n\nHello there"
+    assert base.render("Hello there") == "Hello there"
+
+
+def test_batched_generation_equals_one_by_one(engine):
+    # Different lengths so the batch really is left-padded; a repetition penalty so that the
+    # pad-aware penalty is exercised (transformers' own would penalise the pad/EOS token).
+    questions = ["Hi", FRANCE, "List three colours of the rainbow, separated by commas.",
+                 "Write one short sentence about the sea and the wind that blows over it at night."]
+    prompts = [engine.render(q) for q in questions]
+    params = GenParams(max_new_tokens=14, temperature=0.0, repetition_penalty=1.1, batch_size=4)
+    batched = engine.generate(prompts, params)
+    single = [engine.generate([p], params)[0] for p in prompts]
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert [g.tokens for g in batched] == [g.tokens for g in single]
+    assert "Paris" in batched[1].text  # results come back in input order
+    # Batches smaller than the prompt list, in sorted-length order, still map back correctly.
+    assert [g.text for g in engine.generate(prompts, GenParams(max_new_tokens=14, temperature=0.0,
+                                                               repetition_penalty=1.1, batch_size=3))] == \
+        [g.text for g in single]
+
+
+def test_stop_strings_end_each_sequence_on_its_own(engine):
+    prompts = [engine.render(FRANCE), engine.render("Count from 1 to 9, separated by commas.")]
+    full = engine.generate(prompts, GenParams(max_new_tokens=20, **GREEDY))
+    assert "Paris" in full[0].text and "Par" not in full[1].text
+    # "Par" ends inside the token " Paris": the row stops there and is cut before the string.
+    cut = engine.generate(prompts, GenParams(max_new_tokens=20, stop=("Par",), **GREEDY))
+    assert cut[0].text == full[0].text[:full[0].text.index("Par")]
+    assert cut[0].finish_reason == "stop" and cut[0].tokens < full[0].tokens
+    # The other row in the same batch is untouched by its neighbour's stop.
+    assert cut[1].text == full[1].text and cut[1].finish_reason == full[1].finish_reason
+    assert full[0].finish_reason == "eos"
+    assert full[1].finish_reason in ("eos", "length")
+
+
+def test_stream_concatenation_equals_generate(engine):
+    prompt = engine.render("Write a python function that adds two numbers.")
+    for stop in ((), ("return",)):
+        params = GenParams(max_new_tokens=24, stop=stop, **GREEDY)
+        pieces = list(engine.stream(prompt, params))
+        [g] = engine.generate([prompt], params)
+        assert len(pieces) > 1
+        assert "".join(pieces) == g.text
+        if stop:
+            assert "return" not in g.text and g.finish_reason == "stop"
+
+
+def test_stream_closed_early_stops_the_worker(engine):
+    import threading
+    it = engine.stream(engine.render(FRANCE), GenParams(max_new_tokens=200, **GREEDY))
+    next(it)
+    it.close()  # the generating thread is cancelled and joined
+    assert not any(t.name == "mindbench-stream" for t in threading.enumerate())
+
+
+def test_sampling_is_seeded(engine):
+    prompt = [engine.render("Tell me a word.")]
+    a = engine.generate(prompt, GenParams(max_new_tokens=10, temperature=1.0, seed=1))
+    b = engine.generate(prompt, GenParams(max_new_tokens=10, temperature=1.0, seed=1))
+    others = {engine.generate(prompt, GenParams(max_new_tokens=10, temperature=1.0, seed=s))[0].text for s in (2, 3, 4)}
+    assert a == b
+    assert len(others | {a[0].text}) > 1
+
+
+@pytest.mark.parametrize("bad", [dict(max_new_tokens=0), dict(temperature=-0.5), dict(top_p=0.0),
+                                 dict(top_k=-1), dict(repetition_penalty=0.0), dict(batch_size=0)])
+def test_invalid_parameters_are_user_errors(engine, bad):
+    with pytest.raises(MindbenchError):
+        engine.generate(["hi"], GenParams(**bad))
+
+
+def test_timed_run_times_prefill_and_decode(engine):
+    t = engine.timed_run(prompt_tokens=48, new_tokens=5)
+    assert (t.prompt_tokens, t.new_tokens) == (48, 5)
+    assert 0 < t.prefill_s <= t.ttft_s and t.decode_s > 0
+    assert t.prefill_tok_s > 0 and t.decode_tok_s > 0
+    with pytest.raises(MindbenchError):
+        engine.timed_run(prompt_tokens=8, new_tokens=1)
+    with pytest.raises(MindbenchError):
+        engine.timed_run(prompt_tokens=100_000, new_tokens=8)
+
+
+def test_weight_bytes_and_footprint(engine):
+    n = sum(p.numel() for p in engine.model.parameters())
+    assert 130e6 < n < 140e6
+    assert engine.weight_bytes() >= 4 * n
+    assert engine.weight_bytes() < 4 * n * 1.01 and engine.memory_footprint() >= 4 * n
+
+
+def test_fault_injection_garbles_the_prompt(engine, monkeypatch):
+    clean = engine.render(FRANCE)
+    monkeypatch.setenv("MINDBENCH_FAULT", "corrupt_prompt")
+    bad = engine.render(FRANCE)
+    assert bad == engine.render(FRANCE)                     # deterministic
+    assert "<|im_start|>" not in bad and bad != FRANCE      # no template, words reordered
+    assert sorted(bad.split()) == sorted(FRANCE.split())
+    assert clean != bad
+
+
+def test_no_weights_model_times_but_does_not_talk():
+    e = get_engine(DEFAULT_MODEL, "fp32", device="cpu", no_weights=True)
+    try:
+        assert e.info["weights"] == "random"
+        assert e.timed_run(prompt_tokens=16, new_tokens=3).decode_s > 0
+        with pytest.raises(MindbenchError):
+            e.generate(["hi"], GenParams(max_new_tokens=2))
+    finally:
+        e.unload()
+
+
+def test_unknown_runtime_is_a_user_error():
+    with pytest.raises(MindbenchError):
+        get_engine(DEFAULT_MODEL, "fp32", runtime="onnx")
+
+
+def _rss_mb() -> float:
+    gc.collect()
+    return psutil.Process(os.getpid()).memory_info().rss / 2**20
+
+
+def test_unload_frees_memory():
+    before = _rss_mb()
+    e = get_engine(resolve(DEFAULT_MODEL), "fp32", device="cpu")
+    e.generate([e.render("Hi")], GenParams(max_new_tokens=2, **GREEDY))
+    loaded = _rss_mb()
+    assert loaded - before > 300, (before, loaded)  # fp32 weights are ~540 MB
+    e.unload()
+    after = _rss_mb()
+    assert after - before < 0.35 * (loaded - before), (before, loaded, after)
+    with pytest.raises(MindbenchError):
+        e.generate(["hi"], GenParams(max_new_tokens=2))
