@@ -77,6 +77,7 @@ class HardwareProfile:
     cpu_bandwidth_gb_s: float | None = None  # measured or assumed; None until asked for
     cpu_bandwidth_source: str = "unknown"
     notes: list[str] = field(default_factory=list)   # what could not be detected, and why
+    identity: str | None = None             # fingerprint kept when only the device plan changes
 
     # --- identity ------------------------------------------------------------------------------
     @property
@@ -84,6 +85,8 @@ class HardwareProfile:
         """Stable short sha of the hardware identity: CPU model, cores, RAM (GiB, rounded), GPU
         names and total memory. Free memory, drivers and load are left out: same machine, same
         fingerprint, so results measured here are found again here."""
+        if self.identity:
+            return self.identity
         ident = {"cpu": self.cpu, "cores": self.cores, "ram_gb": round(self.ram_mb / 1024),
                  "gpus": sorted((g.name, round(g.total_mb / 1024)) for g in self.gpus)}
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
@@ -391,6 +394,12 @@ def from_options(profile_name: str | None = None, gpu_memory: str | None = None,
                  ram: str | None = None, *, base: HardwareProfile | None = None) -> HardwareProfile:
     """The machine to plan for: a named profile or this machine, then the hand options on top."""
     hw = base or (profile(profile_name) if profile_name else detect())
+    def manual():
+        # Hand-changed memory is a hypothetical machine: its own name and fingerprint.
+        if hw.name == "detected":
+            hw.name = "manual"
+        elif not hw.name.endswith("manual"):
+            hw.name += "+manual"
     if gpu_memory is not None:
         mb = parse_size(gpu_memory, "--gpu-memory")
         old = hw.gpu
@@ -402,12 +411,14 @@ def from_options(profile_name: str | None = None, gpu_memory: str | None = None,
             g = old
         hw.gpus, hw.cuda_available = [g], True
         hw.cuda_reason = "planned by hand (--gpu-memory)"
-        hw.name = "manual" if hw.name == "detected" else f"{hw.name}+manual"
+        manual()
     if ram is not None:
         hw.ram_mb = parse_size(ram, "--ram")
-        hw.name = "manual" if hw.name == "detected" else (hw.name if hw.name.endswith("manual") else f"{hw.name}+manual")
+        manual()
     if device is not None:
         if device == "cpu":
+            # Same machine, planned on its CPU: keep its fingerprint so its CPU runs still count.
+            hw.identity = hw.fingerprint
             hw.gpus, hw.cuda_available = [], False
             hw.cuda_reason = "--device cpu"
         elif device in ("cuda", "gpu") or device.startswith("cuda:"):

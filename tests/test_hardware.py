@@ -193,8 +193,11 @@ def test_hand_options_on_a_profile():
     hw = hardware.from_options("laptop-cpu-16gb", gpu_memory="8GB", ram="32GB")
     assert hw.device == "cuda" and hw.memory_mb == 8192 and hw.ram_mb == 32768
     assert "assumed" in hw.bandwidth_source and hw.memory_class == "gpu-8gb"
+    t4 = hardware.profile("t4-16gb")
     hw = hardware.from_options("t4-16gb", device="cpu")
     assert hw.device == "cpu" and hw.gpus == [] and hw.memory_class == "cpu-16gb"
+    assert hw.fingerprint == t4.fingerprint          # the same machine, planned on its CPU
+    assert hardware.from_options("t4-16gb", ram="64GB").fingerprint != t4.fingerprint
     with pytest.raises(MindbenchError, match="--gpu-memory"):
         hardware.from_options("laptop-cpu-16gb", device="cuda")
 
