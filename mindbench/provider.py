@@ -1,0 +1,246 @@
+"""LocalModelProvider: the user's document's API, on any mindbench runtime.
+
+    llm = LocalModelProvider("smollm2-135m-instruct", load_in_4bit=True)
+    text = await llm.generate("Write a haiku about GPUs", system_prompt="You are a poet.")
+    llm.unload_model()
+
+    llm = LocalModelProvider.from_recommendation(task="code")   # what mindbench measured best here
+
+The model loads lazily on first use (or eagerly with `load_model()`), in a worker thread, so
+neither loading nor generating blocks the event loop. One lock serialises the engine: two
+concurrent `generate` calls both finish, one after the other, and other coroutines keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from typing import AsyncIterator, Iterable
+
+from .catalog import DEFAULT_MODEL
+from .errors import MindbenchError
+
+DEFAULT = DEFAULT_MODEL
+TRANSFORMERS_PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
+# llama.cpp's GGUF types: Q4_1, Q8_0, Q4_K_M, IQ4_XS, TQ1_0, F16, BF16 (upper case; "bf16" is torch's).
+_GGUF = re.compile(r"(I?Q\d\w*|TQ\d_\d|F16|F32|BF16)")
+
+
+def _is_gguf_type(precision: str) -> bool:
+    return precision not in TRANSFORMERS_PRECISIONS and bool(_GGUF.fullmatch(precision.upper()))
+
+
+class LocalModelProvider:
+    def __init__(self, model_name: str = DEFAULT, device: str = "auto", cache_dir=None,
+                 load_in_4bit: bool = False, load_in_8bit: bool = False, hf_token: str | None = None,
+                 precision: str | None = None, runtime: str = "auto"):
+        if load_in_4bit and load_in_8bit:
+            raise MindbenchError("load_in_4bit and load_in_8bit are both set: choose one")
+        implied = "int4" if load_in_4bit else "int8" if load_in_8bit else None
+        if implied and precision and precision != implied:
+            raise MindbenchError(f"load_in_{implied[3]}bit=True contradicts precision={precision!r}: give one of them")
+        precision = implied or precision
+        if precision is not None and precision not in TRANSFORMERS_PRECISIONS:
+            if not _is_gguf_type(precision):
+                raise MindbenchError(f"unknown precision {precision!r}: use one of {', '.join(TRANSFORMERS_PRECISIONS)} "
+                                     f"(transformers) or a GGUF type such as Q4_1 or Q8_0 (llama.cpp)")
+            precision = precision.upper()
+        if runtime == "auto":
+            runtime = "llamacpp" if precision and _is_gguf_type(precision) else "transformers"
+        if runtime not in ("transformers", "llamacpp"):
+            raise MindbenchError(f"unknown runtime {runtime!r}: use auto, transformers or llamacpp")
+        if runtime == "transformers" and precision and _is_gguf_type(precision):
+            raise MindbenchError(f"{precision} is a GGUF type, which transformers does not run: use runtime='llamacpp' "
+                                 f"or precision one of {', '.join(TRANSFORMERS_PRECISIONS)}")
+        if runtime == "llamacpp" and precision in TRANSFORMERS_PRECISIONS:
+            hint = "load_in_4bit/load_in_8bit are bitsandbytes options" if implied else f"{precision} is a transformers precision"
+            raise MindbenchError(f"{hint}: with runtime='llamacpp' give a GGUF type such as Q4_1 or Q8_0, "
+                                 f"or use runtime='transformers'")
+        self.model_name = model_name
+        self.device = device
+        self.cache_dir = cache_dir
+        self.hf_token = hf_token              # handed to the loader; never printed (see __repr__)
+        self.runtime = runtime
+        self.precision = precision            # None: fp16 on CUDA, fp32 on CPU (llama.cpp: the file's type)
+        self._engine = None
+        # A threading lock, not an asyncio one: the engine runs in worker threads, and a
+        # synchronous caller (unload_model) must wait for a generation in flight to finish.
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._engine is not None else "not loaded"
+        return (f"LocalModelProvider({self.model_name!r}, runtime={self.runtime!r}, "
+                f"precision={self.precision!r}, device={self.device!r}, {state})")
+
+    @classmethod
+    def from_recommendation(cls, task: str = "chat", results_path=None, **kwargs) -> "LocalModelProvider":
+        """The configuration mindbench measured (or estimated) best for `task` on this machine."""
+        from .recommend import best_config
+        cfg = best_config(task, results_path)
+        opts = dict(model_name=cfg["model"], precision=cfg.get("precision"), runtime=cfg.get("runtime") or "auto",
+                    device=cfg.get("device") or "auto")
+        opts.update(kwargs)
+        return cls(**opts)
+
+    # --- the engine ------------------------------------------------------------------------------
+    def load_model(self) -> "LocalModelProvider":
+        """Load now instead of on first use (blocking; from async code, `await provider.aload()`)."""
+        with self._lock:
+            self._ensure_loaded()
+        return self
+
+    async def aload(self) -> "LocalModelProvider":
+        return await asyncio.to_thread(self.load_model)
+
+    def _ensure_loaded(self):
+        if self._engine is None:
+            from .runtimes import get_engine
+            precision = self.precision
+            if precision is None and self.runtime == "transformers":
+                from .loading import resolve_device
+                precision = "fp16" if resolve_device(self.device).startswith("cuda") else "fp32"
+            self._engine = get_engine(self.model_name, precision, device=self.device, runtime=self.runtime,
+                                      cache_dir=self.cache_dir, hf_token=self.hf_token)
+            self.precision = self._engine.precision
+        return self._engine
+
+    @property
+    def engine(self):
+        """The loaded Engine (loads it if needed)."""
+        return self.load_model()._engine
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._engine is not None
+
+    @property
+    def context_length(self) -> int | None:
+        """Tokens the model can attend to (prompt + generation); used by ChatAgent's history."""
+        e = self.engine
+        model = getattr(e, "model", None)
+        n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+        return n or e.info.get("n_ctx")
+
+    def count_tokens(self, text: str) -> int:
+        return self.engine.count_tokens(text)
+
+    def memory_footprint(self) -> int:
+        """Bytes held by the model's weights and buffers (0 when not loaded)."""
+        e = self._engine
+        return int(e.memory_footprint()) if e is not None else 0
+
+    def unload_model(self) -> None:
+        """Free the model (waits for a generation in flight); the next call loads it again."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.unload()
+                self._engine = None
+
+    async def __aenter__(self) -> "LocalModelProvider":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await asyncio.to_thread(self.unload_model)
+
+    # --- generation ------------------------------------------------------------------------------
+    @staticmethod
+    def _params(temperature, max_tokens, top_p, top_k, repetition_penalty, stop, seed, batch_size=1):
+        from .runtimes.base import GenParams
+        if isinstance(stop, str):
+            stop = (stop,)
+        return GenParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+                         repetition_penalty=repetition_penalty, stop=tuple(stop or ()), seed=seed,
+                         batch_size=batch_size).validate()
+
+    def _run(self, prompts: list[str], system_prompt: str | None, params):
+        with self._lock:
+            engine = self._ensure_loaded()
+            rendered = [engine.render(p, system_prompt) for p in prompts]
+            return [g.text for g in engine.generate(rendered, params)]
+
+    async def generate(self, prompt: str, system_prompt: str | None = None, temperature: float = 0.7,
+                       max_tokens: int = 256, top_p: float = 0.95, top_k: int = 50,
+                       repetition_penalty: float = 1.1, stop: Iterable[str] | str | None = None,
+                       seed: int = 0) -> str:
+        """The model's answer to `prompt` (chat template with `system_prompt` for chat models,
+        plain completion for base models). temperature=0 is greedy decoding."""
+        _check_prompt(prompt)
+        params = self._params(temperature, max_tokens, top_p, top_k, repetition_penalty, stop, seed)
+        [text] = await asyncio.to_thread(self._run, [prompt], system_prompt, params)
+        return text
+
+    async def generate_batch(self, prompts: list[str], system_prompt: str | None = None, temperature: float = 0.7,
+                             max_tokens: int = 256, top_p: float = 0.95, top_k: int = 50,
+                             repetition_penalty: float = 1.1, stop: Iterable[str] | str | None = None,
+                             seed: int = 0, batch_size: int = 8) -> list[str]:
+        """Answers to many prompts through the engine's batched generation, in input order."""
+        if isinstance(prompts, str):
+            raise MindbenchError("generate_batch takes a list of prompts; for one prompt use generate()")
+        for p in prompts:
+            _check_prompt(p)
+        params = self._params(temperature, max_tokens, top_p, top_k, repetition_penalty, stop, seed, batch_size)
+        if not prompts:
+            return []
+        return await asyncio.to_thread(self._run, list(prompts), system_prompt, params)
+
+    async def stream(self, prompt: str, system_prompt: str | None = None, temperature: float = 0.7,
+                     max_tokens: int = 256, top_p: float = 0.95, top_k: int = 50,
+                     repetition_penalty: float = 1.1, stop: Iterable[str] | str | None = None,
+                     seed: int = 0) -> AsyncIterator[str]:
+        """Text pieces as they are generated: `async for piece in llm.stream(...)`.
+
+        The engine's blocking iterator runs in a worker thread and hands pieces over through an
+        asyncio.Queue; leaving the loop early stops the generation."""
+        _check_prompt(prompt)
+        params = self._params(temperature, max_tokens, top_p, top_k, repetition_penalty, stop, seed)
+        loop = asyncio.get_running_loop()
+        q: asyncio.Queue = asyncio.Queue()
+        cancel = threading.Event()
+        end = object()
+
+        def put(item):
+            try:
+                loop.call_soon_threadsafe(q.put_nowait, item)
+            except RuntimeError:  # the loop is gone; nobody is listening any more
+                cancel.set()
+
+        def work():
+            try:
+                with self._lock:
+                    engine = self._ensure_loaded()
+                    pieces = engine.stream(engine.render(prompt, system_prompt), params)
+                    try:
+                        for piece in pieces:
+                            if cancel.is_set():
+                                break
+                            put(piece)
+                    finally:
+                        pieces.close()
+            except BaseException as e:
+                put(_Failed(e))
+            finally:
+                put(end)
+
+        worker = loop.run_in_executor(None, work)
+        try:
+            while True:
+                item = await q.get()
+                if item is end:
+                    break
+                if isinstance(item, _Failed):
+                    raise item.error
+                yield item
+        finally:
+            cancel.set()
+            await asyncio.shield(worker)
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def _check_prompt(prompt) -> None:
+    if not isinstance(prompt, str):
+        raise MindbenchError(f"prompt must be a string, got {type(prompt).__name__}")
