@@ -57,6 +57,11 @@ def _check_provider(provider) -> None:
 class _AgentBase:
     task = "chat"                # what the recommender is asked for when no provider is given
 
+    # None keeps the provider's default (1.1, the user's document's value). Code agents use 1.0:
+    # code repeats identifiers by nature, and a penalty on repeats measurably derails small
+    # models (SmolLM2 renames `add` and garbles the body at 1.1, writes it right at 1.0).
+    repetition_penalty: float | None = None
+
     def __init__(self, llm_provider, system_prompt: str, temperature: float, max_tokens: int):
         _check_provider(llm_provider)
         if max_tokens < 1:
@@ -78,6 +83,8 @@ class _AgentBase:
         gen = self.llm_provider.generate
         kwargs = {"system_prompt": self.system_prompt, "temperature": self.temperature,
                   "max_tokens": self.max_tokens}
+        if self.repetition_penalty is not None:
+            kwargs["repetition_penalty"] = self.repetition_penalty
         if stop:
             kwargs["stop"] = list(stop)
         # Duck typing: pass only the keywords this generate accepts (a minimal provider may take
@@ -206,6 +213,7 @@ class CodeAgent(_AgentBase):
     """
 
     task = "code"
+    repetition_penalty = 1.0
 
     def __init__(self, llm_provider=None, max_attempts: int = 3, timeout_s: float = 10.0,
                  system_prompt: str = CODE_SYSTEM_PROMPT, *, temperature: float = 0.0, max_tokens: int = 384,
@@ -372,6 +380,7 @@ class DataAnalysisAgent(_AgentBase):
     """
 
     task = "data"
+    repetition_penalty = 1.0
     PREVIEW_ROWS = 5
 
     def __init__(self, llm_provider=None, data=None, *, max_attempts: int = 3, timeout_s: float = 30.0,
