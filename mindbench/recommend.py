@@ -283,8 +283,7 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
     return list(out.values()), bw, evidence
 
 
-def _filter(cands, hw, budget_mb, min_tok_s):
-    floor = DEFAULT_MIN_TOK_S if min_tok_s is None else min_tok_s
+def _filter(cands, hw, budget_mb):
     for c in cands:
         if c.excluded:
             continue
@@ -297,10 +296,16 @@ def _filter(cands, hw, budget_mb, min_tok_s):
         elif c.memory_mb > budget_mb:
             c.excluded = (f"needs {c.memory_mb / 1024:.1f} GiB ({c.memory_source}), "
                           f"over the {budget_mb / 1024:.1f} GiB budget")
-        elif c.decode_tok_s is not None and c.decode_tok_s < floor:
-            c.excluded = (f"{c.decode_tok_s:.2f} tok/s ({c.speed_source}) is under "
-                          f"{floor:g} tok/s" + (" (the default floor; --min-tokens-per-sec 0 keeps it)"
-                                                if min_tok_s is None else ""))
+
+
+def _too_slow(cands, floor: float, default: bool) -> list[Candidate]:
+    slow = []
+    for c in cands:
+        if not c.excluded and c.decode_tok_s is not None and c.decode_tok_s < floor:
+            c.excluded = (f"{c.decode_tok_s:.2f} tok/s ({c.speed_source}) is under {floor:g} tok/s"
+                          + (" (the default floor; --min-tokens-per-sec 0 keeps it)" if default else ""))
+            slow.append(c)
+    return slow
 
 
 def _tie(a: Candidate, b: Candidate) -> bool:
@@ -361,13 +366,20 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
     hw = hardware
     cands, bw, evidence = candidates(hw, records, task, context=context, models=models)
     budget_mb = budget(hw, max_memory_mb)
-    _filter(cands, hw, budget_mb, min_tok_s)
+    _filter(cands, hw, budget_mb)
     if available_only:
         for c in cands:
             if not c.excluded and c.model in catalog.CATALOG:
                 ok, why = catalog.availability(catalog.CATALOG[c.model])
                 if not ok:
                     c.excluded = f"not available offline: {why}"
+    slow = _too_slow(cands, DEFAULT_MIN_TOK_S if min_tok_s is None else min_tok_s, min_tok_s is None)
+    relaxed = False
+    if min_tok_s is None and slow and not any(not c.excluded for c in cands):
+        # Nothing reaches the default floor on this machine: a slow answer beats none.
+        for c in slow:
+            c.excluded = None
+        relaxed = True
     ok = [c for c in cands if not c.excluded]
     scored = [c for c in ok if c.score is not None]
     rec = Recommendation(task=task, hardware=hw.to_dict(), budget_mb=budget_mb, context=context,
@@ -397,6 +409,9 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
         rec.pareto_quality = "parameters (billions), as a stand-in: nothing measured for this task"
         rec.pareto = pareto(ok, lambda c: c.params_b or 0)
     rec.why = explain(rec, scored)
+    if relaxed:
+        rec.why.append(f"nothing here reaches {DEFAULT_MIN_TOK_S:g} tok/s (the default floor), so the floor was "
+                       f"dropped; expect slow replies")
     return rec
 
 

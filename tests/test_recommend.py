@@ -149,6 +149,15 @@ def test_min_tokens_per_sec():
     assert R.recommend(T4, records, "chat", min_tok_s=10).chosen.precision == "int4"
 
 
+def test_default_speed_floor_is_dropped_when_nothing_reaches_it():
+    box = cpu_box()            # phi-2 on a 20 GB/s CPU: every precision estimates under 5 tok/s
+    slow = [rec(box, "phi-2", "fp32", score=60, tok_s=2), rec(box, "phi-2", "int4", score=50, tok_s=0.5)]
+    r = R.recommend(box, slow, "chat", models=["phi-2"])
+    assert r.chosen.precision == "fp32" and "floor was dropped" in r.why[-1]
+    r = R.recommend(box, slow, "chat", models=["phi-2"], min_tok_s=5)   # a floor the user asked for stays
+    assert r.chosen is None
+
+
 def test_pareto_front_of_measured_configs():
     records = [rec(T4, "phi-2", "fp16", score=50, peak_mb=2000, tok_s=10),
                rec(T4, "tinyllama-1.1b-chat", "fp16", score=40, peak_mb=1000, tok_s=20),
