@@ -261,7 +261,8 @@ def test_estimated_weights_within_15_percent_of_real_loads():
 # --- the user's document's table ----------------------------------------------------------------------------
 
 def test_document_gpu_memory_table_row_by_row():
-    rows = {r["gpu_memory"]: r for r in R.explain_table()}
+    from mindbench.estimate import explain_table
+    rows = {r["gpu_memory"]: r for r in explain_table()}
     pick = {k: (r["model"], r["precision"]) for k, r in rows.items()}
     assert pick["3GB"] == ("stablelm-2-1.6b", "int4")                 # < 4 GB: 1-2B at 4-bit
     assert pick["6GB"][1] == pick["8GB"][1] == "int4"                 # 4-8 GB: up to 7B at 4-bit
