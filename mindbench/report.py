@@ -192,6 +192,7 @@ def table_rows(views: list[dict]) -> list[dict]:
             "prefill tok/s": _fmt(v["prefill_tok_s"], v["prefill_tok_s_std"], digits=0,
                                   est="speed.prefill_tok_s" in est),
             "TTFT ms": _fmt(v["ttft_ms"], v["ttft_ms_std"], est="speed.ttft_ms" in est),
+            "load s": _fmt(v["load_s"]),
             "roofline": "—" if v["efficiency"] is None else f"{100 * v['efficiency']:.0f}%",
         }
         for s in suites:

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# CI regression gate: rerun the small real benchmark that made results/baseline.jsonl and compare.
+#
+#   scripts/ci_gate.sh                   # run the benchmark now, compare it with the baseline
+#   scripts/ci_gate.sh NEW.jsonl         # compare results that CI already measured (.ci/run does this)
+#   scripts/ci_gate.sh --refresh         # remake results/baseline.jsonl, baseline.md and baseline.png
+#
+# Exit status is compare's: 0 nothing regressed, 1 a regression, 2 bad input or a broken run.
+# The benchmark is the README's main command (`mindbench run --suite code`, the defaults), so CI
+# gates exactly the run it already makes. Extra arguments go to `mindbench compare`
+# (e.g. --speed-tol 0.1); MINDBENCH_GATE_BENCH overrides the benchmark's arguments.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MINDBENCH=${MINDBENCH:-$( [ -x .venv/bin/mindbench ] && echo .venv/bin/mindbench || echo mindbench )}
+# Small but real: the packaged model at the default precisions (fp16, int8, int4), the code
+# suite's deterministic default subset, 3 speed repeats. A few minutes on 2 CPU cores.
+BENCH_ARGS=${MINDBENCH_GATE_BENCH:-"--suite code"}
+BASELINE=results/baseline.jsonl
+
+if [ "${1:-}" = "--refresh" ]; then
+    shift
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    # Write to a temp file first: a failed refresh must not leave a half-made baseline behind.
+    start=$(date +%s)
+    $MINDBENCH run $BENCH_ARGS --out "$tmp/baseline.jsonl" "$@"
+    echo "benchmark took $(( $(date +%s) - start )) s" >&2
+    mv "$tmp/baseline.jsonl" "$BASELINE"
+    $MINDBENCH report "$BASELINE" --format md -o results/baseline.md --plot results/baseline.png
+    exit 0
+fi
+
+[ -f "$BASELINE" ] || { echo "Error: $BASELINE is missing; make it with scripts/ci_gate.sh --refresh" >&2; exit 2; }
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+    # Results measured already (by .ci/run's main command): gate them without measuring twice.
+    out=$1
+    shift
+    $MINDBENCH report "$out" --format md || true  # the table is for people; compare decides
+    exec $MINDBENCH compare "$BASELINE" "$out" "$@"
+fi
+out=${MINDBENCH_GATE_OUT:-$(mktemp -d)/ci.jsonl}
+start=$(date +%s)
+# A benchmark that cannot run at all is a broken gate (2), not a regression (1); failed cells
+# inside a run are records with their status, and compare flags them as regressions.
+$MINDBENCH run $BENCH_ARGS --out "$out" || { echo "Error: mindbench run failed; see above" >&2; exit 2; }
+echo "benchmark took $(( $(date +%s) - start )) s; results in $out" >&2
+$MINDBENCH report "$out" --format md || true
+exec $MINDBENCH compare "$BASELINE" "$out" "$@"
