@@ -184,3 +184,67 @@ def test_data_agent_printing_nothing_is_a_failure(tmp_path):
     silent = "```python\nimport pandas as pd\npd.read_csv('sales.csv')\n```"   # its own file name works too
     res = run(DataAnalysisAgent(Scripted(silent), data=csv, max_attempts=1).process("Sum of x?"))
     assert res.passed is False and res.answer is None and "printed nothing" in res.error
+
+
+# --- the real packaged model ----------------------------------------------------------------------
+# SmolLM2-135M-Instruct, greedy. The tasks are ones it solves (checked, not assumed): the asserts
+# are on what the agents report, and would fail if extraction, the sandbox run or the answer broke.
+
+@pytest.fixture(scope="module")
+def smollm():
+    from mindbench.provider import LocalModelProvider
+    llm = LocalModelProvider("smollm2-135m-instruct", device="cpu", precision="fp32")
+    yield llm
+    llm.unload_model()
+
+
+@pytest.mark.slow
+def test_code_agent_on_the_real_model(smollm):
+    agent = CodeAgent(llm_provider=smollm, max_attempts=2, max_tokens=64)
+    res = run(agent.process("Write a Python function add(a, b) that returns a + b.", tests="assert add(2, 3) == 5"))
+    prompt, reply = res.transcript[0]
+    assert "assert add(2, 3) == 5" in prompt and "```python" in reply
+    assert res.passed is True, res
+    assert res.error is None and "def add" in res.code and 1 <= res.attempts <= 2
+
+
+@pytest.mark.slow
+def test_data_agent_on_the_real_model(smollm):
+    import pandas as pd
+    df = pd.DataFrame({"fruit": ["apple", "pear", "fig", "plum"], "price": [3, 5, 7, 10]})
+    res = run(DataAnalysisAgent(smollm, df, max_attempts=2, max_tokens=96).process("What is the sum of the price column?"))
+    assert res.passed, res
+    assert float(res.answer) == 25 and "read_csv" in res.code
+    assert res.answer == res.stdout.strip().splitlines()[-1].strip()
+
+
+class Recording:
+    """Passes every call to the real provider and keeps the prompts it was sent."""
+
+    def __init__(self, llm):
+        self.llm, self.prompts = llm, []
+        self.count_tokens = llm.count_tokens
+
+    async def generate(self, prompt, **kw):
+        self.prompts.append(prompt)
+        return await self.llm.generate(prompt, **kw)
+
+
+@pytest.mark.slow
+def test_chat_agent_on_the_real_model_stays_within_context(smollm):
+    # 130 tokens of context, 24 for the reply, 16 for the template: 90 are left for the system
+    # prompt and the conversation. One earlier exchange fits, two do not, so the third message
+    # goes out with the second exchange only.
+    llm = Recording(smollm)
+    agent = ChatAgent(llm_provider=llm, system_prompt="You are a helpful assistant.",
+                      max_context_tokens=130, max_tokens=24)
+    msgs = ("What is the capital of France?", "What is the capital of Italy?", "Name a big river in Egypt.")
+    replies = [run(agent.process(m)) for m in msgs]
+    assert all(isinstance(r, str) and r.strip() for r in replies)
+    assert agent.count_tokens(msgs[0]) == smollm.count_tokens(msgs[0])     # the model's tokenizer
+    assert f"User: {msgs[0]}" in llm.prompts[1] and replies[0] in llm.prompts[1]
+    assert msgs[0] not in llm.prompts[2] and f"User: {msgs[1]}" in llm.prompts[2]
+    assert agent.dropped_turns == 1
+    assert [m["content"] for m in agent.history] == [msgs[1], replies[1], msgs[2], replies[2]]
+    budget = 130 - 24 - ChatAgent.TEMPLATE_OVERHEAD
+    assert all(agent.count_tokens(agent.system_prompt) + agent.count_tokens(p) <= budget for p in llm.prompts)
