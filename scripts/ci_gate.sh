@@ -16,7 +16,7 @@ MINDBENCH=${MINDBENCH:-$( [ -x .venv/bin/mindbench ] && echo .venv/bin/mindbench
 # Small but real: the packaged model at the default precisions (fp16, int8, int4), the code
 # suite's deterministic default subset, 3 speed repeats. A few minutes on 2 CPU cores.
 BENCH_ARGS=${MINDBENCH_GATE_BENCH:-"--suite code"}
-BASELINE=results/baseline.jsonl
+BASELINE=${MINDBENCH_BASELINE:-results/baseline.jsonl}
 
 if [ "${1:-}" = "--refresh" ]; then
     shift

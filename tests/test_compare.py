@@ -204,3 +204,28 @@ def test_corrupt_line_is_skipped_not_fatal(tmp_path):
         f.write('{"schema": 1, "trunc')  # a crash mid-write
     res = CliRunner().invoke(compare_command, [b, str(n)])
     assert res.exit_code == 0, res.output
+
+
+# --- scripts/ci_gate.sh, in the mode CI uses (results already measured) ----------------------
+
+def test_ci_gate_script_exit_status(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    b = write(tmp_path / "b.jsonl", [record()])
+    same = write(tmp_path / "same.jsonl", [record(score=48)])
+    worse = write(tmp_path / "worse.jsonl", [record(score=10, stderr=0.042)])
+    env = dict(os.environ, MINDBENCH_BASELINE=b, MINDBENCH=f"{sys.executable} -m mindbench.cli")
+
+    def gate(*args):
+        return subprocess.run(["bash", str(root / "scripts/ci_gate.sh"), *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+
+    ok, bad, missing = gate(same), gate(worse), gate(str(tmp_path / "nope.jsonl"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "| fp32" in ok.stdout  # the report is printed before the verdict
+    assert bad.returncode == 1 and "REGRESSION" in bad.stdout
+    assert missing.returncode == 2 and "Error:" in missing.stderr
