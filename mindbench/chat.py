@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 
 import click
 
@@ -70,8 +71,11 @@ def chat_command(task, results, system_prompt, max_tokens, temperature):
     click.echo(f"mindbench chat: {cfg['model']} at {cfg['precision']} on {cfg['device']} ({cfg['runtime']}), "
                f"recommended for {task}. Loading...")
     provider = LocalModelProvider.from_recommendation(task=task, results_path=results)
+    load = getattr(provider, "load_model", None)
+    if callable(load):                        # load now, not inside the first reply
+        load()
     click.echo("Ready. /exit to leave, /reset to forget the conversation.")
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin                         # CliRunner swaps it in tests
     turns: list[tuple[str, str]] = []
     budget = CONTEXT_TOKENS - max_tokens
 
