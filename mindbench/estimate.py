@@ -263,11 +263,27 @@ def measured_efficiency(records: list[dict]) -> dict[tuple[str, str], float]:
             continue
         kind = "cuda" if str(cfg.get("device", "")).startswith("cuda") else "cpu"
         by.setdefault((kind, cfg.get("precision")), []).append(float(eff))
-    out = {}
-    for k, v in by.items():
-        v = sorted(v)
-        out[k] = v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
-    return out
+    return {k: _median(v) for k, v in by.items()}
+
+
+def _median(v: list[float]) -> float:
+    v = sorted(v)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def efficiency_for(kind: str, precision: str, measured: dict[tuple[str, str], float]) -> tuple[float, str]:
+    """The efficiency to estimate with, and where it comes from: measured for this precision;
+    else the assumed one scaled by how the measured precisions compare with their assumptions
+    (a busy or slow machine is slow at every precision); else assumed."""
+    if (kind, precision) in measured:
+        return measured[(kind, precision)], "median measured in the store"
+    ratios = [e / ASSUMED_EFFICIENCY[k] for k, e in measured.items() if k[0] == kind and k in ASSUMED_EFFICIENCY]
+    if ratios:
+        f = _median(ratios)
+        return (ASSUMED_EFFICIENCY[(kind, precision)] * f,
+                f"assumed for {kind} {precision}, x{f:.2f} as measured runs of other precisions compare with "
+                f"their assumptions")
+    return ASSUMED_EFFICIENCY[(kind, precision)], f"assumed for {kind} {precision}"
 
 
 # --- the user's document's GPU-memory table, checked against the estimator ----------------------------

@@ -231,7 +231,7 @@ def budget(hw: HardwareProfile, max_memory_mb: float | None = None) -> float:
 def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, context: int = 2048,
                models: list[str] | None = None) -> tuple[list[Candidate], dict, dict]:
     """All candidates with their memory/speed/quality filled in (not yet filtered)."""
-    from .estimate import estimate, max_context, measured_efficiency
+    from .estimate import efficiency_for, estimate, max_context, measured_efficiency
     here, similar, ignored = split_records(hw, records)
     bw = bandwidth_for(hw, here)
     eff = {k: v for k, v in measured_efficiency(similar + here).items() if k[0] == hw.device}
@@ -246,10 +246,9 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
             continue
         # On a GPU fp16 first: every card has it, and it ties with bf16 in every estimate.
         for p in (("fp16", "bf16", "fp32", "int8", "int4") if hw.device == "cuda" else PRECISIONS):
-            e_kw = {}
-            if (hw.device, p) in eff:
-                e_kw = {"efficiency": eff[(hw.device, p)], "efficiency_source": "median measured in the store"}
-            e = estimate(spec, p, hw.device, context=context, bandwidth_gb_s=bw["gb_s"], **e_kw)
+            eff_p, eff_source = efficiency_for(hw.device, p, eff)
+            e = estimate(spec, p, hw.device, context=context, bandwidth_gb_s=bw["gb_s"], efficiency=eff_p,
+                         efficiency_source=eff_source)
             c = out[(spec.id, "transformers", p)] = Candidate(
                 spec.id, "transformers", p, hw.device, spec.params_b, memory_mb=e.total_mb,
                 decode_tok_s=e.decode_tok_s, estimate=e.to_dict(), gated=spec.gated)
@@ -428,7 +427,11 @@ def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
             why.append(f"ties within standard error with {', '.join(o.label() for o in ties)}; "
                        f"chosen for speed, then memory")
     else:
-        why.append(f"quality: nothing measured for {rec.task} on this or similar hardware, so the largest "
+        left_out = [o for o in rec.excluded if o.score is not None]
+        if left_out:
+            why.append("scored configurations were left out: " + "; ".join(f"{o.label()} ({o.excluded})"
+                                                                           for o in left_out[:3]))
+        why.append(f"quality: nothing measured for {rec.task} that fits, so the largest "
                    + ("instruction-tuned " if rec.task == "chat" and getattr(catalog.CATALOG.get(c.model), "chat", False)
                       else "")
                    + f"model that fits wins ({c.params_b}B), at the highest precision that fits ({c.precision})")

@@ -238,8 +238,17 @@ def test_measured_efficiency_replaces_the_assumed_one():
     base = R.recommend(cpu_box(), [], "chat", min_tok_s=0).chosen
     recs = [rec(cpu_box(), "gemma3-270m", base.precision, efficiency=0.4, bandwidth=20.0, fingerprint="x",
                 memory_class="cpu-24gb", weights="random")]
-    again = next(c for c in R.candidates(cpu_box(), recs, "chat")[0] if c.key == base.key)
+    cands = {c.key: c for c in R.candidates(cpu_box(), recs, "chat")[0]}
+    again = cands[base.key]
     assert again.estimate["inputs"]["efficiency_source"] == "median measured in the store"
+    assert again.estimate["efficiency"] == 0.4
+    # Precisions never measured are scaled like the measured one: 0.4 measured / 0.8 assumed.
+    other = "bf16" if base.precision == "fp32" else "fp32"
+    scaled = cands[("smollm2-135m-instruct", "transformers", other)].estimate
+    from mindbench.estimate import ASSUMED_EFFICIENCY
+    ratio = 0.4 / ASSUMED_EFFICIENCY[("cpu", base.precision)]
+    assert scaled["efficiency"] == pytest.approx(ASSUMED_EFFICIENCY[("cpu", other)] * ratio)
+    assert f"x{ratio:.2f}" in scaled["inputs"]["efficiency_source"]
 
 
 # --- the estimator against real loads ----------------------------------------------------------------------
