@@ -445,6 +445,21 @@ def hardware_options(f):
     return f
 
 
+def _bandwidth_from_results(hw: HardwareProfile) -> None:
+    """Memory bandwidth as `mindbench run` measured it on this machine (results/*.jsonl), if any."""
+    from .recommend import bandwidth_for, load_records, split_records
+    try:
+        records, _ = load_records(None)
+    except MindbenchError:
+        return
+    bw = bandwidth_for(hw, split_records(hw, records)[0])
+    if bw["source"].startswith("measured by mindbench run"):
+        if hw.device == "cuda":
+            hw.gpu.bandwidth_gb_s, hw.gpu.bandwidth_source = bw["gb_s"], bw["source"]
+        else:
+            hw.cpu_bandwidth_gb_s, hw.cpu_bandwidth_source = bw["gb_s"], bw["source"]
+
+
 def render(hw: HardwareProfile) -> str:
     from tabulate import tabulate
     lines = [f"machine      {hw.name}  (fingerprint {hw.fingerprint}, memory class {hw.memory_class})",
@@ -479,6 +494,8 @@ def hardware_command(profile_name, gpu_memory, device, ram, measure, as_json):
       mindbench hardware --gpu-memory 8GB --ram 16GB
     """
     hw = from_options(profile_name, gpu_memory, device, ram)
+    if hw.name == "detected":
+        _bandwidth_from_results(hw)
     if measure and hw.cpu_bandwidth_gb_s is None:
         hw.cpu_bandwidth_gb_s, hw.cpu_bandwidth_source = measure_cpu_bandwidth()
     click.echo(json.dumps(hw.to_dict(), indent=2) if as_json else render(hw))

@@ -270,3 +270,18 @@ def test_packaged_arch_matches_the_gguf():
               "num_key_value_heads", "head_dim", "vocab_size", "max_position_embeddings", "tie_word_embeddings"):
         assert getattr(ours, k) == getattr(real, k), k
     assert ours.rope_parameters["rope_theta"] == real.rope_parameters["rope_theta"]
+
+
+def test_hardware_command_shows_bandwidth_measured_by_runs(tmp_path, monkeypatch):
+    hw = hardware.detect()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MINDBENCH_RESULTS", raising=False)
+    (tmp_path / "results").mkdir()
+    rec = {"schema": 1, "status": "ok", "config": {"model": "m", "precision": "fp32",
+                                                  "device": "cuda:0" if hw.device == "cuda" else "cpu"},
+           "hardware": {"fingerprint": hw.fingerprint, "memory_class": hw.memory_class},
+           "roofline": {"bandwidth_gb_s": 12.34}}
+    (tmp_path / "results" / "runs.jsonl").write_text(json.dumps(rec) + "\n")
+    r = CliRunner().invoke(hardware.hardware_command, ["--json"])
+    d = json.loads(r.output)
+    assert d["bandwidth_gb_s"] == 12.34 and d["bandwidth_source"].startswith("measured by mindbench run")
