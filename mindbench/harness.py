@@ -105,7 +105,7 @@ class LocalExecutor(Executor):
             cfg_path, out_path, log_path = (os.path.join(tmp, n) for n in ("cell.json", "record.json", "worker.log"))
             with open(cfg_path, "w") as f:
                 json.dump(cell, f)
-            env = {**os.environ, **(self.env or {})}
+            env = {**os.environ, **(self.env or {}), "MINDBENCH_PARENT_PID": str(os.getpid())}
             with open(log_path, "wb") as log:
                 # start_new_session: the worker leads its own process group, so a timeout kills
                 # it and anything it started (sandboxed programs, tokenizer threads) at once.

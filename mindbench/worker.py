@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 
 from . import results
 
-EVENT_FD_ENV = "MINDBENCH_EVENT_FD"
+PARENT_PID_ENV = "MINDBENCH_PARENT_PID"   # set by the harness: the process this worker lives for
 
 
 # --- records ----------------------------------------------------------------------------------
@@ -41,7 +41,7 @@ def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
     """A record with every section present (None where not measured), so readers never guess."""
     config = {k: cfg.get(k) for k in ("model", "source", "revision", "runtime", "precision", "dtype", "device",
                                       "weights", "suites", "limit", "repeats", "prompt_tokens", "new_tokens",
-                                      "batch_size", "seed")}
+                                      "batch_size", "seed", "threads")}
     return {
         "schema": results.SCHEMA,
         "cell": results.cell_key(config, hardware.get("fingerprint")),
@@ -155,7 +155,8 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
             engine = get_engine(cfg["model"], cfg["precision"], device=device, runtime=cfg["runtime"], **kwargs)
             info = engine.info or {}
             record["config"].update(dtype=engine.dtype, device=engine.device, source=info.get("source"),
-                                    revision=info.get("revision"), weights=info.get("weights", cfg.get("weights")))
+                                    revision=info.get("revision"), weights=info.get("weights", cfg.get("weights")),
+                                    threads=_cpu_threads())
             record["load"] = {"load_s": engine.load_s, "cold": info.get("cold"), "convert_s": info.get("convert_s"),
                               "fallback_from": info.get("fallback_from")}
             mem.set_weights(engine.memory_footprint())
@@ -178,7 +179,7 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
         record["status"] = "ok"
     except BaseException as e:  # noqa: BLE001 - every failure becomes a row
         status, msg = classify(e)
-        record["status"], record["error"] = status, msg
+        record["status"], record["error"] = status, msg[:400]
         if status == "error":
             traceback.print_exc()  # to the worker's stderr log, for the curious
         if isinstance(e, KeyboardInterrupt):
@@ -194,6 +195,13 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                 pass
         record["duration_s"] = round(time.perf_counter() - t_start, 2)
     return record
+
+
+def _cpu_threads() -> int | None:
+    """CPU threads torch computes with: on a busy machine 1 thread can beat 2 by 10x (OpenMP
+    threads wait on each other when a core is taken), so CPU speeds need this beside them."""
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
 
 
 def _evaluate(engine, suite: str, cfg: dict, emit) -> dict:
@@ -238,15 +246,26 @@ def _event_channel():
     return emit
 
 
-def _watch_parent() -> None:
-    """Exit if the harness dies (e.g. SIGKILL): an orphan cell would compete with the resumed run
-    for the CPU and skew its figures."""
-    parent = os.getppid()
+def _die_with_parent() -> None:
+    """Exit when the harness dies (e.g. SIGKILL): an orphan cell would compete with the resumed
+    run for the CPU and skew its figures. On Linux the kernel delivers SIGKILL at once
+    (PR_SET_PDEATHSIG; it needs no GIL, so it works mid-import or mid-kernel); elsewhere a thread
+    polls the parent pid."""
+    expected = int(os.environ.get(PARENT_PID_ENV) or os.getppid())
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != expected:  # the parent died before we could ask
+        os._exit(70)
 
     def loop():
         while True:
             time.sleep(0.5)
-            if os.getppid() != parent:
+            if os.getppid() != expected:
                 os._exit(70)
     threading.Thread(target=loop, name="mindbench-parent-watch", daemon=True).start()
 
@@ -269,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(cfg_path) as f:
         cfg = json.load(f)
     emit = _event_channel()
-    _watch_parent()
+    _die_with_parent()
     record = run_cell(cfg, emit)
     write_json_atomic(out_path, record)
     emit({"event": "done", "status": record["status"]})
