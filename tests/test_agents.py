@@ -133,6 +133,18 @@ def test_bad_input_is_a_clear_error(tmp_path):
         DataAnalysisAgent(Scripted(), data=tmp_path)
 
 
+def test_agents_without_a_provider_ask_the_recommender():
+    import pandas as pd
+    from mindbench.provider import LocalModelProvider
+    from mindbench.recommend import best_config
+    agents = {"code": CodeAgent(), "chat": ChatAgent(), "data": DataAnalysisAgent(data=pd.DataFrame({"x": [1]}))}
+    for task, agent in agents.items():
+        llm, cfg = agent.llm_provider, best_config(task)
+        assert isinstance(llm, LocalModelProvider) and not llm.is_loaded     # loads on first use
+        assert (llm.model_name, llm.runtime) == (cfg["model"], cfg["runtime"])
+        assert agent.llm_provider is llm
+
+
 # --- ChatAgent history --------------------------------------------------------------------------
 
 def test_chat_agent_keeps_history_and_drops_oldest_turns_to_fit():
