@@ -102,8 +102,9 @@ class HardwareProfile:
     # --- what a model runs on -------------------------------------------------------------------
     @property
     def gpu(self) -> GPU | None:
-        """The card a single-device run uses: the biggest one (device_map puts it on one card)."""
-        return max(self.gpus, key=lambda g: g.total_mb) if self.gpus else None
+        """The card a run uses: the first one, cuda:0, which is what mindbench.loading's "auto"
+        device resolves to (CUDA_VISIBLE_DEVICES picks another)."""
+        return self.gpus[0] if self.gpus else None
 
     @property
     def device(self) -> str:
