@@ -13,8 +13,9 @@ Here each agent is a small, honest loop around a provider:
 - A failure (test error, traceback, timeout, no code at all) is fed back to the model as the next
   prompt, up to `max_attempts`; the result says how many attempts it took and the last error.
 
-Generation is greedy (temperature 0) by default: agents should be reproducible, and a retry
-differs from the first try because its prompt carries the failure, not because of sampling.
+The first attempt is greedy (temperature 0). Retries sample (`retry_temperature`, 0.7, with the
+attempt number as seed, so a run is still reproducible): small models often ignore the failure
+fed back and, greedy, would repeat the same wrong answer word for word (SmolLM2-135M does).
 """
 
 from __future__ import annotations
@@ -62,13 +63,15 @@ class _AgentBase:
     # models (SmolLM2 renames `add` and garbles the body at 1.1, writes it right at 1.0).
     repetition_penalty: float | None = None
 
-    def __init__(self, llm_provider, system_prompt: str, temperature: float, max_tokens: int):
+    def __init__(self, llm_provider, system_prompt: str, temperature: float, max_tokens: int,
+                 retry_temperature: float | None = None):
         _check_provider(llm_provider)
         if max_tokens < 1:
             raise MindbenchError(f"max_tokens must be at least 1, got {max_tokens}")
         self._provider = llm_provider
         self.system_prompt = system_prompt
         self.temperature = temperature
+        self.retry_temperature = temperature if retry_temperature is None else retry_temperature
         self.max_tokens = max_tokens
 
     @property
@@ -79,10 +82,11 @@ class _AgentBase:
             self._provider = LocalModelProvider.from_recommendation(task=self.task)
         return self._provider
 
-    async def _generate(self, prompt: str, *, stop: tuple[str, ...] = ()) -> str:
+    async def _generate(self, prompt: str, *, stop: tuple[str, ...] = (), attempt: int = 1) -> str:
         gen = self.llm_provider.generate
-        kwargs = {"system_prompt": self.system_prompt, "temperature": self.temperature,
-                  "max_tokens": self.max_tokens}
+        kwargs = {"system_prompt": self.system_prompt,
+                  "temperature": self.temperature if attempt == 1 else self.retry_temperature,
+                  "max_tokens": self.max_tokens, "seed": attempt}
         if self.repetition_penalty is not None:
             kwargs["repetition_penalty"] = self.repetition_penalty
         if stop:
@@ -119,7 +123,9 @@ def _error_text(run) -> str:
     """What went wrong in a sandbox run, as the model should see it: the end of the traceback."""
     if run.timed_out:
         return f"the program did not finish within the time limit ({run.reason})"
-    tail = run.stderr.strip()
+    # The sandbox's temp dir in tracebacks is noise to the model and would make prompts differ
+    # from run to run.
+    tail = re.sub(r'File "[^"]*/program\.py"', 'File "program.py"', run.stderr.strip())
     if len(tail) > ERROR_TAIL_CHARS:
         tail = "..." + tail[-ERROR_TAIL_CHARS:]
     return tail or f"the program failed ({run.reason}) without an error message"
@@ -217,8 +223,8 @@ class CodeAgent(_AgentBase):
 
     def __init__(self, llm_provider=None, max_attempts: int = 3, timeout_s: float = 10.0,
                  system_prompt: str = CODE_SYSTEM_PROMPT, *, temperature: float = 0.0, max_tokens: int = 384,
-                 memory_mb: int = 1024):
-        super().__init__(llm_provider, system_prompt, temperature, max_tokens)
+                 retry_temperature: float = 0.7, memory_mb: int = 1024):
+        super().__init__(llm_provider, system_prompt, temperature, max_tokens, retry_temperature)
         if max_attempts < 1:
             raise MindbenchError(f"max_attempts must be at least 1, got {max_attempts}")
         if timeout_s <= 0:
@@ -252,7 +258,7 @@ class CodeAgent(_AgentBase):
         result = CodeResult(code=None, passed=False, attempts=0, error=None)
         prompt = self.first_prompt(task, tests)
         for attempt in range(1, self.max_attempts + 1):
-            reply = await self._generate(prompt, stop=CODE_STOP)
+            reply = await self._generate(prompt, stop=CODE_STOP, attempt=attempt)
             result.attempts = attempt
             result.transcript.append((prompt, reply))
             code = extract_code(reply, tests)
@@ -385,8 +391,8 @@ class DataAnalysisAgent(_AgentBase):
 
     def __init__(self, llm_provider=None, data=None, *, max_attempts: int = 3, timeout_s: float = 30.0,
                  system_prompt: str = DATA_SYSTEM_PROMPT, temperature: float = 0.0, max_tokens: int = 384,
-                 memory_mb: int = 2048):
-        super().__init__(llm_provider, system_prompt, temperature, max_tokens)
+                 retry_temperature: float = 0.7, memory_mb: int = 2048):
+        super().__init__(llm_provider, system_prompt, temperature, max_tokens, retry_temperature)
         if max_attempts < 1:
             raise MindbenchError(f"max_attempts must be at least 1, got {max_attempts}")
         self.max_attempts = max_attempts
@@ -454,7 +460,7 @@ class DataAnalysisAgent(_AgentBase):
         result = AnalysisResult(answer=None, code=None, stdout="", passed=False, error=None, attempts=0)
         prompt = self.first_prompt(question)
         for attempt in range(1, self.max_attempts + 1):
-            reply = await self._generate(prompt, stop=CODE_STOP)
+            reply = await self._generate(prompt, stop=CODE_STOP, attempt=attempt)
             result.attempts = attempt
             result.transcript.append((prompt, reply))
             blocks = _candidate_blocks(reply)

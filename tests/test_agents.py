@@ -25,9 +25,9 @@ class Scripted:
         if count_tokens:
             self.count_tokens = count_tokens
 
-    async def generate(self, prompt, system_prompt=None, temperature=0.7, max_tokens=256, stop=None):
+    async def generate(self, prompt, system_prompt=None, temperature=0.7, max_tokens=256, stop=None, seed=0):
         self.calls.append({"prompt": prompt, "system_prompt": system_prompt, "temperature": temperature,
-                           "max_tokens": max_tokens, "stop": stop})
+                           "max_tokens": max_tokens, "stop": stop, "seed": seed})
         return self.replies.pop(0)
 
 
@@ -52,7 +52,10 @@ def test_code_agent_retries_with_the_failure_fed_back():
     second = llm.calls[1]["prompt"]
     assert "return a - b" in second and "AssertionError" in second and "assert add(2, 3) == 5" in second
     assert [p for p, _ in res.transcript] == [c["prompt"] for c in llm.calls]
-    assert llm.calls[0]["temperature"] == 0.0 and llm.calls[0]["system_prompt"]
+    assert 'File "program.py", line' in second                # no sandbox temp path in the prompt
+    # greedy first; the retry samples (with its own seed) so a weak model does not repeat itself
+    assert [(c["temperature"], c["seed"]) for c in llm.calls] == [(0.0, 1), (0.7, 2)]
+    assert llm.calls[0]["system_prompt"] and llm.calls[0]["stop"] == ["\n```\n"]
 
 
 def test_code_agent_gives_up_after_max_attempts_with_last_error():
