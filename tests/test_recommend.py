@@ -350,11 +350,11 @@ def test_recommend_never_imports_torch():
 REAL = Path(__file__).parent / "data" / "recommend_real_store.jsonl"
 
 
-@pytest.mark.skipif(not REAL.exists(), reason="real store not recorded yet")
 def test_real_store_from_a_packaged_model_run():
-    """Records written by `mindbench run` (smollm2 and gemma3, fp32 and int4, code+chat, on the
-    project's 2-core CPU machine): replayed on that machine's hardware identity, the choice is the
-    best measured one; elsewhere (a different memory class) they are ignored."""
+    """Records written by `mindbench run` of the packaged models on the project's 2-core CPU
+    machine (busy with other jobs, hence the low tok/s): replayed on that machine's hardware
+    identity, the choice is the best measured one; elsewhere (another memory class) they are
+    ignored."""
     records = [json.loads(l) for l in REAL.read_text().splitlines() if l.strip()]
     h = records[0]["hardware"]
     box = hardware.HardwareProfile(h["cpu"], h["cores"], h["ram_mb"], [], False, True, name="recorded")
@@ -363,8 +363,18 @@ def test_real_store_from_a_packaged_model_run():
         r = R.recommend(box, records, task, min_tok_s=0)
         assert r.basis == "measured" and r.evidence["here"] == len(records)
         ok = [x for x in records if x["status"] == "ok" and task in (x.get("quality") or {})]
-        best = max(x["quality"][task]["score"] for x in ok)
-        assert r.chosen.score >= best - 1e-9 or any(R._tie(r.chosen, c) for c in [r.chosen] + r.runners_up)
+        top = max(ok, key=lambda x: x["quality"][task]["score"])
+        q, tc = top["quality"][task], top["config"]
+        if (r.chosen.model, r.chosen.precision) != (tc["model"], tc["precision"]):
+            # only a faster configuration whose score is within the combined stderr may win
+            assert abs(r.chosen.score - q["score"]) <= ((r.chosen.quality["stderr"]) ** 2
+                                                        + (100 * q["stderr"]) ** 2) ** 0.5
+            assert r.chosen.decode_tok_s >= top["speed"]["decode_tok_s"]["mean"]
+        else:
+            assert r.chosen.score == q["score"]
         assert r.chosen.memory_source.startswith("measured peak here")
+        assert r.chosen.decode_tok_s == next(
+            x["speed"]["decode_tok_s"]["mean"] for x in records
+            if (x["config"]["model"], x["config"]["precision"]) == (r.chosen.model, r.chosen.precision))
     other = R.recommend(cpu_box(ram_gb=64), records, "code")
     assert other.basis == "estimated" and other.evidence["ignored"] == len(records)
