@@ -277,7 +277,10 @@ def _is_oom(e: BaseException) -> bool:
     import torch
     if isinstance(e, (MemoryError, torch.OutOfMemoryError)):
         return True
-    return isinstance(e, RuntimeError) and "out of memory" in str(e).lower()
+    # CUDA and bitsandbytes say "out of memory"; torch's CPU allocator says "can't allocate memory".
+    low = str(e).lower()
+    return isinstance(e, RuntimeError) and any(m in low for m in ("out of memory", "can't allocate memory",
+                                                                   "cannot allocate memory"))
 
 
 def _free_cuda() -> None:
