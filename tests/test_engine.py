@@ -184,3 +184,48 @@ def test_unload_frees_memory():
     assert after - before < 0.35 * (loaded - before), (before, loaded, after)
     with pytest.raises(MindbenchError):
         e.generate(["hi"], GenParams(max_new_tokens=2))
+
+
+def test_empty_prompt_still_generates(engine):
+    [g] = engine.generate([""], GenParams(max_new_tokens=3, **GREEDY))
+    assert g.tokens >= 1 and isinstance(g.text, str)
+
+
+# --- CUDA ---------------------------------------------------------------------------------------
+def test_cuda_boundary_unload_empties_the_cuda_cache(engine, monkeypatch):
+    """Without a GPU: unload hands the caching allocator's blocks back exactly when on CUDA."""
+    import torch
+    calls = []
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("empty_cache"))
+    cpu = type(engine).wrap(engine.model, engine.tokenizer, engine.spec, device="cpu")
+    cpu.unload()
+    assert calls == [] and cpu.model is None
+    gpu = type(engine).wrap(engine.model, engine.tokenizer, engine.spec, device="cuda:0")
+    gpu.unload()
+    gpu.unload()                                        # a second unload is a no-op
+    assert calls == ["empty_cache"] and gpu.model is None and gpu.tokenizer is None
+    assert engine.model is not None                     # the fixture's engine still holds its model
+
+
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp16", "int4"])
+def test_on_cuda_generates_times_and_frees(precision):
+    import torch
+    if not _cuda():
+        pytest.skip("needs a CUDA GPU")
+    base = torch.cuda.memory_allocated()
+    e = get_engine(DEFAULT_MODEL, precision, device="cuda")
+    assert e.device == "cuda:0" and torch.cuda.memory_allocated() > base + 50 * 2**20
+    prompts = [e.render(FRANCE), e.render("Hi"), e.render("Count from 1 to 5.")]
+    gens = e.generate(prompts, GenParams(max_new_tokens=12, batch_size=3, **GREEDY))
+    assert "Paris" in gens[0].text
+    assert "".join(e.stream(prompts[0], GenParams(max_new_tokens=12, **GREEDY))) == gens[0].text
+    t = e.timed_run(prompt_tokens=256, new_tokens=16)
+    assert t.prefill_tok_s > 1000 and t.decode_tok_s > 20, t
+    e.unload()
+    assert torch.cuda.memory_allocated() < base + 8 * 2**20

@@ -117,7 +117,10 @@ class TransformersEngine(Engine):
         tok = self.tokenizer
         # Rendered chat prompts already carry their BOS; adding another one changes the output.
         add = not (tok.bos_token and text.startswith(tok.bos_token))
-        return tok(text, add_special_tokens=add)["input_ids"]
+        ids = tok(text, add_special_tokens=add)["input_ids"]
+        if not ids:  # an empty prompt on a tokenizer without BOS: start from BOS/EOS, as "nothing"
+            ids = [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
+        return ids
 
     def count_tokens(self, text: str) -> int:
         return len(self._need_tokenizer()(text, add_special_tokens=False)["input_ids"])
@@ -168,9 +171,7 @@ class TransformersEngine(Engine):
 
     def _seed(self, seed: int) -> None:
         import torch
-        torch.manual_seed(seed)
-        if self.device.startswith("cuda"):
-            torch.cuda.manual_seed_all(seed)
+        torch.manual_seed(seed)  # seeds the CPU and every CUDA device's generator
 
     def _batch_tensors(self, rows: list[list[int]]):
         import torch
