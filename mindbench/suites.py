@@ -311,21 +311,30 @@ def _run_programs(programs: list[tuple[Task, str]], sandboxed: bool, workers: in
 # --- the whole evaluation ----------------------------------------------------------------------
 
 def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 8, n_samples: int = 1,
-             log_samples: Path | None = None, sandboxed: bool = True, progress=None, workers: int = 2) -> dict:
+             log_samples: Path | None = None, sandboxed: bool = True, progress=None, workers: int = 2,
+             max_new_tokens: int | None = None, subset: str | None = None) -> dict:
     """Score `engine` on `suite` (optionally a deterministic subset of `limit` tasks).
 
     Greedy decoding by default; with n_samples > 1 each task is sampled n times at temperature
     0.8 and pass@k is reported. `progress(stage, done, total)` is called as work completes.
+    `max_new_tokens` overrides the suite's token budget (a quick look; scores are then not
+    comparable with full-budget runs). `subset` keeps one subset only (e.g. "humaneval").
     Returns the suite's score dict (docs/architecture.md, quality section).
     """
     from .runtimes.base import GenParams
     if n_samples < 1:
         raise MindbenchError(f"n_samples must be at least 1, got {n_samples}")
-    tasks = select(load_suite(suite), limit)
+    tasks = load_suite(suite)
+    if subset is not None:
+        names = sorted({t.subset for t in tasks})
+        tasks = [t for t in tasks if t.subset == subset]
+        if not tasks:
+            raise MindbenchError(f"suite {suite!r} has no subset {subset!r}; choose one of {', '.join(names)}")
+    tasks = select(tasks, limit)
     requests = [build_request(engine, t) for t in tasks]
     # Every task of a suite shares its stop strings and token budget for a given model kind, so
     # one generate() call per chunk lets the engine batch across the whole suite.
-    params = GenParams(max_new_tokens=requests[0].max_new_tokens, stop=requests[0].stop,
+    params = GenParams(max_new_tokens=max_new_tokens or requests[0].max_new_tokens, stop=requests[0].stop,
                        temperature=SAMPLE_TEMPERATURE if n_samples > 1 else 0.0,
                        batch_size=batch_size, repetition_penalty=1.0).validate()
     flat = [(i, r) for i, r in enumerate(requests) for _ in range(n_samples)]

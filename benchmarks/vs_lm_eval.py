@@ -1,0 +1,180 @@
+"""Time-to-score: mindbench vs lm-evaluation-harness on the same model, HumanEval subset and batch.
+
+    pip install lm-eval            # into the same venv
+    python benchmarks/vs_lm_eval.py --limit 20 --batch-size 8
+
+Both sides run the packaged default model (SmolLM2-135M-Instruct, fp32, CPU) from the same
+converted safetensors folder, on the same HumanEval problems (mindbench's deterministic
+`select`), greedy, completion prompts (the HumanEval prompt as-is, as lm-eval's `humaneval` task
+does), 256 new tokens at most, the same batch size. No Hub access: lm-eval reads a local task
+YAML over a local JSON file of those problems, and its pass@1 metric runs each program in a
+subprocess (lm-eval's own `code_eval` metric is fetched from the Hub, which is unreachable here).
+
+Prints each side's wall time from nothing loaded to a score (model load + generation + test
+execution), its pass@1, and the ratio lm-eval / mindbench (> 1 means mindbench is faster).
+The two sides run one after the other in fresh processes, so neither warms the other's caches
+beyond the OS file cache (the first side also pays the cold read; the order alternates with
+--repeats 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# lm-eval's humaneval task stops (the Codex paper's); mindbench's CODE_STOPS are the same idea.
+LM_EVAL_STOPS = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
+MAX_NEW = 256
+
+METRIC_PY = '''
+import subprocess, sys
+
+def build_predictions(resps, docs):
+    return [[doc["prompt"] + r for r in resp] for resp, doc in zip(resps, docs)]
+
+def pass_at_1(references, predictions, **kw):
+    """One subprocess per program, as evaluate's code_eval does (its own process per test)."""
+    program = predictions[0] + "\\n\\n" + references[0] + "\\n"
+    try:
+        r = subprocess.run([sys.executable, "-I", "-c", program], capture_output=True, timeout=5)
+        return float(r.returncode == 0)
+    except subprocess.TimeoutExpired:
+        return 0.0
+'''
+
+
+def task_yaml(data: Path, batch_size: int) -> str:
+    stops = "\n".join(f"    - {json.dumps(s)}" for s in LM_EVAL_STOPS)
+    return textwrap.dedent(f"""\
+        task: mb_humaneval_subset
+        dataset_path: json
+        dataset_kwargs:
+          data_files:
+            test: {data}
+        test_split: test
+        output_type: generate_until
+        unsafe_code: true
+        doc_to_text: "{{{{prompt}}}}"
+        doc_to_target: "{{{{test}}}}\\ncheck({{{{entry_point}}}})"
+        metric_list:
+          - metric: !function utils.pass_at_1
+            aggregation: mean
+            higher_is_better: true
+        generation_kwargs:
+          until:
+        """) + stops + textwrap.dedent(f"""
+          max_gen_toks: {MAX_NEW}
+          do_sample: false
+        repeats: 1
+        num_fewshot: 0
+        filter_list:
+          - name: "create_test"
+            filter:
+              - function: "custom"
+                filter_fn: !function utils.build_predictions
+        metadata:
+          version: 1.0
+        """)
+
+
+def run_mindbench(limit: int, batch_size: int) -> dict:
+    """In a fresh process: load through get_engine, score with suites.evaluate."""
+    code = textwrap.dedent(f"""
+        import dataclasses, json, time
+        t0 = time.perf_counter()
+        from mindbench.runtimes import get_engine
+        from mindbench import suites
+        eng = get_engine("smollm2-135m-instruct", "fp32", device="cpu")
+        # completion prompts, like lm-eval's humaneval task (the model's chat template is not used)
+        eng.spec = dataclasses.replace(eng.spec, chat=False)
+        t_load = time.perf_counter() - t0
+        out = suites.evaluate(eng, "code", subset="humaneval", limit={limit}, batch_size={batch_size})
+        print(json.dumps({{"wall_s": time.perf_counter() - t0, "load_s": t_load, "gen_s": out["gen_s"],
+                          "pass@1": out["value"], "n": out["n"], "gen_tokens": out["gen_tokens"]}}))
+    """)
+    return _child(code)
+
+
+def run_lm_eval(folder: Path, data: Path, task_dir: Path, batch_size: int) -> dict:
+    code = textwrap.dedent(f"""
+        import json, time
+        t0 = time.perf_counter()
+        import lm_eval
+        from lm_eval.tasks import TaskManager
+        res = lm_eval.simple_evaluate(
+            model="hf", model_args="pretrained={folder},dtype=float32", device="cpu",
+            tasks=["mb_humaneval_subset"], task_manager=TaskManager(include_path="{task_dir}"),
+            batch_size={batch_size}, confirm_run_unsafe_code=True, log_samples=False)
+        r = res["results"]["mb_humaneval_subset"]
+        key = next(k for k in r if k.startswith("pass_at_1") and "stderr" not in k)
+        print(json.dumps({{"wall_s": time.perf_counter() - t0, "pass@1": r[key],
+                          "n": res["n-samples"]["mb_humaneval_subset"]["effective"]}}))
+    """)
+    return _child(code, {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_ALLOW_CODE_EVAL": "1"})
+
+
+def _child(code: str, env: dict | None = None) -> dict:
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, **(env or {})})
+    if p.returncode != 0:
+        raise SystemExit(f"child failed:\n{p.stderr[-3000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=20, help="HumanEval problems (mindbench's select)")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=1, help="alternate the order this many times")
+    args = ap.parse_args()
+    try:
+        import lm_eval  # noqa: F401
+    except ImportError:
+        raise SystemExit("pip install lm-eval first (into this venv)")
+
+    from mindbench import suites
+    from mindbench.loading import converted_folder
+    from mindbench.catalog import resolve
+    folder, _, _ = converted_folder(resolve("smollm2-135m-instruct"))
+    tasks = suites.select([t for t in suites.load_suite("code") if t.subset == "humaneval"], args.limit)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data = tmp / "humaneval_subset.jsonl"
+        with open(data, "w") as f:
+            for t in tasks:
+                f.write(json.dumps({"task_id": t.id, "prompt": t.prompt, "test": t.fields["test"],
+                                    "entry_point": t.fields["entry_point"]}) + "\n")
+        (tmp / "tasks").mkdir()
+        (tmp / "tasks" / "mb_humaneval_subset.yaml").write_text(task_yaml(data, args.batch_size))
+        (tmp / "tasks" / "utils.py").write_text(METRIC_PY)
+
+        rows = {"mindbench": [], "lm-eval": []}
+        for rep in range(args.repeats):
+            order = ["mindbench", "lm-eval"] if rep % 2 == 0 else ["lm-eval", "mindbench"]
+            for side in order:
+                r = run_mindbench(args.limit, args.batch_size) if side == "mindbench" else \
+                    run_lm_eval(folder, data, tmp / "tasks", args.batch_size)
+                rows[side].append(r)
+                print(side, json.dumps(r), flush=True)
+
+    best = {k: min(v, key=lambda r: r["wall_s"]) for k, v in rows.items()}
+    print(f"\nHumanEval subset n={len(tasks)}, batch {args.batch_size}, SmolLM2-135M fp32 CPU, greedy, completion prompts")
+    for k, r in best.items():
+        print(f"  {k:10s} time-to-score {r['wall_s']:7.1f} s   pass@1 {r['pass@1']:.3f}")
+    print(f"  ratio lm-eval / mindbench time-to-score: {best['lm-eval']['wall_s'] / best['mindbench']['wall_s']:.2f}"
+          "  (> 1: mindbench faster)")
+
+
+if __name__ == "__main__":
+    main()
