@@ -122,7 +122,13 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
         if b["fingerprint"] != n["fingerprint"] and hardware != "any":
             notes.append(f"{cell}: speed and memory not compared (different machine, same memory class)")
             continue
-        for fig, label, higher_better in SPEED:
+        if b["speed_config"] != n["speed_config"]:
+            notes.append(f"{cell}: speed not compared (prompt/new tokens/threads differ: "
+                         f"{b['speed_config']} vs {n['speed_config']})")
+            speed = ()
+        else:
+            speed = SPEED
+        for fig, label, higher_better in speed:
             vb, vn = b[fig], n[fig]
             if vb is None or vn is None or vb <= 0:
                 continue

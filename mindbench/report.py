@@ -140,6 +140,8 @@ def view(rec: dict) -> dict:
         "load_s": _num((rec.get("load") or {}).get("load_s")),
         "weights_mb": _num(mem.get("weights_mb")), "peak_mb": _num(peak), "peak_source": peak_src,
         "efficiency": _num((rec.get("roofline") or {}).get("efficiency")),
+        # Speed figures are comparable only at the same prompt length, decode length and threads.
+        "speed_config": [c.get("prompt_tokens"), c.get("new_tokens"), c.get("threads")],
         "use": ", ".join(spec.categories) if spec else "",
         "estimated": sorted(_estimated(rec)),
         "quality": {},

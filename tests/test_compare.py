@@ -17,7 +17,7 @@ def record(precision="fp32", *, score=50.0, stderr=0.07, n=50, decode=20.0, deco
            timestamp="2025-01-01T00:00:00"):
     cfg = {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": precision,
            "dtype": "float32", "device": "cpu", "weights": "pretrained", "suites": [suite], "limit": n,
-           "repeats": 3}
+           "repeats": 3, "prompt_tokens": 512, "new_tokens": 128}
     rec = {"schema": 1, "run_id": "r", "timestamp": timestamp, "status": status, "error": error,
            "config": cfg,
            "hardware": {"fingerprint": fingerprint, "memory_class": memory_class, "cpu": "x86", "cores": 2,
@@ -124,6 +124,14 @@ def test_different_machine_same_class_compares_quality_only():
         compare([record(fingerprint="A")], [record(fingerprint="B")], hardware="fingerprint")
     with pytest.raises(BadInput, match="nothing to compare"):
         compare([record(memory_class="cpu-16gb")], [record(memory_class="gpu-80gb")])
+
+
+def test_speed_at_different_prompt_lengths_is_not_compared():
+    base, new = record(decode=20), record(decode=5)
+    new["config"]["prompt_tokens"] = 64
+    r = compare([base], [new])
+    assert verdicts(r, "decode tok/s") == [] and any("speed not compared" in n for n in r["notes"])
+    assert verdicts(r, "code score") == ["ok"]
 
 
 def test_different_task_subsets_are_not_compared():
