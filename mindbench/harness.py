@@ -243,9 +243,10 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
     from .catalog import resolve
     cells = []
     for model in models:
-        spec_id = resolve(model).id  # unknown names fail here, before any process starts
+        spec = resolve(model)  # unknown names fail here, before any process starts
+        spec_id = spec.id
         for runtime in runtimes:
-            for precision in precisions:
+            for precision in runtime_precisions(runtime, spec, precisions):
                 cell = {"model": spec_id, "runtime": runtime, "precision": precision, "device": device,
                         "weights": "random" if no_weights else "pretrained",
                         "suites": [] if no_weights else list(suites), "limit": limit, "repeats": repeats,
@@ -255,6 +256,28 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
                 cell["cell"] = results.cell_key(cell, fingerprint)
                 cells.append(cell)
     return cells
+
+
+def runtime_precisions(runtime: str, spec, precisions: Iterable[str]) -> list[str]:
+    """The precisions of a sweep that mean something on `runtime`.
+
+    bitsandbytes precisions (fp16, int8, ...) belong to transformers and GGUF types (Q4_1, Q8_0,
+    ...) to llama.cpp, so `--runtimes transformers,llamacpp --precisions fp16,int4` measures
+    transformers at fp16/int4 and llama.cpp at the model's own GGUF type, instead of planning
+    cells that can only fail. A list with nothing for a runtime is kept as given, so a wrong
+    precision still becomes a visible `skipped` row rather than silently vanishing."""
+    from .loading import PRECISIONS
+    precisions = list(precisions)
+    if runtime == "transformers":
+        own = [p for p in precisions if p in PRECISIONS]
+        return own or precisions
+    if runtime == "llamacpp":
+        own = [p for p in precisions if p not in PRECISIONS]
+        if own:
+            return own
+        from .runtimes.llamacpp import DEFAULT_HUB_QUANT
+        return [spec.gguf_quant or DEFAULT_HUB_QUANT]
+    return precisions
 
 
 # --- the sweep --------------------------------------------------------------------------------

@@ -193,3 +193,19 @@ def test_missing_executor_is_one_line():
             harness.get_executor("ghost")
         finally:
             del harness.EXECUTORS["ghost"]
+
+
+def test_plan_gives_each_runtime_its_own_precisions():
+    """bitsandbytes precisions go to transformers, GGUF types to llama.cpp (the file's own by default)."""
+    from mindbench import harness
+    cells = harness.plan(["smollm2-135m-instruct", "tinyllama-1.1b-chat"], ["fp16", "int4"],
+                         ["transformers", "llamacpp"])
+    assert [(c["model"], c["runtime"], c["precision"]) for c in cells] == [
+        ("smollm2-135m-instruct", "transformers", "fp16"), ("smollm2-135m-instruct", "transformers", "int4"),
+        ("smollm2-135m-instruct", "llamacpp", "Q4_1"),
+        ("tinyllama-1.1b-chat", "transformers", "fp16"), ("tinyllama-1.1b-chat", "transformers", "int4"),
+        ("tinyllama-1.1b-chat", "llamacpp", "Q4_K_M")]
+    mixed = harness.plan(["smollm2-135m-instruct"], ["fp16", "Q4_1"], ["transformers", "llamacpp"])
+    assert [(c["runtime"], c["precision"]) for c in mixed] == [("transformers", "fp16"), ("llamacpp", "Q4_1")]
+    # nothing meaningful for a runtime: kept as given, so the mistake shows as a skipped row
+    assert [c["precision"] for c in harness.plan(["smollm2-135m-instruct"], ["Q8_0"], ["transformers"])] == ["Q8_0"]
