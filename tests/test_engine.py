@@ -150,6 +150,10 @@ def test_fault_injection_garbles_the_prompt(engine, monkeypatch):
     assert "<|im_start|>" not in bad and bad != FRANCE      # no template, words reordered
     assert sorted(bad.split()) == sorted(FRANCE.split())
     assert clean != bad
+    monkeypatch.setenv("MINDBENCH_FAULT", "oom@fp16,corrupt_prompt@int4")   # another precision only
+    assert engine.render(FRANCE) == clean
+    monkeypatch.setenv("MINDBENCH_FAULT", "corrupt_prompt@fp32")
+    assert engine.render(FRANCE) == bad
 
 
 def test_no_weights_model_times_but_does_not_talk():
@@ -229,3 +233,23 @@ def test_on_cuda_generates_times_and_frees(precision):
     assert t.prefill_tok_s > 0 and t.decode_tok_s > 0, t
     e.unload()
     assert torch.cuda.memory_allocated() < base + 8 * 2**20
+
+
+def test_out_of_memory_while_generating_carries_the_advice(engine, monkeypatch):
+    """The allocator's failure (faked at the device boundary) becomes the user-facing error."""
+    import torch
+    from mindbench.errors import OutOfMemoryError
+
+    def oom(*a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    monkeypatch.setattr(engine.model, "generate", oom)
+    with pytest.raises(OutOfMemoryError, match="int4"):
+        engine.generate(["hi"], GenParams(max_new_tokens=2))
+    with pytest.raises(OutOfMemoryError):
+        "".join(engine.stream("hi", GenParams(max_new_tokens=2)))
+
+    def other(*a, **k):
+        raise RuntimeError("shape mismatch")
+    monkeypatch.setattr(engine.model, "generate", other)
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # other errors pass through untouched
+        engine.generate(["hi"], GenParams(max_new_tokens=2))

@@ -13,13 +13,16 @@ What it adds on top of `model.generate`:
   the timed region;
 - `unload` that really gives the memory back.
 
-Fault injection: with the environment variable MINDBENCH_FAULT=corrupt_prompt, `render()` drops the
-chat template and shuffles the prompt's words (deterministically). The CI regression-gate test uses
-it to inject a real quality regression through the whole pipeline; never set it otherwise.
+Fault injection: with the environment variable MINDBENCH_FAULT=corrupt_prompt (or
+corrupt_prompt@int4 for one precision only; same "kind[@precision],..." list as the worker's
+faults), `render()` drops the chat template and shuffles the prompt's words (deterministically).
+The CI regression-gate test uses it to inject a real quality regression through the whole
+pipeline; never set it otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import os
@@ -39,6 +42,14 @@ from .base import Engine, GenParams, Generation, Timing
 # Real text (not random ids) keeps attention patterns and the first-token argmax realistic.
 _FILLER = ("The quick brown fox jumps over the lazy dog while the river runs quietly past the old "
            "mill, and the children count the boats that drift toward the sea in the late afternoon. ")
+
+
+def _fault_active(kind: str, precision: str) -> bool:
+    for item in os.environ.get("MINDBENCH_FAULT", "").split(","):
+        name, _, only = item.strip().partition("@")
+        if name == kind and (not only or only == precision):
+            return True
+    return False
 
 
 def _fault_corrupt(prompt: str) -> str:
@@ -97,7 +108,7 @@ class TransformersEngine(Engine):
         return bool(self.spec.chat and getattr(self.tokenizer, "chat_template", None))
 
     def render(self, prompt: str, system_prompt: str | None = None) -> str:
-        if os.environ.get("MINDBENCH_FAULT") == "corrupt_prompt":
+        if _fault_active("corrupt_prompt", self.precision):
             return _fault_corrupt(f"{system_prompt}\n\n{prompt}" if system_prompt else prompt)
         self._need_tokenizer()
         if not self.chat:
@@ -148,9 +159,8 @@ class TransformersEngine(Engine):
         greedy = params.temperature == 0
         # A fresh config: the model's own defaults (max_length=20, a sampling temperature, ...)
         # must not leak into a benchmark. Neutral values keep transformers from adding its own
-        # processors, which would then run twice.
-        # Sampling flags are set only when sampling: with do_sample=False transformers warns
-        # about any of them that differs from its default.
+        # processors, which would then run twice; they are set only when sampling, because with
+        # do_sample=False transformers warns about any sampling flag that differs from its default.
         neutral = {} if greedy else dict(temperature=1.0, top_k=0, top_p=1.0)
         cfg = GenerationConfig(max_new_tokens=params.max_new_tokens, do_sample=not greedy, repetition_penalty=1.0,
                                eos_token_id=sorted(self._eos_ids()), pad_token_id=self.tokenizer.pad_token_id,
@@ -168,6 +178,23 @@ class TransformersEngine(Engine):
                 procs.append(TopPLogitsWarper(params.top_p))
         criteria = StoppingCriteriaList(list(extra_criteria))
         return dict(generation_config=cfg, logits_processor=procs, stopping_criteria=criteria)
+
+    @contextlib.contextmanager
+    def _oom_guard(self, what: str):
+        """torch's out-of-memory errors -> OutOfMemoryError carrying the user's document's advice
+        (the harness records either as status "oom")."""
+        try:
+            yield
+        except Exception as e:
+            low = str(e).lower()
+            if not (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
+                    or (isinstance(e, RuntimeError) and ("out of memory" in low or "allocate memory" in low))):
+                raise
+            from ..errors import OutOfMemoryError
+            if self.device.startswith("cuda"):
+                import torch
+                torch.cuda.empty_cache()  # hand back what the failed step had reserved
+            raise OutOfMemoryError(f"{what} with {self.spec.id} at {self.precision} on {self.device}") from e
 
     def _seed(self, seed: int) -> None:
         import torch
@@ -208,7 +235,8 @@ class TransformersEngine(Engine):
             ids, mask, pad_lens = self._batch_tensors([encoded[i] for i in idx])
             stop = _helpers().StopOnStrings(self, params.stop, ids.shape[1]) if params.stop else None
             kw = self._gen_kwargs(params, pad_lens, [stop] if stop else [])
-            with torch.inference_mode():
+            with torch.inference_mode(), self._oom_guard(f"generating a batch of {len(idx)} "
+                                                         f"(up to {params.max_new_tokens} new tokens)"):
                 out = self.model.generate(input_ids=ids, attention_mask=mask, **kw)
             new = out[:, ids.shape[1]:].tolist()
             for row, i in enumerate(idx):
@@ -244,7 +272,7 @@ class TransformersEngine(Engine):
         def work():
             try:
                 self._seed(params.seed)
-                with torch.inference_mode():
+                with torch.inference_mode(), self._oom_guard("streaming"):
                     self.model.generate(input_ids=ids, attention_mask=mask, streamer=streamer, **kw)
             except BaseException as e:  # handed to the consumer, who re-raises it
                 streamer.q.put(e)
@@ -317,7 +345,7 @@ class TransformersEngine(Engine):
         cuda = self.device.startswith("cuda")
         sync = torch.cuda.synchronize if cuda else (lambda: None)
         forward = self._forward_fn()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._oom_guard(f"timing {prompt_tokens}+{new_tokens} tokens"):
             sync()
             t0 = time.perf_counter()
             logits, cache = forward(prompt, None)
