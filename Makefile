@@ -5,9 +5,11 @@ BIN     := $(VENV)/bin
 # torch==2.13.0 is a CPU build from this machine's disk here; on a user's GPU box pip takes the
 # CUDA build of the same release from PyPI. Override with e.g. TORCH="torch==2.13.0 --index-url ...".
 TORCH   ?= torch==2.13.0
-# llama.cpp's native (-march=native) build crashed at the first generation on this kind of CPU;
-# a portable AVX2/FMA/F16C build is correct everywhere we run and nearly as fast.
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=ON
+# llama-cpp-python 0.3.36, portable x86-64-v3 (AVX2/FMA/F16C/BMI2) CPU build: the same kernels on
+# every x86-64 CPU since Haswell/Zen, so results compare across machines. A native (AVX-512) build
+# ran here too but was no faster, and an earlier one was seen to crash. LLAVA_BUILD=OFF skips the
+# multimodal library mindbench never loads (140 build steps instead of 193). GPU: docs/llamacpp.md.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=ON -DLLAVA_BUILD=OFF
 PIP     := $(BIN)/pip install -q --disable-pip-version-check
 
 .PHONY: install extras test bench clean-venv baseline

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import time
 
-from mindbench.catalog import DEFAULT_MODEL
-from mindbench.measure.speed import stat
-from mindbench.runtimes import Timing, get_engine
+# One OpenMP wait policy for both runtimes (they share libgomp). Passive: with spinning workers,
+# on a machine whose cores were busy, llama.cpp ran 12x and transformers 5x slower here.
+# Set OMP_WAIT_POLICY=ACTIVE to compare on an idle machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from mindbench.catalog import DEFAULT_MODEL  # noqa: E402
+from mindbench.measure.speed import stat  # noqa: E402
+from mindbench.runtimes import Timing, get_engine  # noqa: E402
 
 
 class _LoadedTimer:
@@ -69,7 +75,7 @@ def main() -> None:
 
     label = {"llamacpp": f"llama.cpp {engines['llamacpp'].precision}", "transformers": "transformers fp32"}
     print(f"{DEFAULT_MODEL}, prompt {a.prompt_tokens} tokens, {a.new_tokens} new tokens, "
-          f"{a.repeats} repeats after 1 warm-up, batch 1, greedy, CPU")
+          f"{a.repeats} repeats after 1 warm-up, batch 1, greedy, CPU, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
     print(f"{'runtime':<20} {'decode tok/s':>18} {'prefill tok/s':>18} {'ttft ms':>14}")
     decode = {}
     for name, ts in runs.items():

@@ -35,9 +35,9 @@ from ..errors import MindbenchError, MissingDependencyError, ModelNotFoundError,
 from .base import Engine, GenParams, Generation, Timing
 
 # Kept in step with the Makefile's LLAMA_CMAKE_ARGS (see docs/llamacpp.md for why these flags).
-INSTALL = ("run `make extras`, or: CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON "
+INSTALL = ("run `make extras`, or: CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_BMI2=ON -DGGML_FMA=ON "
            "-DGGML_F16C=ON -DGGML_AVX512=OFF -DLLAVA_BUILD=OFF\" FORCE_CMAKE=1 pip install --no-cache-dir "
-           "llama-cpp-python==0.3.36")
+           "llama-cpp-python==0.3.36 (GPU: add -DGGML_CUDA=ON, see docs/llamacpp.md)")
 
 # llama_ftype values (llama.h) -> the names people use for GGUF files.
 FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
@@ -67,10 +67,11 @@ _FILLER = ("The quick brown fox jumps over the lazy dog while the river runs pas
 
 def _llama_cpp():
     # llama.cpp's OpenMP worker threads spin-wait between graph runs by default. When the cores
-    # are shared (CI, a second process, torch's own threads), a spinning thread steals the core
-    # the others need: measured here, 8 tokens took 37 s instead of 0.4 s. Passive waiting costs
-    # nothing measurable on an idle machine. libgomp reads this once, when llama.cpp loads; a
-    # user's own OMP_WAIT_POLICY wins.
+    # are shared (CI, other processes, torch's threads), a spinning thread steals the core the
+    # others need: measured on a busy 2-core machine, 8 tokens took 37 s instead of 0.4 s.
+    # libgomp reads this once, when it is first loaded (torch shares the same libgomp.so.1), so
+    # it is set before the first import; a user's own OMP_WAIT_POLICY (e.g. ACTIVE on an idle
+    # machine) wins.
     if "llama_cpp" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
