@@ -199,8 +199,14 @@ def numbers_match(got: float | None, expected: float, tol: float = 0.0) -> bool:
 
 
 def last_printed_number(stdout: str) -> float | None:
-    """The number a data-analysis program printed last (its answer)."""
-    return _last_number(stdout)
+    """The answer a data-analysis program printed: its last non-empty line, when that line holds
+    exactly one number ("2746.05", "Total: 2746.05"). A dumped table or tuple ("(90, 4)") is not
+    an answer, so printing the whole DataFrame cannot hit the expected number by chance."""
+    lines = [ln for ln in stdout.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    nums = [n for m in _NUMBER.finditer(lines[-1]) if (n := _parse_number(m.group())) is not None]
+    return nums[0] if len(nums) == 1 else None
 
 
 # --- metrics ------------------------------------------------------------------------------------

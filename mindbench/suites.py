@@ -234,11 +234,14 @@ def build_request(engine, task: Task) -> Request:
         preview, nrows = _csv_preview(task)
         name = task.fields["file"]
         if chat:
+            # Asked to "answer or write code", small chat models retype the preview into a
+            # DataFrame literal instead of reading the file; opening the script for them (as
+            # for code) makes every model answer the same way: code that prints the answer.
             user = (f"The file {name} has {nrows} rows. Its first rows are:\n```\n{preview}\n```\n"
                     f"Question: {task.prompt}\n"
-                    f"Either answer directly and end with a line 'Answer: <number>', or write Python code "
-                    f"in a ```python block that reads '{name}' with pandas and prints only the answer.")
-            return Request(engine.render(user, None), "", (), 320)
+                    f"Write Python code that reads '{name}' with pandas and prints only the answer.")
+            prefix = f"```python\nimport pandas as pd\n\ndf = pd.read_csv({name!r})\n"
+            return Request(engine.render(user, None) + prefix, prefix, ("\n```",), 192)
         # A base model completes a pandas script: the answer is the expression it writes.
         commented = "\n".join("# " + ln for ln in preview.splitlines())
         prefix = (f"# {name} ({nrows} rows), first rows:\n{commented}\nimport pandas as pd\n"
