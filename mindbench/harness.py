@@ -40,7 +40,10 @@ from . import results
 from .errors import MindbenchError
 
 SUITE_CHOICES = ("code", "chat", "reasoning", "data")
-DEFAULT_PRECISIONS = ("fp16", "int8", "int4")
+# The full-precision baseline plus both bitsandbytes precisions. fp16 on GPUs; on a CPU fp32,
+# because CPUs have no fast fp16 matmul: fp16 there is emulated and prefills several times slower
+# than fp32, which would make the quick default run slow and say nothing a CPU user can use.
+DEFAULT_PRECISIONS = {"cuda": ("fp16", "int8", "int4"), "cpu": ("fp32", "int8", "int4")}
 DEFAULT_LIMIT = 10          # tasks per suite in a quick run; --full runs every task
 DEFAULT_TIMEOUT_S = 3600.0  # per cell; --full multiplies it (a whole suite on a CPU takes hours)
 
@@ -454,8 +457,9 @@ def _split(value: str | None) -> list[str]:
 @click.option("--suite", "suite", default="code", show_default=True,
               help="Suites to score: code, chat, reasoning, data, a comma list, all, or none (speed and memory only).")
 @click.option("--models", default=None, help="Comma-separated model ids (see `mindbench models`). Default: the embedded model.")
-@click.option("--precisions", default=",".join(DEFAULT_PRECISIONS), show_default=True,
-              help="Comma-separated: fp32, bf16, fp16, int8, int4 (GGUF types like Q4_1 with --runtimes llamacpp).")
+@click.option("--precisions", default=None,
+              help="Comma-separated: fp32, bf16, fp16, int8, int4 (GGUF types like Q4_1 with --runtimes llamacpp). "
+                   "Default: fp16,int8,int4 on a GPU, fp32,int8,int4 on a CPU.")
 @click.option("--runtimes", default="transformers", show_default=True, help="Comma-separated: transformers, llamacpp.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
@@ -488,7 +492,7 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
 
     \b
     Examples:
-      mindbench run --suite code                          # embedded model at fp16, int8, int4
+      mindbench run --suite code                          # embedded model at fp32 (fp16 on a GPU), int8, int4
       mindbench run --suite all --full --repeats 5
       mindbench run --models smollm2-135m-instruct,gemma3-270m --precisions fp32,int4
       mindbench run --no-weights --models mistral-7b-instruct --precisions fp16,int4 --device cuda
@@ -507,6 +511,9 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
         raise MindbenchError(f"unknown suite {bad[0]!r}; choose from {', '.join(SUITE_CHOICES)}, all or none")
     if full and limit:
         raise MindbenchError("--full runs every task; drop --limit (or drop --full)")
+    if precisions is None:
+        dev = resolve_device(device, _host_info()[0])
+        precisions = ",".join(DEFAULT_PRECISIONS["cuda" if dev.startswith("cuda") else "cpu"])
     precs, rts = _split(precisions), _split(runtimes)
     if not precs or not rts:
         raise MindbenchError("give at least one precision and one runtime")

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MINDBENCH=${MINDBENCH:-$( [ -x .venv/bin/mindbench ] && echo .venv/bin/mindbench || echo mindbench )}
-# Small but real: the packaged model at the default precisions (fp16, int8, int4), the code
+# Small but real: the packaged model at the default precisions (fp32, int8, int4 on a CPU), the code
 # suite's deterministic default subset, 3 speed repeats. A few minutes on 2 CPU cores.
 BENCH_ARGS=${MINDBENCH_GATE_BENCH:-"--suite code"}
 BASELINE=${MINDBENCH_BASELINE:-results/baseline.jsonl}
