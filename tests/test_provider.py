@@ -172,3 +172,21 @@ def test_unload_model_frees_memory():
     assert loaded - before > 300, (before, loaded)
     assert after - before < 0.35 * (loaded - before), (before, loaded, after)
     assert p.memory_footprint() == 0 and not p.is_loaded
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("llama_cpp") is None,
+                    reason="llama-cpp-python not installed (make extras)")
+def test_gguf_precision_runs_on_llama_cpp():
+    """runtime="auto" with a GGUF type goes to llama.cpp, through the same provider API."""
+    p = LocalModelProvider(precision="Q4_1", device="cpu")
+    assert p.runtime == "llamacpp"
+
+    async def main():
+        text = await p.generate(FRANCE, max_tokens=12, **GREEDY)
+        pieces = [x async for x in p.stream(FRANCE, max_tokens=12, **GREEDY)]
+        return text, pieces
+    text, pieces = asyncio.run(main())
+    assert "Paris" in text and "".join(pieces) == text
+    assert p.engine.runtime == "llamacpp" and p.precision == "Q4_1" and p.memory_footprint() > 0
+    p.unload_model()
+    assert not p.is_loaded
