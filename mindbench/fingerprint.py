@@ -53,59 +53,15 @@ def software() -> dict:
 
 
 def hardware() -> dict:
-    """The hardware record: mindbench.hardware.detect() when available, else a minimal fallback
-    with the same keys."""
-    try:
-        from .hardware import detect
-    except ImportError:
-        return _fallback_hardware()
+    """The hardware record, from mindbench.hardware.detect(). A detection bug must not cost the
+    measurement: then the record says so and carries only what is certain."""
+    from .hardware import cpu_name, detect, ram_mb
     try:
         return detect().to_dict()
-    except Exception as e:  # a detection bug must not cost the measurement; say so in the record
-        hw = _fallback_hardware()
-        hw["detect_error"] = f"{type(e).__name__}: {e}"
-        return hw
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _ram_mb() -> int:
-    try:
-        import psutil
-        return psutil.virtual_memory().total // 2**20
-    except ImportError:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
-
-
-def _fallback_hardware() -> dict:
-    gpus = []
-    try:
-        import pynvml
-        pynvml.nvmlInit()
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            h = pynvml.nvmlDeviceGetHandleByIndex(i)
-            name = pynvml.nvmlDeviceGetName(h)
-            mem = pynvml.nvmlDeviceGetMemoryInfo(h)
-            gpus.append({"index": i, "name": name.decode() if isinstance(name, bytes) else name,
-                         "total_mb": mem.total // 2**20, "free_mb": mem.free // 2**20, "mig": False})
-        pynvml.nvmlShutdown()
-    except Exception:
-        pass
-    cpu, cores = _cpu_name(), os.cpu_count() or 1
-    ram_mb = _ram_mb()
-    # The identity excludes free memory and the like: same machine, same fingerprint.
-    ident = f"{cpu}|{cores}|{round(ram_mb / 1024)}|" + "|".join(f"{g['name']}:{g['total_mb']}" for g in gpus)
-    biggest = max((g["total_mb"] for g in gpus), default=0)
-    return {"fingerprint": hashlib.sha256(ident.encode()).hexdigest()[:16],
-            "memory_class": f"gpu-{round(biggest / 1024)}gb" if gpus else f"cpu-{round(ram_mb / 1024)}gb",
-            "cpu": cpu, "cores": cores, "ram_mb": ram_mb, "gpus": gpus, "cuda_available": bool(gpus),
-            "platform": sys.platform}
+    except Exception as e:
+        cpu, cores, ram = cpu_name(), os.cpu_count() or 1, ram_mb()
+        ident = f"{cpu}|{cores}|{round(ram / 1024)}|"
+        return {"fingerprint": hashlib.sha256(ident.encode()).hexdigest()[:16],
+                "memory_class": f"cpu-{round(ram / 1024)}gb", "cpu": cpu, "cores": cores, "ram_mb": ram,
+                "gpus": [], "cuda_available": False, "platform": sys.platform,
+                "detect_error": f"{type(e).__name__}: {e}"}
