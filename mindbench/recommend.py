@@ -330,14 +330,15 @@ def rank_measured(ok: list[Candidate]) -> list[Candidate]:
 
 
 def rank_estimated(ok: list[Candidate], instruct_first: bool = False) -> list[Candidate]:
-    """Largest model, then highest precision, then fastest, then smallest. For a conversation an
-    instruction-tuned model (one with a chat template) goes before any base model, whatever its
-    size: a base model continues text rather than answering."""
+    """Largest model, then highest precision, then a measured speed before an estimated one (the
+    estimate can be far off on a given machine), then fastest, then smallest. For a conversation
+    an instruction-tuned model (one with a chat template) goes before any base model, whatever
+    its size: a base model continues text rather than answering."""
     def chat_rank(c):
         spec = catalog.CATALOG.get(c.model)
         return 0 if not instruct_first or spec is None or spec.chat else 1
     return sorted(ok, key=lambda c: (chat_rank(c), -(c.params_b or 0), -PRECISION_RANK.get(c.precision, 0),
-                                     -_speed(c), c.memory_mb))
+                                     not c.speed_source.startswith("measured"), -_speed(c), c.memory_mb))
 
 
 def pareto(points: list[Candidate], quality) -> list[Candidate]:
@@ -374,12 +375,17 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
                 if not ok:
                     c.excluded = f"not available offline: {why}"
     slow = _too_slow(cands, DEFAULT_MIN_TOK_S if min_tok_s is None else min_tok_s, min_tok_s is None)
-    relaxed = False
+    relaxed = None
     if min_tok_s is None and slow and not any(not c.excluded for c in cands):
-        # Nothing reaches the default floor on this machine: a slow answer beats none.
+        # Nothing reaches the default floor on this machine: a slow answer beats none, but not
+        # one many times slower than the fastest (a 7B model at 0.1 tok/s on a CPU).
+        relaxed = max(c.decode_tok_s for c in slow) / 2
         for c in slow:
-            c.excluded = None
-        relaxed = True
+            if c.decode_tok_s >= relaxed:
+                c.excluded = None
+            else:
+                c.excluded = (f"{c.decode_tok_s:.2f} tok/s ({c.speed_source}): nothing here reaches "
+                              f"{DEFAULT_MIN_TOK_S:g} tok/s, and this is under half the fastest")
     ok = [c for c in cands if not c.excluded]
     scored = [c for c in ok if c.score is not None]
     rec = Recommendation(task=task, hardware=hw.to_dict(), budget_mb=budget_mb, context=context,
@@ -409,9 +415,9 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
         rec.pareto_quality = "parameters (billions), as a stand-in: nothing measured for this task"
         rec.pareto = pareto(ok, lambda c: c.params_b or 0)
     rec.why = explain(rec, scored)
-    if relaxed:
+    if relaxed is not None:
         rec.why.append(f"nothing here reaches {DEFAULT_MIN_TOK_S:g} tok/s (the default floor), so the floor was "
-                       f"dropped; expect slow replies")
+                       f"lowered to {relaxed:.2f} tok/s, half the fastest; expect slow replies")
     return rec
 
 
@@ -496,7 +502,7 @@ def _fmt_q(c: Candidate) -> str:
 
 def _row(c: Candidate) -> list:
     return [c.model, "" if c.params_b is None else c.params_b, c.runtime, c.precision, _fmt_q(c), f"{c.memory_mb / 1024:.2f}",
-            "" if c.decode_tok_s is None else f"{c.decode_tok_s:.1f}",
+            "" if c.decode_tok_s is None else f"{c.decode_tok_s:.1f}" if c.decode_tok_s >= 1 else f"{c.decode_tok_s:.2f}",
             "measured" if c.memory_source.startswith("measured") or c.speed_source.startswith("measured")
             else "estimated"]
 

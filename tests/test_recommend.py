@@ -153,7 +153,9 @@ def test_default_speed_floor_is_dropped_when_nothing_reaches_it():
     box = cpu_box()            # phi-2 on a 20 GB/s CPU: every precision estimates under 5 tok/s
     slow = [rec(box, "phi-2", "fp32", score=60, tok_s=2), rec(box, "phi-2", "int4", score=50, tok_s=0.5)]
     r = R.recommend(box, slow, "chat", models=["phi-2"])
-    assert r.chosen.precision == "fp32" and "floor was dropped" in r.why[-1]
+    assert r.chosen.precision == "fp32" and "lowered to 1.00 tok/s" in r.why[-1]
+    # ... to half the fastest: int4 at 0.5 tok/s stays out even though it was measured
+    assert "under half the fastest" in {c.precision: c.excluded for c in r.excluded}["int4"]
     r = R.recommend(box, slow, "chat", models=["phi-2"], min_tok_s=5)   # a floor the user asked for stays
     assert r.chosen is None
 
@@ -216,6 +218,15 @@ def test_cpu_plan_prefers_fast_enough_models():
     assert r.chosen.decode_tok_s >= R.DEFAULT_MIN_TOK_S
     assert all(c.decode_tok_s < 5 for c in r.excluded if "tok/s" in (c.excluded or ""))
     assert R.recommend(cpu_box(), [], "code", min_tok_s=0).chosen.params_b > r.chosen.params_b
+
+
+def test_unscored_a_measured_speed_goes_before_an_estimated_one():
+    # SmolLM2 timed (not scored) at fp32 here; bf16 only estimated, equal quality tier.
+    box = cpu_box()
+    timed = rec(box, "smollm2-135m-instruct", "fp32", tok_s=6.0, peak_mb=900)
+    r = R.recommend(box, [timed], "data", min_tok_s=0, models=["smollm2-135m-instruct"])
+    assert (r.chosen.precision, r.chosen.speed_source) == ("fp32", "measured here")
+    assert r.runners_up[0].speed_source == "estimated"
 
 
 def test_for_chat_an_instruct_model_beats_a_bigger_base_model():
