@@ -85,8 +85,10 @@ def fault_for(cfg: dict) -> str | None:
     spec = os.environ.get("MINDBENCH_FAULT", "").strip()
     for item in filter(None, (s.strip() for s in spec.split(","))):
         kind, _, only = item.partition("@")
+        if kind == "corrupt_prompt":
+            continue  # the engine's own fault (it garbles prompts in render()); nothing to do here
         if kind not in ("oom", "segfault", "hang"):
-            raise ValueError(f"MINDBENCH_FAULT: unknown fault {kind!r} (oom, segfault, hang)")
+            raise ValueError(f"MINDBENCH_FAULT: unknown fault {kind!r} (oom, segfault, hang, corrupt_prompt)")
         if not only or only == cfg.get("precision"):
             return kind
     return None
