@@ -65,6 +65,9 @@ _FILLER = ("The quick brown fox jumps over the lazy dog while the river runs pas
            "and the people of the town count the hours until the market opens again. ")
 
 
+_OMP: dict = {}   # the OpenMP wait policy libgomp started with, as far as this module can tell
+
+
 def _llama_cpp():
     # llama.cpp's OpenMP worker threads spin-wait between graph runs by default. When the cores
     # are shared (CI, other processes, torch's threads), a spinning thread steals the core the
@@ -73,7 +76,11 @@ def _llama_cpp():
     # it is set before the first import; a user's own OMP_WAIT_POLICY (e.g. ACTIVE on an idle
     # machine) wins.
     if "llama_cpp" not in sys.modules:
+        if "torch" in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
+            # too late: torch's libgomp already started spinning; say so in every engine's info
+            _OMP["policy"] = "default (torch loaded libgomp first)"
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        _OMP.setdefault("policy", os.environ["OMP_WAIT_POLICY"])
     try:
         import llama_cpp
     except ImportError:
@@ -300,6 +307,7 @@ class LlamaCppEngine(Engine):
                 raise MindbenchError(f"{path.name} has no chat template and none could be read from {spec.repo}: "
                                      f"connect once (or set HF_TOKEN for gated repos), or use --runtime transformers")
         info.update(weights="pretrained", fallback_from=None, file=str(path), n_ctx=n_ctx, n_threads=threads,
+                    omp_wait_policy=_OMP.get("policy", os.environ.get("OMP_WAIT_POLICY", "default")),
                     n_gpu_layers=gpu_layers(dev), chat_template="gguf" if llm.metadata.get("tokenizer.chat_template")
                     else ("hub" if template else None), revision=_revision(path, info["source"]))
         return cls(llm, spec, quant, dev, load_s, info, template if spec.chat else None)
