@@ -289,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg_path, out_path = argv
     with open(cfg_path) as f:
         cfg = json.load(f)
+    if cfg.get("runtime") == "llamacpp":
+        # llama.cpp and torch share libgomp, and its threads spin while idle by default; set before
+        # anything imports torch, or a llama.cpp cell decodes several times slower (docs/llamacpp.md).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     emit = _event_channel()
     _die_with_parent()
     record = run_cell(cfg, emit)
