@@ -44,7 +44,9 @@ def build_predictions(resps, docs):
 
 def pass_at_1(references, predictions, **kw):
     """One subprocess per program, as evaluate's code_eval does (its own process per test)."""
-    program = predictions[0] + "\\n\\n" + references[0] + "\\n"
+    pred = predictions[0]
+    pred = pred[0] if isinstance(pred, list) else pred      # the filter yields one list per doc
+    program = pred + "\\n\\n" + references[0] + "\\n"
     try:
         r = subprocess.run([sys.executable, "-I", "-c", program], capture_output=True, timeout=5)
         return float(r.returncode == 0)
