@@ -77,7 +77,7 @@ def _check(cell, what, base, new, change, allowed, verdict, **extra) -> dict:
 
 def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALITY_TOL,
             speed_tol: float = SPEED_TOL, memory_tol: float = MEMORY_TOL, z: float = Z,
-            hardware: str = "class") -> dict:
+            hardware: str = "class", gate_speed: bool = True) -> dict:
     """Compare two lists of records. Returns checks, regressions, improvements and unmatched rows."""
     if hardware not in ("class", "fingerprint", "any"):
         raise BadInput(f"--hardware must be class, fingerprint or any, not {hardware!r}")
@@ -122,7 +122,9 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
         if b["fingerprint"] != n["fingerprint"] and hardware != "any":
             notes.append(f"{cell}: speed and memory not compared (different machine, same memory class)")
             continue
-        if b["speed_config"] != n["speed_config"]:
+        if not gate_speed:
+            speed = ()
+        elif b["speed_config"] != n["speed_config"]:
             notes.append(f"{cell}: speed not compared (prompt/new tokens/threads differ: "
                          f"{b['speed_config']} vs {n['speed_config']})")
             speed = ()
@@ -145,6 +147,8 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
             allowed = memory_tol * vb
             checks.append(_check(cell, label, vb, vn, vn - vb, allowed, _judge(vn - vb, allowed),
                                  rel=(vn - vb) / vb))
+    if not gate_speed:
+        notes.append("speed not gated (--no-speed)")
     if compared == 0:
         raise BadInput("nothing to compare: no row of NEW matches a row of BASELINE by model, runtime, "
                        "precision, device and hardware; check the files (or pass --hardware any)")
@@ -159,7 +163,7 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
         "unmatched": unmatched,
         "notes": notes,
         "settings": {"quality_tol": quality_tol, "speed_tol": speed_tol, "memory_tol": memory_tol,
-                     "z": z, "hardware": hardware},
+                     "z": z, "hardware": hardware, "speed": gate_speed},
         "exit_code": 1 if regressions else 0,
     }
 
@@ -222,8 +226,10 @@ def _load(path: str, side: str) -> list[dict]:
               help="How many combined standard errors/deviations a change must exceed.")
 @click.option("--hardware", type=click.Choice(["class", "fingerprint", "any"]), default="class",
               show_default=True, help="Match rows on the same memory class, the same machine, or anywhere.")
+@click.option("--speed/--no-speed", "gate_speed", default=True, show_default=True,
+              help="Gate speed figures; --no-speed when either run shared its CPU with other work.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, hardware, as_json):
+def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, hardware, gate_speed, as_json):
     """Regression gate: compare NEW results against BASELINE.
 
     Exit status 0 when nothing regressed, 1 on a regression, 2 on bad input (missing file,
@@ -235,6 +241,7 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, hardwa
       mindbench compare results/baseline.jsonl results/runs.jsonl
       mindbench compare results/baseline.jsonl new.jsonl --speed-tol 0.1 --json
       mindbench compare old.jsonl new.jsonl --hardware any   # quality across machines
+      mindbench compare old.jsonl new.jsonl --no-speed       # busy machine: quality only
     """
     for name, x in (("--quality-tol", quality_tol), ("--speed-tol", speed_tol),
                     ("--memory-tol", memory_tol), ("--z", z)):
@@ -247,7 +254,7 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, hardwa
         raise BadInput(f"schema mismatch: the files hold result schemas {sorted(schemas, key=str)}; "
                        "refresh the baseline with the current mindbench (see results/README.md)")
     result = compare(base_records, new_records, quality_tol=quality_tol, speed_tol=speed_tol,
-                     memory_tol=memory_tol, z=z, hardware=hardware)
+                     memory_tol=memory_tol, z=z, hardware=hardware, gate_speed=gate_speed)
     click.echo(json.dumps(result, indent=2) if as_json else render_text(result))
     if result["regressions"]:
         raise click.exceptions.Exit(1)

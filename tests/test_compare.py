@@ -3,6 +3,7 @@ flagged, noise is not, and the exit status tells CI what happened."""
 
 import copy
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -126,6 +127,11 @@ def test_different_machine_same_class_compares_quality_only():
         compare([record(memory_class="cpu-16gb")], [record(memory_class="gpu-80gb")])
 
 
+def test_no_speed_skips_speed_but_not_quality():
+    r = compare([record(decode=20)], [record(decode=5, score=10, stderr=0.04)], gate_speed=False)
+    assert verdicts(r, "decode tok/s") == [] and verdicts(r, "code score") == ["regression"]
+
+
 def test_speed_at_different_prompt_lengths_is_not_compared():
     base, new = record(decode=20), record(decode=5)
     new["config"]["prompt_tokens"] = 64
@@ -237,3 +243,65 @@ def test_ci_gate_script_exit_status(tmp_path):
     assert "| fp32" in ok.stdout  # the report is printed before the verdict
     assert bad.returncode == 1 and "REGRESSION" in bad.stdout
     assert missing.returncode == 2 and "Error:" in missing.stderr
+
+
+# --- the committed baseline: real runs of the packaged model ----------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "results" / "baseline.jsonl"
+RERUN = ROOT / "results" / "rerun.jsonl"
+FAULT = ROOT / "results" / "fault_corrupt_prompt.jsonl"
+needs_baseline = pytest.mark.skipif(not BASELINE.exists(), reason="results/baseline.jsonl not made yet")
+
+
+def needs(path):
+    return pytest.mark.skipif(not (BASELINE.exists() and path.exists()), reason=f"{path.name} not made yet")
+
+
+@needs(RERUN)
+def test_committed_honest_rerun_is_not_flagged():
+    res = CliRunner().invoke(compare_command, [str(BASELINE), str(RERUN), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["regressions"] == 0 and any(c["what"] == "code score" for c in data["checks"])
+
+
+@needs(FAULT)
+def test_committed_corrupt_prompt_run_is_flagged():
+    res = CliRunner().invoke(compare_command, [str(BASELINE), str(FAULT), "--json"])
+    assert res.exit_code == 1, res.output
+    flagged = [c for c in json.loads(res.output)["checks"] if c["verdict"] == "regression"]
+    assert any(c["what"] == "code score" for c in flagged)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("MINDBENCH_LIVE_GATE") != "1",
+                    reason="minutes on 2 CPU cores; set MINDBENCH_LIVE_GATE=1 (the committed fault run is tested always)")
+@needs_baseline
+def test_injected_prompt_corruption_is_caught_live(tmp_path, monkeypatch):
+    """The real model through the real worker, with the engine's fault switch
+    MINDBENCH_FAULT=corrupt_prompt (chat template dropped, words shuffled): the gate must flag
+    the quality drop against the committed baseline."""
+    from mindbench import harness, worker
+
+    # The cheapest baseline cell whose score is high enough that losing it is outside the noise.
+    cells = [r for r in results.read(BASELINE) if r["status"] == "ok" and r.get("quality", {}).get("code")]
+    cells = [r for r in cells if r["quality"]["code"]["value"] > 2 * r["quality"]["code"]["stderr"]]
+    assert cells, "no baseline cell scores clearly above zero; the fault could not show"
+    base = min(cells, key=lambda r: r["quality"]["code"].get("gen_s") or 0)
+    c = base["config"]
+    monkeypatch.setenv("MINDBENCH_FAULT", f"corrupt_prompt@{c['precision']}")
+    # Speed is not what this test is about: one short timed run keeps it cheap.
+    (cfg,) = harness.plan([c["model"]], [c["precision"]], [c["runtime"]], c["suites"], device="cpu",
+                          limit=c["limit"], repeats=1, prompt_tokens=32, new_tokens=4,
+                          batch_size=c.get("batch_size", 8), fingerprint=base["hardware"]["fingerprint"])
+    cfg["bandwidth_gb_s"] = base["roofline"].get("bandwidth_gb_s") or 1.0
+    rec = worker.run_cell(cfg)
+    assert rec["status"] == "ok", rec.get("error")
+    out = tmp_path / "fault.jsonl"
+    results.append(out, rec)
+    res = CliRunner().invoke(compare_command, [str(BASELINE), str(out), "--json", "--hardware", "any"])
+    assert res.exit_code == 1, res.output
+    (check,) = [ch for ch in json.loads(res.output)["checks"]
+                if ch["what"] == "code score" and c["precision"] in ch["cell"]]
+    assert check["verdict"] == "regression" and check["new"] < check["baseline"]
