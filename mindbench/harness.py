@@ -359,12 +359,31 @@ class _Progress:
         self.outer = tqdm(total=total, initial=done, desc="cells", unit="cell", file=sys.stderr,
                           disable=None if enabled is None else not enabled, position=0)
         self._lock = threading.Lock()
+        # Off a terminal (CI logs, `| tee`) bars are off, but a long run must still show it is
+        # alive: one plain line per phase and per suite stage instead of redrawn bars.
+        self._lines = enabled is None and self.outer.disable
+        self._total, self._last = total, None
+
+    def _line(self, cell: dict, what: str) -> None:
+        if what != self._last:
+            self._last = what
+            print(f"[{self.outer.n + 1}/{self._total}] {cell['model']} {cell['precision']}: {what}",
+                  file=sys.stderr, flush=True)
 
     def event(self, cell: dict, ev: dict) -> None:
         if self.outer is None:
             return
         label = f"{cell['model']} {cell['precision']}"
         with self._lock:
+            if self._lines:
+                if ev.get("event") == "phase":
+                    self._line(cell, str(ev.get("phase")))
+                elif ev.get("event") == "progress" and ev.get("total"):
+                    # a line at each quarter of a stage, not one per task
+                    done, total = ev.get("done") or 0, ev["total"]
+                    self._line(cell, f"{ev.get('suite')} {ev.get('stage') or ''} "
+                                     f"{done * 4 // total * total // 4 if done < total else total}/{total}")
+                return
             if ev.get("event") == "phase":
                 self.outer.set_description_str(f"{label}: {ev.get('phase')}")
             elif ev.get("event") == "progress" and ev.get("total"):
@@ -417,7 +436,7 @@ def table_rows(records: list[dict]) -> list[dict]:
             "precision": c.get("precision"), "device": c.get("device"), "status": r.get("status"),
             "weights MB": None if m.get("weights_mb") is None else round(m["weights_mb"]),
             "peak MB": None if peak is None else round(peak),
-            "load s": (r.get("load") or {}).get("load_s"),
+            "load s": None if (r.get("load") or {}).get("load_s") is None else round(r["load"]["load_s"], 1),
             "prefill tok/s": _pm(s.get("prefill_tok_s"), "{:.0f}"),
             "decode tok/s": _pm(s.get("decode_tok_s")),
             "TTFT ms": _pm(s.get("ttft_ms"), "{:.0f}"),

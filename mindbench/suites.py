@@ -233,20 +233,21 @@ def build_request(engine, task: Task) -> Request:
     if task.suite == "data":
         preview, nrows = _csv_preview(task)
         name = task.fields["file"]
+        # Every model writes one pandas expression after `answer =`, which the sandbox runs
+        # against the real file. Measured on the packaged SmolLM2 (34 tasks): asked for a whole
+        # script, small chat models print df.head() or retype the preview (0/34); committed to
+        # `answer =` they write the expression (4/34). A one-line expression is no limit for a
+        # capable model: every reference answer in suites/data.jsonl is one.
+        script = f"import pandas as pd\n\ndf = pd.read_csv({name!r})\n"
         if chat:
-            # Asked to "answer or write code", small chat models retype the preview into a
-            # DataFrame literal instead of reading the file; opening the script for them (as
-            # for code) makes every model answer the same way: code that prints the answer.
             user = (f"The file {name} has {nrows} rows. Its first rows are:\n```\n{preview}\n```\n"
                     f"Question: {task.prompt}\n"
-                    f"Write Python code that reads '{name}' with pandas and prints only the answer.")
-            prefix = f"```python\nimport pandas as pd\n\ndf = pd.read_csv({name!r})\n"
-            return Request(engine.render(user, None) + prefix, prefix, ("\n```",), 192)
-        # A base model completes a pandas script: the answer is the expression it writes.
+                    f"Write Python code that reads '{name}' with pandas and puts the answer in `answer`.")
+            prefix = f"```python\n{script}answer ="
+            return Request(engine.render(user, None) + prefix, prefix, ("\n",), 96)
         commented = "\n".join("# " + ln for ln in preview.splitlines())
-        prefix = (f"# {name} ({nrows} rows), first rows:\n{commented}\nimport pandas as pd\n"
-                  f"df = pd.read_csv({name!r})\n# Question: {task.prompt}\nanswer =")
-        return Request(prefix, prefix, ("\n",), 64)
+        prefix = f"# {name} ({nrows} rows), first rows:\n{commented}\n{script}# Question: {task.prompt}\nanswer ="
+        return Request(prefix, prefix, ("\n",), 96)
     raise MindbenchError(f"unknown suite {task.suite!r}")
 
 
@@ -258,11 +259,8 @@ def _program_for(task: Task, text: str, chat: bool) -> str | None:
     if task.suite == "code":
         program = scoring.build_program(task.prompt, task.fields["entry_point"], text)
         return scoring.test_program(program, task.fields["test"], task.fields["entry_point"])
-    if task.suite == "data":
-        if not chat:                                   # text = prefix + the expression written
-            return text + "\nprint(answer)\n"
-        blocks = scoring.fenced_blocks(text, ("python", "py", "python3"))
-        return blocks[0] if blocks else None
+    if task.suite == "data":                           # text = prefix + the expression written
+        return text.removeprefix("```python\n") + "\nprint(answer)\n"
     return None
 
 
@@ -281,16 +279,12 @@ def _verdict(task: Task, text: str, run, chat: bool) -> dict:
             return {"correct": got is not None and got.lower() == ans.lower(), "extracted": got}
         got = scoring.extract_number(text)
         return {"correct": scoring.numbers_match(got, ans), "extracted": got}
-    # data: the number the code printed last, when there was code and it ran; otherwise (chat
-    # models only) the answer stated in the text outside any code block. A base model's text is
-    # the prompt's script, whose numbers are the CSV preview, so it has no text answer.
-    got, via = None, "none"
-    if run is not None and run.passed:
-        got, via = scoring.last_printed_number(run.stdout), "code"
-    if got is None and chat:
-        got, via = scoring.extract_number(scoring._FENCE.sub(" ", text)), "text"
+    # data: the number the program printed, when it ran. No fallback to numbers in the text: the
+    # text is an expression (and, for a base model, the CSV preview), so any number in it would be
+    # credit the code did not earn.
+    got = scoring.last_printed_number(run.stdout) if run is not None and run.passed else None
     return {"correct": scoring.numbers_match(got, task.fields["answer"], task.fields["tol"]),
-            "extracted": got, "via": via, "reason": run.reason if run is not None else None}
+            "extracted": got, "reason": run.reason if run is not None else None}
 
 
 def _run_programs(programs: list[tuple[Task, str]], sandboxed: bool, workers: int):

@@ -164,6 +164,8 @@ def test_sigkill_mid_sweep_then_resume_without_duplicates(tmp_path):
     done = subprocess.run(args + ["--resume", "--json"], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     assert "skipping corrupt line" in done.stderr
+    # off a terminal, progress is plain lines: the resumed run shows only the cell it still runs
+    assert "[2/2] smollm2-135m-instruct fp16: speed" in done.stderr and "[1/2]" not in done.stderr
     printed = json.loads(done.stdout)
     assert [r["config"]["precision"] for r in printed] == ["fp32", "fp16"]
     recs = results.read(out, warn=False)

@@ -328,9 +328,7 @@ class OracleEngine:
         if t.suite == "code":
             return t.prompt + t.fields["canonical_solution"] if self.chat else t.fields["canonical_solution"]
         if t.suite == "data":
-            if not self.chat:
-                return " " + t.fields["ref"]
-            return f"print({t.fields['ref']})\n"           # continues the opened script
+            return " " + t.fields["ref"]                    # continues `answer =`
         if t.suite == "reasoning":
             return f"Answer: {t.fields['answer']}"
         raise AssertionError
