@@ -82,7 +82,7 @@ class _AgentBase:
             self._provider = LocalModelProvider.from_recommendation(task=self.task)
         return self._provider
 
-    async def _generate(self, prompt: str, *, stop: tuple[str, ...] = (), attempt: int = 1) -> str:
+    async def _generate(self, prompt, *, stop: tuple[str, ...] = (), attempt: int = 1) -> str:
         gen = self.llm_provider.generate
         kwargs = {"system_prompt": self.system_prompt,
                   "temperature": self.temperature if attempt == 1 else self.retry_temperature,
@@ -283,18 +283,21 @@ class CodeAgent(_AgentBase):
 class ChatAgent(_AgentBase):
     """A conversation with a system prompt, kept within the model's context.
 
-    The provider's generate takes one prompt, so earlier turns are written into it as a
-    transcript ("User: ... / Assistant: ...") before the new message. Before each call the
-    oldest turns are dropped until system prompt + prompt + the reply's max_tokens fit the budget.
+    With a provider that takes chat messages (`accepts_messages`, as LocalModelProvider does) the
+    conversation goes to the model as real turns through its own chat template. A minimal
+    provider whose generate takes one string gets the earlier turns written into the prompt as a
+    transcript ("User: ... / Assistant: ...") before the new message. Before each call the oldest
+    turns are dropped until system prompt + conversation + the reply's max_tokens fit the budget.
 
-    Tokens are counted with the provider's `count_tokens(text)` when it has one (exact for that
-    model), otherwise estimated as ceil(chars / 4) (about right for English with BPE tokenizers).
+    Tokens are counted with the provider's `count_tokens` when it has one (exact for that model;
+    for messages it counts the rendered template, so nothing is estimated), otherwise estimated as
+    ceil(chars / 4) plus TEMPLATE_OVERHEAD (about right for English with BPE tokenizers).
     The budget is `max_context_tokens`, else the provider's `context_length`, else 2048.
     """
 
     task = "chat"
     DEFAULT_CONTEXT = 2048
-    TEMPLATE_OVERHEAD = 16       # tokens the chat template adds around system and user turns
+    TEMPLATE_OVERHEAD = 16       # tokens a chat template adds around turns, when they are estimated
 
     def __init__(self, llm_provider=None, system_prompt: str = CHAT_SYSTEM_PROMPT,
                  max_context_tokens: int | None = None, *, temperature: float = 0.0, max_tokens: int = 256):
@@ -309,18 +312,19 @@ class ChatAgent(_AgentBase):
     @property
     def history(self) -> list[dict]:
         """The remembered conversation as chat messages (oldest first)."""
-        return [m for u, a in self._turns
-                for m in ({"role": "user", "content": u}, {"role": "assistant", "content": a})]
+        return self.messages(self._turns, None)
 
     def reset(self) -> None:
         self._turns.clear()
         self.dropped_turns = 0
 
-    def count_tokens(self, text: str) -> int:
+    def _counter(self):
         counter = getattr(self._provider, "count_tokens", None) if self._provider is not None else None
-        if callable(counter):
-            return int(counter(text))
-        return math.ceil(len(text) / 4)
+        return counter if callable(counter) else None
+
+    def count_tokens(self, text: str) -> int:
+        counter = self._counter()
+        return int(counter(text)) if counter else math.ceil(len(text) / 4)
 
     def context_budget(self) -> int:
         ctx = self.max_context_tokens
@@ -329,7 +333,13 @@ class ChatAgent(_AgentBase):
         return int(ctx or self.DEFAULT_CONTEXT)
 
     @staticmethod
+    def messages(turns: list[tuple[str, str]], message: str | None) -> list[dict]:
+        out = [m for u, a in turns for m in ({"role": "user", "content": u}, {"role": "assistant", "content": a})]
+        return out + ([{"role": "user", "content": message}] if message is not None else [])
+
+    @staticmethod
     def render(turns: list[tuple[str, str]], message: str) -> str:
+        """The transcript form, for a provider whose generate takes only a string."""
         if not turns:
             return message
         lines = ["The conversation so far:"]
@@ -337,12 +347,24 @@ class ChatAgent(_AgentBase):
             lines += [f"User: {u}", f"Assistant: {a}"]
         return "\n".join(lines) + f"\n\nReply to the user's new message:\n{message}"
 
-    def _fit(self, message: str) -> str:
-        budget = self.context_budget() - self.max_tokens - self.TEMPLATE_OVERHEAD
+    def _uses_messages(self) -> bool:
+        return bool(getattr(self._provider, "accepts_messages", False))
+
+    def _size(self, prompt) -> int:
+        """Tokens the prompt takes in the context, system prompt included."""
+        if isinstance(prompt, list):
+            system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+            if self._counter():
+                return self.count_tokens(system + prompt)           # the rendered template, exactly
+            return sum(self.count_tokens(m["content"]) for m in system + prompt) + self.TEMPLATE_OVERHEAD
         fixed = self.count_tokens(self.system_prompt) if self.system_prompt else 0
+        return fixed + self.count_tokens(prompt) + self.TEMPLATE_OVERHEAD
+
+    def _fit(self, message: str):
+        budget = self.context_budget() - self.max_tokens
         while True:
-            prompt = self.render(self._turns, message)
-            used = fixed + self.count_tokens(prompt)
+            prompt = self.messages(self._turns, message) if self._uses_messages() else self.render(self._turns, message)
+            used = self._size(prompt)
             if used <= budget:
                 return prompt
             if not self._turns:

@@ -1,8 +1,9 @@
 """`mindbench chat`: talk to the configuration the recommender picked, to try the choice at once.
 
-The provider streams tokens as they are generated. Its stream takes one prompt, so earlier turns
-are written into the prompt as a transcript (the same shape ChatAgent uses), oldest turns dropped
-first when the conversation would not fit the context.
+The provider streams tokens as they are generated. The conversation goes to the model as real
+turns through its chat template (the provider takes a list of messages); with a provider that
+takes only a string, earlier turns are written into the prompt as a transcript (the same shapes
+ChatAgent uses). Oldest turns are dropped first when the conversation would not fit the context.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ def transcript(turns: list[tuple[str, str]], message: str, budget_tokens: int) -
         prompt = "\n".join(lines) + f"\n\nReply to the user's new message:\n{message}"
         if math.ceil(len(prompt) / 4) <= budget_tokens:
             return prompt
+        kept.pop(0)
+
+
+def conversation(turns: list[tuple[str, str]], message: str, budget_tokens: int, count) -> list[dict]:
+    """The messages for `message` with as many recent turns as fit `budget_tokens`, measured by
+    `count(messages)` (the provider's exact count of the rendered template)."""
+    kept = list(turns)
+    while True:
+        msgs = [m for u, a in kept for m in ({"role": "user", "content": u}, {"role": "assistant", "content": a})]
+        msgs.append({"role": "user", "content": message})
+        if not kept or count(msgs) <= budget_tokens:
+            return msgs
         kept.pop(0)
 
 
@@ -99,8 +112,12 @@ def chat_command(task, results, system_prompt, max_tokens, temperature):
                 click.echo("(conversation forgotten)")
                 continue
             click.echo("model> ", nl=False)
-            reply = asyncio.run(_reply(provider, transcript(turns, message, budget), system_prompt, max_tokens,
-                                       temperature, echo))
+            if getattr(provider, "accepts_messages", False):
+                system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+                prompt = conversation(turns, message, budget, lambda m: provider.count_tokens(system + m))
+            else:
+                prompt = transcript(turns, message, budget)
+            reply = asyncio.run(_reply(provider, prompt, system_prompt, max_tokens, temperature, echo))
             click.echo()
             turns.append((message, reply.strip()))
     finally:

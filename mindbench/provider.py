@@ -6,6 +6,10 @@
 
     llm = LocalModelProvider.from_recommendation(task="code")   # what mindbench measured best here
 
+A prompt is a string or a conversation: a list of {"role": "system"|"user"|"assistant",
+"content": str} messages, rendered through the model's own chat template (so a multi-turn chat is
+the conversation the model was trained on, not a transcript pasted into one user turn).
+
 The model loads lazily on first use (or eagerly with `load_model()`), in a worker thread, so
 neither loading nor generating blocks the event loop. One lock serialises the engine: two
 concurrent `generate` calls both finish, one after the other, and other coroutines keep running.
@@ -32,6 +36,7 @@ def _is_gguf_type(precision: str) -> bool:
 
 
 class LocalModelProvider:
+    accepts_messages = True      # generate/stream/count_tokens take a list of chat messages too
     def __init__(self, model_name: str = DEFAULT, device: str = "auto", cache_dir=None,
                  load_in_4bit: bool = False, load_in_8bit: bool = False, hf_token: str | None = None,
                  precision: str | None = None, runtime: str = "auto"):
@@ -122,8 +127,13 @@ class LocalModelProvider:
         n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
         return n or e.info.get("n_ctx")
 
-    def count_tokens(self, text: str) -> int:
-        return self.engine.count_tokens(text)
+    def count_tokens(self, text) -> int:
+        """Tokens of a string, or of a conversation as rendered by the chat template (exact: the
+        template's own tokens included)."""
+        if isinstance(text, str):
+            return self.engine.count_tokens(text)
+        _check_prompt(text)
+        return self.engine.count_tokens(_render(self.engine, text, None))
 
     def memory_footprint(self) -> int:
         """Bytes held by the model's weights and buffers (0 when not loaded)."""
@@ -156,15 +166,16 @@ class LocalModelProvider:
     def _run(self, prompts: list[str], system_prompt: str | None, params):
         with self._lock:
             engine = self._ensure_loaded()
-            rendered = [engine.render(p, system_prompt) for p in prompts]
+            rendered = [_render(engine, p, system_prompt) for p in prompts]
             return [g.text for g in engine.generate(rendered, params)]
 
-    async def generate(self, prompt: str, system_prompt: str | None = None, temperature: float = 0.7,
+    async def generate(self, prompt: str | list[dict], system_prompt: str | None = None, temperature: float = 0.7,
                        max_tokens: int = 256, top_p: float = 0.95, top_k: int = 50,
                        repetition_penalty: float = 1.1, stop: Iterable[str] | str | None = None,
                        seed: int = 0) -> str:
         """The model's answer to `prompt` (chat template with `system_prompt` for chat models,
-        plain completion for base models). temperature=0 is greedy decoding."""
+        plain completion for base models), or its next turn in a conversation (a list of
+        messages). temperature=0 is greedy decoding."""
         _check_prompt(prompt)
         params = self._params(temperature, max_tokens, top_p, top_k, repetition_penalty, stop, seed)
         [text] = await asyncio.to_thread(self._run, [prompt], system_prompt, params)
@@ -175,8 +186,9 @@ class LocalModelProvider:
                              repetition_penalty: float = 1.1, stop: Iterable[str] | str | None = None,
                              seed: int = 0, batch_size: int = 8) -> list[str]:
         """Answers to many prompts through the engine's batched generation, in input order."""
-        if isinstance(prompts, str):
-            raise MindbenchError("generate_batch takes a list of prompts; for one prompt use generate()")
+        if isinstance(prompts, str) or (prompts and all(isinstance(p, dict) for p in prompts)):
+            raise MindbenchError("generate_batch takes a list of prompts; for one prompt or one "
+                                 "conversation use generate()")
         for p in prompts:
             _check_prompt(p)
         params = self._params(temperature, max_tokens, top_p, top_k, repetition_penalty, stop, seed, batch_size)
@@ -184,7 +196,7 @@ class LocalModelProvider:
             return []
         return await asyncio.to_thread(self._run, list(prompts), system_prompt, params)
 
-    async def stream(self, prompt: str, system_prompt: str | None = None, temperature: float = 0.7,
+    async def stream(self, prompt: str | list[dict], system_prompt: str | None = None, temperature: float = 0.7,
                      max_tokens: int = 256, top_p: float = 0.95, top_k: int = 50,
                      repetition_penalty: float = 1.1, stop: Iterable[str] | str | None = None,
                      seed: int = 0) -> AsyncIterator[str]:
@@ -209,7 +221,7 @@ class LocalModelProvider:
             try:
                 with self._lock:
                     engine = self._ensure_loaded()
-                    pieces = engine.stream(engine.render(prompt, system_prompt), params)
+                    pieces = engine.stream(_render(engine, prompt, system_prompt), params)
                     try:
                         for piece in pieces:
                             if cancel.is_set():
@@ -241,6 +253,26 @@ class _Failed:
         self.error = error
 
 
+ROLES = ("system", "user", "assistant")
+
+
 def _check_prompt(prompt) -> None:
-    if not isinstance(prompt, str):
-        raise MindbenchError(f"prompt must be a string, got {type(prompt).__name__}")
+    if isinstance(prompt, str):
+        return
+    if not isinstance(prompt, (list, tuple)) or not prompt:
+        raise MindbenchError(f"prompt must be a string or a non-empty list of chat messages, "
+                             f"got {type(prompt).__name__}")
+    for i, m in enumerate(prompt):
+        if not (isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str)):
+            raise MindbenchError(f"message {i} must be a dict with role in {ROLES} and string content, got {m!r:.80}")
+
+
+def _render(engine, prompt, system_prompt: str | None) -> str:
+    """A string through engine.render; a conversation through the chat template, with
+    `system_prompt` put first unless the conversation already has a system message."""
+    if isinstance(prompt, str):
+        return engine.render(prompt, system_prompt)
+    messages = [dict(m) for m in prompt]
+    if system_prompt and messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return engine.render_messages(messages)

@@ -171,6 +171,32 @@ def test_chat_agent_keeps_history_and_drops_oldest_turns_to_fit():
     assert agent.history == [] and agent.dropped_turns == 0
 
 
+class ScriptedChat(Scripted):
+    """A provider that takes chat messages, as LocalModelProvider does."""
+    accepts_messages = True
+
+
+def test_chat_agent_sends_real_turns_to_a_provider_that_takes_messages():
+    # a counter in the provider's shape: a string or a conversation (+2 per message for the template)
+    def count(x):
+        return len(x.split()) if isinstance(x, str) else sum(len(m["content"].split()) + 2 for m in x)
+    llm = ScriptedChat("one", "two", "three", count_tokens=count)
+    agent = ChatAgent(llm_provider=llm, system_prompt="Be brief.", max_context_tokens=60, max_tokens=8)
+    run(agent.process("alpha " * 10))
+    run(agent.process("beta " * 10))
+    sent = llm.calls[1]["prompt"]
+    assert sent == [{"role": "user", "content": "alpha " * 10}, {"role": "assistant", "content": "one"},
+                    {"role": "user", "content": "beta " * 10}]
+    assert llm.calls[1]["system_prompt"] == "Be brief."      # the provider puts it first
+    # budget 60 - 8 = 52; system 4 + alpha 12 + one 3 + beta 12 + two 3 + gamma 12 = 46: it fits
+    run(agent.process("gamma " * 10))
+    assert agent.dropped_turns == 0 and len(llm.calls[2]["prompt"]) == 5
+    llm.replies.append("four")
+    run(agent.process("delta " * 10))                         # 46 + three 3 + 12 = 61 > 52: alpha goes
+    assert agent.dropped_turns == 1 and llm.calls[3]["prompt"][0]["content"] == "beta " * 10
+    assert all(count([{"role": "system", "content": "Be brief."}] + c["prompt"]) <= 52 for c in llm.calls)
+
+
 def test_chat_agent_estimates_tokens_without_a_counter():
     agent = ChatAgent(llm_provider=Scripted("ok"), max_context_tokens=300, max_tokens=10)
     assert agent.count_tokens("x" * 40) == 10 and agent.context_budget() == 300
@@ -243,6 +269,29 @@ class Recording:
     async def generate(self, prompt, **kw):
         self.prompts.append(prompt)
         return await self.llm.generate(prompt, **kw)
+
+
+@pytest.mark.slow
+def test_chat_agent_on_the_real_provider_sends_turns_through_the_template(smollm):
+    # The real provider takes messages: earlier turns reach the model as chat-template turns,
+    # and what is sent is counted exactly (the template's own tokens included).
+    class RecordingChat(Recording):
+        accepts_messages = True
+    llm = RecordingChat(smollm)
+    system = "You are a helpful assistant."
+    agent = ChatAgent(llm_provider=llm, system_prompt=system, max_context_tokens=120, max_tokens=24)
+    msgs = ("What is the capital of France?", "What is the capital of Italy?", "Name a big river in Egypt.")
+    replies = [run(agent.process(m)) for m in msgs]
+    assert all(r.strip() for r in replies)
+    assert llm.prompts[1][:2] == [{"role": "user", "content": msgs[0]}, {"role": "assistant", "content": replies[0]}]
+    sizes = [smollm.count_tokens([{"role": "system", "content": system}] + p) for p in llm.prompts]
+    assert all(n <= 120 - 24 for n in sizes), sizes
+    # the rendered conversation really is the model's template, turn by turn
+    rendered = smollm.engine.render_messages([{"role": "system", "content": system}] + llm.prompts[1])
+    assert rendered.count("<|im_start|>user") == 2 and rendered.count("<|im_start|>assistant") == 2
+    assert smollm.count_tokens(llm.prompts[1]) > sum(smollm.count_tokens(m["content"]) for m in llm.prompts[1])
+    # 96 tokens do not hold the system prompt and two whole exchanges plus a question
+    assert agent.dropped_turns >= 1 and llm.prompts[2][0]["content"] != msgs[0]
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from mindbench import hardware
-from mindbench.chat import chat_command, transcript
+from mindbench.chat import chat_command, conversation, transcript
 
 
 def test_transcript_keeps_recent_turns_within_budget():
@@ -17,6 +17,17 @@ def test_transcript_keeps_recent_turns_within_budget():
     short = transcript(turns, "third", 40)          # the long first turn no longer fits
     assert "first question" not in short and "User: second" in short and short.endswith("third")
     assert transcript(turns, "third", 1) == "third"
+
+
+def test_conversation_sends_turns_as_messages_within_budget():
+    words = lambda msgs: sum(len(m["content"].split()) + 3 for m in msgs)  # noqa: E731
+    turns = [("first question " * 20, "first answer " * 20), ("second", "answer two")]
+    full = conversation(turns, "third", 1000, words)
+    assert [m["role"] for m in full] == ["user", "assistant", "user", "assistant", "user"]
+    assert full[0]["content"] == "first question " * 20 and full[-1] == {"role": "user", "content": "third"}
+    short = conversation(turns, "third", 30, words)   # the long first exchange no longer fits
+    assert [m["content"] for m in short] == ["second", "answer two", "third"]
+    assert conversation(turns, "third", 1, words) == [{"role": "user", "content": "third"}]
 
 
 def _store(tmp_path):
@@ -40,13 +51,15 @@ def test_chat_streams_a_reply_from_the_real_model_and_exits(tmp_path):
     if hardware.detect().device != "cpu":
         pytest.skip("the store below is a CPU measurement")
     res = CliRunner().invoke(chat_command, ["--results", str(_store(tmp_path)), "--max-tokens", "8",
-                                            "--temperature", "0"], input="Hello\n/exit\n")
+                                            "--temperature", "0"], input="Hello\nAnd again?\n/exit\n")
     assert res.exit_code == 0, res.output
     out = res.output
     assert "smollm2-135m-instruct at fp32 on cpu" in out
     reply = out.split("model> ", 1)[1].split("\n", 1)[0]
     assert reply.strip(), out                         # the model said something
-    assert out.rstrip().endswith("bye") and out.count("model> ") == 1
+    # the second message goes to the provider as a conversation (list of turns) and is answered
+    assert out.rstrip().endswith("bye") and out.count("model> ") == 2
+    assert out.split("model> ")[2].split("\n", 1)[0].strip(), out
 
 
 def test_chat_without_results_file_is_a_clean_error(tmp_path):

@@ -45,6 +45,34 @@ def test_system_prompt_goes_through_the_chat_template(llm):
     assert a != b  # the system prompt reached the model
 
 
+def test_a_conversation_goes_through_the_chat_template_turn_by_turn(llm):
+    one = [{"role": "user", "content": FRANCE}]
+    # one user message is exactly the string prompt: same rendering, same greedy answer
+    assert asyncio.run(llm.generate(one, max_tokens=12, **GREEDY)) == asyncio.run(llm.generate(FRANCE, max_tokens=12, **GREEDY))
+    convo = one + [{"role": "assistant", "content": "The capital of France is Paris."},
+                   {"role": "user", "content": "And of Italy?"}]
+    rendered = llm.engine.render_messages([{"role": "system", "content": "Be brief."}] + convo)
+    assert rendered.count("<|im_start|>user") == 2 and "The capital of France is Paris.<|im_end|>" in rendered
+    assert llm.count_tokens(convo) > llm.count_tokens("And of Italy?")
+    streamed = asyncio.run(_collect(llm.stream(convo, system_prompt="Be brief.", max_tokens=12, **GREEDY)))
+    assert streamed == asyncio.run(llm.generate(convo, system_prompt="Be brief.", max_tokens=12, **GREEDY))
+    assert streamed.strip()
+
+
+async def _collect(pieces) -> str:
+    return "".join([p async for p in pieces])
+
+
+@pytest.mark.parametrize("bad", [[], [{"role": "robot", "content": "hi"}], [{"role": "user"}], [{"role": "user", "content": 3}], 42])
+def test_a_malformed_conversation_is_a_clear_error(bad):
+    p = LocalModelProvider(device="cpu")
+    with pytest.raises(MindbenchError, match="prompt must be|message 0"):
+        asyncio.run(p.generate(bad))
+    with pytest.raises(MindbenchError, match="generate_batch takes a list of prompts"):
+        asyncio.run(p.generate_batch([{"role": "user", "content": "hi"}]))
+    assert not p.is_loaded
+
+
 def test_generate_does_not_block_the_event_loop(llm):
     llm.load_model()
 
