@@ -29,10 +29,13 @@ class LazyGroup(click.Group):
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
-            # A subcommand whose module is missing should not break the others.
+            # A subcommand whose module is missing should not break the others. (The message is
+            # kept now: Python unbinds `e` when the except block ends.)
+            reason = str(e)
+
             @click.command(name=name, help=short)
             def broken():
-                raise click.ClickException(f"`mindbench {name}` is unavailable: {e}")
+                raise click.ClickException(f"`mindbench {name}` is unavailable: {reason}")
             return broken
 
     def format_commands(self, ctx, formatter):
