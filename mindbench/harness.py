@@ -475,8 +475,8 @@ def _split(value: str | None) -> list[str]:
 @click.command(name="run")
 @click.option("--suite", "suite", default="code", show_default=True,
               help="Suites to score: code, chat, reasoning, data, a comma list, all, or none (speed and memory only).")
-@click.option("--models", default=None, help="Comma-separated model ids (see `mindbench models`). Default: the embedded model.")
-@click.option("--precisions", default=None,
+@click.option("--models", "--model", "models", default=None, help="Comma-separated model ids (see `mindbench models`). Default: the embedded model.")
+@click.option("--precisions", "--precision", "precisions", default=None,
               help="Comma-separated: fp32, bf16, fp16, int8, int4 (GGUF types like Q4_1 with --runtimes llamacpp). "
                    "Default: fp16,int8,int4 on a GPU, fp32,int8,int4 on a CPU.")
 @click.option("--runtimes", default="transformers", show_default=True, help="Comma-separated: transformers, llamacpp.")

@@ -27,3 +27,12 @@ def test_a_subcommand_whose_module_is_missing_fails_cleanly(monkeypatch):
     assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit)
     # the other commands still answer
     assert CliRunner().invoke(cli.cli, ["models", "--help"]).exit_code == 0
+
+
+def test_the_run_commands_mindbench_suggests_parse():
+    # recommend and the estimator print `mindbench run --model X --precision Y` for the user to paste
+    from mindbench.harness import run_command
+    for argv in (["--model", "gemma3-270m", "--precision", "bf16", "--suite", "code"],
+                 ["--models", "gemma3-270m", "--precisions", "bf16", "--suite", "code"]):
+        ctx = run_command.make_context("run", list(argv))
+        assert (ctx.params["models"], ctx.params["precisions"], ctx.params["suite"]) == ("gemma3-270m", "bf16", "code")
