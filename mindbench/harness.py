@@ -241,7 +241,8 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
          suites: Iterable[str] = ("code",), *, device: str = "cpu", no_weights: bool = False,
          limit: int | None = DEFAULT_LIMIT, repeats: int = 3, prompt_tokens: int = 512, new_tokens: int = 128,
          batch_size: int = 8, seed: int = 0, run_id: str | None = None, log_samples: str | None = None,
-         sandboxed: bool = True, cache_dir: str | None = None, fingerprint: str | None = None) -> list[dict]:
+         sandboxed: bool = True, cache_dir: str | None = None, fingerprint: str | None = None,
+         threads: int | None = None) -> list[dict]:
     """The cells of a sweep, each a complete worker config with its key."""
     from .catalog import resolve
     cells = []
@@ -255,7 +256,7 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
                         "suites": [] if no_weights else list(suites), "limit": limit, "repeats": repeats,
                         "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "batch_size": batch_size,
                         "seed": seed, "run_id": run_id, "log_samples": log_samples, "sandboxed": sandboxed,
-                        "cache_dir": cache_dir, "bandwidth_gb_s": None}
+                        "cache_dir": cache_dir, "bandwidth_gb_s": None, "threads": threads}
                 cell["cell"] = results.cell_key(cell, fingerprint)
                 cells.append(cell)
     return cells
@@ -468,6 +469,21 @@ def format_table(records: list[dict]) -> str:
 
 # --- the command ------------------------------------------------------------------------------
 
+def _warn_if_busy(threads: int | None) -> None:
+    """Say so when other work already loads the CPU: speed figures measured now will be low and
+    noisy (quality is not affected). Measured here: with both cores taken by other jobs, torch at
+    2 threads decoded 5-10x slower than at 1, because OpenMP threads wait on each other."""
+    try:
+        load1 = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if load1 >= cores:
+        hint = "" if threads else "; --threads 1 suffers least from sharing"
+        click.echo(f"Warning: load average {load1:.1f} on {cores} cores before the run: other work shares "
+                   f"the CPU, so speed figures will be low and noisy (quality is not affected){hint}", err=True)
+
+
 def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
@@ -495,6 +511,8 @@ def _split(value: str | None) -> list[str]:
 @click.option("--log-samples", is_flag=True, help="Write every prompt, output and verdict next to --out (<out>-samples/).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
               help=f"Seconds per cell before it is killed and recorded as timeout. Default {DEFAULT_TIMEOUT_S:g} (x6 with --full).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads per cell (torch and llama.cpp; llama-bench's -t). Default: every core.")
 @click.option("--executor", default="local", show_default=True, help=f"Where cells run: {', '.join(EXECUTORS)}.")
 @click.option("--ray-address", default=None, help="Ray cluster to run cells on (e.g. auto, ray://head:10001). Default: $RAY_ADDRESS, else a local Ray.")
 @click.option("--ray-cpus-per-cell", type=click.FloatRange(min=0.5), default=None,
@@ -502,7 +520,7 @@ def _split(value: str | None) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON instead of the table.")
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run generated code without the sandbox (only for code you trust).")
 def run_command(suite, models, precisions, runtimes, device, limit, full, repeats, batch_size, prompt_tokens,
-                new_tokens, out, resume, no_weights, log_samples, timeout_s, executor, ray_address, ray_cpus_per_cell, as_json,
+                new_tokens, out, resume, no_weights, log_samples, timeout_s, threads, executor, ray_address, ray_cpus_per_cell, as_json,
                 unsafe_no_sandbox):
     """Benchmark models x precisions: memory, prefill/decode speed, roofline and quality.
 
@@ -539,6 +557,7 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
     out = Path(out) if out else default_results()
     samples = str(out.with_name(out.stem + "-samples")) if log_samples else None
     timeout_s = timeout_s or (DEFAULT_TIMEOUT_S * (6 if full else 1))
+    _warn_if_busy(threads)
     if executor == "ray":
         executor = get_executor("ray", address=ray_address, cpus_per_cell=ray_cpus_per_cell, timeout_s=timeout_s)
     elif ray_address or ray_cpus_per_cell:
@@ -547,7 +566,7 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
                     executor=executor, device=device, timeout_s=timeout_s,
                     limit=None if full else (limit or DEFAULT_LIMIT), repeats=repeats, batch_size=batch_size,
                     prompt_tokens=prompt_tokens, new_tokens=new_tokens, no_weights=no_weights,
-                    log_samples=samples, sandboxed=not unsafe_no_sandbox)
+                    log_samples=samples, sandboxed=not unsafe_no_sandbox, threads=threads)
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
     else:

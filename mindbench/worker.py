@@ -154,11 +154,13 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
             kwargs = {"no_weights": True} if cfg.get("weights") == "random" else {}
             if cfg.get("cache_dir"):
                 kwargs["cache_dir"] = cfg["cache_dir"]
+            if cfg.get("threads"):
+                _set_threads(cfg, kwargs)
             engine = get_engine(cfg["model"], cfg["precision"], device=device, runtime=cfg["runtime"], **kwargs)
             info = engine.info or {}
             record["config"].update(dtype=engine.dtype, device=engine.device, source=info.get("source"),
                                     revision=info.get("revision"), weights=info.get("weights", cfg.get("weights")),
-                                    threads=_cpu_threads())
+                                    threads=info.get("n_threads") or _cpu_threads())
             record["load"] = {"load_s": engine.load_s, "cold": info.get("cold"), "convert_s": info.get("convert_s"),
                               "fallback_from": info.get("fallback_from")}
             mem.set_weights(engine.memory_footprint())
@@ -197,6 +199,15 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                 pass
         record["duration_s"] = round(time.perf_counter() - t_start, 2)
     return record
+
+
+def _set_threads(cfg: dict, kwargs: dict) -> None:
+    """--threads: llama.cpp takes it as n_threads; torch as its intra-op thread count."""
+    if cfg["runtime"] == "llamacpp":
+        kwargs["n_threads"] = cfg["threads"]
+    else:
+        import torch
+        torch.set_num_threads(cfg["threads"])
 
 
 def _cpu_threads() -> int | None:

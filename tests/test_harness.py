@@ -130,6 +130,22 @@ def test_unavailable_model_is_skipped(tmp_path):
     assert "HF_HUB_OFFLINE" in recs[0]["error"] and recs[0]["speed"]["decode_tok_s"] is None
 
 
+def test_threads_option_reaches_both_runtimes(tmp_path):
+    import importlib.util
+    runtimes = ["transformers"] + (["llamacpp"] if importlib.util.find_spec("llama_cpp") else [])
+    out = tmp_path / "threads.jsonl"
+    # no OMP_NUM_THREADS here: --threads alone must set what each runtime computes with
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    res = subprocess.run([sys.executable, "-m", "mindbench.cli", "run", "--suite", "none", "--precision", "fp32,Q4_1",
+                          "--runtimes", ",".join(runtimes), "--device", "cpu", "--repeats", "1", "--prompt-tokens", "16",
+                          "--new-tokens", "4", "--threads", "1", "--out", str(out), "--json"],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr
+    recs = json.loads(res.stdout)
+    assert sorted(r["config"]["runtime"] for r in recs) == sorted(runtimes)
+    assert all(r["status"] == "ok" and r["config"]["threads"] == 1 for r in recs), [r["config"] for r in recs]
+
+
 def test_no_weights_perf_only(tmp_path):
     out = tmp_path / "nw.jsonl"
     recs = harness.sweep([DEFAULT_MODEL], ["fp32"], suites=[SUITE], out=out, device="cpu", no_weights=True,
