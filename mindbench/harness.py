@@ -363,12 +363,12 @@ class _Progress:
         # Off a terminal (CI logs, `| tee`) bars are off, but a long run must still show it is
         # alive: one plain line per phase and per suite stage instead of redrawn bars.
         self._lines = enabled is None and self.outer.disable
-        self._total, self._last = total, None
+        self._total, self._done, self._last = total, done, None   # (a disabled bar does not count)
 
     def _line(self, cell: dict, what: str) -> None:
         if what != self._last:
             self._last = what
-            print(f"[{self.outer.n + 1}/{self._total}] {cell['model']} {cell['precision']}: {what}",
+            print(f"[{self._done + 1}/{self._total}] {cell['model']} {cell['precision']}: {what}",
                   file=sys.stderr, flush=True)
 
     def event(self, cell: dict, ev: dict) -> None:
@@ -404,6 +404,7 @@ class _Progress:
                 self.inner.close()
                 self.inner = None
             self.outer.update(1)
+            self._done += 1
             self.outer.write(f"{rec['config']['model']} {rec['config']['precision']}: {rec['status']}"
                              + (f" ({rec['error']})" if rec.get("error") else ""), file=sys.stderr)
 
@@ -469,6 +470,19 @@ def format_table(records: list[dict]) -> str:
 
 # --- the command ------------------------------------------------------------------------------
 
+def _check_suite(name: str) -> None:
+    """A suite name, or suite:subset (e.g. code:easy), that exists; checked before any cell starts."""
+    base, _, subset = name.partition(":")
+    if base not in SUITE_CHOICES:
+        raise MindbenchError(f"unknown suite {base!r}; choose from {', '.join(SUITE_CHOICES)} "
+                             f"(or suite:subset, e.g. code:easy), all or none")
+    if subset:
+        from .suites import load_suite
+        names = sorted({t.subset for t in load_suite(base)})
+        if subset not in names:
+            raise MindbenchError(f"suite {base!r} has no subset {subset!r}; choose one of {', '.join(names)}")
+
+
 def _warn_if_busy(threads: int | None) -> None:
     """Say so when other work already loads the CPU: speed figures measured now will be low and
     noisy (quality is not affected). Measured here: with both cores taken by other jobs, torch at
@@ -490,7 +504,8 @@ def _split(value: str | None) -> list[str]:
 
 @click.command(name="run")
 @click.option("--suite", "suite", default="code", show_default=True,
-              help="Suites to score: code, chat, reasoning, data, a comma list, all, or none (speed and memory only).")
+              help="Suites to score: code, chat, reasoning, data, one subset of a suite (code:easy), a comma list, "
+                   "all, or none (speed and memory only).")
 @click.option("--models", "--model", "models", default=None, help="Comma-separated model ids (see `mindbench models`). Default: the embedded model.")
 @click.option("--precisions", "--precision", "precisions", default=None,
               help="Comma-separated: fp32, bf16, fp16, int8, int4 (GGUF types like Q4_1 with --runtimes llamacpp). "
@@ -543,9 +558,8 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
         suites = list(SUITE_CHOICES)
     elif suites == ["none"]:
         suites = []
-    bad = [s for s in suites if s not in SUITE_CHOICES]
-    if bad:
-        raise MindbenchError(f"unknown suite {bad[0]!r}; choose from {', '.join(SUITE_CHOICES)}, all or none")
+    for name in suites:
+        _check_suite(name)
     if full and limit:
         raise MindbenchError("--full runs every task; drop --limit (or drop --full)")
     if precisions is None:

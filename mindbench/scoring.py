@@ -179,16 +179,19 @@ def _last_number(text: str) -> float | None:
 def extract_option(text: str, options: list[str]) -> str | None:
     """Which of the task's options the output gives as its answer, by the same rule."""
     segment, marked = _final_segment(text)
-    hits = []
-    for opt in options:
-        for m in re.finditer(rf"(?<!\w){re.escape(opt)}(?!\w)", segment, re.I):
-            hits.append((m.start(), opt))
-    if not hits and marked:   # a marker with no option after it: use the whole output
-        return extract_option(text[: len(text) - len(segment)], options)
-    if not hits:
-        return None
-    hits.sort()
-    return hits[0][1] if marked else hits[-1][1]
+
+    def hits(s: str) -> list[tuple[int, str]]:
+        return sorted((m.start(), opt) for opt in options
+                      for m in re.finditer(rf"(?<!\w){re.escape(opt)}(?!\w)", s, re.I))
+
+    after = hits(segment) if marked else []
+    if after:
+        return after[0][1]
+    # No marker, or a marker with no option after it ("the answer is"): the last option anywhere,
+    # as extract_number does. (Not a recursion on the text before the marker: that text can end
+    # with the same marker, and a model that repeats itself writes such text.)
+    anywhere = hits(text)
+    return anywhere[-1][1] if anywhere else None
 
 
 def numbers_match(got: float | None, expected: float, tol: float = 0.0) -> bool:

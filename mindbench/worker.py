@@ -185,7 +185,10 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
         status, msg = classify(e)
         record["status"], record["error"] = status, msg[:400]
         if status == "error":
-            traceback.print_exc()  # to the worker's stderr log, for the curious
+            # An unexpected exception is a bug somewhere: keep where it happened in the record
+            # (the worker's log goes with its temporary directory), tokens redacted.
+            from .tokens import redact, resolve_token
+            record["traceback"] = redact(traceback.format_exc(limit=-12)[-3000:], resolve_token()[0])
         if isinstance(e, KeyboardInterrupt):
             raise
     finally:
@@ -232,10 +235,14 @@ def _evaluate(engine, suite: str, cfg: dict, emit) -> dict:
     log = cfg.get("log_samples")
     if log:
         from pathlib import Path
-        log = Path(log) / f"{cfg['model']}-{cfg['runtime']}-{cfg['precision']}-{suite}.jsonl".replace("/", "_")
+        log = Path(log) / f"{cfg['model']}-{cfg['runtime']}-{cfg['precision']}-{suite}.jsonl".replace("/", "_").replace(":", "-")
         log.parent.mkdir(parents=True, exist_ok=True)
-    out = evaluate(engine, suite, limit=cfg.get("limit"), batch_size=cfg.get("batch_size", 8),
-                   log_samples=log, sandboxed=cfg.get("sandboxed", True), progress=progress)
+    # "code:easy" scores one subset of a suite; the record keeps the whole name, so it is never
+    # matched against the whole suite's score.
+    name, _, subset = suite.partition(":")
+    out = evaluate(engine, name, limit=cfg.get("limit"), batch_size=cfg.get("batch_size", 8),
+                   log_samples=log, sandboxed=cfg.get("sandboxed", True), progress=progress,
+                   subset=subset or None)
     return dict(out)
 
 

@@ -36,3 +36,9 @@ def test_the_run_commands_mindbench_suggests_parse():
                  ["--models", "gemma3-270m", "--precisions", "bf16", "--suite", "code"]):
         ctx = run_command.make_context("run", list(argv))
         assert (ctx.params["models"], ctx.params["precisions"], ctx.params["suite"]) == ("gemma3-270m", "bf16", "code")
+
+
+def test_a_suite_subset_that_does_not_exist_is_one_line():
+    res = CliRunner().invoke(cli.cli, ["run", "--suite", "code:nope", "--out", "/nonexistent/x.jsonl"])
+    assert res.exit_code == 1 and "has no subset 'nope'; choose one of easy, humaneval" in res.output
+    assert "Traceback" not in res.output

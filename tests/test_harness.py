@@ -144,6 +144,29 @@ def test_threads_option_reaches_both_runtimes(tmp_path):
     recs = json.loads(res.stdout)
     assert sorted(r["config"]["runtime"] for r in recs) == sorted(runtimes)
     assert all(r["status"] == "ok" and r["config"]["threads"] == 1 for r in recs), [r["config"] for r in recs]
+    n = len(runtimes)
+    assert f"[{n}/{n}] " in res.stderr                      # the progress lines count cells
+
+
+def test_one_subset_of_a_suite_is_scored_under_its_own_name(tmp_path):
+    out = tmp_path / "sub.jsonl"
+    (rec,) = harness.sweep([DEFAULT_MODEL], ["int4"], suites=["code:easy"], out=out, limit=2, device="cpu",
+                           env=ONE_THREAD, log_samples=str(tmp_path / "samples"), **SMALL)
+    assert rec["status"] == "ok", rec.get("error")
+    assert list(rec["quality"]) == ["code:easy"] and rec["quality"]["code:easy"]["n"] == 2
+    assert list(rec["quality"]["code:easy"]["subsets"]) == ["easy"]
+    (log,) = (tmp_path / "samples").iterdir()
+    assert {json.loads(x)["subset"] for x in log.read_text().splitlines()} == {"easy"}
+    assert "|code:easy|" in rec["cell"]                       # never the same cell as the whole suite
+
+
+def test_an_unexpected_exception_keeps_its_traceback_in_the_record():
+    from mindbench import worker
+    (cfg,) = harness.plan([DEFAULT_MODEL], ["fp32"], suites=[], device="cpu", repeats=1, prompt_tokens=16, new_tokens=2)
+    cfg.update(bandwidth_gb_s=1.0, repeats="three")      # a bug's stand-in: a wrong type deep inside
+    rec = worker.run_cell(cfg)
+    assert rec["status"] == "error" and rec["error"].startswith("TypeError")
+    assert "measure_speed" in rec["traceback"] and rec["traceback"].rstrip().endswith(rec["error"].split(" (")[0])
 
 
 def test_no_weights_perf_only(tmp_path):

@@ -136,6 +136,11 @@ def test_extract_option():
     assert scoring.extract_option("Answer: yes", ["yes", "no"]) == "yes"
     assert scoring.extract_option("It is not known", ["yes", "no"]) is None
     assert scoring.extract_option("noon", ["yes", "no"]) is None          # whole words only
+    # A marker with nothing after it falls back to the last option anywhere. The text SmolLM2 at
+    # fp16 wrote (a repeated "the answer is") once sent this into endless recursion.
+    assert scoring.extract_option("Bob is tall. Carol too. The answer is", opts) == "Carol"
+    assert scoring.extract_option("Bob? " + "So the answer is " * 2000, opts) == "Bob"
+    assert scoring.extract_option("The answer is " * 50, opts) is None
 
 
 def test_numbers_match_tolerance():
