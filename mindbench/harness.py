@@ -365,9 +365,11 @@ class _Progress:
         self._lines = enabled is None and self.outer.disable
         self._total, self._done, self._last = total, done, None   # (a disabled bar does not count)
 
-    def _line(self, cell: dict, what: str) -> None:
-        if what != self._last:
-            self._last = what
+    def _line(self, cell: dict, what: str, key: str | None = None) -> None:
+        """Print `what` unless the last line had the same key (default: the same text)."""
+        key = what if key is None else key
+        if key != self._last:
+            self._last = key
             print(f"[{self._done + 1}/{self._total}] {cell['model']} {cell['precision']}: {what}",
                   file=sys.stderr, flush=True)
 
@@ -380,10 +382,10 @@ class _Progress:
                 if ev.get("event") == "phase":
                     self._line(cell, str(ev.get("phase")))
                 elif ev.get("event") == "progress" and ev.get("total"):
-                    # a line at each quarter of a stage, not one per task
+                    # a line when a stage enters its next quarter, not one per task
                     done, total = ev.get("done") or 0, ev["total"]
-                    self._line(cell, f"{ev.get('suite')} {ev.get('stage') or ''} "
-                                     f"{done * 4 // total * total // 4 if done < total else total}/{total}")
+                    stage = f"{ev.get('suite')} {ev.get('stage') or ''}".strip()
+                    self._line(cell, f"{stage} {done}/{total}", key=f"{stage} {min(4, done * 4 // total)}")
                 return
             if ev.get("event") == "phase":
                 self.outer.set_description_str(f"{label}: {ev.get('phase')}")

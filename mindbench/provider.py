@@ -37,6 +37,7 @@ def _is_gguf_type(precision: str) -> bool:
 
 class LocalModelProvider:
     accepts_messages = True      # generate/stream/count_tokens take a list of chat messages too
+
     def __init__(self, model_name: str = DEFAULT, device: str = "auto", cache_dir=None,
                  load_in_4bit: bool = False, load_in_8bit: bool = False, hf_token: str | None = None,
                  precision: str | None = None, runtime: str = "auto"):
