@@ -450,6 +450,9 @@ def table_rows(records: list[dict]) -> list[dict]:
             q = (r.get("quality") or {}).get(suite)
             # stderr is on the 0-1 value scale; the score is 0-100
             row[suite] = "" if not q else f"{q['score']:.1f} ± {100 * (q.get('stderr') or 0):.1f} (n={q.get('n')})"
+            if q and q.get("empty_outputs"):
+                # outputs that hit the token limit and decode to nothing: broken numerics, not skill
+                row[suite] += f" [{q['empty_outputs']} empty]"
         if r.get("error"):
             row["note"] = r["error"][:80]
         if c.get("weights") == "random":

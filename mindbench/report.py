@@ -152,7 +152,8 @@ def view(rec: dict) -> dict:
     for suite, q in (rec.get("quality") or {}).items():
         if isinstance(q, dict):
             score, se, n, metric = quality_points(q)
-            v["quality"][suite] = {"score": score, "stderr": se, "n": n, "metric": metric}
+            v["quality"][suite] = {"score": score, "stderr": se, "n": n, "metric": metric,
+                                   "empty": q.get("empty_outputs") or 0}
     return v
 
 
@@ -204,6 +205,8 @@ def table_rows(views: list[dict]) -> list[dict]:
             else:
                 metric = f" {q['metric']}" if q["metric"] and q["metric"] != "accuracy" else ""
                 row[s] = _fmt(q["score"], q["stderr"], est=f"quality.{s}" in est) + f" (n={q['n']}){metric}"
+                if q["empty"]:
+                    row[s] += f" [{q['empty']} empty]"
         row["use"] = v["use"] or "—"
         rows.append(row)
     return rows
@@ -252,6 +255,9 @@ def render(records: list[dict], fmt: str) -> str:
             "Peak MB (RSS) is the worker's peak resident memory on CPU.")
     if any(v["estimated"] for v in views):
         note += " (est.) = estimated, not measured."
+    if any(q["empty"] for v in views for q in v["quality"].values()):
+        note += (" [k empty] = k outputs ran to the token limit and decoded to nothing: broken numerics "
+                 "(e.g. fp16 overflow; try bf16 or fp32), not a weak model.")
     hw = hardware_line(records)
     if fmt == "md":
         body = tabulate(rows, headers="keys", tablefmt="github") if rows else "(no records)"

@@ -271,7 +271,8 @@ def _verdict(task: Task, text: str, run, chat: bool) -> dict:
         return {"correct": run.passed, "extracted": None, "reason": run.reason}
     if task.suite == "chat":
         ok, each = scoring.check_all(text, task.fields["checks"])
-        return {"correct": ok, "extracted": None, "checks": each}
+        # An empty reply follows no instruction, though it "avoids" every banned word.
+        return {"correct": ok and bool(text.strip()), "extracted": None, "checks": each}
     if task.suite == "reasoning":
         ans, opts = task.fields["answer"], task.fields["options"]
         if isinstance(ans, str):
@@ -364,6 +365,10 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
                         "stdout": runs[k].stdout[-2000:] if k in runs else None})
 
     result = scoring.summarize(verdicts, [t.subset for t in tasks], METRICS[suite])
+    # Outputs that ran to the token limit and decode to nothing: the model emitted only special
+    # tokens, the mark of broken numerics (Gemma 3 at fp16 overflows and writes <pad> forever).
+    # Counted so a 0 score says why instead of passing for a weak model.
+    result["empty_outputs"] = sum(1 for g in gens if g.finish_reason == "length" and not g.text.strip())
     result["gen_tokens"] = sum(g.tokens for g in gens)
     result["gen_s"] = gen_s
     if log_samples is not None:

@@ -101,6 +101,15 @@ def test_estimated_figures_are_labelled():
     assert "31.0 ± 1.5 (est.)" in render(recs, "md")
 
 
+def test_empty_outputs_are_called_out_beside_the_score():
+    broken, fine = record("fp16", score=0, stderr=0.0), record("fp32", score=30, stderr=0.1)
+    broken["quality"]["code"]["empty_outputs"] = 20
+    md = render([broken, fine], "md")
+    assert "0.0 ± 0.0 (n=20) pass@1 [20 empty]" in md and "broken numerics" in md
+    assert md.count("[20 empty]") == 1 and "[0 empty]" not in md
+    assert "empty" not in render([fine], "md")
+
+
 def test_random_weights_rows_are_marked():
     md = render([record("int4", model="mistral-7b-instruct", weights="random", suites=())], "md")
     assert "mistral-7b-instruct (random weights)" in md and "7.24B" in md

@@ -410,3 +410,48 @@ def test_real_model_scores_repeatably(smollm2, suite, tmp_path):
     assert len(logs[0]) == limit
     assert [x["output"] for x in logs[0]] == [x["output"] for x in logs[1]]
     assert sum(x["correct"] for x in logs[0]) / limit == pytest.approx(first["value"])
+
+
+@pytest.mark.slow
+def test_the_two_packaged_models_score_differently_and_repeatably(smollm2):
+    from mindbench.catalog import availability, resolve
+    ok, why = availability(resolve("gemma3-270m"))
+    if not ok:
+        pytest.skip(f"gemma3-270m is not installed here ({why}); `make extras` installs it")
+    from mindbench.runtimes import get_engine
+    gemma = get_engine("gemma3-270m", "fp32", device="cpu", runtime="transformers")
+    try:
+        runs = [suites.evaluate(gemma, "reasoning", limit=4, batch_size=4, max_new_tokens=48) for _ in range(2)]
+        assert runs[0]["score"] == runs[1]["score"] and runs[0]["gen_tokens"] == runs[1]["gen_tokens"]
+        assert runs[0]["empty_outputs"] == 0
+        smol = suites.evaluate(smollm2, "reasoning", limit=4, batch_size=4, max_new_tokens=48)
+        # different models, different answers: the token counts of four greedy answers differ
+        assert smol["gen_tokens"] != runs[0]["gen_tokens"]
+    finally:
+        gemma.unload()
+
+
+@pytest.mark.slow
+def test_broken_numerics_show_as_empty_outputs_not_as_a_weak_model():
+    # Gemma 3 overflows in fp16 (activations beyond 65504): greedy decoding then emits only
+    # special tokens. Measured with `mindbench run`: 20/20 chat outputs empty at fp16, none at int8.
+    from mindbench.catalog import availability, resolve
+    if not availability(resolve("gemma3-270m"))[0]:
+        pytest.skip("gemma3-270m is not installed here; `make extras` installs it")
+    from mindbench.runtimes import get_engine
+    eng = get_engine("gemma3-270m", "fp16", device="cpu", runtime="transformers")
+    try:
+        out = suites.evaluate(eng, "chat", limit=2, batch_size=2, max_new_tokens=8)
+    finally:
+        eng.unload()
+    assert out["empty_outputs"] == 2 and out["score"] == 0
+
+
+def test_an_empty_reply_follows_no_chat_instruction():
+    tasks = suites.load_suite("chat")
+    # tasks whose every check an empty string satisfies (word bans, "no commas", ...)
+    vacuous = [t for t in tasks if scoring.check_all("", t.fields["checks"])[0]]
+    assert vacuous, "expected some checks that pass vacuously on empty text"
+    for t in vacuous:
+        assert suites._verdict(t, "", None, True)["correct"] is False
+        assert suites._verdict(t, "   \n", None, True)["correct"] is False
