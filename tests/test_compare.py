@@ -263,7 +263,8 @@ def test_committed_honest_rerun_is_not_flagged():
     res = CliRunner().invoke(compare_command, [str(BASELINE), str(RERUN), "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert data["regressions"] == 0 and any(c["what"] == "code score" for c in data["checks"])
+    assert data["regressions"] == 0 and any(c["what"].startswith("code") and c["what"].endswith(" score")
+                                            for c in data["checks"])
 
 
 @needs(FAULT)
@@ -271,7 +272,8 @@ def test_committed_corrupt_prompt_run_is_flagged():
     res = CliRunner().invoke(compare_command, [str(BASELINE), str(FAULT), "--json"])
     assert res.exit_code == 1, res.output
     flagged = [c for c in json.loads(res.output)["checks"] if c["verdict"] == "regression"]
-    assert any(c["what"] == "code score" for c in flagged)
+    # the quality collapse is what is caught (every cell), not a speed or memory figure
+    assert {c["what"] for c in flagged} == {"code:easy score"} and len(flagged) == 2
 
 
 @pytest.mark.slow
@@ -285,10 +287,11 @@ def test_injected_prompt_corruption_is_caught_live(tmp_path, monkeypatch):
     from mindbench import harness, worker
 
     # The cheapest baseline cell whose score is high enough that losing it is outside the noise.
-    cells = [r for r in results.read(BASELINE) if r["status"] == "ok" and r.get("quality", {}).get("code")]
-    cells = [r for r in cells if r["quality"]["code"]["value"] > 2 * r["quality"]["code"]["stderr"]]
+    suite = results.read(BASELINE)[0]["config"]["suites"][0]             # what the gate scores
+    cells = [r for r in results.read(BASELINE) if r["status"] == "ok" and r.get("quality", {}).get(suite)]
+    cells = [r for r in cells if r["quality"][suite]["value"] > 2 * r["quality"][suite]["stderr"]]
     assert cells, "no baseline cell scores clearly above zero; the fault could not show"
-    base = min(cells, key=lambda r: r["quality"]["code"].get("gen_s") or 0)
+    base = min(cells, key=lambda r: r["quality"][suite].get("gen_s") or 0)
     c = base["config"]
     monkeypatch.setenv("MINDBENCH_FAULT", f"corrupt_prompt@{c['precision']}")
     # Speed is not what this test is about: one short timed run keeps it cheap.
@@ -303,5 +306,5 @@ def test_injected_prompt_corruption_is_caught_live(tmp_path, monkeypatch):
     res = CliRunner().invoke(compare_command, [str(BASELINE), str(out), "--json", "--hardware", "any"])
     assert res.exit_code == 1, res.output
     (check,) = [ch for ch in json.loads(res.output)["checks"]
-                if ch["what"] == "code score" and c["precision"] in ch["cell"]]
+                if ch["what"] == f"{suite} score" and c["precision"] in ch["cell"]]
     assert check["verdict"] == "regression" and check["new"] < check["baseline"]
