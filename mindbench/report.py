@@ -133,7 +133,7 @@ def view(rec: dict) -> dict:
     v = {
         "model": c.get("model"), "params_b": spec.params_b if spec else None,
         "runtime": c.get("runtime"), "precision": c.get("precision"), "dtype": c.get("dtype"),
-        "device": c.get("device"), "weights": c.get("weights", "pretrained"),
+        "device": c.get("device"), "weights": c.get("weights", "pretrained"), "fault": c.get("fault"),
         "status": rec.get("status"), "error": rec.get("error"),
         "fingerprint": hw.get("fingerprint"), "memory_class": hw.get("memory_class"),
         "timestamp": rec.get("timestamp"), "run_id": rec.get("run_id"),
@@ -177,7 +177,8 @@ def table_rows(views: list[dict]) -> list[dict]:
     for v in views:
         est = set(v["estimated"])
         failed = v["status"] != "ok"
-        model = v["model"] + (" (random weights)" if v["weights"] == "random" else "")
+        model = v["model"] + (" (random weights)" if v["weights"] == "random" else "") + (
+            f" (fault injected: {v['fault']})" if v.get("fault") else "")
         status = v["status"] or "?"
         if failed and v["error"]:
             msg = " ".join(str(v["error"]).split())

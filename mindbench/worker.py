@@ -81,6 +81,13 @@ def classify(e: BaseException) -> tuple[str, str]:
 
 # --- faults (tests only) ----------------------------------------------------------------------
 
+def active_faults(cfg: dict) -> list[str]:
+    """The MINDBENCH_FAULT kinds that apply to this cell (all precisions, or its own)."""
+    spec = os.environ.get("MINDBENCH_FAULT", "").strip()
+    items = (s.strip().partition("@") for s in spec.split(",") if s.strip())
+    return [kind for kind, _, only in items if not only or only == cfg.get("precision")]
+
+
 def fault_for(cfg: dict) -> str | None:
     spec = os.environ.get("MINDBENCH_FAULT", "").strip()
     for item in filter(None, (s.strip() for s in spec.split(","))):
@@ -132,6 +139,11 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
     from .fingerprint import hardware, software
     t_start = time.perf_counter()
     record = new_record(cfg, hardware(), software())
+    faults = active_faults(cfg)
+    if faults:
+        # A cell with an injected fault measures the gate, not the model: say so in the record,
+        # so the recommender never takes its figures for the model's.
+        record["config"]["fault"] = ",".join(faults)
     fault = fault_for(cfg)
     engine = None
     mem = None

@@ -249,8 +249,8 @@ def test_ci_gate_script_exit_status(tmp_path):
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "results" / "baseline.jsonl"
-RERUN = ROOT / "results" / "rerun.jsonl"
-FAULT = ROOT / "results" / "fault_corrupt_prompt.jsonl"
+RERUN = ROOT / "results" / "gate" / "rerun.jsonl"
+FAULT = ROOT / "results" / "gate" / "fault_corrupt_prompt.jsonl"
 needs_baseline = pytest.mark.skipif(not BASELINE.exists(), reason="results/baseline.jsonl not made yet")
 
 

@@ -108,6 +108,8 @@ def test_real_oom_and_segfault_cells_do_not_stop_the_sweep(tmp_path):
     assert status["bf16"]["status"] == "crashed" and "SIGSEGV" in status["bf16"]["error"]
     assert status["bf16"]["hardware"]["fingerprint"] and status["bf16"]["config"]["model"] == DEFAULT_MODEL
     assert status["fp32"]["status"] == "ok"  # the sweep went on after both
+    # a cell an injected fault hit says so (recommend skips it); the untouched one does not
+    assert status["fp16"]["config"]["fault"] == "oom" and "fault" not in status["fp32"]["config"]
     assert [r["status"] for r in results.read(out)] == ["oom", "crashed", "ok"]
 
 

@@ -389,3 +389,14 @@ def test_real_store_from_a_packaged_model_run():
             if (x["config"]["model"], x["config"]["precision"]) == (r.chosen.model, r.chosen.precision))
     other = R.recommend(cpu_box(ram_gb=64), records, "code")
     assert other.basis == "estimated" and other.evidence["ignored"] == len(records)
+
+
+def test_records_of_fault_injected_runs_are_not_evidence(tmp_path):
+    hw = cpu_box()
+    honest = rec(hw, "smollm2-135m-instruct", "fp32", score=40.0)
+    faulty = rec(hw, "smollm2-135m-instruct", "int4", score=0.0)
+    faulty["config"]["fault"] = "corrupt_prompt"
+    store = tmp_path / "runs.jsonl"
+    store.write_text(json.dumps(honest) + "\n" + json.dumps(faulty) + "\n")
+    recs, files = R.load_records([store])
+    assert [r["config"]["precision"] for r in recs] == ["fp32"] and files == [str(store)]

@@ -110,6 +110,12 @@ def test_empty_outputs_are_called_out_beside_the_score():
     assert "empty" not in render([fine], "md")
 
 
+def test_fault_injected_rows_are_marked():
+    r = record("int4", score=0, stderr=0.0)
+    r["config"]["fault"] = "corrupt_prompt"
+    assert "smollm2-135m-instruct (fault injected: corrupt_prompt)" in render([r], "md")
+
+
 def test_random_weights_rows_are_marked():
     md = render([record("int4", model="mistral-7b-instruct", weights="random", suites=())], "md")
     assert "mistral-7b-instruct (random weights)" in md and "7.24B" in md
