@@ -154,7 +154,8 @@ def example_comparison(rows: list[dict]) -> None:
         table.append([r["precision"], f"{r['load_s']:.2f}", f"{r['weights_mb']:.1f}", mem,
                       f"{r['decode_tok_s']:.2f}", vs, r["answer"][:40].replace("\n", " ")])
     print(tabulate(table, headers=["precision", "load s", "weights MB", "memory vs fp32", "decode tok/s",
-                                   "speed vs fp32", "answer"], tablefmt="github"))
+                                   "speed vs fp32", "answer"], tablefmt="github",
+                   disable_numparse=True))  # print the figures as formatted: "15.30" stays "15.30"
     print("Speeds depend on the machine and on what else runs on it; rerun to see the noise.")
 
 
