@@ -243,6 +243,16 @@ def test_ci_gate_script_exit_status(tmp_path):
     assert "| fp32" in ok.stdout  # the report is printed before the verdict
     assert bad.returncode == 1 and "REGRESSION" in bad.stdout
     assert missing.returncode == 2 and "Error:" in missing.stderr
+    # a CI machine of another memory class: no rows match, so the gate compares quality across
+    # machines instead of failing as bad input, and still catches the drop
+    def elsewhere(path, name):
+        recs = [json.loads(x) for x in Path(path).read_text().splitlines()]
+        for r in recs:
+            r["hardware"].update(memory_class="cpu-8gb", fingerprint="other-machine")
+        return write(tmp_path / name, recs)
+    ok2, bad2 = gate(elsewhere(same, "same2.jsonl")), gate(elsewhere(worse, "worse2.jsonl"))
+    assert ok2.returncode == 0 and "gating quality across machines" in ok2.stderr, ok2.stdout + ok2.stderr
+    assert bad2.returncode == 1 and "REGRESSION" in bad2.stdout
 
 
 # --- the committed baseline: real runs of the packaged model ----------------------------------
