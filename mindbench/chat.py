@@ -38,10 +38,10 @@ def transcript(turns: list[tuple[str, str]], message: str, budget_tokens: int) -
 def conversation(turns: list[tuple[str, str]], message: str, budget_tokens: int, count) -> list[dict]:
     """The messages for `message` with as many recent turns as fit `budget_tokens`, measured by
     `count(messages)` (the provider's exact count of the rendered template)."""
+    from .agents import ChatAgent
     kept = list(turns)
     while True:
-        msgs = [m for u, a in kept for m in ({"role": "user", "content": u}, {"role": "assistant", "content": a})]
-        msgs.append({"role": "user", "content": message})
+        msgs = ChatAgent.messages(kept, message)
         if not kept or count(msgs) <= budget_tokens:
             return msgs
         kept.pop(0)

@@ -482,10 +482,8 @@ def _check_suite(name: str) -> None:
         raise MindbenchError(f"unknown suite {base!r}; choose from {', '.join(SUITE_CHOICES)} "
                              f"(or suite:subset, e.g. code:easy), all or none")
     if subset:
-        from .suites import load_suite
-        names = sorted({t.subset for t in load_suite(base)})
-        if subset not in names:
-            raise MindbenchError(f"suite {base!r} has no subset {subset!r}; choose one of {', '.join(names)}")
+        from .suites import load_suite, only_subset
+        only_subset(load_suite(base), base, subset)
 
 
 def _warn_if_busy(threads: int | None) -> None:

@@ -161,6 +161,15 @@ def _rank(task_id: str) -> str:
     return hashlib.sha256(task_id.encode()).hexdigest()
 
 
+def only_subset(tasks: list[Task], suite: str, subset: str) -> list[Task]:
+    """The tasks of one subset (e.g. code's "easy"); a subset the suite lacks is a user error."""
+    kept = [t for t in tasks if t.subset == subset]
+    if not kept:
+        names = ", ".join(sorted({t.subset for t in tasks}))
+        raise MindbenchError(f"suite {suite!r} has no subset {subset!r}; choose one of {names}")
+    return kept
+
+
 def select(tasks: list[Task], limit: int | None) -> list[Task]:
     """A deterministic subset of `limit` tasks, the same on every run and machine.
 
@@ -324,10 +333,7 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
         raise MindbenchError(f"n_samples must be at least 1, got {n_samples}")
     tasks = load_suite(suite)
     if subset is not None:
-        names = sorted({t.subset for t in tasks})
-        tasks = [t for t in tasks if t.subset == subset]
-        if not tasks:
-            raise MindbenchError(f"suite {suite!r} has no subset {subset!r}; choose one of {', '.join(names)}")
+        tasks = only_subset(tasks, suite, subset)
     tasks = select(tasks, limit)
     requests = [build_request(engine, t) for t in tasks]
     # Every task of a suite shares its stop strings and token budget for a given model kind, so

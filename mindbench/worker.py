@@ -81,17 +81,19 @@ def classify(e: BaseException) -> tuple[str, str]:
 
 # --- faults (tests only) ----------------------------------------------------------------------
 
+def _fault_items() -> list[tuple[str, str]]:
+    """MINDBENCH_FAULT as (kind, precision or "") pairs, in the order given."""
+    spec = os.environ.get("MINDBENCH_FAULT", "").strip()
+    return [(kind, only) for kind, _, only in (s.strip().partition("@") for s in spec.split(",") if s.strip())]
+
+
 def active_faults(cfg: dict) -> list[str]:
     """The MINDBENCH_FAULT kinds that apply to this cell (all precisions, or its own)."""
-    spec = os.environ.get("MINDBENCH_FAULT", "").strip()
-    items = (s.strip().partition("@") for s in spec.split(",") if s.strip())
-    return [kind for kind, _, only in items if not only or only == cfg.get("precision")]
+    return [kind for kind, only in _fault_items() if not only or only == cfg.get("precision")]
 
 
 def fault_for(cfg: dict) -> str | None:
-    spec = os.environ.get("MINDBENCH_FAULT", "").strip()
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        kind, _, only = item.partition("@")
+    for kind, only in _fault_items():
         if kind == "corrupt_prompt":
             continue  # the engine's own fault (it garbles prompts in render()); nothing to do here
         if kind not in ("oom", "segfault", "hang"):
