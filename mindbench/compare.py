@@ -229,7 +229,9 @@ def _load(path: str, side: str) -> list[dict]:
 @click.option("--speed/--no-speed", "gate_speed", default=True, show_default=True,
               help="Gate speed figures; --no-speed when either run shared its CPU with other work.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, hardware, gate_speed, as_json):
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write the comparison as one HTML page.")
+def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, hardware, gate_speed, as_json,
+                    html_path=None):
     """Regression gate: compare NEW results against BASELINE.
 
     Exit status 0 when nothing regressed, 1 on a regression, 2 on bad input (missing file,
@@ -242,6 +244,7 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, hardwa
       mindbench compare results/baseline.jsonl new.jsonl --speed-tol 0.1 --json
       mindbench compare old.jsonl new.jsonl --hardware any   # quality across machines
       mindbench compare old.jsonl new.jsonl --no-speed       # busy machine: quality only
+      mindbench compare old.jsonl new.jsonl --html compare.html
     """
     for name, x in (("--quality-tol", quality_tol), ("--speed-tol", speed_tol),
                     ("--memory-tol", memory_tol), ("--z", z)):
@@ -256,5 +259,8 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, hardwa
     result = compare(base_records, new_records, quality_tol=quality_tol, speed_tol=speed_tol,
                      memory_tol=memory_tol, z=z, hardware=hardware, gate_speed=gate_speed)
     click.echo(json.dumps(result, indent=2) if as_json else render_text(result))
+    if html_path:  # the page lives in report_html; written before a regression's exit 1
+        from .report_html import write_compare
+        write_compare(result, baseline, new, html_path)
     if result["regressions"]:
         raise click.exceptions.Exit(1)

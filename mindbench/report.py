@@ -10,6 +10,8 @@ Records mark estimated figures either with a top-level list of dotted paths,
 `"estimated": ["speed.decode_tok_s", "memory.weights_mb"]`, or with `"estimated": true` inside
 the figure's own dict (e.g. `speed.decode_tok_s = {"mean": .., "std": .., "estimated": true}`).
 
+`--format html` is one self-contained page built from these same rows (mindbench.report_html).
+
 Plots: one PNG with two panels — quality against peak memory with the Pareto front marked
 (one point per model x runtime x precision), and quality by precision for each model with
 standard-error bars.
@@ -18,7 +20,6 @@ standard-error bars.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import math
@@ -213,6 +214,28 @@ def table_rows(views: list[dict]) -> list[dict]:
     return rows
 
 
+def table_note(views: list[dict]) -> str:
+    """What the table's notation means (shown under the table in every format that has one)."""
+    note = ("Speed: mean ± std over repeats. Quality: score 0-100 ± standard error (n tasks). "
+            "Peak MB (RSS) is the worker's peak resident memory on CPU.")
+    if any(v["estimated"] for v in views):
+        note += " (est.) = estimated, not measured."
+    if any(q["empty"] for v in views for q in v["quality"].values()):
+        note += (" [k empty] = k outputs ran to the token limit and decoded to nothing: broken numerics "
+                 "(e.g. fp16 overflow; try bf16 or fp32), not a weak model.")
+    return note
+
+
+def figure_paths(v: dict) -> dict:
+    """Column of table_rows -> the record figure (dotted path) it shows, so a page can mark each
+    cell's provenance (estimated, published, contended) beside the same text."""
+    paths = {"weights MB": "memory.weights_mb", "peak MB": f"memory.{v['peak_source']}",
+             "decode tok/s": "speed.decode_tok_s", "prefill tok/s": "speed.prefill_tok_s",
+             "TTFT ms": "speed.ttft_ms", "load s": "load.load_s", "roofline": "roofline.efficiency"}
+    paths.update({s: f"quality.{s}" for s in v["quality"]})
+    return paths
+
+
 def hardware_line(records: list[dict]) -> str:
     seen = {}
     for r in records:
@@ -252,21 +275,15 @@ def render(records: list[dict], fmt: str) -> str:
         return out.getvalue()
     from tabulate import tabulate
 
-    note = ("Speed: mean ± std over repeats. Quality: score 0-100 ± standard error (n tasks). "
-            "Peak MB (RSS) is the worker's peak resident memory on CPU.")
-    if any(v["estimated"] for v in views):
-        note += " (est.) = estimated, not measured."
-    if any(q["empty"] for v in views for q in v["quality"].values()):
-        note += (" [k empty] = k outputs ran to the token limit and decoded to nothing: broken numerics "
-                 "(e.g. fp16 overflow; try bf16 or fp32), not a weak model.")
+    note = table_note(views)
     hw = hardware_line(records)
     if fmt == "md":
         body = tabulate(rows, headers="keys", tablefmt="github") if rows else "(no records)"
         return f"Hardware: {hw}\n\n{body}\n\n{note}\n"
     if fmt == "html":
-        body = tabulate(rows, headers="keys", tablefmt="html") if rows else ""
-        return (f"<!doctype html><meta charset='utf-8'><title>mindbench report</title>\n"
-                f"<p>Hardware: {html.escape(hw)}</p>\n{body}\n<p>{html.escape(note)}</p>\n")
+        # One self-contained page (header, sortable table, plots, recommendation): report_html.
+        from .report_html import page
+        return page(records)
     raise MindbenchError(f"unknown format {fmt!r}; use md, csv, html or json")
 
 

@@ -30,6 +30,7 @@ if [ "${1:-}" = "--refresh" ]; then
     echo "benchmark took $(( $(date +%s) - start )) s" >&2
     mv "$tmp/baseline.jsonl" "$BASELINE"
     $MINDBENCH report "$BASELINE" --format md -o results/baseline.md --plot results/baseline.png
+    $MINDBENCH report "$BASELINE" --format html -o results/baseline.html  # the page to share
     exit 0
 fi
 

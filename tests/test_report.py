@@ -80,8 +80,8 @@ def test_html_is_escaped_table(store):
     recs[0]["error"] = None
     recs[3]["error"] = "<script>boom</script>"
     out = render(recs, "html")
-    assert out.startswith("<!doctype html>") and "<table>" in out and "<th>decode tok/s" in out
-    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert out.startswith("<!doctype html>") and "<table class='data sortable'" in out and ">decode tok/s</th>" in out
+    assert "<script>boom" not in out and "&lt;script&gt;boom" in out
 
 
 def test_json_is_raw_numbers(store):
@@ -149,7 +149,7 @@ def test_cli_formats_output_file_plot_and_json(store, tmp_path):
     png, html_out = tmp_path / "r.png", tmp_path / "r.html"
     res = runner.invoke(report_command, [str(store), "--format", "html", "-o", str(html_out), "--plot", str(png)])
     assert res.exit_code == 0, res.output
-    assert "<table>" in html_out.read_text() and png.stat().st_size > 20_000
+    assert "<table class='data sortable'" in html_out.read_text() and png.stat().st_size > 20_000
 
 
 def test_cli_newest_record_per_cell_unless_all(tmp_path):

@@ -1,0 +1,285 @@
+"""The HTML report: one self-contained page per store (and per compare result), checked with an
+HTML parser on the committed stores in results/ and on hand-made records for what those lack
+(fidelity, failed cells, estimated/published/contended figures, a second machine)."""
+
+import copy
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mindbench import results
+from mindbench.compare import compare, compare_command
+from mindbench.report import latest, load_records, report_command, table_rows, view
+from mindbench.report_html import compare_page, page
+
+ROOT = Path(__file__).resolve().parents[1]
+STORES = sorted((ROOT / "results").glob("*.jsonl")) + sorted((ROOT / "results" / "gate").glob("*.jsonl"))
+
+
+class Page(HTMLParser):
+    """What the tests look at: tables (head and body rows as cell texts), figures, and every
+    attribute, script and style, to find anything that would reach the network."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.tables, self.figures, self.attrs, self.scripts, self.styles, self.links = {}, {}, [], [], [], []
+        self._table = self._row = self._cell = self._fig = None
+        self._in = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.attrs.extend((tag, k, v or "") for k, v in attrs)
+        self._in.append(tag)
+        if tag == "table":
+            self._table = self.tables.setdefault(a.get("id"), {"head": [], "rows": [], "row_classes": [],
+                                                               "classes": a.get("class", "")})
+        elif tag == "tr" and self._table is not None:
+            self._row = []
+            self._row_class = a.get("class")
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+        elif tag == "figure":
+            self._fig = a.get("id")
+            self.figures[self._fig] = {"svg": 0, "class": a.get("class")}
+        elif tag == "svg" and self._fig:
+            self.figures[self._fig]["svg"] += 1
+        elif tag == "script":
+            self.scripts.append(a)
+        elif tag == "link":
+            self.links.append(a)
+
+    def handle_endtag(self, tag):
+        if self._in and self._in[-1] == tag:
+            self._in.pop()
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            if self._row_is_head():
+                self._table["head"] = self._row
+            else:
+                self._table["rows"].append(self._row)
+                self._table["row_classes"].append(self._row_class)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+        elif tag == "figure":
+            self._fig = None
+
+    def _row_is_head(self):
+        return "thead" in self._in
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._in and self._in[-1] == "style":
+            self.styles.append(data)
+        if self._in and self._in[-1] == "script":
+            self.scripts.append(data)
+
+
+def assert_self_contained(text: str, p: Page):
+    """Nothing in the page may be fetched: no URL in src/href, no url() to anywhere but an
+    in-page #id, no stylesheet link, no external script, no @import."""
+    for tag, name, value in p.attrs:
+        if name in ("src", "href", "xlink:href", "data", "action", "poster", "srcset"):
+            assert value.startswith(("#", "data:")), (tag, name, value)
+        assert not re.search(r"url\(\s*['\"]?(?!#|data:)", value), (tag, name, value)
+    assert not p.links, "no <link> of any kind (stylesheets, fonts, icons)"
+    assert all("src" not in s for s in p.scripts if isinstance(s, dict))
+    css = "".join(p.styles)
+    assert "@import" not in css and not re.search(r"url\(\s*['\"]?(?!#|data:)", css)
+    assert not re.search(r"<(img|iframe|object|embed|video|audio)\b", text, re.I)
+    assert "http://" not in css + "".join(s for s in p.scripts if isinstance(s, str))
+
+
+@pytest.mark.parametrize("store", STORES, ids=lambda p: p.name)
+def test_page_from_each_committed_store(store):
+    records = latest(load_records([store]))
+    text = page(records)
+    p = Page(text)
+    assert_self_contained(text, p)
+    # The comparison table is report.table_rows' table: one row per record, same columns and
+    # cells as the Markdown output, plus the provenance column.
+    t = p.tables["results"]
+    assert "sortable" in t["classes"]
+    expected = table_rows([view(r) for r in records])
+    assert len(t["rows"]) == len(records) == len(expected)
+    assert t["head"] == list(expected[0]) + ["provenance"]
+    for got, want in zip(t["rows"], expected):
+        assert got[:-1] == list(want.values())
+        assert got[-1].startswith("measured here")  # one machine per committed store: all "here"
+    # Every plot is there as inline SVG (these stores all have quality, memory and speed).
+    for fid in ("plot-quality", "plot-speed"):
+        assert p.figures[fid]["svg"] == 1, fid
+    assert "plot-fidelity" not in p.figures  # no record carries fidelity yet
+    # Header: machine with its CPU and RAM, the commit, when.
+    hw = records[0]["hardware"]
+    assert hw["cpu"] in text and str(hw["ram_mb"]) in text
+    assert records[0]["software"]["commit"] in text and records[0]["software"]["torch"] in text
+    assert "runs" in p.tables and len(p.tables["runs"]["rows"]) == len({r["run_id"] for r in records})
+
+
+def test_suites_store_gets_a_recommendation_per_task_with_its_why():
+    records = latest(load_records([ROOT / "results" / "suites_by_precision.jsonl"]))
+    text = page(records)
+    for task in ("code", "chat", "reasoning", "data"):
+        assert re.search(rf"<h3>{task}: [\w.-]+ (fp16|int8|int4)", text), task
+    assert "measured here; the best of" in text
+
+
+def test_baseline_store_explains_why_no_recommendation():
+    text = page(latest(load_records([ROOT / "results" / "baseline.jsonl"])))
+    assert "No measured recommendation for: code; chat; reasoning; data" in text
+
+
+def test_committed_baseline_page_is_the_baselines():
+    """results/baseline.html is the committed baseline's page (scripts/ci_gate.sh --refresh
+    remakes it with baseline.md): one table row per baseline cell, every plot, self-contained.
+    Not compared byte for byte: a new table column elsewhere must not fail this until the lead
+    refreshes the baseline."""
+    text = (ROOT / "results" / "baseline.html").read_text(encoding="utf-8")
+    p = Page(text)
+    assert_self_contained(text, p)
+    records = latest(load_records([ROOT / "results" / "baseline.jsonl"]))
+    rows = p.tables["results"]["rows"]
+    assert len(rows) == len(records)
+    head = p.tables["results"]["head"]
+    assert [r[head.index("precision")] for r in rows] == [r["config"]["precision"] for r in records]
+    assert p.figures["plot-quality"]["svg"] == 1 and p.figures["plot-speed"]["svg"] == 1
+    assert records[0]["software"]["commit"] in text
+
+
+def _rec(precision, fp="fp-A", cpu="Test CPU", **kw):
+    cfg = {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": precision,
+           "dtype": "float32", "device": "cpu", "weights": "pretrained", "suites": ["code"], "limit": 20,
+           "repeats": 3, "prompt_tokens": 512, "new_tokens": 128, "threads": 2}
+    hw = {"fingerprint": fp, "memory_class": "cpu-16gb", "cpu": cpu, "cores": 2, "ram_mb": 16000, "gpus": [],
+          "cpu_features": ["avx2", "avx512f"], "speed_fingerprint": "sf-" + fp}
+    rec = {"schema": results.SCHEMA, "run_id": "r1", "timestamp": "2026-01-01T00:00:00+00:00", "status": "ok", "error": None,
+           "config": cfg, "hardware": hw, "software": {"mindbench": "0.1.0", "commit": "abc123", "torch": "2.13"},
+           "memory": {"weights_mb": 500.0, "peak_rss_mb": 900.0},
+           "speed": {"decode_tok_s": {"mean": 20.0, "std": 0.5, "n": 3},
+                     "prefill_tok_s": {"mean": 400.0, "std": 10.0, "n": 3}, "ttft_ms": {"mean": 30.0, "std": 1.0, "n": 3}},
+           "quality": {"code": {"score": 30.0, "value": 0.3, "stderr": 0.1, "n": 20, "metric": "pass@1"}},
+           "fidelity": None}
+    rec.update(kw)
+    rec["cell"] = results.cell_key(cfg, fp)
+    return rec
+
+
+def _fid(kld, top1, ref=False):
+    return {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": ref, "text_sha": "x",
+            "tokens": 4096, "documents": 8, "kld": {"mean": kld, "ci_lo": kld * 0.8, "ci_hi": kld * 1.2},
+            "top1": {"mean": top1, "ci_lo": top1 - 0.02, "ci_hi": min(1.0, top1 + 0.02)},
+            "delta_p": {"median": 0.001, "p90": 0.01, "p99": 0.05},
+            "ppl_ratio": {"mean": 1.01, "ci_lo": 1.0, "ci_hi": 1.02}, "seconds": 3.0}
+
+
+@pytest.fixture
+def rich():
+    """Fidelity on three precisions (one errored), a failed cell with a message, estimated,
+    published and contended figures, an `[k empty]` flag, and a second machine."""
+    fp32 = _rec("fp32", fidelity=_fid(0.0, 1.0, ref=True))
+    int8 = _rec("int8", fidelity=_fid(0.004, 0.97), estimated=["speed.decode_tok_s"])
+    int4 = _rec("int4", fidelity=_fid(0.05, 0.88))
+    int4["speed"]["verdict"] = "contended"
+    int4["quality"]["code"].update(source="published (model card)", empty_outputs=3)
+    fp16 = _rec("fp16", fidelity={"error": "vocabularies differ"})
+    oom = _rec("bf16", status="oom", error="CUDA out of memory <b>while</b> loading; try --precision int4",
+               memory={}, speed={}, quality={})
+    other = _rec("fp32", fp="fp-B", cpu="Other CPU")
+    return [fp32, int8, int4, fp16, oom, other]
+
+
+def test_rich_store_shows_fidelity_failures_and_provenance(rich):
+    text = page(rich)
+    p = Page(text)
+    assert_self_contained(text, p)
+    t = p.tables["results"]
+    assert len(t["rows"]) == 6
+    assert t["row_classes"][4] == "failed"
+    status = t["rows"][4][t["head"].index("status")]
+    assert status.startswith("oom: CUDA out of memory <b>while</b>")  # the message, escaped, not markup
+    assert "<b>while</b>" not in text and "&lt;b&gt;while&lt;/b&gt;" in text
+    assert "Failed cells" in text
+    prov = [r[-1] for r in t["rows"]]
+    assert "estimated: decode tok/s" in prov[1] and "(est.)" in t["rows"][1][t["head"].index("decode tok/s")]
+    assert "published: code" in prov[2] and "speed contended" in prov[2]
+    assert "measured elsewhere (M2)" in prov[5] and prov[0].startswith("measured here")
+    assert "[3 empty]" in t["rows"][2][t["head"].index("code")] and "[k empty] = k outputs" in text
+    # Each marked cell says why on hover.
+    assert re.search(r"class='num est[^']*' title='estimated, not measured'", text)
+    assert re.search(r"class='[^']*busy[^']*' title='measured while the machine was contended", text)
+    # Fidelity: its plot and its table, with CIs and the errored cell's message.
+    assert p.figures["plot-fidelity"]["svg"] == 1
+    f = p.tables["fidelity"]
+    assert len(f["rows"]) == 4
+    assert f["rows"][1][4] == "0.0040 [0.0032, 0.0048]" and f["rows"][1][5] == "97.0 [95.0, 99.0]"
+    assert "vocabularies differ" in f["rows"][3][4]
+    # Two machines in the header, with their CPU features.
+    assert "Other CPU" in text and "avx2 avx512f" in text and "M2" in text
+
+
+def test_html_format_through_the_cli(rich, tmp_path):
+    store = tmp_path / "runs.jsonl"
+    for r in rich:
+        results.append(store, r)
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(report_command, [str(store), "--format", "html", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert text.startswith("<!doctype html>") and Page(text).tables["results"]["rows"]
+
+
+def test_sortable_headers_are_wired():
+    text = page(latest(load_records([ROOT / "results" / "baseline.jsonl"])))
+    p = Page(text)
+    assert all("sortable" in t["classes"] for t in p.tables.values())
+    js = "".join(s for s in p.scripts if isinstance(s, str))
+    assert "querySelectorAll('table.sortable')" in js and "addEventListener('click'" in js
+
+
+def test_compare_page_lists_regressions_first(tmp_path):
+    base = ROOT / "results" / "baseline.jsonl"
+    fault = ROOT / "results" / "gate" / "fault_corrupt_prompt.jsonl"
+    out = tmp_path / "cmp.html"
+    res = CliRunner().invoke(compare_command, [str(base), str(fault), "--html", str(out)])
+    assert res.exit_code == 1, res.output  # the page does not change compare's verdict
+    text = out.read_text()
+    p = Page(text)
+    assert_self_contained(text, p)
+    checks = p.tables["checks"]
+    verdicts = [r[-1] for r in checks["rows"]]
+    n_reg = verdicts.count("REGRESSION")
+    assert n_reg == 2 and verdicts[:n_reg] == ["REGRESSION"] * n_reg
+    assert all(c == "regression" for c in checks["row_classes"][:n_reg])
+    assert "2 regression(s)" in text and p.figures["plot-compare"]["svg"] == 1
+    assert len(p.tables["results-baseline"]["rows"]) == 2 and len(p.tables["results-new"]["rows"]) == 2
+
+
+def test_compare_page_of_an_honest_rerun_has_no_regression():
+    base = load_records([ROOT / "results" / "baseline.jsonl"])
+    rerun = load_records([ROOT / "results" / "gate" / "rerun.jsonl"])
+    result = compare(base, rerun)
+    text = compare_page(result, base, rerun)
+    assert "0 regression(s)" in text and "REGRESSION" not in text and "banner good" in text
+
+
+def test_status_regression_sorts_first_and_shows_message():
+    base = [_rec("fp32"), _rec("int4")]
+    new = copy.deepcopy(base)
+    new[1].update(status="crashed", error="worker died (signal 11)", speed={}, quality={}, memory={})
+    result = compare(base, new)
+    p = Page(compare_page(result, base, new))
+    first = p.tables["checks"]["rows"][0]
+    assert first[1] == "status" and first[-1] == "REGRESSION" and "worker died" in first[3]
+
+
+def test_empty_store_still_makes_a_page():
+    p = Page(page([]))
+    assert "results" not in p.tables and p.figures["plot-quality"]["class"] == "empty"
