@@ -106,7 +106,8 @@ function sortBy(t, i, th) {
 }
 """
 
-SPEED_COLUMNS = ("decode tok/s", "prefill tok/s", "TTFT ms")
+SPEED_KEYS = {"decode tok/s": "decode_tok_s", "prefill tok/s": "prefill_tok_s", "TTFT ms": "ttft_ms"}
+SPEED_COLUMNS = tuple(SPEED_KEYS)
 
 
 def esc(x) -> str:
@@ -310,6 +311,8 @@ def comparison_table(records: list[dict], labels: dict, tid: str = "results") ->
             elif h in cells:
                 kind, why = cells[h]
                 a = f" class='{'num ' if _is_num(row[h]) else ''}{kind}' title='{esc(why)}'"
+            elif h in SPEED_COLUMNS and v.get(SPEED_KEYS[h] + "_n"):  # the spread's sample size, on hover
+                a = f" title='mean ± std over {esc(v[SPEED_KEYS[h] + '_n'])} timed repeats'"
             if a:
                 attrs[(i, j)] = a
     return _table(head, body, tid, classes, attrs)
