@@ -432,6 +432,7 @@ def _figure(svg_why: tuple, fid: str, caption: str) -> str:
     svg, why = svg_why
     if svg is None:
         return f"<figure id='{fid}' class='empty'><figcaption>{esc(caption)}: not drawn, {esc(why)}.</figcaption></figure>"
+    svg = svg.replace('role="img"', f'role="img" aria-label="{esc(caption)}"', 1)  # read out by screen readers
     return f"<figure id='{fid}'>{svg}<figcaption>{esc(caption)}</figcaption></figure>"
 
 
