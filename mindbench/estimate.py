@@ -121,7 +121,7 @@ def count_params(cfg: dict) -> Params:
         small = L * (attn_out + H + I + H + 4 * H) + 2 * H   # biases, ln_1, ln_2; ln_f
         embed, head_bias = V * H + cfg["n_positions"] * H, 0
         tied = cfg.get("tie_word_embeddings", True)
-    else:  # llama-style decoders: llama, mistral, gemma3_text, stablelm, phi
+    else:  # llama-style decoders: llama, mistral, qwen2, qwen3, phi3, smollm3, gemma3_text, stablelm, phi
         H, L, V = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
         I, nh = cfg["intermediate_size"], cfg["num_attention_heads"]
         kvh = cfg.get("num_key_value_heads") or nh
@@ -137,6 +137,10 @@ def count_params(cfg: dict) -> Params:
             small = L * (qkv_bias + 4 * H) + 2 * H                         # LayerNorms have bias
         elif t == "gemma3_text":
             small = L * (4 * H + 2 * hd) + H                               # 4 norms + q/k norms
+        elif t == "qwen2":
+            small = L * (2 * H + q + 2 * kv) + H                           # q/k/v biases (no o bias)
+        elif t == "qwen3":
+            small = L * (2 * H + 2 * hd) + H                               # per-head q/k RMSNorm
         else:
             bias = (q + 2 * kv + H) if cfg.get("attention_bias") else 0
             bias += (2 * I + H) if cfg.get("mlp_bias") else 0
@@ -150,7 +154,8 @@ def count_params(cfg: dict) -> Params:
         types = cfg.get("layer_types") or []
         n_sliding = sum(1 for x in types if x == "sliding_attention")
         window, windowed = cfg["sliding_window"], 2 * n_sliding * kvh * hd
-    elif cfg.get("sliding_window"):
+    elif cfg.get("sliding_window") and cfg.get("use_sliding_window", True):
+        # (Qwen2 configs name a window but switch it off with use_sliding_window: false)
         window, windowed = cfg["sliding_window"], kv_token
     return Params(linear=lin_w, linear_rows=rows, small=small, embed=embed, head=head, tied=tied,
                   layers=L, kv_per_token=kv_token, kv_window=window, kv_windowed=windowed,

@@ -150,7 +150,7 @@ def source_folder(spec: ModelSpec, *, cache_dir=None, hf_token=None, revision=No
     if spec.source == "packaged":
         folder, cold, convert_s = converted_folder(spec, cache_dir)
         meta = json.loads((folder / "mindbench.json").read_text())
-        return str(folder), {"source": f"packaged:{spec.package}/{Path(meta['source']).name}",
+        return str(folder), {"source": catalog.packaged_source(spec, Path(meta['source'])),
                              "revision": meta["sha256"], "cold": cold, "convert_s": round(convert_s, 2)}
     if spec.source == "local":
         return spec.path, {"source": f"local:{spec.path}", "revision": _local_revision(Path(spec.path)), "cold": False}

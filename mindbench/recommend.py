@@ -63,6 +63,8 @@ class Candidate:
     estimate: dict | None = None      # the estimator's figures and inputs, when used
     gated: bool = False
     excluded: str | None = None       # why this one cannot be the answer
+    published: dict | None = None     # the catalog's published figure for the task (mindbench.evidence)
+    fidelity_note: str | None = None  # how its quality loss compares with the budget, when one is set
 
     @property
     def key(self) -> tuple:
@@ -99,6 +101,8 @@ class Recommendation:
     pareto_quality: str = "measured score"
     to_measure: list[Candidate] = field(default_factory=list)
     excluded: list[Candidate] = field(default_factory=list)
+    decided_by: list[str] = field(default_factory=list)      # suite, paired test, fidelity, published...
+    published_alerts: list[dict] = field(default_factory=list)
 
     def config(self) -> dict:
         """What the provider loads: model, runtime, precision, device."""
@@ -116,6 +120,7 @@ class Recommendation:
                 "runners_up": [c.to_dict() for c in self.runners_up],
                 "pareto_quality": self.pareto_quality, "pareto": [c.to_dict() for c in self.pareto],
                 "to_measure": [c.to_dict() for c in self.to_measure],
+                "decided_by": self.decided_by, "published_alerts": self.published_alerts,
                 "excluded": [{"model": c.model, "runtime": c.runtime, "precision": c.precision,
                               "reason": c.excluded} for c in self.excluded]}
 
@@ -232,6 +237,7 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
                models: list[str] | None = None) -> tuple[list[Candidate], dict, dict]:
     """All candidates with their memory/speed/quality filled in (not yet filtered)."""
     from .estimate import efficiency_for, estimate, max_context, measured_efficiency
+    from .evidence import published_for
     here, similar, ignored = split_records(hw, records)
     bw = bandwidth_for(hw, here)
     eff = {k: v for k, v in measured_efficiency(similar + here).items() if k[0] == hw.device}
@@ -251,10 +257,17 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
                          efficiency_source=eff_source)
             c = out[(spec.id, "transformers", p)] = Candidate(
                 spec.id, "transformers", p, hw.device, spec.params_b, memory_mb=e.total_mb,
-                decode_tok_s=e.decode_tok_s, estimate=e.to_dict(), gated=spec.gated)
+                decode_tok_s=e.decode_tok_s, estimate=e.to_dict(), gated=spec.gated,
+                published=published_for(spec.id, task or ""))
             limit = max_context(spec.arch)
             if limit and context > limit:
                 c.excluded = f"its context window is {limit} tokens, under --context {context}"
+    from . import estimate_check as ec
+    if hw.device == "cpu" and ec.llamacpp_available():   # no usable GPU: llama.cpp GGUF types are candidates
+        for c in ec.gguf_candidates(specs, hw, similar + here, context, bw["gb_s"], lambda s, q, e: Candidate(
+                s.id, "llamacpp", q, "cpu", s.params_b, memory_mb=e["total_mb"], decode_tok_s=e["decode_tok_s"],
+                estimate=e, gated=s.gated, published=published_for(s.id, task or ""))):
+            out[c.key] = c
     allowed = {s.id for s in specs}
     for key, m in measured.items():
         c = out.get(key)
@@ -359,15 +372,20 @@ def pareto(points: list[Candidate], quality) -> list[Candidate]:
 
 def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_tok_s: float | None = None,
               max_memory_mb: float | None = None, context: int = 2048, models: list[str] | None = None,
-              available_only: bool = False, instruct_chat: bool = True) -> Recommendation:
+              available_only: bool = False, instruct_chat: bool = True, max_kld: float | None = None,
+              quality_loss: str | None = None, prefer: str = "measured") -> Recommendation:
     if task not in TASKS:
         raise MindbenchError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
     if context < 1:
         raise MindbenchError(f"--context must be at least 1 token, got {context}")
+    from . import evidence as ev
+    kld_budget, kld_label = ev.parse_budget(max_kld, quality_loss)
     hw = hardware
     cands, bw, evidence = candidates(hw, records, task, context=context, models=models)
     budget_mb = budget(hw, max_memory_mb)
     _filter(cands, hw, budget_mb)
+    if kld_budget is not None:
+        ev.apply_budget(cands, kld_budget, kld_label, ev.fidelity_map(records))
     if available_only:
         for c in cands:
             if not c.excluded and c.model in catalog.CATALOG:
@@ -403,6 +421,8 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
     instruct_first = task == "chat" and instruct_chat
     ranked = rank_measured(scored) + rank_estimated([c for c in ok if c.score is None], instruct_first)
     rec.chosen, rec.runners_up = ranked[0], ranked[1:4]
+    ev.refine(rec, ok, scored, records, task, budget=kld_budget, budget_label=kld_label, prefer=prefer,
+              rank_estimated=rank_estimated, rank_measured=rank_measured, instruct_first=instruct_first)
     if scored:
         rec.pareto = pareto(scored, lambda c: c.score)
         # Bigger models that fit but were never scored here might do better: say so, with the command.
@@ -410,11 +430,12 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
         for c in rank_estimated([c for c in ok if c.score is None and c.runtime == "transformers"]):
             best_per_model.setdefault(c.model, c)
         rec.to_measure = [c for c in best_per_model.values()
-                          if (c.params_b or 0) > (rec.chosen.params_b or 0)][:3]
+                          if (c.params_b or 0) > (rec.chosen.params_b or 0)
+                          and c.model not in {a["model"] for a in rec.published_alerts}][:3]
     else:
         rec.pareto_quality = "parameters (billions), as a stand-in: nothing measured for this task"
         rec.pareto = pareto(ok, lambda c: c.params_b or 0)
-    rec.why = explain(rec, scored)
+    rec.why = explain(rec, scored) + rec.why
     if relaxed is not None:
         rec.why.append(f"nothing here reaches {DEFAULT_MIN_TOK_S:g} tok/s (the default floor), so the floor was "
                        f"lowered to {relaxed:.2f} tok/s, half the fastest; expect slow replies")
@@ -428,7 +449,7 @@ def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
         q = c.quality
         why.append(f"quality: {q.get('metric') or 'score'} {c.score:.1f} ± {q['stderr']:.1f} on {rec.task} "
                    f"(n={q.get('n')}), {q['source']}; the best of {len(scored)} scored configurations that fit")
-        ties = [o for o in scored if o is not c and _tie(c, o) and o.score >= c.score]
+        ties = [o for o in scored if o.model != c.model and _tie(c, o) and o.score >= c.score]
         if ties:
             why.append(f"ties within standard error with {', '.join(o.label() for o in ties)}; "
                        f"chosen for speed, then memory")
@@ -437,7 +458,7 @@ def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
         if left_out:
             why.append("scored configurations were left out: " + "; ".join(f"{o.label()} ({o.excluded})"
                                                                            for o in left_out[:3]))
-        why.append(f"quality: nothing measured for {rec.task} that fits, so the largest "
+        if not c.published: why.append(f"quality: nothing measured for {rec.task} that fits, so the largest "
                    + ("instruction-tuned " if rec.task == "chat" and getattr(catalog.CATALOG.get(c.model), "chat", False)
                       else "")
                    + f"model that fits wins ({c.params_b}B), at the highest precision that fits ({c.precision})")
@@ -496,6 +517,8 @@ def best_config(task: str = "chat", results_path: str | os.PathLike | None = Non
 # --- the command --------------------------------------------------------------------------------------------
 
 def _fmt_q(c: Candidate) -> str:
+    if c.score is None and c.published:
+        return f"{c.published['benchmark']} {c.published['score']:.1f} (published)"
     if c.score is None:
         return "not measured"
     return f"{c.quality.get('metric') or 'score'} {c.score:.1f} ± {c.quality['stderr']:.1f}"
@@ -504,11 +527,18 @@ def _fmt_q(c: Candidate) -> str:
 def _row(c: Candidate) -> list:
     return [c.model, "" if c.params_b is None else c.params_b, c.runtime, c.precision, _fmt_q(c), f"{c.memory_mb / 1024:.2f}",
             "" if c.decode_tok_s is None else f"{c.decode_tok_s:.1f}" if c.decode_tok_s >= 1 else f"{c.decode_tok_s:.2f}",
-            "measured" if c.memory_source.startswith("measured") or c.speed_source.startswith("measured")
-            else "estimated"]
+            _tiers(c)]
 
 
-HEAD = ["model", "params B", "runtime", "precision", "quality", "memory GiB", "decode tok/s", "basis"]
+def _tiers(c: Candidate) -> str:
+    """Evidence tier of each figure: quality / memory / speed (mindbench.evidence.TIERS)."""
+    from .evidence import tier
+    q = (c.quality or {}).get("source") if c.score is not None else ("published" if c.published else "none")
+    return " / ".join("—" if x == "none" else tier(x) for x in (q, c.memory_source, c.speed_source))
+
+
+HEAD = ["model", "params B", "runtime", "precision", "quality", "memory GiB", "decode tok/s",
+        "evidence (quality / memory / speed)"]
 
 
 def render(recs: list[Recommendation], hw: HardwareProfile, files: list[str], detail: bool) -> str:
@@ -527,6 +557,11 @@ def render(recs: list[Recommendation], hw: HardwareProfile, files: list[str], de
             continue
         out += ["", f"{r.task}: " + (r.chosen.label() if r.chosen else "nothing fits")]
         out += [f"  - {w}" for w in r.why]
+        if r.decided_by:
+            out.append(f"  decided by: {', '.join(dict.fromkeys(r.decided_by))}")
+        if r.published_alerts:
+            out += ["", "stronger on published evidence (unmeasured here; --prefer published chooses it):"]
+            out += [f"  - {a['message']}" for a in r.published_alerts]
         if r.runners_up:
             out += ["", "runners-up:", tabulate([_row(c) for c in r.runners_up], headers=HEAD)]
         if r.pareto:
@@ -556,9 +591,18 @@ def render(recs: list[Recommendation], hw: HardwareProfile, files: list[str], de
               help="Result files (repeatable; default: every results/*.jsonl).")
 @hardware_options
 @click.option("--explain-table", is_flag=True, help="Check the user's document's GPU-memory table row by row.")
+@click.option("--max-kld", type=float, help="Quality-loss budget: mean KL divergence vs the reference precision "
+              "(upper 95% bound); the cheapest configuration within it wins.")
+@click.option("--quality-loss", type=click.Choice(["lossless", "near", "any"]),
+              help="Named budget: lossless (KLD <= 0.002), near (<= 0.05), any.")
+@click.option("--prefer", type=click.Choice(["measured", "published"]), default="measured", show_default=True,
+              help="published: choose on published figures even when a weaker model was measured here (labelled).")
+@click.option("--check-estimates", is_flag=True, help="Recompute the estimate for every measured record and print "
+              "the estimator's error (MAPE, worst case) per figure and runtime.")
+@click.option("--longest-context", is_flag=True, help="Per configuration, the longest context that fits the budget.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def recommend_command(task, min_tok_s, max_memory, context, results_paths, profile_name, gpu_memory, device, ram,
-                      explain_table, as_json):
+                      explain_table, max_kld, quality_loss, prefer, check_estimates, longest_context, as_json):
     """Best model, runtime and precision for this machine (or a planned one), per task.
 
     Measured results come first (this machine, then similar hardware); configurations never
@@ -579,10 +623,21 @@ def recommend_command(task, min_tok_s, max_memory, context, results_paths, profi
         rows = explain_table(context, records=records)
         click.echo(json.dumps(rows, indent=2) if as_json else render_table(rows))
         return
+    if check_estimates:
+        from .estimate_check import check, render_check
+        rep = check(records)
+        click.echo(json.dumps(rep, indent=2) if as_json else render_check(rep))
+        return
     hw = with_cpu_bandwidth(from_options(profile_name, gpu_memory, device, ram), records)
     max_mb = parse_size(max_memory, "--max-memory") if max_memory else None
+    if longest_context:
+        from .estimate_check import longest_contexts, render_longest
+        rows = longest_contexts(hw, records, budget(hw, max_mb), None if task == "all" else task)
+        click.echo(json.dumps(rows, indent=2) if as_json else render_longest(rows))
+        return
     tasks = TASKS if task == "all" else (task,)
-    recs = [recommend(hw, records, t, min_tok_s=min_tok_s, max_memory_mb=max_mb, context=context) for t in tasks]
+    recs = [recommend(hw, records, t, min_tok_s=min_tok_s, max_memory_mb=max_mb, context=context, max_kld=max_kld,
+                      quality_loss=quality_loss, prefer=prefer) for t in tasks]
     if as_json:
         click.echo(json.dumps({"hardware": hw.to_dict(), "results": files,
                                "tasks": {r.task: {k: v for k, v in r.to_dict().items() if k != "hardware"}

@@ -162,12 +162,14 @@ def locate_gguf(spec: ModelSpec, precision: str | None, *, hf_token: str | None 
             raise PrecisionError(f"{spec.id} ships one GGUF file, of type {own}; on llama.cpp use --precision "
                                  f"{own} (or leave it out); transformers precisions are for --runtime transformers")
         path = catalog.packaged_gguf(spec)
-        return path, own, {"source": f"packaged:{spec.package}/{path.name}", "cold": False}
+        return path, own, {"source": catalog.packaged_source(spec, path), "cold": False}
     if spec.source == "local":
         if not (spec.path and spec.path.lower().endswith(".gguf")):
             raise MindbenchError(f"{spec.id} is a transformers folder; llama.cpp needs a .gguf file: pass its "
                                  f"path, or use --runtime transformers")
         return Path(spec.path), want, {"source": f"local:{spec.path}", "cold": False}
+    if spec.id not in HUB_GGUF and spec.gguf_repo:   # catalog models name their usual GGUF repo
+        HUB_GGUF[spec.id] = (spec.gguf_repo, spec.gguf_pattern)
     if spec.id not in HUB_GGUF:
         raise MindbenchError(f"no GGUF file is known for {spec.id} on llama.cpp: pass a .gguf file path as the "
                              f"model, or use --runtime transformers")

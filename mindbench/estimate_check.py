@@ -1,0 +1,203 @@
+"""The estimator against the store: how wrong is it? And GGUF (llama.cpp) estimates, and the longest
+context each configuration fits.
+
+`check(records)` recomputes, for every ok record of a catalog model with an architecture config,
+what mindbench.estimate would have said without that record, and reports per figure (weights,
+peak memory, decode tok/s) and runtime the mean absolute percentage error and the worst case.
+Decode speed is estimated with the record's own measured bandwidth and the median efficiency of
+the *other* records of the same device kind and precision (leave-one-out; the assumed factor if
+there are none), so a record never predicts itself.
+
+GGUF sizes: bits per weight of llama.cpp's usual quantization types, as llama.cpp's
+`quantize --help` lists them for a 7B Llama (whole-file averages, embeddings and output
+included). KV cache: llama.cpp's default f16 cache, 2 bytes per element, with the same GQA /
+sliding-window layout as mindbench.estimate.
+
+Not modelled (stated in docs/catalog.md): allocator fragmentation, the suites' scoring work (its
+resident memory sits in the records' peak RSS), tokenizer and Python objects beyond the fixed overhead, llama.cpp's
+compute buffers beyond a fixed allowance, and any speed effect of CPU caches.
+"""
+
+from __future__ import annotations
+
+from . import catalog
+from .estimate import (ASSUMED_EFFICIENCY, MIB, OVERHEAD_MB, _median, arch_config, count_params, estimate,
+                       max_context)
+
+GGUF_BPW = {"Q2_K": 2.96, "Q3_K_S": 3.5, "Q3_K_M": 3.91, "Q3_K_L": 4.27, "Q4_0": 4.55, "Q4_1": 5.0,
+            "Q4_K_S": 4.58, "Q4_K_M": 4.89, "Q5_0": 5.54, "Q5_K_S": 5.54, "Q5_K_M": 5.69, "Q6_K": 6.56,
+            "Q8_0": 8.5, "F16": 16.0}
+LLAMACPP_BUFFERS_MB = 150        # compute buffers + the llama.cpp library, beyond Python's overhead
+LLAMACPP_ASSUMED_EFFICIENCY = 0.5  # of the memory bandwidth at decode, 2-thread CPU, until measured
+
+
+def gguf_estimate(spec, quant: str, *, context: int, bandwidth_gb_s: float, efficiency: float | None = None,
+                  file_bytes: int | None = None) -> dict:
+    """Memory (MiB) and decode tok/s of `spec` as a GGUF of type `quant` on a CPU via llama.cpp."""
+    p = count_params(arch_config(spec.arch))
+    # GGUF files store the output matrix even for tied models when the converter writes it
+    # (the packaged Qwen files do); the packaged files' real size is known, use it.
+    weights = file_bytes if file_bytes else int(p.total * GGUF_BPW[quant] / 8)
+    kv_elems = p.kv_per_token * context
+    if p.kv_window and context > p.kv_window:
+        kv_elems -= p.kv_windowed * (context - p.kv_window)
+    kv = kv_elems * 2
+    eff = efficiency or LLAMACPP_ASSUMED_EFFICIENCY
+    per_token = weights - p.embed * GGUF_BPW.get(quant, 8.0) / 8 * (1 if not p.tied else 0) + kv
+    tok_s = bandwidth_gb_s * 1e9 * eff / max(per_token, 1)
+    total = weights / MIB + kv / MIB + OVERHEAD_MB["cpu"] + LLAMACPP_BUFFERS_MB
+    return {"source": "estimated", "weights_mb": round(weights / MIB, 1), "kv_cache_mb": round(kv / MIB, 1),
+            "total_mb": round(total, 1), "decode_tok_s": round(tok_s, 2), "efficiency": eff,
+            "inputs": {"bits_per_weight": None if file_bytes else GGUF_BPW[quant], "file_bytes": file_bytes,
+                       "context": context, "kv_bytes_per_elem": 2}}
+
+
+# --- the estimator's own error --------------------------------------------------------------------------
+
+def _kind(device) -> str:
+    return "cuda" if str(device or "").startswith("cuda") else "cpu"
+
+
+def check(records: list[dict]) -> dict:
+    """Per runtime and figure: n, MAPE %, worst case; plus every row and the records skipped."""
+    rows, skipped = [], []
+    ok = [r for r in records if r.get("status") == "ok"]
+    for i, r in enumerate(ok):
+        cfg, mem, roof = r.get("config") or {}, r.get("memory") or {}, r.get("roofline") or {}
+        spec = catalog.CATALOG.get(cfg.get("model"))
+        runtime = cfg.get("runtime") or "transformers"
+        label = f"{cfg.get('model')} {runtime} {cfg.get('precision')}"
+        if spec is None or not spec.arch:
+            skipped.append(f"{label}: no architecture config")
+            continue
+        ctx = (cfg.get("prompt_tokens") or 0) + (cfg.get("new_tokens") or 0) or 2048
+        bw = roof.get("bandwidth_gb_s")
+        kind = _kind(cfg.get("device"))
+        others = [float((o.get("roofline") or {}).get("efficiency")) for j, o in enumerate(ok) if j != i
+                  and (o.get("roofline") or {}).get("efficiency") and _kind((o.get("config") or {}).get("device")) == kind
+                  and (o.get("config") or {}).get("precision") == cfg.get("precision")
+                  and ((o.get("config") or {}).get("runtime") or "transformers") == runtime]
+        try:
+            if runtime == "llamacpp":
+                eff = _median(others) if others else LLAMACPP_ASSUMED_EFFICIENCY
+                e = gguf_estimate(spec, str(cfg.get("precision")).upper(), context=ctx, bandwidth_gb_s=bw or 20.0,
+                                  efficiency=eff)
+                est = {"weights": e["weights_mb"], "peak memory": e["total_mb"], "decode tok/s": e["decode_tok_s"]}
+            else:
+                eff = _median(others) if others else ASSUMED_EFFICIENCY[(kind, cfg.get("precision"))]
+                e = estimate(spec, cfg.get("precision"), kind, context=ctx, bandwidth_gb_s=bw or 20.0, efficiency=eff)
+                # the suites generate in batches: KV cache and activations scale with the batch
+                batch = int(cfg.get("batch_size") or 1)
+                peak_est = e.weights_mb + e.overhead_mb + batch * (e.kv_cache_mb + e.activations_mb)
+                est = {"weights": e.weights_mb, "peak memory": peak_est, "decode tok/s": e.decode_tok_s}
+        except (KeyError, Exception) as exc:       # an unknown precision or quant type: say so, go on
+            skipped.append(f"{label}: {exc}")
+            continue
+        peak = next((mem.get(k) for k in ("nvml_process_mb", "torch_max_reserved_mb", "peak_rss_mb")
+                     if mem.get(k) is not None), None)
+        dec = ((r.get("speed") or {}).get("decode_tok_s") or {}).get("mean")
+        measured = {"weights": mem.get("weights_mb"), "peak memory": peak, "decode tok/s": dec if bw else None}
+        for fig, m in measured.items():
+            if m:
+                rows.append({"record": label, "runtime": runtime, "figure": fig, "measured": round(float(m), 2),
+                             "estimated": round(float(est[fig]), 2), "error_pct": round(100 * (est[fig] - m) / m, 1)})
+    summary = []
+    for rt in sorted({x["runtime"] for x in rows}):
+        for fig in ("weights", "peak memory", "decode tok/s"):
+            sel = [x for x in rows if x["runtime"] == rt and x["figure"] == fig]
+            if sel:
+                worst = max(sel, key=lambda x: abs(x["error_pct"]))
+                summary.append({"runtime": rt, "figure": fig, "n": len(sel),
+                                "mape_pct": round(sum(abs(x["error_pct"]) for x in sel) / len(sel), 1),
+                                "worst_pct": worst["error_pct"], "worst_record": worst["record"]})
+    return {"summary": summary, "rows": rows, "skipped": skipped,
+            "not_modelled": ["allocator fragmentation", "memory held by the suites' scoring (sandboxed program runs, tokenizer, Python objects)",
+                             "tokenizer/Python objects beyond the fixed runtime overhead",
+                             "CPU cache effects on speed", "llama.cpp compute buffers beyond a fixed allowance"]}
+
+
+def render_check(rep: dict) -> str:
+    from tabulate import tabulate
+    out = [tabulate([[s["runtime"], s["figure"], s["n"], f"{s['mape_pct']:.1f}", f"{s['worst_pct']:+.1f}",
+                      s["worst_record"]] for s in rep["summary"]],
+                    headers=["runtime", "figure", "n", "MAPE %", "worst %", "worst record"]) or "no measured records"]
+    out += ["", tabulate([[x["record"], x["figure"], x["measured"], x["estimated"], f"{x['error_pct']:+.1f}"]
+                          for x in rep["rows"]], headers=["record", "figure", "measured", "estimated", "error %"])]
+    if rep["skipped"]:
+        out += ["", "skipped: " + "; ".join(rep["skipped"])]
+    out += ["", "not modelled: " + "; ".join(rep["not_modelled"])]
+    return "\n".join(out)
+
+
+# --- the longest context that fits --------------------------------------------------------------------------
+
+def longest_contexts(hw, records: list[dict], budget_mb: float, task: str | None) -> list[dict]:
+    """Per catalog configuration: the longest context (tokens) whose estimated memory fits the
+    budget, capped by the architecture's trained context. Estimated, labelled so."""
+    from .recommend import PRECISIONS, bandwidth_for, split_records
+    here, _, _ = split_records(hw, records)
+    bw = bandwidth_for(hw, here)["gb_s"]
+    rows = []
+    for spec in catalog.CATALOG.values():
+        if not spec.arch or (task and task not in spec.categories):
+            continue
+        cap = max_context(spec.arch) or 2048
+        for p in PRECISIONS:
+            def mem(ctx):
+                return estimate(spec, p, hw.device, context=ctx, bandwidth_gb_s=bw).total_mb
+            if mem(1) > budget_mb:
+                rows.append({"model": spec.id, "precision": p, "longest_context": 0, "limit": cap,
+                             "why": "does not fit even at 1 token", "source": "estimated"})
+                continue
+            lo, hi = 1, cap
+            while lo < hi:                         # memory grows with context: bisect
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if mem(mid) <= budget_mb else (lo, mid - 1)
+            rows.append({"model": spec.id, "precision": p, "longest_context": lo, "limit": cap,
+                         "why": "the architecture's trained context" if lo == cap else "memory budget",
+                         "source": "estimated"})
+    return rows
+
+
+def render_longest(rows: list[dict]) -> str:
+    from tabulate import tabulate
+    return tabulate([[r["model"], r["precision"], r["longest_context"], r["limit"], r["why"]] for r in rows],
+                    headers=["model", "precision", "longest context (tokens, estimated)", "trained context",
+                             "bounded by"])
+
+
+# --- llama.cpp GGUF candidates on a CPU -----------------------------------------------------------------------
+
+def llamacpp_available() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float, make) -> list:
+    """llama.cpp candidates for a CPU without a usable GPU: each catalog model's usual GGUF types
+    (packaged models: their own file), estimated from bits per weight and the efficiency measured
+    here for llama.cpp (median of the store's llama.cpp CPU records; assumed when there are none)."""
+    effs = [float((r.get("roofline") or {}).get("efficiency")) for r in records
+            if (r.get("config") or {}).get("runtime") == "llamacpp" and r.get("status") == "ok"
+            and _kind((r.get("config") or {}).get("device")) == "cpu" and (r.get("roofline") or {}).get("efficiency")]
+    eff = _median(effs) if effs else None
+    out = []
+    for spec in specs:
+        if not spec.arch:
+            continue
+        if spec.source == "packaged":
+            quants, size = ((spec.gguf_quant or "").upper(),), spec.size_bytes
+            if size is None and catalog.availability(spec)[0]:
+                size = catalog.packaged_gguf(spec).stat().st_size
+            if not size:
+                continue
+        elif spec.gguf_repo:
+            quants, size = spec.gguf_quants, None
+        else:
+            continue
+        for q in quants:
+            e = gguf_estimate(spec, q, context=context, bandwidth_gb_s=bw_gb_s, efficiency=eff, file_bytes=size)
+            e["inputs"]["efficiency_source"] = (f"median measured for llama.cpp here ({len(effs)} runs)" if effs
+                                                else f"assumed {LLAMACPP_ASSUMED_EFFICIENCY} for llama.cpp on a CPU")
+            out.append(make(spec, q, e))
+    return out
