@@ -90,6 +90,11 @@ CATALOG: dict[str, ModelSpec] = {s.id: s for s in [
 ]}
 
 
+# The user's document's eight models (its GPU-memory table is checked against these, not the
+# current ones: `recommend --explain-table`).
+DOCUMENT_MODELS = tuple(s.id for s in CATALOG.values() if s.source == "hub" and s not in CURRENT)
+
+
 def resolve(name: str) -> ModelSpec:
     """Catalog id, alias or Hub repo id, an "org/name" Hub id, or a local folder -> ModelSpec."""
     if name in CATALOG:

@@ -320,7 +320,7 @@ def explain_table(context: int = 2048, *, records: list[dict] | None = None, mod
     store) picks among the document's models (the catalog's Hub models) on a GPU of that size."""
     from . import catalog
     from .hardware import from_options
-    models = models or [s.id for s in catalog.CATALOG.values() if s.source == "hub"]
+    models = models or list(catalog.DOCUMENT_MODELS)
     rows = []
     for tier, sizes, (lo, hi), quant in DOC_TABLE:
         for size in sizes:

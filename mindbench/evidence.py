@@ -38,6 +38,10 @@ KLD_LEVELS = {"lossless": 0.002, "near": 0.05, "any": math.inf}
 # benchmark with the maker's harness).
 TASK_BENCHMARKS = {"code": ("HumanEval", "MBPP"), "reasoning": ("GSM8K", "MATH"), "chat": ("IFEval", "MMLU"),
                    "data": ()}
+# Tasks whose unmeasured candidates are *ranked* on a published figure (one benchmark, one family
+# of protocols: HumanEval pass@1). Elsewhere published figures are shown and compared, never used
+# to rank: a 4B model's GSM8K must not outrank an unpublished 14B by default.
+RANKING_BENCHMARK = {"code": "HumanEval"}
 # How far ahead (points, same benchmark and protocol) a published figure must be to call a model
 # "clearly stronger" than the measured choice.
 CLEARLY_STRONGER = 10.0
@@ -228,10 +232,10 @@ def cheapest_within(chosen, ok: list) -> object:
 def rank_unscored(ok: list, task: str, rank_estimated, instruct_first: bool) -> list:
     """Unmeasured candidates: those with a published figure for the task first (best figure
     first; within a model, the estimator's precision order), then the rest by the estimate rule."""
-    pub = [c for c in ok if c.published]
+    pub = [c for c in ok if c.published and c.published["benchmark"] == RANKING_BENCHMARK.get(task)]
     order = {id(c): i for i, c in enumerate(rank_estimated(ok, instruct_first))}
     pub.sort(key=lambda c: (-c.published["score"], order[id(c)]))
-    return pub + [c for c in rank_estimated(ok, instruct_first) if not c.published]
+    return pub + [c for c in rank_estimated(ok, instruct_first) if c not in pub]
 
 
 def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budget: float | None,
@@ -242,13 +246,14 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
     unscored = rank_unscored([c for c in ok if c.score is None], task, rank_estimated, instruct_first)
     ranked = rank_measured(scored) + unscored
     if prefer == "published":
-        pub = [c for c in unscored if c.published]
+        pub = sorted([c for c in unscored if c.published], key=lambda c: -c.published["score"])
         if pub:
             ranked = pub + [c for c in ranked if c not in pub]
             rec.basis = "published"
             rec.why.append(f"--prefer published: chosen on its published figure, {fmt_published(pub[0].published)}; "
                            f"not measured here")
-    elif not scored and unscored and unscored[0].published:
+    elif not scored and unscored and unscored[0].published and \
+            unscored[0].published["benchmark"] == RANKING_BENCHMARK.get(task):
         rec.basis = "published"
     top = ranked[0]
     # Between precisions of the chosen model, the suite's tie is settled by a paired test or by
@@ -287,7 +292,7 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
             rec.published_alerts.append({"model": c.model, "precision": c.precision, "published": p,
                                          "chosen_published": mine, "command": cmd, "message": msg})
         rec.published_alerts = rec.published_alerts[:3]
-    elif rec.chosen.published:
+    elif rec.basis == "published":
         rec.decided_by.insert(0, "published")
         rec.why.insert(0, f"quality: nothing measured here for {task} that fits; ranked on published figures: "
                           f"{fmt_published(rec.chosen.published)} (a different protocol from mindbench's suite)")

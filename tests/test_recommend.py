@@ -19,6 +19,15 @@ from mindbench.estimate import estimate
 T4 = hardware.profile("t4-16gb")
 
 
+@pytest.fixture(autouse=True)
+def document_catalog(monkeypatch):
+    """These hand-worked choices are over the document's models and the packaged ones; the
+    current catalog's models have their own tests (tests/test_catalog_current.py)."""
+    from mindbench import catalog
+    from mindbench.catalog_current import CURRENT
+    monkeypatch.setattr(catalog, "CATALOG", {k: v for k, v in catalog.CATALOG.items() if v not in CURRENT})
+
+
 def cpu_box(ram_gb=24, bnb=True):
     return hardware.HardwareProfile("Synthetic CPU", 8, ram_gb * 1024, [], False, bnb, name="synthetic",
                                     cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
@@ -81,7 +90,8 @@ def test_faster_config_wins_a_quality_tie():
                rec(T4, "tinyllama-1.1b-chat", "fp16", score=41, stderr=0.02, tok_s=12, peak_mb=3000)]
     r = R.recommend(T4, records, "chat")
     assert r.chosen.precision == "int4"
-    assert any("ties within standard error" in w for w in r.why)
+    # same model, two precisions: the suite ties and no fidelity was measured, so speed decides
+    assert any("tie within standard error" in w and "fidelity not measured" in w for w in r.why)
     assert [c.precision for c in r.runners_up][:1] == ["fp16"]
 
 

@@ -1,0 +1,244 @@
+"""Evidence tiers, published figures, fidelity and the quality-loss budget in `recommend`, on
+hand-made stores; the estimator's error table over the committed records; llama.cpp candidates."""
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from mindbench import evidence as ev, hardware, recommend as R
+from mindbench import estimate_check
+
+CPU = hardware.HardwareProfile("Synthetic CPU", 2, 24 * 1024, [], False, True, name="synthetic",
+                               cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
+PACKAGED = ["smollm2-135m-instruct", "gemma3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
+
+
+def rec(hw, model, precision, *, task="code", score=None, stderr=0.05, n=40, tok_s=10.0, peak_mb=2000.0,
+        runtime="transformers", fidelity=None, items=None, ts="2025-06-01T00:00:00", fingerprint=None):
+    r = {"schema": 2, "timestamp": ts, "status": "ok", "error": None,
+         "config": {"model": model, "runtime": runtime, "precision": precision,
+                    "device": "cuda:0" if hw.device == "cuda" else "cpu", "weights": "pretrained",
+                    "prompt_tokens": 512, "new_tokens": 128},
+         "hardware": {"fingerprint": fingerprint or hw.fingerprint, "memory_class": hw.memory_class},
+         "memory": {"weights_mb": peak_mb / 2, "peak_rss_mb": peak_mb},
+         "speed": {"decode_tok_s": {"mean": tok_s, "std": 0.1, "n": 3}}, "roofline": {}, "quality": {},
+         "fidelity": fidelity}
+    if score is not None:
+        r["quality"] = {task: {"score": score, "metric": "pass@1", "value": score / 100, "stderr": stderr, "n": n}}
+        if items is not None:
+            r["quality"][task]["items"] = items
+    return r
+
+
+def fid(mean, lo, hi):
+    return {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": False,
+            "kld": {"mean": mean, "ci_lo": lo, "ci_hi": hi}, "top1": {"mean": 0.9, "ci_lo": 0.88, "ci_hi": 0.92}}
+
+
+@pytest.fixture(autouse=True)
+def no_llamacpp(monkeypatch):
+    monkeypatch.setattr(estimate_check, "llamacpp_available", lambda: False)
+
+
+# --- this CPU, the four packaged models measured --------------------------------------------------------
+
+def packaged_store():
+    # pass@1 on the code suite (n=40): the 0.5B coder clearly best among those that run fast enough;
+    # the 1.5B coder scores higher but decodes at 2 tok/s here.
+    return [rec(CPU, "smollm2-135m-instruct", "fp32", score=25.0, stderr=0.068, tok_s=14.5, peak_mb=1100),
+            rec(CPU, "gemma3-270m", "fp32", score=10.0, stderr=0.047, tok_s=8.0, peak_mb=2100),
+            rec(CPU, "qwen2.5-coder-0.5b-instruct", "fp32", score=47.5, stderr=0.079, tok_s=7.5, peak_mb=3300),
+            rec(CPU, "qwen2.5-coder-1.5b-instruct", "fp32", score=60.0, stderr=0.077, tok_s=2.0, peak_mb=8200)]
+
+
+def test_cpu_code_picks_among_packaged_models_on_measured_evidence():
+    r = R.recommend(CPU, packaged_store(), "code", models=PACKAGED)
+    assert r.basis == "measured"
+    assert r.chosen.key == ("qwen2.5-coder-0.5b-instruct", "transformers", "fp32")
+    assert r.chosen.quality["source"] == "measured here" and ev.tier(r.chosen.quality["source"]) == "measured here"
+    assert R._tiers(r.chosen) == "measured here / measured here / measured here"
+    assert r.decided_by[0] == "suite"
+    slow = {c.model: c.excluded for c in r.excluded}
+    assert "under 5 tok/s" in slow["qwen2.5-coder-1.5b-instruct"]
+    # with the speed floor off, the stronger measured model wins
+    r = R.recommend(CPU, packaged_store(), "code", models=PACKAGED, min_tok_s=0)
+    assert r.chosen.model == "qwen2.5-coder-1.5b-instruct"
+
+
+def test_a_weak_measured_model_never_silently_beats_a_stronger_published_one():
+    # Only SmolLM2 was measured; the 0.5B coder fits, was never measured, and publishes HumanEval.
+    store = [rec(CPU, "smollm2-135m-instruct", "fp32", score=25.0, stderr=0.068, tok_s=14.5, peak_mb=1100)]
+    r = R.recommend(CPU, store, "code", models=PACKAGED)
+    assert r.chosen.model == "smollm2-135m-instruct" and r.basis == "measured"
+    alerts = {a["model"]: a for a in r.published_alerts}
+    assert "qwen2.5-coder-0.5b-instruct" in alerts
+    a = alerts["qwen2.5-coder-0.5b-instruct"]
+    assert a["command"].startswith("mindbench run --models qwen2.5-coder-0.5b-instruct")
+    assert "not comparable" in a["message"] and "arxiv.org" in a["message"]
+    text = R.render([r], CPU, [], detail=True)
+    assert "stronger on published evidence" in text and "HumanEval 61.6" in text
+    # the measured score and the published one are never in the same quality cell
+    assert "pass@1 25.0" in text and "HumanEval 61.6 (published)" not in text.split("runners-up")[0].splitlines()[4]
+    # --prefer published chooses it, labelled
+    r = R.recommend(CPU, store, "code", models=PACKAGED, prefer="published")
+    assert r.chosen.model in ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
+    assert r.basis == "published" and any("--prefer published" in w for w in r.why)
+    assert R._tiers(r.chosen).startswith("published / estimated")
+
+
+def test_published_to_published_comparison_needs_a_clear_margin():
+    # Measured: the 0.5B coder (published 61.6). The 1.5B coder publishes 70.7 (< 10 points more):
+    # no alert; the 7B (88.4) would be one if it fitted at a usable speed.
+    store = [rec(CPU, "qwen2.5-coder-0.5b-instruct", "fp32", score=47.5, stderr=0.079, tok_s=7.5, peak_mb=3300)]
+    r = R.recommend(CPU, store, "code", models=PACKAGED + ["qwen2.5-coder-7b-instruct"], min_tok_s=0)
+    alerts = {a["model"]: a for a in r.published_alerts}
+    assert "qwen2.5-coder-1.5b-instruct" not in alerts
+    assert alerts["qwen2.5-coder-7b-instruct"]["chosen_published"]["score"] == 61.6
+    assert "88.4 against 61.6" in alerts["qwen2.5-coder-7b-instruct"]["message"]
+
+
+@pytest.mark.parametrize("size,model,precision", [
+    ("8GB", "qwen2.5-coder-7b-instruct", "int4"), ("16GB", "qwen2.5-coder-14b-instruct", "int4"),
+    ("24GB", "qwen2.5-coder-14b-instruct", "int4"), ("80GB", "qwen2.5-coder-14b-instruct", "fp16")])
+def test_gpu_sizes_pick_current_models_with_the_tier_shown(size, model, precision):
+    hw = hardware.from_options(None, gpu_memory=size)
+    r = R.recommend(hw, [], "code")
+    assert (r.chosen.model, r.chosen.precision) == (model, precision)
+    assert r.basis == "published" and r.decided_by[0] == "published"
+    assert R._tiers(r.chosen) == "published / estimated / estimated"
+    assert "HumanEval" in R._fmt_q(r.chosen) and "(published)" in R._fmt_q(r.chosen)
+    # chat has no ranking benchmark: the largest current model that fits, estimated
+    c = R.recommend(hw, [], "chat").chosen
+    assert c.model in {s for s in R.catalog.CATALOG if s.startswith(("qwen", "llama", "gemma", "mistral", "phi", "smollm3", "deepseek"))}
+    assert R._tiers(c) == "— / estimated / estimated"
+
+
+def test_gpu_size_pick_with_a_measured_store_ranks_measured_first():
+    hw = hardware.from_options(None, gpu_memory="24GB")
+    store = [rec(hw, "qwen2.5-coder-7b-instruct", "fp16", score=80.0, stderr=0.03, tok_s=40, peak_mb=16500)]
+    r = R.recommend(hw, store, "code")
+    assert r.chosen.key == ("qwen2.5-coder-7b-instruct", "transformers", "fp16") and r.basis == "measured"
+
+
+# --- fidelity between precisions of one model ------------------------------------------------------------
+
+def test_a_suite_tie_is_broken_by_fidelity_not_speed():
+    store = [rec(CPU, "smollm2-135m-instruct", "fp32", score=30, stderr=0.10, tok_s=14, peak_mb=1100),
+             rec(CPU, "smollm2-135m-instruct", "int4", score=30, stderr=0.10, tok_s=24, peak_mb=1400,
+                 fidelity=fid(0.286, 0.267, 0.302))]
+    r = R.recommend(CPU, store, "code", models=["smollm2-135m-instruct"])
+    assert r.chosen.precision == "fp32"
+    assert "fidelity" in r.decided_by
+    assert any("fidelity decides: KLD 0 (reference)" in w for w in r.why)
+
+
+def test_paired_test_decides_when_the_items_differ_significantly():
+    ids = [f"t{i}" for i in range(20)]
+    a = {t: 1.0 for t in ids}                              # fp32 right on all 20
+    b = {t: (1.0 if i < 8 else 0.0) for i, t in enumerate(ids)}   # int8 wrong on 12 of them
+    store = [rec(CPU, "smollm2-135m-instruct", "int8", score=40, stderr=0.20, tok_s=30, items=b, n=20),
+             rec(CPU, "smollm2-135m-instruct", "fp32", score=100, stderr=0.0, tok_s=10, items=a, n=20)]
+    r = R.recommend(CPU, store, "code", models=["smollm2-135m-instruct"])
+    assert r.chosen.precision == "fp32" and "paired test" in r.decided_by
+    assert any("exact McNemar p = 0.000488" in w for w in r.why)
+
+
+def test_mcnemar_exact_known_values():
+    assert ev.mcnemar_exact(0, 0) == 1.0
+    assert ev.mcnemar_exact(1, 9) == pytest.approx(2 * (1 + 10) / 1024)          # 0.021484375
+    assert ev.mcnemar_exact(5, 5) == 1.0
+    assert ev.mcnemar_exact(0, 12) == pytest.approx(2 / 4096)
+    assert ev.paired({"a": 1, "b": 0, "c": 1}, {"a": 0, "b": 0, "c": 1, "d": 1})[:3] == (3, 1, 0)
+
+
+def test_budget_picks_the_cheapest_configuration_within_it():
+    store = [rec(CPU, "smollm2-135m-instruct", "fp32", score=30, stderr=0.10, tok_s=14, peak_mb=1100),
+             rec(CPU, "smollm2-135m-instruct", "fp16", score=30, stderr=0.10, tok_s=20, peak_mb=900,
+                 fidelity=fid(0.0004, 0.0003, 0.0005)),
+             rec(CPU, "smollm2-135m-instruct", "int8", score=30, stderr=0.10, tok_s=3, peak_mb=800,
+                 fidelity=fid(0.0232, 0.0210, 0.0255)),
+             rec(CPU, "smollm2-135m-instruct", "int4", score=30, stderr=0.10, tok_s=24, peak_mb=700,
+                 fidelity=fid(0.286, 0.267, 0.302))]
+    kw = dict(models=["smollm2-135m-instruct"], min_tok_s=0)
+    r = R.recommend(CPU, store, "code", quality_loss="near", **kw)
+    assert r.chosen.precision == "int8" and "fidelity budget" in r.decided_by
+    assert any("cheapest configuration" in w and "KLD 0.0232" in w for w in r.why)
+    assert "over the quality-loss budget" in {c.precision: c.excluded for c in r.excluded}["int4"]
+    assert R.recommend(CPU, store, "code", quality_loss="lossless", **kw).chosen.precision == "fp16"
+    assert R.recommend(CPU, store, "code", max_kld=0.5, **kw).chosen.precision == "int4"
+    assert R.recommend(CPU, store, "code", max_kld=0.0, **kw).chosen.precision == "fp32"
+    # bf16 was never measured: under a budget it is excluded with the command that measures it
+    bf16 = {c.precision: c.excluded for c in R.recommend(CPU, store, "code", quality_loss="near", **kw).excluded}["bf16"]
+    assert "mindbench run --models smollm2-135m-instruct --precisions fp32,bf16" in bf16
+    with pytest.raises(R.MindbenchError, match="not both"):
+        R.recommend(CPU, store, "code", max_kld=0.1, quality_loss="near")
+
+
+def test_budget_levels_are_documented_thresholds():
+    assert ev.KLD_LEVELS["lossless"] == 0.002 and ev.KLD_LEVELS["near"] == 0.05 and math.isinf(ev.KLD_LEVELS["any"])
+
+
+# --- llama.cpp GGUF candidates on a CPU ------------------------------------------------------------------
+
+def test_llamacpp_gguf_types_are_cpu_candidates_when_installed(monkeypatch):
+    monkeypatch.setattr(estimate_check, "llamacpp_available", lambda: True)
+    cands, _, _ = R.candidates(CPU, [], "code", models=["qwen2.5-coder-7b-instruct", "qwen2.5-coder-0.5b-instruct"])
+    got = {(c.model, c.runtime, c.precision): c for c in cands}
+    q4 = got[("qwen2.5-coder-7b-instruct", "llamacpp", "Q4_K_M")]
+    q8 = got[("qwen2.5-coder-7b-instruct", "llamacpp", "Q8_0")]
+    # bytes per weight: 7.62e9 x 4.89 / 8 and x 8.5 / 8
+    assert q4.estimate["weights_mb"] == pytest.approx(7_615_616_512 * 4.89 / 8 / 2**20, rel=1e-3)
+    assert q8.memory_mb > q4.memory_mb and q8.decode_tok_s < q4.decode_tok_s
+    own = got[("qwen2.5-coder-0.5b-instruct", "llamacpp", "Q4_K_M")]
+    assert own.estimate["weights_mb"] == pytest.approx(491_400_064 / 2**20, abs=0.1)   # the packaged file itself
+    # measured llama.cpp efficiency replaces the assumed one
+    store = [dict(rec(CPU, "smollm2-135m-instruct", "Q4_1", runtime="llamacpp"), roofline={"efficiency": 0.25})]
+    cands, _, _ = R.candidates(CPU, store, "code", models=["qwen2.5-coder-7b-instruct"])
+    q4b = {(c.model, c.runtime, c.precision): c for c in cands}[("qwen2.5-coder-7b-instruct", "llamacpp", "Q4_K_M")]
+    assert q4b.decode_tok_s == pytest.approx(q4.decode_tok_s * 0.25 / 0.5, rel=0.01)
+    monkeypatch.setattr(estimate_check, "llamacpp_available", lambda: False)
+    cands, _, _ = R.candidates(CPU, [], "code", models=["qwen2.5-coder-7b-instruct"])
+    assert not [c for c in cands if c.runtime == "llamacpp"]
+
+
+# --- the estimator's own error ------------------------------------------------------------------------------
+
+def test_check_estimates_over_the_committed_records_weights_within_5_percent():
+    records, _ = R.load_records()
+    rep = estimate_check.check(records)
+    weights = [s for s in rep["summary"] if s["figure"] == "weights"]
+    assert weights and all(abs(x["error_pct"]) <= 5 for x in rep["rows"] if x["figure"] == "weights")
+    figs = {(s["runtime"], s["figure"]) for s in rep["summary"]}
+    assert ("transformers", "peak memory") in figs and ("transformers", "decode tok/s") in figs
+    assert rep["not_modelled"]
+
+
+def test_check_estimates_and_longest_context_commands():
+    r = CliRunner().invoke(R.recommend_command, ["--check-estimates", "--json"])
+    assert r.exit_code == 0, r.output
+    assert {"summary", "rows", "skipped", "not_modelled"} <= set(json.loads(r.output))
+    r = CliRunner().invoke(R.recommend_command, ["--check-estimates"])
+    assert "MAPE %" in r.output and "worst %" in r.output
+    r = CliRunner().invoke(R.recommend_command, ["--longest-context", "--gpu-memory", "8GB", "--task", "code", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {(x["model"], x["precision"]): x for x in json.loads(r.output)}
+    small, big = rows[("qwen2.5-coder-0.5b-instruct", "fp16")], rows[("qwen2.5-coder-14b-instruct", "fp16")]
+    assert small["longest_context"] == small["limit"] == 32768 and big["longest_context"] == 0
+    mid = rows[("qwen2.5-coder-7b-instruct", "int4")]
+    assert 0 < mid["longest_context"] <= mid["limit"]
+
+
+def test_longest_context_is_the_largest_that_fits():
+    from mindbench.catalog import CATALOG
+    from mindbench.estimate import estimate
+    hw = hardware.from_options(None, gpu_memory="8GB")
+    budget = R.budget(hw)
+    rows = estimate_check.longest_contexts(hw, [], budget, "code")
+    x = next(r for r in rows if r["model"] == "qwen2.5-coder-7b-instruct" and r["precision"] == "int4")
+    spec = CATALOG["qwen2.5-coder-7b-instruct"]
+    bw = R.bandwidth_for(hw, [])["gb_s"]
+    if x["longest_context"] < x["limit"]:
+        assert estimate(spec, "int4", "cuda", context=x["longest_context"], bandwidth_gb_s=bw).total_mb <= budget
+        assert estimate(spec, "int4", "cuda", context=x["longest_context"] + 1, bandwidth_gb_s=bw).total_mb > budget
