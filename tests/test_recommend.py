@@ -24,7 +24,7 @@ def document_catalog(monkeypatch):
     """These hand-worked choices are over the document's models and the packaged ones; the
     current catalog's models have their own tests (tests/test_catalog_current.py)."""
     from mindbench import catalog
-    from mindbench.catalog_current import CURRENT
+    from mindbench.catalog import CURRENT
     monkeypatch.setattr(catalog, "CATALOG", {k: v for k, v in catalog.CATALOG.items() if v not in CURRENT})
 
 
