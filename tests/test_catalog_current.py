@@ -15,6 +15,8 @@ from mindbench.estimate import arch_config, count_params
 PUBLISHED_TOTALS = {
     "qwen2.5-0.5b": 494_032_768, "qwen2.5-1.5b": 1_543_714_304, "qwen2.5-7b": 7_615_616_512,
     "qwen3-0.6b": 596_049_920, "qwen3-8b": 8_190_735_360,
+    # the packaged GGUFs store a separate output matrix: their tensor elements, counted from the headers
+    "qwen2.5-coder-0.5b-packaged": 630_167_424, "qwen2.5-coder-1.5b-packaged": 1_777_088_000,
     "gemma3-1b": 999_885_952, "gemma3-4b": 3_880_099_328 + 64 * 2560, "gemma3-12b": 11_765_788_416 + 64 * 3840,
 }
 # Model cards give rounded totals (billions); within 1 %.
