@@ -172,14 +172,17 @@ class Measured:
     tokens: int | None = None        # prompt + new tokens of the run the memory was measured in
 
 
-def gather(similar: list[dict], here: list[dict], task: str, memory_class: str) -> dict[tuple, Measured]:
+def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
+           speed_fp: str | None = None) -> dict[tuple, Measured]:
     """Per (model, runtime, precision): the evidence, field by field. Records are replayed oldest
     first, similar hardware's before this machine's, so a later record overrides an earlier one
     and this machine overrides similar ones: an "oom" rules the configuration out until a later
     "ok" run of it (the earlier failure was then circumstantial, e.g. another process's memory)."""
     out: dict[tuple, Measured] = {}
     ts = lambda r: str(r.get("timestamp") or "")
-    replay = [(r, 0, f"on similar hardware ({memory_class})") for r in sorted(similar, key=ts)]
+    # (a similar machine whose speed fingerprint matches ours is the stronger tier: labelled so)
+    replay = [(r, 0, "on the same speed fingerprint" if speed_fp and (r.get("hardware") or {}).get(
+        "speed_fingerprint") == speed_fp else f"on similar hardware ({memory_class})") for r in sorted(similar, key=ts)]
     replay += [(r, 1, "here") for r in sorted(here, key=ts)]
     for r, rank, origin in replay:
         cfg = r.get("config") or {}
@@ -241,7 +244,7 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
     here, similar, ignored = split_records(hw, records)
     bw = bandwidth_for(hw, here)
     eff = {k: v for k, v in measured_efficiency(similar + here).items() if k[0] == hw.device}
-    measured = gather(similar, here, task or "", hw.memory_class)
+    measured = gather(similar, here, task or "", hw.memory_class, getattr(hw, "speed_fingerprint", None))
     evidence = {"here": len(here), "similar": len(similar), "ignored": ignored}
 
     specs = [catalog.CATALOG[m] if m in catalog.CATALOG else catalog.resolve(m) for m in models] if models \

@@ -122,6 +122,21 @@ def test_gpu_size_pick_with_a_measured_store_ranks_measured_first():
     assert r.chosen.key == ("qwen2.5-coder-7b-instruct", "transformers", "fp16") and r.basis == "measured"
 
 
+def test_tiers_of_similar_hardware_and_same_speed_fingerprint(monkeypatch):
+    hw = hardware.HardwareProfile("Synthetic CPU", 2, 24 * 1024, [], False, True, name="synthetic",
+                                  cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
+    monkeypatch.setattr(hw, "speed_fingerprint", "sfp-1", raising=False)
+    other = dict(fingerprint="another-box")
+    same = rec(hw, "smollm2-135m-instruct", "fp32", score=25, **other)
+    same["hardware"]["speed_fingerprint"] = "sfp-1"
+    c = R.recommend(hw, [same], "code", models=["smollm2-135m-instruct"]).chosen
+    assert R._tiers(c) == "measured, same speed fingerprint / measured, same speed fingerprint / measured, same speed fingerprint"
+    c = R.recommend(hw, [rec(hw, "smollm2-135m-instruct", "fp32", score=25, **other)], "code",
+                    models=["smollm2-135m-instruct"]).chosen
+    assert R._tiers(c).startswith("measured, similar hardware / ")
+    assert [ev.tier(x) for x in ("measured here", "published", "estimated")] == ["measured here", "published", "estimated"]
+
+
 # --- fidelity between precisions of one model ------------------------------------------------------------
 
 def test_a_suite_tie_is_broken_by_fidelity_not_speed():
