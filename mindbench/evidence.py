@@ -245,11 +245,12 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
     fids, items = fidelity_map(records), items_map(records, task)
     unscored = rank_unscored([c for c in ok if c.score is None], task, rank_estimated, instruct_first)
     ranked = rank_measured(scored) + unscored
+    preferred = False
     if prefer == "published":
         pub = sorted([c for c in unscored if c.published], key=lambda c: -c.published["score"])
         if pub:
             ranked = pub + [c for c in ranked if c not in pub]
-            rec.basis = "published"
+            rec.basis, preferred = "published", True
             rec.why.append(f"--prefer published: chosen on its published figure, {fmt_published(pub[0].published)}; "
                            f"not measured here")
     elif not scored and unscored and unscored[0].published and \
@@ -292,6 +293,8 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
             rec.published_alerts.append({"model": c.model, "precision": c.precision, "published": p,
                                          "chosen_published": mine, "command": cmd, "message": msg})
         rec.published_alerts = rec.published_alerts[:3]
+    elif preferred:
+        rec.decided_by.insert(0, "published (--prefer published)")
     elif rec.basis == "published":
         rec.decided_by.insert(0, "published")
         rec.why.insert(0, f"quality: nothing measured here for {task} that fits; ranked on published figures: "

@@ -458,7 +458,7 @@ def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
                        f"chosen for speed, then memory")
     else:
         left_out = [o for o in rec.excluded if o.score is not None]
-        if left_out:
+        if left_out and not any("--prefer published" in w for w in rec.why):
             why.append("scored configurations were left out: " + "; ".join(f"{o.label()} ({o.excluded})"
                                                                            for o in left_out[:3]))
         if not c.published: why.append(f"quality: nothing measured for {rec.task} that fits, so the largest "
