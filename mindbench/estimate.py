@@ -276,16 +276,28 @@ def _median(v: list[float]) -> float:
     return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
 
+MAX_EFFICIENCY = 0.9
+
+
+def _family(precision: str) -> str:
+    return "float" if precision in PRECISION_DTYPE else "bitsandbytes"
+
+
 def efficiency_for(kind: str, precision: str, measured: dict[tuple[str, str], float]) -> tuple[float, str]:
     """The efficiency to estimate with, and where it comes from: measured for this precision;
     else the assumed one scaled by how the measured precisions compare with their assumptions
     (a busy or slow machine is slow at every precision); else assumed."""
     if (kind, precision) in measured:
         return measured[(kind, precision)], "median measured in the store"
-    ratios = [e / ASSUMED_EFFICIENCY[k] for k, e in measured.items() if k[0] == kind and k in ASSUMED_EFFICIENCY]
+    # Only within a family: bitsandbytes' int8/int4 kernels do extra work per weight, so how they
+    # compare with their assumption says nothing about float matmuls (the store's int8/int4 runs
+    # once scaled fp32 past the bandwidth itself). Never above MAX_EFFICIENCY of the bandwidth.
+    fam = _family(precision)
+    ratios = [e / ASSUMED_EFFICIENCY[k] for k, e in measured.items()
+              if k[0] == kind and k in ASSUMED_EFFICIENCY and _family(k[1]) == fam]
     if ratios:
         f = _median(ratios)
-        return (ASSUMED_EFFICIENCY[(kind, precision)] * f,
+        return (min(MAX_EFFICIENCY, ASSUMED_EFFICIENCY[(kind, precision)] * f),
                 f"assumed for {kind} {precision}, x{f:.2f} as measured runs of other precisions compare with "
                 f"their assumptions")
     return ASSUMED_EFFICIENCY[(kind, precision)], f"assumed for {kind} {precision}"

@@ -195,6 +195,15 @@ def test_budget_levels_are_documented_thresholds():
     assert ev.KLD_LEVELS["lossless"] == 0.002 and ev.KLD_LEVELS["near"] == 0.05 and math.isinf(ev.KLD_LEVELS["any"])
 
 
+def test_efficiency_scales_within_a_family_and_never_past_the_bandwidth():
+    from mindbench.estimate import ASSUMED_EFFICIENCY, MAX_EFFICIENCY, efficiency_for
+    # bitsandbytes runs far above their assumption say nothing about fp32 matmuls
+    eff, why = efficiency_for("cpu", "fp32", {("cpu", "int8"): 0.16, ("cpu", "int4"): 0.21})
+    assert eff == ASSUMED_EFFICIENCY[("cpu", "fp32")] and why == "assumed for cpu fp32"
+    eff, _ = efficiency_for("cpu", "fp32", {("cpu", "fp16"): 0.6})
+    assert eff == MAX_EFFICIENCY
+
+
 # --- llama.cpp GGUF candidates on a CPU ------------------------------------------------------------------
 
 def test_llamacpp_gguf_types_are_cpu_candidates_when_installed(monkeypatch):
