@@ -264,11 +264,12 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
             w, kind, sentence = same_model_decision(top, o, fids, items)
             if kind:
                 rec.decided_by.append(kind)
+            winner, loser = (o, top) if w == 1 else (top, o)
             if w == 1:
                 ranked.remove(o)
                 ranked.insert(0, o)
                 top = o
-            rec.why.append(f"{ranked[0].label()} over {(o if ranked[0] is not o else top).label()}: {sentence}")
+            rec.why.append(f"{winner.label()} over {loser.label()}: {sentence}")
     if budget is not None:
         cheap = cheapest_within(top, ok)
         if cheap is not top:

@@ -157,6 +157,7 @@ def test_paired_test_decides_when_the_items_differ_significantly():
              rec(CPU, "smollm2-135m-instruct", "fp32", score=100, stderr=0.0, tok_s=10, items=a, n=20)]
     r = R.recommend(CPU, store, "code", models=["smollm2-135m-instruct"])
     assert r.chosen.precision == "fp32" and "paired test" in r.decided_by
+    assert any(w.startswith("smollm2-135m-instruct fp32 over smollm2-135m-instruct int8: paired test") for w in r.why)
     assert any("exact McNemar p = 0.000488" in w for w in r.why)
 
 
