@@ -371,6 +371,9 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
                         "stdout": runs[k].stdout[-2000:] if k in runs else None})
 
     result = scoring.summarize(verdicts, [t.subset for t in tasks], METRICS[suite])
+    # Per-task verdicts, so two cells scored on the same tasks pair by id (mindbench.stats: McNemar,
+    # paired bootstrap). Task ids are short (HumanEval/163): ~3 KB for all 164 HumanEval tasks.
+    result["items"] = {t.id: sum(v) / len(v) for t, v in zip(tasks, verdicts)}
     # Outputs that ran to the token limit and decode to nothing: the model emitted only special
     # tokens, the mark of broken numerics (Gemma 3 at fp16 overflows and writes <pad> forever).
     # Counted so a 0 score says why instead of passing for a weak model.

@@ -351,6 +351,8 @@ def test_evaluate_pipeline_scores_known_answers(suite, chat, tmp_path):
         log = tmp_path / f"{right}.jsonl"
         out = suites.evaluate(eng, suite, limit=4, log_samples=log)
         scores.append(out["score"])
+        # per-task verdicts keyed by task id: what pairs two cells in mindbench.stats
+        assert out["items"] == {t.id: float(right) for t in suites.select(suites.load_suite(suite), 4)}
         lines = [json.loads(x) for x in log.read_text().splitlines()]
         assert len(lines) == 4 and all(x["correct"] is right for x in lines)
         assert {"prompt", "output", "extracted", "correct", "task_id", "model"} <= set(lines[0])
@@ -364,6 +366,7 @@ def test_evaluate_pass_at_k_with_samples():
         eng.by_prompt[suites.build_request(eng, t).prompt] = t
     out = suites.evaluate(eng, "code", limit=2, n_samples=3)
     assert out["pass@k"]["pass@3"]["value"] == 1.0 and out["n"] == 2
+    assert sorted(out["items"].values()) == [1.0, 1.0]     # fraction of the 3 samples correct
 
 
 def test_evaluate_one_subset():

@@ -1,0 +1,181 @@
+"""Paired statistics (mindbench.stats) against known values: scipy's exact binomial test (values
+copied from scipy 1.17.1, and recomputed when scipy is installed), a textbook McNemar table, and
+Connor's sample-size formula written out again here."""
+
+import math
+import random
+from statistics import NormalDist
+
+import pytest
+
+from mindbench import stats
+
+# (b, c, scipy.stats.binomtest(min(b, c), b + c, 0.5).pvalue), scipy 1.17.1
+SCIPY_BINOMTEST = [(1, 9, 0.021484375), (150, 86, 3.7159361395713866e-05), (6, 0, 0.03125),
+                   (5, 0, 0.0625), (12, 4, 0.076812744140625), (3, 3, 1.0), (40, 25, 0.08168153394154003),
+                   (7, 2, 0.1796875)]
+
+
+@pytest.mark.parametrize("b,c,expected", SCIPY_BINOMTEST)
+def test_mcnemar_matches_scipy_binomtest(b, c, expected):
+    assert stats.mcnemar(b, c) == pytest.approx(expected, abs=1e-6, rel=1e-9)
+    assert stats.mcnemar(c, b) == stats.mcnemar(b, c)
+
+
+def test_mcnemar_textbook_example():
+    # Agresti, Categorical Data Analysis (2nd ed., 2002), Table 10.1: approval of the President's
+    # performance in two surveys of the same 1600 people; 150 approve -> disapprove, 86 the
+    # reverse. The book's McNemar statistic z^2 = (86 - 150)^2 / (86 + 150) = 17.36 (p < 0.001).
+    # The exact test agrees, and the normal approximation is close at this size.
+    p = stats.mcnemar(150, 86)
+    assert p == pytest.approx(3.7159361395713866e-05, rel=1e-9)
+    z2 = (86 - 150) ** 2 / (86 + 150)
+    assert z2 == pytest.approx(17.36, abs=0.005)
+    assert p == pytest.approx(2 * NormalDist().cdf(-math.sqrt(z2)), rel=0.3)
+    # by hand: 1 of 10 discordant pairs one way -> 2 * (1 + 10) / 2^10
+    assert stats.mcnemar(1, 9) == 22 / 1024
+    assert stats.mcnemar(0, 0) == 1.0
+
+
+def test_mcnemar_large_counts_do_not_overflow():
+    assert 0 < stats.mcnemar(700, 650) < 1
+
+
+def test_mcnemar_against_scipy_when_installed():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(1)
+    for _ in range(200):
+        b, c = rng.randrange(0, 60), rng.randrange(0, 60)
+        if b + c == 0:
+            continue
+        ref = scipy_stats.binomtest(min(b, c), b + c, 0.5).pvalue
+        assert stats.mcnemar(b, c) == pytest.approx(ref, abs=1e-6)
+
+
+# (p1, n1, p2, n2, two-sided p) from the pooled z by hand and scipy.stats.norm.sf, scipy 1.17.1
+TWO_PROP = [(0.5, 50, 0.3, 50, 0.041226833337163676), (0.49, 49, 0.0, 49, 1.7077624558010967e-08),
+            (0.3, 20, 0.4, 20, 0.5073346887814887)]
+
+
+@pytest.mark.parametrize("p1,n1,p2,n2,expected", TWO_PROP)
+def test_two_proportion_z(p1, n1, p2, n2, expected):
+    assert stats.two_proportion(p1, n1, p2, n2) == pytest.approx(expected, abs=1e-6)
+
+
+def test_two_proportion_degenerate_is_not_significant():
+    assert stats.two_proportion(0.0, 10, 0.0, 10) == 1.0
+
+
+def connor_n(d, psi, alpha=0.05, power=0.8):
+    """Connor (1987): pairs needed to detect d = p10 - p01 with discordant fraction psi."""
+    za, zb = NormalDist().inv_cdf(1 - alpha / 2), NormalDist().inv_cdf(power)
+    return (za * math.sqrt(psi) + zb * math.sqrt(psi - d * d)) ** 2 / (d * d)
+
+
+@pytest.mark.parametrize("n,discordant", [(164, 20), (400, 60), (1000, 150)])
+def test_mde_paired_solves_connors_formula(n, discordant):
+    d = stats.mde_paired(n, discordant)
+    assert connor_n(d, max(discordant / n, d)) == pytest.approx(n, rel=1e-6)
+
+
+def test_mde_paired_known_value():
+    # psi = 0.2, d = 0.1: (1.95996 * 0.44721 + 0.84162 * 0.43589)^2 / 0.01 = 154.6 pairs, so at
+    # n = 154.6 the MDE is 0.1 (worked by hand from Connor's formula).
+    n = connor_n(0.1, 0.2)
+    assert n == pytest.approx(154.6, abs=0.1)
+    assert stats.mde_paired(round(n), round(0.2 * round(n))) == pytest.approx(0.1, abs=0.002)
+
+
+def test_mde_paired_floor_and_monotone():
+    # No flips seen: the exact test still needs 6 one-way flips at alpha 0.05 (2 * 0.5^5 > 0.05).
+    assert stats.mde_paired(20, 0) >= 6 / 20
+    assert stats.mde_paired(1000, 0) >= 6 / 1000
+    ms = [stats.mde_paired(n, n // 10) for n in (20, 50, 100, 400)]
+    assert ms == sorted(ms, reverse=True)
+    assert stats.mde_paired(0, 0) is None
+
+
+def test_mde_unpaired_formula():
+    # (1.95996 + 0.84162) * sqrt(0.5 * 0.5 * (2 / 50)) = 0.2802
+    assert stats.mde_unpaired(0.5, 50, 50) == pytest.approx(2.801585 * math.sqrt(0.01), abs=1e-4)
+    assert stats.mde_unpaired(0.0, 50, 50) > 0
+
+
+def test_bootstrap_is_seeded_and_close_to_the_normal_interval():
+    rng = random.Random(7)
+    diffs = [rng.choice((100.0, -100.0, 0.0, 0.0, 0.0)) for _ in range(400)]
+    a, b = stats.bootstrap_ci(diffs), stats.bootstrap_ci(diffs)
+    assert a == b                                                  # deterministic
+    assert stats.bootstrap_ci(diffs, seed=1) != a                  # and really resampled
+    m = sum(diffs) / len(diffs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in diffs) / (len(diffs) - 1))
+    half = 1.96 * sd / math.sqrt(len(diffs))
+    assert a[0] == pytest.approx(m - half, abs=1.0) and a[1] == pytest.approx(m + half, abs=1.0)
+    assert stats.bootstrap_ci([0.0] * 10) == (0.0, 0.0)
+
+
+def items(right: int, n: int, prefix="t") -> dict:
+    return {f"{prefix}{i}": float(i < right) for i in range(n)}
+
+
+def test_paired_counts_flips_and_decides():
+    a = items(20, 40)                               # t0..t19 right
+    b = dict(a, **{f"t{i}": 0.0 for i in range(12)})  # 12 lost, none gained
+    r = stats.paired(a, b, a="fp32", b="int4")
+    assert (r["right_to_wrong"], r["wrong_to_right"], r["n"]) == (12, 0, 40)
+    assert r["p"] == pytest.approx(2 * 0.5 ** 12) and r["diff"] == pytest.approx(-30.0)
+    assert r["verdict"] == "fp32 better" and r["ci"][1] < 0 and r["test"] == "mcnemar"
+    assert stats.paired(b, a)["verdict"] == "B better"
+    # 3 lost, 1 gained: inside the noise, said so instead of ranked
+    c = dict(a, t0=0.0, t1=0.0, t2=0.0, t30=1.0)
+    r = stats.paired(a, c)
+    assert r["verdict"] == "not distinguishable at n = 40" and r["mde"] > abs(r["diff"])
+
+
+def test_paired_only_on_shared_tasks_and_sampled_scores():
+    assert stats.paired({"x": 1.0}, {"y": 1.0}) is None
+    r = stats.paired({"x": 1.0, "y": 0.5, "z": 0.0}, {"x": 1.0, "y": 0.25, "w": 1.0})
+    assert r["n"] == 2 and r["right_to_wrong"] == 1 and r["test"] == "sign test"
+
+
+def test_unpaired_fallback():
+    r = stats.unpaired(49.0, 49, 26.5, 49, a="fp32", b="int4")
+    assert r["test"].startswith("two-proportion") and r["right_to_wrong"] is None
+    assert r["p"] == pytest.approx(stats.two_proportion(0.49, 49, 0.265, 49))
+    assert stats.unpaired(50.0, 0, 40.0, 10) is None
+
+
+def rec(precision, suite_items=None, *, model="smollm2-135m-instruct", runtime="transformers", score=None,
+        n=None, status="ok"):
+    q = {}
+    for suite, its in (suite_items or {}).items():
+        sc = score if its is None else 100 * sum(its.values()) / len(its)
+        q[suite] = {"score": sc, "n": n or (len(its) if its else 20), "stderr": 0.1}
+        if its is not None:
+            q[suite]["items"] = its
+    return {"status": status, "config": {"model": model, "runtime": runtime, "precision": precision,
+                                         "weights": "pretrained"}, "quality": q}
+
+
+def test_reference_is_the_widest_precision_and_gguf_comes_after():
+    assert sorted(["Q4_K_M", "int4", "fp16", "Q8_0", "fp32", "bf16", "int8"], key=stats.precision_rank) == \
+        ["fp32", "bf16", "fp16", "int8", "int4", "Q8_0", "Q4_K_M"]
+    recs = [rec("int4", {"code": items(5, 30)}), rec("Q4_K_M", {"code": items(8, 30)}, runtime="llamacpp"),
+            rec("fp32", {"code": items(15, 30)}), rec("fp32", {"code": items(1, 30)}, model="gemma3-270m")]
+    out = stats.against_reference(recs)
+    assert set(out) == {0, 1}                        # fp32 is the reference; gemma has no partner
+    assert out[0]["code"]["reference"] == "transformers/fp32"
+    assert out[0]["code"]["right_to_wrong"] == 10 and out[0]["code"]["verdict"] == "transformers/fp32 better"
+
+
+def test_records_without_items_fall_back_to_unpaired():
+    recs = [rec("fp32", {"code": None}, score=50.0, n=20), rec("int8", {"code": None}, score=45.0, n=20),
+            rec("int4", {"code": items(3, 20)})]
+    out = stats.against_reference(recs)
+    assert out[1]["code"]["test"].startswith("two-proportion") and out[2]["code"]["test"].startswith("two-")
+    assert out[1]["code"]["verdict"] == "not distinguishable at n = 20"
+    rows = stats.rows(recs)
+    assert [r["cell"] for r in rows] == ["int8", "int4"] and rows[0]["right→wrong / wrong→right"] == "—"
+    lines = stats.notes(recs)
+    assert len(lines) == 3 and "not distinguishable at n = 20" in lines[1]
+    assert stats.notes([rec("fp32", {"code": items(3, 20)})]) == []
