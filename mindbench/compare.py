@@ -3,8 +3,19 @@
 A benchmark gate that cries wolf gets switched off, so a change counts only when it is larger
 than both a tolerance and what the measurements' own spread allows:
 
-- quality (score 0-100 per suite): a drop counts when it exceeds `z * sqrt(se1^2 + se2^2)`
-  (z = 2, ~95% for independent estimates) AND `--quality-tol` points;
+- quality (score 0-100 per suite), paired: when both runs kept per-task verdicts
+  (quality[suite].items) for the same tasks, a drop counts when the exact McNemar test on the
+  tasks that flipped gives p < alpha (alpha = the two-sided tail of z: 0.0455 at z = 2) AND the
+  drop exceeds `--quality-tol` points. Only flips carry information, so this sees a loss of a
+  handful of tasks that the unpaired rule calls noise, and never flags a rerun that flipped
+  nothing (mindbench.stats);
+- quality, unpaired (records without items, e.g. schema 1, or different tasks): a drop counts
+  when it exceeds `z * sqrt(se1^2 + se2^2)` (z = 2, ~95% for independent estimates) AND
+  `--quality-tol` points; scores over different numbers of tasks are not compared;
+- fidelity (record["fidelity"], KL divergence from the model's reference precision): a rise
+  counts when the new 95% CI lies wholly above the baseline's (new ci_lo > baseline ci_hi) AND
+  the rise exceeds `--kld-tol` x the baseline's mean (at least KLD_FLOOR nats); only when both
+  runs measured against the same reference precision on the same text;
 - speed (decode and prefill tok/s, TTFT ms): a change counts when it exceeds `--speed-tol` as a
   fraction of the baseline AND `z * sqrt(std1^2 + std2^2)` of the repeats' spread;
 - memory (weights and peak MB): a rise counts when it exceeds `--memory-tol` as a fraction;
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+from statistics import NormalDist
 
 import click
 
@@ -40,6 +52,15 @@ QUALITY_TOL = 1.0
 # Peak RSS moves with allocator behaviour and what else the worker imported; weights do not move.
 MEMORY_TOL = 0.2
 Z = 2.0
+# Why 0.1: fidelity's bootstrap CIs are about +-10 % of the mean, so CIs that do not overlap
+# already mean a ~20 % rise; the tolerance only keeps a tight, real but harmless shift (a new BLAS
+# kernel) from failing CI. The floor: below 0.001 nats per token the distributions differ far
+# less than anything a suite can see (bitsandbytes int8 on SmolLM2 is 0.023, NF4 0.29).
+KLD_TOL = 0.1
+KLD_FLOOR = 0.001
+# Oldest record layout compare still reads: schema 2 only added sections (quality items,
+# fidelity, speed verdict), which the gate treats as absent in schema-1 records.
+MIN_SCHEMA = 1
 
 # (figure, label, higher is better)
 SPEED = (("decode_tok_s", "decode tok/s", True), ("prefill_tok_s", "prefill tok/s", True),
@@ -75,14 +96,69 @@ def _check(cell, what, base, new, change, allowed, verdict, **extra) -> dict:
             "allowed": allowed, "verdict": verdict, **extra}
 
 
+def alpha_of(z: float) -> float:
+    """The two-sided significance level of z standard errors (z = 2 -> 0.0455): one knob for both
+    the unpaired rule and the paired test."""
+    return 2 * NormalDist().cdf(-z)
+
+
+def _paired_quality(cell: str, suite: str, qb: dict, qn: dict, raw_b: dict, raw_n: dict,
+                    quality_tol: float, alpha: float) -> dict | None:
+    """The paired (McNemar) check of one suite, or None when the runs did not keep verdicts
+    for the same tasks (then the unpaired rule decides)."""
+    from . import stats
+
+    ib, inew = (raw_b or {}).get("items"), (raw_n or {}).get("items")
+    if not ib or not inew or set(ib) != set(inew):
+        return None
+    r = stats.paired(ib, inew, alpha=alpha, a="baseline", b="new")
+    delta, significant = r["diff"], r["p"] < alpha
+    verdict = ("regression" if significant and -delta > quality_tol else
+               "improvement" if significant and delta > quality_tol else "ok")
+    return _check(cell, f"{suite} score", qb["score"], qn["score"], delta, quality_tol, verdict,
+                  test=r["test"], p=r["p"], alpha=alpha, right_to_wrong=r["right_to_wrong"],
+                  wrong_to_right=r["wrong_to_right"], ci=r["ci"], mde=r["mde"], n=r["n"],
+                  display={"allowed": f"p={r['p']:.2g} ({r['right_to_wrong']} lost, {r['wrong_to_right']} gained)"})
+
+
+def _fidelity_check(cell: str, fb, fn, kld_tol: float, notes: list) -> dict | None:
+    """KLD against the same reference on the same text: a rise beyond both CIs and the tolerance
+    is a quality regression."""
+    if not isinstance(fb, dict) or not isinstance(fn, dict) or fb.get("is_reference") or fn.get("is_reference"):
+        return None
+    if "kld" not in fb:
+        return None
+    if "kld" not in fn:
+        notes.append(f"{cell}: fidelity not compared (new run: {fn.get('error') or 'not measured'})")
+        return None
+    if fb.get("reference") != fn.get("reference") or fb.get("text_sha") != fn.get("text_sha"):
+        notes.append(f"{cell}: fidelity not compared (different reference or evaluation text)")
+        return None
+    kb, kn = fb["kld"], fn["kld"]
+    allowed = max(kld_tol * kb["mean"], KLD_FLOOR)
+    delta = kn["mean"] - kb["mean"]
+    verdict = ("regression" if kn["ci_lo"] > kb["ci_hi"] and delta > allowed else
+               "improvement" if kn["ci_hi"] < kb["ci_lo"] and -delta > allowed else "ok")
+    ci = lambda k: f"{k['mean']:.4f} [{k['ci_lo']:.4f}, {k['ci_hi']:.4f}]"  # noqa: E731
+    return _check(cell, "fidelity KLD", kb["mean"], kn["mean"], delta, allowed, verdict,
+                  base_ci=[kb["ci_lo"], kb["ci_hi"]], new_ci=[kn["ci_lo"], kn["ci_hi"]],
+                  rel=delta / kb["mean"] if kb["mean"] > 0 else None,
+                  display={"baseline": ci(kb), "new": ci(kn), "change": f"{delta:+.4f}",
+                           "allowed": f"CIs apart, >{allowed:.4f}"})
+
+
 def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALITY_TOL,
             speed_tol: float = SPEED_TOL, memory_tol: float = MEMORY_TOL, z: float = Z,
-            hardware: str = "class", gate_speed: bool = True) -> dict:
+            hardware: str = "class", gate_speed: bool = True, kld_tol: float = KLD_TOL) -> dict:
     """Compare two lists of records. Returns checks, regressions, improvements and unmatched rows."""
     if hardware not in ("class", "fingerprint", "any"):
         raise BadInput(f"--hardware must be class, fingerprint or any, not {hardware!r}")
     base_v = {_match_key(v, hardware): v for v in map(view, latest(baseline))}
     new_v = {_match_key(v, hardware): v for v in map(view, latest(new))}
+    # the records themselves, for what view() leaves out: per-task verdicts and fidelity
+    base_r = {_match_key(view(r), hardware): r for r in latest(baseline)}
+    new_r = {_match_key(view(r), hardware): r for r in latest(new)}
+    alpha = alpha_of(z)
     checks: list[dict] = []
     unmatched = {"baseline": [_label(k) for k in base_v if k not in new_v],
                  "new": [_label(k) for k in new_v if k not in base_v]}
@@ -107,6 +183,11 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
             if qn is None or qb["score"] is None or qn["score"] is None:
                 unmatched["baseline"].append(f"{cell} {suite}")
                 continue
+            paired = _paired_quality(cell, suite, qb, qn, (base_r[key].get("quality") or {}).get(suite),
+                                     (new_r[key].get("quality") or {}).get(suite), quality_tol, alpha)
+            if paired is not None:
+                checks.append(paired)
+                continue
             if qb["n"] != qn["n"]:
                 # Different task subsets are different experiments: the stderr test assumes both
                 # scores estimate the same quantity, which a deterministic subset does not.
@@ -119,6 +200,9 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
                                  _judge(-delta, allowed), base_spread=qb["stderr"], new_spread=qn["stderr"],
                                  noise=noise, n=qn["n"]))
         unmatched["new"].extend(f"{cell} {s}" for s in n["quality"] if s not in b["quality"])
+        fid = _fidelity_check(cell, base_r[key].get("fidelity"), new_r[key].get("fidelity"), kld_tol, notes)
+        if fid is not None:
+            checks.append(fid)
         if b["fingerprint"] != n["fingerprint"] and hardware != "any":
             notes.append(f"{cell}: speed and memory not compared (different machine, same memory class)")
             continue
@@ -163,7 +247,7 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
         "unmatched": unmatched,
         "notes": notes,
         "settings": {"quality_tol": quality_tol, "speed_tol": speed_tol, "memory_tol": memory_tol,
-                     "z": z, "hardware": hardware, "speed": gate_speed},
+                     "z": z, "alpha": alpha, "kld_tol": kld_tol, "hardware": hardware, "speed": gate_speed},
         "exit_code": 1 if regressions else 0,
     }
 
@@ -186,9 +270,9 @@ def render_text(result: dict) -> str:
         if c["change"] is not None:
             change = f"{c['change']:+.1f}" + (f" ({100 * c['rel']:+.0f}%)" if c.get("rel") is not None else "")
         mark = {"regression": "REGRESSION", "improvement": "improved", "ok": "ok"}[c["verdict"]]
-        rows.append([c["cell"], c["what"], _fmt(c["baseline"], c.get("base_spread")),
-                     _fmt(c["new"], c.get("new_spread")), change,
-                     "—" if c["allowed"] is None else f"±{c['allowed']:.1f}", mark])
+        rows.append(_display(c, [c["cell"], c["what"], _fmt(c["baseline"], c.get("base_spread")),
+                                 _fmt(c["new"], c.get("new_spread")), change,
+                                 "—" if c["allowed"] is None else f"±{c['allowed']:.1f}", mark]))
     out = [tabulate(rows, headers=["cell", "figure", "baseline", "new", "change", "allowed", "verdict"],
                     tablefmt="github")]
     for side, items in result["unmatched"].items():
@@ -200,7 +284,21 @@ def render_text(result: dict) -> str:
                f"{result['compared_cells']} matched cell(s) [quality: drop > max({s['quality_tol']} pts, "
                f"{s['z']:g}*sqrt(se1^2+se2^2)); speed: change > max({s['speed_tol']:.0%}, "
                f"{s['z']:g}*sqrt(std1^2+std2^2)); memory: rise > {s['memory_tol']:.0%}]")
+    out.append(_paired_rules(result))
     return "\n".join(out)
+
+
+def _display(check: dict, row: list) -> list:
+    """A paired or fidelity check's own wording for the baseline/new/change/allowed columns."""
+    d = check.get("display") or {}
+    return row[:2] + [d.get(k, row[i]) for i, k in enumerate(("baseline", "new", "change", "allowed"), 2)] + row[6:]
+
+
+def _paired_rules(result: dict) -> str:
+    s = result["settings"]
+    return (f"[paired quality (both runs kept per-task verdicts): exact McNemar p < {s.get('alpha', alpha_of(s['z'])):.3f} "
+            f"and drop > {s['quality_tol']} pts; fidelity: KLD CIs apart and rise > max({s.get('kld_tol', KLD_TOL):.0%}, "
+            f"{KLD_FLOOR} nats)]")
 
 
 def _load(path: str, side: str) -> list[dict]:
@@ -223,20 +321,26 @@ def _load(path: str, side: str) -> list[dict]:
 @click.option("--memory-tol", type=float, default=MEMORY_TOL, show_default=True, metavar="FRACTION",
               help="Smallest relative memory rise that counts.")
 @click.option("--z", "z", type=float, default=Z, show_default=True,
-              help="How many combined standard errors/deviations a change must exceed.")
+              help="How many combined standard errors/deviations a change must exceed; the paired "
+                   "test's alpha is its two-sided tail (0.0455 at 2).")
+@click.option("--kld-tol", type=float, default=KLD_TOL, show_default=True, metavar="FRACTION",
+              help=f"Smallest fidelity KLD rise that counts, as a fraction of the baseline's (at least {KLD_FLOOR} nats), "
+                   "on top of non-overlapping CIs.")
 @click.option("--hardware", type=click.Choice(["class", "fingerprint", "any"]), default="class",
               show_default=True, help="Match rows on the same memory class, the same machine, or anywhere.")
 @click.option("--speed/--no-speed", "gate_speed", default=True, show_default=True,
               help="Gate speed figures; --no-speed when either run shared its CPU with other work.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write the comparison as one HTML page.")
-def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, hardware, gate_speed, as_json,
+def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_tol, hardware, gate_speed, as_json,
                     html_path=None):
     """Regression gate: compare NEW results against BASELINE.
 
     Exit status 0 when nothing regressed, 1 on a regression, 2 on bad input (missing file,
     schema mismatch, nothing to compare). A change counts only when it exceeds both the
     tolerance and the two runs' own noise (standard errors for quality, repeat spread for speed).
+    Quality is tested paired (exact McNemar on the tasks that flipped) when both runs kept
+    per-task verdicts for the same tasks; fidelity (KLD) counts when its CIs no longer overlap.
 
     \b
     Examples:
@@ -247,17 +351,17 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, hardwa
       mindbench compare old.jsonl new.jsonl --html compare.html
     """
     for name, x in (("--quality-tol", quality_tol), ("--speed-tol", speed_tol),
-                    ("--memory-tol", memory_tol), ("--z", z)):
+                    ("--memory-tol", memory_tol), ("--z", z), ("--kld-tol", kld_tol)):
         if x < 0 or not math.isfinite(x):
             raise BadInput(f"{name} must be a non-negative number, got {x}")
     base_records = _load(baseline, "BASELINE")
     new_records = _load(new, "NEW")
     schemas = {r.get("schema", 1) for r in base_records} | {r.get("schema", 1) for r in new_records}
-    if len(schemas) > 1:
+    if len(schemas) > 1 and any(not isinstance(x, int) or x < MIN_SCHEMA for x in schemas):
         raise BadInput(f"schema mismatch: the files hold result schemas {sorted(schemas, key=str)}; "
                        "refresh the baseline with the current mindbench (see results/README.md)")
     result = compare(base_records, new_records, quality_tol=quality_tol, speed_tol=speed_tol,
-                     memory_tol=memory_tol, z=z, hardware=hardware, gate_speed=gate_speed)
+                     memory_tol=memory_tol, z=z, hardware=hardware, gate_speed=gate_speed, kld_tol=kld_tol)
     click.echo(json.dumps(result, indent=2) if as_json else render_text(result))
     if html_path:  # the page lives in report_html; written before a regression's exit 1
         from .report_html import write_compare

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from .errors import MindbenchError
 
-SCHEMA = 1
+# 2 added sections only (quality[suite].items, fidelity, hardware.speed_fingerprint, speed.verdict);
+# schema-1 records still read, the missing sections meaning "unknown".
+SCHEMA = 2
 
 # Final statuses of a cell. "ok", "oom" and "skipped" are facts about this machine and model:
 # rerunning gives the same answer, so --resume treats them as done. "crashed", "timeout" and

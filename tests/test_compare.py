@@ -318,3 +318,135 @@ def test_injected_prompt_corruption_is_caught_live(tmp_path, monkeypatch):
     (check,) = [ch for ch in json.loads(res.output)["checks"]
                 if ch["what"] == f"{suite} score" and c["precision"] in ch["cell"]]
     assert check["verdict"] == "regression" and check["new"] < check["baseline"]
+
+
+# --- paired quality (per-task verdicts) and fidelity (schema 2) ------------------------------
+
+def with_items(rec, items, suite="code"):
+    """A record whose suite score comes from per-task verdicts, as suites.evaluate writes it."""
+    rec = copy.deepcopy(rec)
+    n, value = len(items), sum(items.values()) / len(items)
+    rec["schema"] = 2
+    rec["quality"][suite].update(items=items, score=100 * value, value=value, n=n,
+                                 stderr=(value * (1 - value) / (n - 1)) ** 0.5)
+    return rec
+
+
+def tasks(right, n=24):
+    return {f"HumanEval/{i}": float(i in right) for i in range(n)}
+
+
+def quality_check(r):
+    (c,) = [c for c in r["checks"] if c["what"] == "code score"]
+    return c
+
+
+def test_paired_honest_rerun_passes():
+    base = with_items(record(), tasks(range(12)))
+    c = quality_check(compare([base], [copy.deepcopy(base)]))
+    assert c["test"] == "mcnemar" and c["p"] == 1.0 and c["verdict"] == "ok"
+    assert (c["right_to_wrong"], c["wrong_to_right"]) == (0, 0)
+
+
+def test_paired_test_sees_a_loss_the_unpaired_rule_calls_noise():
+    # 12/24 -> 6/24, six tasks lost and none gained: McNemar p = 2 * 0.5^6 = 0.031 < 0.0455.
+    # Unpaired, the same two scores are inside two combined standard errors (~27 points).
+    base, new = with_items(record(), tasks(range(12))), with_items(record(), tasks(range(6)))
+    r = compare([base], [new])
+    c = quality_check(r)
+    assert c["test"] == "mcnemar" and c["p"] == pytest.approx(2 * 0.5 ** 6) and c["verdict"] == "regression"
+    assert c["change"] == pytest.approx(-25.0) and c["ci"][1] < 0 and r["exit_code"] == 1
+    stripped = [copy.deepcopy(x) for x in (base, new)]
+    for x in stripped:
+        del x["quality"]["code"]["items"]
+    c = quality_check(compare(stripped[:1], stripped[1:]))
+    assert "test" not in c and c["verdict"] == "ok" and c["noise"] > 25
+
+
+def test_paired_churn_is_not_a_regression():
+    # 6 tasks lost, 5 others gained: the score moved, the model did not measurably change.
+    base, new = with_items(record(), tasks(range(12))), with_items(record(), tasks(list(range(6, 12)) + list(range(12, 17))))
+    c = quality_check(compare([base], [new]))
+    assert (c["right_to_wrong"], c["wrong_to_right"]) == (6, 5) and c["verdict"] == "ok"
+
+
+def test_paired_needs_the_tolerance_too_and_reports_improvements():
+    base, new = with_items(record(), tasks(range(12))), with_items(record(), tasks(range(6)))
+    assert quality_check(compare([base], [new], quality_tol=30))["verdict"] == "ok"
+    assert quality_check(compare([new], [base]))["verdict"] == "improvement"
+    # a stricter z means a smaller alpha: p = 0.031 no longer counts at z = 3 (alpha 0.0027)
+    assert quality_check(compare([base], [new], z=3))["verdict"] == "ok"
+
+
+def test_different_tasks_fall_back_to_the_unpaired_rule():
+    base = with_items(record(), tasks(range(12)))
+    new = with_items(record(), {f"other/{i}": float(i < 12) for i in range(24)})
+    c = quality_check(compare([base], [new]))
+    assert "test" not in c and c["verdict"] == "ok"
+
+
+def fidelity(mean, lo, hi, reference="fp32", text="abc"):
+    return {"reference": {"runtime": "transformers", "precision": reference}, "is_reference": False,
+            "text_sha": text, "tokens": 4000, "documents": 12, "kld": {"mean": mean, "ci_lo": lo, "ci_hi": hi},
+            "top1": {"mean": 0.9, "ci_lo": 0.88, "ci_hi": 0.92}, "seconds": 10.0}
+
+
+def with_fidelity(rec, fid):
+    rec = copy.deepcopy(rec)
+    rec["schema"], rec["fidelity"] = 2, fid
+    return rec
+
+
+def kld_verdicts(base_fid, new_fid, **kw):
+    r = compare([with_fidelity(record("int8"), base_fid)], [with_fidelity(record("int8"), new_fid)], **kw)
+    return verdicts(r, "fidelity KLD"), r
+
+
+def test_fidelity_rise_beyond_both_cis_is_a_regression():
+    v, r = kld_verdicts(fidelity(0.023, 0.021, 0.0255), fidelity(0.286, 0.267, 0.302))
+    assert v == ["regression"] and r["exit_code"] == 1
+    assert kld_verdicts(fidelity(0.286, 0.267, 0.302), fidelity(0.023, 0.021, 0.0255))[0] == ["improvement"]
+
+
+def test_fidelity_inside_the_cis_or_tolerance_is_ok():
+    assert kld_verdicts(fidelity(0.023, 0.021, 0.0255), fidelity(0.0245, 0.022, 0.027))[0] == ["ok"]  # CIs overlap
+    # CIs apart but the rise (0.0005 nats) is under the 0.001-nat floor
+    assert kld_verdicts(fidelity(0.0010, 0.0009, 0.0011), fidelity(0.0015, 0.0013, 0.0017))[0] == ["ok"]
+    assert kld_verdicts(fidelity(0.023, 0.021, 0.0255), fidelity(0.030, 0.028, 0.032))[0] == ["regression"]
+    assert kld_verdicts(fidelity(0.023, 0.021, 0.0255), fidelity(0.030, 0.028, 0.032), kld_tol=0.5)[0] == ["ok"]
+
+
+def test_fidelity_against_another_reference_or_missing_is_not_compared():
+    v, r = kld_verdicts(fidelity(0.023, 0.021, 0.0255), fidelity(0.286, 0.267, 0.302, reference="bf16"))
+    assert v == [] and any("different reference" in n for n in r["notes"])
+    v, r = kld_verdicts(fidelity(0.023, 0.021, 0.0255), {"error": "vocabularies differ"})
+    assert v == [] and any("vocabularies differ" in n for n in r["notes"])
+    assert kld_verdicts(None, fidelity(0.286, 0.267, 0.302))[0] == []
+    ref = dict(fidelity(0.0, 0.0, 0.0), is_reference=True)
+    assert kld_verdicts(ref, ref)[0] == []
+
+
+def test_cli_exit_codes_on_paired_and_fidelity_inputs(tmp_path):
+    base = with_fidelity(with_items(record(), tasks(range(12))), fidelity(0.023, 0.021, 0.0255))
+    b = write(tmp_path / "b.jsonl", [base])
+    same = write(tmp_path / "same.jsonl", [copy.deepcopy(base)])
+    worse = write(tmp_path / "worse.jsonl", [with_fidelity(with_items(record(), tasks(range(6))),
+                                                           fidelity(0.023, 0.021, 0.0255))])
+    drift = write(tmp_path / "drift.jsonl", [with_fidelity(with_items(record(), tasks(range(12))),
+                                                           fidelity(0.286, 0.267, 0.302))])
+    res = CliRunner().invoke(compare_command, [b, same])
+    assert res.exit_code == 0, res.output
+    assert "p=1 (0 lost, 0 gained)" in res.output and "McNemar" in res.output
+    res = CliRunner().invoke(compare_command, [b, worse, "--json"])
+    assert res.exit_code == 1, res.output
+    (c,) = [c for c in json.loads(res.output)["checks"] if c["verdict"] == "regression"]
+    assert c["what"] == "code score" and c["test"] == "mcnemar" and c["right_to_wrong"] == 6
+    res = CliRunner().invoke(compare_command, [b, drift])
+    assert res.exit_code == 1 and "fidelity KLD" in res.output and "REGRESSION" in res.output
+    assert CliRunner().invoke(compare_command, [b, drift, "--kld-tol", "20"]).exit_code == 0
+    assert CliRunner().invoke(compare_command, [b, drift, "--kld-tol", "-1"]).exit_code == 2
+    # a schema-1 baseline against a schema-2 run: compared (unpaired), not refused
+    old = write(tmp_path / "old.jsonl", [record(n=24, stderr=0.104)])
+    res = CliRunner().invoke(compare_command, [old, same, "--json"])
+    assert res.exit_code == 0, res.output
+    assert "test" not in quality_check(json.loads(res.output))

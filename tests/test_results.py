@@ -11,7 +11,7 @@ from mindbench.errors import MindbenchError
 
 
 def _record(model="m", precision="fp32", status="ok", quality=None, i=0):
-    return {"schema": 1, "cell": f"{model}|{precision}|{i}", "status": status, "error": None,
+    return {"schema": results.SCHEMA, "cell": f"{model}|{precision}|{i}", "status": status, "error": None,
             "config": {"model": model, "runtime": "transformers", "precision": precision, "device": "cpu",
                        "weights": "pretrained", "suites": list(quality or {}), "limit": 2},
             "hardware": {"fingerprint": "abc", "memory_class": "cpu-16gb"},
