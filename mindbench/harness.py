@@ -588,4 +588,7 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
         click.echo(json.dumps(records, indent=2, default=str))
     else:
         click.echo(format_table(records))
+        from .stats import notes as paired_notes  # each precision against the widest, same tasks
+        for line in paired_notes(records):
+            click.echo(line)
         click.echo(f"{len(records)} cells -> {out}", err=True)

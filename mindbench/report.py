@@ -247,11 +247,15 @@ def hardware_line(records: list[dict]) -> str:
 
 
 def render(records: list[dict], fmt: str) -> str:
+    from . import stats
+
     views = [view(r) for r in records]
+    # each non-reference cell against its model's widest precision, per suite (mindbench.stats)
+    paired = stats.against_reference(records)
     if fmt == "json":
         # Raw numbers, not formatted strings: this is what scripts consume.
         return json.dumps([{k: v[k] for k in v if k != "timestamp"} | {"timestamp": v["timestamp"]}
-                           for v in views], indent=2)
+                           | {"paired": paired.get(i, {})} for i, v in enumerate(views)], indent=2)
     rows = table_rows(views)
     if fmt == "csv":
         out = io.StringIO()
@@ -267,6 +271,7 @@ def render(records: list[dict], fmt: str) -> str:
             for s in suites_of(views):
                 q = v["quality"].get(s) or {}
                 f[f"{s}_score"], f[f"{s}_stderr"], f[f"{s}_n"] = q.get("score"), q.get("stderr"), q.get("n")
+            f.update(_paired_csv(paired.get(len(flat), {}), suites_of(views)))
             flat.append(f)
         if flat:
             w = csv.DictWriter(out, fieldnames=list(flat[0]), lineterminator="\n")
@@ -277,14 +282,36 @@ def render(records: list[dict], fmt: str) -> str:
 
     note = table_note(views)
     hw = hardware_line(records)
+    prows = stats.rows(records)
     if fmt == "md":
         body = tabulate(rows, headers="keys", tablefmt="github") if rows else "(no records)"
+        if prows:
+            body += f"\n\n{PAIRED_TITLE}\n\n" + tabulate(prows, headers="keys", tablefmt="github", disable_numparse=True) + f"\n\n{PAIRED_NOTE}"
         return f"Hardware: {hw}\n\n{body}\n\n{note}\n"
     if fmt == "html":
         # One self-contained page (header, sortable table, plots, recommendation): report_html.
         from .report_html import page
         return page(records)
     raise MindbenchError(f"unknown format {fmt!r}; use md, csv, html or json")
+
+
+PAIRED_TITLE = "### Against each model's widest precision, same tasks"
+PAIRED_NOTE = ("Paired when both cells kept per-task verdicts: tasks that flipped right→wrong / wrong→right, "
+               "exact McNemar p, paired-bootstrap 95% CI of the score difference (points), and the minimum "
+               "detectable effect at this n (alpha 0.05, power 0.8). Otherwise an unpaired two-proportion "
+               "z-test. A difference inside the noise reads \"not distinguishable at n = …\", not a ranking.")
+PAIRED_CSV = ("reference", "test", "right_to_wrong", "wrong_to_right", "diff", "p", "mde", "verdict")
+
+
+def _paired_csv(by_suite: dict, suites: list[str]) -> dict:
+    """The paired comparison as CSV columns: {suite}_vs_ref_{field}, and the CI as _lo/_hi."""
+    out = {}
+    for s in suites:
+        c = by_suite.get(s) or {}
+        for k in PAIRED_CSV:
+            out[f"{s}_vs_ref_{k}"] = c.get(k)
+        out[f"{s}_vs_ref_diff_lo"], out[f"{s}_vs_ref_diff_hi"] = (c.get("ci") or [None, None])
+    return out
 
 
 # --- plots -----------------------------------------------------------------------------------

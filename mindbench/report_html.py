@@ -478,9 +478,21 @@ def page(records: list[dict], title: str = "mindbench report") -> str:
         body.append("<h2>Fidelity</h2><p class='sub'>Against the reference's next-token distributions on the "
                     "same text: KL divergence (nats/token), top-1 agreement, the change in the reference token's "
                     "probability, perplexity ratio.</p>" + ft)
+    body.append(paired_section(records))
     if ms:
         body.append("<h2>Recommendation</h2>" + recommendations(records, ms[0][1]))
     return _doc(title, "\n".join(body))
+
+
+def paired_section(records: list[dict]) -> str:
+    """Each non-reference cell against its model's widest precision on the same tasks (mindbench.stats)."""
+    from . import stats
+    from .report import PAIRED_NOTE, PAIRED_TITLE
+    prows = stats.rows(records)
+    if not prows:
+        return ""
+    return (f"<h2>{esc(PAIRED_TITLE.lstrip('# '))}</h2><p class='sub'>{esc(PAIRED_NOTE)}</p>"
+            + _table(list(prows[0]), [[esc(v) for v in r.values()] for r in prows], "paired"))
 
 
 def compare_page(result: dict, baseline: list[dict], new: list[dict], names=("BASELINE", "NEW")) -> str:

@@ -252,7 +252,8 @@ def notes(records: list[dict], alpha: float = ALPHA) -> list[str]:
     """One compact line per (non-reference cell, suite), for `mindbench run`'s output."""
     lines = []
     for r in rows(records, alpha):
-        flips = "" if r["right→wrong / wrong→right"] == "—" else f", {r['right→wrong / wrong→right']} flipped"
+        flips = ("" if r["right→wrong / wrong→right"] == "—" else
+                 ", right→wrong / wrong→right " + r["right→wrong / wrong→right"])
         lines.append(f"{r['model']} {r['cell']} vs {r['reference']} on {r['suite']}: Δ {r['Δ score']} pts "
                      f"{r['95% CI']}{flips}, p = {r['p']} ({r['test']}), MDE {r['MDE pts']} pts: {r['verdict']}")
     if lines:

@@ -169,3 +169,30 @@ def test_cli_user_errors(tmp_path):
     results.append(path, record("fp32"))  # no quality: nothing to plot
     res = CliRunner().invoke(report_command, [str(path), "--plot", str(tmp_path / "x.png")])
     assert res.exit_code == 1 and "nothing to plot" in res.output
+
+
+def test_paired_section_in_every_format():
+    """Cells with per-task verdicts are compared with the model's widest precision on the same
+    tasks: flips, McNemar p, bootstrap CI, MDE, and "not distinguishable" inside the noise."""
+    def with_items(rec, right):
+        rec["quality"]["code"]["items"] = {f"HumanEval/{i}": float(i in right) for i in range(20)}
+        return rec
+    recs = [with_items(record("fp32", score=50.0, stderr=0.11), range(10)),
+            with_items(record("int8", score=45.0, stderr=0.11), range(1, 10)),      # 1 lost
+            with_items(record("int4", score=0.0, stderr=0.0), ()),                 # 10 lost
+            record("fp16", score=40.0, stderr=0.11)]                               # no items: unpaired
+    md = render(recs, "md")
+    assert "Against each model's widest precision" in md
+    lines = {ln.split("|")[4].strip(): ln for ln in md.splitlines() if ln.startswith("| smollm2") and "code" in ln.split("|")[2]}
+    assert "1 / 0" in lines["int8"] and "not distinguishable at n = 20" in lines["int8"]
+    assert "10 / 0" in lines["int4"] and "fp32 better" in lines["int4"] and "0.00195" in lines["int4"]
+    assert "two-proportion" in lines["fp16"] and "not distinguishable at n = 20" in lines["fp16"]
+    assert "Against each model" in render(recs, "html")
+    data = {d["precision"]: d["paired"] for d in json.loads(render(recs, "json"))}
+    assert data["fp32"] == {} and data["int4"]["code"]["right_to_wrong"] == 10
+    assert data["int4"]["code"]["p"] == pytest.approx(2 * 0.5 ** 10) and data["int4"]["code"]["ci"][1] < 0
+    rows = {r["precision"]: r for r in csv.DictReader(io.StringIO(render(recs, "csv")))}
+    assert rows["int4"]["code_vs_ref_verdict"] == "fp32 better" and rows["fp32"]["code_vs_ref_p"] == ""
+    assert float(rows["int8"]["code_vs_ref_diff"]) == pytest.approx(-5.0)
+    # a store without items or a second precision has no paired section
+    assert "Against each model" not in render([record("fp32", score=50.0, stderr=0.11)], "md")
