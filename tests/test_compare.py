@@ -450,3 +450,52 @@ def test_cli_exit_codes_on_paired_and_fidelity_inputs(tmp_path):
     res = CliRunner().invoke(compare_command, [old, same, "--json"])
     assert res.exit_code == 0, res.output
     assert "test" not in quality_check(json.loads(res.output))
+
+
+# The gate benchmark (scripts/ci_gate.sh: code:easy at fp32) on a subset, for real, twice and once
+# with the prompt fault: records carry per-task verdicts, so the gate decides through McNemar.
+# 16 tasks: the packaged model passes about half of code:easy, and the exact test needs 6 tasks
+# lost with none gained to reach p < 0.0455 (2 * 0.5^6 = 0.031).
+LIVE_LIMIT = 16
+
+
+@pytest.mark.slow
+def test_live_gate_pairs_reruns_and_catches_the_fault(tmp_path):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env.pop("MINDBENCH_FAULT", None)
+
+    def run(name, **extra):
+        out = tmp_path / f"{name}.jsonl"
+        # speed is not what this gates: one short timed run keeps it cheap
+        p = subprocess.run([sys.executable, "-m", "mindbench.cli", "run", "--suite", "code:easy",
+                            "--limit", str(LIVE_LIMIT), "--precisions", "fp32", "--repeats", "1",
+                            "--prompt-tokens", "32", "--new-tokens", "4", "--out", str(out)],
+                           env=dict(env, **extra), capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stdout + p.stderr
+        (rec,) = results.read(out)
+        assert rec["status"] == "ok", rec.get("error")
+        return out, rec
+
+    def gate(new):
+        # --no-speed: a rerun on a shared CPU is not a speed regression
+        p = subprocess.run([sys.executable, "-m", "mindbench.cli", "compare", str(base), str(new), "--no-speed",
+                            "--json"], env=env, capture_output=True, text=True, timeout=120)
+        assert p.returncode in (0, 1), p.stdout + p.stderr
+        (check,) = [c for c in json.loads(p.stdout)["checks"] if c["what"] == "code:easy score"]
+        return p.returncode, check
+
+    base, b = run("base")
+    items = b["quality"]["code:easy"]["items"]
+    assert len(items) == LIVE_LIMIT and sum(items.values()) >= 6, items  # enough to lose visibly
+    rerun, _ = run("rerun")
+    fault, f = run("fault", MINDBENCH_FAULT="corrupt_prompt")
+    assert f["quality"]["code:easy"]["items"].keys() == items.keys()
+
+    rc, check = gate(rerun)
+    assert rc == 0 and check["test"] == "mcnemar" and check["verdict"] == "ok", check
+    rc, check = gate(fault)
+    assert rc == 1 and check["test"] == "mcnemar" and check["verdict"] == "regression", check
+    assert check["right_to_wrong"] >= 6 and check["p"] < 0.0455
