@@ -198,8 +198,9 @@ def against_reference(records: list[dict], alpha: float = ALPHA) -> dict[int, di
     """{index in records: {suite: comparison}} for every ok cell that is not its model's reference.
 
     The reference of a model (and weights) for a suite is its widest-precision ok cell scored on
-    that suite; the comparison is paired when both cells kept per-task verdicts for shared tasks,
-    else unpaired. `comparison["reference"]` names the reference cell."""
+    that suite; the comparison is paired when both cells kept per-task verdicts (on the tasks they
+    share), else unpaired when both scored the same number of tasks (a deterministic subset), else
+    left out. `comparison["reference"]` names the reference cell."""
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(records):
         c = r.get("config") or {}
@@ -218,11 +219,12 @@ def against_reference(records: list[dict], alpha: float = ALPHA) -> dict[int, di
             a = _cell_name(records[ref], runtimes)
             for i in scored[1:]:
                 qb, b = records[i]["quality"][suite], _cell_name(records[i], runtimes)
-                res = None
                 if qa.get("items") and qb.get("items"):
-                    res = paired(qa["items"], qb["items"], alpha=alpha, a=a, b=b)
-                if res is None:
+                    res = paired(qa["items"], qb["items"], alpha=alpha, a=a, b=b)   # None: no shared task
+                elif qa.get("n") == qb.get("n"):
                     res = unpaired(qa["score"], qa.get("n"), qb["score"], qb.get("n"), alpha=alpha, a=a, b=b)
+                else:                       # different task subsets: different experiments
+                    res = None
                 if res is not None:
                     out.setdefault(i, {})[suite] = {"reference": a, **res}
     return out

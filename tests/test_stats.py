@@ -179,3 +179,9 @@ def test_records_without_items_fall_back_to_unpaired():
     lines = stats.notes(recs)
     assert len(lines) == 3 and "not distinguishable at n = 20" in lines[1]
     assert stats.notes([rec("fp32", {"code": items(3, 20)})]) == []
+
+
+def test_different_task_sets_are_not_compared():
+    recs = [rec("fp32", {"code": items(5, 10)}), rec("int8", {"code": items(5, 10, prefix="u")}),
+            rec("int4", {"code": None}, score=40.0, n=20)]
+    assert stats.against_reference(recs) == {}
