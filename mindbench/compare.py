@@ -118,7 +118,7 @@ def _paired_quality(cell: str, suite: str, qb: dict, qn: dict, raw_b: dict, raw_
     return _check(cell, f"{suite} score", qb["score"], qn["score"], delta, quality_tol, verdict,
                   test=r["test"], p=r["p"], alpha=alpha, right_to_wrong=r["right_to_wrong"],
                   wrong_to_right=r["wrong_to_right"], ci=r["ci"], mde=r["mde"], n=r["n"],
-                  display={"allowed": f"p={r['p']:.2g} ({r['right_to_wrong']} lost, {r['wrong_to_right']} gained)"})
+                  display={"allowed": f"McNemar p={r['p']:.2g} ({r['right_to_wrong']} lost, {r['wrong_to_right']} gained)"})
 
 
 def _fidelity_check(cell: str, fb, fn, kld_tol: float, notes: list) -> dict | None:
@@ -281,7 +281,7 @@ def render_text(result: dict) -> str:
     out.extend(result["notes"])
     s = result["settings"]
     out.append(f"{result['regressions']} regression(s), {result['improvements']} improvement(s) over "
-               f"{result['compared_cells']} matched cell(s) [quality: drop > max({s['quality_tol']} pts, "
+               f"{result['compared_cells']} matched cell(s) [unpaired quality: drop > max({s['quality_tol']} pts, "
                f"{s['z']:g}*sqrt(se1^2+se2^2)); speed: change > max({s['speed_tol']:.0%}, "
                f"{s['z']:g}*sqrt(std1^2+std2^2)); memory: rise > {s['memory_tol']:.0%}]")
     out.append(_paired_rules(result))
