@@ -115,10 +115,14 @@ def _paired_quality(cell: str, suite: str, qb: dict, qn: dict, raw_b: dict, raw_
     delta, significant = r["diff"], r["p"] < alpha
     verdict = ("regression" if significant and -delta > quality_tol else
                "improvement" if significant and delta > quality_tol else "ok")
-    return _check(cell, f"{suite} score", qb["score"], qn["score"], delta, quality_tol, verdict,
+    # What the gate allows, in points: the net loss the exact test needs given how many tasks
+    # flipped (for 0/1 verdicts p < alpha exactly when the change reaches it), or the tolerance.
+    allowed = max(quality_tol, 100 * stats.critical_flips(r["right_to_wrong"] + r["wrong_to_right"], alpha) / r["n"])
+    return _check(cell, f"{suite} score", qb["score"], qn["score"], delta, allowed, verdict,
                   test=r["test"], p=r["p"], alpha=alpha, right_to_wrong=r["right_to_wrong"],
                   wrong_to_right=r["wrong_to_right"], ci=r["ci"], mde=r["mde"], n=r["n"],
-                  display={"allowed": f"McNemar p={r['p']:.2g} ({r['right_to_wrong']} lost, {r['wrong_to_right']} gained)"})
+                  display={"allowed": f"±{allowed:.1f}: McNemar p={r['p']:.2g} ({r['right_to_wrong']} lost, "
+                                      f"{r['wrong_to_right']} gained)"})
 
 
 def _fidelity_check(cell: str, fb, fn, kld_tol: float, notes: list) -> dict | None:
@@ -288,10 +292,12 @@ def render_text(result: dict) -> str:
     return "\n".join(out)
 
 
-def _display(check: dict, row: list) -> list:
-    """A paired or fidelity check's own wording for the baseline/new/change/allowed columns."""
+def _display(check: dict, row: list, wrap=str) -> list:
+    """A paired or fidelity check's own wording for the baseline/new/change/allowed columns
+    (`wrap` escapes it for HTML)."""
     d = check.get("display") or {}
-    return row[:2] + [d.get(k, row[i]) for i, k in enumerate(("baseline", "new", "change", "allowed"), 2)] + row[6:]
+    return row[:2] + [wrap(d[k]) if k in d else row[i]
+                      for i, k in enumerate(("baseline", "new", "change", "allowed"), 2)] + row[6:]
 
 
 def _paired_rules(result: dict) -> str:

@@ -497,7 +497,7 @@ def paired_section(records: list[dict]) -> str:
 
 def compare_page(result: dict, baseline: list[dict], new: list[dict], names=("BASELINE", "NEW")) -> str:
     """The compare result as a page: verdict, checks (regressions first), both stores' headers."""
-    from .compare import _fmt
+    from .compare import _display, _fmt, _paired_rules
     from .report import latest
     order = {"regression": 0, "improvement": 1, "ok": 2}  # any other verdict after these
     checks = sorted(result["checks"], key=lambda c: order.get(c["verdict"], 3))  # stable within a verdict
@@ -507,9 +507,9 @@ def compare_page(result: dict, baseline: list[dict], new: list[dict], names=("BA
         if c["change"] is not None:
             change = f"{c['change']:+.1f}" + (f" ({100 * c['rel']:+.0f}%)" if c.get("rel") is not None else "")
         mark = {"regression": "REGRESSION", "improvement": "improved"}.get(c["verdict"], c["verdict"])
-        rows.append([esc(c["cell"]), esc(c["what"]), esc(_fmt(c["baseline"], c.get("base_spread"))),
-                     esc(_fmt(c["new"], c.get("new_spread"))), esc(change),
-                     "—" if c["allowed"] is None else esc(f"±{c['allowed']:.1f}"), mark])
+        rows.append(_display(c, [esc(c["cell"]), esc(c["what"]), esc(_fmt(c["baseline"], c.get("base_spread"))),
+                                 esc(_fmt(c["new"], c.get("new_spread"))), esc(change),
+                                 "—" if c["allowed"] is None else esc(f"±{c['allowed']:.1f}"), mark], esc))
         classes[i] = c["verdict"] if c["verdict"] in ("regression", "improvement") else None
         kind = {"regression": "st-bad", "improvement": "st-ok"}.get(c["verdict"], "muted")
         attrs[(i, 6)] = f" class='st {kind}' data-sort='{order.get(c['verdict'], 3)}'"
@@ -529,6 +529,7 @@ def compare_page(result: dict, baseline: list[dict], new: list[dict], names=("BA
             f"{s['z']:g}·√(se₁²+se₂²)); speed: a change beyond max({s['speed_tol']:.0%}, "
             f"{s['z']:g}·√(std₁²+std₂²)) (gated: {'yes' if s['speed'] else 'no'}); memory: a rise beyond "
             f"{s['memory_tol']:.0%}; rows match on hardware = {esc(s['hardware'])}.</li>"
+            f"<li>{esc(_paired_rules(result).strip('[]'))}</li>"
             + "".join(f"<li>unmatched in {esc(side)}: {esc('; '.join(items))}</li>"
                       for side, items in result["unmatched"].items() if items)
             + "".join(f"<li>{esc(n)}</li>" for n in result["notes"]) + "</ul>",

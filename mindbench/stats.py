@@ -60,6 +60,16 @@ def mcnemar(b: int, c: int) -> float:
     return binom_two_sided(min(b, c), b + c)
 
 
+def critical_flips(discordant: int, alpha: float = ALPHA) -> int:
+    """Smallest net count |b - c| that the exact test calls significant when `discordant` = b + c
+    tasks flipped (p falls as the split gets more lopsided); with too few flips even all one way,
+    the fewest one-way flips that ever could be."""
+    for k in range(discordant % 2, discordant + 1, 2):
+        if mcnemar((discordant + k) // 2, (discordant - k) // 2) < alpha:
+            return k
+    return max(discordant + 1, _min_discordant(alpha))
+
+
 def z_of(alpha: float) -> float:
     return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 

@@ -356,6 +356,7 @@ def test_paired_test_sees_a_loss_the_unpaired_rule_calls_noise():
     c = quality_check(r)
     assert c["test"] == "mcnemar" and c["p"] == pytest.approx(2 * 0.5 ** 6) and c["verdict"] == "regression"
     assert c["change"] == pytest.approx(-25.0) and c["ci"][1] < 0 and r["exit_code"] == 1
+    assert c["allowed"] == pytest.approx(25.0)     # 6 flips: all 6 one way is what p < alpha needs
     stripped = [copy.deepcopy(x) for x in (base, new)]
     for x in stripped:
         del x["quality"]["code"]["items"]
@@ -441,8 +442,10 @@ def test_cli_exit_codes_on_paired_and_fidelity_inputs(tmp_path):
     assert res.exit_code == 1, res.output
     (c,) = [c for c in json.loads(res.output)["checks"] if c["verdict"] == "regression"]
     assert c["what"] == "code score" and c["test"] == "mcnemar" and c["right_to_wrong"] == 6
-    res = CliRunner().invoke(compare_command, [b, drift])
+    res = CliRunner().invoke(compare_command, [b, drift, "--html", str(tmp_path / "c.html")])
     assert res.exit_code == 1 and "fidelity KLD" in res.output and "REGRESSION" in res.output
+    page = (tmp_path / "c.html").read_text()
+    assert "0.2860 [0.2670, 0.3020]" in page and "McNemar p=1 (0 lost, 0 gained)" in page
     assert CliRunner().invoke(compare_command, [b, drift, "--kld-tol", "20"]).exit_code == 0
     assert CliRunner().invoke(compare_command, [b, drift, "--kld-tol", "-1"]).exit_code == 2
     # a schema-1 baseline against a schema-2 run: compared (unpaired), not refused

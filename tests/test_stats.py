@@ -185,3 +185,14 @@ def test_different_task_sets_are_not_compared():
     recs = [rec("fp32", {"code": items(5, 10)}), rec("int8", {"code": items(5, 10, prefix="u")}),
             rec("int4", {"code": None}, score=40.0, n=20)]
     assert stats.against_reference(recs) == {}
+
+
+def test_critical_flips_is_where_mcnemar_turns_significant():
+    for d in range(0, 40):
+        k = stats.critical_flips(d)
+        if k <= d:
+            assert stats.mcnemar((d + k) // 2, (d - k) // 2) < 0.05
+            assert k < 2 or stats.mcnemar((d + k - 2) // 2, (d - k + 2) // 2) >= 0.05
+        else:
+            assert stats.mcnemar(d, 0) >= 0.05 and k >= 6
+    assert stats.critical_flips(6) == 6 and stats.critical_flips(0) == 6
