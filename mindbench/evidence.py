@@ -157,13 +157,10 @@ def kld_of(c, fids: dict) -> dict | None:
 
 
 def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value for b right->wrong and c wrong->right flips."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    k = min(b, c)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
+    """Two-sided exact McNemar p-value for b right->wrong and c wrong->right flips (mindbench.stats,
+    the same test `report` and `compare` use)."""
+    from .stats import mcnemar
+    return mcnemar(b, c)
 
 
 def paired(a_items: dict, b_items: dict) -> tuple[int, int, int, float] | None:
