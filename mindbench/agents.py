@@ -178,11 +178,11 @@ def extract_code(reply: str, tests: str | None = None) -> str | None:
     return blocks[0].strip("\n") + "\n"
 
 
-def build_test_program(code: str, tests: str, entry_point: str | None = None) -> str:
-    """The program that checks `code`: the code, then the tests. Tests are a block of asserts, or
-    a human-eval style `def check(candidate)` that is called here with the solution function when
-    the tests do not call it themselves."""
-    program = f"{code.rstrip()}\n\n\n{tests.strip()}\n"
+def _checks(code: str, tests: str, entry_point: str | None = None) -> str:
+    """The tests as they run after the code: a block of asserts, or a human-eval style
+    `def check(candidate)` that is called here with the solution function when the tests do not
+    call it themselves."""
+    checks = f"{tests.strip()}\n"
     defines_check = re.search(r"^def\s+check\s*\(", tests, re.M)
     calls_check = re.search(r"^check\s*\(", tests, re.M)
     if defines_check and not calls_check:
@@ -191,10 +191,23 @@ def build_test_program(code: str, tests: str, entry_point: str | None = None) ->
             in_tests = [f for f in funcs if re.search(rf"\b{re.escape(f)}\b", tests)]
             entry_point = (in_tests or funcs or [None])[0]
         if entry_point is None:
-            program += "\nraise SystemExit('the solution defines no function to pass to check()')\n"
+            checks += "\nraise NameError('the solution defines no function to pass to check()')\n"
         else:
-            program += f"\ncheck({entry_point})\n"
-    return program
+            checks += f"\ncheck({entry_point})\n"
+    return checks
+
+
+def checked_program(code: str, tests: str | None, entry_point: str | None = None):
+    """What the sandbox runs for a solution: the code, then its tests (none: the code only has
+    to run to its end). A pass needs proof that they ran to the end (mindbench/checked.py), so
+    code that calls sys.exit(0) or os._exit(0) before the tests finish does not pass."""
+    from .checked import Checked
+    return Checked(code, _checks(code, tests, entry_point) if tests else "")
+
+
+def build_test_program(code: str, tests: str, entry_point: str | None = None) -> str:
+    """The program that checks `code` as a reader sees it: the code, then the tests."""
+    return checked_program(code, tests, entry_point).layout()
 
 
 # --- CodeAgent ----------------------------------------------------------------------------------
@@ -266,10 +279,10 @@ class CodeAgent(_AgentBase):
                 result.passed, result.error = False, "no ```python code block found in the reply"
             else:
                 result.code = code
-                program = build_test_program(code, tests, entry_point) if tests else code
+                program = checked_program(code, tests, entry_point)
                 run = await _sandbox(program, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
                 result.stdout = run.stdout
-                if run.passed:
+                if run.passed and run.proved:
                     result.passed = True if tests else None
                     result.error = None
                     return result
@@ -491,11 +504,12 @@ class DataAnalysisAgent(_AgentBase):
                 result.error = "no ```python code block found in the reply"
             else:
                 result.code = code.strip("\n") + "\n"
-                run = await _sandbox(result.code, timeout_s=self.timeout_s, files=self._files(),
-                                     memory_mb=self.memory_mb)
+                # Checked: the code must run to its end (its answer is what it printed before)
+                run = await _sandbox(checked_program(result.code, None), timeout_s=self.timeout_s,
+                                     files=self._files(), memory_mb=self.memory_mb)
                 result.stdout = run.stdout
                 lines = [ln.strip() for ln in run.stdout.splitlines() if ln.strip()]
-                if run.passed and lines:
+                if run.passed and run.proved and lines:
                     result.answer, result.passed, result.error = lines[-1], True, None
                     return result
                 result.error = _error_text(run) if not run.passed else "the code ran but printed nothing; print the answer"

@@ -11,6 +11,13 @@ class MindbenchError(click.ClickException):
     """A problem the user can fix; the message says how."""
 
 
+class InputError(MindbenchError):
+    """A command-line value that cannot work (unknown suite or precision, unwritable --out, a
+    broken suite file), found before anything starts: exit 2, like click's own usage errors, so
+    scripts can tell "you asked for something impossible" from "the run went wrong" (exit 1)."""
+    exit_code = 2
+
+
 class ModelNotFoundError(MindbenchError):
     pass
 

@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Iterator
 import click
 
 from . import results
-from .errors import MindbenchError
+from .errors import InputError, MindbenchError
 
 SUITE_CHOICES = ("code", "chat", "reasoning", "data")
 # The full-precision baseline plus both bitsandbytes precisions. fp16 on GPUs; on a CPU fp32,
@@ -475,15 +475,80 @@ def format_table(records: list[dict]) -> str:
 
 # --- the command ------------------------------------------------------------------------------
 
-def _check_suite(name: str) -> None:
-    """A suite name, or suite:subset (e.g. code:easy), that exists; checked before any cell starts."""
+def _check_suite(name: str, load: bool = True) -> None:
+    """A suite name, or suite:subset (e.g. code:easy), that exists and whose file loads and
+    validates (an empty or broken file is an error now, never a `skipped` row that --resume
+    would then count as done); checked before any cell starts."""
     base, _, subset = name.partition(":")
     if base not in SUITE_CHOICES:
         raise MindbenchError(f"unknown suite {base!r}; choose from {', '.join(SUITE_CHOICES)} "
                              f"(or suite:subset, e.g. code:easy), all or none")
-    if subset:
+    if load or subset:
         from .suites import load_suite, only_subset
-        only_subset(load_suite(base), base, subset)
+        tasks = load_suite(base)
+        if subset:
+            only_subset(tasks, base, subset)
+
+
+def _check_out(out: Path) -> None:
+    """The results store can be created and appended to, checked before the first cell so that
+    an unwritable --out fails now, not after the work. Creates nothing, truncates nothing."""
+    out = Path(out).expanduser().absolute()
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file in it, e.g. {out / 'runs.jsonl'}")
+    if out.exists():
+        try:
+            with open(out, "a", encoding="utf-8"):
+                pass
+        except OSError as e:
+            raise InputError(f"--out {out} cannot be appended to ({e.strerror or e}); "
+                             f"choose a writable file") from None
+        return
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is a file, not a folder; choose another path")
+    try:  # a throw-away folder where the store (and its missing folders) would be made
+        os.rmdir(tempfile.mkdtemp(prefix=".mindbench-probe-", dir=parent))
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot create files in {parent} ({e.strerror or e}); "
+                         f"choose a writable place") from None
+
+
+def _check_precisions(precs: list[str], rts: list[str]) -> None:
+    """Every runtime known, every precision meaningful to at least one chosen runtime."""
+    from .loading import PRECISIONS
+    from .runtimes import RUNTIMES
+    from .runtimes.llamacpp import FILE_TYPES, _norm_quant
+    for rt in rts:
+        if rt not in RUNTIMES:
+            raise InputError(f"unknown runtime {rt!r}; choose from {', '.join(RUNTIMES)}")
+    takes = {"transformers": lambda p: p in PRECISIONS,
+             "llamacpp": lambda p: _norm_quant(p) in FILE_TYPES.values()}
+    for p in precs:
+        if not any(takes[rt](p) for rt in rts if rt in takes):
+            raise InputError(
+                f"precision {p!r} means nothing to --runtimes {','.join(rts)}: transformers takes "
+                f"{', '.join(PRECISIONS)}; llamacpp takes GGUF types such as Q4_1, Q4_K_M, Q8_0")
+
+
+def _validate_run(suites: list[str], models: list[str], out: Path, executor: str, no_weights: bool) -> None:
+    """The user's values for `mindbench run` (precisions: _check_precisions), before any process
+    starts or model loads; each problem is one line and exit 2."""
+    from .catalog import resolve
+    try:
+        for name in suites:
+            _check_suite(name, load=not no_weights)
+        for m in models:
+            resolve(m)
+        if executor not in EXECUTORS:
+            raise InputError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+        _check_out(out)
+    except InputError:
+        raise
+    except MindbenchError as e:
+        raise InputError(e.message) from None
 
 
 def _warn_if_busy(threads: int | None) -> None:
@@ -561,17 +626,17 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
         suites = list(SUITE_CHOICES)
     elif suites == ["none"]:
         suites = []
-    for name in suites:
-        _check_suite(name)
     if full and limit:
-        raise MindbenchError("--full runs every task; drop --limit (or drop --full)")
+        raise InputError("--full runs every task; drop --limit (or drop --full)")
+    out = Path(out) if out else default_results()
+    _validate_run(suites, _split(models) or [DEFAULT_MODEL], out, executor, no_weights)
     if precisions is None:
         dev = resolve_device(device, _host_info()[0])
         precisions = ",".join(DEFAULT_PRECISIONS["cuda" if dev.startswith("cuda") else "cpu"])
     precs, rts = _split(precisions), _split(runtimes)
     if not precs or not rts:
-        raise MindbenchError("give at least one precision and one runtime")
-    out = Path(out) if out else default_results()
+        raise InputError("give at least one precision and one runtime")
+    _check_precisions(precs, rts)
     samples = str(out.with_name(out.stem + "-samples")) if log_samples else None
     timeout_s = timeout_s or (DEFAULT_TIMEOUT_S * (6 if full else 1))
     _warn_if_busy(threads)

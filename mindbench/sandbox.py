@@ -45,6 +45,7 @@ from __future__ import annotations
 import marshal
 import os
 import random
+import secrets
 import selectors
 import shutil
 import signal
@@ -56,6 +57,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .checked import Checked, read_proof
 from .errors import MindbenchError
 
 PROGRAM = "program.py"
@@ -74,6 +76,8 @@ class SandboxResult:
     duration_s: float
     reason: str               # "ok", "timeout", "exit 1", "killed by signal 9", "output capped", ...
     isolation: dict = field(default_factory=dict)  # what was really contained this time
+    proved: bool | None = None  # a Checked program: its checks ran to the end (None: plain code)
+    answer: str | None = None   # a Checked program's reported answer (its `answer` variable)
 
 
 # The bootstrap runs as `python -I -S -c _BOOT <config>` in the child (single-threaded, so no
@@ -268,7 +272,7 @@ try:
                   "(chmod o+rx) or run with sandboxing disabled knowingly" % py)
         os._exit(125)
     say(ready=True, isolation=iso)
-    os.execv(py, [py, "-I", cfg["program"]])
+    os.execv(py, [py, "-I", cfg["program"]] + cfg["argv"])
 except BaseException as e:
     import traceback
     try:
@@ -524,17 +528,33 @@ def _killpg(pgid: int) -> None:
         pass
 
 
-def run_python(code: str, *, timeout_s: float = 10.0, files: dict[str, str | Path] | None = None,
+def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str, str | Path] | None = None,
                memory_mb: int = 1024, max_output_bytes: int = 65536, sandboxed: bool = True,
                max_processes: int = 64, max_file_mb: int = 64) -> SandboxResult:
     """Run `code` as a Python program in the sandbox and report how it ended.
 
     `files` maps names in the working dir to paths to copy there (e.g. {"data.csv": path}).
     Example: run_python("print(1 + 1)").stdout == "2\\n".
+    A `Checked` program passes only when its checks ran to the end (mindbench/checked.py): this
+    process makes a random token and hands it over through a pipe that the program reads after
+    its checks; `passed` needs exit 0 and that token's line in the output.
     """
     if timeout_s <= 0 or memory_mb < 64 or max_output_bytes < 1 or max_processes < 1:
         raise MindbenchError("sandbox limits must be positive (timeout_s > 0, memory_mb >= 64)")
-    work = _workdir(code, files)
+    token = proof_fd = None
+    if isinstance(code, Checked):
+        token = secrets.token_hex(16)
+        proof_fd, tw = os.pipe()
+        os.write(tw, token.encode())
+        os.close(tw)
+        code = code.wrapper()
+    argv = [str(proof_fd)] if proof_fd is not None else []
+    try:
+        work = _workdir(code, files)
+    except BaseException:
+        if proof_fd is not None:
+            os.close(proof_fd)
+        raise
     slot = proc = r = status_pipe = None
     swept = False
     iso: dict = {"mode": "none"}
@@ -553,6 +573,7 @@ def run_python(code: str, *, timeout_s: float = 10.0, files: dict[str, str | Pat
                    "keep": _interpreter_paths(), "hide": _hidden_dirs(),
                    "uid": slot.uid if slot else None, "gid": slot.uid if slot else None,
                    "namespaces": sys.platform.startswith("linux"), "tmp_mb": max_file_mb,
+                   "argv": argv,
                    "rlimits": [("RLIMIT_AS", memory_mb << 20), ("RLIMIT_CPU", int(timeout_s) + 1),
                                ("RLIMIT_NPROC", nproc), ("RLIMIT_FSIZE", max_file_mb << 20),
                                ("RLIMIT_NOFILE", 256), ("RLIMIT_CORE", 0)]}
@@ -560,10 +581,15 @@ def run_python(code: str, *, timeout_s: float = 10.0, files: dict[str, str | Pat
             env, pass_fds = _env(work), (w,)
         else:
             r = w = None
-            cmd, env, pass_fds = [sys.executable, "-I", PROGRAM], None, ()
+            cmd, env, pass_fds = [sys.executable, "-I", PROGRAM, *argv], None, ()
+        if proof_fd is not None:
+            pass_fds += (proof_fd,)
         proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True, pass_fds=pass_fds)
+        if proof_fd is not None:  # only the program holds the token now
+            os.close(proof_fd)
+            proof_fd = None
         if w is not None:
             os.close(w)
             status_pipe = _StatusPipe(r)
@@ -604,6 +630,8 @@ def run_python(code: str, *, timeout_s: float = 10.0, files: dict[str, str | Pat
             proc.stderr.close()
         if r is not None:
             os.close(r)
+        if proof_fd is not None:
+            os.close(proof_fd)
         try:
             if slot and not swept:
                 _kill_uid(slot.uid)
@@ -620,15 +648,20 @@ def run_python(code: str, *, timeout_s: float = 10.0, files: dict[str, str | Pat
         reason = f"exit {returncode}"
     else:
         reason = "left processes behind" if leftovers else "ok"
+    stdout = out.decode("utf-8", errors="replace")
+    proved = answer = None
+    if token is not None:
+        proved, answer, stdout = read_proof(stdout, token)
+        if reason == "ok" and not proved:
+            reason = "exited before its checks completed"
     iso = {**iso, "leftovers_killed": leftovers}
-    return SandboxResult(passed=reason == "ok", returncode=returncode,
-                         stdout=out.decode("utf-8", errors="replace"),
+    return SandboxResult(passed=reason == "ok", returncode=returncode, stdout=stdout,
                          stderr=err.decode("utf-8", errors="replace"),
                          timed_out=why == "timeout", duration_s=round(duration, 4),
-                         reason=reason, isolation=iso)
+                         reason=reason, isolation=iso, proved=proved, answer=answer)
 
 
-def run_many(programs: list[str], *, timeout_s: float = 10.0, workers: int = 2,
+def run_many(programs: list[str | Checked], *, timeout_s: float = 10.0, workers: int = 2,
              **kw) -> list[SandboxResult]:
     """Run programs in parallel (threads, each waiting on its own child process); results in
     input order. Extra keywords go to run_python."""

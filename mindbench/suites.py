@@ -262,22 +262,25 @@ def build_request(engine, task: Task) -> Request:
 
 # --- scoring one output -------------------------------------------------------------------------
 
-def _program_for(task: Task, text: str, chat: bool) -> str | None:
-    """The program a task's output asks to run (code: the test program; data: pandas code), or
-    None when the answer is plain text."""
+def _program_for(task: Task, text: str, chat: bool):
+    """The program a task's output asks to run, as a sandbox `Checked` (code: the function, then
+    the problem's check(); data: the pandas code, reporting `answer`), or None when the answer is
+    plain text. Checked: a pass needs proof that the checks ran to their end, not just exit 0."""
+    from .checked import Checked
     if task.suite == "code":
         program = scoring.build_program(task.prompt, task.fields["entry_point"], text)
-        return scoring.test_program(program, task.fields["test"], task.fields["entry_point"])
+        return Checked(program, f"{task.fields['test']}\n\ncheck({task.fields['entry_point']})\n",
+                       plain_returns=True)
     if task.suite == "data":                           # text = prefix + the expression written
-        return text.removeprefix("```python\n") + "\nprint(answer)\n"
+        return Checked(text.removeprefix("```python\n") + "\n", answer="answer")
     return None
 
 
 def _verdict(task: Task, text: str, run, chat: bool) -> dict:
     """{"correct": bool, "extracted": ..., ...} for one output; `run` is the SandboxResult of
     the task's program, or None when there was none."""
-    if task.suite == "code":
-        return {"correct": run.passed, "extracted": None, "reason": run.reason}
+    if task.suite == "code":  # proved: the checks ran to their end (exit 0 alone is no pass)
+        return {"correct": bool(run.passed and run.proved), "extracted": None, "reason": run.reason}
     if task.suite == "chat":
         ok, each = scoring.check_all(text, task.fields["checks"])
         # An empty reply follows no instruction, though it "avoids" every banned word.
@@ -291,8 +294,10 @@ def _verdict(task: Task, text: str, run, chat: bool) -> dict:
         return {"correct": scoring.numbers_match(got, ans), "extracted": got}
     # data: the number the program printed, when it ran. No fallback to numbers in the text: the
     # text is an expression (and, for a base model, the CSV preview), so any number in it would be
-    # credit the code did not earn.
-    got = scoring.last_printed_number(run.stdout) if run is not None and run.passed else None
+    # credit the code did not earn. The number is the one the wrapper reported after the proof
+    # (the str() of `answer`), never one the code printed itself.
+    got = (scoring.last_printed_number(run.answer or "")
+           if run is not None and run.passed and run.proved else None)
     return {"correct": scoring.numbers_match(got, task.fields["answer"], task.fields["tol"]),
             "extracted": got, "reason": run.reason if run is not None else None}
 

@@ -312,3 +312,32 @@ def test_chat_agent_on_the_real_model_stays_within_context(smollm):
     assert [m["content"] for m in agent.history] == [msgs[1], replies[1], msgs[2], replies[2]]
     budget = 130 - 24 - ChatAgent.TEMPLATE_OVERHEAD
     assert all(agent.count_tokens(agent.system_prompt) + agent.count_tokens(p) <= budget for p in llm.prompts)
+
+
+# --- no pass without proof that the tests ran (issue 13, item 1) -----------------------------------
+
+EXITS = ["```python\nimport sys\ndef add(a, b):\n    sys.exit(0)\n```",
+         "```python\nimport os\ndef add(a, b):\n    os._exit(0)\n```",
+         "```python\nimport sys\nsys.exit(0)\ndef add(a, b):\n    return 0\n```",
+         "```python\nimport builtins\nbuiltins.AssertionError = type('Q', (Exception,), {})\n"
+         "def add(a, b):\n    return 0\n```"]
+
+
+@pytest.mark.parametrize("reply", EXITS)
+def test_code_agent_gives_no_pass_to_code_that_exits_before_its_tests(reply):
+    res = run(CodeAgent(llm_provider=Scripted(reply), max_attempts=1).process("Write add.", tests=TESTS))
+    assert res.passed is False and res.error
+    check = "def check(candidate):\n    assert candidate(2, 3) == 5\n"
+    res = run(CodeAgent(llm_provider=Scripted(reply), max_attempts=1).process("Write add.", tests=check))
+    assert res.passed is False
+
+
+def test_data_agent_answer_must_come_from_a_run_that_ended(tmp_path):
+    import pandas as pd
+    df = pd.DataFrame({"x": [1, 2, 3]})
+    early = "```python\nimport os\nprint(6)\nos._exit(0)\n```"
+    res = run(DataAnalysisAgent(llm_provider=Scripted(early), data=df, max_attempts=1).process("Sum of x?"))
+    assert res.passed is False and res.answer is None
+    fine = "```python\nimport pandas as pd\nprint(pd.read_csv('data.csv').x.sum())\n```"
+    res = run(DataAnalysisAgent(llm_provider=Scripted(fine), data=df, max_attempts=1).process("Sum of x?"))
+    assert res.passed is True and res.answer == "6" and res.stdout.strip() == "6"

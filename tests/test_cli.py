@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from click.testing import CliRunner
 
 from mindbench import cli
@@ -40,5 +42,53 @@ def test_the_run_commands_mindbench_suggests_parse():
 
 def test_a_suite_subset_that_does_not_exist_is_one_line():
     res = CliRunner().invoke(cli.cli, ["run", "--suite", "code:nope", "--out", "/nonexistent/x.jsonl"])
-    assert res.exit_code == 1 and "has no subset 'nope'; choose one of easy, humaneval" in res.output
+    assert res.exit_code == 2 and "has no subset 'nope'; choose one of easy, humaneval" in res.output
     assert "Traceback" not in res.output
+
+
+# --- `mindbench run` checks every value before anything starts (issue 13 items 2-3, issue 12) ----
+
+@pytest.fixture
+def no_sweep(monkeypatch):
+    """Fails the test if run_command got as far as starting the sweep (a worker, a model load)."""
+    from mindbench import harness
+    monkeypatch.setattr(harness, "sweep", lambda *a, **k: pytest.fail("the sweep started"))
+
+
+def _one_line_exit_2(argv):
+    res = CliRunner().invoke(cli.cli, ["run", *argv])
+    assert res.exit_code == 2, (argv, res.output)
+    assert res.output.startswith("Error: ") and res.output.count("\n") == 1, res.output
+    assert "Traceback" not in res.output
+    return res.output
+
+
+def test_run_rejects_impossible_values_before_any_work(tmp_path, no_sweep):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    store = tmp_path / "runs.jsonl"
+    store.write_text('{"kept": true}\n')
+    before = store.stat().st_mtime_ns
+    for argv, says in ((["--precisions", "fp8"], "precision 'fp8' means nothing"),
+                       (["--runtimes", "transformers", "--precisions", "Q4_1"], "GGUF types"),
+                       (["--runtimes", "vllm", "--precisions", "fp16"], "unknown runtime 'vllm'"),
+                       (["--suite", "cod"], "unknown suite 'cod'"),
+                       (["--models", "no-such-model-xyz"], "unknown model")):
+        assert says in _one_line_exit_2([*argv, "--out", str(store)])
+    assert store.read_text() == '{"kept": true}\n' and store.stat().st_mtime_ns == before
+    for out, says in ((afile / "out.jsonl", "is a file, not a folder"),
+                      ("/proc/x/out.jsonl", "cannot create files in /proc")):
+        assert says in _one_line_exit_2(["--precisions", "fp32", "--out", str(out)])
+    # nothing was created on the way: no store, no folders, no probe left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "runs.jsonl"]
+
+
+def test_an_empty_suite_file_is_an_error_not_a_stored_row(tmp_path, monkeypatch, no_sweep):
+    import shutil
+    from mindbench.paths import suites_dir
+    shutil.copytree(suites_dir(), tmp_path / "suites")
+    (tmp_path / "suites" / "chat.jsonl").write_text("")
+    monkeypatch.setenv("MINDBENCH_SUITES_DIR", str(tmp_path / "suites"))
+    out = tmp_path / "runs.jsonl"
+    assert "has no tasks" in _one_line_exit_2(["--suite", "chat", "--precisions", "fp32", "--out", str(out)])
+    assert not out.exists()

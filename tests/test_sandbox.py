@@ -363,3 +363,21 @@ def test_programs_die_with_the_process_that_runs_them():
         helper.wait()
     gone, alive = psutil.wait_procs(family, timeout=5)
     assert alive == []
+
+
+def test_checked_program_passes_only_with_the_runners_token():
+    """A Checked program proves its checks ran to the end; exit status 0 alone is not a pass."""
+    from mindbench.checked import Checked
+    tests = "assert add(2, 3) == 5\n"
+    honest = run_python(Checked("def add(a, b):\n    return a + b\nprint('hi')\n", tests), timeout_s=5)
+    assert honest.passed and honest.proved and honest.stdout == "hi\n"   # the proof line is removed
+    for code in ("import os\nos._exit(0)\n", "import sys\nsys.exit(0)\n",
+                 "import os\nprint('0123456789abcdef' * 2, 'null', flush=True)\nos._exit(0)\n",
+                 "import os\nos.close(1)\ndef add(a, b):\n    return a + b\n",
+                 "import os, sys\nos.dup2(os.open(os.devnull, os.O_WRONLY), 1)\ndef add(a, b):\n    return a + b\n"):
+        res = run_python(Checked(code, tests), timeout_s=5)
+        assert not res.passed and not res.proved, code
+    unsandboxed = run_python(Checked("import os\nos._exit(0)\n", tests), timeout_s=5, sandboxed=False)
+    assert not unsandboxed.passed and unsandboxed.reason == "exited before its checks completed"
+    answer = run_python(Checked("answer = [1, 2]\nprint('noise')\n", answer="answer"), timeout_s=5)
+    assert answer.passed and answer.answer == "[1, 2]" and answer.stdout == "noise\n"

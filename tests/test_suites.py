@@ -458,3 +458,68 @@ def test_an_empty_reply_follows_no_chat_instruction():
     for t in vacuous:
         assert suites._verdict(t, "", None, True)["correct"] is False
         assert suites._verdict(t, "   \n", None, True)["correct"] is False
+
+
+# --- no pass without proof that the checks ran to their end (issue 13, item 1) -------------------
+
+def _through_the_verdict(pairs):
+    """(task, model output) -> verdicts, by the very path evaluate() takes."""
+    programs = [(t, suites._program_for(t, text, True)) for t, text in pairs]
+    runs = suites._run_programs(programs, True, 2)
+    return [suites._verdict(t, text, run, True) for (t, text), run in zip(pairs, runs)]
+
+
+CHEATS = {
+    "os._exit in the body": "    import os\n    os._exit(0)\n",
+    "sys.exit in the body": "    import sys\n    sys.exit(0)\n",
+    "SystemExit in a finally": "    try:\n        return None\n    finally:\n        raise SystemExit(0)\n",
+    "exit at module level": "```python\nimport sys\nsys.exit(0)\n```",
+    "os._exit at module level": "```python\nimport os\nos._exit(0)\n```",
+    "forged marker, then exit": ("```python\nimport os\nprint('0' * 32 + ' null')\nprint('ok')\n"
+                                 "os._exit(0)\n```"),
+    "always-equal return value": "    class Same:\n        def __eq__(self, other):\n            return True\n"
+                                 "        __hash__ = None\n    return Same()\n",
+    "patched builtins": ("```python\nimport builtins\nbuiltins.AssertionError = type('Quiet', (Exception,), {})\n"
+                         "builtins.abs = lambda x: 0\nbuiltins.isinstance = lambda *a: True\n```"),
+    "patched print and stdout, atexit": ("```python\nimport atexit, io, os, sys\nsys.stdout = io.StringIO()\n"
+                                         "atexit.register(lambda: os.write(1, b'passed'))\n```"),
+    "exit from a thread": ("```python\nimport os, threading, time\n"
+                           "threading.Thread(target=lambda: (time.sleep(0.3), os._exit(0))).start()\n"
+                           "time.sleep(5)\n```"),
+}
+
+
+def test_code_verdict_needs_proof_that_the_checks_ran():
+    """On main each of these scored correct=True: the verdict was "exited 0"."""
+    code = suites.load_suite("code")
+    tasks = [next(t for t in code if t.subset == "easy"), next(t for t in code if t.id == "HumanEval/0")]
+    pairs = [(t, cheat) for t in tasks for cheat in CHEATS.values()]
+    pairs += [(t, t.fields["canonical_solution"]) for t in tasks]          # the control: passes
+    verdicts = _through_the_verdict(pairs)
+    cheated = [(t.id, name) for (t, _), v, name in zip(pairs, verdicts, list(CHEATS) * 2) if v["correct"]]
+    assert cheated == []
+    assert [v["correct"] for v in verdicts[-2:]] == [True, True]
+    assert {v["reason"] for v in verdicts[:len(CHEATS)]} >= {"exit 1", "exited before its checks completed"}
+
+
+def test_data_verdict_needs_the_answer_after_the_proof():
+    t = suites.load_suite("data")[0]
+    ans = t.fields["answer"]
+    prefix = suites.build_request(OracleEngine(True), t).prefix     # ```python, read_csv, answer =
+    pairs = [(t, f"{prefix} {t.fields['ref']}"),                                     # control
+             (t, f"{prefix} __import__('os')._exit(print({ans!r}) or 0)"),              # prints, exits 0
+             (t, f"{prefix} __import__('sys').exit(print({ans!r}))"),
+             (t, f"{prefix} 0; print({ans!r})")]                                       # prints, answers 0
+    got = [v["correct"] for v in _through_the_verdict(pairs)]
+    assert got == [True, False, False, False]
+
+
+def test_humaneval_164_pass_and_empty_bodies_fail_through_the_verdict():
+    """The same path as every model output: _program_for -> sandbox (with proof) -> _verdict."""
+    he = [t for t in suites.load_suite("code") if t.subset == "humaneval"]
+    assert len(he) == 164
+    verdicts = _through_the_verdict([(t, t.fields["canonical_solution"]) for t in he] +
+                                    [(t, "    pass\n") for t in he])
+    good, empty = verdicts[:164], verdicts[164:]
+    assert [(t.id, v["reason"]) for t, v in zip(he, good) if not v["correct"]] == []
+    assert [t.id for t, v in zip(he, empty) if v["correct"]] == []
