@@ -158,10 +158,15 @@ class LocalModelProvider:
     @staticmethod
     def _params(temperature, max_tokens, top_p, top_k, repetition_penalty, stop, seed, batch_size=1):
         from .runtimes.base import GenParams
-        if isinstance(stop, str):
-            stop = (stop,)
+        # validate() coerces the numbers (temperature=5 -> 5.0) and rejects the rest, before
+        # anything loads
+        if stop is not None and not isinstance(stop, str):
+            try:
+                stop = tuple(stop)
+            except TypeError:
+                raise MindbenchError(f"stop must be a string or a list of strings, got {stop!r}") from None
         return GenParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
-                         repetition_penalty=repetition_penalty, stop=tuple(stop or ()), seed=seed,
+                         repetition_penalty=repetition_penalty, stop=stop or (), seed=seed,
                          batch_size=batch_size).validate()
 
     def _run(self, prompts: list[str], system_prompt: str | None, params):

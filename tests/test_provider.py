@@ -128,12 +128,26 @@ def test_stop_strings(llm):
 
 
 @pytest.mark.parametrize("bad", [dict(temperature=-1), dict(max_tokens=0), dict(top_p=1.5), dict(top_k=-2),
-                                 dict(repetition_penalty=0)])
+                                 dict(repetition_penalty=0), dict(temperature="hot"), dict(temperature=float("nan")),
+                                 dict(temperature=True), dict(max_tokens=2.5), dict(temperature=None),
+                                 dict(stop=[""]), dict(stop=5)])
 def test_invalid_parameters(bad):
     p = LocalModelProvider(device="cpu")
     with pytest.raises(MindbenchError):
         asyncio.run(p.generate("hi", **bad))
     assert not p.is_loaded  # rejected before anything was loaded
+
+
+def test_whole_numbers_are_numbers_of_either_type(llm):
+    # issue 13 item 4: temperature=5 (an int) reached transformers, which raised its own ValueError
+    from mindbench.runtimes.base import GenParams
+    p = GenParams(temperature=5, max_new_tokens=4.0, top_p=1, repetition_penalty=1).validate()
+    assert (p.temperature, p.max_new_tokens) == (5.0, 4)
+    assert type(p.temperature) is float and type(p.max_new_tokens) is int
+    text = asyncio.run(llm.generate("Hi", temperature=5, max_tokens=4, top_p=1, repetition_penalty=1))
+    assert isinstance(text, str)
+    greedy = [asyncio.run(llm.generate(FRANCE, max_tokens=8.0, temperature=t, repetition_penalty=1)) for t in (0, 0.0)]
+    assert greedy[0] == greedy[1] and "Paris" in greedy[0]
 
 
 def test_constructor_choices():

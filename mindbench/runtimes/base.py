@@ -3,7 +3,8 @@ suites, agents) talks to this and never to transformers or llama.cpp directly.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from ..catalog import ModelSpec
@@ -21,20 +22,44 @@ class GenParams:
     batch_size: int = 8
 
     def validate(self) -> "GenParams":
+        """A checked copy, numbers coerced to their types: callers pass temperature=5 or
+        max_tokens=256.0 as often as 5.0 and 256, and transformers rejects an int temperature
+        with a raw ValueError deep inside generate. Anything else is one clear error."""
         from ..errors import MindbenchError
-        if self.max_new_tokens < 1:
-            raise MindbenchError(f"max_tokens must be at least 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise MindbenchError(f"temperature must be >= 0 (0 means greedy), got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise MindbenchError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise MindbenchError(f"top_k must be >= 0, got {self.top_k}")
-        if self.repetition_penalty <= 0:
-            raise MindbenchError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-        if self.batch_size < 1:
-            raise MindbenchError(f"batch_size must be at least 1, got {self.batch_size}")
-        return self
+        out = {}
+        for name, kind in (("max_new_tokens", int), ("temperature", float), ("top_p", float),
+                           ("top_k", int), ("repetition_penalty", float), ("seed", int),
+                           ("batch_size", int)):
+            v = getattr(self, name)
+            label = "max_tokens" if name == "max_new_tokens" else name
+            try:
+                # bool is an int to Python, never a number a user meant; text is not a number
+                if isinstance(v, (bool, str, bytes)) or not math.isfinite(float(v)):
+                    raise ValueError
+                f = float(v)
+            except (TypeError, ValueError, OverflowError):
+                raise MindbenchError(f"{label} must be a finite number, got {v!r}") from None
+            if kind is int and not f.is_integer():
+                raise MindbenchError(f"{label} must be a whole number, got {v!r}")
+            out[name] = int(f) if kind is int else f
+        stop = self.stop
+        stop = (stop,) if isinstance(stop, str) else tuple(stop or ())
+        if not all(isinstance(s, str) and s for s in stop):
+            raise MindbenchError(f"stop must be non-empty strings, got {self.stop!r}")
+        p = replace(self, stop=stop, **out)
+        if p.max_new_tokens < 1:
+            raise MindbenchError(f"max_tokens must be at least 1, got {p.max_new_tokens}")
+        if p.temperature < 0:
+            raise MindbenchError(f"temperature must be >= 0 (0 means greedy), got {p.temperature}")
+        if not 0 < p.top_p <= 1:
+            raise MindbenchError(f"top_p must be in (0, 1], got {p.top_p}")
+        if p.top_k < 0:
+            raise MindbenchError(f"top_k must be >= 0, got {p.top_k}")
+        if p.repetition_penalty <= 0:
+            raise MindbenchError(f"repetition_penalty must be > 0, got {p.repetition_penalty}")
+        if p.batch_size < 1:
+            raise MindbenchError(f"batch_size must be at least 1, got {p.batch_size}")
+        return p
 
 
 @dataclass
