@@ -105,9 +105,15 @@ def resolve(name: str) -> ModelSpec:
         if name == spec.repo or name in spec.aliases:
             return spec
     if os.path.isdir(name):
-        p = Path(name).resolve()
+        # The id is the absolute path, not the folder's name: the id is what travels to the
+        # worker process, into records and back into `report`, `recommend` and the provider, and
+        # each of them resolves it again, from any current directory.
+        p = Path(name).expanduser().resolve()
         has_template = (p / "chat_template.jinja").exists() or "chat_template" in _read(p / "tokenizer_config.json")
-        return ModelSpec(p.name, "local", path=str(p), chat=has_template)
+        return ModelSpec(str(p), "local", path=str(p), chat=has_template)
+    if name.lower().endswith(".gguf") and os.path.isfile(os.path.expanduser(name)):
+        p = Path(name).expanduser().resolve()  # a llama.cpp file; chat-ness is read from it at load
+        return ModelSpec(str(p), "local", path=str(p), chat=False)
     if name.count("/") == 1 and not name.startswith((".", "/")) and all(name.split("/")):
         return ModelSpec(name, "hub", repo=name, chat=True)  # chat-ness settled at load, from the tokenizer
     names = list(CATALOG) + [s.repo for s in CATALOG.values() if s.repo]

@@ -541,7 +541,10 @@ def _validate_run(suites: list[str], models: list[str], out: Path, executor: str
         for name in suites:
             _check_suite(name, load=not no_weights)
         for m in models:
-            resolve(m)
+            spec = resolve(m)
+            if spec.source == "local" and not no_weights and os.path.isdir(spec.path):
+                from .loading import check_local_folder  # light: no torch
+                check_local_folder(Path(spec.path))
         if executor not in EXECUTORS:
             raise InputError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
         _check_out(out)

@@ -27,7 +27,7 @@ from typing import Any
 
 from . import catalog, paths
 from .catalog import ModelSpec
-from .errors import MindbenchError, MissingDependencyError, OutOfMemoryError, PrecisionError
+from .errors import MindbenchError, MissingDependencyError, ModelNotFoundError, OutOfMemoryError, PrecisionError
 
 log = logging.getLogger("mindbench.loading")
 
@@ -153,6 +153,7 @@ def source_folder(spec: ModelSpec, *, cache_dir=None, hf_token=None, revision=No
         return str(folder), {"source": catalog.packaged_source(spec, Path(meta['source'])),
                              "revision": meta["sha256"], "cold": cold, "convert_s": round(convert_s, 2)}
     if spec.source == "local":
+        check_local_folder(Path(spec.path))
         return spec.path, {"source": f"local:{spec.path}", "revision": _local_revision(Path(spec.path)), "cold": False}
     from . import hub
     from .tokens import resolve_token
@@ -161,6 +162,38 @@ def source_folder(spec: ModelSpec, *, cache_dir=None, hf_token=None, revision=No
     folder = cached or hub.download(spec.repo, token=token, revision=revision)
     return folder, {"source": f"hub:{spec.repo}", "revision": Path(folder).name, "cold": cached is None,
                     "token_source": token_source}
+
+
+SAVE_HINT = ("point at a folder written by save_pretrained (config.json, *.safetensors or *.bin, "
+             "tokenizer files), or at a Hub id such as org/name")
+
+
+def check_local_folder(folder: Path) -> None:
+    """A local model folder has what from_pretrained needs, checked without loading anything:
+    otherwise transformers fails deep inside with a message about tokenizer backends (an empty
+    folder) or a JSON traceback (a broken config.json). Each gap is one line naming the fix."""
+    if not folder.is_dir():
+        raise ModelNotFoundError(f"model folder {folder} does not exist; {SAVE_HINT}")
+    names = {p.name for p in folder.iterdir()}
+    if not names:
+        raise ModelNotFoundError(f"model folder {folder} is empty; {SAVE_HINT}")
+    if "config.json" not in names:
+        raise ModelNotFoundError(f"model folder {folder} has no config.json; {SAVE_HINT}")
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        why = f"{e.msg} at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else type(e).__name__
+        raise MindbenchError(f"{folder / 'config.json'} is not valid JSON ({why}); restore it from the "
+                             f"model's source, or save the model again with save_pretrained") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("model_type"), str):
+        raise MindbenchError(f"{folder / 'config.json'} does not say its model_type; restore it from the "
+                             f"model's source, or save the model again with save_pretrained")
+    if not any(n.endswith((".safetensors", ".bin", ".safetensors.index.json", ".bin.index.json")) for n in names):
+        raise ModelNotFoundError(f"model folder {folder} has no weights (*.safetensors or *.bin); {SAVE_HINT}")
+    if not names & {"tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model"}:
+        raise ModelNotFoundError(f"model folder {folder} has no tokenizer files (tokenizer.json, "
+                                 f"tokenizer.model or vocab.json); save the tokenizer too: "
+                                 f"tokenizer.save_pretrained(folder)")
 
 
 def _local_revision(folder: Path) -> str:

@@ -252,3 +252,29 @@ def test_plan_gives_each_runtime_its_own_precisions():
     assert [(c["runtime"], c["precision"]) for c in mixed] == [("transformers", "fp16"), ("llamacpp", "Q4_1")]
     # nothing meaningful for a runtime: kept as given, so the mistake shows as a skipped row
     assert [c["precision"] for c in harness.plan(["smollm2-135m-instruct"], ["Q8_0"], ["transformers"])] == ["Q8_0"]
+
+
+def test_a_local_model_folder_runs_from_any_directory_and_reports(tmp_path):
+    """issue 13 item 5: the folder used to reach the worker as its basename: "unknown model"."""
+    from mindbench import catalog, loading
+    src, _, _ = loading.converted_folder(catalog.resolve(DEFAULT_MODEL))
+    model = tmp_path / "models" / "model_dir"
+    model.mkdir(parents=True)
+    for f in src.iterdir():
+        (model / f.name).symlink_to(f)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "local.jsonl"
+    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join(sys.path)}
+    res = subprocess.run([sys.executable, "-m", "mindbench.cli", "run", "--models", "../models/model_dir",
+                          "--suite", "none", "--precisions", "fp32", "--device", "cpu", "--repeats", "1",
+                          "--prompt-tokens", "16", "--new-tokens", "4", "--out", str(out), "--json"],
+                         capture_output=True, text=True, timeout=600, env=env, cwd=elsewhere)
+    assert res.returncode == 0, res.stderr
+    [rec] = json.loads(res.stdout)
+    assert rec["status"] == "ok", rec.get("error")
+    assert rec["config"]["model"] == str(model)
+    rep = subprocess.run([sys.executable, "-m", "mindbench.cli", "report", str(out), "--json"],
+                         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    assert [r["model"] for r in json.loads(rep.stdout)] == [str(model)]

@@ -184,3 +184,50 @@ def test_cli_models_json_and_bad_model(tmp_path):
     rows = {x["id"]: x for x in json.loads(r.output)}
     assert rows[DEFAULT]["available"] is True and rows["llama-2-7b-chat"]["gated"] is True
     assert len(rows) == len(catalog.CATALOG)
+
+
+# --- local folders (issue 13 items 5 and 8) -------------------------------------------------------
+
+def _local_copy(folder):
+    """A local model folder: the packaged model's converted files, linked (no 500 MB copy)."""
+    src, _, _ = loading.converted_folder(catalog.resolve(DEFAULT))
+    folder.mkdir(parents=True)
+    for f in src.iterdir():
+        (folder / f.name).symlink_to(f)
+    return folder
+
+
+def test_a_local_folder_travels_as_its_full_path(tmp_path, monkeypatch):
+    from mindbench import harness
+    model = _local_copy(tmp_path / "work" / "model_dir")
+    monkeypatch.chdir(tmp_path / "work")
+    [cell] = harness.plan(["model_dir"], ["fp32"], suites=[])
+    assert cell["model"] == str(model)          # on main: "model_dir", unknown to the worker
+    monkeypatch.chdir(tmp_path)                 # the worker, report and recommend resolve it anywhere
+    spec = catalog.resolve(cell["model"])
+    assert (spec.source, spec.path, spec.id, spec.chat) == ("local", str(model), str(model), True)
+
+
+def test_an_empty_or_broken_model_folder_is_one_line_before_loading(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelNotFoundError, match="is empty; point at a folder written by save_pretrained"):
+        loading.load(str(empty), "fp32", "cpu")
+    broken = _local_copy(tmp_path / "broken")
+    (broken / "config.json").unlink()
+    (broken / "config.json").write_text('{"model_type": "llama",')
+    with pytest.raises(MindbenchError, match=r"config.json is not valid JSON .*save_pretrained") as e:
+        loading.load(str(broken), "fp32", "cpu")
+    assert "\n" not in e.value.message
+    (broken / "tokenizer.json").unlink()
+    (broken / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(ModelNotFoundError, match="no tokenizer files"):
+        loading.load(str(broken), "fp32", "cpu")
+    # and `mindbench run` says so before any process starts: one line, exit 2
+    from click.testing import CliRunner
+    from mindbench.cli import cli
+    for folder, says in ((empty, "is empty"), (broken, "no tokenizer files")):
+        r = CliRunner().invoke(cli, ["run", "--models", str(folder), "--precisions", "fp32", "--suite", "none",
+                                     "--out", str(tmp_path / "runs.jsonl")])
+        assert r.exit_code == 2 and says in r.output and r.output.count("\n") == 1, r.output
+    assert not (tmp_path / "runs.jsonl").exists()

@@ -148,7 +148,7 @@ def _resolve_spec(model) -> ModelSpec:
         if not p.is_file():
             raise ModelNotFoundError(f"GGUF file {model} not found: check the path")
         # chat-ness is settled from the file's metadata once it is open
-        return ModelSpec(p.stem, "local", path=str(p.resolve()), chat=False)
+        return ModelSpec(str(p.resolve()), "local", path=str(p.resolve()), chat=False)  # id: see catalog.resolve
     return catalog.resolve(model)
 
 
