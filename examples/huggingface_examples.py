@@ -27,10 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
 
-from mindbench.agents import CodeAgent                      # noqa: E402  (light imports only)
-from mindbench.catalog import DEFAULT_MODEL                 # noqa: E402
-from mindbench.errors import MindbenchError                 # noqa: E402
-from mindbench.provider import LocalModelProvider          # noqa: E402
+from mindbench import (DEFAULT_MODEL, CodeAgent, LocalModelProvider,  # noqa: E402  (light imports only)
+                       MindbenchError)
 
 # The guide's way of asking for each precision (load_in_8bit / load_in_4bit), fp32 explicit so a
 # GPU machine does not silently switch the baseline to fp16.

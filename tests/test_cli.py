@@ -92,3 +92,19 @@ def test_an_empty_suite_file_is_an_error_not_a_stored_row(tmp_path, monkeypatch,
     out = tmp_path / "runs.jsonl"
     assert "has no tasks" in _one_line_exit_2(["--suite", "chat", "--precisions", "fp32", "--out", str(out)])
     assert not out.exists()
+
+
+def test_the_public_api_imports_from_the_package_lazily():
+    """issue 13 item 6: `from mindbench import LocalModelProvider` was an ImportError."""
+    code = ("import sys\nimport mindbench\nassert 'mindbench.provider' not in sys.modules\n"
+            "from mindbench import (LocalModelProvider, CodeAgent, ChatAgent, DataAnalysisAgent, get_engine,\n"
+            "                       GenParams, run_python, MindbenchError, best_config, evaluate)\n"
+            "import mindbench.provider, mindbench.agents\n"
+            "assert LocalModelProvider is mindbench.provider.LocalModelProvider\n"
+            "assert CodeAgent is mindbench.agents.CodeAgent and 'CodeAgent' in dir(mindbench)\n"
+            "assert set(mindbench.__all__) >= {'LocalModelProvider', 'CodeAgent', 'get_engine'}\n"
+            "try:\n    mindbench.no_such_name\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)\n"
+            "print('HEAVY', sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "HEAVY []" in res.stdout      # importing the names loads no model library
