@@ -124,9 +124,17 @@ def converted_folder(spec: ModelSpec, cache_dir=None) -> tuple[Path, bool, float
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (folder / "mindbench.json").exists():
             return folder, False, 0.0
+        # Half a minute or more on a small CPU, once: say what is happening and how far it is,
+        # on stderr (stdout may be a table or JSON).
+        say = _Steps(f"{spec.id}: converting its packaged GGUF ({gguf.name}, "
+                     f"{gguf.stat().st_size / 1e6:.0f} MB) to safetensors in {root} - once; later "
+                     f"loads take about a second", 4)
+        say.step("importing transformers")
         from transformers import AutoModelForCausalLM, AutoTokenizer
         t0 = time.perf_counter()
+        say.step("building the tokenizer from the GGUF vocabulary")
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        say.step("de-quantizing the weights")
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         # The de-quantized model still says "I am GGUF"; clear that or save_pretrained/reload
         # would try to treat the safetensors folder as a GGUF checkpoint.
@@ -135,14 +143,35 @@ def converted_folder(spec: ModelSpec, cache_dir=None) -> tuple[Path, bool, float
             del model.config.quantization_config
         tmp = root / f".{folder.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
+        say.step("writing the safetensors folder")
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         convert_s = time.perf_counter() - t0
+        say.done()
         (tmp / "mindbench.json").write_text(json.dumps({"source": str(gguf), "sha256": sha,
                                                         "convert_s": round(convert_s, 2)}))
         del model
         os.rename(tmp, folder)
         return folder, True, convert_s
+
+
+class _Steps:
+    """Numbered progress lines on stderr, each with the time the previous step took."""
+
+    def __init__(self, what: str, total: int) -> None:
+        import sys
+        self.out, self.total, self.n = sys.stderr, total, 0
+        self.t0 = self.last = time.perf_counter()
+        print(f"mindbench: {what}", file=self.out, flush=True)
+
+    def step(self, what: str) -> None:
+        now = time.perf_counter()
+        took = f" (previous step {now - self.last:.1f} s)" if self.n else ""
+        self.n, self.last = self.n + 1, now
+        print(f"mindbench:   [{self.n}/{self.total}] {what}...{took}", file=self.out, flush=True)
+
+    def done(self) -> None:
+        print(f"mindbench:   done in {time.perf_counter() - self.t0:.1f} s", file=self.out, flush=True)
 
 
 def source_folder(spec: ModelSpec, *, cache_dir=None, hf_token=None, revision=None) -> tuple[str, dict]:

@@ -231,3 +231,20 @@ def test_an_empty_or_broken_model_folder_is_one_line_before_loading(tmp_path):
                                      "--out", str(tmp_path / "runs.jsonl")])
         assert r.exit_code == 2 and says in r.output and r.output.count("\n") == 1, r.output
     assert not (tmp_path / "runs.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_the_first_conversion_says_what_it_does(tmp_path, capfd):
+    """issue 13 item 7: `make install` converted the packaged GGUF for ~38 s without a word."""
+    spec = catalog.resolve(DEFAULT)
+    folder, converted_now, convert_s = loading.converted_folder(spec, cache_dir=tmp_path)
+    assert converted_now and (folder / "model.safetensors").exists()
+    out, err = capfd.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.startswith("mindbench:")]
+    assert "converting its packaged GGUF" in lines[0] and "once" in lines[0]
+    assert [ln.split("]")[0].split("[")[1] for ln in lines[1:-1]] == ["1/4", "2/4", "3/4", "4/4"]
+    assert "de-quantizing" in err and lines[-1].startswith("mindbench:   done in")
+    assert "mindbench:" not in out                      # stdout stays clean for tables and JSON
+    # the second time nothing is converted and nothing is said
+    assert loading.converted_folder(spec, cache_dir=tmp_path)[1] is False
+    assert "mindbench:" not in capfd.readouterr().err
