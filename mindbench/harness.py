@@ -291,6 +291,8 @@ def sweep(models, precisions, runtimes=("transformers",), suites=("code",), *, o
           device: str = "auto", progress: bool | None = None, env: dict | None = None, **plan_kw) -> list[dict]:
     """Run the sweep and return one record per planned cell (records found by --resume included),
     in plan order. Every new record is appended to `out` the moment its cell finishes."""
+    for name in suites:  # a broken suite file is an error now, never a stored `skipped` row
+        _check_suite(name, load=not plan_kw.get("no_weights"))
     hw, _ = _host_info()
     dev = resolve_device(device, hw)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
