@@ -186,5 +186,7 @@ def _main(cfg, fd, *, write=os.write, read=os.read, close=os.close, exit_=os._ex
     exit_(0)
 
 
-_main(CFG, int(sys.argv[1]))
+_fd = int(sys.argv[1])
+del sys.argv[1:]  # the model's code sees the argv of a plain `python program.py`
+_main(CFG, _fd)
 '''

@@ -335,7 +335,7 @@ def test_code_agent_gives_no_pass_to_code_that_exits_before_its_tests(reply):
 def test_data_agent_answer_must_come_from_a_run_that_ended(tmp_path):
     import pandas as pd
     df = pd.DataFrame({"x": [1, 2, 3]})
-    early = "```python\nimport os\nprint(6)\nos._exit(0)\n```"
+    early = "```python\nimport os\nprint(6, flush=True)\nos._exit(0)\n```"      # on main: answer "6"
     res = run(DataAnalysisAgent(llm_provider=Scripted(early), data=df, max_attempts=1).process("Sum of x?"))
     assert res.passed is False and res.answer is None
     fine = "```python\nimport pandas as pd\nprint(pd.read_csv('data.csv').x.sum())\n```"

@@ -507,7 +507,7 @@ def test_data_verdict_needs_the_answer_after_the_proof():
     ans = t.fields["answer"]
     prefix = suites.build_request(OracleEngine(True), t).prefix     # ```python, read_csv, answer =
     pairs = [(t, f"{prefix} {t.fields['ref']}"),                                     # control
-             (t, f"{prefix} __import__('os')._exit(print({ans!r}) or 0)"),              # prints, exits 0
+             (t, f"{prefix} __import__('os')._exit(print({ans!r}, flush=True) or 0)"),              # prints, exits 0
              (t, f"{prefix} __import__('sys').exit(print({ans!r}))"),
              (t, f"{prefix} 0; print({ans!r})")]                                       # prints, answers 0
     got = [v["correct"] for v in _through_the_verdict(pairs)]
