@@ -279,7 +279,8 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
     if rec.chosen.score is not None:
         rec.decided_by.insert(0, "suite")
         for c, p, mine in stronger_published(rec.chosen, ok, task):
-            cmd = f"mindbench run --models {c.model} --precisions {c.precision} --suite {task}"
+            cmd = (f"mindbench run --models {c.model} --precisions {c.precision} --suite {task}"
+                   + ("" if c.runtime == "transformers" else f" --runtimes {c.runtime}"))
             if mine:
                 msg = (f"{c.model} fits and its published {p['benchmark']} is {p['score']:.1f} against "
                        f"{mine['score']:.1f} published for {rec.chosen.model} (same benchmark, the makers' "

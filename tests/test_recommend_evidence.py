@@ -223,6 +223,11 @@ def test_llamacpp_gguf_types_are_cpu_candidates_when_installed(monkeypatch):
     cands, _, _ = R.candidates(CPU, store, "code", models=["qwen2.5-coder-7b-instruct"])
     q4b = {(c.model, c.runtime, c.precision): c for c in cands}[("qwen2.5-coder-7b-instruct", "llamacpp", "Q4_K_M")]
     assert q4b.decode_tok_s == pytest.approx(q4.decode_tok_s * 0.25 / 0.5, rel=0.01)
+    # an unmeasured llama.cpp candidate's measuring command names the runtime
+    store = [rec(CPU, "smollm2-135m-instruct", "fp32", score=25.0, stderr=0.068, tok_s=14.5, peak_mb=1100)]
+    r = R.recommend(CPU, store, "code", models=["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"])
+    cmds = [a["command"] for a in r.published_alerts]
+    assert cmds and all(("--runtimes llamacpp" in c) == (" Q" in c) for c in cmds)
     monkeypatch.setattr(estimate_check, "llamacpp_available", lambda: False)
     cands, _, _ = R.candidates(CPU, [], "code", models=["qwen2.5-coder-7b-instruct"])
     assert not [c for c in cands if c.runtime == "llamacpp"]
