@@ -257,14 +257,17 @@ def estimate(spec: ModelSpec, precision: str, device: str, *, context: int = 204
                     bandwidth_gb_s=bandwidth_gb_s, efficiency=efficiency, decode_tok_s=tok_s, inputs=inputs)
 
 
-def measured_efficiency(records: list[dict]) -> dict[tuple[str, str], float]:
-    """Median measured roofline efficiency per (device kind, precision) from ok transformers runs:
-    the store's evidence replaces the assumed factors above."""
+def measured_efficiency(records: list[dict], runtime: str | None = None) -> dict[tuple[str, str], float]:
+    """Median measured roofline efficiency per (device kind, precision) from ok runs of `runtime`'s
+    efficiency family (default: the default runtime, whose kernels this estimator models): the
+    store's evidence replaces the assumed factors above."""
+    from .runtimes import efficiency_family
+    family = efficiency_family(runtime)
     by: dict[tuple[str, str], list[float]] = {}
     for r in records:
         cfg, roof = r.get("config") or {}, r.get("roofline") or {}
         eff = roof.get("efficiency")
-        if r.get("status") != "ok" or not eff or cfg.get("runtime", "transformers") != "transformers":
+        if r.get("status") != "ok" or not eff or efficiency_family(cfg.get("runtime")) != family:
             continue
         kind = "cuda" if str(cfg.get("device", "")).startswith("cuda") else "cpu"
         by.setdefault((kind, cfg.get("precision")), []).append(float(eff))

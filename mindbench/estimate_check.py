@@ -134,7 +134,8 @@ def render_check(rep: dict) -> str:
 def longest_contexts(hw, records: list[dict], budget_mb: float, task: str | None) -> list[dict]:
     """Per catalog configuration: the longest context (tokens) whose estimated memory fits the
     budget, capped by the architecture's trained context. Estimated, labelled so."""
-    from .recommend import PRECISIONS, bandwidth_for, split_records
+    from .recommend import bandwidth_for, split_records
+    from .runtimes import get_runtime
     here, _, _ = split_records(hw, records)
     bw = bandwidth_for(hw, here)["gb_s"]
     rows = []
@@ -142,7 +143,7 @@ def longest_contexts(hw, records: list[dict], budget_mb: float, task: str | None
         if not spec.arch or (task and task not in spec.categories):
             continue
         cap = max_context(spec.arch) or 2048
-        for p in PRECISIONS:
+        for p in get_runtime(None).precisions:   # the runtime estimate() models
             def mem(ctx):
                 return estimate(spec, p, hw.device, context=ctx, bandwidth_gb_s=bw).total_mb
             if mem(1) > budget_mb:
@@ -168,17 +169,12 @@ def render_longest(rows: list[dict]) -> str:
 
 # --- llama.cpp GGUF candidates on a CPU -----------------------------------------------------------------------
 
-def llamacpp_available() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("llama_cpp") is not None
-
-
-def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float, make) -> list:
+def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float, make, runtime: str = "llamacpp") -> list:
     """llama.cpp candidates for a CPU without a usable GPU: each catalog model's usual GGUF types
     (packaged models: their own file), estimated from bits per weight and the efficiency measured
     here for llama.cpp (median of the store's llama.cpp CPU records; assumed when there are none)."""
     effs = [float((r.get("roofline") or {}).get("efficiency")) for r in records
-            if (r.get("config") or {}).get("runtime") == "llamacpp" and r.get("status") == "ok"
+            if (r.get("config") or {}).get("runtime") == runtime and r.get("status") == "ok"
             and _kind((r.get("config") or {}).get("device")) == "cpu" and (r.get("roofline") or {}).get("efficiency")]
     eff = _median(effs) if effs else None
     out = []

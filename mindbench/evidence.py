@@ -24,6 +24,7 @@ import math
 
 from . import catalog
 from .errors import MindbenchError
+from .runtimes import DEFAULT_RUNTIME
 
 TIERS = ("measured here", "measured, same speed fingerprint", "measured, similar hardware", "published", "estimated")
 
@@ -124,7 +125,7 @@ def fidelity_map(records: list[dict]) -> dict[tuple, dict]:
         f, cfg = r.get("fidelity"), r.get("config") or {}
         if r.get("status") != "ok" or not isinstance(f, dict) or "kld" not in f:
             continue
-        out[(cfg.get("model"), cfg.get("runtime") or "transformers", cfg.get("precision"))] = f
+        out[(cfg.get("model"), cfg.get("runtime") or DEFAULT_RUNTIME, cfg.get("precision"))] = f
     return out
 
 
@@ -134,19 +135,25 @@ def items_map(records: list[dict], task: str) -> dict[tuple, dict]:
     for r in sorted(records, key=lambda r: str(r.get("timestamp") or "")):
         cfg, q = r.get("config") or {}, ((r.get("quality") or {}).get(task) or {})
         if r.get("status") == "ok" and isinstance(q.get("items"), dict) and q["items"]:
-            out[(cfg.get("model"), cfg.get("runtime") or "transformers", cfg.get("precision"))] = q["items"]
+            out[(cfg.get("model"), cfg.get("runtime") or DEFAULT_RUNTIME, cfg.get("precision"))] = q["items"]
     return out
 
 
 def reference_precision(device: str) -> str:
-    return "fp32" if device == "cpu" else "bf16"
+    """The quality reference's precision on `device`: the default runtime's reference."""
+    from .runtimes import get_runtime
+    return get_runtime(None).reference_precision(device)
 
 
 def is_reference(c, fid: dict | None) -> bool:
     """The reference cell (or one at least as wide): lossless by definition."""
     if fid and fid.get("is_reference"):
         return True
-    return c.runtime == "transformers" and c.precision in ("fp32", reference_precision(c.device))
+    from .runtimes import get_runtime
+    try:
+        return get_runtime(c.runtime).is_reference(c.precision, c.device)
+    except MindbenchError:   # a runtime this process does not know: not the reference
+        return False
 
 
 def kld_of(c, fids: dict) -> dict | None:
@@ -280,7 +287,7 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
         rec.decided_by.insert(0, "suite")
         for c, p, mine in stronger_published(rec.chosen, ok, task):
             cmd = (f"mindbench run --models {c.model} --precisions {c.precision} --suite {task}"
-                   + ("" if c.runtime == "transformers" else f" --runtimes {c.runtime}"))
+                   + ("" if c.runtime == DEFAULT_RUNTIME else f" --runtimes {c.runtime}"))
             if mine:
                 msg = (f"{c.model} fits and its published {p['benchmark']} is {p['score']:.1f} against "
                        f"{mine['score']:.1f} published for {rec.chosen.model} (same benchmark, the makers' "

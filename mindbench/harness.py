@@ -43,7 +43,6 @@ SUITE_CHOICES = ("code", "chat", "reasoning", "data")
 # The full-precision baseline plus both bitsandbytes precisions. fp16 on GPUs; on a CPU fp32,
 # because CPUs have no fast fp16 matmul: fp16 there is emulated and prefills several times slower
 # than fp32, which would make the quick default run slow and say nothing a CPU user can use.
-DEFAULT_PRECISIONS = {"cuda": ("fp16", "int8", "int4"), "cpu": ("fp32", "int8", "int4")}
 DEFAULT_LIMIT = 10          # tasks per suite in a quick run; --full runs every task
 DEFAULT_TIMEOUT_S = 3600.0  # per cell; --full multiplies it (a whole suite on a CPU takes hours)
 
@@ -262,6 +261,16 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
     return cells
 
 
+def default_precisions(runtimes: Iterable[str], device: str) -> list[str]:
+    """The precisions a sweep measures when none are given: each runtime's own for `device`, in
+    order, without repeats (a runtime with none, like llama.cpp, picks per model in plan)."""
+    from .runtimes import get_runtime
+    out: list[str] = []
+    for rt in runtimes:
+        out += [p for p in get_runtime(rt).default_precisions(device) if p not in out]
+    return out
+
+
 def runtime_precisions(runtime: str, spec, precisions: Iterable[str]) -> list[str]:
     """The precisions of a sweep that mean something on `runtime`.
 
@@ -270,18 +279,11 @@ def runtime_precisions(runtime: str, spec, precisions: Iterable[str]) -> list[st
     transformers at fp16/int4 and llama.cpp at the model's own GGUF type, instead of planning
     cells that can only fail. A list with nothing for a runtime is kept as given, so a wrong
     precision still becomes a visible `skipped` row rather than silently vanishing."""
-    from .loading import PRECISIONS
-    precisions = list(precisions)
-    if runtime == "transformers":
-        own = [p for p in precisions if p in PRECISIONS]
-        return own or precisions
-    if runtime == "llamacpp":
-        own = [p for p in precisions if p not in PRECISIONS]
-        if own:
-            return own
-        from .runtimes.llamacpp import DEFAULT_HUB_QUANT
-        return [spec.gguf_quant or DEFAULT_HUB_QUANT]
-    return precisions
+    from .runtimes import get_runtime
+    try:
+        return get_runtime(runtime).select_precisions(spec, precisions)
+    except MindbenchError:   # an unknown runtime: its cells become visible error rows
+        return list(precisions)
 
 
 # --- the sweep --------------------------------------------------------------------------------
@@ -520,19 +522,17 @@ def _check_out(out: Path) -> None:
 
 def _check_precisions(precs: list[str], rts: list[str]) -> None:
     """Every runtime known, every precision meaningful to at least one chosen runtime."""
-    from .loading import PRECISIONS
-    from .runtimes import RUNTIMES
-    from .runtimes.llamacpp import FILE_TYPES, _norm_quant
+    from .runtimes import get_runtime, runtime_names
     for rt in rts:
-        if rt not in RUNTIMES:
-            raise InputError(f"unknown runtime {rt!r}; choose from {', '.join(RUNTIMES)}")
-    takes = {"transformers": lambda p: p in PRECISIONS,
-             "llamacpp": lambda p: _norm_quant(p) in FILE_TYPES.values()}
+        if rt not in runtime_names():
+            raise InputError(f"unknown runtime {rt!r}; choose from {', '.join(runtime_names())}")
     for p in precs:
-        if not any(takes[rt](p) for rt in rts if rt in takes):
-            raise InputError(
-                f"precision {p!r} means nothing to --runtimes {','.join(rts)}: transformers takes "
-                f"{', '.join(PRECISIONS)}; llamacpp takes GGUF types such as Q4_1, Q4_K_M, Q8_0")
+        if not any(get_runtime(rt).takes(p) for rt in rts):
+            others = [o for o in runtime_names() if o not in rts]   # where it might belong
+            raise InputError(f"precision {p!r} means nothing to --runtimes {','.join(rts)}: " +
+                             "; ".join([f"{rt} takes {get_runtime(rt).precision_help}" for rt in rts] +
+                                       [f"{o} (--runtimes {o}) takes {get_runtime(o).precision_help}"
+                                        for o in others]))
 
 
 def _validate_run(suites: list[str], models: list[str], out: Path, executor: str, no_weights: bool) -> None:
@@ -635,13 +635,13 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
         raise InputError("--full runs every task; drop --limit (or drop --full)")
     out = Path(out) if out else default_results()
     _validate_run(suites, _split(models) or [DEFAULT_MODEL], out, executor, no_weights)
-    if precisions is None:
-        dev = resolve_device(device, _host_info()[0])
-        precisions = ",".join(DEFAULT_PRECISIONS["cuda" if dev.startswith("cuda") else "cpu"])
     precs, rts = _split(precisions), _split(runtimes)
-    if not precs or not rts:
+    if not rts or (precisions is not None and not precs):
         raise InputError("give at least one precision and one runtime")
     _check_precisions(precs, rts)
+    if precisions is None:   # each runtime's defaults for this device (llama.cpp: the model's own file)
+        dev = resolve_device(device, _host_info()[0])
+        precs = default_precisions(rts, dev)
     samples = str(out.with_name(out.stem + "-samples")) if log_samples else None
     timeout_s = timeout_s or (DEFAULT_TIMEOUT_S * (6 if full else 1))
     _warn_if_busy(threads)

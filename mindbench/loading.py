@@ -34,7 +34,6 @@ log = logging.getLogger("mindbench.loading")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
 # What `fallback=True` tries next when a precision does not fit: always a smaller footprint.
 FALLBACK = {"fp32": "fp16", "bf16": "int8", "fp16": "int8", "int8": "int4"}
-BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
 
 
 @dataclass

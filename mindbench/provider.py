@@ -18,7 +18,6 @@ concurrent `generate` calls both finish, one after the other, and other coroutin
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 from typing import AsyncIterator, Iterable
 
@@ -26,15 +25,6 @@ from .catalog import DEFAULT_MODEL
 from .errors import MindbenchError
 
 DEFAULT = DEFAULT_MODEL
-TRANSFORMERS_PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
-# llama.cpp's GGUF types: Q4_1, Q8_0, Q4_K_M, IQ4_XS, TQ1_0, F16, BF16 (upper case; "bf16" is torch's).
-_GGUF = re.compile(r"(I?Q\d\w*|TQ\d_\d|F16|F32|BF16)")
-
-
-def _is_gguf_type(precision: str) -> bool:
-    return precision not in TRANSFORMERS_PRECISIONS and bool(_GGUF.fullmatch(precision.upper()))
-
-
 class LocalModelProvider:
     accepts_messages = True      # generate/stream/count_tokens take a list of chat messages too
 
@@ -47,22 +37,18 @@ class LocalModelProvider:
         if implied and precision and precision != implied:
             raise MindbenchError(f"load_in_{implied[3]}bit=True contradicts precision={precision!r}: give one of them")
         precision = implied or precision
-        if precision is not None and precision not in TRANSFORMERS_PRECISIONS:
-            if not _is_gguf_type(precision):
-                raise MindbenchError(f"unknown precision {precision!r}: use one of {', '.join(TRANSFORMERS_PRECISIONS)} "
-                                     f"(transformers) or a GGUF type such as Q4_1 or Q8_0 (llama.cpp)")
-            precision = precision.upper()
-        if runtime == "auto":
-            runtime = "llamacpp" if precision and _is_gguf_type(precision) else "transformers"
-        if runtime not in ("transformers", "llamacpp"):
-            raise MindbenchError(f"unknown runtime {runtime!r}: use auto, transformers or llamacpp")
-        if runtime == "transformers" and precision and _is_gguf_type(precision):
-            raise MindbenchError(f"{precision} is a GGUF type, which transformers does not run: use runtime='llamacpp' "
-                                 f"or precision one of {', '.join(TRANSFORMERS_PRECISIONS)}")
-        if runtime == "llamacpp" and precision in TRANSFORMERS_PRECISIONS:
-            hint = "load_in_4bit/load_in_8bit are bitsandbytes options" if implied else f"{precision} is a transformers precision"
-            raise MindbenchError(f"{hint}: with runtime='llamacpp' give a GGUF type such as Q4_1 or Q8_0, "
-                                 f"or use runtime='transformers'")
+        # The registry decides: runtime="auto" is the first runtime that runs the precision
+        # ("bf16" torch's, "Q4_1" a GGUF type), so nothing here knows a runtime's vocabulary.
+        from .runtimes import get_runtime, runtime_for, runtimes
+        rt = runtime_for(precision) if runtime == "auto" else get_runtime(runtime)
+        if precision is not None and not rt.takes(precision):
+            hint = ("load_in_4bit/load_in_8bit are bitsandbytes options" if implied
+                    else f"{precision} is not a {rt.name} precision")
+            others = [o.name for o in runtimes() if o.takes(precision)]
+            raise MindbenchError(f"{hint}: runtime={rt.name!r} takes {rt.precision_help}"
+                                 + (f", or use runtime={others[0]!r}" if others else ""))
+        precision = rt.normalize(precision) if precision is not None else None
+        runtime = rt.name
         self.model_name = model_name
         self.device = device
         self.cache_dir = cache_dir
@@ -102,10 +88,8 @@ class LocalModelProvider:
     def _ensure_loaded(self):
         if self._engine is None:
             from .runtimes import get_engine
-            precision = self.precision
-            if precision is None and self.runtime == "transformers":
-                from .loading import resolve_device
-                precision = "fp16" if resolve_device(self.device).startswith("cuda") else "fp32"
+            from .runtimes import get_runtime
+            precision = self.precision or get_runtime(self.runtime).default_precision(self.device)
             self._engine = get_engine(self.model_name, precision, device=self.device, runtime=self.runtime,
                                       cache_dir=self.cache_dir, hf_token=self.hf_token)
             self.precision = self._engine.precision

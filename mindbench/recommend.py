@@ -35,10 +35,10 @@ import click
 
 from . import catalog
 from .errors import MindbenchError
-from .hardware import HardwareProfile, from_options, gpu_supports_bf16, hardware_options, parse_size
+from .runtimes import DEFAULT_RUNTIME
+from .hardware import HardwareProfile, from_options, hardware_options, parse_size
 
 TASKS = ("code", "chat", "reasoning", "data")
-PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
 PRECISION_RANK = {"fp32": 2, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0}   # quality tier
 # Below about reading speed an answer is too slow to use interactively; the default leaves such
 # configurations out (--min-tokens-per-sec 0 keeps them).
@@ -75,7 +75,7 @@ class Candidate:
         return None if not self.quality else self.quality.get("score")
 
     def label(self) -> str:
-        return f"{self.model} {self.precision}" + ("" if self.runtime == "transformers" else f" ({self.runtime})")
+        return f"{self.model} {self.precision}" + ("" if self.runtime == DEFAULT_RUNTIME else f" ({self.runtime})")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -186,7 +186,7 @@ def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
     replay += [(r, 1, "here") for r in sorted(here, key=ts)]
     for r, rank, origin in replay:
         cfg = r.get("config") or {}
-        key = (cfg.get("model"), cfg.get("runtime") or "transformers", cfg.get("precision"))
+        key = (cfg.get("model"), cfg.get("runtime") or DEFAULT_RUNTIME, cfg.get("precision"))
         if None in key:
             continue
         m = out.setdefault(key, Measured())
@@ -239,38 +239,24 @@ def budget(hw: HardwareProfile, max_memory_mb: float | None = None) -> float:
 def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, context: int = 2048,
                models: list[str] | None = None) -> tuple[list[Candidate], dict, dict]:
     """All candidates with their memory/speed/quality filled in (not yet filtered)."""
-    from .estimate import efficiency_for, estimate, max_context, measured_efficiency
     from .evidence import published_for
+    from .runtimes import runtimes
     here, similar, ignored = split_records(hw, records)
     bw = bandwidth_for(hw, here)
-    eff = {k: v for k, v in measured_efficiency(similar + here).items() if k[0] == hw.device}
     measured = gather(similar, here, task or "", hw.memory_class, getattr(hw, "speed_fingerprint", None))
     evidence = {"here": len(here), "similar": len(similar), "ignored": ignored}
 
     specs = [catalog.CATALOG[m] if m in catalog.CATALOG else catalog.resolve(m) for m in models] if models \
         else [s for s in catalog.CATALOG.values() if task is None or task in s.categories]
     out: dict[tuple, Candidate] = {}
-    for spec in specs:
-        if not spec.arch:
-            continue
-        # On a GPU fp16 first: every card has it, and it ties with bf16 in every estimate.
-        for p in (("fp16", "bf16", "fp32", "int8", "int4") if hw.device == "cuda" else PRECISIONS):
-            eff_p, eff_source = efficiency_for(hw.device, p, eff)
-            e = estimate(spec, p, hw.device, context=context, bandwidth_gb_s=bw["gb_s"], efficiency=eff_p,
-                         efficiency_source=eff_source)
-            c = out[(spec.id, "transformers", p)] = Candidate(
-                spec.id, "transformers", p, hw.device, spec.params_b, memory_mb=e.total_mb,
-                decode_tok_s=e.decode_tok_s, estimate=e.to_dict(), gated=spec.gated,
+    for rt in runtimes():   # each runtime estimates its own candidates (runtimes/*_rt.py)
+        for spec, p, mem_mb, tok_s, e, why in rt.estimate_candidates(specs, hw, similar + here, context,
+                                                                     bw["gb_s"]):
+            c = out[(spec.id, rt.name, p)] = Candidate(
+                spec.id, rt.name, p, hw.device, spec.params_b, memory_mb=mem_mb,
+                decode_tok_s=tok_s, estimate=e, gated=spec.gated,
                 published=published_for(spec.id, task or ""))
-            limit = max_context(spec.arch)
-            if limit and context > limit:
-                c.excluded = f"its context window is {limit} tokens, under --context {context}"
-    from . import estimate_check as ec
-    if hw.device == "cpu" and ec.llamacpp_available():   # no usable GPU: llama.cpp GGUF types are candidates
-        for c in ec.gguf_candidates(specs, hw, similar + here, context, bw["gb_s"], lambda s, q, e: Candidate(
-                s.id, "llamacpp", q, "cpu", s.params_b, memory_mb=e["total_mb"], decode_tok_s=e["decode_tok_s"],
-                estimate=e, gated=s.gated, published=published_for(s.id, task or ""))):
-            out[c.key] = c
+            c.excluded = why
     allowed = {s.id for s in specs}
     for key, m in measured.items():
         c = out.get(key)
@@ -299,14 +285,23 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
     return list(out.values()), bw, evidence
 
 
+def _runtime_exclusion(c, hw) -> str | None:
+    """What the candidate's runtime says this machine cannot run (bitsandbytes missing, no bf16)."""
+    from .runtimes import get_runtime
+    try:
+        rt = get_runtime(c.runtime)
+    except MindbenchError:   # a record of a runtime this process does not know: nothing to say
+        return None
+    return rt.recommend_exclusion(c.precision, hw)
+
+
 def _filter(cands, hw, budget_mb):
     for c in cands:
         if c.excluded:
             continue
-        if c.runtime == "transformers" and c.precision in ("int8", "int4") and not hw.bnb_available:
-            c.excluded = "needs bitsandbytes (pip install 'bitsandbytes>=0.47')"
-        elif c.precision == "bf16" and hw.device == "cuda" and not gpu_supports_bf16(hw.gpu.name):
-            c.excluded = f"{hw.gpu.name} has no bf16 (use fp16)"
+        why = _runtime_exclusion(c, hw)
+        if why:
+            c.excluded = why
         elif c.memory_mb is None:
             c.excluded = "no memory figure (measured runs had none, and it can't be estimated)"
         elif c.memory_mb > budget_mb:
@@ -430,7 +425,8 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
         rec.pareto = pareto(scored, lambda c: c.score)
         # Bigger models that fit but were never scored here might do better: say so, with the command.
         best_per_model = {}
-        for c in rank_estimated([c for c in ok if c.score is None and c.runtime == "transformers"]):
+        # (default-runtime candidates: the `mindbench run` line suggested for them needs no --runtimes)
+        for c in rank_estimated([c for c in ok if c.score is None and c.runtime == DEFAULT_RUNTIME]):
             best_per_model.setdefault(c.model, c)
         rec.to_measure = [c for c in best_per_model.values()
                           if (c.params_b or 0) > (rec.chosen.params_b or 0)

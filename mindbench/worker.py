@@ -219,12 +219,9 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
 
 
 def _set_threads(cfg: dict, kwargs: dict) -> None:
-    """--threads: llama.cpp takes it as n_threads; torch as its intra-op thread count."""
-    if cfg["runtime"] == "llamacpp":
-        kwargs["n_threads"] = cfg["threads"]
-    else:
-        import torch
-        torch.set_num_threads(cfg["threads"])
+    """--threads, as the cell's runtime takes it (llama.cpp: n_threads at load; torch: now)."""
+    from .runtimes import get_runtime
+    get_runtime(cfg["runtime"]).set_threads(cfg["threads"], kwargs)
 
 
 def _cpu_threads() -> int | None:
@@ -313,6 +310,19 @@ def write_json_atomic(path: str, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def _setup_process(cfg: dict) -> None:
+    """The runtime's per-process set-up (environment that native libraries read once, e.g. the
+    OpenMP wait policy), before anything imports torch. An unknown runtime is left for run_cell,
+    which records it as the cell's error."""
+    from .errors import MindbenchError
+    from .runtimes import get_runtime
+    try:
+        rt = get_runtime(cfg.get("runtime"))
+    except MindbenchError:
+        return
+    rt.setup_process(cfg)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
@@ -321,10 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg_path, out_path = argv
     with open(cfg_path) as f:
         cfg = json.load(f)
-    if cfg.get("runtime") == "llamacpp":
-        # llama.cpp and torch share libgomp, and its threads spin while idle by default; set before
-        # anything imports torch, or a llama.cpp cell decodes several times slower (docs/llamacpp.md).
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    _setup_process(cfg)
     emit = _event_channel()
     _die_with_parent()
     record = run_cell(cfg, emit)

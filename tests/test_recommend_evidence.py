@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from mindbench import evidence as ev, hardware, recommend as R
 from mindbench import estimate_check
+from mindbench.runtimes import get_runtime
 
 CPU = hardware.HardwareProfile("Synthetic CPU", 2, 24 * 1024, [], False, True, name="synthetic",
                                cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
@@ -39,7 +40,7 @@ def fid(mean, lo, hi):
 
 @pytest.fixture(autouse=True)
 def no_llamacpp(monkeypatch):
-    monkeypatch.setattr(estimate_check, "llamacpp_available", lambda: False)
+    monkeypatch.setattr(get_runtime("llamacpp"), "available", lambda: False)
 
 
 # --- this CPU, the four packaged models measured --------------------------------------------------------
@@ -208,7 +209,7 @@ def test_efficiency_scales_within_a_family_and_never_past_the_bandwidth():
 # --- llama.cpp GGUF candidates on a CPU ------------------------------------------------------------------
 
 def test_llamacpp_gguf_types_are_cpu_candidates_when_installed(monkeypatch):
-    monkeypatch.setattr(estimate_check, "llamacpp_available", lambda: True)
+    monkeypatch.setattr(get_runtime("llamacpp"), "available", lambda: True)
     cands, _, _ = R.candidates(CPU, [], "code", models=["qwen2.5-coder-7b-instruct", "qwen2.5-coder-0.5b-instruct"])
     got = {(c.model, c.runtime, c.precision): c for c in cands}
     q4 = got[("qwen2.5-coder-7b-instruct", "llamacpp", "Q4_K_M")]
@@ -228,7 +229,7 @@ def test_llamacpp_gguf_types_are_cpu_candidates_when_installed(monkeypatch):
     r = R.recommend(CPU, store, "code", models=["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"])
     cmds = [a["command"] for a in r.published_alerts]
     assert cmds and all(("--runtimes llamacpp" in c) == (" Q" in c) for c in cmds)
-    monkeypatch.setattr(estimate_check, "llamacpp_available", lambda: False)
+    monkeypatch.setattr(get_runtime("llamacpp"), "available", lambda: False)
     cands, _, _ = R.candidates(CPU, [], "code", models=["qwen2.5-coder-7b-instruct"])
     assert not [c for c in cands if c.runtime == "llamacpp"]
 

@@ -133,3 +133,115 @@ class Engine:
     @property
     def chat(self) -> bool:
         return self.spec.chat
+
+
+class Runtime:
+    """Everything that differs between runtimes, in one object, so nothing outside runtimes/
+    branches on a runtime's name (issue 12). A runtime module exports one instance; the registry
+    in runtimes/__init__.py maps its name to it. Import-light: the engine module (torch,
+    llama_cpp) is imported only by `load`, `resolve_device` and `set_threads`, so planning a sweep
+    or recommending never pays for it.
+
+    A subclass sets the class attributes and overrides what differs from the defaults below."""
+
+    name: str = ""
+    # Every precision it runs, widest (most faithful) first: a precision's position is its quality
+    # tier, and "at least as wide as the reference" is a position at or before the reference's.
+    precisions: tuple[str, ...] = ()
+    precision_help: str = ""            # what it takes, for one-line errors ("fp32, bf16, ...")
+    requires: tuple[str, ...] = ()      # importable modules it needs
+    install_hint: str = ""              # how to get them
+
+    # --- precisions ------------------------------------------------------------------------------
+    def normalize(self, precision: str | None) -> str | None:
+        """The runtime's own spelling of `precision`, or None when it does not run it."""
+        return precision if precision in self.precisions else None
+
+    def takes(self, precision: str | None) -> bool:
+        return self.normalize(precision) is not None
+
+    def tier(self, precision: str) -> int | None:
+        """0 = widest; None for a precision this runtime does not know."""
+        p = self.normalize(precision)
+        return self.precisions.index(p) if p in self.precisions else None
+
+    def reference_precision(self, device: str) -> str | None:
+        """The precision a device's quality reference runs at on this runtime (None: this runtime
+        is never the reference)."""
+        return None
+
+    def is_reference(self, precision: str, device: str) -> bool:
+        """At least as wide as the reference precision: lossless by definition."""
+        ref = self.reference_precision(device)
+        t, rt = self.tier(precision), (self.tier(ref) if ref else None)
+        return t is not None and rt is not None and t <= rt
+
+    def default_precisions(self, device: str) -> tuple[str, ...]:
+        """What a sweep measures when the user names no precision ("cuda..." or "cpu")."""
+        return ()
+
+    def select_precisions(self, spec, precisions) -> list[str]:
+        """The precisions of a sweep that mean something here (see harness.runtime_precisions).
+        A list with nothing for this runtime is kept as given, so a wrong precision becomes a
+        visible `skipped` row rather than silently vanishing."""
+        precisions = list(precisions)
+        return [p for p in precisions if self.takes(p)] or precisions
+
+    def default_precision(self, device: str) -> str | None:
+        """What a model loads at when nobody names a precision (None: the runtime decides, e.g.
+        a GGUF file's own type)."""
+        return None
+
+    def candidate_precisions(self, device: str) -> tuple[str, ...]:
+        """The precisions `recommend` estimates on a device kind, preferred first."""
+        return self.precisions
+
+    # --- devices, processes, loading -------------------------------------------------------------
+    def resolve_device(self, device: str | None) -> str:
+        """'auto' -> a concrete device this runtime can use here; an impossible one is an error."""
+        return "cpu" if device in (None, "auto") else device
+
+    def setup_process(self, cfg: dict) -> None:
+        """Per-process set-up in a fresh worker, before anything heavy is imported (environment
+        variables that native libraries read once at load)."""
+
+    def set_threads(self, threads: int, load_kwargs: dict) -> None:
+        """--threads: apply now, or add what `load` needs to `load_kwargs`."""
+
+    def load(self, model, precision: str | None, device: str = "auto", **kwargs) -> Engine:
+        raise NotImplementedError
+
+    # --- the estimator -----------------------------------------------------------------------------
+    def bytes_per_weight(self, precision: str) -> float | None:
+        """Bytes a weight takes at `precision` (None: not known without the file)."""
+        return None
+
+    @property
+    def efficiency_family(self) -> str:
+        """Records whose measured roofline efficiency can stand in for each other's: one runtime's
+        kernels say nothing about another's."""
+        return self.name
+
+    def estimate_candidates(self, specs, hw, records: list[dict], context: int, bandwidth_gb_s: float):
+        """(spec, precision, memory MiB, decode tok/s, estimate dict, reason excluded or None) for
+        `recommend`, for models nobody has measured here. Default: none."""
+        return []
+
+    def recommend_exclusion(self, precision: str, hw) -> str | None:
+        """Why this machine cannot run `precision` on this runtime (None: it can)."""
+        return None
+
+    # --- dependencies --------------------------------------------------------------------------------
+    def available(self) -> bool:
+        import importlib.util
+        return all(importlib.util.find_spec(m) is not None for m in self.requires)
+
+    def check_available(self) -> None:
+        """One line with the install hint when a module it needs is missing."""
+        if not self.available():
+            from ..errors import MissingDependencyError
+            raise MissingDependencyError(f"the {self.name} runtime needs {', '.join(self.requires)}: "
+                                         f"{self.install_hint}")
+
+    def __repr__(self) -> str:
+        return f"<Runtime {self.name}>"

@@ -1,0 +1,68 @@
+"""The llama.cpp runtime as the rest of mindbench sees it (runtimes/base.Runtime): GGUF file
+types as precisions, devices through llama-cpp-python's GPU offload, the OpenMP set-up a worker
+needs, and the GGUF estimator of estimate_check.py. The engine itself is runtimes/llamacpp.py."""
+
+from __future__ import annotations
+
+import os
+
+from .base import Runtime
+from .llamacpp import DEFAULT_HUB_QUANT, FILE_TYPES, INSTALL, _norm_quant
+
+# Every GGUF file type, widest first by (approximate) bits per weight: the quality tiers.
+TIERS = ("F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_1", "Q5_K_M", "Q5_0", "Q5_K_S", "Q4_1", "Q4_K_M",
+         "Q4_K_S", "Q4_0", "IQ4_NL", "IQ4_XS", "Q3_K_L", "Q3_K_M", "IQ3_M", "IQ3_S", "Q3_K_S", "IQ3_XS",
+         "IQ3_XXS", "Q2_K", "Q2_K_S", "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS", "TQ2_0", "IQ1_M", "IQ1_S", "TQ1_0")
+
+
+class LlamaCppRuntime(Runtime):
+    name = "llamacpp"
+    precisions = TIERS
+    precision_help = "GGUF types such as Q4_1, Q4_K_M, Q8_0"
+    requires = ("llama_cpp",)
+    install_hint = INSTALL
+
+    def normalize(self, precision):
+        q = _norm_quant(precision) if isinstance(precision, str) else None
+        return q if q in FILE_TYPES.values() else None
+
+    def select_precisions(self, spec, precisions):
+        # No GGUF type asked for: the model's own file (packaged) or the usual Hub trade-off, so
+        # `--runtimes transformers,llamacpp --precisions fp16,int4` still measures llama.cpp.
+        own = [p for p in precisions if self.takes(p)]
+        return own or [spec.gguf_quant or DEFAULT_HUB_QUANT]
+
+    def candidate_precisions(self, device: str) -> tuple[str, ...]:
+        return ()                               # per model: its packaged file or Hub types
+
+    def resolve_device(self, device):
+        from .llamacpp import resolve_device
+        return resolve_device(device)
+
+    def setup_process(self, cfg: dict) -> None:
+        # llama.cpp and torch share libgomp, and its threads spin while idle by default; set before
+        # anything imports torch, or a llama.cpp cell decodes several times slower (docs/llamacpp.md).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+    def set_threads(self, threads: int, load_kwargs: dict) -> None:
+        load_kwargs["n_threads"] = threads      # llama.cpp takes it at load (llama-bench's -t)
+
+    def load(self, model, precision, device="auto", **kwargs):
+        from .llamacpp import LlamaCppEngine
+        return LlamaCppEngine.load(model, precision, device=device, **kwargs)
+
+    def bytes_per_weight(self, precision: str) -> float | None:
+        from ..estimate_check import GGUF_BPW
+        bits = GGUF_BPW.get(self.normalize(precision) or "")
+        return bits / 8 if bits else None
+
+    def estimate_candidates(self, specs, hw, records, context, bandwidth_gb_s):
+        # Only without a usable GPU: on a GPU the transformers candidates are the measured path.
+        if hw.device != "cpu" or not self.available():
+            return []
+        from ..estimate_check import gguf_candidates
+        return gguf_candidates(specs, hw, records, context, bandwidth_gb_s, lambda s, q, e: (s, q, e["total_mb"], e["decode_tok_s"], e, None),
+                               runtime=self.name)
+
+
+RUNTIME = LlamaCppRuntime()
