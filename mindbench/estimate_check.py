@@ -21,7 +21,8 @@ compute buffers beyond a fixed allowance, and any speed effect of CPU caches.
 from __future__ import annotations
 
 from . import catalog
-from .estimate import (ASSUMED_EFFICIENCY, MIB, OVERHEAD_MB, _median, arch_config, count_params, estimate,
+from .runtimes import DEFAULT_RUNTIME, get_runtime
+from .estimate import (MIB, OVERHEAD_MB, _median, arch_config, count_params, estimate,
                        max_context)
 
 GGUF_BPW = {"Q2_K": 2.96, "Q3_K_S": 3.5, "Q3_K_M": 3.91, "Q3_K_L": 4.27, "Q4_0": 4.55, "Q4_1": 5.0,
@@ -65,7 +66,7 @@ def check(records: list[dict]) -> dict:
     for i, r in enumerate(ok):
         cfg, mem, roof = r.get("config") or {}, r.get("memory") or {}, r.get("roofline") or {}
         spec = catalog.CATALOG.get(cfg.get("model"))
-        runtime = cfg.get("runtime") or "transformers"
+        runtime = cfg.get("runtime") or DEFAULT_RUNTIME
         label = f"{cfg.get('model')} {runtime} {cfg.get('precision')}"
         if spec is None or not spec.arch:
             skipped.append(f"{label}: no architecture config")
@@ -76,20 +77,11 @@ def check(records: list[dict]) -> dict:
         others = [float((o.get("roofline") or {}).get("efficiency")) for j, o in enumerate(ok) if j != i
                   and (o.get("roofline") or {}).get("efficiency") and _kind((o.get("config") or {}).get("device")) == kind
                   and (o.get("config") or {}).get("precision") == cfg.get("precision")
-                  and ((o.get("config") or {}).get("runtime") or "transformers") == runtime]
+                  and ((o.get("config") or {}).get("runtime") or DEFAULT_RUNTIME) == runtime]
         try:
-            if runtime == "llamacpp":
-                eff = _median(others) if others else LLAMACPP_ASSUMED_EFFICIENCY
-                e = gguf_estimate(spec, str(cfg.get("precision")).upper(), context=ctx, bandwidth_gb_s=bw or 20.0,
-                                  efficiency=eff)
-                est = {"weights": e["weights_mb"], "peak memory": e["total_mb"], "decode tok/s": e["decode_tok_s"]}
-            else:
-                eff = _median(others) if others else ASSUMED_EFFICIENCY[(kind, cfg.get("precision"))]
-                e = estimate(spec, cfg.get("precision"), kind, context=ctx, bandwidth_gb_s=bw or 20.0, efficiency=eff)
-                # the suites generate in batches: KV cache and activations scale with the batch
-                batch = int(cfg.get("batch_size") or 1)
-                peak_est = e.weights_mb + e.overhead_mb + batch * (e.kv_cache_mb + e.activations_mb)
-                est = {"weights": e.weights_mb, "peak memory": peak_est, "decode tok/s": e.decode_tok_s}
+            est = get_runtime(runtime).estimate_cell(spec, cfg.get("precision"), kind, context=ctx,
+                                                     bandwidth_gb_s=bw or 20.0, efficiency=_median(others) if others else None,
+                                                     batch=int(cfg.get("batch_size") or 1))
         except (KeyError, Exception) as exc:       # an unknown precision or quant type: say so, go on
             skipped.append(f"{label}: {exc}")
             continue
@@ -169,7 +161,7 @@ def render_longest(rows: list[dict]) -> str:
 
 # --- llama.cpp GGUF candidates on a CPU -----------------------------------------------------------------------
 
-def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float, make, runtime: str = "llamacpp") -> list:
+def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float, make, *, runtime: str) -> list:
     """llama.cpp candidates for a CPU without a usable GPU: each catalog model's usual GGUF types
     (packaged models: their own file), estimated from bits per weight and the efficiency measured
     here for llama.cpp (median of the store's llama.cpp CPU records; assumed when there are none)."""

@@ -31,7 +31,6 @@ from .errors import MindbenchError
 
 FAILED = ("oom", "crashed", "timeout", "skipped", "error")
 # Order precisions from widest to narrowest so "quality change by precision" reads left to right.
-PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8", "int4")
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -379,17 +378,17 @@ def plot(records: list[dict], path: str | Path, suite: str | None = None) -> Pat
     ax1.legend(fontsize=8, loc="best")
     ax1.margins(x=0.2, y=0.2)
 
+    from .runtimes import precision_key
     # Panel 2: grouped bars, one group per model x runtime, one bar per precision.
     groups = list(dict.fromkeys(f"{p[3]['model']}\n{p[3]['runtime']}" for p in pts))
     precs = sorted({p[3]["precision"] for p in pts},
-                   key=lambda x: (PRECISION_ORDER.index(x) if x in PRECISION_ORDER else 99, x))
+                   key=precision_key)
     width = 0.8 / max(len(precs), 1)
     # The reference for "change" is each group's widest precision that was measured.
     ref = {}
     for g in groups:
         mine = [p for p in pts if f"{p[3]['model']}\n{p[3]['runtime']}" == g]
-        ref[g] = min(mine, key=lambda p: PRECISION_ORDER.index(p[3]["precision"])
-                     if p[3]["precision"] in PRECISION_ORDER else 99)[1]
+        ref[g] = min(mine, key=lambda p: precision_key(p[3]["precision"]))[1]
     for j, prec in enumerate(precs):
         xs, ys, es, notes = [], [], [], []
         for i, g in enumerate(groups):

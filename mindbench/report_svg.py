@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import MindbenchError
-from .report import PRECISION_ORDER, plot, view
+from .report import plot, view
 
 # Fixed hash salt and no date: the same store gives the same page, so a committed page diffs cleanly.
 RC = {"svg.hashsalt": "mindbench", "svg.fonttype": "path", "font.size": 9}
@@ -57,7 +57,8 @@ def _mpl():
 
 
 def _prec_key(p):
-    return (PRECISION_ORDER.index(p) if p in PRECISION_ORDER else 99, str(p))
+    from .runtimes import precision_key
+    return precision_key(p)
 
 
 def quality_memory(records: list[dict]) -> tuple[str | None, str | None]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from statistics import NormalDist
 
 ALPHA = 0.05
@@ -188,15 +187,10 @@ def unpaired(score_a: float, n_a: int, score_b: float, n_b: int, *, alpha: float
 # --- a results store: every non-reference cell against its model's reference ----------------
 
 # Widest first; GGUF types after these, wider bits first (F32, F16/BF16, Q8_0, Q6_K, ..., IQ2).
-PRECISION_RANK = ("fp32", "bf16", "fp16", "int8", "int4")
-
-
 def precision_rank(precision: str | None) -> tuple:
-    p = (precision or "").lower()
-    if p in PRECISION_RANK:
-        return (0, PRECISION_RANK.index(p), p)
-    m = re.search(r"(\d+)", p)
-    return (1, -int(m.group(1)) if m else 0, p)
+    """Widest first, as the runtime registry orders precisions (runtimes.precision_key)."""
+    from .runtimes import precision_key
+    return precision_key(precision)
 
 
 def _cell_name(rec: dict, runtimes: set) -> str:
@@ -217,10 +211,11 @@ def against_reference(records: list[dict], alpha: float = ALPHA) -> dict[int, di
         if r.get("status") == "ok" and r.get("quality"):
             groups.setdefault((c.get("model"), c.get("weights", "pretrained")), []).append(i)
     out: dict[int, dict] = {}
+    from .runtimes import DEFAULT_RUNTIME   # at equal width, the default runtime is the reference
     for idx in groups.values():
         runtimes = {(records[i].get("config") or {}).get("runtime") for i in idx}
         order = sorted(idx, key=lambda i: (precision_rank((records[i].get("config") or {}).get("precision")),
-                                           (records[i].get("config") or {}).get("runtime") != "transformers"))
+                                           (records[i].get("config") or {}).get("runtime") != DEFAULT_RUNTIME))
         for suite in dict.fromkeys(s for i in order for s in records[i]["quality"]):
             scored = [i for i in order if (records[i]["quality"].get(suite) or {}).get("score") is not None]
             if len(scored) < 2:

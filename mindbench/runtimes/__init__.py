@@ -108,6 +108,19 @@ def efficiency_family(name: str | None) -> str:
         return str(name)
 
 
+def precision_key(precision: str | None) -> tuple:
+    """Sort key, widest first: the precisions of the registered runtimes in registration order,
+    each runtime's by its quality tiers; unknown ones last, more bits (a number in the name) first."""
+    p = str(precision or "")
+    for i, rt in enumerate(runtimes()):
+        t = rt.tier(p)
+        if t is not None:
+            return (i, t, p)
+    import re
+    m = re.search(r"(\d+)", p)
+    return (len(_TARGETS), -int(m.group(1)) if m else 0, p)
+
+
 def get_engine(model, precision: str | None = None, device: str = "auto", runtime: str | None = None,
                **kwargs) -> Engine:
     """Load `model` (name or ModelSpec) on `runtime` and return a ready Engine."""

@@ -227,6 +227,13 @@ class Runtime:
         `recommend`, for models nobody has measured here. Default: none."""
         return []
 
+    def estimate_cell(self, spec, precision: str, device_kind: str, *, context: int, bandwidth_gb_s: float,
+                      efficiency: float | None, batch: int = 1) -> dict:
+        """What the estimator says one measured cell should have shown (estimate_check):
+        {"weights", "peak memory", "decode tok/s"}; `efficiency` None means the assumed one."""
+        from ..errors import MindbenchError
+        raise MindbenchError(f"no estimator for the {self.name} runtime")
+
     def recommend_exclusion(self, precision: str, hw) -> str | None:
         """Why this machine cannot run `precision` on this runtime (None: it can)."""
         return None

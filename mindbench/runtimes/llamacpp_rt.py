@@ -64,5 +64,11 @@ class LlamaCppRuntime(Runtime):
         return gguf_candidates(specs, hw, records, context, bandwidth_gb_s, lambda s, q, e: (s, q, e["total_mb"], e["decode_tok_s"], e, None),
                                runtime=self.name)
 
+    def estimate_cell(self, spec, precision, device_kind, *, context, bandwidth_gb_s, efficiency, batch=1):
+        from ..estimate_check import LLAMACPP_ASSUMED_EFFICIENCY, gguf_estimate
+        e = gguf_estimate(spec, str(precision).upper(), context=context, bandwidth_gb_s=bandwidth_gb_s,
+                          efficiency=efficiency if efficiency is not None else LLAMACPP_ASSUMED_EFFICIENCY)
+        return {"weights": e["weights_mb"], "peak memory": e["total_mb"], "decode tok/s": e["decode_tok_s"]}
+
 
 RUNTIME = LlamaCppRuntime()

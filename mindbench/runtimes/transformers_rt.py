@@ -63,6 +63,14 @@ class TransformersRuntime(Runtime):
                              efficiency_source=eff_source)
                 yield spec, p, e.total_mb, e.decode_tok_s, e.to_dict(), why
 
+    def estimate_cell(self, spec, precision, device_kind, *, context, bandwidth_gb_s, efficiency, batch=1):
+        from ..estimate import ASSUMED_EFFICIENCY, estimate
+        eff = efficiency if efficiency is not None else ASSUMED_EFFICIENCY[(device_kind, precision)]
+        e = estimate(spec, precision, device_kind, context=context, bandwidth_gb_s=bandwidth_gb_s, efficiency=eff)
+        # the suites generate in batches: KV cache and activations scale with the batch
+        peak = e.weights_mb + e.overhead_mb + batch * (e.kv_cache_mb + e.activations_mb)
+        return {"weights": e.weights_mb, "peak memory": peak, "decode tok/s": e.decode_tok_s}
+
     def recommend_exclusion(self, precision: str, hw) -> str | None:
         if precision in ("int8", "int4") and not hw.bnb_available:
             return "needs bitsandbytes (pip install 'bitsandbytes>=0.47')"
