@@ -197,6 +197,10 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
                 # scores estimate the same quantity, which a deterministic subset does not.
                 unmatched["baseline"].append(f"{cell} {suite} (n={qb['n']} vs n={qn['n']})")
                 continue
+            if qb.get("protocol") != qn.get("protocol"):
+                # A chat model asked for the body vs the whole function: different prompts.
+                unmatched["baseline"].append(f"{cell} {suite} (code protocol {qb.get('protocol')} vs {qn.get('protocol')})")
+                continue
             noise = z * math.hypot(qb["stderr"] or 0.0, qn["stderr"] or 0.0)
             allowed = max(noise, quality_tol)
             delta = qn["score"] - qb["score"]

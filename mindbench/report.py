@@ -153,7 +153,7 @@ def view(rec: dict) -> dict:
         if isinstance(q, dict):
             score, se, n, metric = quality_points(q)
             v["quality"][suite] = {"score": score, "stderr": se, "n": n, "metric": metric,
-                                   "empty": q.get("empty_outputs") or 0}
+                                   "empty": q.get("empty_outputs") or 0, "protocol": q.get("protocol")}
     return v
 
 

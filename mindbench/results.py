@@ -115,6 +115,10 @@ def cell_key(config: dict, fingerprint: str | None) -> str:
     limit = config.get("limit")
     parts = [config.get("model"), config.get("runtime"), config.get("precision"), config.get("device"),
              config.get("weights", "pretrained"), suites, "all" if limit is None else limit, fingerprint]
+    # How a chat model was asked for code (suites.CODE_PROTOCOLS) makes a different experiment;
+    # keys of records from before the switch (no code_protocol) stay as they were.
+    if config.get("code_protocol") and any(s.split(":")[0] == "code" for s in config.get("suites") or []):
+        parts.insert(6, f"protocol={config['code_protocol']}")
     return "|".join("" if p is None else str(p) for p in parts)
 
 

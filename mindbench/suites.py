@@ -217,9 +217,26 @@ class Request:
     max_new_tokens: int
 
 
-def build_request(engine, task: Task) -> Request:
+# How a chat model is asked for code. "body" (the default): the assistant turn opens with the
+# function's own signature and docstring inside the ```python fence (as evalplus does for chat
+# models), so the model writes only the body and stops at the end of the function. "full": it is
+# asked for the complete function and re-types signature and docstring first (the old prompt,
+# kept so it can still be measured). Scores of the two are different experiments: the protocol
+# is part of the cell key and of the quality record. Base models get completion prompts either way.
+CODE_PROTOCOLS = ("body", "full")
+DEFAULT_CODE_PROTOCOL = "body"
+
+
+def build_request(engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL) -> Request:
     chat = engine.chat
     if task.suite == "code":
+        if chat and code_protocol == "body":
+            # The same user turn as "full"; only the assistant's opening differs. The fence stop
+            # ends a reply that closes its block, the top-level stops one that goes on to tests.
+            user = ("Complete the following Python function. Reply with the complete function in a "
+                    f"single ```python code block.\n\n```python\n{task.prompt}```")
+            prefix = "```python\n" + task.prompt
+            return Request(engine.render(user, None) + prefix, prefix, ("\n```",) + CODE_STOPS, 256)
         if chat:
             # The fenced block is opened for the model (the assistant turn starts with it), so
             # it writes code at once and the closing fence ends generation; the open fence is
@@ -324,7 +341,8 @@ def _run_programs(programs: list[tuple[Task, str]], sandboxed: bool, workers: in
 
 def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 8, n_samples: int = 1,
              log_samples: Path | None = None, sandboxed: bool = True, progress=None, workers: int = 2,
-             max_new_tokens: int | None = None, subset: str | None = None) -> dict:
+             max_new_tokens: int | None = None, subset: str | None = None,
+             code_protocol: str = DEFAULT_CODE_PROTOCOL) -> dict:
     """Score `engine` on `suite` (optionally a deterministic subset of `limit` tasks).
 
     Greedy decoding by default; with n_samples > 1 each task is sampled n times at temperature
@@ -340,29 +358,17 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
     if subset is not None:
         tasks = only_subset(tasks, suite, subset)
     tasks = select(tasks, limit)
-    requests = [build_request(engine, t) for t in tasks]
+    if code_protocol not in CODE_PROTOCOLS:
+        raise MindbenchError(f"unknown code protocol {code_protocol!r}; choose one of {', '.join(CODE_PROTOCOLS)}")
+    requests = [build_request(engine, t, code_protocol) for t in tasks]
     # Every task of a suite shares its stop strings and token budget for a given model kind, so
-    # one generate() call per chunk lets the engine batch across the whole suite.
+    # one GenParams serves every batch.
     params = GenParams(max_new_tokens=max_new_tokens or requests[0].max_new_tokens, stop=requests[0].stop,
                        temperature=SAMPLE_TEMPERATURE if n_samples > 1 else 0.0,
                        batch_size=batch_size, repetition_penalty=1.0).validate()
     flat = [(i, r) for i, r in enumerate(requests) for _ in range(n_samples)]
-    gens, gen_s = [], 0.0
-    chunk = max(batch_size * 4, 1)       # progress granularity; the engine batches within a chunk
-    for start in range(0, len(flat), chunk):
-        part = flat[start:start + chunk]
-        t0 = time.perf_counter()
-        gens.extend(engine.generate([r.prompt for _, r in part], params))
-        gen_s += time.perf_counter() - t0
-        if progress:
-            progress("generate", len(gens), len(flat))
-
-    texts = [r.prefix + g.text for (_, r), g in zip(flat, gens)]
-    programs = [(tasks[i], _program_for(tasks[i], text, engine.chat)) for (i, _), text in zip(flat, texts)]
-    to_run = [(k, tp) for k, tp in enumerate(programs) if tp[1] is not None]
-    runs = dict(zip([k for k, _ in to_run], _run_programs([tp for _, tp in to_run], sandboxed, workers)))
-    if progress and to_run:
-        progress("execute", len(to_run), len(to_run))
+    gens, texts, programs, runs, gen_s = _generate_and_run(engine, tasks, flat, params, batch_size, sandboxed,
+                                                           workers, progress)
 
     verdicts: list[list[bool]] = [[] for _ in tasks]
     samples = []
@@ -385,9 +391,51 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
     result["empty_outputs"] = sum(1 for g in gens if g.finish_reason == "length" and not g.text.strip())
     result["gen_tokens"] = sum(g.tokens for g in gens)
     result["gen_s"] = gen_s
+    if suite == "code" and engine.chat:
+        result["protocol"] = code_protocol   # compare never pairs scores of different protocols
     if log_samples is not None:
         _log(Path(log_samples), samples, engine)
     return result
+
+
+def _generate_and_run(engine, tasks, flat, params, batch_size, sandboxed, workers, progress):
+    """Generate every request and run the programs, overlapped: prompts go to the engine one
+    batch at a time, shortest first (a batch of alike lengths pads least), and each batch's
+    programs go to the sandbox in a background thread while the next batch generates.
+
+    Returns (gens, texts, programs [(task, program or None)], runs {k: SandboxResult}, gen_s),
+    indexed like `flat`."""
+    from concurrent.futures import ThreadPoolExecutor
+    order = sorted(range(len(flat)), key=lambda k: len(flat[k][1].prompt))
+    gens: list = [None] * len(flat)
+    texts: list = [None] * len(flat)
+    programs: list = [None] * len(flat)
+    pending, gen_s, tokens = [], 0.0, 0
+    step = max(batch_size, 1)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mindbench-sandbox") as runner:
+        for start in range(0, len(order), step):
+            ks = order[start:start + step]
+            t0 = time.perf_counter()
+            out = engine.generate([flat[k][1].prompt for k in ks], params)
+            gen_s += time.perf_counter() - t0
+            todo = []
+            for k, g in zip(ks, out):
+                i, req = flat[k]
+                gens[k], texts[k] = g, req.prefix + g.text
+                programs[k] = (tasks[i], _program_for(tasks[i], texts[k], engine.chat))
+                tokens += g.tokens
+                if programs[k][1] is not None:
+                    todo.append(k)
+            if todo:
+                pending.append((todo, runner.submit(_run_programs, [programs[k] for k in todo], sandboxed, workers)))
+            if progress:
+                progress("generate", start + len(ks), len(flat), tokens=tokens, seconds=gen_s)
+        runs = {}
+        for todo, fut in pending:
+            runs.update(zip(todo, fut.result()))
+    if progress and runs:
+        progress("execute", len(runs), len(runs))
+    return gens, texts, programs, runs, gen_s
 
 
 def _log(path: Path, samples: list[dict], engine) -> None:

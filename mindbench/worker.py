@@ -41,7 +41,7 @@ def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
     """A record with every section present (None where not measured), so readers never guess."""
     config = {k: cfg.get(k) for k in ("model", "source", "revision", "runtime", "precision", "dtype", "device",
                                       "weights", "suites", "limit", "repeats", "prompt_tokens", "new_tokens",
-                                      "batch_size", "seed", "threads")}
+                                      "batch_size", "seed", "threads", "code_protocol")}
     return {
         "schema": results.SCHEMA,
         "cell": results.cell_key(config, hardware.get("fingerprint")),
@@ -241,7 +241,8 @@ def _evaluate(engine, suite: str, cfg: dict, emit) -> dict:
         nums = [a for a in args if not isinstance(a, str)]
         done = kw.get("done", nums[0] if nums else None)
         total = kw.get("total", nums[1] if len(nums) > 1 else None)
-        emit({"event": "progress", "suite": suite, "stage": stage, "done": done, "total": total})
+        emit({"event": "progress", "suite": suite, "stage": stage, "done": done, "total": total,
+              **{k: kw[k] for k in ("tokens", "seconds") if k in kw}})   # for the bar's tok/s
 
     log = cfg.get("log_samples")
     if log:
@@ -253,7 +254,7 @@ def _evaluate(engine, suite: str, cfg: dict, emit) -> dict:
     name, _, subset = suite.partition(":")
     out = evaluate(engine, name, limit=cfg.get("limit"), batch_size=cfg.get("batch_size", 8),
                    log_samples=log, sandboxed=cfg.get("sandboxed", True), progress=progress,
-                   subset=subset or None)
+                   subset=subset or None, **({"code_protocol": cfg["code_protocol"]} if cfg.get("code_protocol") else {}))
     return dict(out)
 
 

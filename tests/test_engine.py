@@ -6,6 +6,7 @@ memory), not text quality.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 
@@ -72,6 +73,46 @@ def test_batched_generation_equals_one_by_one(engine):
     assert [g.text for g in engine.generate(prompts, GenParams(max_new_tokens=14, temperature=0.0,
                                                                repetition_penalty=1.1, batch_size=3))] == \
         [g.text for g in single]
+
+
+# Twenty prompts of different lengths and kinds: short replies end (EOS) long before the long
+# ones, so rows leave the running batch at different steps.
+TWENTY = ["Hi", FRANCE, "Say yes.", "Count from 1 to 30, separated by commas.",
+          "Write a python function that adds two numbers.", "What is 2 + 2? Answer with a number only.",
+          "Name a fruit.", "Write one long sentence about the sea, the wind and the boats at night.",
+          "Translate 'good morning' into French.", "List the days of the week.", "Thanks!",
+          "What colour is the sky on a clear day?", "Write a haiku about autumn.", "Spell the word cat backwards.",
+          "Give me three prime numbers.", "Who wrote Hamlet?", "Describe a cat in five words.",
+          "What is the opposite of hot?", "Write a python one-liner that reverses a string s.", "Goodbye."]
+
+
+def test_rows_leave_the_batch_and_outputs_equal_batch_one(engine):
+    prompts = [engine.render(q) for q in TWENTY]
+    params = GenParams(max_new_tokens=16, temperature=0.0, repetition_penalty=1.0, batch_size=8, stop=("\n\n",))
+    batched = engine.generate(prompts, params)
+    single = [engine.generate([p], dataclasses.replace(params, batch_size=1))[0] for p in prompts]
+    assert [(g.text, g.tokens, g.finish_reason) for g in batched] == \
+        [(g.text, g.tokens, g.finish_reason) for g in single]
+    # Rows really did end at different steps (otherwise nothing left the batch).
+    assert len({g.tokens for g in batched}) > 3 and any(g.finish_reason == "eos" for g in batched)
+    assert any(g.finish_reason == "length" for g in batched)
+
+
+def test_batched_decoding_is_transformers_own(engine):
+    """The hand-written loop decodes exactly as model.generate does on the same padded batch."""
+    import torch
+    prompts = [engine.render(q) for q in TWENTY[:4]]
+    params = GenParams(max_new_tokens=12, temperature=0.0, repetition_penalty=1.1, batch_size=4)
+    ours = engine.generate(prompts, params)
+    rows = [engine._encode(p) for p in prompts]
+    order = sorted(range(4), key=lambda i: len(rows[i]))
+    ids, mask, pads = engine._batch_tensors([rows[i] for i in order])
+    with torch.inference_mode():
+        out = engine.model.generate(input_ids=ids, attention_mask=mask, **engine._gen_kwargs(params, pads))
+    eos = engine._eos_ids()
+    for row, i in enumerate(order):
+        ref = engine._finish(out[row, ids.shape[1]:].tolist(), params, eos, None)
+        assert (ours[i].text, ours[i].tokens) == (ref.text, ref.tokens)
 
 
 def test_stop_strings_end_each_sequence_on_its_own(engine):
@@ -211,6 +252,31 @@ def test_cuda_boundary_unload_empties_the_cuda_cache(engine, monkeypatch):
     assert engine.model is not None                     # the fixture's engine still holds its model
 
 
+def test_cuda_boundary_batching_asks_for_the_engine_device(engine, monkeypatch):
+    """Not yet run on a GPU. Without one: every tensor the batched decoder creates is asked for
+    the engine's device (a CPU index tensor meeting CUDA tensors is the classic failure there),
+    and the outputs are those of the CPU engine. torch.tensor is faked at the boundary: it notes
+    the device asked for and builds on the CPU."""
+    import sys
+    import torch
+    real, asked = torch.tensor, []
+
+    def fake(*a, device=None, **k):
+        if sys._getframe(1).f_globals.get("__name__") == "mindbench.runtimes.hf":
+            asked.append(str(device))
+        return real(*a, **k)
+    prompts = [engine.render(q) for q in TWENTY[:3]]
+    # (no repetition penalty: its pad tensor follows the ids' device, which is the CPU here)
+    params = GenParams(max_new_tokens=10, temperature=0.0, repetition_penalty=1.0, batch_size=3)
+    want = engine.generate(prompts, params)
+    monkeypatch.setattr(torch, "tensor", fake)
+    gpu = type(engine).wrap(engine.model, engine.tokenizer, engine.spec, device="cuda:0")
+    got = gpu.generate(prompts, params)
+    assert [g.text for g in got] == [g.text for g in want]
+    assert len({g.tokens for g in want}) > 1           # a row left the batch: the index tensor was made
+    assert asked and set(asked) == {"cuda:0"}, asked
+
+
 def _cuda() -> bool:
     import torch
     return torch.cuda.is_available()
@@ -242,7 +308,7 @@ def test_out_of_memory_while_generating_carries_the_advice(engine, monkeypatch):
 
     def oom(*a, **k):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-    monkeypatch.setattr(engine.model, "generate", oom)
+    monkeypatch.setattr(engine.model, "forward", oom)   # generate() and stream() both call it
     with pytest.raises(OutOfMemoryError, match="int4"):
         engine.generate(["hi"], GenParams(max_new_tokens=2))
     with pytest.raises(OutOfMemoryError):
@@ -250,6 +316,6 @@ def test_out_of_memory_while_generating_carries_the_advice(engine, monkeypatch):
 
     def other(*a, **k):
         raise RuntimeError("shape mismatch")
-    monkeypatch.setattr(engine.model, "generate", other)
+    monkeypatch.setattr(engine.model, "forward", other)
     with pytest.raises(RuntimeError, match="shape mismatch"):  # other errors pass through untouched
         engine.generate(["hi"], GenParams(max_new_tokens=2))

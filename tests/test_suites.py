@@ -331,7 +331,10 @@ class OracleEngine:
     def answer(self, rendered):
         t = self.by_prompt[rendered]
         if t.suite == "code":
-            return t.prompt + t.fields["canonical_solution"] if self.chat else t.fields["canonical_solution"]
+            # a reply that opens with the function's own code (body protocol, base models)
+            # continues with the body; otherwise the model writes the whole function
+            body = t.fields["canonical_solution"]
+            return body if rendered.endswith(t.prompt) else t.prompt + body
         if t.suite == "data":
             return " " + t.fields["ref"]                    # continues `answer =`
         if t.suite == "reasoning":
@@ -357,6 +360,59 @@ def test_evaluate_pipeline_scores_known_answers(suite, chat, tmp_path):
         assert len(lines) == 4 and all(x["correct"] is right for x in lines)
         assert {"prompt", "output", "extracted", "correct", "task_id", "model"} <= set(lines[0])
     assert scores == [100.0, 0.0]
+
+
+@pytest.mark.parametrize("protocol", ["body", "full"])
+def test_code_protocols_prompt_differently_and_both_score(protocol):
+    _sandbox()
+    eng = OracleEngine(True, chat=True)
+    tasks = suites.select(suites.load_suite("code"), 4)
+    for t in tasks:
+        eng.by_prompt[suites.build_request(eng, t, protocol).prompt] = t
+    seen = []
+    out = suites.evaluate(eng, "code", limit=4, code_protocol=protocol,
+                          progress=lambda stage, done, total, **kw: seen.append((stage, done, total, kw)))
+    assert out["score"] == 100.0 and out["protocol"] == protocol
+    req = suites.build_request(eng, tasks[0], protocol)
+    # body: the reply opens with the signature and docstring, and a new top-level statement ends it
+    assert req.prefix.endswith(tasks[0].prompt) == (protocol == "body")
+    assert ("\ndef " in req.stop) == (protocol == "body") and "\n```" in req.stop
+    # generation reports per batch, with the tokens so far (the progress bar's tok/s)
+    gen = [s for s in seen if s[0] == "generate"]
+    assert gen[-1][1:3] == (4, 4) and "tokens" in gen[-1][3] and seen[-1][0] == "execute"
+    with pytest.raises(MindbenchError, match="code protocol"):
+        suites.evaluate(eng, "code", limit=4, code_protocol="half")
+
+
+def test_programs_run_while_the_next_batch_generates(monkeypatch):
+    """The sandbox gets a batch's programs as soon as that batch is generated: with batch 1 the
+    first program has run before the last prompt is generated."""
+    import threading
+    _sandbox()
+    eng = OracleEngine(True, chat=False)
+    tasks = suites.select(suites.load_suite("code"), 3)
+    for t in tasks:
+        eng.by_prompt[suites.build_request(eng, t).prompt] = t
+    ran, order = threading.Event(), []
+    real = suites._run_programs
+
+    def run(programs, sandboxed, workers):
+        res = real(programs, sandboxed, workers)
+        order.append("ran")
+        ran.set()
+        return res
+    gen = eng.generate
+
+    def slow_generate(prompts, params):
+        if order:                                   # after the first batch: wait for its programs
+            assert ran.wait(30), "the first batch's programs did not run during generation"
+        order.append("gen")
+        return gen(prompts, params)
+    eng.generate = slow_generate
+    monkeypatch.setattr(suites, "_run_programs", run)
+    out = suites.evaluate(eng, "code", limit=3, batch_size=1)
+    assert out["score"] == 100.0
+    assert order.index("ran") < len(order) - 1 and order.count("gen") == 3
 
 
 def test_evaluate_pass_at_k_with_samples():

@@ -232,16 +232,77 @@ class TransformersEngine(Engine):
         self._seed(params.seed)
         for start in range(0, len(order), params.batch_size):
             idx = order[start:start + params.batch_size]
-            ids, mask, pad_lens = self._batch_tensors([encoded[i] for i in idx])
-            stop = _helpers().StopOnStrings(self, params.stop, ids.shape[1]) if params.stop else None
-            kw = self._gen_kwargs(params, pad_lens, [stop] if stop else [])
             with torch.inference_mode(), self._oom_guard(f"generating a batch of {len(idx)} "
                                                          f"(up to {params.max_new_tokens} new tokens)"):
-                out = self.model.generate(input_ids=ids, attention_mask=mask, **kw)
-            new = out[:, ids.shape[1]:].tolist()
+                new, stopped = self._run_batch([encoded[i] for i in idx], params, eos)
             for row, i in enumerate(idx):
-                results[i] = self._finish(new[row], params, eos, stop.done_at[row] if stop else None)
+                results[i] = self._finish(new[row], params, eos, stopped[row])
         return results  # type: ignore[return-value]
+
+    def _run_batch(self, rows: list[list[int]], params: GenParams, eos: set[int]):
+        """Decode one left-padded batch; a row leaves the batch the step it ends (EOS or a stop
+        string), so the rows still running decode without it.
+
+        model.generate keeps every row in the batch until the longest one ends (a finished row
+        keeps costing a row of compute, padded), so one long answer made seven short ones idle:
+        on the code suite at batch 8 most rows end long before the batch does. The decoding rule
+        is generate()'s own (the same processors, argmax or multinomial over float32 logits,
+        positions from the attention mask), so greedy outputs equal generate()'s and batch 1's
+        (tests/test_engine.py). transformers' continuous-batching generate_batch also runs on
+        the CPU here (5.24), but took longer than batch-1 generate() on 3 short prompts (paged
+        cache set-up per call), so it is not used. Returns (new ids, stop step or None) per row.
+        """
+        import torch
+        from transformers import DynamicCache
+        ids, mask, pad_lens = self._batch_tensors(rows)
+        procs = self._gen_kwargs(params, pad_lens)["logits_processor"]   # pad_lens shrinks with the batch
+        stops = tuple(s for s in params.stop if s)
+        window = max((len(s.encode()) for s in stops), default=0) + 2    # as StopOnStrings
+        names = self._forward_params()
+        cache_kw = "cache" if "cache" in names else "past_key_values"
+        keep1 = {"logits_to_keep": 1} if "logits_to_keep" in names else {}
+        cache = DynamicCache(config=self.model.config)
+        pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)              # generate()'s position ids
+        active = list(range(len(rows)))                                     # batch row -> input row
+        new: list[list[int]] = [[] for _ in rows]
+        stopped: list[int | None] = [None] * len(rows)
+        seq, step_ids = ids, ids
+        for _ in range(params.max_new_tokens):
+            out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                             **{cache_kw: cache}, **keep1)
+            cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None) or cache
+            scores = procs(seq, out.logits[:, -1, :].to(dtype=torch.float32))
+            if params.temperature == 0:
+                nxt = scores.argmax(-1)
+            else:
+                nxt = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+            seq = torch.cat([seq, nxt[:, None]], dim=-1)
+            keep = []
+            for b, t in enumerate(nxt.tolist()):
+                r = active[b]
+                new[r].append(t)
+                if t in eos:
+                    continue
+                if stops and any(s in self._decode(new[r][-window:]) for s in stops):
+                    stopped[r] = len(new[r])
+                    continue
+                keep.append(b)
+            if not keep:
+                break
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
+            pos = pos[:, -1:] + 1
+            if len(keep) < len(active):
+                sel = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(sel)
+                mask, seq, pos = mask[sel], seq[sel], pos[sel]
+                pad_lens[:] = [pad_lens[b] for b in keep]
+                active = [active[b] for b in keep]
+            step_ids = seq[:, -1:]
+        return new, stopped
+
+    def _forward_params(self):
+        import inspect
+        return inspect.signature(self.model.forward).parameters
 
     def _finish(self, new: list[int], params: GenParams, eos: set[int], stopped_at: int | None) -> Generation:
         """One row's ids -> Generation: cut at EOS or the first stop string, count real tokens."""
