@@ -93,20 +93,25 @@ def task_yaml(data: Path, batch_size: int) -> str:
         """)
 
 
-def run_mindbench(model: str, limit: int, batch_size: int) -> dict:
-    """In a fresh process: load through get_engine, score with suites.evaluate."""
+def run_mindbench(model: str, limit: int, batch_size: int, prompt: str) -> dict:
+    """In a fresh process: load through get_engine, score with suites.evaluate.
+
+    prompt "chat": what `mindbench run` does (a chat model through its template, replying with
+    the function body after its own signature); "completion": the HumanEval prompt as-is, like
+    lm-eval's task (the model's chat template is not used)."""
     code = textwrap.dedent(f"""
         import dataclasses, json, time
         t0 = time.perf_counter()
         from mindbench.runtimes import get_engine
         from mindbench import suites
         eng = get_engine({model!r}, "fp32", device="cpu")
-        # completion prompts, like lm-eval's humaneval task (the model's chat template is not used)
-        eng.spec = dataclasses.replace(eng.spec, chat=False)
+        if {prompt!r} == "completion":
+            eng.spec = dataclasses.replace(eng.spec, chat=False)
         t_load = time.perf_counter() - t0
         out = suites.evaluate(eng, "code", subset="humaneval", limit={limit}, batch_size={batch_size})
         print(json.dumps({{"wall_s": time.perf_counter() - t0, "load_s": t_load, "gen_s": out["gen_s"],
-                          "pass@1": out["value"], "n": out["n"], "gen_tokens": out["gen_tokens"]}}))
+                          "pass@1": out["value"], "n": out["n"], "gen_tokens": out["gen_tokens"],
+                          "prompt": "chat" if eng.chat else "completion"}}))
     """)
     return _child(code)
 
@@ -120,11 +125,16 @@ def run_lm_eval(folder: Path, data: Path, task_dir: Path, batch_size: int) -> di
         res = lm_eval.simple_evaluate(
             model="hf", model_args="pretrained={folder},dtype=float32", device="cpu",
             tasks=["mb_humaneval_subset"], task_manager=TaskManager(include_path="{task_dir}"),
-            batch_size={batch_size}, confirm_run_unsafe_code=True, log_samples=False)
+            batch_size={batch_size}, confirm_run_unsafe_code=True, log_samples=True)
+        wall = time.perf_counter() - t0
         r = res["results"]["mb_humaneval_subset"]
         key = next(k for k in r if k.startswith("pass_at_1") and "stderr" not in k)
-        print(json.dumps({{"wall_s": time.perf_counter() - t0, "pass@1": r[key],
-                          "n": res["n-samples"]["mb_humaneval_subset"]["effective"]}}))
+        # lm-eval does not count generated tokens; its raw responses, re-tokenized, do (after the clock)
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained("{folder}")
+        resps = [x for s in res["samples"]["mb_humaneval_subset"] for x in s["resps"][0]]
+        print(json.dumps({{"wall_s": wall, "pass@1": r[key], "gen_tokens": sum(len(tok(x, add_special_tokens=False)["input_ids"]) for x in resps),
+                          "n": res["n-samples"]["mb_humaneval_subset"]["effective"], "prompt": "completion"}}))
     """)
     return _child(code, {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_ALLOW_CODE_EVAL": "1"})
 
@@ -143,6 +153,8 @@ def main():
     ap.add_argument("--limit", type=int, default=20, help="HumanEval problems (mindbench's select)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=1, help="alternate the order this many times")
+    ap.add_argument("--prompt", choices=("chat", "completion"), default="chat",
+                    help="mindbench's prompt: chat (what `mindbench run` does) or completion (lm-eval's)")
     args = ap.parse_args()
     try:
         import lm_eval  # noqa: F401
@@ -170,17 +182,21 @@ def main():
         for rep in range(args.repeats):
             order = ["mindbench", "lm-eval"] if rep % 2 == 0 else ["lm-eval", "mindbench"]
             for side in order:
-                r = run_mindbench(args.model, args.limit, args.batch_size) if side == "mindbench" else \
+                r = run_mindbench(args.model, args.limit, args.batch_size, args.prompt) if side == "mindbench" else \
                     run_lm_eval(folder, data, tmp / "tasks", args.batch_size)
                 rows[side].append(r)
                 print(side, json.dumps(r), flush=True)
 
     best = {k: min(v, key=lambda r: r["wall_s"]) for k, v in rows.items()}
-    print(f"\nHumanEval subset n={len(tasks)}, batch {args.batch_size}, {args.model} fp32 CPU, greedy, completion prompts")
+    print(f"\nHumanEval subset n={len(tasks)}, batch {args.batch_size}, {args.model} fp32 CPU, greedy, same run")
+    print(f"  {'harness':10s} {'prompt':10s} {'wall s':>8s} {'tokens':>7s} {'tok/problem':>11s}  pass@1")
     for k, r in best.items():
-        print(f"  {k:10s} time-to-score {r['wall_s']:7.1f} s   pass@1 {r['pass@1']:.3f}")
-    print(f"  ratio lm-eval / mindbench time-to-score: {best['lm-eval']['wall_s'] / best['mindbench']['wall_s']:.2f}"
-          "  (> 1: mindbench faster)")
+        n = r["n"]
+        se = (r["pass@1"] * (1 - r["pass@1"]) / (n - 1)) ** 0.5 if n > 1 else 0.0
+        print(f"  {k:10s} {r['prompt']:10s} {r['wall_s']:8.1f} {r['gen_tokens']:7d} {r['gen_tokens'] / n:11.1f}"
+              f"  {r['pass@1']:.3f} ± {se:.3f}")
+    print(f"  mindbench / lm-eval wall time: {best['mindbench']['wall_s'] / best['lm-eval']['wall_s']:.2f}"
+          "  (target <= 0.5)")
 
 
 if __name__ == "__main__":

@@ -146,6 +146,16 @@ def test_different_task_subsets_are_not_compared():
     assert any("n=50 vs n=10" in u for u in r["unmatched"]["baseline"])
 
 
+def test_scores_of_different_code_protocols_are_not_compared():
+    # A chat model asked for the body scores differently from one asked for the whole function:
+    # a drop between the two is a change of experiment, not a regression.
+    body, full = record(score=20, stderr=0.05), record()
+    body["quality"]["code"]["protocol"], full["quality"]["code"]["protocol"] = "body", "full"
+    r = compare([full, record("int4")], [body, record("int4")])
+    assert verdicts(r, "code score") == ["ok"]                 # only int4's (neither has a protocol)
+    assert any("code protocol full vs body" in u for u in r["unmatched"]["baseline"])
+
+
 def test_newest_record_of_a_cell_wins():
     old = record(score=10, stderr=0.04, timestamp="2025-01-01T00:00:00")
     rerun = record(score=50, timestamp="2025-01-02T00:00:00")

@@ -278,3 +278,14 @@ def test_a_local_model_folder_runs_from_any_directory_and_reports(tmp_path):
                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     assert [r["model"] for r in json.loads(rep.stdout)] == [str(model)]
+
+
+def test_progress_lines_show_tok_s_and_the_run_says_what_it_took(capsys):
+    from mindbench.harness import _Progress, _took
+    bars = _Progress(2, done=0, enabled=None)            # stderr is not a terminal here: plain lines
+    cell = {"model": "m", "precision": "int4"}
+    bars.event(cell, {"event": "progress", "suite": "code", "stage": "generate", "done": 8, "total": 10,
+                      "tokens": 640, "seconds": 32.0})
+    bars.close()
+    assert "[1/2] m int4: code generate 8/10, 20.0 tok/s" in capsys.readouterr().err
+    assert (_took(59.4), _took(272.0)) == ("59 s", "4 min 32 s")

@@ -95,6 +95,12 @@ def test_cell_key_and_done_cells(tmp_path):
     cfg = {"model": "m", "runtime": "transformers", "precision": "int4", "device": "cpu",
            "weights": "pretrained", "suites": ["code", "chat"], "limit": None}
     assert results.cell_key(cfg, "fp") == "m|transformers|int4|cpu|pretrained|code,chat|all|fp"
+    # the code protocol tells cells apart when a code suite is scored, and only then
+    assert results.cell_key({**cfg, "code_protocol": "body"}, "fp") == \
+        "m|transformers|int4|cpu|pretrained|code,chat|protocol=body|all|fp"
+    assert results.cell_key({**cfg, "code_protocol": "full"}, "fp") != results.cell_key({**cfg, "code_protocol": "body"}, "fp")
+    assert results.cell_key({**cfg, "suites": ["chat"], "code_protocol": "body"}, "fp") == \
+        "m|transformers|int4|cpu|pretrained|chat|all|fp"
     p = tmp_path / "r.jsonl"
     assert results.done_cells(p) == set()
     for st in ("ok", "oom", "skipped", "crashed", "timeout"):
