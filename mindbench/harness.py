@@ -599,7 +599,7 @@ def _split(value: str | None) -> list[str]:
 @click.option("--models", "--model", "models", default=None, help="Comma-separated model ids (see `mindbench models`). Default: the embedded model.")
 @click.option("--precisions", "--precision", "precisions", default=None,
               help="Comma-separated: fp32, bf16, fp16, int8, int4 (GGUF types like Q4_1 with --runtimes llamacpp). "
-                   "Default: fp16,int8,int4 on a GPU, fp32,int8,int4 on a CPU.")
+                   "Default: fp16,int8,int4 on a GPU, fp32,int4 on a CPU (add int8 with fp32,int8,int4).")
 @click.option("--runtimes", default="transformers", show_default=True, help="Comma-separated: transformers, llamacpp.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
@@ -640,7 +640,7 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
 
     \b
     Examples:
-      mindbench run --suite code                          # embedded model at fp32 (fp16 on a GPU), int8, int4
+      mindbench run --suite code                          # embedded model at fp32 and int4 (GPU: fp16, int8, int4)
       mindbench run --suite all --full --repeats 5
       mindbench run --models smollm2-135m-instruct,gemma3-270m --precisions fp32,int4
       mindbench run --no-weights --models mistral-7b-instruct --precisions fp16,int4 --device cuda
