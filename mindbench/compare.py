@@ -187,6 +187,10 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
             if qn is None or qb["score"] is None or qn["score"] is None:
                 unmatched["baseline"].append(f"{cell} {suite}")
                 continue
+            if qb.get("protocol") != qn.get("protocol"):
+                # A chat model asked for the body vs the whole function: different prompts.
+                unmatched["baseline"].append(f"{cell} {suite} (code protocol {qb.get('protocol')} vs {qn.get('protocol')})")
+                continue
             paired = _paired_quality(cell, suite, qb, qn, (base_r[key].get("quality") or {}).get(suite),
                                      (new_r[key].get("quality") or {}).get(suite), quality_tol, alpha)
             if paired is not None:
@@ -196,10 +200,6 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
                 # Different task subsets are different experiments: the stderr test assumes both
                 # scores estimate the same quantity, which a deterministic subset does not.
                 unmatched["baseline"].append(f"{cell} {suite} (n={qb['n']} vs n={qn['n']})")
-                continue
-            if qb.get("protocol") != qn.get("protocol"):
-                # A chat model asked for the body vs the whole function: different prompts.
-                unmatched["baseline"].append(f"{cell} {suite} (code protocol {qb.get('protocol')} vs {qn.get('protocol')})")
                 continue
             noise = z * math.hypot(qb["stderr"] or 0.0, qn["stderr"] or 0.0)
             allowed = max(noise, quality_tol)

@@ -233,9 +233,13 @@ def build_request(engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL
         if chat and code_protocol == "body":
             # The same user turn as "full"; only the assistant's opening differs. The fence stop
             # ends a reply that closes its block, the top-level stops one that goes on to tests.
+            # The opening ends at the docstring's quotes, not after its newline (as bigcode's
+            # harness strips HumanEval prompts): measured on SmolLM2, after the newline the
+            # model closes the block at once (20/20 replies "```", pass@1 0), before it the
+            # model writes the newline and the body itself.
             user = ("Complete the following Python function. Reply with the complete function in a "
                     f"single ```python code block.\n\n```python\n{task.prompt}```")
-            prefix = "```python\n" + task.prompt
+            prefix = "```python\n" + task.prompt.rstrip()
             return Request(engine.render(user, None) + prefix, prefix, ("\n```",) + CODE_STOPS, 256)
         if chat:
             # The fenced block is opened for the model (the assistant turn starts with it), so

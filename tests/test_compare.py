@@ -486,7 +486,10 @@ def test_live_gate_pairs_reruns_and_catches_the_fault(tmp_path):
         # speed is not what this gates: one short timed run keeps it cheap
         p = subprocess.run([sys.executable, "-m", "mindbench.cli", "run", "--suite", "code:easy",
                             "--limit", str(LIVE_LIMIT), "--precisions", "fp32", "--repeats", "1",
-                            "--prompt-tokens", "32", "--new-tokens", "4", "--out", str(out)],
+                            "--prompt-tokens", "32", "--new-tokens", "4", "--out", str(out),
+                            # corrupt_prompt garbles the user turn; the body protocol's reply still
+                            # opens with the clean function, so the fault would hardly show
+                            "--code-protocol", "full"],
                            env=dict(env, **extra), capture_output=True, text=True, timeout=1500)
         assert p.returncode == 0, p.stdout + p.stderr
         (rec,) = results.read(out)

@@ -331,10 +331,13 @@ class OracleEngine:
     def answer(self, rendered):
         t = self.by_prompt[rendered]
         if t.suite == "code":
-            # a reply that opens with the function's own code (body protocol, base models)
-            # continues with the body; otherwise the model writes the whole function
+            # a prompt that ends with the function's own code (base models; the body protocol,
+            # which stops at the docstring's quotes) continues with the body; otherwise the
+            # model writes the whole function
             body = t.fields["canonical_solution"]
-            return body if rendered.endswith(t.prompt) else t.prompt + body
+            if rendered.endswith(t.prompt):
+                return body
+            return "\n" + body if rendered.endswith(t.prompt.rstrip()) else t.prompt + body
         if t.suite == "data":
             return " " + t.fields["ref"]                    # continues `answer =`
         if t.suite == "reasoning":
@@ -375,7 +378,7 @@ def test_code_protocols_prompt_differently_and_both_score(protocol):
     assert out["score"] == 100.0 and out["protocol"] == protocol
     req = suites.build_request(eng, tasks[0], protocol)
     # body: the reply opens with the signature and docstring, and a new top-level statement ends it
-    assert req.prefix.endswith(tasks[0].prompt) == (protocol == "body")
+    assert req.prefix.endswith(tasks[0].prompt.rstrip()) == (protocol == "body")
     assert ("\ndef " in req.stop) == (protocol == "body") and "\n```" in req.stop
     # generation reports per batch, with the tokens so far (the progress bar's tok/s)
     gen = [s for s in seen if s[0] == "generate"]
