@@ -241,8 +241,10 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
          limit: int | None = DEFAULT_LIMIT, repeats: int = 3, prompt_tokens: int = 256, new_tokens: int = 64,
          batch_size: int = 8, seed: int = 0, run_id: str | None = None, log_samples: str | None = None,
          sandboxed: bool = True, cache_dir: str | None = None, fingerprint: str | None = None,
-         threads: int | None = None, code_protocol: str | None = None) -> list[dict]:
-    """The cells of a sweep, each a complete worker config with its key."""
+         threads: int | None = None, code_protocol: str | None = None, fidelity: bool | None = None,
+         fidelity_tokens: int | None = None) -> list[dict]:
+    """The cells of a sweep, each a complete worker config with its key. fidelity=None: on for
+    pretrained weights (mindbench/fidelity.py), off for random ones."""
     from .catalog import resolve
     cells = []
     for model in models:
@@ -255,7 +257,9 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
                         "suites": [] if no_weights else list(suites), "limit": limit, "repeats": repeats,
                         "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "batch_size": batch_size,
                         "seed": seed, "run_id": run_id, "log_samples": log_samples, "sandboxed": sandboxed,
-                        "cache_dir": cache_dir, "bandwidth_gb_s": None, "threads": threads}
+                        "cache_dir": cache_dir, "bandwidth_gb_s": None, "threads": threads,
+                        "fidelity": (not no_weights) if fidelity is None else bool(fidelity and not no_weights),
+                        "fidelity_tokens": fidelity_tokens}
                 if code_protocol:
                     cell["code_protocol"] = code_protocol
                 cell["cell"] = results.cell_key(cell, fingerprint)
@@ -467,6 +471,9 @@ def table_rows(records: list[dict]) -> list[dict]:
             "TTFT ms": _pm(s.get("ttft_ms"), "{:.0f}"),
             "roofline": "" if roof.get("efficiency") is None else f"{100 * roof['efficiency']:.0f}%",
         })
+        if any(x.get("fidelity") for x in records):
+            from .fidelity import short
+            row["fidelity vs " + _fidelity_ref(records)] = short(r.get("fidelity"))
         for suite in suites:
             q = (r.get("quality") or {}).get(suite)
             # stderr is on the 0-1 value scale; the score is 0-100
@@ -483,11 +490,21 @@ def table_rows(records: list[dict]) -> list[dict]:
     return [{k: row.get(k, "") for k in keys} for row in out]
 
 
+def _fidelity_ref(records: list[dict]) -> str:
+    """The reference precision(s) the fidelity column is measured against, for its header."""
+    refs = sorted({f"{f['reference'].get('precision')}" for r in records
+                   for f in [r.get("fidelity") or {}] if f.get("reference")})
+    return "/".join(refs) or "reference"
+
+
 def format_table(records: list[dict]) -> str:
     from tabulate import tabulate
     bw = next(((r.get("roofline") or {}).get("bandwidth_gb_s") for r in records
                if (r.get("roofline") or {}).get("bandwidth_gb_s")), None)
     text = tabulate(table_rows(records), headers="keys", tablefmt="simple", missingval="")
+    if any((r.get("fidelity") or {}).get("kld") for r in records):
+        text += ("\nfidelity = mean KL(reference || cell) per token, ± half the 95% CI (bootstrap over documents), "
+                 "and top-1 agreement with the reference, teacher-forced on suites/fidelity/")
     if bw:
         text += (f"\nroofline = decode tok/s x weight bytes per token / measured copy bandwidth "
                  f"({bw:g} GB/s); peak MB = NVML per-process on CUDA, peak RSS on CPU")
@@ -628,11 +645,17 @@ def _split(value: str | None) -> list[str]:
 @click.option("--ray-address", default=None, help="Ray cluster to run cells on (e.g. auto, ray://head:10001). Default: $RAY_ADDRESS, else a local Ray.")
 @click.option("--ray-cpus-per-cell", type=click.FloatRange(min=0.5), default=None,
               help="CPUs a CPU cell reserves on a Ray node. Default: a whole node, so cells never share cores (speed stays honest).")
+@click.option("--fidelity/--no-fidelity", "fidelity", default=None,
+              help="Compare each cell's next-token distributions with the reference precision's (fp32 on a CPU, "
+                   "bf16/fp16 on a GPU) on the shipped text: KL divergence and top-1 agreement with 95% CIs. "
+                   "Default: on for pretrained weights.")
+@click.option("--fidelity-tokens", type=click.IntRange(min=64), default=None,
+              help="Tokens of text the fidelity track scores (default 4096; the shipped text holds about 7000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON instead of the table.")
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run generated code without the sandbox (only for code you trust).")
 def run_command(suite, models, precisions, runtimes, device, limit, full, repeats, batch_size, prompt_tokens,
                 new_tokens, code_protocol, out, resume, no_weights, log_samples, timeout_s, threads, executor, ray_address, ray_cpus_per_cell, as_json,
-                unsafe_no_sandbox):
+                unsafe_no_sandbox, fidelity=None, fidelity_tokens=None):
     """Benchmark models x precisions: memory, prefill/decode speed, roofline and quality.
 
     Each (model, runtime, precision) cell runs in its own process; one that runs out of memory,
@@ -656,6 +679,8 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
         suites = []
     if full and limit:
         raise InputError("--full runs every task; drop --limit (or drop --full)")
+    if fidelity and no_weights:
+        raise InputError("--fidelity compares pretrained distributions; random weights (--no-weights) have none")
     out = Path(out) if out else default_results()
     _validate_run(suites, _split(models) or [DEFAULT_MODEL], out, executor, no_weights)
     precs, rts = _split(precisions), _split(runtimes)
@@ -678,7 +703,7 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
                     limit=None if full else (limit or DEFAULT_LIMIT), repeats=repeats, batch_size=batch_size,
                     prompt_tokens=prompt_tokens, new_tokens=new_tokens, no_weights=no_weights,
                     log_samples=samples, sandboxed=not unsafe_no_sandbox, threads=threads,
-                    code_protocol=code_protocol)
+                    code_protocol=code_protocol, fidelity=fidelity, fidelity_tokens=fidelity_tokens)
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
     else:

@@ -145,6 +145,7 @@ def view(rec: dict) -> dict:
         "use": ", ".join(spec.categories) if spec else "",
         "estimated": sorted(_estimated(rec)),
         "quality": {},
+        "fidelity": rec.get("fidelity"),   # mindbench/fidelity.py; None in schema-1 records
     }
     for name in ("decode_tok_s", "prefill_tok_s", "ttft_ms"):
         mean, std, n = _stat(speed.get(name))
@@ -208,6 +209,9 @@ def table_rows(views: list[dict]) -> list[dict]:
                 row[s] = _fmt(q["score"], q["stderr"], est=f"quality.{s}" in est) + f" (n={q['n']}){metric}"
                 if q["empty"]:
                     row[s] += f" [{q['empty']} empty]"
+        if any(x.get("fidelity") for x in views):
+            from .fidelity import short
+            row["fidelity (KLD vs reference)"] = short(v.get("fidelity")) or "—"
         row["use"] = v["use"] or "—"
         rows.append(row)
     return rows
@@ -267,6 +271,9 @@ def render(records: list[dict], fmt: str) -> str:
                                    "ttft_ms", "ttft_ms_std", "efficiency", "load_s", "use", "memory_class",
                                    "fingerprint")}
             f["estimated"] = ";".join(v["estimated"])
+            if any(x.get("fidelity") for x in views):
+                from .fidelity import flat
+                f.update(flat(v.get("fidelity")))
             for s in suites_of(views):
                 q = v["quality"].get(s) or {}
                 f[f"{s}_score"], f[f"{s}_stderr"], f[f"{s}_n"] = q.get("score"), q.get("stderr"), q.get("n")
@@ -428,7 +435,8 @@ def plot(records: list[dict], path: str | Path, suite: str | None = None) -> Pat
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the table to this file instead of stdout.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
-              help="Also save a PNG: quality vs memory (Pareto front) and quality by precision.")
+              help="Also save a PNG: quality vs memory (Pareto front) and quality by precision; with fidelity "
+                   "figures, also <name>-fidelity.png (KLD with 95% CI per precision, log scale).")
 @click.option("--suite", help="Suite to plot (default: the mean of each cell's suites).")
 @click.option("--all", "show_all", is_flag=True, help="Show every record, not only the newest of each cell.")
 def report_command(results_files, fmt, as_json, output, plot_path, suite, show_all):
@@ -454,5 +462,9 @@ def report_command(results_files, fmt, as_json, output, plot_path, suite, show_a
     else:
         click.echo(text.rstrip("\n"))
     if plot_path:
+        from .fidelity import plot as plot_fidelity
+        fp = plot_fidelity(records, plot_path)   # <plot>-fidelity.png, when records carry fidelity
+        if fp:
+            click.echo(f"wrote {fp}", err=True)
         p = plot(records, plot_path, suite=suite)
         click.echo(f"wrote {p}", err=True)

@@ -168,6 +168,12 @@ def rows(records: list[dict]) -> list[dict]:
             "fingerprint": hw.get("fingerprint"), "memory_class": hw.get("memory_class"),
             "cell": r.get("cell"), "run_id": r.get("run_id"), "timestamp": r.get("timestamp"),
         }
+        fid = r.get("fidelity") or {}
+        base.update({f"{k}{part}": (fid.get(k) or {}).get(p) for k, parts in
+                     (("kld", ("", "_ci_lo", "_ci_hi")), ("top1", ("", "_ci_lo", "_ci_hi")),
+                      ("ppl_ratio", ("", "_ci_lo", "_ci_hi")))
+                     for part, p in zip(parts, ("mean", "ci_lo", "ci_hi"))})
+        base["fidelity_error"] = fid.get("error")
         quality = r.get("quality") or {}
         if not quality:
             out.append({**base, "suite": None, "score": None, "stderr": None, "n": None, "metric": None})

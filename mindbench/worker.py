@@ -41,7 +41,8 @@ def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
     """A record with every section present (None where not measured), so readers never guess."""
     config = {k: cfg.get(k) for k in ("model", "source", "revision", "runtime", "precision", "dtype", "device",
                                       "weights", "suites", "limit", "repeats", "prompt_tokens", "new_tokens",
-                                      "batch_size", "seed", "threads", "code_protocol")}
+                                      "batch_size", "seed", "threads", "code_protocol", "fidelity",
+                                      "fidelity_tokens")}
     return {
         "schema": results.SCHEMA,
         "cell": results.cell_key(config, hardware.get("fingerprint")),
@@ -55,6 +56,7 @@ def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
         "speed": {"prefill_tok_s": None, "decode_tok_s": None, "ttft_ms": None},
         "roofline": {"bandwidth_gb_s": cfg.get("bandwidth_gb_s"), "bytes_per_token": None, "efficiency": None},
         "quality": {},
+        "fidelity": None,   # mindbench/fidelity.py; None when not measured
         "duration_s": None,
     }
 
@@ -162,6 +164,7 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
             bw = measure_bandwidth(device)
             record["roofline"]["bandwidth_gb_s"] = bw
             emit({"event": "bandwidth", "device": device, "gb_s": bw})
+        fid_ref, fid_ref_s = _fidelity_reference(cfg, emit)   # before the tracker: not this cell's memory
         with MemoryTracker(device) as mem:
             _timing(emit, "load")
             from .runtimes import get_engine
@@ -191,6 +194,11 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
             record["roofline"].update(bytes_per_token=bpt, efficiency=(
                 round(speed.decode_tok_s.mean * bpt / (bw * 1e9), 4) if bw else None))
 
+            if cfg.get("fidelity") and cfg.get("weights") != "random":
+                _timing(emit, "fidelity")
+                from .fidelity import for_cell
+                record["fidelity"] = for_cell(engine, cfg, fid_ref, fid_ref_s)
+
             if cfg.get("weights") != "random":  # random weights have no quality to score
                 for suite in cfg.get("suites") or []:
                     record["quality"][suite] = _evaluate(engine, suite, cfg, emit)
@@ -216,6 +224,26 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                 pass
         record["duration_s"] = round(time.perf_counter() - t_start, 2)
     return record
+
+
+def _fidelity_reference(cfg: dict, emit):
+    """The reference distribution a non-reference cell is compared with (mindbench/fidelity.py):
+    from the cache, or computed now when missing. (None, 0) when this cell has no fidelity phase
+    or is the reference itself; ({"error": ...}, 0) when it cannot be had."""
+    if not cfg.get("fidelity") or cfg.get("weights") == "random":
+        return None, 0.0
+    from . import fidelity
+    if fidelity.is_reference(cfg):
+        return None, 0.0
+    emit({"event": "phase", "phase": "fidelity reference"})
+    try:
+        if cfg.get("threads") and cfg.get("runtime") != "llamacpp":
+            _set_threads(cfg, {})
+        return fidelity.ensure_reference(cfg["model"], cfg["device"], int(cfg.get("fidelity_tokens") or
+                                         fidelity.DEFAULT_TOKENS), cfg.get("cache_dir"))
+    except Exception as e:  # noqa: BLE001 - the cell's other figures still count
+        status, msg = classify(e)
+        return {"error": f"no {fidelity.reference_precision(cfg['device'])} reference: {msg}"[:300]}, 0.0
 
 
 def _set_threads(cfg: dict, kwargs: dict) -> None:

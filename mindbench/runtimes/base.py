@@ -127,6 +127,21 @@ class Engine:
     def memory_footprint(self) -> int:
         raise NotImplementedError
 
+    # --- teacher forcing (the fidelity track, mindbench/fidelity.py) -----------------------------
+    def fidelity_ids(self, text: str) -> list[int]:
+        """A document's ids as this runtime feeds plain text (BOS where the model wants one)."""
+        raise NotImplementedError
+
+    def vocab_pieces(self) -> list[str]:
+        """Every token's string, in id order: equal lists mean equal vocabularies."""
+        raise NotImplementedError
+
+    def next_token_logprobs(self, ids: list[int], window: int = 512) -> Iterator:
+        """Teacher-forced float32 log-probabilities (torch tensors [n, vocab], in order, n summing
+        to len(ids) - 1): row j is the distribution of ids[j + 1] given ids[:j + 1]. Ids longer
+        than `window` are cut into consecutive windows run independently (no generation)."""
+        raise NotImplementedError
+
     def unload(self) -> None:
         raise NotImplementedError
 

@@ -437,6 +437,31 @@ class TransformersEngine(Engine):
             return out.logits, new_cache
         return forward
 
+    # --- teacher forcing (fidelity) ----------------------------------------------------------
+    def fidelity_ids(self, text: str) -> list[int]:
+        return self._encode(text)
+
+    def vocab_pieces(self) -> list[str]:
+        tok = self._need_tokenizer()
+        return tok.convert_ids_to_tokens(list(range(len(tok))))
+
+    def next_token_logprobs(self, ids: list[int], window: int = 512):
+        """One forward per window (no KV cache, no generation); log_softmax in float32 whatever
+        the weights' dtype, so precisions differ only by what the model computed."""
+        import torch
+        if self.model is None:
+            from ..errors import MindbenchError
+            raise MindbenchError(f"{self.spec.id} was unloaded; load it again to score text")
+        limit = getattr(self.model.config, "max_position_embeddings", None) or window
+        window = max(2, min(window, limit))
+        n = len(ids) - 1
+        for start in range(0, n, window):
+            # inputs ids[start:start+rows] predict ids[start+1:start+rows+1]
+            x = torch.tensor([ids[start:start + min(window, n - start)]], device=self.device)
+            with torch.inference_mode(), self._oom_guard(f"scoring {x.shape[1]} tokens"):
+                logits = self.model(input_ids=x, use_cache=False).logits[0]
+            yield torch.log_softmax(logits.float(), dim=-1).cpu()
+
     # --- memory ------------------------------------------------------------------------------
     def weight_bytes(self) -> int:
         """Bytes of weights read per decoded token: every parameter and buffer as stored (bnb

@@ -458,6 +458,43 @@ class LlamaCppEngine(Engine):
         return Timing(prompt_tokens=prompt_tokens, new_tokens=new_tokens, prefill_s=t1 - t0, ttft_s=t2 - t0,
                       decode_s=t3 - t2)
 
+    # --- teacher forcing (fidelity) ----------------------------------------------------------
+    def fidelity_ids(self, text: str) -> list[int]:
+        return self._tokenize(text)
+
+    def vocab_pieces(self) -> list[str]:
+        model = self._llm._model
+        pieces = []
+        for i in range(self._llm.n_vocab()):
+            try:
+                pieces.append(model.token_get_text(i))
+            except UnicodeDecodeError:   # a piece that is not valid UTF-8 on its own
+                pieces.append(f"<invalid {i}>")
+        return pieces
+
+    def next_token_logprobs(self, ids: list[int], window: int = 512):
+        """One llama_decode per window with an output row for every position (what
+        `perplexity --kl-divergence` does), KV cache cleared before each; no sampling."""
+        import numpy as np
+        import torch
+        from llama_cpp._internals import LlamaBatch
+        llm = self._llm
+        window = max(2, min(window, llm.n_ctx(), llm.n_batch))
+        n, vocab = len(ids) - 1, llm.n_vocab()
+        batch = LlamaBatch(n_tokens=window, embd=0, n_seq_max=1, verbose=False)
+        try:
+            for start in range(0, n, window):
+                x = ids[start:start + min(window, n - start)]
+                llm.reset()
+                llm._ctx.kv_cache_clear()
+                batch.set_batch(batch=x, n_past=0, logits_all=True)
+                llm._ctx.decode(batch)
+                rows = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(x) * vocab,)).reshape(len(x), vocab)
+                yield torch.log_softmax(torch.from_numpy(rows.copy()), dim=-1)
+        finally:
+            getattr(batch, "close", lambda: None)()
+            llm.reset()
+
     def weight_bytes(self) -> int:
         """Bytes of all tensors in the GGUF file, as llama.cpp holds them (each decoded token reads
         every weight once; the tied embedding/output matrix is read whole for the logits)."""

@@ -1,0 +1,86 @@
+"""What the fidelity track buys: per cell, the seconds it took and its CI half-width / mean, next to
+the suite's standard error / score at the default --limit.
+
+    python benchmarks/fidelity_vs_suite.py                      # sweep the embedded model now
+    python benchmarks/fidelity_vs_suite.py results/runs.jsonl   # or read records already made
+    python benchmarks/fidelity_vs_suite.py --precisions fp32,bf16,int8,int4 --runtimes transformers,llamacpp
+
+Target (issue 14): the fidelity verdict, half-width <= 10 % of the mean KLD, in under 60 s per cell
+on 2 CPU cores for the 135M model, the reference included once (it is charged to the cell that
+computed it: `reference s`). A sweep of this kind reads the suite's figures from the same records,
+so both columns come from one run. Times on a shared machine are upper bounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def rows(records: list[dict]) -> list[dict]:
+    out = []
+    for r in records:
+        c, f = r.get("config") or {}, r.get("fidelity") or {}
+        row = {"model": c.get("model"), "runtime": c.get("runtime"), "precision": c.get("precision"),
+               "status": r.get("status")}
+        k = f.get("kld") or {}
+        if f.get("error"):
+            row["fidelity"] = "error: " + f["error"][:60]
+        elif f.get("is_reference"):
+            row["fidelity"] = "reference"
+        elif k:
+            rel = (k["ci_hi"] - k["ci_lo"]) / 2 / k["mean"] if k["mean"] else float("inf")
+            row.update({"KLD": f"{k['mean']:.4f}", "KLD half-width/mean": f"{100 * rel:.1f}%",
+                        "top-1": f"{100 * f['top1']['mean']:.1f}%",
+                        "verdict <=10%": "yes" if rel <= 0.10 else "no"})
+        row["fidelity s"] = f.get("seconds")
+        row["reference s"] = f.get("reference_s")
+        row["tokens"] = f.get("tokens")
+        for suite, q in (r.get("quality") or {}).items():
+            if q and q.get("score"):
+                # stderr is on the 0-1 scale, score on 0-100
+                row[f"{suite} stderr/score"] = f"{100 * 100 * (q.get('stderr') or 0) / q['score']:.0f}% (n={q.get('n')})"
+            elif q:
+                row[f"{suite} stderr/score"] = f"score 0 (n={q.get('n')}): undefined"
+        out.append(row)
+    keys = list(dict.fromkeys(k for row in out for k in row))
+    return [{k: row.get(k, "") for k in keys} for row in out]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", nargs="?", help="a results JSONL file; default: run a sweep now")
+    ap.add_argument("--models", default=None)
+    ap.add_argument("--precisions", default="fp32,int8,int4")
+    ap.add_argument("--runtimes", default="transformers")
+    ap.add_argument("--suite", default="code")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fidelity-tokens", type=int, default=None)
+    args = ap.parse_args(argv)
+    from tabulate import tabulate
+
+    from mindbench import results
+    if args.results:
+        records = results.read(args.results)
+    else:
+        from mindbench.catalog import DEFAULT_MODEL
+        from mindbench.harness import DEFAULT_LIMIT, sweep
+        out = Path(tempfile.mkdtemp(prefix="mindbench-fid-")) / "runs.jsonl"
+        split = lambda s: [x for x in s.split(",") if x]   # noqa: E731
+        records = sweep(split(args.models or DEFAULT_MODEL), split(args.precisions), split(args.runtimes),
+                        split(args.suite), out=out, device="cpu", limit=DEFAULT_LIMIT, threads=args.threads,
+                        fidelity=True, fidelity_tokens=args.fidelity_tokens, progress=False)
+        print(f"records: {out}", file=sys.stderr)
+    print(tabulate(rows(records), headers="keys", tablefmt="github", missingval=""))
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end: times are upper bounds "
+          f"when other work shares the machine")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

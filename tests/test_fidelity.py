@@ -1,0 +1,204 @@
+"""The fidelity track (mindbench/fidelity.py) on the real packaged SmolLM2-135M: its KL and top-1
+figures against a plain-torch recomputation, identical and corrupted models, the reference cache,
+the vocabulary check, and records without fidelity (schema 1)."""
+
+import json
+
+import pytest
+
+from mindbench import fidelity, results
+from mindbench.catalog import DEFAULT_MODEL
+from mindbench.runtimes import get_engine
+
+TOKENS = 640   # enough text for several documents, small enough for a shared 2-core machine
+
+
+@pytest.fixture(scope="module")
+def ref_engine():
+    e = get_engine(DEFAULT_MODEL, "fp32", device="cpu")
+    yield e
+    e.unload()
+
+
+@pytest.fixture(scope="module")
+def reference(ref_engine, tmp_path_factory):
+    ref, spent, per_token = fidelity.reference_for(ref_engine, TOKENS, tmp_path_factory.mktemp("fid"))
+    assert spent > 0 and per_token is not None
+    return ref
+
+
+def _plain_torch(model_a, model_b, docs):
+    """KL(a || b) per token and top-1 agreement, from both models' full log_softmax."""
+    import torch
+    kls, same = [], []
+    with torch.inference_mode():
+        for ids in docs:
+            x = torch.tensor([ids[:-1]])
+            la = torch.log_softmax(model_a(input_ids=x).logits[0].float(), -1).double()
+            lb = torch.log_softmax(model_b(input_ids=x).logits[0].float(), -1).double()
+            kls.append((la.exp() * (la - lb)).sum(-1))
+            same.append((la.argmax(-1) == lb.argmax(-1)).double())
+    return torch.cat(kls).mean().item(), torch.cat(same).mean().item()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_kld_and_top1_match_plain_torch(ref_engine, reference, precision):
+    cell = get_engine(DEFAULT_MODEL, precision, device="cpu")
+    try:
+        fig = fidelity.measure(cell, reference)
+        kld, top1 = _plain_torch(ref_engine.model, cell.model, reference.docs)
+    finally:
+        cell.unload()
+    assert "error" not in fig
+    assert fig["tokens"] == reference.tokens >= TOKENS
+    assert fig["kld"]["mean"] == pytest.approx(kld, abs=1e-4)
+    assert fig["top1"]["mean"] == pytest.approx(top1, abs=1e-4)
+    assert fig["kld"]["ci_lo"] <= fig["kld"]["mean"] <= fig["kld"]["ci_hi"]
+    assert kld > 1e-4          # a real difference, not a vacuous match
+    assert fig["tokenization_match"] is True
+    assert fig["ppl_ratio"]["mean"] > 0.9
+
+
+def test_identical_models_give_zero(ref_engine, reference):
+    per_token, _ = fidelity.run_pass(ref_engine, reference.docs, reference)
+    s = fidelity.summarize(per_token)
+    assert s["kld"] == {"mean": 0.0, "ci_lo": 0.0, "ci_hi": 0.0}
+    assert s["top1"]["mean"] == 1.0
+    assert s["delta_p"]["p99"] == 0.0
+    assert s["ppl_ratio"]["mean"] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_corrupted_weight_gives_large_kld(ref_engine, reference):
+    import torch
+    w = ref_engine.model.model.layers[2].mlp.down_proj.weight
+    saved = w.detach().clone()
+    try:
+        with torch.no_grad():
+            w.mul_(-3.0)          # one matrix of 30 layers, sign-flipped and scaled
+        fig = fidelity.measure(ref_engine, reference)
+    finally:
+        with torch.no_grad():
+            w.copy_(saved)
+    assert fig["kld"]["ci_lo"] > 0.3
+    assert fig["top1"]["mean"] < 0.8
+    assert fig["ppl_ratio"]["mean"] > 1.2
+
+
+def test_reference_cache_is_reused(ref_engine, reference, tmp_path, monkeypatch):
+    cache = tmp_path / "c"
+    first, spent, _ = fidelity.reference_for(ref_engine, TOKENS, cache)
+    assert spent > 0
+    files = list(cache.glob("fidelity/*/*.npz"))
+    assert len(files) == 1 and files[0].stat().st_size < 8 << 20
+
+    def no_pass(*a, **k):
+        raise AssertionError("the reference was computed again")
+    monkeypatch.setattr(fidelity, "run_pass", no_pass)
+    again, spent, per_token = fidelity.reference_for(ref_engine, TOKENS, cache)
+    assert spent == 0 and per_token is None
+    assert again.docs == first.docs and (again.top_ids == first.top_ids).all()
+    assert again.meta["vocab_sha"] == first.meta["vocab_sha"]
+
+    # a cell that is not the reference finds it without loading the reference model
+    monkeypatch.setattr("mindbench.runtimes.get_engine", no_pass)
+    monkeypatch.setattr(fidelity, "cache_path", lambda *a, **k: files[0])
+    got, spent = fidelity.ensure_reference(DEFAULT_MODEL, "cpu", TOKENS)
+    assert spent == 0 and got.tokens == first.tokens
+
+
+def test_vocab_mismatch_is_a_clear_message(ref_engine, reference, monkeypatch):
+    pieces = ref_engine.vocab_pieces()
+    monkeypatch.setattr(ref_engine, "vocab_pieces", lambda: pieces[:100] + ["<other>"] + pieces[101:])
+    fig = fidelity.measure(ref_engine, reference)
+    assert list(fig) == ["error"]
+    assert fig["error"].startswith("vocabularies differ")
+    # the worker puts the message in the record, and the table says it without failing
+    cfg = {"model": DEFAULT_MODEL, "runtime": "llamacpp", "precision": "Q4_1", "device": "cpu"}
+    assert fidelity.for_cell(ref_engine, cfg, reference)["error"].startswith("vocabularies differ")
+    assert fidelity.short(fig).startswith("n/a (vocabularies differ")
+
+
+def test_llamacpp_gguf_against_transformers_reference(reference):
+    pytest.importorskip("llama_cpp")
+    cell = get_engine(DEFAULT_MODEL, None, device="cpu", runtime="llamacpp")
+    try:
+        fig = fidelity.measure(cell, reference)
+    finally:
+        cell.unload()
+    assert "error" not in fig, fig
+    # Q4_1 against fp32: a real loss, far from both 0 and a broken model
+    assert 0.01 < fig["kld"]["mean"] < 1.0 and fig["top1"]["mean"] > 0.6
+
+
+def test_bootstrap_is_seeded_and_brackets_the_mean():
+    import numpy as np
+    rng = np.random.default_rng(1)
+    doc = np.repeat(np.arange(12), 50)
+    per_token = {"kl": rng.gamma(0.5, 0.1, doc.size), "same": (rng.random(doc.size) < 0.9).astype(float),
+                 "dp": rng.random(doc.size) * 0.1, "nll": rng.random(doc.size) + 2, "nll_ref": rng.random(doc.size) + 2,
+                 "doc": doc}
+    a, b = fidelity.summarize(per_token), fidelity.summarize(per_token)
+    assert a == b
+    assert a["kld"]["ci_lo"] < a["kld"]["mean"] < a["kld"]["ci_hi"]
+    assert a["kld"]["mean"] == pytest.approx(per_token["kl"].mean())
+    assert a["documents"] == 12 and a["tokens"] == 600
+
+
+def test_reference_precision_per_device(monkeypatch):
+    import torch
+    assert fidelity.reference_precision("cpu") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)   # device boundary, faked
+    assert fidelity.reference_precision("cuda:0") == "bf16"
+    assert fidelity.is_reference({"runtime": "transformers", "precision": "bf16", "device": "cuda:0"})
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert fidelity.reference_precision("cuda:0") == "fp16"
+    assert not fidelity.is_reference({"runtime": "llamacpp", "precision": "F16", "device": "cuda:0"})
+
+
+def test_select_takes_whole_documents_then_cuts():
+    docs = [list(range(10)), list(range(20)), list(range(30))]
+    assert [len(d) for d in fidelity.select(docs, 25)] == [10, 17]     # 9 + 16 = 25 predictions
+    assert sum(len(d) - 1 for d in fidelity.select(docs, 1000)) == 57
+
+
+def test_schema1_records_still_read(tmp_path):
+    from mindbench.harness import format_table, table_rows
+    old = {"schema": 1, "cell": "k", "status": "ok", "config": {"model": "m", "runtime": "transformers",
+           "precision": "int8", "device": "cpu"}, "memory": {}, "speed": {}, "quality": {}}
+    p = tmp_path / "runs.jsonl"
+    p.write_text(json.dumps(old) + "\n")
+    recs = results.read(p)
+    assert recs[0].get("fidelity") is None
+    row = results.rows(recs)[0]
+    assert row["kld"] is None and row["fidelity_error"] is None
+    assert not any(k.startswith("fidelity") for k in table_rows(recs)[0])
+    assert "int8" in format_table(recs)
+
+
+def test_table_shows_fidelity_column():
+    from mindbench.harness import table_rows
+    base = {"status": "ok", "memory": {}, "speed": {}, "quality": {}}
+    ref = {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": True}
+    cell = {**ref, "is_reference": False, "kld": {"mean": 0.0232, "ci_lo": 0.0210, "ci_hi": 0.0255},
+            "top1": {"mean": 0.916, "ci_lo": 0.9, "ci_hi": 0.93}}
+    recs = [{**base, "config": {"model": "m", "precision": "fp32"}, "fidelity": ref},
+            {**base, "config": {"model": "m", "precision": "int8"}, "fidelity": cell},
+            {**base, "config": {"model": "m", "precision": "int4"}, "fidelity": None}]
+    col = [r["fidelity vs fp32"] for r in table_rows(recs)]
+    assert col == ["reference", "KLD 0.023 ±0.002 · top-1 91.6%", ""]
+
+
+def test_plan_turns_fidelity_on_for_pretrained_weights_only():
+    from mindbench.harness import plan
+    on = plan([DEFAULT_MODEL], ["fp32", "int8"], fidelity_tokens=1000)
+    assert all(c["fidelity"] and c["fidelity_tokens"] == 1000 for c in on)
+    assert not any(c["fidelity"] for c in plan([DEFAULT_MODEL], ["fp32"], no_weights=True))
+    assert not any(c["fidelity"] for c in plan([DEFAULT_MODEL], ["fp32"], fidelity=False))
+
+
+def test_fidelity_with_random_weights_is_a_user_error():
+    from click.testing import CliRunner
+
+    from mindbench.cli import cli
+    res = CliRunner().invoke(cli, ["run", "--no-weights", "--fidelity", "--suite", "none"])
+    assert res.exit_code == 2 and "--no-weights" in res.output   # InputError: one line, exit 2
