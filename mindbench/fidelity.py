@@ -436,7 +436,7 @@ def plot(records: list[dict], path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     models = list(dict.fromkeys(r["config"]["model"] for r in pts))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 + 1.1 * len(pts)), 4.6))
+    fig, ax = plt.subplots(figsize=(max(7.5, 1.6 + 1.1 * len(pts)), 4.8))
     x, ticks = 0, []
     for i, m in enumerate(models):
         mine = sorted((r for r in pts if r["config"]["model"] == m), key=lambda r: r["fidelity"]["kld"]["mean"])
@@ -452,9 +452,12 @@ def plot(records: list[dict], path) -> Path | None:
         x += 0.6
     ref = sorted({(r["fidelity"].get("reference") or {}).get("precision") or "?" for r in pts})
     ax.set_yscale("log")
+    los = [max(r["fidelity"]["kld"]["ci_lo"], 1e-6) for r in pts]
+    his = [max(r["fidelity"]["kld"]["ci_hi"], 1e-6) for r in pts]
+    ax.set_ylim(min(los) / 3, max(his) * 3)   # at least a decade visible, so distances read as ratios
     ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=8)
     ax.set_ylabel(f"mean KL(reference || cell), nats/token (log)\nreference: transformers {'/'.join(ref)}")
-    ax.set_title("Fidelity: KL divergence from the reference, 95% CI (bootstrap over documents)", fontsize=10)
+    ax.set_title("Fidelity: KLD from the reference\n(95% CI, bootstrap over documents)", fontsize=10)
     ax.grid(axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.margins(x=0.15)

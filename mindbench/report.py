@@ -272,8 +272,8 @@ def render(records: list[dict], fmt: str) -> str:
                                    "fingerprint")}
             f["estimated"] = ";".join(v["estimated"])
             if any(x.get("fidelity") for x in views):
-                from .fidelity import flat
-                f.update(flat(v.get("fidelity")))
+                from .fidelity import flat as fidelity_columns
+                f.update(fidelity_columns(v.get("fidelity")))
             for s in suites_of(views):
                 q = v["quality"].get(s) or {}
                 f[f"{s}_score"], f[f"{s}_stderr"], f[f"{s}_n"] = q.get("score"), q.get("stderr"), q.get("n")

@@ -202,3 +202,23 @@ def test_fidelity_with_random_weights_is_a_user_error():
     from mindbench.cli import cli
     res = CliRunner().invoke(cli, ["run", "--no-weights", "--fidelity", "--suite", "none"])
     assert res.exit_code == 2 and "--no-weights" in res.output   # InputError: one line, exit 2
+
+
+def test_report_shows_fidelity_in_every_format_and_plots_it(tmp_path):
+    from mindbench.report import render
+    base = {"status": "ok", "memory": {"peak_rss_mb": 900}, "speed": {}, "quality": {"code": {"score": 30.0, "stderr": 0.1, "n": 10}}}
+    ref = {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": True}
+    fig = lambda m, lo, hi, t: {**ref, "is_reference": False, "kld": {"mean": m, "ci_lo": lo, "ci_hi": hi},   # noqa: E731
+                                "top1": {"mean": t, "ci_lo": t - 0.01, "ci_hi": t + 0.01}}
+    recs = [{**base, "cell": p, "config": {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": p,
+                                           "device": "cpu"}, "fidelity": f}
+            for p, f in (("fp32", ref), ("int8", fig(0.023, 0.021, 0.025, 0.916)), ("int4", fig(0.29, 0.27, 0.31, 0.72)))]
+    recs.append({**base, "cell": "old", "config": {"model": "m", "runtime": "transformers", "precision": "fp16", "device": "cpu"}})
+    md = render(recs, "md")
+    assert "reference" in md and "KLD 0.023 ±0.002 · top-1 91.6%" in md and "KLD 0.29 ±0.02" in md
+    csv_text = render(recs, "csv")
+    assert "kld,kld_ci_lo,kld_ci_hi" in csv_text and ",0.023,0.021,0.025," in csv_text
+    assert json.loads(render(recs, "json"))[1]["fidelity"]["kld"]["mean"] == 0.023
+    assert fidelity.plot(recs, tmp_path / "r.png") == tmp_path / "r-fidelity.png"
+    assert (tmp_path / "r-fidelity.png").stat().st_size > 10_000
+    assert fidelity.plot(recs[-1:], tmp_path / "none.png") is None      # nothing measured: no file
