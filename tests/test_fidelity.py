@@ -34,8 +34,8 @@ def _plain_torch(model_a, model_b, docs):
     with torch.inference_mode():
         for ids in docs:
             x = torch.tensor([ids[:-1]])
-            la = torch.log_softmax(model_a(input_ids=x).logits[0].float(), -1).double()
-            lb = torch.log_softmax(model_b(input_ids=x).logits[0].float(), -1).double()
+            la = torch.log_softmax(model_a(input_ids=x, use_cache=False).logits[0].float(), -1).double()
+            lb = torch.log_softmax(model_b(input_ids=x, use_cache=False).logits[0].float(), -1).double()
             kls.append((la.exp() * (la - lb)).sum(-1))
             same.append((la.argmax(-1) == lb.argmax(-1)).double())
     return torch.cat(kls).mean().item(), torch.cat(same).mean().item()
