@@ -396,6 +396,8 @@ def for_cell(engine, cfg: dict, reference: Reference | dict | None, reference_s:
         if reference is None:
             return {"error": "no reference distribution for this model"}
         out = measure(engine, reference)
+        if "error" in out:
+            return out
         out["seconds"] = round(out["seconds"] + reference_s, 2)
         out["reference_s"] = round(reference_s, 2)
         return out

@@ -126,8 +126,10 @@ def test_llamacpp_gguf_against_transformers_reference(reference):
     finally:
         cell.unload()
     assert "error" not in fig, fig
-    # Q4_1 against fp32: a real loss, far from both 0 and a broken model
-    assert 0.01 < fig["kld"]["mean"] < 1.0 and fig["top1"]["mean"] > 0.6
+    assert fig["tokenization_match"] is True
+    # The packaged fp32 reference *is* this Q4_1 file de-quantized, so what is left is llama.cpp's
+    # own arithmetic (8-bit activations in its matmuls): small, but not zero.
+    assert 1e-4 < fig["kld"]["mean"] < 0.05 and fig["top1"]["mean"] > 0.9
 
 
 def test_bootstrap_is_seeded_and_brackets_the_mean():
