@@ -223,6 +223,9 @@ class Request:
 # asked for the complete function and re-types signature and docstring first (the old prompt,
 # kept so it can still be measured). Scores of the two are different experiments: the protocol
 # is part of the cell key and of the quality record. Base models get completion prompts either way.
+# Measured on the packaged SmolLM2 (fp32, the 20 code tasks select() picks, same tasks paired):
+# body 6/20 vs full 5/20 (one task flipped, to body; exact McNemar p = 1.0), 66 vs 74 generated
+# tokens per task (easy: 20 vs 38; HumanEval: 113 vs 110, where this model often rambles).
 CODE_PROTOCOLS = ("body", "full")
 DEFAULT_CODE_PROTOCOL = "body"
 
