@@ -16,8 +16,6 @@ from pathlib import Path
 
 from .errors import ModelNotFoundError
 
-CATEGORIES = ("code", "chat", "reasoning", "data")
-
 
 @dataclass(frozen=True)
 class ModelSpec:

@@ -46,3 +46,27 @@ class OutOfMemoryError(MindbenchError):
 
     def __init__(self, what: str):
         super().__init__(f"out of memory while {what}: {self.ADVICE}")
+
+
+def is_oom(e: BaseException) -> bool:
+    """Out of memory, however it was said: ours, Python's MemoryError, torch's OutOfMemoryError
+    (matched by name, so torch need not be imported), or a RuntimeError whose text says so (CUDA
+    and bitsandbytes: "out of memory"; torch's CPU allocator: "can't/cannot allocate memory").
+    The one test the worker, the loader's fallback and the engine's guard share."""
+    if isinstance(e, (MemoryError, OutOfMemoryError)) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    low = str(e).lower()
+    return isinstance(e, RuntimeError) and ("out of memory" in low or "allocate memory" in low)
+
+
+def faults(precision: str | None = None) -> list[str]:
+    """Fault injection for tests: the kinds in MINDBENCH_FAULT="kind[@precision],..." that apply
+    to a cell at `precision` (None: every kind, whatever precision it names), in the order given.
+    The one parser of the variable (the worker's faults and the engine's corrupt_prompt)."""
+    import os
+    out = []
+    for item in os.environ.get("MINDBENCH_FAULT", "").split(","):
+        kind, _, only = item.strip().partition("@")
+        if kind and (precision is None or not only or only == precision):
+            out.append(kind)
+    return out

@@ -21,6 +21,7 @@ compute buffers beyond a fixed allowance, and any speed effect of CPU caches.
 from __future__ import annotations
 
 from . import catalog
+from .results import peak_mb
 from .runtimes import DEFAULT_RUNTIME, get_runtime
 from .estimate import (MIB, OVERHEAD_MB, _median, arch_config, count_params, estimate,
                        max_context)
@@ -85,8 +86,7 @@ def check(records: list[dict]) -> dict:
         except (KeyError, Exception) as exc:       # an unknown precision or quant type: say so, go on
             skipped.append(f"{label}: {exc}")
             continue
-        peak = next((mem.get(k) for k in ("nvml_process_mb", "torch_max_reserved_mb", "peak_rss_mb")
-                     if mem.get(k) is not None), None)
+        peak = peak_mb(mem, cfg.get("device"))
         dec = ((r.get("speed") or {}).get("decode_tok_s") or {}).get("mean")
         measured = {"weights": mem.get("weights_mb"), "peak memory": peak, "decode tok/s": dec if bw else None}
         for fig, m in measured.items():

@@ -9,7 +9,6 @@ small fallback below only keeps records complete until/unless that module is imp
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import platform
 import subprocess
@@ -55,13 +54,13 @@ def software() -> dict:
 def hardware() -> dict:
     """The hardware record, from mindbench.hardware.detect(). A detection bug must not cost the
     measurement: then the record says so and carries only what is certain."""
-    from .hardware import cpu_name, detect, ram_mb
+    from .hardware import cpu_name, detect, identity_fingerprint, ram_mb
     try:
         return detect().to_dict()
     except Exception as e:
         cpu, cores, ram = cpu_name(), os.cpu_count() or 1, ram_mb()
-        ident = f"{cpu}|{cores}|{round(ram / 1024)}|"
-        return {"fingerprint": hashlib.sha256(ident.encode()).hexdigest()[:16],
+        # the same formula as a detected profile without GPUs, so a CPU machine keeps its identity
+        return {"fingerprint": identity_fingerprint(cpu, cores, ram),
                 "memory_class": f"cpu-{round(ram / 1024)}gb", "cpu": cpu, "cores": cores, "ram_mb": ram,
                 "gpus": [], "cuda_available": False, "platform": sys.platform,
                 "detect_error": f"{type(e).__name__}: {e}"}

@@ -53,6 +53,14 @@ _BUCKETS_GB = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128
                384, 512, 768, 1024)
 
 
+def identity_fingerprint(cpu: str, cores: int, ram_mb: float, gpus=()) -> str:
+    """The one fingerprint formula (HardwareProfile.fingerprint, and fingerprint.hardware() when
+    detection fails): CPU model, cores, RAM (GiB, rounded), GPU (name, total MiB) pairs."""
+    ident = {"cpu": cpu, "cores": cores, "ram_gb": round(ram_mb / 1024),
+             "gpus": sorted((name, round(total_mb / 1024)) for name, total_mb in gpus)}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
+
 @dataclass
 class GPU:
     index: int
@@ -87,9 +95,7 @@ class HardwareProfile:
         fingerprint, so results measured here are found again here."""
         if self.identity:
             return self.identity
-        ident = {"cpu": self.cpu, "cores": self.cores, "ram_gb": round(self.ram_mb / 1024),
-                 "gpus": sorted((g.name, round(g.total_mb / 1024)) for g in self.gpus)}
-        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+        return identity_fingerprint(self.cpu, self.cores, self.ram_mb, [(g.name, g.total_mb) for g in self.gpus])
 
     @property
     def memory_class(self) -> str:

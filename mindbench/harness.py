@@ -224,16 +224,21 @@ def _host_info() -> tuple[dict, dict]:
 
 def resolve_device(device: str, hw: dict) -> str:
     """'auto' -> 'cuda:0' or 'cpu', decided here (not in each worker) so that cell keys, and
-    therefore --resume, are stable."""
-    if device != "auto":
-        return "cuda:0" if device == "cuda" else device
-    if hw.get("cuda_available") or hw.get("gpus"):
-        try:
-            import torch  # NVML sees a GPU, but this torch build must be able to use it
-            return "cuda:0" if torch.cuda.is_available() else "cpu"
-        except ImportError:
-            return "cpu"
-    return "cpu"
+    therefore --resume, are stable. A device the user names is trusted here: the cell's runtime
+    checks it in the worker, where it becomes a `skipped` row with the reason."""
+    from .runtimes.base import pick_device
+
+    def problem(d):
+        if d != "auto":
+            return None
+        if hw.get("cuda_available") or hw.get("gpus"):
+            try:
+                import torch  # NVML sees a GPU, but this torch build must be able to use it
+                return None if torch.cuda.is_available() else "no usable GPU"
+            except ImportError:
+                return "no torch"
+        return "no GPU"
+    return pick_device(device, problem)
 
 
 def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[str] = ("transformers",),
@@ -460,7 +465,7 @@ def table_rows(records: list[dict]) -> list[dict]:
         row = {"model": c.get("model")}
         if len(runtimes) > 1:
             row["runtime"] = c.get("runtime")
-        peak = next((m[k] for k in ("nvml_process_mb", "torch_max_reserved_mb", "peak_rss_mb") if m.get(k) is not None), None)
+        peak = results.peak_mb(m, c.get("device"))
         row.update({
             "precision": c.get("precision"), "device": c.get("device"), "status": r.get("status"),
             "weights MB": None if m.get("weights_mb") is None else round(m["weights_mb"]),

@@ -27,7 +27,8 @@ from typing import Any
 
 from . import catalog, paths
 from .catalog import ModelSpec
-from .errors import MindbenchError, MissingDependencyError, ModelNotFoundError, OutOfMemoryError, PrecisionError
+from .errors import (MindbenchError, MissingDependencyError, ModelNotFoundError, OutOfMemoryError, PrecisionError,
+                     is_oom)
 
 log = logging.getLogger("mindbench.loading")
 
@@ -49,17 +50,12 @@ class Loaded:
 
 
 def resolve_device(device: str = "auto") -> str:
+    """The device torch will use (runtimes.base.pick_device, with torch's view of CUDA)."""
     import torch
-    if device in ("auto", None):
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise PrecisionError(f"device {device!r} asked for, but CUDA is not available here "
-                                 f"(no NVIDIA GPU, or a CPU-only torch build): use --device cpu")
-        return "cuda:0" if device == "cuda" else device
-    raise MindbenchError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N")
+    from .runtimes.base import pick_device
+    return pick_device(device, lambda d: None if torch.cuda.is_available() else
+                       f"device {d!r} asked for, but CUDA is not available here "
+                       f"(no NVIDIA GPU, or a CPU-only torch build): use --device cpu")
 
 
 def check_precision(precision: str, device: str) -> None:
@@ -286,7 +282,7 @@ def load(model: str | ModelSpec, precision: str = "fp32", device: str = "auto", 
             loaded.info["fallback_from"] = tried[0] if tried else None
             return loaded
         except Exception as e:
-            if not _is_oom(e):
+            if not is_oom(e):
                 raise
             _free_cuda()
             nxt = FALLBACK.get(precision)
@@ -332,16 +328,6 @@ def _load_once(spec: ModelSpec, precision: str, dev: str, *, cache_dir, hf_token
         info["quant"] = "bitsandbytes-" + ("int8" if precision == "int8" else "nf4")
     return Loaded(model=model, tokenizer=tokenizer, spec=spec, precision=precision, device=dev,
                   dtype=str(model.dtype).replace("torch.", ""), load_s=round(load_s, 3), info=info)
-
-
-def _is_oom(e: BaseException) -> bool:
-    import torch
-    if isinstance(e, (MemoryError, torch.OutOfMemoryError)):
-        return True
-    # CUDA and bitsandbytes say "out of memory"; torch's CPU allocator says "can't allocate memory".
-    low = str(e).lower()
-    return isinstance(e, RuntimeError) and any(m in low for m in ("out of memory", "can't allocate memory",
-                                                                   "cannot allocate memory"))
 
 
 def _free_cuda() -> None:

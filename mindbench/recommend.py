@@ -35,8 +35,9 @@ import click
 
 from . import catalog
 from .errors import MindbenchError
-from .runtimes import DEFAULT_RUNTIME
 from .hardware import HardwareProfile, from_options, hardware_options, parse_size
+from .results import peak_mb
+from .runtimes import DEFAULT_RUNTIME
 
 TASKS = ("code", "chat", "reasoning", "data")
 PRECISION_RANK = {"fp32": 2, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0}   # quality tier
@@ -149,13 +150,6 @@ def split_records(hw: HardwareProfile, records: list[dict]) -> tuple[list[dict],
     return here, similar, ignored
 
 
-def _peak_mb(mem: dict):
-    for k in ("nvml_process_mb", "torch_max_reserved_mb", "peak_rss_mb"):
-        if (mem or {}).get(k) is not None:
-            return float(mem[k])
-    return None
-
-
 def _mean(speed: dict, name: str):
     v = (speed or {}).get(name)
     return v.get("mean") if isinstance(v, dict) else None
@@ -197,9 +191,9 @@ def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
         if status != "ok":
             continue
         m.oom = None
-        peak = _peak_mb(r.get("memory") or {})
+        peak = peak_mb(r.get("memory"), cfg.get("device"))
         if peak is not None:
-            m.memory_mb, m.memory_origin = peak, origin
+            m.memory_mb, m.memory_origin = float(peak), origin
             m.tokens = (cfg.get("prompt_tokens") or 0) + (cfg.get("new_tokens") or 0) or None
         tok_s = _mean(r.get("speed") or {}, "decode_tok_s")
         if tok_s:

@@ -28,9 +28,7 @@ from pathlib import Path
 import click
 
 from .errors import MindbenchError
-
-FAILED = ("oom", "crashed", "timeout", "skipped", "error")
-# Order precisions from widest to narrowest so "quality change by precision" reads left to right.
+from .results import peak_memory  # noqa: F401  (the one picker; kept importable from here)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -102,22 +100,6 @@ def _estimated(rec: dict) -> set:
             if isinstance(v, dict) and v.get("estimated"):
                 marks.add(f"{section}.{k}")
     return marks
-
-
-def peak_memory(mem: dict, device: str | None) -> tuple:
-    """The memory a user must have free, and which tracker it came from.
-
-    On CUDA the NVML per-process figure is what the card really gave this process (it includes
-    the CUDA context that torch's counters miss); torch reserved is next best. On CPU it is the
-    worker's peak resident set size.
-    """
-    order = ("nvml_process_mb", "torch_max_reserved_mb", "nvml_global_mb", "peak_rss_mb")
-    if not (device or "").startswith("cuda"):
-        order = ("peak_rss_mb",) + order[:3]
-    for k in order:
-        if _num(mem.get(k)) is not None:
-            return mem[k], k
-    return None, None
 
 
 def view(rec: dict) -> dict:

@@ -12,6 +12,7 @@ The record layout is documented in docs/architecture.md ("The result record").
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -22,10 +23,10 @@ from .errors import MindbenchError
 # schema-1 records still read, the missing sections meaning "unknown".
 SCHEMA = 2
 
-# Final statuses of a cell. "ok", "oom" and "skipped" are facts about this machine and model:
-# rerunning gives the same answer, so --resume treats them as done. "crashed", "timeout" and
-# "error" may be transient (a loaded machine, a flaky driver), so --resume runs them again.
-STATUSES = ("ok", "oom", "crashed", "timeout", "skipped", "error")
+# Final statuses of a cell: ok, oom, crashed, timeout, skipped, error. "ok", "oom" and "skipped"
+# are facts about this machine and model: rerunning gives the same answer, so --resume treats them
+# as done. "crashed", "timeout" and "error" may be transient (a loaded machine, a flaky driver),
+# so --resume runs them again.
 DONE_STATUSES = ("ok", "oom", "skipped")
 
 
@@ -135,14 +136,26 @@ def _stat(speed: dict, name: str, part: str = "mean"):
     return v.get(part) if isinstance(v, dict) else None
 
 
-def _peak_mb(memory: dict):
-    """The one 'how much memory did this need' figure for tables: on CUDA the per-process NVML
-    figure (what other programs on the card actually lose, CUDA context included), falling back
-    to torch's reserved pool; on CPU the sampled peak RSS of the worker."""
-    for k in ("nvml_process_mb", "torch_max_reserved_mb", "peak_rss_mb"):
-        if (memory or {}).get(k) is not None:
-            return memory[k]
-    return None
+def peak_memory(mem: dict | None, device: str | None) -> tuple:
+    """(MiB, tracker) -- the one "how much memory did this need" figure, for every table, the
+    recommender, compare and the estimator check: the memory a user must have free.
+
+    On CUDA the NVML per-process figure is what the card really gave this process (it includes
+    the CUDA context that torch's counters miss); torch reserved is next best. On CPU it is the
+    worker's peak resident set size."""
+    mem = mem or {}
+    order = ("nvml_process_mb", "torch_max_reserved_mb", "nvml_global_mb", "peak_rss_mb")
+    if not str(device or "").startswith("cuda"):
+        order = ("peak_rss_mb",) + order[:3]
+    for k in order:
+        v = mem.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            return v, k
+    return None, None
+
+
+def peak_mb(mem: dict | None, device: str | None):
+    return peak_memory(mem, device)[0]
 
 
 def rows(records: list[dict]) -> list[dict]:
@@ -162,7 +175,7 @@ def rows(records: list[dict]) -> list[dict]:
             "decode_tok_s": _stat(speed, "decode_tok_s"), "decode_tok_s_std": _stat(speed, "decode_tok_s", "std"),
             "prefill_tok_s": _stat(speed, "prefill_tok_s"), "prefill_tok_s_std": _stat(speed, "prefill_tok_s", "std"),
             "ttft_ms": _stat(speed, "ttft_ms"), "ttft_ms_std": _stat(speed, "ttft_ms", "std"),
-            "weights_mb": mem.get("weights_mb"), "peak_mb": _peak_mb(mem),
+            "weights_mb": mem.get("weights_mb"), "peak_mb": peak_mb(mem, cfg.get("device")),
             "load_s": (r.get("load") or {}).get("load_s"),
             "bandwidth_gb_s": roof.get("bandwidth_gb_s"), "efficiency": roof.get("efficiency"),
             "fingerprint": hw.get("fingerprint"), "memory_class": hw.get("memory_class"),

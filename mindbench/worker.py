@@ -63,14 +63,9 @@ def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
 
 def classify(e: BaseException) -> tuple[str, str]:
     """(status, one-line message) for an exception raised inside a cell."""
-    from .errors import MindbenchError, OutOfMemoryError
+    from .errors import MindbenchError, is_oom
     msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}".rstrip(": ")
-    if isinstance(e, (MemoryError, OutOfMemoryError)) or type(e).__name__ == "OutOfMemoryError":
-        return "oom", msg
-    low = str(e).lower()
-    # torch's CPU allocator says "can't allocate memory"; CUDA/bnb say "out of memory".
-    if isinstance(e, RuntimeError) and ("out of memory" in low or "can't allocate memory" in low
-                                        or "cannot allocate memory" in low):
+    if is_oom(e):
         return "oom", msg
     if isinstance(e, MindbenchError):
         # Not installed, gated, offline, impossible precision here: the model can't be had on this
@@ -83,26 +78,19 @@ def classify(e: BaseException) -> tuple[str, str]:
 
 # --- faults (tests only) ----------------------------------------------------------------------
 
-def _fault_items() -> list[tuple[str, str]]:
-    """MINDBENCH_FAULT as (kind, precision or "") pairs, in the order given."""
-    spec = os.environ.get("MINDBENCH_FAULT", "").strip()
-    return [(kind, only) for kind, _, only in (s.strip().partition("@") for s in spec.split(",") if s.strip())]
-
-
 def active_faults(cfg: dict) -> list[str]:
     """The MINDBENCH_FAULT kinds that apply to this cell (all precisions, or its own)."""
-    return [kind for kind, only in _fault_items() if not only or only == cfg.get("precision")]
+    from .errors import faults
+    return faults(cfg.get("precision") or "")
 
 
 def fault_for(cfg: dict) -> str | None:
-    for kind, only in _fault_items():
-        if kind == "corrupt_prompt":
-            continue  # the engine's own fault (it garbles prompts in render()); nothing to do here
-        if kind not in ("oom", "segfault", "hang"):
+    from .errors import faults
+    for kind in faults():   # every kind is checked, even one meant for another precision
+        if kind not in ("oom", "segfault", "hang", "corrupt_prompt"):
             raise ValueError(f"MINDBENCH_FAULT: unknown fault {kind!r} (oom, segfault, hang, corrupt_prompt)")
-        if not only or only == cfg.get("precision"):
-            return kind
-    return None
+    # corrupt_prompt is the engine's own fault (it garbles prompts in render()); nothing to do here
+    return next((k for k in active_faults(cfg) if k != "corrupt_prompt"), None)
 
 
 def genuine_oom(device: str, nbytes: int) -> None:

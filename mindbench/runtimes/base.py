@@ -150,6 +150,24 @@ class Engine:
         return self.spec.chat
 
 
+def pick_device(device: str | None, gpu_problem) -> str:
+    """The one device resolution (issue 12): 'auto' -> 'cuda:0' when `gpu_problem(device)` is
+    None, else 'cpu'; 'cuda' -> 'cuda:0'; 'cuda:N' kept when `gpu_problem` is None, else its
+    one-line reason with the fix; 'cpu' kept; anything else is an error. Each caller supplies
+    only how it knows a GPU is usable (torch, llama.cpp's build, the host's NVML probe)."""
+    from ..errors import MindbenchError, PrecisionError
+    if device in ("auto", None):
+        return "cuda:0" if gpu_problem("auto") is None else "cpu"
+    if device == "cpu":
+        return "cpu"
+    if isinstance(device, str) and device.startswith("cuda"):
+        why = gpu_problem(device)
+        if why:
+            raise PrecisionError(why)
+        return "cuda:0" if device == "cuda" else device
+    raise MindbenchError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N")
+
+
 class Runtime:
     """Everything that differs between runtimes, in one object, so nothing outside runtimes/
     branches on a runtime's name (issue 12). A runtime module exports one instance; the registry

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import os
 import queue
 import random
 import sys
@@ -45,11 +44,8 @@ _FILLER = ("The quick brown fox jumps over the lazy dog while the river runs qui
 
 
 def _fault_active(kind: str, precision: str) -> bool:
-    for item in os.environ.get("MINDBENCH_FAULT", "").split(","):
-        name, _, only = item.strip().partition("@")
-        if name == kind and (not only or only == precision):
-            return True
-    return False
+    from ..errors import faults
+    return kind in faults(precision)
 
 
 def _fault_corrupt(prompt: str) -> str:
@@ -186,11 +182,9 @@ class TransformersEngine(Engine):
         try:
             yield
         except Exception as e:
-            low = str(e).lower()
-            if not (isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError"
-                    or (isinstance(e, RuntimeError) and ("out of memory" in low or "allocate memory" in low))):
+            from ..errors import OutOfMemoryError, is_oom
+            if not is_oom(e):
                 raise
-            from ..errors import OutOfMemoryError
             if self.device.startswith("cuda"):
                 import torch
                 torch.cuda.empty_cache()  # hand back what the failed step had reserved

@@ -107,19 +107,17 @@ def cuda_device_count() -> int:
 
 
 def resolve_device(device: str | None = "auto") -> str:
-    """auto -> cuda:0 when this build can offload and a GPU is there, else cpu."""
-    if device in ("auto", None):
-        return "cuda:0" if gpu_offload_supported() and cuda_device_count() > 0 else "cpu"
-    if device == "cpu":
-        return "cpu"
-    if device.startswith("cuda"):
+    """auto -> cuda:0 when this build can offload and a GPU is there, else cpu (base.pick_device)."""
+    from .base import pick_device
+
+    def problem(d):
         if not gpu_offload_supported():
-            raise PrecisionError("this llama-cpp-python build has no GPU support: rebuild it with "
-                                 "CMAKE_ARGS=\"-DGGML_CUDA=ON\" (docs/llamacpp.md), or use --device cpu")
+            return ("this llama-cpp-python build has no GPU support: rebuild it with "
+                    "CMAKE_ARGS=\"-DGGML_CUDA=ON\" (docs/llamacpp.md), or use --device cpu")
         if cuda_device_count() == 0:
-            raise PrecisionError(f"device {device!r} asked for, but no NVIDIA GPU is visible: use --device cpu")
-        return "cuda:0" if device == "cuda" else device
-    raise MindbenchError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N")
+            return f"device {d!r} asked for, but no NVIDIA GPU is visible: use --device cpu"
+        return None
+    return pick_device(device, problem)
 
 
 def gpu_layers(device: str) -> int:
