@@ -1,0 +1,116 @@
+"""A runtime added from outside mindbench, in one file, runs through `mindbench run` and
+`mindbench report` (issue 12): nothing in mindbench/ is edited, the file registers itself, and the
+registration reaches the worker process through MINDBENCH_PLUGINS. A second check: an installed
+package's entry point (group mindbench.runtimes) is found without any variable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The whole plug-in: a Runtime and its Engine. Its timings are fixed numbers, so the record must
+# carry exactly these figures if the sweep really ran this engine (and not a built-in one).
+TOY = textwrap.dedent('''
+    from mindbench import catalog
+    from mindbench.runtimes import register_runtime
+    from mindbench.runtimes.base import Engine, Generation, Runtime, Timing
+
+
+    class ToyEngine(Engine):
+        def render(self, prompt, system_prompt=None):
+            return prompt
+
+        def count_tokens(self, text):
+            return len(text.split())
+
+        def generate(self, prompts, params):
+            return [Generation(text="toy", tokens=1, finish_reason="stop") for _ in prompts]
+
+        def timed_run(self, prompt_tokens, new_tokens):
+            # 0.25 s of prefill, 0.125 s per decoded token: 4 tok/s decode whatever the machine
+            return Timing(prompt_tokens, new_tokens, prefill_s=0.25, ttft_s=0.25,
+                          decode_s=0.125 * (new_tokens - 1))
+
+        def weight_bytes(self):
+            return 1_000_000
+
+        def memory_footprint(self):
+            return 1_000_000
+
+        def unload(self):
+            pass
+
+
+    class ToyRuntime(Runtime):
+        name = "toy"
+        precisions = ("wide", "narrow")
+        precision_help = "wide, narrow"
+
+        def default_precisions(self, device):
+            return ("wide",)
+
+        def load(self, model, precision, device="auto", **kwargs):
+            spec = model if isinstance(model, catalog.ModelSpec) else catalog.resolve(model)
+            return ToyEngine("toy", spec, precision or "wide", "cpu", "toy", 0.01, {"weights": "pretrained"})
+
+
+    def register():
+        register_runtime("toy", ToyRuntime())
+    ''')
+
+
+def _env(tmp_path: Path, **extra) -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]), **extra}
+
+
+def _mindbench(args, env, timeout=300):
+    return subprocess.run([sys.executable, "-m", "mindbench.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_runtime_in_one_file_runs_through_run_and_report(tmp_path):
+    (tmp_path / "toy_runtime.py").write_text(TOY)
+    env = _env(tmp_path, MINDBENCH_PLUGINS="toy_runtime:register")
+    out = tmp_path / "runs.jsonl"
+    # a precision the toy does not run is refused before anything starts, naming what it takes
+    bad = _mindbench(["run", "--runtimes", "toy", "--precisions", "fp32", "--out", str(out)], env)
+    assert bad.returncode == 2 and "toy takes wide, narrow" in bad.stderr and not out.exists()
+    run = _mindbench(["run", "--runtimes", "toy", "--precisions", "wide,narrow", "--suite", "none",
+                      "--no-fidelity", "--device", "cpu", "--repeats", "1", "--prompt-tokens", "8",
+                      "--new-tokens", "5", "--out", str(out), "--json"], env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    recs = json.loads(run.stdout)
+    assert [(r["config"]["runtime"], r["config"]["precision"], r["status"]) for r in recs] == \
+        [("toy", "wide", "ok"), ("toy", "narrow", "ok")]
+    assert recs[0]["speed"]["decode_tok_s"]["mean"] == 8.0        # (5 - 1) tokens / 0.5 s: the toy's own
+    assert recs[0]["roofline"]["bytes_per_token"] == 1_000_000
+    # no precision given: the toy's own default, from its Runtime, not the transformers list
+    out2 = tmp_path / "default.jsonl"
+    run2 = _mindbench(["run", "--runtimes", "toy", "--suite", "none", "--no-fidelity", "--device", "cpu",
+                       "--repeats", "1", "--prompt-tokens", "8", "--new-tokens", "5", "--out", str(out2), "--json"], env)
+    assert run2.returncode == 0, run2.stderr[-2000:]
+    assert [r["config"]["precision"] for r in json.loads(run2.stdout)] == ["wide"]
+    # the report reads the records with no plug-in loaded at all: a record stands on its own
+    rep = _mindbench(["report", str(out), "--json"], {k: v for k, v in env.items() if k != "MINDBENCH_PLUGINS"})
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    text = rep.stdout
+    assert '"toy"' in text and '"narrow"' in text
+
+
+def test_an_installed_packages_entry_point_adds_a_runtime(tmp_path):
+    (tmp_path / "toy_runtime.py").write_text(TOY + "\n\nRUNTIME = ToyRuntime()\n")
+    dist = tmp_path / "toy_runtime-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-runtime\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[mindbench.runtimes]\ntoy = toy_runtime:RUNTIME\n")
+    code = ("from mindbench.runtimes import get_runtime, runtime_for, runtime_names;"
+            "print(runtime_names(), get_runtime('toy').name, runtime_for('narrow').name)")
+    p = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["('transformers',", "'llamacpp',", "'toy')", "toy", "toy"]
