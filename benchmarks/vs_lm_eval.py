@@ -11,14 +11,20 @@ YAML over a local JSON file of those problems, and its pass@1 metric runs each p
 subprocess (lm-eval's own `code_eval` metric is fetched from the Hub, which is unreachable here).
 
 Prints each side's wall time from nothing loaded to a score (model load + generation + test
-execution), its pass@1, and the ratio lm-eval / mindbench (> 1 means mindbench is faster).
-The two sides run one after the other in fresh processes, so neither warms the other's caches
-beyond the OS file cache (the first side also pays the cold read; the order alternates with
---repeats 2).
+execution), the tokens it generated (lm-eval's responses re-tokenized after its clock stops),
+its pass@1 ± stderr, and the ratio mindbench / lm-eval (target <= 0.5). `--prompt chat` (the
+default) scores mindbench as `mindbench run` does (chat template, body protocol); `--prompt
+completion` gives it lm-eval's completion prompt, like for like. The two sides run one after
+the other in fresh processes in one invocation (the order alternates with --repeats 2).
 
-Measured here (2 shared, heavily loaded CPU cores, OMP_NUM_THREADS=1, 20 problems, batch 8):
-smollm2-135m-instruct 91 s vs 143 s (ratio 1.57), gemma3-270m 397 s vs 419 s (ratio 1.06);
-pass@1 0.000 on both sides for both models on this subset (equal, but only trivially so).
+Measured here (2 CPU cores shared with other jobs, load 10-20, AVX2 + AVX-512, OMP_NUM_THREADS=1,
+smollm2-135m-instruct fp32, 20 HumanEval problems, batch 8, one run, mindbench side first):
+mindbench --prompt chat 1041 s, 1717 tokens (86/problem), pass@1 0/20; lm-eval 496 s, 727
+tokens (36/problem), pass@1 0/20: ratio 2.10, target not met there. Not a fair ratio: the load
+fell from ~18 to ~10 between the two sides, and the chat prompt both prefills more (template +
+the function twice) and generates more than lm-eval's completion prompt, which its Codex stops
+cut short on this model. Rerun on a quiet machine (and with --prompt completion) before quoting.
+Earlier (before batching changes): smollm2 91 s vs 143 s, gemma3-270m 397 s vs 419 s, completion.
 """
 
 from __future__ import annotations
