@@ -24,7 +24,8 @@ tokens (36/problem), pass@1 0/20: ratio 2.10, target not met there. Not a fair r
 fell from ~18 to ~10 between the two sides, and the chat prompt both prefills more (template +
 the function twice) and generates more than lm-eval's completion prompt, which its Codex stops
 cut short on this model. Rerun on a quiet machine (and with --prompt completion) before quoting.
-Earlier (before batching changes): smollm2 91 s vs 143 s, gemma3-270m 397 s vs 419 s, completion.
+Earlier (before this change, completion prompts, mindbench vs lm-eval): smollm2 91 s vs 143 s,
+gemma3-270m 397 s vs 419 s.
 """
 
 from __future__ import annotations
