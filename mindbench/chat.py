@@ -15,6 +15,7 @@ import sys
 import click
 
 from .errors import MindbenchError
+from .suites import SUITES
 
 EXIT = ("/exit", "/quit", "/bye")
 CONTEXT_TOKENS = 2048
@@ -56,7 +57,7 @@ async def _reply(provider, prompt: str, system: str | None, max_tokens: int, tem
 
 
 @click.command(name="chat")
-@click.option("--task", type=click.Choice(["chat", "code", "reasoning", "data"]), default="chat", show_default=True,
+@click.option("--task", type=click.Choice(SUITES), default="chat", show_default=True,
               help="Which task's recommended configuration to load.")
 @click.option("--results", type=click.Path(dir_okay=False), default=None,
               help="Result file the recommendation is based on (default: every results/*.jsonl).")

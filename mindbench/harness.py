@@ -38,8 +38,9 @@ import click
 
 from . import results
 from .errors import InputError, MindbenchError
+from .suites import SUITES
 
-SUITE_CHOICES = ("code", "chat", "reasoning", "data")
+SUITE_CHOICES = SUITES   # the one list of suites lives in suites.py
 # The full-precision baseline plus both bitsandbytes precisions. fp16 on GPUs; on a CPU fp32,
 # because CPUs have no fast fp16 matmul: fp16 there is emulated and prefills several times slower
 # than fp32, which would make the quick default run slow and say nothing a CPU user can use.

@@ -38,8 +38,9 @@ from .errors import MindbenchError
 from .hardware import HardwareProfile, from_options, hardware_options, parse_size
 from .results import peak_mb
 from .runtimes import DEFAULT_RUNTIME
+from .suites import SUITES
 
-TASKS = ("code", "chat", "reasoning", "data")
+TASKS = SUITES   # a task is a suite (suites.py holds the one list)
 PRECISION_RANK = {"fp32": 2, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0}   # quality tier
 # Below about reading speed an answer is too slow to use interactively; the default leaves such
 # configurations out (--min-tokens-per-sec 0 keeps them).
