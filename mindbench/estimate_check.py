@@ -189,3 +189,98 @@ def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float
                                                 else f"assumed {LLAMACPP_ASSUMED_EFFICIENCY} for llama.cpp on a CPU")
             out.append(make(spec, q, e))
     return out
+
+
+# --- the user's document's GPU-memory table, checked against the estimator ----------------------------
+# (moved here from estimate.py: it checks the recommender's picks, so it sits above recommend,
+# which no longer imports this module; the recommender is imported inside the functions)
+
+# (tier, sizes we plan for, params range claimed (billions), quantization claimed)
+DOC_TABLE = [("< 4 GB", ("3GB",), (1, 2), "4-bit"),
+             ("4-8 GB", ("6GB", "8GB"), (2, 7), "4-bit"),
+             ("8-16 GB", ("12GB", "16GB"), (7, 13), "8-bit"),
+             ("> 16 GB", ("24GB", "80GB"), (13, None), "optional")]
+QUANT = {"fp32": "none", "bf16": "none", "fp16": "none", "int8": "8-bit", "int4": "4-bit"}
+
+
+def _best_over_tasks(hw, records, models, context):
+    """The table is task-agnostic: the biggest answer over all tasks. No speed floor: the table
+    is about memory (and planned cards have an assumed bandwidth)."""
+    from .recommend import TASKS, rank_estimated, recommend
+    best = None
+    for task in TASKS:
+        c = recommend(hw, records, task, context=context, models=models, min_tok_s=0, instruct_chat=False).chosen
+        if c and (best is None or rank_estimated([best, c])[0] is c):
+            best = c
+    return best
+
+
+def explain_table(context: int = 2048, *, records: list[dict] | None = None, models: list[str] | None = None) -> list[dict]:
+    """The user's document's GPU-memory table, row by row, against what the estimator (or the
+    store) picks among the document's models (the catalog's Hub models) on a GPU of that size."""
+    from . import catalog
+    from .hardware import from_options
+    models = models or list(catalog.DOCUMENT_MODELS)
+    rows = []
+    for tier, sizes, (lo, hi), quant in DOC_TABLE:
+        for size in sizes:
+            hw = from_options("laptop-cpu-16gb", gpu_memory=size)
+            best = _best_over_tasks(hw, records or [], models, context)
+            size_ok = best is not None and (best.params_b >= lo * 0.9) and (hi is None or best.params_b <= hi * 1.1)
+            quant_ok = best is not None and (quant == "optional" or QUANT[best.precision] == quant)
+            row = {"tier": tier, "gpu_memory": size, "gpu_mb": hw.memory_mb,
+                   "document": f"{_range(lo, hi)}, {'quantization ' if quant == 'optional' else ''}{quant}",
+                   "model": best and best.model, "params_b": best and best.params_b,
+                   "precision": best and best.precision, "memory_mb": best and round(best.memory_mb, 1),
+                   "source": best and best.memory_source, "agrees": bool(size_ok and quant_ok)}
+            why = _table_why(best, lo, hi, quant, size_ok, quant_ok, models, context)
+            if best is not None and not size_ok and hi is not None and best.params_b > hi:
+                # Within the document's size range, what would the answer be?
+                inside = [m for m in models if catalog.CATALOG[m].params_b <= hi * 1.1]
+                alt = _best_over_tasks(hw, records or [], inside, context)
+                if alt is not None:
+                    row["within_range"] = {"model": alt.model, "params_b": alt.params_b, "precision": alt.precision,
+                                           "agrees": quant == "optional" or QUANT[alt.precision] == quant}
+                    why += (f"; among models up to {hi}B the pick is {alt.model} ({alt.params_b}B) at "
+                            f"{alt.precision}, which " + ("agrees" if row["within_range"]["agrees"] else "also differs"))
+            row["why"] = why
+            rows.append(row)
+    return rows
+
+
+def _range(lo, hi):
+    return f"{lo}B+" if hi is None else f"{lo}-{hi}B"
+
+
+def _table_why(best, lo, hi, quant, size_ok, quant_ok, models, context) -> str:
+    from . import catalog
+    from .recommend import PRECISION_RANK
+    if best is None:
+        return "nothing in the document's list fits"
+    got = f"{best.model} ({best.params_b}B) at {best.precision}, {best.memory_mb / 1024:.1f} GiB at {context} tokens"
+    if size_ok and quant_ok:
+        return f"agrees: {got}"
+    reasons = []
+    if not size_ok:
+        biggest = max(catalog.CATALOG[m].params_b for m in models)
+        if hi is None and biggest < lo:
+            reasons.append(f"the document's list has no {lo}B+ model (largest {biggest}B)")
+        elif hi is not None and best.params_b > hi:
+            reasons.append(f"a {best.params_b}B model already fits at {best.precision}; the document's rule stops at "
+                           f"{hi}B, but a larger model at lower precision usually beats a smaller one at equal memory")
+        else:
+            reasons.append(f"no {lo}B+ model fits with its KV cache and runtime overhead")
+    if not quant_ok and size_ok:
+        stronger = PRECISION_RANK[best.precision] > {"4-bit": 0, "8-bit": 1}.get(quant, 2)
+        reasons.append(f"{best.model} fits at {best.precision}, so that stronger precision is kept instead of {quant}"
+                       if stronger else f"{best.model} only fits at {best.precision}")
+    return f"differs: {got}; " + "; ".join(reasons)
+
+
+def render_table(rows: list[dict]) -> str:
+    from tabulate import tabulate
+    return tabulate([[r["tier"], r["gpu_memory"], r["document"],
+                      f"{r['model']} ({r['params_b']}B) {r['precision']}" if r["model"] else "nothing fits",
+                      "yes" if r["agrees"] else "NO", r["why"].split(": ", 1)[-1] if not r["agrees"] else ""]
+                     for r in rows], headers=["document tier", "planned GPU", "document says", "mindbench picks",
+                                              "agrees", "where and why it differs"], maxcolwidths=[None] * 5 + [70])

@@ -20,22 +20,19 @@ Pure functions over a HardwareProfile, result records and the catalog: never imp
    fastest. Larger-at-lower-precision beating smaller-at-higher-precision at equal memory is the
    usual finding (Dettmers & Zettlemoyer, "The case for 4-bit precision", 2023) and is what the
    user's document's GPU-memory table encodes; `--explain-table` checks it row by row
-   (mindbench.estimate.explain_table).
+   (mindbench.estimate_check.explain_table).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import click
-
 from . import catalog
 from .errors import MindbenchError
-from .hardware import HardwareProfile, from_options, hardware_options, parse_size
+from .hardware import HardwareProfile
 from .results import peak_mb
 from .runtimes import DEFAULT_RUNTIME
 from .suites import SUITES
@@ -573,68 +570,3 @@ def render(recs: list[Recommendation], hw: HardwareProfile, files: list[str], de
     return "\n".join(out)
 
 
-@click.command(name="recommend")
-@click.option("--task", type=click.Choice(TASKS + ("all",)), default="all", show_default=True,
-              help="What the model is for.")
-@click.option("--min-tokens-per-sec", "min_tok_s", type=float, default=None,
-              help=f"Leave out slower configurations (default: {DEFAULT_MIN_TOK_S:g}, 0 keeps all).")
-@click.option("--max-memory", metavar="SIZE", help="Memory the model may use, e.g. 6GB (default: 90% of the GPU, "
-              "75% of RAM on a CPU).")
-@click.option("--context", type=int, default=2048, show_default=True, help="Context length the KV cache is sized for.")
-@click.option("--results", "results_paths", multiple=True, type=click.Path(dir_okay=False),
-              help="Result files (repeatable; default: every results/*.jsonl).")
-@hardware_options
-@click.option("--explain-table", is_flag=True, help="Check the user's document's GPU-memory table row by row.")
-@click.option("--max-kld", type=float, help="Quality-loss budget: mean KL divergence vs the reference precision "
-              "(upper 95% bound); the cheapest configuration within it wins.")
-@click.option("--quality-loss", type=click.Choice(["lossless", "near", "any"]),
-              help="Named budget: lossless (KLD <= 0.002), near (<= 0.05), any.")
-@click.option("--prefer", type=click.Choice(["measured", "published"]), default="measured", show_default=True,
-              help="published: choose on published figures even when a weaker model was measured here (labelled).")
-@click.option("--check-estimates", is_flag=True, help="Recompute the estimate for every measured record and print "
-              "the estimator's error (MAPE, worst case) per figure and runtime.")
-@click.option("--longest-context", is_flag=True, help="Per configuration, the longest context that fits the budget.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def recommend_command(task, min_tok_s, max_memory, context, results_paths, profile_name, gpu_memory, device, ram,
-                      explain_table, max_kld, quality_loss, prefer, check_estimates, longest_context, as_json):
-    """Best model, runtime and precision for this machine (or a planned one), per task.
-
-    Measured results come first (this machine, then similar hardware); configurations never
-    measured are estimated and labelled so.
-
-    \b
-    Examples:
-      mindbench recommend
-      mindbench recommend --task code --json
-      mindbench recommend --profile t4-16gb --task chat
-      mindbench recommend --gpu-memory 8GB --context 4096
-      mindbench recommend --max-memory 2GB --min-tokens-per-sec 10
-      mindbench recommend --explain-table
-    """
-    records, files = load_records(list(results_paths) or None)
-    if explain_table:
-        from .estimate import explain_table, render_table
-        rows = explain_table(context, records=records)
-        click.echo(json.dumps(rows, indent=2) if as_json else render_table(rows))
-        return
-    if check_estimates:
-        from .estimate_check import check, render_check
-        rep = check(records)
-        click.echo(json.dumps(rep, indent=2) if as_json else render_check(rep))
-        return
-    hw = with_cpu_bandwidth(from_options(profile_name, gpu_memory, device, ram), records)
-    max_mb = parse_size(max_memory, "--max-memory") if max_memory else None
-    if longest_context:
-        from .estimate_check import longest_contexts, render_longest
-        rows = longest_contexts(hw, records, budget(hw, max_mb), None if task == "all" else task)
-        click.echo(json.dumps(rows, indent=2) if as_json else render_longest(rows))
-        return
-    tasks = TASKS if task == "all" else (task,)
-    recs = [recommend(hw, records, t, min_tok_s=min_tok_s, max_memory_mb=max_mb, context=context, max_kld=max_kld,
-                      quality_loss=quality_loss, prefer=prefer) for t in tasks]
-    if as_json:
-        click.echo(json.dumps({"hardware": hw.to_dict(), "results": files,
-                               "tasks": {r.task: {k: v for k, v in r.to_dict().items() if k != "hardware"}
-                                         for r in recs}}, indent=2))
-    else:
-        click.echo(render(recs, hw, files, detail=task != "all"))

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from mindbench import hardware
+from mindbench.cli.hardware import hardware_command
 from mindbench.catalog import CATALOG
 from mindbench.errors import MindbenchError
 
@@ -203,13 +204,13 @@ def test_hand_options_on_a_profile():
 
 
 def test_hardware_command():
-    r = CliRunner().invoke(hardware.hardware_command, ["--profile", "rtx3060-12gb", "--json"])
+    r = CliRunner().invoke(hardware_command, ["--profile", "rtx3060-12gb", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["memory_class"] == "gpu-12gb" and d["gpus"][0]["total_mb"] == 12288
-    r = CliRunner().invoke(hardware.hardware_command, [])
+    r = CliRunner().invoke(hardware_command, [])
     assert r.exit_code == 0 and "fingerprint" in r.output
-    r = CliRunner().invoke(hardware.hardware_command, ["--gpu-memory", "lots"])
+    r = CliRunner().invoke(hardware_command, ["--gpu-memory", "lots"])
     assert r.exit_code == 1 and "Error: can't read --gpu-memory 'lots'" in r.output and "Traceback" not in r.output
 
 
@@ -282,6 +283,6 @@ def test_hardware_command_shows_bandwidth_measured_by_runs(tmp_path, monkeypatch
            "hardware": {"fingerprint": hw.fingerprint, "memory_class": hw.memory_class},
            "roofline": {"bandwidth_gb_s": 12.34}}
     (tmp_path / "results" / "runs.jsonl").write_text(json.dumps(rec) + "\n")
-    r = CliRunner().invoke(hardware.hardware_command, ["--json"])
+    r = CliRunner().invoke(hardware_command, ["--json"])
     d = json.loads(r.output)
     assert d["bandwidth_gb_s"] == 12.34 and d["bandwidth_source"].startswith("measured by mindbench run")

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mindbench import hardware, recommend as R
+from mindbench.cli.recommend import recommend_command
 from mindbench.catalog import CATALOG
 from mindbench.errors import MindbenchError
 from mindbench.estimate import estimate
@@ -293,7 +294,7 @@ def test_estimated_weights_within_15_percent_of_real_loads():
 # --- the user's document's table ----------------------------------------------------------------------------
 
 def test_document_gpu_memory_table_row_by_row():
-    from mindbench.estimate import explain_table
+    from mindbench.estimate_check import explain_table
     rows = {r["gpu_memory"]: r for r in explain_table()}
     pick = {k: (r["model"], r["precision"]) for k, r in rows.items()}
     assert pick["3GB"] == ("stablelm-2-1.6b", "int4")                 # < 4 GB: 1-2B at 4-bit
@@ -313,7 +314,7 @@ def test_document_gpu_memory_table_row_by_row():
 
 
 def test_explain_table_command():
-    res = CliRunner().invoke(R.recommend_command, ["--explain-table", "--results", os.devnull])
+    res = CliRunner().invoke(recommend_command, ["--explain-table", "--results", os.devnull])
     assert res.exit_code == 0, res.output
     assert "8-16 GB" in res.output and "stops at 13B" in res.output
 
@@ -324,21 +325,21 @@ def test_recommend_command_json_for_a_profile(tmp_path):
     store = tmp_path / "runs.jsonl"
     store.write_text("\n".join(json.dumps(rec(T4, "phi-2", "fp16", task=t, score=s))
                                for t, s in (("chat", 40), ("reasoning", 30))) + "\n")
-    res = CliRunner().invoke(R.recommend_command, ["--profile", "t4-16gb", "--results", str(store), "--json"])
+    res = CliRunner().invoke(recommend_command, ["--profile", "t4-16gb", "--results", str(store), "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert set(d["tasks"]) == set(R.TASKS)
     assert d["tasks"]["chat"]["chosen"]["model"] == "phi-2" and d["tasks"]["chat"]["basis"] == "measured"
     assert d["tasks"]["code"]["basis"] == "estimated"
-    res = CliRunner().invoke(R.recommend_command, ["--profile", "t4-16gb", "--results", str(store),
+    res = CliRunner().invoke(recommend_command, ["--profile", "t4-16gb", "--results", str(store),
                                                    "--task", "chat"])
     assert res.exit_code == 0 and "Pareto front" in res.output and "runners-up" in res.output
 
 
 def test_recommend_command_errors():
-    res = CliRunner().invoke(R.recommend_command, ["--results", "/nonexistent/runs.jsonl"])
+    res = CliRunner().invoke(recommend_command, ["--results", "/nonexistent/runs.jsonl"])
     assert res.exit_code == 1 and "no results file" in res.output
-    res = CliRunner().invoke(R.recommend_command, ["--max-memory", "lots", "--results", os.devnull])
+    res = CliRunner().invoke(recommend_command, ["--max-memory", "lots", "--results", os.devnull])
     assert res.exit_code == 1 and "--max-memory" in res.output
 
 

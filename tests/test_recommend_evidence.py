@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from mindbench import evidence as ev, hardware, recommend as R
+from mindbench.cli.recommend import recommend_command
 from mindbench import estimate_check
 from mindbench.runtimes import get_runtime
 
@@ -247,12 +248,12 @@ def test_check_estimates_over_the_committed_records_weights_within_5_percent():
 
 
 def test_check_estimates_and_longest_context_commands():
-    r = CliRunner().invoke(R.recommend_command, ["--check-estimates", "--json"])
+    r = CliRunner().invoke(recommend_command, ["--check-estimates", "--json"])
     assert r.exit_code == 0, r.output
     assert {"summary", "rows", "skipped", "not_modelled"} <= set(json.loads(r.output))
-    r = CliRunner().invoke(R.recommend_command, ["--check-estimates"])
+    r = CliRunner().invoke(recommend_command, ["--check-estimates"])
     assert "MAPE %" in r.output and "worst %" in r.output
-    r = CliRunner().invoke(R.recommend_command, ["--longest-context", "--gpu-memory", "8GB", "--task", "code", "--json"])
+    r = CliRunner().invoke(recommend_command, ["--longest-context", "--gpu-memory", "8GB", "--task", "code", "--json"])
     assert r.exit_code == 0, r.output
     rows = {(x["model"], x["precision"]): x for x in json.loads(r.output)}
     small, big = rows[("qwen2.5-coder-0.5b-instruct", "fp16")], rows[("qwen2.5-coder-14b-instruct", "fp16")]

@@ -1,5 +1,6 @@
-"""The `mindbench` command. Subcommands live beside the code they drive and are imported only
-when invoked, so `mindbench --help` stays instant (no torch, no transformers)."""
+"""The `mindbench` command. Subcommands are imported only when invoked, so `mindbench --help`
+stays instant (no torch, no transformers). hardware and recommend live in this package; the
+others still sit beside the code they drive (harness, report, compare, chat, catalog_cli)."""
 
 import importlib
 
@@ -9,8 +10,8 @@ import click
 COMMANDS = {
     "run": ("mindbench.harness:run_command", "Benchmark models x precisions on task suites."),
     "models": ("mindbench.catalog_cli:models_command", "List the model catalog and what loads here."),
-    "hardware": ("mindbench.hardware:hardware_command", "Show this machine's GPUs, CPU, RAM."),
-    "recommend": ("mindbench.recommend:recommend_command", "Best model and precision for this machine."),
+    "hardware": ("mindbench.cli.hardware:hardware_command", "Show this machine's GPUs, CPU, RAM."),
+    "recommend": ("mindbench.cli.recommend:recommend_command", "Best model and precision for this machine."),
     "report": ("mindbench.report:report_command", "Tables and plots from result files."),
     "compare": ("mindbench.compare:compare_command", "Regression gate: BASELINE vs NEW results."),
     "chat": ("mindbench.chat:chat_command", "Chat with the recommended configuration."),

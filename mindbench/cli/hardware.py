@@ -1,0 +1,59 @@
+"""`mindbench hardware`, and the machine options it shares with `mindbench recommend`. Commands
+live in mindbench/cli/ so that the library modules they drive import no click (issue 12)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..errors import MindbenchError
+from ..hardware import PROFILES, HardwareProfile, from_options, measure_cpu_bandwidth, render
+
+
+def hardware_options(f):
+    """--profile/--gpu-memory/--device/--ram, shared with `mindbench recommend`."""
+    f = click.option("--ram", metavar="SIZE", help="Plan for this much RAM, e.g. 16GB.")(f)
+    f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+                     help="Plan for the CPU only, or insist on the GPU.")(f)
+    f = click.option("--gpu-memory", metavar="SIZE", help="Plan for a GPU with this much memory, e.g. 8GB.")(f)
+    f = click.option("--profile", "profile_name", metavar="NAME",
+                     help=f"A named machine: {', '.join(PROFILES)}.")(f)
+    return f
+
+
+def _bandwidth_from_results(hw: HardwareProfile) -> None:
+    """Memory bandwidth as `mindbench run` measured it on this machine (results/*.jsonl), if any."""
+    from ..recommend import bandwidth_for, load_records, split_records
+    try:
+        records, _ = load_records(None)
+    except MindbenchError:
+        return
+    bw = bandwidth_for(hw, split_records(hw, records)[0])
+    if bw["source"].startswith("measured by mindbench run"):
+        if hw.device == "cuda":
+            hw.gpu.bandwidth_gb_s, hw.gpu.bandwidth_source = bw["gb_s"], bw["source"]
+        else:
+            hw.cpu_bandwidth_gb_s, hw.cpu_bandwidth_source = bw["gb_s"], bw["source"]
+
+
+@click.command(name="hardware")
+@hardware_options
+@click.option("--measure", is_flag=True, help="Also measure CPU memory bandwidth (~0.1 s).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def hardware_command(profile_name, gpu_memory, device, ram, measure, as_json):
+    """Show this machine's GPUs, CPU, RAM and what can run here.
+
+    \b
+    Examples:
+      mindbench hardware
+      mindbench hardware --json
+      mindbench hardware --profile t4-16gb
+      mindbench hardware --gpu-memory 8GB --ram 16GB
+    """
+    hw = from_options(profile_name, gpu_memory, device, ram)
+    if hw.name == "detected":
+        _bandwidth_from_results(hw)
+    if measure and hw.cpu_bandwidth_gb_s is None:
+        hw.cpu_bandwidth_gb_s, hw.cpu_bandwidth_source = measure_cpu_bandwidth()
+    click.echo(json.dumps(hw.to_dict(), indent=2) if as_json else render(hw))
