@@ -28,44 +28,13 @@ from pathlib import Path
 import click
 
 from .errors import MindbenchError
-from .results import peak_memory  # noqa: F401  (the one picker; kept importable from here)
+# The data model lives in results.py (compare reads it from there, not from this presentation
+# module); these names stay importable from here.
+from .results import latest, peak_memory, record_key  # noqa: F401
+from .results import read_all as load_records  # noqa: F401
 
 
 # --- reading ---------------------------------------------------------------------------------
-
-def load_records(paths) -> list[dict]:
-    """All records of the given stores, through the store's own reader (skips corrupt lines)."""
-    from . import results
-
-    records = []
-    for p in paths:
-        if not Path(p).exists():
-            raise MindbenchError(f"results file {p} does not exist; run `mindbench run --out {p}` first")
-        records.extend(results.read(p))
-    return records
-
-
-def record_key(rec: dict) -> str:
-    """Identity of a cell: its config and the machine it ran on (so reruns replace each other)."""
-    from .results import cell_key
-
-    return rec.get("cell") or cell_key(rec.get("config") or {}, (rec.get("hardware") or {}).get("fingerprint"))
-
-
-def latest(records: list[dict]) -> list[dict]:
-    """Keep the newest record of each cell (a store that was appended to by reruns).
-
-    Order of first appearance is kept so the table follows the sweep's order.
-    """
-    keep: dict[str, dict] = {}
-    for rec in records:
-        k = record_key(rec)
-        old = keep.get(k)
-        if old is None or str(rec.get("timestamp") or "") >= str(old.get("timestamp") or ""):
-            keep[k] = rec
-    order = list(dict.fromkeys(record_key(r) for r in records))
-    return [keep[k] for k in order]
-
 
 def _num(x):
     return x if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None

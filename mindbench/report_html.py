@@ -498,7 +498,7 @@ def paired_section(records: list[dict]) -> str:
 def compare_page(result: dict, baseline: list[dict], new: list[dict], names=("BASELINE", "NEW")) -> str:
     """The compare result as a page: verdict, checks (regressions first), both stores' headers."""
     from .compare import _display, _fmt, _paired_rules
-    from .report import latest
+    from .results import latest
     order = {"regression": 0, "improvement": 1, "ok": 2}  # any other verdict after these
     checks = sorted(result["checks"], key=lambda c: order.get(c["verdict"], 3))  # stable within a verdict
     rows, classes, attrs = [], {}, {}
@@ -548,7 +548,7 @@ def compare_page(result: dict, baseline: list[dict], new: list[dict], names=("BA
 
 def write_compare(result: dict, baseline_path: str, new_path: str, out: str) -> None:
     """compare --html: the page, from the two files compare read."""
-    from .report import load_records
+    from .results import read_all as load_records
     text = compare_page(result, load_records([baseline_path]), load_records([new_path]),
                         (baseline_path, new_path))
     Path(out).parent.mkdir(parents=True, exist_ok=True)

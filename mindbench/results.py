@@ -131,6 +131,38 @@ def done_cells(path: str | os.PathLike, statuses=DONE_STATUSES) -> set[str]:
     return {r["cell"] for r in read(path) if r.get("status") in statuses and r.get("cell")}
 
 
+# --- reading a store as cells (report, compare and recommend's tables) ----------------------------
+
+def read_all(paths) -> list[dict]:
+    """All records of the given stores, through the store's own reader (skips corrupt lines)."""
+    records = []
+    for p in paths:
+        if not Path(p).exists():
+            raise MindbenchError(f"results file {p} does not exist; run `mindbench run --out {p}` first")
+        records.extend(read(p))
+    return records
+
+
+def record_key(rec: dict) -> str:
+    """Identity of a cell: its config and the machine it ran on (so reruns replace each other)."""
+    return rec.get("cell") or cell_key(rec.get("config") or {}, (rec.get("hardware") or {}).get("fingerprint"))
+
+
+def latest(records: list[dict]) -> list[dict]:
+    """Keep the newest record of each cell (a store that was appended to by reruns).
+
+    Order of first appearance is kept so the table follows the sweep's order.
+    """
+    keep: dict[str, dict] = {}
+    for rec in records:
+        k = record_key(rec)
+        old = keep.get(k)
+        if old is None or str(rec.get("timestamp") or "") >= str(old.get("timestamp") or ""):
+            keep[k] = rec
+    order = list(dict.fromkeys(record_key(r) for r in records))
+    return [keep[k] for k in order]
+
+
 def _stat(speed: dict, name: str, part: str = "mean"):
     v = (speed or {}).get(name)
     return v.get(part) if isinstance(v, dict) else None
