@@ -566,6 +566,10 @@ def _check_precisions(precs: list[str], rts: list[str]) -> None:
     for rt in rts:
         if rt not in runtime_names():
             raise InputError(f"unknown runtime {rt!r}; choose from {', '.join(runtime_names())}")
+        try:   # its packages, named with the install command, before any cell starts
+            get_runtime(rt).check_available()
+        except MindbenchError as e:
+            raise InputError(f"--runtimes {rt}: {e.message}") from None
     for p in precs:
         if not any(get_runtime(rt).takes(p) for rt in rts):
             others = [o for o in runtime_names() if o not in rts]   # where it might belong

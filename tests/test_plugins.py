@@ -114,3 +114,32 @@ def test_an_installed_packages_entry_point_adds_a_runtime(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["('transformers',", "'llamacpp',", "'toy')", "toy", "toy"]
+
+
+def test_the_registry_owns_each_runtimes_vocabulary(monkeypatch):
+    """In-process: precisions, tiers, references and missing packages come from the Runtime."""
+    import pytest
+    from mindbench import harness
+    from mindbench.errors import InputError, MindbenchError
+    from mindbench.runtimes import get_runtime, register_runtime, runtime_for
+    from mindbench.runtimes.base import Runtime
+    from mindbench.runtimes.llamacpp import FILE_TYPES
+    tf, lc = get_runtime("transformers"), get_runtime("llamacpp")
+    assert set(lc.precisions) == set(FILE_TYPES.values()) and len(lc.precisions) == len(FILE_TYPES)
+    assert runtime_for("bf16") is tf and runtime_for("bf16".upper()) is lc and lc.normalize("q4_k_m") == "Q4_K_M"
+    assert tf.is_reference("fp32", "cpu") and not tf.is_reference("bf16", "cpu")
+    assert tf.is_reference("bf16", "cuda:0") and not tf.is_reference("fp16", "cuda:0")
+    assert not lc.is_reference("F32", "cpu")                # llama.cpp is never the quality reference
+    with pytest.raises(MindbenchError, match="unknown runtime 'nope'"):
+        get_runtime("nope")
+
+    class Missing(Runtime):
+        name, precisions, precision_help = "needs-pkg", ("p1",), "p1"
+        requires, install_hint = ("no_such_module_for_mindbench",), "pip install no-such-module"
+    register_runtime("needs-pkg", Missing())
+    try:
+        with pytest.raises(InputError, match="needs no_such_module_for_mindbench: pip install no-such-module"):
+            harness._check_precisions(["p1"], ["needs-pkg"])
+    finally:
+        from mindbench.runtimes import _LOADED, _TARGETS
+        _TARGETS.pop("needs-pkg"), _LOADED.pop("needs-pkg", None)
