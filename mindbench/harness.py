@@ -38,6 +38,7 @@ import click
 
 from . import results
 from .errors import InputError, MindbenchError
+from .runtimes import DEFAULT_RUNTIME
 from .suites import SUITES
 
 SUITE_CHOICES = SUITES   # the one list of suites lives in suites.py
@@ -242,7 +243,7 @@ def resolve_device(device: str, hw: dict) -> str:
     return pick_device(device, problem)
 
 
-def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[str] = ("transformers",),
+def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[str] = (DEFAULT_RUNTIME,),
          suites: Iterable[str] = ("code",), *, device: str = "cpu", no_weights: bool = False,
          limit: int | None = DEFAULT_LIMIT, repeats: int = 3, prompt_tokens: int = 256, new_tokens: int = 64,
          batch_size: int = 8, seed: int = 0, run_id: str | None = None, log_samples: str | None = None,
@@ -300,7 +301,7 @@ def runtime_precisions(runtime: str, spec, precisions: Iterable[str]) -> list[st
 
 # --- the sweep --------------------------------------------------------------------------------
 
-def sweep(models, precisions, runtimes=("transformers",), suites=("code",), *, out: str | os.PathLike,
+def sweep(models, precisions, runtimes=(DEFAULT_RUNTIME,), suites=("code",), *, out: str | os.PathLike,
           resume: bool = False, executor: str | Executor = "local", timeout_s: float | None = DEFAULT_TIMEOUT_S,
           device: str = "auto", progress: bool | None = None, env: dict | None = None, **plan_kw) -> list[dict]:
     """Run the sweep and return one record per planned cell (records found by --resume included),
@@ -627,7 +628,8 @@ def _split(value: str | None) -> list[str]:
 @click.option("--precisions", "--precision", "precisions", default=None,
               help="Comma-separated: fp32, bf16, fp16, int8, int4 (GGUF types like Q4_1 with --runtimes llamacpp). "
                    "Default: fp16,int8,int4 on a GPU, fp32,int4 on a CPU (add int8 with fp32,int8,int4).")
-@click.option("--runtimes", default="transformers", show_default=True, help="Comma-separated: transformers, llamacpp.")
+@click.option("--runtimes", default=DEFAULT_RUNTIME, show_default=True,
+              help="Comma-separated: transformers, llamacpp (or a plug-in's; see docs/architecture.md).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help=f"Tasks per suite (a fixed, deterministic subset). Default {DEFAULT_LIMIT}; see --full.")
