@@ -23,7 +23,9 @@ mindbench --prompt chat 1041 s, 1717 tokens (86/problem), pass@1 0/20; lm-eval 4
 tokens (36/problem), pass@1 0/20: ratio 2.10, target not met there. Not a fair ratio: the load
 fell from ~18 to ~10 between the two sides, and the chat prompt both prefills more (template +
 the function twice) and generates more than lm-eval's completion prompt, which its Codex stops
-cut short on this model. Rerun on a quiet machine (and with --prompt completion) before quoting.
+cut short on this model. Like for like (--prompt completion, 10 problems, load ~10 on both
+sides): mindbench 101 s (388 tokens) vs lm-eval 147 s (369 tokens), ratio 0.69, pass@1 0/10 on
+both. Rerun on a quiet machine before quoting either.
 Earlier (before this change, completion prompts, mindbench vs lm-eval): smollm2 91 s vs 143 s,
 gemma3-270m 397 s vs 419 s.
 """
