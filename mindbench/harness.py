@@ -524,9 +524,10 @@ def _check_suite(name: str, load: bool = True) -> None:
     """A suite name, or suite:subset (e.g. code:easy), that exists and whose file loads and
     validates (an empty or broken file is an error now, never a `skipped` row that --resume
     would then count as done); checked before any cell starts."""
+    from .suites import suite_names
     base, _, subset = name.partition(":")
-    if base not in SUITE_CHOICES:
-        raise MindbenchError(f"unknown suite {base!r}; choose from {', '.join(SUITE_CHOICES)} "
+    if base not in suite_names():   # built-in and plug-in suites
+        raise MindbenchError(f"unknown suite {base!r}; choose from {', '.join(suite_names())} "
                              f"(or suite:subset, e.g. code:easy), all or none")
     if load or subset:
         from .suites import load_suite, only_subset

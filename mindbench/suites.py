@@ -150,7 +150,7 @@ def _humaneval() -> list[Task]:
 def load_suite(name: str) -> list[Task]:
     """All tasks of a suite, validated. The code suite is HumanEval plus suites/code_easy.jsonl."""
     if name not in SUITES:
-        raise MindbenchError(f"unknown suite {name!r}; choose one of {', '.join(SUITES)}")
+        return get_suite(name).load()   # a plug-in suite (or one line naming the known suites)
     root = suites_dir()
     fname, validate = _FILES[name]
     tasks = _read_jsonl(root / fname, validate, root / "data")
@@ -281,7 +281,7 @@ def build_request(engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL
         commented = "\n".join("# " + ln for ln in preview.splitlines())
         prefix = f"# {name} ({nrows} rows), first rows:\n{commented}\n{script}# Question: {task.prompt}\nanswer ="
         return Request(prefix, prefix, ("\n",), 96)
-    raise MindbenchError(f"unknown suite {task.suite!r}")
+    return get_suite(task.suite).build_request(engine, task, code_protocol)
 
 
 # --- scoring one output -------------------------------------------------------------------------
@@ -297,12 +297,16 @@ def _program_for(task: Task, text: str, chat: bool):
                        plain_returns=True)
     if task.suite == "data":                           # text = prefix + the expression written
         return Checked(text.removeprefix("```python\n") + "\n", answer="answer")
+    if task.suite not in SUITES:
+        return get_suite(task.suite).program(task, text, chat)
     return None
 
 
 def _verdict(task: Task, text: str, run, chat: bool) -> dict:
     """{"correct": bool, "extracted": ..., ...} for one output; `run` is the SandboxResult of
     the task's program, or None when there was none."""
+    if task.suite not in SUITES:
+        return get_suite(task.suite).verdict(task, text, run, chat)
     if task.suite == "code":  # proved: the checks ran to their end (exit 0 alone is no pass)
         return {"correct": bool(run.passed and run.proved), "extracted": None, "reason": run.reason}
     if task.suite == "chat":
@@ -330,6 +334,8 @@ def _run_programs(programs: list[tuple[Task, str]], sandboxed: bool, workers: in
     """Run the programs through the sandbox; data programs get their CSV in the working dir."""
     if not programs:
         return []
+    if programs[0][0].suite not in SUITES:   # one batch is one suite's
+        return get_suite(programs[0][0].suite).run_programs(programs, sandboxed, workers)
     from .sandbox import run_many, run_python
     code_progs = [p for t, p in programs if t.suite == "code"]
     if len(code_progs) == len(programs):
@@ -388,7 +394,7 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
                         "program": programs[k][1], **v,
                         "stdout": runs[k].stdout[-2000:] if k in runs else None})
 
-    result = scoring.summarize(verdicts, [t.subset for t in tasks], METRICS[suite])
+    result = metric_of(suite).aggregate(verdicts, [t.subset for t in tasks])
     # Per-task verdicts, so two cells scored on the same tasks pair by id (mindbench.stats: McNemar,
     # paired bootstrap). Task ids are short (HumanEval/163): ~3 KB for all 164 HumanEval tasks.
     result["items"] = {t.id: sum(v) / len(v) for t, v in zip(tasks, verdicts)}
@@ -453,3 +459,88 @@ def _log(path: Path, samples: list[dict], engine) -> None:
     with open(path, "a", encoding="utf-8") as f:
         for s in samples:
             f.write(json.dumps({**tag, **s}, default=str) + "\n")
+
+
+# --- suites as objects: the plug-in registry ----------------------------------------------------
+# The four built-in suites are the tables and functions above. A suite from outside mindbench is
+# one `Suite` object: a plug-in registers it (register_suite, from a MINDBENCH_PLUGINS function
+# or an entry point in the group `mindbench.suites`), and load_suite, build_request, the program
+# and verdict steps and the metric above hand its tasks to it. (Issue 12 wants the built-ins as
+# Suite objects too; not done yet, so they keep their switches.)
+
+@dataclass(frozen=True)
+class Metric:
+    """How a suite's per-task verdicts become its score."""
+    name: str                    # "accuracy", "pass@1", ...: the record's quality[suite]["metric"]
+    higher_is_better: bool = True
+
+    def aggregate(self, verdicts: list[list[bool]], subsets: list[str]) -> dict:
+        return scoring.summarize(verdicts, subsets, self.name)
+
+
+class Suite:
+    """A task suite from outside mindbench: its tasks, the request per model kind, the program
+    its output asks to run (optional), the verdict, the metric."""
+    name: str = ""
+    metric: Metric = Metric("accuracy")
+
+    def load(self) -> list[Task]:
+        raise NotImplementedError
+
+    def build_request(self, engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL) -> Request:
+        prompt = engine.render(task.prompt, None) if engine.chat else task.prompt
+        return Request(prompt, "", (), 256)
+
+    def program(self, task: Task, text: str, chat: bool):
+        """A sandbox `Checked` for outputs that are programs; None: the text is the answer."""
+        return None
+
+    def run_programs(self, programs: list[tuple[Task, object]], sandboxed: bool, workers: int) -> list:
+        from .sandbox import run_many
+        return run_many([p for _, p in programs], timeout_s=CODE_TIMEOUT_S, workers=workers, sandboxed=sandboxed)
+
+    def verdict(self, task: Task, text: str, run, chat: bool) -> dict:
+        """{"correct": bool, "extracted": ...}; `run` is the program's SandboxResult or None."""
+        raise NotImplementedError
+
+
+_PLUGIN_SUITES: dict[str, object] = {}     # name -> Suite, or "module:attr" (entry points)
+_SUITE_EPS_DONE = False
+
+
+def register_suite(suite: Suite) -> None:
+    if suite.name in SUITES:
+        raise MindbenchError(f"suite {suite.name!r} is built in; give the plug-in suite another name")
+    _PLUGIN_SUITES[suite.name] = suite
+
+
+def _load_plugin_suites() -> None:
+    global _SUITE_EPS_DONE
+    from .runtimes import load_plugins
+    load_plugins()               # MINDBENCH_PLUGINS: one variable for runtimes and suites
+    if not _SUITE_EPS_DONE:
+        _SUITE_EPS_DONE = True
+        from importlib.metadata import entry_points
+        for ep in entry_points(group="mindbench.suites"):
+            _PLUGIN_SUITES.setdefault(ep.name, ep.value)
+
+
+def suite_names() -> tuple[str, ...]:
+    """Every suite `--suite` accepts: the built-in ones, then the plug-ins'."""
+    _load_plugin_suites()
+    return SUITES + tuple(n for n in _PLUGIN_SUITES if n not in SUITES)
+
+
+def get_suite(name: str) -> Suite:
+    _load_plugin_suites()
+    if name not in _PLUGIN_SUITES:
+        raise MindbenchError(f"unknown suite {name!r}; choose one of {', '.join(suite_names())}")
+    s = _PLUGIN_SUITES[name]
+    if isinstance(s, str):
+        from .runtimes import _resolve
+        s = _PLUGIN_SUITES[name] = _resolve(s)
+    return s
+
+
+def metric_of(suite: str) -> Metric:
+    return Metric(METRICS[suite]) if suite in METRICS else get_suite(suite).metric

@@ -1,6 +1,6 @@
-"""A runtime added from outside mindbench, in one file, runs through `mindbench run` and
-`mindbench report` (issue 12): nothing in mindbench/ is edited, the file registers itself, and the
-registration reaches the worker process through MINDBENCH_PLUGINS. A second check: an installed
+"""A runtime and a suite added from outside mindbench, in one file, run through `mindbench run`
+and `mindbench report` (issue 12): nothing in mindbench/ is edited, the file registers itself, and
+the registration reaches the worker process through MINDBENCH_PLUGINS. A second check: an installed
 package's entry point (group mindbench.runtimes) is found without any variable."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ TOY = textwrap.dedent('''
     from mindbench import catalog
     from mindbench.runtimes import register_runtime
     from mindbench.runtimes.base import Engine, Generation, Runtime, Timing
+    from mindbench.suites import Metric, Suite, Task, register_suite
 
 
     class ToyEngine(Engine):
@@ -60,8 +61,22 @@ TOY = textwrap.dedent('''
             return ToyEngine("toy", spec, precision or "wide", "cpu", "toy", 0.01, {"weights": "pretrained"})
 
 
+    class ToySuite(Suite):
+        # four tasks, two of which want the word the toy engine always says: a score of 50
+        name = "toysuite"
+        metric = Metric("accuracy")
+
+        def load(self):
+            return [Task(f"toy/{i}", "toysuite", "all", f"say a word ({i})", {"want": "toy" if i % 2 else "cat"})
+                    for i in range(4)]
+
+        def verdict(self, task, text, run, chat):
+            return {"correct": task.fields["want"] in text, "extracted": text}
+
+
     def register():
         register_runtime("toy", ToyRuntime())
+        register_suite(ToySuite())
     ''')
 
 
@@ -81,7 +96,9 @@ def test_a_runtime_in_one_file_runs_through_run_and_report(tmp_path):
     # a precision the toy does not run is refused before anything starts, naming what it takes
     bad = _mindbench(["run", "--runtimes", "toy", "--precisions", "fp32", "--out", str(out)], env)
     assert bad.returncode == 2 and "toy takes wide, narrow" in bad.stderr and not out.exists()
-    run = _mindbench(["run", "--runtimes", "toy", "--precisions", "wide,narrow", "--suite", "none",
+    bad = _mindbench(["run", "--runtimes", "toy", "--suite", "toysuit", "--out", str(out)], env)
+    assert bad.returncode == 2 and "choose from code, chat, reasoning, data, toysuite" in bad.stderr
+    run = _mindbench(["run", "--runtimes", "toy", "--precisions", "wide,narrow", "--suite", "toysuite",
                       "--no-fidelity", "--device", "cpu", "--repeats", "1", "--prompt-tokens", "8",
                       "--new-tokens", "5", "--out", str(out), "--json"], env)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -90,6 +107,9 @@ def test_a_runtime_in_one_file_runs_through_run_and_report(tmp_path):
         [("toy", "wide", "ok"), ("toy", "narrow", "ok")]
     assert recs[0]["speed"]["decode_tok_s"]["mean"] == 8.0        # (5 - 1) tokens / 0.5 s: the toy's own
     assert recs[0]["roofline"]["bytes_per_token"] == 1_000_000
+    q = recs[0]["quality"]["toysuite"]        # the toy suite's own verdicts, through the worker
+    assert (q["score"], q["metric"], q["items"]) == (50.0, "accuracy", {"toy/0": 0.0, "toy/1": 1.0,
+                                                                         "toy/2": 0.0, "toy/3": 1.0})
     # no precision given: the toy's own default, from its Runtime, not the transformers list
     out2 = tmp_path / "default.jsonl"
     run2 = _mindbench(["run", "--runtimes", "toy", "--suite", "none", "--no-fidelity", "--device", "cpu",
@@ -99,8 +119,10 @@ def test_a_runtime_in_one_file_runs_through_run_and_report(tmp_path):
     # the report reads the records with no plug-in loaded at all: a record stands on its own
     rep = _mindbench(["report", str(out), "--json"], {k: v for k, v in env.items() if k != "MINDBENCH_PLUGINS"})
     assert rep.returncode == 0, rep.stderr[-2000:]
-    text = rep.stdout
-    assert '"toy"' in text and '"narrow"' in text
+    rows = json.loads(rep.stdout)
+    rows = rows if isinstance(rows, list) else rows.get("rows", rows)
+    text = json.dumps(rows)
+    assert '"toy"' in text and '"narrow"' in text and "toysuite" in text
 
 
 def test_an_installed_packages_entry_point_adds_a_runtime(tmp_path):
