@@ -58,9 +58,14 @@ def hardware() -> dict:
     try:
         return detect().to_dict()
     except Exception as e:
+        # The same formula as HardwareProfile.fingerprint (a GPU-less view: detection failed), so
+        # this record still matches this machine's others; speed_fingerprint is unknown (None),
+        # so its speed is never compared.
         cpu, cores, ram = cpu_name(), os.cpu_count() or 1, ram_mb()
-        # the same formula as a detected profile without GPUs, so a CPU machine keeps its identity
-        return {"fingerprint": identity_fingerprint(cpu, cores, ram),
+        # the same formula as a detected profile without GPUs, so a CPU machine keeps its identity;
+        # speed_fingerprint is unknown (None), so this record's speed is never compared
+        return {"fingerprint": identity_fingerprint(cpu, cores, ram), "speed_fingerprint": None,
+                "cpu_features": None,
                 "memory_class": f"cpu-{round(ram / 1024)}gb", "cpu": cpu, "cores": cores, "ram_mb": ram,
                 "gpus": [], "cuda_available": False, "platform": sys.platform,
                 "detect_error": f"{type(e).__name__}: {e}"}

@@ -68,6 +68,9 @@ class GPU:
     mig: bool = False                       # a MIG slice of a bigger card (memory is the slice's)
     bandwidth_gb_s: float | None = None     # spec sheet, when we know the card
     bandwidth_source: str = "unknown"
+    compute_capability: str | None = None   # "9.0"; decides which kernels run (speed fingerprint)
+    driver: str | None = None               # NVIDIA driver version
+    cuda_driver: str | None = None          # the CUDA version the driver supports ("12.4")
 
 
 @dataclass
@@ -84,6 +87,11 @@ class HardwareProfile:
     cpu_bandwidth_source: str = "unknown"
     notes: list[str] = field(default_factory=list)   # what could not be detected, and why
     identity: str | None = None             # fingerprint kept when only the device plan changes
+    # What decides speed beyond the memory class (issue 17): None = unknown (a named profile or a
+    # hand-given machine), and an unknown CPU is never matched for speed.
+    cpu_vendor: str | None = None
+    cpu_model_id: str | None = None         # "family/model/stepping", e.g. "25/17/1"
+    cpu_features: list[str] | None = None   # the ISA flags kernels dispatch on (see CPU_FEATURES)
 
     # --- identity ------------------------------------------------------------------------------
     @property
@@ -94,6 +102,22 @@ class HardwareProfile:
         if self.identity:
             return self.identity
         return identity_fingerprint(self.cpu, self.cores, self.ram_mb, [(g.name, g.total_mb) for g in self.gpus])
+
+    @property
+    def speed_fingerprint(self) -> str | None:
+        """Short sha of what decides speed: CPU vendor, family/model/stepping, ISA features,
+        cores, and each GPU's name, compute capability, driver and CUDA versions. Two machines
+        with one `fingerprint` (same CPU name, cores, RAM) can differ here - AVX-512 or not is a
+        4x difference for int4 kernels - so speed is compared only when this matches. None when
+        the CPU features are unknown: such a machine is never matched for speed."""
+        if self.cpu_features is None:
+            return None
+        return speed_fingerprint(self.to_speed_identity())
+
+    def to_speed_identity(self) -> dict:
+        return {"cpu_vendor": self.cpu_vendor, "cpu_model_id": self.cpu_model_id,
+                "cpu_features": sorted(self.cpu_features or []), "cores": self.cores,
+                "gpus": sorted([g.name, g.compute_capability, g.driver, g.cuda_driver] for g in self.gpus)}
 
     @property
     def memory_class(self) -> str:
@@ -134,10 +158,75 @@ class HardwareProfile:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update(fingerprint=self.fingerprint, memory_class=self.memory_class, device=self.device,
+        d.update(fingerprint=self.fingerprint, speed_fingerprint=self.speed_fingerprint,
+                 memory_class=self.memory_class, device=self.device,
                  memory_mb=self.memory_mb, bandwidth_gb_s=self.bandwidth_gb_s,
                  bandwidth_source=self.bandwidth_source, platform=sys.platform)
         return d
+
+
+def speed_fingerprint(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ISA flags the kernels of torch (oneDNN/FBGEMM), bitsandbytes and ggml choose their code paths by.
+# Only these enter the speed fingerprint: a microcode flag must not split a machine in two.
+CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512cd",
+                "avx512dq", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx512vbmi",
+                "avx512ifma", "amx_tile", "amx_int8", "amx_bf16", "amx_fp16",
+                # ARM (Linux's names): NEON is "asimd" on aarch64; dot product, fp16, SVE, i8mm, bf16
+                "neon", "asimd", "asimddp", "asimdhp", "fphp", "sve", "sve2", "i8mm", "bf16")
+
+
+def cpu_info(text: str | None = None) -> dict:
+    """Vendor, family/model/stepping and the kernel-relevant ISA features of this CPU.
+
+    From /proc/cpuinfo on Linux (`text` is its content, for tests); elsewhere a best effort from
+    sysctl (macOS) or the platform, and features None (unknown) when nothing can be read."""
+    if text is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                text = f.read()
+        except OSError:
+            return _cpu_info_fallback()
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break  # the first processor describes them all (one socket type per machine)
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    flags = set((fields.get("flags") or fields.get("features") or "").split())
+    if not flags:
+        return _cpu_info_fallback()
+    vendor = fields.get("vendor_id") or fields.get("cpu implementer")
+    ids = [fields.get(k) for k in ("cpu family", "model", "stepping")]
+    if not any(ids):  # ARM: implementer/part/variant/revision
+        ids = [fields.get(k) for k in ("cpu architecture", "cpu part", "cpu variant", "cpu revision")]
+    return {"vendor": vendor, "model_id": "/".join(i or "?" for i in ids),
+            "features": sorted(f for f in CPU_FEATURES if f in flags)}
+
+
+def _cpu_info_fallback() -> dict:
+    """macOS: sysctl's hw.optional.* (ARM) and machdep.cpu.*features (Intel); else unknown."""
+    machine = platform.machine().lower()
+    if sys.platform != "darwin":
+        return {"vendor": platform.processor() or None, "model_id": machine or None, "features": None}
+    import subprocess
+    try:
+        out = subprocess.run(["sysctl", "-a"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    kv = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    have = {k.rsplit(".", 1)[-1].lower() for k, v in kv.items() if k.startswith("hw.optional.") and v.strip() == "1"}
+    for k in ("machdep.cpu.features", "machdep.cpu.leaf7_features"):
+        have |= set(kv.get(k, "").lower().replace(".", "_").split())
+    alias = {"neon": "asimd", "feat_dotprod": "asimddp", "feat_fp16": "asimdhp", "feat_i8mm": "i8mm",
+             "feat_bf16": "bf16", "fma": "fma", "f16c": "f16c", "avx1_0": "avx", "avx2_0": "avx2"}
+    feats = sorted({alias.get(h, h) for h in have} & set(CPU_FEATURES))
+    return {"vendor": kv.get("machdep.cpu.vendor") or ("Apple" if machine == "arm64" else None),
+            "model_id": kv.get("machdep.cpu.brand_string") or machine, "features": feats or None}
 
 
 def _bucket(mb: float) -> int:
@@ -195,9 +284,13 @@ def nvml_gpus(nvml=None) -> tuple[list[GPU], list[str]]:
                         notes.append(f"GPU {i} ({name}) is in MIG mode with no instances created")
                     continue
                 mem = nvml.nvmlDeviceGetMemoryInfo(h)
-                gpus.append(GPU(i, name, int(mem.total // MIB), int(mem.free // MIB)))
+                gpus.append(GPU(i, name, int(mem.total // MIB), int(mem.free // MIB),
+                                compute_capability=_nvml_cc(nvml, h)))
             except Exception as e:
                 notes.append(f"GPU {i} skipped: NVML error {type(e).__name__}: {e}")
+        driver, cuda = _nvml_versions(nvml)
+        for g in gpus:
+            g.driver, g.cuda_driver = driver, cuda
     except Exception as e:
         notes.append(f"NVML could not count GPUs ({type(e).__name__}: {e})")
     finally:
@@ -210,6 +303,28 @@ def nvml_gpus(nvml=None) -> tuple[list[GPU], list[str]]:
         if bw:
             g.bandwidth_gb_s, g.bandwidth_source = bw, f"spec sheet ({g.name})"
     return gpus, notes
+
+
+def _nvml_cc(nvml, handle) -> str | None:
+    try:
+        major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
+        return f"{major}.{minor}"
+    except Exception:  # old driver / old nvidia-ml-py: unknown, and the fingerprint says so
+        return None
+
+
+def _nvml_versions(nvml) -> tuple[str | None, str | None]:
+    """(driver version, CUDA version the driver supports), each None when NVML can't say."""
+    try:
+        driver = _s(nvml.nvmlSystemGetDriverVersion())
+    except Exception:
+        driver = None
+    try:
+        v = int(nvml.nvmlSystemGetCudaDriverVersion())   # 12040 -> "12.4"
+        cuda = f"{v // 1000}.{(v % 1000) // 10}"
+    except Exception:
+        cuda = None
+    return driver, cuda
 
 
 def _mig_enabled(nvml, handle) -> bool:
@@ -238,7 +353,8 @@ def _mig_slices(nvml, handle, index: int, parent: str) -> list[GPU]:
             name = f"{parent} MIG {j}"
         try:
             mem = nvml.nvmlDeviceGetMemoryInfo(mh)
-            out.append(GPU(index, name, int(mem.total // MIB), int(mem.free // MIB), mig=True))
+            out.append(GPU(index, name, int(mem.total // MIB), int(mem.free // MIB), mig=True,
+                           compute_capability=_nvml_cc(nvml, handle)))
         except Exception:
             continue
     return out
@@ -294,34 +410,36 @@ def ram_mb() -> int:
 
 
 def detect(*, nvml=None, measure_bandwidth: bool = False) -> HardwareProfile:
-    """This machine. Cheap (no torch import); `measure_bandwidth` adds a ~0.1 s CPU copy test."""
+    """This machine. Cheap (no torch import); `measure_bandwidth` adds a ~0.3 s CPU read test."""
     gpus, notes = nvml_gpus(nvml)
     cuda, reason = _cuda_usable(gpus)
+    info = cpu_info()
     hw = HardwareProfile(cpu=cpu_name(), cores=os.cpu_count() or 1, ram_mb=ram_mb(), gpus=gpus,
                          cuda_available=cuda, bnb_available=importlib.util.find_spec("bitsandbytes") is not None,
-                         name="detected", cuda_reason=reason, notes=notes)
+                         name="detected", cuda_reason=reason, notes=notes, cpu_vendor=info["vendor"],
+                         cpu_model_id=info["model_id"], cpu_features=info["features"])
     if measure_bandwidth:
         hw.cpu_bandwidth_gb_s, hw.cpu_bandwidth_source = measure_cpu_bandwidth()
     return hw
 
 
-def measure_cpu_bandwidth(size_mb: int = 64, repeats: int = 3) -> tuple[float | None, str]:
-    """Single-stream copy bandwidth (read + write, GB/s) with numpy, not torch: mindbench recommend
-    must stay fast (~0.1 s; a bigger buffer mostly measures page faults). The harness's torch measurement (records' roofline.bandwidth_gb_s) is
-    preferred when present."""
-    from .measure.bandwidth import _numpy_bandwidth  # the harness's own numpy copy test
+def measure_cpu_bandwidth(size_mb: int = 128, repeats: int = 3) -> tuple[float | None, str]:
+    """Single-thread read bandwidth (GB/s) with numpy, not torch: mindbench recommend must stay
+    fast (~0.3 s). The harness's torch measurement (records' roofline.bandwidth_gb_s, all
+    threads) is preferred when present."""
+    from .measure.bandwidth import _numpy_bandwidth  # the harness's own numpy read test
     try:
         best = _numpy_bandwidth(size_mb, repeats)
     except ImportError:
         return None, "unknown"
-    return round(best, 1), f"measured now (numpy copy of {size_mb} MiB)"
+    return round(best, 1), f"measured now (numpy float32 sum over {size_mb} MiB, read)"
 
 
 def cached_cpu_bandwidth(fingerprint: str) -> tuple[float | None, str]:
     """measure_cpu_bandwidth once per machine, kept in the cache dir: `mindbench recommend` runs
-    often and should not pay for numpy and the copy test every time."""
+    often and should not pay for numpy and the read test every time."""
     from .paths import cache_dir
-    path = cache_dir() / "cpu_bandwidth.json"
+    path = cache_dir() / "cpu_read_bandwidth.json"  # not cpu_bandwidth.json: that held copy figures
     try:
         known = json.loads(path.read_text())
     except (OSError, ValueError):

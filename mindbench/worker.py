@@ -16,7 +16,9 @@ clean.
 
 Fault injection for tests (honoured only here): MINDBENCH_FAULT="kind[@precision],..." with kind
 oom (a real allocation bigger than the device can give, after the model is loaded), segfault (a
-real null-pointer dereference) or hang (sleep forever, before loading). "@precision" limits it to
+real null-pointer dereference) or hang (sleep forever, before loading); the engines' own
+corrupt_prompt and slow_decode (each timed decode step takes twice as long, runtimes/base.py).
+"@precision" limits it to
 cells of that precision, so one sweep can hold a failing cell among good ones.
 """
 
@@ -87,10 +89,11 @@ def active_faults(cfg: dict) -> list[str]:
 def fault_for(cfg: dict) -> str | None:
     from .errors import faults
     for kind in faults():   # every kind is checked, even one meant for another precision
-        if kind not in ("oom", "segfault", "hang", "corrupt_prompt"):
-            raise ValueError(f"MINDBENCH_FAULT: unknown fault {kind!r} (oom, segfault, hang, corrupt_prompt)")
-    # corrupt_prompt is the engine's own fault (it garbles prompts in render()); nothing to do here
-    return next((k for k in active_faults(cfg) if k != "corrupt_prompt"), None)
+        if kind not in ("oom", "segfault", "hang", "corrupt_prompt", "slow_decode"):
+            raise ValueError(f"MINDBENCH_FAULT: unknown fault {kind!r} (oom, segfault, hang, corrupt_prompt, slow_decode)")
+    # corrupt_prompt and slow_decode are the engines' own faults (garbled prompts in render(), a
+    # slow timed decode); nothing to do here
+    return next((k for k in active_faults(cfg) if k not in ("corrupt_prompt", "slow_decode")), None)
 
 
 def genuine_oom(device: str, nbytes: int) -> None:
@@ -175,12 +178,11 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                 segfault()
 
             _timing(emit, "speed")
-            speed = measure_speed(engine, cfg["prompt_tokens"], cfg["new_tokens"], cfg["repeats"])
-            record["speed"] = speed.to_dict()
+            record["speed"] = _measure_speed(engine, cfg, measure_speed)
             bpt = engine.weight_bytes()
             bw = record["roofline"]["bandwidth_gb_s"]
-            record["roofline"].update(bytes_per_token=bpt, efficiency=(
-                round(speed.decode_tok_s.mean * bpt / (bw * 1e9), 4) if bw else None))
+            record["roofline"].update(bytes_per_token=bpt, efficiency=roofline_efficiency(
+                record["speed"]["decode_tok_s"]["mean"], bpt, bw), bandwidth_method=_bandwidth_method(device))
 
             if cfg.get("fidelity") and cfg.get("weights") != "random":
                 _timing(emit, "fidelity")
@@ -232,6 +234,36 @@ def _fidelity_reference(cfg: dict, emit):
     except Exception as e:  # noqa: BLE001 - the cell's other figures still count
         status, msg = classify(e)
         return {"error": f"no {fidelity.reference_precision(cfg['device'])} reference: {msg}"[:300]}, 0.0
+
+
+def _measure_speed(engine, cfg: dict, measure_speed) -> dict:
+    """The speed section: figures, verdict and contention, plus the settings the runtime ran
+    with (threads, OpenMP wait policy), which decide CPU speed as much as the code does."""
+    from .measure.speed import CI_TARGET, MAX_S
+    speed = measure_speed(engine, cfg["prompt_tokens"], cfg["new_tokens"], cfg["repeats"],
+                          ci_target=cfg.get("speed_ci") or CI_TARGET, max_s=cfg.get("speed_max_s") or MAX_S,
+                          llama_bench=bool(cfg.get("llama_bench")))
+    out = speed.to_dict()
+    info = engine.info or {}
+    out["runtime_settings"] = {
+        "threads": info.get("n_threads") or _cpu_threads(),
+        # unset means libgomp's default (spin a while, then sleep): what a user's own script gets
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or "default (unset)",
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    return out
+
+
+def roofline_efficiency(decode_tok_s: float | None, bytes_per_token: int | None, read_gb_s: float | None):
+    """Decode tok/s x bytes read per token / measured read bandwidth: the fraction of the memory
+    ceiling reached (at most 1 when the ceiling is right; see measure/bandwidth.py)."""
+    if not decode_tok_s or not bytes_per_token or not read_gb_s:
+        return None
+    return round(decode_tok_s * bytes_per_token / (read_gb_s * 1e9), 4)
+
+
+def _bandwidth_method(device: str) -> str:
+    from .measure.bandwidth import method
+    return method(device)
 
 
 def _set_threads(cfg: dict, kwargs: dict) -> None:

@@ -39,7 +39,7 @@ def _bandwidth_from_results(hw: HardwareProfile) -> None:
 
 @click.command(name="hardware")
 @hardware_options
-@click.option("--measure", is_flag=True, help="Also measure CPU memory bandwidth (~0.1 s).")
+@click.option("--measure", is_flag=True, help="Also measure CPU memory read bandwidth (~0.3 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def hardware_command(profile_name, gpu_memory, device, ram, measure, as_json):
     """Show this machine's GPUs, CPU, RAM and what can run here.

@@ -3,7 +3,7 @@
 - `MemoryTracker` (memory.py): a context manager over one cell; CUDA: NVML global, NVML process,
   torch max allocated and max reserved; CPU: the model footprint and the worker's peak RSS.
 - `measure_speed` (speed.py): warm-up, then repeated timed prefill/decode runs -> mean/std/n.
-- `measure_bandwidth` (bandwidth.py): the device's copy bandwidth in GB/s, the roofline's ceiling.
+- `measure_bandwidth` (bandwidth.py): the device's read bandwidth in GB/s, the roofline's ceiling.
 
 Nothing here imports torch or pynvml at module import time.
 """

@@ -4,6 +4,7 @@ suites, agents) talks to this and never to transformers or llama.cpp directly.""
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
@@ -69,6 +70,25 @@ class Generation:
     finish_reason: str              # "stop" | "length" | "eos"
 
 
+def slow_decode_fault(precision: str | None) -> bool:
+    """MINDBENCH_FAULT=slow_decode[@precision] (same list syntax as the worker's): a real slowdown
+    for testing the speed gate. Each timed decode step is followed by a sleep as long as the step
+    itself, so decode runs at half speed on any machine - the size of a lost fast path."""
+    from ..errors import faults
+    return "slow_decode" in faults(precision or "")
+
+
+def end_step(started: float, steps: list, slow: bool) -> None:
+    """Close one timed decode step begun at `started` (perf_counter): record its duration, and
+    under the slow_decode fault sleep as long again (the sleep counts in the step, as it would
+    in slower code)."""
+    took = time.perf_counter() - started
+    if slow:
+        time.sleep(took)
+        took = time.perf_counter() - started
+    steps.append(took)
+
+
 @dataclass
 class Timing:
     prompt_tokens: int
@@ -76,6 +96,7 @@ class Timing:
     prefill_s: float                # forward pass over the prompt
     ttft_s: float                   # prompt in -> first new token out
     decode_s: float                 # remaining new_tokens - 1 tokens
+    step_s: list = field(default_factory=list)   # each decode step's seconds: inter-token latency
 
     @property
     def prefill_tok_s(self) -> float:

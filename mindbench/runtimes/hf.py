@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Iterator
 
-from .base import Engine, GenParams, Generation, Timing
+from .base import Engine, GenParams, Generation, Timing, end_step, slow_decode_fault
 
 # A fixed English paragraph whose token ids, repeated, make the synthetic prompts of timed_run.
 # Real text (not random ids) keeps attention patterns and the first-token argmax realistic.
@@ -409,13 +409,17 @@ class TransformersEngine(Engine):
             nxt = logits[:, -1, :].argmax(-1, keepdim=True)
             sync()
             t2 = time.perf_counter()
+            steps, slow = [], slow_decode_fault(self.precision)
             for _ in range(new_tokens - 1):
+                ts = time.perf_counter()
                 logits, cache = forward(nxt, cache)
                 nxt = logits[:, -1, :].argmax(-1, keepdim=True)
+                sync()  # per step, as a streaming user's host sees each token (inter-token latency)
+                end_step(ts, steps, slow)
             sync()
             t3 = time.perf_counter()
         return Timing(prompt_tokens=prompt_tokens, new_tokens=new_tokens,
-                      prefill_s=t1 - t0, ttft_s=t2 - t0, decode_s=t3 - t2)
+                      prefill_s=t1 - t0, ttft_s=t2 - t0, decode_s=t3 - t2, step_s=steps)
 
     def _forward_fn(self):
         """forward(ids, cache) -> (last logits, cache), across transformers' cache-argument names."""

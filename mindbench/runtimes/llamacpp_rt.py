@@ -4,7 +4,6 @@ needs, and the GGUF estimator of estimate_check.py. The engine itself is runtime
 
 from __future__ import annotations
 
-import os
 
 from .base import Runtime
 from .llamacpp import DEFAULT_HUB_QUANT, FILE_TYPES, INSTALL, _norm_quant
@@ -40,9 +39,11 @@ class LlamaCppRuntime(Runtime):
         return resolve_device(device)
 
     def setup_process(self, cfg: dict) -> None:
-        # llama.cpp and torch share libgomp, and its threads spin while idle by default; set before
-        # anything imports torch, or a llama.cpp cell decodes several times slower (docs/llamacpp.md).
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # No OMP_WAIT_POLICY is forced (it used to be PASSIVE): users run llama.cpp with libgomp's
+        # default, and PASSIVE decoded 5x slower on a quiet host (issue 17). A busy machine is
+        # detected and reported (speed.verdict), not compensated; the record keeps the policy and
+        # threads each cell ran with (speed.runtime_settings).
+        return None
 
     def set_threads(self, threads: int, load_kwargs: dict) -> None:
         load_kwargs["n_threads"] = threads      # llama.cpp takes it at load (llama-bench's -t)
