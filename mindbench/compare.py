@@ -24,6 +24,9 @@ than both a tolerance and what the measurements' own spread allows:
 Rows match by model, runtime, precision, device, weights and suite, on the same hardware memory
 class (default). Speed and memory depend on the exact machine, so they are compared only when
 the hardware fingerprints match too; quality is compared across machines of the same class.
+Speed also needs the same *speed* fingerprint (CPU ISA features, GPU compute capability and
+driver) and measurements that did not call themselves noisy or contended (issue 17); `--ab`
+gates speed between the two sides of one interleaved same-machine run (scripts/ci_gate.sh).
 Rows that find no partner are listed, not silently dropped.
 
 Exit status: 0 nothing regressed, 1 a regression, 2 bad input (missing file, schema mismatch,
@@ -215,7 +218,7 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
         if b["fingerprint"] != n["fingerprint"] and hardware != "any":
             notes.append(f"{cell}: speed and memory not compared (different machine, same memory class)")
             continue
-        if not gate_speed:
+        if not gate_speed or speed_skipped(b, n, cell, notes):
             speed = ()
         elif b["speed_config"] != n["speed_config"]:
             notes.append(f"{cell}: speed not compared (prompt/new tokens/threads differ: "
@@ -259,6 +262,106 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
                      "z": z, "alpha": alpha, "kld_tol": kld_tol, "hardware": hardware, "speed": gate_speed},
         "exit_code": 1 if regressions else 0,
     }
+
+
+# --- speed: like with like (issue 17) -------------------------------------------------------
+
+def speed_not_comparable(b: dict, n: dict) -> str | None:
+    """Why the speeds of two views (report.view) can't be compared, or None when they can.
+
+    Speed depends on what the kernels dispatch on, not on the memory class: an AVX-512 host runs
+    bitsandbytes int4 4x faster than an AVX2 host with the same CPU name, cores and RAM, so two
+    records are compared only on the same speed fingerprint, and only when neither measurement
+    called itself noisy or contended."""
+    for side, v in (("baseline", b), ("new", n)):
+        if v.get("speed_verdict") in ("noisy", "contended"):
+            return f"speed not compared: the {side} measurement was {v['speed_verdict']}"
+    if not b.get("speed_fingerprint") or not n.get("speed_fingerprint"):
+        return "speed not compared: unknown CPU features (a record made before speed fingerprints)"
+    if b["speed_fingerprint"] == n["speed_fingerprint"]:
+        return None
+    return "speed not compared: " + _speed_difference(b, n)
+
+
+def _speed_difference(b: dict, n: dict) -> str:
+    from .report import top_feature
+    fb, fn = set(b.get("cpu_features") or []), set(n.get("cpu_features") or [])
+    if fb != fn:
+        tb, tn = top_feature(fb), top_feature(fn)
+        if tb == tn:  # same class, different extras: name them
+            tb, tn = ",".join(sorted(fb - fn)) or "-", ",".join(sorted(fn - fb)) or "-"
+        return f"different CPU ({tb} vs {tn})"
+    if b.get("cpu_model_id") != n.get("cpu_model_id"):
+        return f"different CPU model ({b.get('cpu_model_id')} vs {n.get('cpu_model_id')})"
+    if b.get("gpu_ids") != n.get("gpu_ids"):
+        return f"different GPU ({b.get('gpu_ids')} vs {n.get('gpu_ids')})"
+    return "different machine (cores, GPU driver or CUDA version differ)"
+
+
+def speed_skipped(b: dict, n: dict, cell: str, notes: list[str]) -> bool:
+    why = speed_not_comparable(b, n)
+    if why:
+        notes.append(f"{cell}: {why}")
+    return why is not None
+
+
+def _pooled(stats: list[tuple[float, float, int]]) -> tuple[float, float, int]:
+    """Mean, sample std and n of the union of several groups given as (mean, std, n)."""
+    total = sum(k for _, _, k in stats)
+    mean = sum(m * k for m, _, k in stats) / total
+    ss = sum((k - 1) * sd * sd + k * (m - mean) ** 2 for m, sd, k in stats)
+    return mean, math.sqrt(ss / (total - 1)) if total > 1 else 0.0, total
+
+
+def compare_ab(a_records: list[dict], b_records: list[dict], *, speed_tol: float = SPEED_TOL,
+               z: float = Z) -> dict:
+    """Speed of B (HEAD) against A (the baseline's commit), both measured on this machine in one
+    interleaved run (A, B, A, B...: asv continuous). Every round of a cell is pooled, so drift and
+    background load during the run hit both sides alike; that is why, unlike `compare`, rounds
+    marked contended still count here (they are listed in the notes). Only speed is judged."""
+    def pool(records):
+        cells: dict[tuple, list[dict]] = {}
+        for v in map(view, records):
+            if v["status"] == "ok":
+                cells.setdefault((v["model"], v["runtime"], v["precision"], v["device"], v["weights"]), []).append(v)
+        return cells
+    pa, pb = pool(a_records), pool(b_records)
+    checks, notes = [], []
+    for key in pa.keys() & pb.keys():
+        va, vb = pa[key], pb[key]
+        cell = _label(key)
+        if {v["fingerprint"] for v in va} != {v["fingerprint"] for v in vb}:
+            raise BadInput(f"{cell}: A and B were measured on different machines; --ab needs one machine")
+        contended = [v for v in va + vb if v["speed_verdict"] == "contended"]
+        if contended:
+            notes.append(f"{cell}: {len(contended)} of {len(va) + len(vb)} rounds contended (shared by both sides)")
+        if {tuple(v["speed_config"]) for v in va + vb} != {tuple(va[0]["speed_config"])}:
+            notes.append(f"{cell}: speed not compared (prompt/new tokens/threads differ between A and B)")
+            continue
+        for fig, label, higher_better in SPEED:
+            sa = [(v[fig], v[fig + "_std"] or 0.0, v[fig + "_n"] or 1) for v in va if v[fig] is not None]
+            sb = [(v[fig], v[fig + "_std"] or 0.0, v[fig + "_n"] or 1) for v in vb if v[fig] is not None]
+            if not sa or not sb:
+                continue
+            (ma, sda, _), (mb, sdb, nb) = _pooled(sa), _pooled(sb)
+            if ma <= 0:
+                continue
+            noise = z * math.hypot(sda, sdb)
+            allowed = max(noise, speed_tol * ma)
+            worse = (ma - mb) if higher_better else (mb - ma)
+            checks.append(_check(cell, label, ma, mb, mb - ma, allowed, _judge(worse, allowed), base_spread=sda,
+                                 new_spread=sdb, noise=noise, rel=(mb - ma) / ma, rounds=[len(sa), len(sb)], n=nb))
+    if not checks:
+        raise BadInput("nothing to compare: no cell has speed figures on both sides of the A/B run")
+    unmatched = {"baseline": [_label(k) for k in pa.keys() - pb.keys()],
+                 "new": [_label(k) for k in pb.keys() - pa.keys()]}
+    regressions = sum(c["verdict"] == "regression" for c in checks)
+    return {"regressions": regressions, "improvements": sum(c["verdict"] == "improvement" for c in checks),
+            "compared_cells": len(pa.keys() & pb.keys()), "checks": checks, "unmatched": unmatched,
+            "notes": notes, "settings": {"quality_tol": QUALITY_TOL, "speed_tol": speed_tol,
+                                         "memory_tol": MEMORY_TOL, "z": z, "hardware": "same machine (A/B)",
+                                         "speed": True, "ab": True},
+            "exit_code": 1 if regressions else 0}
 
 
 def _fmt(x, spread=None) -> str:
@@ -343,8 +446,10 @@ def _load(path: str, side: str) -> list[dict]:
               help="Gate speed figures; --no-speed when either run shared its CPU with other work.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write the comparison as one HTML page.")
+@click.option("--ab", is_flag=True, help="BASELINE and NEW are the two sides of one interleaved A/B run on "
+              "this machine (scripts/ci_gate.sh): pool every round per cell and gate speed only.")
 def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_tol, hardware, gate_speed, as_json,
-                    html_path=None):
+                    html_path=None, ab=False):
     """Regression gate: compare NEW results against BASELINE.
 
     Exit status 0 when nothing regressed, 1 on a regression, 2 on bad input (missing file,
@@ -368,11 +473,15 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_to
     base_records = _load(baseline, "BASELINE")
     new_records = _load(new, "NEW")
     schemas = {r.get("schema", 1) for r in base_records} | {r.get("schema", 1) for r in new_records}
-    if len(schemas) > 1 and any(not isinstance(x, int) or x < MIN_SCHEMA for x in schemas):
+    # an A/B run's old side may predate the current schema (compare_ab reads only speed)
+    if len(schemas) > 1 and not ab and any(not isinstance(x, int) or x < MIN_SCHEMA for x in schemas):
         raise BadInput(f"schema mismatch: the files hold result schemas {sorted(schemas, key=str)}; "
                        "refresh the baseline with the current mindbench (see results/README.md)")
-    result = compare(base_records, new_records, quality_tol=quality_tol, speed_tol=speed_tol,
-                     memory_tol=memory_tol, z=z, hardware=hardware, gate_speed=gate_speed, kld_tol=kld_tol)
+    if ab:
+        result = compare_ab(base_records, new_records, speed_tol=speed_tol, z=z)
+    else:
+        result = compare(base_records, new_records, quality_tol=quality_tol, speed_tol=speed_tol,
+                         memory_tol=memory_tol, z=z, hardware=hardware, gate_speed=gate_speed, kld_tol=kld_tol)
     click.echo(json.dumps(result, indent=2) if as_json else render_text(result))
     if html_path:  # the page lives in report_html; written before a regression's exit 1
         from .report_html import write_compare

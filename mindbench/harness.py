@@ -249,7 +249,8 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
          batch_size: int = 8, seed: int = 0, run_id: str | None = None, log_samples: str | None = None,
          sandboxed: bool = True, cache_dir: str | None = None, fingerprint: str | None = None,
          threads: int | None = None, code_protocol: str | None = None, fidelity: bool | None = None,
-         fidelity_tokens: int | None = None) -> list[dict]:
+         fidelity_tokens: int | None = None, speed_ci: float | None = None, speed_max_s: float | None = None,
+         llama_bench: bool = False) -> list[dict]:
     """The cells of a sweep, each a complete worker config with its key. fidelity=None: on for
     pretrained weights (mindbench/fidelity.py), off for random ones."""
     from .catalog import resolve
@@ -266,7 +267,8 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
                         "seed": seed, "run_id": run_id, "log_samples": log_samples, "sandboxed": sandboxed,
                         "cache_dir": cache_dir, "bandwidth_gb_s": None, "threads": threads,
                         "fidelity": (not no_weights) if fidelity is None else bool(fidelity and not no_weights),
-                        "fidelity_tokens": fidelity_tokens}
+                        "fidelity_tokens": fidelity_tokens,
+                        "speed_ci": speed_ci, "speed_max_s": speed_max_s, "llama_bench": llama_bench}
                 if code_protocol:
                     cell["code_protocol"] = code_protocol
                 cell["cell"] = results.cell_key(cell, fingerprint)
@@ -475,7 +477,7 @@ def table_rows(records: list[dict]) -> list[dict]:
             "peak MB": None if peak is None else round(peak),
             "load s": None if (r.get("load") or {}).get("load_s") is None else round(r["load"]["load_s"], 1),
             "prefill tok/s": _pm(s.get("prefill_tok_s"), "{:.0f}"),
-            "decode tok/s": _pm(s.get("decode_tok_s")),
+            "decode tok/s": _pm(s.get("decode_tok_s")) + _speed_mark(s.get("verdict")),
             "TTFT ms": _pm(s.get("ttft_ms"), "{:.0f}"),
             "roofline": "" if roof.get("efficiency") is None else f"{100 * roof['efficiency']:.0f}%",
         })
@@ -505,6 +507,11 @@ def _fidelity_ref(records: list[dict]) -> str:
     return "/".join(refs) or "reference"
 
 
+def _speed_mark(verdict) -> str:
+    from .report import speed_mark
+    return speed_mark(verdict) if verdict else ""
+
+
 def format_table(records: list[dict]) -> str:
     from tabulate import tabulate
     bw = next(((r.get("roofline") or {}).get("bandwidth_gb_s") for r in records
@@ -516,6 +523,9 @@ def format_table(records: list[dict]) -> str:
     if bw:
         text += (f"\nroofline = decode tok/s x weight bytes per token / measured read bandwidth "
                  f"({bw:g} GB/s); peak MB = NVML per-process on CUDA, peak RSS on CPU")
+    if any((r.get("speed") or {}).get("verdict") in ("noisy", "contended") for r in records):
+        text += ("\n~ = noisy (95% CI wider than --speed-ci), (contended) = other processes took the CPU/GPU "
+                 "while timing: not used by recommend or compare")
     return text
 
 
@@ -667,9 +677,15 @@ def _split(value: str | None) -> list[str]:
               help="Tokens of text the fidelity track scores (default 4096; the shipped text holds about 7000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON instead of the table.")
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run generated code without the sandbox (only for code you trust).")
+@click.option("--speed-ci", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True, metavar="FRACTION",
+              help="Repeat timed runs (beyond --repeats) until decode tok/s's 95% CI half-width is this fraction of the mean.")
+@click.option("--speed-max-s", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS",
+              help="Stop repeating after this much timed work, precise or not (the row is then marked noisy).")
+@click.option("--llama-bench", is_flag=True,
+              help="Also measure llama-bench's pp512/tg128 when the prompt/new tokens are not 512/128.")
 def run_command(suite, models, precisions, runtimes, device, limit, full, repeats, batch_size, prompt_tokens,
                 new_tokens, code_protocol, out, resume, no_weights, log_samples, timeout_s, threads, executor, ray_address, ray_cpus_per_cell, as_json,
-                unsafe_no_sandbox, fidelity=None, fidelity_tokens=None):
+                unsafe_no_sandbox, fidelity=None, fidelity_tokens=None, speed_ci=0.05, speed_max_s=60.0, llama_bench=False):
     """Benchmark models x precisions: memory, prefill/decode speed, roofline and quality.
 
     Each (model, runtime, precision) cell runs in its own process; one that runs out of memory,
@@ -717,7 +733,8 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
                     limit=None if full else (limit or DEFAULT_LIMIT), repeats=repeats, batch_size=batch_size,
                     prompt_tokens=prompt_tokens, new_tokens=new_tokens, no_weights=no_weights,
                     log_samples=samples, sandboxed=not unsafe_no_sandbox, threads=threads,
-                    code_protocol=code_protocol, fidelity=fidelity, fidelity_tokens=fidelity_tokens)
+                    code_protocol=code_protocol, fidelity=fidelity, fidelity_tokens=fidelity_tokens,
+                    speed_ci=speed_ci, speed_max_s=speed_max_s, llama_bench=llama_bench)
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
     else:

@@ -148,6 +148,14 @@ def split_records(hw: HardwareProfile, records: list[dict]) -> tuple[list[dict],
     return here, similar, ignored
 
 
+def speed_evidence(r: dict, speed_fp: str | None) -> bool:
+    """A record's speed counts only from a machine with this one's speed fingerprint (CPU ISA
+    features, GPU) and a measurement that was neither noisy nor contended (measure/speed.py).
+    A planned machine (a profile: its CPU features unknown, speed_fp None) takes what it has."""
+    from .measure.speed import usable
+    return usable(r) and (speed_fp is None or (r.get("hardware") or {}).get("speed_fingerprint") == speed_fp)
+
+
 def _mean(speed: dict, name: str):
     v = (speed or {}).get(name)
     return v.get("mean") if isinstance(v, dict) else None
@@ -194,7 +202,7 @@ def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
             m.memory_mb, m.memory_origin = float(peak), origin
             m.tokens = (cfg.get("prompt_tokens") or 0) + (cfg.get("new_tokens") or 0) or None
         tok_s = _mean(r.get("speed") or {}, "decode_tok_s")
-        if tok_s:
+        if tok_s and speed_evidence(r, speed_fp):  # issue 17: same kernels, not noisy/contended
             m.decode_tok_s, m.speed_origin = tok_s, origin
         q = (r.get("quality") or {}).get(task)
         if q and q.get("score") is not None and cfg.get("weights", "pretrained") == "pretrained":

@@ -87,6 +87,11 @@ def view(rec: dict) -> dict:
         "device": c.get("device"), "weights": c.get("weights", "pretrained"), "fault": c.get("fault"),
         "status": rec.get("status"), "error": rec.get("error"),
         "fingerprint": hw.get("fingerprint"), "memory_class": hw.get("memory_class"),
+        # issue 17: speed is compared only on the same speed fingerprint, and only when usable
+        "speed_fingerprint": hw.get("speed_fingerprint"), "cpu_features": hw.get("cpu_features"),
+        "cpu_model_id": hw.get("cpu_model_id"), "gpu_ids": [[g.get("name"), g.get("compute_capability")]
+                                                            for g in hw.get("gpus") or []],
+        "speed_verdict": speed.get("verdict"),
         "timestamp": rec.get("timestamp"), "run_id": rec.get("run_id"),
         "load_s": _num((rec.get("load") or {}).get("load_s")),
         "weights_mb": _num(mem.get("weights_mb")), "peak_mb": _num(peak), "peak_source": peak_src,
@@ -118,6 +123,23 @@ def _fmt(x, std=None, digits=1, est=False) -> str:
     return s + (" (est.)" if est else "")
 
 
+# Most capable first: the one feature that names a CPU's kernel class in one word.
+ISA_RANK = ("amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx_vnni", "avx2", "avx", "sve2", "sve",
+            "i8mm", "asimddp", "asimd", "neon")
+
+
+def top_feature(features) -> str:
+    if features is None:
+        return "CPU features unknown"
+    return next((f for f in ISA_RANK if f in features), "no AVX/NEON")
+
+
+def speed_mark(verdict: str | None) -> str:
+    """What a speed figure's own measurement said of it: "~" noisy (CI target missed),
+    "(contended)" other processes took the CPU/GPU. Such figures are never used as evidence."""
+    return {"noisy": " ~", "contended": " (contended)"}.get(verdict or "", "")
+
+
 def suites_of(views: list[dict]) -> list[str]:
     return list(dict.fromkeys(s for v in views for s in v["quality"]))
 
@@ -144,7 +166,8 @@ def table_rows(views: list[dict]) -> list[dict]:
             "peak MB": _fmt(v["peak_mb"], digits=0,
                             est=f"memory.{v['peak_source']}" in est) + (
                 " (RSS)" if v["peak_source"] == "peak_rss_mb" and v["peak_mb"] is not None else ""),
-            "decode tok/s": _fmt(v["decode_tok_s"], v["decode_tok_s_std"], est="speed.decode_tok_s" in est),
+            "decode tok/s": _fmt(v["decode_tok_s"], v["decode_tok_s_std"], est="speed.decode_tok_s" in est)
+            + speed_mark(v["speed_verdict"]),
             "prefill tok/s": _fmt(v["prefill_tok_s"], v["prefill_tok_s_std"], digits=0,
                                   est="speed.prefill_tok_s" in est),
             "TTFT ms": _fmt(v["ttft_ms"], v["ttft_ms_std"], est="speed.ttft_ms" in est),
@@ -174,6 +197,11 @@ def table_note(views: list[dict]) -> str:
             "Peak MB (RSS) is the worker's peak resident memory on CPU.")
     if any(v["estimated"] for v in views):
         note += " (est.) = estimated, not measured."
+    if any(v.get("speed_verdict") in ("noisy", "contended") for v in views):
+        note += (" ~ = noisy speed (95% CI wider than the target), (contended) = other processes took the "
+                 "CPU/GPU while it was timed: neither is used by recommend or compare.")
+    if any(v["efficiency"] is not None for v in views):
+        note += " Roofline = decode tok/s x weight bytes per token / measured read bandwidth."
     if any(q["empty"] for v in views for q in v["quality"].values()):
         note += (" [k empty] = k outputs ran to the token limit and decoded to nothing: broken numerics "
                  "(e.g. fp16 overflow; try bf16 or fp32), not a weak model.")
@@ -196,6 +224,9 @@ def hardware_line(records: list[dict]) -> str:
         hw = r.get("hardware") or {}
         gpus = ", ".join(f"{g.get('name')} {g.get('total_mb')} MB" for g in hw.get("gpus") or []) or "no GPU"
         line = f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('ram_mb', '?')} MB RAM, {gpus}"
+        # which machine the speeds belong to (issue 17): its speed fingerprint and top ISA feature
+        line += (f" (speed fingerprint {hw['speed_fingerprint']}, {top_feature(hw.get('cpu_features'))})"
+                 if hw.get("speed_fingerprint") else " (speed fingerprint unknown)")
         seen[line] = None
     return "; ".join(seen)
 
@@ -220,7 +251,7 @@ def render(records: list[dict], fmt: str) -> str:
                                    "status", "error", "weights_mb", "peak_mb", "peak_source",
                                    "decode_tok_s", "decode_tok_s_std", "prefill_tok_s", "prefill_tok_s_std",
                                    "ttft_ms", "ttft_ms_std", "efficiency", "load_s", "use", "memory_class",
-                                   "fingerprint")}
+                                   "fingerprint", "speed_fingerprint", "speed_verdict")}
             f["estimated"] = ";".join(v["estimated"])
             if any(x.get("fidelity") for x in views):
                 from .fidelity import flat as fidelity_columns
