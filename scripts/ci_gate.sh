@@ -4,8 +4,11 @@
 #   scripts/ci_gate.sh                   # run the benchmark now, compare it with the baseline (.ci/run)
 #   scripts/ci_gate.sh NEW.jsonl         # compare results measured already with the baseline
 #   scripts/ci_gate.sh --refresh         # remake results/baseline.jsonl, baseline.md and baseline.png
+#   scripts/ci_gate.sh --speed-only      # only the A/B speed gate (baseline's commit vs HEAD, here)
 #
 # Exit status is compare's: 0 nothing regressed, 1 a regression, 2 bad input or a broken run.
+# Quality is gated against the committed baseline; speed by an A/B run of the baseline's own
+# commit against HEAD on this machine (see ab_gate), never against figures from another machine.
 # Extra arguments go to `mindbench compare` (e.g. --speed-tol 0.1); MINDBENCH_GATE_BENCH
 # overrides the benchmark's arguments.
 set -euo pipefail
@@ -35,27 +38,62 @@ if [ "${1:-}" = "--refresh" ]; then
 fi
 
 [ -f "$BASELINE" ] || { echo "Error: $BASELINE is missing; make it with scripts/ci_gate.sh --refresh" >&2; exit 2; }
-# Speed is only worth gating on a machine that was not shared: with other jobs on the cores,
-# honest reruns differ by 2-10x here, far beyond any tolerance. MINDBENCH_GATE_SPEED=1|0 forces
-# it; by default it is gated when the 15-minute load average is below 1.5x the cores (a run's
-# own threads load every core, so "quiet" means little beyond that).
-speed_flag() {
-    case "${MINDBENCH_GATE_SPEED:-auto}" in
-        1) echo --speed ;;
-        0) echo --no-speed ;;
-        *) if awk -v c="$(nproc)" '{exit !($3 < 1.5 * c)}' /proc/loadavg 2>/dev/null; then echo --speed
-           else echo "speed not gated: 15-min load average $(cut -d' ' -f3 /proc/loadavg) on $(nproc) cores" >&2
-                echo --no-speed; fi ;;
-    esac
+
+# --- speed: A/B against the baseline's own commit, on this machine, in this run (issue 17) -------
+# A speed figure from another machine (or the same machine at another time) can't gate: an AVX2
+# host runs int4 4x slower than the AVX-512 host that made the baseline, with the same CPU name.
+# So, as asv's `continuous` does, the baseline's commit (its records' software.commit) is checked
+# out in a git worktree and measured beside HEAD, interleaved A, B, A, B..., with the same venv;
+# only speed is judged here (compare --ab). Quality is still gated against the committed baseline.
+# MINDBENCH_FAULT applies to HEAD only (the code under test). MINDBENCH_GATE_SPEED=0 skips it.
+AB_ARGS=${MINDBENCH_AB_BENCH:-"--suite none --precisions fp32,int4 --repeats 3 --prompt-tokens 128 --new-tokens 32"}
+AB_ROUNDS=${MINDBENCH_AB_ROUNDS:-2}
+PY=${MINDBENCH_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+PY=$(cd "$(dirname "$(command -v "$PY")")" && pwd)/$(basename "$PY")   # absolute, symlink kept (a venv)
+
+ab_gate() {
+    [ "${MINDBENCH_GATE_SPEED:-1}" = 0 ] && { echo "speed not gated (MINDBENCH_GATE_SPEED=0)" >&2; return 0; }
+    local commit dir rc=0 i start
+    commit=$("$PY" -c 'import json,sys
+for line in open(sys.argv[1]):
+    c = (json.loads(line).get("software") or {}).get("commit")
+    if c: print(c.removesuffix("-dirty")); break' "$BASELINE" 2>/dev/null || true)
+    if [ -z "$commit" ] || ! git cat-file -e "$commit^{commit}" 2>/dev/null; then
+        echo "speed not gated: baseline commit unavailable (${commit:-none recorded}; a shallow clone?)" >&2
+        return 0
+    fi
+    dir=$(mktemp -d)
+    if ! git worktree add --quiet --detach "$dir/base" "$commit" >/dev/null 2>&1; then
+        echo "speed not gated: baseline commit unavailable (git worktree add $commit failed)" >&2
+        rm -rf "$dir"; return 0
+    fi
+    start=$(date +%s)
+    for i in $(seq "$AB_ROUNDS"); do
+        # A: the baseline's code (its own package on PYTHONPATH, same interpreter and libraries)
+        ( cd "$dir/base" && env -u MINDBENCH_FAULT PYTHONPATH="$dir/base" "$PY" -m mindbench.cli run \
+              $AB_ARGS --out "$dir/a.jsonl" >&2 ) || rc=2
+        # B: HEAD
+        PYTHONPATH="$PWD" "$PY" -m mindbench.cli run $AB_ARGS --out "$dir/b.jsonl" >&2 || rc=2
+    done
+    echo "A/B speed run ($AB_ROUNDS rounds, baseline commit ${commit:0:12} vs HEAD) took $(( $(date +%s) - start )) s" >&2
+    if [ "$rc" -eq 0 ]; then
+        PYTHONPATH="$PWD" "$PY" -m mindbench.cli compare "$dir/a.jsonl" "$dir/b.jsonl" --ab "$@" || rc=$?
+    else
+        echo "Error: the A/B speed run failed; see above" >&2
+    fi
+    git worktree remove --force "$dir/base" >/dev/null 2>&1 || true
+    rm -rf "$dir"
+    return "$rc"
 }
 
 gate() {
+    # Quality (and status, memory) against the committed baseline; speed comes from ab_gate.
     # Rows match on the same memory class. A CI machine with other RAM than the baseline's has
     # no matching rows (exit 2): then gate quality alone across machines, where greedy decoding
-    # still scores the same tasks the same way, and leave speed and memory out.
+    # still scores the same tasks the same way, and leave memory out.
     local out=$1; shift
     local rc=0
-    $MINDBENCH compare "$BASELINE" "$out" $(speed_flag) "$@" || rc=$?
+    $MINDBENCH compare "$BASELINE" "$out" --no-speed "$@" || rc=$?
     if [ "$rc" -eq 2 ] && [ -f "$out" ] && [ -f "$BASELINE" ]; then
         echo "no rows matched on this machine's memory class: gating quality across machines" >&2
         rc=0
@@ -64,13 +102,24 @@ gate() {
     return "$rc"
 }
 
+worst() {  # 2 (broken) over 1 (regression) over 0
+    if [ "$1" -eq 2 ] || [ "$2" -eq 2 ]; then echo 2; elif [ "$1" -eq 1 ] || [ "$2" -eq 1 ]; then echo 1; else echo 0; fi
+}
+
+if [ "${1:-}" = "--speed-only" ]; then
+    shift
+    rc=0; ab_gate "$@" || rc=$?
+    exit "$rc"
+fi
+
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
     # Results measured already (by .ci/run's main command): gate them without measuring twice.
     out=$1
     shift
     $MINDBENCH report "$out" --format md || true  # the table is for people; compare decides
-    gate "$out" "$@"
-    exit $?
+    q=0; gate "$out" "$@" || q=$?
+    s=0; ab_gate "$@" || s=$?
+    exit "$(worst "$q" "$s")"
 fi
 out=${MINDBENCH_GATE_OUT:-$(mktemp -d)/ci.jsonl}
 start=$(date +%s)
@@ -79,4 +128,6 @@ start=$(date +%s)
 $MINDBENCH run $BENCH_ARGS --out "$out" || { echo "Error: mindbench run failed; see above" >&2; exit 2; }
 echo "benchmark took $(( $(date +%s) - start )) s; results in $out" >&2
 $MINDBENCH report "$out" --format md || true
-gate "$out" "$@"
+q=0; gate "$out" "$@" || q=$?
+s=0; ab_gate "$@" || s=$?
+exit "$(worst "$q" "$s")"
