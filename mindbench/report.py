@@ -124,8 +124,7 @@ def _fmt(x, std=None, digits=1, est=False) -> str:
 
 
 # Most capable first: the one feature that names a CPU's kernel class in one word.
-ISA_RANK = ("amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx_vnni", "avx2", "avx", "sve2", "sve",
-            "i8mm", "asimddp", "asimd", "neon")
+ISA_RANK = ("amx_tile", "avx512f", "avx_vnni", "avx2", "avx", "sve2", "sve", "i8mm", "asimddp", "asimd", "neon")
 
 
 def top_feature(features) -> str:

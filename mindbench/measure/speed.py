@@ -271,10 +271,10 @@ def _sum_contention(probes: list[dict]) -> dict:
            "own_cpu_s": round(sum(p["own_cpu_s"] for p in probes), 3), "cpus": probes[0]["cpus"]}
     if all(p["other_cpu_s"] is not None for p in probes):
         other, steal = sum(p["other_cpu_s"] for p in probes), sum(p["steal_s"] for p in probes)
-        out.update(other_cpu_s=round(other, 3), steal_s=round(steal, 3),
-                   stolen_frac=round(min(1.0, (other + steal) / (out["wall_s"] * out["cpus"])), 4)
-                   if out["wall_s"] > 0 else None,
-                   stolen_frac_max=max(p["stolen_frac"] for p in probes))
+        worst = max(p["stolen_frac"] for p in probes)
+        wall = sum(p["wall_s"] for p in probes)
+        out.update(other_cpu_s=round(other, 3), steal_s=round(steal, 3), stolen_frac_max=worst,
+                   stolen_frac=round(min(1.0, (other + steal) / (wall * out["cpus"])), 4) if wall > 0 else worst)
     else:
         out.update(other_cpu_s=None, steal_s=None, stolen_frac=None)
     if "gpu_other_processes" in probes[0]:
