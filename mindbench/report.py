@@ -92,6 +92,7 @@ def view(rec: dict) -> dict:
         "cpu_model_id": hw.get("cpu_model_id"), "gpu_ids": [[g.get("name"), g.get("compute_capability")]
                                                             for g in hw.get("gpus") or []],
         "speed_verdict": speed.get("verdict"),
+        "bandwidth_method": (rec.get("roofline") or {}).get("bandwidth_method"),
         "timestamp": rec.get("timestamp"), "run_id": rec.get("run_id"),
         "load_s": _num((rec.get("load") or {}).get("load_s")),
         "weights_mb": _num(mem.get("weights_mb")), "peak_mb": _num(peak), "peak_source": peak_src,
@@ -200,7 +201,11 @@ def table_note(views: list[dict]) -> str:
         note += (" ~ = noisy speed (95% CI wider than the target), (contended) = other processes took the "
                  "CPU/GPU while it was timed: neither is used by recommend or compare.")
     if any(v["efficiency"] is not None for v in views):
-        note += " Roofline = decode tok/s x weight bytes per token / measured read bandwidth."
+        # records before issue 17 divided by a copy (read + write) bandwidth: say which it is
+        old = any(v["efficiency"] is not None and not v.get("bandwidth_method") for v in views)
+        note += (" Roofline = decode tok/s x weight bytes per token / measured "
+                 + ("copy bandwidth (read + write; records made before the read-bandwidth roofline)."
+                    if old else "read bandwidth."))
     if any(q["empty"] for v in views for q in v["quality"].values()):
         note += (" [k empty] = k outputs ran to the token limit and decoded to nothing: broken numerics "
                  "(e.g. fp16 overflow; try bf16 or fp32), not a weak model.")

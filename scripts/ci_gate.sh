@@ -31,6 +31,17 @@ if [ "${1:-}" = "--refresh" ]; then
     start=$(date +%s)
     $MINDBENCH run $BENCH_ARGS --out "$tmp/baseline.jsonl" "$@"
     echo "benchmark took $(( $(date +%s) - start )) s" >&2
+    # A baseline is evidence: one whose speed was measured contended (other processes took the
+    # CPU, mindbench.measure.speed) would mislead every later reader. Refuse it unless told.
+    pyb=${MINDBENCH_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+    if [ "${MINDBENCH_REFRESH_ALLOW_CONTENDED:-0}" != 1 ] && ! "$pyb" -c 'import json, sys
+bad = [r["config"]["precision"] for r in map(json.loads, open(sys.argv[1]))
+       if (r.get("speed") or {}).get("verdict") == "contended"]
+if bad:
+    sys.exit("Error: speed measured contended in the new baseline (" + ", ".join(bad) + "): rerun on a "
+             "quiet machine, or set MINDBENCH_REFRESH_ALLOW_CONTENDED=1")' "$tmp/baseline.jsonl"; then
+        exit 1
+    fi
     mv "$tmp/baseline.jsonl" "$BASELINE"
     $MINDBENCH report "$BASELINE" --format md -o results/baseline.md --plot results/baseline.png
     $MINDBENCH report "$BASELINE" --format html -o results/baseline.html  # the page to share
