@@ -92,6 +92,7 @@ class HardwareProfile:
     cpu_vendor: str | None = None
     cpu_model_id: str | None = None         # "family/model/stepping", e.g. "25/17/1"
     cpu_features: list[str] | None = None   # the ISA flags kernels dispatch on (see CPU_FEATURES)
+    speed_identity: str | None = None       # speed fingerprint given by hand (kept, like identity)
 
     # --- identity ------------------------------------------------------------------------------
     @property
@@ -110,9 +111,15 @@ class HardwareProfile:
         with one `fingerprint` (same CPU name, cores, RAM) can differ here - AVX-512 or not is a
         4x difference for int4 kernels - so speed is compared only when this matches. None when
         the CPU features are unknown: such a machine is never matched for speed."""
+        if self.speed_identity:
+            return self.speed_identity
         if self.cpu_features is None:
             return None
         return speed_fingerprint(self.to_speed_identity())
+
+    @speed_fingerprint.setter
+    def speed_fingerprint(self, value: str | None) -> None:
+        self.speed_identity = value
 
     def to_speed_identity(self) -> dict:
         return {"cpu_vendor": self.cpu_vendor, "cpu_model_id": self.cpu_model_id,
