@@ -59,6 +59,8 @@ fi
 # MINDBENCH_FAULT applies to HEAD only (the code under test). MINDBENCH_GATE_SPEED=0 skips it.
 AB_ARGS=${MINDBENCH_AB_BENCH:-"--suite none --precisions fp32,int4 --repeats 3 --prompt-tokens 128 --new-tokens 32"}
 AB_ROUNDS=${MINDBENCH_AB_ROUNDS:-2}
+# HEAD only: bound its adaptive repeats (a baseline commit before issue 17 has no such option)
+AB_HEAD_ARGS=${MINDBENCH_AB_HEAD_ARGS:-"--speed-max-s 20"}
 PY=${MINDBENCH_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 PY=$(cd "$(dirname "$(command -v "$PY")")" && pwd)/$(basename "$PY")   # absolute, symlink kept (a venv)
 
@@ -84,7 +86,7 @@ for line in open(sys.argv[1]):
         ( cd "$dir/base" && env -u MINDBENCH_FAULT PYTHONPATH="$dir/base" "$PY" -m mindbench.cli run \
               $AB_ARGS --out "$dir/a.jsonl" >&2 ) || rc=2
         # B: HEAD
-        PYTHONPATH="$PWD" "$PY" -m mindbench.cli run $AB_ARGS --out "$dir/b.jsonl" >&2 || rc=2
+        PYTHONPATH="$PWD" "$PY" -m mindbench.cli run $AB_ARGS $AB_HEAD_ARGS --out "$dir/b.jsonl" >&2 || rc=2
     done
     echo "A/B speed run ($AB_ROUNDS rounds, baseline commit ${commit:0:12} vs HEAD) took $(( $(date +%s) - start )) s" >&2
     if [ "$rc" -eq 0 ]; then
