@@ -571,5 +571,3 @@ def render(hw: HardwareProfile) -> str:
         lines.append("gpus         none")
     lines += [f"note         {n}" for n in hw.notes]
     return "\n".join(lines)
-
-
