@@ -266,10 +266,6 @@ class Runtime:
         raise NotImplementedError
 
     # --- the estimator -----------------------------------------------------------------------------
-    def bytes_per_weight(self, precision: str) -> float | None:
-        """Bytes a weight takes at `precision` (None: not known without the file)."""
-        return None
-
     @property
     def efficiency_family(self) -> str:
         """Records whose measured roofline efficiency can stand in for each other's: one runtime's

@@ -52,18 +52,13 @@ class LlamaCppRuntime(Runtime):
         from .llamacpp import LlamaCppEngine
         return LlamaCppEngine.load(model, precision, device=device, **kwargs)
 
-    def bytes_per_weight(self, precision: str) -> float | None:
-        from ..estimate_check import GGUF_BPW
-        bits = GGUF_BPW.get(self.normalize(precision) or "")
-        return bits / 8 if bits else None
-
     def estimate_candidates(self, specs, hw, records, context, bandwidth_gb_s):
         # Only without a usable GPU: on a GPU the transformers candidates are the measured path.
         if hw.device != "cpu" or not self.available():
             return []
         from ..estimate_check import gguf_candidates
-        return gguf_candidates(specs, hw, records, context, bandwidth_gb_s, lambda s, q, e: (s, q, e["total_mb"], e["decode_tok_s"], e, None),
-                               runtime=self.name)
+        return gguf_candidates(specs, hw, records, context, bandwidth_gb_s,
+                               lambda s, q, e: (s, q, e["total_mb"], e["decode_tok_s"], e, None), runtime=self.name)
 
     def estimate_cell(self, spec, precision, device_kind, *, context, bandwidth_gb_s, efficiency, batch=1):
         from ..estimate_check import LLAMACPP_ASSUMED_EFFICIENCY, gguf_estimate

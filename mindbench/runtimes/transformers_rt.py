@@ -6,11 +6,6 @@ from __future__ import annotations
 
 from .base import Runtime
 
-# Bytes per weight as stored; int8/int4 quantize only the Linear layers inside the blocks, which
-# estimate.py models exactly; this is the simple per-weight figure for quick sums.
-BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
-
-
 class TransformersRuntime(Runtime):
     name = "transformers"
     precisions = ("fp32", "bf16", "fp16", "int8", "int4")      # widest first: the quality tiers
@@ -48,9 +43,6 @@ class TransformersRuntime(Runtime):
     def load(self, model, precision, device="auto", **kwargs):
         from .hf import TransformersEngine
         return TransformersEngine.load(model, precision or "fp32", device=device, **kwargs)
-
-    def bytes_per_weight(self, precision: str) -> float | None:
-        return BYTES_PER_WEIGHT.get(precision)
 
     def estimate_candidates(self, specs, hw, records, context, bandwidth_gb_s):
         from ..estimate import efficiency_for, estimate, max_context, measured_efficiency
