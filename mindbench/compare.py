@@ -42,8 +42,7 @@ from statistics import NormalDist
 import click
 
 from .errors import MindbenchError
-from .report import view
-from .results import latest, read_all as load_records
+from .results import latest, read_all as load_records, view
 
 # Why 0.25: on a shared 2-core CPU (CI runners, this project's machines) two honest reruns of the
 # same cell differ by 10-20% in decode/prefill tok/s when other jobs run beside them; a quarter

@@ -42,13 +42,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .runtimes import DEFAULT_RUNTIME
+
 TOP_K = 256                 # largest reference entries kept per token (see the module docstring)
 TAIL = 512                  # draws from the rest of the reference distribution per token
 DEFAULT_TOKENS = 4096       # scored tokens by default (whole documents, the last one cut)
 WINDOW = 512                # tokens per forward; a longer document is cut into independent windows
 BOOTSTRAP = 2000
 SEED = 0
-REFERENCE_RUNTIME = "transformers"
+REFERENCE_RUNTIME = DEFAULT_RUNTIME   # the reference is the default runtime at its widest precision
 FORMAT = 1                  # cache file layout version
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from . import report_svg
 from .errors import MindbenchError
-from .report import figure_paths, table_note, table_rows, view
+from .report import figure_paths, table_note, table_rows
+from .results import view
 
 CSS = """
 :root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--zebra:#f6f8fa;--head:#eaeef2;

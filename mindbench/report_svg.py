@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 
 from .errors import MindbenchError
-from .report import plot, view
+from .report import plot
+from .results import view
 
 # Fixed hash salt and no date: the same store gives the same page, so a committed page diffs cleanly.
 RC = {"svg.hashsalt": "mindbench", "svg.fonttype": "path", "font.size": 9}

@@ -163,6 +163,85 @@ def latest(records: list[dict]) -> list[dict]:
     return [keep[k] for k in order]
 
 
+def _num(x):
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
+def _figure(d) -> tuple:
+    """A speed figure {"mean","std","n"} (or a bare number) -> (mean, std, n)."""
+    if isinstance(d, dict):
+        return _num(d.get("mean")), _num(d.get("std")), d.get("n")
+    return _num(d), None, None
+
+
+def quality_points(q: dict) -> tuple:
+    """A suite's quality dict -> (score 0-100, standard error in points, n, metric).
+
+    The suites module reports `value` in 0-1 with `stderr` on that same 0-1 scale (as
+    lm-evaluation-harness does) and `score` = 100 * value, so the standard error in points is
+    100 * stderr.
+    """
+    score = _num(q.get("score"))
+    value = _num(q.get("value"))
+    if score is None and value is not None:
+        score = 100.0 * value
+    se = _num(q.get("stderr"))
+    return score, (None if se is None else 100.0 * se), q.get("n"), q.get("metric")
+
+
+def _estimated(rec: dict) -> set:
+    marks = set(rec.get("estimated") or ())
+    for section in ("speed", "memory", "roofline", "load"):
+        for k, v in (rec.get(section) or {}).items():
+            if isinstance(v, dict) and v.get("estimated"):
+                marks.add(f"{section}.{k}")
+    return marks
+
+
+def view(rec: dict) -> dict:
+    """One record as a flat dict of the figures the table, plots and compare use."""
+    from .catalog import CATALOG
+
+    c = rec.get("config") or {}
+    hw = rec.get("hardware") or {}
+    mem = rec.get("memory") or {}
+    speed = rec.get("speed") or {}
+    spec = CATALOG.get(c.get("model"))
+    peak, peak_src = peak_memory(mem, c.get("device"))
+    v = {
+        "model": c.get("model"), "params_b": spec.params_b if spec else None,
+        "runtime": c.get("runtime"), "precision": c.get("precision"), "dtype": c.get("dtype"),
+        "device": c.get("device"), "weights": c.get("weights", "pretrained"), "fault": c.get("fault"),
+        "status": rec.get("status"), "error": rec.get("error"),
+        "fingerprint": hw.get("fingerprint"), "memory_class": hw.get("memory_class"),
+        # issue 17: speed is compared only on the same speed fingerprint, and only when usable
+        "speed_fingerprint": hw.get("speed_fingerprint"), "cpu_features": hw.get("cpu_features"),
+        "cpu_model_id": hw.get("cpu_model_id"), "gpu_ids": [[g.get("name"), g.get("compute_capability")]
+                                                            for g in hw.get("gpus") or []],
+        "speed_verdict": speed.get("verdict"),
+        "bandwidth_method": (rec.get("roofline") or {}).get("bandwidth_method"),
+        "timestamp": rec.get("timestamp"), "run_id": rec.get("run_id"),
+        "load_s": _num((rec.get("load") or {}).get("load_s")),
+        "weights_mb": _num(mem.get("weights_mb")), "peak_mb": _num(peak), "peak_source": peak_src,
+        "efficiency": _num((rec.get("roofline") or {}).get("efficiency")),
+        # Speed figures are comparable only at the same prompt length, decode length and threads.
+        "speed_config": [c.get("prompt_tokens"), c.get("new_tokens"), c.get("threads")],
+        "use": ", ".join(spec.categories) if spec else "",
+        "estimated": sorted(_estimated(rec)),
+        "quality": {},
+        "fidelity": rec.get("fidelity"),   # mindbench/fidelity.py; None in schema-1 records
+    }
+    for name in ("decode_tok_s", "prefill_tok_s", "ttft_ms"):
+        mean, std, n = _figure(speed.get(name))
+        v[name], v[name + "_std"], v[name + "_n"] = mean, std, n
+    for suite, q in (rec.get("quality") or {}).items():
+        if isinstance(q, dict):
+            score, se, n, metric = quality_points(q)
+            v["quality"][suite] = {"score": score, "stderr": se, "n": n, "metric": metric,
+                                   "empty": q.get("empty_outputs") or 0, "protocol": q.get("protocol")}
+    return v
+
+
 def _stat(speed: dict, name: str, part: str = "mean"):
     v = (speed or {}).get(name)
     return v.get(part) if isinstance(v, dict) else None

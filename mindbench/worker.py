@@ -227,7 +227,9 @@ def _fidelity_reference(cfg: dict, emit):
         return None, 0.0
     emit({"event": "phase", "phase": "fidelity reference"})
     try:
-        if cfg.get("threads") and cfg.get("runtime") != "llamacpp":
+        # the reference runs here on the reference runtime: a cell of that runtime applies
+        # --threads now (a cell of another runtime applies its own at load)
+        if cfg.get("threads") and cfg.get("runtime") == fidelity.REFERENCE_RUNTIME:
             _set_threads(cfg, {})
         return fidelity.ensure_reference(cfg["model"], cfg["device"], int(cfg.get("fidelity_tokens") or
                                          fidelity.DEFAULT_TOKENS), cfg.get("cache_dir"))
