@@ -51,7 +51,11 @@ def load_plugins() -> None:
     for item in filter(None, (s.strip() for s in os.environ.get("MINDBENCH_PLUGINS", "").split(","))):
         if item not in _PLUGINS_DONE:
             _PLUGINS_DONE.add(item)
-            _resolve(item)()
+            try:
+                _resolve(item)()
+            except Exception as e:   # a broken plug-in is one line naming it, not a traceback
+                from ..errors import MindbenchError
+                raise MindbenchError(f"MINDBENCH_PLUGINS: {item} failed: {type(e).__name__}: {e}") from None
 
 
 def _resolve(target):
