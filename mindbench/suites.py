@@ -1,8 +1,10 @@
 """Task suites: load the data files in suites/, prompt a model per its kind, score its outputs.
 
-Tasks are data (one JSON line each, in suites/); the metric is a function (mindbench.scoring).
-One path from a suite file to a score: load_suite -> select -> prompts -> engine.generate ->
-verdicts -> summarize. Nothing here imports torch; the engine does the generating.
+Tasks are data (one JSON line each, in suites/). Each suite is one `Suite` object (the end of this
+file): its tasks, its request per model kind, the program its output asks to run, its verdict and
+its metric; `get_suite` is the one place that lists them, plug-ins included. One path from a suite
+file to a score: load_suite -> select -> requests -> engine.generate -> programs -> verdicts ->
+the metric. Nothing here imports torch; the engine does the generating.
 """
 
 from __future__ import annotations
@@ -16,9 +18,6 @@ from pathlib import Path
 from . import scoring
 from .errors import MindbenchError
 from .paths import suites_dir
-
-SUITES = ("code", "chat", "reasoning", "data")
-METRICS = {"code": "pass@1", "chat": "accuracy", "reasoning": "accuracy", "data": "accuracy"}
 
 # How long one generated program may run. HumanEval's own harness uses 3 s; every canonical
 # solution finishes in well under a second, so 5 s only ever cuts off loops that never end.
@@ -149,12 +148,7 @@ def _humaneval() -> list[Task]:
 
 def load_suite(name: str) -> list[Task]:
     """All tasks of a suite, validated. The code suite is HumanEval plus suites/code_easy.jsonl."""
-    if name not in SUITES:
-        return get_suite(name).load()   # a plug-in suite (or one line naming the known suites)
-    root = suites_dir()
-    fname, validate = _FILES[name]
-    tasks = _read_jsonl(root / fname, validate, root / "data")
-    return _humaneval() + tasks if name == "code" else tasks
+    return get_suite(name).load()
 
 
 def _rank(task_id: str) -> str:
@@ -231,56 +225,7 @@ DEFAULT_CODE_PROTOCOL = "body"
 
 
 def build_request(engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL) -> Request:
-    chat = engine.chat
-    if task.suite == "code":
-        if chat and code_protocol == "body":
-            # The same user turn as "full"; only the assistant's opening differs. The fence stop
-            # ends a reply that closes its block, the top-level stops one that goes on to tests.
-            # The opening ends at the docstring's quotes, not after its newline (as bigcode's
-            # harness strips HumanEval prompts): measured on SmolLM2, after the newline the
-            # model closes the block at once (20/20 replies "```", pass@1 0), before it the
-            # model writes the newline and the body itself.
-            user = ("Complete the following Python function. Reply with the complete function in a "
-                    f"single ```python code block.\n\n```python\n{task.prompt}```")
-            prefix = "```python\n" + task.prompt.rstrip()
-            return Request(engine.render(user, None) + prefix, prefix, ("\n```",) + CODE_STOPS, 256)
-        if chat:
-            # The fenced block is opened for the model (the assistant turn starts with it), so
-            # it writes code at once and the closing fence ends generation; the open fence is
-            # part of the answer so build_program finds the block.
-            user = ("Complete the following Python function. Reply with the complete function in a "
-                    f"single ```python code block.\n\n```python\n{task.prompt}```")
-            prefix = "```python\n"
-            return Request(engine.render(user, None) + prefix, prefix, ("\n```",), 384)
-        return Request(task.prompt, "", CODE_STOPS, 256)
-    if task.suite == "chat":
-        if chat:
-            return Request(engine.render(task.prompt, None), "", (), 256)
-        return Request(f"### Instruction:\n{task.prompt}\n\n### Response:\n", "", ("\n### ",), 256)
-    if task.suite == "reasoning":
-        if chat:
-            user = (f"{task.prompt}\nThink step by step, then give the final answer on the last line "
-                    "in the form 'Answer: <answer>'.")
-            return Request(engine.render(user, None), "", (), 256)
-        return Request(f"{REASONING_SHOTS}Question: {task.prompt}\nAnswer:", "", ("\n\n", "\nQuestion:"), 48)
-    if task.suite == "data":
-        preview, nrows = _csv_preview(task)
-        name = task.fields["file"]
-        # Every model writes one pandas expression after `answer =`, which the sandbox runs
-        # against the real file. Measured on the packaged SmolLM2 (34 tasks): asked for a whole
-        # script, small chat models print df.head() or retype the preview (0/34); committed to
-        # `answer =` they write the expression (4/34). A one-line expression is no limit for a
-        # capable model: every reference answer in suites/data.jsonl is one.
-        script = f"import pandas as pd\n\ndf = pd.read_csv({name!r})\n"
-        if chat:
-            user = (f"The file {name} has {nrows} rows. Its first rows are:\n```\n{preview}\n```\n"
-                    f"Question: {task.prompt}\n"
-                    f"Write Python code that reads '{name}' with pandas and puts the answer in `answer`.")
-            prefix = f"```python\n{script}answer ="
-            return Request(engine.render(user, None) + prefix, prefix, ("\n",), 96)
-        commented = "\n".join("# " + ln for ln in preview.splitlines())
-        prefix = f"# {name} ({nrows} rows), first rows:\n{commented}\n{script}# Question: {task.prompt}\nanswer ="
-        return Request(prefix, prefix, ("\n",), 96)
+    """What to send `engine` for `task`: its suite's request for this model kind."""
     return get_suite(task.suite).build_request(engine, task, code_protocol)
 
 
@@ -290,64 +235,20 @@ def _program_for(task: Task, text: str, chat: bool):
     """The program a task's output asks to run, as a sandbox `Checked` (code: the function, then
     the problem's check(); data: the pandas code, reporting `answer`), or None when the answer is
     plain text. Checked: a pass needs proof that the checks ran to their end, not just exit 0."""
-    from .checked import Checked
-    if task.suite == "code":
-        program = scoring.build_program(task.prompt, task.fields["entry_point"], text)
-        return Checked(program, f"{task.fields['test']}\n\ncheck({task.fields['entry_point']})\n",
-                       plain_returns=True)
-    if task.suite == "data":                           # text = prefix + the expression written
-        return Checked(text.removeprefix("```python\n") + "\n", answer="answer")
-    if task.suite not in SUITES:
-        return get_suite(task.suite).program(task, text, chat)
-    return None
+    return get_suite(task.suite).program(task, text, chat)
 
 
 def _verdict(task: Task, text: str, run, chat: bool) -> dict:
     """{"correct": bool, "extracted": ..., ...} for one output; `run` is the SandboxResult of
     the task's program, or None when there was none."""
-    if task.suite not in SUITES:
-        return get_suite(task.suite).verdict(task, text, run, chat)
-    if task.suite == "code":  # proved: the checks ran to their end (exit 0 alone is no pass)
-        return {"correct": bool(run.passed and run.proved), "extracted": None, "reason": run.reason}
-    if task.suite == "chat":
-        ok, each = scoring.check_all(text, task.fields["checks"])
-        # An empty reply follows no instruction, though it "avoids" every banned word.
-        return {"correct": ok and bool(text.strip()), "extracted": None, "checks": each}
-    if task.suite == "reasoning":
-        ans, opts = task.fields["answer"], task.fields["options"]
-        if isinstance(ans, str):
-            got = scoring.extract_option(text, opts)
-            return {"correct": got is not None and got.lower() == ans.lower(), "extracted": got}
-        got = scoring.extract_number(text)
-        return {"correct": scoring.numbers_match(got, ans), "extracted": got}
-    # data: the number the program printed, when it ran. No fallback to numbers in the text: the
-    # text is an expression (and, for a base model, the CSV preview), so any number in it would be
-    # credit the code did not earn. The number is the one the wrapper reported after the proof
-    # (the str() of `answer`), never one the code printed itself.
-    got = (scoring.last_printed_number(run.answer or "")
-           if run is not None and run.passed and run.proved else None)
-    return {"correct": scoring.numbers_match(got, task.fields["answer"], task.fields["tol"]),
-            "extracted": got, "reason": run.reason if run is not None else None}
+    return get_suite(task.suite).verdict(task, text, run, chat)
 
 
 def _run_programs(programs: list[tuple[Task, str]], sandboxed: bool, workers: int):
-    """Run the programs through the sandbox; data programs get their CSV in the working dir."""
+    """Run the programs through the sandbox, as their suite runs them (one batch is one suite's)."""
     if not programs:
         return []
-    if programs[0][0].suite not in SUITES:   # one batch is one suite's
-        return get_suite(programs[0][0].suite).run_programs(programs, sandboxed, workers)
-    from .sandbox import run_many, run_python
-    code_progs = [p for t, p in programs if t.suite == "code"]
-    if len(code_progs) == len(programs):
-        return run_many(code_progs, timeout_s=CODE_TIMEOUT_S, workers=workers, sandboxed=sandboxed)
-    # data programs each need their own file; run them in a small thread pool
-    from concurrent.futures import ThreadPoolExecutor
-    def one(tp):
-        t, p = tp
-        return run_python(p, timeout_s=CODE_TIMEOUT_S * 2, files={t.fields["file"]: t.fields["path"]},
-                          memory_mb=DATA_MEMORY_MB, sandboxed=sandboxed)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, programs))
+    return get_suite(programs[0][0].suite).run_programs(programs, sandboxed, workers)
 
 
 # --- the whole evaluation ----------------------------------------------------------------------
@@ -461,12 +362,11 @@ def _log(path: Path, samples: list[dict], engine) -> None:
             f.write(json.dumps({**tag, **s}, default=str) + "\n")
 
 
-# --- suites as objects: the plug-in registry ----------------------------------------------------
-# The four built-in suites are the tables and functions above. A suite from outside mindbench is
-# one `Suite` object: a plug-in registers it (register_suite, from a MINDBENCH_PLUGINS function
-# or an entry point in the group `mindbench.suites`), and load_suite, build_request, the program
-# and verdict steps and the metric above hand its tasks to it. (Issue 12 wants the built-ins as
-# Suite objects too; not done yet, so they keep their switches.)
+# --- suites as objects ---------------------------------------------------------------------------
+# A suite is one `Suite` object: its tasks, its request per model kind, the program its output
+# asks to run (if any), its verdict and its metric. The four built-in ones are defined below; a
+# suite from outside mindbench registers itself (register_suite, from a MINDBENCH_PLUGINS function
+# or an entry point in the group `mindbench.suites`). get_suite is the one place that lists them.
 
 @dataclass(frozen=True)
 class Metric:
@@ -479,8 +379,8 @@ class Metric:
 
 
 class Suite:
-    """A task suite from outside mindbench: its tasks, the request per model kind, the program
-    its output asks to run (optional), the verdict, the metric."""
+    """A task suite: its tasks, the request per model kind, the program its output asks to run
+    (optional), the verdict, the metric. Defaults fit a plain question-and-answer suite."""
     name: str = ""
     metric: Metric = Metric("accuracy")
 
@@ -503,6 +403,148 @@ class Suite:
         """{"correct": bool, "extracted": ...}; `run` is the program's SandboxResult or None."""
         raise NotImplementedError
 
+
+class _FileSuite(Suite):
+    """A built-in suite: its tasks are a file in suites/, validated line by line (_FILES)."""
+
+    def load(self) -> list[Task]:
+        root = suites_dir()
+        fname, validate = _FILES[self.name]
+        return _read_jsonl(root / fname, validate, root / "data")
+
+
+class CodeSuite(_FileSuite):
+    """HumanEval plus suites/code_easy.jsonl: the model writes a function, the sandbox runs the
+    problem's checks against it (pass@1)."""
+    name, metric = "code", Metric("pass@1")
+
+    def load(self) -> list[Task]:
+        return _humaneval() + super().load()
+
+    def build_request(self, engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL) -> Request:
+        chat = engine.chat
+        if chat and code_protocol == "body":
+            # The same user turn as "full"; only the assistant's opening differs. The fence stop
+            # ends a reply that closes its block, the top-level stops one that goes on to tests.
+            # The opening ends at the docstring's quotes, not after its newline (as bigcode's
+            # harness strips HumanEval prompts): measured on SmolLM2, after the newline the
+            # model closes the block at once (20/20 replies "```", pass@1 0), before it the
+            # model writes the newline and the body itself.
+            user = ("Complete the following Python function. Reply with the complete function in a "
+                    f"single ```python code block.\n\n```python\n{task.prompt}```")
+            prefix = "```python\n" + task.prompt.rstrip()
+            return Request(engine.render(user, None) + prefix, prefix, ("\n```",) + CODE_STOPS, 256)
+        if chat:
+            # The fenced block is opened for the model (the assistant turn starts with it), so
+            # it writes code at once and the closing fence ends generation; the open fence is
+            # part of the answer so build_program finds the block.
+            user = ("Complete the following Python function. Reply with the complete function in a "
+                    f"single ```python code block.\n\n```python\n{task.prompt}```")
+            prefix = "```python\n"
+            return Request(engine.render(user, None) + prefix, prefix, ("\n```",), 384)
+        return Request(task.prompt, "", CODE_STOPS, 256)
+
+    def program(self, task: Task, text: str, chat: bool):
+        from .checked import Checked
+        program = scoring.build_program(task.prompt, task.fields["entry_point"], text)
+        return Checked(program, f"{task.fields['test']}\n\ncheck({task.fields['entry_point']})\n",
+                       plain_returns=True)
+
+    def verdict(self, task: Task, text: str, run, chat: bool) -> dict:
+        # proved: the checks ran to their end (exit 0 alone is no pass)
+        return {"correct": bool(run.passed and run.proved), "extracted": None, "reason": run.reason}
+
+
+class ChatSuite(_FileSuite):
+    """Instructions with checkable constraints: every check must hold."""
+    name, metric = "chat", Metric("accuracy")
+
+    def build_request(self, engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL) -> Request:
+        chat = engine.chat
+        if chat:
+            return Request(engine.render(task.prompt, None), "", (), 256)
+        return Request(f"### Instruction:\n{task.prompt}\n\n### Response:\n", "", ("\n### ",), 256)
+
+    def verdict(self, task: Task, text: str, run, chat: bool) -> dict:
+        ok, each = scoring.check_all(text, task.fields["checks"])
+        # An empty reply follows no instruction, though it "avoids" every banned word.
+        return {"correct": ok and bool(text.strip()), "extracted": None, "checks": each}
+
+
+class ReasoningSuite(_FileSuite):
+    """Questions with one number or option as the answer, extracted from the reply."""
+    name, metric = "reasoning", Metric("accuracy")
+
+    def build_request(self, engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL) -> Request:
+        chat = engine.chat
+        if chat:
+            user = (f"{task.prompt}\nThink step by step, then give the final answer on the last line "
+                    "in the form 'Answer: <answer>'.")
+            return Request(engine.render(user, None), "", (), 256)
+        return Request(f"{REASONING_SHOTS}Question: {task.prompt}\nAnswer:", "", ("\n\n", "\nQuestion:"), 48)
+
+    def verdict(self, task: Task, text: str, run, chat: bool) -> dict:
+        ans, opts = task.fields["answer"], task.fields["options"]
+        if isinstance(ans, str):
+            got = scoring.extract_option(text, opts)
+            return {"correct": got is not None and got.lower() == ans.lower(), "extracted": got}
+        got = scoring.extract_number(text)
+        return {"correct": scoring.numbers_match(got, ans), "extracted": got}
+
+
+class DataSuite(_FileSuite):
+    """Questions about a CSV file: the model writes one pandas expression, the sandbox runs it
+    against the real file, the number it reports is the answer."""
+    name, metric = "data", Metric("accuracy")
+
+    def build_request(self, engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL) -> Request:
+        chat = engine.chat
+        preview, nrows = _csv_preview(task)
+        name = task.fields["file"]
+        # Every model writes one pandas expression after `answer =`, which the sandbox runs
+        # against the real file. Measured on the packaged SmolLM2 (34 tasks): asked for a whole
+        # script, small chat models print df.head() or retype the preview (0/34); committed to
+        # `answer =` they write the expression (4/34). A one-line expression is no limit for a
+        # capable model: every reference answer in suites/data.jsonl is one.
+        script = f"import pandas as pd\n\ndf = pd.read_csv({name!r})\n"
+        if chat:
+            user = (f"The file {name} has {nrows} rows. Its first rows are:\n```\n{preview}\n```\n"
+                    f"Question: {task.prompt}\n"
+                    f"Write Python code that reads '{name}' with pandas and puts the answer in `answer`.")
+            prefix = f"```python\n{script}answer ="
+            return Request(engine.render(user, None) + prefix, prefix, ("\n",), 96)
+        commented = "\n".join("# " + ln for ln in preview.splitlines())
+        prefix = f"# {name} ({nrows} rows), first rows:\n{commented}\n{script}# Question: {task.prompt}\nanswer ="
+        return Request(prefix, prefix, ("\n",), 96)
+
+    def program(self, task: Task, text: str, chat: bool):
+        from .checked import Checked
+        return Checked(text.removeprefix("```python\n") + "\n", answer="answer")
+
+    def run_programs(self, programs, sandboxed: bool, workers: int) -> list:
+        from .sandbox import run_python
+        # data programs each need their own file; run them in a small thread pool
+        from concurrent.futures import ThreadPoolExecutor
+        def one(tp):
+            t, p = tp
+            return run_python(p, timeout_s=CODE_TIMEOUT_S * 2, files={t.fields["file"]: t.fields["path"]},
+                              memory_mb=DATA_MEMORY_MB, sandboxed=sandboxed)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, programs))
+
+    def verdict(self, task: Task, text: str, run, chat: bool) -> dict:
+        # data: the number the program printed, when it ran. No fallback to numbers in the text: the
+        # text is an expression (and, for a base model, the CSV preview), so any number in it would be
+        # credit the code did not earn. The number is the one the wrapper reported after the proof
+        # (the str() of `answer`), never one the code printed itself.
+        got = (scoring.last_printed_number(run.answer or "")
+               if run is not None and run.passed and run.proved else None)
+        return {"correct": scoring.numbers_match(got, task.fields["answer"], task.fields["tol"]),
+                "extracted": got, "reason": run.reason if run is not None else None}
+
+
+BUILTIN_SUITES: dict[str, Suite] = {x.name: x for x in (CodeSuite(), ChatSuite(), ReasoningSuite(), DataSuite())}
+SUITES = tuple(BUILTIN_SUITES)   # the one list of built-in suites (run --suite, recommend --task, chat)
 
 _PLUGIN_SUITES: dict[str, object] = {}     # name -> Suite, or "module:attr" (entry points)
 _SUITE_EPS_DONE = False
@@ -532,6 +574,8 @@ def suite_names() -> tuple[str, ...]:
 
 
 def get_suite(name: str) -> Suite:
+    if name in BUILTIN_SUITES:
+        return BUILTIN_SUITES[name]
     _load_plugin_suites()
     if name not in _PLUGIN_SUITES:
         raise MindbenchError(f"unknown suite {name!r}; choose one of {', '.join(suite_names())}")
@@ -543,4 +587,4 @@ def get_suite(name: str) -> Suite:
 
 
 def metric_of(suite: str) -> Metric:
-    return Metric(METRICS[suite]) if suite in METRICS else get_suite(suite).metric
+    return get_suite(suite).metric

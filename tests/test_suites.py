@@ -464,7 +464,7 @@ def test_real_model_scores_repeatably(smollm2, suite, tmp_path):
     for key in ("score", "metric", "value", "stderr", "n", "subsets", "gen_tokens", "gen_s"):
         assert key in first
     assert first["n"] == limit and 0 <= first["score"] <= 100
-    assert first["metric"] == suites.METRICS[suite]
+    assert first["metric"] == suites.get_suite(suite).metric.name
     assert first["gen_tokens"] > 0 and first["gen_s"] > 0
     # Greedy decoding of the same prompts gives the same outputs, verdicts and score.
     assert (first["score"], first["stderr"], first["subsets"]) == (second["score"], second["stderr"], second["subsets"])
