@@ -305,8 +305,9 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
     result["empty_outputs"] = sum(1 for g in gens if g.finish_reason == "length" and not g.text.strip())
     result["gen_tokens"] = sum(g.tokens for g in gens)
     result["gen_s"] = gen_s
-    if suite == "code" and engine.chat:
-        result["protocol"] = code_protocol   # compare never pairs scores of different protocols
+    protocol = get_suite(suite).protocol(engine, code_protocol)
+    if protocol:
+        result["protocol"] = protocol   # compare never pairs scores of different protocols
     if log_samples is not None:
         _log(Path(log_samples), samples, engine)
     return result
@@ -403,6 +404,10 @@ class Suite:
         """{"correct": bool, "extracted": ...}; `run` is the program's SandboxResult or None."""
         raise NotImplementedError
 
+    def protocol(self, engine, code_protocol: str) -> str | None:
+        """The prompting protocol the score depends on, kept in the record (None: only one)."""
+        return None
+
 
 class _FileSuite(Suite):
     """A built-in suite: its tasks are a file in suites/, validated line by line (_FILES)."""
@@ -449,6 +454,9 @@ class CodeSuite(_FileSuite):
         program = scoring.build_program(task.prompt, task.fields["entry_point"], text)
         return Checked(program, f"{task.fields['test']}\n\ncheck({task.fields['entry_point']})\n",
                        plain_returns=True)
+
+    def protocol(self, engine, code_protocol: str) -> str | None:
+        return code_protocol if engine.chat else None   # base models get completion prompts either way
 
     def verdict(self, task: Task, text: str, run, chat: bool) -> dict:
         # proved: the checks ran to their end (exit 0 alone is no pass)
