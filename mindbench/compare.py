@@ -35,11 +35,8 @@ nothing to compare).
 
 from __future__ import annotations
 
-import json
 import math
 from statistics import NormalDist
-
-import click
 
 from .errors import MindbenchError
 from .results import latest, read_all as load_records, view
@@ -283,7 +280,7 @@ def speed_not_comparable(b: dict, n: dict) -> str | None:
 
 
 def _speed_difference(b: dict, n: dict) -> str:
-    from .report import top_feature
+    from .table import top_feature
     fb, fn = set(b.get("cpu_features") or []), set(n.get("cpu_features") or [])
     if fb != fn:
         tb, tn = top_feature(fb), top_feature(fn)
@@ -422,68 +419,3 @@ def _load(path: str, side: str) -> list[dict]:
     if not records:
         raise BadInput(f"{side} {path} holds no readable records")
     return records
-
-
-@click.command(name="compare")
-@click.argument("baseline", type=click.Path())
-@click.argument("new", type=click.Path())
-@click.option("--quality-tol", type=float, default=QUALITY_TOL, show_default=True, metavar="POINTS",
-              help="Smallest quality drop (0-100 points) that can count, on top of the stderr test.")
-@click.option("--speed-tol", type=float, default=SPEED_TOL, show_default=True, metavar="FRACTION",
-              help="Smallest relative speed drop that can count, on top of the repeats' spread.")
-@click.option("--memory-tol", type=float, default=MEMORY_TOL, show_default=True, metavar="FRACTION",
-              help="Smallest relative memory rise that counts.")
-@click.option("--z", "z", type=float, default=Z, show_default=True,
-              help="How many combined standard errors/deviations a change must exceed; the paired "
-                   "test's alpha is its two-sided tail (0.0455 at 2).")
-@click.option("--kld-tol", type=float, default=KLD_TOL, show_default=True, metavar="FRACTION",
-              help=f"Smallest fidelity KLD rise that counts, as a fraction of the baseline's (at least {KLD_FLOOR} nats), "
-                   "on top of non-overlapping CIs.")
-@click.option("--hardware", type=click.Choice(["class", "fingerprint", "any"]), default="class",
-              show_default=True, help="Match rows on the same memory class, the same machine, or anywhere.")
-@click.option("--speed/--no-speed", "gate_speed", default=True, show_default=True,
-              help="Gate speed figures; --no-speed when either run shared its CPU with other work.")
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write the comparison as one HTML page.")
-@click.option("--ab", is_flag=True, help="BASELINE and NEW are the two sides of one interleaved A/B run on "
-              "this machine (scripts/ci_gate.sh): pool every round per cell and gate speed only.")
-def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_tol, hardware, gate_speed, as_json,
-                    html_path=None, ab=False):
-    """Regression gate: compare NEW results against BASELINE.
-
-    Exit status 0 when nothing regressed, 1 on a regression, 2 on bad input (missing file,
-    schema mismatch, nothing to compare). A change counts only when it exceeds both the
-    tolerance and the two runs' own noise (standard errors for quality, repeat spread for speed).
-    Quality is tested paired (exact McNemar on the tasks that flipped) when both runs kept
-    per-task verdicts for the same tasks; fidelity (KLD) counts when its CIs no longer overlap.
-
-    \b
-    Examples:
-      mindbench compare results/baseline.jsonl results/runs.jsonl
-      mindbench compare results/baseline.jsonl new.jsonl --speed-tol 0.1 --json
-      mindbench compare old.jsonl new.jsonl --hardware any   # quality across machines
-      mindbench compare old.jsonl new.jsonl --no-speed       # busy machine: quality only
-      mindbench compare old.jsonl new.jsonl --html compare.html
-    """
-    for name, x in (("--quality-tol", quality_tol), ("--speed-tol", speed_tol),
-                    ("--memory-tol", memory_tol), ("--z", z), ("--kld-tol", kld_tol)):
-        if x < 0 or not math.isfinite(x):
-            raise BadInput(f"{name} must be a non-negative number, got {x}")
-    base_records = _load(baseline, "BASELINE")
-    new_records = _load(new, "NEW")
-    schemas = {r.get("schema", 1) for r in base_records} | {r.get("schema", 1) for r in new_records}
-    # an A/B run's old side may predate the current schema (compare_ab reads only speed)
-    if len(schemas) > 1 and not ab and any(not isinstance(x, int) or x < MIN_SCHEMA for x in schemas):
-        raise BadInput(f"schema mismatch: the files hold result schemas {sorted(schemas, key=str)}; "
-                       "refresh the baseline with the current mindbench (see results/README.md)")
-    if ab:
-        result = compare_ab(base_records, new_records, speed_tol=speed_tol, z=z)
-    else:
-        result = compare(base_records, new_records, quality_tol=quality_tol, speed_tol=speed_tol,
-                         memory_tol=memory_tol, z=z, hardware=hardware, gate_speed=gate_speed, kld_tol=kld_tol)
-    click.echo(json.dumps(result, indent=2) if as_json else render_text(result))
-    if html_path:  # the page lives in report_html; written before a regression's exit 1
-        from .report_html import write_compare
-        write_compare(result, baseline, new, html_path)
-    if result["regressions"]:
-        raise click.exceptions.Exit(1)

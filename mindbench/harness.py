@@ -508,7 +508,7 @@ def _fidelity_ref(records: list[dict]) -> str:
 
 
 def _speed_mark(verdict) -> str:
-    from .report import speed_mark
+    from .table import speed_mark
     return speed_mark(verdict) if verdict else ""
 
 

@@ -4,7 +4,7 @@ People compare models and precisions by sharing a page, not a terminal table. Th
 single file that opens offline in any browser: inline CSS, a few lines of inline JavaScript to
 sort tables, plots as inline SVG (mindbench.report_svg), no URL fetched from anywhere.
 
-The comparison table is report.table_rows' rows (the same cells as the Markdown and CSV
+The comparison table is table.table_rows' rows (the same cells as the Markdown and CSV
 outputs); this module only adds what a page can show beside them: sorting, colours for status,
 and each figure's provenance (measured here or on another machine, published, estimated, or
 measured while the machine was busy) as a cell mark with its explanation on hover.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import report_svg
 from .errors import MindbenchError
-from .report import figure_paths, table_note, table_rows
+from .table import figure_paths, table_note, table_rows
 from .results import view
 
 CSS = """
@@ -291,7 +291,7 @@ def _table(head: list, rows: list, tid: str, row_classes=None, cell_attrs=None) 
 
 
 def comparison_table(records: list[dict], labels: dict, tid: str = "results") -> str:
-    """report.table_rows' rows (the Markdown/CSV table's cells), plus a provenance column."""
+    """table.table_rows' rows (the Markdown/CSV table's cells), plus a provenance column."""
     views = [view(r) for r in records]
     rows = table_rows(views)
     if not rows:
@@ -488,7 +488,7 @@ def page(records: list[dict], title: str = "mindbench report") -> str:
 def paired_section(records: list[dict]) -> str:
     """Each non-reference cell against its model's widest precision on the same tasks (mindbench.stats)."""
     from . import stats
-    from .report import PAIRED_NOTE, PAIRED_TITLE
+    from .table import PAIRED_NOTE, PAIRED_TITLE
     prows = stats.rows(records)
     if not prows:
         return ""

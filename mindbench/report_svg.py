@@ -7,7 +7,7 @@ prolog, DOCTYPE, metadata and namespace declarations go (an HTML parser puts <sv
 namespace by itself, and their URLs would only be noise in a file that must name none), and its
 ids get a per-figure prefix so two figures' clip paths and glyphs never collide in one document.
 
-The quality-vs-memory and quality-by-precision panels are report.plot's own (one drawing for the
+The quality-vs-memory and quality-by-precision panels are plots.plot's own (one drawing for the
 PNG and the page); the fidelity, speed and compare figures are drawn here.
 """
 
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import MindbenchError
-from .report import plot
+from .plots import plot
 from .results import view
 
 # Fixed hash salt and no date: the same store gives the same page, so a committed page diffs cleanly.
@@ -63,7 +63,7 @@ def _prec_key(p):
 
 
 def quality_memory(records: list[dict]) -> tuple[str | None, str | None]:
-    """report.plot's two panels (quality vs memory with the Pareto front; quality by precision)
+    """plots.plot's two panels (quality vs memory with the Pareto front; quality by precision)
     as SVG, or (None, why not)."""
     matplotlib, _ = _mpl()
     with tempfile.TemporaryDirectory() as d, matplotlib.rc_context(RC):

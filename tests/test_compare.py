@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from mindbench import results
-from mindbench.compare import BadInput, compare, compare_command
+from mindbench.cli.compare import compare_command
+from mindbench.compare import BadInput, compare
 
 
 def record(precision="fp32", *, score=50.0, stderr=0.07, n=50, decode=20.0, decode_std=0.5,

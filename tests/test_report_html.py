@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from mindbench import results
-from mindbench.compare import compare, compare_command
+from mindbench.cli.compare import compare_command
+from mindbench.compare import compare
 from mindbench.report import latest, load_records, report_command, table_rows, view
 from mindbench.report_html import compare_page, page
 

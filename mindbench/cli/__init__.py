@@ -1,6 +1,6 @@
 """The `mindbench` command. Subcommands are imported only when invoked, so `mindbench --help`
-stays instant (no torch, no transformers). hardware and recommend live in this package; the
-others still sit beside the code they drive (harness, report, compare, chat, catalog_cli)."""
+stays instant (no torch, no transformers). hardware, recommend and compare live in this
+package; the others still sit beside the code they drive (harness, report, chat, catalog_cli)."""
 
 import importlib
 
@@ -13,7 +13,7 @@ COMMANDS = {
     "hardware": ("mindbench.cli.hardware:hardware_command", "Show this machine's GPUs, CPU, RAM."),
     "recommend": ("mindbench.cli.recommend:recommend_command", "Best model and precision for this machine."),
     "report": ("mindbench.report:report_command", "Tables and plots from result files."),
-    "compare": ("mindbench.compare:compare_command", "Regression gate: BASELINE vs NEW results."),
+    "compare": ("mindbench.cli.compare:compare_command", "Regression gate: BASELINE vs NEW results."),
     "chat": ("mindbench.chat:chat_command", "Chat with the recommended configuration."),
 }
 
