@@ -222,7 +222,13 @@ ARCH_SPECS = sorted({s.arch: s for s in CATALOG.values() if s.arch}.items())
 def test_every_catalog_arch_is_shipped():
     from mindbench.estimate import ARCHS_DIR
     assert {a for a, _ in ARCH_SPECS} <= {p.stem for p in ARCHS_DIR.glob("*.json")}
-    assert len(ARCH_SPECS) == 10
+    assert len(ARCH_SPECS) >= 28
+
+
+# Where what mindbench loads differs from the published parameter count, on purpose (billions):
+# Gemma 3 4B's published 4.3B counts the vision tower, mindbench runs the text decoder; the
+# packaged Qwen2.5-Coder GGUFs store an untied output matrix, so the converted model holds it twice.
+LOADED_PARAMS_B = {"gemma3-4b": 3.880, "qwen2.5-coder-0.5b-packaged": 0.630, "qwen2.5-coder-1.5b-packaged": 1.777}
 
 
 @pytest.mark.parametrize("arch,spec", ARCH_SPECS, ids=[a for a, _ in ARCH_SPECS])
@@ -238,7 +244,8 @@ def test_arch_config_builds_and_matches_catalog_params(arch, spec):
         model = AutoModelForCausalLM.from_config(config)
     assert type(model).__name__ == cfg["architectures"][0]
     n = sum(p.numel() for p in model.parameters())
-    assert abs(n / 1e9 - spec.params_b) / spec.params_b < 0.05
+    expected = LOADED_PARAMS_B.get(arch, spec.params_b)
+    assert abs(n / 1e9 - expected) / expected < (0.01 if arch in LOADED_PARAMS_B else 0.05)
     assert count_params(cfg).total == n
     linear = sum(m.weight.numel() for m in model.modules()
                  if isinstance(m, torch.nn.Linear) and m is not model.get_output_embeddings())
