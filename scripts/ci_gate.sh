@@ -57,10 +57,12 @@ fi
 # out in a git worktree and measured beside HEAD, interleaved A, B, A, B..., with the same venv;
 # only speed is judged here (compare --ab). Quality is still gated against the committed baseline.
 # MINDBENCH_FAULT applies to HEAD only (the code under test). MINDBENCH_GATE_SPEED=0 skips it.
-AB_ARGS=${MINDBENCH_AB_BENCH:-"--suite none --precisions fp32,int4 --repeats 3 --prompt-tokens 128 --new-tokens 32"}
+# Speed only (no suite, no fidelity), the same stopping rule on both sides (the baseline commit has
+# --no-fidelity and --speed-max-s: it was measured after both landed).
+AB_ARGS=${MINDBENCH_AB_BENCH:-"--suite none --no-fidelity --precisions fp32,int4 --repeats 3 --prompt-tokens 128 --new-tokens 32 --speed-max-s 20"}
 AB_ROUNDS=${MINDBENCH_AB_ROUNDS:-2}
-# HEAD only: bound its adaptive repeats (a baseline commit before issue 17 has no such option)
-AB_HEAD_ARGS=${MINDBENCH_AB_HEAD_ARGS:-"--speed-max-s 20"}
+# Extra arguments for HEAD only (e.g. to try a flag the baseline's commit lacks)
+AB_HEAD_ARGS=${MINDBENCH_AB_HEAD_ARGS:-}
 PY=${MINDBENCH_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 PY=$(cd "$(dirname "$(command -v "$PY")")" && pwd)/$(basename "$PY")   # absolute, symlink kept (a venv)
 
