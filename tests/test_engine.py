@@ -195,6 +195,12 @@ def test_fault_injection_garbles_the_prompt(engine, monkeypatch):
     assert engine.render(FRANCE) == clean
     monkeypatch.setenv("MINDBENCH_FAULT", "corrupt_prompt@fp32")
     assert engine.render(FRANCE) == bad
+    # generate() garbles the whole prompt it is sent, text opened for the model included
+    sent = []
+    monkeypatch.setattr(engine, "_encode", lambda text, _enc=engine._encode: sent.append(text) or _enc(text))
+    opened = clean + "```python\ndef add(a, b):\n"
+    engine.generate([opened], GenParams(max_new_tokens=2, temperature=0.0))
+    assert sent and sent[-1] != opened and sorted(sent[-1].split()) == sorted(opened.split())
 
 
 def test_no_weights_model_times_but_does_not_talk():

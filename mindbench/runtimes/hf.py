@@ -218,6 +218,11 @@ class TransformersEngine(Engine):
         self._need_tokenizer()
         if not prompts:
             return []
+        if _fault_active("corrupt_prompt", self.precision):
+            # The whole prompt as sent, not only the rendered user turn: a suite that opens the
+            # reply for the model (the code suite's function header) must not hand it a clean
+            # context past the garbled turn, or the fault would barely show.
+            prompts = [_fault_corrupt(p) for p in prompts]
         encoded = [self._fit(self._encode(p), params.max_new_tokens) for p in prompts]
         # Similar lengths together waste the least compute on padding.
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
