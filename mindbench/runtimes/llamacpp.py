@@ -68,6 +68,10 @@ _FILLER = ("The quick brown fox jumps over the lazy dog while the river runs pas
 _OMP: dict = {}   # the OpenMP wait policy libgomp started with, as far as this module can tell
 
 
+def _omp_env() -> str:
+    return os.environ.get("OMP_WAIT_POLICY") or "default (unset)"
+
+
 def _llama_cpp():
     # No OMP_WAIT_POLICY is set here (it used to be PASSIVE): users run llama.cpp with libgomp's
     # default, which on a quiet host decodes ~5x faster than PASSIVE (issue 17). A shared machine
@@ -75,7 +79,7 @@ def _llama_cpp():
     # the policy once, when first loaded (torch shares the same libgomp.so.1); the engine's
     # info["omp_wait_policy"] says what it started with.
     if "llama_cpp" not in sys.modules:
-        _OMP.setdefault("policy", os.environ.get("OMP_WAIT_POLICY") or "default (unset)")
+        _OMP.setdefault("policy", _omp_env())
     try:
         import llama_cpp
     except ImportError:
@@ -302,7 +306,7 @@ class LlamaCppEngine(Engine):
                 raise MindbenchError(f"{path.name} has no chat template and none could be read from {spec.repo}: "
                                      f"connect once (or set HF_TOKEN for gated repos), or use --runtime transformers")
         info.update(weights="pretrained", fallback_from=None, file=str(path), n_ctx=n_ctx, n_threads=threads,
-                    omp_wait_policy=_OMP.get("policy", os.environ.get("OMP_WAIT_POLICY", "default")),
+                    omp_wait_policy=_OMP.get("policy") or _omp_env(),
                     n_gpu_layers=gpu_layers(dev), chat_template="gguf" if llm.metadata.get("tokenizer.chat_template")
                     else ("hub" if template else None), revision=_revision(path, info["source"]))
         return cls(llm, spec, quant, dev, load_s, info, template if spec.chat else None)
