@@ -44,7 +44,8 @@ models: $(VENV)/.installed
 	$(BIN)/mindbench models $(addprefix --install ,$(MODELS))
 
 test: extras
-	$(BIN)/python -m pytest -q
+	# --durations: the CI log names the slowest tests (the whole CI run must stay under 40 min)
+	$(BIN)/python -m pytest -q --durations=20
 
 bench: install
 	$(BIN)/python benchmarks/provider_overhead.py
