@@ -25,6 +25,7 @@ import math
 from . import catalog
 from .errors import MindbenchError
 from .runtimes import DEFAULT_RUNTIME
+from .stats import mcnemar
 
 TIERS = ("measured here", "measured, same speed fingerprint", "measured, similar hardware", "published", "estimated")
 
@@ -140,9 +141,9 @@ def items_map(records: list[dict], task: str) -> dict[tuple, dict]:
 
 
 def reference_precision(device: str) -> str:
-    """The quality reference's precision on `device`: the default runtime's reference."""
-    from .runtimes import get_runtime
-    return get_runtime(None).reference_precision(device)
+    """The quality reference's precision on `device`: the fidelity track's reference."""
+    from .fidelity import reference_precision
+    return reference_precision(device)
 
 
 def is_reference(c, fid: dict | None) -> bool:
@@ -163,13 +164,6 @@ def kld_of(c, fids: dict) -> dict | None:
     return f["kld"] if f else None
 
 
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value for b right->wrong and c wrong->right flips (mindbench.stats,
-    the same test `report` and `compare` use)."""
-    from .stats import mcnemar
-    return mcnemar(b, c)
-
-
 def paired(a_items: dict, b_items: dict) -> tuple[int, int, int, float] | None:
     """(n shared items, a-right-b-wrong, a-wrong-b-right, exact McNemar p) or None if none shared."""
     shared = sorted(set(a_items) & set(b_items))
@@ -177,7 +171,7 @@ def paired(a_items: dict, b_items: dict) -> tuple[int, int, int, float] | None:
         return None
     ab = sum(1 for t in shared if a_items[t] >= 0.5 > b_items[t])
     ba = sum(1 for t in shared if b_items[t] >= 0.5 > a_items[t])
-    return len(shared), ab, ba, mcnemar_exact(ab, ba)
+    return len(shared), ab, ba, mcnemar(ab, ba)
 
 
 def same_model_decision(a, b, fids: dict, items: dict) -> tuple[int, str, str]:

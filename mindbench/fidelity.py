@@ -98,13 +98,10 @@ def vocab_sha(pieces: list[str]) -> str:
 
 
 def reference_precision(device: str) -> str:
-    """The widest precision the device runs well: fp32 on a CPU; bf16 on a GPU with bf16
-    arithmetic (Ampere and later), else fp16 (fp32 on a GPU would double the memory for no
-    measurable gain)."""
-    if not str(device).startswith("cuda"):
-        return "fp32"
-    import torch
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    """The reference runtime's widest precision on `device` (the runtime decides: fp32 on a CPU,
+    bf16 or fp16 on a GPU)."""
+    from .runtimes import get_runtime
+    return get_runtime(REFERENCE_RUNTIME).reference_precision(device)
 
 
 def is_reference(cfg: dict) -> bool:

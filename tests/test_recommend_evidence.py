@@ -11,6 +11,7 @@ from mindbench import evidence as ev, hardware, recommend as R
 from mindbench.cli.recommend import recommend_command
 from mindbench import estimate_check
 from mindbench.runtimes import get_runtime
+from mindbench.stats import mcnemar
 
 CPU = hardware.HardwareProfile("Synthetic CPU", 2, 24 * 1024, [], False, True, name="synthetic",
                                cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
@@ -164,10 +165,10 @@ def test_paired_test_decides_when_the_items_differ_significantly():
 
 
 def test_mcnemar_exact_known_values():
-    assert ev.mcnemar_exact(0, 0) == 1.0
-    assert ev.mcnemar_exact(1, 9) == pytest.approx(2 * (1 + 10) / 1024)          # 0.021484375
-    assert ev.mcnemar_exact(5, 5) == 1.0
-    assert ev.mcnemar_exact(0, 12) == pytest.approx(2 / 4096)
+    assert mcnemar(0, 0) == 1.0
+    assert mcnemar(1, 9) == pytest.approx(2 * (1 + 10) / 1024)          # 0.021484375
+    assert mcnemar(5, 5) == 1.0
+    assert mcnemar(0, 12) == pytest.approx(2 / 4096)
     assert ev.paired({"a": 1, "b": 0, "c": 1}, {"a": 0, "b": 0, "c": 1, "d": 1})[:3] == (3, 1, 0)
 
 

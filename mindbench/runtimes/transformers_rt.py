@@ -14,8 +14,13 @@ class TransformersRuntime(Runtime):
     install_hint = "pip install 'torch>=2.1' 'transformers>=4.50' (mindbench's own dependencies: pip install mindbench)"
 
     def reference_precision(self, device: str) -> str:
-        # fp32 on a CPU (every kernel has it); bf16 on a GPU, where fp32 is rarely what anyone runs
-        return "fp32" if str(device).startswith("cpu") else "bf16"
+        # The widest precision the device runs well: fp32 on a CPU (every kernel has it); on a GPU
+        # bf16 where it has bf16 arithmetic (Ampere and later), else fp16 (fp32 on a GPU would
+        # double the memory for no measurable gain, and it is rarely what anyone runs).
+        if not str(device).startswith("cuda"):
+            return "fp32"
+        import torch
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
     def default_precisions(self, device: str) -> tuple[str, ...]:
         # On a CPU int8 is one flag away (--precisions fp32,int8,int4), not a default: bitsandbytes
