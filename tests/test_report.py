@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from mindbench import results
-from mindbench.report import pareto_front, plot, render, report_command
+from mindbench.cli.report import report_command
+from mindbench.report import pareto_front, plot, render
 
 
 def record(precision, *, score=None, stderr=None, n=20, decode=20.0, decode_std=0.5, peak=900.0,

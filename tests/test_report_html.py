@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from mindbench import results
 from mindbench.cli.compare import compare_command
 from mindbench.compare import compare
-from mindbench.report import latest, load_records, report_command, table_rows, view
+from mindbench.cli.report import report_command
+from mindbench.report import latest, load_records, table_rows, view
 from mindbench.report_html import compare_page, page
 
 ROOT = Path(__file__).resolve().parents[1]

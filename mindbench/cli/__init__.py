@@ -1,21 +1,42 @@
 """The `mindbench` command. Subcommands are imported only when invoked, so `mindbench --help`
-stays instant (no torch, no transformers). hardware, recommend and compare live in this
-package; the others still sit beside the code they drive (harness, report, chat, catalog_cli)."""
+stays instant (no torch, no transformers). Every command lives in this package, one module each;
+the library modules they drive import no click."""
 
 import importlib
 
 import click
 
+from ..errors import MindbenchError
+
 # name -> "module:attribute". The modules import their heavy dependencies inside functions.
 COMMANDS = {
-    "run": ("mindbench.harness:run_command", "Benchmark models x precisions on task suites."),
-    "models": ("mindbench.catalog_cli:models_command", "List the model catalog and what loads here."),
+    "run": ("mindbench.cli.run:run_command", "Benchmark models x precisions on task suites."),
+    "models": ("mindbench.cli.models:models_command", "List the model catalog and what loads here."),
     "hardware": ("mindbench.cli.hardware:hardware_command", "Show this machine's GPUs, CPU, RAM."),
     "recommend": ("mindbench.cli.recommend:recommend_command", "Best model and precision for this machine."),
-    "report": ("mindbench.report:report_command", "Tables and plots from result files."),
+    "report": ("mindbench.cli.report:report_command", "Tables and plots from result files."),
     "compare": ("mindbench.cli.compare:compare_command", "Regression gate: BASELINE vs NEW results."),
-    "chat": ("mindbench.chat:chat_command", "Chat with the recommended configuration."),
+    "chat": ("mindbench.cli.chat:chat_command", "Chat with the recommended configuration."),
 }
+
+
+class Command(click.Command):
+    """A mindbench subcommand. A MindbenchError raised anywhere below it (library code, which
+    knows nothing of click) becomes click's one line "Error: <message>" with the error's
+    exit_code (1; 2 for InputError and compare's BadInput), never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MindbenchError as e:
+            err = click.ClickException(e.message)
+            err.exit_code = e.exit_code
+            raise err from None
+
+
+def command(name: str, **kwargs):
+    """@click.command for mindbench's subcommands: the Command class above."""
+    return click.command(name=name, cls=Command, **kwargs)
 
 
 class LazyGroup(click.Group):

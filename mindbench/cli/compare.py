@@ -8,11 +8,12 @@ import math
 
 import click
 
+from . import command
 from ..compare import (KLD_FLOOR, KLD_TOL, MEMORY_TOL, MIN_SCHEMA, QUALITY_TOL, SPEED_TOL, Z, BadInput, _load,
                        compare, compare_ab, render_text)
 
 
-@click.command(name="compare")
+@command("compare")
 @click.argument("baseline", type=click.Path())
 @click.argument("new", type=click.Path())
 @click.option("--quality-tol", type=float, default=QUALITY_TOL, show_default=True, metavar="POINTS",
@@ -73,5 +74,6 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_to
     if html_path:  # the page lives in report_html; written before a regression's exit 1
         from ..report_html import write_compare
         write_compare(result, baseline, new, html_path)
+        click.echo(f"wrote {html_path}", err=True)
     if result["regressions"]:
         raise click.exceptions.Exit(1)

@@ -7,6 +7,7 @@ import json
 
 import click
 
+from . import command
 from ..errors import MindbenchError
 from ..hardware import PROFILES, HardwareProfile, from_options, measure_cpu_bandwidth, render
 
@@ -37,7 +38,7 @@ def _bandwidth_from_results(hw: HardwareProfile) -> None:
             hw.cpu_bandwidth_gb_s, hw.cpu_bandwidth_source = bw["gb_s"], bw["source"]
 
 
-@click.command(name="hardware")
+@command("hardware")
 @hardware_options
 @click.option("--measure", is_flag=True, help="Also measure CPU memory read bandwidth (~0.3 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

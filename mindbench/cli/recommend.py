@@ -7,13 +7,14 @@ import json
 
 import click
 
+from . import command
 from ..hardware import from_options, parse_size
 from ..recommend import (DEFAULT_MIN_TOK_S, TASKS, budget, load_records, recommend, render,
                          with_cpu_bandwidth)
 from .hardware import hardware_options
 
 
-@click.command(name="recommend")
+@command("recommend")
 @click.option("--task", type=click.Choice(TASKS + ("all",)), default="all", show_default=True,
               help="What the model is for.")
 @click.option("--min-tokens-per-sec", "min_tok_s", type=float, default=None,

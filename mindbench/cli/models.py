@@ -1,13 +1,16 @@
 """`mindbench models`: the catalog, and what can be loaded on this machine right now."""
 
+from __future__ import annotations
+
 import json
 
 import click
 
-from . import catalog
+from . import command
+from .. import catalog
 
 
-@click.command("models")
+@command("models")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--prepare", is_flag=True,
               help="Convert the packaged models' GGUF files to the cache now (done once; "
@@ -55,7 +58,7 @@ def models_command(as_json, prepare, install):
 
 def _prepare():
     """Convert every installed packaged model once, then time a warm load, so a user sees both."""
-    from .loading import load
+    from ..loading import load
     for spec in catalog.CATALOG.values():
         if spec.source != "packaged" or not catalog.availability(spec)[0]:
             continue
@@ -67,8 +70,8 @@ def _prepare():
 
 def _install(names):
     """Validate every name first (one-line errors, nothing installed), then install each."""
-    from . import packaged
-    from .errors import MindbenchError
+    from .. import packaged
+    from ..errors import MindbenchError
     specs = [catalog.resolve(n) for n in names]
     for spec in specs:
         if not spec.parts:

@@ -1,0 +1,53 @@
+"""`mindbench report`: tables and plots from result files (the presentation is mindbench.report,
+mindbench.table and mindbench.plots; this module only reads the options)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import command
+from ..report import latest, load_records, plot, render
+
+
+@command("report")
+@click.argument("results_files", metavar="RESULTS...", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "html", "json"]), default="md",
+              show_default=True, help="Table format.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the table to this file instead of stdout.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Also save a PNG: quality vs memory (Pareto front) and quality by precision; with fidelity "
+                   "figures, also <name>-fidelity.png (KLD with 95% CI per precision, log scale).")
+@click.option("--suite", help="Suite to plot (default: the mean of each cell's suites).")
+@click.option("--all", "show_all", is_flag=True, help="Show every record, not only the newest of each cell.")
+def report_command(results_files, fmt, as_json, output, plot_path, suite, show_all):
+    """Tables and plots from result files.
+
+    Every figure is measured: speed as mean ± std over repeats, quality as score ± standard
+    error. Failed cells show their status and message.
+
+    \b
+    Examples:
+      mindbench report results/runs.jsonl
+      mindbench report results/runs.jsonl --format html -o report.html
+      mindbench report results/a.jsonl results/b.jsonl --plot report.png
+      mindbench report results/runs.jsonl --json
+    """
+    records = load_records(results_files)
+    if not show_all:
+        records = latest(records)
+    text = render(records, "json" if as_json else fmt)
+    if output:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text.rstrip("\n"))
+    if plot_path:
+        from ..fidelity import plot as plot_fidelity
+        fp = plot_fidelity(records, plot_path)   # <plot>-fidelity.png, when records carry fidelity
+        if fp:
+            click.echo(f"wrote {fp}", err=True)
+        p = plot(records, plot_path, suite=suite)
+        click.echo(f"wrote {p}", err=True)
