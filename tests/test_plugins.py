@@ -150,7 +150,11 @@ def test_the_registry_owns_each_runtimes_vocabulary(monkeypatch):
     assert set(lc.precisions) == set(FILE_TYPES.values()) and len(lc.precisions) == len(FILE_TYPES)
     assert runtime_for("bf16") is tf and runtime_for("bf16".upper()) is lc and lc.normalize("q4_k_m") == "Q4_K_M"
     assert tf.is_reference("fp32", "cpu") and not tf.is_reference("bf16", "cpu")
+    import torch   # the GPU boundary, faked: the reference is bf16 where the card has it, else fp16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert tf.is_reference("bf16", "cuda:0") and not tf.is_reference("fp16", "cuda:0")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)   # e.g. a T4
+    assert tf.is_reference("fp16", "cuda:0") and not tf.is_reference("int8", "cuda:0")
     assert not lc.is_reference("F32", "cpu")                # llama.cpp is never the quality reference
     with pytest.raises(MindbenchError, match="unknown runtime 'nope'"):
         get_runtime("nope")
