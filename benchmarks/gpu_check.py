@@ -68,7 +68,8 @@ def main(argv=None) -> int:
         print(f"    {r['status']} in {r.get('duration_s')} s {r.get('error') or ''}", file=sys.stderr, flush=True)
 
     wall = time.perf_counter() - t0
-    text = harness.format_table(records)
+    from mindbench.table import text as table_text   # the table `mindbench run` prints
+    text = table_text(records, "simple")
     mem = "\n".join(
         f"{r['config']['model']} {r['config']['precision']}: " + ", ".join(f"{k}={v}" for k, v in r["memory"].items())
         for r in records)

@@ -33,9 +33,16 @@ from .results import read_all as load_records  # noqa: F401
 from .plots import overall_quality, pareto_front, plot  # noqa: F401
 from .table import (ISA_RANK, PAIRED_NOTE, PAIRED_TITLE, _fmt, figure_paths, hardware_line,  # noqa: F401
                     speed_mark, suites_of, table_note, table_rows, top_feature)
+from .table import text as table_text
 
 
 def render(records: list[dict], fmt: str) -> str:
+    if fmt == "md":   # the one table renderer, as `mindbench run` prints it, under the machine
+        return f"Hardware: {hardware_line(records)}\n\n{table_text(records, 'github')}\n"
+    if fmt == "html":
+        # One self-contained page (header, sortable table, plots, recommendation): report_html.
+        from .report_html import page
+        return page(records)
     from . import stats
 
     views = [view(r) for r in records]
@@ -45,7 +52,6 @@ def render(records: list[dict], fmt: str) -> str:
         # Raw numbers, not formatted strings: this is what scripts consume.
         return json.dumps([{k: v[k] for k in v if k != "timestamp"} | {"timestamp": v["timestamp"]}
                            | {"paired": paired.get(i, {})} for i, v in enumerate(views)], indent=2)
-    rows = table_rows(views)
     if fmt == "csv":
         out = io.StringIO()
         # CSV keeps numbers machine-readable: mean and spread in their own columns.
@@ -70,20 +76,6 @@ def render(records: list[dict], fmt: str) -> str:
             w.writeheader()
             w.writerows(flat)
         return out.getvalue()
-    from tabulate import tabulate
-
-    note = table_note(views)
-    hw = hardware_line(records)
-    prows = stats.rows(records)
-    if fmt == "md":
-        body = tabulate(rows, headers="keys", tablefmt="github") if rows else "(no records)"
-        if prows:
-            body += f"\n\n{PAIRED_TITLE}\n\n" + tabulate(prows, headers="keys", tablefmt="github", disable_numparse=True) + f"\n\n{PAIRED_NOTE}"
-        return f"Hardware: {hw}\n\n{body}\n\n{note}\n"
-    if fmt == "html":
-        # One self-contained page (header, sortable table, plots, recommendation): report_html.
-        from .report_html import page
-        return page(records)
     raise MindbenchError(f"unknown format {fmt!r}; use md, csv, html or json")
 
 

@@ -220,6 +220,7 @@ def view(rec: dict) -> dict:
                                                             for g in hw.get("gpus") or []],
         "speed_verdict": speed.get("verdict"),
         "bandwidth_method": (rec.get("roofline") or {}).get("bandwidth_method"),
+        "bandwidth_gb_s": _num((rec.get("roofline") or {}).get("bandwidth_gb_s")),
         "timestamp": rec.get("timestamp"), "run_id": rec.get("run_id"),
         "load_s": _num((rec.get("load") or {}).get("load_s")),
         "weights_mb": _num(mem.get("weights_mb")), "peak_mb": _num(peak), "peak_source": peak_src,

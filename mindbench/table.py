@@ -71,10 +71,17 @@ def table_rows(views: list[dict]) -> list[dict]:
                     row[s] += f" [{q['empty']} empty]"
         if any(x.get("fidelity") for x in views):
             from .fidelity import short
-            row["fidelity (KLD vs reference)"] = short(v.get("fidelity")) or "—"
+            row["fidelity vs " + _fidelity_ref(views)] = short(v.get("fidelity")) or "—"
         row["use"] = v["use"] or "—"
         rows.append(row)
     return rows
+
+
+def _fidelity_ref(views: list[dict]) -> str:
+    """The reference precision(s) the fidelity column is measured against, for its header."""
+    refs = sorted({str(f["reference"].get("precision")) for v in views
+                   for f in [v.get("fidelity") or {}] if f.get("reference")})
+    return "/".join(refs) or "reference"
 
 
 def table_note(views: list[dict]) -> str:
@@ -89,9 +96,13 @@ def table_note(views: list[dict]) -> str:
     if any(v["efficiency"] is not None for v in views):
         # records before issue 17 divided by a copy (read + write) bandwidth: say which it is
         old = any(v["efficiency"] is not None and not v.get("bandwidth_method") for v in views)
+        bws = sorted({v["bandwidth_gb_s"] for v in views if v.get("bandwidth_gb_s")})
         note += (" Roofline = decode tok/s x weight bytes per token / measured "
-                 + ("copy bandwidth (read + write; records made before the read-bandwidth roofline)."
-                    if old else "read bandwidth."))
+                 + ("copy bandwidth (read + write; records made before the read-bandwidth roofline)"
+                    if old else "read bandwidth") + (f" ({bws[0]:g} GB/s)." if len(bws) == 1 else "."))
+    if any((v.get("fidelity") or {}).get("kld") for v in views):
+        note += (" Fidelity = mean KL(reference || cell) per token, ± half the 95% CI (bootstrap over "
+                 "documents), and top-1 agreement with the reference, teacher-forced on suites/fidelity/.")
     if any(q["empty"] for v in views for q in v["quality"].values()):
         note += (" [k empty] = k outputs ran to the token limit and decoded to nothing: broken numerics "
                  "(e.g. fp16 overflow; try bf16 or fp32), not a weak model.")
@@ -127,3 +138,21 @@ PAIRED_NOTE = ("Paired when both cells kept per-task verdicts: tasks that flippe
                "exact McNemar p, paired-bootstrap 95% CI of the score difference (points), and the minimum "
                "detectable effect at this n (alpha 0.05, power 0.8). Otherwise an unpaired two-proportion "
                "z-test. A difference inside the noise reads \"not distinguishable at n = …\", not a ranking.")
+
+
+def text(records: list[dict], tablefmt: str = "github") -> str:
+    """The one results table as text, for `mindbench run`'s summary ("simple") and `mindbench
+    report` (Markdown, "github"): a row per record, the paired comparison with each model's
+    widest precision, and what the notation means. Same rows as the CSV and HTML outputs."""
+    from tabulate import tabulate
+
+    from . import stats
+    from .results import view
+    views = [view(r) for r in records]
+    rows = table_rows(views)
+    body = tabulate(rows, headers="keys", tablefmt=tablefmt) if rows else "(no records)"
+    prows = stats.rows(records)
+    if prows:
+        body += (f"\n\n{PAIRED_TITLE}\n\n" + tabulate(prows, headers="keys", tablefmt=tablefmt, disable_numparse=True)
+                 + f"\n\n{PAIRED_NOTE}")
+    return f"{body}\n\n{table_note(views)}"

@@ -164,7 +164,7 @@ def test_select_takes_whole_documents_then_cuts():
 
 
 def test_schema1_records_still_read(tmp_path):
-    from mindbench.harness import format_table, table_rows
+    from mindbench.table import table_rows, text
     old = {"schema": 1, "cell": "k", "status": "ok", "config": {"model": "m", "runtime": "transformers",
            "precision": "int8", "device": "cpu"}, "memory": {}, "speed": {}, "quality": {}}
     p = tmp_path / "runs.jsonl"
@@ -173,12 +173,12 @@ def test_schema1_records_still_read(tmp_path):
     assert recs[0].get("fidelity") is None
     row = results.rows(recs)[0]
     assert row["kld"] is None and row["fidelity_error"] is None
-    assert not any(k.startswith("fidelity") for k in table_rows(recs)[0])
-    assert "int8" in format_table(recs)
+    assert not any(k.startswith("fidelity") for k in table_rows([results.view(r) for r in recs])[0])
+    assert "int8" in text(recs, "simple")
 
 
 def test_table_shows_fidelity_column():
-    from mindbench.harness import table_rows
+    from mindbench.table import table_rows
     base = {"status": "ok", "memory": {}, "speed": {}, "quality": {}}
     ref = {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": True}
     cell = {**ref, "is_reference": False, "kld": {"mean": 0.0232, "ci_lo": 0.0210, "ci_hi": 0.0255},
@@ -186,8 +186,8 @@ def test_table_shows_fidelity_column():
     recs = [{**base, "config": {"model": "m", "precision": "fp32"}, "fidelity": ref},
             {**base, "config": {"model": "m", "precision": "int8"}, "fidelity": cell},
             {**base, "config": {"model": "m", "precision": "int4"}, "fidelity": None}]
-    col = [r["fidelity vs fp32"] for r in table_rows(recs)]
-    assert col == ["reference", "KLD 0.023 ±0.002 · top-1 91.6%", ""]
+    col = [r["fidelity vs fp32"] for r in table_rows([results.view(r) for r in recs])]
+    assert col == ["reference", "KLD 0.023 ±0.002 · top-1 91.6%", "—"]   # the table's "not measured"
 
 
 def test_plan_turns_fidelity_on_for_pretrained_weights_only():

@@ -91,7 +91,8 @@ def test_three_precisions_every_field(three):
 
 def test_table_shows_each_precision(three):
     _, recs, suites = three
-    text = harness.format_table(recs)
+    from mindbench.table import text as table_text   # run's summary: the one table, report's too
+    text = table_text(recs, "simple")
     for p in ("fp32", "fp16", "int4"):
         assert p in text
     for col in ("peak MB", "prefill tok/s", "decode tok/s", "TTFT ms", "roofline", *suites):

@@ -140,10 +140,8 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
     else:
-        click.echo(harness.format_table(records))
-        from ..stats import notes as paired_notes  # each precision against the widest, same tasks
-        for line in paired_notes(records):
-            click.echo(line)
+        from ..table import text   # the one table, the same as `mindbench report`'s
+        click.echo(text(records, "simple"))
         click.echo(f"{len(records)} cells -> {out}", err=True)
     # the main command's promise is a time: say what it took (with --json too, on stderr)
     click.echo(f"took {_took(time.perf_counter() - t_start)}", err=True)
