@@ -251,26 +251,27 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
          llama_bench: bool = False) -> list[dict]:
     """The cells of a sweep, each a complete worker config with its key. fidelity=None: on for
     pretrained weights (mindbench/fidelity.py), off for random ones."""
+    from dataclasses import replace
+
     from .catalog import resolve
+    from .cellspec import CellSpec, SuiteChoice
+    choices = () if no_weights else tuple(SuiteChoice.parse(s) for s in suites)   # split once, here
     cells = []
     for model in models:
         spec = resolve(model)  # unknown names fail here, before any process starts
-        spec_id = spec.id
         for runtime in runtimes:
             for precision in runtime_precisions(runtime, spec, precisions):
-                cell = {"model": spec_id, "runtime": runtime, "precision": precision, "device": device,
-                        "weights": "random" if no_weights else "pretrained",
-                        "suites": [] if no_weights else list(suites), "limit": limit, "repeats": repeats,
-                        "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "batch_size": batch_size,
-                        "seed": seed, "run_id": run_id, "log_samples": log_samples, "sandboxed": sandboxed,
-                        "cache_dir": cache_dir, "bandwidth_gb_s": None, "threads": threads,
-                        "fidelity": (not no_weights) if fidelity is None else bool(fidelity and not no_weights),
-                        "fidelity_tokens": fidelity_tokens,
-                        "speed_ci": speed_ci, "speed_max_s": speed_max_s, "llama_bench": llama_bench}
-                if code_protocol:
-                    cell["code_protocol"] = code_protocol
-                cell["cell"] = results.cell_key(cell, fingerprint)
-                cells.append(cell)
+                cell = CellSpec(model=spec.id, runtime=runtime, precision=precision, device=device,
+                                weights="random" if no_weights else "pretrained", suites=choices, limit=limit,
+                                repeats=repeats, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
+                                batch_size=batch_size, seed=seed, run_id=run_id, log_samples=log_samples,
+                                sandboxed=sandboxed, cache_dir=cache_dir, threads=threads,
+                                fidelity=(not no_weights) if fidelity is None else bool(fidelity and not no_weights),
+                                fidelity_tokens=fidelity_tokens, speed_ci=speed_ci, speed_max_s=speed_max_s,
+                                llama_bench=llama_bench, code_protocol=code_protocol or None)
+                cell = replace(cell, cell=results.cell_key(cell.to_dict(), fingerprint))
+                # the executors pass the serialized form on, as the worker's job file
+                cells.append(cell.to_dict())
     return cells
 
 
@@ -456,8 +457,10 @@ def _check_suite(name: str, load: bool = True) -> None:
     """A suite name, or suite:subset (e.g. code:easy), that exists and whose file loads and
     validates (an empty or broken file is an error now, never a `skipped` row that --resume
     would then count as done); checked before any cell starts."""
+    from .cellspec import SuiteChoice
     from .suites import suite_names
-    base, _, subset = name.partition(":")
+    choice = SuiteChoice.parse(name)
+    base, subset = choice.name, choice.subset
     if base not in suite_names():   # built-in and plug-in suites
         raise MindbenchError(f"unknown suite {base!r}; choose from {', '.join(suite_names())} "
                              f"(or suite:subset, e.g. code:easy), all or none")

@@ -190,8 +190,9 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                 record["fidelity"] = for_cell(engine, cfg, fid_ref, fid_ref_s)
 
             if cfg.get("weights") != "random":  # random weights have no quality to score
-                for suite in cfg.get("suites") or []:
-                    record["quality"][suite] = _evaluate(engine, suite, cfg, emit)
+                from .cellspec import CellSpec   # the planner's parsed suites, never re-split here
+                for choice in CellSpec.from_dict(cfg).suites:
+                    record["quality"][choice.text] = _evaluate(engine, choice, cfg, emit)
         record["status"] = "ok"
     except BaseException as e:  # noqa: BLE001 - every failure becomes a row
         status, msg = classify(e)
@@ -281,8 +282,10 @@ def _cpu_threads() -> int | None:
     return torch.get_num_threads() if torch is not None else None
 
 
-def _evaluate(engine, suite: str, cfg: dict, emit) -> dict:
+def _evaluate(engine, choice, cfg: dict, emit) -> dict:
+    """Score one suite (a cellspec.SuiteChoice: the suite and the subset, already split)."""
     from .suites import evaluate
+    suite = choice.text
     emit({"event": "phase", "phase": f"suite {suite}"})
 
     def progress(*args, **kw):
@@ -301,10 +304,9 @@ def _evaluate(engine, suite: str, cfg: dict, emit) -> dict:
         log.parent.mkdir(parents=True, exist_ok=True)
     # "code:easy" scores one subset of a suite; the record keeps the whole name, so it is never
     # matched against the whole suite's score.
-    name, _, subset = suite.partition(":")
-    out = evaluate(engine, name, limit=cfg.get("limit"), batch_size=cfg.get("batch_size", 8),
+    out = evaluate(engine, choice.name, limit=cfg.get("limit"), batch_size=cfg.get("batch_size", 8),
                    log_samples=log, sandboxed=cfg.get("sandboxed", True), progress=progress,
-                   subset=subset or None, **({"code_protocol": cfg["code_protocol"]} if cfg.get("code_protocol") else {}))
+                   subset=choice.subset, **({"code_protocol": cfg["code_protocol"]} if cfg.get("code_protocol") else {}))
     return dict(out)
 
 
