@@ -33,7 +33,7 @@ from pathlib import Path
 from . import catalog
 from .errors import MindbenchError
 from .hardware import HardwareProfile
-from .results import peak_mb
+from .results import Record
 from .runtimes import DEFAULT_RUNTIME
 from .suites import SUITES
 
@@ -136,12 +136,12 @@ def split_records(hw: HardwareProfile, records: list[dict]) -> tuple[list[dict],
     here, similar, ignored = [], [], 0
     fp, cls = hw.fingerprint, hw.memory_class
     for r in records:
-        h, cfg = r.get("hardware") or {}, r.get("config") or {}
-        if _kind(cfg.get("device")) != hw.device:
+        rec = Record.of(r)
+        if _kind(rec.device) != hw.device:
             ignored += 1
-        elif h.get("fingerprint") == fp:
+        elif rec.fingerprint == fp:
             here.append(r)
-        elif h.get("memory_class") == cls:
+        elif rec.memory_class == cls:
             similar.append(r)
         else:
             ignored += 1
@@ -152,13 +152,8 @@ def speed_evidence(r: dict, speed_fp: str | None) -> bool:
     """A record's speed counts only from a machine with this one's speed fingerprint (CPU ISA
     features, GPU) and a measurement that was neither noisy nor contended (measure/speed.py).
     A planned machine (a profile: its CPU features unknown, speed_fp None) takes what it has."""
-    from .measure.speed import usable
-    return usable(r) and (speed_fp is None or (r.get("hardware") or {}).get("speed_fingerprint") == speed_fp)
-
-
-def _mean(speed: dict, name: str):
-    v = (speed or {}).get(name)
-    return v.get("mean") if isinstance(v, dict) else None
+    rec = r if isinstance(r, Record) else Record.of(r)
+    return rec.speed_usable and (speed_fp is None or rec.speed_fingerprint == speed_fp)
 
 
 @dataclass
@@ -185,33 +180,31 @@ def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
         "speed_fingerprint") == speed_fp else f"on similar hardware ({memory_class})") for r in sorted(similar, key=ts)]
     replay += [(r, 1, "here") for r in sorted(here, key=ts)]
     for r, rank, origin in replay:
-        cfg = r.get("config") or {}
-        key = (cfg.get("model"), cfg.get("runtime") or DEFAULT_RUNTIME, cfg.get("precision"))
+        rec = Record.of(r)   # typed, any schema (results.Record)
+        key = (rec.model, rec.runtime or DEFAULT_RUNTIME, rec.precision)
         if None in key:
             continue
         m = out.setdefault(key, Measured())
-        status = r.get("status")
-        if status == "oom":
-            m.oom = f"out of memory when measured {origin}" + (f" ({r['error']})" if r.get("error") else "")
+        if rec.status == "oom":
+            m.oom = f"out of memory when measured {origin}" + (f" ({rec.error})" if rec.error else "")
             continue
-        if status != "ok":
+        if rec.status != "ok":
             continue
         m.oom = None
-        peak = peak_mb(r.get("memory"), cfg.get("device"))
-        if peak is not None:
-            m.memory_mb, m.memory_origin = float(peak), origin
-            m.tokens = (cfg.get("prompt_tokens") or 0) + (cfg.get("new_tokens") or 0) or None
-        tok_s = _mean(r.get("speed") or {}, "decode_tok_s")
-        if tok_s and speed_evidence(r, speed_fp):  # issue 17: same kernels, not noisy/contended
+        if rec.peak_mb is not None:
+            m.memory_mb, m.memory_origin = float(rec.peak_mb), origin
+            m.tokens = (rec.prompt_tokens or 0) + (rec.new_tokens or 0) or None
+        tok_s = rec.decode_tok_s.mean
+        if tok_s and speed_evidence(rec, speed_fp):  # issue 17: same kernels, not noisy/contended
             m.decode_tok_s, m.speed_origin = tok_s, origin
-        q = (r.get("quality") or {}).get(task)
-        if q and q.get("score") is not None and cfg.get("weights", "pretrained") == "pretrained":
+        q = rec.quality.get(task)
+        if q and q.score_pct is not None and rec.weights == "pretrained":
             # This machine's score over a similar one's; then the run with more problems; among
-            # equals the latest. Suites report the stderr of the 0-1 value: scaled to 0-100.
+            # equals the latest. The standard error is in points (results.quality_points).
             old = m.quality
-            if old is None or (rank, q.get("n") or 0) >= (old["rank"], old.get("n") or 0):
-                m.quality = {"score": float(q["score"]), "stderr": 100.0 * float(q.get("stderr") or 0.0),
-                             "n": q.get("n"), "metric": q.get("metric"), "source": f"measured {origin}",
+            if old is None or (rank, q.n or 0) >= (old["rank"], old.get("n") or 0):
+                m.quality = {"score": float(q.score_pct), "stderr": q.stderr_pct or 0.0,
+                             "n": q.n, "metric": q.metric, "source": f"measured {origin}",
                              "rank": rank}
     for m in out.values():
         if m.quality:

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import MindbenchError
@@ -241,6 +242,86 @@ def view(rec: dict) -> dict:
             v["quality"][suite] = {"score": score, "stderr": se, "n": n, "metric": metric,
                                    "empty": q.get("empty_outputs") or 0, "protocol": q.get("protocol")}
     return v
+
+
+# --- one record, typed (recommend reads these; view() above is the flat form for tables) ----------
+
+@dataclass(frozen=True)
+class Stat:
+    """A repeated measurement: mean, standard deviation, repeats (None where not measured)."""
+    mean: float | None = None
+    std: float | None = None
+    n: int | None = None
+
+
+@dataclass(frozen=True)
+class Quality:
+    """One suite's score: 0-100 points, its standard error in points, tasks, metric, and the
+    per-task verdicts (schema 2; None in older records)."""
+    score_pct: float | None
+    stderr_pct: float | None
+    n: int | None
+    metric: str | None
+    items: dict | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """A stored record read once into typed fields, units in the names. Any schema up to SCHEMA:
+    a section an older record lacks reads as None (unknown), never as zero. `raw` keeps the
+    stored dict for what has no field yet."""
+    raw: dict = field(repr=False)
+    schema: int
+    status: str | None
+    error: str | None
+    timestamp: str
+    model: str | None
+    runtime: str | None
+    precision: str | None
+    device: str | None
+    weights: str                     # "pretrained" or "random"
+    fault: str | None                # fault injection (tests): says nothing of the model
+    prompt_tokens: int | None
+    new_tokens: int | None
+    fingerprint: str | None          # the machine (hardware.fingerprint)
+    memory_class: str | None
+    speed_fingerprint: str | None    # what decides speed (issue 17); None: unknown CPU features
+    weights_mb: float | None
+    peak_mb: float | None            # the one "memory needed" figure (peak_memory)
+    peak_source: str | None
+    decode_tok_s: Stat
+    prefill_tok_s: Stat
+    ttft_ms: Stat
+    speed_verdict: str | None        # ok | noisy | contended; None before issue 17
+    bandwidth_gb_s: float | None
+    quality: dict                    # suite -> Quality
+
+    @classmethod
+    def of(cls, rec: dict) -> "Record":
+        c, hw = rec.get("config") or {}, rec.get("hardware") or {}
+        mem, speed = rec.get("memory") or {}, rec.get("speed") or {}
+        peak, src = peak_memory(mem, c.get("device"))
+        quality = {}
+        for suite, q in (rec.get("quality") or {}).items():
+            if isinstance(q, dict):
+                score, se, n, metric = quality_points(q)
+                quality[suite] = Quality(score, se, n, metric, q.get("items"))
+        return cls(raw=rec, schema=rec.get("schema", 1), status=rec.get("status"), error=rec.get("error"),
+                   timestamp=str(rec.get("timestamp") or ""), model=c.get("model"), runtime=c.get("runtime"),
+                   precision=c.get("precision"), device=c.get("device"), weights=c.get("weights") or "pretrained",
+                   fault=c.get("fault"), prompt_tokens=c.get("prompt_tokens"), new_tokens=c.get("new_tokens"),
+                   fingerprint=hw.get("fingerprint"), memory_class=hw.get("memory_class"),
+                   speed_fingerprint=hw.get("speed_fingerprint"), weights_mb=_num(mem.get("weights_mb")),
+                   peak_mb=_num(peak), peak_source=src,
+                   **{k: Stat(*_figure(speed.get(k))) for k in ("decode_tok_s", "prefill_tok_s", "ttft_ms")},
+                   speed_verdict=speed.get("verdict"),
+                   bandwidth_gb_s=_num((rec.get("roofline") or {}).get("bandwidth_gb_s")), quality=quality)
+
+    @property
+    def speed_usable(self) -> bool:
+        """May its speed be evidence? Not when its own measurement said noisy or contended."""
+        from .measure.speed import usable
+        return usable(self.raw)
 
 
 def _stat(speed: dict, name: str, part: str = "mean"):

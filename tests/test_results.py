@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,30 @@ def test_cell_key_and_done_cells(tmp_path):
     for st in ("ok", "oom", "skipped", "crashed", "timeout"):
         results.append(p, {"cell": st, "status": st})
     assert results.done_cells(p) == {"ok", "oom", "skipped"}
+
+
+def test_every_committed_record_reads_as_a_typed_record():
+    """results.Record reads every store in results/ (schema 1 and 2) into the figures view() shows."""
+    from mindbench.results import Record, view
+    stores = sorted((Path(__file__).resolve().parents[1] / "results").rglob("*.jsonl"))
+    assert stores
+    for store in stores:
+        for raw in results.read(store, warn=False):
+            rec, v = Record.of(raw), view(raw)
+            assert rec.schema in (1, 2) and rec.model == v["model"] and rec.precision == v["precision"]
+            assert (rec.peak_mb, rec.peak_source) == (v["peak_mb"], v["peak_source"])
+            assert rec.decode_tok_s.mean == v["decode_tok_s"] and rec.speed_verdict == v["speed_verdict"]
+            for suite, q in rec.quality.items():
+                assert (q.score_pct, q.stderr_pct, q.n) == tuple(v["quality"][suite][k] for k in ("score", "stderr", "n"))
+
+
+def test_a_schema1_record_reads_with_unknown_sections():
+    from mindbench.results import Record
+    rec = Record.of({"schema": 1, "status": "ok", "config": {"model": "m", "precision": "int8", "device": "cpu"},
+                     "memory": {"peak_rss_mb": 900.0}, "speed": {"decode_tok_s": {"mean": 5.0, "std": 0.5, "n": 3}},
+                     "quality": {"code": {"score": 40.0, "stderr": 0.1, "n": 10}}})
+    assert rec.speed_fingerprint is None and rec.speed_verdict is None and rec.speed_usable   # unknown, not bad
+    assert (rec.peak_mb, rec.peak_source, rec.weights) == (900.0, "peak_rss_mb", "pretrained")
+    assert rec.decode_tok_s.mean == 5.0 and rec.ttft_ms.mean is None
+    q = rec.quality["code"]
+    assert (q.score_pct, q.stderr_pct, q.n, q.items) == (40.0, 10.0, 10, None)
