@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Iterator
 from . import results
 from .errors import InputError, MindbenchError
 from .runtimes import DEFAULT_RUNTIME
-from .suites import SUITES
+from .suites import DEFAULT_SUITE, SUITES
 
 SUITE_CHOICES = SUITES   # the one list of suites lives in suites.py
 # The full-precision baseline plus both bitsandbytes precisions. fp16 on GPUs; on a CPU fp32,
@@ -242,7 +242,7 @@ def resolve_device(device: str, hw: dict) -> str:
 
 
 def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[str] = (DEFAULT_RUNTIME,),
-         suites: Iterable[str] = ("code",), *, device: str = "cpu", no_weights: bool = False,
+         suites: Iterable[str] = (DEFAULT_SUITE,), *, device: str = "cpu", no_weights: bool = False,
          limit: int | None = DEFAULT_LIMIT, repeats: int = 3, prompt_tokens: int = 256, new_tokens: int = 64,
          batch_size: int = 8, seed: int = 0, run_id: str | None = None, log_samples: str | None = None,
          sandboxed: bool = True, cache_dir: str | None = None, fingerprint: str | None = None,
@@ -302,7 +302,7 @@ def runtime_precisions(runtime: str, spec, precisions: Iterable[str]) -> list[st
 
 # --- the sweep --------------------------------------------------------------------------------
 
-def sweep(models, precisions, runtimes=(DEFAULT_RUNTIME,), suites=("code",), *, out: str | os.PathLike,
+def sweep(models, precisions, runtimes=(DEFAULT_RUNTIME,), suites=(DEFAULT_SUITE,), *, out: str | os.PathLike,
           resume: bool = False, executor: str | Executor = "local", timeout_s: float | None = DEFAULT_TIMEOUT_S,
           device: str = "auto", progress: bool | None = None, env: dict | None = None, **plan_kw) -> list[dict]:
     """Run the sweep and return one record per planned cell (records found by --resume included),

@@ -553,6 +553,7 @@ class DataSuite(_FileSuite):
 
 BUILTIN_SUITES: dict[str, Suite] = {x.name: x for x in (CodeSuite(), ChatSuite(), ReasoningSuite(), DataSuite())}
 SUITES = tuple(BUILTIN_SUITES)   # the one list of built-in suites (run --suite, recommend --task, chat)
+DEFAULT_SUITE = "code"            # what `mindbench run` scores when no --suite is given
 
 _PLUGIN_SUITES: dict[str, object] = {}     # name -> Suite, or "module:attr" (entry points)
 _SUITE_EPS_DONE = False

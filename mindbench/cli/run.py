@@ -16,6 +16,7 @@ from ..errors import InputError, MindbenchError
 from ..harness import (DEFAULT_LIMIT, DEFAULT_TIMEOUT_S, EXECUTORS, SUITE_CHOICES, _check_precisions, _host_info,
                        _split, _took, _validate_run, default_precisions, get_executor, resolve_device)
 from ..runtimes import DEFAULT_RUNTIME
+from ..suites import DEFAULT_SUITE
 
 
 def _warn_if_busy(threads: int | None) -> None:
@@ -35,7 +36,7 @@ def _warn_if_busy(threads: int | None) -> None:
 
 
 @command("run")
-@click.option("--suite", "suite", default="code", show_default=True,
+@click.option("--suite", "suite", default=DEFAULT_SUITE, show_default=True,
               help="Suites to score: code, chat, reasoning, data, one subset of a suite (code:easy), a comma list, "
                    "all, or none (speed and memory only).")
 @click.option("--models", "--model", "models", default=None, help="Comma-separated model ids (see `mindbench models`). Default: the embedded model.")
