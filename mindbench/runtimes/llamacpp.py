@@ -60,6 +60,16 @@ HUB_GGUF: dict[str, tuple[str, str]] = {
 }
 DEFAULT_HUB_QUANT = "Q4_K_M"   # the usual size/quality trade-off; any of HUB_QUANTS can be asked for
 
+# A packaged model ships one GGUF file. Other types are made from it, once, by llama.cpp's own
+# quantizer (llama_model_quantize with allow_requantize), so a sweep can put a second GGUF type
+# beside the first without a download. These need no importance matrix (IQ1_*/IQ2_* and Q2_K_S
+# do). Requantizing cannot add back what the shipped file lost: Q8_0 made from a Q4_1 file holds
+# the Q4_1 weights, not the original ones, and a lower type loses more on top. Records say so
+# (load.requantized_from, config.source). K types need rows of 256 columns; llama.cpp falls back
+# to a legacy type for narrower tensors (SmolLM2's 576, Gemma 3 270M's 640): load.tensor_types
+# counts what the file really holds.
+REQUANT_TARGETS = ("Q8_0", "Q6_K", "Q5_0", "Q4_1", "Q4_0", "Q4_K_M", "Q3_K_M", "Q2_K")
+
 # Filler for timed_run's synthetic prompt: ordinary prose, so the token ids are typical ones.
 _FILLER = ("The quick brown fox jumps over the lazy dog while the river runs past the old mill, "
            "and the people of the town count the hours until the market opens again. ")
@@ -155,11 +165,18 @@ def locate_gguf(spec: ModelSpec, precision: str | None, *, hf_token: str | None 
     want = _norm_quant(precision) if precision else None
     if spec.source == "packaged":
         own = _norm_quant(spec.gguf_quant or "")
-        if want and want != own:
-            raise PrecisionError(f"{spec.id} ships one GGUF file, of type {own}; on llama.cpp use --precision "
-                                 f"{own} (or leave it out); transformers precisions are for --runtime transformers")
+        problem = packaged_precision_problem(spec, want)
+        if problem:
+            raise PrecisionError(problem)
         path = catalog.packaged_gguf(spec)
-        return path, own, {"source": catalog.packaged_source(spec, path), "cold": False}
+        info = {"source": catalog.packaged_source(spec, path), "cold": False}
+        if want and want != own:
+            src = path
+            path, seconds = requantize(src, want, cache_dir=cache_dir)
+            info.update(source=f"{info['source']} requantized to {want} by llama.cpp", requantized_from=own,
+                        requantized_from_sha256=catalog.file_sha256(src), cold=seconds is not None,
+                        convert_s=seconds, tensor_types=tensor_types(path))
+        return path, want or own, info
     if spec.source == "local":
         if not (spec.path and spec.path.lower().endswith(".gguf")):
             raise MindbenchError(f"{spec.id} is a transformers folder; llama.cpp needs a .gguf file: pass its "
@@ -176,6 +193,101 @@ def locate_gguf(spec: ModelSpec, precision: str | None, *, hf_token: str | None 
     repo, pattern = HUB_GGUF[spec.id]
     path, cold = download_gguf(repo, pattern.format(quant=quant), hf_token=hf_token, cache_dir=cache_dir)
     return path, quant, {"source": f"hub:{repo}/{path.name}", "cold": cold}
+
+
+def packaged_precision_problem(spec: ModelSpec, precision: str | None) -> str | None:
+    """Why a packaged model cannot run `precision` on llama.cpp (None: it can), without loading
+    anything, so `mindbench run` can refuse it before a cell starts (exit 2)."""
+    want = _norm_quant(precision) if precision else None
+    own = _norm_quant(spec.gguf_quant or "")
+    if not want or want == own or want in REQUANT_TARGETS:
+        return None
+    return (f"{spec.id} ships one GGUF file, of type {own}; on llama.cpp use --precision {own} or a type made from it "
+            f"by llama.cpp's quantizer ({', '.join(REQUANT_TARGETS)}); transformers precisions are for "
+            f"--runtime transformers")
+
+
+def requant_path(src: Path, quant: str, cache_dir=None) -> Path:
+    """Where the `quant` file made from `src` is cached: keyed by the source's sha256 and the type."""
+    from .. import paths
+    return paths.cache_dir(cache_dir) / "gguf" / f"{src.stem}-{catalog.file_sha256(src)[:12]}.{quant}.gguf"
+
+
+def requantize(src: Path, quant: str, *, cache_dir=None) -> tuple[Path, float | None]:
+    """`src` requantized to `quant` by llama.cpp (llama_model_quantize, default parameters,
+    allow_requantize), once, under a lock (parallel cells wait for one writer). Returns (path,
+    seconds it took now, or None when it was cached)."""
+    import ctypes
+    import fcntl
+    target = requant_path(src, quant, cache_dir)
+    if target.exists():
+        return target, None
+    llama_cpp = _llama_cpp()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return target, None
+        print(f"mindbench: requantizing {src.name} to {quant} with llama.cpp into {target} (once)",
+              file=sys.stderr, flush=True)   # stderr: stdout may be JSON
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{quant}")
+        params.allow_requantize = True   # the source is already quantized
+        params.nthread = default_threads()
+        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+        from llama_cpp._utils import suppress_stdout_stderr
+        t0 = time.perf_counter()
+        try:
+            with suppress_stdout_stderr(disable=False):   # a line per tensor; tensor_types says the outcome
+                rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
+            if rc != 0 or not tmp.exists():
+                raise MindbenchError(f"llama.cpp could not requantize {src.name} to {quant} (code {rc}): "
+                                     f"use --precision {quant} with a GGUF file of that type")
+            os.rename(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return target, round(time.perf_counter() - t0, 2)
+
+
+def tensor_types(path: Path) -> dict[str, int]:
+    """How many tensors of each ggml type a GGUF file holds, from its header. Read here rather
+    than with gguf-py's GGUFReader, which builds every vocabulary entry (11 s for SmolLM2 on a
+    busy 2-core machine, against milliseconds for skipping them)."""
+    import struct
+
+    from gguf import GGMLQuantizationType
+    scalar = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}   # GGUF value type -> bytes
+    with open(path, "rb") as f:
+        def u(fmt):
+            return struct.unpack("<" + fmt, f.read(struct.calcsize(fmt)))[0]
+
+        def skip(vtype):
+            if vtype == 8:                                   # string: u64 length, bytes
+                f.seek(u("Q"), 1)
+            elif vtype == 9:                                 # array: element type, count, elements
+                etype, n = u("I"), u("Q")
+                if etype in scalar:
+                    f.seek(scalar[etype] * n, 1)
+                else:
+                    for _ in range(n):
+                        skip(etype)
+            else:
+                f.seek(scalar[vtype], 1)
+        if f.read(4) != b"GGUF":
+            raise MindbenchError(f"{path} is not a GGUF file")
+        _, n_tensors, n_kv = u("I"), u("Q"), u("Q")
+        for _ in range(n_kv):
+            f.seek(u("Q"), 1)                               # the key
+            skip(u("I"))
+        counts: dict[str, int] = {}
+        for _ in range(n_tensors):
+            f.seek(u("Q"), 1)                               # the tensor's name
+            f.seek(8 * u("I"), 1)                           # its dimensions
+            kind = GGMLQuantizationType(u("I")).name
+            counts[kind] = counts.get(kind, 0) + 1
+            f.seek(8, 1)                                    # its offset
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def download_gguf(repo: str, filename: str, *, hf_token: str | None = None, cache_dir=None) -> tuple[Path, bool]:

@@ -17,7 +17,7 @@ TIERS = ("F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_1", "Q5_K_M", "Q5_0", "Q5_K_S
 class LlamaCppRuntime(Runtime):
     name = "llamacpp"
     precisions = TIERS
-    precision_help = "GGUF types such as Q4_1, Q4_K_M, Q8_0"
+    precision_help = "GGUF types such as Q4_1, Q4_K_M, Q8_0 (packaged models: their own type, or one requantized from it)"
     requires = ("llama_cpp",)
     install_hint = INSTALL
 
@@ -29,6 +29,15 @@ class LlamaCppRuntime(Runtime):
         # No GGUF type asked for: the model's own file (packaged) or the usual Hub trade-off, so
         # `--runtimes transformers,llamacpp --precisions fp16,int4` still measures llama.cpp.
         own = [p for p in precisions if self.takes(p)]
+        if spec.source == "packaged":   # a type its file cannot give: one line, exit 2, before any cell
+            from ..errors import InputError
+            from . import DEFAULT_RUNTIME, get_runtime
+            from .llamacpp import packaged_precision_problem
+            for p in own:
+                # bf16 is also a GGUF type, but in `--precisions fp32,bf16,Q4_1` it is transformers'
+                if packaged_precision_problem(spec, p) and not get_runtime(DEFAULT_RUNTIME).takes(p):
+                    raise InputError(packaged_precision_problem(spec, p))
+            own = [p for p in own if not packaged_precision_problem(spec, p)]
         return own or [spec.gguf_quant or DEFAULT_HUB_QUANT]
 
     def candidate_precisions(self, device: str) -> tuple[str, ...]:
