@@ -28,6 +28,8 @@ def rows(records: list[dict]) -> list[dict]:
         c, f = r.get("config") or {}, r.get("fidelity") or {}
         row = {"model": c.get("model"), "runtime": c.get("runtime"), "precision": c.get("precision"),
                "status": r.get("status")}
+        if (r.get("load") or {}).get("requantized_from"):   # made from the shipped file: cannot beat it
+            row["precision"] += f" (from {r['load']['requantized_from']})"
         k = f.get("kld") or {}
         if f.get("error"):
             row["fidelity"] = "error: " + f["error"][:60]
@@ -50,6 +52,26 @@ def rows(records: list[dict]) -> list[dict]:
         out.append(row)
     keys = list(dict.fromkeys(k for row in out for k in row))
     return [{k: row.get(k, "") for k in keys} for row in out]
+
+
+def separation(records: list[dict]) -> list[str]:
+    """Per model, the cells in order of mean KLD (the reference at 0) and, for each adjacent pair,
+    whether their 95 % CIs are apart (the lower one's upper bound below the next one's lower)."""
+    by_model: dict[str, list] = {}
+    for r in records:
+        c, f = r.get("config") or {}, r.get("fidelity") or {}
+        k = f.get("kld") or ({"mean": 0.0, "ci_lo": 0.0, "ci_hi": 0.0} if f.get("is_reference") else None)
+        if k:
+            by_model.setdefault(c.get("model"), []).append((k["mean"], k["ci_lo"], k["ci_hi"],
+                                                            f"{c.get('runtime')} {c.get('precision')}"))
+    lines = []
+    for model, cells in by_model.items():
+        cells.sort()
+        pairs = [(a, b, a[2] < b[1]) for a, b in zip(cells, cells[1:])]
+        lines.append(f"{model}: {sum(ok for *_, ok in pairs)} of {len(pairs)} adjacent pairs apart: " + "  <  ".join(
+            f"{c[3]} {c[0]:.4g} [{c[1]:.4g}, {c[2]:.4g}]" for c in cells))
+        lines += [f"  NOT apart: {a[3]} and {b[3]}" for a, b, ok in pairs if not ok]
+    return lines
 
 
 def main(argv=None) -> int:
@@ -77,6 +99,9 @@ def main(argv=None) -> int:
                         fidelity=True, fidelity_tokens=args.fidelity_tokens, progress=False)
         print(f"records: {out}", file=sys.stderr)
     print(tabulate(rows(records), headers="keys", tablefmt="github", missingval=""))
+    print()
+    for line in separation(records):
+        print(line)
     print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end: times are upper bounds "
           f"when other work shares the machine")
     return 0

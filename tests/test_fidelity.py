@@ -224,3 +224,28 @@ def test_report_shows_fidelity_in_every_format_and_plots_it(tmp_path):
     assert fidelity.plot(recs, tmp_path / "r.png") == tmp_path / "r-fidelity.png"
     assert (tmp_path / "r-fidelity.png").stat().st_size > 10_000
     assert fidelity.plot(recs[-1:], tmp_path / "none.png") is None      # nothing measured: no file
+
+
+def test_the_sweep_check_finds_overlapping_cis_and_labels_requantized_cells():
+    """benchmarks/fidelity_vs_suite.py: adjacent cells in KLD order, apart only when the lower
+    cell's CI ends below the next one's; a requantized GGUF cell says what it was made from."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "fidelity_vs_suite.py"
+    spec = importlib.util.spec_from_file_location("fidelity_vs_suite", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def rec(rt, prec, kld=None, lo=None, hi=None, **load):
+        f = {"is_reference": True} if kld is None else {"is_reference": False, "top1": {"mean": 0.9},
+                                                        "kld": {"mean": kld, "ci_lo": lo, "ci_hi": hi}}
+        return {"status": "ok", "config": {"model": "m", "runtime": rt, "precision": prec}, "fidelity": f,
+                "load": load, "quality": {}}
+    recs = [rec("llamacpp", "Q4_0", 0.05, 0.04, 0.06, requantized_from="Q4_1"), rec("transformers", "fp32"),
+            rec("transformers", "int8", 0.02, 0.018, 0.022), rec("transformers", "bf16", 0.001, 0.0009, 0.0011),
+            rec("transformers", "int4", 0.055, 0.045, 0.07)]
+    lines = bench.separation(recs)
+    assert lines[0].startswith("m: 3 of 4 adjacent pairs apart: transformers fp32 0 ")
+    assert lines[0].index("bf16") < lines[0].index("int8") < lines[0].index("Q4_0") < lines[0].index("int4")
+    assert lines[1:] == ["  NOT apart: llamacpp Q4_0 and transformers int4"]
+    assert [r["precision"] for r in bench.rows(recs)][0] == "Q4_0 (from Q4_1)"
