@@ -135,6 +135,25 @@ def test_a_type_the_packaged_file_cannot_give_stops_the_run_before_any_cell():
         lc.locate_gguf(catalog.resolve(DEFAULT), "IQ2_XXS")     # needs an importance matrix: not offered
 
 
+def test_sentencepiece_literal_spaces_hash_like_the_transformers_tokenizer():
+    """Gemma 3's GGUF stores its whitespace-run tokens with literal spaces; the transformers
+    tokenizer made from the same file spells them with U+2581. Same ids, same meaning: the fidelity
+    vocabulary check must see one vocabulary (a GPT-2 style vocabulary is left alone)."""
+    from types import SimpleNamespace
+
+    from mindbench import fidelity
+    texts = ["<pad>", "\u2581the", "  ", "   ", "a b"]
+
+    def fake_engine(kind):
+        e = object.__new__(lc.LlamaCppEngine)
+        e._llm = SimpleNamespace(metadata={"tokenizer.ggml.model": kind}, n_vocab=lambda: len(texts),
+                                 _model=SimpleNamespace(token_get_text=lambda i: texts[i]))
+        return e
+    hf = ["<pad>", "\u2581the", "\u2581\u2581", "\u2581\u2581\u2581", "a\u2581b"]
+    assert fidelity.vocab_sha(fake_engine("llama").vocab_pieces()) == fidelity.vocab_sha(hf)
+    assert fake_engine("gpt2").vocab_pieces() == texts
+
+
 def test_random_weights_are_refused():
     with pytest.raises(MindbenchError, match="transformers"):
         lc.LlamaCppEngine.load(DEFAULT, no_weights=True)

@@ -576,12 +576,19 @@ class LlamaCppEngine(Engine):
 
     def vocab_pieces(self) -> list[str]:
         model = self._llm._model
+        # A SentencePiece vocabulary (tokenizer.ggml.model "llama") spells a space "▁". Gemma 3's
+        # GGUF stores its 30 whitespace-run tokens (ids 138-167) with literal spaces, which the
+        # transformers tokenizer made from the same file spells "▁▁"...: same ids, same
+        # text once decoded, so they are hashed alike (otherwise every Gemma GGUF cell would read
+        # "vocabularies differ"). A no-op for vocabularies without literal-space tokens.
+        spm = self._llm.metadata.get("tokenizer.ggml.model") == "llama"
         pieces = []
         for i in range(self._llm.n_vocab()):
             try:
-                pieces.append(model.token_get_text(i))
+                piece = model.token_get_text(i)
             except UnicodeDecodeError:   # a piece that is not valid UTF-8 on its own
-                pieces.append(f"<invalid {i}>")
+                piece = f"<invalid {i}>"
+            pieces.append(piece.replace(" ", "▁") if spm else piece)
         return pieces
 
     def next_token_logprobs(self, ids: list[int], window: int = 512):
