@@ -3,6 +3,7 @@ figures against a plain-torch recomputation, identical and corrupted models, the
 the vocabulary check, and records without fidelity (schema 1)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -249,3 +250,21 @@ def test_the_sweep_check_finds_overlapping_cis_and_labels_requantized_cells():
     assert lines[0].index("bf16") < lines[0].index("int8") < lines[0].index("Q4_0") < lines[0].index("int4")
     assert lines[1:] == ["  NOT apart: llamacpp Q4_0 and transformers int4"]
     assert [r["precision"] for r in bench.rows(recs)][0] == "Q4_0 (from Q4_1)"
+
+
+def test_report_of_a_fidelity_only_sweep_plots_fidelity_and_exits_0(tmp_path):
+    """The committed fidelity sweep (--suite none) has no quality score: `report --plot` draws the
+    fidelity plot, says why there is no quality plot, and succeeds; a store with neither still fails."""
+    from click.testing import CliRunner
+
+    from mindbench.cli import cli
+    store = Path(__file__).resolve().parent.parent / "results" / "fidelity" / "sweep.jsonl"
+    res = CliRunner().invoke(cli, ["report", str(store), "--plot", str(tmp_path / "s.png")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "s-fidelity.png").stat().st_size > 10_000 and not (tmp_path / "s.png").exists()
+    assert "no quality plot" in res.output
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text(json.dumps({"status": "ok", "cell": "x", "config": {"model": "m", "runtime": "transformers",
+                               "precision": "fp32", "device": "cpu"}, "memory": {}, "speed": {}, "quality": {}}) + "\n")
+    res = CliRunner().invoke(cli, ["report", str(bare), "--plot", str(tmp_path / "b.png")])
+    assert res.exit_code != 0 and "nothing to plot" in res.output

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from . import command
+from ..errors import MindbenchError
 from ..report import latest, load_records, plot, render
 
 
@@ -49,5 +50,12 @@ def report_command(results_files, fmt, as_json, output, plot_path, suite, show_a
         fp = plot_fidelity(records, plot_path)   # <plot>-fidelity.png, when records carry fidelity
         if fp:
             click.echo(f"wrote {fp}", err=True)
-        p = plot(records, plot_path, suite=suite)
-        click.echo(f"wrote {p}", err=True)
+        try:
+            p = plot(records, plot_path, suite=suite)
+        except MindbenchError as e:
+            if not fp:   # neither plot could be drawn: the user asked for something this store can't give
+                raise
+            # A fidelity-only sweep (--suite none) has its plot; the quality plot is simply absent.
+            click.echo(f"no quality plot: {e.message}", err=True)
+        else:
+            click.echo(f"wrote {p}", err=True)
