@@ -86,10 +86,16 @@ TWENTY = ["Hi", FRANCE, "Say yes.", "Count from 1 to 30, separated by commas.",
           "What is the opposite of hot?", "Write a python one-liner that reverses a string s.", "Goodbye."]
 
 
-def test_rows_leave_the_batch_and_outputs_equal_batch_one(engine):
+def test_rows_leave_the_batch_and_outputs_equal_batch_one(engine, monkeypatch):
+    from mindbench.runtimes import hf_pool
     prompts = [engine.render(q) for q in TWENTY]
     params = GenParams(max_new_tokens=16, temperature=0.0, repetition_penalty=1.0, batch_size=8, stop=("\n\n",))
+    prefills, real = [], hf_pool.new_cache
+    monkeypatch.setattr(hf_pool, "new_cache", lambda model: prefills.append(1) or real(model))
     batched = engine.generate(prompts, params)
+    # Waiting prompts joined the running batch as rows ended (static batches would prefill 3 times).
+    assert len(prefills) > 3, prefills
+    monkeypatch.setattr(hf_pool, "new_cache", real)
     single = [engine.generate([p], dataclasses.replace(params, batch_size=1))[0] for p in prompts]
     assert [(g.text, g.tokens, g.finish_reason) for g in batched] == \
         [(g.text, g.tokens, g.finish_reason) for g in single]
@@ -268,10 +274,12 @@ def test_cuda_boundary_batching_asks_for_the_engine_device(engine, monkeypatch):
     real, asked = torch.tensor, []
 
     def fake(*a, device=None, **k):
-        if sys._getframe(1).f_globals.get("__name__") == "mindbench.runtimes.hf":
-            asked.append(str(device))
+        where = sys._getframe(1).f_globals.get("__name__")
+        if where in ("mindbench.runtimes.hf", "mindbench.runtimes.hf_pool"):
+            asked.append((where, str(device)))
         return real(*a, **k)
-    prompts = [engine.render(q) for q in TWENTY[:3]]
+    # 4 prompts at batch 3: a row leaves and the fourth prompt joins the running batch
+    prompts = [engine.render(q) for q in TWENTY[:4]]
     # (no repetition penalty: its pad tensor follows the ids' device, which is the CPU here)
     params = GenParams(max_new_tokens=10, temperature=0.0, repetition_penalty=1.0, batch_size=3)
     want = engine.generate(prompts, params)
@@ -280,7 +288,8 @@ def test_cuda_boundary_batching_asks_for_the_engine_device(engine, monkeypatch):
     got = gpu.generate(prompts, params)
     assert [g.text for g in got] == [g.text for g in want]
     assert len({g.tokens for g in want}) > 1           # a row left the batch: the index tensor was made
-    assert asked and set(asked) == {"cuda:0"}, asked
+    assert {d for _, d in asked} == {"cuda:0"}, asked
+    assert {w for w, _ in asked} == {"mindbench.runtimes.hf", "mindbench.runtimes.hf_pool"}, asked
 
 
 def _cuda() -> bool:

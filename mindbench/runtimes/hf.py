@@ -1,8 +1,10 @@
 """The transformers engine: one model loaded by `mindbench.loading.load`, behind the Engine interface.
 
 What it adds on top of `model.generate`:
-- real batching: prompts sorted by token length, cut into batches of `batch_size`, left-padded
-  (decoder-only models continue from the right edge), results returned in input order;
+- continuous batching (runtimes/hf_pool.py): prompts sorted by token length, at most
+  `batch_size` rows decode together, left-padded (decoder-only models continue from the right
+  edge); a row leaves the batch the step it ends and the next prompt takes its slot; results
+  come back in input order, and to an `on_result` callback as each one ends;
 - per-sequence stop strings: each row of a batch ends at its own first stop string, even when
   the string ends inside a token (e.g. "```" inside the token "```\\n"), and the text is cut
   before it;
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Iterator
 
+from . import hf_pool
 from .base import Engine, GenParams, Generation, Timing, end_step, slow_decode_fault
 
 # A fixed English paragraph whose token ids, repeated, make the synthetic prompts of timed_run.
@@ -211,8 +214,10 @@ class TransformersEngine(Engine):
             return ids[-keep:]
         return ids
 
-    def generate(self, prompts: list[str], params: GenParams) -> list[Generation]:
-        """Batched generation over rendered prompts; results in input order."""
+    def generate(self, prompts: list[str], params: GenParams, on_result=None) -> list[Generation]:
+        """Batched generation over rendered prompts; results in input order. `on_result(i,
+        generation)` is called as each prompt finishes (the code suite hands finished programs
+        to the sandbox while the rest still generate)."""
         import torch
         params.validate()
         self._need_tokenizer()
@@ -224,80 +229,21 @@ class TransformersEngine(Engine):
             # context past the garbled turn, or the fault would barely show.
             prompts = [_fault_corrupt(p) for p in prompts]
         encoded = [self._fit(self._encode(p), params.max_new_tokens) for p in prompts]
-        # Similar lengths together waste the least compute on padding.
+        # Similar lengths together waste the least compute on padding (prompts that join the
+        # running batch together are prefilled together).
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         results: list[Generation | None] = [None] * len(prompts)
         eos = self._eos_ids()
+
+        def done(i: int, new: list[int], stopped_at: int | None) -> None:
+            results[i] = self._finish(new, params, eos, stopped_at)
+            if on_result is not None:
+                on_result(i, results[i])
         self._seed(params.seed)
-        for start in range(0, len(order), params.batch_size):
-            idx = order[start:start + params.batch_size]
-            with torch.inference_mode(), self._oom_guard(f"generating a batch of {len(idx)} "
-                                                         f"(up to {params.max_new_tokens} new tokens)"):
-                new, stopped = self._run_batch([encoded[i] for i in idx], params, eos)
-            for row, i in enumerate(idx):
-                results[i] = self._finish(new[row], params, eos, stopped[row])
+        with torch.inference_mode(), self._oom_guard(f"generating a batch of {min(params.batch_size, len(prompts))} "
+                                                     f"(up to {params.max_new_tokens} new tokens)"):
+            hf_pool.decode_pool(self, [(i, encoded[i]) for i in order], params, eos, done)
         return results  # type: ignore[return-value]
-
-    def _run_batch(self, rows: list[list[int]], params: GenParams, eos: set[int]):
-        """Decode one left-padded batch; a row leaves the batch the step it ends (EOS or a stop
-        string), so the rows still running decode without it.
-
-        model.generate keeps every row in the batch until the longest one ends (a finished row
-        keeps costing a row of compute, padded), so one long answer made seven short ones idle:
-        on the code suite at batch 8 most rows end long before the batch does. The decoding rule
-        is generate()'s own (the same processors, argmax or multinomial over float32 logits,
-        positions from the attention mask), so greedy outputs equal generate()'s and batch 1's
-        (tests/test_engine.py). transformers' continuous-batching generate_batch also runs on
-        the CPU here (5.24), but took longer than batch-1 generate() on 3 short prompts (paged
-        cache set-up per call), so it is not used. Returns (new ids, stop step or None) per row.
-        """
-        import torch
-        from transformers import DynamicCache
-        ids, mask, pad_lens = self._batch_tensors(rows)
-        procs = self._gen_kwargs(params, pad_lens)["logits_processor"]   # pad_lens shrinks with the batch
-        stops = tuple(s for s in params.stop if s)
-        window = max((len(s.encode()) for s in stops), default=0) + 2    # as StopOnStrings
-        names = self._forward_params()
-        cache_kw = "cache" if "cache" in names else "past_key_values"
-        keep1 = {"logits_to_keep": 1} if "logits_to_keep" in names else {}
-        cache = DynamicCache(config=self.model.config)
-        pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)              # generate()'s position ids
-        active = list(range(len(rows)))                                     # batch row -> input row
-        new: list[list[int]] = [[] for _ in rows]
-        stopped: list[int | None] = [None] * len(rows)
-        seq, step_ids = ids, ids
-        for _ in range(params.max_new_tokens):
-            out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                             **{cache_kw: cache}, **keep1)
-            cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None) or cache
-            scores = procs(seq, out.logits[:, -1, :].to(dtype=torch.float32))
-            if params.temperature == 0:
-                nxt = scores.argmax(-1)
-            else:
-                nxt = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
-            seq = torch.cat([seq, nxt[:, None]], dim=-1)
-            keep = []
-            for b, t in enumerate(nxt.tolist()):
-                r = active[b]
-                new[r].append(t)
-                if t in eos:
-                    continue
-                if stops and any(s in self._decode(new[r][-window:]) for s in stops):
-                    stopped[r] = len(new[r])
-                    continue
-                keep.append(b)
-            if not keep:
-                break
-            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
-            pos = pos[:, -1:] + 1
-            if len(keep) < len(active):
-                sel = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(sel)
-                mask, seq, pos = mask[sel], seq[sel], pos[sel]
-                pad_lens[:] = [pad_lens[b] for b in keep]
-                active = [active[b] for b in keep]
-            step_ids = seq[:, -1:]
-        return new, stopped
 
     def _forward_params(self):
         import inspect

@@ -1,0 +1,193 @@
+"""Continuous batching for the transformers engine (runtimes/hf.py) and the KV-cache helpers it needs.
+
+- `decode_pool`: at most batch_size rows decode together; a finished row's slot takes the next prompt.
+- `new_cache(model)`: a DynamicCache whose plain layers grow into spare capacity instead of
+  being copied whole every step. transformers' DynamicLayer appends a token with torch.cat,
+  which allocates and copies the layer's whole cache on every decode step: profiled on the code
+  suite (SmolLM2-135M, fp32, 2 CPU cores, batch 8, prompts ~150 tokens + up to 256 new), that
+  copy was 27% of generation time (208 of 770 s, torch.cat in DynamicLayer.update), more than
+  attention itself. Here a step writes one column into a preallocated buffer; the buffer
+  doubles when full, so the copying is amortised to O(1) per token.
+- `joinable`, `join`, `trim_left`: rows' caches left-padded and stacked, so a prompt can join a
+  running batch when another row ends, and columns that are padding in every row are dropped.
+
+torch and transformers are imported on first use (importing mindbench never imports torch).
+"""
+
+from __future__ import annotations
+
+import functools
+
+
+def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int], done) -> None:
+    """Continuous batching: at most batch_size rows decode together; a row leaves the batch
+    the step it ends (EOS, a stop string or the token limit) and the next waiting prompt
+    takes its slot (prefilled, its KV cache left-padded to the batch's width and joined).
+
+    Static batches (model.generate) keep every row until the longest one ends, so one long
+    answer made seven short ones idle, and the next batch waited for it; on a small model
+    on the CPU a decode step of 8 rows costs little more than one of 1, so the number of
+    steps is the time. The decoding rule is generate()'s own (the same processors, argmax
+    or multinomial over float32 logits, positions from the attention mask), so greedy
+    outputs equal generate()'s and batch 1's (tests/test_engine.py). Caches other than
+    plain DynamicLayers (sliding windows: Gemma 3) cannot be joined; there the next prompts
+    wait until the running batch is empty (rows still leave it as they end).
+    transformers' continuous-batching generate_batch also runs on the CPU here (5.24), but
+    took longer than batch-1 generate() on 3 short prompts (paged cache set-up per call), so
+    it is not used. Calls done(input index, new ids, stop step or None) per row as it ends.
+    """
+    import collections
+    import torch
+    names = engine._forward_params()
+    cache_kw = "cache" if "cache" in names else "past_key_values"
+    keep1 = {"logits_to_keep": 1} if "logits_to_keep" in names else {}
+    stops = tuple(s for s in params.stop if s)
+    window = max((len(s.encode()) for s in stops), default=0) + 2    # as StopOnStrings
+    pad_lens: list[int] = []                   # left padding per row; the penalty reads it in place
+    procs = engine._gen_kwargs(params, pad_lens)["logits_processor"]
+    pad_id = engine.tokenizer.pad_token_id
+    waiting = collections.deque(queue)
+    active: list[int] = []                     # batch row -> input index
+    new: dict[int, list[int]] = {}
+    cache = mask = seq = pos = logits = None
+    can_join = True
+    while waiting or active:
+        free = params.batch_size - len(active)
+        if waiting and free > 0 and (can_join or not active):
+            take = [waiting.popleft() for _ in range(min(free, len(waiting)))]
+            ids, m, pl = engine._batch_tensors([r for _, r in take])
+            p = (m.cumsum(-1) - 1).masked_fill(m == 0, 0)              # generate()'s position ids
+            c = new_cache(engine.model)
+            out = engine.model(input_ids=ids, attention_mask=m, position_ids=p, use_cache=True,
+                           **{cache_kw: c}, **keep1)
+            c = getattr(out, "cache", None) or getattr(out, "past_key_values", None) or c
+            can_join = can_join and joinable(c)
+            part = (c, m, ids, p[:, -1:], out.logits[:, -1, :], pl)
+            if active:
+                cache, mask, seq, pos, logits, pl = join((cache, mask, seq, pos, logits, pad_lens), part, pad_id)
+            else:
+                cache, mask, seq, pos, logits, pl = part
+            pad_lens[:] = pl
+            active += [i for i, _ in take]
+            new.update((i, []) for i, _ in take)
+        scores = procs(seq, logits.to(dtype=torch.float32))
+        if params.temperature == 0:
+            nxt = scores.argmax(-1)
+        else:
+            nxt = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        seq = torch.cat([seq, nxt[:, None]], dim=-1)
+        keep = []
+        for b, t in enumerate(nxt.tolist()):
+            r = active[b]
+            new[r].append(t)
+            if t in eos or len(new[r]) >= params.max_new_tokens:
+                done(r, new.pop(r), None)
+            elif stops and any(s in engine._decode(new[r][-window:]) for s in stops):
+                done(r, new[r], len(new.pop(r)))
+            else:
+                keep.append(b)
+        if not keep:
+            active, cache = [], None
+            continue
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
+        pos = pos + 1
+        if len(keep) < len(active):
+            sel = torch.tensor(keep, device=engine.device)
+            cache.batch_select_indices(sel)
+            mask, seq, pos, logits = mask[sel], seq[sel], pos[sel], None
+            pad_lens[:] = [pad_lens[b] for b in keep]
+            active = [active[b] for b in keep]
+            if can_join:
+                # Columns that are padding in every row left with the rows that needed them.
+                lead = int(mask.any(0).int().argmax())
+                if lead:
+                    trim_left(cache, lead)
+                    mask, seq = mask[:, lead:], seq[:, lead:]
+                    pad_lens[:] = [n - lead for n in pad_lens]
+        out = engine.model(input_ids=seq[:, -1:], attention_mask=mask, position_ids=pos, use_cache=True,
+                       **{cache_kw: cache}, **keep1)
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None) or cache
+        logits = out.logits[:, -1, :]
+
+
+@functools.lru_cache(maxsize=None)
+def _growing_layer():
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        """A DynamicLayer whose keys/values are views of buffers with spare room at the end.
+
+        Anything that replaces keys/values (batch_select_indices, crop, join, trim_left) leaves
+        them not a view of the buffer's start; the next update notices (data pointer, batch and
+        room) and copies them into a fresh buffer, so every path the parent supports still works.
+        """
+
+        _kbuf = _vbuf = None
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            n = self.keys.shape[-2] if self.keys.dim() == 4 else 0
+            end = n + key_states.shape[-2]
+            buf = self._kbuf
+            if (buf is None or n == 0 or buf.shape[0] != key_states.shape[0] or end > buf.shape[-2]
+                    or self.keys.data_ptr() != buf.data_ptr() or self.keys.stride() != buf.stride()):
+                cap = end + max(64, end)     # double: a copy every time the length doubles
+                b, h, _, d = key_states.shape
+                kb = key_states.new_empty((b, h, cap, d))
+                vb = value_states.new_empty((b, h, cap, value_states.shape[-1]))
+                if n:
+                    kb[:, :, :n] = self.keys
+                    vb[:, :, :n] = self.values
+                self._kbuf, self._vbuf = kb, vb
+            self._kbuf[:, :, n:end] = key_states
+            self._vbuf[:, :, n:end] = value_states
+            self.keys, self.values = self._kbuf[:, :, :end], self._vbuf[:, :, :end]
+            return self.keys, self.values
+
+    return GrowingLayer
+
+
+def new_cache(model):
+    """A DynamicCache for `model`, its plain DynamicLayers replaced by growing ones (sliding-window
+    and other special layers are kept as transformers made them)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+    cache = DynamicCache(config=model.config)
+    layers = getattr(cache, "layers", None) or []
+    grow = _growing_layer()
+    for i, layer in enumerate(layers):
+        if type(layer) is DynamicLayer and not layer.is_initialized:
+            layers[i] = grow()
+    return cache
+
+
+def joinable(cache) -> bool:
+    """Whether rows' caches can be left-padded and stacked: plain (or growing) DynamicLayers only."""
+    from transformers.cache_utils import DynamicLayer
+    layers = getattr(cache, "layers", None)
+    kinds = (DynamicLayer, _growing_layer())
+    return bool(layers) and all(type(la) in kinds and la.is_initialized and la.keys.dim() == 4 for la in layers)
+
+
+def join(a, b, pad_id):
+    """Two running batches (cache, mask, ids, positions, next logits, left pads) as one: the
+    narrower one's KV, mask and ids are left-padded (zeros, 0, pad id) to the wider one's width,
+    so every row keeps its tokens at the right edge and attends to none of the padding."""
+    import torch
+    import torch.nn.functional as F
+    wa, wb = a[1].shape[1], b[1].shape[1]
+    w = max(wa, wb)
+    for la, lb in zip(a[0].layers, b[0].layers):
+        la.keys = torch.cat([F.pad(la.keys, (0, 0, w - wa, 0)), F.pad(lb.keys, (0, 0, w - wb, 0))], dim=0)
+        la.values = torch.cat([F.pad(la.values, (0, 0, w - wa, 0)), F.pad(lb.values, (0, 0, w - wb, 0))], dim=0)
+    mask = torch.cat([F.pad(a[1], (w - wa, 0), value=0), F.pad(b[1], (w - wb, 0), value=0)], dim=0)
+    ids = torch.cat([F.pad(a[2], (w - wa, 0), value=pad_id), F.pad(b[2], (w - wb, 0), value=pad_id)], dim=0)
+    return (a[0], mask, ids, torch.cat([a[3], b[3]], dim=0), torch.cat([a[4], b[4]], dim=0),
+            [n + w - wa for n in a[5]] + [n + w - wb for n in b[5]])
+
+
+def trim_left(cache, n: int) -> None:
+    """Drop the first n columns of every layer (padding in every row that is left)."""
+    for la in cache.layers:
+        la.keys, la.values = la.keys[:, :, n:, :], la.values[:, :, n:, :]
