@@ -314,36 +314,50 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
 
 
 def _generate_and_run(engine, tasks, flat, params, batch_size, sandboxed, workers, progress):
-    """Generate every request and run the programs, overlapped: prompts go to the engine one
-    batch at a time, shortest first (a batch of alike lengths pads least), and each batch's
-    programs go to the sandbox in a background thread while the next batch generates.
+    """Generate every request and run the programs, overlapped: each program goes to the
+    sandbox (a background thread) as soon as its output is complete, while the rest generate.
+    An engine whose generate() takes on_result (transformers: continuous batching) gets every
+    prompt in one call and reports each as it ends; any other gets one batch at a time, shortest
+    prompts first (a batch of alike lengths pads least).
 
     Returns (gens, texts, programs [(task, program or None)], runs {k: SandboxResult}, gen_s),
     indexed like `flat`."""
+    import inspect
     from concurrent.futures import ThreadPoolExecutor
     order = sorted(range(len(flat)), key=lambda k: len(flat[k][1].prompt))
     gens: list = [None] * len(flat)
     texts: list = [None] * len(flat)
     programs: list = [None] * len(flat)
     pending, gen_s, tokens = [], 0.0, 0
-    step = max(batch_size, 1)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mindbench-sandbox") as runner:
+    each = "on_result" in inspect.signature(engine.generate).parameters
+    step = len(order) if each else max(batch_size, 1)
+    # One program per task, `workers` at a time, as run_many ran a batch of them.
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mindbench-sandbox") as runner:
         for start in range(0, len(order), step):
             ks = order[start:start + step]
-            t0 = time.perf_counter()
-            out = engine.generate([flat[k][1].prompt for k in ks], params)
-            gen_s += time.perf_counter() - t0
-            todo = []
-            for k, g in zip(ks, out):
+            t0, finished = time.perf_counter(), []
+
+            def on_result(j, g, ks=ks, t0=t0, finished=finished):
+                nonlocal tokens
+                k = ks[j]
                 i, req = flat[k]
                 gens[k], texts[k] = g, req.prefix + g.text
                 programs[k] = (tasks[i], _program_for(tasks[i], texts[k], engine.chat))
                 tokens += g.tokens
+                finished.append(k)
                 if programs[k][1] is not None:
-                    todo.append(k)
-            if todo:
-                pending.append((todo, runner.submit(_run_programs, [programs[k] for k in todo], sandboxed, workers)))
-            if progress:
+                    pending.append(([k], runner.submit(_run_programs, [programs[k]], sandboxed, workers)))
+                if progress and each:
+                    progress("generate", start + len(finished), len(flat), tokens=tokens,
+                             seconds=gen_s + time.perf_counter() - t0)
+            prompts = [flat[k][1].prompt for k in ks]
+            if each:
+                engine.generate(prompts, params, on_result=on_result)
+            else:
+                for j, g in enumerate(engine.generate(prompts, params)):
+                    on_result(j, g)
+            gen_s += time.perf_counter() - t0
+            if progress and not each:
                 progress("generate", start + len(ks), len(flat), tokens=tokens, seconds=gen_s)
         runs = {}
         for todo, fut in pending:

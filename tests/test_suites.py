@@ -418,6 +418,40 @@ def test_programs_run_while_the_next_batch_generates(monkeypatch):
     assert order.index("ran") < len(order) - 1 and order.count("gen") == 3
 
 
+def test_programs_run_as_each_output_ends_with_a_continuous_batching_engine(monkeypatch):
+    """An engine whose generate() takes on_result (the transformers one) gets every prompt in one
+    call; each finished output's program goes to the sandbox at once, while the rest generate."""
+    import threading
+    from mindbench.runtimes.base import Generation
+    _sandbox()
+    eng = OracleEngine(True, chat=False)
+    tasks = suites.select(suites.load_suite("code"), 3)
+    for t in tasks:
+        eng.by_prompt[suites.build_request(eng, t).prompt] = t
+    ran, calls = threading.Event(), []
+    real = suites._run_programs
+
+    def run(programs, sandboxed, workers):
+        res = real(programs, sandboxed, workers)
+        ran.set()
+        return res
+
+    def generate(prompts, params, on_result=None):
+        calls.append(len(prompts))
+        out = [Generation(eng.answer(p), 1, "stop") for p in prompts]
+        for i, g in enumerate(out):
+            if i:                                   # the first output's program runs meanwhile
+                assert ran.wait(30), "the first program did not run during generation"
+            on_result(i, g)
+        return out
+    eng.generate = generate
+    monkeypatch.setattr(suites, "_run_programs", run)
+    seen = []
+    out = suites.evaluate(eng, "code", limit=3, batch_size=1, progress=lambda *a, **kw: seen.append(a))
+    assert out["score"] == 100.0 and calls == [3]   # one call: batching is the engine's
+    assert [a[1] for a in seen if a[0] == "generate"] == [1, 2, 3]
+
+
 def test_evaluate_pass_at_k_with_samples():
     _sandbox()
     eng = OracleEngine(True)
