@@ -12,7 +12,7 @@ TORCH   ?= torch==2.13.0
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=ON -DLLAVA_BUILD=OFF
 PIP     := $(BIN)/pip install -q --disable-pip-version-check
 
-.PHONY: install extras models test bench clean-venv baseline
+.PHONY: install extras models test bench bench-lm-eval clean-venv baseline
 
 install: $(VENV)/.installed
 
@@ -49,6 +49,17 @@ test: extras
 
 bench: install
 	$(BIN)/python benchmarks/provider_overhead.py
+
+# Time-to-score against lm-evaluation-harness, side by side in one run (benchmarks/vs_lm_eval.py).
+# lm-eval and its dependencies (~300 MB) come from the optional `bench` extra, so neither
+# `make install`, `make test` nor CI grows. E.g. BENCH_ARGS="--model qwen2.5-coder-0.5b-instruct --limit 20"
+BENCH_ARGS ?=
+bench-lm-eval: $(VENV)/.bench
+	$(BIN)/python benchmarks/vs_lm_eval.py $(BENCH_ARGS)
+
+$(VENV)/.bench: $(VENV)/.installed
+	$(PIP) -e '.[bench]'
+	touch $@
 
 clean-venv:
 	rm -rf $(VENV)
