@@ -1,33 +1,26 @@
 """Time-to-score: mindbench vs lm-evaluation-harness on the same model, HumanEval subset and batch.
 
-    pip install lm-eval            # into the same venv
-    python benchmarks/vs_lm_eval.py --limit 20 --batch-size 8
+    make bench-lm-eval BENCH_ARGS="--limit 20"     # pip install -e '.[bench]', then this script
 
-Both sides run the packaged default model (SmolLM2-135M-Instruct, fp32, CPU) from the same
-converted safetensors folder, on the same HumanEval problems (mindbench's deterministic
+Both sides run one packaged model (--model; SmolLM2-135M-Instruct by default), fp32, CPU, from
+the same converted safetensors folder, on the same HumanEval problems (mindbench's deterministic
 `select`), greedy, completion prompts (the HumanEval prompt as-is, as lm-eval's `humaneval` task
-does), 256 new tokens at most, the same batch size. No Hub access: lm-eval reads a local task
+does), 256 new tokens at most, the same stops, batch size and torch threads. No Hub access: lm-eval reads a local task
 YAML over a local JSON file of those problems, and its pass@1 metric runs each program in a
 subprocess (lm-eval's own `code_eval` metric is fetched from the Hub, which is unreachable here).
 
 Prints each side's wall time from nothing loaded to a score (model load + generation + test
 execution), the tokens it generated (lm-eval's responses re-tokenized after its clock stops),
-its pass@1 ± stderr, and the ratio mindbench / lm-eval (target <= 0.5). `--prompt chat` (the
-default) scores mindbench as `mindbench run` does (chat template, body protocol); `--prompt
-completion` gives it lm-eval's completion prompt, like for like. The two sides run one after
+its pass@1 ± stderr, and the ratio mindbench / lm-eval (target <= 0.5). `--prompt completion`
+(the default) gives mindbench lm-eval's completion prompt, like for like; `--prompt chat` scores
+it as `mindbench run` does (chat template, body protocol). The two sides run one after
 the other in fresh processes in one invocation (the order alternates with --repeats 2).
 
-Measured here (2 CPU cores shared with other jobs, load 10-20, AVX2 + AVX-512, OMP_NUM_THREADS=1,
-smollm2-135m-instruct fp32, 20 HumanEval problems, batch 8, one run, mindbench side first):
-mindbench --prompt chat 1041 s, 1717 tokens (86/problem), pass@1 0/20; lm-eval 496 s, 727
-tokens (36/problem), pass@1 0/20: ratio 2.10, target not met there. Not a fair ratio: the load
-fell from ~18 to ~10 between the two sides, and the chat prompt both prefills more (template +
-the function twice) and generates more than lm-eval's completion prompt, which its Codex stops
-cut short on this model. Like for like (--prompt completion, 10 problems, load ~10 on both
-sides): mindbench 101 s (388 tokens) vs lm-eval 147 s (369 tokens), ratio 0.69, pass@1 0/10 on
-both. Rerun on a quiet machine before quoting either.
-Earlier (before this change, completion prompts, mindbench vs lm-eval): smollm2 91 s vs 143 s,
-gemma3-270m 397 s vs 419 s.
+Measured (docs/time_to_score.md has the table and the profile): 2 CPU cores, AVX2 + AVX-512F,
+shared with other jobs, 1 torch thread both sides, --limit 10, batch 8, completion prompts:
+qwen2.5-coder-0.5b-instruct 85.5 s vs 117.8 s (ratio 0.73, --repeats 2, load ~3), pass@1 0.5
+both; smollm2-135m-instruct 40.1 s vs 58.7 s (0.68, load ~2.7), pass@1 0 both. Target not met
+at this size. Under heavy load (~12) the ratio swings from 0.57 to 1.71 with the neighbours.
 """
 
 from __future__ import annotations
