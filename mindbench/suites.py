@@ -465,6 +465,7 @@ class CodeSuite(_FileSuite):
 
     def program(self, task: Task, text: str, chat: bool):
         from .checked import Checked
+        text = scoring.heal_docstring_line(task.prompt, text) if chat else text
         program = scoring.build_program(task.prompt, task.fields["entry_point"], text)
         return Checked(program, f"{task.fields['test']}\n\ncheck({task.fields['entry_point']})\n",
                        plain_returns=True)

@@ -50,6 +50,21 @@ def test_unindented_body_in_block_is_indented():
     assert _run_here(prog + "\nassert abs(area(1) - math.pi) < 1e-9\n")
 
 
+def test_a_body_begun_on_the_docstring_line_is_moved_to_the_next_line():
+    # The body protocol's reply opens at the docstring's closing quotes; Qwen2.5-Coder writes
+    # `""" return ...` there (its tokenizer merges the quotes with the newline).
+    head = "```python\n" + PROMPT.rstrip()
+    healed = scoring.heal_docstring_line(PROMPT, head + " return math.pi * r * r")
+    prog = scoring.build_program(PROMPT, "area", healed)
+    assert _run_here(prog + "\nassert abs(area(1) - math.pi) < 1e-9\n")
+    # unhealed it is a syntax error; a reply that starts a new line, or text that is not the
+    # opened prompt, is left alone
+    assert not _run_here(scoring.build_program(PROMPT, "area", head + " return math.pi * r * r")
+                         + "\nassert area(1)\n")
+    for text in (head + "\n    return 1", head + "  # done\n    return 1", "```python\nreturn 1"):
+        assert scoring.heal_docstring_line(PROMPT, text) == text
+
+
 def test_unterminated_block_and_picks_block_with_entry_point():
     out = "```python\nprint('example')\n```\nand\n```python\ndef area(r):\n    return 3 * r * r\n"
     prog = scoring.build_program(PROMPT, "area", out)
