@@ -245,7 +245,22 @@ def test_check_estimates_over_the_committed_records_weights_within_5_percent():
     assert weights and all(abs(x["error_pct"]) <= 5 for x in rep["rows"] if x["figure"] == "weights")
     figs = {(s["runtime"], s["figure"]) for s in rep["summary"]}
     assert ("transformers", "peak memory") in figs and ("transformers", "decode tok/s") in figs
+    assert ("llamacpp", "weights") in figs       # results/packaged-sweep.jsonl: the four packaged GGUFs
     assert rep["not_modelled"]
+
+
+def test_llamacpp_record_estimate_counts_the_kv_cache_allocated_at_load():
+    # A llama.cpp record's weights_mb is weights + the KV cache allocated for the load's n_ctx.
+    import inspect
+    from mindbench.runtimes.llamacpp import LlamaCppEngine
+    from mindbench.runtimes.llamacpp_rt import LOAD_CONTEXT
+    assert inspect.signature(LlamaCppEngine.load).parameters["n_ctx"].default == LOAD_CONTEXT
+    spec = R.catalog.CATALOG["qwen2.5-coder-1.5b-instruct"]
+    est = get_runtime("llamacpp").estimate_cell(spec, "Q4_K_M", "cpu", context=320, bandwidth_gb_s=20.0,
+                                                efficiency=None)
+    kv = 28 * 2 * 2 * 128 * LOAD_CONTEXT * 2 / 2**20     # layers x K,V x KV heads x head_dim x n_ctx x f16
+    assert est["weights"] == pytest.approx(spec.size_bytes / 2**20 + kv, rel=1e-3)
+    assert est["peak memory"] > est["weights"]
 
 
 def test_check_estimates_and_longest_context_commands():

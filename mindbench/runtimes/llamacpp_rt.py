@@ -14,6 +14,10 @@ TIERS = ("F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_1", "Q5_K_M", "Q5_0", "Q5_K_S
          "IQ3_XXS", "Q2_K", "Q2_K_S", "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS", "TQ2_0", "IQ1_M", "IQ1_S", "TQ1_0")
 
 
+# The context LlamaCppEngine.load allocates by default (a test keeps the two equal).
+LOAD_CONTEXT = 4096
+
+
 class LlamaCppRuntime(Runtime):
     name = "llamacpp"
     precisions = TIERS
@@ -70,10 +74,23 @@ class LlamaCppRuntime(Runtime):
                                lambda s, q, e: (s, q, e["total_mb"], e["decode_tok_s"], e, None), runtime=self.name)
 
     def estimate_cell(self, spec, precision, device_kind, *, context, bandwidth_gb_s, efficiency, batch=1):
+        from ..estimate import arch_config, count_params
         from ..estimate_check import LLAMACPP_ASSUMED_EFFICIENCY, gguf_estimate
-        e = gguf_estimate(spec, str(precision).upper(), context=context, bandwidth_gb_s=bandwidth_gb_s,
-                          efficiency=efficiency if efficiency is not None else LLAMACPP_ASSUMED_EFFICIENCY)
-        return {"weights": e["weights_mb"], "peak memory": e["total_mb"], "decode tok/s": e["decode_tok_s"]}
+        quant = str(precision).upper()
+        # A packaged model's file is known to the byte (its Q4_K_M mixes types, so bits per weight
+        # would miss): the same size the recommender's candidates use.
+        own = spec.source == "packaged" and quant == (spec.gguf_quant or "").upper()
+        args = dict(bandwidth_gb_s=bandwidth_gb_s, file_bytes=spec.size_bytes if own else None,
+                    efficiency=efficiency if efficiency is not None else LLAMACPP_ASSUMED_EFFICIENCY)
+        e = gguf_estimate(spec, quant, context=context, **args)
+        # llama.cpp allocates the KV cache whole at load for n_ctx, whatever the run then uses: the
+        # process's peak holds it, and the record's weights_mb is the engine's footprint
+        # (LlamaCppEngine.memory_footprint), weights plus that cache at full length in every layer
+        # (no window cap), so the estimate of a record adds the same.
+        loaded = gguf_estimate(spec, quant, context=max(context, LOAD_CONTEXT), **args)
+        kv_load_mb = count_params(arch_config(spec.arch)).kv_per_token * LOAD_CONTEXT * 2 / 2**20
+        return {"weights": e["weights_mb"] + kv_load_mb, "peak memory": loaded["total_mb"],
+                "decode tok/s": e["decode_tok_s"]}
 
 
 RUNTIME = LlamaCppRuntime()
