@@ -261,13 +261,15 @@ def measured_efficiency(records: list[dict], runtime: str | None = None) -> dict
     """Median measured roofline efficiency per (device kind, precision) from ok runs of `runtime`'s
     efficiency family (default: the default runtime, whose kernels this estimator models): the
     store's evidence replaces the assumed factors above."""
+    from .measure.speed import usable
     from .runtimes import efficiency_family
     family = efficiency_family(runtime)
     by: dict[tuple[str, str], list[float]] = {}
     for r in records:
         cfg, roof = r.get("config") or {}, r.get("roofline") or {}
         eff = roof.get("efficiency")
-        if r.get("status") != "ok" or not eff or efficiency_family(cfg.get("runtime")) != family:
+        # efficiency is the decode speed over the roofline: from a contended run it is as low
+        if r.get("status") != "ok" or not eff or efficiency_family(cfg.get("runtime")) != family or not usable(r):
             continue
         kind = "cuda" if str(cfg.get("device", "")).startswith("cuda") else "cpu"
         by.setdefault((kind, cfg.get("precision")), []).append(float(eff))

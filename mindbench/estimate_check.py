@@ -62,8 +62,10 @@ def _kind(device) -> str:
 
 def check(records: list[dict]) -> dict:
     """Per runtime and figure: n, MAPE %, worst case; plus every row and the records skipped."""
+    from .measure.speed import usable
     rows, skipped = [], []
     ok = [r for r in records if r.get("status") == "ok"]
+    contended = []
     for i, r in enumerate(ok):
         cfg, mem, roof = r.get("config") or {}, r.get("memory") or {}, r.get("roofline") or {}
         spec = catalog.CATALOG.get(cfg.get("model"))
@@ -76,7 +78,7 @@ def check(records: list[dict]) -> dict:
         bw = roof.get("bandwidth_gb_s")
         kind = _kind(cfg.get("device"))
         others = [float((o.get("roofline") or {}).get("efficiency")) for j, o in enumerate(ok) if j != i
-                  and (o.get("roofline") or {}).get("efficiency") and _kind((o.get("config") or {}).get("device")) == kind
+                  and (o.get("roofline") or {}).get("efficiency") and usable(o) and _kind((o.get("config") or {}).get("device")) == kind
                   and (o.get("config") or {}).get("precision") == cfg.get("precision")
                   and ((o.get("config") or {}).get("runtime") or DEFAULT_RUNTIME) == runtime]
         try:
@@ -88,7 +90,11 @@ def check(records: list[dict]) -> dict:
             continue
         peak = peak_mb(mem, cfg.get("device"))
         dec = ((r.get("speed") or {}).get("decode_tok_s") or {}).get("mean")
-        measured = {"weights": mem.get("weights_mb"), "peak memory": peak, "decode tok/s": dec if bw else None}
+        # a speed measured while other work held the cores is no truth to score the estimate on
+        if dec and bw and not usable(r):
+            contended.append(label)
+        measured = {"weights": mem.get("weights_mb"), "peak memory": peak,
+                    "decode tok/s": dec if bw and usable(r) else None}
         for fig, m in measured.items():
             if m:
                 rows.append({"record": label, "runtime": runtime, "figure": fig, "measured": round(float(m), 2),
@@ -102,6 +108,8 @@ def check(records: list[dict]) -> dict:
                 summary.append({"runtime": rt, "figure": fig, "n": len(sel),
                                 "mape_pct": round(sum(abs(x["error_pct"]) for x in sel) / len(sel), 1),
                                 "worst_pct": worst["error_pct"], "worst_record": worst["record"]})
+    if contended:
+        skipped.append(f"decode tok/s of {len(contended)} records measured contended or noisy (speed.verdict)")
     return {"summary": summary, "rows": rows, "skipped": skipped,
             "not_modelled": ["allocator fragmentation", "memory held by the suites' scoring (sandboxed program runs, tokenizer, Python objects)",
                              "tokenizer/Python objects beyond the fixed runtime overhead",
@@ -165,8 +173,9 @@ def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float
     """llama.cpp candidates for a CPU without a usable GPU: each catalog model's usual GGUF types
     (packaged models: their own file), estimated from bits per weight and the efficiency measured
     here for llama.cpp (median of the store's llama.cpp CPU records; assumed when there are none)."""
+    from .measure.speed import usable
     effs = [float((r.get("roofline") or {}).get("efficiency")) for r in records
-            if (r.get("config") or {}).get("runtime") == runtime and r.get("status") == "ok"
+            if (r.get("config") or {}).get("runtime") == runtime and r.get("status") == "ok" and usable(r)
             and _kind((r.get("config") or {}).get("device")) == "cpu" and (r.get("roofline") or {}).get("efficiency")]
     eff = _median(effs) if effs else None
     out = []

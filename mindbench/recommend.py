@@ -215,6 +215,10 @@ def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
 def bandwidth_for(hw: HardwareProfile, here: list[dict]) -> dict:
     """Memory bandwidth for the roofline: mindbench run's measurement on this machine, else the
     profile's (spec sheet, measured now, or assumed), always labelled."""
+    from .measure.speed import usable
+    # A bandwidth measured while other work held the cores is as low as the speed beside it
+    # (13 GB/s against 32 quiet here): the quiet runs' when there are any.
+    here = [r for r in here if usable(r)] or here
     bws = sorted(float((r.get("roofline") or {}).get("bandwidth_gb_s")) for r in here
                  if (r.get("roofline") or {}).get("bandwidth_gb_s"))
     if bws:

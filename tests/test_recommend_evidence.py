@@ -208,6 +208,21 @@ def test_efficiency_scales_within_a_family_and_never_past_the_bandwidth():
     assert eff == MAX_EFFICIENCY
 
 
+def test_contended_runs_give_no_efficiency_bandwidth_or_speed_error():
+    # A run that shared its cores measured a low speed and bandwidth: neither feeds the estimator.
+    from mindbench.estimate import measured_efficiency
+    quiet = rec(CPU, "smollm2-135m-instruct", "fp32", score=25.0)
+    quiet["roofline"] = {"efficiency": 0.3, "bandwidth_gb_s": 30.0}
+    busy = rec(CPU, "gemma3-270m", "fp32", score=10.0)
+    busy["roofline"], busy["speed"]["verdict"] = {"efficiency": 0.04, "bandwidth_gb_s": 13.0}, "contended"
+    assert measured_efficiency([quiet, busy]) == {("cpu", "fp32"): 0.3}
+    assert R.bandwidth_for(CPU, [quiet, busy, busy])["gb_s"] == 30.0
+    assert R.bandwidth_for(CPU, [busy])["gb_s"] == 13.0          # nothing quiet: what there is
+    rep = estimate_check.check([quiet, busy])
+    assert {x["record"] for x in rep["rows"] if x["figure"] == "decode tok/s"} == {"smollm2-135m-instruct transformers fp32"}
+    assert any("1 records measured contended" in s for s in rep["skipped"])
+
+
 # --- llama.cpp GGUF candidates on a CPU ------------------------------------------------------------------
 
 def test_llamacpp_gguf_types_are_cpu_candidates_when_installed(monkeypatch):
