@@ -56,6 +56,25 @@ def build_program(prompt: str, entry_point: str, output: str) -> str:
     return prompt + "\n".join(lines) + "\n"
 
 
+def end_on_token_boundary(prefix: str, count_tokens) -> str:
+    """The body protocol's opening, cut where the model's own tokenizer ends a token.
+
+    The opening stops at the docstring's closing quotes (suites.CodeSuite). Where the tokenizer
+    merges those quotes with the newline after them (Qwen2: ' \"\"\"\\n' is one token), a prompt
+    cut before the newline shows the model quotes that no newline follows, a token sequence it
+    never saw in training: Qwen2.5-Coder 0.5B then ended its turn at once on 18 of 40 easy tasks.
+    There the newline is part of the opening; elsewhere (SmolLM2: the newline is its own token,
+    and after it the model closed the block) the cut stays at the quotes.
+    """
+    if count_tokens is None:
+        return prefix
+    try:
+        merged = count_tokens(prefix + "\n") == count_tokens(prefix)
+    except NotImplementedError:
+        return prefix
+    return prefix + "\n" if merged else prefix
+
+
 def heal_docstring_line(prompt: str, text: str) -> str:
     """A body the model began on the docstring's closing line goes on the next line.
 

@@ -451,7 +451,8 @@ class CodeSuite(_FileSuite):
             # model writes the newline and the body itself.
             user = ("Complete the following Python function. Reply with the complete function in a "
                     f"single ```python code block.\n\n```python\n{task.prompt}```")
-            prefix = "```python\n" + task.prompt.rstrip()
+            prefix = scoring.end_on_token_boundary("```python\n" + task.prompt.rstrip(),
+                                                   getattr(engine, "count_tokens", None))
             return Request(engine.render(user, None) + prefix, prefix, ("\n```",) + CODE_STOPS, 256)
         if chat:
             # The fenced block is opened for the model (the assistant turn starts with it), so

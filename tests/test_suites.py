@@ -65,6 +65,16 @@ def test_a_body_begun_on_the_docstring_line_is_moved_to_the_next_line():
         assert scoring.heal_docstring_line(PROMPT, text) == text
 
 
+def test_the_body_opening_ends_where_the_tokenizer_ends_a_token():
+    head = "```python\n" + PROMPT.rstrip()
+    # Qwen2-like: ' """' + newline is one token, so the newline joins the opening
+    merges = lambda t: len(t.replace('"""\n', "Q").split())
+    assert scoring.end_on_token_boundary(head, merges) == head + "\n"
+    # SmolLM2-like: the newline is a token of its own, the cut stays at the quotes
+    assert scoring.end_on_token_boundary(head, lambda t: len(t.split()) + t.count("\n")) == head
+    assert scoring.end_on_token_boundary(head, None) == head
+
+
 def test_unterminated_block_and_picks_block_with_entry_point():
     out = "```python\nprint('example')\n```\nand\n```python\ndef area(r):\n    return 3 * r * r\n"
     prog = scoring.build_program(PROMPT, "area", out)
