@@ -80,7 +80,8 @@ class LlamaCppRuntime(Runtime):
         # A packaged model's file is known to the byte (its Q4_K_M mixes types, so bits per weight
         # would miss): the same size the recommender's candidates use.
         own = spec.source == "packaged" and quant == (spec.gguf_quant or "").upper()
-        args = dict(bandwidth_gb_s=bandwidth_gb_s, file_bytes=spec.size_bytes if own else None,
+        size = spec.size_bytes if own else None
+        args = dict(bandwidth_gb_s=bandwidth_gb_s, file_bytes=size,
                     efficiency=efficiency if efficiency is not None else LLAMACPP_ASSUMED_EFFICIENCY)
         e = gguf_estimate(spec, quant, context=context, **args)
         # llama.cpp allocates the KV cache whole at load for n_ctx, whatever the run then uses: the
