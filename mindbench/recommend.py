@@ -368,7 +368,8 @@ def pareto(points: list[Candidate], quality) -> list[Candidate]:
 def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_tok_s: float | None = None,
               max_memory_mb: float | None = None, context: int = 2048, models: list[str] | None = None,
               available_only: bool = False, instruct_chat: bool = True, max_kld: float | None = None,
-              quality_loss: str | None = None, prefer: str = "measured") -> Recommendation:
+              quality_loss: str | None = None, prefer: str = "measured",
+              installed_packages_only: bool = False) -> Recommendation:
     if task not in TASKS:
         raise MindbenchError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
     if context < 1:
@@ -381,12 +382,14 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
     _filter(cands, hw, budget_mb)
     if kld_budget is not None:
         ev.apply_budget(cands, kld_budget, kld_label, ev.fidelity_map(records))
-    if available_only:
+    if available_only or installed_packages_only:
         for c in cands:
-            if not c.excluded and c.model in catalog.CATALOG:
-                ok, why = catalog.availability(catalog.CATALOG[c.model])
-                if not ok:
-                    c.excluded = f"not available offline: {why}"
+            spec = catalog.CATALOG.get(c.model)
+            if c.excluded or spec is None or (not available_only and spec.source != "packaged"):
+                continue
+            ok, why = catalog.availability(spec)
+            if not ok:
+                c.excluded = f"not available offline: {why}" if available_only else why
     slow = _too_slow(cands, DEFAULT_MIN_TOK_S if min_tok_s is None else min_tok_s, min_tok_s is None)
     relaxed = None
     if min_tok_s is None and slow and not any(not c.excluded for c in cands):
@@ -501,13 +504,15 @@ def best_config(task: str = "chat", results_path: str | os.PathLike | None = Non
                 hardware: HardwareProfile | None = None) -> dict:
     """The configuration to load for `task` on this machine: dict(model, runtime, precision, device).
 
-    Used by LocalModelProvider.from_recommendation and the agents. With HF_HUB_OFFLINE=1 only
-    models that load without a download are considered."""
+    Used by LocalModelProvider.from_recommendation and the agents, which load what this returns:
+    a packaged model whose pip packages are not installed is never returned (nothing fetches them
+    on first use, unlike a Hub download), and with HF_HUB_OFFLINE=1 only models that load without
+    a download are considered."""
     from .hardware import detect
     records, _ = load_records([results_path] if results_path else None)
     hw = hardware or with_cpu_bandwidth(detect(), records)
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-    return recommend(hw, records, task, available_only=offline).config()
+    return recommend(hw, records, task, available_only=offline, installed_packages_only=True).config()
 
 
 # --- the command --------------------------------------------------------------------------------------------

@@ -326,3 +326,21 @@ def test_longest_context_is_the_largest_that_fits():
     if x["longest_context"] < x["limit"]:
         assert estimate(spec, "int4", "cuda", context=x["longest_context"], bandwidth_gb_s=bw).total_mb <= budget
         assert estimate(spec, "int4", "cuda", context=x["longest_context"] + 1, bandwidth_gb_s=bw).total_mb > budget
+
+
+def test_best_config_never_returns_a_packaged_model_whose_parts_are_not_installed(tmp_path, monkeypatch):
+    # The Qwen coder measured best (as in results/packaged-sweep), but on a machine without
+    # `make models` its pip parts are missing: nothing fetches them on first use, so the provider
+    # and the agents get the next best measured model, while `mindbench recommend` still names the
+    # coder (its table shows how to install it).
+    from mindbench import packaged
+    from mindbench.catalog import CATALOG
+    here = hardware.detect()
+    store = tmp_path / "runs.jsonl"
+    store.write_text("".join(json.dumps(rec(here, m, "fp32", score=s, stderr=0.05, n=80, tok_s=20, peak_mb=1000)) + "\n"
+                             for m, s in (("qwen2.5-coder-0.5b-instruct", 77.5), ("smollm2-135m-instruct", 27.5))))
+    if packaged.installed(CATALOG["qwen2.5-coder-0.5b-instruct"]):
+        assert R.best_config("code", store, hardware=here)["model"] == "qwen2.5-coder-0.5b-instruct"
+    monkeypatch.setattr(packaged, "installed", lambda spec, finder=None: False)   # the parts, missing
+    assert R.best_config("code", store, hardware=here)["model"] == "smollm2-135m-instruct"
+    assert R.recommend(here, R.load_records([store])[0], "code").config()["model"] == "qwen2.5-coder-0.5b-instruct"
