@@ -140,6 +140,9 @@ PAIRED_NOTE = ("Paired when both cells kept per-task verdicts: tasks that flippe
                "z-test. A difference inside the noise reads \"not distinguishable at n = …\", not a ranking.")
 
 
+_SHARED = ("model", "params", "runtime", "device", "status", "use")   # identity columns run may say once
+
+
 def text(records: list[dict], tablefmt: str = "github") -> str:
     """The one results table as text, for `mindbench run`'s summary ("simple") and `mindbench
     report` (Markdown, "github"): a row per record, the paired comparison with each model's
@@ -150,7 +153,15 @@ def text(records: list[dict], tablefmt: str = "github") -> str:
     from .results import view
     views = [view(r) for r in records]
     rows = table_rows(views)
-    body = tabulate(rows, headers="keys", tablefmt=tablefmt) if rows else "(no records)"
+    head = ""
+    if tablefmt == "simple" and rows:
+        # A terminal is ~120 columns: what every row shares (one model on one runtime, the usual
+        # quick run) is said once above the table instead of repeated in a column per row.
+        same = [k for k in _SHARED if k in rows[0] and len({str(r.get(k)) for r in rows}) == 1 and rows[0][k] != ""]
+        if same:
+            head = " · ".join(f"{k}: {rows[0][k]}" for k in same) + "\n"
+            rows = [{k: v for k, v in r.items() if k not in same} for r in rows]
+    body = head + (tabulate(rows, headers="keys", tablefmt=tablefmt) if rows else "(no records)")
     prows = stats.rows(records)
     if prows:
         body += (f"\n\n{PAIRED_TITLE}\n\n" + tabulate(prows, headers="keys", tablefmt=tablefmt, disable_numparse=True)

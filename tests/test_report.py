@@ -1,6 +1,7 @@
 """Reports from synthetic records (schema 1): every format renders the measured figures with
 their spread, failed cells keep their status and message, and the plot is a real PNG."""
 
+from pathlib import Path
 import csv
 import io
 import json
@@ -197,3 +198,20 @@ def test_paired_section_in_every_format():
     assert float(rows["int8"]["code_vs_ref_diff"]) == pytest.approx(-5.0)
     # a store without items or a second precision has no paired section
     assert "Against each model" not in render([record("fp32", score=50.0, stderr=0.11)], "md")
+
+
+def test_run_summary_says_once_what_every_row_shares():
+    """`mindbench run`'s terminal table moves the columns every row shares (one model on one
+    runtime) above the table; with several models the model column stays. Report's Markdown keeps
+    every column."""
+    from mindbench import results as res
+    from mindbench.table import text
+    root = Path(__file__).resolve().parent.parent / "results"
+    one = [r for r in res.read(root / "baseline.jsonl")]
+    head, header = text(one, "simple").splitlines()[:2]
+    assert head.startswith("model: smollm2-135m-instruct") and "runtime: transformers" in head
+    assert header.split()[0] == "precision" and "model" not in header.split()
+    assert "| model" in text(one, "github")
+    four = res.read(root / "packaged-sweep.jsonl")
+    head, header = text(four, "simple").splitlines()[:2]
+    assert "runtime: llamacpp" in head and "model:" not in head and header.split()[0] == "model"
