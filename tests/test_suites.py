@@ -412,23 +412,30 @@ def test_code_protocols_prompt_differently_and_both_score(protocol):
         suites.evaluate(eng, "code", limit=4, code_protocol="half")
 
 
-def test_programs_run_while_the_next_batch_generates(monkeypatch):
-    """The sandbox gets a batch's programs as soon as that batch is generated: with batch 1 the
-    first program has run before the last prompt is generated."""
+def _oracle_on_three_code_tasks(monkeypatch, on_run=lambda: None):
+    """A base-model oracle for the first 3 code tasks, and an Event set once the sandbox has run
+    a program (suites._run_programs wrapped; `on_run` is called first)."""
     import threading
     _sandbox()
     eng = OracleEngine(True, chat=False)
-    tasks = suites.select(suites.load_suite("code"), 3)
-    for t in tasks:
+    for t in suites.select(suites.load_suite("code"), 3):
         eng.by_prompt[suites.build_request(eng, t).prompt] = t
-    ran, order = threading.Event(), []
-    real = suites._run_programs
+    ran, real = threading.Event(), suites._run_programs
 
     def run(programs, sandboxed, workers):
         res = real(programs, sandboxed, workers)
-        order.append("ran")
+        on_run()
         ran.set()
         return res
+    monkeypatch.setattr(suites, "_run_programs", run)
+    return eng, ran
+
+
+def test_programs_run_while_the_next_batch_generates(monkeypatch):
+    """The sandbox gets a batch's programs as soon as that batch is generated: with batch 1 the
+    first program has run before the last prompt is generated."""
+    order = []
+    eng, ran = _oracle_on_three_code_tasks(monkeypatch, lambda: order.append("ran"))
     gen = eng.generate
 
     def slow_generate(prompts, params):
@@ -437,7 +444,6 @@ def test_programs_run_while_the_next_batch_generates(monkeypatch):
         order.append("gen")
         return gen(prompts, params)
     eng.generate = slow_generate
-    monkeypatch.setattr(suites, "_run_programs", run)
     out = suites.evaluate(eng, "code", limit=3, batch_size=1)
     assert out["score"] == 100.0
     assert order.index("ran") < len(order) - 1 and order.count("gen") == 3
@@ -446,20 +452,9 @@ def test_programs_run_while_the_next_batch_generates(monkeypatch):
 def test_programs_run_as_each_output_ends_with_a_continuous_batching_engine(monkeypatch):
     """An engine whose generate() takes on_result (the transformers one) gets every prompt in one
     call; each finished output's program goes to the sandbox at once, while the rest generate."""
-    import threading
     from mindbench.runtimes.base import Generation
-    _sandbox()
-    eng = OracleEngine(True, chat=False)
-    tasks = suites.select(suites.load_suite("code"), 3)
-    for t in tasks:
-        eng.by_prompt[suites.build_request(eng, t).prompt] = t
-    ran, calls = threading.Event(), []
-    real = suites._run_programs
-
-    def run(programs, sandboxed, workers):
-        res = real(programs, sandboxed, workers)
-        ran.set()
-        return res
+    eng, ran = _oracle_on_three_code_tasks(monkeypatch)
+    calls = []
 
     def generate(prompts, params, on_result=None):
         calls.append(len(prompts))
@@ -470,7 +465,6 @@ def test_programs_run_as_each_output_ends_with_a_continuous_batching_engine(monk
             on_result(i, g)
         return out
     eng.generate = generate
-    monkeypatch.setattr(suites, "_run_programs", run)
     seen = []
     out = suites.evaluate(eng, "code", limit=3, batch_size=1, progress=lambda *a, **kw: seen.append(a))
     assert out["score"] == 100.0 and calls == [3]   # one call: batching is the engine's
