@@ -93,6 +93,7 @@ def test_rows_leave_the_batch_and_outputs_equal_batch_one(engine, monkeypatch):
     prefills, real = [], hf_pool.new_cache
     monkeypatch.setattr(hf_pool, "new_cache", lambda model: prefills.append(1) or real(model))
     batched = engine.generate(prompts, params)
+    stats = dict(engine.pool_stats)
     # Waiting prompts joined the running batch as rows ended (static batches would prefill 3 times).
     assert len(prefills) > 3, prefills
     monkeypatch.setattr(hf_pool, "new_cache", real)
@@ -102,6 +103,9 @@ def test_rows_leave_the_batch_and_outputs_equal_batch_one(engine, monkeypatch):
     # Rows really did end at different steps (otherwise nothing left the batch).
     assert len({g.tokens for g in batched}) > 3 and any(g.finish_reason == "eos" for g in batched)
     assert any(g.finish_reason == "length" for g in batched)
+    # In the tail, with few rows left, rows carried prompt-lookup drafts and some were kept:
+    # the outputs above are still batch 1's greedy ones.
+    assert stats["drafted"] > 0 and stats["accepted"] > 0, stats
 
 
 def test_batched_decoding_is_transformers_own(engine):
@@ -288,6 +292,7 @@ def test_cuda_boundary_batching_asks_for_the_engine_device(engine, monkeypatch):
     got = gpu.generate(prompts, params)
     assert [g.text for g in got] == [g.text for g in want]
     assert len({g.tokens for g in want}) > 1           # a row left the batch: the index tensor was made
+    assert gpu.pool_stats["drafted"] > 0                # the tail's draft tensors were made too
     assert {d for _, d in asked} == {"cuda:0"}, asked
     assert {w for w, _ in asked} == {"mindbench.runtimes.hf", "mindbench.runtimes.hf_pool"}, asked
 

@@ -57,3 +57,35 @@ def test_join_left_pads_the_narrower_batch_and_trim_drops_shared_padding():
     k, v = _kv(1, 1, 3)                               # and the layer still grows from there
     out, _ = cache.layers[0].update(k, v)
     assert out.shape == (1, 2, 4, 4) and torch.equal(out[:, :, :3], b_keys) and torch.equal(out[:, :, 3:], k)
+
+
+def test_lookup_draft_continues_the_latest_match_of_the_longest_suffix():
+    # "2 3 4" (three tokens) occurred before: its continuation beats the later "3 4" match
+    h = [1, 2, 3, 4, 5, 6, 9, 3, 4, 7, 8, 2, 3, 4]
+    assert hf_pool.lookup_draft(h, 2) == [5, 6]
+    # only "3 4" repeats: of its two earlier occurrences the later one's continuation is proposed
+    h = [3, 4, 7, 9, 3, 4, 8, 0, 3, 4]
+    assert hf_pool.lookup_draft(h, 2) == [8, 0]
+    assert hf_pool.lookup_draft(h, 10) == [8, 0, 3, 4]           # never past the history's end
+    assert hf_pool.lookup_draft([5, 6, 1, 6], 3) == [1, 6]        # one-token suffix as the last resort
+    assert hf_pool.lookup_draft([1, 2, 3], 4) == []               # nothing repeats
+    assert hf_pool.lookup_draft(h, 0) == [] and hf_pool.lookup_draft([7], 3) == []
+
+
+def test_compact_moves_each_rows_kept_columns_to_the_right_edge_in_order():
+    from transformers import DynamicCache
+    cache = DynamicCache()
+    cache.layers = [hf_pool._growing_layer()()]
+    k, v = _kv(2, 6, 4)
+    cache.layers[0].update(k, v)
+    mask = torch.tensor([[1, 0, 1, 1, 0, 0],      # row 0 keeps columns 0, 2, 3
+                         [0, 1, 1, 0, 1, 1]])     # row 1 keeps 1, 2, 4, 5
+    seq = torch.arange(12).view(2, 6)
+    cache, mask2, seq2 = hf_pool.compact(cache, mask, seq)
+    assert mask2.tolist() == [[0, 1, 1, 1], [1, 1, 1, 1]]
+    assert seq2[0, 1:].tolist() == [0, 2, 3] and seq2[1].tolist() == [7, 8, 10, 11]
+    keys = cache.layers[0].keys
+    assert torch.equal(keys[0, :, 1:], k[0, :, [0, 2, 3]]) and torch.equal(keys[1], k[1, :, [1, 2, 4, 5]])
+    assert torch.equal(cache.layers[0].values[1], v[1, :, [1, 2, 4, 5]])
+    out, _ = cache.layers[0].update(*_kv(2, 1, 5))                # and it still grows from there
+    assert out.shape == (2, 2, 5, 4)

@@ -63,6 +63,8 @@ def _fault_corrupt(prompt: str) -> str:
 class TransformersEngine(Engine):
     model: Any = field(default=None, repr=False)
     tokenizer: Any = field(default=None, repr=False)
+    # the last generate()'s batching counters (forwards, drafted, accepted): benchmarks read them
+    pool_stats: dict = field(default_factory=dict, repr=False)
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -242,7 +244,7 @@ class TransformersEngine(Engine):
         self._seed(params.seed)
         with torch.inference_mode(), self._oom_guard(f"generating a batch of {min(params.batch_size, len(prompts))} "
                                                      f"(up to {params.max_new_tokens} new tokens)"):
-            hf_pool.decode_pool(self, [(i, encoded[i]) for i in order], params, eos, done)
+            self.pool_stats = hf_pool.decode_pool(self, [(i, encoded[i]) for i in order], params, eos, done)
         return results  # type: ignore[return-value]
 
     def _forward_params(self):

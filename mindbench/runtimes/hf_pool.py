@@ -35,6 +35,13 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
     transformers' continuous-batching generate_batch also runs on the CPU here (5.24), but
     took longer than batch-1 generate() on 3 short prompts (paged cache set-up per call), so
     it is not used. Calls done(input index, new ids, stop step or None) per row as it ends.
+
+    When the queue is empty and few rows are left (the tail, where one long answer decodes
+    alone), a greedy batch also drafts tokens by prompt lookup (`lookup_draft`) and verifies
+    them in the same forward: a step of r rows costs about what a step of batch_size rows does
+    (the weights are read once), so each row may carry batch_size // r - 1 drafts at no extra
+    weight traffic. A draft is kept only while it equals the argmax the model gives at its
+    place, so the output is the greedy output. Returns counters: forwards, drafted, accepted.
     """
     import collections
     import torch
@@ -51,6 +58,13 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
     new: dict[int, list[int]] = {}
     cache = mask = seq = pos = logits = None
     can_join = True
+    # Drafts only where the result provably is the greedy one: argmax with no processor (a
+    # penalty would read the rejected drafts' columns), and caches that take masked holes
+    # (a sliding window counts columns, not positions).
+    may_draft = params.temperature == 0 and not procs and params.batch_size > 1
+    history: dict[int, list[int]] = {}         # input index -> prompt + new ids (lookup source)
+    pending: dict[int, list[int]] = {}         # drafts the last forward accepted, not yet emitted
+    stats = {"forwards": 0, "drafted": 0, "accepted": 0}
     while waiting or active:
         free = params.batch_size - len(active)
         if waiting and free > 0 and (can_join or not active):
@@ -70,6 +84,8 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
             pad_lens[:] = pl
             active += [i for i, _ in take]
             new.update((i, []) for i, _ in take)
+            history.update((i, list(r)) for i, r in take)
+            stats["forwards"] += 1
         scores = procs(seq, logits.to(dtype=torch.float32))
         if params.temperature == 0:
             nxt = scores.argmax(-1)
@@ -79,17 +95,23 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
         keep = []
         for b, t in enumerate(nxt.tolist()):
             r = active[b]
-            new[r].append(t)
-            if t in eos or len(new[r]) >= params.max_new_tokens:
-                done(r, new.pop(r), None)
-            elif stops and any(s in engine._decode(new[r][-window:]) for s in stops):
-                done(r, new[r], len(new.pop(r)))
+            # accepted drafts first: they are the argmaxes of the places before this token
+            for tok in pending.pop(r, []) + [t]:
+                new[r].append(tok)
+                history[r].append(tok)
+                if tok in eos or len(new[r]) >= params.max_new_tokens:
+                    done(r, new.pop(r), None)
+                    break
+                if stops and any(s in engine._decode(new[r][-window:]) for s in stops):
+                    done(r, new[r], len(new.pop(r)))
+                    break
             else:
                 keep.append(b)
+        for b in set(range(len(active))) - set(keep):
+            history.pop(active[b])
         if not keep:
             active, cache = [], None
             continue
-        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
         pos = pos + 1
         if len(keep) < len(active):
             sel = torch.tensor(keep, device=engine.device)
@@ -104,10 +126,81 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
                     trim_left(cache, lead)
                     mask, seq = mask[:, lead:], seq[:, lead:]
                     pad_lens[:] = [n - lead for n in pad_lens]
-        out = engine.model(input_ids=seq[:, -1:], attention_mask=mask, position_ids=pos, use_cache=True,
-                       **{cache_kw: cache}, **keep1)
+        room = params.batch_size // len(active) - 1
+        drafts = [lookup_draft(history[r], min(room, MAX_DRAFT)) for r in active] \
+            if may_draft and can_join and room > 0 and not waiting else []
+        width = 1 + max(map(len, drafts), default=0)
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], width)], dim=-1)
+        if width == 1:
+            inp, pos_in = seq[:, -1:], pos
+        else:
+            # Rows with fewer drafts are filled with their last token; those places are never
+            # accepted (a row accepts at most its own drafts) and are masked out below.
+            inp = torch.tensor([[t] + d + [t] * (width - 1 - len(d)) for t, d in zip(seq[:, -1].tolist(), drafts)],
+                               device=engine.device)
+            pos_in = pos + torch.tensor(list(range(width)), device=engine.device)
+        out = engine.model(input_ids=inp, attention_mask=mask, position_ids=pos_in, use_cache=True,
+                           **{cache_kw: cache}, **({"logits_to_keep": width} if keep1 else {}))
+        stats["forwards"] += 1
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None) or cache
-        logits = out.logits[:, -1, :]
+        if width == 1:
+            logits = out.logits[:, -1, :]
+            continue
+        best = out.logits[:, -width:, :].to(dtype=torch.float32).argmax(-1).tolist()
+        took = []
+        for b, d in enumerate(drafts):
+            n = 0
+            while n < len(d) and best[b][n] == d[n]:
+                n += 1
+            took.append(n)
+            if n:
+                pending[active[b]] = d[:n]
+            mask[b, mask.shape[1] - width + 1 + n:] = 0     # the rejected drafts' columns
+            stats["drafted"] += len(d)
+            stats["accepted"] += n
+        rows = torch.tensor(list(range(len(drafts))), device=engine.device)
+        at = torch.tensor(took, device=engine.device)
+        logits = out.logits[:, -width:, :][rows, at]
+        pos = pos + at[:, None]
+        seq = torch.cat([seq, inp[:, 1:]], dim=-1)
+        if mask.shape[1] > 2 * int(mask.sum(1).max()) + 64:
+            cache, mask, seq = compact(cache, mask, seq)
+            pad_lens[:] = (mask.shape[1] - mask.sum(1)).tolist()
+    return stats
+
+
+# At most this many drafted tokens per row and step: transformers' prompt lookup proposes 10;
+# on a CPU a forward of 8 places costs about what one of 1 does for a small model, more does not.
+MAX_DRAFT = 7
+
+
+def lookup_draft(history: list[int], k: int, max_ngram: int = 3) -> list[int]:
+    """Prompt-lookup drafting (as transformers' PromptLookupCandidateGenerator): the k tokens
+    that followed the latest earlier occurrence of the history's last n tokens, n from max_ngram
+    down to 1. Code repeats its prompt's names and its own lines, and a row stuck in a loop
+    repeats itself: those are the tokens this finds. [] when nothing matches."""
+    if k <= 0:
+        return []
+    for n in range(min(max_ngram, len(history) - 1), 0, -1):
+        tail = history[-n:]
+        for start in range(len(history) - n - 1, -1, -1):
+            if history[start:start + n] == tail:
+                return history[start + n:start + n + k]
+    return []
+
+
+def compact(cache, mask, seq):
+    """Drop the masked holes rejected drafts leave: each row's kept columns, in order, moved to
+    the right edge (left padding again), so attention stops reading them."""
+    import torch
+    width = int(mask.sum(1).max())
+    # a stable sort puts every row's masked columns first and keeps the kept ones in order
+    idx = torch.sort(mask, dim=1, stable=True).indices[:, -width:]
+    for layer in cache.layers:
+        for name in ("keys", "values"):
+            t = getattr(layer, name)
+            setattr(layer, name, t.gather(2, idx[:, None, :, None].expand(t.shape[0], t.shape[1], width, t.shape[3])))
+    return cache, mask.gather(1, idx), seq.gather(1, idx)
 
 
 @functools.lru_cache(maxsize=None)
