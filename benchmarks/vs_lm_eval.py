@@ -123,7 +123,8 @@ def run_mindbench(model: str, limit: int, batch_size: int, prompt: str, threads:
         print(json.dumps({{"wall_s": wall, "import_s": t_imp, "load_s": t_load, "gen_s": out["gen_s"],
                           "other_s": wall - t_imp - t_load - out["gen_s"], "threads": torch.get_num_threads(),
                           "pass@1": out["value"], "n": out["n"], "gen_tokens": out["gen_tokens"],
-                          "prompt": "chat" if eng.chat else "completion"}}))
+                          "prompt": "chat" if eng.chat else "completion", "items": out["items"],
+                          "pool": eng.pool_stats}}))
     """)
     return _child(code, _thread_env(threads))
 
@@ -162,11 +163,14 @@ def run_lm_eval(folder: Path, data: Path, task_dir: Path, batch_size: int, threa
         # lm-eval does not count generated tokens; its raw responses, re-tokenized, do (after the clock)
         from transformers import AutoTokenizer
         tok = AutoTokenizer.from_pretrained("{folder}")
-        resps = [x for s in res["samples"]["mb_humaneval_subset"] for x in s["resps"][0]]
+        samples = res["samples"]["mb_humaneval_subset"]
+        resps = [x for s in samples for x in s["resps"][0]]
+        items = {{s["doc"]["task_id"]: float(s[key.split(",")[0]]) for s in samples}}
         print(json.dumps({{"wall_s": wall, "import_s": t_imp, **acc,
                           "other_s": wall - t_imp - acc["load_s"] - acc["gen_s"], "threads": torch.get_num_threads(),
                           "pass@1": r[key], "gen_tokens": sum(len(tok(x, add_special_tokens=False)["input_ids"]) for x in resps),
-                          "n": res["n-samples"]["mb_humaneval_subset"]["effective"], "prompt": "completion"}}))
+                          "n": res["n-samples"]["mb_humaneval_subset"]["effective"], "prompt": "completion",
+                          "items": items}}))
     """)
     return _child(code, {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_ALLOW_CODE_EVAL": "1",
                          **_thread_env(threads)})
@@ -237,7 +241,7 @@ def main():
                     if side == "mindbench" else run_lm_eval(folder, data, tmp / "tasks", args.batch_size, args.threads)
                 r["load_avg"] = f"{before} -> {_load()}"
                 rows[side].append(r)
-                print(side, json.dumps(r), flush=True)
+                print(side, json.dumps({k: v for k, v in r.items() if k != "items"}), flush=True)
 
     best = {k: min(v, key=lambda r: r["wall_s"]) for k, v in rows.items()}
     cpu = sorted(set(re.findall(r"\b(avx2|avx512f|amx_tile)\b", Path("/proc/cpuinfo").read_text()))) \
@@ -258,6 +262,16 @@ def main():
               f"    {r['load_avg']}")
     print(f"  mindbench / lm-eval wall time: {best['mindbench']['wall_s'] / best['lm-eval']['wall_s']:.2f}"
           f"  (target <= 0.5); CPU time: {best['mindbench']['cpu_s'] / best['lm-eval']['cpu_s']:.2f}")
+    pool = best["mindbench"].get("pool") or {}
+    if pool.get("drafted"):
+        print(f"  mindbench forwards {pool['forwards']}; tail drafts accepted {pool['accepted']} of {pool['drafted']}")
+    # "pass@1 not lower": the two sides scored the same problems, so they are compared as pairs
+    from mindbench import stats
+    pair = stats.paired(best["lm-eval"]["items"], best["mindbench"]["items"], a="lm-eval", b="mindbench")
+    if pair:
+        print(f"  pass@1 paired on {pair['n']} problems: mindbench - lm-eval {pair['diff']:+.1f} pts "
+              f"[{pair['ci'][0]:+.1f}, {pair['ci'][1]:+.1f}], passed only by lm-eval {pair['right_to_wrong']}, "
+              f"only by mindbench {pair['wrong_to_right']}, McNemar p = {pair['p']:.2g}: {pair['verdict']}")
 
 
 if __name__ == "__main__":
