@@ -16,11 +16,11 @@ its pass@1 ± stderr, and the ratio mindbench / lm-eval (target <= 0.5). `--prom
 it as `mindbench run` does (chat template, body protocol). The two sides run one after
 the other in fresh processes in one invocation (the order alternates with --repeats 2).
 
-Measured (docs/time_to_score.md has the table and the profile): 2 CPU cores, AVX2 + AVX-512F,
-shared with other jobs, 1 torch thread both sides, --limit 10, batch 8, completion prompts:
-qwen2.5-coder-0.5b-instruct 85.5 s vs 117.8 s (ratio 0.73, --repeats 2, load ~3), pass@1 0.5
-both; smollm2-135m-instruct 40.1 s vs 58.7 s (0.68, load ~2.7), pass@1 0 both. Target not met
-at this size. Under heavy load (~12) the ratio swings from 0.57 to 1.71 with the neighbours.
+Measured (docs/time_to_score.md has the tables and the profile): 2 CPU cores, AVX2 + AVX-512F,
+idle, 2 torch threads both sides, --limit 40, batch 8, completion prompts, one run each:
+qwen2.5-coder-0.5b-instruct 199.2 s vs 392.0 s (ratio 0.51), pass@1 0.45 both, no problem flipped;
+smollm2-135m-instruct 54.7 s vs 194.9 s (0.28), pass@1 0 both. Under heavy load (~12) the ratio
+swings with the neighbours; quote only quiet runs.
 """
 
 from __future__ import annotations
