@@ -108,6 +108,21 @@ def test_rows_leave_the_batch_and_outputs_equal_batch_one(engine, monkeypatch):
     assert stats["drafted"] > 0 and stats["accepted"] > 0, stats
 
 
+def test_compacting_the_drafts_holes_mid_generation_keeps_batch_ones_outputs(engine, monkeypatch):
+    """Rejected drafts leave masked columns; compacting them away (here after every drafted step)
+    moves every row's KV and ids, and the outputs still equal batch 1's."""
+    from mindbench.runtimes import hf_pool
+    prompts = [engine.render(q) for q in TWENTY[3:7]]
+    params = GenParams(max_new_tokens=24, temperature=0.0, repetition_penalty=1.0, batch_size=8)
+    calls, real = [], hf_pool.compact
+    monkeypatch.setattr(hf_pool, "COMPACT_SLACK", -10 ** 6)
+    monkeypatch.setattr(hf_pool, "compact", lambda *a: calls.append(1) or real(*a))
+    batched = engine.generate(prompts, params)
+    assert calls and engine.pool_stats["drafted"] > engine.pool_stats["accepted"], engine.pool_stats
+    single = [engine.generate([p], dataclasses.replace(params, batch_size=1))[0] for p in prompts]
+    assert [(g.text, g.tokens) for g in batched] == [(g.text, g.tokens) for g in single]
+
+
 def test_batched_decoding_is_transformers_own(engine):
     """The hand-written loop decodes exactly as model.generate does on the same padded batch."""
     import torch

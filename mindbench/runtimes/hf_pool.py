@@ -163,7 +163,7 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
         logits = out.logits[:, -width:, :][rows, at]
         pos = pos + at[:, None]
         seq = torch.cat([seq, inp[:, 1:]], dim=-1)
-        if mask.shape[1] > 2 * int(mask.sum(1).max()) + 64:
+        if mask.shape[1] > 2 * int(mask.sum(1).max()) + COMPACT_SLACK:
             cache, mask, seq = compact(cache, mask, seq)
             pad_lens[:] = (mask.shape[1] - mask.sum(1)).tolist()
     return stats
@@ -172,6 +172,8 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
 # At most this many drafted tokens per row and step: transformers' prompt lookup proposes 10;
 # on a CPU a forward of 8 places costs about what one of 1 does for a small model, more does not.
 MAX_DRAFT = 7
+# Holes are compacted once the cache is over twice its kept width plus this many columns.
+COMPACT_SLACK = 64
 
 
 def lookup_draft(history: list[int], k: int, max_ngram: int = 3) -> list[int]:
