@@ -62,7 +62,7 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
     # penalty would read the rejected drafts' columns), and caches that take masked holes
     # (a sliding window counts columns, not positions).
     may_draft = params.temperature == 0 and not procs and params.batch_size > 1
-    history: dict[int, list[int]] = {}         # input index -> prompt + new ids (lookup source)
+    prompt_ids = dict(queue)                   # input index -> prompt ids (with new[r], the lookup source)
     pending: dict[int, list[int]] = {}         # drafts the last forward accepted, not yet emitted
     stats = {"forwards": 0, "drafted": 0, "accepted": 0}
     while waiting or active:
@@ -84,7 +84,6 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
             pad_lens[:] = pl
             active += [i for i, _ in take]
             new.update((i, []) for i, _ in take)
-            history.update((i, list(r)) for i, r in take)
             stats["forwards"] += 1
         scores = procs(seq, logits.to(dtype=torch.float32))
         if params.temperature == 0:
@@ -98,7 +97,6 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
             # accepted drafts first: they are the argmaxes of the places before this token
             for tok in pending.pop(r, []) + [t]:
                 new[r].append(tok)
-                history[r].append(tok)
                 if tok in eos or len(new[r]) >= params.max_new_tokens:
                     done(r, new.pop(r), None)
                     break
@@ -107,8 +105,6 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
                     break
             else:
                 keep.append(b)
-        for b in set(range(len(active))) - set(keep):
-            history.pop(active[b])
         if not keep:
             active, cache = [], None
             continue
@@ -127,7 +123,7 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
                     mask, seq = mask[:, lead:], seq[:, lead:]
                     pad_lens[:] = [n - lead for n in pad_lens]
         room = params.batch_size // len(active) - 1
-        drafts = [lookup_draft(history[r], min(room, MAX_DRAFT)) for r in active] \
+        drafts = [lookup_draft(prompt_ids[r] + new[r], min(room, MAX_DRAFT)) for r in active] \
             if may_draft and can_join and room > 0 and not waiting else []
         width = 1 + max(map(len, drafts), default=0)
         mask = torch.cat([mask, mask.new_ones(mask.shape[0], width)], dim=-1)
