@@ -17,10 +17,10 @@ it as `mindbench run` does (chat template, body protocol). The two sides run one
 the other in fresh processes in one invocation (the order alternates with --repeats 2).
 
 Measured (docs/time_to_score.md has the tables and the profile): 2 CPU cores, AVX2 + AVX-512F,
-idle, 2 torch threads both sides, --limit 40, batch 8, completion prompts, one run each:
-qwen2.5-coder-0.5b-instruct 199.2 s vs 392.0 s (ratio 0.51), pass@1 0.45 both, no problem flipped;
-smollm2-135m-instruct 54.7 s vs 194.9 s (0.28), pass@1 0 both. Under heavy load (~12) the ratio
-swings with the neighbours; quote only quiet runs.
+idle, 2 torch threads both sides, --limit 40, batch 8, completion prompts, one run each, with
+mindbench's oneDNN linear kernel: qwen2.5-coder-0.5b-instruct 107.8 s vs 373.6 s (ratio 0.29),
+pass@1 0.45 both, no problem flipped; smollm2-135m-instruct 43.6 s vs 199.7 s (0.22), pass@1 0
+both. Under heavy load (~12) the ratio swings with the neighbours; quote only quiet runs.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def run_mindbench(model: str, limit: int, batch_size: int, prompt: str, threads:
                           "other_s": wall - t_imp - t_load - out["gen_s"], "threads": torch.get_num_threads(),
                           "pass@1": out["value"], "n": out["n"], "gen_tokens": out["gen_tokens"],
                           "prompt": "chat" if eng.chat else "completion", "items": out["items"],
-                          "pool": eng.pool_stats}}))
+                          "pool": eng.pool_stats, "linear_kernel": eng.info.get("linear_kernel")}}))
     """)
     return _child(code, _thread_env(threads))
 
@@ -263,6 +263,7 @@ def main():
     print(f"  mindbench / lm-eval wall time: {best['mindbench']['wall_s'] / best['lm-eval']['wall_s']:.2f}"
           f"  (target <= 0.5); CPU time: {best['mindbench']['cpu_s'] / best['lm-eval']['cpu_s']:.2f}")
     pool = best["mindbench"].get("pool") or {}
+    print(f"  mindbench linear kernel: {best['mindbench'].get('linear_kernel')} (lm-eval: torch's)")
     if pool.get("drafted"):
         print(f"  mindbench forwards {pool['forwards']}; tail drafts accepted {pool['accepted']} of {pool['drafted']}")
     # "pass@1 not lower": the two sides scored the same problems, so they are compared as pairs
