@@ -255,6 +255,8 @@ def _measure_speed(engine, cfg: dict, measure_speed) -> dict:
         # unset means libgomp's default (spin a while, then sleep): what a user's own script gets
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or "default (unset)",
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    if info.get("linear_kernel"):  # transformers on the CPU: oneDNN's matmul or torch's (runtimes/onednn.py)
+        out["runtime_settings"]["linear_kernel"] = info["linear_kernel"]
     return out
 
 
