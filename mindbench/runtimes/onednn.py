@@ -22,10 +22,6 @@ from __future__ import annotations
 import os
 
 ENV = "MINDBENCH_LINEAR"
-# Below this many weights a call's fixed cost outweighs the better kernel (benchmarks/linear_kernel.py,
-# 2 threads): SmolLM2's [576 x 576] took 0.07 ms with oneDNN vs 0.04 with torch at 1 row, 0.10 vs
-# 0.08 at 8; Qwen2.5-0.5B's [896 x 896] was already faster (0.08 vs 0.09, 0.20 vs 0.23).
-MIN_WEIGHTS = 512 * 1024
 
 
 def _op():
@@ -33,7 +29,10 @@ def _op():
     return getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
 
 
-def _make_class():
+def _layer_class():
+    """The swapped layers' class, built on first use so that importing mindbench imports no torch."""
+    if "OneDNNLinear" in globals():
+        return globals()["OneDNNLinear"]
     import torch
     from torch import nn
 
@@ -45,10 +44,16 @@ def _make_class():
                 return super().forward(x)
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [None], "")
 
+    OneDNNLinear.__module__, OneDNNLinear.__qualname__ = __name__, "OneDNNLinear"
+    globals()["OneDNNLinear"] = OneDNNLinear
     return OneDNNLinear
 
 
-_CLASS = None
+def __getattr__(name: str):
+    # pickle finds a swapped layer's class by name, also in a process that has not built it yet
+    if name == "OneDNNLinear":
+        return _layer_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def available() -> str | None:
@@ -72,7 +77,6 @@ def available() -> str | None:
 def enable(model, device: str) -> str:
     """Swap the model's fp32 CPU nn.Linear layers to the oneDNN matmul; returns what the
     engine's info records ("onednn (N layers)" or "torch (why)")."""
-    global _CLASS
     import torch
     from torch import nn
     if not device.startswith("cpu"):
@@ -80,22 +84,27 @@ def enable(model, device: str) -> str:
     why = available()
     if why:
         return f"torch ({why})"
-    if _CLASS is None:
-        _CLASS = _make_class()
-    n = 0
+    cls, n = _layer_class(), 0
+    # Every fp32 layer, small ones too: per call, torch's kernel is 0.01-0.03 ms faster on the smallest
+    # matrices (SmolLM2's [576 x 576], Qwen2.5's [128 x 896] at 1 row), but keeping them on torch
+    # bought nothing on the whole model (SmolLM2, 16 prompts at batch 8, 4 alternating rounds: 16.5 s
+    # all layers vs 16.9 s with layers under 512 Ki weights left on torch; Qwen coder 35.6 vs 33.7 s,
+    # 2 rounds: inside the noise), so one rule is kept.
     for m in model.modules():
         # Exact type: quantized layers subclass nn.Linear. A module whose forward was replaced on
         # the instance (accelerate's offload hooks) keeps it: swapping its class would bypass them.
         if type(m) is nn.Linear and m.weight.dtype == torch.float32 and m.weight.device.type == "cpu" \
-                and m.weight.numel() >= MIN_WEIGHTS and "forward" not in m.__dict__:
-            m.__class__ = _CLASS
+                and "forward" not in m.__dict__:
+            m.__class__ = cls
             n += 1
     return f"onednn ({n} layers)" if n else "torch (no fp32 linear layers)"
 
 
 def disable(model) -> None:
     """Back to torch's kernel for every layer enable() swapped."""
+    if "OneDNNLinear" not in globals():
+        return  # never enabled in this process
     from torch import nn
     for m in model.modules():
-        if _CLASS is not None and type(m) is _CLASS:
+        if type(m) is globals()["OneDNNLinear"]:
             m.__class__ = nn.Linear
