@@ -18,7 +18,7 @@ the other in fresh processes in one invocation (the order alternates with --repe
 
 Measured (docs/time_to_score.md has the tables and the profile): 2 CPU cores, AVX2 + AVX-512F,
 idle, 2 torch threads both sides, --limit 40, batch 8, completion prompts, one run each, with
-mindbench's oneDNN linear kernel: qwen2.5-coder-0.5b-instruct 107.8 s vs 373.6 s (ratio 0.29),
+mindbench's oneDNN linear kernel: qwen2.5-coder-0.5b-instruct 111.0 s vs 361.3 s (ratio 0.31),
 pass@1 0.45 both, no problem flipped; smollm2-135m-instruct 43.6 s vs 199.7 s (0.22), pass@1 0
 both. Under heavy load (~12) the ratio swings with the neighbours; quote only quiet runs.
 """
