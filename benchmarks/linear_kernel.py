@@ -66,7 +66,7 @@ def main() -> None:
                     continue  # the LM head never sees a whole prefill: only the last position
                 x = torch.randn(rows, in_f)
                 a = _median_ms(lambda: F.linear(x, w), 9 if rows == 1600 else 15)
-                b = _median_ms(lambda: op(x, w, None, "none", [None], ""), 9 if rows == 1600 else 15)
+                b = _median_ms(lambda: op(x, w, None, *onednn.PLAIN), 9 if rows == 1600 else 15)
                 print(f"{str([out_f, in_f]):>18} {rows:>5} {a:>9.2f} {b:>10.2f} {b / a:>6.2f}")
 
     problems = list(read_problems().values())[:args.n]

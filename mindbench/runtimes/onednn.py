@@ -22,6 +22,9 @@ from __future__ import annotations
 import os
 
 ENV = "MINDBENCH_LINEAR"
+# The op's remaining arguments for a plain x @ W.T + b: no fused activation ("none", no scalars,
+# no algorithm). One place, for the layer, the build check and benchmarks/linear_kernel.py.
+PLAIN = ("none", [None], "")
 
 
 def _op():
@@ -42,7 +45,7 @@ def _layer_class():
         def forward(self, x):
             if torch.is_grad_enabled() or x.dtype != torch.float32 or x.numel() == 0:
                 return super().forward(x)
-            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [None], "")
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, *PLAIN)
 
     OneDNNLinear.__module__, OneDNNLinear.__qualname__ = __name__, "OneDNNLinear"
     globals()["OneDNNLinear"] = OneDNNLinear
@@ -66,7 +69,7 @@ def available() -> str | None:
     try:  # one tiny call, compared with torch's own result: a broken build must not change scores
         x, w, b = torch.randn(3, 16), torch.randn(8, 16), torch.randn(8)
         with torch.inference_mode():
-            y = _op()(x, w, b, "none", [None], "")
+            y = _op()(x, w, b, *PLAIN)
         if not torch.allclose(y, torch.nn.functional.linear(x, w, b), atol=1e-4, rtol=1e-4):
             return "oneDNN linear disagrees with torch's on a test matrix"
     except Exception as e:  # noqa: BLE001 - any failure means "not here", said in the info
