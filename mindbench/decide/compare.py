@@ -1,0 +1,421 @@
+"""The regression gate: compare a NEW results store against a BASELINE, noise-aware.
+
+A benchmark gate that cries wolf gets switched off, so a change counts only when it is larger
+than both a tolerance and what the measurements' own spread allows:
+
+- quality (score 0-100 per suite), paired: when both runs kept per-task verdicts
+  (quality[suite].items) for the same tasks, a drop counts when the exact McNemar test on the
+  tasks that flipped gives p < alpha (alpha = the two-sided tail of z: 0.0455 at z = 2) AND the
+  drop exceeds `--quality-tol` points. Only flips carry information, so this sees a loss of a
+  handful of tasks that the unpaired rule calls noise, and never flags a rerun that flipped
+  nothing (mindbench.measure.stats);
+- quality, unpaired (records without items, e.g. schema 1, or different tasks): a drop counts
+  when it exceeds `z * sqrt(se1^2 + se2^2)` (z = 2, ~95% for independent estimates) AND
+  `--quality-tol` points; scores over different numbers of tasks are not compared;
+- fidelity (record["fidelity"], KL divergence from the model's reference precision): a rise
+  counts when the new 95% CI lies wholly above the baseline's (new ci_lo > baseline ci_hi) AND
+  the rise exceeds `--kld-tol` x the baseline's mean (at least KLD_FLOOR nats); only when both
+  runs measured against the same reference precision on the same text;
+- speed (decode and prefill tok/s, TTFT ms): a change counts when it exceeds `--speed-tol` as a
+  fraction of the baseline AND `z * sqrt(std1^2 + std2^2)` of the repeats' spread;
+- memory (weights and peak MB): a rise counts when it exceeds `--memory-tol` as a fraction;
+- status: a cell that was ok and now fails (oom, crashed, timeout, skipped, error) regressed.
+
+Rows match by model, runtime, precision, device, weights and suite, on the same hardware memory
+class (default). Speed and memory depend on the exact machine, so they are compared only when
+the hardware fingerprints match too; quality is compared across machines of the same class.
+Speed also needs the same *speed* fingerprint (CPU ISA features, GPU compute capability and
+driver) and measurements that did not call themselves noisy or contended (issue 17); `--ab`
+gates speed between the two sides of one interleaved same-machine run (scripts/ci_gate.sh).
+Rows that find no partner are listed, not silently dropped.
+
+Exit status: 0 nothing regressed, 1 a regression, 2 bad input (missing file, schema mismatch,
+nothing to compare).
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+from mindbench.errors import MindbenchError
+from mindbench.store.results import latest, read_all as load_records, view
+
+# Why 0.25: on a shared 2-core CPU (CI runners, this project's machines) two honest reruns of the
+# same cell differ by 10-20% in decode/prefill tok/s when other jobs run beside them; a quarter
+# is beyond that and still catches the regressions that matter (a lost fast path is 2x, not 20%).
+# A dedicated GPU box can pass --speed-tol 0.1.
+SPEED_TOL = 0.25
+# One point: finer than any suite's standard error at the sizes we run, so the stderr test
+# decides; it only stops a flag on a sub-point wobble of a huge suite.
+QUALITY_TOL = 1.0
+# Peak RSS moves with allocator behaviour and what else the worker imported; weights do not move.
+MEMORY_TOL = 0.2
+Z = 2.0
+# Why 0.1: fidelity's bootstrap CIs are about +-10 % of the mean, so CIs that do not overlap
+# already mean a ~20 % rise; the tolerance only keeps a tight, real but harmless shift (a new BLAS
+# kernel) from failing CI. The floor: below 0.001 nats per token the distributions differ far
+# less than anything a suite can see (bitsandbytes int8 on SmolLM2 is 0.023, NF4 0.29).
+KLD_TOL = 0.1
+KLD_FLOOR = 0.001
+# Oldest record layout compare still reads: schema 2 only added sections (quality items,
+# fidelity, speed verdict), which the gate treats as absent in schema-1 records.
+MIN_SCHEMA = 1
+
+# (figure, label, higher is better)
+SPEED = (("decode_tok_s", "decode tok/s", True), ("prefill_tok_s", "prefill tok/s", True),
+         ("ttft_ms", "TTFT ms", False))
+MEMORY = (("weights_mb", "weights MB"), ("peak_mb", "peak MB"))
+
+
+class BadInput(MindbenchError):
+    """Nothing sensible to compare: exit 2, so CI can tell "broken gate" from "regression"."""
+    exit_code = 2
+
+
+def _match_key(v: dict, hardware: str) -> tuple:
+    hw = {"class": v["memory_class"], "fingerprint": v["fingerprint"], "any": None}[hardware]
+    return (v["model"], v["runtime"], v["precision"], v["device"], v["weights"], hw)
+
+
+def _label(key: tuple) -> str:
+    return "/".join(str(k) for k in key[:4]) + ("" if key[4] in (None, "pretrained") else f" ({key[4]})")
+
+
+def _judge(delta_bad: float, allowed: float) -> str:
+    """delta_bad > 0 means worse. Both the tolerance and the noise must be exceeded."""
+    if delta_bad > allowed:
+        return "regression"
+    if -delta_bad > allowed:
+        return "improvement"
+    return "ok"
+
+
+def _check(cell, what, base, new, change, allowed, verdict, **extra) -> dict:
+    return {"cell": cell, "what": what, "baseline": base, "new": new, "change": change,
+            "allowed": allowed, "verdict": verdict, **extra}
+
+
+def alpha_of(z: float) -> float:
+    """The two-sided significance level of z standard errors (z = 2 -> 0.0455): one knob for both
+    the unpaired rule and the paired test."""
+    return 2 * NormalDist().cdf(-z)
+
+
+def _paired_quality(cell: str, suite: str, qb: dict, qn: dict, raw_b: dict, raw_n: dict,
+                    quality_tol: float, alpha: float) -> dict | None:
+    """The paired (McNemar) check of one suite, or None when the runs did not keep verdicts
+    for the same tasks (then the unpaired rule decides)."""
+    from mindbench.measure import stats
+
+    ib, inew = (raw_b or {}).get("items"), (raw_n or {}).get("items")
+    if not ib or not inew or set(ib) != set(inew):
+        return None
+    r = stats.paired(ib, inew, alpha=alpha, a="baseline", b="new")
+    delta, significant = r["diff"], r["p"] < alpha
+    verdict = ("regression" if significant and -delta > quality_tol else
+               "improvement" if significant and delta > quality_tol else "ok")
+    # What the gate allows, in points: the net loss the exact test needs given how many tasks
+    # flipped (for 0/1 verdicts p < alpha exactly when the change reaches it), or the tolerance.
+    allowed = max(quality_tol, 100 * stats.critical_flips(r["right_to_wrong"] + r["wrong_to_right"], alpha) / r["n"])
+    return _check(cell, f"{suite} score", qb["score"], qn["score"], delta, allowed, verdict,
+                  test=r["test"], p=r["p"], alpha=alpha, right_to_wrong=r["right_to_wrong"],
+                  wrong_to_right=r["wrong_to_right"], ci=r["ci"], mde=r["mde"], n=r["n"],
+                  display={"allowed": f"±{allowed:.1f}: McNemar p={r['p']:.2g} ({r['right_to_wrong']} lost, "
+                                      f"{r['wrong_to_right']} gained)"})
+
+
+def _fidelity_check(cell: str, fb, fn, kld_tol: float, notes: list) -> dict | None:
+    """KLD against the same reference on the same text: a rise beyond both CIs and the tolerance
+    is a quality regression."""
+    if not isinstance(fb, dict) or not isinstance(fn, dict) or fb.get("is_reference") or fn.get("is_reference"):
+        return None
+    if "kld" not in fb:
+        return None
+    if "kld" not in fn:
+        notes.append(f"{cell}: fidelity not compared (new run: {fn.get('error') or 'not measured'})")
+        return None
+    if fb.get("reference") != fn.get("reference") or fb.get("text_sha") != fn.get("text_sha"):
+        notes.append(f"{cell}: fidelity not compared (different reference or evaluation text)")
+        return None
+    kb, kn = fb["kld"], fn["kld"]
+    allowed = max(kld_tol * kb["mean"], KLD_FLOOR)
+    delta = kn["mean"] - kb["mean"]
+    verdict = ("regression" if kn["ci_lo"] > kb["ci_hi"] and delta > allowed else
+               "improvement" if kn["ci_hi"] < kb["ci_lo"] and -delta > allowed else "ok")
+    ci = lambda k: f"{k['mean']:.4f} [{k['ci_lo']:.4f}, {k['ci_hi']:.4f}]"  # noqa: E731
+    return _check(cell, "fidelity KLD", kb["mean"], kn["mean"], delta, allowed, verdict,
+                  base_ci=[kb["ci_lo"], kb["ci_hi"]], new_ci=[kn["ci_lo"], kn["ci_hi"]],
+                  rel=delta / kb["mean"] if kb["mean"] > 0 else None,
+                  display={"baseline": ci(kb), "new": ci(kn), "change": f"{delta:+.4f}",
+                           "allowed": f"CIs apart, >{allowed:.4f}"})
+
+
+def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALITY_TOL,
+            speed_tol: float = SPEED_TOL, memory_tol: float = MEMORY_TOL, z: float = Z,
+            hardware: str = "class", gate_speed: bool = True, kld_tol: float = KLD_TOL) -> dict:
+    """Compare two lists of records. Returns checks, regressions, improvements and unmatched rows."""
+    if hardware not in ("class", "fingerprint", "any"):
+        raise BadInput(f"--hardware must be class, fingerprint or any, not {hardware!r}")
+    base_v = {_match_key(v, hardware): v for v in map(view, latest(baseline))}
+    new_v = {_match_key(v, hardware): v for v in map(view, latest(new))}
+    # the records themselves, for what view() leaves out: per-task verdicts and fidelity
+    base_r = {_match_key(view(r), hardware): r for r in latest(baseline)}
+    new_r = {_match_key(view(r), hardware): r for r in latest(new)}
+    alpha = alpha_of(z)
+    checks: list[dict] = []
+    unmatched = {"baseline": [_label(k) for k in base_v if k not in new_v],
+                 "new": [_label(k) for k in new_v if k not in base_v]}
+    notes: list[str] = []
+    compared = 0
+    for key, b in base_v.items():
+        n = new_v.get(key)
+        if n is None:
+            continue
+        cell = _label(key)
+        compared += 1
+        if b["status"] != "ok" or n["status"] != "ok":
+            verdict = ("ok" if b["status"] == n["status"] else
+                       "regression" if b["status"] == "ok" else
+                       "improvement" if n["status"] == "ok" else "ok")
+            msg = f": {n['error']}" if n["status"] != "ok" and n["error"] else ""
+            checks.append(_check(cell, "status", b["status"], n["status"] + msg, None, None, verdict))
+            continue
+        # Quality, per suite both runs scored.
+        for suite in b["quality"]:
+            qb, qn = b["quality"][suite], n["quality"].get(suite)
+            if qn is None or qb["score"] is None or qn["score"] is None:
+                unmatched["baseline"].append(f"{cell} {suite}")
+                continue
+            if qb.get("protocol") != qn.get("protocol"):
+                # A chat model asked for the body vs the whole function: different prompts.
+                unmatched["baseline"].append(f"{cell} {suite} (code protocol {qb.get('protocol')} vs {qn.get('protocol')})")
+                continue
+            paired = _paired_quality(cell, suite, qb, qn, (base_r[key].get("quality") or {}).get(suite),
+                                     (new_r[key].get("quality") or {}).get(suite), quality_tol, alpha)
+            if paired is not None:
+                checks.append(paired)
+                continue
+            if qb["n"] != qn["n"]:
+                # Different task subsets are different experiments: the stderr test assumes both
+                # scores estimate the same quantity, which a deterministic subset does not.
+                unmatched["baseline"].append(f"{cell} {suite} (n={qb['n']} vs n={qn['n']})")
+                continue
+            noise = z * math.hypot(qb["stderr"] or 0.0, qn["stderr"] or 0.0)
+            allowed = max(noise, quality_tol)
+            delta = qn["score"] - qb["score"]
+            checks.append(_check(cell, f"{suite} score", qb["score"], qn["score"], delta, allowed,
+                                 _judge(-delta, allowed), base_spread=qb["stderr"], new_spread=qn["stderr"],
+                                 noise=noise, n=qn["n"]))
+        unmatched["new"].extend(f"{cell} {s}" for s in n["quality"] if s not in b["quality"])
+        fid = _fidelity_check(cell, base_r[key].get("fidelity"), new_r[key].get("fidelity"), kld_tol, notes)
+        if fid is not None:
+            checks.append(fid)
+        if b["fingerprint"] != n["fingerprint"] and hardware != "any":
+            notes.append(f"{cell}: speed and memory not compared (different machine, same memory class)")
+            continue
+        if not gate_speed or speed_skipped(b, n, cell, notes):
+            speed = ()
+        elif b["speed_config"] != n["speed_config"]:
+            notes.append(f"{cell}: speed not compared (prompt/new tokens/threads differ: "
+                         f"{b['speed_config']} vs {n['speed_config']})")
+            speed = ()
+        else:
+            speed = SPEED
+        for fig, label, higher_better in speed:
+            vb, vn = b[fig], n[fig]
+            if vb is None or vn is None or vb <= 0:
+                continue
+            noise = z * math.hypot(b[fig + "_std"] or 0.0, n[fig + "_std"] or 0.0)
+            allowed = max(noise, speed_tol * vb)
+            worse = (vb - vn) if higher_better else (vn - vb)
+            checks.append(_check(cell, label, vb, vn, vn - vb, allowed, _judge(worse, allowed),
+                                 base_spread=b[fig + "_std"], new_spread=n[fig + "_std"], noise=noise,
+                                 rel=(vn - vb) / vb))
+        for fig, label in MEMORY:
+            vb, vn = b[fig], n[fig]
+            if vb is None or vn is None or vb <= 0:
+                continue
+            allowed = memory_tol * vb
+            checks.append(_check(cell, label, vb, vn, vn - vb, allowed, _judge(vn - vb, allowed),
+                                 rel=(vn - vb) / vb))
+    if not gate_speed:
+        notes.append("speed not gated (--no-speed)")
+    if compared == 0:
+        raise BadInput("nothing to compare: no row of NEW matches a row of BASELINE by model, runtime, "
+                       "precision, device and hardware; check the files (or pass --hardware any)")
+    if not checks:
+        raise BadInput("nothing to compare: the matched rows share no figure (quality suite, speed or memory)")
+    regressions = sum(c["verdict"] == "regression" for c in checks)
+    return {
+        "regressions": regressions,
+        "improvements": sum(c["verdict"] == "improvement" for c in checks),
+        "compared_cells": compared,
+        "checks": checks,
+        "unmatched": unmatched,
+        "notes": notes,
+        "settings": {"quality_tol": quality_tol, "speed_tol": speed_tol, "memory_tol": memory_tol,
+                     "z": z, "alpha": alpha, "kld_tol": kld_tol, "hardware": hardware, "speed": gate_speed},
+        "exit_code": 1 if regressions else 0,
+    }
+
+
+# --- speed: like with like (issue 17) -------------------------------------------------------
+
+def speed_not_comparable(b: dict, n: dict) -> str | None:
+    """Why the speeds of two views (report.view) can't be compared, or None when they can.
+
+    Speed depends on what the kernels dispatch on, not on the memory class: an AVX-512 host runs
+    bitsandbytes int4 4x faster than an AVX2 host with the same CPU name, cores and RAM, so two
+    records are compared only on the same speed fingerprint, and only when neither measurement
+    called itself noisy or contended."""
+    for side, v in (("baseline", b), ("new", n)):
+        if v.get("speed_verdict") in ("noisy", "contended"):
+            return f"speed not compared: the {side} measurement was {v['speed_verdict']}"
+    if not b.get("speed_fingerprint") or not n.get("speed_fingerprint"):
+        return "speed not compared: unknown CPU features (a record made before speed fingerprints)"
+    if b["speed_fingerprint"] == n["speed_fingerprint"]:
+        return None
+    return "speed not compared: " + _speed_difference(b, n)
+
+
+def _speed_difference(b: dict, n: dict) -> str:
+    from mindbench.present.table import top_feature
+    fb, fn = set(b.get("cpu_features") or []), set(n.get("cpu_features") or [])
+    if fb != fn:
+        tb, tn = top_feature(fb), top_feature(fn)
+        if tb == tn:  # same class, different extras: name them
+            tb, tn = ",".join(sorted(fb - fn)) or "-", ",".join(sorted(fn - fb)) or "-"
+        return f"different CPU ({tb} vs {tn})"
+    if b.get("cpu_model_id") != n.get("cpu_model_id"):
+        return f"different CPU model ({b.get('cpu_model_id')} vs {n.get('cpu_model_id')})"
+    if b.get("gpu_ids") != n.get("gpu_ids"):
+        return f"different GPU ({b.get('gpu_ids')} vs {n.get('gpu_ids')})"
+    return "different machine (cores, GPU driver or CUDA version differ)"
+
+
+def speed_skipped(b: dict, n: dict, cell: str, notes: list[str]) -> bool:
+    why = speed_not_comparable(b, n)
+    if why:
+        notes.append(f"{cell}: {why}")
+    return why is not None
+
+
+def _pooled(stats: list[tuple[float, float, int]]) -> tuple[float, float, int]:
+    """Mean, sample std and n of the union of several groups given as (mean, std, n)."""
+    total = sum(k for _, _, k in stats)
+    mean = sum(m * k for m, _, k in stats) / total
+    ss = sum((k - 1) * sd * sd + k * (m - mean) ** 2 for m, sd, k in stats)
+    return mean, math.sqrt(ss / (total - 1)) if total > 1 else 0.0, total
+
+
+def compare_ab(a_records: list[dict], b_records: list[dict], *, speed_tol: float = SPEED_TOL,
+               z: float = Z) -> dict:
+    """Speed of B (HEAD) against A (the baseline's commit), both measured on this machine in one
+    interleaved run (A, B, A, B...: asv continuous). Every round of a cell is pooled, so drift and
+    background load during the run hit both sides alike; that is why, unlike `compare`, rounds
+    marked contended still count here (they are listed in the notes). Only speed is judged."""
+    def pool(records):
+        cells: dict[tuple, list[dict]] = {}
+        for v in map(view, records):
+            if v["status"] == "ok":
+                cells.setdefault((v["model"], v["runtime"], v["precision"], v["device"], v["weights"]), []).append(v)
+        return cells
+    pa, pb = pool(a_records), pool(b_records)
+    checks, notes = [], []
+    for key in pa.keys() & pb.keys():
+        va, vb = pa[key], pb[key]
+        cell = _label(key)
+        if {v["fingerprint"] for v in va} != {v["fingerprint"] for v in vb}:
+            raise BadInput(f"{cell}: A and B were measured on different machines; --ab needs one machine")
+        contended = [v for v in va + vb if v["speed_verdict"] == "contended"]
+        if contended:
+            notes.append(f"{cell}: {len(contended)} of {len(va) + len(vb)} rounds contended (shared by both sides)")
+        if {tuple(v["speed_config"]) for v in va + vb} != {tuple(va[0]["speed_config"])}:
+            notes.append(f"{cell}: speed not compared (prompt/new tokens/threads differ between A and B)")
+            continue
+        for fig, label, higher_better in SPEED:
+            sa = [(v[fig], v[fig + "_std"] or 0.0, v[fig + "_n"] or 1) for v in va if v[fig] is not None]
+            sb = [(v[fig], v[fig + "_std"] or 0.0, v[fig + "_n"] or 1) for v in vb if v[fig] is not None]
+            if not sa or not sb:
+                continue
+            (ma, sda, _), (mb, sdb, nb) = _pooled(sa), _pooled(sb)
+            if ma <= 0:
+                continue
+            noise = z * math.hypot(sda, sdb)
+            allowed = max(noise, speed_tol * ma)
+            worse = (ma - mb) if higher_better else (mb - ma)
+            checks.append(_check(cell, label, ma, mb, mb - ma, allowed, _judge(worse, allowed), base_spread=sda,
+                                 new_spread=sdb, noise=noise, rel=(mb - ma) / ma, rounds=[len(sa), len(sb)], n=nb))
+    if not checks:
+        raise BadInput("nothing to compare: no cell has speed figures on both sides of the A/B run")
+    unmatched = {"baseline": [_label(k) for k in pa.keys() - pb.keys()],
+                 "new": [_label(k) for k in pb.keys() - pa.keys()]}
+    regressions = sum(c["verdict"] == "regression" for c in checks)
+    return {"regressions": regressions, "improvements": sum(c["verdict"] == "improvement" for c in checks),
+            "compared_cells": len(pa.keys() & pb.keys()), "checks": checks, "unmatched": unmatched,
+            "notes": notes, "settings": {"quality_tol": QUALITY_TOL, "speed_tol": speed_tol,
+                                         "memory_tol": MEMORY_TOL, "z": z, "hardware": "same machine (A/B)",
+                                         "speed": True, "ab": True},
+            "exit_code": 1 if regressions else 0}
+
+
+def _fmt(x, spread=None) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, str):
+        return x if len(x) <= 60 else x[:57] + "..."
+    s = f"{x:.1f}"
+    return s + (f" ± {spread:.1f}" if spread is not None else "")
+
+
+def render_text(result: dict) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for c in result["checks"]:
+        change = "—"
+        if c["change"] is not None:
+            change = f"{c['change']:+.1f}" + (f" ({100 * c['rel']:+.0f}%)" if c.get("rel") is not None else "")
+        mark = {"regression": "REGRESSION", "improvement": "improved", "ok": "ok"}[c["verdict"]]
+        rows.append(_display(c, [c["cell"], c["what"], _fmt(c["baseline"], c.get("base_spread")),
+                                 _fmt(c["new"], c.get("new_spread")), change,
+                                 "—" if c["allowed"] is None else f"±{c['allowed']:.1f}", mark]))
+    out = [tabulate(rows, headers=["cell", "figure", "baseline", "new", "change", "allowed", "verdict"],
+                    tablefmt="github")]
+    for side, items in result["unmatched"].items():
+        if items:
+            out.append(f"unmatched in {side}: " + "; ".join(items))
+    out.extend(result["notes"])
+    s = result["settings"]
+    out.append(f"{result['regressions']} regression(s), {result['improvements']} improvement(s) over "
+               f"{result['compared_cells']} matched cell(s) [unpaired quality: drop > max({s['quality_tol']} pts, "
+               f"{s['z']:g}*sqrt(se1^2+se2^2)); speed: change > max({s['speed_tol']:.0%}, "
+               f"{s['z']:g}*sqrt(std1^2+std2^2)); memory: rise > {s['memory_tol']:.0%}]")
+    out.append(_paired_rules(result))
+    return "\n".join(out)
+
+
+def _display(check: dict, row: list, wrap=str) -> list:
+    """A paired or fidelity check's own wording for the baseline/new/change/allowed columns
+    (`wrap` escapes it for HTML)."""
+    d = check.get("display") or {}
+    return row[:2] + [wrap(d[k]) if k in d else row[i]
+                      for i, k in enumerate(("baseline", "new", "change", "allowed"), 2)] + row[6:]
+
+
+def _paired_rules(result: dict) -> str:
+    s = result["settings"]
+    return (f"[paired quality (both runs kept per-task verdicts): exact McNemar p < {s.get('alpha', alpha_of(s['z'])):.3f} "
+            f"and drop > {s['quality_tol']} pts; fidelity: KLD CIs apart and rise > max({s.get('kld_tol', KLD_TOL):.0%}, "
+            f"{KLD_FLOOR} nats)]")
+
+
+def _load(path: str, side: str) -> list[dict]:
+    try:
+        records = load_records([path])
+    except MindbenchError as e:  # missing file, newer schema: bad input, not a regression
+        raise BadInput(f"{side}: {e.message}") from None
+    if not records:
+        raise BadInput(f"{side} {path} holds no readable records")
+    return records

@@ -1,0 +1,295 @@
+"""The estimator against the store: how wrong is it? And GGUF (llama.cpp) estimates, and the longest
+context each configuration fits.
+
+`check(records)` recomputes, for every ok record of a catalog model with an architecture config,
+what mindbench.models.estimate would have said without that record, and reports per figure (weights,
+peak memory, decode tok/s) and runtime the mean absolute percentage error and the worst case.
+Decode speed is estimated with the record's own measured bandwidth and the median efficiency of
+the *other* records of the same device kind and precision (leave-one-out; the assumed factor if
+there are none), so a record never predicts itself.
+
+GGUF sizes: bits per weight of llama.cpp's usual quantization types, as llama.cpp's
+`quantize --help` lists them for a 7B Llama (whole-file averages, embeddings and output
+included). KV cache: llama.cpp's default f16 cache, 2 bytes per element, with the same GQA /
+sliding-window layout as mindbench.models.estimate.
+
+Not modelled (stated in docs/catalog.md): allocator fragmentation, the suites' scoring work (its
+resident memory sits in the records' peak RSS), tokenizer and Python objects beyond the fixed overhead, llama.cpp's
+compute buffers beyond a fixed allowance, and any speed effect of CPU caches.
+"""
+
+from __future__ import annotations
+
+from mindbench.models import catalog
+from mindbench.store.results import peak_mb
+from mindbench.runtimes import DEFAULT_RUNTIME, get_runtime
+from mindbench.models.estimate import (MIB, OVERHEAD_MB, _median, arch_config, count_params, estimate,
+                       max_context)
+
+GGUF_BPW = {"Q2_K": 2.96, "Q3_K_S": 3.5, "Q3_K_M": 3.91, "Q3_K_L": 4.27, "Q4_0": 4.55, "Q4_1": 5.0,
+            "Q4_K_S": 4.58, "Q4_K_M": 4.89, "Q5_0": 5.54, "Q5_K_S": 5.54, "Q5_K_M": 5.69, "Q6_K": 6.56,
+            "Q8_0": 8.5, "F16": 16.0}
+LLAMACPP_BUFFERS_MB = 150        # compute buffers + the llama.cpp library, beyond Python's overhead
+LLAMACPP_ASSUMED_EFFICIENCY = 0.5  # of the memory bandwidth at decode, 2-thread CPU, until measured
+
+
+def gguf_estimate(spec, quant: str, *, context: int, bandwidth_gb_s: float, efficiency: float | None = None,
+                  file_bytes: int | None = None) -> dict:
+    """Memory (MiB) and decode tok/s of `spec` as a GGUF of type `quant` on a CPU via llama.cpp."""
+    p = count_params(arch_config(spec.arch))
+    # GGUF files store the output matrix even for tied models when the converter writes it
+    # (the packaged Qwen files do); the packaged files' real size is known, use it.
+    weights = file_bytes if file_bytes else int(p.total * GGUF_BPW[quant] / 8)
+    kv_elems = p.kv_per_token * context
+    if p.kv_window and context > p.kv_window:
+        kv_elems -= p.kv_windowed * (context - p.kv_window)
+    kv = kv_elems * 2
+    eff = efficiency or LLAMACPP_ASSUMED_EFFICIENCY
+    per_token = weights - p.embed * GGUF_BPW.get(quant, 8.0) / 8 * (1 if not p.tied else 0) + kv
+    tok_s = bandwidth_gb_s * 1e9 * eff / max(per_token, 1)
+    total = weights / MIB + kv / MIB + OVERHEAD_MB["cpu"] + LLAMACPP_BUFFERS_MB
+    return {"source": "estimated", "weights_mb": round(weights / MIB, 1), "kv_cache_mb": round(kv / MIB, 1),
+            "total_mb": round(total, 1), "decode_tok_s": round(tok_s, 2), "efficiency": eff,
+            "inputs": {"bits_per_weight": None if file_bytes else GGUF_BPW[quant], "file_bytes": file_bytes,
+                       "context": context, "kv_bytes_per_elem": 2}}
+
+
+# --- the estimator's own error --------------------------------------------------------------------------
+
+def _kind(device) -> str:
+    return "cuda" if str(device or "").startswith("cuda") else "cpu"
+
+
+def check(records: list[dict]) -> dict:
+    """Per runtime and figure: n, MAPE %, worst case; plus every row and the records skipped."""
+    from mindbench.measure.speed import usable
+    rows, skipped = [], []
+    ok = [r for r in records if r.get("status") == "ok"]
+    contended = []
+    for i, r in enumerate(ok):
+        cfg, mem, roof = r.get("config") or {}, r.get("memory") or {}, r.get("roofline") or {}
+        spec = catalog.CATALOG.get(cfg.get("model"))
+        runtime = cfg.get("runtime") or DEFAULT_RUNTIME
+        label = f"{cfg.get('model')} {runtime} {cfg.get('precision')}"
+        if spec is None or not spec.arch:
+            skipped.append(f"{label}: no architecture config")
+            continue
+        ctx = (cfg.get("prompt_tokens") or 0) + (cfg.get("new_tokens") or 0) or 2048
+        bw = roof.get("bandwidth_gb_s")
+        kind = _kind(cfg.get("device"))
+        others = [float((o.get("roofline") or {}).get("efficiency")) for j, o in enumerate(ok) if j != i
+                  and (o.get("roofline") or {}).get("efficiency") and usable(o) and _kind((o.get("config") or {}).get("device")) == kind
+                  and (o.get("config") or {}).get("precision") == cfg.get("precision")
+                  and ((o.get("config") or {}).get("runtime") or DEFAULT_RUNTIME) == runtime]
+        try:
+            est = get_runtime(runtime).estimate_cell(spec, cfg.get("precision"), kind, context=ctx,
+                                                     bandwidth_gb_s=bw or 20.0, efficiency=_median(others) if others else None,
+                                                     batch=int(cfg.get("batch_size") or 1))
+        except (KeyError, Exception) as exc:       # an unknown precision or quant type: say so, go on
+            skipped.append(f"{label}: {exc}")
+            continue
+        peak = peak_mb(mem, cfg.get("device"))
+        dec = ((r.get("speed") or {}).get("decode_tok_s") or {}).get("mean")
+        # a speed measured while other work held the cores is no truth to score the estimate on
+        if dec and bw and not usable(r):
+            contended.append(label)
+        measured = {"weights": mem.get("weights_mb"), "peak memory": peak,
+                    "decode tok/s": dec if bw and usable(r) else None}
+        for fig, m in measured.items():
+            if m:
+                rows.append({"record": label, "runtime": runtime, "figure": fig, "measured": round(float(m), 2),
+                             "estimated": round(float(est[fig]), 2), "error_pct": round(100 * (est[fig] - m) / m, 1)})
+    summary = []
+    for rt in sorted({x["runtime"] for x in rows}):
+        for fig in ("weights", "peak memory", "decode tok/s"):
+            sel = [x for x in rows if x["runtime"] == rt and x["figure"] == fig]
+            if sel:
+                worst = max(sel, key=lambda x: abs(x["error_pct"]))
+                summary.append({"runtime": rt, "figure": fig, "n": len(sel),
+                                "mape_pct": round(sum(abs(x["error_pct"]) for x in sel) / len(sel), 1),
+                                "worst_pct": worst["error_pct"], "worst_record": worst["record"]})
+    if contended:
+        skipped.append(f"decode tok/s of {len(contended)} records measured contended or noisy (speed.verdict)")
+    return {"summary": summary, "rows": rows, "skipped": skipped,
+            "not_modelled": ["allocator fragmentation", "memory held by the suites' scoring (sandboxed program runs, tokenizer, Python objects)",
+                             "tokenizer/Python objects beyond the fixed runtime overhead",
+                             "CPU cache effects on speed", "llama.cpp compute buffers beyond a fixed allowance"]}
+
+
+def render_check(rep: dict) -> str:
+    from tabulate import tabulate
+    out = [tabulate([[s["runtime"], s["figure"], s["n"], f"{s['mape_pct']:.1f}", f"{s['worst_pct']:+.1f}",
+                      s["worst_record"]] for s in rep["summary"]],
+                    headers=["runtime", "figure", "n", "MAPE %", "worst %", "worst record"]) or "no measured records"]
+    out += ["", tabulate([[x["record"], x["figure"], x["measured"], x["estimated"], f"{x['error_pct']:+.1f}"]
+                          for x in rep["rows"]], headers=["record", "figure", "measured", "estimated", "error %"])]
+    if rep["skipped"]:
+        out += ["", "skipped: " + "; ".join(rep["skipped"])]
+    out += ["", "not modelled: " + "; ".join(rep["not_modelled"])]
+    return "\n".join(out)
+
+
+# --- the longest context that fits --------------------------------------------------------------------------
+
+def longest_contexts(hw, records: list[dict], budget_mb: float, task: str | None) -> list[dict]:
+    """Per catalog configuration: the longest context (tokens) whose estimated memory fits the
+    budget, capped by the architecture's trained context. Estimated, labelled so."""
+    from mindbench.decide.recommend import bandwidth_for, split_records
+    from mindbench.runtimes import get_runtime
+    here, _, _ = split_records(hw, records)
+    bw = bandwidth_for(hw, here)["gb_s"]
+    rows = []
+    for spec in catalog.CATALOG.values():
+        if not spec.arch or (task and task not in spec.categories):
+            continue
+        cap = max_context(spec.arch) or 2048
+        for p in get_runtime(None).precisions:   # the runtime estimate() models
+            def mem(ctx):
+                return estimate(spec, p, hw.device, context=ctx, bandwidth_gb_s=bw).total_mb
+            if mem(1) > budget_mb:
+                rows.append({"model": spec.id, "precision": p, "longest_context": 0, "limit": cap,
+                             "why": "does not fit even at 1 token", "source": "estimated"})
+                continue
+            lo, hi = 1, cap
+            while lo < hi:                         # memory grows with context: bisect
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if mem(mid) <= budget_mb else (lo, mid - 1)
+            rows.append({"model": spec.id, "precision": p, "longest_context": lo, "limit": cap,
+                         "why": "the architecture's trained context" if lo == cap else "memory budget",
+                         "source": "estimated"})
+    return rows
+
+
+def render_longest(rows: list[dict]) -> str:
+    from tabulate import tabulate
+    return tabulate([[r["model"], r["precision"], r["longest_context"], r["limit"], r["why"]] for r in rows],
+                    headers=["model", "precision", "longest context (tokens, estimated)", "trained context",
+                             "bounded by"])
+
+
+# --- llama.cpp GGUF candidates on a CPU -----------------------------------------------------------------------
+
+def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float, make, *, runtime: str) -> list:
+    """llama.cpp candidates for a CPU without a usable GPU: each catalog model's usual GGUF types
+    (packaged models: their own file), estimated from bits per weight and the efficiency measured
+    here for llama.cpp (median of the store's llama.cpp CPU records; assumed when there are none)."""
+    from mindbench.measure.speed import usable
+    effs = [float((r.get("roofline") or {}).get("efficiency")) for r in records
+            if (r.get("config") or {}).get("runtime") == runtime and r.get("status") == "ok" and usable(r)
+            and _kind((r.get("config") or {}).get("device")) == "cpu" and (r.get("roofline") or {}).get("efficiency")]
+    eff = _median(effs) if effs else None
+    out = []
+    for spec in specs:
+        if not spec.arch:
+            continue
+        if spec.source == "packaged":
+            quants, size = ((spec.gguf_quant or "").upper(),), spec.size_bytes
+            if size is None and catalog.availability(spec)[0]:
+                size = catalog.packaged_gguf(spec).stat().st_size
+            if not size:
+                continue
+        elif spec.gguf_repo:
+            quants, size = spec.gguf_quants, None
+        else:
+            continue
+        for q in quants:
+            e = gguf_estimate(spec, q, context=context, bandwidth_gb_s=bw_gb_s, efficiency=eff, file_bytes=size)
+            e["inputs"]["efficiency_source"] = (f"median measured for llama.cpp here ({len(effs)} runs)" if effs
+                                                else f"assumed {LLAMACPP_ASSUMED_EFFICIENCY} for llama.cpp on a CPU")
+            out.append(make(spec, q, e))
+    return out
+
+
+# --- the user's document's GPU-memory table, checked against the estimator ----------------------------
+# (moved here from estimate.py: it checks the recommender's picks, so it sits above recommend,
+# which no longer imports this module; the recommender is imported inside the functions)
+
+# (tier, sizes we plan for, params range claimed (billions), quantization claimed)
+DOC_TABLE = [("< 4 GB", ("3GB",), (1, 2), "4-bit"),
+             ("4-8 GB", ("6GB", "8GB"), (2, 7), "4-bit"),
+             ("8-16 GB", ("12GB", "16GB"), (7, 13), "8-bit"),
+             ("> 16 GB", ("24GB", "80GB"), (13, None), "optional")]
+QUANT = {"fp32": "none", "bf16": "none", "fp16": "none", "int8": "8-bit", "int4": "4-bit"}
+
+
+def _best_over_tasks(hw, records, models, context):
+    """The table is task-agnostic: the biggest answer over all tasks. No speed floor: the table
+    is about memory (and planned cards have an assumed bandwidth)."""
+    from mindbench.decide.recommend import TASKS, rank_estimated, recommend
+    best = None
+    for task in TASKS:
+        c = recommend(hw, records, task, context=context, models=models, min_tok_s=0, instruct_chat=False).chosen
+        if c and (best is None or rank_estimated([best, c])[0] is c):
+            best = c
+    return best
+
+
+def explain_table(context: int = 2048, *, records: list[dict] | None = None, models: list[str] | None = None) -> list[dict]:
+    """The user's document's GPU-memory table, row by row, against what the estimator (or the
+    store) picks among the document's models (the catalog's Hub models) on a GPU of that size."""
+    from mindbench.models import catalog
+    from mindbench.models.hardware import from_options
+    models = models or list(catalog.DOCUMENT_MODELS)
+    rows = []
+    for tier, sizes, (lo, hi), quant in DOC_TABLE:
+        for size in sizes:
+            hw = from_options("laptop-cpu-16gb", gpu_memory=size)
+            best = _best_over_tasks(hw, records or [], models, context)
+            size_ok = best is not None and (best.params_b >= lo * 0.9) and (hi is None or best.params_b <= hi * 1.1)
+            quant_ok = best is not None and (quant == "optional" or QUANT[best.precision] == quant)
+            row = {"tier": tier, "gpu_memory": size, "gpu_mb": hw.memory_mb,
+                   "document": f"{_range(lo, hi)}, {'quantization ' if quant == 'optional' else ''}{quant}",
+                   "model": best and best.model, "params_b": best and best.params_b,
+                   "precision": best and best.precision, "memory_mb": best and round(best.memory_mb, 1),
+                   "source": best and best.memory_source, "agrees": bool(size_ok and quant_ok)}
+            why = _table_why(best, lo, hi, quant, size_ok, quant_ok, models, context)
+            if best is not None and not size_ok and hi is not None and best.params_b > hi:
+                # Within the document's size range, what would the answer be?
+                inside = [m for m in models if catalog.CATALOG[m].params_b <= hi * 1.1]
+                alt = _best_over_tasks(hw, records or [], inside, context)
+                if alt is not None:
+                    row["within_range"] = {"model": alt.model, "params_b": alt.params_b, "precision": alt.precision,
+                                           "agrees": quant == "optional" or QUANT[alt.precision] == quant}
+                    why += (f"; among models up to {hi}B the pick is {alt.model} ({alt.params_b}B) at "
+                            f"{alt.precision}, which " + ("agrees" if row["within_range"]["agrees"] else "also differs"))
+            row["why"] = why
+            rows.append(row)
+    return rows
+
+
+def _range(lo, hi):
+    return f"{lo}B+" if hi is None else f"{lo}-{hi}B"
+
+
+def _table_why(best, lo, hi, quant, size_ok, quant_ok, models, context) -> str:
+    from mindbench.models import catalog
+    from mindbench.decide.recommend import PRECISION_RANK
+    if best is None:
+        return "nothing in the document's list fits"
+    got = f"{best.model} ({best.params_b}B) at {best.precision}, {best.memory_mb / 1024:.1f} GiB at {context} tokens"
+    if size_ok and quant_ok:
+        return f"agrees: {got}"
+    reasons = []
+    if not size_ok:
+        biggest = max(catalog.CATALOG[m].params_b for m in models)
+        if hi is None and biggest < lo:
+            reasons.append(f"the document's list has no {lo}B+ model (largest {biggest}B)")
+        elif hi is not None and best.params_b > hi:
+            reasons.append(f"a {best.params_b}B model already fits at {best.precision}; the document's rule stops at "
+                           f"{hi}B, but a larger model at lower precision usually beats a smaller one at equal memory")
+        else:
+            reasons.append(f"no {lo}B+ model fits with its KV cache and runtime overhead")
+    if not quant_ok and size_ok:
+        stronger = PRECISION_RANK[best.precision] > {"4-bit": 0, "8-bit": 1}.get(quant, 2)
+        reasons.append(f"{best.model} fits at {best.precision}, so that stronger precision is kept instead of {quant}"
+                       if stronger else f"{best.model} only fits at {best.precision}")
+    return f"differs: {got}; " + "; ".join(reasons)
+
+
+def render_table(rows: list[dict]) -> str:
+    from tabulate import tabulate
+    return tabulate([[r["tier"], r["gpu_memory"], r["document"],
+                      f"{r['model']} ({r['params_b']}B) {r['precision']}" if r["model"] else "nothing fits",
+                      "yes" if r["agrees"] else "NO", r["why"].split(": ", 1)[-1] if not r["agrees"] else ""]
+                     for r in rows], headers=["document tier", "planned GPU", "document says", "mindbench picks",
+                                              "agrees", "where and why it differs"], maxcolwidths=[None] * 5 + [70])

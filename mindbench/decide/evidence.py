@@ -1,0 +1,301 @@
+"""Where each figure in a recommendation comes from, and the rules that weigh one against another.
+
+Evidence tiers, strongest first (every figure `recommend` shows is labelled with one):
+  measured here              a record from this machine's hardware fingerprint
+  measured, same speed fingerprint   another machine whose CPU/GPU speed fingerprint matches
+  measured, similar hardware a record from the same memory class
+  published                  a model card or paper's figure (catalog ModelSpec.published, with its
+                             source URL and protocol); never shown as comparable with a suite
+                             score measured here, since the protocols differ
+  estimated                  mindbench.models.estimate's arithmetic
+
+Between precisions of one model (issue 14), the store's fidelity figures decide where the suite
+cannot: a suite tie (per-item verdicts: exact McNemar test; otherwise within the combined standard
+error) is broken by the mean KL divergence against the reference precision, never by noise. A
+quality-loss budget (--max-kld, or a named level) keeps only configurations whose KLD upper 95 %
+bound is within it, and the cheapest of those wins.
+
+Pure functions over records, candidates and the catalog; no torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mindbench.models import catalog
+from mindbench.errors import MindbenchError
+from mindbench.runtimes import DEFAULT_RUNTIME
+from mindbench.measure.stats import mcnemar
+
+TIERS = ("measured here", "measured, same speed fingerprint", "measured, similar hardware", "published", "estimated")
+
+# Named quality-loss budgets: mean KL divergence (nats/token) against the reference precision,
+# judged on the upper end of its 95 % CI. "lossless" is the size of fp16/bf16 rounding and of
+# llama.cpp's Q8_0 on small models (~1e-3); "near" admits int8 (SmolLM2-135M: 0.023) and the usual
+# Q5_K_M/Q4_K_M of larger models (a few 1e-2), not NF4 on a 135M model (0.29).
+KLD_LEVELS = {"lossless": 0.002, "near": 0.05, "any": math.inf}
+
+# Which published benchmarks speak for which task. Published and measured scores never share a
+# column: the protocols differ (mindbench's suites are small, own prompts; cards report the full
+# benchmark with the maker's harness).
+TASK_BENCHMARKS = {"code": ("HumanEval", "MBPP"), "reasoning": ("GSM8K", "MATH"), "chat": ("IFEval", "MMLU"),
+                   "data": ()}
+# Tasks whose unmeasured candidates are *ranked* on a published figure (one benchmark, one family
+# of protocols: HumanEval pass@1). Elsewhere published figures are shown and compared, never used
+# to rank: a 4B model's GSM8K must not outrank an unpublished 14B by default.
+RANKING_BENCHMARK = {"code": "HumanEval"}
+# How far ahead (points, same benchmark and protocol) a published figure must be to call a model
+# "clearly stronger" than the measured choice.
+CLEARLY_STRONGER = 10.0
+
+
+def tier(source: str | None) -> str:
+    """Map a figure's source text to its tier name."""
+    s = source or ""
+    if s.startswith("measured") and "here" in s:
+        return TIERS[0]
+    if "speed fingerprint" in s:
+        return TIERS[1]
+    if s.startswith("measured"):
+        return TIERS[2]
+    if s.startswith("published"):
+        return TIERS[3]
+    return TIERS[4]
+
+
+def parse_budget(max_kld: float | None, level: str | None) -> tuple[float | None, str | None]:
+    """(KLD budget, its label) from --max-kld or --quality-loss; None when neither was given."""
+    if max_kld is not None and level:
+        raise MindbenchError("give --max-kld or --quality-loss, not both")
+    if max_kld is not None:
+        if max_kld < 0:
+            raise MindbenchError(f"--max-kld must be >= 0, got {max_kld}")
+        return float(max_kld), f"--max-kld {max_kld:g}"
+    if level:
+        if level not in KLD_LEVELS:
+            raise MindbenchError(f"unknown --quality-loss {level!r}: choose one of {', '.join(KLD_LEVELS)}")
+        return KLD_LEVELS[level], f"'{level}' (KLD <= {KLD_LEVELS[level]:g})"
+    return None, None
+
+
+# --- published figures ---------------------------------------------------------------------------------
+
+def published_for(model: str, task: str) -> dict | None:
+    """The catalog's best-matching published figure for a task: the first benchmark of the task's
+    list the card reports."""
+    spec = catalog.CATALOG.get(model)
+    if spec is None:
+        return None
+    for bench in TASK_BENCHMARKS.get(task, ()):
+        for p in spec.published:
+            if p["benchmark"] == bench:
+                return dict(p, tier="published")
+    return None
+
+
+def fmt_published(p: dict) -> str:
+    return f"{p['benchmark']} {p['score']:.1f} (published; {p['protocol']}; {p['source']})"
+
+
+def stronger_published(chosen, ok: list, task: str) -> list[tuple]:
+    """Unmeasured candidates that fit and whose published figure clearly exceeds the measured
+    choice's published figure on the same benchmark; and those that can't be compared because
+    the choice has no figure on that benchmark. [(candidate, their figure, chosen's figure|None)]"""
+    out, seen = [], set()
+    mine = {p["benchmark"]: p for p in getattr(catalog.CATALOG.get(chosen.model), "published", ())}
+    for c in ok:
+        if c.score is not None or c.model == chosen.model or c.model in seen:
+            continue
+        p = published_for(c.model, task)
+        if p is None:
+            continue
+        theirs_vs = mine.get(p["benchmark"])
+        if theirs_vs is None or p["score"] - theirs_vs["score"] >= CLEARLY_STRONGER:
+            out.append((c, p, theirs_vs))
+            seen.add(c.model)
+    return sorted(out, key=lambda t: -t[1]["score"])
+
+
+# --- fidelity and paired verdicts from the store ---------------------------------------------------------
+
+def fidelity_map(records: list[dict]) -> dict[tuple, dict]:
+    """(model, runtime, precision) -> the latest measured fidelity (records without one, or whose
+    fidelity is an error, say nothing)."""
+    out = {}
+    for r in sorted(records, key=lambda r: str(r.get("timestamp") or "")):
+        f, cfg = r.get("fidelity"), r.get("config") or {}
+        if r.get("status") != "ok" or not isinstance(f, dict) or "kld" not in f:
+            continue
+        out[(cfg.get("model"), cfg.get("runtime") or DEFAULT_RUNTIME, cfg.get("precision"))] = f
+    return out
+
+
+def items_map(records: list[dict], task: str) -> dict[tuple, dict]:
+    """(model, runtime, precision) -> per-item verdicts {task_id: fraction} for the task's suite."""
+    out = {}
+    for r in sorted(records, key=lambda r: str(r.get("timestamp") or "")):
+        cfg, q = r.get("config") or {}, ((r.get("quality") or {}).get(task) or {})
+        if r.get("status") == "ok" and isinstance(q.get("items"), dict) and q["items"]:
+            out[(cfg.get("model"), cfg.get("runtime") or DEFAULT_RUNTIME, cfg.get("precision"))] = q["items"]
+    return out
+
+
+def reference_precision(device: str) -> str:
+    """The quality reference's precision on `device`: the fidelity track's reference."""
+    from mindbench.suites.fidelity import reference_precision
+    return reference_precision(device)
+
+
+def is_reference(c, fid: dict | None) -> bool:
+    """The reference cell (or one at least as wide): lossless by definition."""
+    if fid and fid.get("is_reference"):
+        return True
+    from mindbench.runtimes import get_runtime
+    try:
+        return get_runtime(c.runtime).is_reference(c.precision, c.device)
+    except MindbenchError:   # a runtime this process does not know: not the reference
+        return False
+
+
+def kld_of(c, fids: dict) -> dict | None:
+    f = fids.get(c.key)
+    if is_reference(c, f):
+        return {"mean": 0.0, "ci_lo": 0.0, "ci_hi": 0.0, "reference": True}
+    return f["kld"] if f else None
+
+
+def paired(a_items: dict, b_items: dict) -> tuple[int, int, int, float] | None:
+    """(n shared items, a-right-b-wrong, a-wrong-b-right, exact McNemar p) or None if none shared."""
+    shared = sorted(set(a_items) & set(b_items))
+    if not shared:
+        return None
+    ab = sum(1 for t in shared if a_items[t] >= 0.5 > b_items[t])
+    ba = sum(1 for t in shared if b_items[t] >= 0.5 > a_items[t])
+    return len(shared), ab, ba, mcnemar(ab, ba)
+
+
+def same_model_decision(a, b, fids: dict, items: dict) -> tuple[int, str, str]:
+    """Between two precisions of one model: (-1 if a wins, 1 if b wins, 0 undecided), the kind of
+    evidence that decided ("paired test" | "suite" | "fidelity" | ""), and a sentence."""
+    pa = items.get(a.key), items.get(b.key)
+    if all(pa):
+        n, ab, ba, p = paired(*pa) or (0, 0, 0, 1.0)
+        if n and p < 0.05:
+            w = -1 if ab > ba else 1
+            return w, "paired test", (f"paired test on {n} shared items: {ab} right only at {a.label()}, {ba} only "
+                                      f"at {b.label()}, exact McNemar p = {p:.3g}")
+        suite = f"not distinguishable at n = {n} (paired: {ab} vs {ba} flips, McNemar p = {p:.2g})" if n else ""
+    else:
+        if abs(a.score - b.score) > math.hypot(a.quality["stderr"], b.quality["stderr"]):
+            return (-1 if a.score > b.score else 1), "suite", "suite scores differ beyond their standard errors"
+        suite = f"suite scores tie within standard error (n = {a.quality.get('n')})"
+    ka, kb = kld_of(a, fids), kld_of(b, fids)
+    if ka and kb and ka["ci_hi"] < kb["ci_lo"]:
+        return -1, "fidelity", f"{suite}; fidelity decides: KLD {_k(ka)} at {a.label()} vs {_k(kb)} at {b.label()}"
+    if ka and kb and kb["ci_hi"] < ka["ci_lo"]:
+        return 1, "fidelity", f"{suite}; fidelity decides: KLD {_k(kb)} at {b.label()} vs {_k(ka)} at {a.label()}"
+    why = "fidelity not measured for both" if not (ka and kb) else "their KLD intervals overlap"
+    return 0, "", f"{suite}; {why}"
+
+
+def _k(k: dict) -> str:
+    return "0 (reference)" if k.get("reference") else f"{k['mean']:.3g} [{k['ci_lo']:.3g}, {k['ci_hi']:.3g}]"
+
+
+def apply_budget(cands: list, budget: float, label: str, fids: dict) -> None:
+    """Exclude configurations whose quality loss is over the budget, or not measured."""
+    for c in cands:
+        if c.excluded:
+            continue
+        k = kld_of(c, fids)
+        if k is None:
+            ref = reference_precision(c.device)
+            c.excluded = (f"quality loss not measured (no fidelity figure) under budget {label}: measure it with "
+                          f"`mindbench run --models {c.model} --precisions {ref},{c.precision}`")
+        elif k["ci_hi"] > budget:
+            c.excluded = f"KLD {_k(k)} is over the quality-loss budget {label}"
+        else:
+            c.fidelity_note = f"KLD {_k(k)} within {label}"
+
+
+def cheapest_within(chosen, ok: list) -> object:
+    """Among fitting configurations of the chosen model (all already within the budget), the one
+    using the least memory, then the fastest."""
+    same = [c for c in ok if c.model == chosen.model]
+    return min(same, key=lambda c: (c.memory_mb, -(c.decode_tok_s or 0)))
+
+
+# --- the recommendation, refined by the evidence above ------------------------------------------------
+
+def rank_unscored(ok: list, task: str, rank_estimated, instruct_first: bool) -> list:
+    """Unmeasured candidates: those with a published figure for the task first (best figure
+    first; within a model, the estimator's precision order), then the rest by the estimate rule."""
+    pub = [c for c in ok if c.published and c.published["benchmark"] == RANKING_BENCHMARK.get(task)]
+    order = {id(c): i for i, c in enumerate(rank_estimated(ok, instruct_first))}
+    pub.sort(key=lambda c: (-c.published["score"], order[id(c)]))
+    return pub + [c for c in rank_estimated(ok, instruct_first) if c not in pub]
+
+
+def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budget: float | None,
+           budget_label: str | None, prefer: str, rank_estimated, rank_measured, instruct_first: bool) -> None:
+    """Choose with every tier of evidence: measured scores, then same-model fidelity, the budget,
+    and published figures (which may rank or, with prefer="published", choose)."""
+    fids, items = fidelity_map(records), items_map(records, task)
+    unscored = rank_unscored([c for c in ok if c.score is None], task, rank_estimated, instruct_first)
+    ranked = rank_measured(scored) + unscored
+    preferred = False
+    if prefer == "published":
+        pub = sorted([c for c in unscored if c.published], key=lambda c: -c.published["score"])
+        if pub:
+            ranked = pub + [c for c in ranked if c not in pub]
+            rec.basis, preferred = "published", True
+            rec.why.append(f"--prefer published: chosen on its published figure, {fmt_published(pub[0].published)}; "
+                           f"not measured here")
+    elif not scored and unscored and unscored[0].published and \
+            unscored[0].published["benchmark"] == RANKING_BENCHMARK.get(task):
+        rec.basis = "published"
+    top = ranked[0]
+    # Between precisions of the chosen model, the suite's tie is settled by a paired test or by
+    # fidelity, and the why says which.
+    if top.score is not None:
+        for o in [c for c in scored if c.model == top.model and c is not top]:
+            w, kind, sentence = same_model_decision(top, o, fids, items)
+            if kind:
+                rec.decided_by.append(kind)
+            winner, loser = (o, top) if w == 1 else (top, o)
+            if w == 1:
+                ranked.remove(o)
+                ranked.insert(0, o)
+                top = o
+            rec.why.append(f"{winner.label()} over {loser.label()}: {sentence}")
+    if budget is not None:
+        cheap = cheapest_within(top, ok)
+        if cheap is not top:
+            ranked.remove(cheap)
+            ranked.insert(0, cheap)
+        rec.decided_by.append("fidelity budget")
+        rec.why.append(f"quality-loss budget {budget_label}: {cheap.label()} is the cheapest configuration of "
+                       f"{cheap.model} within it ({cheap.fidelity_note or 'reference precision'})")
+    rec.chosen, rec.runners_up = ranked[0], ranked[1:4]
+    if rec.chosen.score is not None:
+        rec.decided_by.insert(0, "suite")
+        for c, p, mine in stronger_published(rec.chosen, ok, task):
+            cmd = (f"mindbench run --models {c.model} --precisions {c.precision} --suite {task}"
+                   + ("" if c.runtime == DEFAULT_RUNTIME else f" --runtimes {c.runtime}"))
+            if mine:
+                msg = (f"{c.model} fits and its published {p['benchmark']} is {p['score']:.1f} against "
+                       f"{mine['score']:.1f} published for {rec.chosen.model} (same benchmark, the makers' "
+                       f"protocols; not comparable with the score measured here); measure it: {cmd}")
+            else:
+                msg = (f"{c.model} fits and publishes {fmt_published(p)}; {rec.chosen.model} has no published "
+                       f"{p['benchmark']} figure to compare with, and a published score is not comparable with "
+                       f"the suite score measured here; measure it: {cmd}")
+            rec.published_alerts.append({"model": c.model, "precision": c.precision, "published": p,
+                                         "chosen_published": mine, "command": cmd, "message": msg})
+        rec.published_alerts = rec.published_alerts[:3]
+    elif preferred:
+        rec.decided_by.insert(0, "published (--prefer published)")
+    elif rec.basis == "published":
+        rec.decided_by.insert(0, "published")
+        rec.why.insert(0, f"quality: nothing measured here for {task} that fits; ranked on published figures: "
+                          f"{fmt_published(rec.chosen.published)} (a different protocol from mindbench's suite)")

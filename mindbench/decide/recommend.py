@@ -1,0 +1,582 @@
+"""Which model, runtime and precision should run on this machine, for this task?
+
+Pure functions over a HardwareProfile, result records and the catalog: never imports torch, so
+`mindbench recommend` answers at once. The policy, in order:
+
+1. Candidates: every catalog model made for the task x every precision, on the machine's device
+   (the GPU if one is usable, else the CPU), plus every configuration the results store measured
+   (llama.cpp runs and ad-hoc models too).
+2. Evidence: records from this hardware fingerprint first, else from the same memory class
+   (similar hardware). A record with status "oom" rules its configuration out. Measured peak
+   memory and decode speed replace the estimates; quality comes only from real-weight runs.
+3. Fit: memory (measured, else estimated at --context) within the budget: 90% of the GPU, or
+   75% of the RAM on a CPU (the OS and other programs need the rest), or --max-memory. Speed at
+   least --min-tokens-per-sec (without it, configurations under 5 tok/s, about reading speed, are
+   left out as unusable).
+4. Choice: when some fitting candidates have a measured quality score for the task, the best
+   score wins; scores within their combined standard error are a tie, broken by decode speed,
+   then by memory. Only when nothing was measured does the estimate rule: the largest model
+   that fits, at the highest precision that fits (fp32/bf16/fp16 > int8 > int4), then the
+   fastest. Larger-at-lower-precision beating smaller-at-higher-precision at equal memory is the
+   usual finding (Dettmers & Zettlemoyer, "The case for 4-bit precision", 2023) and is what the
+   user's document's GPU-memory table encodes; `--explain-table` checks it row by row
+   (mindbench.decide.estimate_check.explain_table).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mindbench.models import catalog
+from mindbench.errors import MindbenchError
+from mindbench.models.hardware import HardwareProfile
+from mindbench.store.results import Record
+from mindbench.runtimes import DEFAULT_RUNTIME
+from mindbench.suites import SUITES
+
+TASKS = SUITES   # a task is a suite (suites.py holds the one list)
+PRECISION_RANK = {"fp32": 2, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0}   # quality tier
+# Below about reading speed an answer is too slow to use interactively; the default leaves such
+# configurations out (--min-tokens-per-sec 0 keeps them).
+DEFAULT_MIN_TOK_S = 5.0
+# The share of memory a model may plan to use: the rest is for the allocator's fragmentation,
+# the display and other processes on a GPU; for the OS and other programs on a CPU.
+GPU_USABLE, CPU_USABLE = 0.90, 0.75
+
+
+@dataclass
+class Candidate:
+    model: str
+    runtime: str
+    precision: str
+    device: str                       # "cuda" | "cpu"
+    params_b: float | None = None
+    quality: dict | None = None       # score, stderr, n, metric, source
+    memory_mb: float | None = None
+    memory_source: str = "estimated"
+    decode_tok_s: float | None = None
+    speed_source: str = "estimated"
+    estimate: dict | None = None      # the estimator's figures and inputs, when used
+    gated: bool = False
+    excluded: str | None = None       # why this one cannot be the answer
+    published: dict | None = None     # the catalog's published figure for the task (mindbench.decide.evidence)
+    fidelity_note: str | None = None  # how its quality loss compares with the budget, when one is set
+
+    @property
+    def key(self) -> tuple:
+        return (self.model, self.runtime, self.precision)
+
+    @property
+    def score(self) -> float | None:
+        return None if not self.quality else self.quality.get("score")
+
+    def label(self) -> str:
+        return f"{self.model} {self.precision}" + ("" if self.runtime == DEFAULT_RUNTIME else f" ({self.runtime})")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["memory_mb"] = None if self.memory_mb is None else round(self.memory_mb, 1)
+        d["decode_tok_s"] = None if self.decode_tok_s is None else round(self.decode_tok_s, 2)
+        return d
+
+
+@dataclass
+class Recommendation:
+    task: str
+    hardware: dict
+    budget_mb: float
+    context: int
+    min_tok_s: float | None
+    bandwidth: dict
+    evidence: dict                    # counts of records used, by origin
+    chosen: Candidate | None
+    basis: str                        # "measured" | "estimated"
+    why: list[str] = field(default_factory=list)
+    runners_up: list[Candidate] = field(default_factory=list)
+    pareto: list[Candidate] = field(default_factory=list)
+    pareto_quality: str = "measured score"
+    to_measure: list[Candidate] = field(default_factory=list)
+    excluded: list[Candidate] = field(default_factory=list)
+    decided_by: list[str] = field(default_factory=list)      # suite, paired test, fidelity, published...
+    published_alerts: list[dict] = field(default_factory=list)
+
+    def config(self) -> dict:
+        """What the provider loads: model, runtime, precision, device."""
+        if self.chosen is None:
+            raise MindbenchError(f"nothing fits for task {self.task!r}: " + (self.why[0] if self.why else ""))
+        c = self.chosen
+        return {"model": c.model, "runtime": c.runtime, "precision": c.precision,
+                "device": "cuda:0" if c.device == "cuda" else "cpu"}
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "hardware": self.hardware, "budget_mb": round(self.budget_mb, 1),
+                "context": self.context, "min_tok_s": self.min_tok_s, "bandwidth": self.bandwidth,
+                "evidence": self.evidence, "basis": self.basis,
+                "chosen": self.chosen.to_dict() if self.chosen else None, "why": self.why,
+                "runners_up": [c.to_dict() for c in self.runners_up],
+                "pareto_quality": self.pareto_quality, "pareto": [c.to_dict() for c in self.pareto],
+                "to_measure": [c.to_dict() for c in self.to_measure],
+                "decided_by": self.decided_by, "published_alerts": self.published_alerts,
+                "excluded": [{"model": c.model, "runtime": c.runtime, "precision": c.precision,
+                              "reason": c.excluded} for c in self.excluded]}
+
+
+# --- evidence from the store --------------------------------------------------------------------------
+
+def _kind(device) -> str:
+    return "cuda" if str(device or "").startswith("cuda") else "cpu"
+
+
+def split_records(hw: HardwareProfile, records: list[dict]) -> tuple[list[dict], list[dict], int]:
+    """(records from this fingerprint, from the same memory class, count ignored), all on the
+    device kind we are planning for."""
+    here, similar, ignored = [], [], 0
+    fp, cls = hw.fingerprint, hw.memory_class
+    for r in records:
+        rec = Record.of(r)
+        if _kind(rec.device) != hw.device:
+            ignored += 1
+        elif rec.fingerprint == fp:
+            here.append(r)
+        elif rec.memory_class == cls:
+            similar.append(r)
+        else:
+            ignored += 1
+    return here, similar, ignored
+
+
+def speed_evidence(r: dict, speed_fp: str | None) -> bool:
+    """A record's speed counts only from a machine with this one's speed fingerprint (CPU ISA
+    features, GPU) and a measurement that was neither noisy nor contended (measure/speed.py).
+    A planned machine (a profile: its CPU features unknown, speed_fp None) takes what it has."""
+    rec = r if isinstance(r, Record) else Record.of(r)
+    return rec.speed_usable and (speed_fp is None or rec.speed_fingerprint == speed_fp)
+
+
+@dataclass
+class Measured:
+    oom: str | None = None
+    quality: dict | None = None
+    memory_mb: float | None = None
+    memory_origin: str = ""
+    decode_tok_s: float | None = None
+    speed_origin: str = ""
+    tokens: int | None = None        # prompt + new tokens of the run the memory was measured in
+
+
+def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
+           speed_fp: str | None = None) -> dict[tuple, Measured]:
+    """Per (model, runtime, precision): the evidence, field by field. Records are replayed oldest
+    first, similar hardware's before this machine's, so a later record overrides an earlier one
+    and this machine overrides similar ones: an "oom" rules the configuration out until a later
+    "ok" run of it (the earlier failure was then circumstantial, e.g. another process's memory)."""
+    out: dict[tuple, Measured] = {}
+    ts = lambda r: str(r.get("timestamp") or "")
+    # (a similar machine whose speed fingerprint matches ours is the stronger tier: labelled so)
+    replay = [(r, 0, "on the same speed fingerprint" if speed_fp and (r.get("hardware") or {}).get(
+        "speed_fingerprint") == speed_fp else f"on similar hardware ({memory_class})") for r in sorted(similar, key=ts)]
+    replay += [(r, 1, "here") for r in sorted(here, key=ts)]
+    for r, rank, origin in replay:
+        rec = Record.of(r)   # typed, any schema (results.Record)
+        key = (rec.model, rec.runtime or DEFAULT_RUNTIME, rec.precision)
+        if None in key:
+            continue
+        m = out.setdefault(key, Measured())
+        if rec.status == "oom":
+            m.oom = f"out of memory when measured {origin}" + (f" ({rec.error})" if rec.error else "")
+            continue
+        if rec.status != "ok":
+            continue
+        m.oom = None
+        if rec.peak_mb is not None:
+            m.memory_mb, m.memory_origin = float(rec.peak_mb), origin
+            m.tokens = (rec.prompt_tokens or 0) + (rec.new_tokens or 0) or None
+        tok_s = rec.decode_tok_s.mean
+        if tok_s and speed_evidence(rec, speed_fp):  # issue 17: same kernels, not noisy/contended
+            m.decode_tok_s, m.speed_origin = tok_s, origin
+        q = rec.quality.get(task)
+        if q and q.score_pct is not None and rec.weights == "pretrained":
+            # This machine's score over a similar one's; then the run with more problems; among
+            # equals the latest. The standard error is in points (results.quality_points).
+            old = m.quality
+            if old is None or (rank, q.n or 0) >= (old["rank"], old.get("n") or 0):
+                m.quality = {"score": float(q.score_pct), "stderr": q.stderr_pct or 0.0,
+                             "n": q.n, "metric": q.metric, "source": f"measured {origin}",
+                             "rank": rank}
+    for m in out.values():
+        if m.quality:
+            m.quality.pop("rank")
+    return out
+
+
+def bandwidth_for(hw: HardwareProfile, here: list[dict]) -> dict:
+    """Memory bandwidth for the roofline: mindbench run's measurement on this machine, else the
+    profile's (spec sheet, measured now, or assumed), always labelled."""
+    from mindbench.measure.speed import usable
+    # A bandwidth measured while other work held the cores is as low as the speed beside it
+    # (13 GB/s against 32 quiet here): the quiet runs' when there are any.
+    here = [r for r in here if usable(r)] or here
+    bws = sorted(float((r.get("roofline") or {}).get("bandwidth_gb_s")) for r in here
+                 if (r.get("roofline") or {}).get("bandwidth_gb_s"))
+    if bws:
+        return {"gb_s": bws[len(bws) // 2], "source": f"measured by mindbench run on this machine ({len(bws)} runs)"}
+    return {"gb_s": hw.bandwidth_gb_s, "source": hw.bandwidth_source}
+
+
+def budget(hw: HardwareProfile, max_memory_mb: float | None = None) -> float:
+    b = hw.memory_mb * (GPU_USABLE if hw.device == "cuda" else CPU_USABLE)
+    return min(b, max_memory_mb) if max_memory_mb else b
+
+
+# --- the choice ------------------------------------------------------------------------------------------
+
+def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, context: int = 2048,
+               models: list[str] | None = None) -> tuple[list[Candidate], dict, dict]:
+    """All candidates with their memory/speed/quality filled in (not yet filtered)."""
+    from mindbench.decide.evidence import published_for
+    from mindbench.runtimes import runtimes
+    here, similar, ignored = split_records(hw, records)
+    bw = bandwidth_for(hw, here)
+    measured = gather(similar, here, task or "", hw.memory_class, getattr(hw, "speed_fingerprint", None))
+    evidence = {"here": len(here), "similar": len(similar), "ignored": ignored}
+
+    specs = [catalog.CATALOG[m] if m in catalog.CATALOG else catalog.resolve(m) for m in models] if models \
+        else [s for s in catalog.CATALOG.values() if task is None or task in s.categories]
+    out: dict[tuple, Candidate] = {}
+    for rt in runtimes():   # each runtime estimates its own candidates (runtimes/*_rt.py)
+        for spec, p, mem_mb, tok_s, e, why in rt.estimate_candidates(specs, hw, similar + here, context,
+                                                                     bw["gb_s"]):
+            c = out[(spec.id, rt.name, p)] = Candidate(
+                spec.id, rt.name, p, hw.device, spec.params_b, memory_mb=mem_mb,
+                decode_tok_s=tok_s, estimate=e, gated=spec.gated,
+                published=published_for(spec.id, task or ""))
+            c.excluded = why
+    allowed = {s.id for s in specs}
+    for key, m in measured.items():
+        c = out.get(key)
+        if c is None:
+            spec = catalog.CATALOG.get(key[0])
+            if models and key[0] not in allowed:
+                continue
+            if spec is not None and task and task not in spec.categories and not m.quality:
+                continue
+            if spec is None and not m.quality and task:
+                continue  # an ad-hoc model is a candidate for the tasks it was scored on
+            c = out[key] = Candidate(key[0], key[1], key[2], hw.device, spec.params_b if spec else None,
+                                     gated=bool(spec and spec.gated), memory_mb=None, decode_tok_s=None)
+        if m.oom:
+            c.excluded = m.oom
+        if m.memory_mb is not None:
+            c.memory_mb, c.memory_source = m.memory_mb, f"measured peak {m.memory_origin}"
+            if c.estimate and m.tokens and context > m.tokens:
+                # The run held a shorter context than planned: add the KV cache it did not hold.
+                grow = c.estimate["kv_cache_mb"] * (context - m.tokens) / context
+                c.memory_mb += grow
+                c.memory_source += f" + {grow:.0f} MiB KV cache from {m.tokens} to {context} tokens (estimated)"
+        if m.decode_tok_s is not None:
+            c.decode_tok_s, c.speed_source = m.decode_tok_s, f"measured {m.speed_origin}"
+        c.quality = m.quality
+    return list(out.values()), bw, evidence
+
+
+def _runtime_exclusion(c, hw) -> str | None:
+    """What the candidate's runtime says this machine cannot run (bitsandbytes missing, no bf16)."""
+    from mindbench.runtimes import get_runtime
+    try:
+        rt = get_runtime(c.runtime)
+    except MindbenchError:   # a record of a runtime this process does not know: nothing to say
+        return None
+    return rt.recommend_exclusion(c.precision, hw)
+
+
+def _filter(cands, hw, budget_mb):
+    for c in cands:
+        if c.excluded:
+            continue
+        why = _runtime_exclusion(c, hw)
+        if why:
+            c.excluded = why
+        elif c.memory_mb is None:
+            c.excluded = "no memory figure (measured runs had none, and it can't be estimated)"
+        elif c.memory_mb > budget_mb:
+            c.excluded = (f"needs {c.memory_mb / 1024:.1f} GiB ({c.memory_source}), "
+                          f"over the {budget_mb / 1024:.1f} GiB budget")
+
+
+def _too_slow(cands, floor: float, default: bool) -> list[Candidate]:
+    slow = []
+    for c in cands:
+        if not c.excluded and c.decode_tok_s is not None and c.decode_tok_s < floor:
+            c.excluded = (f"{c.decode_tok_s:.2f} tok/s ({c.speed_source}) is under {floor:g} tok/s"
+                          + (" (the default floor; --min-tokens-per-sec 0 keeps it)" if default else ""))
+            slow.append(c)
+    return slow
+
+
+def _tie(a: Candidate, b: Candidate) -> bool:
+    return abs(a.score - b.score) <= math.hypot(a.quality["stderr"], b.quality["stderr"])
+
+
+def _speed(c: Candidate) -> float:
+    return c.decode_tok_s or 0.0
+
+
+def rank_measured(ok: list[Candidate]) -> list[Candidate]:
+    """Best score first; candidates tied with the best (within stderr) ordered by speed, then
+    memory; the rest follow the same rule recursively."""
+    rest = sorted(ok, key=lambda c: (-c.score, -_speed(c), c.memory_mb))
+    ranked = []
+    while rest:
+        top = rest[0]
+        ties = sorted([c for c in rest if _tie(top, c)], key=lambda c: (-_speed(c), c.memory_mb))
+        ranked.append(ties[0])
+        rest.remove(ties[0])
+    return ranked
+
+
+def rank_estimated(ok: list[Candidate], instruct_first: bool = False) -> list[Candidate]:
+    """Largest model, then highest precision, then a measured speed before an estimated one (the
+    estimate can be far off on a given machine), then fastest, then smallest. For a conversation
+    an instruction-tuned model (one with a chat template) goes before any base model, whatever
+    its size: a base model continues text rather than answering."""
+    def chat_rank(c):
+        spec = catalog.CATALOG.get(c.model)
+        return 0 if not instruct_first or spec is None or spec.chat else 1
+    return sorted(ok, key=lambda c: (chat_rank(c), -(c.params_b or 0), -PRECISION_RANK.get(c.precision, 0),
+                                     not c.speed_source.startswith("measured"), -_speed(c), c.memory_mb))
+
+
+def pareto(points: list[Candidate], quality) -> list[Candidate]:
+    """Not dominated on (quality up, memory down, speed up)."""
+    front, seen = [], set()
+    for a in points:
+        point = (quality(a), round(a.memory_mb, 1), round(_speed(a), 2))
+        if point in seen:        # bf16 and fp16 often estimate the same: show one
+            continue
+        dominated = any(quality(b) >= quality(a) and b.memory_mb <= a.memory_mb and _speed(b) >= _speed(a)
+                        and (quality(b), -b.memory_mb, _speed(b)) != (quality(a), -a.memory_mb, _speed(a))
+                        for b in points)
+        if not dominated:
+            front.append(a)
+            seen.add(point)
+    return sorted(front, key=lambda c: c.memory_mb)
+
+
+def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_tok_s: float | None = None,
+              max_memory_mb: float | None = None, context: int = 2048, models: list[str] | None = None,
+              available_only: bool = False, instruct_chat: bool = True, max_kld: float | None = None,
+              quality_loss: str | None = None, prefer: str = "measured",
+              installed_packages_only: bool = False) -> Recommendation:
+    if task not in TASKS:
+        raise MindbenchError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+    if context < 1:
+        raise MindbenchError(f"--context must be at least 1 token, got {context}")
+    from mindbench.decide import evidence as ev
+    kld_budget, kld_label = ev.parse_budget(max_kld, quality_loss)
+    hw = hardware
+    cands, bw, evidence = candidates(hw, records, task, context=context, models=models)
+    budget_mb = budget(hw, max_memory_mb)
+    _filter(cands, hw, budget_mb)
+    if kld_budget is not None:
+        ev.apply_budget(cands, kld_budget, kld_label, ev.fidelity_map(records))
+    if available_only or installed_packages_only:
+        for c in cands:
+            spec = catalog.CATALOG.get(c.model)
+            if c.excluded or spec is None or (not available_only and spec.source != "packaged"):
+                continue
+            ok, why = catalog.availability(spec)
+            if not ok:
+                c.excluded = f"not available offline: {why}" if available_only else why
+    slow = _too_slow(cands, DEFAULT_MIN_TOK_S if min_tok_s is None else min_tok_s, min_tok_s is None)
+    relaxed = None
+    if min_tok_s is None and slow and not any(not c.excluded for c in cands):
+        # Nothing reaches the default floor on this machine: a slow answer beats none, but not
+        # one many times slower than the fastest (a 7B model at 0.1 tok/s on a CPU).
+        relaxed = max(c.decode_tok_s for c in slow) / 2
+        for c in slow:
+            if c.decode_tok_s >= relaxed:
+                c.excluded = None
+            else:
+                c.excluded = (f"{c.decode_tok_s:.2f} tok/s ({c.speed_source}): nothing here reaches "
+                              f"{DEFAULT_MIN_TOK_S:g} tok/s, and this is under half the fastest")
+    ok = [c for c in cands if not c.excluded]
+    scored = [c for c in ok if c.score is not None]
+    rec = Recommendation(task=task, hardware=hw.to_dict(), budget_mb=budget_mb, context=context,
+                         min_tok_s=min_tok_s, bandwidth=bw, evidence=evidence, chosen=None,
+                         basis="measured" if scored else "estimated",
+                         excluded=sorted((c for c in cands if c.excluded), key=lambda c: (c.model, c.precision)))
+    if not ok:
+        tightest = min(cands, key=lambda c: c.memory_mb or math.inf, default=None)
+        rec.why = [f"no configuration fits {budget_mb / 1024:.1f} GiB at {context} tokens of context"
+                   + (f" and {min_tok_s:g} tok/s" if min_tok_s else "")
+                   + (f"; the smallest, {tightest.label()}, was excluded: {tightest.excluded}" if tightest else "")
+                   + "; try a smaller --context, a larger --max-memory, or a lower --min-tokens-per-sec"]
+        return rec
+    # Scored configurations rank above unscored ones; the unscored follow as labelled estimates.
+    instruct_first = task == "chat" and instruct_chat
+    ranked = rank_measured(scored) + rank_estimated([c for c in ok if c.score is None], instruct_first)
+    rec.chosen, rec.runners_up = ranked[0], ranked[1:4]
+    ev.refine(rec, ok, scored, records, task, budget=kld_budget, budget_label=kld_label, prefer=prefer,
+              rank_estimated=rank_estimated, rank_measured=rank_measured, instruct_first=instruct_first)
+    if scored:
+        rec.pareto = pareto(scored, lambda c: c.score)
+        # Bigger models that fit but were never scored here might do better: say so, with the command.
+        best_per_model = {}
+        # (default-runtime candidates: the `mindbench run` line suggested for them needs no --runtimes)
+        for c in rank_estimated([c for c in ok if c.score is None and c.runtime == DEFAULT_RUNTIME]):
+            best_per_model.setdefault(c.model, c)
+        rec.to_measure = [c for c in best_per_model.values()
+                          if (c.params_b or 0) > (rec.chosen.params_b or 0)
+                          and c.model not in {a["model"] for a in rec.published_alerts}][:3]
+    else:
+        rec.pareto_quality = "parameters (billions), as a stand-in: nothing measured for this task"
+        rec.pareto = pareto(ok, lambda c: c.params_b or 0)
+    rec.why = explain(rec, scored) + rec.why
+    if relaxed is not None:
+        rec.why.append(f"nothing here reaches {DEFAULT_MIN_TOK_S:g} tok/s (the default floor), so the floor was "
+                       f"lowered to {relaxed:.2f} tok/s, half the fastest; expect slow replies")
+    return rec
+
+
+def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
+    c = rec.chosen
+    why = []
+    if c.score is not None:
+        q = c.quality
+        why.append(f"quality: {q.get('metric') or 'score'} {c.score:.1f} ± {q['stderr']:.1f} on {rec.task} "
+                   f"(n={q.get('n')}), {q['source']}; the best of {len(scored)} scored configurations that fit")
+        ties = [o for o in scored if o.model != c.model and _tie(c, o) and o.score >= c.score]
+        if ties:
+            why.append(f"ties within standard error with {', '.join(o.label() for o in ties)}; "
+                       f"chosen for speed, then memory")
+    else:
+        left_out = [o for o in rec.excluded if o.score is not None]
+        if left_out and not any("--prefer published" in w for w in rec.why):
+            why.append("scored configurations were left out: " + "; ".join(f"{o.label()} ({o.excluded})"
+                                                                           for o in left_out[:3]))
+        if not c.published: why.append(f"quality: nothing measured for {rec.task} that fits, so the largest "
+                   + ("instruction-tuned " if rec.task == "chat" and getattr(catalog.CATALOG.get(c.model), "chat", False)
+                      else "")
+                   + f"model that fits wins ({c.params_b}B), at the highest precision that fits ({c.precision})")
+    head = rec.budget_mb - c.memory_mb
+    why.append(f"memory: {c.memory_mb / 1024:.2f} GiB ({c.memory_source}) of a {rec.budget_mb / 1024:.1f} GiB "
+               f"budget, {head / 1024:.2f} GiB headroom at {rec.context} tokens of context")
+    if c.decode_tok_s is not None:
+        why.append(f"speed: {c.decode_tok_s:.1f} tok/s decode ({c.speed_source}"
+                   + (f"; {rec.bandwidth['gb_s']:g} GB/s bandwidth, {rec.bandwidth['source']}"
+                      if c.speed_source == "estimated" else "") + ")")
+    if c.gated:
+        why.append(f"{c.model} is gated on the Hugging Face Hub: request access and set HF_TOKEN before first use")
+    return why
+
+
+# --- records and the one-call API for the provider and agents --------------------------------------------
+
+def load_records(paths: list[str | os.PathLike] | None = None) -> tuple[list[dict], list[str]]:
+    """Records from the given files (each must exist), or from every results/*.jsonl (none is fine)."""
+    from mindbench.store import results
+    from mindbench.paths import default_results
+    if paths:
+        files = [Path(p) for p in paths]
+    else:
+        files = sorted(default_results().parent.glob("*.jsonl"))
+    recs = []
+    for f in files:
+        # records of fault-injection runs (tests of the CI gate) say nothing about the model
+        recs.extend(r for r in results.read(f) if not (r.get("config") or {}).get("fault"))
+    return recs, [str(f) for f in files]
+
+
+def with_cpu_bandwidth(hw: HardwareProfile, records: list[dict]) -> HardwareProfile:
+    """This machine's CPU, with no run of its own in the store: measure its bandwidth (once, then
+    cached) rather than assume one. The CLI and best_config both do this so they agree."""
+    if hw.device == "cpu" and hw.cpu_bandwidth_gb_s is None and hw.name == "detected" and not any(
+            (r.get("hardware") or {}).get("fingerprint") == hw.fingerprint for r in records):
+        from mindbench.models.hardware import cached_cpu_bandwidth
+        hw.cpu_bandwidth_gb_s, hw.cpu_bandwidth_source = cached_cpu_bandwidth(hw.fingerprint)
+    return hw
+
+
+def best_config(task: str = "chat", results_path: str | os.PathLike | None = None, *,
+                hardware: HardwareProfile | None = None) -> dict:
+    """The configuration to load for `task` on this machine: dict(model, runtime, precision, device).
+
+    Used by LocalModelProvider.from_recommendation and the agents, which load what this returns:
+    a packaged model whose pip packages are not installed is never returned (nothing fetches them
+    on first use, unlike a Hub download), and with HF_HUB_OFFLINE=1 only models that load without
+    a download are considered."""
+    from mindbench.models.hardware import detect
+    records, _ = load_records([results_path] if results_path else None)
+    hw = hardware or with_cpu_bandwidth(detect(), records)
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    return recommend(hw, records, task, available_only=offline, installed_packages_only=True).config()
+
+
+# --- the command --------------------------------------------------------------------------------------------
+
+def _fmt_q(c: Candidate) -> str:
+    if c.score is None and c.published:
+        return f"{c.published['benchmark']} {c.published['score']:.1f} (published)"
+    if c.score is None:
+        return "not measured"
+    return f"{c.quality.get('metric') or 'score'} {c.score:.1f} ± {c.quality['stderr']:.1f}"
+
+
+def _row(c: Candidate) -> list:
+    return [c.model, "" if c.params_b is None else c.params_b, c.runtime, c.precision, _fmt_q(c), f"{c.memory_mb / 1024:.2f}",
+            "" if c.decode_tok_s is None else f"{c.decode_tok_s:.1f}" if c.decode_tok_s >= 1 else f"{c.decode_tok_s:.2f}",
+            _tiers(c)]
+
+
+def _tiers(c: Candidate) -> str:
+    """Evidence tier of each figure: quality / memory / speed (mindbench.decide.evidence.TIERS)."""
+    from mindbench.decide.evidence import tier
+    q = (c.quality or {}).get("source") if c.score is not None else ("published" if c.published else "none")
+    return " / ".join("—" if x == "none" else tier(x) for x in (q, c.memory_source, c.speed_source))
+
+
+HEAD = ["model", "params B", "runtime", "precision", "quality", "memory GiB", "decode tok/s",
+        "evidence (quality / memory / speed)"]
+
+
+def render(recs: list[Recommendation], hw: HardwareProfile, files: list[str], detail: bool) -> str:
+    from tabulate import tabulate
+    r0 = recs[0]
+    out = [f"machine: {hw.name} ({hw.device}, {hw.memory_mb / 1024:.1f} GiB, memory class {hw.memory_class}, "
+           f"fingerprint {hw.fingerprint}); budget {r0.budget_mb / 1024:.1f} GiB; "
+           f"bandwidth {r0.bandwidth['gb_s']:g} GB/s [{r0.bandwidth['source']}]",
+           f"results: {r0.evidence['here']} records from this machine, {r0.evidence['similar']} from similar "
+           f"hardware, {r0.evidence['ignored']} ignored" + (f" ({', '.join(files)})" if files else " (no result files)"),
+           ""]
+    rows = [[r.task] + (_row(r.chosen) if r.chosen else ["nothing fits"] + [""] * 7) for r in recs]
+    out.append(tabulate(rows, headers=["task"] + HEAD))
+    for r in recs:
+        if not detail and len(recs) > 1:
+            continue
+        out += ["", f"{r.task}: " + (r.chosen.label() if r.chosen else "nothing fits")]
+        out += [f"  - {w}" for w in r.why]
+        if r.decided_by:
+            out.append(f"  decided by: {', '.join(dict.fromkeys(r.decided_by))}")
+        if r.published_alerts:
+            out += ["", "stronger on published evidence (unmeasured here; --prefer published chooses it):"]
+            out += [f"  - {a['message']}" for a in r.published_alerts]
+        if r.runners_up:
+            out += ["", "runners-up:", tabulate([_row(c) for c in r.runners_up], headers=HEAD)]
+        if r.pareto:
+            out += ["", f"Pareto front (quality = {r.pareto_quality}; vs memory and speed):",
+                    tabulate([_row(c) for c in r.pareto], headers=HEAD)]
+        if r.to_measure:
+            out += ["", "larger models that fit but were never scored here (measure them):"]
+            out += [f"  mindbench run --model {c.model} --precision {c.precision} --suite {r.task}   "
+                    f"# ~{c.memory_mb / 1024:.1f} GiB, ~{_speed(c):.1f} tok/s estimated" for c in r.to_measure]
+        if r.excluded:
+            out.append(f"\nexcluded: {len(r.excluded)} configurations, e.g. "
+                       + "; ".join(f"{c.label()}: {c.excluded}" for c in r.excluded[:3]))
+    if len(recs) > 1 and not detail:
+        out += ["", "why, runners-up and the Pareto front: mindbench recommend --task TASK"]
+    return "\n".join(out)
+
+

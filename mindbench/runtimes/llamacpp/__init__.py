@@ -1,0 +1,1 @@
+"""runtimes/llamacpp: see docs/architecture.md."""

@@ -1,0 +1,293 @@
+"""The Engine interface over an OpenAI-compatible endpoint: the server owns the model (and the
+GPU), mindbench owns the measurement. The suites, the worker and the speed harness call it
+exactly as they call an in-process engine.
+
+Quality: the same prompt strings as an in-process cell. Where the model's chat template is known
+(llama.cpp's /props, or the GGUF file of a server mindbench started, or a packaged model's file),
+mindbench renders it itself, exactly as the llama.cpp engine does, and sends the text to
+/v1/completions: the suites' prompts end inside the assistant's turn (the code protocol opens the
+reply with the function's signature), which /v1/chat/completions cannot say. Without a template
+(a vLLM deployment of a Hub model), chat models go through /v1/chat/completions, the reply's
+opening sent as a final assistant message to continue (vLLM's `continue_final_message`); the
+record says which (`info["api"]`). Greedy (temperature 0, a seed), repetition penalty as asked,
+up to `params.batch_size` requests in flight.
+
+Speed: one streamed request per timed run. TTFT is request sent -> first token, as a client sees
+it (HTTP and any queueing included); decode is first -> last token over the tokens the server
+counted (`usage`, else one per streamed chunk, which is what llama.cpp and vLLM send); prefill
+tok/s is prompt tokens / TTFT, derived, and labelled so (`info["speed_derivation"]`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
+
+from mindbench.errors import MindbenchError
+from mindbench.runtimes.base import Engine, GenParams, Generation, Timing
+
+from .client import Client, EndpointError
+
+# Server families, told apart by what they answer (runtime.probe): which extra request fields
+# each understands beyond OpenAI's, so greedy really is greedy and a timed run really decodes
+# the tokens asked for. An unknown server gets the standard fields only.
+EXTRA_FIELDS = {
+    "llama-cpp-python": {"top_k", "repeat_penalty", "min_tokens"},
+    "llama.cpp": {"top_k", "repeat_penalty", "ignore_eos", "n_probs"},
+    "vllm": {"top_k", "repetition_penalty", "ignore_eos", "min_tokens"},
+}
+STREAM_USAGE = {"llama.cpp", "vllm", "openai-compatible"}   # honour stream_options.include_usage
+
+# A chat conversation carried through Engine.render's string (no template known): the suites add
+# the reply's opening after it, which becomes a final assistant message to continue.
+_MARK, _END = "\x00mindbench-messages:", "\x00"
+
+_FILLER = ("The quick brown fox jumps over the lazy dog while the river runs past the old mill, "
+           "and the people of the town count the hours until the market opens again. ")
+
+
+class OpenAIEngine(Engine):
+    """One served model behind an OpenAI-compatible endpoint. `tokenizer` (optional) is a
+    vocab-only in-process engine of the same GGUF file: it renders the chat template and counts
+    tokens exactly as the llama.cpp runtime does."""
+
+    def __init__(self, client: Client, served: str, spec, *, runtime: str = "openai", precision: str = "served",
+                 flavor: str = "openai-compatible", info: dict | None = None, template=None, tokenizer=None,
+                 weight_bytes: int | None = None, load_s: float = 0.0, server=None):
+        super().__init__(runtime=runtime, spec=spec, precision=precision, device=(info or {}).get("device", "server"),
+                         dtype=precision, load_s=load_s, info=dict(info or {}))
+        self.client = client
+        self.served = served
+        self.flavor = flavor
+        self._template = template            # compiled jinja template (runtimes/llamacpp: compile_template)
+        self._special: dict = {}
+        self._tokenizer = tokenizer
+        self._weight_bytes = weight_bytes
+        self._server = server                # a launched server (llamacpp_server) this engine owns
+        self._rng = random.Random(0)
+        self._bos_offset: int | None = None
+        self.info.setdefault("api", "completions" if (template or tokenizer or not spec.chat) else "chat")
+        self.info["speed_derivation"] = ("streamed requests: TTFT = sent -> first token (HTTP included); decode tok/s "
+                                         "= (tokens - 1) / (last - first token); prefill tok/s = prompt tokens / TTFT "
+                                         "(derived)")
+
+    # --- prompts ---------------------------------------------------------------------------
+    def render(self, prompt: str, system_prompt: str | None = None) -> str:
+        if self._tokenizer is not None:
+            return self._tokenizer.render(prompt, system_prompt)
+        if not self.chat:
+            return f"{system_prompt}\n\n{prompt}" if system_prompt else prompt
+        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else [])
+        return self.render_messages(messages + [{"role": "user", "content": prompt}])
+
+    def render_messages(self, messages: list[dict]) -> str:
+        if self._tokenizer is not None:
+            return self._tokenizer.render_messages(messages)
+        if self._template is not None:
+            return self._template.render(messages=[dict(m) for m in messages], add_generation_prompt=True,
+                                         **self._special)
+        return _MARK + json.dumps([dict(m) for m in messages]) + _END
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` alone (no BOS), as the in-process engines count them."""
+        if self._tokenizer is not None:
+            return self._tokenizer.count_tokens(text)
+        if self._bos_offset is None:
+            self._bos_offset = len(self._server_tokenize(""))   # the BOS a server adds, if any
+        return len(self._server_tokenize(text)) - self._bos_offset
+
+    def prompt_tokens(self, text: str) -> int:
+        """Tokens the server will see for `text` sent as a completion prompt (BOS included)."""
+        if self._tokenizer is not None:
+            return len(self._tokenizer._tokenize(text))
+        return len(self._server_tokenize(text))
+
+    def _server_tokenize(self, text: str) -> list[int]:
+        """Ids as the server tokenizes a completion prompt (special tokens parsed, BOS added
+        where the model wants one)."""
+        if self.flavor == "llama-cpp-python":
+            return self.client.post_json("/extras/tokenize", {"input": text, "model": self.served}, root=True)["tokens"]
+        if self.flavor == "llama.cpp":
+            return self.client.post_json("/tokenize", {"content": text, "add_special": True, "parse_special": True},
+                                         root=True)["tokens"]
+        if self.flavor == "vllm":
+            out = self.client.post_json("/tokenize", {"model": self.served, "prompt": text,
+                                                      "add_special_tokens": True}, root=True)
+            return out["tokens"]
+        raise NotImplementedError("this server has no tokenize endpoint")
+
+    # --- requests ----------------------------------------------------------------------------
+    def _sampling(self, params: GenParams) -> dict:
+        body = {"temperature": params.temperature, "seed": params.seed, "max_tokens": params.max_new_tokens}
+        if params.temperature > 0:
+            body["top_p"] = params.top_p
+        extra = EXTRA_FIELDS.get(self.flavor, set())
+        if "top_k" in extra and params.temperature > 0:
+            body["top_k"] = params.top_k
+        # llama-cpp-python's server defaults repeat_penalty to 1.1: always say what was asked
+        if "repeat_penalty" in extra:
+            body["repeat_penalty"] = params.repetition_penalty
+        if "repetition_penalty" in extra:
+            body["repetition_penalty"] = params.repetition_penalty
+        if params.stop:
+            body["stop"] = list(params.stop)
+        return body
+
+    def _request(self, prompt: str, params: GenParams) -> tuple[str, dict]:
+        """(path, body) for one rendered prompt."""
+        body = {"model": self.served, **self._sampling(params)}
+        if prompt.startswith(_MARK):
+            head, _, opening = prompt[len(_MARK):].partition(_END)
+            messages = json.loads(head)
+            if opening:   # the reply's opening: the model continues it
+                messages.append({"role": "assistant", "content": opening})
+                body.update(continue_final_message=True, add_generation_prompt=False)
+            return "/chat/completions", {**body, "messages": messages}
+        return "/completions", {**body, "prompt": prompt}
+
+    def _complete(self, prompt: str, params: GenParams) -> Generation:
+        path, body = self._request(prompt, params)
+        out = self.client.post_json(path, body)
+        choice = (out.get("choices") or [{}])[0]
+        text = choice.get("text")
+        if text is None:
+            text = (choice.get("message") or {}).get("content") or ""
+        usage = out.get("usage") or {}
+        tokens = usage.get("completion_tokens")
+        if tokens is None:
+            tokens = self.count_tokens(text) if text else 0
+        finish = choice.get("finish_reason") or "stop"
+        return Generation(text=text, tokens=int(tokens), finish_reason="length" if finish == "length" else finish)
+
+    def generate(self, prompts: list[str], params: GenParams, on_result=None) -> list[Generation]:
+        """Every prompt as its own request, up to params.batch_size in flight; results in input
+        order, each also reported through on_result(i, generation) as it ends (the code suite
+        runs each program while the rest generate)."""
+        params = params.validate()
+        out: list = [None] * len(prompts)
+        with ThreadPoolExecutor(max_workers=max(1, min(params.batch_size, len(prompts) or 1)),
+                                thread_name_prefix="mindbench-openai") as pool:
+            futures = {pool.submit(self._complete, p, params): i for i, p in enumerate(prompts)}
+            from concurrent.futures import as_completed
+            for fut in as_completed(futures):
+                i = futures[fut]
+                out[i] = fut.result()
+                if on_result is not None:
+                    on_result(i, out[i])
+        return out
+
+    def stream(self, prompt: str, params: GenParams) -> Iterator[str]:
+        path, body = self._request(prompt, params.validate())
+        for ev in self.client.stream(path, body):
+            if ev.chunk.text:
+                yield ev.chunk.text
+
+    def timed_stream(self, prompt: str, body_extra: dict, max_tokens: int):
+        """One streamed greedy request: (sent, [(arrival, text)], usage or None)."""
+        body = {"model": self.served, "prompt": prompt, "temperature": 0.0, "seed": 0, "max_tokens": max_tokens,
+                **body_extra}
+        if self.flavor in STREAM_USAGE:
+            body["stream_options"] = {"include_usage": True}
+        chunks, usage = [], None
+        t0 = time.perf_counter()
+        for ev in self.client.stream("/completions", body):
+            if ev.chunk.usage:
+                usage = ev.chunk.usage
+            if ev.chunk.text:
+                chunks.append((ev.t, ev.chunk.text))
+        return t0, chunks, usage
+
+    # --- measurement -------------------------------------------------------------------------
+    def synthetic_prompt(self, n: int) -> str:
+        """A prompt of ordinary prose that the server reads as n tokens (BOS included), opening
+        with a fresh number so no server can reuse a cached prefix of the last run
+        (llama-cpp-python and vLLM both would). Without any tokenizer: about n tokens."""
+        text = f"{self._rng.randrange(100000, 1000000)}. " + _FILLER * (n // 8 + 2)
+        words = text.split(" ")
+        try:
+            self.prompt_tokens("")
+        except NotImplementedError:
+            return " ".join(words[: max(1, int(n * 0.75))])
+        lo, hi = 1, len(words)
+        while lo < hi:                         # the most words that stay within n tokens
+            mid = (lo + hi + 1) // 2
+            if self.prompt_tokens(" ".join(words[:mid])) <= n:
+                lo = mid
+            else:
+                hi = mid - 1
+        return " ".join(words[:lo])
+
+    def timed_run(self, prompt_tokens: int, new_tokens: int) -> Timing:
+        """One streamed greedy request of about `prompt_tokens` prompt tokens (exactly, where
+        the tokenizer is known) asking for `new_tokens` tokens, EOS ignored where the server
+        allows (min_tokens / ignore_eos)."""
+        if prompt_tokens < 1 or new_tokens < 2:
+            raise MindbenchError("timed_run needs at least 1 prompt token and 2 new tokens")
+        prompt = self.synthetic_prompt(prompt_tokens)
+        extra = {}
+        fields = EXTRA_FIELDS.get(self.flavor, set())
+        if "min_tokens" in fields:
+            extra["min_tokens"] = new_tokens    # a fixed number of tokens, EOS or not, as llama-bench
+        if "ignore_eos" in fields:
+            extra["ignore_eos"] = True
+        if "repeat_penalty" in fields:
+            extra["repeat_penalty"] = 1.0
+        t0, chunks, usage = self.timed_stream(prompt, extra, new_tokens)
+        if len(chunks) < 2:
+            raise MindbenchError(f"{self.client.base_url}: a timed request streamed {len(chunks)} chunk(s); decode "
+                                 f"speed needs at least 2 (does the server stream token by token?)")
+        times = [t for t, _ in chunks]
+        n_new = int((usage or {}).get("completion_tokens") or len(chunks))
+        try:
+            n_prompt = int((usage or {}).get("prompt_tokens") or self.prompt_tokens(prompt))
+        except NotImplementedError:
+            n_prompt = prompt_tokens
+        self.info["speed_tokens_from"] = "usage" if usage and usage.get("completion_tokens") else "streamed chunks"
+        steps = [b - a for a, b in zip(times, times[1:])]
+        return Timing(prompt_tokens=n_prompt, new_tokens=n_new, prefill_s=times[0] - t0, ttft_s=times[0] - t0,
+                      decode_s=times[-1] - times[0], step_s=steps)
+
+    def weight_bytes(self) -> int:
+        """Bytes of weights when known (the GGUF file a launched server runs); 0 = not known
+        (a remote server's weights are not mindbench's to guess)."""
+        return int(self._weight_bytes or 0)
+
+    def memory_footprint(self) -> int:
+        return int(self._weight_bytes or 0)
+
+    # --- fidelity: prompt log-probabilities (top-k only) -------------------------------------------
+    def fidelity_ids(self, text: str) -> list[int]:
+        if self._tokenizer is None:
+            raise NotImplementedError("no tokenizer for this endpoint")
+        return self._tokenizer.fidelity_ids(text)
+
+    def vocab_pieces(self) -> list[str]:
+        if self._tokenizer is None:
+            raise NotImplementedError("no tokenizer for this endpoint")
+        return self._tokenizer.vocab_pieces()
+
+    def next_token_logprobs(self, ids, window: int = 512):
+        raise NotImplementedError("an endpoint returns top-k log-probabilities only: see fidelity in docs/serving.md")
+
+    def unload(self) -> None:
+        tok, self._tokenizer = self._tokenizer, None
+        if tok is not None:
+            try:
+                tok.unload()
+            except Exception:
+                pass
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+            self.info["server_log_tail"] = server.log_tail()
+            self.info.update(server.memory_report())
+
+
+def check_served(models: list[str], name: str, base_url: str) -> None:
+    """Unknown model name: one line listing what the server does serve."""
+    if name not in models:
+        raise EndpointError(f"{base_url} does not serve {name!r}; it serves: {', '.join(models) or 'nothing'} "
+                            f"(pass one of these as --models)")

@@ -1,0 +1,1 @@
+"""runtimes/transformers: see docs/architecture.md."""

@@ -1,0 +1,401 @@
+"""What runs inside one cell's process: load one (model, runtime, precision) once, measure memory
+and speed, score every requested suite, and write one record.
+
+    python -m mindbench.sweep.worker CONFIG.json RECORD.json
+
+Why a process per cell: a model that runs out of memory, a native crash in a quantization kernel,
+or a hang must cost one row of the table, not the sweep; and memory figures (peak RSS, NVML
+per-process) are only meaningful for a process that held nothing else. The parent (harness.py)
+classifies what this process could not report itself: a signal or nonzero exit -> "crashed", a
+kill after the time limit -> "timeout".
+
+Protocol: the cell config comes in as a JSON file; the record goes out as a JSON file written
+atomically (tmp + rename), so a half-written record is never read. Progress events go to stdout
+as JSON lines; everything else that libraries print is sent to stderr, so the event channel stays
+clean.
+
+Fault injection for tests (honoured only here): MINDBENCH_FAULT="kind[@precision],..." with kind
+oom (a real allocation bigger than the device can give, after the model is loaded), segfault (a
+real null-pointer dereference) or hang (sleep forever, before loading); the engines' own
+corrupt_prompt and slow_decode (each timed decode step takes twice as long, runtimes/base.py).
+"@precision" limits it to
+cells of that precision, so one sweep can hold a failing cell among good ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime, timezone
+
+from mindbench.store import results
+
+PARENT_PID_ENV = "MINDBENCH_PARENT_PID"   # set by the harness: the process this worker lives for
+
+
+# --- records ----------------------------------------------------------------------------------
+
+def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
+    """A record with every section present (None where not measured), so readers never guess."""
+    config = {k: cfg.get(k) for k in ("model", "source", "revision", "runtime", "precision", "dtype", "device",
+                                      "weights", "suites", "limit", "repeats", "prompt_tokens", "new_tokens",
+                                      "batch_size", "seed", "threads", "code_protocol", "fidelity",
+                                      "fidelity_tokens")}
+    return {
+        "schema": results.SCHEMA,
+        "cell": results.cell_key(config, hardware.get("fingerprint")),
+        "run_id": cfg.get("run_id"),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": None, "error": None,
+        "config": config, "hardware": hardware, "software": software,
+        "load": {"load_s": None, "cold": None, "convert_s": None, "fallback_from": None},
+        "memory": {k: None for k in ("weights_mb", "peak_rss_mb", "nvml_global_mb", "nvml_process_mb",
+                                     "torch_max_allocated_mb", "torch_max_reserved_mb")},
+        "speed": {"prefill_tok_s": None, "decode_tok_s": None, "ttft_ms": None},
+        "roofline": {"bandwidth_gb_s": cfg.get("bandwidth_gb_s"), "bytes_per_token": None, "efficiency": None},
+        "quality": {},
+        "fidelity": None,   # mindbench/suites/fidelity.py; None when not measured
+        "duration_s": None,
+    }
+
+
+def classify(e: BaseException) -> tuple[str, str]:
+    """(status, one-line message) for an exception raised inside a cell."""
+    from mindbench.errors import MindbenchError, is_oom
+    msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}".rstrip(": ")
+    if is_oom(e):
+        return "oom", msg
+    if isinstance(e, MindbenchError):
+        # Not installed, gated, offline, impossible precision here: the model can't be had on this
+        # machine as configured. Not a failure of the model, so the row says why and moves on.
+        return "skipped", str(e.message if hasattr(e, "message") else e)
+    if isinstance(e, KeyboardInterrupt):
+        return "error", "interrupted"
+    return "error", msg
+
+
+# --- faults (tests only) ----------------------------------------------------------------------
+
+def active_faults(cfg: dict) -> list[str]:
+    """The MINDBENCH_FAULT kinds that apply to this cell (all precisions, or its own)."""
+    from mindbench.errors import faults
+    return faults(cfg.get("precision") or "")
+
+
+def fault_for(cfg: dict) -> str | None:
+    from mindbench.errors import faults
+    for kind in faults():   # every kind is checked, even one meant for another precision
+        if kind not in ("oom", "segfault", "hang", "corrupt_prompt", "slow_decode"):
+            raise ValueError(f"MINDBENCH_FAULT: unknown fault {kind!r} (oom, segfault, hang, corrupt_prompt, slow_decode)")
+    # corrupt_prompt and slow_decode are the engines' own faults (garbled prompts in render(), a
+    # slow timed decode); nothing to do here
+    return next((k for k in active_faults(cfg) if k not in ("corrupt_prompt", "slow_decode")), None)
+
+
+def genuine_oom(device: str, nbytes: int) -> None:
+    """Ask the allocator for more memory than it can give, for real, and let its error propagate."""
+    import torch
+    if device.startswith("cuda"):
+        total = torch.cuda.get_device_properties(device).total_memory
+        torch.empty(total + (1 << 30), dtype=torch.uint8, device=device)
+        return
+    # On CPU, Linux may overcommit, so cap the address space just above what we use now; the
+    # allocation then fails inside torch's allocator exactly as a real one would.
+    import resource
+    from mindbench.measure.memory import vms_bytes
+    old = resource.getrlimit(resource.RLIMIT_AS)
+    vms = vms_bytes()
+    resource.setrlimit(resource.RLIMIT_AS, (vms + (64 << 20), old[1]))
+    try:
+        torch.empty(max(nbytes, 256 << 20), dtype=torch.uint8)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, old)
+
+
+def segfault() -> None:
+    import ctypes
+    ctypes.string_at(0)  # a real null-pointer read: SIGSEGV from the kernel
+    os.kill(os.getpid(), 11)  # pragma: no cover - only if the read somehow did not fault
+
+
+# --- the cell ---------------------------------------------------------------------------------
+
+def _timing(emit, phase: str):
+    emit({"event": "phase", "phase": phase})
+    return time.perf_counter()
+
+
+def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
+    """Run one cell in this process and return its record (never raises for cell failures)."""
+    from mindbench.models.fingerprint import hardware, software
+    t_start = time.perf_counter()
+    record = new_record(cfg, hardware(), software())
+    faults = active_faults(cfg)
+    if faults:
+        # A cell with an injected fault measures the gate, not the model: say so in the record,
+        # so the recommender never takes its figures for the model's.
+        record["config"]["fault"] = ",".join(faults)
+    fault = fault_for(cfg)
+    engine = None
+    mem = None
+    try:
+        if fault == "hang":
+            emit({"event": "phase", "phase": "hang (fault injection)"})
+            while True:
+                time.sleep(3600)
+        from mindbench.measure import MemoryTracker, measure_bandwidth, measure_speed
+        device = cfg["device"]
+        if not cfg.get("bandwidth_gb_s"):
+            # Measured before the model is loaded, so the copy buffers compete with nothing.
+            _timing(emit, "bandwidth")
+            bw = measure_bandwidth(device)
+            record["roofline"]["bandwidth_gb_s"] = bw
+            emit({"event": "bandwidth", "device": device, "gb_s": bw})
+        fid_ref, fid_ref_s = _fidelity_reference(cfg, emit)   # before the tracker: not this cell's memory
+        with MemoryTracker(device) as mem:
+            _timing(emit, "load")
+            from mindbench.runtimes import get_engine
+            kwargs = {"no_weights": True} if cfg.get("weights") == "random" else {}
+            if cfg.get("cache_dir"):
+                kwargs["cache_dir"] = cfg["cache_dir"]
+            if cfg.get("threads"):
+                _set_threads(cfg, kwargs)
+            engine = get_engine(cfg["model"], cfg["precision"], device=device, runtime=cfg["runtime"], **kwargs)
+            info = engine.info or {}
+            record["config"].update(dtype=engine.dtype, device=engine.device, source=info.get("source"),
+                                    revision=info.get("revision"), weights=info.get("weights", cfg.get("weights")),
+                                    threads=info.get("n_threads") or _cpu_threads())
+            record["load"] = {"load_s": engine.load_s, "cold": info.get("cold"), "convert_s": info.get("convert_s"),
+                              "fallback_from": info.get("fallback_from")}
+            if info.get("requantized_from"):   # a GGUF type made from the shipped file (runtimes/llamacpp.py)
+                record["load"].update({k: info.get(k) for k in ("requantized_from", "tensor_types")})
+            mem.set_weights(engine.memory_footprint())
+            if fault == "oom":
+                genuine_oom(engine.device, engine.memory_footprint())
+            if fault == "segfault":
+                segfault()
+
+            _timing(emit, "speed")
+            record["speed"] = _measure_speed(engine, cfg, measure_speed)
+            bpt = engine.weight_bytes()
+            bw = record["roofline"]["bandwidth_gb_s"]
+            record["roofline"].update(bytes_per_token=bpt, efficiency=roofline_efficiency(
+                record["speed"]["decode_tok_s"]["mean"], bpt, bw), bandwidth_method=_bandwidth_method(device))
+
+            if cfg.get("fidelity") and cfg.get("weights") != "random":
+                _timing(emit, "fidelity")
+                from mindbench.suites.fidelity import for_cell
+                record["fidelity"] = for_cell(engine, cfg, fid_ref, fid_ref_s)
+
+            if cfg.get("weights") != "random":  # random weights have no quality to score
+                from mindbench.sweep.cellspec import CellSpec   # the planner's parsed suites, never re-split here
+                for choice in CellSpec.from_dict(cfg).suites:
+                    record["quality"][choice.text] = _evaluate(engine, choice, cfg, emit)
+        record["status"] = "ok"
+    except BaseException as e:  # noqa: BLE001 - every failure becomes a row
+        status, msg = classify(e)
+        record["status"], record["error"] = status, msg[:400]
+        if status == "error":
+            # An unexpected exception is a bug somewhere: keep where it happened in the record
+            # (the worker's log goes with its temporary directory), tokens redacted.
+            from mindbench.tokens import redact, resolve_token
+            record["traceback"] = redact(traceback.format_exc(limit=-12)[-3000:], resolve_token()[0])
+        if isinstance(e, KeyboardInterrupt):
+            raise
+    finally:
+        if mem is not None:
+            mem.stop()
+            record["memory"] = mem.to_dict()
+        if engine is not None:
+            try:
+                engine.unload()
+            except Exception:
+                pass
+        record["duration_s"] = round(time.perf_counter() - t_start, 2)
+    return record
+
+
+def _fidelity_reference(cfg: dict, emit):
+    """The reference distribution a non-reference cell is compared with (mindbench/suites/fidelity.py):
+    from the cache, or computed now when missing. (None, 0) when this cell has no fidelity phase
+    or is the reference itself; ({"error": ...}, 0) when it cannot be had."""
+    if not cfg.get("fidelity") or cfg.get("weights") == "random":
+        return None, 0.0
+    from mindbench.suites import fidelity
+    if fidelity.is_reference(cfg):
+        return None, 0.0
+    emit({"event": "phase", "phase": "fidelity reference"})
+    try:
+        # the reference runs here on the reference runtime: a cell of that runtime applies
+        # --threads now (a cell of another runtime applies its own at load)
+        if cfg.get("threads") and cfg.get("runtime") == fidelity.REFERENCE_RUNTIME:
+            _set_threads(cfg, {})
+        return fidelity.ensure_reference(cfg["model"], cfg["device"], int(cfg.get("fidelity_tokens") or
+                                         fidelity.DEFAULT_TOKENS), cfg.get("cache_dir"))
+    except Exception as e:  # noqa: BLE001 - the cell's other figures still count
+        status, msg = classify(e)
+        return {"error": f"no {fidelity.reference_precision(cfg['device'])} reference: {msg}"[:300]}, 0.0
+
+
+def _measure_speed(engine, cfg: dict, measure_speed) -> dict:
+    """The speed section: figures, verdict and contention, plus the settings the runtime ran
+    with (threads, OpenMP wait policy), which decide CPU speed as much as the code does."""
+    from mindbench.measure.speed import CI_TARGET, MAX_S
+    speed = measure_speed(engine, cfg["prompt_tokens"], cfg["new_tokens"], cfg["repeats"],
+                          ci_target=cfg.get("speed_ci") or CI_TARGET, max_s=cfg.get("speed_max_s") or MAX_S,
+                          llama_bench=bool(cfg.get("llama_bench")))
+    out = speed.to_dict()
+    info = engine.info or {}
+    out["runtime_settings"] = {
+        "threads": info.get("n_threads") or _cpu_threads(),
+        # unset means libgomp's default (spin a while, then sleep): what a user's own script gets
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or "default (unset)",
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    if info.get("linear_kernel"):  # transformers on the CPU: oneDNN's matmul or torch's (runtimes/onednn.py)
+        out["runtime_settings"]["linear_kernel"] = info["linear_kernel"]
+    return out
+
+
+def roofline_efficiency(decode_tok_s: float | None, bytes_per_token: int | None, read_gb_s: float | None):
+    """Decode tok/s x bytes read per token / measured read bandwidth: the fraction of the memory
+    ceiling reached (at most 1 when the ceiling is right; see measure/bandwidth.py)."""
+    if not decode_tok_s or not bytes_per_token or not read_gb_s:
+        return None
+    return round(decode_tok_s * bytes_per_token / (read_gb_s * 1e9), 4)
+
+
+def _bandwidth_method(device: str) -> str:
+    from mindbench.measure.bandwidth import method
+    return method(device)
+
+
+def _set_threads(cfg: dict, kwargs: dict) -> None:
+    """--threads, as the cell's runtime takes it (llama.cpp: n_threads at load; torch: now)."""
+    from mindbench.runtimes import get_runtime
+    get_runtime(cfg["runtime"]).set_threads(cfg["threads"], kwargs)
+
+
+def _cpu_threads() -> int | None:
+    """CPU threads torch computes with: on a busy machine 1 thread can beat 2 by 10x (OpenMP
+    threads wait on each other when a core is taken), so CPU speeds need this beside them."""
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
+def _evaluate(engine, choice, cfg: dict, emit) -> dict:
+    """Score one suite (a cellspec.SuiteChoice: the suite and the subset, already split)."""
+    from mindbench.suites import evaluate
+    suite = choice.text
+    emit({"event": "phase", "phase": f"suite {suite}"})
+
+    def progress(*args, **kw):
+        # suites.evaluate calls progress(stage, done, total); tolerate (done, total) too.
+        stage = args[0] if args and isinstance(args[0], str) else kw.get("stage")
+        nums = [a for a in args if not isinstance(a, str)]
+        done = kw.get("done", nums[0] if nums else None)
+        total = kw.get("total", nums[1] if len(nums) > 1 else None)
+        emit({"event": "progress", "suite": suite, "stage": stage, "done": done, "total": total,
+              **{k: kw[k] for k in ("tokens", "seconds") if k in kw}})   # for the bar's tok/s
+
+    log = cfg.get("log_samples")
+    if log:
+        from pathlib import Path
+        log = Path(log) / f"{cfg['model']}-{cfg['runtime']}-{cfg['precision']}-{suite}.jsonl".replace("/", "_").replace(":", "-")
+        log.parent.mkdir(parents=True, exist_ok=True)
+    # "code:easy" scores one subset of a suite; the record keeps the whole name, so it is never
+    # matched against the whole suite's score.
+    out = evaluate(engine, choice.name, limit=cfg.get("limit"), batch_size=cfg.get("batch_size", 8),
+                   log_samples=log, sandboxed=cfg.get("sandboxed", True), progress=progress,
+                   subset=choice.subset, **({"code_protocol": cfg["code_protocol"]} if cfg.get("code_protocol") else {}))
+    return dict(out)
+
+
+# --- process plumbing -------------------------------------------------------------------------
+
+def _event_channel():
+    """Keep the real stdout for events; point fd 1 at stderr so stray prints can't corrupt them."""
+    fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(os.dup(2), "w", buffering=1)
+    out = os.fdopen(fd, "w", buffering=1)
+    lock = threading.Lock()
+
+    def emit(ev: dict) -> None:
+        with lock:
+            try:
+                out.write(json.dumps(ev, default=str) + "\n")
+                out.flush()
+            except (OSError, ValueError):
+                pass  # the parent stopped listening; the record file still carries the result
+    return emit
+
+
+def _die_with_parent() -> None:
+    """Exit when the harness dies (e.g. SIGKILL): an orphan cell would compete with the resumed
+    run for the CPU and skew its figures. On Linux the kernel delivers SIGKILL at once
+    (PR_SET_PDEATHSIG; it needs no GIL, so it works mid-import or mid-kernel); elsewhere a thread
+    polls the parent pid."""
+    expected = int(os.environ.get(PARENT_PID_ENV) or os.getppid())
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != expected:  # the parent died before we could ask
+        os._exit(70)
+
+    def loop():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != expected:
+                os._exit(70)
+    threading.Thread(target=loop, name="mindbench-parent-watch", daemon=True).start()
+
+
+def write_json_atomic(path: str, obj: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _setup_process(cfg: dict) -> None:
+    """The runtime's per-process set-up (environment that native libraries read once, e.g. the
+    OpenMP wait policy), before anything imports torch. An unknown runtime is left for run_cell,
+    which records it as the cell's error."""
+    from mindbench.errors import MindbenchError
+    from mindbench.runtimes import get_runtime
+    try:
+        rt = get_runtime(cfg.get("runtime"))
+    except MindbenchError:
+        return
+    rt.setup_process(cfg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m mindbench.sweep.worker CONFIG.json RECORD.json", file=sys.stderr)
+        return 2
+    cfg_path, out_path = argv
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    _setup_process(cfg)
+    emit = _event_channel()
+    _die_with_parent()
+    record = run_cell(cfg, emit)
+    write_json_atomic(out_path, record)
+    emit({"event": "done", "status": record["status"]})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
