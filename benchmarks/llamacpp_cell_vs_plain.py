@@ -26,7 +26,7 @@ import tempfile
 PLAIN = r'''
 import json, os, sys, time
 from llama_cpp import Llama
-from mindbench import catalog
+from mindbench.models import catalog
 spec = catalog.resolve(catalog.DEFAULT_MODEL)
 kw = {} if sys.argv[3] == "default" else {"n_threads": len(os.sched_getaffinity(0))}
 llm = Llama(model_path=str(catalog.packaged_gguf(spec)), n_ctx=2048, verbose=False, **kw)

@@ -22,13 +22,13 @@ import subprocess
 import sys
 import time
 
-from mindbench.catalog import DEFAULT_MODEL  # noqa: E402
+from mindbench.models.catalog import DEFAULT_MODEL  # noqa: E402
 from mindbench.measure.speed import stat  # noqa: E402
 from mindbench.runtimes import Timing, get_engine  # noqa: E402
 
 
 class _LoadedTimer:
-    """Fallback while mindbench.runtimes.hf is not there: the same timed prefill/decode over
+    """Fallback while mindbench.runtimes.transformers.engine is not there: the same timed prefill/decode over
     loading.load's model (greedy, KV cache, no tokenization in the timed region)."""
 
     def __init__(self, loaded):
@@ -53,9 +53,9 @@ class _LoadedTimer:
 
 
 def load_transformers():
-    if importlib.util.find_spec("mindbench.runtimes.hf") is not None:
+    if importlib.util.find_spec("mindbench.runtimes.transformers.engine") is not None:
         return get_engine(DEFAULT_MODEL, "fp32", "cpu", runtime="transformers")
-    from mindbench import loading
+    from mindbench.runtimes.transformers import loading
     return _LoadedTimer(loading.load(DEFAULT_MODEL, "fp32", "cpu"))
 
 

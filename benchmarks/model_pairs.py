@@ -1,6 +1,6 @@
 """Does a sweep separate its models? Ranks the cells of a results store on one suite and tests each
 adjacent pair on the tasks both scored (exact McNemar on the flipped tasks, paired bootstrap 95% CI
-of the difference, and the smallest difference this n detects), via mindbench.stats.paired.
+of the difference, and the smallest difference this n detects), via mindbench.measure.stats.paired.
 `mindbench compare` pairs a cell with the same cell of a baseline; this pairs different models.
 
     python benchmarks/model_pairs.py results/packaged-sweep.jsonl            # suite: code
@@ -11,7 +11,9 @@ import argparse
 import json
 import math
 
-from mindbench import results, stats
+from mindbench.store import results
+
+from mindbench.measure import stats
 
 
 def ranked(records: list[dict], suite: str) -> list[dict]:

@@ -216,8 +216,8 @@ def main():
         raise SystemExit(2)
 
     from mindbench import suites
-    from mindbench.loading import converted_folder
-    from mindbench.catalog import resolve
+    from mindbench.runtimes.transformers.loading import converted_folder
+    from mindbench.models.catalog import resolve
     folder, _, _ = converted_folder(resolve(args.model))
     tasks = suites.select([t for t in suites.load_suite("code") if t.subset == "humaneval"], args.limit)
 
@@ -267,7 +267,7 @@ def main():
     if pool.get("drafted"):
         print(f"  mindbench forwards {pool['forwards']}; tail drafts accepted {pool['accepted']} of {pool['drafted']}")
     # "pass@1 not lower": the two sides scored the same problems, so they are compared as pairs
-    from mindbench import stats
+    from mindbench.measure import stats
     pair = stats.paired(best["lm-eval"]["items"], best["mindbench"]["items"], a="lm-eval", b="mindbench")
     if pair:
         print(f"  pass@1 paired on {pair['n']} problems: mindbench - lm-eval {pair['diff']:+.1f} pts "

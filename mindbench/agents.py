@@ -31,8 +31,8 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import MindbenchError
-from .scoring import fenced_blocks
+from mindbench.errors import MindbenchError
+from mindbench.suites.scoring import fenced_blocks
 
 CODE_SYSTEM_PROMPT = ("You are a careful Python programmer. Answer with the complete solution in a "
                       "single ```python code block.")
@@ -78,7 +78,7 @@ class _AgentBase:
     def llm_provider(self):
         """The provider; the recommended one for this agent's task when none was given."""
         if self._provider is None:
-            from .provider import LocalModelProvider
+            from mindbench.provider import LocalModelProvider
             self._provider = LocalModelProvider.from_recommendation(task=self.task)
         return self._provider
 
@@ -115,7 +115,7 @@ def _need_text(value, what: str) -> str:
 
 async def _sandbox(code: str, **kw):
     """run_python in a worker thread, so a running program does not block the event loop."""
-    from .sandbox import run_python
+    from mindbench.sandbox import run_python
     return await asyncio.to_thread(run_python, code, **kw)
 
 
@@ -199,9 +199,9 @@ def _checks(code: str, tests: str, entry_point: str | None = None) -> str:
 
 def checked_program(code: str, tests: str | None, entry_point: str | None = None):
     """What the sandbox runs for a solution: the code, then its tests (none: the code only has
-    to run to its end). A pass needs proof that they ran to the end (mindbench/checked.py), so
+    to run to its end). A pass needs proof that they ran to the end (mindbench/sandbox/checked.py), so
     code that calls sys.exit(0) or os._exit(0) before the tests finish does not pass."""
-    from .checked import Checked
+    from mindbench.sandbox.checked import Checked
     return Checked(code, _checks(code, tests, entry_point) if tests else "")
 
 

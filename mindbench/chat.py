@@ -34,7 +34,7 @@ def transcript(turns: list[tuple[str, str]], message: str, budget_tokens: int) -
 def conversation(turns: list[tuple[str, str]], message: str, budget_tokens: int, count) -> list[dict]:
     """The messages for `message` with as many recent turns as fit `budget_tokens`, measured by
     `count(messages)` (the provider's exact count of the rendered template)."""
-    from .agents import ChatAgent
+    from mindbench.agents import ChatAgent
     kept = list(turns)
     while True:
         msgs = ChatAgent.messages(kept, message)

@@ -21,8 +21,8 @@ import asyncio
 import threading
 from typing import AsyncIterator, Iterable
 
-from .catalog import DEFAULT_MODEL
-from .errors import MindbenchError
+from mindbench.models.catalog import DEFAULT_MODEL
+from mindbench.errors import MindbenchError
 
 DEFAULT = DEFAULT_MODEL
 class LocalModelProvider:
@@ -39,7 +39,7 @@ class LocalModelProvider:
         precision = implied or precision
         # The registry decides: runtime="auto" is the first runtime that runs the precision
         # ("bf16" torch's, "Q4_1" a GGUF type), so nothing here knows a runtime's vocabulary.
-        from .runtimes import get_runtime, runtime_for, runtimes
+        from mindbench.runtimes import get_runtime, runtime_for, runtimes
         rt = runtime_for(precision) if runtime == "auto" else get_runtime(runtime)
         if precision is not None and not rt.takes(precision):
             hint = ("load_in_4bit/load_in_8bit are bitsandbytes options" if implied
@@ -68,7 +68,7 @@ class LocalModelProvider:
     @classmethod
     def from_recommendation(cls, task: str = "chat", results_path=None, **kwargs) -> "LocalModelProvider":
         """The configuration mindbench measured (or estimated) best for `task` on this machine."""
-        from .recommend import best_config
+        from mindbench.decide.recommend import best_config
         cfg = best_config(task, results_path)
         opts = dict(model_name=cfg["model"], precision=cfg.get("precision"), runtime=cfg.get("runtime") or "auto",
                     device=cfg.get("device") or "auto")
@@ -87,8 +87,8 @@ class LocalModelProvider:
 
     def _ensure_loaded(self):
         if self._engine is None:
-            from .runtimes import get_engine
-            from .runtimes import get_runtime
+            from mindbench.runtimes import get_engine
+            from mindbench.runtimes import get_runtime
             precision = self.precision or get_runtime(self.runtime).default_precision(self.device)
             self._engine = get_engine(self.model_name, precision, device=self.device, runtime=self.runtime,
                                       cache_dir=self.cache_dir, hf_token=self.hf_token)
@@ -141,7 +141,7 @@ class LocalModelProvider:
     # --- generation ------------------------------------------------------------------------------
     @staticmethod
     def _params(temperature, max_tokens, top_p, top_k, repetition_penalty, stop, seed, batch_size=1):
-        from .runtimes.base import GenParams
+        from mindbench.runtimes.base import GenParams
         # validate() coerces the numbers (temperature=5 -> 5.0) and rejects the rest, before
         # anything loads
         if stop is not None and not isinstance(stop, str):

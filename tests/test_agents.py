@@ -139,7 +139,7 @@ def test_bad_input_is_a_clear_error(tmp_path):
 def test_agents_without_a_provider_ask_the_recommender():
     import pandas as pd
     from mindbench.provider import LocalModelProvider
-    from mindbench.recommend import best_config
+    from mindbench.decide.recommend import best_config
     agents = {"code": CodeAgent(), "chat": ChatAgent(), "data": DataAnalysisAgent(data=pd.DataFrame({"x": [1]}))}
     for task, agent in agents.items():
         llm, cfg = agent.llm_provider, best_config(task)

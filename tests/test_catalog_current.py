@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from mindbench import catalog
-from mindbench.catalog import CURRENT
-from mindbench.estimate import arch_config, count_params
+from mindbench.models import catalog
+from mindbench.models.catalog import CURRENT
+from mindbench.models.estimate import arch_config, count_params
 
 # Totals the makers (or their reference implementations) publish, in parameters. Gemma 3 4B/12B:
 # keras-hub's text-only presets (3,880,099,328 and 11,765,788,416) use a 262,144-token vocabulary;
@@ -64,7 +64,7 @@ def test_no_published_figure_without_a_source_and_protocol():
 
 
 def test_gemma3_sliding_window_layers_cap_the_kv_cache():
-    from mindbench.estimate import estimate
+    from mindbench.models.estimate import estimate
     spec = catalog.CATALOG["gemma-3-4b-it"]
     p = count_params(arch_config(spec.arch))
     # 34 layers, every 6th global: 29 sliding-window layers, 5 global; GQA 4 KV heads x 256

@@ -2,9 +2,9 @@
 
 import json
 
-from mindbench import harness
-from mindbench.catalog import DEFAULT_MODEL
-from mindbench.cellspec import CellSpec, SuiteChoice
+from mindbench.sweep import harness
+from mindbench.models.catalog import DEFAULT_MODEL
+from mindbench.sweep.cellspec import CellSpec, SuiteChoice
 
 
 def test_a_suite_value_is_split_once():

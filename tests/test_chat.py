@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from mindbench import hardware
+from mindbench.models import hardware
 from mindbench.chat import conversation, transcript
 from mindbench.cli.chat import chat_command
 

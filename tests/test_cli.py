@@ -51,7 +51,7 @@ def test_a_suite_subset_that_does_not_exist_is_one_line():
 @pytest.fixture
 def no_sweep(monkeypatch):
     """Fails the test if run_command got as far as starting the sweep (a worker, a model load)."""
-    from mindbench import harness
+    from mindbench.sweep import harness
     monkeypatch.setattr(harness, "sweep", lambda *a, **k: pytest.fail("the sweep started"))
 
 

@@ -8,9 +8,9 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from mindbench import results
+from mindbench.store import results
 from mindbench.cli.compare import compare_command
-from mindbench.compare import BadInput, compare
+from mindbench.decide.compare import BadInput, compare
 
 
 def record(precision="fp32", *, score=50.0, stderr=0.07, n=50, decode=20.0, decode_std=0.5,
@@ -306,7 +306,8 @@ def test_injected_prompt_corruption_is_caught_live(tmp_path, monkeypatch):
     """The real model through the real worker, with the engine's fault switch
     MINDBENCH_FAULT=corrupt_prompt (chat template dropped, words shuffled): the gate must flag
     the quality drop against the committed baseline."""
-    from mindbench import harness, worker
+    from mindbench.sweep import harness
+    from mindbench.sweep import worker
 
     # The cheapest baseline cell whose score is high enough that losing it is outside the noise.
     suite = results.read(BASELINE)[0]["config"]["suites"][0]             # what the gate scores

@@ -13,7 +13,7 @@ import os
 import psutil
 import pytest
 
-from mindbench.catalog import DEFAULT_MODEL, ModelSpec, resolve
+from mindbench.models.catalog import DEFAULT_MODEL, ModelSpec, resolve
 from mindbench.errors import MindbenchError
 from mindbench.runtimes import GenParams, get_engine
 
@@ -87,11 +87,11 @@ TWENTY = ["Hi", FRANCE, "Say yes.", "Count from 1 to 30, separated by commas.",
 
 
 def test_rows_leave_the_batch_and_outputs_equal_batch_one(engine, monkeypatch):
-    from mindbench.runtimes import hf_pool
+    from mindbench.runtimes.transformers import pool as hf_pool
     prompts = [engine.render(q) for q in TWENTY]
     params = GenParams(max_new_tokens=16, temperature=0.0, repetition_penalty=1.0, batch_size=8, stop=("\n\n",))
     # Both sides run the engine's own linear kernel: oneDNN's wherever this torch has it.
-    from mindbench.runtimes import onednn
+    from mindbench.runtimes.transformers import onednn
     assert engine.info["linear_kernel"].startswith("onednn (" if onednn.available() is None else "torch (")
     prefills, real = [], hf_pool.new_cache
     monkeypatch.setattr(hf_pool, "new_cache", lambda model: prefills.append(1) or real(model))
@@ -114,7 +114,7 @@ def test_rows_leave_the_batch_and_outputs_equal_batch_one(engine, monkeypatch):
 def test_compacting_the_drafts_holes_mid_generation_keeps_batch_ones_outputs(engine, monkeypatch):
     """Rejected drafts leave masked columns; compacting them away (here after every drafted step)
     moves every row's KV and ids, and the outputs still equal batch 1's."""
-    from mindbench.runtimes import hf_pool
+    from mindbench.runtimes.transformers import pool as hf_pool
     prompts = [engine.render(q) for q in TWENTY[3:7]]
     params = GenParams(max_new_tokens=24, temperature=0.0, repetition_penalty=1.0, batch_size=8)
     calls, real = [], hf_pool.compact
@@ -297,7 +297,7 @@ def test_cuda_boundary_batching_asks_for_the_engine_device(engine, monkeypatch):
 
     def fake(*a, device=None, **k):
         where = sys._getframe(1).f_globals.get("__name__")
-        if where in ("mindbench.runtimes.hf", "mindbench.runtimes.hf_pool"):
+        if where in ("mindbench.runtimes.transformers.engine", "mindbench.runtimes.transformers.pool"):
             asked.append((where, str(device)))
         return real(*a, **k)
     # 4 prompts at batch 3: a row leaves and the fourth prompt joins the running batch
@@ -312,7 +312,7 @@ def test_cuda_boundary_batching_asks_for_the_engine_device(engine, monkeypatch):
     assert len({g.tokens for g in want}) > 1           # a row left the batch: the index tensor was made
     assert gpu.pool_stats["drafted"] > 0                # the tail's draft tensors were made too
     assert {d for _, d in asked} == {"cuda:0"}, asked
-    assert {w for w, _ in asked} == {"mindbench.runtimes.hf", "mindbench.runtimes.hf_pool"}, asked
+    assert {w for w, _ in asked} == {"mindbench.runtimes.transformers.engine", "mindbench.runtimes.transformers.pool"}, asked
 
 
 def _cuda() -> bool:

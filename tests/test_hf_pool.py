@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from transformers.cache_utils import DynamicLayer
 
-from mindbench.runtimes import hf_pool
+from mindbench.runtimes.transformers import pool as hf_pool
 
 
 def _kv(b, t, seed):

@@ -11,11 +11,11 @@ import sys
 
 import pytest
 
-from mindbench import catalog
+from mindbench.models import catalog
 from mindbench.errors import (GatedModelError, MindbenchError, MissingDependencyError, OfflineError,
                               PrecisionError)
 from mindbench.runtimes import GenParams, get_engine
-from mindbench.runtimes import llamacpp as lc
+from mindbench.runtimes.llamacpp import engine as lc
 
 HAVE_LLAMA = importlib.util.find_spec("llama_cpp") is not None
 needs_llama = pytest.mark.skipif(not HAVE_LLAMA, reason="llama-cpp-python is not installed (make extras)")
@@ -34,12 +34,12 @@ def engine():
 @pytest.fixture(scope="module")
 def hf():
     """The transformers side: its engine when it exists, else the loader's model and tokenizer."""
-    if importlib.util.find_spec("mindbench.runtimes.hf") is not None:
+    if importlib.util.find_spec("mindbench.runtimes.transformers.engine") is not None:
         e = get_engine(DEFAULT, "fp32", "cpu", runtime="transformers")
         yield e
         e.unload()
         return
-    from mindbench import loading
+    from mindbench.runtimes.transformers import loading
     yield loading.load(DEFAULT, "fp32", "cpu")
 
 
@@ -123,7 +123,7 @@ def test_precision_must_be_the_packaged_files_type():
 def test_a_type_the_packaged_file_cannot_give_stops_the_run_before_any_cell():
     """Its own type and the requantize targets are planned; another GGUF type is one line, exit 2;
     bf16 in a mixed sweep stays transformers' (it is also a GGUF type)."""
-    from mindbench import harness
+    from mindbench.sweep import harness
     from mindbench.errors import InputError
     cells = harness.plan([DEFAULT], ["fp32", "bf16", "Q4_1", "q4_0"], ["transformers", "llamacpp"])
     assert [(c["runtime"], c["precision"]) for c in cells] == [
@@ -141,7 +141,7 @@ def test_sentencepiece_literal_spaces_hash_like_the_transformers_tokenizer():
     vocabulary check must see one vocabulary (a GPT-2 style vocabulary is left alone)."""
     from types import SimpleNamespace
 
-    from mindbench import fidelity
+    from mindbench.suites import fidelity
     texts = ["<pad>", "\u2581the", "  ", "   ", "a b"]
 
     def fake_engine(kind):
@@ -358,7 +358,7 @@ def test_unload_frees_memory():
 @needs_llama
 def test_a_quality_suite_runs_through_llamacpp_into_the_store(engine, tmp_path):
     suites = pytest.importorskip("mindbench.suites")
-    results = pytest.importorskip("mindbench.results")
+    results = pytest.importorskip("mindbench.store.results")
     if not hasattr(suites, "evaluate"):
         pytest.skip("mindbench.suites.evaluate is not there yet")
     # a short token budget keeps CI lean; the pipeline, not the score, is under test here

@@ -5,7 +5,13 @@ import sys
 
 import pytest
 
-from mindbench import catalog, hub, loading, tokens
+from mindbench import tokens
+
+from mindbench.models import catalog
+
+from mindbench.models import hub
+
+from mindbench.runtimes.transformers import loading
 from mindbench.errors import (GatedModelError, MindbenchError, MissingDependencyError, ModelNotFoundError,
                               OfflineError, OutOfMemoryError, PrecisionError)
 
@@ -198,7 +204,7 @@ def _local_copy(folder):
 
 
 def test_a_local_folder_travels_as_its_full_path(tmp_path, monkeypatch):
-    from mindbench import harness
+    from mindbench.sweep import harness
     model = _local_copy(tmp_path / "work" / "model_dir")
     monkeypatch.chdir(tmp_path / "work")
     [cell] = harness.plan(["model_dir"], ["fp32"], suites=[])

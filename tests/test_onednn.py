@@ -1,4 +1,4 @@
-"""The oneDNN linear kernel (mindbench/runtimes/onednn.py): which layers it swaps, that it
+"""The oneDNN linear kernel (mindbench/runtimes/transformers/onednn.py): which layers it swaps, that it
 computes what nn.Linear computes, and that the real packaged model gives the same logits and
 the same greedy text with it as with torch's kernel."""
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from mindbench.runtimes import onednn
+from mindbench.runtimes.transformers import onednn
 
 needs_onednn = pytest.mark.skipif(onednn.available() is not None, reason=f"no oneDNN linear: {onednn.available()}")
 
@@ -72,7 +72,7 @@ def test_a_broken_op_is_found_before_any_layer_changes(monkeypatch):
 @needs_onednn
 @pytest.mark.slow
 def test_the_packaged_model_gives_the_same_logits_and_text():
-    from mindbench.catalog import DEFAULT_MODEL
+    from mindbench.models.catalog import DEFAULT_MODEL
     from mindbench.runtimes import GenParams, get_engine
     e = get_engine(DEFAULT_MODEL, "fp32", device="cpu")
     try:

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mindbench import catalog, packaged
+from mindbench.models import catalog
+
+from mindbench.models import packaged
 from mindbench.errors import MindbenchError, ModelNotFoundError
 
 
@@ -114,7 +116,7 @@ def test_real_packaged_gguf_header(mid):
     r = GGUFReader(str(path))
     f = {k: r.fields[k].contents() for k in ("general.architecture", "general.name", "qwen2.block_count",
                                               "qwen2.embedding_length", "qwen2.attention.head_count_kv")}
-    from mindbench.estimate import arch_config
+    from mindbench.models.estimate import arch_config
     cfg = arch_config(spec.arch)
     assert f["general.architecture"] == "qwen2" and "Coder" in f["general.name"]
     assert (f["qwen2.block_count"], f["qwen2.embedding_length"], f["qwen2.attention.head_count_kv"]) == \

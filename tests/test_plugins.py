@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The whole plug-in: a Runtime and its Engine. Its timings are fixed numbers, so the record must
 # carry exactly these figures if the sweep really ran this engine (and not a built-in one).
 TOY = textwrap.dedent('''
-    from mindbench import catalog
+    from mindbench.models import catalog
     from mindbench.runtimes import register_runtime
     from mindbench.runtimes.base import Engine, Generation, Runtime, Timing
     from mindbench.suites import Metric, Suite, Task, register_suite
@@ -141,11 +141,11 @@ def test_an_installed_packages_entry_point_adds_a_runtime(tmp_path):
 def test_the_registry_owns_each_runtimes_vocabulary(monkeypatch):
     """In-process: precisions, tiers, references and missing packages come from the Runtime."""
     import pytest
-    from mindbench import harness
+    from mindbench.sweep import harness
     from mindbench.errors import InputError, MindbenchError
     from mindbench.runtimes import get_runtime, register_runtime, runtime_for
     from mindbench.runtimes.base import Runtime
-    from mindbench.runtimes.llamacpp import FILE_TYPES
+    from mindbench.runtimes.llamacpp.engine import FILE_TYPES
     tf, lc = get_runtime("transformers"), get_runtime("llamacpp")
     assert set(lc.precisions) == set(FILE_TYPES.values()) and len(lc.precisions) == len(FILE_TYPES)
     assert runtime_for("bf16") is tf and runtime_for("bf16".upper()) is lc and lc.normalize("q4_k_m") == "Q4_K_M"

@@ -175,7 +175,7 @@ def test_load_in_4bit_loads_int4():
 
 
 def test_from_recommendation_builds_the_recommended_provider(monkeypatch):
-    import mindbench.recommend as rec
+    import mindbench.decide.recommend as rec
     seen = {}
 
     def fake_best(task, results_path=None):
@@ -194,7 +194,7 @@ def test_from_recommendation_through_the_real_recommender(monkeypatch, tmp_path)
     monkeypatch.chdir(tmp_path)
     p = LocalModelProvider.from_recommendation(task="chat")
     assert p.runtime in ("transformers", "llamacpp") and not p.is_loaded
-    from mindbench.catalog import availability, resolve
+    from mindbench.models.catalog import availability, resolve
     assert availability(resolve(p.model_name))[0]
 
 

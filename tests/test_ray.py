@@ -11,8 +11,12 @@ import pytest
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
-from mindbench import catalog, harness, results  # noqa: E402
-from mindbench.executor_ray import RayExecutor  # noqa: E402
+from mindbench.models import catalog  # noqa: E402
+
+from mindbench.sweep import harness
+
+from mindbench.store import results
+from mindbench.sweep.executor_ray import RayExecutor  # noqa: E402
 
 SMALL = dict(limit=1, repeats=1, prompt_tokens=32, new_tokens=8, batch_size=2)
 
@@ -52,15 +56,15 @@ def test_ray_records_match_local_fields(local_ray, tmp_path):
 
 
 def _killer(kills_per_precision: dict, stop: threading.Event, killed: list, workers: set):
-    """Kill the Ray worker process (the parent of `python -m mindbench.worker`) of matching cells."""
+    """Kill the Ray worker process (the parent of `python -m mindbench.sweep.worker`) of matching cells."""
     seen = set()
     while not stop.is_set():
         for p in psutil.process_iter(["pid", "cmdline"]):
             cmd = p.info["cmdline"] or []
-            if "mindbench.worker" not in cmd or p.pid in seen:
+            if "mindbench.sweep.worker" not in cmd or p.pid in seen:
                 continue
             try:
-                cfg = json.load(open(cmd[cmd.index("mindbench.worker") + 1]))
+                cfg = json.load(open(cmd[cmd.index("mindbench.sweep.worker") + 1]))
             except (OSError, ValueError, IndexError):
                 continue
             prec = cfg["precision"]

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mindbench import hardware, recommend as R
+from mindbench.models import hardware
+
+from mindbench.decide import recommend as R
 from mindbench.cli.recommend import recommend_command
-from mindbench.catalog import CATALOG
+from mindbench.models.catalog import CATALOG
 from mindbench.errors import MindbenchError
-from mindbench.estimate import estimate
+from mindbench.models.estimate import estimate
 
 T4 = hardware.profile("t4-16gb")
 
@@ -24,8 +26,8 @@ T4 = hardware.profile("t4-16gb")
 def document_catalog(monkeypatch):
     """These hand-worked choices are over the document's models and the packaged ones; the
     current catalog's models have their own tests (tests/test_catalog_current.py)."""
-    from mindbench import catalog
-    from mindbench.catalog import CURRENT
+    from mindbench.models import catalog
+    from mindbench.models.catalog import CURRENT
     monkeypatch.setattr(catalog, "CATALOG", {k: v for k, v in catalog.CATALOG.items() if v not in CURRENT})
 
 
@@ -267,10 +269,10 @@ def test_measured_efficiency_replaces_the_assumed_one():
     # Precisions never measured are scaled like the measured one: 0.4 measured / 0.8 assumed.
     other = "bf16" if base.precision == "fp32" else "fp32"
     scaled = cands[("smollm2-135m-instruct", "transformers", other)].estimate
-    from mindbench.estimate import ASSUMED_EFFICIENCY
+    from mindbench.models.estimate import ASSUMED_EFFICIENCY
     ratio = 0.4 / ASSUMED_EFFICIENCY[("cpu", base.precision)]
     # (capped: no runtime reads memory faster than the bandwidth itself)
-    from mindbench.estimate import MAX_EFFICIENCY
+    from mindbench.models.estimate import MAX_EFFICIENCY
     assert scaled["efficiency"] == pytest.approx(min(MAX_EFFICIENCY, ASSUMED_EFFICIENCY[("cpu", other)] * ratio))
     assert f"x{ratio:.2f}" in scaled["inputs"]["efficiency_source"]
 
@@ -281,7 +283,7 @@ def test_measured_efficiency_replaces_the_assumed_one():
 def test_estimated_weights_within_15_percent_of_real_loads():
     """Load the packaged SmolLM2 at every precision on the CPU and compare the estimator's weight
     memory with model.get_memory_footprint() (what the harness records as weights_mb)."""
-    from mindbench.loading import load
+    from mindbench.runtimes.transformers.loading import load
     spec = CATALOG["smollm2-135m-instruct"]
     for p in ("fp32", "fp16", "int8", "int4"):
         loaded = load(spec, p, "cpu")
@@ -294,7 +296,7 @@ def test_estimated_weights_within_15_percent_of_real_loads():
 # --- the user's document's table ----------------------------------------------------------------------------
 
 def test_document_gpu_memory_table_row_by_row():
-    from mindbench.estimate_check import explain_table
+    from mindbench.decide.estimate_check import explain_table
     rows = {r["gpu_memory"]: r for r in explain_table()}
     pick = {k: (r["model"], r["precision"]) for k, r in rows.items()}
     assert pick["3GB"] == ("stablelm-2-1.6b", "int4")                 # < 4 GB: 1-2B at 4-bit

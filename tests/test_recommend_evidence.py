@@ -7,11 +7,15 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from mindbench import evidence as ev, hardware, recommend as R
+from mindbench.decide import evidence as ev
+
+from mindbench.models import hardware
+
+from mindbench.decide import recommend as R
 from mindbench.cli.recommend import recommend_command
-from mindbench import estimate_check
+from mindbench.decide import estimate_check
 from mindbench.runtimes import get_runtime
-from mindbench.stats import mcnemar
+from mindbench.measure.stats import mcnemar
 
 CPU = hardware.HardwareProfile("Synthetic CPU", 2, 24 * 1024, [], False, True, name="synthetic",
                                cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
@@ -221,7 +225,7 @@ def test_budget_levels_are_documented_thresholds():
 
 
 def test_efficiency_scales_within_a_family_and_never_past_the_bandwidth():
-    from mindbench.estimate import ASSUMED_EFFICIENCY, MAX_EFFICIENCY, efficiency_for
+    from mindbench.models.estimate import ASSUMED_EFFICIENCY, MAX_EFFICIENCY, efficiency_for
     # bitsandbytes runs far above their assumption say nothing about fp32 matmuls
     eff, why = efficiency_for("cpu", "fp32", {("cpu", "int8"): 0.16, ("cpu", "int4"): 0.21})
     assert eff == ASSUMED_EFFICIENCY[("cpu", "fp32")] and why == "assumed for cpu fp32"
@@ -231,7 +235,7 @@ def test_efficiency_scales_within_a_family_and_never_past_the_bandwidth():
 
 def test_contended_runs_give_no_efficiency_bandwidth_or_speed_error():
     # A run that shared its cores measured a low speed and bandwidth: neither feeds the estimator.
-    from mindbench.estimate import measured_efficiency
+    from mindbench.models.estimate import measured_efficiency
     quiet = rec(CPU, "smollm2-135m-instruct", "fp32", score=25.0)
     quiet["roofline"] = {"efficiency": 0.3, "bandwidth_gb_s": 30.0}
     busy = rec(CPU, "gemma3-270m", "fp32", score=10.0)
@@ -288,8 +292,8 @@ def test_check_estimates_over_the_committed_records_weights_within_5_percent():
 def test_llamacpp_record_estimate_counts_the_kv_cache_allocated_at_load():
     # A llama.cpp record's weights_mb is weights + the KV cache allocated for the load's n_ctx.
     import inspect
-    from mindbench.runtimes.llamacpp import LlamaCppEngine
-    from mindbench.runtimes.llamacpp_rt import LOAD_CONTEXT
+    from mindbench.runtimes.llamacpp.engine import LlamaCppEngine
+    from mindbench.runtimes.llamacpp.runtime import LOAD_CONTEXT
     assert inspect.signature(LlamaCppEngine.load).parameters["n_ctx"].default == LOAD_CONTEXT
     spec = R.catalog.CATALOG["qwen2.5-coder-1.5b-instruct"]
     est = get_runtime("llamacpp").estimate_cell(spec, "Q4_K_M", "cpu", context=320, bandwidth_gb_s=20.0,
@@ -315,8 +319,8 @@ def test_check_estimates_and_longest_context_commands():
 
 
 def test_longest_context_is_the_largest_that_fits():
-    from mindbench.catalog import CATALOG
-    from mindbench.estimate import estimate
+    from mindbench.models.catalog import CATALOG
+    from mindbench.models.estimate import estimate
     hw = hardware.from_options(None, gpu_memory="8GB")
     budget = R.budget(hw)
     rows = estimate_check.longest_contexts(hw, [], budget, "code")
@@ -333,8 +337,8 @@ def test_best_config_never_returns_a_packaged_model_whose_parts_are_not_installe
     # `make models` its pip parts are missing: nothing fetches them on first use, so the provider
     # and the agents get the next best measured model, while `mindbench recommend` still names the
     # coder (its table shows how to install it).
-    from mindbench import packaged
-    from mindbench.catalog import CATALOG
+    from mindbench.models import packaged
+    from mindbench.models.catalog import CATALOG
     here = hardware.detect()
     store = tmp_path / "runs.jsonl"
     store.write_text("".join(json.dumps(rec(here, m, "fp32", score=s, stderr=0.05, n=80, tok_s=20, peak_mb=1000)) + "\n"

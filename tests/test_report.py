@@ -9,9 +9,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from mindbench import results
+from mindbench.store import results
 from mindbench.cli.report import report_command
-from mindbench.report import pareto_front, plot, render
+from mindbench.present.report import pareto_front, plot, render
 
 
 def record(precision, *, score=None, stderr=None, n=20, decode=20.0, decode_std=0.5, peak=900.0,
@@ -204,8 +204,8 @@ def test_run_summary_says_once_what_every_row_shares():
     """`mindbench run`'s terminal table moves the columns every row shares (one model on one
     runtime) above the table; with several models the model column stays. Report's Markdown keeps
     every column."""
-    from mindbench import results as res
-    from mindbench.table import text
+    from mindbench.store import results as res
+    from mindbench.present.table import text
     root = Path(__file__).resolve().parent.parent / "results"
     one = [r for r in res.read(root / "baseline.jsonl")]
     head, header = text(one, "simple").splitlines()[:2]

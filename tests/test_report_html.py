@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mindbench import results
+from mindbench.store import results
 from mindbench.cli.compare import compare_command
-from mindbench.compare import compare
+from mindbench.decide.compare import compare
 from mindbench.cli.report import report_command
-from mindbench.report import latest, load_records, table_rows, view
-from mindbench.report_html import compare_page, page
+from mindbench.present.report import latest, load_records, table_rows, view
+from mindbench.present.report_html import compare_page, page
 
 ROOT = Path(__file__).resolve().parents[1]
 STORES = sorted((ROOT / "results").glob("*.jsonl")) + sorted((ROOT / "results" / "gate").glob("*.jsonl"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mindbench import results
+from mindbench.store import results
 from mindbench.errors import MindbenchError
 
 
@@ -39,7 +39,7 @@ def test_concurrent_appends_lose_nothing(tmp_path):
     p = tmp_path / "runs.jsonl"
     n = 150
     # Big records (~20 kB) so that an unlocked write would be split and interleaved.
-    code = ("import sys; from mindbench import results\n"
+    code = ("import sys; from mindbench.store import results\n"
             "w = sys.argv[2]\n"
             f"for i in range({n}):\n"
             "    results.append(sys.argv[1], {'cell': f'{w}-{i}', 'pad': w * 20000})\n")
@@ -111,7 +111,7 @@ def test_cell_key_and_done_cells(tmp_path):
 
 def test_every_committed_record_reads_as_a_typed_record():
     """results.Record reads every store in results/ (schema 1 and 2) into the figures view() shows."""
-    from mindbench.results import Record, view
+    from mindbench.store.results import Record, view
     stores = sorted((Path(__file__).resolve().parents[1] / "results").rglob("*.jsonl"))
     assert stores
     for store in stores:
@@ -125,7 +125,7 @@ def test_every_committed_record_reads_as_a_typed_record():
 
 
 def test_a_schema1_record_reads_with_unknown_sections():
-    from mindbench.results import Record
+    from mindbench.store.results import Record
     rec = Record.of({"schema": 1, "status": "ok", "config": {"model": "m", "precision": "int8", "device": "cpu"},
                      "memory": {"peak_rss_mb": 900.0}, "speed": {"decode_tok_s": {"mean": 5.0, "std": 0.5, "n": 3}},
                      "quality": {"code": {"score": 40.0, "stderr": 0.1, "n": 10}}})

@@ -367,7 +367,7 @@ def test_programs_die_with_the_process_that_runs_them():
 
 def test_checked_program_passes_only_with_the_runners_token():
     """A Checked program proves its checks ran to the end; exit status 0 alone is not a pass."""
-    from mindbench.checked import Checked
+    from mindbench.sandbox.checked import Checked
     tests = "assert add(2, 3) == 5\n"
     honest = run_python(Checked("def add(a, b):\n    return a + b\nprint('hi')\n", tests), timeout_s=5)
     assert honest.passed and honest.proved and honest.stdout == "hi\n"   # the proof line is removed

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from mindbench import hardware
-from mindbench.compare import compare, compare_ab, speed_not_comparable
+from mindbench.models import hardware
+from mindbench.decide.compare import compare, compare_ab, speed_not_comparable
 from mindbench.measure import speed as S
 from mindbench.runtimes.base import Timing, end_step, slow_decode_fault
 
@@ -76,7 +76,7 @@ def test_same_machine_name_different_isa_is_a_different_speed_fingerprint():
 
 
 def test_fallback_fingerprint_uses_the_same_formula(monkeypatch):
-    from mindbench import fingerprint
+    from mindbench.models import fingerprint
     real = hardware.detect(nvml=SimpleNamespace(nvmlInit=lambda: (_ for _ in ()).throw(OSError("no driver"))))
     monkeypatch.setattr(hardware, "detect", lambda **kw: (_ for _ in ()).throw(RuntimeError("boom")))
     fb = fingerprint.hardware()
@@ -162,7 +162,7 @@ def test_speed_of_unknown_or_contended_measurements_is_not_compared():
 
 
 def _view(rec):
-    from mindbench.report import view
+    from mindbench.present.report import view
     return view(rec)
 
 
@@ -180,7 +180,7 @@ def test_ab_pools_rounds_and_catches_a_halved_decode():
 
 
 def test_pooled_stats_equal_the_stats_of_the_union():
-    from mindbench.compare import _pooled
+    from mindbench.decide.compare import _pooled
     xs, ys = [1.0, 2.0, 4.0], [3.0, 5.0]
     sx, sy, su = S.stat(xs), S.stat(ys), S.stat(xs + ys)
     m, sd, n = _pooled([(sx.mean, sx.std, sx.n), (sy.mean, sy.std, sy.n)])
@@ -285,7 +285,7 @@ def test_slow_decode_fault_doubles_each_step(monkeypatch):
 
 def test_roofline_is_decode_times_bytes_over_read_bandwidth():
     from mindbench.measure.bandwidth import method
-    from mindbench.worker import roofline_efficiency
+    from mindbench.sweep.worker import roofline_efficiency
     # SmolLM2-135M fp32: 538 MB per token, 14.5 tok/s, 17 GB/s read -> 46 %
     assert roofline_efficiency(14.5, 538_060_288, 17.0) == pytest.approx(14.5 * 538_060_288 / 17e9, abs=1e-4)
     assert roofline_efficiency(14.5, 538_060_288, None) is None
@@ -295,7 +295,7 @@ def test_roofline_is_decode_times_bytes_over_read_bandwidth():
 # --- recommend: filter only ----------------------------------------------------------------------
 
 def test_recommend_ignores_contended_speed_and_speed_from_another_cpu():
-    from mindbench.recommend import speed_evidence
+    from mindbench.decide.recommend import speed_evidence
     here = _box(EPYC_AVX512)
     fp = here.speed_fingerprint
     assert speed_evidence(_record(here, 20.0), fp)

@@ -1,4 +1,4 @@
-"""Paired statistics (mindbench.stats) against known values: scipy's exact binomial test (values
+"""Paired statistics (mindbench.measure.stats) against known values: scipy's exact binomial test (values
 copied from scipy 1.17.1, and recomputed when scipy is installed), a textbook McNemar table, and
 Connor's sample-size formula written out again here."""
 
@@ -8,7 +8,7 @@ from statistics import NormalDist
 
 import pytest
 
-from mindbench import stats
+from mindbench.measure import stats
 
 # (b, c, scipy.stats.binomtest(min(b, c), b + c, 0.5).pvalue), scipy 1.17.1
 SCIPY_BINOMTEST = [(1, 9, 0.021484375), (150, 86, 3.7159361395713866e-05), (6, 0, 0.03125),

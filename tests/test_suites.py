@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mindbench import scoring, suites
+from mindbench import suites
+
+from mindbench.suites import scoring
 from mindbench.errors import MindbenchError
 from mindbench.paths import suites_dir
 
@@ -343,7 +345,7 @@ class OracleEngine:
     runtime, precision, device = "oracle", "none", "cpu"
 
     def __init__(self, right: bool, chat: bool = True):
-        from mindbench.catalog import resolve
+        from mindbench.models.catalog import resolve
         self.spec, self.chat, self.right, self.by_prompt = resolve("smollm2-135m-instruct"), chat, right, {}
 
     def render(self, prompt, system_prompt=None):
@@ -382,7 +384,7 @@ def test_evaluate_pipeline_scores_known_answers(suite, chat, tmp_path):
         log = tmp_path / f"{right}.jsonl"
         out = suites.evaluate(eng, suite, limit=4, log_samples=log)
         scores.append(out["score"])
-        # per-task verdicts keyed by task id: what pairs two cells in mindbench.stats
+        # per-task verdicts keyed by task id: what pairs two cells in mindbench.measure.stats
         assert out["items"] == {t.id: float(right) for t in suites.select(suites.load_suite(suite), 4)}
         lines = [json.loads(x) for x in log.read_text().splitlines()]
         assert len(lines) == 4 and all(x["correct"] is right for x in lines)
@@ -496,7 +498,7 @@ def test_evaluate_one_subset():
 
 @pytest.fixture(scope="module")
 def smollm2():
-    runtimes = pytest.importorskip("mindbench.runtimes.hf", reason="the transformers engine has not landed")
+    runtimes = pytest.importorskip("mindbench.runtimes.transformers.engine", reason="the transformers engine has not landed")
     from mindbench.runtimes import get_engine
     eng = get_engine("smollm2-135m-instruct", "fp32", device="cpu", runtime="transformers")
     yield eng
@@ -529,7 +531,7 @@ def test_real_model_scores_repeatably(smollm2, suite, tmp_path):
 
 @pytest.mark.slow
 def test_the_two_packaged_models_score_differently_and_repeatably(smollm2):
-    from mindbench.catalog import availability, resolve
+    from mindbench.models.catalog import availability, resolve
     ok, why = availability(resolve("gemma3-270m"))
     if not ok:
         pytest.skip(f"gemma3-270m is not installed here ({why}); `make extras` installs it")
@@ -550,7 +552,7 @@ def test_the_two_packaged_models_score_differently_and_repeatably(smollm2):
 def test_broken_numerics_show_as_empty_outputs_not_as_a_weak_model():
     # Gemma 3 overflows in fp16 (activations beyond 65504): greedy decoding then emits only
     # special tokens. Measured with `mindbench run`: 20/20 chat outputs empty at fp16, none at int8.
-    from mindbench.catalog import availability, resolve
+    from mindbench.models.catalog import availability, resolve
     if not availability(resolve("gemma3-270m"))[0]:
         pytest.skip("gemma3-270m is not installed here; `make extras` installs it")
     from mindbench.runtimes import get_engine

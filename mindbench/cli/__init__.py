@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-from ..errors import MindbenchError
+from mindbench.errors import MindbenchError
 
 # name -> "module:attribute". The modules import their heavy dependencies inside functions.
 COMMANDS = {

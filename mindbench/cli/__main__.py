@@ -1,5 +1,5 @@
 """`python -m mindbench.cli ...`, as the tests and CI call it."""
 
-from . import main
+from mindbench.cli import main
 
 main()

@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from . import command
-from ..chat import CONTEXT_TOKENS, EXIT, conversation, transcript
-from ..errors import MindbenchError
-from ..suites import SUITES
+from mindbench.cli import command
+from mindbench.chat import CONTEXT_TOKENS, EXIT, conversation, transcript
+from mindbench.errors import MindbenchError
+from mindbench.suites import SUITES
 
 
 async def _reply(provider, prompt: str, system: str | None, max_tokens: int, temperature: float, echo) -> str:
@@ -41,10 +41,10 @@ def chat_command(task, results, system_prompt, max_tokens, temperature):
       mindbench chat --task code --max-tokens 512
       mindbench chat --results results/runs.jsonl --temperature 0
     """
-    from ..recommend import best_config
+    from mindbench.decide.recommend import best_config
     cfg = best_config(task, results)
     try:
-        from ..provider import LocalModelProvider
+        from mindbench.provider import LocalModelProvider
     except ImportError as e:
         raise MindbenchError(f"mindbench chat needs mindbench.provider, which is not importable here ({e})")
     click.echo(f"mindbench chat: {cfg['model']} at {cfg['precision']} on {cfg['device']} ({cfg['runtime']}), "

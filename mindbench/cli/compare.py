@@ -1,4 +1,4 @@
-"""`mindbench compare`: the regression gate's command over mindbench.compare (the command lives
+"""`mindbench compare`: the regression gate's command over mindbench.decide.compare (the command lives
 here so compare and report_html import each other in one direction only)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 
 import click
 
-from . import command
-from ..compare import (KLD_FLOOR, KLD_TOL, MEMORY_TOL, MIN_SCHEMA, QUALITY_TOL, SPEED_TOL, Z, BadInput, _load,
+from mindbench.cli import command
+from mindbench.decide.compare import (KLD_FLOOR, KLD_TOL, MEMORY_TOL, MIN_SCHEMA, QUALITY_TOL, SPEED_TOL, Z, BadInput, _load,
                        compare, compare_ab, render_text)
 
 
@@ -72,7 +72,7 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_to
                          memory_tol=memory_tol, z=z, hardware=hardware, gate_speed=gate_speed, kld_tol=kld_tol)
     click.echo(json.dumps(result, indent=2) if as_json else render_text(result))
     if html_path:  # the page lives in report_html; written before a regression's exit 1
-        from ..report_html import write_compare
+        from mindbench.present.report_html import write_compare
         write_compare(result, baseline, new, html_path)
         click.echo(f"wrote {html_path}", err=True)
     if result["regressions"]:

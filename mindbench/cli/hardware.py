@@ -7,9 +7,9 @@ import json
 
 import click
 
-from . import command
-from ..errors import MindbenchError
-from ..hardware import PROFILES, HardwareProfile, from_options, measure_cpu_bandwidth, render
+from mindbench.cli import command
+from mindbench.errors import MindbenchError
+from mindbench.models.hardware import PROFILES, HardwareProfile, from_options, measure_cpu_bandwidth, render
 
 
 def hardware_options(f):
@@ -25,7 +25,7 @@ def hardware_options(f):
 
 def _bandwidth_from_results(hw: HardwareProfile) -> None:
     """Memory bandwidth as `mindbench run` measured it on this machine (results/*.jsonl), if any."""
-    from ..recommend import bandwidth_for, load_records, split_records
+    from mindbench.decide.recommend import bandwidth_for, load_records, split_records
     try:
         records, _ = load_records(None)
     except MindbenchError:

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from . import command
-from .. import catalog
+from mindbench.cli import command
+from mindbench.models import catalog
 
 
 @command("models")
@@ -58,7 +58,7 @@ def models_command(as_json, prepare, install):
 
 def _prepare():
     """Convert every installed packaged model once, then time a warm load, so a user sees both."""
-    from ..loading import load
+    from mindbench.runtimes.transformers.loading import load
     for spec in catalog.CATALOG.values():
         if spec.source != "packaged" or not catalog.availability(spec)[0]:
             continue
@@ -70,8 +70,8 @@ def _prepare():
 
 def _install(names):
     """Validate every name first (one-line errors, nothing installed), then install each."""
-    from .. import packaged
-    from ..errors import MindbenchError
+    from mindbench.models import packaged
+    from mindbench.errors import MindbenchError
     specs = [catalog.resolve(n) for n in names]
     for spec in specs:
         if not spec.parts:

@@ -1,4 +1,4 @@
-"""`mindbench recommend`: the command over mindbench.recommend's policy (commands live in
+"""`mindbench recommend`: the command over mindbench.decide.recommend's policy (commands live in
 mindbench/cli/, so recommend, hardware and estimate import each other in one direction only)."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import json
 
 import click
 
-from . import command
-from ..hardware import from_options, parse_size
-from ..recommend import (DEFAULT_MIN_TOK_S, TASKS, budget, load_records, recommend, render,
+from mindbench.cli import command
+from mindbench.models.hardware import from_options, parse_size
+from mindbench.decide.recommend import (DEFAULT_MIN_TOK_S, TASKS, budget, load_records, recommend, render,
                          with_cpu_bandwidth)
-from .hardware import hardware_options
+from mindbench.cli.hardware import hardware_options
 
 
 @command("recommend")
@@ -54,19 +54,19 @@ def recommend_command(task, min_tok_s, max_memory, context, results_paths, profi
     """
     records, files = load_records(list(results_paths) or None)
     if explain_table:
-        from ..estimate_check import explain_table, render_table
+        from mindbench.decide.estimate_check import explain_table, render_table
         rows = explain_table(context, records=records)
         click.echo(json.dumps(rows, indent=2) if as_json else render_table(rows))
         return
     if check_estimates:
-        from ..estimate_check import check, render_check
+        from mindbench.decide.estimate_check import check, render_check
         rep = check(records)
         click.echo(json.dumps(rep, indent=2) if as_json else render_check(rep))
         return
     hw = with_cpu_bandwidth(from_options(profile_name, gpu_memory, device, ram), records)
     max_mb = parse_size(max_memory, "--max-memory") if max_memory else None
     if longest_context:
-        from ..estimate_check import longest_contexts, render_longest
+        from mindbench.decide.estimate_check import longest_contexts, render_longest
         rows = longest_contexts(hw, records, budget(hw, max_mb), None if task == "all" else task)
         click.echo(json.dumps(rows, indent=2) if as_json else render_longest(rows))
         return

@@ -1,5 +1,5 @@
-"""`mindbench report`: tables and plots from result files (the presentation is mindbench.report,
-mindbench.table and mindbench.plots; this module only reads the options)."""
+"""`mindbench report`: tables and plots from result files (the presentation is mindbench.present.report,
+mindbench.present.table and mindbench.present.plots; this module only reads the options)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from . import command
-from ..errors import MindbenchError
-from ..report import latest, load_records, plot, render
+from mindbench.cli import command
+from mindbench.errors import MindbenchError
+from mindbench.present.report import latest, load_records, plot, render
 
 
 @command("report")
@@ -46,7 +46,7 @@ def report_command(results_files, fmt, as_json, output, plot_path, suite, show_a
     else:
         click.echo(text.rstrip("\n"))
     if plot_path:
-        from ..fidelity import plot as plot_fidelity
+        from mindbench.suites.fidelity import plot as plot_fidelity
         fp = plot_fidelity(records, plot_path)   # <plot>-fidelity.png, when records carry fidelity
         if fp:
             click.echo(f"wrote {fp}", err=True)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import click
 
-from . import command
-from .. import harness
-from ..errors import InputError, MindbenchError
-from ..harness import (DEFAULT_LIMIT, DEFAULT_TIMEOUT_S, EXECUTORS, SUITE_CHOICES, _check_precisions, _host_info,
+from mindbench.cli import command
+from mindbench.sweep import harness
+from mindbench.errors import InputError, MindbenchError
+from mindbench.sweep.harness import (DEFAULT_LIMIT, DEFAULT_TIMEOUT_S, EXECUTORS, SUITE_CHOICES, _check_precisions, _host_info,
                        _split, _took, _validate_run, default_precisions, get_executor, resolve_device)
-from ..runtimes import DEFAULT_RUNTIME
-from ..suites import DEFAULT_SUITE
+from mindbench.runtimes import DEFAULT_RUNTIME
+from mindbench.suites import DEFAULT_SUITE
 
 
 def _warn_if_busy(threads: int | None) -> None:
@@ -103,8 +103,8 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
       mindbench run --resume --out results/nightly.jsonl  # finish an interrupted sweep
       mindbench run --executor ray --ray-address auto --models tinyllama-1.1b-chat,phi-2
     """
-    from ..catalog import DEFAULT_MODEL
-    from ..paths import default_results
+    from mindbench.models.catalog import DEFAULT_MODEL
+    from mindbench.paths import default_results
     suites = _split(suite)
     if suites == ["all"]:
         suites = list(SUITE_CHOICES)
@@ -141,7 +141,7 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
     else:
-        from ..table import text   # the one table, the same as `mindbench report`'s
+        from mindbench.present.table import text   # the one table, the same as `mindbench report`'s
         click.echo(text(records, "simple"))
         click.echo(f"{len(records)} cells -> {out}", err=True)
     # the main command's promise is a time: say what it took (with --json too, on stderr)

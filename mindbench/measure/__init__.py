@@ -8,6 +8,6 @@
 Nothing here imports torch or pynvml at module import time.
 """
 
-from .bandwidth import measure_bandwidth  # noqa: F401
-from .memory import MB, MemoryTracker  # noqa: F401
-from .speed import SpeedResult, Stat, measure_speed, stat  # noqa: F401
+from mindbench.measure.bandwidth import measure_bandwidth  # noqa: F401
+from mindbench.measure.memory import MB, MemoryTracker  # noqa: F401
+from mindbench.measure.speed import SpeedResult, Stat, measure_speed, stat  # noqa: F401

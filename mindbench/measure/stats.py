@@ -189,7 +189,7 @@ def unpaired(score_a: float, n_a: int, score_b: float, n_b: int, *, alpha: float
 # Widest first; GGUF types after these, wider bits first (F32, F16/BF16, Q8_0, Q6_K, ..., IQ2).
 def precision_rank(precision: str | None) -> tuple:
     """Widest first, as the runtime registry orders precisions (runtimes.precision_key)."""
-    from .runtimes import precision_key
+    from mindbench.runtimes import precision_key
     return precision_key(precision)
 
 
@@ -211,7 +211,7 @@ def against_reference(records: list[dict], alpha: float = ALPHA) -> dict[int, di
         if r.get("status") == "ok" and r.get("quality"):
             groups.setdefault((c.get("model"), c.get("weights", "pretrained")), []).append(i)
     out: dict[int, dict] = {}
-    from .runtimes import DEFAULT_RUNTIME   # at equal width, the default runtime is the reference
+    from mindbench.runtimes import DEFAULT_RUNTIME   # at equal width, the default runtime is the reference
     for idx in groups.values():
         runtimes = {(records[i].get("config") or {}).get("runtime") for i in idx}
         order = sorted(idx, key=lambda i: (precision_rank((records[i].get("config") or {}).get("precision")),

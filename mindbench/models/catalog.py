@@ -29,7 +29,7 @@ class ModelSpec:
     categories: tuple[str, ...] = ()
     gated: bool = False
     chat: bool = True            # has a chat template (instruct) or is a base model
-    arch: str | None = None      # name of the shipped architecture config (mindbench/archs/<arch>.json)
+    arch: str | None = None      # name of the shipped architecture config (mindbench/models/archs/<arch>.json)
     gguf_quant: str | None = None    # quantization type of the packaged GGUF file (for llama.cpp)
     install: str | None = None   # how to get it when it is missing
     notes: str = ""

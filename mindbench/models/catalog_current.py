@@ -1,7 +1,7 @@
 """The current open models (2024-2025) people choose from for local use, 0.5B to ~15B, beside the
 user's document's eight. Data only; mindbench.models.catalog merges it into CATALOG.
 
-Sources. Architecture configs (mindbench/archs/*.json) carry the values of each model's Hub
+Sources. Architecture configs (mindbench/models/archs/*.json) carry the values of each model's Hub
 config.json (layers, hidden, heads, KV heads, head_dim, vocab, intermediate, sliding window);
 their parameter totals are checked in tests against the makers' published counts. Published
 figures come from the model card or paper named in each entry ("source"), with the protocol as

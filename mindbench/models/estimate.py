@@ -1,6 +1,6 @@
 """Memory and speed of a (model, precision, device) never measured, from its architecture alone.
 
-Pure arithmetic over the shipped architecture configs (mindbench/archs/*.json): no torch, so the
+Pure arithmetic over the shipped architecture configs (mindbench/models/archs/*.json): no torch, so the
 recommender can estimate every catalog model in milliseconds. Every estimate says it is one
 (`"source": "estimated"`) and carries the inputs it was computed from.
 
@@ -68,7 +68,7 @@ ASSUMED_EFFICIENCY = {
 def arch_config(arch: str) -> dict:
     path = ARCHS_DIR / f"{arch}.json"
     if not path.exists():
-        raise MindbenchError(f"no architecture config {path.name} in mindbench/archs: reinstall mindbench")
+        raise MindbenchError(f"no architecture config {path.name} in mindbench/models/archs: reinstall mindbench")
     return json.loads(path.read_text())
 
 

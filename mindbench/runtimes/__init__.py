@@ -18,13 +18,13 @@ from __future__ import annotations
 import importlib
 import os
 
-from .base import Engine, GenParams, Generation, Runtime, Timing  # noqa: F401
+from mindbench.runtimes.base import Engine, GenParams, Generation, Runtime, Timing  # noqa: F401
 
 # name -> "module:attr" of its Runtime, imported on first use (importing the runtime modules
 # is cheap, but the names alone are enough for --help and for choosing).
 _TARGETS: dict[str, object] = {
-    "transformers": "mindbench.runtimes.transformers_rt:RUNTIME",
-    "llamacpp": "mindbench.runtimes.llamacpp_rt:RUNTIME",
+    "transformers": "mindbench.runtimes.transformers.runtime:RUNTIME",
+    "llamacpp": "mindbench.runtimes.llamacpp.runtime:RUNTIME",
 }
 # The runtime a model runs on when nothing says otherwise (old records without a runtime field
 # were all written by it, too).
@@ -54,7 +54,7 @@ def load_plugins() -> None:
             try:
                 _resolve(item)()
             except Exception as e:   # a broken plug-in is one line naming it, not a traceback
-                from ..errors import MindbenchError
+                from mindbench.errors import MindbenchError
                 raise MindbenchError(f"MINDBENCH_PLUGINS: {item} failed: {type(e).__name__}: {e}") from None
 
 
@@ -79,7 +79,7 @@ def get_runtime(name: str | None) -> Runtime:
     name = name or DEFAULT_RUNTIME
     if name not in _LOADED:
         if name not in _TARGETS:
-            from ..errors import MindbenchError
+            from mindbench.errors import MindbenchError
             raise MindbenchError(f"unknown runtime {name!r}; choose one of {', '.join(_TARGETS)}")
         rt = _resolve(_TARGETS[name])
         _LOADED[name] = rt() if isinstance(rt, type) else rt
@@ -98,7 +98,7 @@ def runtime_for(precision: str | None) -> Runtime:
     for rt in runtimes():
         if rt.takes(precision):
             return rt
-    from ..errors import PrecisionError
+    from mindbench.errors import PrecisionError
     raise PrecisionError(f"unknown precision {precision!r}: " +
                          "; ".join(f"{rt.name} takes {rt.precision_help}" for rt in runtimes()))
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
-from ..catalog import ModelSpec
+from mindbench.models.catalog import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class GenParams:
         """A checked copy, numbers coerced to their types: callers pass temperature=5 or
         max_tokens=256.0 as often as 5.0 and 256, and transformers rejects an int temperature
         with a raw ValueError deep inside generate. Anything else is one clear error."""
-        from ..errors import MindbenchError
+        from mindbench.errors import MindbenchError
         out = {}
         for name, kind in (("max_new_tokens", int), ("temperature", float), ("top_p", float),
                            ("top_k", int), ("repetition_penalty", float), ("seed", int),
@@ -74,7 +74,7 @@ def slow_decode_fault(precision: str | None) -> bool:
     """MINDBENCH_FAULT=slow_decode[@precision] (same list syntax as the worker's): a real slowdown
     for testing the speed gate. Each timed decode step is followed by a sleep as long as the step
     itself, so decode runs at half speed on any machine - the size of a lost fast path."""
-    from ..errors import faults
+    from mindbench.errors import faults
     return "slow_decode" in faults(precision or "")
 
 
@@ -148,7 +148,7 @@ class Engine:
     def memory_footprint(self) -> int:
         raise NotImplementedError
 
-    # --- teacher forcing (the fidelity track, mindbench/fidelity.py) -----------------------------
+    # --- teacher forcing (the fidelity track, mindbench/suites/fidelity.py) -----------------------------
     def fidelity_ids(self, text: str) -> list[int]:
         """A document's ids as this runtime feeds plain text (BOS where the model wants one)."""
         raise NotImplementedError
@@ -176,7 +176,7 @@ def pick_device(device: str | None, gpu_problem) -> str:
     None, else 'cpu'; 'cuda' -> 'cuda:0'; 'cuda:N' kept when `gpu_problem` is None, else its
     one-line reason with the fix; 'cpu' kept; anything else is an error. Each caller supplies
     only how it knows a GPU is usable (torch, llama.cpp's build, the host's NVML probe)."""
-    from ..errors import MindbenchError, PrecisionError
+    from mindbench.errors import MindbenchError, PrecisionError
     if device in ("auto", None):
         return "cuda:0" if gpu_problem("auto") is None else "cpu"
     if device == "cpu":
@@ -281,7 +281,7 @@ class Runtime:
                       efficiency: float | None, batch: int = 1) -> dict:
         """What the estimator says one measured cell should have shown (estimate_check):
         {"weights", "peak memory", "decode tok/s"}; `efficiency` None means the assumed one."""
-        from ..errors import MindbenchError
+        from mindbench.errors import MindbenchError
         raise MindbenchError(f"no estimator for the {self.name} runtime")
 
     def recommend_exclusion(self, precision: str, hw) -> str | None:
@@ -296,7 +296,7 @@ class Runtime:
     def check_available(self) -> None:
         """One line with the install hint when a module it needs is missing."""
         if not self.available():
-            from ..errors import MissingDependencyError
+            from mindbench.errors import MissingDependencyError
             raise MissingDependencyError(f"the {self.name} runtime needs {', '.join(self.requires)}: "
                                          f"{self.install_hint}")
 

@@ -57,8 +57,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checked import Checked, read_proof
-from .errors import MindbenchError
+from mindbench.sandbox.checked import Checked, read_proof
+from mindbench.errors import MindbenchError
 
 PROGRAM = "program.py"
 UID_BASE = int(os.environ.get("MINDBENCH_SANDBOX_UID_BASE", "2000000000"))  # far from real users
@@ -535,7 +535,7 @@ def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str,
 
     `files` maps names in the working dir to paths to copy there (e.g. {"data.csv": path}).
     Example: run_python("print(1 + 1)").stdout == "2\\n".
-    A `Checked` program passes only when its checks ran to the end (mindbench/checked.py): this
+    A `Checked` program passes only when its checks ran to the end (mindbench/sandbox/checked.py): this
     process makes a random token and hands it over through a pipe that the program reads after
     its checks; `passed` needs exit 0 and that token's line in the output.
     """

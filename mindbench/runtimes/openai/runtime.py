@@ -159,7 +159,8 @@ def open_engine(endpoint: str, name: str, server: dict, *, api_key_env=None, run
             "served_model": name, "weights": "pretrained", "cold": None, "device": "server",
             "endpoint": endpoint}
     info.update(extra_info or {})
-    weight_bytes = tokenizer.info.get("file_bytes") if tokenizer else None
+    # the GGUF's tensor bytes, as the in-process llama.cpp engine counts them (its roofline numerator)
+    weight_bytes = (tokenizer._llm._model.size() or tokenizer.info.get("file_bytes")) if tokenizer else None
     engine = OpenAIEngine(client, name, spec, runtime=runtime, precision=precision, flavor=server["flavor"],
                           info=info, template=template, tokenizer=tokenizer, weight_bytes=weight_bytes,
                           load_s=load_s, server=launched)

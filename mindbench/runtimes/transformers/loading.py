@@ -8,7 +8,7 @@ Where weights come from:
             cache, keyed by the file's sha256; later loads take about a second.
   local     a folder with config.json + weights.
   hub       huggingface_hub snapshot (mindbench.models.hub), token from mindbench.tokens.
-  random    no_weights=True: the architecture config shipped in mindbench/archs/ with random
+  random    no_weights=True: the architecture config shipped in mindbench/models/archs/ with random
             weights, to measure memory and speed of a model without downloading it.
 """
 
@@ -238,7 +238,8 @@ def arch_config(spec: ModelSpec):
     if not spec.arch:
         raise MindbenchError(f"{spec.id} has no shipped architecture config, so --no-weights cannot build it; "
                              f"catalog models with one: {', '.join(s.id for s in catalog.CATALOG.values() if s.arch)}")
-    path = Path(__file__).parent / "archs" / f"{spec.arch}.json"
+    from mindbench.models.estimate import ARCHS_DIR  # one place knows where the configs ship
+    path = ARCHS_DIR / f"{spec.arch}.json"
     if not path.exists():
         raise MindbenchError(f"architecture config {path.name} is missing from this install: reinstall mindbench")
     cfg = json.loads(path.read_text())
