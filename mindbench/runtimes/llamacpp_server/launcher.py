@@ -141,7 +141,7 @@ class LlamaCppServer:
         return self
 
     def _wait_healthy(self) -> None:
-        """Poll GET /v1/models until it answers 200; a server that exits first, or never
+        """Poll GET /v1/models until it answers (200, or 401 behind an API key); a server that exits first, or never
         answers, is an error naming its exit status and its log's last lines."""
         import http.client
         deadline = time.monotonic() + self.start_timeout_s
@@ -152,7 +152,7 @@ class LlamaCppServer:
             try:
                 conn = http.client.HTTPConnection(self.host, self.port, timeout=2)
                 conn.request("GET", "/v1/models")
-                ok = conn.getresponse().status == 200
+                ok = conn.getresponse().status in (200, 401, 403)   # up (an API key may be asked for)
                 conn.close()
                 if ok:
                     return
