@@ -58,7 +58,9 @@ def test_no_published_figure_without_a_source_and_protocol():
     for s in catalog.CATALOG.values():
         for p in s.published:
             n += 1
-            assert set(p) == {"benchmark", "score", "protocol", "source"}, s.id
+            # "unverified": transcribed from the source but not re-read against it (catalog_2026.json)
+            assert {"benchmark", "score", "protocol", "source"} <= set(p) <= {"benchmark", "score", "protocol",
+                                                                             "source", "unverified"}, s.id
             assert re.match(r"https://", p["source"]) and p["protocol"] and 0 <= p["score"] <= 100
     assert n >= 10
 

