@@ -14,7 +14,7 @@ _EXPORTS = {
     "LocalModelProvider": "provider",
     "CodeAgent": "agents", "ChatAgent": "agents", "DataAnalysisAgent": "agents",
     "CodeResult": "agents", "AnalysisResult": "agents", "extract_code": "agents",
-    "get_engine": "runtimes", "RUNTIMES": "runtimes", "get_runtime": "runtimes", "register_runtime": "runtimes",
+    "get_engine": "runtimes", "get_runtime": "runtimes", "register_runtime": "runtimes",
     "Runtime": "runtimes.base", "Engine": "runtimes.base", "GenParams": "runtimes.base", "Generation": "runtimes.base",
     "Timing": "runtimes.base",
     "ModelSpec": "models.catalog", "CATALOG": "models.catalog", "DEFAULT_MODEL": "models.catalog",

@@ -167,5 +167,5 @@ def test_the_registry_owns_each_runtimes_vocabulary(monkeypatch):
         with pytest.raises(InputError, match="needs no_such_module_for_mindbench: pip install no-such-module"):
             harness._check_precisions(["p1"], ["needs-pkg"])
     finally:
-        from mindbench.runtimes import _LOADED, _TARGETS
-        _TARGETS.pop("needs-pkg"), _LOADED.pop("needs-pkg", None)
+        from mindbench.runtimes import unregister_runtime
+        unregister_runtime("needs-pkg")

@@ -416,20 +416,20 @@ def test_code_protocols_prompt_differently_and_both_score(protocol):
 
 def _oracle_on_three_code_tasks(monkeypatch, on_run=lambda: None):
     """A base-model oracle for the first 3 code tasks, and an Event set once the sandbox has run
-    a program (suites._run_programs wrapped; `on_run` is called first)."""
+    a program (suites.run_programs wrapped; `on_run` is called first)."""
     import threading
     _sandbox()
     eng = OracleEngine(True, chat=False)
     for t in suites.select(suites.load_suite("code"), 3):
         eng.by_prompt[suites.build_request(eng, t).prompt] = t
-    ran, real = threading.Event(), suites._run_programs
+    ran, real = threading.Event(), suites.run_programs
 
     def run(programs, sandboxed, workers):
         res = real(programs, sandboxed, workers)
         on_run()
         ran.set()
         return res
-    monkeypatch.setattr(suites, "_run_programs", run)
+    monkeypatch.setattr("mindbench.suites.pipeline.run_programs", run)
     return eng, ran
 
 
@@ -570,17 +570,17 @@ def test_an_empty_reply_follows_no_chat_instruction():
     vacuous = [t for t in tasks if scoring.check_all("", t.fields["checks"])[0]]
     assert vacuous, "expected some checks that pass vacuously on empty text"
     for t in vacuous:
-        assert suites._verdict(t, "", None, True)["correct"] is False
-        assert suites._verdict(t, "   \n", None, True)["correct"] is False
+        assert suites.verdict(t, "", None, True)["correct"] is False
+        assert suites.verdict(t, "   \n", None, True)["correct"] is False
 
 
 # --- no pass without proof that the checks ran to their end (issue 13, item 1) -------------------
 
 def _through_the_verdict(pairs):
     """(task, model output) -> verdicts, by the very path evaluate() takes."""
-    programs = [(t, suites._program_for(t, text, True)) for t, text in pairs]
-    runs = suites._run_programs(programs, True, 2)
-    return [suites._verdict(t, text, run, True) for (t, text), run in zip(pairs, runs)]
+    programs = [(t, suites.program_for(t, text, True)) for t, text in pairs]
+    runs = suites.run_programs(programs, True, 2)
+    return [suites.verdict(t, text, run, True) for (t, text), run in zip(pairs, runs)]
 
 
 CHEATS = {

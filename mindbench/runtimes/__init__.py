@@ -15,75 +15,41 @@ a test calls `register_runtime`.
 
 from __future__ import annotations
 
-import importlib
-import os
-
+from mindbench.errors import PrecisionError
+from mindbench.registry import Registry, load_plugins  # noqa: F401  (load_plugins: re-exported)
 from mindbench.runtimes.base import Engine, GenParams, Generation, Runtime, Timing  # noqa: F401
 
-# name -> "module:attr" of its Runtime, imported on first use (importing the runtime modules
-# is cheap, but the names alone are enough for --help and for choosing).
-_TARGETS: dict[str, object] = {
+# The runtimes shipped with mindbench, registered exactly as a plug-in would be: name ->
+# "module:attr" of its Runtime, imported on first use (the names alone are enough for --help).
+RUNTIMES_REGISTRY = Registry("runtime", "mindbench.runtimes", {
     "transformers": "mindbench.runtimes.transformers.runtime:RUNTIME",
     "llamacpp": "mindbench.runtimes.llamacpp.runtime:RUNTIME",
-}
+    "llamacpp-server": "mindbench.runtimes.llamacpp_server.runtime:RUNTIME",
+    "openai": "mindbench.runtimes.openai.runtime:RUNTIME",
+}, instantiate=True)
 # The runtime a model runs on when nothing says otherwise (old records without a runtime field
 # were all written by it, too).
 DEFAULT_RUNTIME = "transformers"
-_LOADED: dict[str, Runtime] = {}
-_PLUGINS_DONE: set[str] = set()
-_ENTRY_POINTS_DONE = False
 
 
 def register_runtime(name: str, target) -> None:
     """Add (or replace) a runtime: `target` is a Runtime or a "module:attr" string naming one."""
-    _TARGETS[name] = target
-    _LOADED.pop(name, None)
+    RUNTIMES_REGISTRY.register(name, target)
 
 
-def load_plugins() -> None:
-    """Entry points (group mindbench.runtimes) and MINDBENCH_PLUGINS, each once per process."""
-    global _ENTRY_POINTS_DONE
-    if not _ENTRY_POINTS_DONE:
-        _ENTRY_POINTS_DONE = True
-        from importlib.metadata import entry_points
-        for ep in entry_points(group="mindbench.runtimes"):
-            _TARGETS.setdefault(ep.name, ep.value)
-    for item in filter(None, (s.strip() for s in os.environ.get("MINDBENCH_PLUGINS", "").split(","))):
-        if item not in _PLUGINS_DONE:
-            _PLUGINS_DONE.add(item)
-            try:
-                _resolve(item)()
-            except Exception as e:   # a broken plug-in is one line naming it, not a traceback
-                from mindbench.errors import MindbenchError
-                raise MindbenchError(f"MINDBENCH_PLUGINS: {item} failed: {type(e).__name__}: {e}") from None
-
-
-def _resolve(target):
-    if not isinstance(target, str):
-        return target
-    module, _, attr = target.partition(":")
-    obj = importlib.import_module(module)
-    for part in attr.split(".") if attr else ():
-        obj = getattr(obj, part)
-    return obj
+def unregister_runtime(name: str) -> None:
+    """Forget a runtime (tests that register a throw-away one)."""
+    RUNTIMES_REGISTRY._targets.pop(name, None)
+    RUNTIMES_REGISTRY._loaded.pop(name, None)
 
 
 def runtime_names() -> tuple[str, ...]:
-    load_plugins()
-    return tuple(_TARGETS)
+    return RUNTIMES_REGISTRY.names()
 
 
 def get_runtime(name: str | None) -> Runtime:
     """The Runtime called `name` (None: the default one); unknown names are one line."""
-    load_plugins()
-    name = name or DEFAULT_RUNTIME
-    if name not in _LOADED:
-        if name not in _TARGETS:
-            from mindbench.errors import MindbenchError
-            raise MindbenchError(f"unknown runtime {name!r}; choose one of {', '.join(_TARGETS)}")
-        rt = _resolve(_TARGETS[name])
-        _LOADED[name] = rt() if isinstance(rt, type) else rt
-    return _LOADED[name]
+    return RUNTIMES_REGISTRY.get(name or DEFAULT_RUNTIME)
 
 
 def runtimes() -> list[Runtime]:
@@ -98,7 +64,6 @@ def runtime_for(precision: str | None) -> Runtime:
     for rt in runtimes():
         if rt.takes(precision):
             return rt
-    from mindbench.errors import PrecisionError
     raise PrecisionError(f"unknown precision {precision!r}: " +
                          "; ".join(f"{rt.name} takes {rt.precision_help}" for rt in runtimes()))
 
@@ -122,7 +87,7 @@ def precision_key(precision: str | None) -> tuple:
             return (i, t, p)
     import re
     m = re.search(r"(\d+)", p)
-    return (len(_TARGETS), -int(m.group(1)) if m else 0, p)
+    return (len(runtime_names()), -int(m.group(1)) if m else 0, p)
 
 
 def get_engine(model, precision: str | None = None, device: str = "auto", runtime: str | None = None,
@@ -130,8 +95,3 @@ def get_engine(model, precision: str | None = None, device: str = "auto", runtim
     """Load `model` (name or ModelSpec) on `runtime` and return a ready Engine."""
     return get_runtime(runtime).load(model, precision, device=device, **kwargs)
 
-
-def __getattr__(name):
-    if name == "RUNTIMES":   # kept for callers of the old tuple; computed so plug-ins appear
-        return runtime_names()
-    raise AttributeError(name)
