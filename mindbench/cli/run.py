@@ -19,6 +19,20 @@ from mindbench.runtimes import DEFAULT_RUNTIME
 from mindbench.suites import DEFAULT_SUITE
 
 
+def _served(rts: list[str], endpoint) -> tuple[list[str], list[str]]:
+    """(endpoints, the chosen runtimes that take one); --endpoint without such a runtime, or such
+    a runtime without --endpoint, is one line and exit 2."""
+    from mindbench.cli.serve_bench import _endpoints
+    from mindbench.runtimes import get_runtime, runtime_names
+    served = [rt for rt in rts if rt in runtime_names() and getattr(get_runtime(rt), "takes_endpoint", False)]
+    endpoints = _endpoints(endpoint)
+    if served and not endpoints:
+        raise InputError(f"--runtimes {served[0]} measures a running server: give --endpoint http://HOST:PORT/v1")
+    if endpoints and not served:
+        raise InputError("--endpoint is for --runtimes openai (a server you run); llamacpp-server starts its own")
+    return endpoints, served
+
+
 def _warn_if_busy(threads: int | None) -> None:
     """Say so when other work already loads the CPU: speed figures measured now will be low and
     noisy (quality is not affected). Measured here: with both cores taken by other jobs, torch at
@@ -86,9 +100,15 @@ def _warn_if_busy(threads: int | None) -> None:
               help="Stop repeating after this much timed work, precise or not (the row is then marked noisy).")
 @click.option("--llama-bench", is_flag=True,
               help="Also measure llama-bench's pp512/tg128 when the prompt/new tokens are not 512/128.")
+@click.option("--endpoint", "endpoint", multiple=True,
+              help="With --runtimes openai: the server's base URL (http://HOST:PORT/v1); repeat it, a comma list or "
+                   "@FILE (one a line) for one cell per endpoint. --models then names what the server serves.")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
+              help="With --endpoint: the environment variable holding the API key (read by the cells, never stored).")
 def run_command(suite, models, precisions, runtimes, device, limit, full, repeats, batch_size, prompt_tokens,
                 new_tokens, code_protocol, out, resume, no_weights, log_samples, timeout_s, threads, executor, ray_address, ray_cpus_per_cell, as_json,
-                unsafe_no_sandbox, fidelity=None, fidelity_tokens=None, speed_ci=0.05, speed_max_s=60.0, llama_bench=False):
+                unsafe_no_sandbox, fidelity=None, fidelity_tokens=None, speed_ci=0.05, speed_max_s=60.0, llama_bench=False,
+                endpoint=(), api_key_env="OPENAI_API_KEY"):
     """Benchmark models x precisions: memory, prefill/decode speed, roofline and quality.
 
     Each (model, runtime, precision) cell runs in its own process; one that runs out of memory,
@@ -102,6 +122,7 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
       mindbench run --no-weights --models mistral-7b-instruct --precisions fp16,int4 --device cuda
       mindbench run --resume --out results/nightly.jsonl  # finish an interrupted sweep
       mindbench run --executor ray --ray-address auto --models tinyllama-1.1b-chat,phi-2
+      mindbench run --runtimes openai --endpoint http://127.0.0.1:8000/v1 --models Qwen/Qwen2.5-7B-Instruct
     """
     from mindbench.models.catalog import DEFAULT_MODEL
     from mindbench.paths import default_results
@@ -115,11 +136,17 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
     if fidelity and no_weights:
         raise InputError("--fidelity compares pretrained distributions; random weights (--no-weights) have none")
     out = Path(out) if out else default_results()
-    _validate_run(suites, _split(models) or [DEFAULT_MODEL], out, executor, no_weights)
     precs, rts = _split(precisions), _split(runtimes)
+    names = _split(models) or [DEFAULT_MODEL]
+    endpoints, served = _served(rts, endpoint)
+    # names a server serves need no catalog entry; every other runtime's do
+    _validate_run(suites, names if len(served) < len(rts) else [], out, executor, no_weights)
     if not rts or (precisions is not None and not precs):
         raise InputError("give at least one precision and one runtime")
     _check_precisions(precs, rts)
+    if endpoints:   # wrong URL, refused, 401, unknown model: one line, exit 2, before any cell
+        from mindbench.sweep.serve_bench import preflight
+        preflight(endpoints, names, api_key_env)
     if precisions is None:   # each runtime's defaults for this device (llama.cpp: the model's own file)
         dev = resolve_device(device, _host_info()[0])
         precs = default_precisions(rts, dev)
@@ -137,7 +164,8 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
                     prompt_tokens=prompt_tokens, new_tokens=new_tokens, no_weights=no_weights,
                     log_samples=samples, sandboxed=not unsafe_no_sandbox, threads=threads,
                     code_protocol=code_protocol, fidelity=fidelity, fidelity_tokens=fidelity_tokens,
-                    speed_ci=speed_ci, speed_max_s=speed_max_s, llama_bench=llama_bench)
+                    speed_ci=speed_ci, speed_max_s=speed_max_s, llama_bench=llama_bench,
+                    endpoints=endpoints or None, api_key_env=api_key_env if endpoints else None)
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
     else:

@@ -121,6 +121,9 @@ def cell_key(config: dict, fingerprint: str | None) -> str:
     # keys of records from before the switch (no code_protocol) stay as they were.
     if config.get("code_protocol") and any(s.split(":")[0] == "code" for s in config.get("suites") or []):
         parts.insert(6, f"protocol={config['code_protocol']}")
+    # A served model (runtimes/openai) is also where it is served: two endpoints are two cells.
+    if config.get("endpoint"):
+        parts.insert(-1, f"endpoint={config['endpoint']}")
     return "|".join("" if p is None else str(p) for p in parts)
 
 

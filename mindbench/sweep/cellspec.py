@@ -58,6 +58,8 @@ class CellSpec:
     speed_max_s: float | None = None
     llama_bench: bool = False
     code_protocol: str | None = None
+    endpoint: str | None = None                # a served model's base URL (runtimes/openai)
+    api_key_env: str | None = None             # the variable holding its API key: the name, never the key
     cell: str | None = None                    # the key (results.cell_key), set by the planner
     extra: dict = field(default_factory=dict, compare=False)   # keys a newer planner added
 
@@ -70,6 +72,9 @@ class CellSpec:
             d.pop("code_protocol")
         if self.cell is None:
             d.pop("cell")
+        for k in ("endpoint", "api_key_env"):   # absent unless served: other cells' job files stay as they were
+            if d[k] is None:
+                d.pop(k)
         return {**self.extra, **d}
 
     @classmethod

@@ -248,31 +248,56 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
          sandboxed: bool = True, cache_dir: str | None = None, fingerprint: str | None = None,
          threads: int | None = None, code_protocol: str | None = None, fidelity: bool | None = None,
          fidelity_tokens: int | None = None, speed_ci: float | None = None, speed_max_s: float | None = None,
-         llama_bench: bool = False) -> list[dict]:
+         llama_bench: bool = False, endpoints: Iterable[str] | None = None,
+         api_key_env: str | None = None) -> list[dict]:
     """The cells of a sweep, each a complete worker config with its key. fidelity=None: on for
-    pretrained weights (mindbench/suites/fidelity.py), off for random ones."""
+    pretrained weights (mindbench/suites/fidelity.py), off for random ones and for runtimes that
+    cannot give full next-token distributions (served models). A served-model runtime (openai)
+    gets one cell per endpoint: a sweep fans out over several servers."""
     from dataclasses import replace
 
-    from mindbench.models.catalog import resolve
     from mindbench.sweep.cellspec import CellSpec, SuiteChoice
     choices = () if no_weights else tuple(SuiteChoice.parse(s) for s in suites)   # split once, here
     cells = []
     for model in models:
-        spec = resolve(model)  # unknown names fail here, before any process starts
-        for runtime in runtimes:
+        for runtime, endpoint, spec, logprobs in _targets(model, runtimes, endpoints):
             for precision in runtime_precisions(runtime, spec, precisions):
                 cell = CellSpec(model=spec.id, runtime=runtime, precision=precision, device=device,
                                 weights="random" if no_weights else "pretrained", suites=choices, limit=limit,
                                 repeats=repeats, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
                                 batch_size=batch_size, seed=seed, run_id=run_id, log_samples=log_samples,
                                 sandboxed=sandboxed, cache_dir=cache_dir, threads=threads,
-                                fidelity=(not no_weights) if fidelity is None else bool(fidelity and not no_weights),
+                                fidelity=logprobs and ((not no_weights) if fidelity is None
+                                                       else bool(fidelity and not no_weights)),
                                 fidelity_tokens=fidelity_tokens, speed_ci=speed_ci, speed_max_s=speed_max_s,
-                                llama_bench=llama_bench, code_protocol=code_protocol or None)
+                                llama_bench=llama_bench, code_protocol=code_protocol or None, endpoint=endpoint,
+                                api_key_env=api_key_env if endpoint else None)
                 cell = replace(cell, cell=results.cell_key(cell.to_dict(), fingerprint))
                 # the executors pass the serialized form on, as the worker's job file
                 cells.append(cell.to_dict())
     return cells
+
+
+def _targets(model: str, runtimes: Iterable[str], endpoints: Iterable[str] | None):
+    """(runtime, endpoint or None, spec, full log-probabilities?) for one model: a served-model
+    runtime once per endpoint, under the server's own name for the model (no catalog entry
+    needed); any other runtime once, the name resolved in the catalog (unknown names fail
+    here, before any process starts)."""
+    from mindbench.models.catalog import ModelSpec, resolve
+    from mindbench.runtimes import get_runtime
+    spec = None
+    for runtime in runtimes:
+        try:
+            rt = get_runtime(runtime)
+        except MindbenchError:   # an unknown runtime: its cells become visible error rows
+            rt = None
+        logprobs = getattr(rt, "full_logprobs", True)
+        if getattr(rt, "takes_endpoint", False):
+            for endpoint in endpoints or [None]:
+                yield runtime, endpoint, ModelSpec(model, "endpoint"), logprobs
+        else:
+            spec = spec or resolve(model)
+            yield runtime, None, spec, logprobs
 
 
 def default_precisions(runtimes: Iterable[str], device: str) -> list[str]:

@@ -44,7 +44,7 @@ def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
     config = {k: cfg.get(k) for k in ("model", "source", "revision", "runtime", "precision", "dtype", "device",
                                       "weights", "suites", "limit", "repeats", "prompt_tokens", "new_tokens",
                                       "batch_size", "seed", "threads", "code_protocol", "fidelity",
-                                      "fidelity_tokens")}
+                                      "fidelity_tokens", "endpoint")}
     return {
         "schema": results.SCHEMA,
         "cell": results.cell_key(config, hardware.get("fingerprint")),
@@ -164,6 +164,8 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                 kwargs["cache_dir"] = cfg["cache_dir"]
             if cfg.get("threads"):
                 _set_threads(cfg, kwargs)
+            if cfg.get("endpoint"):   # a served model (runtimes/openai): where, and the key's variable
+                kwargs.update(endpoint=cfg["endpoint"], api_key_env=cfg.get("api_key_env"))
             engine = get_engine(cfg["model"], cfg["precision"], device=device, runtime=cfg["runtime"], **kwargs)
             info = engine.info or {}
             record["config"].update(dtype=engine.dtype, device=engine.device, source=info.get("source"),
@@ -173,7 +175,8 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                               "fallback_from": info.get("fallback_from")}
             if info.get("requantized_from"):   # a GGUF type made from the shipped file (runtimes/llamacpp.py)
                 record["load"].update({k: info.get(k) for k in ("requantized_from", "tensor_types")})
-            mem.set_weights(engine.memory_footprint())
+            if engine.memory_footprint() or not info.get("served_model"):   # a remote server's weights: unknown
+                mem.set_weights(engine.memory_footprint())
             if fault == "oom":
                 genuine_oom(engine.device, engine.memory_footprint())
             if fault == "segfault":
@@ -215,6 +218,8 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                 engine.unload()
             except Exception:
                 pass
+            if (engine.info or {}).get("served_model"):
+                _served_memory(record, engine.info)
         record["duration_s"] = round(time.perf_counter() - t_start, 2)
     return record
 
@@ -241,13 +246,28 @@ def _fidelity_reference(cfg: dict, emit):
         return {"error": f"no {fidelity.reference_precision(cfg['device'])} reference: {msg}"[:300]}, 0.0
 
 
+def _served_memory(record: dict, info: dict) -> None:
+    """A served model's memory is the server's: its peak resident set where mindbench started it
+    (llamacpp-server), else whatever the server publishes, else "not reported"; this process's
+    own peak is the client's and is kept apart, never shown as the model's."""
+    mem = record.get("memory") or {}
+    mem["client_peak_rss_mb"] = mem.get("peak_rss_mb")
+    mem["peak_rss_mb"] = info.get("server_peak_rss_mb")
+    mem["server"] = {"peak_rss_mb": info.get("server_peak_rss_mb"), "how": info.get("server_memory_how"),
+                     "reported": info.get("server_memory") or "not reported"}
+    record["memory"] = mem
+    record.setdefault("server", info.get("server"))
+
+
 def _measure_speed(engine, cfg: dict, measure_speed) -> dict:
     """The speed section: figures, verdict and contention, plus the settings the runtime ran
     with (threads, OpenMP wait policy), which decide CPU speed as much as the code does."""
     from mindbench.measure.speed import CI_TARGET, MAX_S
     speed = measure_speed(engine, cfg["prompt_tokens"], cfg["new_tokens"], cfg["repeats"],
                           ci_target=cfg.get("speed_ci") or CI_TARGET, max_s=cfg.get("speed_max_s") or MAX_S,
-                          llama_bench=bool(cfg.get("llama_bench")))
+                          llama_bench=bool(cfg.get("llama_bench")),
+                          # a served model: the server's CPU time is this measurement's, not contention
+                          **({"probe": engine.contention_probe()} if hasattr(engine, "contention_probe") else {}))
     out = speed.to_dict()
     info = engine.info or {}
     out["runtime_settings"] = {
