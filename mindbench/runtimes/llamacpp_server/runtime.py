@@ -23,6 +23,7 @@ class LlamaCppServerRuntime(LlamaCppRuntime):
     name = "llamacpp-server"
     requires = SERVER_MODULES
     install_hint = SERVER_INSTALL
+    full_logprobs = False       # measured through the server: no full distributions, no fidelity track
 
     @property
     def efficiency_family(self) -> str:

@@ -250,6 +250,14 @@ class OpenAIEngine(Engine):
         return Timing(prompt_tokens=n_prompt, new_tokens=n_new, prefill_s=times[0] - t0, ttft_s=times[0] - t0,
                       decode_s=times[-1] - times[0], step_s=steps)
 
+    def contention_probe(self):
+        """What others took from the CPUs while a timed request ran (measure/speed.py's verdict).
+        The server's own CPU time is this measurement's work, not contention: a server on this
+        host (one mindbench started, or found listening on a loopback endpoint) is counted as
+        ours. A remote server's host is out of sight: contention stays unknown there."""
+        pids = list(getattr(self, "contention_pids", None) or local_server_pids(self.client.host, self.client.port))
+        return ServedProbe(pids)
+
     def weight_bytes(self) -> int:
         """Bytes of weights when known (the GGUF file a launched server runs); 0 = not known
         (a remote server's weights are not mindbench's to guess)."""
@@ -291,3 +299,86 @@ def check_served(models: list[str], name: str, base_url: str) -> None:
     if name not in models:
         raise EndpointError(f"{base_url} does not serve {name!r}; it serves: {', '.join(models) or 'nothing'} "
                             f"(pass one of these as --models)")
+
+
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process (all its threads), from /proc."""
+    import os
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def local_server_pids(host: str, port: int) -> list[int]:
+    """The processes listening on a loopback endpoint's port (Linux /proc: the socket's inode in
+    /proc/net/tcp, then whose file descriptors hold it); [] elsewhere."""
+    import os
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        return []
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    parts = line.split()
+                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:   # 0A: LISTEN
+                        inodes.add(parts[9])
+        except (OSError, IndexError, ValueError):
+            continue
+    pids = []
+    if not inodes:
+        return pids
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    pids.append(int(pid))
+                    break
+        except OSError:
+            continue
+    return pids
+
+
+def _served_probe_class():
+    from mindbench.measure.speed import ContentionProbe
+
+    class _ServedProbe(ContentionProbe):
+        """ContentionProbe with the server's CPU time moved from "others" to "own"; with no
+        server process in sight, the host's contention is not ours to judge (unknown)."""
+
+        def __init__(self, pids: list[int]):
+            super().__init__("cpu", stat_reader=_no_stat) if not pids else super().__init__("cpu")
+            self.pids = pids
+
+        def _server(self) -> float:
+            return sum(_cpu_s(p) or 0.0 for p in self.pids)
+
+        def start(self) -> dict:
+            s = super().start()
+            s["server_cpu"] = self._server()
+            return s
+
+        def stop(self, s: dict) -> dict:
+            out = super().stop(s)
+            used = self._server() - s["server_cpu"]
+            out["server_cpu_s"] = round(used, 4)
+            out["own_cpu_s"] = round(out["own_cpu_s"] + used, 4)
+            if out.get("other_cpu_s") is not None:
+                out["other_cpu_s"] = round(max(0.0, out["other_cpu_s"] - used), 4)
+                wall = out["wall_s"]
+                out["stolen_frac"] = round(min(1.0, (out["other_cpu_s"] + out["steal_s"]) / (wall * out["cpus"])), 4) \
+                    if wall > 0 else None
+            return out
+    return _ServedProbe
+
+
+def _no_stat(cpus):
+    return None
+
+
+def ServedProbe(pids: list[int]):
+    return _served_probe_class()(pids)

@@ -94,6 +94,8 @@ class OpenAIRuntime(Runtime):
     precision_help = "nothing: the server decides (leave --precisions out; recorded as 'served')"
     requires = ()
     install_hint = "nothing to install: pass --endpoint http://HOST:PORT/v1"
+    takes_endpoint = True       # the sweep plans one cell per --endpoint, under the server's model name
+    full_logprobs = False       # a server returns top-k log-probabilities at most: no fidelity track
 
     def normalize(self, precision):
         return SERVED if precision in (None, SERVED) else None
