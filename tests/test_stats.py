@@ -8,6 +8,7 @@ from statistics import NormalDist
 
 import pytest
 
+from mindbench.decide import reference
 from mindbench.measure import stats
 
 # (b, c, scipy.stats.binomtest(min(b, c), b + c, 0.5).pvalue), scipy 1.17.1
@@ -158,11 +159,11 @@ def rec(precision, suite_items=None, *, model="smollm2-135m-instruct", runtime="
 
 
 def test_reference_is_the_widest_precision_and_gguf_comes_after():
-    assert sorted(["Q4_K_M", "int4", "fp16", "Q8_0", "fp32", "bf16", "int8"], key=stats.precision_rank) == \
+    assert sorted(["Q4_K_M", "int4", "fp16", "Q8_0", "fp32", "bf16", "int8"], key=reference.precision_rank) == \
         ["fp32", "bf16", "fp16", "int8", "int4", "Q8_0", "Q4_K_M"]
     recs = [rec("int4", {"code": items(5, 30)}), rec("Q4_K_M", {"code": items(8, 30)}, runtime="llamacpp"),
             rec("fp32", {"code": items(15, 30)}), rec("fp32", {"code": items(1, 30)}, model="gemma3-270m")]
-    out = stats.against_reference(recs)
+    out = reference.against_reference(recs)
     assert set(out) == {0, 1}                        # fp32 is the reference; gemma has no partner
     assert out[0]["code"]["reference"] == "transformers/fp32"
     assert out[0]["code"]["right_to_wrong"] == 10 and out[0]["code"]["verdict"] == "transformers/fp32 better"
@@ -171,20 +172,20 @@ def test_reference_is_the_widest_precision_and_gguf_comes_after():
 def test_records_without_items_fall_back_to_unpaired():
     recs = [rec("fp32", {"code": None}, score=50.0, n=20), rec("int8", {"code": None}, score=45.0, n=20),
             rec("int4", {"code": items(3, 20)})]
-    out = stats.against_reference(recs)
+    out = reference.against_reference(recs)
     assert out[1]["code"]["test"].startswith("two-proportion") and out[2]["code"]["test"].startswith("two-")
     assert out[1]["code"]["verdict"] == "not distinguishable at n = 20"
-    rows = stats.rows(recs)
+    rows = reference.rows(recs)
     assert [r["cell"] for r in rows] == ["int8", "int4"] and rows[0]["right→wrong / wrong→right"] == "—"
-    lines = stats.notes(recs)
+    lines = reference.notes(recs)
     assert len(lines) == 3 and "not distinguishable at n = 20" in lines[1]
-    assert stats.notes([rec("fp32", {"code": items(3, 20)})]) == []
+    assert reference.notes([rec("fp32", {"code": items(3, 20)})]) == []
 
 
 def test_different_task_sets_are_not_compared():
     recs = [rec("fp32", {"code": items(5, 10)}), rec("int8", {"code": items(5, 10, prefix="u")}),
             rec("int4", {"code": None}, score=40.0, n=20)]
-    assert stats.against_reference(recs) == {}
+    assert reference.against_reference(recs) == {}
 
 
 def test_critical_flips_is_where_mcnemar_turns_significant():

@@ -280,7 +280,7 @@ def speed_not_comparable(b: dict, n: dict) -> str | None:
 
 
 def _speed_difference(b: dict, n: dict) -> str:
-    from mindbench.present.table import top_feature
+    from mindbench.models.hardware import top_feature
     fb, fn = set(b.get("cpu_features") or []), set(n.get("cpu_features") or [])
     if fb != fn:
         tb, tn = top_feature(fb), top_feature(fn)

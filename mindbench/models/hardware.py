@@ -571,3 +571,14 @@ def render(hw: HardwareProfile) -> str:
         lines.append("gpus         none")
     lines += [f"note         {n}" for n in hw.notes]
     return "\n".join(lines)
+
+
+# The CPU features that decide a kernel's speed, most capable first: how a machine's class is named
+# in one word (tables, and compare's "different CPU" reason).
+ISA_RANK = ("amx_tile", "avx512f", "avx_vnni", "avx2", "avx", "sve2", "sve", "i8mm", "asimddp", "asimd", "neon")
+
+
+def top_feature(features) -> str:
+    if features is None:
+        return "CPU features unknown"
+    return next((f for f in ISA_RANK if f in features), "no AVX/NEON")

@@ -31,8 +31,8 @@ from mindbench.store.results import read_all as load_records  # noqa: F401
 # The one table (table.py) and the plots (plots.py): report_html and report_svg draw from those
 # modules, not from this one, so the presentation modules import each other in one direction.
 from mindbench.present.plots import overall_quality, pareto_front, plot  # noqa: F401
-from mindbench.present.table import (ISA_RANK, PAIRED_NOTE, PAIRED_TITLE, _fmt, figure_paths, hardware_line,  # noqa: F401
-                    speed_mark, suites_of, table_note, table_rows, top_feature)
+from mindbench.present.table import (PAIRED_NOTE, PAIRED_TITLE, _fmt, figure_paths, hardware_line,  # noqa: F401
+                    speed_mark, suites_of, table_note, table_rows)
 from mindbench.present.table import text as table_text
 
 
@@ -43,11 +43,11 @@ def render(records: list[dict], fmt: str) -> str:
         # One self-contained page (header, sortable table, plots, recommendation): report_html.
         from mindbench.present.report_html import page
         return page(records)
-    from mindbench.measure import stats
+    from mindbench.decide import reference
 
     views = [view(r) for r in records]
-    # each non-reference cell against its model's widest precision, per suite (mindbench.measure.stats)
-    paired = stats.against_reference(records)
+    # each non-reference cell against its model's widest precision, per suite (mindbench.decide.reference)
+    paired = reference.against_reference(records)
     if fmt == "json":
         # Raw numbers, not formatted strings: this is what scripts consume.
         return json.dumps([{k: v[k] for k in v if k != "timestamp"} | {"timestamp": v["timestamp"]}

@@ -486,10 +486,10 @@ def page(records: list[dict], title: str = "mindbench report") -> str:
 
 
 def paired_section(records: list[dict]) -> str:
-    """Each non-reference cell against its model's widest precision on the same tasks (mindbench.measure.stats)."""
-    from mindbench.measure import stats
+    """Each non-reference cell against its model's widest precision on the same tasks (mindbench.decide.reference)."""
+    from mindbench.decide import reference
     from mindbench.present.table import PAIRED_NOTE, PAIRED_TITLE
-    prows = stats.rows(records)
+    prows = reference.rows(records)
     if not prows:
         return ""
     return (f"<h2>{esc(PAIRED_TITLE.lstrip('# '))}</h2><p class='sub'>{esc(PAIRED_NOTE)}</p>"

@@ -3,21 +3,14 @@ run summary's speed marks): human-readable cells per record, its note, its figur
 
 from __future__ import annotations
 
+from mindbench.models.hardware import top_feature
+
+
 def _fmt(x, std=None, digits=1, est=False) -> str:
     if x is None:
         return "—"
     s = f"{x:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
     return s + (" (est.)" if est else "")
-
-
-# Most capable first: the one feature that names a CPU's kernel class in one word.
-ISA_RANK = ("amx_tile", "avx512f", "avx_vnni", "avx2", "avx", "sve2", "sve", "i8mm", "asimddp", "asimd", "neon")
-
-
-def top_feature(features) -> str:
-    if features is None:
-        return "CPU features unknown"
-    return next((f for f in ISA_RANK if f in features), "no AVX/NEON")
 
 
 def speed_mark(verdict: str | None) -> str:
@@ -149,7 +142,7 @@ def text(records: list[dict], tablefmt: str = "github") -> str:
     widest precision, and what the notation means. Same rows as the CSV and HTML outputs."""
     from tabulate import tabulate
 
-    from mindbench.measure import stats
+    from mindbench.decide import reference
     from mindbench.store.results import view
     views = [view(r) for r in records]
     rows = table_rows(views)
@@ -162,7 +155,7 @@ def text(records: list[dict], tablefmt: str = "github") -> str:
             head = " · ".join(f"{k}: {rows[0][k]}" for k in same) + "\n"
             rows = [{k: v for k, v in r.items() if k not in same} for r in rows]
     body = head + (tabulate(rows, headers="keys", tablefmt=tablefmt) if rows else "(no records)")
-    prows = stats.rows(records)
+    prows = reference.rows(records)
     if prows:
         body += (f"\n\n{PAIRED_TITLE}\n\n" + tabulate(prows, headers="keys", tablefmt=tablefmt, disable_numparse=True)
                  + f"\n\n{PAIRED_NOTE}")
