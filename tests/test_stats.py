@@ -197,3 +197,90 @@ def test_critical_flips_is_where_mcnemar_turns_significant():
         else:
             assert stats.mcnemar(d, 0) >= 0.05 and k >= 6
     assert stats.critical_flips(6) == 6 and stats.critical_flips(0) == 6
+
+
+# --- shifts between timings: Hodges-Lehmann, the Mann-Whitney interval, Wilson, Pocock -------------
+
+def test_hodges_lehmann_is_the_median_of_pairwise_differences():
+    # by hand: x = 1, 2, 3; y = 4, 6 -> differences 3 2 1 5 4 3 -> sorted 1 2 3 3 4 5 -> median 3
+    assert stats.hodges_lehmann([1, 2, 3], [4, 6]) == 3
+    assert stats.hodges_lehmann([0.0], [2.5]) == 2.5
+    # one wild repeat moves it by one rank, not by its size (the mean difference moves by 33)
+    x, y = [10.0, 10.2, 9.9, 10.1], [11.0, 11.1, 10.9, 11.2]
+    assert stats.hodges_lehmann(x, y + [200.0]) == pytest.approx(stats.hodges_lehmann(x, y), abs=0.15)
+    with pytest.raises(ValueError):
+        stats.hodges_lehmann([], [1.0])
+
+
+def test_mann_whitney_critical_values_match_the_textbook_table():
+    # Two-sided alpha 0.05 lower critical values of U (tables of Mann-Whitney U, e.g. Siegel and
+    # Castellan, Nonparametric Statistics, 2nd ed., 1988, Table J; or Hollander et al.): the
+    # interval's rank k is that value + 1.
+    for (m, n), u_crit in {(10, 10): 23, (5, 5): 2, (8, 8): 13, (6, 9): 10, (4, 4): 0, (20, 20): 127}.items():
+        assert stats.mann_whitney_k(m, n, 0.05) == u_crit + 1, (m, n)
+    assert stats.mann_whitney_k(3, 3, 0.05) == 0           # 3 repeats a side can never reach 95 %
+    assert stats.shift_ci([1, 2, 3], [4, 5, 6]) is None
+
+
+def test_mann_whitney_exact_distribution_matches_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(3)
+    for m, n in ((4, 7), (8, 8), (10, 12)):
+        x = [rng.random() for _ in range(m)]
+        y = [rng.random() + 0.3 for _ in range(n)]
+        u = sum(b > a for a in x for b in y)             # scipy's U of its first sample, y
+        p = scipy_stats.mannwhitneyu(y, x, alternative="less", method="exact").pvalue
+        assert stats.mann_whitney_cdf(u, m, n) == pytest.approx(p, rel=1e-9)
+    assert stats.mann_whitney_cdf(-1, 3, 3) == 0 and stats.mann_whitney_cdf(9, 3, 3) == 1
+
+
+def test_shift_ci_covers_a_known_shift_at_its_level():
+    # coverage, simulated: normal samples shifted by exactly 1.0; a 95 % interval must miss
+    # about 5 % of the time (at most ~5 %: the exact interval is conservative)
+    rng = random.Random(7)
+    misses, trials = 0, 400
+    for _ in range(trials):
+        x = [rng.gauss(0, 1) for _ in range(9)]
+        y = [rng.gauss(1.0, 1) for _ in range(9)]
+        lo, hi = stats.shift_ci(x, y, 0.05)
+        assert lo <= stats.hodges_lehmann(x, y) <= hi
+        misses += not lo <= 1.0 <= hi
+    assert 0.01 <= misses / trials <= 0.08, misses
+    # the large-sample branch (normal quantiles) agrees with the exact one where both apply
+    exact = stats.mann_whitney_k(20, 20)
+    assert math.floor(200 - 1.959964 * math.sqrt(400 * 41 / 12)) in (exact - 1, exact, exact + 1)
+    assert stats.mann_whitney_k(30, 30) == math.floor(450 - stats.z_of(0.05) * math.sqrt(900 * 61 / 12))
+
+
+def test_wilson_interval_matches_newcombe_and_scipy():
+    # Newcombe, "Two-sided confidence intervals for the single proportion", Stat. Med. 17, 1998,
+    # 857-872, Table II, method 3 (score interval without continuity correction)
+    for (k, n), (lo, hi) in {(81, 263): (0.2553, 0.3662), (15, 148): (0.0624, 0.1605),
+                             (0, 20): (0.0, 0.1611), (1, 29): (0.0061, 0.1718)}.items():
+        got = stats.wilson(k, n)
+        assert got == pytest.approx((lo, hi), abs=5e-5), (k, n)
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for k, n in ((3, 10), (19, 20), (20, 20), (500, 2000)):
+        ci = scipy_stats.binomtest(k, n).proportion_ci(method="wilson")
+        assert stats.wilson(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+def test_pocock_levels_and_their_fallback():
+    assert stats.pocock_alpha(1) == 0.05 and stats.pocock_alpha(3) == 0.0221
+    assert stats.pocock_alpha(4, 0.025) == pytest.approx(0.0091)
+    assert stats.pocock_alpha(7) == pytest.approx(0.05 / 7)          # not tabulated: Bonferroni
+    with pytest.raises(ValueError):
+        stats.pocock_alpha(0)
+
+
+def test_round_bootstrap_sees_a_shift_and_the_spread_between_rounds():
+    rng = random.Random(1)
+    rounds = []
+    for _ in range(6):                       # each round (one process per side) has its own offset
+        off = rng.gauss(0, 0.02)
+        rounds.append(([off + rng.gauss(0, 0.01) for _ in range(5)],
+                       [off + 0.10 + rng.gauss(0, 0.01) for _ in range(5)]))
+    lo, hi = stats.round_bootstrap_ci(rounds)
+    assert 0.05 < lo < 0.10 < hi < 0.15
+    assert stats.round_bootstrap_ci(rounds) == (lo, hi)              # seeded: the same every run
+    assert stats.round_bootstrap_ci(rounds[:1]) is None

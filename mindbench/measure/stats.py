@@ -182,3 +182,134 @@ def unpaired(score_a: float, n_a: int, score_b: float, n_b: int, *, alpha: float
             "right_to_wrong": None, "wrong_to_right": None, "p": p,
             "mde": 100 * mde_unpaired(pooled, n_a, n_b, alpha), "alpha": alpha,
             "verdict": verdict(p, diff, min(n_a, n_b), alpha, a, b)}
+
+
+# --- shifts between two sets of timings (the A/B speed gate) --------------------------------
+#
+# The gate compares the timed repeats of side A (the baseline's code) and side B (HEAD) measured
+# on one machine. Timings are skewed (a preempted repeat is slow, nothing makes one much faster),
+# so the shift is estimated without assuming normality:
+#
+# - Hodges-Lehmann shift: the median of all m*n differences y_j - x_i (Hodges and Lehmann,
+#   "Estimates of location based on rank tests", Ann. Math. Statist. 34(2), 1963, 598-611). One
+#   outlying repeat moves it by at most one rank among m*n.
+# - Its confidence interval by inverting the Mann-Whitney test (Hollander, Wolfe and Chicken,
+#   "Nonparametric Statistical Methods", 3rd ed., 2014, section 4.3; Bauer, JASA 67, 1972,
+#   687-690): with D(1) <= ... <= D(mn) the ordered differences, [D(k), D(mn + 1 - k)] covers the
+#   true shift with probability >= 1 - alpha, where k - 1 is the largest u with
+#   P(U <= u) <= alpha / 2 under "no shift" (U the Mann-Whitney count of pairs y_j < x_i, so k - 1
+#   is the two-sided test's lower critical value). P(U <= u) is exact from the recurrence
+#   c(u; m, n) = c(u - n; m - 1, n) + c(u; m, n - 1) (Mann and Whitney, Ann. Math. Statist. 18,
+#   1947, 50-60) while m*n <= EXACT_MN, else the normal approximation
+#   k = floor(mn/2 - z_{1-alpha/2} sqrt(mn(m + n + 1)/12)) (Hollander et al. eq. 4.43).
+# - Wilson's score interval for a rate (detections out of simulated gate runs): Wilson, "Probable
+#   inference, the law of succession, and statistical inference", JASA 22, 1927, 209-212:
+#   (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n).
+# - Pocock's constant nominal level for K equally spaced looks at accumulating data with an overall
+#   two-sided 0.05 (Pocock, "Group sequential methods in the design and analysis of clinical
+#   trials", Biometrika 64(2), 1977, 191-199, Table 1): a gate that adds rounds until it can decide
+#   looks several times, and testing each look at 0.05 would cry wolf more often than 5 %.
+
+EXACT_MN = 400   # the exact null distribution of U costs O(m * n * mn); beyond this the normal one is within a rank
+POCOCK_05 = {1: 0.05, 2: 0.0294, 3: 0.0221, 4: 0.0182, 5: 0.0158, 10: 0.0106}
+
+
+def hodges_lehmann(x: list[float], y: list[float]) -> float:
+    """The Hodges-Lehmann estimate of the shift of y against x: median of all y_j - x_i."""
+    if not x or not y:
+        raise ValueError("hodges_lehmann needs at least one value on each side")
+    d = sorted(b - a for a in x for b in y)
+    mid = len(d) // 2
+    return d[mid] if len(d) % 2 else (d[mid - 1] + d[mid]) / 2
+
+
+def mann_whitney_cdf(u: int, m: int, n: int) -> float:
+    """P(U <= u) for the Mann-Whitney U of samples of sizes m and n under "no shift", exact."""
+    if u < 0:
+        return 0.0
+    mn = m * n
+    if u >= mn:
+        return 1.0
+    # counts[j][v]: arrangements of sizes (i, j) with U = v, built up over i (Mann and Whitney's recurrence)
+    prev = [[1] + [0] * mn for _ in range(n + 1)]            # i = 0: U = 0 only
+    for i in range(1, m + 1):
+        cur = [[1] + [0] * mn]                                # j = 0: U = 0 only
+        for j in range(1, n + 1):
+            row = [0] * (mn + 1)
+            a, b = prev[j], cur[j - 1]
+            for v in range(i * j + 1):
+                row[v] = (a[v - j] if v >= j else 0) + b[v]
+            cur.append(row)
+        prev = cur
+    counts = prev[n]
+    return sum(counts[:u + 1]) / math.comb(m + n, m)
+
+
+def mann_whitney_k(m: int, n: int, alpha: float = ALPHA) -> int:
+    """The rank k of the two-sided 1 - alpha shift interval [D(k), D(mn + 1 - k)]; 0 when even
+    [D(1), D(mn)] does not reach that confidence (too few repeats)."""
+    mn = m * n
+    if mn <= EXACT_MN:
+        k = 0
+        while mann_whitney_cdf(k, m, n) <= alpha / 2:
+            k += 1
+        return k
+    return max(0, math.floor(mn / 2 - z_of(alpha) * math.sqrt(mn * (m + n + 1) / 12)))
+
+
+def shift_ci(x: list[float], y: list[float], alpha: float = ALPHA) -> tuple[float, float] | None:
+    """The 1 - alpha confidence interval of the shift of y against x by inverting the Mann-Whitney
+    test; None when the samples are too small for that confidence."""
+    k = mann_whitney_k(len(x), len(y), alpha)
+    if k < 1:
+        return None
+    d = sorted(b - a for a in x for b in y)
+    return d[k - 1], d[len(d) - k]
+
+
+def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval for a rate of k in n (never outside 0-1, sensible at k = 0 or n)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+    p = k / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    lo, hi = (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+    return (0.0 if k == 0 else lo), (1.0 if k == n else hi)     # exact ends, not rounding residue
+
+
+def pocock_alpha(looks: int, alpha: float = ALPHA) -> float:
+    """Nominal level per look so that `looks` looks keep an overall `alpha`: Pocock's constant
+    (tabulated for an overall 0.05, scaled in proportion for other levels), Bonferroni's alpha / K
+    for a number of looks the table lacks (conservative)."""
+    if looks < 1:
+        raise ValueError("looks must be at least 1")
+    return POCOCK_05[looks] / 0.05 * alpha if looks in POCOCK_05 else alpha / looks
+
+
+def round_bootstrap_ci(rounds: list[tuple[list[float], list[float]]], alpha: float = ALPHA,
+                       resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float] | None:
+    """Percentile CI of the mean within-round shift (median of B minus median of A) by a two-level
+    bootstrap: rounds resampled with replacement, then each chosen round's repeats (Davison and
+    Hinkley, "Bootstrap Methods and their Application", 1997, section 3.8: resampling both stages
+    keeps the between-round variation that one process per side adds). None below two rounds."""
+    if len(rounds) < 2:
+        return None
+    rng = random.Random(seed)
+
+    def med(v):
+        v = sorted(v)
+        return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
+
+    stats_ = []
+    for _ in range(resamples):
+        total = 0.0
+        for _ in rounds:
+            a, b = rounds[rng.randrange(len(rounds))]
+            total += med(rng.choices(b, k=len(b))) - med(rng.choices(a, k=len(a)))
+        stats_.append(total / len(rounds))
+    stats_.sort()
+    lo = stats_[int(math.floor(alpha / 2 * resamples))]
+    hi = stats_[int(math.ceil((1 - alpha / 2) * resamples)) - 1]
+    return lo, hi
