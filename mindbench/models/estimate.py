@@ -257,19 +257,21 @@ def estimate(spec: ModelSpec, precision: str, device: str, *, context: int = 204
                     bandwidth_gb_s=bandwidth_gb_s, efficiency=efficiency, decode_tok_s=tok_s, inputs=inputs)
 
 
-def measured_efficiency(records: list[dict], runtime: str | None = None) -> dict[tuple[str, str], float]:
+def measured_efficiency(records: list[dict], runtime: str | None = None, *,
+                        family_of=lambda name: name) -> dict[tuple[str, str], float]:
     """Median measured roofline efficiency per (device kind, precision) from ok runs of `runtime`'s
     efficiency family (default: the default runtime, whose kernels this estimator models): the
-    store's evidence replaces the assumed factors above."""
+    store's evidence replaces the assumed factors above. `family_of(runtime name)` is the runtime
+    registry's efficiency_family, handed in by the caller (this arithmetic sits below the runtimes);
+    by default each runtime name is its own family."""
     from mindbench.measure.speed import usable
-    from mindbench.runtimes import efficiency_family
-    family = efficiency_family(runtime)
+    family = family_of(runtime)
     by: dict[tuple[str, str], list[float]] = {}
     for r in records:
         cfg, roof = r.get("config") or {}, r.get("roofline") or {}
         eff = roof.get("efficiency")
         # efficiency is the decode speed over the roofline: from a contended run it is as low
-        if r.get("status") != "ok" or not eff or efficiency_family(cfg.get("runtime")) != family or not usable(r):
+        if r.get("status") != "ok" or not eff or family_of(cfg.get("runtime")) != family or not usable(r):
             continue
         kind = "cuda" if str(cfg.get("device", "")).startswith("cuda") else "cpu"
         by.setdefault((kind, cfg.get("precision")), []).append(float(eff))

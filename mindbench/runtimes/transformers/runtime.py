@@ -51,7 +51,9 @@ class TransformersRuntime(Runtime):
 
     def estimate_candidates(self, specs, hw, records, context, bandwidth_gb_s):
         from mindbench.models.estimate import efficiency_for, estimate, max_context, measured_efficiency
-        eff = {k: v for k, v in measured_efficiency(records, self.name).items() if k[0] == hw.device}
+        from mindbench.runtimes import efficiency_family
+        eff = {k: v for k, v in measured_efficiency(records, self.name, family_of=efficiency_family).items()
+               if k[0] == hw.device}
         for spec in specs:
             if not spec.arch:
                 continue
@@ -71,6 +73,13 @@ class TransformersRuntime(Runtime):
         # the suites generate in batches: KV cache and activations scale with the batch
         peak = e.weights_mb + e.overhead_mb + batch * (e.kv_cache_mb + e.activations_mb)
         return {"weights": e.weights_mb, "peak memory": peak, "decode tok/s": e.decode_tok_s}
+
+    def hub_file(self, spec, precision):
+        if spec.source == "local" and str(spec.path or "").lower().endswith(".gguf"):
+            from mindbench.errors import MindbenchError
+            raise MindbenchError(f"{spec.path} is a GGUF file; transformers loads model folders: run it with "
+                                 f"--runtimes llamacpp, or give the model's folder or Hub id")
+        return super().hub_file(spec, precision)
 
     def recommend_exclusion(self, precision: str, hw) -> str | None:
         if precision in ("int8", "int4") and not hw.bnb_available:
