@@ -290,8 +290,14 @@ class OpenAIEngine(Engine):
         server, self._server = self._server, None
         if server is not None:
             server.stop()
-            self.info["server_log_tail"] = server.log_tail()
             self.info.update(server.memory_report())
+        elif "server_peak_rss_mb" not in self.info:
+            pids = local_server_pids(self.client.host, self.client.port)
+            peaks = [_peak_rss_kb(p) for p in pids]
+            if pids and None not in peaks:   # a server on this host: the kernel's own figure
+                self.info["server_peak_rss_mb"] = round(sum(peaks) / 1024, 1)
+                self.info["server_memory_how"] = ("peak resident set (VmHWM, /proc) of the process listening on the "
+                                                  "endpoint, since it started: earlier work on it included")
 
 
 def check_served(models: list[str], name: str, base_url: str) -> None:
@@ -310,6 +316,17 @@ def _cpu_s(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _peak_rss_kb(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def local_server_pids(host: str, port: int) -> list[int]:
