@@ -237,3 +237,81 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+# --- through the command line -------------------------------------------------------------------
+
+def _cli(args, env=None):
+    from click.testing import CliRunner
+
+    from mindbench.cli import cli
+    t0 = time.perf_counter()
+    res = CliRunner().invoke(cli, args, env=env)
+    return res, time.perf_counter() - t0
+
+
+@needs_server
+def test_run_refuses_a_bad_endpoint_before_any_cell(server, tmp_path):
+    from mindbench.runtimes.llamacpp_server.launcher import free_port
+    out = tmp_path / "runs.jsonl"
+    base = ["run", "--runtimes", "openai", "--suite", "code", "--limit", "1", "--out", str(out)]
+    env = {"MB_TEST_KEY": KEY}
+    cases = [([f"--endpoint=http://127.0.0.1:{server.port}/nope/v1", "--models", MODEL, "--api-key-env", "MB_TEST_KEY"], "HTTP 404"),
+             ([f"--endpoint=http://127.0.0.1:{free_port()}/v1", "--models", MODEL], "connection refused"),
+             ([f"--endpoint={server.base_url}", "--models", MODEL], "HTTP 401"),
+             ([f"--endpoint={server.base_url}", "--models", "gpt-17", "--api-key-env", "MB_TEST_KEY"], "does not serve"),
+             (["--models", MODEL], "give --endpoint")]
+    for args, says in cases:
+        res, took = _cli(base + args, env)
+        assert res.exit_code == 2, res.output
+        assert says in res.output and res.output.count("Error:") == 1 and "Traceback" not in res.output
+        assert took < 5
+        assert not out.exists()                    # nothing appended
+    res, _ = _cli(["run", "--runtimes", "llamacpp", f"--endpoint={server.base_url}", "--models", MODEL, "--out", str(out)])
+    assert res.exit_code == 2 and "--endpoint is for --runtimes openai" in res.output
+
+
+@needs_server
+def test_run_measures_a_served_cell(server, tmp_path):
+    """A cell through `mindbench run --runtimes openai`: the record names the server, scores the
+    suite, says where its memory figure comes from, and holds no key."""
+    out = tmp_path / "runs.jsonl"
+    res, _ = _cli(["run", "--runtimes", "openai", f"--endpoint={server.base_url}", "--models", MODEL,
+                   "--api-key-env", "MB_TEST_KEY", "--suite", "code", "--limit", "1", "--repeats", "1",
+                   "--prompt-tokens", "16", "--new-tokens", "4", "--speed-max-s", "1", "--json", "--out", str(out)],
+                  {"MB_TEST_KEY": KEY})
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    rec = json.loads(text.splitlines()[-1])
+    assert rec["status"] == "ok", rec.get("error")
+    cfg = rec["config"]
+    assert cfg["runtime"] == "openai" and cfg["precision"] == "served" and cfg["endpoint"] == server.base_url
+    assert cfg["source"].startswith("llama-cpp-python at ") and cfg["fidelity"] is False
+    assert rec["quality"]["code"]["n"] == 1 and rec["speed"]["decode_tok_s"]["mean"] > 0
+    assert rec["memory"]["server"]["peak_rss_mb"] > 50          # the server's own, found on the loopback port
+    assert rec["memory"]["client_peak_rss_mb"] > 0
+    assert KEY not in text and KEY not in res.output
+
+
+@needs_server
+def test_serve_bench_sweep(server, tmp_path):
+    out = tmp_path / "serving.jsonl"
+    res, _ = _cli(["serve-bench", f"--endpoint={server.base_url}", "--models", MODEL, "--api-key-env", "MB_TEST_KEY",
+                   "--concurrency", "1,2", "--shape", "tiny=16/4", "--requests", "4", "--slo", "ttft=10s,itl=5s",
+                   "--json", "--out", str(out), "--plot", str(tmp_path / "lat.png")], {"MB_TEST_KEY": KEY})
+    assert res.exit_code == 0, res.output
+    rec = json.loads(out.read_text().splitlines()[-1])
+    assert rec["kind"] == "serving" and rec["status"] == "ok" and rec["config"]["shape"]["name"] == "tiny"
+    levels = rec["serving"]["levels"]
+    assert [lv["concurrency"] for lv in levels] == [1, 2]
+    for lv in levels:
+        assert lv["requests"] == 4 and lv["failed"] == 0
+        assert lv["req_s"] > 0 and lv["output_tok_s"] > 0
+        assert lv["output_tokens"]["mean"] == 4            # min_tokens: every request decodes its 4
+        assert lv["ttft_ms"]["p50"]["value"] > 0 and "goodput_req_s" in lv
+    assert (tmp_path / "lat.png").stat().st_size > 1000 and (tmp_path / "lat-ttft.png").exists()
+    assert KEY not in out.read_text()
+    res, took = _cli(["serve-bench", f"--endpoint={server.base_url}", "--models", "nope", "--api-key-env",
+                      "MB_TEST_KEY", "--out", str(tmp_path / "none.jsonl")], {"MB_TEST_KEY": KEY})
+    assert res.exit_code == 2 and "does not serve 'nope'" in res.output and took < 5
+    assert not (tmp_path / "none.jsonl").exists()
