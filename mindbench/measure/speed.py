@@ -195,6 +195,7 @@ class SpeedResult:
     llama_bench: dict | None = None
     energy_j_per_token: float | None = None
     timed_s: float = 0.0
+    samples: dict | None = None     # every timed repeat's figures, in order (the A/B gate's per-repeat rule)
 
     def to_dict(self) -> dict:
         return {"prefill_tok_s": self.prefill_tok_s.to_dict(), "decode_tok_s": self.decode_tok_s.to_dict(),
@@ -203,7 +204,7 @@ class SpeedResult:
                 "verdict": self.verdict,
                 "ci95_rel": None if math.isinf(self.ci95_rel) else round(self.ci95_rel, 4),
                 "ci_target": self.ci_target, "repeats": self.decode_tok_s.n, "timed_s": round(self.timed_s, 2),
-                "contention": self.contention}
+                "contention": self.contention, "samples": self.samples}
 
 
 def verdict_of(ci: float, target: float, contention: dict) -> str:
@@ -214,9 +215,11 @@ def verdict_of(ci: float, target: float, contention: dict) -> str:
 
 def measure_speed(engine, prompt_tokens: int = 512, new_tokens: int = 128, repeats: int = 3,
                   warmup: int = 1, *, ci_target: float = CI_TARGET, max_s: float = MAX_S,
-                  probe: ContentionProbe | None = None, llama_bench: bool = False) -> SpeedResult:
+                  probe: ContentionProbe | None = None, llama_bench: bool = False, progress=None) -> SpeedResult:
     """Run `engine.timed_run` `warmup` times (discarded), then at least `repeats` times and more
-    until decode's 95 % CI is within `ci_target` or `max_s` seconds of timed runs have passed."""
+    until decode's 95 % CI is within `ci_target` or `max_s` seconds of timed runs have passed.
+    `progress(done, total, decode_tok_s)` is called after each timed run (total: the most runs
+    `repeats`, the CI and `max_s` may still take), so a display can show the stage moving."""
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     if new_tokens < 2:
@@ -231,7 +234,12 @@ def measure_speed(engine, prompt_tokens: int = 512, new_tokens: int = 128, repea
         timings.append(engine.timed_run(prompt_tokens, new_tokens))
         probes.append(probe.stop(s))
         n, ci = len(timings), ci_rel(t.decode_tok_s for t in timings)
-        if n >= repeats and (ci <= ci_target or time.perf_counter() - t_begin >= max_s or n >= MAX_REPEATS):
+        stop = n >= repeats and (ci <= ci_target or time.perf_counter() - t_begin >= max_s or n >= MAX_REPEATS)
+        if progress is not None:   # total: the most runs the time limit still allows
+            spent = time.perf_counter() - t_begin
+            room = math.ceil(max(0.0, max_s - spent) / (spent / n)) if spent > 0 else 1
+            progress(n, n if stop else max(repeats, min(MAX_REPEATS, n + max(1, room))), timings[-1].decode_tok_s)
+        if stop:
             break
     timed = time.perf_counter() - t_begin
     contention = _sum_contention(probes)
@@ -246,13 +254,26 @@ def measure_speed(engine, prompt_tokens: int = 512, new_tokens: int = 128, repea
         ttft_pct_ms=percentiles(t.ttft_s * 1000 for t in timings),
         # per new token over whole timed runs (prefill included: NVML's counter has no finer grain)
         energy_j_per_token=None if energy is None else round(energy / (new_tokens * len(timings)), 5),
-        timed_s=timed)
+        timed_s=timed, samples=_samples(timings))
     if prompt_tokens == 512 and new_tokens == 128:
         result.llama_bench = {"pp512": result.prefill_tok_s.mean, "tg128": result.decode_tok_s.mean,
                               "how": "this cell's 512-token prompt and 128 new tokens (tg128 after the prompt)"}
     elif llama_bench:
         result.llama_bench = _llama_bench(engine)
     return result
+
+
+def _samples(timings) -> dict:
+    """Per repeat: decode and prefill tok/s, TTFT ms, and the median decode step (ms), which one
+    preempted step cannot move."""
+    def med(xs):
+        xs = sorted(xs)
+        return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2 if xs else None
+    itl = [med(getattr(t, "step_s", None) or ()) for t in timings]
+    return {"decode_tok_s": [round(t.decode_tok_s, 4) for t in timings],
+            "prefill_tok_s": [round(t.prefill_tok_s, 4) for t in timings],
+            "ttft_ms": [round(t.ttft_s * 1000, 4) for t in timings],
+            "itl_p50_ms": None if None in itl else [round(x * 1000, 4) for x in itl]}
 
 
 def _llama_bench(engine, runs: int = 2) -> dict:

@@ -70,21 +70,44 @@ class Generation:
     finish_reason: str              # "stop" | "length" | "eos"
 
 
-def slow_decode_fault(precision: str | None) -> bool:
-    """MINDBENCH_FAULT=slow_decode[@precision] (same list syntax as the worker's): a real slowdown
-    for testing the speed gate. Each timed decode step is followed by a sleep as long as the step
-    itself, so decode runs at half speed on any machine - the size of a lost fast path."""
+def slow_decode_fault(precision: str | None) -> float:
+    """MINDBENCH_FAULT=slow_decode[:FRACTION][@precision] (same list syntax as the worker's): a real
+    slowdown of known size for testing the speed gate, as a fraction of each decode step's own
+    time (0.0: off). Bare slow_decode is 1.0, decode at half speed - the size of a lost fast path;
+    slow_decode:0.05 is a 5 % slower decode, the size the gate's power is measured at."""
     from mindbench.errors import faults
-    return "slow_decode" in faults(precision or "")
+    for kind in faults(precision or ""):
+        name, _, frac = kind.partition(":")
+        if name == "slow_decode":
+            return slow_decode_fraction(frac)
+    return 0.0
 
 
-def end_step(started: float, steps: list, slow: bool) -> None:
+def slow_decode_fraction(text: str) -> float:
+    """The FRACTION of slow_decode:FRACTION ("" is 1.0); a clear error on anything else."""
+    if not text:
+        return 1.0
+    try:
+        f = float(text)
+    except ValueError:
+        f = -1.0
+    if not 0 < f <= 10:
+        raise ValueError(f"MINDBENCH_FAULT: slow_decode:{text}: the fraction must be a number in (0, 10]")
+    return f
+
+
+def end_step(started: float, steps: list, slow: float) -> None:
     """Close one timed decode step begun at `started` (perf_counter): record its duration, and
-    under the slow_decode fault sleep as long again (the sleep counts in the step, as it would
-    in slower code)."""
+    under the slow_decode fault wait `slow` times as long again (the wait counts in the step, as
+    it would in slower code). Proportional to the step's own measured time, so decode slows by
+    1 + slow whatever the load. Spun, not slept: slower code keeps the CPU, and a sleeping thread
+    on a busy host waits for a scheduler slice to wake (a 0.6 ms sleep took 2 ms at load 8 on 2
+    cores, tripling a 3 % slowdown)."""
     took = time.perf_counter() - started
     if slow:
-        time.sleep(took)
+        until = started + took * (1.0 + slow)
+        while time.perf_counter() < until:
+            pass
         took = time.perf_counter() - started
     steps.append(took)
 
@@ -287,6 +310,14 @@ class Runtime:
     def recommend_exclusion(self, precision: str, hw) -> str | None:
         """Why this machine cannot run `precision` on this runtime (None: it can)."""
         return None
+
+    # --- where the weights come from -----------------------------------------------------------------
+    def hub_file(self, spec, precision: str | None) -> tuple[str, str | None] | None:
+        """(Hub repo, the one file a cell downloads, or None for the whole model snapshot) for
+        `spec` at `precision` on this runtime; None when nothing comes from the Hub. `mindbench
+        run` checks it is cached or reachable before any worker starts (sweep/preflight.py). Raises
+        MindbenchError for a model source this runtime cannot load at all."""
+        return (spec.repo, None) if spec.source == "hub" and spec.repo else None
 
     # --- dependencies --------------------------------------------------------------------------------
     def available(self) -> bool:

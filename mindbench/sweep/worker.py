@@ -17,7 +17,8 @@ clean.
 Fault injection for tests (honoured only here): MINDBENCH_FAULT="kind[@precision],..." with kind
 oom (a real allocation bigger than the device can give, after the model is loaded), segfault (a
 real null-pointer dereference) or hang (sleep forever, before loading); the engines' own
-corrupt_prompt and slow_decode (each timed decode step takes twice as long, runtimes/base.py).
+corrupt_prompt and slow_decode[:FRACTION] (each timed decode step takes 1 + FRACTION times as long,
+twice by default; runtimes/base.py).
 "@precision" limits it to
 cells of that precision, so one sweep can hold a failing cell among good ones.
 """
@@ -60,6 +61,9 @@ def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
         "quality": {},
         "fidelity": None,   # mindbench/suites/fidelity.py; None when not measured
         "duration_s": None,
+        # seconds per stage (bandwidth, fidelity_reference, load, speed, fidelity, generation,
+        # execution, total); older records have no such section
+        "timings_s": None,
     }
 
 
@@ -89,11 +93,16 @@ def active_faults(cfg: dict) -> list[str]:
 def fault_for(cfg: dict) -> str | None:
     from mindbench.errors import faults
     for kind in faults():   # every kind is checked, even one meant for another precision
-        if kind not in ("oom", "segfault", "hang", "corrupt_prompt", "slow_decode"):
-            raise ValueError(f"MINDBENCH_FAULT: unknown fault {kind!r} (oom, segfault, hang, corrupt_prompt, slow_decode)")
+        name, _, frac = kind.partition(":")
+        if name == "slow_decode":   # slow_decode:FRACTION, checked before any model loads
+            from mindbench.runtimes.base import slow_decode_fraction
+            slow_decode_fraction(frac)
+        elif kind not in ("oom", "segfault", "hang", "corrupt_prompt"):
+            raise ValueError(f"MINDBENCH_FAULT: unknown fault {kind!r} (oom, segfault, hang, corrupt_prompt, "
+                             "slow_decode[:FRACTION])")
     # corrupt_prompt and slow_decode are the engines' own faults (garbled prompts in render(), a
     # slow timed decode); nothing to do here
-    return next((k for k in active_faults(cfg) if k not in ("corrupt_prompt", "slow_decode")), None)
+    return next((k for k in active_faults(cfg) if k != "corrupt_prompt" and not k.startswith("slow_decode")), None)
 
 
 def genuine_oom(device: str, nbytes: int) -> None:
@@ -124,9 +133,55 @@ def segfault() -> None:
 
 # --- the cell ---------------------------------------------------------------------------------
 
-def _timing(emit, phase: str):
-    emit({"event": "phase", "phase": phase})
-    return time.perf_counter()
+class _Stages:
+    """The cell's stages, for the parent's display and the record's `timings_s`: each start is a
+    "phase" event (with the estimated seconds when known) and stops the previous stage's clock."""
+
+    def __init__(self, emit):
+        self.emit, self.seconds, self._open = emit, {}, None
+
+    def start(self, phase: str, key: str | None = None, eta_s: float | None = None, book: bool = True) -> None:
+        """book=False: the caller books this stage's seconds itself (a suite splits its time)."""
+        self.stop()
+        self.emit({"event": "phase", "phase": phase, **({"eta_s": round(eta_s, 1)} if eta_s else {})})
+        self._open = (key or phase, time.perf_counter()) if book else None
+
+    def stop(self) -> None:
+        if self._open:
+            key, t0 = self._open
+            self.add(key, time.perf_counter() - t0)
+            self._open = None
+
+    def add(self, key: str, seconds: float) -> None:
+        self.seconds[key] = round(self.seconds.get(key, 0.0) + seconds, 2)
+
+
+# Rough rates for the display's first ETAs, before this cell measured anything: decode reads the
+# weights once per token at about half the measured read bandwidth; a prefill token costs about a
+# tenth of a decode step on a CPU; a task's answer is ~128 tokens, and a batch of B rows decodes
+# about B/2 times faster than one row. The display switches to measured rates as items finish.
+_EFFICIENCY, _PREFILL_X, _TASK_TOKENS = 0.5, 10.0, 128
+
+
+def stage_estimates(cfg: dict, decode_tok_s: float | None, prefill_tok_s: float | None,
+                    speed: bool = True) -> dict:
+    """Estimated seconds of the stages still to come (speed, fidelity, each suite)."""
+    if not decode_tok_s:
+        return {}
+    prefill_tok_s = prefill_tok_s or decode_tok_s * _PREFILL_X
+    out = {}
+    if speed:
+        per_run = cfg.get("prompt_tokens", 256) / prefill_tok_s + cfg.get("new_tokens", 64) / decode_tok_s
+        out["speed"] = (int(cfg.get("repeats") or 3) + 1) * per_run
+    if cfg.get("fidelity") and cfg.get("weights") != "random":
+        out["fidelity"] = int(cfg.get("fidelity_tokens") or 4096) / prefill_tok_s
+    if cfg.get("weights") != "random":
+        for name in cfg.get("suites") or []:
+            name = name if isinstance(name, str) else (name.get("text") or name.get("name"))
+            n = int(cfg.get("limit") or 100)
+            rows = max(1, min(int(cfg.get("batch_size") or 1), n))
+            out[f"suite {name}"] = n * _TASK_TOKENS / (decode_tok_s * max(1.0, rows / 2))
+    return {k: round(v, 1) for k, v in out.items()}
 
 
 def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
@@ -142,6 +197,7 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
     fault = fault_for(cfg)
     engine = None
     mem = None
+    stages = _Stages(emit)
     try:
         if fault == "hang":
             emit({"event": "phase", "phase": "hang (fault injection)"})
@@ -151,13 +207,13 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
         device = cfg["device"]
         if not cfg.get("bandwidth_gb_s"):
             # Measured before the model is loaded, so the copy buffers compete with nothing.
-            _timing(emit, "bandwidth")
+            stages.start("bandwidth")
             bw = measure_bandwidth(device)
             record["roofline"]["bandwidth_gb_s"] = bw
             emit({"event": "bandwidth", "device": device, "gb_s": bw})
-        fid_ref, fid_ref_s = _fidelity_reference(cfg, emit)   # before the tracker: not this cell's memory
+        fid_ref, fid_ref_s = _fidelity_reference(cfg, stages)   # before the tracker: not this cell's memory
         with MemoryTracker(device) as mem:
-            _timing(emit, "load")
+            stages.start("load")
             from mindbench.runtimes import get_engine
             kwargs = {"no_weights": True} if cfg.get("weights") == "random" else {}
             if cfg.get("cache_dir"):
@@ -182,22 +238,31 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
             if fault == "segfault":
                 segfault()
 
-            _timing(emit, "speed")
-            record["speed"] = _measure_speed(engine, cfg, measure_speed)
             bpt = engine.weight_bytes()
             bw = record["roofline"]["bandwidth_gb_s"]
+            guess = _EFFICIENCY * bw * 1e9 / bpt if bw and bpt else None   # roofline decode tok/s
+            plan = stage_estimates(cfg, guess, None)
+            if plan:
+                emit({"event": "plan", "eta_s": plan})
+            stages.start("speed", eta_s=plan.get("speed"))
+            record["speed"] = _measure_speed(engine, cfg, measure_speed, emit)
+            measured = stage_estimates(cfg, record["speed"]["decode_tok_s"]["mean"],
+                                       record["speed"]["prefill_tok_s"]["mean"], speed=False)
+            if measured:
+                emit({"event": "plan", "eta_s": measured})
             record["roofline"].update(bytes_per_token=bpt, efficiency=roofline_efficiency(
                 record["speed"]["decode_tok_s"]["mean"], bpt, bw), bandwidth_method=_bandwidth_method(device))
 
             if cfg.get("fidelity") and cfg.get("weights") != "random":
-                _timing(emit, "fidelity")
+                stages.start("fidelity", eta_s=measured.get("fidelity"))
                 from mindbench.suites.fidelity import for_cell
                 record["fidelity"] = for_cell(engine, cfg, fid_ref, fid_ref_s)
 
             if cfg.get("weights") != "random":  # random weights have no quality to score
                 from mindbench.sweep.cellspec import CellSpec   # the planner's parsed suites, never re-split here
                 for choice in CellSpec.from_dict(cfg).suites:
-                    record["quality"][choice.text] = _evaluate(engine, choice, cfg, emit)
+                    record["quality"][choice.text] = _evaluate(engine, choice, cfg, stages,
+                                                               measured.get(f"suite {choice.text}"))
         record["status"] = "ok"
     except BaseException as e:  # noqa: BLE001 - every failure becomes a row
         status, msg = classify(e)
@@ -220,11 +285,13 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                 pass
             if (engine.info or {}).get("served_model"):
                 _served_memory(record, engine.info)
+        stages.stop()
         record["duration_s"] = round(time.perf_counter() - t_start, 2)
+        record["timings_s"] = {**stages.seconds, "total": record["duration_s"]}
     return record
 
 
-def _fidelity_reference(cfg: dict, emit):
+def _fidelity_reference(cfg: dict, stages: "_Stages"):
     """The reference distribution a non-reference cell is compared with (mindbench/suites/fidelity.py):
     from the cache, or computed now when missing. (None, 0) when this cell has no fidelity phase
     or is the reference itself; ({"error": ...}, 0) when it cannot be had."""
@@ -233,7 +300,7 @@ def _fidelity_reference(cfg: dict, emit):
     from mindbench.suites import fidelity
     if fidelity.is_reference(cfg):
         return None, 0.0
-    emit({"event": "phase", "phase": "fidelity reference"})
+    stages.start("fidelity reference", key="fidelity_reference")
     try:
         # the reference runs here on the reference runtime: a cell of that runtime applies
         # --threads now (a cell of another runtime applies its own at load)
@@ -259,13 +326,15 @@ def _served_memory(record: dict, info: dict) -> None:
     record.setdefault("server", info.get("server"))
 
 
-def _measure_speed(engine, cfg: dict, measure_speed) -> dict:
+def _measure_speed(engine, cfg: dict, measure_speed, emit=lambda ev: None) -> dict:
     """The speed section: figures, verdict and contention, plus the settings the runtime ran
     with (threads, OpenMP wait policy), which decide CPU speed as much as the code does."""
     from mindbench.measure.speed import CI_TARGET, MAX_S
     speed = measure_speed(engine, cfg["prompt_tokens"], cfg["new_tokens"], cfg["repeats"],
                           ci_target=cfg.get("speed_ci") or CI_TARGET, max_s=cfg.get("speed_max_s") or MAX_S,
                           llama_bench=bool(cfg.get("llama_bench")),
+                          progress=lambda done, total, tok_s: emit({"event": "progress", "stage": "speed", "done": done,
+                                                                   "total": total, "tok_s": round(tok_s, 2)}),
                           # a served model: the server's CPU time is this measurement's, not contention
                           **({"probe": engine.contention_probe()} if hasattr(engine, "contention_probe") else {}))
     out = speed.to_dict()
@@ -306,11 +375,15 @@ def _cpu_threads() -> int | None:
     return torch.get_num_threads() if torch is not None else None
 
 
-def _evaluate(engine, choice, cfg: dict, emit) -> dict:
-    """Score one suite (a cellspec.SuiteChoice: the suite and the subset, already split)."""
+def _evaluate(engine, choice, cfg: dict, stages: _Stages, eta_s: float | None = None) -> dict:
+    """Score one suite (a cellspec.SuiteChoice: the suite and the subset, already split). Its
+    time goes to the record's `generation` until the last answer is generated, the rest (the
+    programs still running, scoring) to `execution`."""
     from mindbench.suites import evaluate
     suite = choice.text
-    emit({"event": "phase", "phase": f"suite {suite}"})
+    stages.start(f"suite {suite}", eta_s=eta_s, book=False)
+    emit, t0 = stages.emit, time.perf_counter()
+    generated = []   # when the last answer came
 
     def progress(*args, **kw):
         # suites.evaluate calls progress(stage, done, total); tolerate (done, total) too.
@@ -318,6 +391,8 @@ def _evaluate(engine, choice, cfg: dict, emit) -> dict:
         nums = [a for a in args if not isinstance(a, str)]
         done = kw.get("done", nums[0] if nums else None)
         total = kw.get("total", nums[1] if len(nums) > 1 else None)
+        if stage == "generate" and done is not None and done == total:
+            generated.append(time.perf_counter())
         emit({"event": "progress", "suite": suite, "stage": stage, "done": done, "total": total,
               **{k: kw[k] for k in ("tokens", "seconds") if k in kw}})   # for the bar's tok/s
 
@@ -331,6 +406,10 @@ def _evaluate(engine, choice, cfg: dict, emit) -> dict:
     out = evaluate(engine, choice.name, limit=cfg.get("limit"), batch_size=cfg.get("batch_size", 8),
                    log_samples=log, sandboxed=cfg.get("sandboxed", True), progress=progress,
                    subset=choice.subset, **({"code_protocol": cfg["code_protocol"]} if cfg.get("code_protocol") else {}))
+    end = time.perf_counter()
+    gen_end = generated[0] if generated else end
+    stages.add("generation", gen_end - t0)
+    stages.add("execution", end - gen_end)
     return dict(out)
 
 
