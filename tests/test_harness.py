@@ -218,7 +218,7 @@ def test_sigkill_mid_sweep_then_resume_without_duplicates(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "skipping corrupt line" in done.stderr
     # off a terminal, progress is plain lines: the resumed run shows only the cell it still runs
-    assert "[2/2] smollm2-135m-instruct fp16: speed" in done.stderr and "[1/2]" not in done.stderr
+    assert "[2/2] smollm2-135m-instruct transformers fp16: speed" in done.stderr and "[1/2]" not in done.stderr
     printed = json.loads(done.stdout)
     assert [r["config"]["precision"] for r in printed] == ["fp32", "fp16"]
     recs = results.read(out, warn=False)
@@ -294,11 +294,12 @@ def test_a_local_model_folder_runs_from_any_directory_and_reports(tmp_path):
 
 
 def test_progress_lines_show_tok_s_and_the_run_says_what_it_took(capsys):
-    from mindbench.sweep.harness import _Progress, _took
-    bars = _Progress(2, done=0, enabled=None)            # stderr is not a terminal here: plain lines
+    from mindbench.sweep.harness import _took
+    from mindbench.sweep.progress import Progress
+    bars = Progress(2, done=0, enabled=None)             # stderr is not a terminal here: plain lines
     cell = {"model": "m", "precision": "int4"}
     bars.event(cell, {"event": "progress", "suite": "code", "stage": "generate", "done": 8, "total": 10,
                       "tokens": 640, "seconds": 32.0})
     bars.close()
-    assert "[1/2] m int4: code generate 8/10, 20.0 tok/s" in capsys.readouterr().err
+    assert "[1/2] m int4: suite code generate 8/10, 20.0 tok/s" in capsys.readouterr().err
     assert (_took(59.4), _took(272.0)) == ("59 s", "4 min 32 s")

@@ -150,6 +150,10 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
     if precisions is None:   # each runtime's defaults for this device (llama.cpp: the model's own file)
         dev = resolve_device(device, _host_info()[0])
         precs = default_precisions(rts, dev)
+    # every model source can be had here (cached or reachable, installed, existing), before any
+    # worker starts: one line and exit 2, nothing stored
+    from mindbench.sweep.preflight import check_models
+    check_models(names, rts, precs, no_weights=no_weights, local=executor == "local")
     samples = str(out.with_name(out.stem + "-samples")) if log_samples else None
     timeout_s = timeout_s or (DEFAULT_TIMEOUT_S * (6 if full else 1))
     _warn_if_busy(threads)

@@ -74,3 +74,39 @@ def _is_connection_error(e: BaseException) -> bool:
     """huggingface_hub 1.x+ uses httpx (whose errors are not OSError), older ones requests."""
     mod = type(e).__module__ or ""
     return isinstance(e, (OSError, TimeoutError)) or mod.startswith(("httpx", "httpcore", "requests", "urllib3"))
+
+
+def probe(repo: str, filename: str | None = None, *, token: str | None, timeout_s: float = 3.0) -> None:
+    """Can `repo` (and `filename` in it; default config.json) be downloaded now? One HEAD request,
+    no retries, at most `timeout_s` seconds, so `mindbench run` can refuse an unreachable, missing
+    or gated model before any worker starts instead of recording a `skipped` cell minutes later.
+    Returns when it can; raises the same one-line errors as `download`."""
+    from huggingface_hub import errors as hfe
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    name = f"{repo}/{filename}" if filename else repo
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise OfflineError(f"{repo} is not in the local cache and HF_HUB_OFFLINE=1: unset it and connect once "
+                           f"to download, or copy the model folder here and pass its path")
+    try:
+        get_hf_file_metadata(hf_hub_url(repo, filename or "config.json"), token=token, timeout=timeout_s)
+    except hfe.GatedRepoError:
+        raise GatedModelError(gated_message(repo)) from None
+    except hfe.RepositoryNotFoundError:
+        hint = (" (no Hugging Face token was found: if it is private or gated, set HF_TOKEN)" if not token
+                else " (or your token has no access to it)")
+        raise ModelNotFoundError(f"{repo} was not found on the Hugging Face Hub{hint}; check the id") from None
+    except (hfe.EntryNotFoundError, getattr(hfe, "RemoteEntryNotFoundError", hfe.EntryNotFoundError)):
+        raise ModelNotFoundError(f"{repo} has no file {filename or 'config.json'}"
+                                 + (": pick another --precision" if filename else
+                                    ": it is not a transformers model folder (a GGUF-only repo runs with --runtimes llamacpp)")) from None
+    except hfe.OfflineModeIsEnabled:
+        raise OfflineError(f"{name} is not in the local cache and the Hub is set offline (HF_HUB_OFFLINE): "
+                           f"connect once to download, or pass a local path") from None
+    except hfe.HfHubHTTPError as e:
+        raise OfflineError(f"the Hub refused {name}: {redact(str(e).splitlines()[0], token)}") from None
+    except Exception as e:
+        if not _is_connection_error(e):
+            raise
+        raise OfflineError(f"cannot reach the Hugging Face Hub for {name} within {timeout_s:g} s "
+                           f"({type(e).__name__}) and it is not cached: check the network, set HF_ENDPOINT to a "
+                           f"mirror, or give a local model folder") from None

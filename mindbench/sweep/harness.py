@@ -358,7 +358,8 @@ def sweep(models, precisions, runtimes=(DEFAULT_RUNTIME,), suites=(DEFAULT_SUITE
     def prepare(cell: dict) -> dict:
         return {**cell, "bandwidth_gb_s": bandwidth.get(cell["device"])}
 
-    bars = _Progress(len(cells), done=len(cells) - len(todo), enabled=progress)
+    from mindbench.sweep.progress import Progress
+    bars = Progress(len(cells), done=len(cells) - len(todo), enabled=progress)
 
     def on_event(cell: dict, ev: dict) -> None:
         if ev.get("event") == "bandwidth" and ev.get("gb_s"):
@@ -390,92 +391,9 @@ def sweep(models, precisions, runtimes=(DEFAULT_RUNTIME,), suites=(DEFAULT_SUITE
     return ordered
 
 
-def _tok_s(ev: dict, lead: str = "") -> str:
-    """The generation speed so far, from a progress event that carries tokens and seconds."""
-    if ev.get("tokens") and ev.get("seconds"):
-        return f"{lead}{ev['tokens'] / ev['seconds']:.1f} tok/s"
-    return ""
-
-
 def _took(seconds: float) -> str:
     m, s = divmod(round(seconds), 60)
     return f"{m} min {s:02d} s" if m else f"{s} s"
-
-
-class _Progress:
-    """tqdm bars on stderr: one over cells, one inside the running cell (suite progress)."""
-
-    def __init__(self, total: int, done: int, enabled: bool | None):
-        self.outer = self.inner = None
-        if enabled is False:
-            return
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return
-        self._tqdm = tqdm
-        # disable=None: bars only on a terminal, so logs and CI output stay clean
-        self.outer = tqdm(total=total, initial=done, desc="cells", unit="cell", file=sys.stderr,
-                          disable=None if enabled is None else not enabled, position=0)
-        self._lock = threading.Lock()
-        # Off a terminal (CI logs, `| tee`) bars are off, but a long run must still show it is
-        # alive: one plain line per phase and per suite stage instead of redrawn bars.
-        self._lines = enabled is None and self.outer.disable
-        self._total, self._done, self._last = total, done, None   # (a disabled bar does not count)
-
-    def _line(self, cell: dict, what: str, key: str | None = None) -> None:
-        """Print `what` unless the last line had the same key (default: the same text)."""
-        key = what if key is None else key
-        if key != self._last:
-            self._last = key
-            print(f"[{self._done + 1}/{self._total}] {cell['model']} {cell['precision']}: {what}",
-                  file=sys.stderr, flush=True)
-
-    def event(self, cell: dict, ev: dict) -> None:
-        if self.outer is None:
-            return
-        label = f"{cell['model']} {cell['precision']}"
-        with self._lock:
-            if self._lines:
-                if ev.get("event") == "phase":
-                    self._line(cell, str(ev.get("phase")))
-                elif ev.get("event") == "progress" and ev.get("total"):
-                    # a line when a stage enters its next quarter, not one per task
-                    done, total = ev.get("done") or 0, ev["total"]
-                    stage = f"{ev.get('suite')} {ev.get('stage') or ''}".strip()
-                    self._line(cell, f"{stage} {done}/{total}{_tok_s(ev, ', ')}",
-                               key=f"{stage} {min(4, done * 4 // total)}")
-                return
-            if ev.get("event") == "phase":
-                self.outer.set_description_str(f"{label}: {ev.get('phase')}")
-            elif ev.get("event") == "progress" and ev.get("total"):
-                if self.inner is None:
-                    self.inner = self._tqdm(total=ev["total"], desc=ev.get("suite"), unit="task", file=sys.stderr,
-                                            leave=False, position=1, disable=self.outer.disable)
-                self.inner.total = ev["total"]
-                self.inner.set_description_str(f"{ev.get('suite')} {ev.get('stage') or ''}".strip())
-                self.inner.n = ev.get("done") or 0
-                if _tok_s(ev):
-                    self.inner.set_postfix_str(_tok_s(ev), refresh=False)
-                self.inner.refresh()   # tqdm's own ETA from the tasks done so far
-
-    def finished(self, rec: dict) -> None:
-        if self.outer is None:
-            return
-        with self._lock:
-            if self.inner is not None:
-                self.inner.close()
-                self.inner = None
-            self.outer.update(1)
-            self._done += 1
-            self.outer.write(f"{rec['config']['model']} {rec['config']['precision']}: {rec['status']}"
-                             + (f" ({rec['error']})" if rec.get("error") else ""), file=sys.stderr)
-
-    def close(self) -> None:
-        if self.inner is not None:
-            self.inner.close()
-        if self.outer is not None:
-            self.outer.close()
 
 
 # --- checking the user's values (mindbench/cli/run.py, before anything starts) ---------------
@@ -551,6 +469,8 @@ def _validate_run(suites: list[str], models: list[str], out: Path, executor: str
         for name in suites:
             _check_suite(name, load=not no_weights)
         for m in models:
+            from mindbench.sweep.preflight import _check_path
+            _check_path(m)   # "./x does not exist", not "unknown model './x'"
             spec = resolve(m)
             if spec.source == "local" and not no_weights and os.path.isdir(spec.path):
                 from mindbench.runtimes.transformers.loading import check_local_folder  # light: no torch

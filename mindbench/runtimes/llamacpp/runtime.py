@@ -47,6 +47,24 @@ class LlamaCppRuntime(Runtime):
     def candidate_precisions(self, device: str) -> tuple[str, ...]:
         return ()                               # per model: its packaged file or Hub types
 
+    def hub_file(self, spec, precision):
+        # the file engine.locate_gguf would download, found the same way, without downloading
+        from mindbench.errors import MindbenchError, PrecisionError
+        from mindbench.runtimes.llamacpp.engine import HUB_GGUF, HUB_QUANTS
+        if spec.source == "local" and not str(spec.path or "").lower().endswith(".gguf"):
+            raise MindbenchError(f"{spec.id} is a transformers folder; llama.cpp needs a .gguf file: pass its "
+                                 f"path, or use --runtimes transformers")
+        if spec.source != "hub":
+            return None
+        repo, pattern = HUB_GGUF.get(spec.id) or (spec.gguf_repo, spec.gguf_pattern)
+        if not repo:
+            raise MindbenchError(f"no GGUF file is known for {spec.id} on llama.cpp: pass a .gguf file path as "
+                                 f"the model, or use --runtimes transformers")
+        quant = _norm_quant(precision) if precision else DEFAULT_HUB_QUANT
+        if quant not in HUB_QUANTS:
+            raise PrecisionError(f"no {quant} file for {spec.id} on llama.cpp: choose one of {', '.join(HUB_QUANTS)}")
+        return repo, pattern.format(quant=quant)
+
     def resolve_device(self, device):
         from mindbench.runtimes.llamacpp.engine import resolve_device
         return resolve_device(device)
