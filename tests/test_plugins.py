@@ -131,11 +131,15 @@ def test_an_installed_packages_entry_point_adds_a_runtime(tmp_path):
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-runtime\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[mindbench.runtimes]\ntoy = toy_runtime:RUNTIME\n")
-    code = ("from mindbench.runtimes import get_runtime, runtime_for, runtime_names;"
-            "print(runtime_names(), get_runtime('toy').name, runtime_for('narrow').name)")
+    code = ("from mindbench.runtimes import RUNTIMES_REGISTRY, get_runtime, runtime_for, runtime_names;"
+            "print(','.join(runtime_names()), ','.join(RUNTIMES_REGISTRY.builtin), get_runtime('toy').name,"
+            " runtime_for('narrow').name)")
     p = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.split() == ["('transformers',", "'llamacpp',", "'toy')", "toy", "toy"]
+    names, builtin, toy, narrow = p.stdout.split()
+    # built-ins first, in their order, then the plug-in: registered exactly as a built-in is
+    assert names == builtin + ",toy" and builtin.startswith("transformers,llamacpp")
+    assert (toy, narrow) == ("toy", "toy")
 
 
 def test_the_registry_owns_each_runtimes_vocabulary(monkeypatch):

@@ -111,17 +111,21 @@ def _paired_quality(cell: str, suite: str, qb: dict, qn: dict, raw_b: dict, raw_
     ib, inew = (raw_b or {}).get("items"), (raw_n or {}).get("items")
     if not ib or not inew or set(ib) != set(inew):
         return None
-    r = stats.paired(ib, inew, alpha=alpha, a="baseline", b="new")
+    r = stats.paired(ib, inew, alpha=alpha, a="baseline", b="new", scale=qb.get("scale") or 100.0,
+                     higher_is_better=qb.get("higher_is_better", True))
     delta, significant = r["diff"], r["p"] < alpha
-    verdict = ("regression" if significant and -delta > quality_tol else
-               "improvement" if significant and delta > quality_tol else "ok")
+    gain = delta if r["higher_is_better"] else -delta   # a lower-is-better metric regresses upward
+    verdict = ("regression" if significant and -gain > quality_tol else
+               "improvement" if significant and gain > quality_tol else "ok")
     # What the gate allows, in points: the net loss the exact test needs given how many tasks
     # flipped (for 0/1 verdicts p < alpha exactly when the change reaches it), or the tolerance.
-    allowed = max(quality_tol, 100 * stats.critical_flips(r["right_to_wrong"] + r["wrong_to_right"], alpha) / r["n"])
+    # (A continuous metric's flips say nothing of the size of a change: the tolerance alone.)
+    flips = 100 * stats.critical_flips(r["right_to_wrong"] + r["wrong_to_right"], alpha) / r["n"]
+    allowed = max(quality_tol, flips if r["test"] == "mcnemar" else 0.0)
     return _check(cell, f"{suite} score", qb["score"], qn["score"], delta, allowed, verdict,
                   test=r["test"], p=r["p"], alpha=alpha, right_to_wrong=r["right_to_wrong"],
                   wrong_to_right=r["wrong_to_right"], ci=r["ci"], mde=r["mde"], n=r["n"],
-                  display={"allowed": f"±{allowed:.1f}: McNemar p={r['p']:.2g} ({r['right_to_wrong']} lost, "
+                  display={"allowed": f"±{allowed:.1f}: {'McNemar' if r['test'] == 'mcnemar' else r['test']} p={r['p']:.2g} ({r['right_to_wrong']} lost, "
                                       f"{r['wrong_to_right']} gained)"})
 
 
@@ -204,8 +208,9 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
             noise = z * math.hypot(qb["stderr"] or 0.0, qn["stderr"] or 0.0)
             allowed = max(noise, quality_tol)
             delta = qn["score"] - qb["score"]
+            loss = -delta if qb.get("higher_is_better", True) else delta
             checks.append(_check(cell, f"{suite} score", qb["score"], qn["score"], delta, allowed,
-                                 _judge(-delta, allowed), base_spread=qb["stderr"], new_spread=qn["stderr"],
+                                 _judge(loss, allowed), base_spread=qb["stderr"], new_spread=qn["stderr"],
                                  noise=noise, n=qn["n"]))
         unmatched["new"].extend(f"{cell} {s}" for s in n["quality"] if s not in b["quality"])
         fid = _fidelity_check(cell, base_r[key].get("fidelity"), new_r[key].get("fidelity"), kld_tol, notes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from mindbench.measure.stats import ALPHA, paired, unpaired
 from mindbench.runtimes import DEFAULT_RUNTIME, precision_key
+from mindbench.store.results import _num, higher_is_better
 
 # Widest first; GGUF types after these, wider bits first (F32, F16/BF16, Q8_0, Q6_K, ..., IQ2).
 def precision_rank(precision: str | None) -> tuple:
@@ -43,9 +44,10 @@ def against_reference(records: list[dict], alpha: float = ALPHA) -> dict[int, di
             a = _cell_name(records[ref], runtimes)
             for i in scored[1:]:
                 qb, b = records[i]["quality"][suite], _cell_name(records[i], runtimes)
+                direction = dict(scale=_num(qa.get("scale")) or 100.0, higher_is_better=higher_is_better(qa))
                 if qa.get("items") and qb.get("items"):
-                    res = paired(qa["items"], qb["items"], alpha=alpha, a=a, b=b)   # None: no shared task
-                elif qa.get("n") == qb.get("n"):
+                    res = paired(qa["items"], qb["items"], alpha=alpha, a=a, b=b, **direction)  # None: no shared task
+                elif qa.get("n") == qb.get("n") and direction["scale"] == 100.0:   # proportions only
                     res = unpaired(qa["score"], qa.get("n"), qb["score"], qb.get("n"), alpha=alpha, a=a, b=b)
                 else:                       # different task subsets: different experiments
                     res = None
@@ -69,7 +71,7 @@ def rows(records: list[dict], alpha: float = ALPHA) -> list[dict]:
                         "reference": c["reference"], "cell": _cell_name(records[i], runtimes), "n": c["n"],
                         "right→wrong / wrong→right": flips, "Δ score": _pts(c["diff"]),
                         "95% CI": f"[{_pts(c['ci'][0])}, {_pts(c['ci'][1])}]",
-                        "p": f"{c['p']:.3g}", "test": c["test"], "MDE pts": f"{c['mde']:.1f}",
+                        "p": f"{c['p']:.3g}", "test": c["test"], "MDE pts": "—" if c["mde"] is None else f"{c['mde']:.1f}",
                         "verdict": c["verdict"]})
     return out
 

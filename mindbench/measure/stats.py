@@ -146,25 +146,34 @@ def verdict(p: float | None, diff: float, n: int, alpha: float = ALPHA, a: str =
 # --- two cells ------------------------------------------------------------------------------
 
 def paired(items_a: dict, items_b: dict, *, alpha: float = ALPHA, a: str = "A", b: str = "B",
-           resamples: int = RESAMPLES, seed: int = SEED) -> dict | None:
-    """Compare two {task_id: fraction correct} maps on the tasks they share; None if none."""
+           resamples: int = RESAMPLES, seed: int = SEED, scale: float = 100.0,
+           higher_is_better: bool = True) -> dict | None:
+    """Compare two {task_id: per-item value} maps on the tasks they share; None if none.
+
+    Values are fractions correct (scale 100: differences in points) or a continuous metric's
+    values (scale 1). "right_to_wrong" counts the items that got worse in the metric's direction,
+    "wrong_to_right" those that got better; the test is exact McNemar for 0/1 values and the exact
+    sign test on the items that changed otherwise (the same binomial; Conover 1999, sec. 3.4)."""
     ids = sorted(set(items_a) & set(items_b))
     if not ids:
         return None
     va, vb = [float(items_a[i]) for i in ids], [float(items_b[i]) for i in ids]
     n = len(ids)
-    r2w = sum(x > y for x, y in zip(va, vb))
-    w2r = sum(x < y for x, y in zip(va, vb))
+    worse = (lambda x, y: x > y) if higher_is_better else (lambda x, y: x < y)
+    r2w = sum(worse(x, y) for x, y in zip(va, vb))
+    w2r = sum(worse(y, x) for x, y in zip(va, vb))
     binary = all(x in (0.0, 1.0) for x in va + vb)
-    diffs = [100.0 * (y - x) for x, y in zip(va, vb)]
+    diffs = [scale * (y - x) for x, y in zip(va, vb)]
     diff = sum(diffs) / n
     p = mcnemar(r2w, w2r)
     lo, hi = bootstrap_ci(diffs, resamples=resamples, seed=seed)
-    mde = mde_paired(n, r2w + w2r, alpha)
-    return {"test": "mcnemar" if binary else "sign test", "n": n, "score_a": 100 * sum(va) / n,
-            "score_b": 100 * sum(vb) / n, "diff": diff, "ci": [lo, hi], "right_to_wrong": r2w,
-            "wrong_to_right": w2r, "p": p, "mde": 100 * mde, "alpha": alpha,
-            "verdict": verdict(p, diff, n, alpha, a, b)}
+    # The detectable effect of McNemar's design holds for 0/1 verdicts only.
+    mde = mde_paired(n, r2w + w2r, alpha) if binary else None
+    gain = diff if higher_is_better else -diff
+    return {"test": "mcnemar" if binary else "sign test", "n": n, "score_a": scale * sum(va) / n,
+            "score_b": scale * sum(vb) / n, "diff": diff, "ci": [lo, hi], "right_to_wrong": r2w,
+            "wrong_to_right": w2r, "p": p, "mde": None if mde is None else scale * mde, "alpha": alpha,
+            "higher_is_better": higher_is_better, "verdict": verdict(p, gain, n, alpha, a, b)}
 
 
 def unpaired(score_a: float, n_a: int, score_b: float, n_b: int, *, alpha: float = ALPHA,

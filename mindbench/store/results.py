@@ -179,18 +179,25 @@ def _figure(d) -> tuple:
 
 
 def quality_points(q: dict) -> tuple:
-    """A suite's quality dict -> (score 0-100, standard error in points, n, metric).
+    """A suite's quality dict -> (score, standard error in the score's unit, n, metric).
 
-    The suites module reports `value` in 0-1 with `stderr` on that same 0-1 scale (as
-    lm-evaluation-harness does) and `score` = 100 * value, so the standard error in points is
-    100 * stderr.
+    The suites module reports `value` (a binary metric: 0-1) with `stderr` on that same scale (as
+    lm-evaluation-harness does) and `score` = scale * value: 100 for a binary metric (points),
+    the record's `scale` (1) for a continuous one, so the standard error in points is scale * stderr.
     """
+    scale = _num(q.get("scale")) or 100.0
     score = _num(q.get("score"))
     value = _num(q.get("value"))
     if score is None and value is not None:
-        score = 100.0 * value
+        score = scale * value
     se = _num(q.get("stderr"))
-    return score, (None if se is None else 100.0 * se), q.get("n"), q.get("metric")
+    return score, (None if se is None else scale * se), q.get("n"), q.get("metric")
+
+
+def higher_is_better(q: dict) -> bool:
+    """Which way a suite's score is better; records before metrics had a direction were all
+    higher-is-better (pass@1, accuracy)."""
+    return q.get("higher_is_better", True) is not False
 
 
 def _estimated(rec: dict) -> set:
@@ -243,7 +250,8 @@ def view(rec: dict) -> dict:
         if isinstance(q, dict):
             score, se, n, metric = quality_points(q)
             v["quality"][suite] = {"score": score, "stderr": se, "n": n, "metric": metric,
-                                   "empty": q.get("empty_outputs") or 0, "protocol": q.get("protocol")}
+                                   "empty": q.get("empty_outputs") or 0, "protocol": q.get("protocol"),
+                                   "higher_is_better": higher_is_better(q), "scale": _num(q.get("scale")) or 100.0}
     return v
 
 
@@ -266,6 +274,8 @@ class Quality:
     n: int | None
     metric: str | None
     items: dict | None = None
+    higher_is_better: bool = True
+    scale: float = 100.0          # score units per unit of an item's value (100: fractions correct)
 
 
 @dataclass(frozen=True)
@@ -308,7 +318,8 @@ class Record:
         for suite, q in (rec.get("quality") or {}).items():
             if isinstance(q, dict):
                 score, se, n, metric = quality_points(q)
-                quality[suite] = Quality(score, se, n, metric, q.get("items"))
+                quality[suite] = Quality(score, se, n, metric, q.get("items"), higher_is_better(q),
+                                         _num(q.get("scale")) or 100.0)
         return cls(raw=rec, schema=rec.get("schema", 1), status=rec.get("status"), error=rec.get("error"),
                    timestamp=str(rec.get("timestamp") or ""), model=c.get("model"), runtime=c.get("runtime"),
                    precision=c.get("precision"), device=c.get("device"), weights=c.get("weights") or "pretrained",

@@ -57,12 +57,35 @@ class Request:
 
 @dataclass(frozen=True)
 class Metric:
-    """How a suite's per-task verdicts become its score."""
+    """How a suite's per-item values become its score, and which way is better.
+
+    A binary metric (the default: pass@1, accuracy) scores each item 0 or 1 (the fraction of
+    samples correct) and reports 0-100 points. A continuous one takes any real value per item
+    (the verdict's "value") and reports its mean in the metric's own unit (scale 1). The record
+    keeps the direction and the scale, so compare, stats and recommend honour them without the
+    suite being installed."""
     name: str                    # "accuracy", "pass@1", ...: the record's quality[suite]["metric"]
     higher_is_better: bool = True
+    continuous: bool = False
 
-    def aggregate(self, verdicts: list[list[bool]], subsets: list[str]) -> dict:
-        return scoring.summarize(verdicts, subsets, self.name)
+    @property
+    def scale(self) -> float:
+        """Points per unit of the per-item value: 100 for fractions correct, 1 otherwise."""
+        return 1.0 if self.continuous else 100.0
+
+    def item_value(self, verdict: dict) -> float:
+        """One sample's value: the verdict's "value" (continuous), or 1.0/0.0 for "correct"."""
+        return float(verdict["value"]) if self.continuous else float(bool(verdict["correct"]))
+
+    def aggregate(self, values: list[list[float]], subsets: list[str]) -> dict:
+        """Per-item lists of per-sample values -> the suite's score dict."""
+        if self.continuous:
+            out = scoring.summarize_values(values, subsets, self.name)
+        else:
+            out = scoring.summarize(values, subsets, self.name)
+        if self.continuous or not self.higher_is_better:   # binary higher-is-better: the old layout
+            out.update(scale=self.scale, higher_is_better=self.higher_is_better)
+        return out
 
 
 class Suite:
@@ -87,7 +110,8 @@ class Suite:
         return run_many([p for _, p in programs], timeout_s=CODE_TIMEOUT_S, workers=workers, sandboxed=sandboxed)
 
     def verdict(self, task: Task, text: str, run, chat: bool) -> dict:
-        """{"correct": bool, "extracted": ...}; `run` is the program's SandboxResult or None."""
+        """{"correct": bool, "extracted": ...} (a continuous metric: {"value": float, ...});
+        `run` is the program's SandboxResult or None."""
         raise NotImplementedError
 
     def protocol(self, engine, code_protocol: str) -> str | None:

@@ -78,18 +78,19 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
     gens, texts, programs, runs, gen_s = _generate_and_run(engine, tasks, flat, params, batch_size, sandboxed,
                                                            workers, progress)
 
-    verdicts: list[list[bool]] = [[] for _ in tasks]
+    metric = get_suite(suite).metric
+    verdicts: list[list[float]] = [[] for _ in tasks]
     samples = []
     for k, ((i, req), gen, text) in enumerate(zip(flat, gens, texts)):
         v = verdict(tasks[i], text, runs.get(k), engine.chat)
-        verdicts[i].append(bool(v["correct"]))
+        verdicts[i].append(metric.item_value(v))
         samples.append({"suite": suite, "task_id": tasks[i].id, "subset": tasks[i].subset,
                         "sample": len(verdicts[i]) - 1, "prompt": req.prompt, "output": gen.text,
                         "finish_reason": gen.finish_reason, "tokens": gen.tokens,
                         "program": programs[k][1], **v,
                         "stdout": runs[k].stdout[-2000:] if k in runs else None})
 
-    result = get_suite(suite).metric.aggregate(verdicts, [t.subset for t in tasks])
+    result = metric.aggregate(verdicts, [t.subset for t in tasks])
     # Per-task verdicts, so two cells scored on the same tasks pair by id (mindbench.measure.stats: McNemar,
     # paired bootstrap). Task ids are short (HumanEval/163): ~3 KB for all 164 HumanEval tasks.
     result["items"] = {t.id: sum(v) / len(v) for t, v in zip(tasks, verdicts)}

