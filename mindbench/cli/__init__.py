@@ -34,6 +34,18 @@ class Command(click.Command):
             err.exit_code = e.exit_code
             raise err from None
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        # A value click itself rejects (`--limit 0`, `--threads x`, an unknown option) is one
+        # line and exit 2 like every other bad value, not the usage block and a help hint.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":   # that one is meant to print the help
+                raise
+            err = click.ClickException(e.format_message())
+            err.exit_code = 2
+            raise err from None
+
 
 def command(name: str, **kwargs):
     """@click.command for mindbench's subcommands: the Command class above."""
