@@ -247,7 +247,12 @@ ROLES = ("system", "user", "assistant")
 
 
 def _check_prompt(prompt) -> None:
+    # An empty or blank prompt would load the model and generate up to max_tokens from nothing:
+    # refused before anything loads, like every other malformed prompt.
     if isinstance(prompt, str):
+        if not prompt.strip():
+            raise MindbenchError("prompt is empty" + (" (only whitespace)" if prompt else "")
+                                 + ": give the text the model should answer")
         return
     if not isinstance(prompt, (list, tuple)) or not prompt:
         raise MindbenchError(f"prompt must be a string or a non-empty list of chat messages, "
@@ -255,6 +260,8 @@ def _check_prompt(prompt) -> None:
     for i, m in enumerate(prompt):
         if not (isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str)):
             raise MindbenchError(f"message {i} must be a dict with role in {ROLES} and string content, got {m!r:.80}")
+    if not any(m["content"].strip() for m in prompt):
+        raise MindbenchError("every message of the conversation is empty: give the text the model should answer")
 
 
 def _render(engine, prompt, system_prompt: str | None) -> str:

@@ -63,6 +63,23 @@ async def _collect(pieces) -> str:
     return "".join([p async for p in pieces])
 
 
+@pytest.mark.parametrize("blank", ["", " ", "\n\t  ", [{"role": "user", "content": "  "}]])
+def test_an_empty_prompt_is_a_clear_error_before_anything_loads(blank):
+    p = LocalModelProvider(device="cpu")
+    t = time.perf_counter()
+    with pytest.raises(MindbenchError, match="empty"):
+        asyncio.run(p.generate(blank))
+    with pytest.raises(MindbenchError, match="empty"):
+        asyncio.run(p.generate_batch(["What is 2 + 2?", blank] if isinstance(blank, str) else [blank]))
+
+    async def first_piece():
+        async for piece in p.stream(blank):
+            return piece
+    with pytest.raises(MindbenchError, match="empty"):
+        asyncio.run(first_piece())
+    assert not p.is_loaded and time.perf_counter() - t < 5    # refused, not generated
+
+
 @pytest.mark.parametrize("bad", [[], [{"role": "robot", "content": "hi"}], [{"role": "user"}], [{"role": "user", "content": 3}], 42])
 def test_a_malformed_conversation_is_a_clear_error(bad):
     p = LocalModelProvider(device="cpu")
