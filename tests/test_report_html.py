@@ -289,3 +289,26 @@ def test_status_regression_sorts_first_and_shows_message():
 def test_empty_store_still_makes_a_page():
     p = Page(page([]))
     assert "results" not in p.tables and p.figures["plot-quality"]["class"] == "empty"
+
+
+def _card(text: str, label: str) -> str:
+    start = text.index(f"<h3>{label}")
+    return text[start:text.index("</div>", start)]
+
+
+def test_machine_header_shows_the_bandwidth_its_records_measured():
+    """The machine card said "20.0 GB/s, assumed (typical dual-channel DDR4)" while every record on
+    the page had measured 33-53 GB/s: now the measured figures, their spread, and how."""
+    how = "read: torch.sum over 1024 MiB float32"
+    assumed = {"bandwidth_gb_s": 20.0, "bandwidth_source": "assumed (typical dual-channel DDR4)"}
+    recs = [_rec(p, roofline={"bandwidth_gb_s": bw, "bandwidth_method": how})
+            for p, bw in (("fp32", 33.4), ("int8", 41.0), ("int4", 52.9))]
+    for r in recs:
+        r["hardware"].update(assumed)
+    other = _rec("fp32", fp="fp-B", cpu="Other CPU")            # a machine whose records measured nothing
+    other["hardware"].update(assumed)
+    text = page(recs + [other])
+    mine = _card(text, "M1")
+    assert "41.0 GB/s (range 33.4–52.9, n=3), measured by these records" in mine and how in mine
+    assert "assumed" not in mine
+    assert "20.0 GB/s, assumed (typical dual-channel DDR4)" in _card(text, "M2")

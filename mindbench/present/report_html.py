@@ -141,7 +141,35 @@ def machines(records: list[dict]) -> tuple[dict, list]:
     return labels, [(labels[fp], hw[fp], count[fp]) for fp in order]
 
 
-def _machine_card(label: str, h: dict, n: int, here: bool) -> str:
+def measured_bandwidth(records: list[dict]) -> dict:
+    """fingerprint -> the memory bandwidths its records measured (roofline.bandwidth_gb_s, GB/s)
+    and how, so a machine's card shows what was measured, not a typical figure."""
+    out: dict = {}
+    for r in records:
+        roof = r.get("roofline") or {}
+        bw = roof.get("bandwidth_gb_s")
+        if isinstance(bw, (int, float)) and bw > 0:
+            fp = (r.get("hardware") or {}).get("fingerprint")
+            out.setdefault(fp, []).append((float(bw), roof.get("bandwidth_method")))
+    return out
+
+
+def _bandwidth(h: dict, measured: list | None) -> str:
+    """Measured: the median of the records' figures, their range and count, and how; only when
+    no record measured it, the profile's figure with its source (e.g. "assumed")."""
+    if measured:
+        xs = sorted(x for x, _ in measured)
+        med = xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+        how = next((m for _, m in measured if m), None)
+        spread = f" (range {xs[0]:.1f}–{xs[-1]:.1f}, n={len(xs)})" if len(xs) > 1 else " (n=1)"
+        return (f"{med:.1f} GB/s{esc(spread)}, measured by these records"
+                + (f" <span class='muted'>({esc(how)})</span>" if how else ""))
+    if h.get("bandwidth_gb_s"):
+        return f"{esc(h.get('bandwidth_gb_s'))} GB/s, {esc(h.get('bandwidth_source'))}"
+    return ""
+
+
+def _machine_card(label: str, h: dict, n: int, here: bool, measured: list | None = None) -> str:
     gpus = "; ".join(f"{esc(g.get('name'))}, {esc(g.get('total_mb'))} MB" + (" (MIG slice)" if g.get("mig") else "")
                      for g in h.get("gpus") or []) or "none"
     feats = h.get("cpu_features")
@@ -160,8 +188,7 @@ def _machine_card(label: str, h: dict, n: int, here: bool) -> str:
                 ("fingerprint", f"<code>{esc(h.get('fingerprint'))}</code>"),
                 ("speed fingerprint", f"<code>{esc(h['speed_fingerprint'])}</code>" if h.get("speed_fingerprint")
                  else "<span class='muted'>none (unknown CPU features)</span>"),
-                ("bandwidth", f"{esc(h.get('bandwidth_gb_s'))} GB/s, {esc(h.get('bandwidth_source'))}"
-                 if h.get("bandwidth_gb_s") else ""),
+                ("bandwidth", _bandwidth(h, measured)),
                 ("platform", esc(h.get("platform"))),
                 ("notes", "; ".join(esc(x) for x in h.get("notes") or [])),
             ]) + "</div>")
@@ -447,8 +474,11 @@ def _doc(title: str, body: str) -> str:
 def _store_header(records: list[dict], labels: dict, ms: list) -> str:
     ts = sorted(str(r.get("timestamp") or "") for r in records if r.get("timestamp"))
     when = f"{_when(ts[0])} to {_when(ts[-1])}" if ts else "unknown"
+    bw = measured_bandwidth(records)
+    by_label = {lab: fp for fp, lab in labels.items()}
     return ("<h2>Machine</h2><div class='cards'>"
-            + "".join(_machine_card(lab, h, n, lab == "M1") for lab, h, n in ms) + "</div>"
+            + "".join(_machine_card(lab, h, n, lab == "M1", bw.get(by_label.get(lab))) for lab, h, n in ms)
+            + "</div>"
             + "<h2>Software</h2>" + _software(records)
             + f"<h2>Runs</h2><p class='sub'>{len(records)} record(s), made {esc(when)}; the settings each run "
               "shared (speed is comparable only at the same prompt/new tokens and threads):</p>" + _runs(records))
