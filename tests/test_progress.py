@@ -3,7 +3,14 @@ events: it redraws without events, shows stage, items, tok/s and both ETAs, and 
 summary line per finished cell."""
 
 import io
+import json
+import os
+import re
+import subprocess
+import sys
 import time
+
+import pytest
 
 from mindbench.sweep.progress import Progress, clock_text, timings_text
 
@@ -126,3 +133,26 @@ def test_the_timer_redraws_at_least_once_a_second_on_its_own():
     n = p.redraws - start
     p.close()
     assert n >= 5, n
+
+
+@pytest.mark.slow
+def test_a_real_run_records_its_stage_breakdown_and_prints_it(tmp_path):
+    """The packaged model through `mindbench run`: the record's timings_s names every stage it
+    ran, they add up to no more than the cell's time, and the summary prints them."""
+    out = tmp_path / "runs.jsonl"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-m", "mindbench.cli", "run", "--suite", "code:easy", "--limit", "2",
+                          "--precisions", "fp32", "--device", "cpu", "--repeats", "1", "--prompt-tokens", "16",
+                          "--new-tokens", "4", "--fidelity-tokens", "64", "--threads", "1", "--speed-max-s", "5",
+                          "--out", str(out), "--json"], capture_output=True, text=True, timeout=900, env=env)
+    assert res.returncode == 0, res.stderr
+    [rec] = json.loads(res.stdout)
+    t = rec["timings_s"]
+    assert rec["status"] == "ok" and {"load", "speed", "fidelity", "generation", "execution", "total"} <= set(t)
+    assert all(v >= 0 for v in t.values()) and t["load"] > 0 and t["speed"] > 0 and t["generation"] > 0
+    assert sum(v for k, v in t.items() if k != "total") <= t["total"] + 0.05 and t["total"] == rec["duration_s"]
+    assert "time per stage, smollm2-135m-instruct transformers fp32: " in res.stderr
+    # off a terminal: one plain line per event, with the fields, then the cell's summary line
+    assert "[1/1] smollm2-135m-instruct transformers fp32: speed 1/" in res.stderr
+    assert re.search(r"suite code:easy generate \d/2, [\d.]+ tok/s, elapsed \d+:\d\d, stage ETA", res.stderr)
+    assert "[1/1] smollm2-135m-instruct transformers fp32: ok in " in res.stderr

@@ -176,5 +176,12 @@ def run_command(suite, models, precisions, runtimes, device, limit, full, repeat
         from mindbench.present.table import text   # the one table, the same as `mindbench report`'s
         click.echo(text(records, "simple"))
         click.echo(f"{len(records)} cells -> {out}", err=True)
+    # where each cell's time went (the record's timings_s): what to cut, or what to expect
+    from mindbench.sweep.progress import timings_text
+    for r in records:
+        if timings_text(r.get("timings_s")):
+            c = r.get("config") or {}
+            click.echo(f"time per stage, {c.get('model')} {c.get('runtime')} {c.get('precision')}: "
+                       f"{timings_text(r['timings_s'])}, total {r['timings_s'].get('total', 0):.1f} s", err=True)
     # the main command's promise is a time: say what it took (with --json too, on stderr)
     click.echo(f"took {_took(time.perf_counter() - t_start)}", err=True)
