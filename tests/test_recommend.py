@@ -195,12 +195,14 @@ def test_llamacpp_and_adhoc_models_compete_when_measured():
 def test_nothing_measured_largest_model_that_fits():
     # RTX 3060, 12288 MiB x 0.9 = 11059 MiB. Mistral-7B at fp16 needs ~14.2 GiB; at int8, by hand:
     # 6.98e9 int8 weights + fp32 row scales + 262M bf16 embedding/lm_head = 7.16 GiB, + 256 MiB
-    # KV (8 KV heads, 2048 tokens, bf16) + 224 MiB activations + 500 MiB CUDA = ~7.9 GiB.
+    # KV (8 KV heads, 2048 tokens, bf16) + 224 MiB activations + 500 MiB CUDA = ~7.9 GiB. Both int8
+    # and int4 fit: the tie goes to the cheaper one (int4: 0.5 B + an fp32 absmax per 64 weights).
     hw = hardware.profile("rtx3060-12gb")
     r = R.recommend(hw, [], "chat")
     assert r.basis == "estimated"
-    assert (r.chosen.model, r.chosen.precision) == ("mistral-7b-instruct", "int8")
-    assert 7.8 * 1024 < r.chosen.memory_mb < 8.1 * 1024
+    assert (r.chosen.model, r.chosen.precision) == ("mistral-7b-instruct", "int4")
+    int8 = next(c for c in r.runners_up if (c.model, c.precision) == ("mistral-7b-instruct", "int8"))
+    assert 7.8 * 1024 < int8.memory_mb < 8.1 * 1024 and r.chosen.memory_mb < int8.memory_mb
     assert r.chosen.estimate["source"] == "estimated" and r.chosen.estimate["inputs"]["context"] == 2048
     excluded = {(c.model, c.precision): c.excluded for c in r.excluded}
     assert "over the 10.8 GiB budget" in excluded[("mistral-7b-instruct", "fp16")]
@@ -209,7 +211,7 @@ def test_nothing_measured_largest_model_that_fits():
 
 def test_bf16_refused_on_t4_and_bitsandbytes_required():
     r = R.recommend(T4, [], "data")
-    assert (r.chosen.model, r.chosen.precision) == ("llama-2-7b-chat", "int8")
+    assert (r.chosen.model, r.chosen.precision) == ("llama-2-7b-chat", "int4")    # the cheapest that fits
     assert any("no bf16" in (c.excluded or "") for c in r.excluded)
     no_bnb = hardware.profile("t4-16gb")
     no_bnb.bnb_available = False
@@ -232,13 +234,21 @@ def test_cpu_plan_prefers_fast_enough_models():
     assert R.recommend(cpu_box(), [], "code", min_tok_s=0).chosen.params_b > r.chosen.params_b
 
 
-def test_unscored_a_measured_speed_goes_before_an_estimated_one():
-    # SmolLM2 timed (not scored) at fp32 here; bf16 only estimated, equal quality tier.
+def test_unscored_ties_go_to_the_cheapest_configuration_then_speed_not_the_highest_precision():
+    # SmolLM2 timed (not scored) at fp32 here, its packaged Q4_1 GGUF (llama.cpp) only estimated:
+    # nothing measured says fp32 answers better, so the 96 MiB file beats 900 MiB of fp32, and
+    # (the laptop case: the 1.5B coder at fp32, 7.4 GiB and 5 tok/s, over its Q4_K_M at 1.6 GiB
+    # and 19 tok/s) "highest precision" no longer breaks the tie.
     box = cpu_box()
     timed = rec(box, "smollm2-135m-instruct", "fp32", tok_s=6.0, peak_mb=900)
     r = R.recommend(box, [timed], "data", min_tok_s=0, models=["smollm2-135m-instruct"])
-    assert (r.chosen.precision, r.chosen.speed_source) == ("fp32", "measured here")
-    assert r.runners_up[0].speed_source == "estimated"
+    assert (r.chosen.runtime, r.chosen.precision) == ("llamacpp", "Q4_1")
+    ordered = [r.chosen] + r.runners_up
+    assert [c.memory_mb for c in ordered] == sorted(c.memory_mb for c in ordered)
+    fp32 = next(c for c in R.candidates(box, [timed], "data", models=["smollm2-135m-instruct"])[0]
+                if c.precision == "fp32")
+    assert fp32.speed_source == "measured here" and fp32.memory_mb > ordered[-1].memory_mb
+    # (the laptop profile's 1.5B coder: tests/test_recommend_evidence.py)
 
 
 def test_for_chat_an_instruct_model_beats_a_bigger_base_model():
@@ -258,7 +268,8 @@ def test_nothing_fits_says_what_to_change():
 
 
 def test_measured_efficiency_replaces_the_assumed_one():
-    base = R.recommend(cpu_box(), [], "chat", min_tok_s=0).chosen
+    base = next(c for c in R.candidates(cpu_box(), [], "chat")[0]
+                if c.key == ("smollm2-135m-instruct", "transformers", "fp32"))
     recs = [rec(cpu_box(), "gemma3-270m", base.precision, efficiency=0.4, bandwidth=20.0, fingerprint="x",
                 memory_class="cpu-24gb", weights="random")]
     cands = {c.key: c for c in R.candidates(cpu_box(), recs, "chat")[0]}

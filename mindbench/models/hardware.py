@@ -93,6 +93,9 @@ class HardwareProfile:
     cpu_model_id: str | None = None         # "family/model/stepping", e.g. "25/17/1"
     cpu_features: list[str] | None = None   # the ISA flags kernels dispatch on (see CPU_FEATURES)
     speed_identity: str | None = None       # speed fingerprint given by hand (kept, like identity)
+    # The device-table row this machine is planned on (`--gpu NAME`, or this machine's GPU matched
+    # by its NVML name): the recommender's candidates then come from the hardware (decide/plan.py).
+    planned_device: object | None = None    # mindbench.models.devices.Device
 
     # --- identity ------------------------------------------------------------------------------
     @property
@@ -132,6 +135,8 @@ class HardwareProfile:
         fits, and roughly how fast, is decided by the memory the model runs in."""
         if self.device == "cuda":
             return f"gpu-{_bucket(self.gpu.total_mb)}gb"
+        if self.device == "metal":
+            return f"metal-{_bucket(self.memory_mb)}gb"
         return f"cpu-{_bucket(self.ram_mb)}gb"
 
     # --- what a model runs on -------------------------------------------------------------------
@@ -143,22 +148,33 @@ class HardwareProfile:
 
     @property
     def device(self) -> str:
-        """"cuda" when a GPU is usable (or planned for by hand), else "cpu"."""
+        """"cuda" when a GPU is usable (or planned for by hand), else "cpu"; a planned Apple or
+        CPU device says its own kind ("metal", "cpu")."""
+        pd = self.planned_device
+        if pd is not None and pd.kind in ("metal", "cpu"):
+            return pd.kind
         return "cuda" if self.gpus and self.cuda_available else "cpu"
 
     @property
     def memory_mb(self) -> int:
-        """Memory the model lives in: the GPU's total, or the machine's RAM."""
+        """Memory the model lives in: the GPU's total (all planned devices), or the machine's RAM."""
+        pd = self.planned_device
+        if pd is not None:
+            return int(pd.total_memory_gb * 1024)
         return self.gpu.total_mb if self.device == "cuda" else self.ram_mb
 
     @property
     def bandwidth_gb_s(self) -> float:
+        if self.planned_device is not None:
+            return self.planned_device.bandwidth_gb_s
         if self.device == "cuda":
             return self.gpu.bandwidth_gb_s or ASSUMED_GPU_BANDWIDTH_GB_S
         return self.cpu_bandwidth_gb_s or ASSUMED_CPU_BANDWIDTH_GB_S
 
     @property
     def bandwidth_source(self) -> str:
+        if self.planned_device is not None:
+            return f"spec sheet ({self.planned_device.name}: {self.planned_device.source})"
         if self.device == "cuda":
             return self.gpu.bandwidth_source if self.gpu.bandwidth_gb_s else "assumed (unknown GPU model)"
         return self.cpu_bandwidth_source if self.cpu_bandwidth_gb_s else "assumed (typical dual-channel DDR4)"
@@ -251,6 +267,12 @@ def gpu_supports_bf16(name: str) -> bool:
 
 
 def gpu_bandwidth(name: str) -> float | None:
+    """Spec-sheet bandwidth of a card by name: the device table (mindbench.models.devices), then
+    the short list above for cards it does not carry."""
+    from mindbench.models.devices import from_nvml
+    d = from_nvml(name)
+    if d is not None and d.kind in ("cuda", "rocm"):
+        return d.bandwidth_gb_s
     for key, bw in GPU_BANDWIDTH_GB_S:
         if key.lower() in name.lower():
             return float(bw)
@@ -512,9 +534,30 @@ def parse_size(text: str, what: str = "size") -> int:
     return int(round(mb))
 
 
+def from_device(dev) -> HardwareProfile:
+    """A machine planned on a device-table row (mindbench.models.devices.Device, `count` of them)."""
+    gpus = []
+    if dev.kind in ("cuda", "rocm"):
+        mb = int(dev.memory_gb * 1024)
+        gpus = [GPU(i, dev.name, mb, mb, bandwidth_gb_s=dev.bandwidth_gb_s, bandwidth_source=f"spec sheet ({dev.source})")
+                for i in range(dev.count)]
+    ram_gb = dev.memory_gb if dev.kind in ("metal", "cpu") else max(32, 2 * dev.total_memory_gb)
+    return HardwareProfile(cpu=f"planned host for {dev.label}" if gpus else dev.name, cores=8, ram_mb=int(ram_gb * 1024),
+                           gpus=gpus, cuda_available=bool(gpus), bnb_available=True, name=f"--gpu {dev.label}",
+                           cuda_reason=f"planned (--gpu {dev.label})", planned_device=dev,
+                           cpu_bandwidth_gb_s=dev.bandwidth_gb_s if not gpus else None,
+                           cpu_bandwidth_source=f"spec sheet ({dev.source})" if not gpus else "unknown")
+
+
 def from_options(profile_name: str | None = None, gpu_memory: str | None = None, device: str | None = None,
-                 ram: str | None = None, *, base: HardwareProfile | None = None) -> HardwareProfile:
-    """The machine to plan for: a named profile or this machine, then the hand options on top."""
+                 ram: str | None = None, *, base: HardwareProfile | None = None, gpu: str | None = None) -> HardwareProfile:
+    """The machine to plan for: a device from the table (`gpu`, e.g. "RTX 4090", "2x H100"), a
+    named profile or this machine, then the hand options on top."""
+    if gpu is not None:
+        if profile_name or gpu_memory:
+            raise MindbenchError("give --gpu or --profile/--gpu-memory, not both")
+        from mindbench.models.devices import lookup
+        base = from_device(lookup(gpu))
     hw = base or (profile(profile_name) if profile_name else detect())
     def manual():
         # Hand-changed memory is a hypothetical machine: its own name and fingerprint.

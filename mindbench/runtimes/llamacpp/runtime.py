@@ -84,8 +84,11 @@ class LlamaCppRuntime(Runtime):
         return LlamaCppEngine.load(model, precision, device=device, **kwargs)
 
     def estimate_candidates(self, specs, hw, records, context, bandwidth_gb_s):
-        # Only without a usable GPU: on a GPU the transformers candidates are the measured path.
-        if hw.device != "cpu" or not self.available():
+        # Only without a usable GPU: on a GPU the transformers candidates are the measured path
+        # (`--gpu NAME` plans llama.cpp on GPUs: mindbench.decide.plan). Whether llama_cpp imports
+        # here does not matter: the candidate says what to install (decide.recommend), and a
+        # planned machine's picks do not change as packages come and go on this one.
+        if hw.device != "cpu":
             return []
         from mindbench.decide.estimate_check import gguf_candidates
         return gguf_candidates(specs, hw, records, context, bandwidth_gb_s,
