@@ -373,9 +373,9 @@ def test_a_quality_suite_runs_through_llamacpp_into_the_store(engine, tmp_path):
               "hardware": {}, "software": {}, "load": {"load_s": engine.load_s, "cold": False},
               "memory": {}, "speed": {}, "roofline": {}, "quality": {"chat": q}}
     results.append(store, record)
-    rows = [r for r in results.rows(results.read(store)) if r["suite"] == "chat"]
-    assert rows and rows[0]["runtime"] == "llamacpp" and rows[0]["precision"] == "Q4_1"
-    assert rows[0]["score"] == q["score"]
+    v = results.view(results.read(store)[0])
+    assert v["runtime"] == "llamacpp" and v["precision"] == "Q4_1"
+    assert v["quality"]["chat"]["score"] == q["score"]
 
 
 # --- against the transformers runtime: last, because right after torch has run in this process

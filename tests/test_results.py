@@ -76,23 +76,7 @@ def test_missing_file_and_newer_schema_are_user_errors(tmp_path):
         results.read(p)
 
 
-def test_rows_flatten_per_suite():
-    q = {"code": {"score": 50.0, "metric": "pass@1", "value": 0.5, "stderr": 0.1, "n": 2},
-         "chat": {"score": 25.0, "metric": "accuracy", "value": 0.25, "stderr": 0.2, "n": 4}}
-    rs = results.rows([_record(quality=q), _record(precision="int4", status="crashed")])
-    assert [(r["precision"], r["suite"], r["score"]) for r in rs] == [
-        ("fp32", "code", 50.0), ("fp32", "chat", 25.0), ("int4", None, None)]
-    r = rs[0]
-    expected = {"model", "runtime", "precision", "device", "weights", "status", "suite", "score", "stderr", "n",
-                "decode_tok_s", "decode_tok_s_std", "prefill_tok_s", "prefill_tok_s_std", "ttft_ms",
-                "weights_mb", "peak_mb", "efficiency", "fingerprint", "memory_class"}
-    assert expected <= set(r)
-    assert (r["decode_tok_s"], r["decode_tok_s_std"], r["prefill_tok_s"], r["ttft_ms"]) == (20.0, 1.0, 500.0, 40.0)
-    assert r["peak_mb"] == 900.0 and r["efficiency"] == 0.2 and r["fingerprint"] == "abc"
-    assert rs[2]["status"] == "crashed"
-
-
-def test_cell_key_and_done_cells(tmp_path):
+def test_cell_key():
     cfg = {"model": "m", "runtime": "transformers", "precision": "int4", "device": "cpu",
            "weights": "pretrained", "suites": ["code", "chat"], "limit": None}
     assert results.cell_key(cfg, "fp") == "m|transformers|int4|cpu|pretrained|code,chat|all|fp"
@@ -102,11 +86,6 @@ def test_cell_key_and_done_cells(tmp_path):
     assert results.cell_key({**cfg, "code_protocol": "full"}, "fp") != results.cell_key({**cfg, "code_protocol": "body"}, "fp")
     assert results.cell_key({**cfg, "suites": ["chat"], "code_protocol": "body"}, "fp") == \
         "m|transformers|int4|cpu|pretrained|chat|all|fp"
-    p = tmp_path / "r.jsonl"
-    assert results.done_cells(p) == set()
-    for st in ("ok", "oom", "skipped", "crashed", "timeout"):
-        results.append(p, {"cell": st, "status": st})
-    assert results.done_cells(p) == {"ok", "oom", "skipped"}
 
 
 def test_every_committed_record_reads_as_a_typed_record():

@@ -127,16 +127,6 @@ def cell_key(config: dict, fingerprint: str | None) -> str:
     return "|".join("" if p is None else str(p) for p in parts)
 
 
-def done_cells(path: str | os.PathLike, statuses=DONE_STATUSES) -> set[str]:
-    """Keys of cells that already have a final record (see DONE_STATUSES) in `path`."""
-    path = Path(path)
-    if not path.exists():
-        return set()
-    return {r["cell"] for r in read(path) if r.get("status") in statuses and r.get("cell")}
-
-
-# --- reading a store as cells (report, compare and recommend's tables) ----------------------------
-
 def read_all(paths) -> list[dict]:
     """All records of the given stores, through the store's own reader (skips corrupt lines)."""
     records = []
@@ -338,11 +328,6 @@ class Record:
         return usable(self.raw)
 
 
-def _stat(speed: dict, name: str, part: str = "mean"):
-    v = (speed or {}).get(name)
-    return v.get(part) if isinstance(v, dict) else None
-
-
 def peak_memory(mem: dict | None, device: str | None) -> tuple:
     """(MiB, tracker) -- the one "how much memory did this need" figure, for every table, the
     recommender, compare and the estimator check: the memory a user must have free.
@@ -363,42 +348,3 @@ def peak_memory(mem: dict | None, device: str | None) -> tuple:
 
 def peak_mb(mem: dict | None, device: str | None):
     return peak_memory(mem, device)[0]
-
-
-def rows(records: list[dict]) -> list[dict]:
-    """One flat row per (record, suite) for tables and pandas; a record with no quality (perf-only,
-    failed, or no suites) gives one row with suite=None."""
-    out = []
-    for r in records:
-        cfg = r.get("config") or {}
-        hw = r.get("hardware") or {}
-        mem = r.get("memory") or {}
-        speed = r.get("speed") or {}
-        roof = r.get("roofline") or {}
-        base = {
-            "model": cfg.get("model"), "runtime": cfg.get("runtime"), "precision": cfg.get("precision"),
-            "device": cfg.get("device"), "weights": cfg.get("weights"), "dtype": cfg.get("dtype"),
-            "status": r.get("status"), "error": r.get("error"),
-            "decode_tok_s": _stat(speed, "decode_tok_s"), "decode_tok_s_std": _stat(speed, "decode_tok_s", "std"),
-            "prefill_tok_s": _stat(speed, "prefill_tok_s"), "prefill_tok_s_std": _stat(speed, "prefill_tok_s", "std"),
-            "ttft_ms": _stat(speed, "ttft_ms"), "ttft_ms_std": _stat(speed, "ttft_ms", "std"),
-            "weights_mb": mem.get("weights_mb"), "peak_mb": peak_mb(mem, cfg.get("device")),
-            "load_s": (r.get("load") or {}).get("load_s"),
-            "bandwidth_gb_s": roof.get("bandwidth_gb_s"), "efficiency": roof.get("efficiency"),
-            "fingerprint": hw.get("fingerprint"), "memory_class": hw.get("memory_class"),
-            "cell": r.get("cell"), "run_id": r.get("run_id"), "timestamp": r.get("timestamp"),
-        }
-        fid = r.get("fidelity") or {}
-        base.update({f"{k}{part}": (fid.get(k) or {}).get(p) for k, parts in
-                     (("kld", ("", "_ci_lo", "_ci_hi")), ("top1", ("", "_ci_lo", "_ci_hi")),
-                      ("ppl_ratio", ("", "_ci_lo", "_ci_hi")))
-                     for part, p in zip(parts, ("mean", "ci_lo", "ci_hi"))})
-        base["fidelity_error"] = fid.get("error")
-        quality = r.get("quality") or {}
-        if not quality:
-            out.append({**base, "suite": None, "score": None, "stderr": None, "n": None, "metric": None})
-        for suite, q in quality.items():
-            q = q or {}
-            out.append({**base, "suite": suite, "score": q.get("score"), "stderr": q.get("stderr"),
-                        "n": q.get("n"), "metric": q.get("metric")})
-    return out
