@@ -120,7 +120,7 @@ class Progress:
                 # our own fields (elapsed and ETAs from our clock and the worker's estimates),
                 # tqdm only draws the bar and keeps the lines in place
                 self.outer = tqdm(total=total, initial=done, file=self.stream, position=0, dynamic_ncols=True,
-                                  bar_format="{desc} {bar:12} {n_fmt}/{total_fmt} cells {postfix}", desc="sweep")
+                                  bar_format="{desc} |{bar:12}| {n_fmt}/{total_fmt} cells, {unit}", desc="sweep")
                 if timer:
                     self._timer = threading.Thread(target=self._tick_loop, args=(interval_s,),
                                                    name="mindbench-progress", daemon=True)
@@ -258,16 +258,17 @@ class Progress:
     # --- drawing -----------------------------------------------------------------------------
     def _draw(self, now: float) -> None:
         eta = self.sweep_eta(now)
-        self.outer.set_postfix_str(f"elapsed {clock_text(now - self.started)}, ETA {clock_text(eta)}", refresh=False)
+        # our figures travel in tqdm's `unit` field: its postfix would add a comma of its own
+        self.outer.unit = f"elapsed {clock_text(now - self.started)}, ETA {clock_text(eta)}"
         for i, (key, c) in enumerate(self.cells.items()):
             bar = self.bars.get(key)
             if bar is None:
                 bar = self.bars[key] = self._tqdm(total=1, file=self.stream, position=1 + i, leave=False,
-                                                  dynamic_ncols=True, bar_format="{desc} {bar:12} {postfix}")
+                                                  dynamic_ncols=True, bar_format="{desc} |{bar:12}| {unit}")
             f = self.fields(c, now)
             bar.total, bar.n = (f["items"] or 1), (f["done"] or 0)
             bar.set_description_str(f"[{f['index']}/{f['total']}] {f['label']} | {f['stage']}", refresh=False)
-            bar.set_postfix_str(", ".join(self._figures(f)), refresh=False)
+            bar.unit = ", ".join(self._figures(f))
             bar.refresh()
         self.outer.refresh()
         self.redraws += 1
