@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The whole plug-in: a Runtime and its Engine. Its timings are fixed numbers, so the record must
 # carry exactly these figures if the sweep really ran this engine (and not a built-in one).
 TOY = textwrap.dedent('''
+    import os
+
     from mindbench.models import catalog
     from mindbench.runtimes import register_runtime
     from mindbench.runtimes.base import Engine, Generation, Runtime, Timing
@@ -31,7 +33,9 @@ TOY = textwrap.dedent('''
             return len(text.split())
 
         def generate(self, prompts, params):
-            return [Generation(text="toy", tokens=1, finish_reason="stop") for _ in prompts]
+            # the narrow precision says more; TOY_PAD makes a run wordier still (a "regression")
+            text = ("toy" if self.precision == "wide" else "toy toy toy") + "!" * int(os.environ.get("TOY_PAD", 0))
+            return [Generation(text=text, tokens=1, finish_reason="stop") for _ in prompts]
 
         def timed_run(self, prompt_tokens, new_tokens):
             # 0.25 s of prefill, 0.125 s per decoded token: 4 tok/s decode whatever the machine
@@ -74,9 +78,22 @@ TOY = textwrap.dedent('''
             return {"correct": task.fields["want"] in text, "extracted": text}
 
 
+    class LengthSuite(Suite):
+        # a continuous, lower-is-better metric: the reply's length in characters
+        name = "toylen"
+        metric = Metric("chars", higher_is_better=False, continuous=True)
+
+        def load(self):
+            return [Task(f"len/{i}", "toylen", "all", f"be brief ({i})") for i in range(8)]
+
+        def verdict(self, task, text, run, chat):
+            return {"value": len(text), "extracted": text}
+
+
     def register():
         register_runtime("toy", ToyRuntime())
         register_suite(ToySuite())
+        register_suite(LengthSuite())
     ''')
 
 
@@ -173,3 +190,41 @@ def test_the_registry_owns_each_runtimes_vocabulary(monkeypatch):
     finally:
         from mindbench.runtimes import unregister_runtime
         unregister_runtime("needs-pkg")
+
+
+def test_a_lower_is_better_continuous_metric_runs_through_run_report_compare_and_recommend(tmp_path):
+    """A plug-in suite whose metric is a length in characters (less is better) is one class: run
+    scores it in its own unit, report pairs the precisions the right way round, compare calls a
+    longer answer a regression, recommend --task picks the shorter configuration."""
+    (tmp_path / "toy_runtime.py").write_text(TOY)
+    env = _env(tmp_path, MINDBENCH_PLUGINS="toy_runtime:register")
+    args = ["--runtimes", "toy", "--suite", "toylen", "--no-fidelity", "--device", "cpu", "--repeats", "1",
+            "--prompt-tokens", "8", "--new-tokens", "5", "--json"]
+    base, new = tmp_path / "base.jsonl", tmp_path / "new.jsonl"
+    run = _mindbench(["run", "--precisions", "wide,narrow", "--out", str(base), *args], env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    q = {r["config"]["precision"]: r["quality"]["toylen"] for r in json.loads(run.stdout)}
+    assert (q["wide"]["score"], q["narrow"]["score"]) == (3.0, 11.0)          # characters, not 0-100 points
+    assert q["wide"]["higher_is_better"] is False and q["wide"]["scale"] == 1.0
+    assert q["narrow"]["items"] == {f"len/{i}": 11.0 for i in range(8)}
+    # report: narrow against its reference (wide), every item longer -> the reference is better
+    rep = _mindbench(["report", str(base), "--json"], env)
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    assert "wide better" in rep.stdout and "narrow better" not in rep.stdout
+    # compare: the same cells, wordier -> a quality regression (exit 1), paired by task
+    run2 = _mindbench(["run", "--precisions", "wide,narrow", "--out", str(new), *args], {**env, "TOY_PAD": "4"})
+    assert run2.returncode == 0, run2.stderr[-2000:]
+    cmp = _mindbench(["compare", str(base), str(new), "--no-speed", "--json"], env)
+    assert cmp.returncode == 1, (cmp.stdout[-2000:], cmp.stderr[-2000:])
+    checks = [c for c in json.loads(cmp.stdout)["checks"] if c["what"] == "toylen score"]
+    assert checks and all(c["verdict"] == "regression" and c["test"] == "sign test" for c in checks)
+    # ... and the other way round it is an improvement, exit 0
+    better = _mindbench(["compare", str(new), str(base), "--no-speed", "--json"], env)
+    assert better.returncode == 0, better.stdout[-2000:]
+    # recommend --task takes the plug-in suite and picks the shorter answers
+    rec = _mindbench(["recommend", "--task", "toylen", "--results", str(base), "--min-tokens-per-sec", "0",
+                      "--json"], env)
+    assert rec.returncode == 0, rec.stderr[-2000:]
+    chosen = json.loads(rec.stdout)["tasks"]["toylen"]["chosen"]
+    assert (chosen["runtime"], chosen["precision"]) == ("toy", "wide"), chosen
+

@@ -9,7 +9,7 @@ import click
 
 from mindbench.cli import command
 from mindbench.chat import CONTEXT_TOKENS, EXIT, conversation, transcript
-from mindbench.errors import MindbenchError
+from mindbench.errors import InputError, MindbenchError
 from mindbench.suites import SUITES
 
 
@@ -22,8 +22,8 @@ async def _reply(provider, prompt: str, system: str | None, max_tokens: int, tem
 
 
 @command("chat")
-@click.option("--task", type=click.Choice(SUITES), default="chat", show_default=True,
-              help="Which task's recommended configuration to load.")
+@click.option("--task", default="chat", show_default=True,
+              help=f"Which task's recommended configuration to load: a suite ({', '.join(SUITES)}, or a plug-in's).")
 @click.option("--results", type=click.Path(dir_okay=False), default=None,
               help="Result file the recommendation is based on (default: every results/*.jsonl).")
 @click.option("--system", "system_prompt", default="You are a helpful assistant. Answer clearly and concisely.",
@@ -42,6 +42,9 @@ def chat_command(task, results, system_prompt, max_tokens, temperature):
       mindbench chat --results results/runs.jsonl --temperature 0
     """
     from mindbench.decide.recommend import best_config
+    from mindbench.suites import suite_names
+    if task not in suite_names():
+        raise InputError(f"unknown task {task!r}; choose one of {', '.join(suite_names())}")
     cfg = best_config(task, results)
     try:
         from mindbench.provider import LocalModelProvider
