@@ -243,11 +243,11 @@ def test_cli_options_and_errors(tmp_path):
 
 def test_missing_executor_is_one_line():
     with pytest.raises(MindbenchError, match="not available"):
-        harness.EXECUTORS["ghost"] = ("mindbench.no_such_module:X", "pip install ghost")
+        harness.EXECUTORS.register("ghost", "mindbench.no_such_module:X")
         try:
             harness.get_executor("ghost")
         finally:
-            del harness.EXECUTORS["ghost"]
+            harness.EXECUTORS._targets.pop("ghost")
 
 
 def test_plan_gives_each_runtime_its_own_precisions():

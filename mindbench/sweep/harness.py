@@ -20,7 +20,6 @@ record per key wins), and a done cell is never run twice: no duplicates.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from mindbench.store import results
+from mindbench.registry import Registry
 from mindbench.errors import InputError, MindbenchError
 from mindbench.runtimes import DEFAULT_RUNTIME
 from mindbench.suites import DEFAULT_SUITE, SUITES
@@ -189,21 +189,22 @@ def _last_line(path: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-# Executors by name -> "module:class". A missing module gives a one-line error, not a traceback.
-EXECUTORS = {
-    "local": ("mindbench.sweep.harness:LocalExecutor", None),
-    "ray": ("mindbench.sweep.executor_ray:RayExecutor", "pip install 'mindbench[ray]'"),
-}
+# Executors by name -> "module:class", in the one registry type (plug-ins: entry points in the
+# group `mindbench.executors`). A missing module gives a one-line error with its install command.
+EXECUTORS = Registry("executor", "mindbench.executors", {
+    "local": "mindbench.sweep.harness:LocalExecutor",
+    "ray": "mindbench.sweep.executor_ray:RayExecutor",
+})
+_EXECUTOR_INSTALL = {"ray": "pip install 'mindbench[ray]'"}
 
 
 def get_executor(name: str, **kwargs) -> Executor:
     if name not in EXECUTORS:
-        raise MindbenchError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
-    target, install = EXECUTORS[name]
-    module, attr = target.split(":")
+        raise MindbenchError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS.names())}")
     try:
-        cls = getattr(importlib.import_module(module), attr)
+        cls = EXECUTORS.get(name)
     except (ImportError, AttributeError) as e:
+        install = _EXECUTOR_INSTALL.get(name)
         raise MindbenchError(f"the {name} executor is not available here ({e})"
                              + (f": {install}" if install else "")) from None
     return cls(**kwargs)
@@ -476,7 +477,7 @@ def _validate_run(suites: list[str], models: list[str], out: Path, executor: str
                 from mindbench.runtimes.transformers.loading import check_local_folder  # light: no torch
                 check_local_folder(Path(spec.path))
         if executor not in EXECUTORS:
-            raise InputError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+            raise InputError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS.names())}")
         _check_out(out)
     except InputError:
         raise
