@@ -14,6 +14,7 @@ COMMANDS = {
     "models": ("mindbench.cli.models:models_command", "List the model catalog and what loads here."),
     "hardware": ("mindbench.cli.hardware:hardware_command", "Show this machine's GPUs, CPU, RAM."),
     "recommend": ("mindbench.cli.recommend:recommend_command", "Best model and precision for this machine."),
+    "estimate": ("mindbench.cli.estimate:estimate_command", "Memory and speed of a model on a device (estimated)."),
     "report": ("mindbench.cli.report:report_command", "Tables and plots from result files."),
     "compare": ("mindbench.cli.compare:compare_command", "Regression gate: BASELINE vs NEW results."),
     "chat": ("mindbench.cli.chat:chat_command", "Chat with the recommended configuration."),

@@ -86,9 +86,11 @@ def recommend_command(task, min_tok_s, max_memory, context, results_paths, profi
         rows = longest_contexts(hw, records, budget(hw, max_mb), None if task == "all" else task)
         click.echo(json.dumps(rows, indent=2) if as_json else render_longest(rows))
         return
-    # the same call best_config makes for the provider and the agents (one decision)
+    # the same call best_config makes for the provider and the agents (one decision); offline
+    # (HF_HUB_OFFLINE=1) limits what can load on this machine, not what a planned one could run
     recs = [recommend(hw, records, t, min_tok_s=min_tok_s, max_memory_mb=max_mb, context=context, max_kld=max_kld,
-                      quality_loss=quality_loss, prefer=prefer, available_only=offline()) for t in tasks]
+                      quality_loss=quality_loss, prefer=prefer, available_only=offline() and hw.name == "detected")
+            for t in tasks]
     if as_json:
         click.echo(json.dumps({"hardware": hw.to_dict(), "results": files,
                                "tasks": {r.task: {k: v for k, v in r.to_dict().items() if k != "hardware"}
