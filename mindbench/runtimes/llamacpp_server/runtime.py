@@ -67,6 +67,10 @@ class LlamaCppServerRuntime(LlamaCppRuntime):
         engine.info["source"] = f"{info['source']} served by llama-cpp-python {llama_cpp.__version__} (python -m llama_cpp.server)"
         engine.info["revision"] = _revision(path, info)
         engine.contention_pids = [server.proc.pid]
+        # the server allocates its KV cache for n_ctx at load, as the in-process engine does; the
+        # vocabulary-only engine knows its shape (F16 K and V, every layer) at its own context
+        tok = engine._tokenizer
+        engine.kv_bytes = tok.kv_cache_bytes() * n_ctx // max(1, tok._llm.n_ctx())
         return engine
 
 

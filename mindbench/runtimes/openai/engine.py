@@ -264,7 +264,9 @@ class OpenAIEngine(Engine):
         return int(self._weight_bytes or 0)
 
     def memory_footprint(self) -> int:
-        return int(self._weight_bytes or 0)
+        """Weights plus the KV cache a launched llama.cpp server allocates for its context (as
+        the in-process engine counts its own); 0 = not known."""
+        return int(self._weight_bytes or 0) + int(getattr(self, "kv_bytes", 0) or 0)
 
     # --- fidelity: prompt log-probabilities (top-k only) -------------------------------------------
     def fidelity_ids(self, text: str) -> list[int]:
