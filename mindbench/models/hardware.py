@@ -449,6 +449,14 @@ def detect(*, nvml=None, measure_bandwidth: bool = False) -> HardwareProfile:
                          cpu_model_id=info["model_id"], cpu_features=info["features"])
     if measure_bandwidth:
         hw.cpu_bandwidth_gb_s, hw.cpu_bandwidth_source = measure_cpu_bandwidth()
+    if cuda and gpus and len({g.name for g in gpus}) == 1 and not any(g.mig for g in gpus):
+        # The card is in the device table: plan its candidates from the hardware (every runtime
+        # that runs on it, labelled with what is not installed here), like `--gpu NAME`.
+        from dataclasses import replace
+        from mindbench.models.devices import from_nvml
+        d = from_nvml(gpus[0].name, gpus[0].total_mb)
+        if d is not None:
+            hw.planned_device = replace(d, count=len(gpus))
     return hw
 
 
