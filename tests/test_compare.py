@@ -519,3 +519,113 @@ def test_live_gate_pairs_reruns_and_catches_the_fault(tmp_path):
     rc, check = gate(fault)
     assert rc == 1 and check["test"] == "mcnemar" and check["verdict"] == "regression", check
     assert check["right_to_wrong"] >= 6 and check["p"] < 0.0455
+
+
+# --- the A/B speed rule on per-repeat samples (docs/gate.md) -------------------------------------
+
+import math  # noqa: E402
+import random  # noqa: E402
+
+from mindbench.decide.compare import (AB_TARGET, ab_alpha, compare_ab, render_text, shift_check,  # noqa: E402
+                                      shift_verdict)
+
+
+def ab_round(decode: list[float], precision="fp32", prefill=400.0, ttft=300.0) -> dict:
+    """One side of one A/B round: a record with every timed repeat kept (speed.samples)."""
+    rec = record(precision, decode=sum(decode) / len(decode))
+    rec["config"].update(suites=[], prompt_tokens=128, new_tokens=32)
+    rec["quality"] = {}
+    rec["speed"]["samples"] = {"decode_tok_s": decode, "prefill_tok_s": [prefill] * len(decode),
+                               "ttft_ms": [ttft] * len(decode)}
+    return rec
+
+
+def sides(slowdown: float, *, rounds=3, repeats=6, cv=0.02, seed=0, precisions=("fp32",)):
+    """A and B rounds of lognormal repeats around 20 tok/s; B's decode takes 1 + slowdown as long."""
+    rng = random.Random(seed)
+    def draw(f):
+        return [20.0 / (1 + f) * math.exp(rng.gauss(0, cv)) for _ in range(repeats)]
+    a = [ab_round(draw(0.0), p) for p in precisions for _ in range(rounds)]
+    b = [ab_round(draw(slowdown), p) for p in precisions for _ in range(rounds)]
+    return a, b
+
+
+def decode_checks(r):
+    return [c for c in r["checks"] if c["what"] == "decode tok/s"]
+
+
+def test_ab_rule_catches_a_5_percent_slowdown_with_its_interval():
+    a, b = sides(0.05, rounds=3, repeats=6, cv=0.02)
+    r = compare_ab(a, b)
+    [c] = decode_checks(r)
+    assert c["rule"] == "hodges-lehmann" and c["verdict"] == "regression" and r["exit_code"] == 1
+    assert c["ci"][0] > 0 and c["ci"][0] < 0.05 < c["ci"][1]          # the interval covers the truth
+    assert c["slowdown"] == pytest.approx(0.05, abs=0.015) and c["n"] == [18, 18]
+    assert 0 < c["promise"] < 0.05                                   # it can promise 5 % at this spread
+    text = render_text(r)
+    assert "REGRESSION" in text and "catches a decode slowdown of" in text and "Hodges-Lehmann" in text
+
+
+def test_ab_rule_stays_quiet_on_honest_reruns():
+    # 200 A/A gates at 2 % noise: the false-alarm rate stays near or under its 5 % budget
+    alarms = sum(compare_ab(*sides(0.0, seed=s, cv=0.02))["regressions"] > 0 for s in range(200))
+    assert alarms <= 16          # 5 % of 200 is 10; 16 is beyond its binomial 99 % band
+    r = compare_ab(*sides(0.0, seed=1))
+    assert decode_checks(r)[0]["verdict"] in ("ok", "improvement") and r["exit_code"] == 0
+
+
+def test_ab_rule_says_not_decided_when_the_repeats_cannot_tell():
+    # ~10 % spread per repeat, 2 rounds of 3 a side, B a little slower: the interval spans 0 and 5 %
+    a = [ab_round([20.0, 18.0, 22.5]), ab_round([19.0, 21.5, 20.5])]
+    b = [ab_round([19.5, 21.0, 17.5]), ab_round([20.0, 18.5, 22.0])]
+    r = compare_ab(a, b)
+    [c] = decode_checks(r)
+    assert c["verdict"] == "not decided" and r["undecided"] == 1 and r["exit_code"] == 0
+    assert c["ci"][0] <= 0 and c["ci"][1] >= AB_TARGET
+    assert "NOT DECIDED" in render_text(r) and "this is not a pass" in render_text(r)
+    # too few repeats for any interval at this level is not decided either, never "ok"
+    a, b = sides(0.0, rounds=1, repeats=2)
+    assert decode_checks(compare_ab(a, b))[0]["verdict"] == "not decided"
+
+
+def test_ab_rule_reports_an_improvement_and_splits_alpha_over_cells_and_looks():
+    a, b = sides(-0.10, cv=0.01)
+    assert decode_checks(compare_ab(a, b))[0]["verdict"] == "improvement"
+    assert ab_alpha(1) == pytest.approx(0.10) and ab_alpha(2) == pytest.approx(0.05)
+    assert ab_alpha(2, looks=3) == pytest.approx(0.0221)
+    a, b = sides(0.0, precisions=("fp32", "int4"))
+    r = compare_ab(a, b, looks=3)
+    assert r["settings"]["interval_alpha"] == pytest.approx(0.0221)
+    assert [c["ci_level"] for c in decode_checks(r)] == [pytest.approx(1 - 0.0221)] * 2
+
+
+def test_prefill_and_ttft_only_fail_beyond_the_tolerance():
+    a = [ab_round([20.0, 20.1, 19.9, 20.0, 20.2, 19.8], prefill=400.0, ttft=300.0) for _ in range(3)]
+    b = [ab_round([20.0, 20.1, 19.9, 20.0, 20.2, 19.8], prefill=340.0, ttft=340.0) for _ in range(3)]
+    r = compare_ab(a, b)
+    assert {c["what"]: c["verdict"] for c in r["checks"]} == {"decode tok/s": "ok", "prefill tok/s": "ok", "TTFT ms": "ok"}
+    b = [ab_round([20.0, 20.1, 19.9, 20.0, 20.2, 19.8], prefill=200.0, ttft=600.0) for _ in range(3)]
+    r = compare_ab(a, b)
+    assert {c["what"]: c["verdict"] for c in r["checks"]}["prefill tok/s"] == "regression"
+    assert {c["what"]: c["verdict"] for c in r["checks"]}["TTFT ms"] == "regression"
+
+
+def test_records_without_samples_fall_back_to_the_pooled_rule():
+    a = [record(decode=14.0), record(decode=15.0)]
+    b = [record(decode=7.2), record(decode=7.1)]
+    r = compare_ab(a, b)
+    assert decode_checks(r)[0]["rule"] == "pooled" and r["regressions"] >= 1
+    assert any("pooled rule" in n for n in r["notes"])
+
+
+def test_shift_check_and_verdict_by_hand():
+    # A at 20 tok/s, B at 20/1.1: log-time shift log(1.1) exactly -> slowdown 10 %
+    c = shift_check([20.0] * 8, [20 / 1.1] * 8, True, 0.05)
+    assert c["shift"] == pytest.approx(0.10) and c["ci"] == [pytest.approx(0.10), pytest.approx(0.10)]
+    assert shift_check([300.0] * 8, [330.0] * 8, False, 0.05)["shift"] == pytest.approx(0.10)   # TTFT
+    assert shift_verdict([0.01, 0.09], 0.0, 0.05) == "regression"
+    assert shift_verdict([-0.01, 0.04], 0.0, 0.05) == "ok"
+    assert shift_verdict([-0.01, 0.06], 0.0, 0.05) == "not decided"
+    assert shift_verdict([-0.09, -0.01], 0.0, 0.05) == "improvement"
+    assert shift_verdict([0.1, 0.3], 0.25, None) == "ok" and shift_verdict(None, 0.25, None) == "ok"
+    assert shift_verdict(None, 0.0, 0.05) == "not decided"

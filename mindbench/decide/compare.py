@@ -314,22 +314,98 @@ def _pooled(stats: list[tuple[float, float, int]]) -> tuple[float, float, int]:
     return mean, math.sqrt(ss / (total - 1)) if total > 1 else 0.0, total
 
 
+# The A/B gate's rule, chosen by benchmarks/gate_power.py (docs/gate.md has its table):
+# every timed repeat of every round counts, the shift is the Hodges-Lehmann estimate on log time
+# per token with its Mann-Whitney interval, and decode regresses when that whole interval is a
+# slowdown. AB_ALPHA is the one-sided false-alarm rate of the whole gate, split over its decode
+# checks (Bonferroni) and over its looks when rounds are added until it can decide (Pocock).
+AB_ALPHA = 0.05
+# "ok" means the interval rules out a decode slowdown this large; between the two, not decided.
+AB_TARGET = 0.05
+AB_POWER = 0.9        # the promise: the slowdown caught 9 times in 10 at this run's spread
+
+
+def _log_time(values: list[float], higher_better: bool) -> list[float]:
+    """Figures as log time (per token, or TTFT): a shift of log(1 + s) is a slowdown s, whatever
+    the figure's unit or size, and a repeat's skew is tamed."""
+    return [(-math.log(v) if higher_better else math.log(v)) for v in values if v and v > 0]
+
+
+def shift_check(a_vals: list[float], b_vals: list[float], higher_better: bool, alpha2: float) -> dict:
+    """B's slowdown against A: the Hodges-Lehmann shift of log time, its two-sided 1 - alpha2
+    Mann-Whitney interval, and the smallest slowdown a one-sided alpha2/2 test at this spread
+    catches with AB_POWER (the interval's half-width x (z_{1-a} + z_{power}) / z_{1-a}); all as
+    fractions of time (0.05: 5 % longer per token)."""
+    from mindbench.measure import stats
+    x, y = _log_time(a_vals, higher_better), _log_time(b_vals, higher_better)
+    d = stats.hodges_lehmann(x, y)
+    ci = stats.shift_ci(x, y, alpha2)
+    promise = None
+    if ci is not None and ci[1] > ci[0]:
+        za, zb = stats.z_of(alpha2), NormalDist().inv_cdf(AB_POWER)
+        promise = math.expm1((ci[1] - ci[0]) / 2 * (za + zb) / za)
+    return {"shift": math.expm1(d), "ci": None if ci is None else [math.expm1(ci[0]), math.expm1(ci[1])],
+            "promise": promise, "n": [len(x), len(y)]}
+
+
+def shift_verdict(ci: list[float] | None, floor: float, target: float | None) -> str:
+    """regression: the whole interval is a slowdown beyond `floor`; improvement: the whole interval
+    a speed-up beyond it; ok: it rules out a slowdown of `target` (or, without a target, is not a
+    regression); else not decided (too few or too noisy repeats to say either)."""
+    if ci is None:
+        return "not decided" if target is not None else "ok"
+    lo, hi = ci
+    if lo > floor:
+        return "regression"
+    if hi < -floor:
+        return "improvement"
+    if target is None or hi < target:
+        return "ok"
+    return "not decided"
+
+
+def ab_alpha(decode_checks: int, looks: int = 1, alpha: float = AB_ALPHA) -> float:
+    """Two-sided level of each decode check's interval: the gate's one-sided `alpha` split over
+    its decode checks, then over its looks by Pocock's constant."""
+    from mindbench.measure import stats
+    return stats.pocock_alpha(looks, 2 * alpha / max(1, decode_checks))
+
+
 def compare_ab(a_records: list[dict], b_records: list[dict], *, speed_tol: float = SPEED_TOL,
-               z: float = Z) -> dict:
+               z: float = Z, rule: str = "hl", alpha: float = AB_ALPHA, target: float = AB_TARGET,
+               looks: int = 1) -> dict:
     """Speed of B (HEAD) against A (the baseline's commit), both measured on this machine in one
-    interleaved run (A, B, A, B...: asv continuous). Every round of a cell is pooled, so drift and
-    background load during the run hit both sides alike; that is why, unlike `compare`, rounds
-    marked contended still count here (they are listed in the notes). Only speed is judged."""
+    interleaved run (A, B, B, A...: asv continuous). Drift and background load during the run hit
+    both sides alike; that is why, unlike `compare`, rounds marked contended still count here
+    (they are listed in the notes). Only speed is judged.
+
+    rule "hl" (default, when every round kept its repeats): decode by the Hodges-Lehmann shift
+    with its Mann-Whitney interval (regression when it lies wholly above 0, ok when wholly below
+    `target`, else not decided); prefill and TTFT by the same interval against `speed_tol`
+    (a lost fast path, not a few percent: a 128-token prefill is too short to gate finer).
+    rule "pooled" (the older rule, and the fallback for records without per-repeat samples): a
+    change beyond max(speed_tol, z * sqrt(std1^2 + std2^2)) of the pooled rounds."""
+    if rule not in ("hl", "pooled"):
+        raise BadInput(f"rule must be hl or pooled, not {rule!r}")
+
     def pool(records):
-        cells: dict[tuple, list[dict]] = {}
-        for v in map(view, records):
+        cells: dict[tuple, list[tuple[dict, dict]]] = {}
+        for r in records:
+            v = view(r)
             if v["status"] == "ok":
-                cells.setdefault((v["model"], v["runtime"], v["precision"], v["device"], v["weights"]), []).append(v)
+                key = (v["model"], v["runtime"], v["precision"], v["device"], v["weights"])
+                cells.setdefault(key, []).append((v, (r.get("speed") or {}).get("samples")))
         return cells
     pa, pb = pool(a_records), pool(b_records)
+    keys = sorted(pa.keys() & pb.keys(), key=str)
     checks, notes = [], []
-    for key in pa.keys() & pb.keys():
-        va, vb = pa[key], pb[key]
+    with_samples = {k for k in keys if all(smp for _, smp in pa[k] + pb[k])}
+    if rule == "hl" and len(with_samples) < len(keys):
+        notes.append("pooled rule (older records keep no per-repeat samples) for: "
+                     + "; ".join(_label(k) for k in keys if k not in with_samples))
+    alpha2 = ab_alpha(len(with_samples), looks, alpha) if rule == "hl" else None
+    for key in keys:
+        va, vb = [v for v, _ in pa[key]], [v for v, _ in pb[key]]
         cell = _label(key)
         if {v["fingerprint"] for v in va} != {v["fingerprint"] for v in vb}:
             raise BadInput(f"{cell}: A and B were measured on different machines; --ab needs one machine")
@@ -340,29 +416,65 @@ def compare_ab(a_records: list[dict], b_records: list[dict], *, speed_tol: float
             notes.append(f"{cell}: speed not compared (prompt/new tokens/threads differ between A and B)")
             continue
         for fig, label, higher_better in SPEED:
-            sa = [(v[fig], v[fig + "_std"] or 0.0, v[fig + "_n"] or 1) for v in va if v[fig] is not None]
-            sb = [(v[fig], v[fig + "_std"] or 0.0, v[fig + "_n"] or 1) for v in vb if v[fig] is not None]
-            if not sa or not sb:
+            if rule == "hl" and key in with_samples:
+                sa = [x for _, smp in pa[key] for x in smp.get(fig) or ()]
+                sb = [x for _, smp in pb[key] for x in smp.get(fig) or ()]
+                if sa and sb:
+                    checks.append(_hl_check(cell, label, sa, sb, higher_better, alpha2,
+                                            fig == "decode_tok_s", speed_tol, target, [len(va), len(vb)]))
                 continue
-            (ma, sda, _), (mb, sdb, nb) = _pooled(sa), _pooled(sb)
-            if ma <= 0:
-                continue
-            noise = z * math.hypot(sda, sdb)
-            allowed = max(noise, speed_tol * ma)
-            worse = (ma - mb) if higher_better else (mb - ma)
-            checks.append(_check(cell, label, ma, mb, mb - ma, allowed, _judge(worse, allowed), base_spread=sda,
-                                 new_spread=sdb, noise=noise, rel=(mb - ma) / ma, rounds=[len(sa), len(sb)], n=nb))
+            c = _pooled_check(cell, label, fig, higher_better, va, vb, speed_tol, z)
+            if c:
+                checks.append(c)
     if not checks:
         raise BadInput("nothing to compare: no cell has speed figures on both sides of the A/B run")
     unmatched = {"baseline": [_label(k) for k in pa.keys() - pb.keys()],
                  "new": [_label(k) for k in pb.keys() - pa.keys()]}
     regressions = sum(c["verdict"] == "regression" for c in checks)
     return {"regressions": regressions, "improvements": sum(c["verdict"] == "improvement" for c in checks),
-            "compared_cells": len(pa.keys() & pb.keys()), "checks": checks, "unmatched": unmatched,
+            "undecided": sum(c["verdict"] == "not decided" for c in checks),
+            "compared_cells": len(keys), "checks": checks, "unmatched": unmatched,
             "notes": notes, "settings": {"quality_tol": QUALITY_TOL, "speed_tol": speed_tol,
                                          "memory_tol": MEMORY_TOL, "z": z, "hardware": "same machine (A/B)",
-                                         "speed": True, "ab": True},
+                                         "speed": True, "ab": True, "rule": rule, "alpha": alpha,
+                                         "target": target, "looks": looks, "interval_alpha": alpha2},
             "exit_code": 1 if regressions else 0}
+
+
+def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, target, rounds) -> dict:
+    from statistics import median
+    r = shift_check(sa, sb, higher_better, alpha2)
+    floor, goal = (0.0, target) if gated else (speed_tol, None)
+    verdict = shift_verdict(r["ci"], floor, goal)
+    ma, mb = median(sa), median(sb)
+    ci = "—" if r["ci"] is None else f"[{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]"
+    level = f"{100 * (1 - alpha2):.1f}".rstrip("0").rstrip(".")
+    if gated:
+        allowed = (f"CI > 0; ok < {100 * target:g} %; catches >= {100 * r['promise']:.1f} %"
+                   if r["promise"] is not None else "too few repeats for an interval")
+    else:
+        allowed = f"CI > {100 * speed_tol:g} %"
+    return _check(cell, label, ma, mb, mb - ma, None, verdict, rel=(mb - ma) / ma if ma else None,
+                  slowdown=r["shift"], ci=r["ci"], ci_level=1 - alpha2, promise=r["promise"], n=r["n"],
+                  rounds=rounds, rule="hodges-lehmann", gated=gated,
+                  display={"baseline": f"{ma:.1f} (n={r['n'][0]})", "new": f"{mb:.1f} (n={r['n'][1]})",
+                           "change": f"{100 * r['shift']:+.1f} % time {ci} ({level} % CI)",
+                           "allowed": allowed})
+
+
+def _pooled_check(cell, label, fig, higher_better, va, vb, speed_tol, z) -> dict | None:
+    sa = [(v[fig], v[fig + "_std"] or 0.0, v[fig + "_n"] or 1) for v in va if v[fig] is not None]
+    sb = [(v[fig], v[fig + "_std"] or 0.0, v[fig + "_n"] or 1) for v in vb if v[fig] is not None]
+    if not sa or not sb:
+        return None
+    (ma, sda, _), (mb, sdb, nb) = _pooled(sa), _pooled(sb)
+    if ma <= 0:
+        return None
+    noise = z * math.hypot(sda, sdb)
+    allowed = max(noise, speed_tol * ma)
+    worse = (ma - mb) if higher_better else (mb - ma)
+    return _check(cell, label, ma, mb, mb - ma, allowed, _judge(worse, allowed), base_spread=sda,
+                  new_spread=sdb, noise=noise, rel=(mb - ma) / ma, rounds=[len(sa), len(sb)], n=nb, rule="pooled")
 
 
 def _fmt(x, spread=None) -> str:
@@ -382,7 +494,8 @@ def render_text(result: dict) -> str:
         change = "—"
         if c["change"] is not None:
             change = f"{c['change']:+.1f}" + (f" ({100 * c['rel']:+.0f}%)" if c.get("rel") is not None else "")
-        mark = {"regression": "REGRESSION", "improvement": "improved", "ok": "ok"}[c["verdict"]]
+        mark = {"regression": "REGRESSION", "improvement": "improved", "ok": "ok",
+                "not decided": "NOT DECIDED"}[c["verdict"]]
         rows.append(_display(c, [c["cell"], c["what"], _fmt(c["baseline"], c.get("base_spread")),
                                  _fmt(c["new"], c.get("new_spread")), change,
                                  "—" if c["allowed"] is None else f"±{c['allowed']:.1f}", mark]))
@@ -393,12 +506,36 @@ def render_text(result: dict) -> str:
             out.append(f"unmatched in {side}: " + "; ".join(items))
     out.extend(result["notes"])
     s = result["settings"]
+    if s.get("ab") and any(c.get("rule") == "hodges-lehmann" for c in result["checks"]):
+        out.append(_ab_rule(result))
+        return "\n".join(out)
     out.append(f"{result['regressions']} regression(s), {result['improvements']} improvement(s) over "
                f"{result['compared_cells']} matched cell(s) [unpaired quality: drop > max({s['quality_tol']} pts, "
                f"{s['z']:g}*sqrt(se1^2+se2^2)); speed: change > max({s['speed_tol']:.0%}, "
                f"{s['z']:g}*sqrt(std1^2+std2^2)); memory: rise > {s['memory_tol']:.0%}]")
     out.append(_paired_rules(result))
     return "\n".join(out)
+
+
+def _ab_rule(result: dict) -> str:
+    s = result["settings"]
+    dec = [c for c in result["checks"] if c.get("gated")]
+    promise = [c["promise"] for c in dec if c.get("promise") is not None]
+    lines = [f"{result['regressions']} regression(s), {result['undecided']} not decided, "
+             f"{result['improvements']} improvement(s) over {result['compared_cells']} cell(s)."]
+    if result["undecided"]:
+        lines.append("NOT DECIDED: the repeats were too few or too noisy to tell a slowdown of "
+                     f"{100 * s['target']:g} % from none; this is not a pass. Rerun on a quieter machine or with more rounds.")
+    if promise:
+        lines.append(f"On this machine, in this run, the gate catches a decode slowdown of {100 * max(promise):.1f} % "
+                     f"or more {100 * AB_POWER:.0f} times in 10 (the widest cell).")
+    lines.append(f"[A/B rule (docs/gate.md): every timed repeat; slowdown = Hodges-Lehmann shift of log time per "
+                 f"token (decode, prefill) or of TTFT, with its Mann-Whitney interval; decode regresses when the "
+                 f"whole interval is a slowdown (false alarms <= {100 * s['alpha']:g} % over the gate's decode checks"
+                 + (f" and {s['looks']} looks" if s.get("looks", 1) > 1 else "")
+                 + f"), is ok when it rules out {100 * s['target']:g} %; prefill and TTFT regress beyond "
+                 f"{100 * s['speed_tol']:g} %]")
+    return "\n".join(lines)
 
 
 def _display(check: dict, row: list, wrap=str) -> list:

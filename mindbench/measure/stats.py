@@ -30,6 +30,7 @@ Differences are B - A in score points (0-100). Pure Python: no numpy, scipy or t
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from statistics import NormalDist
@@ -236,10 +237,17 @@ def mann_whitney_cdf(u: int, m: int, n: int) -> float:
     """P(U <= u) for the Mann-Whitney U of samples of sizes m and n under "no shift", exact."""
     if u < 0:
         return 0.0
-    mn = m * n
-    if u >= mn:
+    if u >= m * n:
         return 1.0
-    # counts[j][v]: arrangements of sizes (i, j) with U = v, built up over i (Mann and Whitney's recurrence)
+    return _mw_cumulative(m, n)[u]
+
+
+@functools.lru_cache(maxsize=256)
+def _mw_cumulative(m: int, n: int) -> tuple[float, ...]:
+    """P(U <= u) for u = 0..mn, from the counts of arrangements with each U (Mann and Whitney's
+    recurrence c(u; i, j) = c(u - j; i - 1, j) + c(u; i, j - 1)); cached: a gate asks for the same
+    sizes once per figure."""
+    mn = m * n
     prev = [[1] + [0] * mn for _ in range(n + 1)]            # i = 0: U = 0 only
     for i in range(1, m + 1):
         cur = [[1] + [0] * mn]                                # j = 0: U = 0 only
@@ -250,8 +258,11 @@ def mann_whitney_cdf(u: int, m: int, n: int) -> float:
                 row[v] = (a[v - j] if v >= j else 0) + b[v]
             cur.append(row)
         prev = cur
-    counts = prev[n]
-    return sum(counts[:u + 1]) / math.comb(m + n, m)
+    total, acc, out = math.comb(m + n, m), 0, []
+    for c in prev[n]:
+        acc += c
+        out.append(acc / total)
+    return tuple(out)
 
 
 def mann_whitney_k(m: int, n: int, alpha: float = ALPHA) -> int:
