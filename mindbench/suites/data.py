@@ -6,8 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from mindbench.suites import scoring
-from mindbench.suites.base import (CODE_TIMEOUT_S, DATA_MEMORY_MB, DEFAULT_CODE_PROTOCOL, FileSuite, Metric,
-                                    Request, Task, fail, need)
+from mindbench.suites.base import (
+    CODE_TIMEOUT_S,
+    DATA_MEMORY_MB,
+    DEFAULT_CODE_PROTOCOL,
+    FileSuite,
+    Metric,
+    Request,
+    Task,
+    fail,
+    need,
+)
+
 
 def _csv_preview(task: Task, rows: int = 5) -> tuple[str, int]:
     lines = Path(task.fields["path"]).read_text(encoding="utf-8").splitlines()
@@ -54,13 +64,15 @@ class DataSuite(FileSuite):
         return Request(prefix, prefix, ("\n",), 96)
 
     def program(self, task: Task, text: str, chat: bool):
+        # The value of `answer` crosses the sandbox boundary as data and is compared here.
         from mindbench.sandbox.checked import Checked
-        return Checked(text.removeprefix("```python\n") + "\n", answer="answer")
+        return Checked(text.removeprefix("```python\n") + "\n", answer="answer", packages=("pandas",))
 
     def run_programs(self, programs, sandboxed: bool, workers: int) -> list:
-        from mindbench.sandbox import run_python
         # data programs each need their own file; run them in a small thread pool
         from concurrent.futures import ThreadPoolExecutor
+
+        from mindbench.sandbox import run_python
         def one(tp):
             t, p = tp
             return run_python(p, timeout_s=CODE_TIMEOUT_S * 2, files={t.fields["file"]: t.fields["path"]},
@@ -69,14 +81,26 @@ class DataSuite(FileSuite):
             return list(pool.map(one, programs))
 
     def verdict(self, task: Task, text: str, run, chat: bool) -> dict:
-        # data: the number the program printed, when it ran. No fallback to numbers in the text: the
-        # text is an expression (and, for a base model, the CSV preview), so any number in it would be
-        # credit the code did not earn. The number is the one the wrapper reported after the proof
-        # (the str() of `answer`), never one the code printed itself.
-        got = (scoring.last_printed_number(run.answer or "")
-               if run is not None and run.passed and run.proved else None)
+        # The number is the value of `answer` as it crossed the boundary (sandbox.wire): a number,
+        # or text holding exactly one. Never a number the code printed, nor one in the text: the
+        # text is an expression (and, for a base model, the CSV preview), so any number in it
+        # would be credit the code did not earn.
+        got = answer_number(run.answer) if run is not None and run.passed and run.proved else None
         return {"correct": scoring.numbers_match(got, task.fields["answer"], task.fields["tol"]),
                 "extracted": got, "reason": run.reason if run is not None else None}
+
+
+def answer_number(value) -> float | None:
+    """The number an `answer` value states: an int or float (not a bool), or text whose last
+    line holds exactly one number ("2746.05", "Total: 2746.05")."""
+    if type(value) in (int, float):
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond any float
+            return None
+    if type(value) is str:
+        return scoring.last_printed_number(value)
+    return None
 
 
 SUITE = DataSuite()
