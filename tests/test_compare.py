@@ -629,3 +629,28 @@ def test_shift_check_and_verdict_by_hand():
     assert shift_verdict([-0.09, -0.01], 0.0, 0.05) == "improvement"
     assert shift_verdict([0.1, 0.3], 0.25, None) == "ok" and shift_verdict(None, 0.25, None) == "ok"
     assert shift_verdict(None, 0.0, 0.05) == "not decided"
+
+
+def test_cli_ab_prints_the_shift_its_interval_and_the_promise(tmp_path):
+    a, b = sides(0.08, rounds=3, repeats=6, cv=0.02, precisions=("fp32", "int4"))
+    write(tmp_path / "a.jsonl", a)
+    write(tmp_path / "b.jsonl", b)
+    res = CliRunner().invoke(compare_command, [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--ab"])
+    assert res.exit_code == 1, res.output
+    assert "REGRESSION" in res.output and "% time [" in res.output and "catches >=" in res.output
+    assert "the gate catches a decode slowdown of" in res.output
+    res = CliRunner().invoke(compare_command, [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--ab",
+                                               "--json", "--looks", "3"])
+    out = json.loads(res.output)
+    assert out["settings"]["looks"] == 3 and out["undecided"] == 0
+    assert {c["verdict"] for c in out["checks"] if c["what"] == "decode tok/s"} == {"regression"}
+    # not decided is said, and is not a failure of the command
+    a = [ab_round([20.0, 18.0, 22.5]), ab_round([19.0, 21.5, 20.5])]
+    b = [ab_round([19.5, 21.0, 17.5]), ab_round([20.0, 18.5, 22.0])]
+    write(tmp_path / "a2.jsonl", a)
+    write(tmp_path / "b2.jsonl", b)
+    res = CliRunner().invoke(compare_command, [str(tmp_path / "a2.jsonl"), str(tmp_path / "b2.jsonl"), "--ab"])
+    assert res.exit_code == 0 and "NOT DECIDED" in res.output, res.output
+    res = CliRunner().invoke(compare_command, [str(tmp_path / "a2.jsonl"), str(tmp_path / "b2.jsonl"), "--ab",
+                                               "--ab-target", "-1"])
+    assert res.exit_code == 2 and "--ab-target must be a non-negative number" in res.output

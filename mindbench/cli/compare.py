@@ -9,8 +9,8 @@ import math
 import click
 
 from mindbench.cli import command
-from mindbench.decide.compare import (KLD_FLOOR, KLD_TOL, MEMORY_TOL, MIN_SCHEMA, QUALITY_TOL, SPEED_TOL, Z, BadInput, _load,
-                       compare, compare_ab, render_text)
+from mindbench.decide.compare import (AB_TARGET, KLD_FLOOR, KLD_TOL, MEMORY_TOL, MIN_SCHEMA, QUALITY_TOL,
+                                      SPEED_TOL, Z, BadInput, _load, compare, compare_ab, render_text)
 
 
 @command("compare")
@@ -35,9 +35,16 @@ from mindbench.decide.compare import (KLD_FLOOR, KLD_TOL, MEMORY_TOL, MIN_SCHEMA
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write the comparison as one HTML page.")
 @click.option("--ab", is_flag=True, help="BASELINE and NEW are the two sides of one interleaved A/B run on "
-              "this machine (scripts/ci_gate.sh): pool every round per cell and gate speed only.")
+              "this machine (scripts/ci_gate.sh): every timed repeat of every round counts, speed only "
+              "(the A/B rule below).")
+@click.option("--ab-target", type=float, default=AB_TARGET, show_default=True, metavar="FRACTION",
+              help="--ab: decode is ok only when its interval rules out a slowdown this large; "
+                   "an interval that spans 0 and this is NOT DECIDED.")
+@click.option("--looks", type=click.IntRange(min=1), default=1, show_default=True,
+              help="--ab: how many times the caller looks at accumulating rounds (scripts/ci_gate.sh "
+                   "adds rounds until it can decide); each look is tested at Pocock's level.")
 def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_tol, hardware, gate_speed, as_json,
-                    html_path=None, ab=False):
+                    html_path=None, ab=False, ab_target=AB_TARGET, looks=1):
     """Regression gate: compare NEW results against BASELINE.
 
     Exit status 0 when nothing regressed, 1 on a regression, 2 on bad input (missing file,
@@ -46,6 +53,18 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_to
     Quality is tested paired (exact McNemar on the tasks that flipped) when both runs kept
     per-task verdicts for the same tasks; fidelity (KLD) counts when its CIs no longer overlap.
 
+    With --ab (the two sides of one same-machine run, scripts/ci_gate.sh), speed is judged
+    on every timed repeat: decode's slowdown is the Hodges-Lehmann shift of log time per token
+    with its Mann-Whitney interval; it is a regression when the whole interval is a slowdown, ok
+    when the interval rules out --ab-target (5 %), and NOT DECIDED in between (reported as such,
+    exit 0: the gate could not tell, which is not a pass). False alarms stay under 5 % over
+    all decode checks and looks. The output says the smallest slowdown this run could catch 9
+    times in 10. Prefill and TTFT fail only beyond --speed-tol. The rule was chosen by
+    benchmarks/gate_power.py, which resampled recorded A/A rounds and rounds with a known
+    injected slowdown (MINDBENCH_FAULT=slow_decode:F) to measure each candidate's false-alarm
+    rate and power; its table is in docs/gate.md. Records without per-repeat samples (older
+    commits) fall back to the pooled rule.
+
     \b
     Examples:
       mindbench compare results/baseline.jsonl results/runs.jsonl
@@ -53,9 +72,10 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_to
       mindbench compare old.jsonl new.jsonl --hardware any   # quality across machines
       mindbench compare old.jsonl new.jsonl --no-speed       # busy machine: quality only
       mindbench compare old.jsonl new.jsonl --html compare.html
+      mindbench compare a.jsonl b.jsonl --ab                 # the A/B speed gate's verdict
     """
     for name, x in (("--quality-tol", quality_tol), ("--speed-tol", speed_tol),
-                    ("--memory-tol", memory_tol), ("--z", z), ("--kld-tol", kld_tol)):
+                    ("--memory-tol", memory_tol), ("--z", z), ("--kld-tol", kld_tol), ("--ab-target", ab_target)):
         if x < 0 or not math.isfinite(x):
             raise BadInput(f"{name} must be a non-negative number, got {x}")
     base_records = _load(baseline, "BASELINE")
@@ -66,7 +86,7 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_to
         raise BadInput(f"schema mismatch: the files hold result schemas {sorted(schemas, key=str)}; "
                        "refresh the baseline with the current mindbench (see results/README.md)")
     if ab:
-        result = compare_ab(base_records, new_records, speed_tol=speed_tol, z=z)
+        result = compare_ab(base_records, new_records, speed_tol=speed_tol, z=z, target=ab_target, looks=looks)
     else:
         result = compare(base_records, new_records, quality_tol=quality_tol, speed_tol=speed_tol,
                          memory_tol=memory_tol, z=z, hardware=hardware, gate_speed=gate_speed, kld_tol=kld_tol)

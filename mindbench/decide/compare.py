@@ -528,7 +528,7 @@ def _ab_rule(result: dict) -> str:
                      f"{100 * s['target']:g} % from none; this is not a pass. Rerun on a quieter machine or with more rounds.")
     if promise:
         lines.append(f"On this machine, in this run, the gate catches a decode slowdown of {100 * max(promise):.1f} % "
-                     f"or more {100 * AB_POWER:.0f} times in 10 (the widest cell).")
+                     f"or more {10 * AB_POWER:.0f} times in 10 (the widest cell).")
     lines.append(f"[A/B rule (docs/gate.md): every timed repeat; slowdown = Hodges-Lehmann shift of log time per "
                  f"token (decode, prefill) or of TTFT, with its Mann-Whitney interval; decode regresses when the "
                  f"whole interval is a slowdown (false alarms <= {100 * s['alpha']:g} % over the gate's decode checks"
