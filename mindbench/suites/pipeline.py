@@ -87,6 +87,7 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
         samples.append({"suite": suite, "task_id": tasks[i].id, "subset": tasks[i].subset,
                         "sample": len(verdicts[i]) - 1, "prompt": req.prompt, "output": gen.text,
                         "finish_reason": gen.finish_reason, "tokens": gen.tokens,
+                        "completion": text, "chat": engine.chat,   # what `mindbench score` re-scores
                         "program": programs[k][1], **v,
                         "stdout": runs[k].stdout[-2000:] if k in runs else None})
 
