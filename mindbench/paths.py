@@ -29,3 +29,33 @@ def suites_dir() -> Path:
 
 def default_results() -> Path:
     return Path(os.environ.get("MINDBENCH_RESULTS") or "results/runs.jsonl")
+
+
+def temp_prefix(kind: str) -> str:
+    """The name prefix of a temp folder this process owns ("mindbench-cell-<pid>-"), so that a
+    later run can tell the folders of a process that was killed (-9 runs no cleanup) from live ones."""
+    return f"mindbench-{kind}-{os.getpid()}-"
+
+
+def remove_stale_temp_dirs(kind: str) -> int:
+    """Remove the temp folders of `kind` whose owning process is gone; how many were removed.
+    A pid that is running again (reused) keeps its folders: leftovers, never a live run's loss."""
+    import shutil
+    import tempfile
+
+    removed = 0
+    root = Path(tempfile.gettempdir())
+    for d in root.glob(f"mindbench-{kind}-*-*"):
+        pid = d.name.split("-")[2]
+        if not (pid.isdigit() and d.is_dir()) or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # alive, someone else's
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed += 1
+    return removed

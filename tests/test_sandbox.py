@@ -605,3 +605,35 @@ def test_code_agent_tests_call_the_generated_functions_through_the_boundary():
     assert res.passed is True and res.attempts == 2
     res = asyncio.run(CodeAgent(Scripted(cheat), max_attempts=1).process("Write add.", tests="assert add(2, 3) == 5"))
     assert res.passed is False and "not data" in res.error
+
+
+def test_a_killed_runner_leaves_no_folder_behind_the_next_run():
+    """kill -9 runs no cleanup: the next run removes the folders whose owner is gone (its sandbox
+    working dirs, a sweep's cell folders), and never a live process's."""
+    from mindbench import paths
+    helper = subprocess.Popen([sys.executable, "-c", "from mindbench.sandbox import run_python\n"
+                               "run_python('import time\\ntime.sleep(100)', timeout_s=60)\n"])
+    prefix = Path(tempfile.gettempdir()) / f"mindbench-sbx-{helper.pid}-"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list(prefix.parent.glob(prefix.name + "*")):
+            time.sleep(0.05)
+        left = list(prefix.parent.glob(prefix.name + "*"))
+        assert left, "the sandboxed program never started"
+    finally:
+        helper.kill()
+        helper.wait()
+    time.sleep(0.5)
+    assert all(d.exists() for d in left)                      # nothing cleaned up after -9
+    live = Path(tempfile.mkdtemp(prefix=paths.temp_prefix("cell")))   # ours: alive
+    dead_cell = Path(tempfile.mkdtemp(prefix=f"mindbench-cell-{helper.pid}-"))
+    try:
+        out = subprocess.run([sys.executable, "-c", "from mindbench.sandbox import run_python\n"
+                              "from mindbench.paths import remove_stale_temp_dirs\n"
+                              "assert run_python('pass').passed\nprint(remove_stale_temp_dirs('cell'))\n"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert not any(d.exists() for d in left) and not dead_cell.exists() and live.exists()
+    finally:
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.rmtree(dead_cell, ignore_errors=True)

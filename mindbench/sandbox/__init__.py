@@ -509,8 +509,15 @@ def _hidden_dirs() -> list[str]:
     return sorted(out)
 
 
+_STALE_SWEPT: set[int] = set()  # the pids (this process, forks) that removed a killed run's dirs
+
+
 def _workdir(code: str, files: dict | None) -> Path:
-    work = Path(tempfile.mkdtemp(prefix="mindbench-sbx-"))
+    from mindbench.paths import remove_stale_temp_dirs, temp_prefix
+    if os.getpid() not in _STALE_SWEPT:
+        _STALE_SWEPT.add(os.getpid())
+        remove_stale_temp_dirs("sbx")  # left by a runner killed with -9 (no finally runs then)
+    work = Path(tempfile.mkdtemp(prefix=temp_prefix("sbx")))
     (work / PROGRAM).write_text(code, encoding="utf-8")
     for name, src in (files or {}).items():
         dest = (work / name).resolve()

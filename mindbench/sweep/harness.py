@@ -82,6 +82,8 @@ class LocalExecutor(Executor):
         self._lock = threading.Lock()
 
     def run(self, cells, *, prepare=None, on_event=None):
+        from mindbench.paths import remove_stale_temp_dirs
+        remove_stale_temp_dirs("cell")  # those of a sweep that was killed (-9 runs no cleanup)
         hw, sw = _host_info()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="mindbench-cell")
         try:
@@ -103,7 +105,8 @@ class LocalExecutor(Executor):
     def _run_one(self, cell: dict, prepare, on_event, hw: dict, sw: dict) -> dict:
         cell = prepare(cell) if prepare else cell
         t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="mindbench-cell-") as tmp:
+        from mindbench.paths import temp_prefix
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("cell")) as tmp:
             cfg_path, out_path, log_path = (os.path.join(tmp, n) for n in ("cell.json", "record.json", "worker.log"))
             with open(cfg_path, "w") as f:
                 json.dump(cell, f)
