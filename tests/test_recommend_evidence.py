@@ -263,8 +263,9 @@ def test_llamacpp_gguf_types_are_cpu_candidates_installed_or_not(monkeypatch):
     got = {(c.model, c.runtime, c.precision): c for c in cands}
     q4 = got[("qwen2.5-coder-7b-instruct", "llamacpp", "Q4_K_M")]
     q8 = got[("qwen2.5-coder-7b-instruct", "llamacpp", "Q8_0")]
-    # bytes per weight: 7.62e9 x 4.89 / 8 and x 8.5 / 8
-    assert q4.estimate["weights_mb"] == pytest.approx(7_615_616_512 * 4.89 / 8 / 2**20, rel=1e-3)
+    # bytes per weight: 7.62e9 x the one GGUF bits-per-weight table's Q4_K_M (models/perf.py) / 8
+    from mindbench.models.perf import GGUF_BPW
+    assert q4.estimate["weights_mb"] == pytest.approx(7_615_616_512 * GGUF_BPW["Q4_K_M"] / 8 / 2**20, rel=1e-3)
     assert q8.memory_mb > q4.memory_mb and q8.decode_tok_s < q4.decode_tok_s
     own = got[("qwen2.5-coder-0.5b-instruct", "llamacpp", "Q4_K_M")]
     assert own.estimate["weights_mb"] == pytest.approx(491_400_064 / 2**20, abs=0.1)   # the packaged file itself

@@ -23,36 +23,8 @@ from __future__ import annotations
 from mindbench.models import catalog
 from mindbench.store.results import peak_mb
 from mindbench.runtimes import DEFAULT_RUNTIME, get_runtime
-from mindbench.models.estimate import (MIB, OVERHEAD_MB, _median, arch_config, count_params, estimate,
+from mindbench.models.estimate import (_median, estimate,
                        max_context)
-
-GGUF_BPW = {"Q2_K": 2.96, "Q3_K_S": 3.5, "Q3_K_M": 3.91, "Q3_K_L": 4.27, "Q4_0": 4.55, "Q4_1": 5.0,
-            "Q4_K_S": 4.58, "Q4_K_M": 4.89, "Q5_0": 5.54, "Q5_K_S": 5.54, "Q5_K_M": 5.69, "Q6_K": 6.56,
-            "Q8_0": 8.5, "F16": 16.0}
-LLAMACPP_BUFFERS_MB = 150        # compute buffers + the llama.cpp library, beyond Python's overhead
-LLAMACPP_ASSUMED_EFFICIENCY = 0.5  # of the memory bandwidth at decode, 2-thread CPU, until measured
-
-
-def gguf_estimate(spec, quant: str, *, context: int, bandwidth_gb_s: float, efficiency: float | None = None,
-                  file_bytes: int | None = None) -> dict:
-    """Memory (MiB) and decode tok/s of `spec` as a GGUF of type `quant` on a CPU via llama.cpp."""
-    p = count_params(arch_config(spec.arch))
-    # GGUF files store the output matrix even for tied models when the converter writes it
-    # (the packaged Qwen files do); the packaged files' real size is known, use it.
-    weights = file_bytes if file_bytes else int(p.total * GGUF_BPW[quant] / 8)
-    kv_elems = p.kv_per_token * context
-    if p.kv_window and context > p.kv_window:
-        kv_elems -= p.kv_windowed * (context - p.kv_window)
-    kv = kv_elems * 2
-    eff = efficiency or LLAMACPP_ASSUMED_EFFICIENCY
-    per_token = weights - p.embed * GGUF_BPW.get(quant, 8.0) / 8 * (1 if not p.tied else 0) + kv
-    tok_s = bandwidth_gb_s * 1e9 * eff / max(per_token, 1)
-    total = weights / MIB + kv / MIB + OVERHEAD_MB["cpu"] + LLAMACPP_BUFFERS_MB
-    return {"source": "estimated", "weights_mb": round(weights / MIB, 1), "kv_cache_mb": round(kv / MIB, 1),
-            "total_mb": round(total, 1), "decode_tok_s": round(tok_s, 2), "efficiency": eff,
-            "inputs": {"bits_per_weight": None if file_bytes else GGUF_BPW[quant], "file_bytes": file_bytes,
-                       "context": context, "kv_bytes_per_elem": 2}}
-
 
 # --- the estimator's own error --------------------------------------------------------------------------
 
@@ -165,39 +137,6 @@ def render_longest(rows: list[dict]) -> str:
     return tabulate([[r["model"], r["precision"], r["longest_context"], r["limit"], r["why"]] for r in rows],
                     headers=["model", "precision", "longest context (tokens, estimated)", "trained context",
                              "bounded by"])
-
-
-# --- llama.cpp GGUF candidates on a CPU -----------------------------------------------------------------------
-
-def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float, make, *, runtime: str) -> list:
-    """llama.cpp candidates for a CPU without a usable GPU: each catalog model's usual GGUF types
-    (packaged models: their own file), estimated from bits per weight and the efficiency measured
-    here for llama.cpp (median of the store's llama.cpp CPU records; assumed when there are none)."""
-    from mindbench.measure.speed import usable
-    effs = [float((r.get("roofline") or {}).get("efficiency")) for r in records
-            if (r.get("config") or {}).get("runtime") == runtime and r.get("status") == "ok" and usable(r)
-            and _kind((r.get("config") or {}).get("device")) == "cpu" and (r.get("roofline") or {}).get("efficiency")]
-    eff = _median(effs) if effs else None
-    out = []
-    for spec in specs:
-        if not spec.arch:
-            continue
-        if spec.source == "packaged":
-            quants, size = ((spec.gguf_quant or "").upper(),), spec.size_bytes
-            if size is None and catalog.availability(spec)[0]:
-                size = catalog.packaged_gguf(spec).stat().st_size
-            if not size:
-                continue
-        elif spec.gguf_repo:
-            quants, size = spec.gguf_quants, None
-        else:
-            continue
-        for q in quants:
-            e = gguf_estimate(spec, q, context=context, bandwidth_gb_s=bw_gb_s, efficiency=eff, file_bytes=size)
-            e["inputs"]["efficiency_source"] = (f"median measured for llama.cpp here ({len(effs)} runs)" if effs
-                                                else f"assumed {LLAMACPP_ASSUMED_EFFICIENCY} for llama.cpp on a CPU")
-            out.append(make(spec, q, e))
-    return out
 
 
 # --- the user's document's GPU-memory table, checked against the estimator ----------------------------

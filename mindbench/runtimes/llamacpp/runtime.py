@@ -69,12 +69,10 @@ class LlamaCppRuntime(Runtime):
         from mindbench.runtimes.llamacpp.engine import resolve_device
         return resolve_device(device)
 
-    def setup_process(self, cfg: dict) -> None:
-        # No OMP_WAIT_POLICY is forced (it used to be PASSIVE): users run llama.cpp with libgomp's
-        # default, and PASSIVE decoded 5x slower on a quiet host (issue 17). A busy machine is
-        # detected and reported (speed.verdict), not compensated; the record keeps the policy and
-        # threads each cell ran with (speed.runtime_settings).
-        return None
+    # No per-process set-up: no OMP_WAIT_POLICY is forced (PASSIVE decoded 5x slower on a quiet
+    # host), as users run llama.cpp with libgomp's default. A busy machine is detected and reported
+    # (speed.verdict), not compensated; the record keeps the policy and threads each cell ran with
+    # (speed.runtime_settings).
 
     def set_threads(self, threads: int, load_kwargs: dict) -> None:
         load_kwargs["n_threads"] = threads      # llama.cpp takes it at load (llama-bench's -t)
@@ -90,13 +88,13 @@ class LlamaCppRuntime(Runtime):
         # planned machine's picks do not change as packages come and go on this one.
         if hw.device != "cpu":
             return []
-        from mindbench.decide.estimate_check import gguf_candidates
+        from mindbench.runtimes.llamacpp.estimate import gguf_candidates
         return gguf_candidates(specs, hw, records, context, bandwidth_gb_s,
                                lambda s, q, e: (s, q, e["total_mb"], e["decode_tok_s"], e, None), runtime=self.name)
 
     def estimate_cell(self, spec, precision, device_kind, *, context, bandwidth_gb_s, efficiency, batch=1):
         from mindbench.models.estimate import arch_config, count_params
-        from mindbench.decide.estimate_check import LLAMACPP_ASSUMED_EFFICIENCY, gguf_estimate
+        from mindbench.runtimes.llamacpp.estimate import LLAMACPP_ASSUMED_EFFICIENCY, gguf_estimate
         quant = str(precision).upper()
         # A packaged model's file is known to the byte (its Q4_K_M mixes types, so bits per weight
         # would miss): the same size the recommender's candidates use.
