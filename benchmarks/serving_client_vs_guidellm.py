@@ -53,16 +53,17 @@ def mindbench_client(engine, levels, shape, requests):
 def guidellm_client(guidellm, url, tokenizer_dir, levels, shape, requests):
     out = Path(tempfile.mkdtemp(prefix="mb-guidellm-"))
     scenario = {"spec": {"backend": {"kind": "openai_http", "target": url.removesuffix("/v1"),
-                                     "request_format": "/v1/completions", "model": MODEL},
+                                     "request_format": "/v1/completions", "model": MODEL,
+                                     "validate_backend": False},   # llama-cpp-python has no /health
                          "profile": {"kind": "concurrent", "streams": levels},
                          "data": [{"kind": "synthetic_text", "prompt_tokens": shape[0], "output_tokens": shape[1]}],
                          "tokenizer": {"kind": "hf_auto", "model": str(tokenizer_dir)},
-                         "constraints": [{"kind": "max_requests", "requests": requests}],
-                         "output": [{"kind": "json", "path": str(out / "report.json")}]}}
+                         "constraints": [{"kind": "max_requests", "count": requests}]}}
     cfg = out / "scenario.json"
     cfg.write_text(json.dumps(scenario))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run([guidellm, "run", "--scenario", str(cfg), "--disable-console-interactive"],
+    proc = subprocess.run([guidellm, "run", "--scenario", str(cfg), "--disable-console-interactive",
+                           "--output", f"kind=json,path={out / 'report.json'}"],
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
