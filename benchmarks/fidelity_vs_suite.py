@@ -26,9 +26,13 @@ def rows(records: list[dict]) -> list[dict]:
     out = []
     for r in records:
         c, f = r.get("config") or {}, r.get("fidelity") or {}
-        row = {"model": c.get("model"), "runtime": c.get("runtime"), "precision": c.get("precision"),
-               "status": r.get("status")}
-        if (r.get("load") or {}).get("requantized_from"):   # made from the shipped file: cannot beat it
+        row = {
+            "model": c.get("model"),
+            "runtime": c.get("runtime"),
+            "precision": c.get("precision"),
+            "status": r.get("status"),
+        }
+        if (r.get("load") or {}).get("requantized_from"):  # made from the shipped file: cannot beat it
             row["precision"] += f" (from {r['load']['requantized_from']})"
         k = f.get("kld") or {}
         if f.get("error"):
@@ -37,16 +41,23 @@ def rows(records: list[dict]) -> list[dict]:
             row["fidelity"] = "reference"
         elif k:
             rel = (k["ci_hi"] - k["ci_lo"]) / 2 / k["mean"] if k["mean"] else float("inf")
-            row.update({"KLD": f"{k['mean']:.4f}", "KLD half-width/mean": f"{100 * rel:.1f}%",
-                        "top-1": f"{100 * f['top1']['mean']:.1f}%",
-                        "verdict <=10%": "yes" if rel <= 0.10 else "no"})
+            row.update(
+                {
+                    "KLD": f"{k['mean']:.4f}",
+                    "KLD half-width/mean": f"{100 * rel:.1f}%",
+                    "top-1": f"{100 * f['top1']['mean']:.1f}%",
+                    "verdict <=10%": "yes" if rel <= 0.10 else "no",
+                }
+            )
         row["fidelity s"] = f.get("seconds")
         row["reference s"] = f.get("reference_s")
         row["tokens"] = f.get("tokens")
         for suite, q in (r.get("quality") or {}).items():
             if q and q.get("score"):
                 # stderr is on the 0-1 scale, score on 0-100
-                row[f"{suite} stderr/score"] = f"{100 * 100 * (q.get('stderr') or 0) / q['score']:.0f}% (n={q.get('n')})"
+                row[f"{suite} stderr/score"] = (
+                    f"{100 * 100 * (q.get('stderr') or 0) / q['score']:.0f}% (n={q.get('n')})"
+                )
             elif q:
                 row[f"{suite} stderr/score"] = f"score 0 (n={q.get('n')}): undefined"
         out.append(row)
@@ -62,14 +73,17 @@ def separation(records: list[dict]) -> list[str]:
         c, f = r.get("config") or {}, r.get("fidelity") or {}
         k = f.get("kld") or ({"mean": 0.0, "ci_lo": 0.0, "ci_hi": 0.0} if f.get("is_reference") else None)
         if k:
-            by_model.setdefault(c.get("model"), []).append((k["mean"], k["ci_lo"], k["ci_hi"],
-                                                            f"{c.get('runtime')} {c.get('precision')}"))
+            by_model.setdefault(c.get("model"), []).append(
+                (k["mean"], k["ci_lo"], k["ci_hi"], f"{c.get('runtime')} {c.get('precision')}")
+            )
     lines = []
     for model, cells in by_model.items():
         cells.sort()
         pairs = [(a, b, a[2] < b[1]) for a, b in zip(cells, cells[1:])]
-        lines.append(f"{model}: {sum(ok for *_, ok in pairs)} of {len(pairs)} adjacent pairs apart: " + "  <  ".join(
-            f"{c[3]} {c[0]:.4g} [{c[1]:.4g}, {c[2]:.4g}]" for c in cells))
+        lines.append(
+            f"{model}: {sum(ok for *_, ok in pairs)} of {len(pairs)} adjacent pairs apart: "
+            + "  <  ".join(f"{c[3]} {c[0]:.4g} [{c[1]:.4g}, {c[2]:.4g}]" for c in cells)
+        )
         lines += [f"  NOT apart: {a[3]} and {b[3]}" for a, b, ok in pairs if not ok]
     return lines
 
@@ -87,23 +101,37 @@ def main(argv=None) -> int:
     from tabulate import tabulate
 
     from mindbench.store import results
+
     if args.results:
         records = results.read(args.results)
     else:
         from mindbench.models.catalog import DEFAULT_MODEL
         from mindbench.sweep.harness import DEFAULT_LIMIT, sweep
+
         out = Path(tempfile.mkdtemp(prefix="mindbench-fid-")) / "runs.jsonl"
-        split = lambda s: [x for x in s.split(",") if x]   # noqa: E731
-        records = sweep(split(args.models or DEFAULT_MODEL), split(args.precisions), split(args.runtimes),
-                        split(args.suite), out=out, device="cpu", limit=DEFAULT_LIMIT, threads=args.threads,
-                        fidelity=True, fidelity_tokens=args.fidelity_tokens, progress=False)
+        split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
+        records = sweep(
+            split(args.models or DEFAULT_MODEL),
+            split(args.precisions),
+            split(args.runtimes),
+            split(args.suite),
+            out=out,
+            device="cpu",
+            limit=DEFAULT_LIMIT,
+            threads=args.threads,
+            fidelity=True,
+            fidelity_tokens=args.fidelity_tokens,
+            progress=False,
+        )
         print(f"records: {out}", file=sys.stderr)
     print(tabulate(rows(records), headers="keys", tablefmt="github", missingval=""))
     print()
     for line in separation(records):
         print(line)
-    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end: times are upper bounds "
-          f"when other work shares the machine")
+    print(
+        f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end: times are upper bounds "
+        f"when other work shares the machine"
+    )
     return 0
 
 

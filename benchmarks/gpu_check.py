@@ -38,15 +38,20 @@ def main(argv=None) -> int:
 
     try:
         import torch
+
         cuda = torch.cuda.is_available()
     except ImportError:
         cuda = False
     if not cuda:
-        print("gpu_check: no CUDA device here (torch.cuda.is_available() is False); this check needs an "
-              "NVIDIA GPU and a CUDA build of torch - run it on a GPU machine", file=sys.stderr)
+        print(
+            "gpu_check: no CUDA device here (torch.cuda.is_available() is False); this check needs an "
+            "NVIDIA GPU and a CUDA build of torch - run it on a GPU machine",
+            file=sys.stderr,
+        )
         return 2
 
     from mindbench.sweep import harness
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = out / "gpu_check.jsonl"
@@ -58,21 +63,36 @@ def main(argv=None) -> int:
         if left < 30:  # not even a worker start and a load: don't start what can't finish
             not_run.append(f"{model} {precision}")
             continue
-        print(f"[{time.perf_counter() - t0:5.0f} s] {model} {precision} (limit {min(left, args.cell_timeout_s):.0f} s)",
-              file=sys.stderr, flush=True)
-        recs = harness.sweep([model], [precision], suites=[], out=store, device="cuda:0", no_weights=True,
-                             repeats=args.repeats, prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens,
-                             timeout_s=min(left, args.cell_timeout_s), progress=False)
+        print(
+            f"[{time.perf_counter() - t0:5.0f} s] {model} {precision} (limit {min(left, args.cell_timeout_s):.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        recs = harness.sweep(
+            [model],
+            [precision],
+            suites=[],
+            out=store,
+            device="cuda:0",
+            no_weights=True,
+            repeats=args.repeats,
+            prompt_tokens=args.prompt_tokens,
+            new_tokens=args.new_tokens,
+            timeout_s=min(left, args.cell_timeout_s),
+            progress=False,
+        )
         records.extend(recs)
         r = recs[0]
         print(f"    {r['status']} in {r.get('duration_s')} s {r.get('error') or ''}", file=sys.stderr, flush=True)
 
     wall = time.perf_counter() - t0
-    from mindbench.present.table import text as table_text   # the table `mindbench run` prints
+    from mindbench.present.table import text as table_text  # the table `mindbench run` prints
+
     text = table_text(records, "simple")
     mem = "\n".join(
         f"{r['config']['model']} {r['config']['precision']}: " + ", ".join(f"{k}={v}" for k, v in r["memory"].items())
-        for r in records)
+        for r in records
+    )
     summary = f"{len(records)} cells in {wall:.0f} s" + (f"; not run (budget): {', '.join(not_run)}" if not_run else "")
     print(text)
     print(mem)

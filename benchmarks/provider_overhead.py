@@ -31,6 +31,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
+
     from mindbench.provider import LocalModelProvider
 
     llm = LocalModelProvider(args.model, device=args.device, precision=args.precision).load_model()
@@ -42,12 +43,19 @@ def main() -> None:
     def raw() -> tuple[float, float, int, str]:
         # What a user would write by hand: chat template, tokenize, generate, decode.
         t0, c0 = time.perf_counter(), time.process_time()
-        text = tok.apply_chat_template([{"role": "user", "content": PROMPT}], tokenize=False, add_generation_prompt=True)
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": PROMPT}], tokenize=False, add_generation_prompt=True
+        )
         enc = tok(text, return_tensors="pt", add_special_tokens=False).to(eng.device)
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=args.new_tokens, do_sample=False, repetition_penalty=1.1,
-                                 pad_token_id=tok.pad_token_id)
-        new = out[0, enc["input_ids"].shape[1]:]
+            out = model.generate(
+                **enc,
+                max_new_tokens=args.new_tokens,
+                do_sample=False,
+                repetition_penalty=1.1,
+                pad_token_id=tok.pad_token_id,
+            )
+        new = out[0, enc["input_ids"].shape[1] :]
         answer = tok.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         sync()
         return time.perf_counter() - t0, time.process_time() - c0, int(new.shape[0]), answer
@@ -74,8 +82,8 @@ def main() -> None:
     raw_in_thread()
     asyncio.run(provided())
     arms = ("raw (main thread)", "raw (worker thread)", "provider")
-    tps: dict[str, list[float]] = {a: [] for a in arms}   # generated tokens per wall second
-    cps: dict[str, list[float]] = {a: [] for a in arms}   # generated tokens per CPU second (all threads)
+    tps: dict[str, list[float]] = {a: [] for a in arms}  # generated tokens per wall second
+    cps: dict[str, list[float]] = {a: [] for a in arms}  # generated tokens per CPU second (all threads)
     for _ in range(args.repeats):
         s_raw, c_raw, n, a_raw = raw()
         s_thr, c_thr, _, a_thr = raw_in_thread()
@@ -86,18 +94,24 @@ def main() -> None:
         for arm, s, c in zip(arms, (s_raw, s_thr, s_prov), (c_raw, c_thr, c_prov)):
             tps[arm].append(n / s)
             cps[arm].append(n / c)
-    print(f"model {eng.spec.id}  {eng.runtime}/{eng.precision} ({eng.dtype}) on {eng.device}, torch threads "
-          f"{torch.get_num_threads()}, {n} new tokens, greedy, {args.repeats} alternating repeats")
+    print(
+        f"model {eng.spec.id}  {eng.runtime}/{eng.precision} ({eng.dtype}) on {eng.device}, torch threads "
+        f"{torch.get_num_threads()}, {n} new tokens, greedy, {args.repeats} alternating repeats"
+    )
     # Wall time is what users feel; CPU time (all threads of the process) is steadier when other
     # programs compete for the cores, and shows the provider's own extra work directly.
     print(f"{'':20} {'median tok/s':>12} {'best':>8} {'worst':>8} {'median tok/cpu-s':>17}")
     for arm in arms:
-        print(f"{arm:20} {statistics.median(tps[arm]):12.2f} {max(tps[arm]):8.2f} {min(tps[arm]):8.2f} "
-              f"{statistics.median(cps[arm]):17.2f}")
+        print(
+            f"{arm:20} {statistics.median(tps[arm]):12.2f} {max(tps[arm]):8.2f} {min(tps[arm]):8.2f} "
+            f"{statistics.median(cps[arm]):17.2f}"
+        )
     for label, d in (("wall", tps), ("cpu", cps)):
         best_raw = max(statistics.median(d[arms[0]]), statistics.median(d[arms[1]]))
-        print(f"provider / raw ({label}, medians) = {statistics.median(d['provider']) / best_raw:.3f}"
-              f"   (target >= 0.98; against the faster raw arm)")
+        print(
+            f"provider / raw ({label}, medians) = {statistics.median(d['provider']) / best_raw:.3f}"
+            f"   (target >= 0.98; against the faster raw arm)"
+        )
     llm.unload_model()
 
 

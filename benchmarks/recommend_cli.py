@@ -41,10 +41,28 @@ def main() -> None:
         "mindbench recommend --profile t4-16gb --json": [exe, "recommend", "--profile", "t4-16gb", "--json", *extra],
         "mindbench recommend --explain-table": [exe, "recommend", "--explain-table", *extra],
         # planned hardware from the device table, and the estimator (same target: no torch)
-        "mindbench recommend --gpu 'RTX 4090' --task code": [exe, "recommend", "--gpu", "RTX 4090", "--task", "code", *extra],
+        "mindbench recommend --gpu 'RTX 4090' --task code": [
+            exe,
+            "recommend",
+            "--gpu",
+            "RTX 4090",
+            "--task",
+            "code",
+            *extra,
+        ],
         "mindbench recommend --gpu '2x H100' (all tasks)": [exe, "recommend", "--gpu", "2x H100", *extra],
-        "mindbench estimate (32B Q4_K_M, RTX 4090, 8k)": [exe, "estimate", "--model", "qwen2.5-coder-32b-instruct",
-                                                         "--precision", "Q4_K_M", "--gpu", "RTX 4090", "--context", "8192"],
+        "mindbench estimate (32B Q4_K_M, RTX 4090, 8k)": [
+            exe,
+            "estimate",
+            "--model",
+            "qwen2.5-coder-32b-instruct",
+            "--precision",
+            "Q4_K_M",
+            "--gpu",
+            "RTX 4090",
+            "--context",
+            "8192",
+        ],
     }
     base = None
     worst = 0.0

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 
-INDEPENDENT = r'''
+INDEPENDENT = r"""
 import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[2]))
 def median_gb_s(fn, nbytes, runs=11):
@@ -40,36 +40,67 @@ buf = torch.ones(1024 * 1024 * 1024 // 4)
 s = median_gb_s(lambda: buf.sum(), buf.numel() * 4)
 del buf
 print(json.dumps({"sum_1gib": s}))
-'''
+"""
 
 
 def cell() -> dict:
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "cell.jsonl")
-        p = subprocess.run([sys.executable, "-m", "mindbench.cli", "run", "--suite", "none", "--no-fidelity",
-                            "--precisions", "fp32", "--out", out], capture_output=True, text=True)
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mindbench.cli",
+                "run",
+                "--suite",
+                "none",
+                "--no-fidelity",
+                "--precisions",
+                "fp32",
+                "--out",
+                out,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if p.returncode:
             raise SystemExit(f"mindbench run failed: {p.stderr.strip()[-500:]}")
         rec = [json.loads(line) for line in open(out)][-1]
     if rec.get("status") != "ok":
         raise SystemExit(f"the fp32 cell is {rec.get('status')}: {rec.get('error')}")
-    return {"decode": rec["speed"]["decode_tok_s"]["mean"], "verdict": rec["speed"].get("verdict"),
-            "roof": rec["roofline"], "threads": (rec["speed"].get("runtime_settings") or {}).get("threads")}
+    return {
+        "decode": rec["speed"]["decode_tok_s"]["mean"],
+        "verdict": rec["speed"].get("verdict"),
+        "roof": rec["roofline"],
+        "threads": (rec["speed"].get("runtime_settings") or {}).get("threads"),
+    }
 
 
 def sysbench(threads: int) -> float | None:
     """sysbench's sequential read in GB/s (it prints MiB/sec), or None when it is not installed."""
     if not shutil.which("sysbench"):
         return None
-    p = subprocess.run(["sysbench", "memory", "--memory-oper=read", "--memory-block-size=1G",
-                        "--memory-total-size=40G", f"--threads={threads}", "run"], capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            "sysbench",
+            "memory",
+            "--memory-oper=read",
+            "--memory-block-size=1G",
+            "--memory-total-size=40G",
+            f"--threads={threads}",
+            "run",
+        ],
+        capture_output=True,
+        text=True,
+    )
     m = re.search(r"\(([\d.]+) MiB/sec\)", p.stdout)
     return float(m.group(1)) * 1024 * 1024 / 1e9 if m else None
 
 
 def independent(weight_bytes: int, threads: int) -> dict:
-    p = subprocess.run([sys.executable, "-c", INDEPENDENT, str(weight_bytes), str(threads)],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-c", INDEPENDENT, str(weight_bytes), str(threads)], capture_output=True, text=True
+    )
     if p.returncode:
         raise SystemExit(f"bandwidth script failed: {p.stderr.strip()[-500:]}")
     return {**json.loads(p.stdout.strip().splitlines()[-1]), "sysbench": sysbench(threads)}
@@ -92,19 +123,27 @@ def main() -> None:
     decode = statistics.mean(c["decode"] for c in cells)
     column = statistics.mean(c["roof"]["efficiency"] for c in cells)
     bpt = cells[-1]["roof"]["bytes_per_token"]
-    print(f"packaged SmolLM2 fp32 decode, {a.rounds} interleaved rounds; cell verdicts: "
-          f"{[c['verdict'] for c in cells]}")
-    print(f"decode {decode:.2f} tok/s x {bpt / 1e6:.0f} MB/token; CPU features: {_features()}; mindbench bandwidth "
-          f"{[c['roof']['bandwidth_gb_s'] for c in cells]} GB/s ({cells[-1]['roof']['bandwidth_method']})")
+    print(
+        f"packaged SmolLM2 fp32 decode, {a.rounds} interleaved rounds; cell verdicts: {[c['verdict'] for c in cells]}"
+    )
+    print(
+        f"decode {decode:.2f} tok/s x {bpt / 1e6:.0f} MB/token; CPU features: {_features()}; mindbench bandwidth "
+        f"{[c['roof']['bandwidth_gb_s'] for c in cells]} GB/s ({cells[-1]['roof']['bandwidth_method']})"
+    )
     print(f"roofline column                       {100 * column:5.1f} %")
-    for key, label in (("sysbench", "sysbench memory read, 1 GiB blocks"), ("sum_1gib", "torch.sum 1 GiB, median of 11")):
+    for key, label in (
+        ("sysbench", "sysbench memory read, 1 GiB blocks"),
+        ("sum_1gib", "torch.sum 1 GiB, median of 11"),
+    ):
         if any(b[key] is None for b in bws):
             print(f"recomputed with {label:36s}   not measured (apt-get install sysbench)")
             continue
         bw = statistics.mean(b[key] for b in bws)
         frac = decode * bpt / (bw * 1e9)
-        print(f"recomputed with {label:36s} {100 * frac:5.1f} %  (bandwidth {bw:.1f} GB/s; "
-              f"column / recomputed = {column / frac:.2f})")
+        print(
+            f"recomputed with {label:36s} {100 * frac:5.1f} %  (bandwidth {bw:.1f} GB/s; "
+            f"column / recomputed = {column / frac:.2f})"
+        )
 
 
 if __name__ == "__main__":

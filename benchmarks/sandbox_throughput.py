@@ -35,8 +35,12 @@ def load_old(rev: str):
     pkg = Path(tempfile.mkdtemp(prefix="mb-old-sandbox-")) / "mb_old_sandbox"
     pkg.mkdir()
     for name in ("__init__.py", "checked.py"):
-        text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:mindbench/sandbox/{name}"],
-                              check=True, capture_output=True, text=True).stdout
+        text = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{rev}:mindbench/sandbox/{name}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         (pkg / name).write_text(text.replace("from mindbench.sandbox.checked", "from mb_old_sandbox.checked"))
     sys.path.insert(0, str(pkg.parent))
     return importlib.import_module("mb_old_sandbox"), importlib.import_module("mb_old_sandbox.checked")
@@ -50,10 +54,14 @@ def programs(old_checked):
     suite = get_suite("code")
     tasks = suite.load()
     new = [suite.program(t, t.prompt + t.fields["canonical_solution"], False) for t in tasks]
-    old = [old_checked.Checked(scoring.build_program(t.prompt, t.fields["entry_point"],
-                                                     t.prompt + t.fields["canonical_solution"]),
-                               f"{t.fields['test']}\n\ncheck({t.fields['entry_point']})\n", plain_returns=True)
-           for t in tasks]
+    old = [
+        old_checked.Checked(
+            scoring.build_program(t.prompt, t.fields["entry_point"], t.prompt + t.fields["canonical_solution"]),
+            f"{t.fields['test']}\n\ncheck({t.fields['entry_point']})\n",
+            plain_returns=True,
+        )
+        for t in tasks
+    ]
     return old, new
 
 
@@ -90,21 +98,26 @@ def main() -> None:
     old_mod, old_checked = load_old(args.old_rev)
     old_progs, new_progs = programs(old_checked)
     print(f"isolation (new): {sandbox.isolation_report()}")
-    print(f"{len(new_progs)} programs, {args.workers} workers, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} (other work on this host inflates wall times)")
+    print(
+        f"{len(new_progs)} programs, {args.workers} workers, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} (other work on this host inflates wall times)"
+    )
     step = max(1, len(new_progs) // args.latency)
     lat = {"old": [], "new": []}
     for i in range(0, len(new_progs), step):  # interleaved, so load changes hit both alike
-        lat["old"] += latency_ms(old_mod.run_python, old_progs[i:i + 1])
-        lat["new"] += latency_ms(sandbox.run_python, new_progs[i:i + 1])
-    suite = {"old": suite_run(old_mod.run_many, old_progs, args.workers),
-             "new": suite_run(sandbox.run_many, new_progs, args.workers, sandbox.close_checkers)}
+        lat["old"] += latency_ms(old_mod.run_python, old_progs[i : i + 1])
+        lat["new"] += latency_ms(sandbox.run_python, new_progs[i : i + 1])
+    suite = {
+        "old": suite_run(old_mod.run_many, old_progs, args.workers),
+        "new": suite_run(sandbox.run_many, new_progs, args.workers, sandbox.close_checkers),
+    }
     print(f"{'':28}{'old':>10}{'new':>10}{'new/old':>10}")
-    rows = [("latency median (ms)", statistics.median(lat["old"]), statistics.median(lat["new"])),
-            ("latency p90 (ms)", statistics.quantiles(lat["old"], n=10)[-1],
-             statistics.quantiles(lat["new"], n=10)[-1]),
-            (f"suite wall, {args.workers} workers (s)", suite["old"][0], suite["new"][0]),
-            ("CPU per program (ms)", suite["old"][1], suite["new"][1])]
+    rows = [
+        ("latency median (ms)", statistics.median(lat["old"]), statistics.median(lat["new"])),
+        ("latency p90 (ms)", statistics.quantiles(lat["old"], n=10)[-1], statistics.quantiles(lat["new"], n=10)[-1]),
+        (f"suite wall, {args.workers} workers (s)", suite["old"][0], suite["new"][0]),
+        ("CPU per program (ms)", suite["old"][1], suite["new"][1]),
+    ]
     for name, o, n in rows:
         print(f"{name:28}{o:10.1f}{n:10.1f}{n / o:10.2f}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -25,6 +24,7 @@ MODEL = "smollm2-135m-instruct"
 
 def ratio_ci(ratios):
     from mindbench.measure.speed import t975
+
     n = len(ratios)
     m = sum(ratios) / n
     sd = math.sqrt(sum((r - m) ** 2 for r in ratios) / (n - 1)) if n > 1 else 0.0
@@ -41,13 +41,14 @@ def main() -> int:
     a = ap.parse_args()
     from mindbench.measure.speed import ContentionProbe
     from mindbench.runtimes import get_engine
+
     local = get_engine(MODEL, None, device="cpu", runtime="llamacpp", n_threads=a.threads)
     served = get_engine(MODEL, None, device="cpu", runtime="llamacpp-server", n_threads=a.threads)
     engines = {"in-process": local, "served": served}
     probes = {"in-process": ContentionProbe("cpu"), "served": served.contention_probe()}
     figs = {k: {"decode": [], "prefill": [], "stolen": []} for k in engines}
     try:
-        for e in engines.values():            # warm-up, discarded
+        for e in engines.values():  # warm-up, discarded
             e.timed_run(a.prompt_tokens, a.new_tokens)
         for i in range(a.rounds):
             order = list(engines) if i % 2 == 0 else list(reversed(engines))
@@ -58,18 +59,26 @@ def main() -> int:
                 figs[k]["decode"].append(t.decode_tok_s)
                 figs[k]["prefill"].append(t.prefill_tok_s)
                 figs[k]["stolen"].append(c.get("stolen_frac"))
-            print(f"round {i + 1}/{a.rounds}: in-process {figs['in-process']['decode'][-1]:.1f}, "
-                  f"served {figs['served']['decode'][-1]:.1f} decode tok/s", file=sys.stderr, flush=True)
+            print(
+                f"round {i + 1}/{a.rounds}: in-process {figs['in-process']['decode'][-1]:.1f}, "
+                f"served {figs['served']['decode'][-1]:.1f} decode tok/s",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         served.unload()
         local.unload()
-    print(f"SmolLM2-135M Q4_1, prompt {a.prompt_tokens}, {a.new_tokens} new tokens, {a.threads} thread(s), "
-          f"{a.rounds} alternating rounds")
+    print(
+        f"SmolLM2-135M Q4_1, prompt {a.prompt_tokens}, {a.new_tokens} new tokens, {a.threads} thread(s), "
+        f"{a.rounds} alternating rounds"
+    )
     for k, f in figs.items():
         st = [x for x in f["stolen"] if x is not None]
-        print(f"{k:<11} decode {sum(f['decode']) / len(f['decode']):6.1f} tok/s   prefill "
-              f"{sum(f['prefill']) / len(f['prefill']):6.1f} tok/s   others took {100 * max(st) if st else float('nan'):.0f} % "
-              f"of the CPUs at worst")
+        print(
+            f"{k:<11} decode {sum(f['decode']) / len(f['decode']):6.1f} tok/s   prefill "
+            f"{sum(f['prefill']) / len(f['prefill']):6.1f} tok/s   others took {100 * max(st) if st else float('nan'):.0f} % "
+            f"of the CPUs at worst"
+        )
     for what in ("decode", "prefill"):
         m, lo, hi = ratio_ci([s / p for s, p in zip(figs["served"][what], figs["in-process"][what])])
         print(f"served / in-process {what}: {m:.3f} (95% CI {lo:.3f} - {hi:.3f}, paired over rounds)")

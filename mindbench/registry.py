@@ -64,6 +64,7 @@ class Registry:
         if not self._eps_done:
             self._eps_done = True
             from importlib.metadata import entry_points
+
             for ep in entry_points(group=self.group):
                 self._targets.setdefault(ep.name, ep.value)
         load_plugins()

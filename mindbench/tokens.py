@@ -22,11 +22,13 @@ def resolve_token(hf_token: str | None = None, env_file: str | os.PathLike = ".e
         return os.environ["HF_TOKEN"], "HF_TOKEN"
     if Path(env_file).is_file():
         from dotenv import dotenv_values  # read without touching os.environ
+
         value = dotenv_values(env_file).get("HF_TOKEN")
         if value:
             return value, ".env"
     try:
         from huggingface_hub import get_token
+
         stored = get_token()
     except Exception:  # a broken token file must not break loading of public models
         stored = None

@@ -11,8 +11,15 @@ import asyncio
 
 import pytest
 
-from mindbench.agents import (AnalysisResult, ChatAgent, CodeAgent, CodeResult, DataAnalysisAgent,
-                              build_test_program, extract_code)
+from mindbench.agents import (
+    AnalysisResult,
+    ChatAgent,
+    CodeAgent,
+    CodeResult,
+    DataAnalysisAgent,
+    build_test_program,
+    extract_code,
+)
 from mindbench.errors import MindbenchError
 
 
@@ -26,8 +33,16 @@ class Scripted:
             self.count_tokens = count_tokens
 
     async def generate(self, prompt, system_prompt=None, temperature=0.7, max_tokens=256, stop=None, seed=0):
-        self.calls.append({"prompt": prompt, "system_prompt": system_prompt, "temperature": temperature,
-                           "max_tokens": max_tokens, "stop": stop, "seed": seed})
+        self.calls.append(
+            {
+                "prompt": prompt,
+                "system_prompt": system_prompt,
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+                "stop": stop,
+                "seed": seed,
+            }
+        )
         return self.replies.pop(0)
 
 
@@ -42,6 +57,7 @@ TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0"
 
 # --- CodeAgent control flow ---------------------------------------------------------------------
 
+
 def test_code_agent_retries_with_the_failure_fed_back():
     llm = Scripted(WRONG, RIGHT)
     res = run(CodeAgent(llm_provider=llm).process("Write add(a, b).", tests=TESTS))
@@ -52,7 +68,7 @@ def test_code_agent_retries_with_the_failure_fed_back():
     second = llm.calls[1]["prompt"]
     assert "return a - b" in second and "AssertionError" in second and "assert add(2, 3) == 5" in second
     assert [p for p, _ in res.transcript] == [c["prompt"] for c in llm.calls]
-    assert 'File "program.py", line' in second                # no sandbox temp path in the prompt
+    assert 'File "program.py", line' in second  # no sandbox temp path in the prompt
     # greedy first; the retry samples (with its own seed) so a weak model does not repeat itself
     assert [(c["temperature"], c["seed"]) for c in llm.calls] == [(0.0, 1), (0.7, 2)]
     assert llm.calls[0]["system_prompt"] and llm.calls[0]["stop"] == ["\n```\n"]
@@ -104,9 +120,9 @@ def test_extract_code_prefers_the_block_the_tests_call():
     reply = "```python\nprint('demo')\n```\n```python\ndef helper():\n    pass\n```\n```python\ndef add(a, b):\n    return a + b\n```"
     assert extract_code(reply, TESTS).startswith("def add")
     assert extract_code(reply).startswith("def helper")
-    assert extract_code("def f():\n    return 1\n").startswith("def f")       # bare code
+    assert extract_code("def f():\n    return 1\n").startswith("def f")  # bare code
     assert extract_code("The answer is yes.") is None
-    assert extract_code("```\nname,price\napple,3\n```") is None               # not code
+    assert extract_code("```\nname,price\napple,3\n```") is None  # not code
     prog = build_test_program("def add(a, b):\n    return a + b\n", "def check(c):\n    assert c(1, 1) == 2\n")
     assert prog.rstrip().endswith("check(add)")
 
@@ -138,20 +154,23 @@ def test_bad_input_is_a_clear_error(tmp_path):
 
 def test_agents_without_a_provider_ask_the_recommender():
     import pandas as pd
-    from mindbench.provider import LocalModelProvider
+
     from mindbench.decide.recommend import best_config
+    from mindbench.provider import LocalModelProvider
+
     agents = {"code": CodeAgent(), "chat": ChatAgent(), "data": DataAnalysisAgent(data=pd.DataFrame({"x": [1]}))}
     for task, agent in agents.items():
         llm, cfg = agent.llm_provider, best_config(task)
-        assert isinstance(llm, LocalModelProvider) and not llm.is_loaded     # loads on first use
+        assert isinstance(llm, LocalModelProvider) and not llm.is_loaded  # loads on first use
         assert (llm.model_name, llm.runtime) == (cfg["model"], cfg["runtime"])
         assert agent.llm_provider is llm
 
 
 # --- ChatAgent history --------------------------------------------------------------------------
 
+
 def test_chat_agent_keeps_history_and_drops_oldest_turns_to_fit():
-    words = lambda text: len(text.split())          # a provider that counts tokens as words
+    words = lambda text: len(text.split())  # a provider that counts tokens as words
     llm = Scripted("one", "two", "three", count_tokens=words)
     agent = ChatAgent(llm_provider=llm, system_prompt="Be brief.", max_context_tokens=60, max_tokens=8)
     # budget = 60 - 8 reply - 16 template = 36 words for system prompt + rendered conversation
@@ -173,6 +192,7 @@ def test_chat_agent_keeps_history_and_drops_oldest_turns_to_fit():
 
 class ScriptedChat(Scripted):
     """A provider that takes chat messages, as LocalModelProvider does."""
+
     accepts_messages = True
 
 
@@ -180,19 +200,23 @@ def test_chat_agent_sends_real_turns_to_a_provider_that_takes_messages():
     # a counter in the provider's shape: a string or a conversation (+2 per message for the template)
     def count(x):
         return len(x.split()) if isinstance(x, str) else sum(len(m["content"].split()) + 2 for m in x)
+
     llm = ScriptedChat("one", "two", "three", count_tokens=count)
     agent = ChatAgent(llm_provider=llm, system_prompt="Be brief.", max_context_tokens=60, max_tokens=8)
     run(agent.process("alpha " * 10))
     run(agent.process("beta " * 10))
     sent = llm.calls[1]["prompt"]
-    assert sent == [{"role": "user", "content": "alpha " * 10}, {"role": "assistant", "content": "one"},
-                    {"role": "user", "content": "beta " * 10}]
-    assert llm.calls[1]["system_prompt"] == "Be brief."      # the provider puts it first
+    assert sent == [
+        {"role": "user", "content": "alpha " * 10},
+        {"role": "assistant", "content": "one"},
+        {"role": "user", "content": "beta " * 10},
+    ]
+    assert llm.calls[1]["system_prompt"] == "Be brief."  # the provider puts it first
     # budget 60 - 8 = 52; system 4 + alpha 12 + one 3 + beta 12 + two 3 + gamma 12 = 46: it fits
     run(agent.process("gamma " * 10))
     assert agent.dropped_turns == 0 and len(llm.calls[2]["prompt"]) == 5
     llm.replies.append("four")
-    run(agent.process("delta " * 10))                         # 46 + three 3 + 12 = 61 > 52: alpha goes
+    run(agent.process("delta " * 10))  # 46 + three 3 + 12 = 61 > 52: alpha goes
     assert agent.dropped_turns == 1 and llm.calls[3]["prompt"][0]["content"] == "beta " * 10
     assert all(count([{"role": "system", "content": "Be brief."}] + c["prompt"]) <= 52 for c in llm.calls)
 
@@ -204,8 +228,10 @@ def test_chat_agent_estimates_tokens_without_a_counter():
 
 # --- DataAnalysisAgent control flow -------------------------------------------------------------
 
+
 def test_data_agent_runs_pandas_on_a_dataframe_and_retries():
     import pandas as pd
+
     df = pd.DataFrame({"item": ["a", "b", "c"], "qty": [2, 5, 11]})
     bad = "```python\nimport pandas as pd\ndf = pd.read_csv('data.csv')\nprint(df['quantity'].sum())\n```"
     good = "```python\nimport pandas as pd\ndf = pd.read_csv('data.csv')\nprint(df)\nprint(df['qty'].sum())\n```"
@@ -222,7 +248,7 @@ def test_data_agent_runs_pandas_on_a_dataframe_and_retries():
 def test_data_agent_printing_nothing_is_a_failure(tmp_path):
     csv = tmp_path / "sales.csv"
     csv.write_text("x\n1\n2\n")
-    silent = "```python\nimport pandas as pd\npd.read_csv('sales.csv')\n```"   # its own file name works too
+    silent = "```python\nimport pandas as pd\npd.read_csv('sales.csv')\n```"  # its own file name works too
     res = run(DataAnalysisAgent(Scripted(silent), data=csv, max_attempts=1).process("Sum of x?"))
     assert res.passed is False and res.answer is None and "printed nothing" in res.error
 
@@ -231,9 +257,11 @@ def test_data_agent_printing_nothing_is_a_failure(tmp_path):
 # SmolLM2-135M-Instruct, greedy. The tasks are ones it solves (checked, not assumed): the asserts
 # are on what the agents report, and would fail if extraction, the sandbox run or the answer broke.
 
+
 @pytest.fixture(scope="module")
 def smollm():
     from mindbench.provider import LocalModelProvider
+
     llm = LocalModelProvider("smollm2-135m-instruct", device="cpu", precision="fp32")
     yield llm
     llm.unload_model()
@@ -252,8 +280,11 @@ def test_code_agent_on_the_real_model(smollm):
 @pytest.mark.slow
 def test_data_agent_on_the_real_model(smollm):
     import pandas as pd
+
     df = pd.DataFrame({"fruit": ["apple", "pear", "fig", "plum"], "price": [3, 5, 7, 10]})
-    res = run(DataAnalysisAgent(smollm, df, max_attempts=2, max_tokens=96).process("What is the sum of the price column?"))
+    res = run(
+        DataAnalysisAgent(smollm, df, max_attempts=2, max_tokens=96).process("What is the sum of the price column?")
+    )
     assert res.passed, res
     assert float(res.answer) == 25 and "read_csv" in res.code
     assert res.answer == res.stdout.strip().splitlines()[-1].strip()
@@ -277,6 +308,7 @@ def test_chat_agent_on_the_real_provider_sends_turns_through_the_template(smollm
     # and what is sent is counted exactly (the template's own tokens included).
     class RecordingChat(Recording):
         accepts_messages = True
+
     llm = RecordingChat(smollm)
     system = "You are a helpful assistant."
     agent = ChatAgent(llm_provider=llm, system_prompt=system, max_context_tokens=120, max_tokens=24)
@@ -300,12 +332,13 @@ def test_chat_agent_on_the_real_model_stays_within_context(smollm):
     # prompt and the conversation. One earlier exchange fits, two do not, so the third message
     # goes out with the second exchange only.
     llm = Recording(smollm)
-    agent = ChatAgent(llm_provider=llm, system_prompt="You are a helpful assistant.",
-                      max_context_tokens=130, max_tokens=24)
+    agent = ChatAgent(
+        llm_provider=llm, system_prompt="You are a helpful assistant.", max_context_tokens=130, max_tokens=24
+    )
     msgs = ("What is the capital of France?", "What is the capital of Italy?", "Name a big river in Egypt.")
     replies = [run(agent.process(m)) for m in msgs]
     assert all(isinstance(r, str) and r.strip() for r in replies)
-    assert agent.count_tokens(msgs[0]) == smollm.count_tokens(msgs[0])     # the model's tokenizer
+    assert agent.count_tokens(msgs[0]) == smollm.count_tokens(msgs[0])  # the model's tokenizer
     assert f"User: {msgs[0]}" in llm.prompts[1] and replies[0] in llm.prompts[1]
     assert msgs[0] not in llm.prompts[2] and f"User: {msgs[1]}" in llm.prompts[2]
     assert agent.dropped_turns == 1
@@ -316,11 +349,13 @@ def test_chat_agent_on_the_real_model_stays_within_context(smollm):
 
 # --- no pass without proof that the tests ran (issue 13, item 1) -----------------------------------
 
-EXITS = ["```python\nimport sys\ndef add(a, b):\n    sys.exit(0)\n```",
-         "```python\nimport os\ndef add(a, b):\n    os._exit(0)\n```",
-         "```python\nimport sys\nsys.exit(0)\ndef add(a, b):\n    return 0\n```",
-         "```python\nimport builtins\nbuiltins.AssertionError = type('Q', (Exception,), {})\n"
-         "def add(a, b):\n    return 0\n```"]
+EXITS = [
+    "```python\nimport sys\ndef add(a, b):\n    sys.exit(0)\n```",
+    "```python\nimport os\ndef add(a, b):\n    os._exit(0)\n```",
+    "```python\nimport sys\nsys.exit(0)\ndef add(a, b):\n    return 0\n```",
+    "```python\nimport builtins\nbuiltins.AssertionError = type('Q', (Exception,), {})\n"
+    "def add(a, b):\n    return 0\n```",
+]
 
 
 @pytest.mark.parametrize("reply", EXITS)
@@ -334,8 +369,9 @@ def test_code_agent_gives_no_pass_to_code_that_exits_before_its_tests(reply):
 
 def test_data_agent_answer_must_come_from_a_run_that_ended(tmp_path):
     import pandas as pd
+
     df = pd.DataFrame({"x": [1, 2, 3]})
-    early = "```python\nimport os\nprint(6, flush=True)\nos._exit(0)\n```"      # on main: answer "6"
+    early = "```python\nimport os\nprint(6, flush=True)\nos._exit(0)\n```"  # on main: answer "6"
     res = run(DataAnalysisAgent(llm_provider=Scripted(early), data=df, max_attempts=1).process("Sum of x?"))
     assert res.passed is False and res.answer is None
     fine = "```python\nimport pandas as pd\nprint(pd.read_csv('data.csv').x.sum())\n```"

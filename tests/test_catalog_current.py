@@ -13,15 +13,29 @@ from mindbench.models.estimate import arch_config, count_params
 # keras-hub's text-only presets (3,880,099,328 and 11,765,788,416) use a 262,144-token vocabulary;
 # the Hub config's text_config has 262,208 (64 image-token rows more), so we add 64 x hidden.
 PUBLISHED_TOTALS = {
-    "qwen2.5-0.5b": 494_032_768, "qwen2.5-1.5b": 1_543_714_304, "qwen2.5-7b": 7_615_616_512,
-    "qwen3-0.6b": 596_049_920, "qwen3-8b": 8_190_735_360,
+    "qwen2.5-0.5b": 494_032_768,
+    "qwen2.5-1.5b": 1_543_714_304,
+    "qwen2.5-7b": 7_615_616_512,
+    "qwen3-0.6b": 596_049_920,
+    "qwen3-8b": 8_190_735_360,
     # the packaged GGUFs store a separate output matrix: their tensor elements, counted from the headers
-    "qwen2.5-coder-0.5b-packaged": 630_167_424, "qwen2.5-coder-1.5b-packaged": 1_777_088_000,
-    "gemma3-1b": 999_885_952, "gemma3-4b": 3_880_099_328 + 64 * 2560, "gemma3-12b": 11_765_788_416 + 64 * 3840,
+    "qwen2.5-coder-0.5b-packaged": 630_167_424,
+    "qwen2.5-coder-1.5b-packaged": 1_777_088_000,
+    "gemma3-1b": 999_885_952,
+    "gemma3-4b": 3_880_099_328 + 64 * 2560,
+    "gemma3-12b": 11_765_788_416 + 64 * 3840,
 }
 # Model cards give rounded totals (billions); within 1 %.
-CARD_BILLIONS = {"llama-3.2-1b": 1.23, "llama-3.2-3b": 3.21, "llama-3.1-8b": 8.03, "phi-4-mini": 3.84,
-                 "qwen2.5-14b": 14.77, "qwen3-14b": 14.77, "mistral-7b-v0.3": 7.25, "smollm3-3b": 3.08}
+CARD_BILLIONS = {
+    "llama-3.2-1b": 1.23,
+    "llama-3.2-3b": 3.21,
+    "llama-3.1-8b": 8.03,
+    "phi-4-mini": 3.84,
+    "qwen2.5-14b": 14.77,
+    "qwen3-14b": 14.77,
+    "mistral-7b-v0.3": 7.25,
+    "smollm3-3b": 3.08,
+}
 
 
 def test_between_15_and_25_current_models_and_the_document_kept():
@@ -46,8 +60,15 @@ def test_architecture_configs_match_model_card_sizes(arch, billions):
 def test_every_current_model_is_complete():
     for s in CURRENT:
         cfg = arch_config(s.arch)
-        for k in ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads",
-                  "vocab_size", "intermediate_size", "max_position_embeddings"):
+        for k in (
+            "num_hidden_layers",
+            "hidden_size",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "vocab_size",
+            "intermediate_size",
+            "max_position_embeddings",
+        ):
             assert k in cfg, (s.id, k)
         assert s.license and s.params_b
         assert s.source == "packaged" or (s.repo and s.gguf_repo and "{quant}" in s.gguf_pattern and s.gguf_quants)
@@ -59,14 +80,18 @@ def test_no_published_figure_without_a_source_and_protocol():
         for p in s.published:
             n += 1
             # "unverified": transcribed from the source but not re-read against it (catalog_2026.json)
-            assert {"benchmark", "score", "protocol", "source"} <= set(p) <= {"benchmark", "score", "protocol",
-                                                                             "source", "unverified"}, s.id
+            assert (
+                {"benchmark", "score", "protocol", "source"}
+                <= set(p)
+                <= {"benchmark", "score", "protocol", "source", "unverified"}
+            ), s.id
             assert re.match(r"https://", p["source"]) and p["protocol"] and 0 <= p["score"] <= 100
     assert n >= 10
 
 
 def test_gemma3_sliding_window_layers_cap_the_kv_cache():
     from mindbench.models.estimate import estimate
+
     spec = catalog.CATALOG["gemma-3-4b-it"]
     p = count_params(arch_config(spec.arch))
     # 34 layers, every 6th global: 29 sliding-window layers, 5 global; GQA 4 KV heads x 256
@@ -86,8 +111,11 @@ def test_qwen2_names_a_window_it_does_not_use():
 
 def test_models_json_lists_sources_licences_and_published_figures():
     import json
+
     from click.testing import CliRunner
+
     from mindbench.cli.models import models_command
+
     r = CliRunner().invoke(models_command, ["--json"])
     assert r.exit_code == 0, r.output
     rows = {x["id"]: x for x in json.loads(r.output)}

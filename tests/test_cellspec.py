@@ -2,8 +2,8 @@
 
 import json
 
-from mindbench.sweep import harness
 from mindbench.models.catalog import DEFAULT_MODEL
+from mindbench.sweep import harness
 from mindbench.sweep.cellspec import CellSpec, SuiteChoice
 
 
@@ -14,8 +14,15 @@ def test_a_suite_value_is_split_once():
 
 
 def test_plan_serializes_a_cellspec_and_it_round_trips_through_json():
-    (cell,) = harness.plan([DEFAULT_MODEL], ["fp32"], suites=["code:easy", "chat"], device="cpu", limit=4,
-                           code_protocol="full", fingerprint="fp")
+    (cell,) = harness.plan(
+        [DEFAULT_MODEL],
+        ["fp32"],
+        suites=["code:easy", "chat"],
+        device="cpu",
+        limit=4,
+        code_protocol="full",
+        fingerprint="fp",
+    )
     # the text form the record and the key show, and the split form the worker reads
     assert cell["suites"] == ["code:easy", "chat"]
     assert cell["suite_choices"] == [{"name": "code", "subset": "easy"}, {"name": "chat", "subset": None}]

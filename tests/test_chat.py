@@ -5,9 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from mindbench.models import hardware
 from mindbench.chat import conversation, transcript
 from mindbench.cli.chat import chat_command
+from mindbench.models import hardware
 
 
 def test_transcript_keeps_recent_turns_within_budget():
@@ -15,7 +15,7 @@ def test_transcript_keeps_recent_turns_within_budget():
     assert transcript([], "hi", 100) == "hi"
     full = transcript(turns, "third", 1000)
     assert full.index("first question") < full.index("second") < full.index("third")
-    short = transcript(turns, "third", 40)          # the long first turn no longer fits
+    short = transcript(turns, "third", 40)  # the long first turn no longer fits
     assert "first question" not in short and "User: second" in short and short.endswith("third")
     assert transcript(turns, "third", 1) == "third"
 
@@ -26,7 +26,7 @@ def test_conversation_sends_turns_as_messages_within_budget():
     full = conversation(turns, "third", 1000, words)
     assert [m["role"] for m in full] == ["user", "assistant", "user", "assistant", "user"]
     assert full[0]["content"] == "first question " * 20 and full[-1] == {"role": "user", "content": "third"}
-    short = conversation(turns, "third", 30, words)   # the long first exchange no longer fits
+    short = conversation(turns, "third", 30, words)  # the long first exchange no longer fits
     assert [m["content"] for m in short] == ["second", "answer two", "third"]
     assert conversation(turns, "third", 1, words) == [{"role": "user", "content": "third"}]
 
@@ -35,12 +35,24 @@ def _store(tmp_path):
     """A store saying SmolLM2 at fp32 was measured on this machine, so the recommendation is the
     packaged model (the Hub is unreachable here)."""
     hw = hardware.detect()
-    rec = {"schema": 1, "status": "ok", "timestamp": "2025-01-01T00:00:00",
-           "config": {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": "fp32",
-                      "device": "cpu", "weights": "pretrained", "prompt_tokens": 64, "new_tokens": 16},
-           "hardware": {"fingerprint": hw.fingerprint, "memory_class": hw.memory_class},
-           "memory": {"peak_rss_mb": 1200.0}, "speed": {"decode_tok_s": {"mean": 20.0, "std": 1.0, "n": 2}},
-           "quality": {"chat": {"score": 50.0, "metric": "accuracy", "value": 0.5, "stderr": 0.1, "n": 10}}}
+    rec = {
+        "schema": 1,
+        "status": "ok",
+        "timestamp": "2025-01-01T00:00:00",
+        "config": {
+            "model": "smollm2-135m-instruct",
+            "runtime": "transformers",
+            "precision": "fp32",
+            "device": "cpu",
+            "weights": "pretrained",
+            "prompt_tokens": 64,
+            "new_tokens": 16,
+        },
+        "hardware": {"fingerprint": hw.fingerprint, "memory_class": hw.memory_class},
+        "memory": {"peak_rss_mb": 1200.0},
+        "speed": {"decode_tok_s": {"mean": 20.0, "std": 1.0, "n": 2}},
+        "quality": {"chat": {"score": 50.0, "metric": "accuracy", "value": 0.5, "stderr": 0.1, "n": 10}},
+    }
     p = tmp_path / "runs.jsonl"
     p.write_text(json.dumps(rec) + "\n")
     return p
@@ -51,13 +63,16 @@ def test_chat_streams_a_reply_from_the_real_model_and_exits(tmp_path):
     pytest.importorskip("mindbench.provider")
     if hardware.detect().device != "cpu":
         pytest.skip("the store below is a CPU measurement")
-    res = CliRunner().invoke(chat_command, ["--results", str(_store(tmp_path)), "--max-tokens", "8",
-                                            "--temperature", "0"], input="Hello\nAnd again?\n/exit\n")
+    res = CliRunner().invoke(
+        chat_command,
+        ["--results", str(_store(tmp_path)), "--max-tokens", "8", "--temperature", "0"],
+        input="Hello\nAnd again?\n/exit\n",
+    )
     assert res.exit_code == 0, res.output
     out = res.output
     assert "smollm2-135m-instruct at fp32 on cpu" in out
     reply = out.split("model> ", 1)[1].split("\n", 1)[0]
-    assert reply.strip(), out                         # the model said something
+    assert reply.strip(), out  # the model said something
     # the second message goes to the provider as a conversation (list of turns) and is answered
     assert out.rstrip().endswith("bye") and out.count("model> ") == 2
     assert out.split("model> ")[2].split("\n", 1)[0].strip(), out

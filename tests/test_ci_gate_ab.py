@@ -13,12 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_compare import ab_round
 
 ROOT = Path(__file__).resolve().parent.parent
 
-FAKE_RUN = r'''
+FAKE_RUN = r"""
 import json, math, os, random, sys
 args = sys.argv[1:]
 out = args[args.index("--out") + 1]
@@ -32,7 +31,7 @@ for line in open(os.environ["FAKE_TEMPLATES"]):
     rec["speed"]["samples"]["decode_tok_s"] = [20.0 / (1 + slow) * math.exp(rng.gauss(0, cv)) for _ in range(4)]
     with open(out, "a") as f:
         f.write(json.dumps(rec) + "\n")
-'''
+"""
 
 
 @pytest.fixture()
@@ -47,17 +46,28 @@ def gate(tmp_path):
     templates.write_text("".join(json.dumps(ab_round([20.0] * 4, p)) + "\n" for p in ("fp32", "int4")))
     py = tmp_path / "python"
     # the gate's interpreter: `-m mindbench.cli run` is the fake benchmark, anything else the real one
-    py.write_text(f'#!/bin/sh\nif [ "$1 $2 $3" = "-m mindbench.cli run" ]; then shift 3; '
-                  f'exec {sys.executable} {tmp_path / "fake_run.py"} "$@"; fi\nexec {sys.executable} "$@"\n')
+    py.write_text(
+        f'#!/bin/sh\nif [ "$1 $2 $3" = "-m mindbench.cli run" ]; then shift 3; '
+        f'exec {sys.executable} {tmp_path / "fake_run.py"} "$@"; fi\nexec {sys.executable} "$@"\n'
+    )
     py.chmod(0o755)
 
     def run(slow: float, cv: float, seed: int = 0, **env):
-        e = {**os.environ, "MINDBENCH_BASELINE": str(base), "MINDBENCH_PYTHON": str(py),
-             "FAKE_TEMPLATES": str(templates), "FAKE_SLOW": str(slow), "FAKE_CV": str(cv),
-             "FAKE_SEED": str(seed), **env}
+        e = {
+            **os.environ,
+            "MINDBENCH_BASELINE": str(base),
+            "MINDBENCH_PYTHON": str(py),
+            "FAKE_TEMPLATES": str(templates),
+            "FAKE_SLOW": str(slow),
+            "FAKE_CV": str(cv),
+            "FAKE_SEED": str(seed),
+            **env,
+        }
         e.pop("MINDBENCH_FAULT", None)
-        return subprocess.run(["bash", "scripts/ci_gate.sh", "--speed-only"], cwd=ROOT, env=e,
-                              capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            ["bash", "scripts/ci_gate.sh", "--speed-only"], cwd=ROOT, env=e, capture_output=True, text=True, timeout=600
+        )
+
     return run
 
 

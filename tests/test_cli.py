@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from click.testing import CliRunner
 
 from mindbench import cli
@@ -12,9 +11,11 @@ from mindbench import cli
 
 def test_help_lists_every_command_without_importing_them():
     # a fresh interpreter: --help must not pull torch or transformers in (it has to answer at once)
-    code = ("import sys; from click.testing import CliRunner; from mindbench.cli import cli; "
-            "r = CliRunner().invoke(cli, ['--help']); print(r.output); "
-            "print('HEAVY', sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    code = (
+        "import sys; from click.testing import CliRunner; from mindbench.cli import cli; "
+        "r = CliRunner().invoke(cli, ['--help']); print(r.output); "
+        "print('HEAVY', sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     for name in cli.COMMANDS:
         assert name in out
@@ -34,8 +35,11 @@ def test_a_subcommand_whose_module_is_missing_fails_cleanly(monkeypatch):
 def test_the_run_commands_mindbench_suggests_parse():
     # recommend and the estimator print `mindbench run --model X --precision Y` for the user to paste
     from mindbench.cli.run import run_command
-    for argv in (["--model", "gemma3-270m", "--precision", "bf16", "--suite", "code"],
-                 ["--models", "gemma3-270m", "--precisions", "bf16", "--suite", "code"]):
+
+    for argv in (
+        ["--model", "gemma3-270m", "--precision", "bf16", "--suite", "code"],
+        ["--models", "gemma3-270m", "--precisions", "bf16", "--suite", "code"],
+    ):
         ctx = run_command.make_context("run", list(argv))
         assert (ctx.params["models"], ctx.params["precisions"], ctx.params["suite"]) == ("gemma3-270m", "bf16", "code")
 
@@ -48,10 +52,12 @@ def test_a_suite_subset_that_does_not_exist_is_one_line():
 
 # --- `mindbench run` checks every value before anything starts (issue 13 items 2-3, issue 12) ----
 
+
 @pytest.fixture
 def no_sweep(monkeypatch):
     """Fails the test if run_command got as far as starting the sweep (a worker, a model load)."""
     from mindbench.sweep import harness
+
     monkeypatch.setattr(harness, "sweep", lambda *a, **k: pytest.fail("the sweep started"))
 
 
@@ -69,15 +75,19 @@ def test_run_rejects_impossible_values_before_any_work(tmp_path, no_sweep):
     store = tmp_path / "runs.jsonl"
     store.write_text('{"kept": true}\n')
     before = store.stat().st_mtime_ns
-    for argv, says in ((["--precisions", "fp8"], "precision 'fp8' means nothing"),
-                       (["--runtimes", "transformers", "--precisions", "Q4_1"], "GGUF types"),
-                       (["--runtimes", "vllm", "--precisions", "fp16"], "unknown runtime 'vllm'"),
-                       (["--suite", "cod"], "unknown suite 'cod'"),
-                       (["--models", "no-such-model-xyz"], "unknown model")):
+    for argv, says in (
+        (["--precisions", "fp8"], "precision 'fp8' means nothing"),
+        (["--runtimes", "transformers", "--precisions", "Q4_1"], "GGUF types"),
+        (["--runtimes", "vllm", "--precisions", "fp16"], "unknown runtime 'vllm'"),
+        (["--suite", "cod"], "unknown suite 'cod'"),
+        (["--models", "no-such-model-xyz"], "unknown model"),
+    ):
         assert says in _one_line_exit_2([*argv, "--out", str(store)])
     assert store.read_text() == '{"kept": true}\n' and store.stat().st_mtime_ns == before
-    for out, says in ((afile / "out.jsonl", "is a file, not a folder"),
-                      ("/proc/x/out.jsonl", "cannot create files in /proc")):
+    for out, says in (
+        (afile / "out.jsonl", "is a file, not a folder"),
+        ("/proc/x/out.jsonl", "cannot create files in /proc"),
+    ):
         assert says in _one_line_exit_2(["--precisions", "fp32", "--out", str(out)])
     # nothing was created on the way: no store, no folders, no probe left behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "runs.jsonl"]
@@ -85,7 +95,9 @@ def test_run_rejects_impossible_values_before_any_work(tmp_path, no_sweep):
 
 def test_an_empty_suite_file_is_an_error_not_a_stored_row(tmp_path, monkeypatch, no_sweep):
     import shutil
+
     from mindbench.paths import suites_dir
+
     shutil.copytree(suites_dir(), tmp_path / "suites")
     (tmp_path / "suites" / "chat.jsonl").write_text("")
     monkeypatch.setenv("MINDBENCH_SUITES_DIR", str(tmp_path / "suites"))
@@ -96,15 +108,17 @@ def test_an_empty_suite_file_is_an_error_not_a_stored_row(tmp_path, monkeypatch,
 
 def test_the_public_api_imports_from_the_package_lazily():
     """issue 13 item 6: `from mindbench import LocalModelProvider` was an ImportError."""
-    code = ("import sys\nimport mindbench\nassert 'mindbench.provider' not in sys.modules\n"
-            "from mindbench import (LocalModelProvider, CodeAgent, ChatAgent, DataAnalysisAgent, get_engine,\n"
-            "                       GenParams, run_python, MindbenchError, best_config, evaluate)\n"
-            "import mindbench.provider, mindbench.agents\n"
-            "assert LocalModelProvider is mindbench.provider.LocalModelProvider\n"
-            "assert CodeAgent is mindbench.agents.CodeAgent and 'CodeAgent' in dir(mindbench)\n"
-            "assert set(mindbench.__all__) >= {'LocalModelProvider', 'CodeAgent', 'get_engine'}\n"
-            "try:\n    mindbench.no_such_name\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)\n"
-            "print('HEAVY', sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    code = (
+        "import sys\nimport mindbench\nassert 'mindbench.provider' not in sys.modules\n"
+        "from mindbench import (LocalModelProvider, CodeAgent, ChatAgent, DataAnalysisAgent, get_engine,\n"
+        "                       GenParams, run_python, MindbenchError, best_config, evaluate)\n"
+        "import mindbench.provider, mindbench.agents\n"
+        "assert LocalModelProvider is mindbench.provider.LocalModelProvider\n"
+        "assert CodeAgent is mindbench.agents.CodeAgent and 'CodeAgent' in dir(mindbench)\n"
+        "assert set(mindbench.__all__) >= {'LocalModelProvider', 'CodeAgent', 'get_engine'}\n"
+        "try:\n    mindbench.no_such_name\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert "HEAVY []" in res.stdout      # importing the names loads no model library
+    assert "HEAVY []" in res.stdout  # importing the names loads no model library

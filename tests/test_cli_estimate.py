@@ -15,12 +15,22 @@ def run(*args):
 
 
 def test_estimate_prints_memory_and_speed_with_its_inputs():
-    r = run("estimate", "--model", "qwen2.5-coder-32b-instruct", "--precision", "Q4_K_M", "--gpu", "RTX 4090",
-            "--context", "8192", "--json")
+    r = run(
+        "estimate",
+        "--model",
+        "qwen2.5-coder-32b-instruct",
+        "--precision",
+        "Q4_K_M",
+        "--gpu",
+        "RTX 4090",
+        "--context",
+        "8192",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["device"]["name"] == "RTX 4090" and d["inputs"]["context"] == 8192
-    assert 18 < d["weights_mb"] / 1024 < 20 and d["kv_cache_mb"] == 2048.0       # 64 layers x 8 x 128 x 2 x 2 B x 8192
+    assert 18 < d["weights_mb"] / 1024 < 20 and d["kv_cache_mb"] == 2048.0  # 64 layers x 8 x 128 x 2 x 2 B x 8192
     assert d["fits"] and 8192 <= d["longest_context"] < 12000
     assert 25 < d["tg128_tok_s"] < 50 and d["pp512_tok_s"] > 500
     assert d["inputs"]["factors"].startswith("fitted on") and d["inputs"]["device_source"].startswith("https://")
@@ -30,13 +40,15 @@ def test_estimate_prints_memory_and_speed_with_its_inputs():
 
 
 def test_estimate_moe_and_multi_gpu():
-    d = json.loads(run("estimate", "--model", "gpt-oss-120b", "--precision", "MXFP4", "--gpu", "2x RTX 3090",
-                       "--json").output)
+    d = json.loads(
+        run("estimate", "--model", "gpt-oss-120b", "--precision", "MXFP4", "--gpu", "2x RTX 3090", "--json").output
+    )
     assert d["inputs"]["moe"] and d["inputs"]["devices"] == 2 and d["inputs"]["split"] == "layers"
-    assert not d["fits"]                       # ~63 GB of weights on 2 x 24 GB
-    d4 = json.loads(run("estimate", "--model", "gpt-oss-120b", "--precision", "MXFP4", "--gpu", "4x RTX 3090",
-                        "--json").output)
-    assert d4["fits"] and d4["tg128_tok_s"] > 30          # 5.1B active parameters per token
+    assert not d["fits"]  # ~63 GB of weights on 2 x 24 GB
+    d4 = json.loads(
+        run("estimate", "--model", "gpt-oss-120b", "--precision", "MXFP4", "--gpu", "4x RTX 3090", "--json").output
+    )
+    assert d4["fits"] and d4["tg128_tok_s"] > 30  # 5.1B active parameters per token
 
 
 def test_estimate_bad_input_is_one_line_exit_2():
@@ -55,13 +67,14 @@ def test_recommend_gpu_plans_from_the_hardware_and_says_what_to_install():
     assert r.exit_code == 0, r.output
     c = json.loads(r.output)["tasks"]["code"]["chosen"]
     assert c["params_b"] > 14 and c["memory_mb"] <= 24 * 1024 * 0.9
-    assert c["install"] and c["ready_here"] is None        # planned hardware: "needs", not "here"
+    assert c["install"] and c["ready_here"] is None  # planned hardware: "needs", not "here"
     assert c["runtime"] in ("llamacpp", "openai", "transformers")
     text = run("recommend", "--gpu", "RTX 4090", "--task", "code", "--results", "/dev/null").output
     assert "needs: " in text
     # 8 GB: a 7B at 4 bits, not the transformers int4 of a bigger one at a crawl
-    c8 = json.loads(run("recommend", "--gpu", "RTX 4060", "--task", "code", "--results", "/dev/null",
-                        "--json").output)["tasks"]["code"]["chosen"]
+    c8 = json.loads(run("recommend", "--gpu", "RTX 4060", "--task", "code", "--results", "/dev/null", "--json").output)[
+        "tasks"
+    ]["code"]["chosen"]
     assert c8["model"] == "qwen2.5-coder-7b-instruct" and c8["decode_tok_s"] > 20
 
 
@@ -75,17 +88,24 @@ def test_hardware_list_shows_the_table():
 
 
 def test_every_device_in_the_table_offline_without_torch():
-    code = ("import sys, json\nfrom click.testing import CliRunner\nfrom mindbench.cli import cli\n"
-            "from mindbench.models.devices import devices\nbad = []\n"
-            "for d in devices():\n"
-            "    for a in (['recommend', '--gpu', d.name, '--json', '--results', '/dev/null'],\n"
-            "              ['estimate', '--model', 'qwen3-8b', '--precision', 'Q4_K_M', '--gpu', d.name, '--json']):\n"
-            "        r = CliRunner().invoke(cli, a)\n"
-            "        if r.exit_code: bad.append((d.name, a[0], r.output[-200:]))\n"
-            "        elif a[0] == 'recommend' and not json.loads(r.output)['tasks']['chat']['chosen']: bad.append((d.name, 'no pick'))\n"
-            "print(json.dumps({'bad': bad, 'heavy': sorted(m for m in ('torch', 'transformers') if m in sys.modules)}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                         env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    code = (
+        "import sys, json\nfrom click.testing import CliRunner\nfrom mindbench.cli import cli\n"
+        "from mindbench.models.devices import devices\nbad = []\n"
+        "for d in devices():\n"
+        "    for a in (['recommend', '--gpu', d.name, '--json', '--results', '/dev/null'],\n"
+        "              ['estimate', '--model', 'qwen3-8b', '--precision', 'Q4_K_M', '--gpu', d.name, '--json']):\n"
+        "        r = CliRunner().invoke(cli, a)\n"
+        "        if r.exit_code: bad.append((d.name, a[0], r.output[-200:]))\n"
+        "        elif a[0] == 'recommend' and not json.loads(r.output)['tasks']['chat']['chosen']: bad.append((d.name, 'no pick'))\n"
+        "print(json.dumps({'bad': bad, 'heavy': sorted(m for m in ('torch', 'transformers') if m in sys.modules)}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res == {"bad": [], "heavy": []}

@@ -8,30 +8,71 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from mindbench.store import results
 from mindbench.cli.compare import compare_command
 from mindbench.decide.compare import BadInput, compare
+from mindbench.store import results
 
 
-def record(precision="fp32", *, score=50.0, stderr=0.07, n=50, decode=20.0, decode_std=0.5,
-           prefill=400.0, prefill_std=10.0, ttft=30.0, ttft_std=1.0, peak=900.0, weights=540.0,
-           status="ok", error=None, fingerprint="fp-A", memory_class="cpu-16gb", suite="code",
-           timestamp="2025-01-01T00:00:00"):
-    cfg = {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": precision,
-           "dtype": "float32", "device": "cpu", "weights": "pretrained", "suites": [suite], "limit": n,
-           "repeats": 3, "prompt_tokens": 512, "new_tokens": 128}
-    rec = {"schema": 1, "run_id": "r", "timestamp": timestamp, "status": status, "error": error,
-           "config": cfg,
-           "hardware": {"fingerprint": fingerprint, "memory_class": memory_class, "cpu": "x86", "cores": 2,
-                        "ram_mb": 16000, "gpus": [], "cpu_features": ["avx2", "fma"],
-                        "speed_fingerprint": f"speed-{fingerprint}"},
-           "memory": {"weights_mb": weights, "peak_rss_mb": peak},
-           "speed": {"decode_tok_s": {"mean": decode, "std": decode_std, "n": 3},
-                     "prefill_tok_s": {"mean": prefill, "std": prefill_std, "n": 3},
-                     "ttft_ms": {"mean": ttft, "std": ttft_std, "n": 3}},
-           "roofline": {"efficiency": 0.8},
-           "quality": {suite: {"score": score, "metric": "pass@1", "value": score / 100, "stderr": stderr,
-                               "n": n}}}
+def record(
+    precision="fp32",
+    *,
+    score=50.0,
+    stderr=0.07,
+    n=50,
+    decode=20.0,
+    decode_std=0.5,
+    prefill=400.0,
+    prefill_std=10.0,
+    ttft=30.0,
+    ttft_std=1.0,
+    peak=900.0,
+    weights=540.0,
+    status="ok",
+    error=None,
+    fingerprint="fp-A",
+    memory_class="cpu-16gb",
+    suite="code",
+    timestamp="2025-01-01T00:00:00",
+):
+    cfg = {
+        "model": "smollm2-135m-instruct",
+        "runtime": "transformers",
+        "precision": precision,
+        "dtype": "float32",
+        "device": "cpu",
+        "weights": "pretrained",
+        "suites": [suite],
+        "limit": n,
+        "repeats": 3,
+        "prompt_tokens": 512,
+        "new_tokens": 128,
+    }
+    rec = {
+        "schema": 1,
+        "run_id": "r",
+        "timestamp": timestamp,
+        "status": status,
+        "error": error,
+        "config": cfg,
+        "hardware": {
+            "fingerprint": fingerprint,
+            "memory_class": memory_class,
+            "cpu": "x86",
+            "cores": 2,
+            "ram_mb": 16000,
+            "gpus": [],
+            "cpu_features": ["avx2", "fma"],
+            "speed_fingerprint": f"speed-{fingerprint}",
+        },
+        "memory": {"weights_mb": weights, "peak_rss_mb": peak},
+        "speed": {
+            "decode_tok_s": {"mean": decode, "std": decode_std, "n": 3},
+            "prefill_tok_s": {"mean": prefill, "std": prefill_std, "n": 3},
+            "ttft_ms": {"mean": ttft, "std": ttft_std, "n": 3},
+        },
+        "roofline": {"efficiency": 0.8},
+        "quality": {suite: {"score": score, "metric": "pass@1", "value": score / 100, "stderr": stderr, "n": n}},
+    }
     if status != "ok":
         rec["speed"], rec["quality"], rec["memory"] = {}, {}, {}
     rec["cell"] = results.cell_key(cfg, fingerprint)
@@ -48,7 +89,7 @@ def test_real_quality_drop_beyond_stderr_is_flagged():
     assert verdicts(r, "code score") == ["regression"]
     assert r["regressions"] == 1 and r["exit_code"] == 1
     check = next(c for c in r["checks"] if c["what"] == "code score")
-    assert check["noise"] == pytest.approx(2 * (7.07 ** 2 + 5.66 ** 2) ** 0.5, rel=1e-3)
+    assert check["noise"] == pytest.approx(2 * (7.07**2 + 5.66**2) ** 0.5, rel=1e-3)
 
 
 def test_quality_drop_inside_noise_is_not_flagged():
@@ -85,8 +126,9 @@ def test_small_speed_drop_within_tolerance_is_not_flagged():
     # 15% slower with a tight spread: the shared-CPU tolerance absorbs it.
     r = compare([record(decode=20, decode_std=0.1)], [record(decode=17, decode_std=0.1)])
     assert verdicts(r, "decode tok/s") == ["ok"]
-    assert verdicts(compare([record(decode=20, decode_std=0.1)], [record(decode=17, decode_std=0.1)],
-                            speed_tol=0.1), "decode tok/s") == ["regression"]
+    assert verdicts(
+        compare([record(decode=20, decode_std=0.1)], [record(decode=17, decode_std=0.1)], speed_tol=0.1), "decode tok/s"
+    ) == ["regression"]
 
 
 def test_ttft_rise_is_a_regression_and_fall_an_improvement():
@@ -154,7 +196,7 @@ def test_scores_of_different_code_protocols_are_not_compared():
     body, full = record(score=20, stderr=0.05), record()
     body["quality"]["code"]["protocol"], full["quality"]["code"]["protocol"] = "body", "full"
     r = compare([full, record("int4")], [body, record("int4")])
-    assert verdicts(r, "code score") == ["ok"]                 # only int4's (neither has a protocol)
+    assert verdicts(r, "code score") == ["ok"]  # only int4's (neither has a protocol)
     assert any("code protocol full vs body" in u for u in r["unmatched"]["baseline"])
 
 
@@ -166,6 +208,7 @@ def test_newest_record_of_a_cell_wins():
 
 
 # --- the command and its exit status ---------------------------------------------------------
+
 
 def write(path, recs):
     for rec in recs:
@@ -195,8 +238,7 @@ def test_cli_exit_1_on_regression_and_json(tmp_path):
     assert CliRunner().invoke(compare_command, [b, n, "--quality-tol", "50"]).exit_code == 0
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "newer-schema", "mixed-schema", "nothing-matches",
-                                  "bad-tol"])
+@pytest.mark.parametrize("case", ["missing", "empty", "newer-schema", "mixed-schema", "nothing-matches", "bad-tol"])
 def test_cli_exit_2_on_bad_input(tmp_path, case):
     b = write(tmp_path / "b.jsonl", [record()])
     n = tmp_path / "n.jsonl"
@@ -234,6 +276,7 @@ def test_corrupt_line_is_skipped_not_fatal(tmp_path):
 
 # --- scripts/ci_gate.sh, in the mode CI uses (results already measured) ----------------------
 
+
 def test_ci_gate_script_exit_status(tmp_path):
     import os
     import subprocess
@@ -247,14 +290,21 @@ def test_ci_gate_script_exit_status(tmp_path):
     env = dict(os.environ, MINDBENCH_BASELINE=b, MINDBENCH=f"{sys.executable} -m mindbench.cli")
 
     def gate(*args):
-        return subprocess.run(["bash", str(root / "scripts/ci_gate.sh"), *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            ["bash", str(root / "scripts/ci_gate.sh"), *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     ok, bad, missing = gate(same), gate(worse), gate(str(tmp_path / "nope.jsonl"))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "| fp32" in ok.stdout  # the report is printed before the verdict
     assert bad.returncode == 1 and "REGRESSION" in bad.stdout
     assert missing.returncode == 2 and "Error:" in missing.stderr
+
     # a CI machine of another memory class: no rows match, so the gate compares quality across
     # machines instead of failing as bad input, and still catches the drop
     def elsewhere(path, name):
@@ -262,6 +312,7 @@ def test_ci_gate_script_exit_status(tmp_path):
         for r in recs:
             r["hardware"].update(memory_class="cpu-8gb", fingerprint="other-machine")
         return write(tmp_path / name, recs)
+
     ok2, bad2 = gate(elsewhere(same, "same2.jsonl")), gate(elsewhere(worse, "worse2.jsonl"))
     assert ok2.returncode == 0 and "gating quality across machines" in ok2.stderr, ok2.stdout + ok2.stderr
     assert bad2.returncode == 1 and "REGRESSION" in bad2.stdout
@@ -285,8 +336,9 @@ def test_committed_honest_rerun_is_not_flagged():
     res = CliRunner().invoke(compare_command, [str(BASELINE), str(RERUN), "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert data["regressions"] == 0 and any(c["what"].startswith("code") and c["what"].endswith(" score")
-                                            for c in data["checks"])
+    assert data["regressions"] == 0 and any(
+        c["what"].startswith("code") and c["what"].endswith(" score") for c in data["checks"]
+    )
 
 
 @needs(FAULT)
@@ -299,18 +351,19 @@ def test_committed_corrupt_prompt_run_is_flagged():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("MINDBENCH_LIVE_GATE") != "1",
-                    reason="minutes on 2 CPU cores; set MINDBENCH_LIVE_GATE=1 (the committed fault run is tested always)")
+@pytest.mark.skipif(
+    os.environ.get("MINDBENCH_LIVE_GATE") != "1",
+    reason="minutes on 2 CPU cores; set MINDBENCH_LIVE_GATE=1 (the committed fault run is tested always)",
+)
 @needs_baseline
 def test_injected_prompt_corruption_is_caught_live(tmp_path, monkeypatch):
     """The real model through the real worker, with the engine's fault switch
     MINDBENCH_FAULT=corrupt_prompt (chat template dropped, words shuffled): the gate must flag
     the quality drop against the committed baseline."""
-    from mindbench.sweep import harness
-    from mindbench.sweep import worker
+    from mindbench.sweep import harness, worker
 
     # The cheapest baseline cell whose score is high enough that losing it is outside the noise.
-    suite = results.read(BASELINE)[0]["config"]["suites"][0]             # what the gate scores
+    suite = results.read(BASELINE)[0]["config"]["suites"][0]  # what the gate scores
     cells = [r for r in results.read(BASELINE) if r["status"] == "ok" and r.get("quality", {}).get(suite)]
     cells = [r for r in cells if r["quality"][suite]["value"] > 2 * r["quality"][suite]["stderr"]]
     assert cells, "no baseline cell scores clearly above zero; the fault could not show"
@@ -318,9 +371,19 @@ def test_injected_prompt_corruption_is_caught_live(tmp_path, monkeypatch):
     c = base["config"]
     monkeypatch.setenv("MINDBENCH_FAULT", f"corrupt_prompt@{c['precision']}")
     # Speed is not what this test is about: one short timed run keeps it cheap.
-    (cfg,) = harness.plan([c["model"]], [c["precision"]], [c["runtime"]], c["suites"], device="cpu",
-                          limit=c["limit"], repeats=1, prompt_tokens=32, new_tokens=4,
-                          batch_size=c.get("batch_size", 8), fingerprint=base["hardware"]["fingerprint"])
+    (cfg,) = harness.plan(
+        [c["model"]],
+        [c["precision"]],
+        [c["runtime"]],
+        c["suites"],
+        device="cpu",
+        limit=c["limit"],
+        repeats=1,
+        prompt_tokens=32,
+        new_tokens=4,
+        batch_size=c.get("batch_size", 8),
+        fingerprint=base["hardware"]["fingerprint"],
+    )
     cfg["bandwidth_gb_s"] = base["roofline"].get("bandwidth_gb_s") or 1.0
     rec = worker.run_cell(cfg)
     assert rec["status"] == "ok", rec.get("error")
@@ -328,20 +391,23 @@ def test_injected_prompt_corruption_is_caught_live(tmp_path, monkeypatch):
     results.append(out, rec)
     res = CliRunner().invoke(compare_command, [str(BASELINE), str(out), "--json", "--hardware", "any"])
     assert res.exit_code == 1, res.output
-    (check,) = [ch for ch in json.loads(res.output)["checks"]
-                if ch["what"] == f"{suite} score" and c["precision"] in ch["cell"]]
+    (check,) = [
+        ch for ch in json.loads(res.output)["checks"] if ch["what"] == f"{suite} score" and c["precision"] in ch["cell"]
+    ]
     assert check["verdict"] == "regression" and check["new"] < check["baseline"]
 
 
 # --- paired quality (per-task verdicts) and fidelity (schema 2) ------------------------------
+
 
 def with_items(rec, items, suite="code"):
     """A record whose suite score comes from per-task verdicts, as suites.evaluate writes it."""
     rec = copy.deepcopy(rec)
     n, value = len(items), sum(items.values()) / len(items)
     rec["schema"] = 2
-    rec["quality"][suite].update(items=items, score=100 * value, value=value, n=n,
-                                 stderr=(value * (1 - value) / (n - 1)) ** 0.5)
+    rec["quality"][suite].update(
+        items=items, score=100 * value, value=value, n=n, stderr=(value * (1 - value) / (n - 1)) ** 0.5
+    )
     return rec
 
 
@@ -367,9 +433,9 @@ def test_paired_test_sees_a_loss_the_unpaired_rule_calls_noise():
     base, new = with_items(record(), tasks(range(12))), with_items(record(), tasks(range(6)))
     r = compare([base], [new])
     c = quality_check(r)
-    assert c["test"] == "mcnemar" and c["p"] == pytest.approx(2 * 0.5 ** 6) and c["verdict"] == "regression"
+    assert c["test"] == "mcnemar" and c["p"] == pytest.approx(2 * 0.5**6) and c["verdict"] == "regression"
     assert c["change"] == pytest.approx(-25.0) and c["ci"][1] < 0 and r["exit_code"] == 1
-    assert c["allowed"] == pytest.approx(25.0)     # 6 flips: all 6 one way is what p < alpha needs
+    assert c["allowed"] == pytest.approx(25.0)  # 6 flips: all 6 one way is what p < alpha needs
     stripped = [copy.deepcopy(x) for x in (base, new)]
     for x in stripped:
         del x["quality"]["code"]["items"]
@@ -379,7 +445,10 @@ def test_paired_test_sees_a_loss_the_unpaired_rule_calls_noise():
 
 def test_paired_churn_is_not_a_regression():
     # 6 tasks lost, 5 others gained: the score moved, the model did not measurably change.
-    base, new = with_items(record(), tasks(range(12))), with_items(record(), tasks(list(range(6, 12)) + list(range(12, 17))))
+    base, new = (
+        with_items(record(), tasks(range(12))),
+        with_items(record(), tasks(list(range(6, 12)) + list(range(12, 17)))),
+    )
     c = quality_check(compare([base], [new]))
     assert (c["right_to_wrong"], c["wrong_to_right"]) == (6, 5) and c["verdict"] == "ok"
 
@@ -400,9 +469,16 @@ def test_different_tasks_fall_back_to_the_unpaired_rule():
 
 
 def fidelity(mean, lo, hi, reference="fp32", text="abc"):
-    return {"reference": {"runtime": "transformers", "precision": reference}, "is_reference": False,
-            "text_sha": text, "tokens": 4000, "documents": 12, "kld": {"mean": mean, "ci_lo": lo, "ci_hi": hi},
-            "top1": {"mean": 0.9, "ci_lo": 0.88, "ci_hi": 0.92}, "seconds": 10.0}
+    return {
+        "reference": {"runtime": "transformers", "precision": reference},
+        "is_reference": False,
+        "text_sha": text,
+        "tokens": 4000,
+        "documents": 12,
+        "kld": {"mean": mean, "ci_lo": lo, "ci_hi": hi},
+        "top1": {"mean": 0.9, "ci_lo": 0.88, "ci_hi": 0.92},
+        "seconds": 10.0,
+    }
 
 
 def with_fidelity(rec, fid):
@@ -444,10 +520,12 @@ def test_cli_exit_codes_on_paired_and_fidelity_inputs(tmp_path):
     base = with_fidelity(with_items(record(), tasks(range(12))), fidelity(0.023, 0.021, 0.0255))
     b = write(tmp_path / "b.jsonl", [base])
     same = write(tmp_path / "same.jsonl", [copy.deepcopy(base)])
-    worse = write(tmp_path / "worse.jsonl", [with_fidelity(with_items(record(), tasks(range(6))),
-                                                           fidelity(0.023, 0.021, 0.0255))])
-    drift = write(tmp_path / "drift.jsonl", [with_fidelity(with_items(record(), tasks(range(12))),
-                                                           fidelity(0.286, 0.267, 0.302))])
+    worse = write(
+        tmp_path / "worse.jsonl", [with_fidelity(with_items(record(), tasks(range(6))), fidelity(0.023, 0.021, 0.0255))]
+    )
+    drift = write(
+        tmp_path / "drift.jsonl", [with_fidelity(with_items(record(), tasks(range(12))), fidelity(0.286, 0.267, 0.302))]
+    )
     res = CliRunner().invoke(compare_command, [b, same])
     assert res.exit_code == 0, res.output
     assert "McNemar p=1 (0 lost, 0 gained)" in res.output
@@ -487,13 +565,36 @@ def test_live_gate_pairs_reruns_and_catches_the_fault(tmp_path):
     def run(name, **extra):
         out = tmp_path / f"{name}.jsonl"
         # speed is not what this gates: one short timed run keeps it cheap
-        p = subprocess.run([sys.executable, "-m", "mindbench.cli", "run", "--suite", "code:easy",
-                            "--limit", str(LIVE_LIMIT), "--precisions", "fp32", "--repeats", "1",
-                            "--prompt-tokens", "32", "--new-tokens", "4", "--out", str(out),
-                            # corrupt_prompt garbles the user turn; the body protocol's reply still
-                            # opens with the clean function, so the fault would hardly show
-                            "--code-protocol", "full"],
-                           env=dict(env, **extra), capture_output=True, text=True, timeout=1500)
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mindbench.cli",
+                "run",
+                "--suite",
+                "code:easy",
+                "--limit",
+                str(LIVE_LIMIT),
+                "--precisions",
+                "fp32",
+                "--repeats",
+                "1",
+                "--prompt-tokens",
+                "32",
+                "--new-tokens",
+                "4",
+                "--out",
+                str(out),
+                # corrupt_prompt garbles the user turn; the body protocol's reply still
+                # opens with the clean function, so the fault would hardly show
+                "--code-protocol",
+                "full",
+            ],
+            env=dict(env, **extra),
+            capture_output=True,
+            text=True,
+            timeout=1500,
+        )
         assert p.returncode == 0, p.stdout + p.stderr
         (rec,) = results.read(out)
         assert rec["status"] == "ok", rec.get("error")
@@ -501,8 +602,13 @@ def test_live_gate_pairs_reruns_and_catches_the_fault(tmp_path):
 
     def gate(new):
         # --no-speed: a rerun on a shared CPU is not a speed regression
-        p = subprocess.run([sys.executable, "-m", "mindbench.cli", "compare", str(base), str(new), "--no-speed",
-                            "--json"], env=env, capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            [sys.executable, "-m", "mindbench.cli", "compare", str(base), str(new), "--no-speed", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert p.returncode in (0, 1), p.stdout + p.stderr
         (check,) = [c for c in json.loads(p.stdout)["checks"] if c["what"] == "code:easy score"]
         return p.returncode, check
@@ -526,8 +632,7 @@ def test_live_gate_pairs_reruns_and_catches_the_fault(tmp_path):
 import math  # noqa: E402
 import random  # noqa: E402
 
-from mindbench.decide.compare import (AB_TARGET, ab_alpha, compare_ab, render_text, shift_check,  # noqa: E402
-                                      shift_verdict)
+from mindbench.decide.compare import AB_TARGET, ab_alpha, compare_ab, render_text, shift_check, shift_verdict  # noqa: E402
 
 
 def ab_round(decode: list[float], precision="fp32", prefill=400.0, ttft=300.0) -> dict:
@@ -535,16 +640,21 @@ def ab_round(decode: list[float], precision="fp32", prefill=400.0, ttft=300.0) -
     rec = record(precision, decode=sum(decode) / len(decode))
     rec["config"].update(suites=[], prompt_tokens=128, new_tokens=32)
     rec["quality"] = {}
-    rec["speed"]["samples"] = {"decode_tok_s": decode, "prefill_tok_s": [prefill] * len(decode),
-                               "ttft_ms": [ttft] * len(decode)}
+    rec["speed"]["samples"] = {
+        "decode_tok_s": decode,
+        "prefill_tok_s": [prefill] * len(decode),
+        "ttft_ms": [ttft] * len(decode),
+    }
     return rec
 
 
 def sides(slowdown: float, *, rounds=3, repeats=6, cv=0.02, seed=0, precisions=("fp32",)):
     """A and B rounds of lognormal repeats around 20 tok/s; B's decode takes 1 + slowdown as long."""
     rng = random.Random(seed)
+
     def draw(f):
         return [20.0 / (1 + f) * math.exp(rng.gauss(0, cv)) for _ in range(repeats)]
+
     a = [ab_round(draw(0.0), p) for p in precisions for _ in range(rounds)]
     b = [ab_round(draw(slowdown), p) for p in precisions for _ in range(rounds)]
     return a, b
@@ -559,9 +669,9 @@ def test_ab_rule_catches_a_5_percent_slowdown_with_its_interval():
     r = compare_ab(a, b)
     [c] = decode_checks(r)
     assert c["rule"] == "hodges-lehmann" and c["verdict"] == "regression" and r["exit_code"] == 1
-    assert c["ci"][0] > 0 and c["ci"][0] < 0.05 < c["ci"][1]          # the interval covers the truth
+    assert c["ci"][0] > 0 and c["ci"][0] < 0.05 < c["ci"][1]  # the interval covers the truth
     assert c["slowdown"] == pytest.approx(0.05, abs=0.015) and c["n"] == [18, 18]
-    assert 0 < c["promise"] < 0.05                                   # it can promise 5 % at this spread
+    assert 0 < c["promise"] < 0.05  # it can promise 5 % at this spread
     text = render_text(r)
     assert "REGRESSION" in text and "catches a decode slowdown of" in text and "Hodges-Lehmann" in text
 
@@ -569,7 +679,7 @@ def test_ab_rule_catches_a_5_percent_slowdown_with_its_interval():
 def test_ab_rule_stays_quiet_on_honest_reruns():
     # 200 A/A gates at 2 % noise: the false-alarm rate stays near or under its 5 % budget
     alarms = sum(compare_ab(*sides(0.0, seed=s, cv=0.02))["regressions"] > 0 for s in range(200))
-    assert alarms <= 16          # 5 % of 200 is 10; 16 is beyond its binomial 99 % band
+    assert alarms <= 16  # 5 % of 200 is 10; 16 is beyond its binomial 99 % band
     r = compare_ab(*sides(0.0, seed=1))
     assert decode_checks(r)[0]["verdict"] in ("ok", "improvement") and r["exit_code"] == 0
 
@@ -603,7 +713,11 @@ def test_prefill_and_ttft_only_fail_beyond_the_tolerance():
     a = [ab_round([20.0, 20.1, 19.9, 20.0, 20.2, 19.8], prefill=400.0, ttft=300.0) for _ in range(3)]
     b = [ab_round([20.0, 20.1, 19.9, 20.0, 20.2, 19.8], prefill=340.0, ttft=340.0) for _ in range(3)]
     r = compare_ab(a, b)
-    assert {c["what"]: c["verdict"] for c in r["checks"]} == {"decode tok/s": "ok", "prefill tok/s": "ok", "TTFT ms": "ok"}
+    assert {c["what"]: c["verdict"] for c in r["checks"]} == {
+        "decode tok/s": "ok",
+        "prefill tok/s": "ok",
+        "TTFT ms": "ok",
+    }
     b = [ab_round([20.0, 20.1, 19.9, 20.0, 20.2, 19.8], prefill=200.0, ttft=600.0) for _ in range(3)]
     r = compare_ab(a, b)
     assert {c["what"]: c["verdict"] for c in r["checks"]}["prefill tok/s"] == "regression"
@@ -622,7 +736,7 @@ def test_shift_check_and_verdict_by_hand():
     # A at 20 tok/s, B at 20/1.1: log-time shift log(1.1) exactly -> slowdown 10 %
     c = shift_check([20.0] * 8, [20 / 1.1] * 8, True, 0.05)
     assert c["shift"] == pytest.approx(0.10) and c["ci"] == [pytest.approx(0.10), pytest.approx(0.10)]
-    assert shift_check([300.0] * 8, [330.0] * 8, False, 0.05)["shift"] == pytest.approx(0.10)   # TTFT
+    assert shift_check([300.0] * 8, [330.0] * 8, False, 0.05)["shift"] == pytest.approx(0.10)  # TTFT
     assert shift_verdict([0.01, 0.09], 0.0, 0.05) == "regression"
     assert shift_verdict([-0.01, 0.04], 0.0, 0.05) == "ok"
     assert shift_verdict([-0.01, 0.06], 0.0, 0.05) == "not decided"
@@ -639,8 +753,9 @@ def test_cli_ab_prints_the_shift_its_interval_and_the_promise(tmp_path):
     assert res.exit_code == 1, res.output
     assert "REGRESSION" in res.output and "% time [" in res.output and "catches >=" in res.output
     assert "the gate catches a decode slowdown of" in res.output
-    res = CliRunner().invoke(compare_command, [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--ab",
-                                               "--json", "--looks", "3"])
+    res = CliRunner().invoke(
+        compare_command, [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--ab", "--json", "--looks", "3"]
+    )
     out = json.loads(res.output)
     assert out["settings"]["looks"] == 3 and out["undecided"] == 0
     assert {c["verdict"] for c in out["checks"] if c["what"] == "decode tok/s"} == {"regression"}
@@ -651,6 +766,7 @@ def test_cli_ab_prints_the_shift_its_interval_and_the_promise(tmp_path):
     write(tmp_path / "b2.jsonl", b)
     res = CliRunner().invoke(compare_command, [str(tmp_path / "a2.jsonl"), str(tmp_path / "b2.jsonl"), "--ab"])
     assert res.exit_code == 0 and "NOT DECIDED" in res.output, res.output
-    res = CliRunner().invoke(compare_command, [str(tmp_path / "a2.jsonl"), str(tmp_path / "b2.jsonl"), "--ab",
-                                               "--ab-target", "-1"])
+    res = CliRunner().invoke(
+        compare_command, [str(tmp_path / "a2.jsonl"), str(tmp_path / "b2.jsonl"), "--ab", "--ab-target", "-1"]
+    )
     assert res.exit_code == 2 and "--ab-target must be a non-negative number" in res.output

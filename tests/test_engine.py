@@ -13,8 +13,8 @@ import os
 import psutil
 import pytest
 
+from mindbench.errors import MindbenchError, OutOfMemoryError
 from mindbench.models.catalog import DEFAULT_MODEL, ModelSpec, resolve
-from mindbench.errors import MindbenchError
 from mindbench.runtimes import GenParams, get_engine
 
 pytestmark = pytest.mark.slow
@@ -60,8 +60,12 @@ def test_render_uses_chat_template_and_system_prompt(engine):
 def test_batched_generation_equals_one_by_one(engine):
     # Different lengths so the batch really is left-padded; a repetition penalty so that the
     # pad-aware penalty is exercised (transformers' own would penalise the pad/EOS token).
-    questions = ["Hi", FRANCE, "List three colours of the rainbow, separated by commas.",
-                 "Write one short sentence about the sea and the wind that blows over it at night."]
+    questions = [
+        "Hi",
+        FRANCE,
+        "List three colours of the rainbow, separated by commas.",
+        "Write one short sentence about the sea and the wind that blows over it at night.",
+    ]
     prompts = [engine.render(q) for q in questions]
     params = GenParams(max_new_tokens=14, temperature=0.0, repetition_penalty=1.1, batch_size=4)
     batched = engine.generate(prompts, params)
@@ -70,28 +74,48 @@ def test_batched_generation_equals_one_by_one(engine):
     assert [g.tokens for g in batched] == [g.tokens for g in single]
     assert "Paris" in batched[1].text  # results come back in input order
     # Batches smaller than the prompt list, in sorted-length order, still map back correctly.
-    assert [g.text for g in engine.generate(prompts, GenParams(max_new_tokens=14, temperature=0.0,
-                                                               repetition_penalty=1.1, batch_size=3))] == \
-        [g.text for g in single]
+    assert [
+        g.text
+        for g in engine.generate(
+            prompts, GenParams(max_new_tokens=14, temperature=0.0, repetition_penalty=1.1, batch_size=3)
+        )
+    ] == [g.text for g in single]
 
 
 # Twenty prompts of different lengths and kinds: short replies end (EOS) long before the long
 # ones, so rows leave the running batch at different steps.
-TWENTY = ["Hi", FRANCE, "Say yes.", "Count from 1 to 30, separated by commas.",
-          "Write a python function that adds two numbers.", "What is 2 + 2? Answer with a number only.",
-          "Name a fruit.", "Write one long sentence about the sea, the wind and the boats at night.",
-          "Translate 'good morning' into French.", "List the days of the week.", "Thanks!",
-          "What colour is the sky on a clear day?", "Write a haiku about autumn.", "Spell the word cat backwards.",
-          "Give me three prime numbers.", "Who wrote Hamlet?", "Describe a cat in five words.",
-          "What is the opposite of hot?", "Write a python one-liner that reverses a string s.", "Goodbye."]
+TWENTY = [
+    "Hi",
+    FRANCE,
+    "Say yes.",
+    "Count from 1 to 30, separated by commas.",
+    "Write a python function that adds two numbers.",
+    "What is 2 + 2? Answer with a number only.",
+    "Name a fruit.",
+    "Write one long sentence about the sea, the wind and the boats at night.",
+    "Translate 'good morning' into French.",
+    "List the days of the week.",
+    "Thanks!",
+    "What colour is the sky on a clear day?",
+    "Write a haiku about autumn.",
+    "Spell the word cat backwards.",
+    "Give me three prime numbers.",
+    "Who wrote Hamlet?",
+    "Describe a cat in five words.",
+    "What is the opposite of hot?",
+    "Write a python one-liner that reverses a string s.",
+    "Goodbye.",
+]
 
 
 def test_rows_leave_the_batch_and_outputs_equal_batch_one(engine, monkeypatch):
     from mindbench.runtimes.transformers import pool as hf_pool
+
     prompts = [engine.render(q) for q in TWENTY]
     params = GenParams(max_new_tokens=16, temperature=0.0, repetition_penalty=1.0, batch_size=8, stop=("\n\n",))
     # Both sides run the engine's own linear kernel: oneDNN's wherever this torch has it.
     from mindbench.runtimes.transformers import onednn
+
     assert engine.info["linear_kernel"].startswith("onednn (" if onednn.available() is None else "torch (")
     prefills, real = [], hf_pool.new_cache
     monkeypatch.setattr(hf_pool, "new_cache", lambda model: prefills.append(1) or real(model))
@@ -101,8 +125,9 @@ def test_rows_leave_the_batch_and_outputs_equal_batch_one(engine, monkeypatch):
     assert len(prefills) > 3, prefills
     monkeypatch.setattr(hf_pool, "new_cache", real)
     single = [engine.generate([p], dataclasses.replace(params, batch_size=1))[0] for p in prompts]
-    assert [(g.text, g.tokens, g.finish_reason) for g in batched] == \
-        [(g.text, g.tokens, g.finish_reason) for g in single]
+    assert [(g.text, g.tokens, g.finish_reason) for g in batched] == [
+        (g.text, g.tokens, g.finish_reason) for g in single
+    ]
     # Rows really did end at different steps (otherwise nothing left the batch).
     assert len({g.tokens for g in batched}) > 3 and any(g.finish_reason == "eos" for g in batched)
     assert any(g.finish_reason == "length" for g in batched)
@@ -115,10 +140,11 @@ def test_compacting_the_drafts_holes_mid_generation_keeps_batch_ones_outputs(eng
     """Rejected drafts leave masked columns; compacting them away (here after every drafted step)
     moves every row's KV and ids, and the outputs still equal batch 1's."""
     from mindbench.runtimes.transformers import pool as hf_pool
+
     prompts = [engine.render(q) for q in TWENTY[3:7]]
     params = GenParams(max_new_tokens=24, temperature=0.0, repetition_penalty=1.0, batch_size=8)
     calls, real = [], hf_pool.compact
-    monkeypatch.setattr(hf_pool, "COMPACT_SLACK", -10 ** 6)
+    monkeypatch.setattr(hf_pool, "COMPACT_SLACK", -(10**6))
     monkeypatch.setattr(hf_pool, "compact", lambda *a: calls.append(1) or real(*a))
     batched = engine.generate(prompts, params)
     assert calls and engine.pool_stats["drafted"] > engine.pool_stats["accepted"], engine.pool_stats
@@ -129,6 +155,7 @@ def test_compacting_the_drafts_holes_mid_generation_keeps_batch_ones_outputs(eng
 def test_batched_decoding_is_transformers_own(engine):
     """The hand-written loop decodes exactly as model.generate does on the same padded batch."""
     import torch
+
     prompts = [engine.render(q) for q in TWENTY[:4]]
     params = GenParams(max_new_tokens=12, temperature=0.0, repetition_penalty=1.1, batch_size=4)
     ours = engine.generate(prompts, params)
@@ -139,7 +166,7 @@ def test_batched_decoding_is_transformers_own(engine):
         out = engine.model.generate(input_ids=ids, attention_mask=mask, **engine._gen_kwargs(params, pads))
     eos = engine._eos_ids()
     for row, i in enumerate(order):
-        ref = engine._finish(out[row, ids.shape[1]:].tolist(), params, eos, None)
+        ref = engine._finish(out[row, ids.shape[1] :].tolist(), params, eos, None)
         assert (ours[i].text, ours[i].tokens) == (ref.text, ref.tokens)
 
 
@@ -149,7 +176,7 @@ def test_stop_strings_end_each_sequence_on_its_own(engine):
     assert "Paris" in full[0].text and "Par" not in full[1].text
     # "Par" ends inside the token " Paris": the row stops there and is cut before the string.
     cut = engine.generate(prompts, GenParams(max_new_tokens=20, stop=("Par",), **GREEDY))
-    assert cut[0].text == full[0].text[:full[0].text.index("Par")]
+    assert cut[0].text == full[0].text[: full[0].text.index("Par")]
     assert cut[0].finish_reason == "stop" and cut[0].tokens < full[0].tokens
     # The other row in the same batch is untouched by its neighbour's stop.
     assert cut[1].text == full[1].text and cut[1].finish_reason == full[1].finish_reason
@@ -171,6 +198,7 @@ def test_stream_concatenation_equals_generate(engine):
 
 def test_stream_closed_early_stops_the_worker(engine):
     import threading
+
     it = engine.stream(engine.render(FRANCE), GenParams(max_new_tokens=200, **GREEDY))
     next(it)
     it.close()  # the generating thread is cancelled and joined
@@ -186,8 +214,17 @@ def test_sampling_is_seeded(engine):
     assert len(others | {a[0].text}) > 1
 
 
-@pytest.mark.parametrize("bad", [dict(max_new_tokens=0), dict(temperature=-0.5), dict(top_p=0.0),
-                                 dict(top_k=-1), dict(repetition_penalty=0.0), dict(batch_size=0)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(max_new_tokens=0),
+        dict(temperature=-0.5),
+        dict(top_p=0.0),
+        dict(top_k=-1),
+        dict(repetition_penalty=0.0),
+        dict(batch_size=0),
+    ],
+)
 def test_invalid_parameters_are_user_errors(engine, bad):
     with pytest.raises(MindbenchError):
         engine.generate(["hi"], GenParams(**bad))
@@ -215,11 +252,11 @@ def test_fault_injection_garbles_the_prompt(engine, monkeypatch):
     clean = engine.render(FRANCE)
     monkeypatch.setenv("MINDBENCH_FAULT", "corrupt_prompt")
     bad = engine.render(FRANCE)
-    assert bad == engine.render(FRANCE)                     # deterministic
-    assert "<|im_start|>" not in bad and bad != FRANCE      # no template, words reordered
+    assert bad == engine.render(FRANCE)  # deterministic
+    assert "<|im_start|>" not in bad and bad != FRANCE  # no template, words reordered
     assert sorted(bad.split()) == sorted(FRANCE.split())
     assert clean != bad
-    monkeypatch.setenv("MINDBENCH_FAULT", "oom@fp16,corrupt_prompt@int4")   # another precision only
+    monkeypatch.setenv("MINDBENCH_FAULT", "oom@fp16,corrupt_prompt@int4")  # another precision only
     assert engine.render(FRANCE) == clean
     monkeypatch.setenv("MINDBENCH_FAULT", "corrupt_prompt@fp32")
     assert engine.render(FRANCE) == bad
@@ -274,6 +311,7 @@ def test_empty_prompt_still_generates(engine):
 def test_cuda_boundary_unload_empties_the_cuda_cache(engine, monkeypatch):
     """Without a GPU: unload hands the caching allocator's blocks back exactly when on CUDA."""
     import torch
+
     calls = []
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("empty_cache"))
     cpu = type(engine).wrap(engine.model, engine.tokenizer, engine.spec, device="cpu")
@@ -281,9 +319,9 @@ def test_cuda_boundary_unload_empties_the_cuda_cache(engine, monkeypatch):
     assert calls == [] and cpu.model is None
     gpu = type(engine).wrap(engine.model, engine.tokenizer, engine.spec, device="cuda:0")
     gpu.unload()
-    gpu.unload()                                        # a second unload is a no-op
+    gpu.unload()  # a second unload is a no-op
     assert calls == ["empty_cache"] and gpu.model is None and gpu.tokenizer is None
-    assert engine.model is not None                     # the fixture's engine still holds its model
+    assert engine.model is not None  # the fixture's engine still holds its model
 
 
 def test_cuda_boundary_batching_asks_for_the_engine_device(engine, monkeypatch):
@@ -292,7 +330,9 @@ def test_cuda_boundary_batching_asks_for_the_engine_device(engine, monkeypatch):
     and the outputs are those of the CPU engine. torch.tensor is faked at the boundary: it notes
     the device asked for and builds on the CPU."""
     import sys
+
     import torch
+
     real, asked = torch.tensor, []
 
     def fake(*a, device=None, **k):
@@ -300,6 +340,7 @@ def test_cuda_boundary_batching_asks_for_the_engine_device(engine, monkeypatch):
         if where in ("mindbench.runtimes.transformers.engine", "mindbench.runtimes.transformers.pool"):
             asked.append((where, str(device)))
         return real(*a, **k)
+
     # 4 prompts at batch 3: a row leaves and the fourth prompt joins the running batch
     prompts = [engine.render(q) for q in TWENTY[:4]]
     # (no repetition penalty: its pad tensor follows the ids' device, which is the CPU here)
@@ -309,14 +350,18 @@ def test_cuda_boundary_batching_asks_for_the_engine_device(engine, monkeypatch):
     gpu = type(engine).wrap(engine.model, engine.tokenizer, engine.spec, device="cuda:0")
     got = gpu.generate(prompts, params)
     assert [g.text for g in got] == [g.text for g in want]
-    assert len({g.tokens for g in want}) > 1           # a row left the batch: the index tensor was made
-    assert gpu.pool_stats["drafted"] > 0                # the tail's draft tensors were made too
+    assert len({g.tokens for g in want}) > 1  # a row left the batch: the index tensor was made
+    assert gpu.pool_stats["drafted"] > 0  # the tail's draft tensors were made too
     assert {d for _, d in asked} == {"cuda:0"}, asked
-    assert {w for w, _ in asked} == {"mindbench.runtimes.transformers.engine", "mindbench.runtimes.transformers.pool"}, asked
+    assert {w for w, _ in asked} == {
+        "mindbench.runtimes.transformers.engine",
+        "mindbench.runtimes.transformers.pool",
+    }, asked
 
 
 def _cuda() -> bool:
     import torch
+
     return torch.cuda.is_available()
 
 
@@ -324,6 +369,7 @@ def _cuda() -> bool:
 @pytest.mark.parametrize("precision", ["fp16", "int4"])
 def test_on_cuda_generates_times_and_frees(precision):
     import torch
+
     if not _cuda():
         pytest.skip("needs a CUDA GPU")
     base = torch.cuda.memory_allocated()
@@ -342,11 +388,11 @@ def test_on_cuda_generates_times_and_frees(precision):
 def test_out_of_memory_while_generating_carries_the_advice(engine, monkeypatch):
     """The allocator's failure (faked at the device boundary) becomes the user-facing error."""
     import torch
-    from mindbench.errors import OutOfMemoryError
 
     def oom(*a, **k):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-    monkeypatch.setattr(engine.model, "forward", oom)   # generate() and stream() both call it
+
+    monkeypatch.setattr(engine.model, "forward", oom)  # generate() and stream() both call it
     with pytest.raises(OutOfMemoryError, match="int4"):
         engine.generate(["hi"], GenParams(max_new_tokens=2))
     with pytest.raises(OutOfMemoryError):
@@ -354,6 +400,7 @@ def test_out_of_memory_while_generating_carries_the_advice(engine, monkeypatch):
 
     def other(*a, **k):
         raise RuntimeError("shape mismatch")
+
     monkeypatch.setattr(engine.model, "forward", other)
     with pytest.raises(RuntimeError, match="shape mismatch"):  # other errors pass through untouched
         engine.generate(["hi"], GenParams(max_new_tokens=2))

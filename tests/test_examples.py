@@ -14,22 +14,31 @@ SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "huggingface_example
 
 
 def test_examples_reject_an_unknown_precision():
-    p = subprocess.run([sys.executable, str(SCRIPT), "--precisions", "fp32,int3"], capture_output=True,
-                       text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, str(SCRIPT), "--precisions", "fp32,int3"], capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 2 and "unknown precision(s) int3" in p.stderr
 
 
 @pytest.mark.slow
 def test_examples_quick_run(tmp_path):
     out_json = tmp_path / "figures.json"
-    p = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--device", "cpu", "--json-out", str(out_json)],
-                       capture_output=True, text=True, timeout=850)
+    p = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--device", "cpu", "--json-out", str(out_json)],
+        capture_output=True,
+        text=True,
+        timeout=850,
+    )
     out = p.stdout
     assert p.returncode == 0, p.stderr[-3000:]
 
     # the four sections of the user's guide, in order
-    heads = ["=== 1. Loading a model with LocalModelProvider", "=== 2. Quantization: the same model at fp32, int8, int4",
-             "=== 3. An agent at work: CodeAgent", "=== 4. Performance comparison"]
+    heads = [
+        "=== 1. Loading a model with LocalModelProvider",
+        "=== 2. Quantization: the same model at fp32, int8, int4",
+        "=== 3. An agent at work: CodeAgent",
+        "=== 4. Performance comparison",
+    ]
     pos = [out.index(h) for h in heads]
     assert pos == sorted(pos)
 

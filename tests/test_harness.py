@@ -14,12 +14,11 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from mindbench.sweep import harness
-
-from mindbench.store import results
-from mindbench.models.catalog import DEFAULT_MODEL
 from mindbench.errors import MindbenchError
+from mindbench.models.catalog import DEFAULT_MODEL
 from mindbench.runtimes.transformers import onednn
+from mindbench.store import results
+from mindbench.sweep import harness
 
 pytestmark = pytest.mark.slow
 SMALL = dict(repeats=2, prompt_tokens=64, new_tokens=16, batch_size=2, progress=False)
@@ -32,6 +31,7 @@ SUITE = "code"
 def _suites_ready() -> bool:
     try:
         from mindbench.suites import evaluate  # noqa: F401
+
         return True
     except ImportError:
         return False
@@ -41,8 +41,16 @@ def _suites_ready() -> bool:
 def three(tmp_path_factory):
     out = tmp_path_factory.mktemp("three") / "runs.jsonl"
     suites = [SUITE] if _suites_ready() else []
-    recs = harness.sweep([DEFAULT_MODEL], ["fp32", "fp16", "int4"], suites=suites, out=out, limit=2,
-                         device="cpu", env=ONE_THREAD, **SMALL)
+    recs = harness.sweep(
+        [DEFAULT_MODEL],
+        ["fp32", "fp16", "int4"],
+        suites=suites,
+        out=out,
+        limit=2,
+        device="cpu",
+        env=ONE_THREAD,
+        **SMALL,
+    )
     return out, recs, suites
 
 
@@ -56,7 +64,12 @@ def test_three_precisions_every_field(three):
         assert r["error"] is None and r["schema"] == results.SCHEMA and r["run_id"] and r["timestamp"]
         c = r["config"]
         assert r["cell"] == results.cell_key(c, r["hardware"]["fingerprint"])
-        assert (c["model"], c["runtime"], c["device"], c["weights"]) == (DEFAULT_MODEL, "transformers", "cpu", "pretrained")
+        assert (c["model"], c["runtime"], c["device"], c["weights"]) == (
+            DEFAULT_MODEL,
+            "transformers",
+            "cpu",
+            "pretrained",
+        )
         assert c["source"].startswith("packaged") and c["revision"]
         assert c["dtype"] in ("float32", "float16", "bfloat16")
         assert (c["limit"], c["repeats"], c["prompt_tokens"], c["new_tokens"], c["suites"]) == (2, 2, 64, 16, suites)
@@ -77,13 +90,17 @@ def test_three_precisions_every_field(three):
         # the kernel the linear layers ran on is part of what a CPU speed means (runtimes/onednn.py);
         # fp16 weights keep torch's kernel
         kernel = r["speed"]["runtime_settings"]["linear_kernel"]
-        assert kernel.startswith("torch (no fp32") if c["precision"] == "fp16" else \
-            kernel.startswith("onednn (" if onednn.available() is None else "torch (")
+        assert (
+            kernel.startswith("torch (no fp32")
+            if c["precision"] == "fp16"
+            else kernel.startswith("onednn (" if onednn.available() is None else "torch (")
+        )
         assert r["roofline"]["bandwidth_method"].startswith("read:")
         roof = r["roofline"]
         assert roof["bandwidth_gb_s"] > 0 and roof["bytes_per_token"] > 1e6
         assert roof["efficiency"] == pytest.approx(
-            r["speed"]["decode_tok_s"]["mean"] * roof["bytes_per_token"] / (roof["bandwidth_gb_s"] * 1e9), rel=1e-3)
+            r["speed"]["decode_tok_s"]["mean"] * roof["bytes_per_token"] / (roof["bandwidth_gb_s"] * 1e9), rel=1e-3
+        )
         assert 0 < roof["efficiency"] < 5
         for suite in suites:
             q = r["quality"][suite]
@@ -99,7 +116,8 @@ def test_three_precisions_every_field(three):
 
 def test_table_shows_each_precision(three):
     _, recs, suites = three
-    from mindbench.present.table import text as table_text   # run's summary: the one table, report's too
+    from mindbench.present.table import text as table_text  # run's summary: the one table, report's too
+
     text = table_text(recs, "simple")
     for p in ("fp32", "fp16", "int4"):
         assert p in text
@@ -111,8 +129,16 @@ def test_table_shows_each_precision(three):
 def test_real_oom_and_segfault_cells_do_not_stop_the_sweep(tmp_path):
     out = tmp_path / "faults.jsonl"
     # fp16: a real allocation the device can't give, after load; bf16: a real null dereference.
-    recs = harness.sweep([DEFAULT_MODEL], ["fp16", "bf16", "fp32"], suites=[], out=out, limit=1, device="cpu",
-                         env={**ONE_THREAD, "MINDBENCH_FAULT": "oom@fp16,segfault@bf16"}, **{**SMALL, "repeats": 1})
+    recs = harness.sweep(
+        [DEFAULT_MODEL],
+        ["fp16", "bf16", "fp32"],
+        suites=[],
+        out=out,
+        limit=1,
+        device="cpu",
+        env={**ONE_THREAD, "MINDBENCH_FAULT": "oom@fp16,segfault@bf16"},
+        **{**SMALL, "repeats": 1},
+    )
     status = {r["config"]["precision"]: r for r in recs}
     assert status["fp16"]["status"] == "oom"
     assert "allocate memory" in status["fp16"]["error"] or "MemoryError" in status["fp16"]["error"]
@@ -128,8 +154,16 @@ def test_real_oom_and_segfault_cells_do_not_stop_the_sweep(tmp_path):
 def test_hang_becomes_timeout_and_worker_is_killed(tmp_path):
     out = tmp_path / "hang.jsonl"
     t = time.perf_counter()
-    recs = harness.sweep([DEFAULT_MODEL], ["fp32"], suites=[], out=out, device="cpu", timeout_s=4,
-                         env={"MINDBENCH_FAULT": "hang"}, **SMALL)
+    recs = harness.sweep(
+        [DEFAULT_MODEL],
+        ["fp32"],
+        suites=[],
+        out=out,
+        device="cpu",
+        timeout_s=4,
+        env={"MINDBENCH_FAULT": "hang"},
+        **SMALL,
+    )
     assert time.perf_counter() - t < 30
     assert recs[0]["status"] == "timeout" and "4 s" in recs[0]["error"]
     assert results.read(out)[0]["status"] == "timeout"
@@ -138,46 +172,91 @@ def test_hang_becomes_timeout_and_worker_is_killed(tmp_path):
 def test_unavailable_model_is_skipped(tmp_path):
     out = tmp_path / "skip.jsonl"
     # a Hub model that is not cached, with the Hub declared unreachable: it can't be had here
-    recs = harness.sweep(["tinyllama-1.1b-chat"], ["fp32"], suites=[], out=out, device="cpu",
-                         env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}, **SMALL)
+    recs = harness.sweep(
+        ["tinyllama-1.1b-chat"],
+        ["fp32"],
+        suites=[],
+        out=out,
+        device="cpu",
+        env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")},
+        **SMALL,
+    )
     assert recs[0]["status"] == "skipped", recs[0]["error"]
     assert "HF_HUB_OFFLINE" in recs[0]["error"] and recs[0]["speed"]["decode_tok_s"] is None
 
 
 def test_threads_option_reaches_both_runtimes(tmp_path):
     import importlib.util
+
     runtimes = ["transformers"] + (["llamacpp"] if importlib.util.find_spec("llama_cpp") else [])
     out = tmp_path / "threads.jsonl"
     # no OMP_NUM_THREADS here: --threads alone must set what each runtime computes with
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    res = subprocess.run([sys.executable, "-m", "mindbench.cli", "run", "--suite", "none", "--precision", "fp32,Q4_1",
-                          "--runtimes", ",".join(runtimes), "--device", "cpu", "--repeats", "1", "--prompt-tokens", "16",
-                          "--new-tokens", "4", "--threads", "1", "--out", str(out), "--json"],
-                         capture_output=True, text=True, timeout=600, env=env)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mindbench.cli",
+            "run",
+            "--suite",
+            "none",
+            "--precision",
+            "fp32,Q4_1",
+            "--runtimes",
+            ",".join(runtimes),
+            "--device",
+            "cpu",
+            "--repeats",
+            "1",
+            "--prompt-tokens",
+            "16",
+            "--new-tokens",
+            "4",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     recs = json.loads(res.stdout)
     assert sorted(r["config"]["runtime"] for r in recs) == sorted(runtimes)
     assert all(r["status"] == "ok" and r["config"]["threads"] == 1 for r in recs), [r["config"] for r in recs]
     n = len(runtimes)
-    assert f"[{n}/{n}] " in res.stderr                      # the progress lines count cells
+    assert f"[{n}/{n}] " in res.stderr  # the progress lines count cells
 
 
 def test_one_subset_of_a_suite_is_scored_under_its_own_name(tmp_path):
     out = tmp_path / "sub.jsonl"
-    (rec,) = harness.sweep([DEFAULT_MODEL], ["int4"], suites=["code:easy"], out=out, limit=2, device="cpu",
-                           env=ONE_THREAD, log_samples=str(tmp_path / "samples"), **SMALL)
+    (rec,) = harness.sweep(
+        [DEFAULT_MODEL],
+        ["int4"],
+        suites=["code:easy"],
+        out=out,
+        limit=2,
+        device="cpu",
+        env=ONE_THREAD,
+        log_samples=str(tmp_path / "samples"),
+        **SMALL,
+    )
     assert rec["status"] == "ok", rec.get("error")
     assert list(rec["quality"]) == ["code:easy"] and rec["quality"]["code:easy"]["n"] == 2
     assert list(rec["quality"]["code:easy"]["subsets"]) == ["easy"]
     (log,) = (tmp_path / "samples").iterdir()
     assert {json.loads(x)["subset"] for x in log.read_text().splitlines()} == {"easy"}
-    assert "|code:easy|" in rec["cell"]                       # never the same cell as the whole suite
+    assert "|code:easy|" in rec["cell"]  # never the same cell as the whole suite
 
 
 def test_an_unexpected_exception_keeps_its_traceback_in_the_record():
     from mindbench.sweep import worker
+
     (cfg,) = harness.plan([DEFAULT_MODEL], ["fp32"], suites=[], device="cpu", repeats=1, prompt_tokens=16, new_tokens=2)
-    cfg.update(bandwidth_gb_s=1.0, repeats="three")      # a bug's stand-in: a wrong type deep inside
+    cfg.update(bandwidth_gb_s=1.0, repeats="three")  # a bug's stand-in: a wrong type deep inside
     rec = worker.run_cell(cfg)
     assert rec["status"] == "error" and rec["error"].startswith("TypeError")
     assert "measure_speed" in rec["traceback"] and rec["traceback"].rstrip().endswith(rec["error"].split(" (")[0])
@@ -185,8 +264,9 @@ def test_an_unexpected_exception_keeps_its_traceback_in_the_record():
 
 def test_no_weights_perf_only(tmp_path):
     out = tmp_path / "nw.jsonl"
-    recs = harness.sweep([DEFAULT_MODEL], ["fp32"], suites=[SUITE], out=out, device="cpu", no_weights=True,
-                         env=ONE_THREAD, **SMALL)
+    recs = harness.sweep(
+        [DEFAULT_MODEL], ["fp32"], suites=[SUITE], out=out, device="cpu", no_weights=True, env=ONE_THREAD, **SMALL
+    )
     r = recs[0]
     assert r["status"] == "ok", r["error"]
     assert r["config"]["weights"] == "random" and r["quality"] == {} and r["config"]["suites"] == []
@@ -196,8 +276,26 @@ def test_no_weights_perf_only(tmp_path):
 
 def test_sigkill_mid_sweep_then_resume_without_duplicates(tmp_path):
     out = tmp_path / "resume.jsonl"
-    args = [sys.executable, "-m", "mindbench.cli", "run", "--suite", "none", "--precisions", "fp32,fp16",
-            "--device", "cpu", "--repeats", "1", "--prompt-tokens", "32", "--new-tokens", "4", "--out", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "mindbench.cli",
+        "run",
+        "--suite",
+        "none",
+        "--precisions",
+        "fp32,fp16",
+        "--device",
+        "cpu",
+        "--repeats",
+        "1",
+        "--prompt-tokens",
+        "32",
+        "--new-tokens",
+        "4",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, **ONE_THREAD}
     parent = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 180
@@ -205,6 +303,7 @@ def test_sigkill_mid_sweep_then_resume_without_duplicates(tmp_path):
         time.sleep(0.2)
     assert out.exists(), "first cell never finished"
     import psutil
+
     workers = psutil.Process(parent.pid).children(recursive=True)
     assert workers, "the second cell's worker should be running"
     parent.send_signal(signal.SIGKILL)
@@ -231,11 +330,15 @@ def test_sigkill_mid_sweep_then_resume_without_duplicates(tmp_path):
 
 def test_cli_options_and_errors(tmp_path):
     from mindbench.cli import cli
+
     r = CliRunner().invoke(cli, ["run", "--help"])
     assert r.exit_code == 0 and "--resume" in r.output and "Examples" in r.output
-    for argv, msg in ((["--suite", "poetry"], "unknown suite"), (["--full", "--limit", "3"], "--full"),
-                      (["--executor", "carrier-pigeon"], "unknown executor"),
-                      (["--models", "no-such-model-xyz"], "unknown model")):
+    for argv, msg in (
+        (["--suite", "poetry"], "unknown suite"),
+        (["--full", "--limit", "3"], "--full"),
+        (["--executor", "carrier-pigeon"], "unknown executor"),
+        (["--models", "no-such-model-xyz"], "unknown model"),
+    ):
         r = CliRunner().invoke(cli, ["run", *argv, "--out", str(tmp_path / "x.jsonl")])
         assert r.exit_code != 0 and msg in r.output, (argv, r.output)
         assert "Traceback" not in r.output
@@ -253,13 +356,18 @@ def test_missing_executor_is_one_line():
 def test_plan_gives_each_runtime_its_own_precisions():
     """bitsandbytes precisions go to transformers, GGUF types to llama.cpp (the file's own by default)."""
     from mindbench.sweep import harness
-    cells = harness.plan(["smollm2-135m-instruct", "tinyllama-1.1b-chat"], ["fp16", "int4"],
-                         ["transformers", "llamacpp"])
+
+    cells = harness.plan(
+        ["smollm2-135m-instruct", "tinyllama-1.1b-chat"], ["fp16", "int4"], ["transformers", "llamacpp"]
+    )
     assert [(c["model"], c["runtime"], c["precision"]) for c in cells] == [
-        ("smollm2-135m-instruct", "transformers", "fp16"), ("smollm2-135m-instruct", "transformers", "int4"),
+        ("smollm2-135m-instruct", "transformers", "fp16"),
+        ("smollm2-135m-instruct", "transformers", "int4"),
         ("smollm2-135m-instruct", "llamacpp", "Q4_1"),
-        ("tinyllama-1.1b-chat", "transformers", "fp16"), ("tinyllama-1.1b-chat", "transformers", "int4"),
-        ("tinyllama-1.1b-chat", "llamacpp", "Q4_K_M")]
+        ("tinyllama-1.1b-chat", "transformers", "fp16"),
+        ("tinyllama-1.1b-chat", "transformers", "int4"),
+        ("tinyllama-1.1b-chat", "llamacpp", "Q4_K_M"),
+    ]
     mixed = harness.plan(["smollm2-135m-instruct"], ["fp16", "Q4_1"], ["transformers", "llamacpp"])
     assert [(c["runtime"], c["precision"]) for c in mixed] == [("transformers", "fp16"), ("llamacpp", "Q4_1")]
     # nothing meaningful for a runtime: kept as given, so the mistake shows as a skipped row
@@ -270,6 +378,7 @@ def test_a_local_model_folder_runs_from_any_directory_and_reports(tmp_path):
     """issue 13 item 5: the folder used to reach the worker as its basename: "unknown model"."""
     from mindbench.models import catalog
     from mindbench.runtimes.transformers import loading
+
     src, _, _ = loading.converted_folder(catalog.resolve(DEFAULT_MODEL))
     model = tmp_path / "models" / "model_dir"
     model.mkdir(parents=True)
@@ -279,16 +388,48 @@ def test_a_local_model_folder_runs_from_any_directory_and_reports(tmp_path):
     elsewhere.mkdir()
     out = tmp_path / "local.jsonl"
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join(sys.path)}
-    res = subprocess.run([sys.executable, "-m", "mindbench.cli", "run", "--models", "../models/model_dir",
-                          "--suite", "none", "--precisions", "fp32", "--device", "cpu", "--repeats", "1",
-                          "--prompt-tokens", "16", "--new-tokens", "4", "--out", str(out), "--json"],
-                         capture_output=True, text=True, timeout=600, env=env, cwd=elsewhere)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mindbench.cli",
+            "run",
+            "--models",
+            "../models/model_dir",
+            "--suite",
+            "none",
+            "--precisions",
+            "fp32",
+            "--device",
+            "cpu",
+            "--repeats",
+            "1",
+            "--prompt-tokens",
+            "16",
+            "--new-tokens",
+            "4",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=elsewhere,
+    )
     assert res.returncode == 0, res.stderr
     [rec] = json.loads(res.stdout)
     assert rec["status"] == "ok", rec.get("error")
     assert rec["config"]["model"] == str(model)
-    rep = subprocess.run([sys.executable, "-m", "mindbench.cli", "report", str(out), "--json"],
-                         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    rep = subprocess.run(
+        [sys.executable, "-m", "mindbench.cli", "report", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert rep.returncode == 0, rep.stderr
     assert [r["model"] for r in json.loads(rep.stdout)] == [str(model)]
 
@@ -296,10 +437,21 @@ def test_a_local_model_folder_runs_from_any_directory_and_reports(tmp_path):
 def test_progress_lines_show_tok_s_and_the_run_says_what_it_took(capsys):
     from mindbench.sweep.harness import _took
     from mindbench.sweep.progress import Progress
-    bars = Progress(2, done=0, enabled=None)             # stderr is not a terminal here: plain lines
+
+    bars = Progress(2, done=0, enabled=None)  # stderr is not a terminal here: plain lines
     cell = {"model": "m", "precision": "int4"}
-    bars.event(cell, {"event": "progress", "suite": "code", "stage": "generate", "done": 8, "total": 10,
-                      "tokens": 640, "seconds": 32.0})
+    bars.event(
+        cell,
+        {
+            "event": "progress",
+            "suite": "code",
+            "stage": "generate",
+            "done": 8,
+            "total": 10,
+            "tokens": 640,
+            "seconds": 32.0,
+        },
+    )
     bars.close()
     assert "[1/2] m int4: suite code generate 8/10, 20.0 tok/s" in capsys.readouterr().err
     assert (_took(59.4), _took(272.0)) == ("59 s", "4 min 32 s")

@@ -17,9 +17,9 @@ def _kv(b, t, seed):
 
 def test_growing_layer_equals_dynamic_layer_through_appends_and_row_drops():
     grow, ref = hf_pool._growing_layer()(), DynamicLayer()
-    for step in range(150):                         # past two doublings of the buffer
+    for step in range(150):  # past two doublings of the buffer
         k, v = _kv(3 if step < 100 else 2, 7 if step == 0 else 1, step)
-        if step == 100:                             # a row leaves: both drop row 1
+        if step == 100:  # a row leaves: both drop row 1
             sel = torch.tensor([0, 2])
             grow.batch_select_indices(sel)
             ref.batch_select_indices(sel)
@@ -41,6 +41,7 @@ def test_join_left_pads_the_narrower_batch_and_trim_drops_shared_padding():
         mask = torch.ones(b, t, dtype=torch.long)
         ids = torch.full((b, t), 5)
         return (cache, mask, ids, torch.full((b, 1), t - 1), torch.zeros(b, 9), [0] * b)
+
     a, b = batch(2, 6, 1), batch(1, 3, 2)
     a_keys, b_keys = a[0].layers[0].keys.clone(), b[0].layers[0].keys.clone()
     cache, mask, ids, pos, logits, pads = hf_pool.join(a, b, pad_id=0)
@@ -54,7 +55,7 @@ def test_join_left_pads_the_narrower_batch_and_trim_drops_shared_padding():
     cache.batch_select_indices(torch.tensor([2]))
     hf_pool.trim_left(cache, 3)
     assert torch.equal(cache.layers[0].keys[0], b_keys[0])
-    k, v = _kv(1, 1, 3)                               # and the layer still grows from there
+    k, v = _kv(1, 1, 3)  # and the layer still grows from there
     out, _ = cache.layers[0].update(k, v)
     assert out.shape == (1, 2, 4, 4) and torch.equal(out[:, :, :3], b_keys) and torch.equal(out[:, :, 3:], k)
 
@@ -66,20 +67,25 @@ def test_lookup_draft_continues_the_latest_match_of_the_longest_suffix():
     # only "3 4" repeats: of its two earlier occurrences the later one's continuation is proposed
     h = [3, 4, 7, 9, 3, 4, 8, 0, 3, 4]
     assert hf_pool.lookup_draft(h, 2) == [8, 0]
-    assert hf_pool.lookup_draft(h, 10) == [8, 0, 3, 4]           # never past the history's end
-    assert hf_pool.lookup_draft([5, 6, 1, 6], 3) == [1, 6]        # one-token suffix as the last resort
-    assert hf_pool.lookup_draft([1, 2, 3], 4) == []               # nothing repeats
+    assert hf_pool.lookup_draft(h, 10) == [8, 0, 3, 4]  # never past the history's end
+    assert hf_pool.lookup_draft([5, 6, 1, 6], 3) == [1, 6]  # one-token suffix as the last resort
+    assert hf_pool.lookup_draft([1, 2, 3], 4) == []  # nothing repeats
     assert hf_pool.lookup_draft(h, 0) == [] and hf_pool.lookup_draft([7], 3) == []
 
 
 def test_compact_moves_each_rows_kept_columns_to_the_right_edge_in_order():
     from transformers import DynamicCache
+
     cache = DynamicCache()
     cache.layers = [hf_pool._growing_layer()()]
     k, v = _kv(2, 6, 4)
     cache.layers[0].update(k, v)
-    mask = torch.tensor([[1, 0, 1, 1, 0, 0],      # row 0 keeps columns 0, 2, 3
-                         [0, 1, 1, 0, 1, 1]])     # row 1 keeps 1, 2, 4, 5
+    mask = torch.tensor(
+        [
+            [1, 0, 1, 1, 0, 0],  # row 0 keeps columns 0, 2, 3
+            [0, 1, 1, 0, 1, 1],
+        ]
+    )  # row 1 keeps 1, 2, 4, 5
     seq = torch.arange(12).view(2, 6)
     cache, mask2, seq2 = hf_pool.compact(cache, mask, seq)
     assert mask2.tolist() == [[0, 1, 1, 1], [1, 1, 1, 1]]
@@ -87,5 +93,5 @@ def test_compact_moves_each_rows_kept_columns_to_the_right_edge_in_order():
     keys = cache.layers[0].keys
     assert torch.equal(keys[0, :, 1:], k[0, :, [0, 2, 3]]) and torch.equal(keys[1], k[1, :, [1, 2, 4, 5]])
     assert torch.equal(cache.layers[0].values[1], v[1, :, [1, 2, 4, 5]])
-    out, _ = cache.layers[0].update(*_kv(2, 1, 5))                # and it still grows from there
+    out, _ = cache.layers[0].update(*_kv(2, 1, 5))  # and it still grows from there
     assert out.shape == (2, 2, 5, 4)

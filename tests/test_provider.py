@@ -32,7 +32,7 @@ def test_generate_answers_and_loads_lazily():
     assert not p.is_loaded and p.memory_footprint() == 0
     text = asyncio.run(p.generate(FRANCE, max_tokens=12, **GREEDY))
     assert "Paris" in text
-    assert p.is_loaded and p.precision == "fp32"      # fp32 is the CPU default
+    assert p.is_loaded and p.precision == "fp32"  # fp32 is the CPU default
     assert p.engine.runtime == "transformers"
     p.unload_model()
 
@@ -48,9 +48,13 @@ def test_system_prompt_goes_through_the_chat_template(llm):
 def test_a_conversation_goes_through_the_chat_template_turn_by_turn(llm):
     one = [{"role": "user", "content": FRANCE}]
     # one user message is exactly the string prompt: same rendering, same greedy answer
-    assert asyncio.run(llm.generate(one, max_tokens=12, **GREEDY)) == asyncio.run(llm.generate(FRANCE, max_tokens=12, **GREEDY))
-    convo = one + [{"role": "assistant", "content": "The capital of France is Paris."},
-                   {"role": "user", "content": "And of Italy?"}]
+    assert asyncio.run(llm.generate(one, max_tokens=12, **GREEDY)) == asyncio.run(
+        llm.generate(FRANCE, max_tokens=12, **GREEDY)
+    )
+    convo = one + [
+        {"role": "assistant", "content": "The capital of France is Paris."},
+        {"role": "user", "content": "And of Italy?"},
+    ]
     rendered = llm.engine.render_messages([{"role": "system", "content": "Be brief."}] + convo)
     assert rendered.count("<|im_start|>user") == 2 and "The capital of France is Paris.<|im_end|>" in rendered
     assert llm.count_tokens(convo) > llm.count_tokens("And of Italy?")
@@ -75,12 +79,15 @@ def test_an_empty_prompt_is_a_clear_error_before_anything_loads(blank):
     async def first_piece():
         async for piece in p.stream(blank):
             return piece
+
     with pytest.raises(MindbenchError, match="empty"):
         asyncio.run(first_piece())
-    assert not p.is_loaded and time.perf_counter() - t < 5    # refused, not generated
+    assert not p.is_loaded and time.perf_counter() - t < 5  # refused, not generated
 
 
-@pytest.mark.parametrize("bad", [[], [{"role": "robot", "content": "hi"}], [{"role": "user"}], [{"role": "user", "content": 3}], 42])
+@pytest.mark.parametrize(
+    "bad", [[], [{"role": "robot", "content": "hi"}], [{"role": "user"}], [{"role": "user", "content": 3}], 42]
+)
 def test_a_malformed_conversation_is_a_clear_error(bad):
     p = LocalModelProvider(device="cpu")
     with pytest.raises(MindbenchError, match="prompt must be|message 0"):
@@ -96,8 +103,9 @@ def test_generate_does_not_block_the_event_loop(llm):
     async def main():
         ticks = 0
         t0 = time.perf_counter()
-        gens = asyncio.gather(llm.generate(FRANCE, max_tokens=10, **GREEDY),
-                              llm.generate("Name a colour.", max_tokens=10, **GREEDY))
+        gens = asyncio.gather(
+            llm.generate(FRANCE, max_tokens=10, **GREEDY), llm.generate("Name a colour.", max_tokens=10, **GREEDY)
+        )
         task = asyncio.ensure_future(gens)
         while not task.done():
             await asyncio.sleep(0.01)
@@ -117,6 +125,7 @@ def test_generate_batch_is_batched_and_ordered(llm):
 
     async def one_by_one():
         return [await llm.generate(p, max_tokens=10, **GREEDY) for p in prompts]
+
     assert batch == asyncio.run(one_by_one())
     assert "Paris" in batch[1]
     with pytest.raises(MindbenchError):
@@ -125,29 +134,46 @@ def test_generate_batch_is_batched_and_ordered(llm):
 
 def test_stream_is_an_async_iterator_of_the_same_text(llm):
     async def main():
-        pieces = [p async for p in llm.stream("Write a python function that adds two numbers.", max_tokens=20, **GREEDY)]
+        pieces = [
+            p async for p in llm.stream("Write a python function that adds two numbers.", max_tokens=20, **GREEDY)
+        ]
         whole = await llm.generate("Write a python function that adds two numbers.", max_tokens=20, **GREEDY)
         return pieces, whole
+
     pieces, whole = asyncio.run(main())
     assert len(pieces) > 1 and "".join(pieces) == whole
 
     async def leave_early():
         async for _ in llm.stream(FRANCE, max_tokens=200, **GREEDY):
             break
-        return await llm.generate(FRANCE, max_tokens=6, **GREEDY)   # the lock was released
+        return await llm.generate(FRANCE, max_tokens=6, **GREEDY)  # the lock was released
+
     assert asyncio.run(leave_early())
 
 
 def test_stop_strings(llm):
     full = asyncio.run(llm.generate(FRANCE, max_tokens=12, **GREEDY))
     cut = asyncio.run(llm.generate(FRANCE, max_tokens=12, stop=["Paris"], **GREEDY))
-    assert cut == full[:full.index("Paris")]
+    assert cut == full[: full.index("Paris")]
 
 
-@pytest.mark.parametrize("bad", [dict(temperature=-1), dict(max_tokens=0), dict(top_p=1.5), dict(top_k=-2),
-                                 dict(repetition_penalty=0), dict(temperature="hot"), dict(temperature=float("nan")),
-                                 dict(temperature=True), dict(max_tokens=2.5), dict(temperature=None),
-                                 dict(stop=[""]), dict(stop=5)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(temperature=-1),
+        dict(max_tokens=0),
+        dict(top_p=1.5),
+        dict(top_k=-2),
+        dict(repetition_penalty=0),
+        dict(temperature="hot"),
+        dict(temperature=float("nan")),
+        dict(temperature=True),
+        dict(max_tokens=2.5),
+        dict(temperature=None),
+        dict(stop=[""]),
+        dict(stop=5),
+    ],
+)
 def test_invalid_parameters(bad):
     p = LocalModelProvider(device="cpu")
     with pytest.raises(MindbenchError):
@@ -158,6 +184,7 @@ def test_invalid_parameters(bad):
 def test_whole_numbers_are_numbers_of_either_type(llm):
     # issue 13 item 4: temperature=5 (an int) reached transformers, which raised its own ValueError
     from mindbench.runtimes.base import GenParams
+
     p = GenParams(temperature=5, max_new_tokens=4.0, top_p=1, repetition_penalty=1).validate()
     assert (p.temperature, p.max_new_tokens) == (5.0, 4)
     assert type(p.temperature) is float and type(p.max_new_tokens) is int
@@ -174,9 +201,14 @@ def test_constructor_choices():
     p = LocalModelProvider(precision="q4_1")
     assert (p.runtime, p.precision) == ("llamacpp", "Q4_1")
     assert LocalModelProvider(runtime="llamacpp").runtime == "llamacpp"
-    for bad in (dict(load_in_4bit=True, load_in_8bit=True), dict(load_in_4bit=True, precision="fp16"),
-                dict(precision="int3"), dict(runtime="onnx"), dict(runtime="transformers", precision="Q8_0"),
-                dict(runtime="llamacpp", load_in_4bit=True)):
+    for bad in (
+        dict(load_in_4bit=True, load_in_8bit=True),
+        dict(load_in_4bit=True, precision="fp16"),
+        dict(precision="int3"),
+        dict(runtime="onnx"),
+        dict(runtime="transformers", precision="Q8_0"),
+        dict(runtime="llamacpp", load_in_4bit=True),
+    ):
         with pytest.raises(MindbenchError):
             LocalModelProvider(**bad)
     assert "hf_" not in repr(LocalModelProvider(hf_token="hf_secret"))
@@ -193,11 +225,13 @@ def test_load_in_4bit_loads_int4():
 
 def test_from_recommendation_builds_the_recommended_provider(monkeypatch):
     import mindbench.decide.recommend as rec
+
     seen = {}
 
     def fake_best(task, results_path=None):
         seen.update(task=task, results_path=results_path)
         return {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": "int8", "device": "cpu"}
+
     monkeypatch.setattr(rec, "best_config", fake_best)
     p = LocalModelProvider.from_recommendation(task="code", results_path="r.jsonl")
     assert seen == {"task": "code", "results_path": "r.jsonl"}
@@ -212,6 +246,7 @@ def test_from_recommendation_through_the_real_recommender(monkeypatch, tmp_path)
     p = LocalModelProvider.from_recommendation(task="chat")
     assert p.runtime in ("transformers", "llamacpp") and not p.is_loaded
     from mindbench.models.catalog import availability, resolve
+
     assert availability(resolve(p.model_name))[0]
 
 
@@ -233,8 +268,9 @@ def test_unload_model_frees_memory():
     assert p.memory_footprint() == 0 and not p.is_loaded
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("llama_cpp") is None,
-                    reason="llama-cpp-python not installed (make extras)")
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed (make extras)"
+)
 def test_gguf_precision_runs_on_llama_cpp():
     """runtime="auto" with a GGUF type goes to llama.cpp, through the same provider API."""
     p = LocalModelProvider(precision="Q4_1", device="cpu")
@@ -244,6 +280,7 @@ def test_gguf_precision_runs_on_llama_cpp():
         text = await p.generate(FRANCE, max_tokens=12, **GREEDY)
         pieces = [x async for x in p.stream(FRANCE, max_tokens=12, **GREEDY)]
         return text, pieces
+
     text, pieces = asyncio.run(main())
     assert "Paris" in text and "".join(pieces) == text
     assert p.engine.runtime == "llamacpp" and p.precision == "Q4_1" and p.memory_footprint() > 0

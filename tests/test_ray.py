@@ -2,7 +2,6 @@
 packaged model. Skipped when Ray is not installed (CI installs it through `make extras`)."""
 
 import json
-import os
 import threading
 import time
 
@@ -12,10 +11,8 @@ ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
 from mindbench.models import catalog  # noqa: E402
-
-from mindbench.sweep import harness
-
-from mindbench.store import results
+from mindbench.store import results  # noqa: E402
+from mindbench.sweep import harness  # noqa: E402
 from mindbench.sweep.executor_ray import RayExecutor  # noqa: E402
 
 SMALL = dict(limit=1, repeats=1, prompt_tokens=32, new_tokens=8, batch_size=2)
@@ -30,17 +27,32 @@ def local_ray():
 
 
 def _shape(rec: dict) -> dict:
-    return {k: sorted(v) if isinstance(v, dict) else type(v).__name__ for k, v in rec.items()
-            if k not in ("quality",)}
+    return {k: sorted(v) if isinstance(v, dict) else type(v).__name__ for k, v in rec.items() if k not in ("quality",)}
 
 
 def test_ray_records_match_local_fields(local_ray, tmp_path):
     out_local, out_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
-    local = harness.sweep([catalog.DEFAULT_MODEL], ["fp32"], suites=["reasoning"], out=out_local,
-                          executor="local", device="cpu", progress=False, **SMALL)
+    local = harness.sweep(
+        [catalog.DEFAULT_MODEL],
+        ["fp32"],
+        suites=["reasoning"],
+        out=out_local,
+        executor="local",
+        device="cpu",
+        progress=False,
+        **SMALL,
+    )
     t0 = time.perf_counter()
-    got = harness.sweep([catalog.DEFAULT_MODEL], ["fp32", "int4"], suites=["reasoning"], out=out_ray,
-                        executor=RayExecutor(cpus_per_cell=1), device="cpu", progress=False, **SMALL)
+    got = harness.sweep(
+        [catalog.DEFAULT_MODEL],
+        ["fp32", "int4"],
+        suites=["reasoning"],
+        out=out_ray,
+        executor=RayExecutor(cpus_per_cell=1),
+        device="cpu",
+        progress=False,
+        **SMALL,
+    )
     assert time.perf_counter() - t0 > 0
     assert [r["status"] for r in got] == ["ok", "ok"], [r.get("error") for r in got]
     assert [r["config"]["precision"] for r in got] == ["fp32", "int4"]
@@ -50,8 +62,17 @@ def test_ray_records_match_local_fields(local_ray, tmp_path):
     assert all(r["hardware"]["fingerprint"] == local[0]["hardware"]["fingerprint"] for r in got)
     # streamed into the one store as they finished, and --resume skips them all
     assert len(results.read(out_ray)) == 2
-    again = harness.sweep([catalog.DEFAULT_MODEL], ["fp32", "int4"], suites=["reasoning"], out=out_ray,
-                          executor=RayExecutor(cpus_per_cell=1), device="cpu", progress=False, resume=True, **SMALL)
+    again = harness.sweep(
+        [catalog.DEFAULT_MODEL],
+        ["fp32", "int4"],
+        suites=["reasoning"],
+        out=out_ray,
+        executor=RayExecutor(cpus_per_cell=1),
+        device="cpu",
+        progress=False,
+        resume=True,
+        **SMALL,
+    )
     assert len(again) == 2 and len(results.read(out_ray)) == 2
 
 
@@ -91,9 +112,16 @@ def test_killed_ray_worker_is_retried_once_then_crashed(local_ray, tmp_path):
     t = threading.Thread(target=_killer, args=(kills, stop, killed, workers), daemon=True)
     t.start()
     try:
-        got = harness.sweep([catalog.DEFAULT_MODEL], ["fp32", "int4"], suites=[], out=tmp_path / "r.jsonl",
-                            executor=RayExecutor(cpus_per_cell=1, timeout_s=300), device="cpu", progress=False,
-                            **SMALL)
+        got = harness.sweep(
+            [catalog.DEFAULT_MODEL],
+            ["fp32", "int4"],
+            suites=[],
+            out=tmp_path / "r.jsonl",
+            executor=RayExecutor(cpus_per_cell=1, timeout_s=300),
+            device="cpu",
+            progress=False,
+            **SMALL,
+        )
     finally:
         stop.set()
         t.join()
@@ -104,14 +132,18 @@ def test_killed_ray_worker_is_retried_once_then_crashed(local_ray, tmp_path):
     assert len(results.read(tmp_path / "r.jsonl")) == 2
     # no orphaned cell worker is left behind (the worker dies with the Ray worker that started it)
     time.sleep(1.5)
-    assert len(workers) >= 3 and not [pid for pid in workers if psutil.pid_exists(pid)
-                                      and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert len(workers) >= 3 and not [
+        pid for pid in workers if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
 
 
 def test_missing_ray_is_a_one_line_error(monkeypatch):
     import sys
+
     from click.testing import CliRunner
+
     from mindbench.cli import cli
+
     monkeypatch.setitem(sys.modules, "ray", None)
     r = CliRunner().invoke(cli, ["run", "--executor", "ray", "--suite", "code"])
     assert r.exit_code != 0 and "pip install 'mindbench[ray]'" in r.output

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mindbench.models import hardware
-
-from mindbench.decide import recommend as R
 from mindbench.cli.recommend import recommend_command
-from mindbench.models.catalog import CATALOG
+from mindbench.decide import recommend as R
 from mindbench.errors import MindbenchError
+from mindbench.models import hardware
+from mindbench.models.catalog import CATALOG
 from mindbench.models.estimate import estimate
 
 T4 = hardware.profile("t4-16gb")
@@ -27,43 +26,93 @@ def document_catalog(monkeypatch):
     """These hand-worked choices are over the document's models and the packaged ones; the
     current catalog's models have their own tests (tests/test_catalog_current.py)."""
     from mindbench.models import catalog
+
     monkeypatch.setattr(catalog, "CATALOG", {k: v for k, v in catalog.CATALOG.items() if k not in catalog.LATER_IDS})
 
 
 def cpu_box(ram_gb=24, bnb=True):
-    return hardware.HardwareProfile("Synthetic CPU", 8, ram_gb * 1024, [], False, bnb, name="synthetic",
-                                    cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
+    return hardware.HardwareProfile(
+        "Synthetic CPU",
+        8,
+        ram_gb * 1024,
+        [],
+        False,
+        bnb,
+        name="synthetic",
+        cpu_bandwidth_gb_s=20.0,
+        cpu_bandwidth_source="assumed",
+    )
 
 
-def rec(hw, model, precision, *, status="ok", task="chat", score=None, stderr=0.01, n=50, tok_s=20.0,
-        peak_mb=1000.0, device=None, fingerprint=None, memory_class=None, runtime="transformers",
-        weights="pretrained", ts="2025-01-01T00:00:00", efficiency=None, bandwidth=None):
+def rec(
+    hw,
+    model,
+    precision,
+    *,
+    status="ok",
+    task="chat",
+    score=None,
+    stderr=0.01,
+    n=50,
+    tok_s=20.0,
+    peak_mb=1000.0,
+    device=None,
+    fingerprint=None,
+    memory_class=None,
+    runtime="transformers",
+    weights="pretrained",
+    ts="2025-01-01T00:00:00",
+    efficiency=None,
+    bandwidth=None,
+):
     """One record in the results schema (docs/architecture.md). stderr is of the 0-1 value."""
     dev = device or ("cuda:0" if hw.device == "cuda" else "cpu")
     mem_key = "nvml_process_mb" if dev.startswith("cuda") else "peak_rss_mb"
-    r = {"schema": 1, "cell": f"{model}|{precision}", "run_id": "t", "timestamp": ts, "status": status,
-         "error": "CUDA out of memory" if status == "oom" else None,
-         "config": {"model": model, "runtime": runtime, "precision": precision, "device": dev, "weights": weights,
-                    "suites": [task], "limit": n, "prompt_tokens": 512, "new_tokens": 128},
-         "hardware": {"fingerprint": fingerprint or hw.fingerprint, "memory_class": memory_class or hw.memory_class},
-         "memory": {}, "speed": {}, "roofline": {"bandwidth_gb_s": bandwidth, "efficiency": efficiency},
-         "quality": {}}
+    r = {
+        "schema": 1,
+        "cell": f"{model}|{precision}",
+        "run_id": "t",
+        "timestamp": ts,
+        "status": status,
+        "error": "CUDA out of memory" if status == "oom" else None,
+        "config": {
+            "model": model,
+            "runtime": runtime,
+            "precision": precision,
+            "device": dev,
+            "weights": weights,
+            "suites": [task],
+            "limit": n,
+            "prompt_tokens": 512,
+            "new_tokens": 128,
+        },
+        "hardware": {"fingerprint": fingerprint or hw.fingerprint, "memory_class": memory_class or hw.memory_class},
+        "memory": {},
+        "speed": {},
+        "roofline": {"bandwidth_gb_s": bandwidth, "efficiency": efficiency},
+        "quality": {},
+    }
     if status == "ok":
         r["memory"] = {"weights_mb": peak_mb / 2, mem_key: peak_mb}
         r["speed"] = {"decode_tok_s": {"mean": tok_s, "std": 0.1, "n": 3}}
         if score is not None:
-            r["quality"] = {task: {"score": score, "metric": "accuracy", "value": score / 100, "stderr": stderr, "n": n}}
+            r["quality"] = {
+                task: {"score": score, "metric": "accuracy", "value": score / 100, "stderr": stderr, "n": n}
+            }
     return r
 
 
 # --- measured choices, worked by hand ---------------------------------------------------------------------
 
+
 def test_oom_record_rules_out_a_configuration():
     # Similar hardware scored fp16 best, but on this very machine fp16 ran out of memory.
     similar = dict(fingerprint="other-t4", memory_class=T4.memory_class)
-    records = [rec(T4, "tinyllama-1.1b-chat", "fp16", score=45, peak_mb=3000, **similar),
-               rec(T4, "tinyllama-1.1b-chat", "int8", score=40, peak_mb=2000, tok_s=10),
-               rec(T4, "tinyllama-1.1b-chat", "int4", score=30, peak_mb=1500, tok_s=30)]
+    records = [
+        rec(T4, "tinyllama-1.1b-chat", "fp16", score=45, peak_mb=3000, **similar),
+        rec(T4, "tinyllama-1.1b-chat", "int8", score=40, peak_mb=2000, tok_s=10),
+        rec(T4, "tinyllama-1.1b-chat", "int4", score=30, peak_mb=1500, tok_s=30),
+    ]
     r = R.recommend(T4, records, "chat")
     assert r.basis == "measured" and r.chosen.key == ("tinyllama-1.1b-chat", "transformers", "fp16")
     r = R.recommend(T4, records + [rec(T4, "tinyllama-1.1b-chat", "fp16", status="oom")], "chat")
@@ -76,8 +125,17 @@ def test_a_later_ok_run_lifts_an_oom_and_evidence_merges_field_by_field():
     oom = rec(T4, "phi-2", "fp16", status="oom", ts="2025-01-01")
     ok = rec(T4, "phi-2", "fp16", score=50, ts="2025-01-02")
     assert R.recommend(T4, [ok, oom], "chat").chosen.precision == "fp16"
-    assert R.recommend(T4, [rec(T4, "phi-2", "fp16", score=50, ts="2025-01-01"),
-                            rec(T4, "phi-2", "fp16", status="oom", ts="2025-01-02")], "chat").chosen.precision != "fp16"
+    assert (
+        R.recommend(
+            T4,
+            [
+                rec(T4, "phi-2", "fp16", score=50, ts="2025-01-01"),
+                rec(T4, "phi-2", "fp16", status="oom", ts="2025-01-02"),
+            ],
+            "chat",
+        ).chosen.precision
+        != "fp16"
+    )
     # similar hardware scored it; this machine only timed it (a --suite none run): both are used
     scored = rec(T4, "phi-2", "int4", score=33, tok_s=10, peak_mb=2000, fingerprint="other-t4")
     timed = rec(T4, "phi-2", "int4", tok_s=40, peak_mb=2100)
@@ -88,8 +146,10 @@ def test_a_later_ok_run_lifts_an_oom_and_evidence_merges_field_by_field():
 
 def test_faster_config_wins_a_quality_tie():
     # 40 +- 2 and 41 +- 2 overlap (|diff| 1 <= hypot(2, 2)): a tie, so the faster one wins.
-    records = [rec(T4, "tinyllama-1.1b-chat", "int4", score=40, stderr=0.02, tok_s=30, peak_mb=1200),
-               rec(T4, "tinyllama-1.1b-chat", "fp16", score=41, stderr=0.02, tok_s=12, peak_mb=3000)]
+    records = [
+        rec(T4, "tinyllama-1.1b-chat", "int4", score=40, stderr=0.02, tok_s=30, peak_mb=1200),
+        rec(T4, "tinyllama-1.1b-chat", "fp16", score=41, stderr=0.02, tok_s=12, peak_mb=3000),
+    ]
     r = R.recommend(T4, records, "chat")
     assert r.chosen.precision == "int4"
     # same model, two precisions: the suite ties and no fidelity was measured, so speed decides
@@ -98,14 +158,18 @@ def test_faster_config_wins_a_quality_tie():
 
 
 def test_quality_beyond_stderr_beats_speed():
-    records = [rec(T4, "tinyllama-1.1b-chat", "int4", score=40, stderr=0.005, tok_s=30),
-               rec(T4, "tinyllama-1.1b-chat", "fp16", score=45, stderr=0.005, tok_s=12)]
+    records = [
+        rec(T4, "tinyllama-1.1b-chat", "int4", score=40, stderr=0.005, tok_s=30),
+        rec(T4, "tinyllama-1.1b-chat", "fp16", score=45, stderr=0.005, tok_s=12),
+    ]
     assert R.recommend(T4, records, "chat").chosen.precision == "fp16"
 
 
 def test_equal_quality_and_speed_then_less_memory():
-    records = [rec(T4, "tinyllama-1.1b-chat", "int8", score=40, tok_s=20, peak_mb=2500),
-               rec(T4, "tinyllama-1.1b-chat", "int4", score=40, tok_s=20, peak_mb=1500)]
+    records = [
+        rec(T4, "tinyllama-1.1b-chat", "int8", score=40, tok_s=20, peak_mb=2500),
+        rec(T4, "tinyllama-1.1b-chat", "int4", score=40, tok_s=20, peak_mb=1500),
+    ]
     assert R.recommend(T4, records, "chat").chosen.precision == "int4"
 
 
@@ -131,8 +195,9 @@ def test_stderr_is_scaled_to_score_units_and_more_problems_win():
 
 
 def test_random_weight_runs_give_memory_and_speed_not_quality():
-    r = R.recommend(T4, [rec(T4, "mistral-7b-instruct", "int4", score=99, weights="random", tok_s=42,
-                             peak_mb=4500)], "chat")
+    r = R.recommend(
+        T4, [rec(T4, "mistral-7b-instruct", "int4", score=99, weights="random", tok_s=42, peak_mb=4500)], "chat"
+    )
     c = next(c for c in r.runners_up + [r.chosen] if c.key == ("mistral-7b-instruct", "transformers", "int4"))
     assert c.score is None and c.decode_tok_s == 42 and c.memory_source.startswith("measured peak here")
     assert r.basis == "estimated"
@@ -157,25 +222,27 @@ def test_budget_and_max_memory_exclude_measured_configs():
 
 def test_min_tokens_per_sec():
     records = [rec(T4, "phi-2", "fp16", score=60, tok_s=8), rec(T4, "phi-2", "int4", score=50, tok_s=25)]
-    assert R.recommend(T4, records, "chat").chosen.precision == "fp16"          # 8 >= default floor 5
+    assert R.recommend(T4, records, "chat").chosen.precision == "fp16"  # 8 >= default floor 5
     assert R.recommend(T4, records, "chat", min_tok_s=10).chosen.precision == "int4"
 
 
 def test_default_speed_floor_is_dropped_when_nothing_reaches_it():
-    box = cpu_box()            # phi-2 on a 20 GB/s CPU: every precision estimates under 5 tok/s
+    box = cpu_box()  # phi-2 on a 20 GB/s CPU: every precision estimates under 5 tok/s
     slow = [rec(box, "phi-2", "fp32", score=60, tok_s=2), rec(box, "phi-2", "int4", score=50, tok_s=0.5)]
     r = R.recommend(box, slow, "chat", models=["phi-2"])
     assert r.chosen.precision == "fp32" and "lowered to 1.00 tok/s" in r.why[-1]
     # ... to half the fastest: int4 at 0.5 tok/s stays out even though it was measured
     assert "under half the fastest" in {c.precision: c.excluded for c in r.excluded}["int4"]
-    r = R.recommend(box, slow, "chat", models=["phi-2"], min_tok_s=5)   # a floor the user asked for stays
+    r = R.recommend(box, slow, "chat", models=["phi-2"], min_tok_s=5)  # a floor the user asked for stays
     assert r.chosen is None
 
 
 def test_pareto_front_of_measured_configs():
-    records = [rec(T4, "phi-2", "fp16", score=50, peak_mb=2000, tok_s=10),
-               rec(T4, "tinyllama-1.1b-chat", "fp16", score=40, peak_mb=1000, tok_s=20),
-               rec(T4, "tinyllama-1.1b-chat", "int4", score=30, peak_mb=1500, tok_s=5.5)]   # dominated
+    records = [
+        rec(T4, "phi-2", "fp16", score=50, peak_mb=2000, tok_s=10),
+        rec(T4, "tinyllama-1.1b-chat", "fp16", score=40, peak_mb=1000, tok_s=20),
+        rec(T4, "tinyllama-1.1b-chat", "int4", score=30, peak_mb=1500, tok_s=5.5),
+    ]  # dominated
     r = R.recommend(T4, records, "chat")
     assert [c.label() for c in r.pareto] == ["tinyllama-1.1b-chat fp16", "phi-2 fp16"]
     # the bigger chat models that fit were never scored: suggested for measurement
@@ -183,14 +250,17 @@ def test_pareto_front_of_measured_configs():
 
 
 def test_llamacpp_and_adhoc_models_compete_when_measured():
-    records = [rec(T4, "smollm2-135m-instruct", "Q4_1", runtime="llamacpp", score=20, tok_s=200, peak_mb=300),
-               rec(T4, "org/some-model", "fp16", score=25, tok_s=50, peak_mb=900)]
+    records = [
+        rec(T4, "smollm2-135m-instruct", "Q4_1", runtime="llamacpp", score=20, tok_s=200, peak_mb=300),
+        rec(T4, "org/some-model", "fp16", score=25, tok_s=50, peak_mb=900),
+    ]
     r = R.recommend(T4, records, "chat")
     assert r.chosen.model == "org/some-model"
     assert ("smollm2-135m-instruct", "llamacpp", "Q4_1") in [c.key for c in r.runners_up]
 
 
 # --- estimated choices ---------------------------------------------------------------------------------
+
 
 def test_nothing_measured_largest_model_that_fits():
     # RTX 3060, 12288 MiB x 0.9 = 11059 MiB. Mistral-7B at fp16 needs ~14.2 GiB; at int8, by hand:
@@ -211,7 +281,7 @@ def test_nothing_measured_largest_model_that_fits():
 
 def test_bf16_refused_on_t4_and_bitsandbytes_required():
     r = R.recommend(T4, [], "data")
-    assert (r.chosen.model, r.chosen.precision) == ("llama-2-7b-chat", "int4")    # the cheapest that fits
+    assert (r.chosen.model, r.chosen.precision) == ("llama-2-7b-chat", "int4")  # the cheapest that fits
     assert any("no bf16" in (c.excluded or "") for c in r.excluded)
     no_bnb = hardware.profile("t4-16gb")
     no_bnb.bnb_available = False
@@ -245,8 +315,9 @@ def test_unscored_ties_go_to_the_cheapest_configuration_then_speed_not_the_highe
     assert (r.chosen.runtime, r.chosen.precision) == ("llamacpp", "Q4_1")
     ordered = [r.chosen] + r.runners_up
     assert [c.memory_mb for c in ordered] == sorted(c.memory_mb for c in ordered)
-    fp32 = next(c for c in R.candidates(box, [timed], "data", models=["smollm2-135m-instruct"])[0]
-                if c.precision == "fp32")
+    fp32 = next(
+        c for c in R.candidates(box, [timed], "data", models=["smollm2-135m-instruct"])[0] if c.precision == "fp32"
+    )
     assert fp32.speed_source == "measured here" and fp32.memory_mb > ordered[-1].memory_mb
     # (the laptop profile's 1.5B coder: tests/test_recommend_evidence.py)
 
@@ -268,10 +339,21 @@ def test_nothing_fits_says_what_to_change():
 
 
 def test_measured_efficiency_replaces_the_assumed_one():
-    base = next(c for c in R.candidates(cpu_box(), [], "chat")[0]
-                if c.key == ("smollm2-135m-instruct", "transformers", "fp32"))
-    recs = [rec(cpu_box(), "gemma3-270m", base.precision, efficiency=0.4, bandwidth=20.0, fingerprint="x",
-                memory_class="cpu-24gb", weights="random")]
+    base = next(
+        c for c in R.candidates(cpu_box(), [], "chat")[0] if c.key == ("smollm2-135m-instruct", "transformers", "fp32")
+    )
+    recs = [
+        rec(
+            cpu_box(),
+            "gemma3-270m",
+            base.precision,
+            efficiency=0.4,
+            bandwidth=20.0,
+            fingerprint="x",
+            memory_class="cpu-24gb",
+            weights="random",
+        )
+    ]
     cands = {c.key: c for c in R.candidates(cpu_box(), recs, "chat")[0]}
     again = cands[base.key]
     assert again.estimate["inputs"]["efficiency_source"] == "median measured in the store"
@@ -280,20 +362,24 @@ def test_measured_efficiency_replaces_the_assumed_one():
     other = "bf16" if base.precision == "fp32" else "fp32"
     scaled = cands[("smollm2-135m-instruct", "transformers", other)].estimate
     from mindbench.models.estimate import ASSUMED_EFFICIENCY
+
     ratio = 0.4 / ASSUMED_EFFICIENCY[("cpu", base.precision)]
     # (capped: no runtime reads memory faster than the bandwidth itself)
     from mindbench.models.estimate import MAX_EFFICIENCY
+
     assert scaled["efficiency"] == pytest.approx(min(MAX_EFFICIENCY, ASSUMED_EFFICIENCY[("cpu", other)] * ratio))
     assert f"x{ratio:.2f}" in scaled["inputs"]["efficiency_source"]
 
 
 # --- the estimator against real loads ----------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_estimated_weights_within_15_percent_of_real_loads():
     """Load the packaged SmolLM2 at every precision on the CPU and compare the estimator's weight
     memory with model.get_memory_footprint() (what the harness records as weights_mb)."""
     from mindbench.runtimes.transformers.loading import load
+
     spec = CATALOG["smollm2-135m-instruct"]
     for p in ("fp32", "fp16", "int8", "int4"):
         loaded = load(spec, p, "cpu")
@@ -305,12 +391,14 @@ def test_estimated_weights_within_15_percent_of_real_loads():
 
 # --- the user's document's table ----------------------------------------------------------------------------
 
+
 def test_document_gpu_memory_table_row_by_row():
     from mindbench.decide.estimate_check import explain_table
+
     rows = {r["gpu_memory"]: r for r in explain_table()}
     pick = {k: (r["model"], r["precision"]) for k, r in rows.items()}
-    assert pick["3GB"] == ("stablelm-2-1.6b", "int4")                 # < 4 GB: 1-2B at 4-bit
-    assert pick["6GB"][1] == pick["8GB"][1] == "int4"                 # 4-8 GB: up to 7B at 4-bit
+    assert pick["3GB"] == ("stablelm-2-1.6b", "int4")  # < 4 GB: 1-2B at 4-bit
+    assert pick["6GB"][1] == pick["8GB"][1] == "int4"  # 4-8 GB: up to 7B at 4-bit
     assert 6.5 < rows["8GB"]["params_b"] < 7.5
     for size in ("3GB", "6GB", "8GB", "24GB", "80GB"):
         assert rows[size]["agrees"], rows[size]["why"]
@@ -320,7 +408,7 @@ def test_document_gpu_memory_table_row_by_row():
         r = rows[size]
         assert not r["agrees"] and r["model"] == "starcoder" and "stops at 13B" in r["why"]
         assert r["within_range"]["precision"] == "int8" and r["within_range"]["agrees"]
-    assert rows["80GB"]["precision"] in ("fp16", "bf16")              # > 16 GB: quantization optional
+    assert rows["80GB"]["precision"] in ("fp16", "bf16")  # > 16 GB: quantization optional
     for r in rows.values():
         assert r["why"].startswith(("agrees", "differs"))
 
@@ -333,18 +421,20 @@ def test_explain_table_command():
 
 # --- the command and the provider's entry point -------------------------------------------------------------
 
+
 def test_recommend_command_json_for_a_profile(tmp_path):
     store = tmp_path / "runs.jsonl"
-    store.write_text("\n".join(json.dumps(rec(T4, "phi-2", "fp16", task=t, score=s))
-                               for t, s in (("chat", 40), ("reasoning", 30))) + "\n")
+    store.write_text(
+        "\n".join(json.dumps(rec(T4, "phi-2", "fp16", task=t, score=s)) for t, s in (("chat", 40), ("reasoning", 30)))
+        + "\n"
+    )
     res = CliRunner().invoke(recommend_command, ["--profile", "t4-16gb", "--results", str(store), "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert set(d["tasks"]) == set(R.TASKS)
     assert d["tasks"]["chat"]["chosen"]["model"] == "phi-2" and d["tasks"]["chat"]["basis"] == "measured"
     assert d["tasks"]["code"]["basis"] == "estimated"
-    res = CliRunner().invoke(recommend_command, ["--profile", "t4-16gb", "--results", str(store),
-                                                   "--task", "chat"])
+    res = CliRunner().invoke(recommend_command, ["--profile", "t4-16gb", "--results", str(store), "--task", "chat"])
     assert res.exit_code == 0 and "Pareto front" in res.output and "runners-up" in res.output
 
 
@@ -360,22 +450,28 @@ def test_best_config_for_this_machine(tmp_path):
     store = tmp_path / "runs.jsonl"
     store.write_text(json.dumps(rec(here, "smollm2-135m-instruct", "fp32", score=12, tok_s=20)) + "\n")
     cfg = R.best_config("chat", store)
-    assert cfg == {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": "fp32",
-                   "device": "cpu" if here.device == "cpu" else "cuda:0"}
+    assert cfg == {
+        "model": "smollm2-135m-instruct",
+        "runtime": "transformers",
+        "precision": "fp32",
+        "device": "cpu" if here.device == "cpu" else "cuda:0",
+    }
 
 
 def test_best_config_offline_keeps_to_models_that_load(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))        # an empty Hub cache
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hub cache
     cfg = R.best_config("chat", os.devnull, hardware=hardware.profile("a100-80gb"))
     assert CATALOG[cfg["model"]].source == "packaged"
 
 
 def test_recommend_never_imports_torch():
-    code = ("import sys; from mindbench.cli import cli\n"
-            "try:\n cli(['recommend', '--profile', 't4-16gb', '--json', '--results', '/dev/null'])\n"
-            "except SystemExit as e:\n assert e.code == 0, e.code\n"
-            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n")
+    code = (
+        "import sys; from mindbench.cli import cli\n"
+        "try:\n cli(['recommend', '--profile', 't4-16gb', '--json', '--results', '/dev/null'])\n"
+        "except SystemExit as e:\n assert e.code == 0, e.code\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["tasks"]["chat"]["chosen"]["model"]
@@ -403,15 +499,19 @@ def test_real_store_from_a_packaged_model_run():
         q, tc = top["quality"][task], top["config"]
         if (r.chosen.model, r.chosen.precision) != (tc["model"], tc["precision"]):
             # only a faster configuration whose score is within the combined stderr may win
-            assert abs(r.chosen.score - q["score"]) <= ((r.chosen.quality["stderr"]) ** 2
-                                                        + (100 * q["stderr"]) ** 2) ** 0.5
+            assert (
+                abs(r.chosen.score - q["score"])
+                <= ((r.chosen.quality["stderr"]) ** 2 + (100 * q["stderr"]) ** 2) ** 0.5
+            )
             assert r.chosen.decode_tok_s >= top["speed"]["decode_tok_s"]["mean"]
         else:
             assert r.chosen.score == q["score"]
         assert r.chosen.memory_source.startswith("measured peak here")
         assert r.chosen.decode_tok_s == next(
-            x["speed"]["decode_tok_s"]["mean"] for x in records
-            if (x["config"]["model"], x["config"]["precision"]) == (r.chosen.model, r.chosen.precision))
+            x["speed"]["decode_tok_s"]["mean"]
+            for x in records
+            if (x["config"]["model"], x["config"]["precision"]) == (r.chosen.model, r.chosen.precision)
+        )
     other = R.recommend(cpu_box(ram_gb=64), records, "code")
     assert other.basis == "estimated" and other.evidence["ignored"] == len(records)
 

@@ -7,31 +7,66 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from mindbench.decide import evidence as ev
-
-from mindbench.models import hardware
-
-from mindbench.decide import recommend as R
 from mindbench.cli.recommend import recommend_command
 from mindbench.decide import estimate_check
-from mindbench.runtimes import get_runtime
+from mindbench.decide import evidence as ev
+from mindbench.decide import recommend as R
 from mindbench.measure.stats import mcnemar
+from mindbench.models import hardware
+from mindbench.runtimes import get_runtime
 
-CPU = hardware.HardwareProfile("Synthetic CPU", 2, 24 * 1024, [], False, True, name="synthetic",
-                               cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
+CPU = hardware.HardwareProfile(
+    "Synthetic CPU",
+    2,
+    24 * 1024,
+    [],
+    False,
+    True,
+    name="synthetic",
+    cpu_bandwidth_gb_s=20.0,
+    cpu_bandwidth_source="assumed",
+)
 PACKAGED = ["smollm2-135m-instruct", "gemma3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
 
 
-def rec(hw, model, precision, *, task="code", score=None, stderr=0.05, n=40, tok_s=10.0, peak_mb=2000.0,
-        runtime="transformers", fidelity=None, items=None, ts="2025-06-01T00:00:00", fingerprint=None):
-    r = {"schema": 2, "timestamp": ts, "status": "ok", "error": None,
-         "config": {"model": model, "runtime": runtime, "precision": precision,
-                    "device": "cuda:0" if hw.device == "cuda" else "cpu", "weights": "pretrained",
-                    "prompt_tokens": 512, "new_tokens": 128},
-         "hardware": {"fingerprint": fingerprint or hw.fingerprint, "memory_class": hw.memory_class},
-         "memory": {"weights_mb": peak_mb / 2, "peak_rss_mb": peak_mb},
-         "speed": {"decode_tok_s": {"mean": tok_s, "std": 0.1, "n": 3}}, "roofline": {}, "quality": {},
-         "fidelity": fidelity}
+def rec(
+    hw,
+    model,
+    precision,
+    *,
+    task="code",
+    score=None,
+    stderr=0.05,
+    n=40,
+    tok_s=10.0,
+    peak_mb=2000.0,
+    runtime="transformers",
+    fidelity=None,
+    items=None,
+    ts="2025-06-01T00:00:00",
+    fingerprint=None,
+):
+    r = {
+        "schema": 2,
+        "timestamp": ts,
+        "status": "ok",
+        "error": None,
+        "config": {
+            "model": model,
+            "runtime": runtime,
+            "precision": precision,
+            "device": "cuda:0" if hw.device == "cuda" else "cpu",
+            "weights": "pretrained",
+            "prompt_tokens": 512,
+            "new_tokens": 128,
+        },
+        "hardware": {"fingerprint": fingerprint or hw.fingerprint, "memory_class": hw.memory_class},
+        "memory": {"weights_mb": peak_mb / 2, "peak_rss_mb": peak_mb},
+        "speed": {"decode_tok_s": {"mean": tok_s, "std": 0.1, "n": 3}},
+        "roofline": {},
+        "quality": {},
+        "fidelity": fidelity,
+    }
     if score is not None:
         r["quality"] = {task: {"score": score, "metric": "pass@1", "value": score / 100, "stderr": stderr, "n": n}}
         if items is not None:
@@ -40,8 +75,12 @@ def rec(hw, model, precision, *, task="code", score=None, stderr=0.05, n=40, tok
 
 
 def fid(mean, lo, hi):
-    return {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": False,
-            "kld": {"mean": mean, "ci_lo": lo, "ci_hi": hi}, "top1": {"mean": 0.9, "ci_lo": 0.88, "ci_hi": 0.92}}
+    return {
+        "reference": {"runtime": "transformers", "precision": "fp32"},
+        "is_reference": False,
+        "kld": {"mean": mean, "ci_lo": lo, "ci_hi": hi},
+        "top1": {"mean": 0.9, "ci_lo": 0.88, "ci_hi": 0.92},
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -51,13 +90,16 @@ def no_llamacpp(monkeypatch):
 
 # --- this CPU, the four packaged models measured --------------------------------------------------------
 
+
 def packaged_store():
     # pass@1 on the code suite (n=40): the 0.5B coder clearly best among those that run fast enough;
     # the 1.5B coder scores higher but decodes at 2 tok/s here.
-    return [rec(CPU, "smollm2-135m-instruct", "fp32", score=25.0, stderr=0.068, tok_s=14.5, peak_mb=1100),
-            rec(CPU, "gemma3-270m", "fp32", score=10.0, stderr=0.047, tok_s=8.0, peak_mb=2100),
-            rec(CPU, "qwen2.5-coder-0.5b-instruct", "fp32", score=47.5, stderr=0.079, tok_s=7.5, peak_mb=3300),
-            rec(CPU, "qwen2.5-coder-1.5b-instruct", "fp32", score=60.0, stderr=0.077, tok_s=2.0, peak_mb=8200)]
+    return [
+        rec(CPU, "smollm2-135m-instruct", "fp32", score=25.0, stderr=0.068, tok_s=14.5, peak_mb=1100),
+        rec(CPU, "gemma3-270m", "fp32", score=10.0, stderr=0.047, tok_s=8.0, peak_mb=2100),
+        rec(CPU, "qwen2.5-coder-0.5b-instruct", "fp32", score=47.5, stderr=0.079, tok_s=7.5, peak_mb=3300),
+        rec(CPU, "qwen2.5-coder-1.5b-instruct", "fp32", score=60.0, stderr=0.077, tok_s=2.0, peak_mb=8200),
+    ]
 
 
 def test_cpu_code_picks_among_packaged_models_on_measured_evidence():
@@ -78,10 +120,18 @@ def test_cpu_code_picks_among_the_packaged_ggufs_swept_on_llamacpp_while_contend
     # The committed sweep's shape (results/packaged-sweep.jsonl): each packaged model's own GGUF on
     # llama.cpp, scored on 80 code tasks, every speed marked contended (so estimated, labelled).
     monkeypatch.setattr(get_runtime("llamacpp"), "available", lambda: True)
-    own = {"smollm2-135m-instruct": "Q4_1", "gemma3-270m": "Q4_K_M",
-           "qwen2.5-coder-0.5b-instruct": "Q4_K_M", "qwen2.5-coder-1.5b-instruct": "Q4_K_M"}
-    scores = {"smollm2-135m-instruct": 20.0, "gemma3-270m": 5.0,
-              "qwen2.5-coder-0.5b-instruct": 50.0, "qwen2.5-coder-1.5b-instruct": 65.0}
+    own = {
+        "smollm2-135m-instruct": "Q4_1",
+        "gemma3-270m": "Q4_K_M",
+        "qwen2.5-coder-0.5b-instruct": "Q4_K_M",
+        "qwen2.5-coder-1.5b-instruct": "Q4_K_M",
+    }
+    scores = {
+        "smollm2-135m-instruct": 20.0,
+        "gemma3-270m": 5.0,
+        "qwen2.5-coder-0.5b-instruct": 50.0,
+        "qwen2.5-coder-1.5b-instruct": 65.0,
+    }
     store = []
     for m, q in own.items():
         r = rec(CPU, m, q, runtime="llamacpp", score=scores[m], stderr=0.05, n=80, tok_s=0.6, peak_mb=1500)
@@ -132,9 +182,15 @@ def test_published_to_published_comparison_needs_a_clear_margin():
     assert "15.7 against 5.5" in alerts["qwen2.5-coder-1.5b-instruct"]["message"]
 
 
-@pytest.mark.parametrize("size,model,precision", [
-    ("8GB", "qwen2.5-coder-7b-instruct", "int4"), ("16GB", "qwen2.5-coder-14b-instruct", "int4"),
-    ("24GB", "qwen2.5-coder-14b-instruct", "int4"), ("80GB", "qwen2.5-coder-14b-instruct", "int4")])
+@pytest.mark.parametrize(
+    "size,model,precision",
+    [
+        ("8GB", "qwen2.5-coder-7b-instruct", "int4"),
+        ("16GB", "qwen2.5-coder-14b-instruct", "int4"),
+        ("24GB", "qwen2.5-coder-14b-instruct", "int4"),
+        ("80GB", "qwen2.5-coder-14b-instruct", "int4"),
+    ],
+)
 def test_gpu_sizes_pick_current_models_with_the_tier_shown(size, model, precision):
     hw = hardware.from_options(None, gpu_memory=size)
     r = R.recommend(hw, [], "code")
@@ -145,7 +201,11 @@ def test_gpu_sizes_pick_current_models_with_the_tier_shown(size, model, precisio
     assert "LiveCodeBench" in R._fmt_q(r.chosen) and "(published)" in R._fmt_q(r.chosen)
     # chat has no ranking benchmark: the largest current model that fits, estimated
     c = R.recommend(hw, [], "chat").chosen
-    assert c.model in {s for s in R.catalog.CATALOG if s.startswith(("qwen", "llama", "gemma", "mistral", "phi", "smollm3", "deepseek"))}
+    assert c.model in {
+        s
+        for s in R.catalog.CATALOG
+        if s.startswith(("qwen", "llama", "gemma", "mistral", "phi", "smollm3", "deepseek"))
+    }
     assert R._tiers(c) == "— / estimated / estimated"
 
 
@@ -157,26 +217,54 @@ def test_gpu_size_pick_with_a_measured_store_ranks_measured_first():
 
 
 def test_tiers_of_similar_hardware_and_same_speed_fingerprint(monkeypatch):
-    hw = hardware.HardwareProfile("Synthetic CPU", 2, 24 * 1024, [], False, True, name="synthetic",
-                                  cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
+    hw = hardware.HardwareProfile(
+        "Synthetic CPU",
+        2,
+        24 * 1024,
+        [],
+        False,
+        True,
+        name="synthetic",
+        cpu_bandwidth_gb_s=20.0,
+        cpu_bandwidth_source="assumed",
+    )
     monkeypatch.setattr(hw, "speed_fingerprint", "sfp-1", raising=False)
     other = dict(fingerprint="another-box")
     same = rec(hw, "smollm2-135m-instruct", "fp32", score=25, **other)
     same["hardware"]["speed_fingerprint"] = "sfp-1"
     c = R.recommend(hw, [same], "code", models=["smollm2-135m-instruct"]).chosen
-    assert R._tiers(c) == "measured, same speed fingerprint / measured, same speed fingerprint / measured, same speed fingerprint"
-    c = R.recommend(hw, [rec(hw, "smollm2-135m-instruct", "fp32", score=25, **other)], "code",
-                    models=["smollm2-135m-instruct"]).chosen
+    assert (
+        R._tiers(c)
+        == "measured, same speed fingerprint / measured, same speed fingerprint / measured, same speed fingerprint"
+    )
+    c = R.recommend(
+        hw, [rec(hw, "smollm2-135m-instruct", "fp32", score=25, **other)], "code", models=["smollm2-135m-instruct"]
+    ).chosen
     assert R._tiers(c).startswith("measured, similar hardware / ")
-    assert [ev.tier(x) for x in ("measured here", "published", "estimated")] == ["measured here", "published", "estimated"]
+    assert [ev.tier(x) for x in ("measured here", "published", "estimated")] == [
+        "measured here",
+        "published",
+        "estimated",
+    ]
 
 
 # --- fidelity between precisions of one model ------------------------------------------------------------
 
+
 def test_a_suite_tie_is_broken_by_fidelity_not_speed():
-    store = [rec(CPU, "smollm2-135m-instruct", "fp32", score=30, stderr=0.10, tok_s=14, peak_mb=1100),
-             rec(CPU, "smollm2-135m-instruct", "int4", score=30, stderr=0.10, tok_s=24, peak_mb=1400,
-                 fidelity=fid(0.286, 0.267, 0.302))]
+    store = [
+        rec(CPU, "smollm2-135m-instruct", "fp32", score=30, stderr=0.10, tok_s=14, peak_mb=1100),
+        rec(
+            CPU,
+            "smollm2-135m-instruct",
+            "int4",
+            score=30,
+            stderr=0.10,
+            tok_s=24,
+            peak_mb=1400,
+            fidelity=fid(0.286, 0.267, 0.302),
+        ),
+    ]
     r = R.recommend(CPU, store, "code", models=["smollm2-135m-instruct"])
     assert r.chosen.precision == "fp32"
     assert "fidelity" in r.decided_by
@@ -185,10 +273,12 @@ def test_a_suite_tie_is_broken_by_fidelity_not_speed():
 
 def test_paired_test_decides_when_the_items_differ_significantly():
     ids = [f"t{i}" for i in range(20)]
-    a = {t: 1.0 for t in ids}                              # fp32 right on all 20
-    b = {t: (1.0 if i < 8 else 0.0) for i, t in enumerate(ids)}   # int8 wrong on 12 of them
-    store = [rec(CPU, "smollm2-135m-instruct", "int8", score=40, stderr=0.20, tok_s=30, items=b, n=20),
-             rec(CPU, "smollm2-135m-instruct", "fp32", score=100, stderr=0.0, tok_s=10, items=a, n=20)]
+    a = {t: 1.0 for t in ids}  # fp32 right on all 20
+    b = {t: (1.0 if i < 8 else 0.0) for i, t in enumerate(ids)}  # int8 wrong on 12 of them
+    store = [
+        rec(CPU, "smollm2-135m-instruct", "int8", score=40, stderr=0.20, tok_s=30, items=b, n=20),
+        rec(CPU, "smollm2-135m-instruct", "fp32", score=100, stderr=0.0, tok_s=10, items=a, n=20),
+    ]
     r = R.recommend(CPU, store, "code", models=["smollm2-135m-instruct"])
     assert r.chosen.precision == "fp32" and "paired test" in r.decided_by
     assert any(w.startswith("smollm2-135m-instruct fp32 over smollm2-135m-instruct int8: paired test") for w in r.why)
@@ -197,20 +287,46 @@ def test_paired_test_decides_when_the_items_differ_significantly():
 
 def test_mcnemar_exact_known_values():
     assert mcnemar(0, 0) == 1.0
-    assert mcnemar(1, 9) == pytest.approx(2 * (1 + 10) / 1024)          # 0.021484375
+    assert mcnemar(1, 9) == pytest.approx(2 * (1 + 10) / 1024)  # 0.021484375
     assert mcnemar(5, 5) == 1.0
     assert mcnemar(0, 12) == pytest.approx(2 / 4096)
     assert ev.paired({"a": 1, "b": 0, "c": 1}, {"a": 0, "b": 0, "c": 1, "d": 1})[:3] == (3, 1, 0)
 
 
 def test_budget_picks_the_cheapest_configuration_within_it():
-    store = [rec(CPU, "smollm2-135m-instruct", "fp32", score=30, stderr=0.10, tok_s=14, peak_mb=1100),
-             rec(CPU, "smollm2-135m-instruct", "fp16", score=30, stderr=0.10, tok_s=20, peak_mb=900,
-                 fidelity=fid(0.0004, 0.0003, 0.0005)),
-             rec(CPU, "smollm2-135m-instruct", "int8", score=30, stderr=0.10, tok_s=3, peak_mb=800,
-                 fidelity=fid(0.0232, 0.0210, 0.0255)),
-             rec(CPU, "smollm2-135m-instruct", "int4", score=30, stderr=0.10, tok_s=24, peak_mb=700,
-                 fidelity=fid(0.286, 0.267, 0.302))]
+    store = [
+        rec(CPU, "smollm2-135m-instruct", "fp32", score=30, stderr=0.10, tok_s=14, peak_mb=1100),
+        rec(
+            CPU,
+            "smollm2-135m-instruct",
+            "fp16",
+            score=30,
+            stderr=0.10,
+            tok_s=20,
+            peak_mb=900,
+            fidelity=fid(0.0004, 0.0003, 0.0005),
+        ),
+        rec(
+            CPU,
+            "smollm2-135m-instruct",
+            "int8",
+            score=30,
+            stderr=0.10,
+            tok_s=3,
+            peak_mb=800,
+            fidelity=fid(0.0232, 0.0210, 0.0255),
+        ),
+        rec(
+            CPU,
+            "smollm2-135m-instruct",
+            "int4",
+            score=30,
+            stderr=0.10,
+            tok_s=24,
+            peak_mb=700,
+            fidelity=fid(0.286, 0.267, 0.302),
+        ),
+    ]
     kw = dict(models=["smollm2-135m-instruct"], min_tok_s=0)
     r = R.recommend(CPU, store, "code", quality_loss="near", **kw)
     assert r.chosen.precision == "int8" and "fidelity budget" in r.decided_by
@@ -220,7 +336,9 @@ def test_budget_picks_the_cheapest_configuration_within_it():
     assert R.recommend(CPU, store, "code", max_kld=0.5, **kw).chosen.precision == "int4"
     assert R.recommend(CPU, store, "code", max_kld=0.0, **kw).chosen.precision == "fp32"
     # bf16 was never measured: under a budget it is excluded with the command that measures it
-    bf16 = {c.precision: c.excluded for c in R.recommend(CPU, store, "code", quality_loss="near", **kw).excluded}["bf16"]
+    bf16 = {c.precision: c.excluded for c in R.recommend(CPU, store, "code", quality_loss="near", **kw).excluded}[
+        "bf16"
+    ]
     assert "mindbench run --models smollm2-135m-instruct --precisions fp32,bf16" in bf16
     with pytest.raises(R.MindbenchError, match="not both"):
         R.recommend(CPU, store, "code", max_kld=0.1, quality_loss="near")
@@ -232,6 +350,7 @@ def test_budget_levels_are_documented_thresholds():
 
 def test_efficiency_scales_within_a_family_and_never_past_the_bandwidth():
     from mindbench.models.estimate import ASSUMED_EFFICIENCY, MAX_EFFICIENCY, efficiency_for
+
     # bitsandbytes runs far above their assumption say nothing about fp32 matmuls
     eff, why = efficiency_for("cpu", "fp32", {("cpu", "int8"): 0.16, ("cpu", "int4"): 0.21})
     assert eff == ASSUMED_EFFICIENCY[("cpu", "fp32")] and why == "assumed for cpu fp32"
@@ -242,20 +361,25 @@ def test_efficiency_scales_within_a_family_and_never_past_the_bandwidth():
 def test_contended_runs_give_no_efficiency_bandwidth_or_speed_error():
     # A run that shared its cores measured a low speed and bandwidth: neither feeds the estimator.
     from mindbench.models.estimate import measured_efficiency
+
     quiet = rec(CPU, "smollm2-135m-instruct", "fp32", score=25.0)
     quiet["roofline"] = {"efficiency": 0.3, "bandwidth_gb_s": 30.0}
     busy = rec(CPU, "gemma3-270m", "fp32", score=10.0)
     busy["roofline"], busy["speed"]["verdict"] = {"efficiency": 0.04, "bandwidth_gb_s": 13.0}, "contended"
     from mindbench.runtimes import efficiency_family
+
     assert measured_efficiency([quiet, busy], family_of=efficiency_family) == {("cpu", "fp32"): 0.3}
     assert R.bandwidth_for(CPU, [quiet, busy, busy])["gb_s"] == 30.0
-    assert R.bandwidth_for(CPU, [busy])["gb_s"] == 13.0          # nothing quiet: what there is
+    assert R.bandwidth_for(CPU, [busy])["gb_s"] == 13.0  # nothing quiet: what there is
     rep = estimate_check.check([quiet, busy])
-    assert {x["record"] for x in rep["rows"] if x["figure"] == "decode tok/s"} == {"smollm2-135m-instruct transformers fp32"}
+    assert {x["record"] for x in rep["rows"] if x["figure"] == "decode tok/s"} == {
+        "smollm2-135m-instruct transformers fp32"
+    }
     assert any("1 records measured contended" in s for s in rep["skipped"])
 
 
 # --- llama.cpp GGUF candidates on a CPU ------------------------------------------------------------------
+
 
 def test_llamacpp_gguf_types_are_cpu_candidates_installed_or_not(monkeypatch):
     monkeypatch.setattr(get_runtime("llamacpp"), "available", lambda: True)
@@ -265,10 +389,11 @@ def test_llamacpp_gguf_types_are_cpu_candidates_installed_or_not(monkeypatch):
     q8 = got[("qwen2.5-coder-7b-instruct", "llamacpp", "Q8_0")]
     # bytes per weight: 7.62e9 x the one GGUF bits-per-weight table's Q4_K_M (models/perf.py) / 8
     from mindbench.models.perf import GGUF_BPW
+
     assert q4.estimate["weights_mb"] == pytest.approx(7_615_616_512 * GGUF_BPW["Q4_K_M"] / 8 / 2**20, rel=1e-3)
     assert q8.memory_mb > q4.memory_mb and q8.decode_tok_s < q4.decode_tok_s
     own = got[("qwen2.5-coder-0.5b-instruct", "llamacpp", "Q4_K_M")]
-    assert own.estimate["weights_mb"] == pytest.approx(491_400_064 / 2**20, abs=0.1)   # the packaged file itself
+    assert own.estimate["weights_mb"] == pytest.approx(491_400_064 / 2**20, abs=0.1)  # the packaged file itself
     # measured llama.cpp efficiency replaces the assumed one
     store = [dict(rec(CPU, "smollm2-135m-instruct", "Q4_1", runtime="llamacpp"), roofline={"efficiency": 0.25})]
     cands, _, _ = R.candidates(CPU, store, "code", models=["qwen2.5-coder-7b-instruct"])
@@ -287,14 +412,24 @@ def test_llamacpp_gguf_types_are_cpu_candidates_installed_or_not(monkeypatch):
     q4c = {(c.model, c.runtime, c.precision): c for c in cands}[("qwen2.5-coder-7b-instruct", "llamacpp", "Q4_K_M")]
     assert q4c.ready_here is False and "llama-cpp-python" in q4c.install
     assert q4c.install_note().startswith("not installed here: ")
-    here = hardware.HardwareProfile("Synthetic CPU", 2, 24 * 1024, [], False, True, name="detected",
-                                    cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
+    here = hardware.HardwareProfile(
+        "Synthetic CPU",
+        2,
+        24 * 1024,
+        [],
+        False,
+        True,
+        name="detected",
+        cpu_bandwidth_gb_s=20.0,
+        cpu_bandwidth_source="assumed",
+    )
     r = R.recommend(here, [], "code", models=["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"])
     assert r.chosen.runtime != "llamacpp"
     assert any(c.runtime == "llamacpp" and c.excluded.startswith("not installed here") for c in r.excluded)
 
 
 # --- the estimator's own error ------------------------------------------------------------------------------
+
 
 def test_check_estimates_over_the_committed_records_weights_within_5_percent():
     records, _ = R.load_records()
@@ -303,20 +438,23 @@ def test_check_estimates_over_the_committed_records_weights_within_5_percent():
     assert weights and all(abs(x["error_pct"]) <= 5 for x in rep["rows"] if x["figure"] == "weights")
     figs = {(s["runtime"], s["figure"]) for s in rep["summary"]}
     assert ("transformers", "peak memory") in figs and ("transformers", "decode tok/s") in figs
-    assert ("llamacpp", "weights") in figs       # results/packaged-sweep.jsonl: the four packaged GGUFs
+    assert ("llamacpp", "weights") in figs  # results/packaged-sweep.jsonl: the four packaged GGUFs
     assert rep["not_modelled"]
 
 
 def test_llamacpp_record_estimate_counts_the_kv_cache_allocated_at_load():
     # A llama.cpp record's weights_mb is weights + the KV cache allocated for the load's n_ctx.
     import inspect
+
     from mindbench.runtimes.llamacpp.engine import LlamaCppEngine
     from mindbench.runtimes.llamacpp.runtime import LOAD_CONTEXT
+
     assert inspect.signature(LlamaCppEngine.load).parameters["n_ctx"].default == LOAD_CONTEXT
     spec = R.catalog.CATALOG["qwen2.5-coder-1.5b-instruct"]
-    est = get_runtime("llamacpp").estimate_cell(spec, "Q4_K_M", "cpu", context=320, bandwidth_gb_s=20.0,
-                                                efficiency=None)
-    kv = 28 * 2 * 2 * 128 * LOAD_CONTEXT * 2 / 2**20     # layers x K,V x KV heads x head_dim x n_ctx x f16
+    est = get_runtime("llamacpp").estimate_cell(
+        spec, "Q4_K_M", "cpu", context=320, bandwidth_gb_s=20.0, efficiency=None
+    )
+    kv = 28 * 2 * 2 * 128 * LOAD_CONTEXT * 2 / 2**20  # layers x K,V x KV heads x head_dim x n_ctx x f16
     assert est["weights"] == pytest.approx(spec.size_bytes / 2**20 + kv, rel=1e-3)
     assert est["peak memory"] > est["weights"]
 
@@ -343,6 +481,7 @@ def test_check_estimates_and_longest_context_commands():
 def test_longest_context_is_the_largest_that_fits():
     from mindbench.models.catalog import CATALOG
     from mindbench.models.estimate import estimate
+
     hw = hardware.from_options(None, gpu_memory="8GB")
     budget = R.budget(hw)
     rows = estimate_check.longest_contexts(hw, [], budget, "code")
@@ -361,13 +500,18 @@ def test_best_config_and_the_command_decide_alike_and_say_what_is_not_installed(
     # the command says the coder would win, with the line that installs it.
     from mindbench.models import packaged
     from mindbench.models.catalog import CATALOG
+
     here = hardware.detect()
     store = tmp_path / "runs.jsonl"
-    store.write_text("".join(json.dumps(rec(here, m, "fp32", score=s, stderr=0.05, n=80, tok_s=20, peak_mb=1000)) + "\n"
-                             for m, s in (("qwen2.5-coder-0.5b-instruct", 77.5), ("smollm2-135m-instruct", 27.5))))
+    store.write_text(
+        "".join(
+            json.dumps(rec(here, m, "fp32", score=s, stderr=0.05, n=80, tok_s=20, peak_mb=1000)) + "\n"
+            for m, s in (("qwen2.5-coder-0.5b-instruct", 77.5), ("smollm2-135m-instruct", 27.5))
+        )
+    )
     if packaged.installed(CATALOG["qwen2.5-coder-0.5b-instruct"]):
         assert R.best_config("code", store, hardware=here)["model"] == "qwen2.5-coder-0.5b-instruct"
-    monkeypatch.setattr(packaged, "installed", lambda spec, finder=None: False)   # the parts, missing
+    monkeypatch.setattr(packaged, "installed", lambda spec, finder=None: False)  # the parts, missing
     assert R.best_config("code", store, hardware=here)["model"] == "smollm2-135m-instruct"
     r = R.recommend(here, R.load_records([store])[0], "code")
     assert r.config() == R.best_config("code", store, hardware=here)
@@ -380,7 +524,8 @@ def test_best_config_and_the_command_decide_alike_and_say_what_is_not_installed(
     assert out.exit_code == 0, out.output
     chosen = json.loads(out.output)["tasks"]["code"]["chosen"]
     assert (chosen["model"], chosen["runtime"], chosen["precision"]) == tuple(
-        R.best_config("code", store, hardware=here)[k] for k in ("model", "runtime", "precision"))
+        R.best_config("code", store, hardware=here)[k] for k in ("model", "runtime", "precision")
+    )
 
 
 def test_laptop_profile_picks_the_coder_at_q4_k_m_not_fp32():
@@ -396,10 +541,30 @@ def test_prefer_published_picks_the_model_that_publishes_more_even_when_both_wer
     # The defect: with both coders measured here, --prefer published looked only at configurations
     # *not* measured (the 0.5B at another precision) and chose the 0.5B (published 61.6) over the
     # 1.5B (70.7). Every fitting configuration counts now, on the ranking benchmark.
-    store = [rec(CPU, "qwen2.5-coder-0.5b-instruct", "Q4_K_M", score=77.5, stderr=2.9, n=213, tok_s=40,
-                 peak_mb=900, runtime="llamacpp"),
-             rec(CPU, "qwen2.5-coder-1.5b-instruct", "Q4_K_M", score=77.0, stderr=2.9, n=213, tok_s=19.4,
-                 peak_mb=1700, runtime="llamacpp")]
+    store = [
+        rec(
+            CPU,
+            "qwen2.5-coder-0.5b-instruct",
+            "Q4_K_M",
+            score=77.5,
+            stderr=2.9,
+            n=213,
+            tok_s=40,
+            peak_mb=900,
+            runtime="llamacpp",
+        ),
+        rec(
+            CPU,
+            "qwen2.5-coder-1.5b-instruct",
+            "Q4_K_M",
+            score=77.0,
+            stderr=2.9,
+            n=213,
+            tok_s=19.4,
+            peak_mb=1700,
+            runtime="llamacpp",
+        ),
+    ]
     r = R.recommend(CPU, store, "code", models=PACKAGED, prefer="published", min_tok_s=0)
     assert r.chosen.model == "qwen2.5-coder-1.5b-instruct"
     assert r.decided_by[0] == "published (--prefer published)" and "also measured here" in " ".join(r.why)
@@ -409,17 +574,32 @@ def test_prefer_published_picks_the_model_that_publishes_more_even_when_both_wer
 def test_contended_speed_is_a_lower_bound_not_discarded():
     # The defect: a run measured 25.9 tok/s while other work held the cores; the record was
     # discarded and an estimate of 6.7 tok/s used. Contention only slows a run: 25.9 is a floor.
-    box = hardware.HardwareProfile("Synthetic CPU", 8, 24 * 1024, [], False, True, name="synthetic",
-                                   cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
+    box = hardware.HardwareProfile(
+        "Synthetic CPU",
+        8,
+        24 * 1024,
+        [],
+        False,
+        True,
+        name="synthetic",
+        cpu_bandwidth_gb_s=20.0,
+        cpu_bandwidth_source="assumed",
+    )
     r0 = rec(box, "qwen2.5-coder-1.5b-instruct", "Q4_K_M", tok_s=25.9, peak_mb=1700, runtime="llamacpp")
     r0["speed"]["verdict"] = "contended"
-    c = next(c for c in R.candidates(box, [r0], "code")[0] if c.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M"))
+    c = next(
+        c for c in R.candidates(box, [r0], "code")[0] if c.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M")
+    )
     assert c.decode_tok_s == 25.9 and "lower bound" in c.speed_source
     # an estimate above the floor stays (the floor only raises it)
     r0["speed"]["decode_tok_s"]["mean"] = 0.5
-    c = next(c for c in R.candidates(box, [r0], "code")[0] if c.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M"))
+    c = next(
+        c for c in R.candidates(box, [r0], "code")[0] if c.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M")
+    )
     assert c.decode_tok_s > 0.5 and c.speed_source == "estimated"
     # a noisy (not contended) record's speed still does not count
     r0["speed"].update(verdict="noisy", decode_tok_s={"mean": 99.0, "std": 30, "n": 3})
-    c = next(c for c in R.candidates(box, [r0], "code")[0] if c.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M"))
+    c = next(
+        c for c in R.candidates(box, [r0], "code")[0] if c.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M")
+    )
     assert c.decode_tok_s != 99.0

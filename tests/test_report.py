@@ -1,37 +1,79 @@
 """Reports from synthetic records (schema 1): every format renders the measured figures with
 their spread, failed cells keep their status and message, and the plot is a real PNG."""
 
-from pathlib import Path
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from mindbench.store import results
 from mindbench.cli.report import report_command
 from mindbench.present.report import pareto_front, plot, render
+from mindbench.store import results
 
 
-def record(precision, *, score=None, stderr=None, n=20, decode=20.0, decode_std=0.5, peak=900.0,
-           status="ok", error=None, model="smollm2-135m-instruct", suites=("code",), weights="pretrained",
-           estimated=None, timestamp="2025-01-01T00:00:00"):
-    cfg = {"model": model, "runtime": "transformers", "precision": precision, "dtype": "float32",
-           "device": "cpu", "weights": weights, "suites": list(suites), "limit": n, "repeats": 3}
-    hw = {"fingerprint": "fp-A", "memory_class": "cpu-16gb", "cpu": "Test CPU", "cores": 2, "ram_mb": 16000,
-          "gpus": []}
-    rec = {"schema": 1, "run_id": "r", "timestamp": timestamp, "status": status, "error": error, "config": cfg,
-           "hardware": hw, "memory": {}, "speed": {}, "quality": {}}
+def record(
+    precision,
+    *,
+    score=None,
+    stderr=None,
+    n=20,
+    decode=20.0,
+    decode_std=0.5,
+    peak=900.0,
+    status="ok",
+    error=None,
+    model="smollm2-135m-instruct",
+    suites=("code",),
+    weights="pretrained",
+    estimated=None,
+    timestamp="2025-01-01T00:00:00",
+):
+    cfg = {
+        "model": model,
+        "runtime": "transformers",
+        "precision": precision,
+        "dtype": "float32",
+        "device": "cpu",
+        "weights": weights,
+        "suites": list(suites),
+        "limit": n,
+        "repeats": 3,
+    }
+    hw = {"fingerprint": "fp-A", "memory_class": "cpu-16gb", "cpu": "Test CPU", "cores": 2, "ram_mb": 16000, "gpus": []}
+    rec = {
+        "schema": 1,
+        "run_id": "r",
+        "timestamp": timestamp,
+        "status": status,
+        "error": error,
+        "config": cfg,
+        "hardware": hw,
+        "memory": {},
+        "speed": {},
+        "quality": {},
+    }
     if status == "ok":
         rec["memory"] = {"weights_mb": 540.0, "peak_rss_mb": peak}
-        rec["speed"] = {"decode_tok_s": {"mean": decode, "std": decode_std, "n": 3},
-                        "prefill_tok_s": {"mean": 410.0, "std": 12.0, "n": 3},
-                        "ttft_ms": {"mean": 31.0, "std": 1.5, "n": 3}}
+        rec["speed"] = {
+            "decode_tok_s": {"mean": decode, "std": decode_std, "n": 3},
+            "prefill_tok_s": {"mean": 410.0, "std": 12.0, "n": 3},
+            "ttft_ms": {"mean": 31.0, "std": 1.5, "n": 3},
+        }
         rec["roofline"] = {"bandwidth_gb_s": 12.0, "bytes_per_token": 5.4e8, "efficiency": 0.9}
         if score is not None:
-            rec["quality"] = {s: {"score": score, "metric": "pass@1" if s == "code" else "accuracy",
-                                  "value": score / 100, "stderr": stderr, "n": n} for s in suites}
+            rec["quality"] = {
+                s: {
+                    "score": score,
+                    "metric": "pass@1" if s == "code" else "accuracy",
+                    "value": score / 100,
+                    "stderr": stderr,
+                    "n": n,
+                }
+                for s in suites
+            }
     if estimated:
         rec["estimated"] = estimated
     rec["cell"] = results.cell_key(cfg, hw["fingerprint"])
@@ -41,11 +83,13 @@ def record(precision, *, score=None, stderr=None, n=20, decode=20.0, decode_std=
 @pytest.fixture
 def store(tmp_path):
     path = tmp_path / "runs.jsonl"
-    for rec in [record("fp32", score=15.0, stderr=0.08, decode=21.3, decode_std=0.4, peak=1100),
-                record("int8", score=10.0, stderr=0.067, decode=6.2, decode_std=0.3, peak=800),
-                record("int4", score=5.0, stderr=0.049, decode=18.8, decode_std=0.9, peak=700),
-                record("bf16", status="oom", error="out of memory while loading: try --precision int4"),
-                record("fp16", status="crashed", error="worker died (signal 11)")]:
+    for rec in [
+        record("fp32", score=15.0, stderr=0.08, decode=21.3, decode_std=0.4, peak=1100),
+        record("int8", score=10.0, stderr=0.067, decode=6.2, decode_std=0.3, peak=800),
+        record("int4", score=5.0, stderr=0.049, decode=18.8, decode_std=0.9, peak=700),
+        record("bf16", status="oom", error="out of memory while loading: try --precision int4"),
+        record("fp16", status="crashed", error="worker died (signal 11)"),
+    ]:
         results.append(path, rec)
     return path
 
@@ -55,8 +99,7 @@ def test_markdown_table_has_measured_figures_with_spread(store):
     lines = md.splitlines()
     assert lines[0].startswith("Hardware: Test CPU, 2 cores")
     header = next(l for l in lines if l.startswith("| model"))
-    for col in ("params", "runtime", "precision", "peak MB", "decode tok/s", "prefill tok/s", "TTFT ms",
-                "code", "use"):
+    for col in ("params", "runtime", "precision", "peak MB", "decode tok/s", "prefill tok/s", "TTFT ms", "code", "use"):
         assert col in header
     fp32 = next(l for l in lines if "| fp32" in l)
     assert "21.3 ± 0.4" in fp32 and "15.0 ± 8.0 (n=20) pass@1" in fp32 and "0.135B" in fp32
@@ -130,13 +173,16 @@ def test_pareto_front():
 
 
 def test_plot_writes_a_real_png(store, tmp_path):
-    recs = results.read(store) + [record("fp32", model="gemma3-270m", score=12, stderr=0.07, peak=1500),
-                                  record("int4", model="gemma3-270m", score=11, stderr=0.07, peak=900)]
+    recs = results.read(store) + [
+        record("fp32", model="gemma3-270m", score=12, stderr=0.07, peak=1500),
+        record("int4", model="gemma3-270m", score=11, stderr=0.07, peak=900),
+    ]
     out = plot(recs, tmp_path / "sub" / "report.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert 20_000 < len(data) < 2_000_000
     import struct
+
     width, height = struct.unpack(">II", data[16:24])
     assert width > 1000 and height > 400
 
@@ -176,23 +222,31 @@ def test_cli_user_errors(tmp_path):
 def test_paired_section_in_every_format():
     """Cells with per-task verdicts are compared with the model's widest precision on the same
     tasks: flips, McNemar p, bootstrap CI, MDE, and "not distinguishable" inside the noise."""
+
     def with_items(rec, right):
         rec["quality"]["code"]["items"] = {f"HumanEval/{i}": float(i in right) for i in range(20)}
         return rec
-    recs = [with_items(record("fp32", score=50.0, stderr=0.11), range(10)),
-            with_items(record("int8", score=45.0, stderr=0.11), range(1, 10)),      # 1 lost
-            with_items(record("int4", score=0.0, stderr=0.0), ()),                 # 10 lost
-            record("fp16", score=40.0, stderr=0.11)]                               # no items: unpaired
+
+    recs = [
+        with_items(record("fp32", score=50.0, stderr=0.11), range(10)),
+        with_items(record("int8", score=45.0, stderr=0.11), range(1, 10)),  # 1 lost
+        with_items(record("int4", score=0.0, stderr=0.0), ()),  # 10 lost
+        record("fp16", score=40.0, stderr=0.11),
+    ]  # no items: unpaired
     md = render(recs, "md")
     assert "Against each model's widest precision" in md
-    lines = {ln.split("|")[4].strip(): ln for ln in md.splitlines() if ln.startswith("| smollm2") and "code" in ln.split("|")[2]}
+    lines = {
+        ln.split("|")[4].strip(): ln
+        for ln in md.splitlines()
+        if ln.startswith("| smollm2") and "code" in ln.split("|")[2]
+    }
     assert "1 / 0" in lines["int8"] and "not distinguishable at n = 20" in lines["int8"]
     assert "10 / 0" in lines["int4"] and "fp32 better" in lines["int4"] and "0.00195" in lines["int4"]
     assert "two-proportion" in lines["fp16"] and "not distinguishable at n = 20" in lines["fp16"]
     assert "Against each model" in render(recs, "html")
     data = {d["precision"]: d["paired"] for d in json.loads(render(recs, "json"))}
     assert data["fp32"] == {} and data["int4"]["code"]["right_to_wrong"] == 10
-    assert data["int4"]["code"]["p"] == pytest.approx(2 * 0.5 ** 10) and data["int4"]["code"]["ci"][1] < 0
+    assert data["int4"]["code"]["p"] == pytest.approx(2 * 0.5**10) and data["int4"]["code"]["ci"][1] < 0
     rows = {r["precision"]: r for r in csv.DictReader(io.StringIO(render(recs, "csv")))}
     assert rows["int4"]["code_vs_ref_verdict"] == "fp32 better" and rows["fp32"]["code_vs_ref_p"] == ""
     assert float(rows["int8"]["code_vs_ref_diff"]) == pytest.approx(-5.0)
@@ -204,8 +258,9 @@ def test_run_summary_says_once_what_every_row_shares():
     """`mindbench run`'s terminal table moves the columns every row shares (one model on one
     runtime) above the table; with several models the model column stays. Report's Markdown keeps
     every column."""
-    from mindbench.store import results as res
     from mindbench.present.table import text
+    from mindbench.store import results as res
+
     root = Path(__file__).resolve().parent.parent / "results"
     one = [r for r in res.read(root / "baseline.jsonl")]
     head, header = text(one, "simple").splitlines()[:2]

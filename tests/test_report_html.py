@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mindbench.store import results
 from mindbench.cli.compare import compare_command
-from mindbench.decide.compare import compare
 from mindbench.cli.report import report_command
+from mindbench.decide.compare import compare
 from mindbench.present.report import latest, load_records, table_rows, view
 from mindbench.present.report_html import compare_page, page
+from mindbench.store import results
 
 ROOT = Path(__file__).resolve().parents[1]
 STORES = sorted((ROOT / "results").glob("*.jsonl")) + sorted((ROOT / "results" / "gate").glob("*.jsonl"))
@@ -37,8 +37,9 @@ class Page(HTMLParser):
         self.attrs.extend((tag, k, v or "") for k, v in attrs)
         self._in.append(tag)
         if tag == "table":
-            self._table = self.tables.setdefault(a.get("id"), {"head": [], "rows": [], "row_classes": [],
-                                                               "classes": a.get("class", "")})
+            self._table = self.tables.setdefault(
+                a.get("id"), {"head": [], "rows": [], "row_classes": [], "classes": a.get("class", "")}
+            )
         elif tag == "tr" and self._table is not None:
             self._row = []
             self._row_class = a.get("class")
@@ -161,29 +162,66 @@ def test_committed_baseline_page_is_the_baselines():
 
 
 def _rec(precision, fp="fp-A", cpu="Test CPU", **kw):
-    cfg = {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": precision,
-           "dtype": "float32", "device": "cpu", "weights": "pretrained", "suites": ["code"], "limit": 20,
-           "repeats": 3, "prompt_tokens": 512, "new_tokens": 128, "threads": 2}
-    hw = {"fingerprint": fp, "memory_class": "cpu-16gb", "cpu": cpu, "cores": 2, "ram_mb": 16000, "gpus": [],
-          "cpu_features": ["avx2", "avx512f"], "speed_fingerprint": "sf-" + fp}
-    rec = {"schema": results.SCHEMA, "run_id": "r1", "timestamp": "2026-01-01T00:00:00+00:00", "status": "ok", "error": None,
-           "config": cfg, "hardware": hw, "software": {"mindbench": "0.1.0", "commit": "abc123", "torch": "2.13"},
-           "memory": {"weights_mb": 500.0, "peak_rss_mb": 900.0},
-           "speed": {"decode_tok_s": {"mean": 20.0, "std": 0.5, "n": 3},
-                     "prefill_tok_s": {"mean": 400.0, "std": 10.0, "n": 3}, "ttft_ms": {"mean": 30.0, "std": 1.0, "n": 3}},
-           "quality": {"code": {"score": 30.0, "value": 0.3, "stderr": 0.1, "n": 20, "metric": "pass@1"}},
-           "fidelity": None}
+    cfg = {
+        "model": "smollm2-135m-instruct",
+        "runtime": "transformers",
+        "precision": precision,
+        "dtype": "float32",
+        "device": "cpu",
+        "weights": "pretrained",
+        "suites": ["code"],
+        "limit": 20,
+        "repeats": 3,
+        "prompt_tokens": 512,
+        "new_tokens": 128,
+        "threads": 2,
+    }
+    hw = {
+        "fingerprint": fp,
+        "memory_class": "cpu-16gb",
+        "cpu": cpu,
+        "cores": 2,
+        "ram_mb": 16000,
+        "gpus": [],
+        "cpu_features": ["avx2", "avx512f"],
+        "speed_fingerprint": "sf-" + fp,
+    }
+    rec = {
+        "schema": results.SCHEMA,
+        "run_id": "r1",
+        "timestamp": "2026-01-01T00:00:00+00:00",
+        "status": "ok",
+        "error": None,
+        "config": cfg,
+        "hardware": hw,
+        "software": {"mindbench": "0.1.0", "commit": "abc123", "torch": "2.13"},
+        "memory": {"weights_mb": 500.0, "peak_rss_mb": 900.0},
+        "speed": {
+            "decode_tok_s": {"mean": 20.0, "std": 0.5, "n": 3},
+            "prefill_tok_s": {"mean": 400.0, "std": 10.0, "n": 3},
+            "ttft_ms": {"mean": 30.0, "std": 1.0, "n": 3},
+        },
+        "quality": {"code": {"score": 30.0, "value": 0.3, "stderr": 0.1, "n": 20, "metric": "pass@1"}},
+        "fidelity": None,
+    }
     rec.update(kw)
     rec["cell"] = results.cell_key(cfg, fp)
     return rec
 
 
 def _fid(kld, top1, ref=False):
-    return {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": ref, "text_sha": "x",
-            "tokens": 4096, "documents": 8, "kld": {"mean": kld, "ci_lo": kld * 0.8, "ci_hi": kld * 1.2},
-            "top1": {"mean": top1, "ci_lo": top1 - 0.02, "ci_hi": min(1.0, top1 + 0.02)},
-            "delta_p": {"median": 0.001, "p90": 0.01, "p99": 0.05},
-            "ppl_ratio": {"mean": 1.01, "ci_lo": 1.0, "ci_hi": 1.02}, "seconds": 3.0}
+    return {
+        "reference": {"runtime": "transformers", "precision": "fp32"},
+        "is_reference": ref,
+        "text_sha": "x",
+        "tokens": 4096,
+        "documents": 8,
+        "kld": {"mean": kld, "ci_lo": kld * 0.8, "ci_hi": kld * 1.2},
+        "top1": {"mean": top1, "ci_lo": top1 - 0.02, "ci_hi": min(1.0, top1 + 0.02)},
+        "delta_p": {"median": 0.001, "p90": 0.01, "p99": 0.05},
+        "ppl_ratio": {"mean": 1.01, "ci_lo": 1.0, "ci_hi": 1.02},
+        "seconds": 3.0,
+    }
 
 
 @pytest.fixture
@@ -196,8 +234,14 @@ def rich():
     int4["speed"]["verdict"] = "contended"
     int4["quality"]["code"].update(source="published (model card)", empty_outputs=3)
     fp16 = _rec("fp16", fidelity={"error": "vocabularies differ"})
-    oom = _rec("bf16", status="oom", error="CUDA out of memory <b>while</b> loading; try --precision int4",
-               memory={}, speed={}, quality={})
+    oom = _rec(
+        "bf16",
+        status="oom",
+        error="CUDA out of memory <b>while</b> loading; try --precision int4",
+        memory={},
+        speed={},
+        quality={},
+    )
     other = _rec("fp32", fp="fp-B", cpu="Other CPU")
     return [fp32, int8, int4, fp16, oom, other]
 
@@ -293,7 +337,7 @@ def test_empty_store_still_makes_a_page():
 
 def _card(text: str, label: str) -> str:
     start = text.index(f"<h3>{label}")
-    return text[start:text.index("</div>", start)]
+    return text[start : text.index("</div>", start)]
 
 
 def test_machine_header_shows_the_bandwidth_its_records_measured():
@@ -301,11 +345,13 @@ def test_machine_header_shows_the_bandwidth_its_records_measured():
     the page had measured 33-53 GB/s: now the measured figures, their spread, and how."""
     how = "read: torch.sum over 1024 MiB float32"
     assumed = {"bandwidth_gb_s": 20.0, "bandwidth_source": "assumed (typical dual-channel DDR4)"}
-    recs = [_rec(p, roofline={"bandwidth_gb_s": bw, "bandwidth_method": how})
-            for p, bw in (("fp32", 33.4), ("int8", 41.0), ("int4", 52.9))]
+    recs = [
+        _rec(p, roofline={"bandwidth_gb_s": bw, "bandwidth_method": how})
+        for p, bw in (("fp32", 33.4), ("int8", 41.0), ("int4", 52.9))
+    ]
     for r in recs:
         r["hardware"].update(assumed)
-    other = _rec("fp32", fp="fp-B", cpu="Other CPU")            # a machine whose records measured nothing
+    other = _rec("fp32", fp="fp-B", cpu="Other CPU")  # a machine whose records measured nothing
     other["hardware"].update(assumed)
     text = page(recs + [other])
     mine = _card(text, "M1")

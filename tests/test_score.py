@@ -30,16 +30,18 @@ def test_human_eval_samples_give_pass_at_k_and_verdicts_with_reasons(tmp_path):
     # a cheat, so every task's pass@1 is 1/2 and pass@2 is 1.
     lines = []
     for tid in IDS:
-        lines += [{"task_id": tid, "completion": CODE[tid].fields["canonical_solution"]},
-                  {"task_id": tid, "completion": ANY}]
+        lines += [
+            {"task_id": tid, "completion": CODE[tid].fields["canonical_solution"]},
+            {"task_id": tid, "completion": ANY},
+        ]
     samples = _write(tmp_path / "samples.jsonl", lines)
     code, out = _score(samples, "--json")
     assert code == 0, out
-    res = json.loads(out[out.index("{"):])
+    res = json.loads(out[out.index("{") :])
     assert res["n"] == 4 and res["samples"] == 8 and res["value"] == 0.5
     assert res["pass@k"]["pass@2"]["value"] == 1.0 and res["pass@k"]["pass@1"]["value"] == 0.5
     assert res["items"] == {tid: 0.5 for tid in IDS}
-    assert res["sandbox"]["mode"] in ("uid", "userns", "plain")   # the tier that really ran
+    assert res["sandbox"]["mode"] in ("uid", "userns", "plain")  # the tier that really ran
     verdicts = [json.loads(x) for x in (tmp_path / "samples.jsonl_results.jsonl").read_text().splitlines()]
     assert [v["passed"] for v in verdicts] == [True, False] * 4
     assert all("returned a _ANY, not data" in v["reason"] for v in verdicts[1::2])
@@ -54,33 +56,57 @@ def test_evalplus_solutions_and_log_samples_lines(tmp_path):
     # model and the text the run scored as "completion" (a chat reply: a fenced block)
     lines = [{"task_id": tid, "solution": CODE[tid].prompt + CODE[tid].fields["canonical_solution"]} for tid in IDS]
     code, out = _score(_write(tmp_path / "evalplus.jsonl", lines), "--json")
-    assert code == 0 and json.loads(out[out.index("{"):])["value"] == 1.0
+    assert code == 0 and json.loads(out[out.index("{") :])["value"] == 1.0
     t = CODE["easy/0"]
-    logged = [{"suite": "code", "task_id": t.id, "model": "m", "runtime": "r", "precision": "p", "chat": True,
-               "output": "ignored", "completion": f"```python\n{t.prompt}{t.fields['canonical_solution']}```"},
-              {"suite": "data", "task_id": "sales-1", "model": "m", "runtime": "r", "precision": "p",
-               "completion": "whatever"}]
+    logged = [
+        {
+            "suite": "code",
+            "task_id": t.id,
+            "model": "m",
+            "runtime": "r",
+            "precision": "p",
+            "chat": True,
+            "output": "ignored",
+            "completion": f"```python\n{t.prompt}{t.fields['canonical_solution']}```",
+        },
+        {
+            "suite": "data",
+            "task_id": "sales-1",
+            "model": "m",
+            "runtime": "r",
+            "precision": "p",
+            "completion": "whatever",
+        },
+    ]
     code, out = _score(_write(tmp_path / "log.jsonl", logged), "--json")
-    res = json.loads(out[out.index("{"):])
+    res = json.loads(out[out.index("{") :])
     assert code == 0 and res["value"] == 1.0 and res["samples"] == 1 and res["skipped_lines"] == 1
 
 
 def test_data_suite_scores_the_answer_value(tmp_path):
     tasks = get_suite("data").load()[:2]
-    lines = [{"task_id": t.id, "completion": f"import pandas as pd\ndf = pd.read_csv({t.fields['file']!r})\n"
-                                             f"answer = {t.fields['ref']}"} for t in tasks]
+    lines = [
+        {
+            "task_id": t.id,
+            "completion": f"import pandas as pd\ndf = pd.read_csv({t.fields['file']!r})\nanswer = {t.fields['ref']}",
+        }
+        for t in tasks
+    ]
     lines.append({"task_id": tasks[0].id, "completion": f"answer = {tasks[0].fields['answer'] + 1}"})
     code, out = _score(_write(tmp_path / "d.jsonl", lines), "--suite", "data", "--json")
-    res = json.loads(out[out.index("{"):])
+    res = json.loads(out[out.index("{") :])
     assert code == 0 and res["items"] == {tasks[0].id: 0.5, tasks[1].id: 1.0}
 
 
-@pytest.mark.parametrize("line,message", [
-    ('{"task_id": "HumanEval/0", "completion": "x"', "bad.jsonl:2: not valid JSON"),
-    ('["HumanEval/0"]', "bad.jsonl:2: a sample must be a JSON object"),
-    ('{"task_id": "HumanEval/999", "completion": "x"}', "bad.jsonl:2: unknown task id 'HumanEval/999'"),
-    ('{"task_id": "HumanEval/1"}', "bad.jsonl:2: missing string 'completion'"),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ('{"task_id": "HumanEval/0", "completion": "x"', "bad.jsonl:2: not valid JSON"),
+        ('["HumanEval/0"]', "bad.jsonl:2: a sample must be a JSON object"),
+        ('{"task_id": "HumanEval/999", "completion": "x"}', "bad.jsonl:2: unknown task id 'HumanEval/999'"),
+        ('{"task_id": "HumanEval/1"}', "bad.jsonl:2: missing string 'completion'"),
+    ],
+)
 def test_bad_lines_are_one_line_errors_naming_the_line(tmp_path, line, message):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"task_id": "HumanEval/0", "completion": "    return True\\n"}\n' + line + "\n")
@@ -94,8 +120,13 @@ def test_bad_arguments_exit_2(tmp_path):
     ok = _write(tmp_path / "ok.jsonl", [{"task_id": "easy/0", "completion": "    return 0\n"}])
     code, out = _score(ok, "--suite", "nope")
     assert code == 2 and "unknown suite 'nope'" in out
-    mixed = _write(tmp_path / "mixed.jsonl", [{"task_id": "easy/0", "completion": "x", "model": "a"},
-                                              {"task_id": "easy/0", "completion": "x", "model": "b"}])
+    mixed = _write(
+        tmp_path / "mixed.jsonl",
+        [
+            {"task_id": "easy/0", "completion": "x", "model": "a"},
+            {"task_id": "easy/0", "completion": "x", "model": "b"},
+        ],
+    )
     code, out = _score(mixed)
     assert code == 2 and "several configurations" in out
 
@@ -110,6 +141,7 @@ def test_a_real_runs_log_scores_as_the_run_did(tmp_path):
     """`mindbench score` on what `--log-samples` wrote gives the run's own score and items."""
     from mindbench.runtimes import get_engine
     from mindbench.suites.pipeline import evaluate
+
     eng = get_engine("smollm2-135m-instruct", "fp32", device="cpu", runtime="transformers")
     try:
         log = tmp_path / "log.jsonl"
@@ -117,6 +149,6 @@ def test_a_real_runs_log_scores_as_the_run_did(tmp_path):
     finally:
         eng.unload()
     code, out = _score(log, "--json")
-    res = json.loads(out[out.index("{"):])
+    res = json.loads(out[out.index("{") :])
     assert code == 0 and res["items"] == run["items"] and res["value"] == run["value"]
     assert res["pass@k"] == run["pass@k"]

@@ -28,7 +28,7 @@ def test_p99_of_twenty_has_no_upper_bound():
     # Binomial(20, 0.99): P(B <= 18) = 1 - 20 * .99**19 * .01 - .99**20 = 0.0169 <= 0.025
     # < P(B <= 19) = 0.182, so the lower bound is X(19); P(B >= 20) = 0.818 > 0.025: no rank
     # gives an upper bound, and none is invented.
-    assert S._binom_cdf(18, 20, 0.99) == pytest.approx(1 - 20 * 0.99 ** 19 * 0.01 - 0.99 ** 20)
+    assert S._binom_cdf(18, 20, 0.99) == pytest.approx(1 - 20 * 0.99**19 * 0.01 - 0.99**20)
     assert S.quantile_ci(list(range(1, 21)), 99) == (19, None)
 
 
@@ -42,12 +42,12 @@ def test_wilson_interval_of_8_of_10():
 def test_mean_interval_uses_student_t():
     m = S.mean_ci([1.0, 2.0, 3.0])
     assert m["mean"] == 2.0
-    assert m["ci_hi"] - m["mean"] == pytest.approx(4.303 / math.sqrt(3), rel=1e-6)   # sd 1, t(2) = 4.303
+    assert m["ci_hi"] - m["mean"] == pytest.approx(4.303 / math.sqrt(3), rel=1e-6)  # sd 1, t(2) = 4.303
 
 
 def test_parse_slo():
     assert S.parse_slo("ttft=500ms,itl=50ms,e2e=2s") == {"ttft": 0.5, "itl": 0.05, "e2e": 2.0}
-    assert S.parse_slo("ttft=250") == {"ttft": 0.25}           # bare numbers are ms
+    assert S.parse_slo("ttft=250") == {"ttft": 0.25}  # bare numbers are ms
     for bad in ("ttft=abc", "foo=1ms", "ttft", "itl=0ms"):
         with pytest.raises(InputError):
             S.parse_slo(bad)
@@ -55,11 +55,13 @@ def test_parse_slo():
 
 def _requests():
     R = S.RequestResult
-    return [R(start=0.0, first=1.0, end=3.0, chunk_times=[1.0, 2.0, 3.0], output_tokens=3),
-            R(start=0.0, first=1.5, end=2.5, chunk_times=[1.5, 2.0, 2.5], output_tokens=3),
-            R(start=2.5, first=3.0, end=4.0, chunk_times=[3.0, 3.5, 4.0], output_tokens=3),
-            R(start=3.0, first=4.0, end=6.0, chunk_times=[4.0, 5.0, 6.0], output_tokens=3),
-            R(start=3.5, error="HTTP 500")]
+    return [
+        R(start=0.0, first=1.0, end=3.0, chunk_times=[1.0, 2.0, 3.0], output_tokens=3),
+        R(start=0.0, first=1.5, end=2.5, chunk_times=[1.5, 2.0, 2.5], output_tokens=3),
+        R(start=2.5, first=3.0, end=4.0, chunk_times=[3.0, 3.5, 4.0], output_tokens=3),
+        R(start=3.0, first=4.0, end=6.0, chunk_times=[4.0, 5.0, 6.0], output_tokens=3),
+        R(start=3.5, error="HTTP 500"),
+    ]
 
 
 def test_level_summary_by_hand():
@@ -88,7 +90,7 @@ def test_pooled_interval_resamples_requests():
     assert same["p99"] == {"value": 1.0, "ci_lo": 1.0, "ci_hi": 1.0}
     mixed = S.pooled_distribution([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0]])
     assert mixed["p50"]["ci_lo"] < mixed["p50"]["value"] < mixed["p50"]["ci_hi"]
-    assert mixed == S.pooled_distribution([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0]])   # seeded
+    assert mixed == S.pooled_distribution([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0]])  # seeded
 
 
 def test_nothing_left_after_trimming_is_said():
@@ -98,6 +100,7 @@ def test_nothing_left_after_trimming_is_said():
 
 def test_shapes_and_levels():
     from mindbench.runtimes.openai.loadgen import parse_levels, parse_shapes
+
     assert parse_shapes("chat,code,tiny=32/8") == [("chat", 512, 128), ("code", 256, 256), ("tiny", 32, 8)]
     assert parse_levels("1,2,4,8", "concurrency", integer=True) == [1, 2, 4, 8]
     assert parse_levels("0.5,2", "rate", integer=False) == [0.5, 2.0]

@@ -14,9 +14,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from mindbench.models import hardware
 from mindbench.decide.compare import compare, compare_ab, speed_not_comparable
 from mindbench.measure import speed as S
+from mindbench.models import hardware
 from mindbench.runtimes.base import Timing, end_step, slow_decode_fault
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +47,7 @@ CPU revision\t: 1
 
 # --- 1. the fingerprint ------------------------------------------------------------------------
 
+
 def test_cpu_info_reads_vendor_ids_and_only_kernel_features():
     x86 = hardware.cpu_info(EPYC_AVX512)
     assert x86["vendor"] == "AuthenticAMD" and x86["model_id"] == "25/17/1"
@@ -59,9 +60,17 @@ def test_cpu_info_reads_vendor_ids_and_only_kernel_features():
 
 def _box(cpuinfo: str, gpus=()) -> hardware.HardwareProfile:
     info = hardware.cpu_info(cpuinfo)
-    return hardware.HardwareProfile("AMD EPYC", 2, 24 * 1024, list(gpus), bool(gpus), True,
-                                    cpu_vendor=info["vendor"], cpu_model_id=info["model_id"],
-                                    cpu_features=info["features"])
+    return hardware.HardwareProfile(
+        "AMD EPYC",
+        2,
+        24 * 1024,
+        list(gpus),
+        bool(gpus),
+        True,
+        cpu_vendor=info["vendor"],
+        cpu_model_id=info["model_id"],
+        cpu_features=info["features"],
+    )
 
 
 def test_same_machine_name_different_isa_is_a_different_speed_fingerprint():
@@ -77,6 +86,7 @@ def test_same_machine_name_different_isa_is_a_different_speed_fingerprint():
 
 def test_fallback_fingerprint_uses_the_same_formula(monkeypatch):
     from mindbench.models import fingerprint
+
     real = hardware.detect(nvml=SimpleNamespace(nvmlInit=lambda: (_ for _ in ()).throw(OSError("no driver"))))
     monkeypatch.setattr(hardware, "detect", lambda **kw: (_ for _ in ()).throw(RuntimeError("boom")))
     fb = fingerprint.hardware()
@@ -85,22 +95,42 @@ def test_fallback_fingerprint_uses_the_same_formula(monkeypatch):
 
 class FakeNVML:
     """pynvml's surface used here: one H100, versions, energy counter, running processes."""
+
     NVML_DEVICE_MIG_ENABLE = 1
 
     def __init__(self, driver="550.54.15", cuda=12040, others=(), energy_step_mj=5000.0):
         self.driver, self.cuda, self.others = driver, cuda, list(others)
         self.energy, self.energy_step = 1_000_000.0, energy_step_mj
 
-    def nvmlInit(self): pass
-    def nvmlShutdown(self): pass
-    def nvmlDeviceGetCount(self): return 1
-    def nvmlDeviceGetHandleByIndex(self, i): return ("h", i)
-    def nvmlDeviceGetName(self, h): return b"NVIDIA H100 80GB HBM3"
-    def nvmlDeviceGetMigMode(self, h): raise RuntimeError("NotSupported")
-    def nvmlDeviceGetMemoryInfo(self, h): return SimpleNamespace(total=80 * 2**30, free=79 * 2**30)
-    def nvmlDeviceGetCudaComputeCapability(self, h): return (9, 0)
-    def nvmlSystemGetDriverVersion(self): return self.driver
-    def nvmlSystemGetCudaDriverVersion(self): return self.cuda
+    def nvmlInit(self):
+        pass
+
+    def nvmlShutdown(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return ("h", i)
+
+    def nvmlDeviceGetName(self, h):
+        return b"NVIDIA H100 80GB HBM3"
+
+    def nvmlDeviceGetMigMode(self, h):
+        raise RuntimeError("NotSupported")
+
+    def nvmlDeviceGetMemoryInfo(self, h):
+        return SimpleNamespace(total=80 * 2**30, free=79 * 2**30)
+
+    def nvmlDeviceGetCudaComputeCapability(self, h):
+        return (9, 0)
+
+    def nvmlSystemGetDriverVersion(self):
+        return self.driver
+
+    def nvmlSystemGetCudaDriverVersion(self):
+        return self.cuda
 
     def nvmlDeviceGetTotalEnergyConsumption(self, h):
         self.energy += self.energy_step  # mJ; each read is one more timed run's worth
@@ -121,26 +151,47 @@ def test_gpu_compute_capability_driver_and_cuda_enter_the_speed_fingerprint():
 
 # --- 4. like with like: the false alarm, reproduced and gone -----------------------------------
 
+
 def _record(box: hardware.HardwareProfile, decode: float, verdict="ok", precision="int4") -> dict:
-    return {"schema": 2, "run_id": "r", "timestamp": "2026-01-01T00:00:00", "status": "ok", "error": None,
-            "config": {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": precision,
-                       "device": "cpu", "weights": "pretrained", "suites": [], "prompt_tokens": 512,
-                       "new_tokens": 128, "threads": 2},
-            "hardware": box.to_dict(), "memory": {"weights_mb": 159, "peak_rss_mb": 1400},
-            "speed": {"decode_tok_s": {"mean": decode, "std": 0.5, "n": 3},
-                      "prefill_tok_s": {"mean": 700.0, "std": 10.0, "n": 3},
-                      "ttft_ms": {"mean": 700.0, "std": 5.0, "n": 3}, "verdict": verdict},
-            "roofline": {}, "quality": {}}
+    return {
+        "schema": 2,
+        "run_id": "r",
+        "timestamp": "2026-01-01T00:00:00",
+        "status": "ok",
+        "error": None,
+        "config": {
+            "model": "smollm2-135m-instruct",
+            "runtime": "transformers",
+            "precision": precision,
+            "device": "cpu",
+            "weights": "pretrained",
+            "suites": [],
+            "prompt_tokens": 512,
+            "new_tokens": 128,
+            "threads": 2,
+        },
+        "hardware": box.to_dict(),
+        "memory": {"weights_mb": 159, "peak_rss_mb": 1400},
+        "speed": {
+            "decode_tok_s": {"mean": decode, "std": 0.5, "n": 3},
+            "prefill_tok_s": {"mean": 700.0, "std": 10.0, "n": 3},
+            "ttft_ms": {"mean": 700.0, "std": 5.0, "n": 3},
+            "verdict": verdict,
+        },
+        "roofline": {},
+        "quality": {},
+    }
 
 
 def test_false_alarm_between_cpus_that_differ_only_in_features_is_gone():
-    base = _record(_box(EPYC_AVX512), 23.4)     # the committed baseline's host
-    new = _record(_box(EPYC_AVX2), 6.2)         # the issue's host, same code
+    base = _record(_box(EPYC_AVX512), 23.4)  # the committed baseline's host
+    new = _record(_box(EPYC_AVX2), 6.2)  # the issue's host, same code
     # What the gate did: both records carry one fingerprint, so it compared them and cried wolf.
     # (Reproduced by giving the AVX2 record the baseline's speed identity.)
     as_before = copy.deepcopy(new)
-    as_before["hardware"].update(speed_fingerprint=base["hardware"]["speed_fingerprint"],
-                                 cpu_features=base["hardware"]["cpu_features"])
+    as_before["hardware"].update(
+        speed_fingerprint=base["hardware"]["speed_fingerprint"], cpu_features=base["hardware"]["cpu_features"]
+    )
     assert compare([base], [as_before])["regressions"] == 1
     # Now: speed is not compared, and says why; memory is still compared.
     r = compare([base], [new])
@@ -163,6 +214,7 @@ def test_speed_of_unknown_or_contended_measurements_is_not_compared():
 
 def _view(rec):
     from mindbench.present.report import view
+
     return view(rec)
 
 
@@ -173,7 +225,9 @@ def test_ab_pools_rounds_and_catches_a_halved_decode():
     slow = [_record(box, d / 2, precision="fp32", verdict="contended") for d in (14.5, 14.2)]
     assert compare_ab(a, honest)["regressions"] == 0
     r = compare_ab(a, slow)
-    assert r["regressions"] == 1 and [c["what"] for c in r["checks"] if c["verdict"] == "regression"] == ["decode tok/s"]
+    assert r["regressions"] == 1 and [c["what"] for c in r["checks"] if c["verdict"] == "regression"] == [
+        "decode tok/s"
+    ]
     dec = next(c for c in r["checks"] if c["what"] == "decode tok/s")
     assert dec["baseline"] == pytest.approx(14.5) and dec["rounds"] == [2, 2]
     assert any("2 of 4 rounds contended" in n for n in r["notes"])
@@ -181,6 +235,7 @@ def test_ab_pools_rounds_and_catches_a_halved_decode():
 
 def test_pooled_stats_equal_the_stats_of_the_union():
     from mindbench.decide.compare import _pooled
+
     xs, ys = [1.0, 2.0, 4.0], [3.0, 5.0]
     sx, sy, su = S.stat(xs), S.stat(ys), S.stat(xs + ys)
     m, sd, n = _pooled([(sx.mean, sx.std, sx.n), (sy.mean, sy.std, sy.n)])
@@ -188,6 +243,7 @@ def test_pooled_stats_equal_the_stats_of_the_union():
 
 
 # --- 3. contention measured, repeats until precise ---------------------------------------------
+
 
 class _Engine:
     device = "cpu"
@@ -218,7 +274,7 @@ def test_repeats_continue_until_the_ci_target_and_stop_at_the_time_cap():
     eng = _Engine([20, 22, 18, 21, 19, 20, 20, 20, 20, 20, 20, 20])
     r = S.measure_speed(eng, 10, 5, repeats=3, warmup=1, ci_target=0.05, probe=quiet)
     assert r.decode_tok_s.n > 3 and r.ci95_rel <= 0.05 and r.verdict == "ok"
-    assert r.decode_tok_s.n == min(n for n in range(3, 13) if S.ci_rel(eng.speeds[1:n + 1]) <= 0.05)
+    assert r.decode_tok_s.n == min(n for n in range(3, 13) if S.ci_rel(eng.speeds[1 : n + 1]) <= 0.05)
     wild = _Engine([5, 50] * 40)
     r = S.measure_speed(wild, 10, 5, repeats=2, warmup=0, ci_target=0.05, max_s=0.0, probe=quiet)
     assert r.decode_tok_s.n == 2 and r.verdict == "noisy"
@@ -226,7 +282,7 @@ def test_repeats_continue_until_the_ci_target_and_stop_at_the_time_cap():
 
 
 def test_cpu_taken_by_other_processes_marks_the_measurement_contended():
-    busy = S.ContentionProbe(stat_reader=_Stat(50.0))   # others: far more than our CPUs' wall time
+    busy = S.ContentionProbe(stat_reader=_Stat(50.0))  # others: far more than our CPUs' wall time
     r = S.measure_speed(_Engine([20.0]), 10, 5, repeats=3, warmup=0, probe=busy)
     assert r.verdict == "contended" and r.contention["stolen_frac"] > S.CONTENDED_FRAC
     assert S.usable({"speed": r.to_dict()}) is False and S.usable({"speed": {}}) is True
@@ -251,7 +307,7 @@ def test_gpu_sharing_and_energy_per_token_from_nvml():
     probe = S.ContentionProbe("cuda:0", nvml=nv, stat_reader=_Stat(0.0))
     r = S.measure_speed(_Engine([20.0]), 10, 5, repeats=3, warmup=0, ci_target=1.0, probe=probe)
     assert r.contention["gpu_other_processes"] == 1 and r.verdict == "contended"
-    assert r.contention["energy_j"] == pytest.approx(15.0)   # 3 runs x 5 J
+    assert r.contention["energy_j"] == pytest.approx(15.0)  # 3 runs x 5 J
     assert r.energy_j_per_token == pytest.approx(15.0 / (5 * 3))
     clean = S.ContentionProbe("cuda:0", nvml=FakeNVML(), stat_reader=_Stat(0.0))
     assert S.measure_speed(_Engine([20.0]), 10, 5, repeats=2, warmup=0, probe=clean).verdict == "ok"
@@ -259,15 +315,25 @@ def test_gpu_sharing_and_energy_per_token_from_nvml():
 
 # --- 6. standard figures ---------------------------------------------------------------------
 
+
 def test_itl_and_ttft_percentiles_and_llama_bench_pair():
     assert S.percentiles(range(1, 101)) == {"p50": 50.5, "p90": 90.1, "p99": 99.01}
-    r = S.measure_speed(_Engine([20.0]), 512, 128, repeats=2, warmup=0, ci_target=1.0,
-                        probe=S.ContentionProbe(stat_reader=_Stat(0.0)))
+    r = S.measure_speed(
+        _Engine([20.0]), 512, 128, repeats=2, warmup=0, ci_target=1.0, probe=S.ContentionProbe(stat_reader=_Stat(0.0))
+    )
     assert r.itl_ms == {"p50": 50.0, "p90": 50.0, "p99": 50.0} and r.ttft_pct_ms["p50"] == pytest.approx(120.0)
     assert r.llama_bench["pp512"] == r.prefill_tok_s.mean and r.llama_bench["tg128"] == pytest.approx(20.0)
     eng = _Engine([20.0])
-    r = S.measure_speed(eng, 64, 8, repeats=2, warmup=0, ci_target=1.0, llama_bench=True,
-                        probe=S.ContentionProbe(stat_reader=_Stat(0.0)))
+    r = S.measure_speed(
+        eng,
+        64,
+        8,
+        repeats=2,
+        warmup=0,
+        ci_target=1.0,
+        llama_bench=True,
+        probe=S.ContentionProbe(stat_reader=_Stat(0.0)),
+    )
     assert r.llama_bench["tg128"] == pytest.approx(20.0) and eng.calls == 2 + 4
 
 
@@ -283,9 +349,11 @@ def test_slow_decode_fault_doubles_each_step(monkeypatch):
 
 # --- 2. the roofline -------------------------------------------------------------------------
 
+
 def test_roofline_is_decode_times_bytes_over_read_bandwidth():
     from mindbench.measure.bandwidth import method
     from mindbench.sweep.worker import roofline_efficiency
+
     # SmolLM2-135M fp32: 538 MB per token, 14.5 tok/s, 17 GB/s read -> 46 %
     assert roofline_efficiency(14.5, 538_060_288, 17.0) == pytest.approx(14.5 * 538_060_288 / 17e9, abs=1e-4)
     assert roofline_efficiency(14.5, 538_060_288, None) is None
@@ -294,8 +362,10 @@ def test_roofline_is_decode_times_bytes_over_read_bandwidth():
 
 # --- recommend: filter only ----------------------------------------------------------------------
 
+
 def test_recommend_ignores_contended_speed_and_speed_from_another_cpu():
     from mindbench.decide.recommend import speed_evidence
+
     here = _box(EPYC_AVX512)
     fp = here.speed_fingerprint
     assert speed_evidence(_record(here, 20.0), fp)
@@ -306,30 +376,45 @@ def test_recommend_ignores_contended_speed_and_speed_from_another_cpu():
 
 # --- the A/B gate, live (real runs of the baseline's commit and HEAD) ----------------------------
 
+
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("MINDBENCH_LIVE_GATE") != "1",
-                    reason="about 5 min on 2 idle cores (set MINDBENCH_LIVE_GATE=1); committed evidence: "
-                           "results/gate/ab_rerun.md and ab_fault_slow_decode.md")
+@pytest.mark.skipif(
+    os.environ.get("MINDBENCH_LIVE_GATE") != "1",
+    reason="about 5 min on 2 idle cores (set MINDBENCH_LIVE_GATE=1); committed evidence: "
+    "results/gate/ab_rerun.md and ab_fault_slow_decode.md",
+)
 @pytest.mark.parametrize("fault,expect", [(None, 0), ("slow_decode", 1)])
 def test_ab_gate_passes_an_honest_rerun_and_catches_an_injected_slowdown(tmp_path, fault, expect):
     import sys
+
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     base = tmp_path / "baseline.jsonl"
     base.write_text(json.dumps({"schema": 2, "software": {"commit": head}}) + "\n")
-    env = {**os.environ, "MINDBENCH_BASELINE": str(base), "MINDBENCH_PYTHON": sys.executable,
-           "MINDBENCH_AB_BENCH": "--suite none --precisions fp32 --repeats 3 --prompt-tokens 64 --new-tokens 16",
-           "MINDBENCH_AB_ROUNDS": "2"}
+    env = {
+        **os.environ,
+        "MINDBENCH_BASELINE": str(base),
+        "MINDBENCH_PYTHON": sys.executable,
+        "MINDBENCH_AB_BENCH": "--suite none --precisions fp32 --repeats 3 --prompt-tokens 64 --new-tokens 16",
+        "MINDBENCH_AB_ROUNDS": "2",
+    }
     env.pop("MINDBENCH_FAULT", None)
     if fault:
         env["MINDBENCH_FAULT"] = fault
-    p = subprocess.run(["bash", "scripts/ci_gate.sh", "--speed-only"], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=1800)
+    p = subprocess.run(
+        ["bash", "scripts/ci_gate.sh", "--speed-only"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800
+    )
     assert p.returncode == expect, p.stdout + p.stderr[-3000:]
 
 
 def test_ab_gate_without_the_baseline_commit_says_so_and_passes(tmp_path):
     base = tmp_path / "baseline.jsonl"
     base.write_text(json.dumps({"schema": 2, "software": {"commit": "0" * 40}}) + "\n")
-    p = subprocess.run(["bash", "scripts/ci_gate.sh", "--speed-only"], cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, "MINDBENCH_BASELINE": str(base)}, timeout=120)
+    p = subprocess.run(
+        ["bash", "scripts/ci_gate.sh", "--speed-only"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MINDBENCH_BASELINE": str(base)},
+        timeout=120,
+    )
     assert p.returncode == 0 and "speed not gated: baseline commit unavailable" in p.stderr

@@ -12,9 +12,16 @@ from mindbench.decide import reference
 from mindbench.measure import stats
 
 # (b, c, scipy.stats.binomtest(min(b, c), b + c, 0.5).pvalue), scipy 1.17.1
-SCIPY_BINOMTEST = [(1, 9, 0.021484375), (150, 86, 3.7159361395713866e-05), (6, 0, 0.03125),
-                   (5, 0, 0.0625), (12, 4, 0.076812744140625), (3, 3, 1.0), (40, 25, 0.08168153394154003),
-                   (7, 2, 0.1796875)]
+SCIPY_BINOMTEST = [
+    (1, 9, 0.021484375),
+    (150, 86, 3.7159361395713866e-05),
+    (6, 0, 0.03125),
+    (5, 0, 0.0625),
+    (12, 4, 0.076812744140625),
+    (3, 3, 1.0),
+    (40, 25, 0.08168153394154003),
+    (7, 2, 0.1796875),
+]
 
 
 @pytest.mark.parametrize("b,c,expected", SCIPY_BINOMTEST)
@@ -54,8 +61,11 @@ def test_mcnemar_against_scipy_when_installed():
 
 
 # (p1, n1, p2, n2, two-sided p) from the pooled z by hand and scipy.stats.norm.sf, scipy 1.17.1
-TWO_PROP = [(0.5, 50, 0.3, 50, 0.041226833337163676), (0.49, 49, 0.0, 49, 1.7077624558010967e-08),
-            (0.3, 20, 0.4, 20, 0.5073346887814887)]
+TWO_PROP = [
+    (0.5, 50, 0.3, 50, 0.041226833337163676),
+    (0.49, 49, 0.0, 49, 1.7077624558010967e-08),
+    (0.3, 20, 0.4, 20, 0.5073346887814887),
+]
 
 
 @pytest.mark.parametrize("p1,n1,p2,n2,expected", TWO_PROP)
@@ -106,8 +116,8 @@ def test_bootstrap_is_seeded_and_close_to_the_normal_interval():
     rng = random.Random(7)
     diffs = [rng.choice((100.0, -100.0, 0.0, 0.0, 0.0)) for _ in range(400)]
     a, b = stats.bootstrap_ci(diffs), stats.bootstrap_ci(diffs)
-    assert a == b                                                  # deterministic
-    assert stats.bootstrap_ci(diffs, seed=1) != a                  # and really resampled
+    assert a == b  # deterministic
+    assert stats.bootstrap_ci(diffs, seed=1) != a  # and really resampled
     m = sum(diffs) / len(diffs)
     sd = math.sqrt(sum((x - m) ** 2 for x in diffs) / (len(diffs) - 1))
     half = 1.96 * sd / math.sqrt(len(diffs))
@@ -120,11 +130,11 @@ def items(right: int, n: int, prefix="t") -> dict:
 
 
 def test_paired_counts_flips_and_decides():
-    a = items(20, 40)                               # t0..t19 right
+    a = items(20, 40)  # t0..t19 right
     b = dict(a, **{f"t{i}": 0.0 for i in range(12)})  # 12 lost, none gained
     r = stats.paired(a, b, a="fp32", b="int4")
     assert (r["right_to_wrong"], r["wrong_to_right"], r["n"]) == (12, 0, 40)
-    assert r["p"] == pytest.approx(2 * 0.5 ** 12) and r["diff"] == pytest.approx(-30.0)
+    assert r["p"] == pytest.approx(2 * 0.5**12) and r["diff"] == pytest.approx(-30.0)
     assert r["verdict"] == "fp32 better" and r["ci"][1] < 0 and r["test"] == "mcnemar"
     assert stats.paired(b, a)["verdict"] == "B better"
     # 3 lost, 1 gained: inside the noise, said so instead of ranked
@@ -146,32 +156,57 @@ def test_unpaired_fallback():
     assert stats.unpaired(50.0, 0, 40.0, 10) is None
 
 
-def rec(precision, suite_items=None, *, model="smollm2-135m-instruct", runtime="transformers", score=None,
-        n=None, status="ok"):
+def rec(
+    precision,
+    suite_items=None,
+    *,
+    model="smollm2-135m-instruct",
+    runtime="transformers",
+    score=None,
+    n=None,
+    status="ok",
+):
     q = {}
     for suite, its in (suite_items or {}).items():
         sc = score if its is None else 100 * sum(its.values()) / len(its)
         q[suite] = {"score": sc, "n": n or (len(its) if its else 20), "stderr": 0.1}
         if its is not None:
             q[suite]["items"] = its
-    return {"status": status, "config": {"model": model, "runtime": runtime, "precision": precision,
-                                         "weights": "pretrained"}, "quality": q}
+    return {
+        "status": status,
+        "config": {"model": model, "runtime": runtime, "precision": precision, "weights": "pretrained"},
+        "quality": q,
+    }
 
 
 def test_reference_is_the_widest_precision_and_gguf_comes_after():
-    assert sorted(["Q4_K_M", "int4", "fp16", "Q8_0", "fp32", "bf16", "int8"], key=reference.precision_rank) == \
-        ["fp32", "bf16", "fp16", "int8", "int4", "Q8_0", "Q4_K_M"]
-    recs = [rec("int4", {"code": items(5, 30)}), rec("Q4_K_M", {"code": items(8, 30)}, runtime="llamacpp"),
-            rec("fp32", {"code": items(15, 30)}), rec("fp32", {"code": items(1, 30)}, model="gemma3-270m")]
+    assert sorted(["Q4_K_M", "int4", "fp16", "Q8_0", "fp32", "bf16", "int8"], key=reference.precision_rank) == [
+        "fp32",
+        "bf16",
+        "fp16",
+        "int8",
+        "int4",
+        "Q8_0",
+        "Q4_K_M",
+    ]
+    recs = [
+        rec("int4", {"code": items(5, 30)}),
+        rec("Q4_K_M", {"code": items(8, 30)}, runtime="llamacpp"),
+        rec("fp32", {"code": items(15, 30)}),
+        rec("fp32", {"code": items(1, 30)}, model="gemma3-270m"),
+    ]
     out = reference.against_reference(recs)
-    assert set(out) == {0, 1}                        # fp32 is the reference; gemma has no partner
+    assert set(out) == {0, 1}  # fp32 is the reference; gemma has no partner
     assert out[0]["code"]["reference"] == "transformers/fp32"
     assert out[0]["code"]["right_to_wrong"] == 10 and out[0]["code"]["verdict"] == "transformers/fp32 better"
 
 
 def test_records_without_items_fall_back_to_unpaired():
-    recs = [rec("fp32", {"code": None}, score=50.0, n=20), rec("int8", {"code": None}, score=45.0, n=20),
-            rec("int4", {"code": items(3, 20)})]
+    recs = [
+        rec("fp32", {"code": None}, score=50.0, n=20),
+        rec("int8", {"code": None}, score=45.0, n=20),
+        rec("int4", {"code": items(3, 20)}),
+    ]
     out = reference.against_reference(recs)
     assert out[1]["code"]["test"].startswith("two-proportion") and out[2]["code"]["test"].startswith("two-")
     assert out[1]["code"]["verdict"] == "not distinguishable at n = 20"
@@ -183,8 +218,11 @@ def test_records_without_items_fall_back_to_unpaired():
 
 
 def test_different_task_sets_are_not_compared():
-    recs = [rec("fp32", {"code": items(5, 10)}), rec("int8", {"code": items(5, 10, prefix="u")}),
-            rec("int4", {"code": None}, score=40.0, n=20)]
+    recs = [
+        rec("fp32", {"code": items(5, 10)}),
+        rec("int8", {"code": items(5, 10, prefix="u")}),
+        rec("int4", {"code": None}, score=40.0, n=20),
+    ]
     assert reference.against_reference(recs) == {}
 
 
@@ -200,6 +238,7 @@ def test_critical_flips_is_where_mcnemar_turns_significant():
 
 
 # --- shifts between timings: Hodges-Lehmann, the Mann-Whitney interval, Wilson, Pocock -------------
+
 
 def test_hodges_lehmann_is_the_median_of_pairwise_differences():
     # by hand: x = 1, 2, 3; y = 4, 6 -> differences 3 2 1 5 4 3 -> sorted 1 2 3 3 4 5 -> median 3
@@ -218,7 +257,7 @@ def test_mann_whitney_critical_values_match_the_textbook_table():
     # interval's rank k is that value + 1.
     for (m, n), u_crit in {(10, 10): 23, (5, 5): 2, (8, 8): 13, (6, 9): 10, (4, 4): 0, (20, 20): 127}.items():
         assert stats.mann_whitney_k(m, n, 0.05) == u_crit + 1, (m, n)
-    assert stats.mann_whitney_k(3, 3, 0.05) == 0           # 3 repeats a side can never reach 95 %
+    assert stats.mann_whitney_k(3, 3, 0.05) == 0  # 3 repeats a side can never reach 95 %
     assert stats.shift_ci([1, 2, 3], [4, 5, 6]) is None
 
 
@@ -228,7 +267,7 @@ def test_mann_whitney_exact_distribution_matches_scipy():
     for m, n in ((4, 7), (8, 8), (10, 12)):
         x = [rng.random() for _ in range(m)]
         y = [rng.random() + 0.3 for _ in range(n)]
-        u = sum(b > a for a in x for b in y)             # scipy's U of its first sample, y
+        u = sum(b > a for a in x for b in y)  # scipy's U of its first sample, y
         p = scipy_stats.mannwhitneyu(y, x, alternative="less", method="exact").pvalue
         assert stats.mann_whitney_cdf(u, m, n) == pytest.approx(p, rel=1e-9)
     assert stats.mann_whitney_cdf(-1, 3, 3) == 0 and stats.mann_whitney_cdf(9, 3, 3) == 1
@@ -255,8 +294,12 @@ def test_shift_ci_covers_a_known_shift_at_its_level():
 def test_wilson_interval_matches_newcombe_and_scipy():
     # Newcombe, "Two-sided confidence intervals for the single proportion", Stat. Med. 17, 1998,
     # 857-872, Table II, method 3 (score interval without continuity correction)
-    for (k, n), (lo, hi) in {(81, 263): (0.2553, 0.3662), (15, 148): (0.0624, 0.1605),
-                             (0, 20): (0.0, 0.1611), (1, 29): (0.0061, 0.1718)}.items():
+    for (k, n), (lo, hi) in {
+        (81, 263): (0.2553, 0.3662),
+        (15, 148): (0.0624, 0.1605),
+        (0, 20): (0.0, 0.1611),
+        (1, 29): (0.0061, 0.1718),
+    }.items():
         got = stats.wilson(k, n)
         assert got == pytest.approx((lo, hi), abs=5e-5), (k, n)
     scipy_stats = pytest.importorskip("scipy.stats")
@@ -268,7 +311,7 @@ def test_wilson_interval_matches_newcombe_and_scipy():
 def test_pocock_levels_and_their_fallback():
     assert stats.pocock_alpha(1) == 0.05 and stats.pocock_alpha(3) == 0.0221
     assert stats.pocock_alpha(4, 0.025) == pytest.approx(0.0091)
-    assert stats.pocock_alpha(7) == pytest.approx(0.05 / 7)          # not tabulated: Bonferroni
+    assert stats.pocock_alpha(7) == pytest.approx(0.05 / 7)  # not tabulated: Bonferroni
     with pytest.raises(ValueError):
         stats.pocock_alpha(0)
 
@@ -276,11 +319,12 @@ def test_pocock_levels_and_their_fallback():
 def test_round_bootstrap_sees_a_shift_and_the_spread_between_rounds():
     rng = random.Random(1)
     rounds = []
-    for _ in range(6):                       # each round (one process per side) has its own offset
+    for _ in range(6):  # each round (one process per side) has its own offset
         off = rng.gauss(0, 0.02)
-        rounds.append(([off + rng.gauss(0, 0.01) for _ in range(5)],
-                       [off + 0.10 + rng.gauss(0, 0.01) for _ in range(5)]))
+        rounds.append(
+            ([off + rng.gauss(0, 0.01) for _ in range(5)], [off + 0.10 + rng.gauss(0, 0.01) for _ in range(5)])
+        )
     lo, hi = stats.round_bootstrap_ci(rounds)
     assert 0.05 < lo < 0.10 < hi < 0.15
-    assert stats.round_bootstrap_ci(rounds) == (lo, hi)              # seeded: the same every run
+    assert stats.round_bootstrap_ci(rounds) == (lo, hi)  # seeded: the same every run
     assert stats.round_bootstrap_ci(rounds[:1]) is None

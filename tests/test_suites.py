@@ -7,20 +7,19 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from pathlib import Path
 
 import pytest
 
 from mindbench import suites
-
-from mindbench.suites import scoring
 from mindbench.errors import MindbenchError
 from mindbench.paths import suites_dir
-
+from mindbench.suites import scoring
 
 # --- code extraction -----------------------------------------------------------------------------
 
-PROMPT = 'import math\n\n\ndef helper(x):\n    return x\n\n\ndef area(r: float) -> float:\n    """Area of a circle."""\n'
+PROMPT = (
+    'import math\n\n\ndef helper(x):\n    return x\n\n\ndef area(r: float) -> float:\n    """Area of a circle."""\n'
+)
 
 
 def _run_here(program: str) -> bool:
@@ -35,8 +34,8 @@ def _run_here(program: str) -> bool:
 def test_fenced_full_function_gets_prompt_header():
     out = "Here you go:\n```python\ndef area(r: float) -> float:\n    return math.pi * helper(r) ** 2\n```\nDone."
     prog = scoring.build_program(PROMPT, "area", out)
-    assert prog.startswith("import math")          # the prompt's import is added
-    assert "def helper" in prog                    # and its helper
+    assert prog.startswith("import math")  # the prompt's import is added
+    assert "def helper" in prog  # and its helper
     assert "Done." not in prog and "Here you go" not in prog
     assert _run_here(prog + "\nassert abs(area(1) - math.pi) < 1e-9\n")
 
@@ -61,8 +60,7 @@ def test_a_body_begun_on_the_docstring_line_is_moved_to_the_next_line():
     assert _run_here(prog + "\nassert abs(area(1) - math.pi) < 1e-9\n")
     # unhealed it is a syntax error; a reply that starts a new line, or text that is not the
     # opened prompt, is left alone
-    assert not _run_here(scoring.build_program(PROMPT, "area", head + " return math.pi * r * r")
-                         + "\nassert area(1)\n")
+    assert not _run_here(scoring.build_program(PROMPT, "area", head + " return math.pi * r * r") + "\nassert area(1)\n")
     for text in (head + "\n    return 1", head + "  # done\n    return 1", "```python\nreturn 1"):
         assert scoring.heal_docstring_line(PROMPT, text) == text
 
@@ -97,61 +95,70 @@ def test_test_program_calls_check():
 
 # --- chat checks -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,check,ok", [
-    ("one two three", {"type": "max_words", "value": 3}, True),
-    ("one two three four", {"type": "max_words", "value": 3}, False),
-    ("a b c d e", {"type": "min_words", "value": 5}, True),
-    ("It rains. It pours! Does it stop?", {"type": "sentences", "value": 3}, True),
-    ("It rains. It pours.", {"type": "sentences", "value": 3}, False),
-    ("Just one sentence.", {"type": "max_sentences", "value": 2}, True),
-    ("- apple\n- pear\n- plum", {"type": "bullets", "value": 3}, True),
-    ("Fruits:\n- apple\n* pear\n- plum\n- fig", {"type": "bullets", "value": 3}, False),
-    ("1. boil\n2. pour\n3) steep\n4. drink", {"type": "numbered", "value": 4}, True),
-    ('{"name": "Ann", "age": 30}', {"type": "json_keys", "keys": ["name", "age"]}, True),
-    ('Sure!\n```json\n{"name": "Ann", "age": 30}\n```', {"type": "json_keys", "keys": ["name", "age"]}, True),
-    ('Here: {"name": "Ann"} ok', {"type": "json_keys", "keys": ["name", "age"]}, False),
-    ('{"name": "Ann", age: 30}', {"type": "json_keys", "keys": ["name"]}, False),
-    ("The sun is Bright today.", {"type": "include_words", "words": ["bright"]}, True),
-    ("The sun is brightest today.", {"type": "include_words", "words": ["bright"]}, False),
-    ("The moon glows.", {"type": "avoid_words", "words": ["night", "sky"]}, True),
-    ("The night sky glows.", {"type": "avoid_words", "words": ["night"]}, False),
-    ("snow on snow", {"type": "keyword_count", "word": "snow", "min": 2}, True),
-    ("all quiet here", {"type": "lowercase"}, True),
-    ("All quiet here", {"type": "lowercase"}, False),
-    ("WET FLOOR!", {"type": "uppercase"}, True),
-    ("yes, water is wet.", {"type": "starts_with", "value": "Yes"}, True),
-    ("Rivers flow. Thank you.", {"type": "ends_with", "value": "Thank you."}, True),
-    ("**OK.**", {"type": "equals", "value": "OK"}, True),
-    ("OK, sure", {"type": "equals", "value": "OK"}, False),
-    ("para one\n\npara two", {"type": "paragraphs", "value": 2}, True),
-    ("line a\nline b\nline c\n", {"type": "lines", "value": 3}, True),
-    ("dogs bark loudly", {"type": "no_commas"}, True),
-    ("dogs, cats", {"type": "no_commas"}, False),
-    ("the sea is blue", {"type": "avoid_chars", "chars": "zZ"}, True),
-])
+
+@pytest.mark.parametrize(
+    "text,check,ok",
+    [
+        ("one two three", {"type": "max_words", "value": 3}, True),
+        ("one two three four", {"type": "max_words", "value": 3}, False),
+        ("a b c d e", {"type": "min_words", "value": 5}, True),
+        ("It rains. It pours! Does it stop?", {"type": "sentences", "value": 3}, True),
+        ("It rains. It pours.", {"type": "sentences", "value": 3}, False),
+        ("Just one sentence.", {"type": "max_sentences", "value": 2}, True),
+        ("- apple\n- pear\n- plum", {"type": "bullets", "value": 3}, True),
+        ("Fruits:\n- apple\n* pear\n- plum\n- fig", {"type": "bullets", "value": 3}, False),
+        ("1. boil\n2. pour\n3) steep\n4. drink", {"type": "numbered", "value": 4}, True),
+        ('{"name": "Ann", "age": 30}', {"type": "json_keys", "keys": ["name", "age"]}, True),
+        ('Sure!\n```json\n{"name": "Ann", "age": 30}\n```', {"type": "json_keys", "keys": ["name", "age"]}, True),
+        ('Here: {"name": "Ann"} ok', {"type": "json_keys", "keys": ["name", "age"]}, False),
+        ('{"name": "Ann", age: 30}', {"type": "json_keys", "keys": ["name"]}, False),
+        ("The sun is Bright today.", {"type": "include_words", "words": ["bright"]}, True),
+        ("The sun is brightest today.", {"type": "include_words", "words": ["bright"]}, False),
+        ("The moon glows.", {"type": "avoid_words", "words": ["night", "sky"]}, True),
+        ("The night sky glows.", {"type": "avoid_words", "words": ["night"]}, False),
+        ("snow on snow", {"type": "keyword_count", "word": "snow", "min": 2}, True),
+        ("all quiet here", {"type": "lowercase"}, True),
+        ("All quiet here", {"type": "lowercase"}, False),
+        ("WET FLOOR!", {"type": "uppercase"}, True),
+        ("yes, water is wet.", {"type": "starts_with", "value": "Yes"}, True),
+        ("Rivers flow. Thank you.", {"type": "ends_with", "value": "Thank you."}, True),
+        ("**OK.**", {"type": "equals", "value": "OK"}, True),
+        ("OK, sure", {"type": "equals", "value": "OK"}, False),
+        ("para one\n\npara two", {"type": "paragraphs", "value": 2}, True),
+        ("line a\nline b\nline c\n", {"type": "lines", "value": 3}, True),
+        ("dogs bark loudly", {"type": "no_commas"}, True),
+        ("dogs, cats", {"type": "no_commas"}, False),
+        ("the sea is blue", {"type": "avoid_chars", "chars": "zZ"}, True),
+    ],
+)
 def test_instruction_checks(text, check, ok):
     assert scoring.check_instruction(text, check) is ok
 
 
 def test_all_checks_must_pass():
-    ok, each = scoring.check_all("Paris is the capital.", [{"type": "max_words", "value": 9},
-                                                          {"type": "include_words", "words": ["Paris"]},
-                                                          {"type": "lowercase"}])
+    ok, each = scoring.check_all(
+        "Paris is the capital.",
+        [{"type": "max_words", "value": 9}, {"type": "include_words", "words": ["Paris"]}, {"type": "lowercase"}],
+    )
     assert each == [True, True, False] and ok is False
 
 
 # --- final-answer extraction -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,expected", [
-    ("12 - 5 = 7, then 7 + 8 = 15.\nAnswer: 15", 15),
-    ("Answer: 15 apples, because 12 - 5 + 8 = 15 and not 16", 15),   # first number after marker
-    ("So the answer is $1,250.50.", 1250.5),
-    ("He has 3 then 9 then 12", 12),                                 # no marker: last number
-    ("The temperature is -4 + 11 = 7 degrees", 7),
-    ("Answer: 12.5", 12.5),
-    ("Step 1: 4 * 2 = 8. Answer: see above", 8),                     # marker without a number
-    ("I do not know.", None),
-])
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("12 - 5 = 7, then 7 + 8 = 15.\nAnswer: 15", 15),
+        ("Answer: 15 apples, because 12 - 5 + 8 = 15 and not 16", 15),  # first number after marker
+        ("So the answer is $1,250.50.", 1250.5),
+        ("He has 3 then 9 then 12", 12),  # no marker: last number
+        ("The temperature is -4 + 11 = 7 degrees", 7),
+        ("Answer: 12.5", 12.5),
+        ("Step 1: 4 * 2 = 8. Answer: see above", 8),  # marker without a number
+        ("I do not know.", None),
+    ],
+)
 def test_extract_number(text, expected):
     assert scoring.extract_number(text) == expected
 
@@ -162,7 +169,7 @@ def test_extract_option():
     assert scoring.extract_option("Answer: Carol, not Bob", opts) == "Carol"
     assert scoring.extract_option("Answer: yes", ["yes", "no"]) == "yes"
     assert scoring.extract_option("It is not known", ["yes", "no"]) is None
-    assert scoring.extract_option("noon", ["yes", "no"]) is None          # whole words only
+    assert scoring.extract_option("noon", ["yes", "no"]) is None  # whole words only
     # A marker with nothing after it falls back to the last option anywhere. The text SmolLM2 at
     # fp16 wrote (a repeated "the answer is") once sent this into endless recursion.
     assert scoring.extract_option("Bob is tall. Carol too. The answer is", opts) == "Carol"
@@ -182,19 +189,20 @@ def test_numbers_match_tolerance():
 def test_last_printed_number():
     assert scoring.last_printed_number("loading\n2746.05\n") == 2746.05
     assert scoring.last_printed_number("Total revenue: 2,746.05\n\n") == 2746.05
-    assert scoring.last_printed_number("(90, 4)\n") is None                # a tuple is not an answer
+    assert scoring.last_printed_number("(90, 4)\n") is None  # a tuple is not an answer
     assert scoring.last_printed_number("35  Jade  Support  60  43500\n") is None  # nor a table row
     assert scoring.last_printed_number("") is None
 
 
 # --- metrics -------------------------------------------------------------------------------------
 
+
 def test_pass_at_k_hand_worked():
     # n=5 samples, c=2 pass, k=2: 1 - C(3,2)/C(5,2) = 1 - 3/10 = 0.7
     assert scoring.pass_at_k(5, 2, 2) == pytest.approx(0.7)
-    assert scoring.pass_at_k(5, 2, 1) == pytest.approx(0.4)          # pass@1 = c/n
+    assert scoring.pass_at_k(5, 2, 1) == pytest.approx(0.4)  # pass@1 = c/n
     assert scoring.pass_at_k(5, 0, 3) == 0.0
-    assert scoring.pass_at_k(5, 4, 2) == 1.0                         # n - c < k
+    assert scoring.pass_at_k(5, 4, 2) == 1.0  # n - c < k
     assert scoring.pass_at_k(200, 13, 10) == pytest.approx(1 - math.comb(187, 10) / math.comb(200, 10))
     with pytest.raises(ValueError):
         scoring.pass_at_k(3, 1, 5)
@@ -219,6 +227,7 @@ def test_summarize_subsets_and_pass_at_k():
 
 # --- the data files -------------------------------------------------------------------------------
 
+
 def test_suite_counts_and_subsets():
     code = suites.load_suite("code")
     assert sum(t.subset == "humaneval" for t in code) == 164
@@ -232,6 +241,7 @@ def test_suite_counts_and_subsets():
 
 def _sandbox():
     from mindbench.sandbox import run_many, run_python  # the real sandbox (contract 3)
+
     return run_many, run_python
 
 
@@ -239,19 +249,28 @@ def test_every_canonical_solution_passes_and_empty_body_fails():
     # mindbench's own problems; HumanEval's 164 canonical solutions are the sandbox's own test.
     run_many, _ = _sandbox()
     easy = [t for t in suites.load_suite("code") if t.subset == "easy"]
-    canon = [scoring.test_program(t.prompt + t.fields["canonical_solution"], t.fields["test"], t.fields["entry_point"])
-             for t in easy]
+    canon = [
+        scoring.test_program(t.prompt + t.fields["canonical_solution"], t.fields["test"], t.fields["entry_point"])
+        for t in easy
+    ]
     res = run_many(canon, timeout_s=suites.CODE_TIMEOUT_S, workers=2)
     failed = [(t.id, r.reason, r.stderr[-300:]) for t, r in zip(easy, res) if not r.passed]
     assert not failed, failed
     # An empty body must fail every one of them: each test really tests something.
-    empty = [scoring.test_program(scoring.build_program(t.prompt, t.fields["entry_point"], "    pass\n"),
-                                  t.fields["test"], t.fields["entry_point"]) for t in easy]
+    empty = [
+        scoring.test_program(
+            scoring.build_program(t.prompt, t.fields["entry_point"], "    pass\n"),
+            t.fields["test"],
+            t.fields["entry_point"],
+        )
+        for t in easy
+    ]
     assert not any(r.passed for r in run_many(empty, timeout_s=suites.CODE_TIMEOUT_S, workers=2))
 
 
 def test_every_data_answer_recomputes_with_pandas():
     import pandas as pd
+
     frames = {}
     for t in suites.load_suite("data"):
         df = frames.setdefault(t.fields["file"], pd.read_csv(t.fields["path"]))
@@ -266,8 +285,13 @@ def test_data_reference_code_through_sandbox():
     one_per_file = list({t.fields["file"]: t for t in tasks}.values())
     for t in one_per_file:
         code = f"import pandas as pd\ndf = pd.read_csv({t.fields['file']!r})\nprint({t.fields['ref']})\n"
-        r = run_python(code, timeout_s=30, files={t.fields["file"]: t.fields["path"]}, memory_mb=suites.DATA_MEMORY_MB,
-                       packages=("pandas",))
+        r = run_python(
+            code,
+            timeout_s=30,
+            files={t.fields["file"]: t.fields["path"]},
+            memory_mb=suites.DATA_MEMORY_MB,
+            packages=("pandas",),
+        )
         assert r.passed, r.stderr[-500:]
         assert scoring.numbers_match(scoring.last_printed_number(r.stdout), t.fields["answer"], t.fields["tol"])
 
@@ -285,6 +309,7 @@ def test_reasoning_answers_are_extractable():
 
 # --- malformed files -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def suite_copy(tmp_path, monkeypatch):
     shutil.copytree(suites_dir(), tmp_path / "suites")
@@ -292,16 +317,44 @@ def suite_copy(tmp_path, monkeypatch):
     return tmp_path / "suites"
 
 
-@pytest.mark.parametrize("suite,fname,line,match", [
-    ("chat", "chat.jsonl", '{"id": "x", "subset": "a", "prompt": "hi"', "not valid JSON"),
-    ("chat", "chat.jsonl", '{"id": "x", "subset": "a", "prompt": "hi", "checks": [{"type": "rhymes"}]}', "unknown check"),
-    ("chat", "chat.jsonl", '{"id": "x", "subset": "a", "prompt": "hi", "checks": [{"type": "max_words"}]}', "needs value"),
-    ("reasoning", "reasoning.jsonl", '{"id": "x", "subset": "a", "question": "q"}', "missing key 'answer'"),
-    ("reasoning", "reasoning.jsonl", '{"id": "x", "subset": "a", "question": "q", "answer": "red"}', "options"),
-    ("data", "data.jsonl", '{"id": "x", "subset": "a", "file": "nope.csv", "question": "q", "ref": "1", "answer": 1, "tol": 0}', "does not exist"),
-    ("data", "data.jsonl", '{"id": "x", "subset": "a", "file": "sales.csv", "question": "q", "ref": "1", "answer": "1", "tol": 0}', "must be int/float"),
-    ("code", "code_easy.jsonl", '{"task_id": "x", "prompt": "def f():\\n", "entry_point": "f", "canonical_solution": "  pass", "test": "assert 1"}', "check"),
-])
+@pytest.mark.parametrize(
+    "suite,fname,line,match",
+    [
+        ("chat", "chat.jsonl", '{"id": "x", "subset": "a", "prompt": "hi"', "not valid JSON"),
+        (
+            "chat",
+            "chat.jsonl",
+            '{"id": "x", "subset": "a", "prompt": "hi", "checks": [{"type": "rhymes"}]}',
+            "unknown check",
+        ),
+        (
+            "chat",
+            "chat.jsonl",
+            '{"id": "x", "subset": "a", "prompt": "hi", "checks": [{"type": "max_words"}]}',
+            "needs value",
+        ),
+        ("reasoning", "reasoning.jsonl", '{"id": "x", "subset": "a", "question": "q"}', "missing key 'answer'"),
+        ("reasoning", "reasoning.jsonl", '{"id": "x", "subset": "a", "question": "q", "answer": "red"}', "options"),
+        (
+            "data",
+            "data.jsonl",
+            '{"id": "x", "subset": "a", "file": "nope.csv", "question": "q", "ref": "1", "answer": 1, "tol": 0}',
+            "does not exist",
+        ),
+        (
+            "data",
+            "data.jsonl",
+            '{"id": "x", "subset": "a", "file": "sales.csv", "question": "q", "ref": "1", "answer": "1", "tol": 0}',
+            "must be int/float",
+        ),
+        (
+            "code",
+            "code_easy.jsonl",
+            '{"task_id": "x", "prompt": "def f():\\n", "entry_point": "f", "canonical_solution": "  pass", "test": "assert 1"}',
+            "check",
+        ),
+    ],
+)
 def test_malformed_line_names_file_and_line(suite_copy, suite, fname, line, match):
     path = suite_copy / fname
     n = len(path.read_text().splitlines())
@@ -325,6 +378,7 @@ def test_duplicate_id_and_missing_file(suite_copy):
 
 # --- deterministic subsets -------------------------------------------------------------------------
 
+
 def test_select_is_deterministic_and_mixes_subsets():
     code = suites.load_suite("code")
     a = suites.select(code, 6)
@@ -340,13 +394,16 @@ def test_select_is_deterministic_and_mixes_subsets():
 
 # --- the whole evaluate() pipeline, with answers known in advance ----------------------------------
 
+
 class OracleEngine:
     """Not a model: a stand-in that returns each task's known answer (or nothing), so the whole
     pipeline from prompt to score is checked against scores we know must come out: 100 and 0."""
+
     runtime, precision, device = "oracle", "none", "cpu"
 
     def __init__(self, right: bool, chat: bool = True):
         from mindbench.models.catalog import resolve
+
         self.spec, self.chat, self.right, self.by_prompt = resolve("smollm2-135m-instruct"), chat, right, {}
 
     def render(self, prompt, system_prompt=None):
@@ -354,6 +411,7 @@ class OracleEngine:
 
     def generate(self, prompts, params):
         from mindbench.runtimes.base import Generation
+
         return [Generation(self.answer(p) if self.right else "", 1, "stop") for p in prompts]
 
     def answer(self, rendered):
@@ -367,14 +425,16 @@ class OracleEngine:
                 return body
             return "\n" + body if rendered.endswith(t.prompt.rstrip()) else t.prompt + body
         if t.suite == "data":
-            return " " + t.fields["ref"]                    # continues `answer =`
+            return " " + t.fields["ref"]  # continues `answer =`
         if t.suite == "reasoning":
             return f"Answer: {t.fields['answer']}"
         raise AssertionError
 
 
-@pytest.mark.parametrize("suite,chat", [("code", True), ("code", False), ("data", True), ("data", False),
-                                        ("reasoning", True), ("reasoning", False)])
+@pytest.mark.parametrize(
+    "suite,chat",
+    [("code", True), ("code", False), ("data", True), ("data", False), ("reasoning", True), ("reasoning", False)],
+)
 def test_evaluate_pipeline_scores_known_answers(suite, chat, tmp_path):
     _sandbox()
     scores = []
@@ -401,8 +461,13 @@ def test_code_protocols_prompt_differently_and_both_score(protocol):
     for t in tasks:
         eng.by_prompt[suites.build_request(eng, t, protocol).prompt] = t
     seen = []
-    out = suites.evaluate(eng, "code", limit=4, code_protocol=protocol,
-                          progress=lambda stage, done, total, **kw: seen.append((stage, done, total, kw)))
+    out = suites.evaluate(
+        eng,
+        "code",
+        limit=4,
+        code_protocol=protocol,
+        progress=lambda stage, done, total, **kw: seen.append((stage, done, total, kw)),
+    )
     assert out["score"] == 100.0 and out["protocol"] == protocol
     req = suites.build_request(eng, tasks[0], protocol)
     # body: the reply opens with the signature and docstring, and a new top-level statement ends it
@@ -419,6 +484,7 @@ def _oracle_on_three_code_tasks(monkeypatch, on_run=lambda: None):
     """A base-model oracle for the first 3 code tasks, and an Event set once the sandbox has run
     a program (suites.run_programs wrapped; `on_run` is called first)."""
     import threading
+
     _sandbox()
     eng = OracleEngine(True, chat=False)
     for t in suites.select(suites.load_suite("code"), 3):
@@ -430,6 +496,7 @@ def _oracle_on_three_code_tasks(monkeypatch, on_run=lambda: None):
         on_run()
         ran.set()
         return res
+
     monkeypatch.setattr("mindbench.suites.pipeline.run_programs", run)
     return eng, ran
 
@@ -442,10 +509,11 @@ def test_programs_run_while_the_next_batch_generates(monkeypatch):
     gen = eng.generate
 
     def slow_generate(prompts, params):
-        if order:                                   # after the first batch: wait for its programs
+        if order:  # after the first batch: wait for its programs
             assert ran.wait(30), "the first batch's programs did not run during generation"
         order.append("gen")
         return gen(prompts, params)
+
     eng.generate = slow_generate
     out = suites.evaluate(eng, "code", limit=3, batch_size=1)
     assert out["score"] == 100.0
@@ -456,6 +524,7 @@ def test_programs_run_as_each_output_ends_with_a_continuous_batching_engine(monk
     """An engine whose generate() takes on_result (the transformers one) gets every prompt in one
     call; each finished output's program goes to the sandbox at once, while the rest generate."""
     from mindbench.runtimes.base import Generation
+
     eng, ran = _oracle_on_three_code_tasks(monkeypatch)
     calls = []
 
@@ -463,14 +532,15 @@ def test_programs_run_as_each_output_ends_with_a_continuous_batching_engine(monk
         calls.append(len(prompts))
         out = [Generation(eng.answer(p), 1, "stop") for p in prompts]
         for i, g in enumerate(out):
-            if i:                                   # the first output's program runs meanwhile
+            if i:  # the first output's program runs meanwhile
                 assert ran.wait(30), "the first program did not run during generation"
             on_result(i, g)
         return out
+
     eng.generate = generate
     seen = []
     out = suites.evaluate(eng, "code", limit=3, batch_size=1, progress=lambda *a, **kw: seen.append(a))
-    assert out["score"] == 100.0 and calls == [3]   # one call: batching is the engine's
+    assert out["score"] == 100.0 and calls == [3]  # one call: batching is the engine's
     assert [a[1] for a in seen if a[0] == "generate"] == [1, 2, 3]
 
 
@@ -481,7 +551,7 @@ def test_evaluate_pass_at_k_with_samples():
         eng.by_prompt[suites.build_request(eng, t).prompt] = t
     out = suites.evaluate(eng, "code", limit=2, n_samples=3)
     assert out["pass@k"]["pass@3"]["value"] == 1.0 and out["n"] == 2
-    assert sorted(out["items"].values()) == [1.0, 1.0]     # fraction of the 3 samples correct
+    assert sorted(out["items"].values()) == [1.0, 1.0]  # fraction of the 3 samples correct
 
 
 def test_evaluate_one_subset():
@@ -497,10 +567,12 @@ def test_evaluate_one_subset():
 
 # --- the real packaged model ----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def smollm2():
-    runtimes = pytest.importorskip("mindbench.runtimes.transformers.engine", reason="the transformers engine has not landed")
+    pytest.importorskip("mindbench.runtimes.transformers.engine", reason="the transformers engine has not landed")
     from mindbench.runtimes import get_engine
+
     eng = get_engine("smollm2-135m-instruct", "fp32", device="cpu", runtime="transformers")
     yield eng
     eng.unload()
@@ -533,10 +605,12 @@ def test_real_model_scores_repeatably(smollm2, suite, tmp_path):
 @pytest.mark.slow
 def test_the_two_packaged_models_score_differently_and_repeatably(smollm2):
     from mindbench.models.catalog import availability, resolve
+
     ok, why = availability(resolve("gemma3-270m"))
     if not ok:
         pytest.skip(f"gemma3-270m is not installed here ({why}); `make extras` installs it")
     from mindbench.runtimes import get_engine
+
     gemma = get_engine("gemma3-270m", "fp32", device="cpu", runtime="transformers")
     try:
         runs = [suites.evaluate(gemma, "reasoning", limit=4, batch_size=4, max_new_tokens=48) for _ in range(2)]
@@ -554,9 +628,11 @@ def test_broken_numerics_show_as_empty_outputs_not_as_a_weak_model():
     # Gemma 3 overflows in fp16 (activations beyond 65504): greedy decoding then emits only
     # special tokens. Measured with `mindbench run`: 20/20 chat outputs empty at fp16, none at int8.
     from mindbench.models.catalog import availability, resolve
+
     if not availability(resolve("gemma3-270m"))[0]:
         pytest.skip("gemma3-270m is not installed here; `make extras` installs it")
     from mindbench.runtimes import get_engine
+
     eng = get_engine("gemma3-270m", "fp16", device="cpu", runtime="transformers")
     try:
         out = suites.evaluate(eng, "chat", limit=2, batch_size=2, max_new_tokens=8)
@@ -577,6 +653,7 @@ def test_an_empty_reply_follows_no_chat_instruction():
 
 # --- no pass without proof that the checks ran to their end (issue 13, item 1) -------------------
 
+
 def _through_the_verdict(pairs):
     """(task, model output) -> verdicts, by the very path evaluate() takes."""
     programs = [(t, suites.program_for(t, text, True)) for t, text in pairs]
@@ -590,17 +667,22 @@ CHEATS = {
     "SystemExit in a finally": "    try:\n        return None\n    finally:\n        raise SystemExit(0)\n",
     "exit at module level": "```python\nimport sys\nsys.exit(0)\n```",
     "os._exit at module level": "```python\nimport os\nos._exit(0)\n```",
-    "forged marker, then exit": ("```python\nimport os\nprint('0' * 32 + ' null')\nprint('ok')\n"
-                                 "os._exit(0)\n```"),
+    "forged marker, then exit": ("```python\nimport os\nprint('0' * 32 + ' null')\nprint('ok')\nos._exit(0)\n```"),
     "always-equal return value": "    class Same:\n        def __eq__(self, other):\n            return True\n"
-                                 "        __hash__ = None\n    return Same()\n",
-    "patched builtins": ("```python\nimport builtins\nbuiltins.AssertionError = type('Quiet', (Exception,), {})\n"
-                         "builtins.abs = lambda x: 0\nbuiltins.isinstance = lambda *a: True\n```"),
-    "patched print and stdout, atexit": ("```python\nimport atexit, io, os, sys\nsys.stdout = io.StringIO()\n"
-                                         "atexit.register(lambda: os.write(1, b'passed'))\n```"),
-    "exit from a thread": ("```python\nimport os, threading, time\n"
-                           "threading.Thread(target=lambda: (time.sleep(0.3), os._exit(0))).start()\n"
-                           "time.sleep(5)\n```"),
+    "        __hash__ = None\n    return Same()\n",
+    "patched builtins": (
+        "```python\nimport builtins\nbuiltins.AssertionError = type('Quiet', (Exception,), {})\n"
+        "builtins.abs = lambda x: 0\nbuiltins.isinstance = lambda *a: True\n```"
+    ),
+    "patched print and stdout, atexit": (
+        "```python\nimport atexit, io, os, sys\nsys.stdout = io.StringIO()\n"
+        "atexit.register(lambda: os.write(1, b'passed'))\n```"
+    ),
+    "exit from a thread": (
+        "```python\nimport os, threading, time\n"
+        "threading.Thread(target=lambda: (time.sleep(0.3), os._exit(0))).start()\n"
+        "time.sleep(5)\n```"
+    ),
 }
 
 
@@ -609,7 +691,7 @@ def test_code_verdict_needs_proof_that_the_checks_ran():
     code = suites.load_suite("code")
     tasks = [next(t for t in code if t.subset == "easy"), next(t for t in code if t.id == "HumanEval/0")]
     pairs = [(t, cheat) for t in tasks for cheat in CHEATS.values()]
-    pairs += [(t, t.fields["canonical_solution"]) for t in tasks]          # the control: passes
+    pairs += [(t, t.fields["canonical_solution"]) for t in tasks]  # the control: passes
     verdicts = _through_the_verdict(pairs)
     cheated = [(t.id, name) for (t, _), v, name in zip(pairs, verdicts, list(CHEATS) * 2) if v["correct"]]
     assert cheated == []
@@ -620,11 +702,13 @@ def test_code_verdict_needs_proof_that_the_checks_ran():
 def test_data_verdict_needs_the_answer_after_the_proof():
     t = suites.load_suite("data")[0]
     ans = t.fields["answer"]
-    prefix = suites.build_request(OracleEngine(True), t).prefix     # ```python, read_csv, answer =
-    pairs = [(t, f"{prefix} {t.fields['ref']}"),                                     # control
-             (t, f"{prefix} __import__('os')._exit(print({ans!r}, flush=True) or 0)"),              # prints, exits 0
-             (t, f"{prefix} __import__('sys').exit(print({ans!r}))"),
-             (t, f"{prefix} 0; print({ans!r})")]                                       # prints, answers 0
+    prefix = suites.build_request(OracleEngine(True), t).prefix  # ```python, read_csv, answer =
+    pairs = [
+        (t, f"{prefix} {t.fields['ref']}"),  # control
+        (t, f"{prefix} __import__('os')._exit(print({ans!r}, flush=True) or 0)"),  # prints, exits 0
+        (t, f"{prefix} __import__('sys').exit(print({ans!r}))"),
+        (t, f"{prefix} 0; print({ans!r})"),
+    ]  # prints, answers 0
     got = [v["correct"] for v in _through_the_verdict(pairs)]
     assert got == [True, False, False, False]
 
@@ -633,8 +717,7 @@ def test_humaneval_164_pass_and_empty_bodies_fail_through_the_verdict():
     """The same path as every model output: _program_for -> sandbox (with proof) -> _verdict."""
     he = [t for t in suites.load_suite("code") if t.subset == "humaneval"]
     assert len(he) == 164
-    verdicts = _through_the_verdict([(t, t.fields["canonical_solution"]) for t in he] +
-                                    [(t, "    pass\n") for t in he])
+    verdicts = _through_the_verdict([(t, t.fields["canonical_solution"]) for t in he] + [(t, "    pass\n") for t in he])
     good, empty = verdicts[:164], verdicts[164:]
     assert [(t.id, v["reason"]) for t, v in zip(he, good) if not v["correct"]] == []
     assert [t.id for t, v in zip(he, empty) if v["correct"]] == []

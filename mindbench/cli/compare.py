@@ -9,42 +9,126 @@ import math
 import click
 
 from mindbench.cli import command
-from mindbench.decide.compare import (AB_TARGET, KLD_FLOOR, KLD_TOL, MEMORY_TOL, MIN_SCHEMA, QUALITY_TOL,
-                                      SPEED_TOL, Z, BadInput, _load, compare, compare_ab, render_text)
+from mindbench.decide.compare import (
+    AB_TARGET,
+    KLD_FLOOR,
+    KLD_TOL,
+    MEMORY_TOL,
+    MIN_SCHEMA,
+    QUALITY_TOL,
+    SPEED_TOL,
+    BadInput,
+    Z,
+    _load,
+    compare,
+    compare_ab,
+    render_text,
+)
 
 
 @command("compare")
 @click.argument("baseline", type=click.Path())
 @click.argument("new", type=click.Path())
-@click.option("--quality-tol", type=float, default=QUALITY_TOL, show_default=True, metavar="POINTS",
-              help="Smallest quality drop (0-100 points) that can count, on top of the stderr test.")
-@click.option("--speed-tol", type=float, default=SPEED_TOL, show_default=True, metavar="FRACTION",
-              help="Smallest relative speed drop that can count, on top of the repeats' spread.")
-@click.option("--memory-tol", type=float, default=MEMORY_TOL, show_default=True, metavar="FRACTION",
-              help="Smallest relative memory rise that counts.")
-@click.option("--z", "z", type=float, default=Z, show_default=True,
-              help="How many combined standard errors/deviations a change must exceed; the paired "
-                   "test's alpha is its two-sided tail (0.0455 at 2).")
-@click.option("--kld-tol", type=float, default=KLD_TOL, show_default=True, metavar="FRACTION",
-              help=f"Smallest fidelity KLD rise that counts, as a fraction of the baseline's (at least {KLD_FLOOR} nats), "
-                   "on top of non-overlapping CIs.")
-@click.option("--hardware", type=click.Choice(["class", "fingerprint", "any"]), default="class",
-              show_default=True, help="Match rows on the same memory class, the same machine, or anywhere.")
-@click.option("--speed/--no-speed", "gate_speed", default=True, show_default=True,
-              help="Gate speed figures; --no-speed when either run shared its CPU with other work.")
+@click.option(
+    "--quality-tol",
+    type=float,
+    default=QUALITY_TOL,
+    show_default=True,
+    metavar="POINTS",
+    help="Smallest quality drop (0-100 points) that can count, on top of the stderr test.",
+)
+@click.option(
+    "--speed-tol",
+    type=float,
+    default=SPEED_TOL,
+    show_default=True,
+    metavar="FRACTION",
+    help="Smallest relative speed drop that can count, on top of the repeats' spread.",
+)
+@click.option(
+    "--memory-tol",
+    type=float,
+    default=MEMORY_TOL,
+    show_default=True,
+    metavar="FRACTION",
+    help="Smallest relative memory rise that counts.",
+)
+@click.option(
+    "--z",
+    "z",
+    type=float,
+    default=Z,
+    show_default=True,
+    help="How many combined standard errors/deviations a change must exceed; the paired "
+    "test's alpha is its two-sided tail (0.0455 at 2).",
+)
+@click.option(
+    "--kld-tol",
+    type=float,
+    default=KLD_TOL,
+    show_default=True,
+    metavar="FRACTION",
+    help=f"Smallest fidelity KLD rise that counts, as a fraction of the baseline's (at least {KLD_FLOOR} nats), "
+    "on top of non-overlapping CIs.",
+)
+@click.option(
+    "--hardware",
+    type=click.Choice(["class", "fingerprint", "any"]),
+    default="class",
+    show_default=True,
+    help="Match rows on the same memory class, the same machine, or anywhere.",
+)
+@click.option(
+    "--speed/--no-speed",
+    "gate_speed",
+    default=True,
+    show_default=True,
+    help="Gate speed figures; --no-speed when either run shared its CPU with other work.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write the comparison as one HTML page.")
-@click.option("--ab", is_flag=True, help="BASELINE and NEW are the two sides of one interleaved A/B run on "
-              "this machine (scripts/ci_gate.sh): every timed repeat of every round counts, speed only "
-              "(the A/B rule below).")
-@click.option("--ab-target", type=float, default=AB_TARGET, show_default=True, metavar="FRACTION",
-              help="--ab: decode is ok only when its interval rules out a slowdown this large; "
-                   "an interval that spans 0 and this is NOT DECIDED.")
-@click.option("--looks", type=click.IntRange(min=1), default=1, show_default=True,
-              help="--ab: how many times the caller looks at accumulating rounds (scripts/ci_gate.sh "
-                   "adds rounds until it can decide); each look is tested at Pocock's level.")
-def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_tol, hardware, gate_speed, as_json,
-                    html_path=None, ab=False, ab_target=AB_TARGET, looks=1):
+@click.option(
+    "--html", "html_path", type=click.Path(dir_okay=False), help="Also write the comparison as one HTML page."
+)
+@click.option(
+    "--ab",
+    is_flag=True,
+    help="BASELINE and NEW are the two sides of one interleaved A/B run on "
+    "this machine (scripts/ci_gate.sh): every timed repeat of every round counts, speed only "
+    "(the A/B rule below).",
+)
+@click.option(
+    "--ab-target",
+    type=float,
+    default=AB_TARGET,
+    show_default=True,
+    metavar="FRACTION",
+    help="--ab: decode is ok only when its interval rules out a slowdown this large; "
+    "an interval that spans 0 and this is NOT DECIDED.",
+)
+@click.option(
+    "--looks",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="--ab: how many times the caller looks at accumulating rounds (scripts/ci_gate.sh "
+    "adds rounds until it can decide); each look is tested at Pocock's level.",
+)
+def compare_command(
+    baseline,
+    new,
+    quality_tol,
+    speed_tol,
+    memory_tol,
+    z,
+    kld_tol,
+    hardware,
+    gate_speed,
+    as_json,
+    html_path=None,
+    ab=False,
+    ab_target=AB_TARGET,
+    looks=1,
+):
     """Regression gate: compare NEW results against BASELINE.
 
     Exit status 0 when nothing regressed, 1 on a regression, 2 on bad input (missing file,
@@ -74,8 +158,14 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_to
       mindbench compare old.jsonl new.jsonl --html compare.html
       mindbench compare a.jsonl b.jsonl --ab                 # the A/B speed gate's verdict
     """
-    for name, x in (("--quality-tol", quality_tol), ("--speed-tol", speed_tol),
-                    ("--memory-tol", memory_tol), ("--z", z), ("--kld-tol", kld_tol), ("--ab-target", ab_target)):
+    for name, x in (
+        ("--quality-tol", quality_tol),
+        ("--speed-tol", speed_tol),
+        ("--memory-tol", memory_tol),
+        ("--z", z),
+        ("--kld-tol", kld_tol),
+        ("--ab-target", ab_target),
+    ):
         if x < 0 or not math.isfinite(x):
             raise BadInput(f"{name} must be a non-negative number, got {x}")
     base_records = _load(baseline, "BASELINE")
@@ -83,16 +173,28 @@ def compare_command(baseline, new, quality_tol, speed_tol, memory_tol, z, kld_to
     schemas = {r.get("schema", 1) for r in base_records} | {r.get("schema", 1) for r in new_records}
     # an A/B run's old side may predate the current schema (compare_ab reads only speed)
     if len(schemas) > 1 and not ab and any(not isinstance(x, int) or x < MIN_SCHEMA for x in schemas):
-        raise BadInput(f"schema mismatch: the files hold result schemas {sorted(schemas, key=str)}; "
-                       "refresh the baseline with the current mindbench (see results/README.md)")
+        raise BadInput(
+            f"schema mismatch: the files hold result schemas {sorted(schemas, key=str)}; "
+            "refresh the baseline with the current mindbench (see results/README.md)"
+        )
     if ab:
         result = compare_ab(base_records, new_records, speed_tol=speed_tol, z=z, target=ab_target, looks=looks)
     else:
-        result = compare(base_records, new_records, quality_tol=quality_tol, speed_tol=speed_tol,
-                         memory_tol=memory_tol, z=z, hardware=hardware, gate_speed=gate_speed, kld_tol=kld_tol)
+        result = compare(
+            base_records,
+            new_records,
+            quality_tol=quality_tol,
+            speed_tol=speed_tol,
+            memory_tol=memory_tol,
+            z=z,
+            hardware=hardware,
+            gate_speed=gate_speed,
+            kld_tol=kld_tol,
+        )
     click.echo(json.dumps(result, indent=2) if as_json else render_text(result))
     if html_path:  # the page lives in report_html; written before a regression's exit 1
         from mindbench.present.report_html import write_compare
+
         write_compare(result, baseline, new, html_path)
         click.echo(f"wrote {html_path}", err=True)
     if result["regressions"]:

@@ -14,20 +14,27 @@ from mindbench.models.hardware import PROFILES, HardwareProfile, from_options, m
 
 def hardware_options(f):
     """--profile/--gpu-memory/--gpu/--device/--ram, shared with `mindbench recommend`."""
-    f = click.option("--gpu", metavar="NAME", help="Plan for a device from the table, e.g. 'RTX 4090', '2x H100', "
-                     "'M2 Max 64GB' (mindbench hardware --list).")(f)
+    f = click.option(
+        "--gpu",
+        metavar="NAME",
+        help="Plan for a device from the table, e.g. 'RTX 4090', '2x H100', 'M2 Max 64GB' (mindbench hardware --list).",
+    )(f)
     f = click.option("--ram", metavar="SIZE", help="Plan for this much RAM, e.g. 16GB.")(f)
-    f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
-                     help="Plan for the CPU only, or insist on the GPU.")(f)
+    f = click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda"]),
+        default=None,
+        help="Plan for the CPU only, or insist on the GPU.",
+    )(f)
     f = click.option("--gpu-memory", metavar="SIZE", help="Plan for a GPU with this much memory, e.g. 8GB.")(f)
-    f = click.option("--profile", "profile_name", metavar="NAME",
-                     help=f"A named machine: {', '.join(PROFILES)}.")(f)
+    f = click.option("--profile", "profile_name", metavar="NAME", help=f"A named machine: {', '.join(PROFILES)}.")(f)
     return f
 
 
 def _bandwidth_from_results(hw: HardwareProfile) -> None:
     """Memory bandwidth as `mindbench run` measured it on this machine (results/*.jsonl), if any."""
     from mindbench.decide.recommend import bandwidth_for, load_records, split_records
+
     try:
         records, _ = load_records(None)
     except MindbenchError:
@@ -58,7 +65,9 @@ def hardware_command(profile_name, gpu_memory, device, ram, gpu, measure, list_d
       mindbench hardware --gpu "2x RTX 3090"
     """
     if list_devices:
-        from mindbench.models.devices import devices, render as render_devices
+        from mindbench.models.devices import devices
+        from mindbench.models.devices import render as render_devices
+
         click.echo(json.dumps([d.to_dict() for d in devices()], indent=2) if as_json else render_devices())
         return
     hw = from_options(profile_name, gpu_memory, device, ram, gpu=gpu)

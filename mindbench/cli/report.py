@@ -14,13 +14,23 @@ from mindbench.present.report import latest, load_records, plot, render
 
 @command("report")
 @click.argument("results_files", metavar="RESULTS...", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["md", "csv", "html", "json"]), default="md",
-              show_default=True, help="Table format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "csv", "html", "json"]),
+    default="md",
+    show_default=True,
+    help="Table format.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the table to this file instead of stdout.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
-              help="Also save a PNG: quality vs memory (Pareto front) and quality by precision; with fidelity "
-                   "figures, also <name>-fidelity.png (KLD with 95% CI per precision, log scale).")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="Also save a PNG: quality vs memory (Pareto front) and quality by precision; with fidelity "
+    "figures, also <name>-fidelity.png (KLD with 95% CI per precision, log scale).",
+)
 @click.option("--suite", help="Suite to plot (default: the mean of each cell's suites).")
 @click.option("--all", "show_all", is_flag=True, help="Show every record, not only the newest of each cell.")
 def report_command(results_files, fmt, as_json, output, plot_path, suite, show_all):
@@ -47,13 +57,14 @@ def report_command(results_files, fmt, as_json, output, plot_path, suite, show_a
         click.echo(text.rstrip("\n"))
     if plot_path:
         from mindbench.suites.fidelity import plot as plot_fidelity
-        fp = plot_fidelity(records, plot_path)   # <plot>-fidelity.png, when records carry fidelity
+
+        fp = plot_fidelity(records, plot_path)  # <plot>-fidelity.png, when records carry fidelity
         if fp:
             click.echo(f"wrote {fp}", err=True)
         try:
             p = plot(records, plot_path, suite=suite)
         except MindbenchError as e:
-            if not fp:   # neither plot could be drawn: the user asked for something this store can't give
+            if not fp:  # neither plot could be drawn: the user asked for something this store can't give
                 raise
             # A fidelity-only sweep (--suite none) has its plot; the quality plot is simply absent.
             click.echo(f"no quality plot: {e.message}", err=True)

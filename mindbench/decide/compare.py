@@ -39,7 +39,8 @@ import math
 from statistics import NormalDist
 
 from mindbench.errors import MindbenchError
-from mindbench.store.results import latest, read_all as load_records, view
+from mindbench.store.results import latest, view
+from mindbench.store.results import read_all as load_records
 
 # Why 0.25: on a shared 2-core CPU (CI runners, this project's machines) two honest reruns of the
 # same cell differ by 10-20% in decode/prefill tok/s when other jobs run beside them; a quarter
@@ -63,13 +64,17 @@ KLD_FLOOR = 0.001
 MIN_SCHEMA = 1
 
 # (figure, label, higher is better)
-SPEED = (("decode_tok_s", "decode tok/s", True), ("prefill_tok_s", "prefill tok/s", True),
-         ("ttft_ms", "TTFT ms", False))
+SPEED = (
+    ("decode_tok_s", "decode tok/s", True),
+    ("prefill_tok_s", "prefill tok/s", True),
+    ("ttft_ms", "TTFT ms", False),
+)
 MEMORY = (("weights_mb", "weights MB"), ("peak_mb", "peak MB"))
 
 
 class BadInput(MindbenchError):
     """Nothing sensible to compare: exit 2, so CI can tell "broken gate" from "regression"."""
+
     exit_code = 2
 
 
@@ -92,8 +97,16 @@ def _judge(delta_bad: float, allowed: float) -> str:
 
 
 def _check(cell, what, base, new, change, allowed, verdict, **extra) -> dict:
-    return {"cell": cell, "what": what, "baseline": base, "new": new, "change": change,
-            "allowed": allowed, "verdict": verdict, **extra}
+    return {
+        "cell": cell,
+        "what": what,
+        "baseline": base,
+        "new": new,
+        "change": change,
+        "allowed": allowed,
+        "verdict": verdict,
+        **extra,
+    }
 
 
 def alpha_of(z: float) -> float:
@@ -102,8 +115,9 @@ def alpha_of(z: float) -> float:
     return 2 * NormalDist().cdf(-z)
 
 
-def _paired_quality(cell: str, suite: str, qb: dict, qn: dict, raw_b: dict, raw_n: dict,
-                    quality_tol: float, alpha: float) -> dict | None:
+def _paired_quality(
+    cell: str, suite: str, qb: dict, qn: dict, raw_b: dict, raw_n: dict, quality_tol: float, alpha: float
+) -> dict | None:
     """The paired (McNemar) check of one suite, or None when the runs did not keep verdicts
     for the same tasks (then the unpaired rule decides)."""
     from mindbench.measure import stats
@@ -111,22 +125,50 @@ def _paired_quality(cell: str, suite: str, qb: dict, qn: dict, raw_b: dict, raw_
     ib, inew = (raw_b or {}).get("items"), (raw_n or {}).get("items")
     if not ib or not inew or set(ib) != set(inew):
         return None
-    r = stats.paired(ib, inew, alpha=alpha, a="baseline", b="new", scale=qb.get("scale") or 100.0,
-                     higher_is_better=qb.get("higher_is_better", True))
+    r = stats.paired(
+        ib,
+        inew,
+        alpha=alpha,
+        a="baseline",
+        b="new",
+        scale=qb.get("scale") or 100.0,
+        higher_is_better=qb.get("higher_is_better", True),
+    )
     delta, significant = r["diff"], r["p"] < alpha
-    gain = delta if r["higher_is_better"] else -delta   # a lower-is-better metric regresses upward
-    verdict = ("regression" if significant and -gain > quality_tol else
-               "improvement" if significant and gain > quality_tol else "ok")
+    gain = delta if r["higher_is_better"] else -delta  # a lower-is-better metric regresses upward
+    verdict = (
+        "regression"
+        if significant and -gain > quality_tol
+        else "improvement"
+        if significant and gain > quality_tol
+        else "ok"
+    )
     # What the gate allows, in points: the net loss the exact test needs given how many tasks
     # flipped (for 0/1 verdicts p < alpha exactly when the change reaches it), or the tolerance.
     # (A continuous metric's flips say nothing of the size of a change: the tolerance alone.)
     flips = 100 * stats.critical_flips(r["right_to_wrong"] + r["wrong_to_right"], alpha) / r["n"]
     allowed = max(quality_tol, flips if r["test"] == "mcnemar" else 0.0)
-    return _check(cell, f"{suite} score", qb["score"], qn["score"], delta, allowed, verdict,
-                  test=r["test"], p=r["p"], alpha=alpha, right_to_wrong=r["right_to_wrong"],
-                  wrong_to_right=r["wrong_to_right"], ci=r["ci"], mde=r["mde"], n=r["n"],
-                  display={"allowed": f"±{allowed:.1f}: {'McNemar' if r['test'] == 'mcnemar' else r['test']} p={r['p']:.2g} ({r['right_to_wrong']} lost, "
-                                      f"{r['wrong_to_right']} gained)"})
+    return _check(
+        cell,
+        f"{suite} score",
+        qb["score"],
+        qn["score"],
+        delta,
+        allowed,
+        verdict,
+        test=r["test"],
+        p=r["p"],
+        alpha=alpha,
+        right_to_wrong=r["right_to_wrong"],
+        wrong_to_right=r["wrong_to_right"],
+        ci=r["ci"],
+        mde=r["mde"],
+        n=r["n"],
+        display={
+            "allowed": f"±{allowed:.1f}: {'McNemar' if r['test'] == 'mcnemar' else r['test']} p={r['p']:.2g} ({r['right_to_wrong']} lost, "
+            f"{r['wrong_to_right']} gained)"
+        },
+    )
 
 
 def _fidelity_check(cell: str, fb, fn, kld_tol: float, notes: list) -> dict | None:
@@ -145,19 +187,41 @@ def _fidelity_check(cell: str, fb, fn, kld_tol: float, notes: list) -> dict | No
     kb, kn = fb["kld"], fn["kld"]
     allowed = max(kld_tol * kb["mean"], KLD_FLOOR)
     delta = kn["mean"] - kb["mean"]
-    verdict = ("regression" if kn["ci_lo"] > kb["ci_hi"] and delta > allowed else
-               "improvement" if kn["ci_hi"] < kb["ci_lo"] and -delta > allowed else "ok")
+    verdict = (
+        "regression"
+        if kn["ci_lo"] > kb["ci_hi"] and delta > allowed
+        else "improvement"
+        if kn["ci_hi"] < kb["ci_lo"] and -delta > allowed
+        else "ok"
+    )
     ci = lambda k: f"{k['mean']:.4f} [{k['ci_lo']:.4f}, {k['ci_hi']:.4f}]"  # noqa: E731
-    return _check(cell, "fidelity KLD", kb["mean"], kn["mean"], delta, allowed, verdict,
-                  base_ci=[kb["ci_lo"], kb["ci_hi"]], new_ci=[kn["ci_lo"], kn["ci_hi"]],
-                  rel=delta / kb["mean"] if kb["mean"] > 0 else None,
-                  display={"baseline": ci(kb), "new": ci(kn), "change": f"{delta:+.4f}",
-                           "allowed": f"CIs apart, >{allowed:.4f}"})
+    return _check(
+        cell,
+        "fidelity KLD",
+        kb["mean"],
+        kn["mean"],
+        delta,
+        allowed,
+        verdict,
+        base_ci=[kb["ci_lo"], kb["ci_hi"]],
+        new_ci=[kn["ci_lo"], kn["ci_hi"]],
+        rel=delta / kb["mean"] if kb["mean"] > 0 else None,
+        display={"baseline": ci(kb), "new": ci(kn), "change": f"{delta:+.4f}", "allowed": f"CIs apart, >{allowed:.4f}"},
+    )
 
 
-def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALITY_TOL,
-            speed_tol: float = SPEED_TOL, memory_tol: float = MEMORY_TOL, z: float = Z,
-            hardware: str = "class", gate_speed: bool = True, kld_tol: float = KLD_TOL) -> dict:
+def compare(
+    baseline: list[dict],
+    new: list[dict],
+    *,
+    quality_tol: float = QUALITY_TOL,
+    speed_tol: float = SPEED_TOL,
+    memory_tol: float = MEMORY_TOL,
+    z: float = Z,
+    hardware: str = "class",
+    gate_speed: bool = True,
+    kld_tol: float = KLD_TOL,
+) -> dict:
     """Compare two lists of records. Returns checks, regressions, improvements and unmatched rows."""
     if hardware not in ("class", "fingerprint", "any"):
         raise BadInput(f"--hardware must be class, fingerprint or any, not {hardware!r}")
@@ -168,8 +232,10 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
     new_r = {_match_key(view(r), hardware): r for r in latest(new)}
     alpha = alpha_of(z)
     checks: list[dict] = []
-    unmatched = {"baseline": [_label(k) for k in base_v if k not in new_v],
-                 "new": [_label(k) for k in new_v if k not in base_v]}
+    unmatched = {
+        "baseline": [_label(k) for k in base_v if k not in new_v],
+        "new": [_label(k) for k in new_v if k not in base_v],
+    }
     notes: list[str] = []
     compared = 0
     for key, b in base_v.items():
@@ -179,9 +245,15 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
         cell = _label(key)
         compared += 1
         if b["status"] != "ok" or n["status"] != "ok":
-            verdict = ("ok" if b["status"] == n["status"] else
-                       "regression" if b["status"] == "ok" else
-                       "improvement" if n["status"] == "ok" else "ok")
+            verdict = (
+                "ok"
+                if b["status"] == n["status"]
+                else "regression"
+                if b["status"] == "ok"
+                else "improvement"
+                if n["status"] == "ok"
+                else "ok"
+            )
             msg = f": {n['error']}" if n["status"] != "ok" and n["error"] else ""
             checks.append(_check(cell, "status", b["status"], n["status"] + msg, None, None, verdict))
             continue
@@ -193,10 +265,20 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
                 continue
             if qb.get("protocol") != qn.get("protocol"):
                 # A chat model asked for the body vs the whole function: different prompts.
-                unmatched["baseline"].append(f"{cell} {suite} (code protocol {qb.get('protocol')} vs {qn.get('protocol')})")
+                unmatched["baseline"].append(
+                    f"{cell} {suite} (code protocol {qb.get('protocol')} vs {qn.get('protocol')})"
+                )
                 continue
-            paired = _paired_quality(cell, suite, qb, qn, (base_r[key].get("quality") or {}).get(suite),
-                                     (new_r[key].get("quality") or {}).get(suite), quality_tol, alpha)
+            paired = _paired_quality(
+                cell,
+                suite,
+                qb,
+                qn,
+                (base_r[key].get("quality") or {}).get(suite),
+                (new_r[key].get("quality") or {}).get(suite),
+                quality_tol,
+                alpha,
+            )
             if paired is not None:
                 checks.append(paired)
                 continue
@@ -209,9 +291,21 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
             allowed = max(noise, quality_tol)
             delta = qn["score"] - qb["score"]
             loss = -delta if qb.get("higher_is_better", True) else delta
-            checks.append(_check(cell, f"{suite} score", qb["score"], qn["score"], delta, allowed,
-                                 _judge(loss, allowed), base_spread=qb["stderr"], new_spread=qn["stderr"],
-                                 noise=noise, n=qn["n"]))
+            checks.append(
+                _check(
+                    cell,
+                    f"{suite} score",
+                    qb["score"],
+                    qn["score"],
+                    delta,
+                    allowed,
+                    _judge(loss, allowed),
+                    base_spread=qb["stderr"],
+                    new_spread=qn["stderr"],
+                    noise=noise,
+                    n=qn["n"],
+                )
+            )
         unmatched["new"].extend(f"{cell} {s}" for s in n["quality"] if s not in b["quality"])
         fid = _fidelity_check(cell, base_r[key].get("fidelity"), new_r[key].get("fidelity"), kld_tol, notes)
         if fid is not None:
@@ -222,8 +316,10 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
         if not gate_speed or speed_skipped(b, n, cell, notes):
             speed = ()
         elif b["speed_config"] != n["speed_config"]:
-            notes.append(f"{cell}: speed not compared (prompt/new tokens/threads differ: "
-                         f"{b['speed_config']} vs {n['speed_config']})")
+            notes.append(
+                f"{cell}: speed not compared (prompt/new tokens/threads differ: "
+                f"{b['speed_config']} vs {n['speed_config']})"
+            )
             speed = ()
         else:
             speed = SPEED
@@ -234,21 +330,34 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
             noise = z * math.hypot(b[fig + "_std"] or 0.0, n[fig + "_std"] or 0.0)
             allowed = max(noise, speed_tol * vb)
             worse = (vb - vn) if higher_better else (vn - vb)
-            checks.append(_check(cell, label, vb, vn, vn - vb, allowed, _judge(worse, allowed),
-                                 base_spread=b[fig + "_std"], new_spread=n[fig + "_std"], noise=noise,
-                                 rel=(vn - vb) / vb))
+            checks.append(
+                _check(
+                    cell,
+                    label,
+                    vb,
+                    vn,
+                    vn - vb,
+                    allowed,
+                    _judge(worse, allowed),
+                    base_spread=b[fig + "_std"],
+                    new_spread=n[fig + "_std"],
+                    noise=noise,
+                    rel=(vn - vb) / vb,
+                )
+            )
         for fig, label in MEMORY:
             vb, vn = b[fig], n[fig]
             if vb is None or vn is None or vb <= 0:
                 continue
             allowed = memory_tol * vb
-            checks.append(_check(cell, label, vb, vn, vn - vb, allowed, _judge(vn - vb, allowed),
-                                 rel=(vn - vb) / vb))
+            checks.append(_check(cell, label, vb, vn, vn - vb, allowed, _judge(vn - vb, allowed), rel=(vn - vb) / vb))
     if not gate_speed:
         notes.append("speed not gated (--no-speed)")
     if compared == 0:
-        raise BadInput("nothing to compare: no row of NEW matches a row of BASELINE by model, runtime, "
-                       "precision, device and hardware; check the files (or pass --hardware any)")
+        raise BadInput(
+            "nothing to compare: no row of NEW matches a row of BASELINE by model, runtime, "
+            "precision, device and hardware; check the files (or pass --hardware any)"
+        )
     if not checks:
         raise BadInput("nothing to compare: the matched rows share no figure (quality suite, speed or memory)")
     regressions = sum(c["verdict"] == "regression" for c in checks)
@@ -259,13 +368,22 @@ def compare(baseline: list[dict], new: list[dict], *, quality_tol: float = QUALI
         "checks": checks,
         "unmatched": unmatched,
         "notes": notes,
-        "settings": {"quality_tol": quality_tol, "speed_tol": speed_tol, "memory_tol": memory_tol,
-                     "z": z, "alpha": alpha, "kld_tol": kld_tol, "hardware": hardware, "speed": gate_speed},
+        "settings": {
+            "quality_tol": quality_tol,
+            "speed_tol": speed_tol,
+            "memory_tol": memory_tol,
+            "z": z,
+            "alpha": alpha,
+            "kld_tol": kld_tol,
+            "hardware": hardware,
+            "speed": gate_speed,
+        },
         "exit_code": 1 if regressions else 0,
     }
 
 
 # --- speed: like with like (issue 17) -------------------------------------------------------
+
 
 def speed_not_comparable(b: dict, n: dict) -> str | None:
     """Why the speeds of two views (report.view) can't be compared, or None when they can.
@@ -286,6 +404,7 @@ def speed_not_comparable(b: dict, n: dict) -> str | None:
 
 def _speed_difference(b: dict, n: dict) -> str:
     from mindbench.models.hardware import top_feature
+
     fb, fn = set(b.get("cpu_features") or []), set(n.get("cpu_features") or [])
     if fb != fn:
         tb, tn = top_feature(fb), top_feature(fn)
@@ -322,7 +441,7 @@ def _pooled(stats: list[tuple[float, float, int]]) -> tuple[float, float, int]:
 AB_ALPHA = 0.05
 # "ok" means the interval rules out a decode slowdown this large; between the two, not decided.
 AB_TARGET = 0.05
-AB_POWER = 0.9        # the promise: the slowdown caught 9 times in 10 at this run's spread
+AB_POWER = 0.9  # the promise: the slowdown caught 9 times in 10 at this run's spread
 
 
 def _log_time(values: list[float], higher_better: bool) -> list[float]:
@@ -337,6 +456,7 @@ def shift_check(a_vals: list[float], b_vals: list[float], higher_better: bool, a
     catches with AB_POWER (the interval's half-width x (z_{1-a} + z_{power}) / z_{1-a}); all as
     fractions of time (0.05: 5 % longer per token)."""
     from mindbench.measure import stats
+
     x, y = _log_time(a_vals, higher_better), _log_time(b_vals, higher_better)
     d = stats.hodges_lehmann(x, y)
     ci = stats.shift_ci(x, y, alpha2)
@@ -344,8 +464,12 @@ def shift_check(a_vals: list[float], b_vals: list[float], higher_better: bool, a
     if ci is not None and ci[1] > ci[0]:
         za, zb = stats.z_of(alpha2), NormalDist().inv_cdf(AB_POWER)
         promise = math.expm1((ci[1] - ci[0]) / 2 * (za + zb) / za)
-    return {"shift": math.expm1(d), "ci": None if ci is None else [math.expm1(ci[0]), math.expm1(ci[1])],
-            "promise": promise, "n": [len(x), len(y)]}
+    return {
+        "shift": math.expm1(d),
+        "ci": None if ci is None else [math.expm1(ci[0]), math.expm1(ci[1])],
+        "promise": promise,
+        "n": [len(x), len(y)],
+    }
 
 
 def shift_verdict(ci: list[float] | None, floor: float, target: float | None) -> str:
@@ -368,12 +492,21 @@ def ab_alpha(decode_checks: int, looks: int = 1, alpha: float = AB_ALPHA) -> flo
     """Two-sided level of each decode check's interval: the gate's one-sided `alpha` split over
     its decode checks, then over its looks by Pocock's constant."""
     from mindbench.measure import stats
+
     return stats.pocock_alpha(looks, 2 * alpha / max(1, decode_checks))
 
 
-def compare_ab(a_records: list[dict], b_records: list[dict], *, speed_tol: float = SPEED_TOL,
-               z: float = Z, rule: str = "hl", alpha: float = AB_ALPHA, target: float = AB_TARGET,
-               looks: int = 1) -> dict:
+def compare_ab(
+    a_records: list[dict],
+    b_records: list[dict],
+    *,
+    speed_tol: float = SPEED_TOL,
+    z: float = Z,
+    rule: str = "hl",
+    alpha: float = AB_ALPHA,
+    target: float = AB_TARGET,
+    looks: int = 1,
+) -> dict:
     """Speed of B (HEAD) against A (the baseline's commit), both measured on this machine in one
     interleaved run (A, B, B, A...: asv continuous). Drift and background load during the run hit
     both sides alike; that is why, unlike `compare`, rounds marked contended still count here
@@ -396,13 +529,16 @@ def compare_ab(a_records: list[dict], b_records: list[dict], *, speed_tol: float
                 key = (v["model"], v["runtime"], v["precision"], v["device"], v["weights"])
                 cells.setdefault(key, []).append((v, (r.get("speed") or {}).get("samples")))
         return cells
+
     pa, pb = pool(a_records), pool(b_records)
     keys = sorted(pa.keys() & pb.keys(), key=str)
     checks, notes = [], []
     with_samples = {k for k in keys if all(smp for _, smp in pa[k] + pb[k])}
     if rule == "hl" and len(with_samples) < len(keys):
-        notes.append("pooled rule (older records keep no per-repeat samples) for: "
-                     + "; ".join(_label(k) for k in keys if k not in with_samples))
+        notes.append(
+            "pooled rule (older records keep no per-repeat samples) for: "
+            + "; ".join(_label(k) for k in keys if k not in with_samples)
+        )
     alpha2 = ab_alpha(len(with_samples), looks, alpha) if rule == "hl" else None
     for key in keys:
         va, vb = [v for v, _ in pa[key]], [v for v, _ in pb[key]]
@@ -420,29 +556,60 @@ def compare_ab(a_records: list[dict], b_records: list[dict], *, speed_tol: float
                 sa = [x for _, smp in pa[key] for x in smp.get(fig) or ()]
                 sb = [x for _, smp in pb[key] for x in smp.get(fig) or ()]
                 if sa and sb:
-                    checks.append(_hl_check(cell, label, sa, sb, higher_better, alpha2,
-                                            fig == "decode_tok_s", speed_tol, target, [len(va), len(vb)]))
+                    checks.append(
+                        _hl_check(
+                            cell,
+                            label,
+                            sa,
+                            sb,
+                            higher_better,
+                            alpha2,
+                            fig == "decode_tok_s",
+                            speed_tol,
+                            target,
+                            [len(va), len(vb)],
+                        )
+                    )
                 continue
             c = _pooled_check(cell, label, fig, higher_better, va, vb, speed_tol, z)
             if c:
                 checks.append(c)
     if not checks:
         raise BadInput("nothing to compare: no cell has speed figures on both sides of the A/B run")
-    unmatched = {"baseline": [_label(k) for k in pa.keys() - pb.keys()],
-                 "new": [_label(k) for k in pb.keys() - pa.keys()]}
+    unmatched = {
+        "baseline": [_label(k) for k in pa.keys() - pb.keys()],
+        "new": [_label(k) for k in pb.keys() - pa.keys()],
+    }
     regressions = sum(c["verdict"] == "regression" for c in checks)
-    return {"regressions": regressions, "improvements": sum(c["verdict"] == "improvement" for c in checks),
-            "undecided": sum(c["verdict"] == "not decided" for c in checks),
-            "compared_cells": len(keys), "checks": checks, "unmatched": unmatched,
-            "notes": notes, "settings": {"quality_tol": QUALITY_TOL, "speed_tol": speed_tol,
-                                         "memory_tol": MEMORY_TOL, "z": z, "hardware": "same machine (A/B)",
-                                         "speed": True, "ab": True, "rule": rule, "alpha": alpha,
-                                         "target": target, "looks": looks, "interval_alpha": alpha2},
-            "exit_code": 1 if regressions else 0}
+    return {
+        "regressions": regressions,
+        "improvements": sum(c["verdict"] == "improvement" for c in checks),
+        "undecided": sum(c["verdict"] == "not decided" for c in checks),
+        "compared_cells": len(keys),
+        "checks": checks,
+        "unmatched": unmatched,
+        "notes": notes,
+        "settings": {
+            "quality_tol": QUALITY_TOL,
+            "speed_tol": speed_tol,
+            "memory_tol": MEMORY_TOL,
+            "z": z,
+            "hardware": "same machine (A/B)",
+            "speed": True,
+            "ab": True,
+            "rule": rule,
+            "alpha": alpha,
+            "target": target,
+            "looks": looks,
+            "interval_alpha": alpha2,
+        },
+        "exit_code": 1 if regressions else 0,
+    }
 
 
 def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, target, rounds) -> dict:
     from statistics import median
+
     r = shift_check(sa, sb, higher_better, alpha2)
     floor, goal = (0.0, target) if gated else (speed_tol, None)
     verdict = shift_verdict(r["ci"], floor, goal)
@@ -450,16 +617,37 @@ def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, targ
     ci = "—" if r["ci"] is None else f"[{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]"
     level = f"{100 * (1 - alpha2):.1f}".rstrip("0").rstrip(".")
     if gated:
-        allowed = (f"CI > 0; ok < {100 * target:g} %; catches >= {100 * r['promise']:.1f} %"
-                   if r["promise"] is not None else "too few repeats for an interval")
+        allowed = (
+            f"CI > 0; ok < {100 * target:g} %; catches >= {100 * r['promise']:.1f} %"
+            if r["promise"] is not None
+            else "too few repeats for an interval"
+        )
     else:
         allowed = f"CI > {100 * speed_tol:g} %"
-    return _check(cell, label, ma, mb, mb - ma, None, verdict, rel=(mb - ma) / ma if ma else None,
-                  slowdown=r["shift"], ci=r["ci"], ci_level=1 - alpha2, promise=r["promise"], n=r["n"],
-                  rounds=rounds, rule="hodges-lehmann", gated=gated,
-                  display={"baseline": f"{ma:.1f} (n={r['n'][0]})", "new": f"{mb:.1f} (n={r['n'][1]})",
-                           "change": f"{100 * r['shift']:+.1f} % time {ci} ({level} % CI)",
-                           "allowed": allowed})
+    return _check(
+        cell,
+        label,
+        ma,
+        mb,
+        mb - ma,
+        None,
+        verdict,
+        rel=(mb - ma) / ma if ma else None,
+        slowdown=r["shift"],
+        ci=r["ci"],
+        ci_level=1 - alpha2,
+        promise=r["promise"],
+        n=r["n"],
+        rounds=rounds,
+        rule="hodges-lehmann",
+        gated=gated,
+        display={
+            "baseline": f"{ma:.1f} (n={r['n'][0]})",
+            "new": f"{mb:.1f} (n={r['n'][1]})",
+            "change": f"{100 * r['shift']:+.1f} % time {ci} ({level} % CI)",
+            "allowed": allowed,
+        },
+    )
 
 
 def _pooled_check(cell, label, fig, higher_better, va, vb, speed_tol, z) -> dict | None:
@@ -473,8 +661,22 @@ def _pooled_check(cell, label, fig, higher_better, va, vb, speed_tol, z) -> dict
     noise = z * math.hypot(sda, sdb)
     allowed = max(noise, speed_tol * ma)
     worse = (ma - mb) if higher_better else (mb - ma)
-    return _check(cell, label, ma, mb, mb - ma, allowed, _judge(worse, allowed), base_spread=sda,
-                  new_spread=sdb, noise=noise, rel=(mb - ma) / ma, rounds=[len(sa), len(sb)], n=nb, rule="pooled")
+    return _check(
+        cell,
+        label,
+        ma,
+        mb,
+        mb - ma,
+        allowed,
+        _judge(worse, allowed),
+        base_spread=sda,
+        new_spread=sdb,
+        noise=noise,
+        rel=(mb - ma) / ma,
+        rounds=[len(sa), len(sb)],
+        n=nb,
+        rule="pooled",
+    )
 
 
 def _fmt(x, spread=None) -> str:
@@ -494,13 +696,26 @@ def render_text(result: dict) -> str:
         change = "—"
         if c["change"] is not None:
             change = f"{c['change']:+.1f}" + (f" ({100 * c['rel']:+.0f}%)" if c.get("rel") is not None else "")
-        mark = {"regression": "REGRESSION", "improvement": "improved", "ok": "ok",
-                "not decided": "NOT DECIDED"}[c["verdict"]]
-        rows.append(_display(c, [c["cell"], c["what"], _fmt(c["baseline"], c.get("base_spread")),
-                                 _fmt(c["new"], c.get("new_spread")), change,
-                                 "—" if c["allowed"] is None else f"±{c['allowed']:.1f}", mark]))
-    out = [tabulate(rows, headers=["cell", "figure", "baseline", "new", "change", "allowed", "verdict"],
-                    tablefmt="github")]
+        mark = {"regression": "REGRESSION", "improvement": "improved", "ok": "ok", "not decided": "NOT DECIDED"}[
+            c["verdict"]
+        ]
+        rows.append(
+            _display(
+                c,
+                [
+                    c["cell"],
+                    c["what"],
+                    _fmt(c["baseline"], c.get("base_spread")),
+                    _fmt(c["new"], c.get("new_spread")),
+                    change,
+                    "—" if c["allowed"] is None else f"±{c['allowed']:.1f}",
+                    mark,
+                ],
+            )
+        )
+    out = [
+        tabulate(rows, headers=["cell", "figure", "baseline", "new", "change", "allowed", "verdict"], tablefmt="github")
+    ]
     for side, items in result["unmatched"].items():
         if items:
             out.append(f"unmatched in {side}: " + "; ".join(items))
@@ -509,10 +724,12 @@ def render_text(result: dict) -> str:
     if s.get("ab") and any(c.get("rule") == "hodges-lehmann" for c in result["checks"]):
         out.append(_ab_rule(result))
         return "\n".join(out)
-    out.append(f"{result['regressions']} regression(s), {result['improvements']} improvement(s) over "
-               f"{result['compared_cells']} matched cell(s) [unpaired quality: drop > max({s['quality_tol']} pts, "
-               f"{s['z']:g}*sqrt(se1^2+se2^2)); speed: change > max({s['speed_tol']:.0%}, "
-               f"{s['z']:g}*sqrt(std1^2+std2^2)); memory: rise > {s['memory_tol']:.0%}]")
+    out.append(
+        f"{result['regressions']} regression(s), {result['improvements']} improvement(s) over "
+        f"{result['compared_cells']} matched cell(s) [unpaired quality: drop > max({s['quality_tol']} pts, "
+        f"{s['z']:g}*sqrt(se1^2+se2^2)); speed: change > max({s['speed_tol']:.0%}, "
+        f"{s['z']:g}*sqrt(std1^2+std2^2)); memory: rise > {s['memory_tol']:.0%}]"
+    )
     out.append(_paired_rules(result))
     return "\n".join(out)
 
@@ -521,20 +738,28 @@ def _ab_rule(result: dict) -> str:
     s = result["settings"]
     dec = [c for c in result["checks"] if c.get("gated")]
     promise = [c["promise"] for c in dec if c.get("promise") is not None]
-    lines = [f"{result['regressions']} regression(s), {result['undecided']} not decided, "
-             f"{result['improvements']} improvement(s) over {result['compared_cells']} cell(s)."]
+    lines = [
+        f"{result['regressions']} regression(s), {result['undecided']} not decided, "
+        f"{result['improvements']} improvement(s) over {result['compared_cells']} cell(s)."
+    ]
     if result["undecided"]:
-        lines.append("NOT DECIDED: the repeats were too few or too noisy to tell a slowdown of "
-                     f"{100 * s['target']:g} % from none; this is not a pass. Rerun on a quieter machine or with more rounds.")
+        lines.append(
+            "NOT DECIDED: the repeats were too few or too noisy to tell a slowdown of "
+            f"{100 * s['target']:g} % from none; this is not a pass. Rerun on a quieter machine or with more rounds."
+        )
     if promise:
-        lines.append(f"On this machine, in this run, the gate catches a decode slowdown of {100 * max(promise):.1f} % "
-                     f"or more {10 * AB_POWER:.0f} times in 10 (the widest cell).")
-    lines.append(f"[A/B rule (docs/gate.md): every timed repeat; slowdown = Hodges-Lehmann shift of log time per "
-                 f"token (decode, prefill) or of TTFT, with its Mann-Whitney interval; decode regresses when the "
-                 f"whole interval is a slowdown (false alarms <= {100 * s['alpha']:g} % over the gate's decode checks"
-                 + (f" and {s['looks']} looks" if s.get("looks", 1) > 1 else "")
-                 + f"), is ok when it rules out {100 * s['target']:g} %; prefill and TTFT regress beyond "
-                 f"{100 * s['speed_tol']:g} %]")
+        lines.append(
+            f"On this machine, in this run, the gate catches a decode slowdown of {100 * max(promise):.1f} % "
+            f"or more {10 * AB_POWER:.0f} times in 10 (the widest cell)."
+        )
+    lines.append(
+        f"[A/B rule (docs/gate.md): every timed repeat; slowdown = Hodges-Lehmann shift of log time per "
+        f"token (decode, prefill) or of TTFT, with its Mann-Whitney interval; decode regresses when the "
+        f"whole interval is a slowdown (false alarms <= {100 * s['alpha']:g} % over the gate's decode checks"
+        + (f" and {s['looks']} looks" if s.get("looks", 1) > 1 else "")
+        + f"), is ok when it rules out {100 * s['target']:g} %; prefill and TTFT regress beyond "
+        f"{100 * s['speed_tol']:g} %]"
+    )
     return "\n".join(lines)
 
 
@@ -542,15 +767,20 @@ def _display(check: dict, row: list, wrap=str) -> list:
     """A paired or fidelity check's own wording for the baseline/new/change/allowed columns
     (`wrap` escapes it for HTML)."""
     d = check.get("display") or {}
-    return row[:2] + [wrap(d[k]) if k in d else row[i]
-                      for i, k in enumerate(("baseline", "new", "change", "allowed"), 2)] + row[6:]
+    return (
+        row[:2]
+        + [wrap(d[k]) if k in d else row[i] for i, k in enumerate(("baseline", "new", "change", "allowed"), 2)]
+        + row[6:]
+    )
 
 
 def _paired_rules(result: dict) -> str:
     s = result["settings"]
-    return (f"[paired quality (both runs kept per-task verdicts): exact McNemar p < {s.get('alpha', alpha_of(s['z'])):.3f} "
-            f"and drop > {s['quality_tol']} pts; fidelity: KLD CIs apart and rise > max({s.get('kld_tol', KLD_TOL):.0%}, "
-            f"{KLD_FLOOR} nats)]")
+    return (
+        f"[paired quality (both runs kept per-task verdicts): exact McNemar p < {s.get('alpha', alpha_of(s['z'])):.3f} "
+        f"and drop > {s['quality_tol']} pts; fidelity: KLD CIs apart and rise > max({s.get('kld_tol', KLD_TOL):.0%}, "
+        f"{KLD_FLOOR} nats)]"
+    )
 
 
 def _load(path: str, side: str) -> list[dict]:

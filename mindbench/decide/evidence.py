@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import math
 
-from mindbench.models import catalog
 from mindbench.errors import MindbenchError
-from mindbench.runtimes import DEFAULT_RUNTIME
 from mindbench.measure.stats import mcnemar
+from mindbench.models import catalog
+from mindbench.runtimes import DEFAULT_RUNTIME
 
 TIERS = ("measured here", "measured, same speed fingerprint", "measured, similar hardware", "published", "estimated")
 
@@ -41,8 +41,12 @@ KLD_LEVELS = {"lossless": 0.002, "near": 0.05, "any": math.inf}
 # For code, benchmarks that still separate models first: HumanEval is saturated (the 7B and 14B
 # Qwen coders are 1.2 points apart there, 5.2 on LiveCodeBench).
 LCB_QWEN = "LiveCodeBench (2407-2409)"
-TASK_BENCHMARKS = {"code": (LCB_QWEN, "HumanEval+", "HumanEval", "MBPP+", "MBPP"), "reasoning": ("GSM8K", "MATH"),
-                   "chat": ("IFEval", "MMLU"), "data": ()}
+TASK_BENCHMARKS = {
+    "code": (LCB_QWEN, "HumanEval+", "HumanEval", "MBPP+", "MBPP"),
+    "reasoning": ("GSM8K", "MATH"),
+    "chat": ("IFEval", "MMLU"),
+    "data": (),
+}
 # Tasks whose unmeasured candidates are *ranked* on published figures, and on which benchmarks, in
 # order: a benchmark ranks the candidates that publish it when at least two models do (one figure
 # separates nothing), before those ranked on the next; the why says which benchmark decided.
@@ -85,6 +89,7 @@ def parse_budget(max_kld: float | None, level: str | None) -> tuple[float | None
 
 # --- published figures ---------------------------------------------------------------------------------
 
+
 def published_for(model: str, task: str) -> dict | None:
     """The catalog's best-matching published figure for a task: the first benchmark of the task's
     list the card reports."""
@@ -123,6 +128,7 @@ def stronger_published(chosen, ok: list, task: str) -> list[tuple]:
 
 # --- fidelity and paired verdicts from the store ---------------------------------------------------------
 
+
 def fidelity_map(records: list[dict]) -> dict[tuple, dict]:
     """(model, runtime, precision) -> the latest measured fidelity (records without one, or whose
     fidelity is an error, say nothing)."""
@@ -148,6 +154,7 @@ def items_map(records: list[dict], task: str) -> dict[tuple, dict]:
 def reference_precision(device: str) -> str:
     """The quality reference's precision on `device`: the fidelity track's reference."""
     from mindbench.suites.fidelity import reference_precision
+
     return reference_precision(device)
 
 
@@ -156,9 +163,10 @@ def is_reference(c, fid: dict | None) -> bool:
     if fid and fid.get("is_reference"):
         return True
     from mindbench.runtimes import get_runtime
+
     try:
         return get_runtime(c.runtime).is_reference(c.precision, c.device)
-    except MindbenchError:   # a runtime this process does not know: not the reference
+    except MindbenchError:  # a runtime this process does not know: not the reference
         return False
 
 
@@ -187,8 +195,14 @@ def same_model_decision(a, b, fids: dict, items: dict) -> tuple[int, str, str]:
         n, ab, ba, p = paired(*pa) or (0, 0, 0, 1.0)
         if n and p < 0.05:
             w = -1 if ab > ba else 1
-            return w, "paired test", (f"paired test on {n} shared items: {ab} right only at {a.label()}, {ba} only "
-                                      f"at {b.label()}, exact McNemar p = {p:.3g}")
+            return (
+                w,
+                "paired test",
+                (
+                    f"paired test on {n} shared items: {ab} right only at {a.label()}, {ba} only "
+                    f"at {b.label()}, exact McNemar p = {p:.3g}"
+                ),
+            )
         suite = f"not distinguishable at n = {n} (paired: {ab} vs {ba} flips, McNemar p = {p:.2g})" if n else ""
     else:
         if abs(a.score - b.score) > math.hypot(a.quality["stderr"], b.quality["stderr"]):
@@ -215,8 +229,10 @@ def apply_budget(cands: list, budget: float, label: str, fids: dict) -> None:
         k = kld_of(c, fids)
         if k is None:
             ref = reference_precision(c.device)
-            c.excluded = (f"quality loss not measured (no fidelity figure) under budget {label}: measure it with "
-                          f"`mindbench run --models {c.model} --precisions {ref},{c.precision}`")
+            c.excluded = (
+                f"quality loss not measured (no fidelity figure) under budget {label}: measure it with "
+                f"`mindbench run --models {c.model} --precisions {ref},{c.precision}`"
+            )
         elif k["ci_hi"] > budget:
             c.excluded = f"KLD {_k(k)} is over the quality-loss budget {label}"
         else:
@@ -231,6 +247,7 @@ def cheapest_within(chosen, ok: list) -> object:
 
 
 # --- the recommendation, refined by the evidence above ------------------------------------------------
+
 
 def figure(model: str, benchmark: str) -> dict | None:
     spec = catalog.CATALOG.get(model)
@@ -266,8 +283,20 @@ def rank_unscored(ok: list, task: str, rank_estimated, instruct_first: bool) -> 
     return pub + [c for c in rank_estimated(ok, instruct_first) if c not in pub]
 
 
-def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budget: float | None,
-           budget_label: str | None, prefer: str, rank_estimated, rank_measured, instruct_first: bool) -> None:
+def refine(
+    rec,
+    ok: list,
+    scored: list,
+    records: list[dict],
+    task: str,
+    *,
+    budget: float | None,
+    budget_label: str | None,
+    prefer: str,
+    rank_estimated,
+    rank_measured,
+    instruct_first: bool,
+) -> None:
     """Choose with every tier of evidence: measured scores, then same-model fidelity, the budget,
     and published figures (which may rank or, with prefer="published", choose)."""
     fids, items = fidelity_map(records), items_map(records, task)
@@ -281,10 +310,16 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
         if pub:
             ranked = pub + [c for c in ranked if c not in pub]
             rec.basis, preferred = "published", True
-            rec.why.append(f"--prefer published: chosen on its published figure, {fmt_published(pub[0].published)}"
-                           + ("; also measured here" if pub[0].score is not None else "; not measured here"))
-    elif not scored and unscored and unscored[0].published and \
-            unscored[0].published["benchmark"] in RANKING_BENCHMARKS.get(task, ()):
+            rec.why.append(
+                f"--prefer published: chosen on its published figure, {fmt_published(pub[0].published)}"
+                + ("; also measured here" if pub[0].score is not None else "; not measured here")
+            )
+    elif (
+        not scored
+        and unscored
+        and unscored[0].published
+        and unscored[0].published["benchmark"] in RANKING_BENCHMARKS.get(task, ())
+    ):
         rec.basis = "published"
     top = ranked[0]
     # Between precisions of the chosen model, the suite's tie is settled by a paired test or by
@@ -306,28 +341,46 @@ def refine(rec, ok: list, scored: list, records: list[dict], task: str, *, budge
             ranked.remove(cheap)
             ranked.insert(0, cheap)
         rec.decided_by.append("fidelity budget")
-        rec.why.append(f"quality-loss budget {budget_label}: {cheap.label()} is the cheapest configuration of "
-                       f"{cheap.model} within it ({cheap.fidelity_note or 'reference precision'})")
+        rec.why.append(
+            f"quality-loss budget {budget_label}: {cheap.label()} is the cheapest configuration of "
+            f"{cheap.model} within it ({cheap.fidelity_note or 'reference precision'})"
+        )
     rec.chosen, rec.runners_up = ranked[0], ranked[1:4]
     if preferred:
         rec.decided_by.insert(0, "published (--prefer published)")
     elif rec.chosen.score is not None:
         rec.decided_by.insert(0, "suite")
         for c, p, mine in stronger_published(rec.chosen, ok, task):
-            cmd = (f"mindbench run --models {c.model} --precisions {c.precision} --suite {task}"
-                   + ("" if c.runtime == DEFAULT_RUNTIME else f" --runtimes {c.runtime}"))
+            cmd = f"mindbench run --models {c.model} --precisions {c.precision} --suite {task}" + (
+                "" if c.runtime == DEFAULT_RUNTIME else f" --runtimes {c.runtime}"
+            )
             if mine:
-                msg = (f"{c.model} fits and its published {p['benchmark']} is {p['score']:.1f} against "
-                       f"{mine['score']:.1f} published for {rec.chosen.model} (same benchmark, the makers' "
-                       f"protocols; not comparable with the score measured here); measure it: {cmd}")
+                msg = (
+                    f"{c.model} fits and its published {p['benchmark']} is {p['score']:.1f} against "
+                    f"{mine['score']:.1f} published for {rec.chosen.model} (same benchmark, the makers' "
+                    f"protocols; not comparable with the score measured here); measure it: {cmd}"
+                )
             else:
-                msg = (f"{c.model} fits and publishes {fmt_published(p)}; {rec.chosen.model} has no published "
-                       f"{p['benchmark']} figure to compare with, and a published score is not comparable with "
-                       f"the suite score measured here; measure it: {cmd}")
-            rec.published_alerts.append({"model": c.model, "precision": c.precision, "published": p,
-                                         "chosen_published": mine, "command": cmd, "message": msg})
+                msg = (
+                    f"{c.model} fits and publishes {fmt_published(p)}; {rec.chosen.model} has no published "
+                    f"{p['benchmark']} figure to compare with, and a published score is not comparable with "
+                    f"the suite score measured here; measure it: {cmd}"
+                )
+            rec.published_alerts.append(
+                {
+                    "model": c.model,
+                    "precision": c.precision,
+                    "published": p,
+                    "chosen_published": mine,
+                    "command": cmd,
+                    "message": msg,
+                }
+            )
         rec.published_alerts = rec.published_alerts[:3]
     elif rec.basis == "published":
         rec.decided_by.insert(0, "published")
-        rec.why.insert(0, f"quality: nothing measured here for {task} that fits; ranked on published figures: "
-                          f"{fmt_published(rec.chosen.published)} (a different protocol from mindbench's suite)")
+        rec.why.insert(
+            0,
+            f"quality: nothing measured here for {task} that fits; ranked on published figures: "
+            f"{fmt_published(rec.chosen.published)} (a different protocol from mindbench's suite)",
+        )

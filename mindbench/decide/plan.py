@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import importlib.util
 
-from ..models.devices import Device
-from ..models.perf import GGUF_BPW, format_of, predict, shape_of
+from mindbench.models.devices import Device
+from mindbench.models.perf import GGUF_BPW, format_of, predict, shape_of
 
 GGUF_TYPES = ("Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0")
 LLAMACPP_INSTALL = {
-    "cuda": "CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install llama-cpp-python",
-    "rocm": "CMAKE_ARGS=\"-DGGML_HIP=on\" pip install llama-cpp-python",
+    "cuda": 'CMAKE_ARGS="-DGGML_CUDA=on" pip install llama-cpp-python',
+    "rocm": 'CMAKE_ARGS="-DGGML_HIP=on" pip install llama-cpp-python',
     "metal": "pip install llama-cpp-python  (Metal is built in on macOS)",
     "cpu": "pip install llama-cpp-python",
 }
-VLLM_INSTALL = "pip install vllm; vllm serve {repo}; mindbench run --runtimes openai --endpoint http://localhost:8000/v1"
+VLLM_INSTALL = (
+    "pip install vllm; vllm serve {repo}; mindbench run --runtimes openai --endpoint http://localhost:8000/v1"
+)
 REQUIRES = {"llamacpp": ("llama_cpp",), "openai": ("vllm",), "transformers": ("torch", "transformers")}
 
 
@@ -44,7 +46,7 @@ def options(dev: Device, spec=None) -> list[tuple[str, str]]:
     """(runtime, precision) pairs that run on the device, whatever is installed here."""
     out = [("llamacpp", q) for q in (gguf_types(spec) if spec is not None else GGUF_TYPES)]
     if spec is not None and spec.source == "packaged":
-        return out          # shipped as one GGUF file: llama.cpp's, and transformers on a CPU (its own path)
+        return out  # shipped as one GGUF file: llama.cpp's, and transformers on a CPU (its own path)
     if dev.kind in ("cuda", "rocm"):
         out += [("openai", "awq")] + ([("openai", "fp8")] if dev.fp8 else []) + [("openai", "vllm-bf16")]
     if dev.kind == "cuda":
@@ -85,7 +87,17 @@ def planned(specs, dev: Device, context: int, here: bool = False) -> list[dict]:
             p = predict(s, precision, dev, runtime=runtime, context=context, decode_at=context // 2, model=spec.id)
             ready = ready_here(runtime, precision) if here else None
             est = p.to_dict()
-            out.append({"spec": spec, "runtime": runtime, "precision": format_of(precision, runtime).name,
-                        "memory_mb": p.total_mb, "decode_tok_s": p.decode_tok_s, "prefill_tok_s": p.prefill_tok_s,
-                        "estimate": est, "install": install_for(runtime, precision, dev, spec), "ready_here": ready})
+            out.append(
+                {
+                    "spec": spec,
+                    "runtime": runtime,
+                    "precision": format_of(precision, runtime).name,
+                    "memory_mb": p.total_mb,
+                    "decode_tok_s": p.decode_tok_s,
+                    "prefill_tok_s": p.prefill_tok_s,
+                    "estimate": est,
+                    "install": install_for(runtime, precision, dev, spec),
+                    "ready_here": ready,
+                }
+            )
     return out

@@ -30,15 +30,15 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mindbench.models import catalog
 from mindbench.errors import MindbenchError
+from mindbench.models import catalog
 from mindbench.models.hardware import HardwareProfile
-from mindbench.store.results import Record
 from mindbench.runtimes import DEFAULT_RUNTIME
+from mindbench.store.results import Record
 from mindbench.suites import SUITES
 
-TASKS = SUITES   # a task is a suite (suites.py holds the one list)
-PRECISION_RANK = {"fp32": 2, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0}   # quality tier
+TASKS = SUITES  # a task is a suite (suites.py holds the one list)
+PRECISION_RANK = {"fp32": 2, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0}  # quality tier
 # Below about reading speed an answer is too slow to use interactively; the default leaves such
 # configurations out (--min-tokens-per-sec 0 keeps them).
 DEFAULT_MIN_TOK_S = 5.0
@@ -52,20 +52,20 @@ class Candidate:
     model: str
     runtime: str
     precision: str
-    device: str                       # "cuda" | "cpu"
+    device: str  # "cuda" | "cpu"
     params_b: float | None = None
-    quality: dict | None = None       # score, stderr, n, metric, source
+    quality: dict | None = None  # score, stderr, n, metric, source
     memory_mb: float | None = None
     memory_source: str = "estimated"
     decode_tok_s: float | None = None
     speed_source: str = "estimated"
-    estimate: dict | None = None      # the estimator's figures and inputs, when used
+    estimate: dict | None = None  # the estimator's figures and inputs, when used
     gated: bool = False
-    excluded: str | None = None       # why this one cannot be the answer
-    published: dict | None = None     # the catalog's published figure for the task (mindbench.decide.evidence)
+    excluded: str | None = None  # why this one cannot be the answer
+    published: dict | None = None  # the catalog's published figure for the task (mindbench.decide.evidence)
     fidelity_note: str | None = None  # how its quality loss compares with the budget, when one is set
-    install: str | None = None        # what must be installed to run it (None: nothing beyond mindbench)
-    ready_here: bool | None = None    # installed on this machine (None: planned hardware, not this one)
+    install: str | None = None  # what must be installed to run it (None: nothing beyond mindbench)
+    ready_here: bool | None = None  # installed on this machine (None: planned hardware, not this one)
     prefill_tok_s: float | None = None
 
     @property
@@ -87,7 +87,7 @@ class Candidate:
         return f"{self.model} {self.precision}" + ("" if self.runtime == DEFAULT_RUNTIME else f" ({self.runtime})")
 
     def install_note(self) -> str | None:
-        """"not installed here: <command>" on this machine, "needs: <command>" on planned hardware."""
+        """ "not installed here: <command>" on this machine, "needs: <command>" on planned hardware."""
         if not self.install or self.ready_here:
             return None
         return ("not installed here: " if self.ready_here is False else "needs: ") + self.install
@@ -107,16 +107,16 @@ class Recommendation:
     context: int
     min_tok_s: float | None
     bandwidth: dict
-    evidence: dict                    # counts of records used, by origin
+    evidence: dict  # counts of records used, by origin
     chosen: Candidate | None
-    basis: str                        # "measured" | "estimated"
+    basis: str  # "measured" | "estimated"
     why: list[str] = field(default_factory=list)
     runners_up: list[Candidate] = field(default_factory=list)
     pareto: list[Candidate] = field(default_factory=list)
     pareto_quality: str = "measured score"
     to_measure: list[Candidate] = field(default_factory=list)
     excluded: list[Candidate] = field(default_factory=list)
-    decided_by: list[str] = field(default_factory=list)      # suite, paired test, fidelity, published...
+    decided_by: list[str] = field(default_factory=list)  # suite, paired test, fidelity, published...
     published_alerts: list[dict] = field(default_factory=list)
     if_installed: dict | None = None  # the pick were everything installed here, and the command
 
@@ -125,24 +125,41 @@ class Recommendation:
         if self.chosen is None:
             raise MindbenchError(f"nothing fits for task {self.task!r}: " + (self.why[0] if self.why else ""))
         c = self.chosen
-        return {"model": c.model, "runtime": c.runtime, "precision": c.precision,
-                "device": "cuda:0" if c.device in ("cuda", "rocm") else c.device}
+        return {
+            "model": c.model,
+            "runtime": c.runtime,
+            "precision": c.precision,
+            "device": "cuda:0" if c.device in ("cuda", "rocm") else c.device,
+        }
 
     def to_dict(self) -> dict:
-        return {"task": self.task, "hardware": self.hardware, "budget_mb": round(self.budget_mb, 1),
-                "context": self.context, "min_tok_s": self.min_tok_s, "bandwidth": self.bandwidth,
-                "evidence": self.evidence, "basis": self.basis,
-                "chosen": self.chosen.to_dict() if self.chosen else None, "why": self.why,
-                "runners_up": [c.to_dict() for c in self.runners_up],
-                "pareto_quality": self.pareto_quality, "pareto": [c.to_dict() for c in self.pareto],
-                "to_measure": [c.to_dict() for c in self.to_measure],
-                "decided_by": self.decided_by, "published_alerts": self.published_alerts,
-                "if_installed": self.if_installed,
-                "excluded": [{"model": c.model, "runtime": c.runtime, "precision": c.precision,
-                              "reason": c.excluded} for c in self.excluded]}
+        return {
+            "task": self.task,
+            "hardware": self.hardware,
+            "budget_mb": round(self.budget_mb, 1),
+            "context": self.context,
+            "min_tok_s": self.min_tok_s,
+            "bandwidth": self.bandwidth,
+            "evidence": self.evidence,
+            "basis": self.basis,
+            "chosen": self.chosen.to_dict() if self.chosen else None,
+            "why": self.why,
+            "runners_up": [c.to_dict() for c in self.runners_up],
+            "pareto_quality": self.pareto_quality,
+            "pareto": [c.to_dict() for c in self.pareto],
+            "to_measure": [c.to_dict() for c in self.to_measure],
+            "decided_by": self.decided_by,
+            "published_alerts": self.published_alerts,
+            "if_installed": self.if_installed,
+            "excluded": [
+                {"model": c.model, "runtime": c.runtime, "precision": c.precision, "reason": c.excluded}
+                for c in self.excluded
+            ],
+        }
 
 
 # --- evidence from the store --------------------------------------------------------------------------
+
 
 def _kind(device) -> str:
     return "cuda" if str(device or "").startswith("cuda") else "cpu"
@@ -182,13 +199,14 @@ class Measured:
     memory_origin: str = ""
     decode_tok_s: float | None = None
     speed_origin: str = ""
-    tokens: int | None = None        # prompt + new tokens of the run the memory was measured in
-    decode_floor: float | None = None   # speed measured while contended: the config is at least this fast
+    tokens: int | None = None  # prompt + new tokens of the run the memory was measured in
+    decode_floor: float | None = None  # speed measured while contended: the config is at least this fast
     floor_origin: str = ""
 
 
-def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
-           speed_fp: str | None = None) -> dict[tuple, Measured]:
+def gather(
+    similar: list[dict], here: list[dict], task: str, memory_class: str, speed_fp: str | None = None
+) -> dict[tuple, Measured]:
     """Per (model, runtime, precision): the evidence, field by field. Records are replayed oldest
     first, similar hardware's before this machine's, so a later record overrides an earlier one
     and this machine overrides similar ones: an "oom" rules the configuration out until a later
@@ -196,11 +214,19 @@ def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
     out: dict[tuple, Measured] = {}
     ts = lambda r: str(r.get("timestamp") or "")
     # (a similar machine whose speed fingerprint matches ours is the stronger tier: labelled so)
-    replay = [(r, 0, "on the same speed fingerprint" if speed_fp and (r.get("hardware") or {}).get(
-        "speed_fingerprint") == speed_fp else f"on similar hardware ({memory_class})") for r in sorted(similar, key=ts)]
+    replay = [
+        (
+            r,
+            0,
+            "on the same speed fingerprint"
+            if speed_fp and (r.get("hardware") or {}).get("speed_fingerprint") == speed_fp
+            else f"on similar hardware ({memory_class})",
+        )
+        for r in sorted(similar, key=ts)
+    ]
     replay += [(r, 1, "here") for r in sorted(here, key=ts)]
     for r, rank, origin in replay:
-        rec = Record.of(r)   # typed, any schema (results.Record)
+        rec = Record.of(r)  # typed, any schema (results.Record)
         key = (rec.model, rec.runtime or DEFAULT_RUNTIME, rec.precision)
         if None in key:
             continue
@@ -227,10 +253,15 @@ def gather(similar: list[dict], here: list[dict], task: str, memory_class: str,
             # equals the latest. The standard error is in points (results.quality_points).
             old = m.quality
             if old is None or (rank, q.n or 0) >= (old["rank"], old.get("n") or 0):
-                m.quality = {"score": float(q.score_pct), "stderr": q.stderr_pct or 0.0,
-                             "n": q.n, "metric": q.metric, "source": f"measured {origin}",
-                             "higher_is_better": q.higher_is_better,
-                             "rank": rank}
+                m.quality = {
+                    "score": float(q.score_pct),
+                    "stderr": q.stderr_pct or 0.0,
+                    "n": q.n,
+                    "metric": q.metric,
+                    "source": f"measured {origin}",
+                    "higher_is_better": q.higher_is_better,
+                    "rank": rank,
+                }
     for m in out.values():
         if m.quality:
             m.quality.pop("rank")
@@ -241,11 +272,15 @@ def bandwidth_for(hw: HardwareProfile, here: list[dict]) -> dict:
     """Memory bandwidth for the roofline: mindbench run's measurement on this machine, else the
     profile's (spec sheet, measured now, or assumed), always labelled."""
     from mindbench.measure.speed import usable
+
     # A bandwidth measured while other work held the cores is as low as the speed beside it
     # (13 GB/s against 32 quiet here): the quiet runs' when there are any.
     here = [r for r in here if usable(r)] or here
-    bws = sorted(float((r.get("roofline") or {}).get("bandwidth_gb_s")) for r in here
-                 if (r.get("roofline") or {}).get("bandwidth_gb_s"))
+    bws = sorted(
+        float((r.get("roofline") or {}).get("bandwidth_gb_s"))
+        for r in here
+        if (r.get("roofline") or {}).get("bandwidth_gb_s")
+    )
     if bws:
         return {"gb_s": bws[len(bws) // 2], "source": f"measured by mindbench run on this machine ({len(bws)} runs)"}
     return {"gb_s": hw.bandwidth_gb_s, "source": hw.bandwidth_source}
@@ -259,41 +294,65 @@ def budget(hw: HardwareProfile, max_memory_mb: float | None = None) -> float:
 
 # --- the choice ------------------------------------------------------------------------------------------
 
-def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, context: int = 2048,
-               models: list[str] | None = None) -> tuple[list[Candidate], dict, dict]:
+
+def candidates(
+    hw: HardwareProfile, records: list[dict], task: str | None, *, context: int = 2048, models: list[str] | None = None
+) -> tuple[list[Candidate], dict, dict]:
     """All candidates with their memory/speed/quality filled in (not yet filtered)."""
     from mindbench.decide.evidence import published_for
     from mindbench.runtimes import runtimes
+
     here, similar, ignored = split_records(hw, records)
     bw = bandwidth_for(hw, here)
     measured = gather(similar, here, task or "", hw.memory_class, getattr(hw, "speed_fingerprint", None))
     evidence = {"here": len(here), "similar": len(similar), "ignored": ignored}
 
-    specs = [catalog.CATALOG[m] if m in catalog.CATALOG else catalog.resolve(m) for m in models] if models \
+    specs = (
+        [catalog.CATALOG[m] if m in catalog.CATALOG else catalog.resolve(m) for m in models]
+        if models
         else [s for s in catalog.CATALOG.values() if task is None or task in s.categories]
+    )
     out: dict[tuple, Candidate] = {}
     if hw.planned_device is not None:
         # A device from the table: every runtime that runs there, installed here or not (decide/plan.py)
         from mindbench.decide.plan import planned
         from mindbench.models.perf import shape_of
+
         for row in planned(specs, hw.planned_device, context, here=hw.name == "detected"):
             spec = row["spec"]
             c = out[(spec.id, row["runtime"], row["precision"])] = Candidate(
-                spec.id, row["runtime"], row["precision"], hw.planned_device.kind, spec.params_b,
-                memory_mb=row["memory_mb"], decode_tok_s=row["decode_tok_s"], estimate=row["estimate"],
-                gated=spec.gated, published=published_for(spec.id, task or ""), install=row["install"],
-                ready_here=row["ready_here"], prefill_tok_s=row["prefill_tok_s"])
+                spec.id,
+                row["runtime"],
+                row["precision"],
+                hw.planned_device.kind,
+                spec.params_b,
+                memory_mb=row["memory_mb"],
+                decode_tok_s=row["decode_tok_s"],
+                estimate=row["estimate"],
+                gated=spec.gated,
+                published=published_for(spec.id, task or ""),
+                install=row["install"],
+                ready_here=row["ready_here"],
+                prefill_tok_s=row["prefill_tok_s"],
+            )
             limit = shape_of(spec.id).max_context
             if limit and context > limit:
                 c.excluded = f"its context window is {limit} tokens, under --context {context}"
-    for rt in runtimes() if hw.planned_device is None else ():   # each runtime estimates its own candidates
-        installed = rt.available()          # (once: find_spec walks sys.path)
-        for spec, p, mem_mb, tok_s, e, why in rt.estimate_candidates(specs, hw, similar + here, context,
-                                                                     bw["gb_s"]):
+    for rt in runtimes() if hw.planned_device is None else ():  # each runtime estimates its own candidates
+        installed = rt.available()  # (once: find_spec walks sys.path)
+        for spec, p, mem_mb, tok_s, e, why in rt.estimate_candidates(specs, hw, similar + here, context, bw["gb_s"]):
             c = out[(spec.id, rt.name, p)] = Candidate(
-                spec.id, rt.name, p, hw.device, spec.params_b, memory_mb=mem_mb,
-                decode_tok_s=tok_s, estimate=e, gated=spec.gated,
-                published=published_for(spec.id, task or ""))
+                spec.id,
+                rt.name,
+                p,
+                hw.device,
+                spec.params_b,
+                memory_mb=mem_mb,
+                decode_tok_s=tok_s,
+                estimate=e,
+                gated=spec.gated,
+                published=published_for(spec.id, task or ""),
+            )
             c.excluded = why
             if not installed:
                 c.install, c.ready_here = rt.install_hint, False
@@ -308,8 +367,16 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
                 continue
             if spec is None and not m.quality and task:
                 continue  # an ad-hoc model is a candidate for the tasks it was scored on
-            c = out[key] = Candidate(key[0], key[1], key[2], hw.device, spec.params_b if spec else None,
-                                     gated=bool(spec and spec.gated), memory_mb=None, decode_tok_s=None)
+            c = out[key] = Candidate(
+                key[0],
+                key[1],
+                key[2],
+                hw.device,
+                spec.params_b if spec else None,
+                gated=bool(spec and spec.gated),
+                memory_mb=None,
+                decode_tok_s=None,
+            )
         if m.oom:
             c.excluded = m.oom
         if m.memory_mb is not None:
@@ -331,9 +398,10 @@ def candidates(hw: HardwareProfile, records: list[dict], task: str | None, *, co
 def _runtime_exclusion(c, hw) -> str | None:
     """What the candidate's runtime says this machine cannot run (bitsandbytes missing, no bf16)."""
     from mindbench.runtimes import get_runtime
+
     try:
         rt = get_runtime(c.runtime)
-    except MindbenchError:   # a record of a runtime this process does not know: nothing to say
+    except MindbenchError:  # a record of a runtime this process does not know: nothing to say
         return None
     return rt.recommend_exclusion(c.precision, hw)
 
@@ -348,16 +416,18 @@ def _filter(cands, hw, budget_mb):
         elif c.memory_mb is None:
             c.excluded = "no memory figure (measured runs had none, and it can't be estimated)"
         elif c.memory_mb > budget_mb:
-            c.excluded = (f"needs {c.memory_mb / 1024:.1f} GiB ({c.memory_source}), "
-                          f"over the {budget_mb / 1024:.1f} GiB budget")
+            c.excluded = (
+                f"needs {c.memory_mb / 1024:.1f} GiB ({c.memory_source}), over the {budget_mb / 1024:.1f} GiB budget"
+            )
 
 
 def _too_slow(cands, floor: float, default: bool) -> list[Candidate]:
     slow = []
     for c in cands:
         if not c.excluded and c.decode_tok_s is not None and c.decode_tok_s < floor:
-            c.excluded = (f"{c.decode_tok_s:.2f} tok/s ({c.speed_source}) is under {floor:g} tok/s"
-                          + (" (the default floor; --min-tokens-per-sec 0 keeps it)" if default else ""))
+            c.excluded = f"{c.decode_tok_s:.2f} tok/s ({c.speed_source}) is under {floor:g} tok/s" + (
+                " (the default floor; --min-tokens-per-sec 0 keeps it)" if default else ""
+            )
             slow.append(c)
     return slow
 
@@ -391,14 +461,33 @@ def rank_estimated(ok: list[Candidate], instruct_first: bool = False, ties: str 
     Q4_K_M at 1.6 GiB and 19 tok/s without a measured quality difference. For a conversation an
     instruction-tuned model (one with a chat template) goes before any base model, whatever its
     size: a base model continues text rather than answering."""
+
     def chat_rank(c):
         spec = catalog.CATALOG.get(c.model)
         return 0 if not instruct_first or spec is None or spec.chat else 1
-    if ties == "precision":   # the user's document's rule (recommend --explain-table checks its table with it)
-        return sorted(ok, key=lambda c: (chat_rank(c), -(c.params_b or 0), -PRECISION_RANK.get(c.precision, 0),
-                                         not c.speed_source.startswith("measured"), -_speed(c), c.memory_mb))
-    return sorted(ok, key=lambda c: (chat_rank(c), -(c.params_b or 0), round(c.memory_mb or 0, -1),
-                                     -_speed(c), not c.speed_source.startswith("measured")))
+
+    if ties == "precision":  # the user's document's rule (recommend --explain-table checks its table with it)
+        return sorted(
+            ok,
+            key=lambda c: (
+                chat_rank(c),
+                -(c.params_b or 0),
+                -PRECISION_RANK.get(c.precision, 0),
+                not c.speed_source.startswith("measured"),
+                -_speed(c),
+                c.memory_mb,
+            ),
+        )
+    return sorted(
+        ok,
+        key=lambda c: (
+            chat_rank(c),
+            -(c.params_b or 0),
+            round(c.memory_mb or 0, -1),
+            -_speed(c),
+            not c.speed_source.startswith("measured"),
+        ),
+    )
 
 
 def pareto(points: list[Candidate], quality) -> list[Candidate]:
@@ -406,11 +495,15 @@ def pareto(points: list[Candidate], quality) -> list[Candidate]:
     front, seen = [], set()
     for a in points:
         point = (quality(a), round(a.memory_mb, 1), round(_speed(a), 2))
-        if point in seen:        # bf16 and fp16 often estimate the same: show one
+        if point in seen:  # bf16 and fp16 often estimate the same: show one
             continue
-        dominated = any(quality(b) >= quality(a) and b.memory_mb <= a.memory_mb and _speed(b) >= _speed(a)
-                        and (quality(b), -b.memory_mb, _speed(b)) != (quality(a), -a.memory_mb, _speed(a))
-                        for b in points)
+        dominated = any(
+            quality(b) >= quality(a)
+            and b.memory_mb <= a.memory_mb
+            and _speed(b) >= _speed(a)
+            and (quality(b), -b.memory_mb, _speed(b)) != (quality(a), -a.memory_mb, _speed(a))
+            for b in points
+        )
         if not dominated:
             front.append(a)
             seen.add(point)
@@ -430,11 +523,23 @@ def _label_installs(cands: list[Candidate]) -> None:
             c.install, c.ready_here = spec.install or why.removeprefix("not installed: "), False
 
 
-def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_tok_s: float | None = None,
-              max_memory_mb: float | None = None, context: int = 2048, models: list[str] | None = None,
-              available_only: bool = False, instruct_chat: bool = True, max_kld: float | None = None,
-              quality_loss: str | None = None, prefer: str = "measured",
-              installed_packages_only: bool | None = None, ties: str = "cheapest") -> Recommendation:
+def recommend(
+    hardware: HardwareProfile,
+    records: list[dict],
+    task: str,
+    *,
+    min_tok_s: float | None = None,
+    max_memory_mb: float | None = None,
+    context: int = 2048,
+    models: list[str] | None = None,
+    available_only: bool = False,
+    instruct_chat: bool = True,
+    max_kld: float | None = None,
+    quality_loss: str | None = None,
+    prefer: str = "measured",
+    installed_packages_only: bool | None = None,
+    ties: str = "cheapest",
+) -> Recommendation:
     """The one decision: `mindbench recommend`, best_config (the provider, the agents) and `chat`
     all come here. On this machine (hw.name "detected"; `installed_packages_only` None) only what
     loads here can be the answer - a packaged model's pip parts, the runtime's package - and when
@@ -443,12 +548,14 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
     installed here, and each candidate says what it needs."""
     if installed_packages_only is None:
         installed_packages_only = hardware.name == "detected"
-    from mindbench.suites import suite_names   # plug-in suites are tasks too
+    from mindbench.suites import suite_names  # plug-in suites are tasks too
+
     if task not in suite_names():
         raise MindbenchError(f"unknown task {task!r}: choose one of {', '.join(suite_names())}")
     if context < 1:
         raise MindbenchError(f"--context must be at least 1 token, got {context}")
     from mindbench.decide import evidence as ev
+
     kld_budget, kld_label = ev.parse_budget(max_kld, quality_loss)
     hw = hardware
     cands, bw, evidence = candidates(hw, records, task, context=context, models=models)
@@ -484,28 +591,51 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
             if c.decode_tok_s >= relaxed:
                 c.excluded = None
             else:
-                c.excluded = (f"{c.decode_tok_s:.2f} tok/s ({c.speed_source}): nothing here reaches "
-                              f"{DEFAULT_MIN_TOK_S:g} tok/s, and this is under half the fastest")
+                c.excluded = (
+                    f"{c.decode_tok_s:.2f} tok/s ({c.speed_source}): nothing here reaches "
+                    f"{DEFAULT_MIN_TOK_S:g} tok/s, and this is under half the fastest"
+                )
     ok = [c for c in cands if not c.excluded]
     scored = [c for c in ok if c.score is not None]
-    rec = Recommendation(task=task, hardware=hw.to_dict(), budget_mb=budget_mb, context=context,
-                         min_tok_s=min_tok_s, bandwidth=bw, evidence=evidence, chosen=None,
-                         basis="measured" if scored else "estimated",
-                         excluded=sorted((c for c in cands if c.excluded), key=lambda c: (c.model, c.precision)))
+    rec = Recommendation(
+        task=task,
+        hardware=hw.to_dict(),
+        budget_mb=budget_mb,
+        context=context,
+        min_tok_s=min_tok_s,
+        bandwidth=bw,
+        evidence=evidence,
+        chosen=None,
+        basis="measured" if scored else "estimated",
+        excluded=sorted((c for c in cands if c.excluded), key=lambda c: (c.model, c.precision)),
+    )
     if not ok:
         tightest = min(cands, key=lambda c: c.memory_mb or math.inf, default=None)
-        rec.why = [f"no configuration fits {budget_mb / 1024:.1f} GiB at {context} tokens of context"
-                   + (f" and {min_tok_s:g} tok/s" if min_tok_s else "")
-                   + (f"; the smallest, {tightest.label()}, was excluded: {tightest.excluded}" if tightest else "")
-                   + "; try a smaller --context, a larger --max-memory, or a lower --min-tokens-per-sec"]
+        rec.why = [
+            f"no configuration fits {budget_mb / 1024:.1f} GiB at {context} tokens of context"
+            + (f" and {min_tok_s:g} tok/s" if min_tok_s else "")
+            + (f"; the smallest, {tightest.label()}, was excluded: {tightest.excluded}" if tightest else "")
+            + "; try a smaller --context, a larger --max-memory, or a lower --min-tokens-per-sec"
+        ]
         return rec
     # Scored configurations rank above unscored ones; the unscored follow as labelled estimates.
     instruct_first = task == "chat" and instruct_chat
     rank_est = lambda cs, first=False: rank_estimated(cs, first, ties)
     ranked = rank_measured(scored) + rank_est([c for c in ok if c.score is None], instruct_first)
     rec.chosen, rec.runners_up = ranked[0], ranked[1:4]
-    ev.refine(rec, ok, scored, records, task, budget=kld_budget, budget_label=kld_label, prefer=prefer,
-              rank_estimated=rank_est, rank_measured=rank_measured, instruct_first=instruct_first)
+    ev.refine(
+        rec,
+        ok,
+        scored,
+        records,
+        task,
+        budget=kld_budget,
+        budget_label=kld_label,
+        prefer=prefer,
+        rank_estimated=rank_est,
+        rank_measured=rank_measured,
+        instruct_first=instruct_first,
+    )
     if scored:
         rec.pareto = pareto(scored, lambda c: c.merit)
         # Bigger models that fit but were never scored here might do better: say so, with the command.
@@ -513,28 +643,51 @@ def recommend(hardware: HardwareProfile, records: list[dict], task: str, *, min_
         # (default-runtime candidates: the `mindbench run` line suggested for them needs no --runtimes)
         for c in rank_estimated([c for c in ok if c.score is None and c.runtime == DEFAULT_RUNTIME]):
             best_per_model.setdefault(c.model, c)
-        rec.to_measure = [c for c in best_per_model.values()
-                          if (c.params_b or 0) > (rec.chosen.params_b or 0)
-                          and c.model not in {a["model"] for a in rec.published_alerts}][:3]
+        rec.to_measure = [
+            c
+            for c in best_per_model.values()
+            if (c.params_b or 0) > (rec.chosen.params_b or 0)
+            and c.model not in {a["model"] for a in rec.published_alerts}
+        ][:3]
     else:
         rec.pareto_quality = "parameters (billions), as a stand-in: nothing measured for this task"
         rec.pareto = pareto(ok, lambda c: c.params_b or 0)
     rec.why = explain(rec, scored) + rec.why
     if held_back:
         # What would win were everything installed here: the same decision without that condition.
-        alt = recommend(hardware, records, task, min_tok_s=min_tok_s, max_memory_mb=max_memory_mb, context=context,
-                        models=models, available_only=available_only, instruct_chat=instruct_chat, max_kld=max_kld,
-                        quality_loss=quality_loss, prefer=prefer, installed_packages_only=False, ties=ties).chosen
+        alt = recommend(
+            hardware,
+            records,
+            task,
+            min_tok_s=min_tok_s,
+            max_memory_mb=max_memory_mb,
+            context=context,
+            models=models,
+            available_only=available_only,
+            instruct_chat=instruct_chat,
+            max_kld=max_kld,
+            quality_loss=quality_loss,
+            prefer=prefer,
+            installed_packages_only=False,
+            ties=ties,
+        ).chosen
         if alt is not None and alt.key != rec.chosen.key and any(alt.key == c.key for c in held_back):
             spec = catalog.CATALOG.get(alt.model)
             cmd = alt.install or (spec.install if spec is not None else None)
-            rec.if_installed = {"model": alt.model, "runtime": alt.runtime, "precision": alt.precision,
-                                "quality": _fmt_q(alt), "install": cmd,
-                                "message": f"{alt.label()} ({_fmt_q(alt)}) would be chosen: not installed here: {cmd}"}
+            rec.if_installed = {
+                "model": alt.model,
+                "runtime": alt.runtime,
+                "precision": alt.precision,
+                "quality": _fmt_q(alt),
+                "install": cmd,
+                "message": f"{alt.label()} ({_fmt_q(alt)}) would be chosen: not installed here: {cmd}",
+            }
             rec.why.append(rec.if_installed["message"])
     if relaxed is not None:
-        rec.why.append(f"nothing here reaches {DEFAULT_MIN_TOK_S:g} tok/s (the default floor), so the floor was "
-                       f"lowered to {relaxed:.2f} tok/s, half the fastest; expect slow replies")
+        rec.why.append(
+            f"nothing here reaches {DEFAULT_MIN_TOK_S:g} tok/s (the default floor), so the floor was "
+            f"lowered to {relaxed:.2f} tok/s, half the fastest; expect slow replies"
+        )
     return rec
 
 
@@ -543,30 +696,50 @@ def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
     why = []
     if c.score is not None:
         q = c.quality
-        why.append(f"quality: {q.get('metric') or 'score'} {c.score:.1f} ± {q['stderr']:.1f} on {rec.task} "
-                   f"(n={q.get('n')}), {q['source']}; the best of {len(scored)} scored configurations that fit")
+        why.append(
+            f"quality: {q.get('metric') or 'score'} {c.score:.1f} ± {q['stderr']:.1f} on {rec.task} "
+            f"(n={q.get('n')}), {q['source']}; the best of {len(scored)} scored configurations that fit"
+        )
         ties = [o for o in scored if o.model != c.model and _tie(c, o) and o.merit >= c.merit]
         if ties:
-            why.append(f"ties within standard error with {', '.join(o.label() for o in ties)}; "
-                       f"chosen for speed, then memory")
+            why.append(
+                f"ties within standard error with {', '.join(o.label() for o in ties)}; chosen for speed, then memory"
+            )
     else:
         left_out = [o for o in rec.excluded if o.score is not None]
         if left_out and not any("--prefer published" in w for w in rec.why):
-            why.append("scored configurations were left out: " + "; ".join(f"{o.label()} ({o.excluded})"
-                                                                           for o in left_out[:3]))
-        if not c.published: why.append(f"quality: nothing measured for {rec.task} that fits, so the largest "
-                   + ("instruction-tuned " if rec.task == "chat" and getattr(catalog.CATALOG.get(c.model), "chat", False)
-                      else "")
-                   + f"model that fits wins ({c.params_b}B), at the highest precision that fits ({c.precision})")
+            why.append(
+                "scored configurations were left out: " + "; ".join(f"{o.label()} ({o.excluded})" for o in left_out[:3])
+            )
+        if not c.published:
+            why.append(
+                f"quality: nothing measured for {rec.task} that fits, so the largest "
+                + (
+                    "instruction-tuned "
+                    if rec.task == "chat" and getattr(catalog.CATALOG.get(c.model), "chat", False)
+                    else ""
+                )
+                + f"model that fits wins ({c.params_b}B), at the highest precision that fits ({c.precision})"
+            )
     head = rec.budget_mb - c.memory_mb
-    why.append(f"memory: {c.memory_mb / 1024:.2f} GiB ({c.memory_source}) of a {rec.budget_mb / 1024:.1f} GiB "
-               f"budget, {head / 1024:.2f} GiB headroom at {rec.context} tokens of context")
+    why.append(
+        f"memory: {c.memory_mb / 1024:.2f} GiB ({c.memory_source}) of a {rec.budget_mb / 1024:.1f} GiB "
+        f"budget, {head / 1024:.2f} GiB headroom at {rec.context} tokens of context"
+    )
     if c.decode_tok_s is not None:
         fac = (c.estimate or {}).get("inputs", {}).get("factors")
-        why.append(f"speed: {c.decode_tok_s:.1f} tok/s decode"
-                   + (f", {c.prefill_tok_s:.0f} tok/s prefill" if c.prefill_tok_s else "") + f" ({c.speed_source}"
-                   + (f"; {rec.bandwidth['gb_s']:g} GB/s bandwidth, {rec.bandwidth['source']}"
-                      if c.speed_source == "estimated" else "") + (f"; efficiency {fac}" if fac else "") + ")")
+        why.append(
+            f"speed: {c.decode_tok_s:.1f} tok/s decode"
+            + (f", {c.prefill_tok_s:.0f} tok/s prefill" if c.prefill_tok_s else "")
+            + f" ({c.speed_source}"
+            + (
+                f"; {rec.bandwidth['gb_s']:g} GB/s bandwidth, {rec.bandwidth['source']}"
+                if c.speed_source == "estimated"
+                else ""
+            )
+            + (f"; efficiency {fac}" if fac else "")
+            + ")"
+        )
     if c.gated:
         why.append(f"{c.model} is gated on the Hugging Face Hub: request access and set HF_TOKEN before first use")
     note = c.install_note()
@@ -577,10 +750,12 @@ def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
 
 # --- records and the one-call API for the provider and agents --------------------------------------------
 
+
 def load_records(paths: list[str | os.PathLike] | None = None) -> tuple[list[dict], list[str]]:
     """Records from the given files (each must exist), or from every results/*.jsonl (none is fine)."""
-    from mindbench.store import results
     from mindbench.paths import default_results
+    from mindbench.store import results
+
     if paths:
         files = [Path(p) for p in paths]
     else:
@@ -595,15 +770,21 @@ def load_records(paths: list[str | os.PathLike] | None = None) -> tuple[list[dic
 def with_cpu_bandwidth(hw: HardwareProfile, records: list[dict]) -> HardwareProfile:
     """This machine's CPU, with no run of its own in the store: measure its bandwidth (once, then
     cached) rather than assume one. The CLI and best_config both do this so they agree."""
-    if hw.device == "cpu" and hw.cpu_bandwidth_gb_s is None and hw.name == "detected" and not any(
-            (r.get("hardware") or {}).get("fingerprint") == hw.fingerprint for r in records):
+    if (
+        hw.device == "cpu"
+        and hw.cpu_bandwidth_gb_s is None
+        and hw.name == "detected"
+        and not any((r.get("hardware") or {}).get("fingerprint") == hw.fingerprint for r in records)
+    ):
         from mindbench.models.hardware import cached_cpu_bandwidth
+
         hw.cpu_bandwidth_gb_s, hw.cpu_bandwidth_source = cached_cpu_bandwidth(hw.fingerprint)
     return hw
 
 
-def best_config(task: str = "chat", results_path: str | os.PathLike | None = None, *,
-                hardware: HardwareProfile | None = None) -> dict:
+def best_config(
+    task: str = "chat", results_path: str | os.PathLike | None = None, *, hardware: HardwareProfile | None = None
+) -> dict:
     """The configuration to load for `task` on this machine: dict(model, runtime, precision, device).
 
     Used by LocalModelProvider.from_recommendation and the agents, which load what this returns:
@@ -611,6 +792,7 @@ def best_config(task: str = "chat", results_path: str | os.PathLike | None = Non
     on first use, unlike a Hub download), and with HF_HUB_OFFLINE=1 only models that load without
     a download are considered."""
     from mindbench.models.hardware import detect
+
     records, _ = load_records([results_path] if results_path else None)
     hw = hardware or with_cpu_bandwidth(detect(), records)
     return recommend(hw, records, task, available_only=offline()).config()
@@ -623,6 +805,7 @@ def offline() -> bool:
 
 # --- the command --------------------------------------------------------------------------------------------
 
+
 def _fmt_q(c: Candidate) -> str:
     if c.score is None and c.published:
         return f"{c.published['benchmark']} {c.published['score']:.1f} (published)"
@@ -632,31 +815,50 @@ def _fmt_q(c: Candidate) -> str:
 
 
 def _row(c: Candidate) -> list:
-    return [c.model, "" if c.params_b is None else c.params_b, c.runtime, c.precision, _fmt_q(c), f"{c.memory_mb / 1024:.2f}",
-            "" if c.decode_tok_s is None else f"{c.decode_tok_s:.1f}" if c.decode_tok_s >= 1 else f"{c.decode_tok_s:.2f}",
-            _tiers(c)]
+    return [
+        c.model,
+        "" if c.params_b is None else c.params_b,
+        c.runtime,
+        c.precision,
+        _fmt_q(c),
+        f"{c.memory_mb / 1024:.2f}",
+        "" if c.decode_tok_s is None else f"{c.decode_tok_s:.1f}" if c.decode_tok_s >= 1 else f"{c.decode_tok_s:.2f}",
+        _tiers(c),
+    ]
 
 
 def _tiers(c: Candidate) -> str:
     """Evidence tier of each figure: quality / memory / speed (mindbench.decide.evidence.TIERS)."""
     from mindbench.decide.evidence import tier
+
     q = (c.quality or {}).get("source") if c.score is not None else ("published" if c.published else "none")
     return " / ".join("—" if x == "none" else tier(x) for x in (q, c.memory_source, c.speed_source))
 
 
-HEAD = ["model", "params B", "runtime", "precision", "quality", "memory GiB", "decode tok/s",
-        "evidence (quality / memory / speed)"]
+HEAD = [
+    "model",
+    "params B",
+    "runtime",
+    "precision",
+    "quality",
+    "memory GiB",
+    "decode tok/s",
+    "evidence (quality / memory / speed)",
+]
 
 
 def render(recs: list[Recommendation], hw: HardwareProfile, files: list[str], detail: bool) -> str:
     from tabulate import tabulate
+
     r0 = recs[0]
-    out = [f"machine: {hw.name} ({hw.device}, {hw.memory_mb / 1024:.1f} GiB, memory class {hw.memory_class}, "
-           f"fingerprint {hw.fingerprint}); budget {r0.budget_mb / 1024:.1f} GiB; "
-           f"bandwidth {r0.bandwidth['gb_s']:g} GB/s [{r0.bandwidth['source']}]",
-           f"results: {r0.evidence['here']} records from this machine, {r0.evidence['similar']} from similar "
-           f"hardware, {r0.evidence['ignored']} ignored" + (f" ({', '.join(files)})" if files else " (no result files)"),
-           ""]
+    out = [
+        f"machine: {hw.name} ({hw.device}, {hw.memory_mb / 1024:.1f} GiB, memory class {hw.memory_class}, "
+        f"fingerprint {hw.fingerprint}); budget {r0.budget_mb / 1024:.1f} GiB; "
+        f"bandwidth {r0.bandwidth['gb_s']:g} GB/s [{r0.bandwidth['source']}]",
+        f"results: {r0.evidence['here']} records from this machine, {r0.evidence['similar']} from similar "
+        f"hardware, {r0.evidence['ignored']} ignored" + (f" ({', '.join(files)})" if files else " (no result files)"),
+        "",
+    ]
     rows = [[r.task] + (_row(r.chosen) if r.chosen else ["nothing fits"] + [""] * 7) for r in recs]
     out.append(tabulate(rows, headers=["task"] + HEAD))
     for r in recs:
@@ -672,17 +874,23 @@ def render(recs: list[Recommendation], hw: HardwareProfile, files: list[str], de
         if r.runners_up:
             out += ["", "runners-up:", tabulate([_row(c) for c in r.runners_up], headers=HEAD)]
         if r.pareto:
-            out += ["", f"Pareto front (quality = {r.pareto_quality}; vs memory and speed):",
-                    tabulate([_row(c) for c in r.pareto], headers=HEAD)]
+            out += [
+                "",
+                f"Pareto front (quality = {r.pareto_quality}; vs memory and speed):",
+                tabulate([_row(c) for c in r.pareto], headers=HEAD),
+            ]
         if r.to_measure:
             out += ["", "larger models that fit but were never scored here (measure them):"]
-            out += [f"  mindbench run --model {c.model} --precision {c.precision} --suite {r.task}   "
-                    f"# ~{c.memory_mb / 1024:.1f} GiB, ~{_speed(c):.1f} tok/s estimated" for c in r.to_measure]
+            out += [
+                f"  mindbench run --model {c.model} --precision {c.precision} --suite {r.task}   "
+                f"# ~{c.memory_mb / 1024:.1f} GiB, ~{_speed(c):.1f} tok/s estimated"
+                for c in r.to_measure
+            ]
         if r.excluded:
-            out.append(f"\nexcluded: {len(r.excluded)} configurations, e.g. "
-                       + "; ".join(f"{c.label()}: {c.excluded}" for c in r.excluded[:3]))
+            out.append(
+                f"\nexcluded: {len(r.excluded)} configurations, e.g. "
+                + "; ".join(f"{c.label()}: {c.excluded}" for c in r.excluded[:3])
+            )
     if len(recs) > 1 and not detail:
         out += ["", "why, runners-up and the Pareto front: mindbench recommend --task TASK"]
     return "\n".join(out)
-
-

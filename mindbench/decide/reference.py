@@ -8,6 +8,7 @@ from mindbench.measure.stats import ALPHA, paired, unpaired
 from mindbench.runtimes import DEFAULT_RUNTIME, precision_key
 from mindbench.store.results import _num, higher_is_better
 
+
 # Widest first; GGUF types after these, wider bits first (F32, F16/BF16, Q8_0, Q6_K, ..., IQ2).
 def precision_rank(precision: str | None) -> tuple:
     """Widest first, as the runtime registry orders precisions (runtimes.precision_key)."""
@@ -34,8 +35,13 @@ def against_reference(records: list[dict], alpha: float = ALPHA) -> dict[int, di
     out: dict[int, dict] = {}
     for idx in groups.values():
         runtimes = {(records[i].get("config") or {}).get("runtime") for i in idx}
-        order = sorted(idx, key=lambda i: (precision_rank((records[i].get("config") or {}).get("precision")),
-                                           (records[i].get("config") or {}).get("runtime") != DEFAULT_RUNTIME))
+        order = sorted(
+            idx,
+            key=lambda i: (
+                precision_rank((records[i].get("config") or {}).get("precision")),
+                (records[i].get("config") or {}).get("runtime") != DEFAULT_RUNTIME,
+            ),
+        )
         for suite in dict.fromkeys(s for i in order for s in records[i]["quality"]):
             scored = [i for i in order if (records[i]["quality"].get(suite) or {}).get("score") is not None]
             if len(scored) < 2:
@@ -47,9 +53,9 @@ def against_reference(records: list[dict], alpha: float = ALPHA) -> dict[int, di
                 direction = dict(scale=_num(qa.get("scale")) or 100.0, higher_is_better=higher_is_better(qa))
                 if qa.get("items") and qb.get("items"):
                     res = paired(qa["items"], qb["items"], alpha=alpha, a=a, b=b, **direction)  # None: no shared task
-                elif qa.get("n") == qb.get("n") and direction["scale"] == 100.0:   # proportions only
+                elif qa.get("n") == qb.get("n") and direction["scale"] == 100.0:  # proportions only
                     res = unpaired(qa["score"], qa.get("n"), qb["score"], qb.get("n"), alpha=alpha, a=a, b=b)
-                else:                       # different task subsets: different experiments
+                else:  # different task subsets: different experiments
                     res = None
                 if res is not None:
                     out.setdefault(i, {})[suite] = {"reference": a, **res}
@@ -66,13 +72,23 @@ def rows(records: list[dict], alpha: float = ALPHA) -> list[dict]:
     runtimes = {(r.get("config") or {}).get("runtime") for r in records}
     for i, suites in against_reference(records, alpha).items():
         for suite, c in suites.items():
-            flips = ("—" if c["right_to_wrong"] is None else f"{c['right_to_wrong']} / {c['wrong_to_right']}")
-            out.append({"model": (records[i].get("config") or {}).get("model"), "suite": suite,
-                        "reference": c["reference"], "cell": _cell_name(records[i], runtimes), "n": c["n"],
-                        "right→wrong / wrong→right": flips, "Δ score": _pts(c["diff"]),
-                        "95% CI": f"[{_pts(c['ci'][0])}, {_pts(c['ci'][1])}]",
-                        "p": f"{c['p']:.3g}", "test": c["test"], "MDE pts": "—" if c["mde"] is None else f"{c['mde']:.1f}",
-                        "verdict": c["verdict"]})
+            flips = "—" if c["right_to_wrong"] is None else f"{c['right_to_wrong']} / {c['wrong_to_right']}"
+            out.append(
+                {
+                    "model": (records[i].get("config") or {}).get("model"),
+                    "suite": suite,
+                    "reference": c["reference"],
+                    "cell": _cell_name(records[i], runtimes),
+                    "n": c["n"],
+                    "right→wrong / wrong→right": flips,
+                    "Δ score": _pts(c["diff"]),
+                    "95% CI": f"[{_pts(c['ci'][0])}, {_pts(c['ci'][1])}]",
+                    "p": f"{c['p']:.3g}",
+                    "test": c["test"],
+                    "MDE pts": "—" if c["mde"] is None else f"{c['mde']:.1f}",
+                    "verdict": c["verdict"],
+                }
+            )
     return out
 
 
@@ -80,11 +96,19 @@ def notes(records: list[dict], alpha: float = ALPHA) -> list[str]:
     """One compact line per (non-reference cell, suite), for `mindbench run`'s output."""
     lines = []
     for r in rows(records, alpha):
-        flips = ("" if r["right→wrong / wrong→right"] == "—" else
-                 ", right→wrong / wrong→right " + r["right→wrong / wrong→right"])
-        lines.append(f"{r['model']} {r['cell']} vs {r['reference']} on {r['suite']}: Δ {r['Δ score']} pts "
-                     f"{r['95% CI']}{flips}, p = {r['p']} ({r['test']}), MDE {r['MDE pts']} pts: {r['verdict']}")
+        flips = (
+            ""
+            if r["right→wrong / wrong→right"] == "—"
+            else ", right→wrong / wrong→right " + r["right→wrong / wrong→right"]
+        )
+        lines.append(
+            f"{r['model']} {r['cell']} vs {r['reference']} on {r['suite']}: Δ {r['Δ score']} pts "
+            f"{r['95% CI']}{flips}, p = {r['p']} ({r['test']}), MDE {r['MDE pts']} pts: {r['verdict']}"
+        )
     if lines:
-        lines.insert(0, "Paired with each model's widest precision (right→wrong / wrong→right tasks; "
-                        "95% CI of the score difference; MDE = smallest difference this n detects):")
+        lines.insert(
+            0,
+            "Paired with each model's widest precision (right→wrong / wrong→right tasks; "
+            "95% CI of the score difference; MDE = smallest difference this n detects):",
+        )
     return lines

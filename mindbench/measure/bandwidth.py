@@ -22,10 +22,10 @@ import time
 # 1 GiB, best of 10 on a CPU: with 256 MiB and best of 5 (8 ms a pass) the figure read 10-25 % under
 # sysbench's sequential read on the project's host, whose bandwidth swings from second to second
 # (a shared VM), which put the roofline column 24 % above one recomputed independently (issue 17).
-CPU_MB = 1024   # far beyond the L3 of the CPUs this runs on (a few to ~100 MiB); freed before the load
+CPU_MB = 1024  # far beyond the L3 of the CPUs this runs on (a few to ~100 MiB); freed before the load
 CPU_REPEATS = 10
 CUDA_MB = 1024  # far beyond any GPU L2 (H100: 50 MB)
-_THREADS = {}   # filled by measure_bandwidth: torch threads used on the CPU
+_THREADS = {}  # filled by measure_bandwidth: torch threads used on the CPU
 
 
 def method(device: str = "cpu", size_mb: int | None = None) -> str:
@@ -33,8 +33,11 @@ def method(device: str = "cpu", size_mb: int | None = None) -> str:
     if device.startswith("cuda"):
         return f"read: torch.sum over {size_mb or CUDA_MB} MiB float32 on {device}, best of 5, CUDA events"
     threads = _THREADS.get("cpu")
-    return (f"read: torch.sum over {size_mb or CPU_MB} MiB float32 on the CPU"
-            + (f" ({threads} threads)" if threads else "") + f", best of {CPU_REPEATS}")
+    return (
+        f"read: torch.sum over {size_mb or CPU_MB} MiB float32 on the CPU"
+        + (f" ({threads} threads)" if threads else "")
+        + f", best of {CPU_REPEATS}"
+    )
 
 
 def measure_bandwidth(device: str = "cpu", size_mb: int | None = None, repeats: int | None = None) -> float:
@@ -75,6 +78,7 @@ def measure_bandwidth(device: str = "cpu", size_mb: int | None = None, repeats: 
 def _numpy_bandwidth(size_mb: int, repeats: int) -> float:
     """Read bandwidth with numpy (one thread): float32 sum over `size_mb` MiB, best of `repeats`."""
     import numpy as np
+
     buf = np.ones(size_mb * 1024 * 1024 // 4, dtype=np.float32)
     buf.sum()
     best = 0.0

@@ -28,6 +28,7 @@ def rss_bytes() -> int:
     box without psutil still gets the figure)."""
     try:
         import psutil
+
         return psutil.Process().memory_info().rss
     except ImportError:
         with open("/proc/self/statm") as f:
@@ -38,6 +39,7 @@ def vms_bytes() -> int:
     """Virtual size of this process (the address space an RLIMIT_AS counts)."""
     try:
         import psutil
+
         return psutil.Process().memory_info().vms
     except ImportError:
         with open("/proc/self/statm") as f:
@@ -50,8 +52,14 @@ class MemoryTracker:
     `cuda` and `nvml` are the device boundary (torch.cuda and pynvml); tests pass fakes.
     """
 
-    FIELDS = ("weights_mb", "peak_rss_mb", "nvml_global_mb", "nvml_process_mb",
-              "torch_max_allocated_mb", "torch_max_reserved_mb")
+    FIELDS = (
+        "weights_mb",
+        "peak_rss_mb",
+        "nvml_global_mb",
+        "nvml_process_mb",
+        "torch_max_allocated_mb",
+        "torch_max_reserved_mb",
+    )
 
     def __init__(self, device: str = "cpu", *, interval_s: float = 0.05, cuda=None, nvml=None):
         self.device = device
@@ -75,6 +83,7 @@ class MemoryTracker:
     def _torch_cuda(self):
         if self._cuda is None:
             import torch
+
             self._cuda = torch.cuda
         return self._cuda
 
@@ -82,6 +91,7 @@ class MemoryTracker:
         try:
             if self._nvml is None:
                 import pynvml
+
                 self._nvml = pynvml
             self._nvml.nvmlInit()
             self._handle = self._nvml.nvmlDeviceGetHandleByIndex(self._nvml_index())
@@ -135,7 +145,7 @@ class MemoryTracker:
                 pass
 
     # --- context manager --------------------------------------------------------------------
-    def __enter__(self) -> "MemoryTracker":
+    def __enter__(self) -> MemoryTracker:
         if self.is_cuda:
             cuda = self._torch_cuda()
             cuda.reset_peak_memory_stats(self.index)
@@ -174,4 +184,5 @@ class MemoryTracker:
     def to_dict(self) -> dict:
         def r(v):
             return None if v is None else round(v, 1)
+
         return {k: r(getattr(self, k)) for k in self.FIELDS}

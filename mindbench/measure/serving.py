@@ -33,21 +33,25 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from mindbench.errors import InputError
+
 QUANTILES = (50, 90, 99)
 Z95 = 1.959964
 
 
 # --- one request -------------------------------------------------------------------------------
 
+
 @dataclass
 class RequestResult:
     """One request of a load test; times are perf_counter seconds (one clock per run)."""
-    start: float                         # sent
-    end: float | None = None             # last byte (None: failed before the end)
-    first: float | None = None           # first streamed token
-    chunk_times: list = field(default_factory=list)   # arrival of each streamed text chunk
+
+    start: float  # sent
+    end: float | None = None  # last byte (None: failed before the end)
+    first: float | None = None  # first streamed token
+    chunk_times: list = field(default_factory=list)  # arrival of each streamed text chunk
     prompt_tokens: int | None = None
-    output_tokens: int | None = None     # the server's usage, else the chunks counted
+    output_tokens: int | None = None  # the server's usage, else the chunks counted
     error: str | None = None
     shape: str | None = None
 
@@ -79,6 +83,7 @@ class RequestResult:
 
 
 # --- statistics ---------------------------------------------------------------------------------
+
 
 def quantile(values, q: float) -> float | None:
     """Linear interpolation between order statistics (numpy's default); q in [0, 100]."""
@@ -131,6 +136,7 @@ def quantile_ci(values, q: float, level: float = 0.95) -> tuple[float | None, fl
 def mean_ci(values) -> dict | None:
     """Mean with a Student-t 95 % interval (bounds None below 2 values)."""
     from mindbench.measure.speed import t975
+
     v = [float(x) for x in values]
     if not v:
         return None
@@ -183,8 +189,11 @@ def pooled_distribution(groups, scale: float = 1.0, n_boot: int = 400, seed: int
                 boots[q].append(quantile(sample, q))
     for q in QUANTILES:
         b = boots[q]
-        out[f"p{q}"] = {"value": quantile(pooled, q), "ci_lo": quantile(b, 2.5) if b else None,
-                        "ci_hi": quantile(b, 97.5) if b else None}
+        out[f"p{q}"] = {
+            "value": quantile(pooled, q),
+            "ci_lo": quantile(b, 2.5) if b else None,
+            "ci_hi": quantile(b, 97.5) if b else None,
+        }
     return out
 
 
@@ -195,9 +204,8 @@ _UNITS = {"ms": 1e-3, "s": 1.0, "us": 1e-6}
 
 
 def parse_slo(text: str | None) -> dict[str, float]:
-    """"ttft=500ms,itl=50ms[,e2e=10s]" -> {"ttft": 0.5, "itl": 0.05, ...} in seconds. A bare
+    """ "ttft=500ms,itl=50ms[,e2e=10s]" -> {"ttft": 0.5, "itl": 0.05, ...} in seconds. A bare
     number is milliseconds (vLLM's --goodput convention). Errors are one line (exit 2)."""
-    from mindbench.errors import InputError
     if not text:
         return {}
     out = {}
@@ -206,8 +214,10 @@ def parse_slo(text: str | None) -> dict[str, float]:
         key = key.strip().lower()
         m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|us)?\s*", value)
         if not sep or key not in SLO_KEYS or not m or float(m.group(1)) <= 0:
-            raise InputError(f"--slo {text!r}: use key=value pairs from {', '.join(SLO_KEYS)} with a positive time, "
-                             f"e.g. ttft=500ms,itl=50ms")
+            raise InputError(
+                f"--slo {text!r}: use key=value pairs from {', '.join(SLO_KEYS)} with a positive time, "
+                f"e.g. ttft=500ms,itl=50ms"
+            )
         out[key] = float(m.group(1)) * _UNITS[m.group(2) or "ms"]
     return out
 
@@ -228,6 +238,7 @@ def meets(r: RequestResult, slo: dict[str, float]) -> bool:
 
 # --- one level of a sweep -------------------------------------------------------------------------
 
+
 def window(results: list[RequestResult], warmup: int, cooldown: int) -> tuple[float, float] | None:
     """The steady-state window (module docstring): from the start of request `warmup` (start
     order, 0-based) to the end of the `cooldown`-th last completion; None when nothing is left."""
@@ -239,13 +250,19 @@ def window(results: list[RequestResult], warmup: int, cooldown: int) -> tuple[fl
     return (t0, t1) if t1 > t0 else None
 
 
-def summarize_level(results: list[RequestResult], *, warmup: int = 0, cooldown: int = 0,
-                    slo: dict[str, float] | None = None) -> dict:
+def summarize_level(
+    results: list[RequestResult], *, warmup: int = 0, cooldown: int = 0, slo: dict[str, float] | None = None
+) -> dict:
     """Every figure of one concurrency level or rate: counts, req/s, output tok/s and goodput in
     the window, TTFT/TPOT/E2E per request and pooled ITL with intervals, in ms."""
     slo = slo or {}
-    out = {"requests": len(results), "failed": sum(1 for r in results if not r.ok),
-           "errors": sorted({r.error for r in results if r.error})[:3], "warmup": warmup, "cooldown": cooldown}
+    out = {
+        "requests": len(results),
+        "failed": sum(1 for r in results if not r.ok),
+        "errors": sorted({r.error for r in results if r.error})[:3],
+        "warmup": warmup,
+        "cooldown": cooldown,
+    }
     win = window(results, warmup, cooldown)
     if win is None:
         out["window_s"] = None
@@ -260,18 +277,27 @@ def summarize_level(results: list[RequestResult], *, warmup: int = 0, cooldown: 
             per_chunk = (r.output_tokens or len(r.chunk_times)) / len(r.chunk_times)
             tokens += per_chunk * sum(1 for t in r.chunk_times if t0 < t <= t1)
     good = [r for r in completed if meets(r, slo)]
-    out.update(window_s=span, kept=len(kept), completed_in_window=len(completed),
-               req_s=len(completed) / span, output_tok_s=tokens / span,
-               ttft_ms=distribution((r.ttft_s for r in kept), 1000),
-               tpot_ms=distribution((r.tpot_s for r in kept), 1000),
-               e2e_ms=distribution((r.e2e_s for r in kept), 1000),
-               itl_ms=pooled_distribution([r.gaps_s for r in kept], 1000),
-               prompt_tokens=mean_ci(r.prompt_tokens for r in kept if r.prompt_tokens is not None),
-               output_tokens=mean_ci(r.output_tokens for r in kept if r.output_tokens is not None))
+    out.update(
+        window_s=span,
+        kept=len(kept),
+        completed_in_window=len(completed),
+        req_s=len(completed) / span,
+        output_tok_s=tokens / span,
+        ttft_ms=distribution((r.ttft_s for r in kept), 1000),
+        tpot_ms=distribution((r.tpot_s for r in kept), 1000),
+        e2e_ms=distribution((r.e2e_s for r in kept), 1000),
+        itl_ms=pooled_distribution([r.gaps_s for r in kept], 1000),
+        prompt_tokens=mean_ci(r.prompt_tokens for r in kept if r.prompt_tokens is not None),
+        output_tokens=mean_ci(r.output_tokens for r in kept if r.output_tokens is not None),
+    )
     if slo:
         lo, hi = wilson(len(good), len(completed))
-        out["slo"] = {k: v * 1000 for k, v in slo.items()}          # ms, as shown
+        out["slo"] = {k: v * 1000 for k, v in slo.items()}  # ms, as shown
         out["goodput_req_s"] = len(good) / span
-        out["good_frac"] = {"value": len(good) / len(completed) if completed else None, "ci_lo": lo, "ci_hi": hi,
-                            "n": len(completed)}
+        out["good_frac"] = {
+            "value": len(good) / len(completed) if completed else None,
+            "ci_lo": lo,
+            "ci_hi": hi,
+            "n": len(completed),
+        }
     return out

@@ -25,24 +25,53 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
-CI_TARGET = 0.05        # 95 % CI half-width of decode tok/s, as a fraction of the mean
-MAX_S = 60.0            # timed work after which repeats stop, precise or not
+CI_TARGET = 0.05  # 95 % CI half-width of decode tok/s, as a fraction of the mean
+MAX_S = 60.0  # timed work after which repeats stop, precise or not
 MAX_REPEATS = 30
 # Other processes using more than a tenth of our CPUs during the timed region: on the project's
 # 2-core host that is 0.2 of a core, which already moved decode by 10-20 % in reruns.
 CONTENDED_FRAC = 0.10
-USABLE = ("ok",)        # the verdicts whose speed counts as evidence (absent = an old record: usable)
+USABLE = ("ok",)  # the verdicts whose speed counts as evidence (absent = an old record: usable)
 
 # Two-sided 95 % Student t quantiles for 1..30 degrees of freedom (no scipy at runtime).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-         2.052, 2.048, 2.045, 2.042)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 
 @dataclass
 class Stat:
     mean: float
-    std: float   # sample standard deviation (n-1); 0 when n == 1
+    std: float  # sample standard deviation (n-1); 0 when n == 1
     n: int
 
     def to_dict(self) -> dict:
@@ -94,6 +123,7 @@ def usable(record: dict) -> bool:
 
 # --- contention -------------------------------------------------------------------------------
 
+
 def _proc_stat(cpus: set[int]) -> tuple[float, float] | None:
     """(busy, steal) seconds summed over `cpus` since boot, from /proc/stat; None off Linux."""
     try:
@@ -119,7 +149,9 @@ class ContentionProbe:
     it); `stat_reader` the /proc/stat one."""
 
     def __init__(self, device: str = "cpu", nvml=None, stat_reader=_proc_stat):
-        self.cpus = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+        self.cpus = (
+            set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+        )
         self.stat_reader = stat_reader
         self.handle = None
         self.nvml = None
@@ -134,27 +166,40 @@ class ContentionProbe:
             index = int(device.split(":", 1)[1]) if ":" in device else 0
             visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
             if index < len(visible) and visible[index].isdigit():
-                index = int(visible[index])   # NVML counts physical cards; CUDA the visible ones
+                index = int(visible[index])  # NVML counts physical cards; CUDA the visible ones
             self.handle, self.nvml = nvml.nvmlDeviceGetHandleByIndex(index), nvml
         except Exception:
-            self.handle = self.nvml = None   # no NVML: GPU contention and energy stay unknown
+            self.handle = self.nvml = None  # no NVML: GPU contention and energy stay unknown
 
     def start(self) -> dict:
-        return {"wall": time.perf_counter(), "own": time.process_time(),
-                "stat": self.stat_reader(self.cpus), "energy_mj": self._energy()}
+        return {
+            "wall": time.perf_counter(),
+            "own": time.process_time(),
+            "stat": self.stat_reader(self.cpus),
+            "energy_mj": self._energy(),
+        }
 
     def stop(self, s: dict) -> dict:
         wall = time.perf_counter() - s["wall"]
         own = time.process_time() - s["own"]
-        out = {"wall_s": round(wall, 4), "own_cpu_s": round(own, 4), "cpus": len(self.cpus),
-               "other_cpu_s": None, "steal_s": None, "stolen_frac": None}
+        out = {
+            "wall_s": round(wall, 4),
+            "own_cpu_s": round(own, 4),
+            "cpus": len(self.cpus),
+            "other_cpu_s": None,
+            "steal_s": None,
+            "stolen_frac": None,
+        }
         end = self.stat_reader(self.cpus)
         if s["stat"] is not None and end is not None and wall > 0:
             # /proc/stat counts every process on these CPUs, us included; the rest is someone else's.
             other = max(0.0, end[0] - s["stat"][0] - own)
             steal = max(0.0, end[1] - s["stat"][1])
-            out.update(other_cpu_s=round(other, 4), steal_s=round(steal, 4),
-                       stolen_frac=round(min(1.0, (other + steal) / (wall * len(self.cpus))), 4))
+            out.update(
+                other_cpu_s=round(other, 4),
+                steal_s=round(steal, 4),
+                stolen_frac=round(min(1.0, (other + steal) / (wall * len(self.cpus))), 4),
+            )
         if self.handle is not None:
             out["gpu_other_processes"] = self._gpu_others()
             e0, e1 = s["energy_mj"], self._energy()
@@ -179,6 +224,7 @@ class ContentionProbe:
 
 # --- the measurement --------------------------------------------------------------------------
 
+
 @dataclass
 class SpeedResult:
     prefill_tok_s: Stat
@@ -195,16 +241,25 @@ class SpeedResult:
     llama_bench: dict | None = None
     energy_j_per_token: float | None = None
     timed_s: float = 0.0
-    samples: dict | None = None     # every timed repeat's figures, in order (the A/B gate's per-repeat rule)
+    samples: dict | None = None  # every timed repeat's figures, in order (the A/B gate's per-repeat rule)
 
     def to_dict(self) -> dict:
-        return {"prefill_tok_s": self.prefill_tok_s.to_dict(), "decode_tok_s": self.decode_tok_s.to_dict(),
-                "ttft_ms": self.ttft_ms.to_dict(), "ttft_pct_ms": self.ttft_pct_ms, "itl_ms": self.itl_ms,
-                "llama_bench": self.llama_bench, "energy_j_per_token": self.energy_j_per_token,
-                "verdict": self.verdict,
-                "ci95_rel": None if math.isinf(self.ci95_rel) else round(self.ci95_rel, 4),
-                "ci_target": self.ci_target, "repeats": self.decode_tok_s.n, "timed_s": round(self.timed_s, 2),
-                "contention": self.contention, "samples": self.samples}
+        return {
+            "prefill_tok_s": self.prefill_tok_s.to_dict(),
+            "decode_tok_s": self.decode_tok_s.to_dict(),
+            "ttft_ms": self.ttft_ms.to_dict(),
+            "ttft_pct_ms": self.ttft_pct_ms,
+            "itl_ms": self.itl_ms,
+            "llama_bench": self.llama_bench,
+            "energy_j_per_token": self.energy_j_per_token,
+            "verdict": self.verdict,
+            "ci95_rel": None if math.isinf(self.ci95_rel) else round(self.ci95_rel, 4),
+            "ci_target": self.ci_target,
+            "repeats": self.decode_tok_s.n,
+            "timed_s": round(self.timed_s, 2),
+            "contention": self.contention,
+            "samples": self.samples,
+        }
 
 
 def verdict_of(ci: float, target: float, contention: dict) -> str:
@@ -213,9 +268,19 @@ def verdict_of(ci: float, target: float, contention: dict) -> str:
     return "ok" if ci <= target else "noisy"
 
 
-def measure_speed(engine, prompt_tokens: int = 512, new_tokens: int = 128, repeats: int = 3,
-                  warmup: int = 1, *, ci_target: float = CI_TARGET, max_s: float = MAX_S,
-                  probe: ContentionProbe | None = None, llama_bench: bool = False, progress=None) -> SpeedResult:
+def measure_speed(
+    engine,
+    prompt_tokens: int = 512,
+    new_tokens: int = 128,
+    repeats: int = 3,
+    warmup: int = 1,
+    *,
+    ci_target: float = CI_TARGET,
+    max_s: float = MAX_S,
+    probe: ContentionProbe | None = None,
+    llama_bench: bool = False,
+    progress=None,
+) -> SpeedResult:
     """Run `engine.timed_run` `warmup` times (discarded), then at least `repeats` times and more
     until decode's 95 % CI is within `ci_target` or `max_s` seconds of timed runs have passed.
     `progress(done, total, decode_tok_s)` is called after each timed run (total: the most runs
@@ -235,7 +300,7 @@ def measure_speed(engine, prompt_tokens: int = 512, new_tokens: int = 128, repea
         probes.append(probe.stop(s))
         n, ci = len(timings), ci_rel(t.decode_tok_s for t in timings)
         stop = n >= repeats and (ci <= ci_target or time.perf_counter() - t_begin >= max_s or n >= MAX_REPEATS)
-        if progress is not None:   # total: the most runs the time limit still allows
+        if progress is not None:  # total: the most runs the time limit still allows
             spent = time.perf_counter() - t_begin
             room = math.ceil(max(0.0, max_s - spent) / (spent / n)) if spent > 0 else 1
             progress(n, n if stop else max(repeats, min(MAX_REPEATS, n + max(1, room))), timings[-1].decode_tok_s)
@@ -248,16 +313,25 @@ def measure_speed(engine, prompt_tokens: int = 512, new_tokens: int = 128, repea
         prefill_tok_s=stat(t.prefill_tok_s for t in timings),
         decode_tok_s=stat(t.decode_tok_s for t in timings),
         ttft_ms=stat(t.ttft_s * 1000 for t in timings),
-        prompt_tokens=prompt_tokens, new_tokens=new_tokens, ci95_rel=ci, ci_target=ci_target,
-        verdict=verdict_of(ci, ci_target, contention), contention=contention,
+        prompt_tokens=prompt_tokens,
+        new_tokens=new_tokens,
+        ci95_rel=ci,
+        ci_target=ci_target,
+        verdict=verdict_of(ci, ci_target, contention),
+        contention=contention,
         itl_ms=percentiles(x * 1000 for t in timings for x in getattr(t, "step_s", None) or ()),
         ttft_pct_ms=percentiles(t.ttft_s * 1000 for t in timings),
         # per new token over whole timed runs (prefill included: NVML's counter has no finer grain)
         energy_j_per_token=None if energy is None else round(energy / (new_tokens * len(timings)), 5),
-        timed_s=timed, samples=_samples(timings))
+        timed_s=timed,
+        samples=_samples(timings),
+    )
     if prompt_tokens == 512 and new_tokens == 128:
-        result.llama_bench = {"pp512": result.prefill_tok_s.mean, "tg128": result.decode_tok_s.mean,
-                              "how": "this cell's 512-token prompt and 128 new tokens (tg128 after the prompt)"}
+        result.llama_bench = {
+            "pp512": result.prefill_tok_s.mean,
+            "tg128": result.decode_tok_s.mean,
+            "how": "this cell's 512-token prompt and 128 new tokens (tg128 after the prompt)",
+        }
     elif llama_bench:
         result.llama_bench = _llama_bench(engine)
     return result
@@ -266,14 +340,18 @@ def measure_speed(engine, prompt_tokens: int = 512, new_tokens: int = 128, repea
 def _samples(timings) -> dict:
     """Per repeat: decode and prefill tok/s, TTFT ms, and the median decode step (ms), which one
     preempted step cannot move."""
+
     def med(xs):
         xs = sorted(xs)
         return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2 if xs else None
+
     itl = [med(getattr(t, "step_s", None) or ()) for t in timings]
-    return {"decode_tok_s": [round(t.decode_tok_s, 4) for t in timings],
-            "prefill_tok_s": [round(t.prefill_tok_s, 4) for t in timings],
-            "ttft_ms": [round(t.ttft_s * 1000, 4) for t in timings],
-            "itl_p50_ms": None if None in itl else [round(x * 1000, 4) for x in itl]}
+    return {
+        "decode_tok_s": [round(t.decode_tok_s, 4) for t in timings],
+        "prefill_tok_s": [round(t.prefill_tok_s, 4) for t in timings],
+        "ttft_ms": [round(t.ttft_s * 1000, 4) for t in timings],
+        "itl_p50_ms": None if None in itl else [round(x * 1000, 4) for x in itl],
+    }
 
 
 def _llama_bench(engine, runs: int = 2) -> dict:
@@ -288,14 +366,21 @@ def _sum_contention(probes: list[dict]) -> dict:
     """The timed region's contention over all runs: totals, and the stolen fraction over them."""
     if not probes:
         return {}
-    out = {"wall_s": round(sum(p["wall_s"] for p in probes), 3),
-           "own_cpu_s": round(sum(p["own_cpu_s"] for p in probes), 3), "cpus": probes[0]["cpus"]}
+    out = {
+        "wall_s": round(sum(p["wall_s"] for p in probes), 3),
+        "own_cpu_s": round(sum(p["own_cpu_s"] for p in probes), 3),
+        "cpus": probes[0]["cpus"],
+    }
     if all(p["other_cpu_s"] is not None for p in probes):
         other, steal = sum(p["other_cpu_s"] for p in probes), sum(p["steal_s"] for p in probes)
         worst = max(p["stolen_frac"] for p in probes)
         wall = sum(p["wall_s"] for p in probes)
-        out.update(other_cpu_s=round(other, 3), steal_s=round(steal, 3), stolen_frac_max=worst,
-                   stolen_frac=round(min(1.0, (other + steal) / (wall * out["cpus"])), 4) if wall > 0 else worst)
+        out.update(
+            other_cpu_s=round(other, 3),
+            steal_s=round(steal, 3),
+            stolen_frac_max=worst,
+            stolen_frac=round(min(1.0, (other + steal) / (wall * out["cpus"])), 4) if wall > 0 else worst,
+        )
     else:
         out.update(other_cpu_s=None, steal_s=None, stolen_frac=None)
     if "gpu_other_processes" in probes[0]:

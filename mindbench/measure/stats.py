@@ -45,6 +45,7 @@ SEED = 0
 
 # --- the tests ------------------------------------------------------------------------------
 
+
 def binom_two_sided(k: int, n: int) -> float:
     """Two-sided exact binomial p-value of k successes in n trials at p = 1/2 (scipy's binomtest
     gives the same: at p = 1/2 the distribution is symmetric)."""
@@ -52,7 +53,7 @@ def binom_two_sided(k: int, n: int) -> float:
         return 1.0
     k = min(k, n - k)
     tail = sum(math.comb(n, i) for i in range(k + 1))
-    return min(1.0, 2 * tail / 2 ** n)      # exact integers: 2.0 ** n overflows past n = 1023
+    return min(1.0, 2 * tail / 2**n)  # exact integers: 2.0 ** n overflows past n = 1023
 
 
 def mcnemar(b: int, c: int) -> float:
@@ -77,7 +78,7 @@ def z_of(alpha: float) -> float:
 def _min_discordant(alpha: float) -> int:
     """Fewest discordant pairs, all one way, that the exact test can call significant."""
     k = 1
-    while 2.0 * 0.5 ** k > alpha:
+    while 2.0 * 0.5**k > alpha:
         k += 1
     return k
 
@@ -89,12 +90,12 @@ def mde_paired(n: int, discordant: int, alpha: float = ALPHA, power: float = POW
     za, zb = z_of(alpha), NormalDist().inv_cdf(power)
     psi_hat = discordant / n
 
-    def short(d: float) -> float:          # < 0 while d is too small to detect
+    def short(d: float) -> float:  # < 0 while d is too small to detect
         psi = max(psi_hat, d)
         return d * math.sqrt(n) - za * math.sqrt(psi) - zb * math.sqrt(max(psi - d * d, 0.0))
 
     lo, hi = 0.0, None
-    for i in range(1, 1001):                # the first grid step that is detectable, then bisect
+    for i in range(1, 1001):  # the first grid step that is detectable, then bisect
         if short(i / 1000) >= 0:
             lo, hi = (i - 1) / 1000, i / 1000
             break
@@ -123,8 +124,9 @@ def mde_unpaired(p: float, n1: int, n2: int, alpha: float = ALPHA, power: float 
     return min(1.0, (z_of(alpha) + NormalDist().inv_cdf(power)) * math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2)))
 
 
-def bootstrap_ci(diffs: list[float], level: float = 0.95, resamples: int = RESAMPLES,
-                 seed: int = SEED) -> tuple[float, float]:
+def bootstrap_ci(
+    diffs: list[float], level: float = 0.95, resamples: int = RESAMPLES, seed: int = SEED
+) -> tuple[float, float]:
     """Percentile CI of mean(diffs) by resampling the tasks (paired: one draw serves both cells)."""
     n = len(diffs)
     if n == 0:
@@ -138,7 +140,7 @@ def bootstrap_ci(diffs: list[float], level: float = 0.95, resamples: int = RESAM
 
 
 def verdict(p: float | None, diff: float, n: int, alpha: float = ALPHA, a: str = "A", b: str = "B") -> str:
-    """"A better", "B better", or "not distinguishable at n = ..." (never a ranking of noise)."""
+    """ "A better", "B better", or "not distinguishable at n = ..." (never a ranking of noise)."""
     if p is not None and p < alpha and diff != 0:
         return f"{b} better" if diff > 0 else f"{a} better"
     return f"not distinguishable at n = {n}"
@@ -146,9 +148,19 @@ def verdict(p: float | None, diff: float, n: int, alpha: float = ALPHA, a: str =
 
 # --- two cells ------------------------------------------------------------------------------
 
-def paired(items_a: dict, items_b: dict, *, alpha: float = ALPHA, a: str = "A", b: str = "B",
-           resamples: int = RESAMPLES, seed: int = SEED, scale: float = 100.0,
-           higher_is_better: bool = True) -> dict | None:
+
+def paired(
+    items_a: dict,
+    items_b: dict,
+    *,
+    alpha: float = ALPHA,
+    a: str = "A",
+    b: str = "B",
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    scale: float = 100.0,
+    higher_is_better: bool = True,
+) -> dict | None:
     """Compare two {task_id: per-item value} maps on the tasks they share; None if none.
 
     Values are fractions correct (scale 100: differences in points) or a continuous metric's
@@ -171,14 +183,26 @@ def paired(items_a: dict, items_b: dict, *, alpha: float = ALPHA, a: str = "A", 
     # The detectable effect of McNemar's design holds for 0/1 verdicts only.
     mde = mde_paired(n, r2w + w2r, alpha) if binary else None
     gain = diff if higher_is_better else -diff
-    return {"test": "mcnemar" if binary else "sign test", "n": n, "score_a": scale * sum(va) / n,
-            "score_b": scale * sum(vb) / n, "diff": diff, "ci": [lo, hi], "right_to_wrong": r2w,
-            "wrong_to_right": w2r, "p": p, "mde": None if mde is None else scale * mde, "alpha": alpha,
-            "higher_is_better": higher_is_better, "verdict": verdict(p, gain, n, alpha, a, b)}
+    return {
+        "test": "mcnemar" if binary else "sign test",
+        "n": n,
+        "score_a": scale * sum(va) / n,
+        "score_b": scale * sum(vb) / n,
+        "diff": diff,
+        "ci": [lo, hi],
+        "right_to_wrong": r2w,
+        "wrong_to_right": w2r,
+        "p": p,
+        "mde": None if mde is None else scale * mde,
+        "alpha": alpha,
+        "higher_is_better": higher_is_better,
+        "verdict": verdict(p, gain, n, alpha, a, b),
+    }
 
 
-def unpaired(score_a: float, n_a: int, score_b: float, n_b: int, *, alpha: float = ALPHA,
-             a: str = "A", b: str = "B") -> dict | None:
+def unpaired(
+    score_a: float, n_a: int, score_b: float, n_b: int, *, alpha: float = ALPHA, a: str = "A", b: str = "B"
+) -> dict | None:
     """The fallback on two scores (0-100) without per-task verdicts."""
     if not n_a or not n_b or score_a is None or score_b is None:
         return None
@@ -187,11 +211,20 @@ def unpaired(score_a: float, n_a: int, score_b: float, n_b: int, *, alpha: float
     half = z_of(0.05) * math.sqrt(pa * (1 - pa) / n_a + pb * (1 - pb) / n_b)
     diff = score_b - score_a
     pooled = (pa * n_a + pb * n_b) / (n_a + n_b)
-    return {"test": "two-proportion z (unpaired)", "n": min(n_a, n_b), "score_a": score_a,
-            "score_b": score_b, "diff": diff, "ci": [diff - 100 * half, diff + 100 * half],
-            "right_to_wrong": None, "wrong_to_right": None, "p": p,
-            "mde": 100 * mde_unpaired(pooled, n_a, n_b, alpha), "alpha": alpha,
-            "verdict": verdict(p, diff, min(n_a, n_b), alpha, a, b)}
+    return {
+        "test": "two-proportion z (unpaired)",
+        "n": min(n_a, n_b),
+        "score_a": score_a,
+        "score_b": score_b,
+        "diff": diff,
+        "ci": [diff - 100 * half, diff + 100 * half],
+        "right_to_wrong": None,
+        "wrong_to_right": None,
+        "p": p,
+        "mde": 100 * mde_unpaired(pooled, n_a, n_b, alpha),
+        "alpha": alpha,
+        "verdict": verdict(p, diff, min(n_a, n_b), alpha, a, b),
+    }
 
 
 # --- shifts between two sets of timings (the A/B speed gate) --------------------------------
@@ -220,7 +253,7 @@ def unpaired(score_a: float, n_a: int, score_b: float, n_b: int, *, alpha: float
 #   trials", Biometrika 64(2), 1977, 191-199, Table 1): a gate that adds rounds until it can decide
 #   looks several times, and testing each look at 0.05 would cry wolf more often than 5 %.
 
-EXACT_MN = 400   # the exact null distribution of U costs O(m * n * mn); beyond this the normal one is within a rank
+EXACT_MN = 400  # the exact null distribution of U costs O(m * n * mn); beyond this the normal one is within a rank
 POCOCK_05 = {1: 0.05, 2: 0.0294, 3: 0.0221, 4: 0.0182, 5: 0.0158, 10: 0.0106}
 
 
@@ -248,9 +281,9 @@ def _mw_cumulative(m: int, n: int) -> tuple[float, ...]:
     recurrence c(u; i, j) = c(u - j; i - 1, j) + c(u; i, j - 1)); cached: a gate asks for the same
     sizes once per figure."""
     mn = m * n
-    prev = [[1] + [0] * mn for _ in range(n + 1)]            # i = 0: U = 0 only
+    prev = [[1] + [0] * mn for _ in range(n + 1)]  # i = 0: U = 0 only
     for i in range(1, m + 1):
-        cur = [[1] + [0] * mn]                                # j = 0: U = 0 only
+        cur = [[1] + [0] * mn]  # j = 0: U = 0 only
         for j in range(1, n + 1):
             row = [0] * (mn + 1)
             a, b = prev[j], cur[j - 1]
@@ -296,7 +329,7 @@ def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     centre = p + z * z / (2 * n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     lo, hi = (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
-    return (0.0 if k == 0 else lo), (1.0 if k == n else hi)     # exact ends, not rounding residue
+    return (0.0 if k == 0 else lo), (1.0 if k == n else hi)  # exact ends, not rounding residue
 
 
 def pocock_alpha(looks: int, alpha: float = ALPHA) -> float:
@@ -308,8 +341,9 @@ def pocock_alpha(looks: int, alpha: float = ALPHA) -> float:
     return POCOCK_05[looks] / 0.05 * alpha if looks in POCOCK_05 else alpha / looks
 
 
-def round_bootstrap_ci(rounds: list[tuple[list[float], list[float]]], alpha: float = ALPHA,
-                       resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, float] | None:
+def round_bootstrap_ci(
+    rounds: list[tuple[list[float], list[float]]], alpha: float = ALPHA, resamples: int = RESAMPLES, seed: int = SEED
+) -> tuple[float, float] | None:
     """Percentile CI of the mean within-round shift (median of B minus median of A) by a two-level
     bootstrap: rounds resampled with replacement, then each chosen round's repeats (Davison and
     Hinkley, "Bootstrap Methods and their Application", 1997, section 3.8: resampling both stages

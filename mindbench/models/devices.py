@@ -19,7 +19,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ..errors import InputError
+from mindbench.errors import InputError
 
 TABLE = Path(__file__).parent / "data" / "devices.csv"
 # Words that name the maker or the product line, not the device: "NVIDIA GeForce RTX 4090" is "rtx 4090".
@@ -33,9 +33,9 @@ USABLE = {"cuda": 0.90, "rocm": 0.90, "metal": 0.70, "cpu": 0.75}
 class Device:
     name: str
     vendor: str
-    cls: str                 # nvidia-consumer | nvidia-workstation | nvidia-datacenter | amd | apple | cpu
-    kind: str                # cuda | rocm | metal | cpu: what runs on it
-    memory_gb: float         # one device's memory (unified memory on Apple, RAM for a CPU class)
+    cls: str  # nvidia-consumer | nvidia-workstation | nvidia-datacenter | amd | apple | cpu
+    kind: str  # cuda | rocm | metal | cpu: what runs on it
+    memory_gb: float  # one device's memory (unified memory on Apple, RAM for a CPU class)
     bandwidth_gb_s: float
     fp16_tflops: float
     int8_tops: float
@@ -43,7 +43,7 @@ class Device:
     fp8: bool
     source: str
     aliases: tuple[str, ...] = ()
-    count: int = 1           # devices of this kind the model is split over (tensor/layer split)
+    count: int = 1  # devices of this kind the model is split over (tensor/layer split)
 
     @property
     def total_memory_gb(self) -> float:
@@ -75,11 +75,22 @@ def devices() -> tuple[Device, ...]:
     out = []
     with open(TABLE, newline="") as f:
         for r in csv.DictReader(f):
-            out.append(Device(name=r["name"], vendor=r["vendor"], cls=r["class"], kind=r["kind"],
-                              memory_gb=float(r["memory_gb"]), bandwidth_gb_s=float(r["bandwidth_gb_s"]),
-                              fp16_tflops=float(r["fp16_tflops"]), int8_tops=float(r["int8_tops"]),
-                              bf16=r["bf16"] == "yes", fp8=r["fp8"] == "yes", source=r["source"],
-                              aliases=tuple(a.strip() for a in r["aliases"].split(";") if a.strip())))
+            out.append(
+                Device(
+                    name=r["name"],
+                    vendor=r["vendor"],
+                    cls=r["class"],
+                    kind=r["kind"],
+                    memory_gb=float(r["memory_gb"]),
+                    bandwidth_gb_s=float(r["bandwidth_gb_s"]),
+                    fp16_tflops=float(r["fp16_tflops"]),
+                    int8_tops=float(r["int8_tops"]),
+                    bf16=r["bf16"] == "yes",
+                    fp8=r["fp8"] == "yes",
+                    source=r["source"],
+                    aliases=tuple(a.strip() for a in r["aliases"].split(";") if a.strip()),
+                )
+            )
     return tuple(out)
 
 
@@ -94,7 +105,9 @@ def _index() -> dict[str, Device]:
 
 # "2x H100", "2 x H100", "2xH100" / "H100 x 2", "H100 x2", "3090 24GB * 2" (the x stands alone or
 # follows a 1-2 digit count, so "RTX 4090" and "7900 XTX" are names, not counts)
-_COUNT = re.compile(r"^\s*(\d{1,2})\s*[x×*]\s*(\S.*)$|^(.+?)\s+[x×*]\s*(\d{1,2})\s*$|^(.+?)\s*[×*]\s*(\d{1,2})\s*$", re.I)
+_COUNT = re.compile(
+    r"^\s*(\d{1,2})\s*[x×*]\s*(\S.*)$|^(.+?)\s+[x×*]\s*(\d{1,2})\s*$|^(.+?)\s*[×*]\s*(\d{1,2})\s*$", re.I
+)
 _MEM = re.compile(r"\b(\d+(?:\.\d+)?)\s*(gb|gib|g)\b", re.I)
 
 
@@ -135,7 +148,7 @@ def _find(name: str) -> Device | None:
     idx = _index()
     if key in idx:
         return idx[key]
-    compact = {k.replace(" ", ""): d for k, d in idx.items()}     # "rtx4090", "a100sxm"
+    compact = {k.replace(" ", ""): d for k, d in idx.items()}  # "rtx4090", "a100sxm"
     if key.replace(" ", "") in compact:
         return compact[key.replace(" ", "")]
     words = set(key.split())
@@ -169,8 +182,22 @@ def from_nvml(name: str, total_mb: float | None = None) -> Device | None:
 
 def render(rows: tuple[Device, ...] | list[Device] | None = None) -> str:
     from tabulate import tabulate
+
     rows = devices() if rows is None else rows
-    return tabulate([[d.name, d.cls, d.kind, f"{d.memory_gb:g}", f"{d.bandwidth_gb_s:g}", f"{d.fp16_tflops:g}",
-                      f"{d.int8_tops:g}", "yes" if d.bf16 else "no", "yes" if d.fp8 else "no"] for d in rows],
-                    headers=["device", "class", "runs", "memory GB", "bandwidth GB/s", "fp16 TFLOPS", "int8 TOPS",
-                             "bf16", "fp8"])
+    return tabulate(
+        [
+            [
+                d.name,
+                d.cls,
+                d.kind,
+                f"{d.memory_gb:g}",
+                f"{d.bandwidth_gb_s:g}",
+                f"{d.fp16_tflops:g}",
+                f"{d.int8_tops:g}",
+                "yes" if d.bf16 else "no",
+                "yes" if d.fp8 else "no",
+            ]
+            for d in rows
+        ],
+        headers=["device", "class", "runs", "memory GB", "bandwidth GB/s", "fp16 TFLOPS", "int8 TOPS", "bf16", "fp8"],
+    )

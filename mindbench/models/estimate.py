@@ -37,15 +37,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from mindbench.models.catalog import ModelSpec
 from mindbench.errors import MindbenchError
+from mindbench.models.catalog import ModelSpec
 
 MIB = 2**20
 ARCHS_DIR = Path(__file__).parent / "archs"
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 PRECISION_DTYPE = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-NF4_BLOCK = 64                       # bitsandbytes' default 4-bit block size
+NF4_BLOCK = 64  # bitsandbytes' default 4-bit block size
 
 # Runtime overhead in MiB (see module docstring).
 OVERHEAD_MB = {"cuda": 500, "cpu": 400}
@@ -57,14 +57,20 @@ OVERHEAD_MB = {"cuda": 500, "cpu": 400}
 # bandwidth, bf16/fp16 matmuls have no fast path there (~5x slower), bitsandbytes' CPU backend is
 # slower still. Measure; don't assume quantization speeds things up.
 ASSUMED_EFFICIENCY = {
-    ("cuda", "fp32"): 0.7, ("cuda", "fp16"): 0.7, ("cuda", "bf16"): 0.7,
-    ("cuda", "int8"): 0.15, ("cuda", "int4"): 0.35,
-    ("cpu", "fp32"): 0.8, ("cpu", "fp16"): 0.2, ("cpu", "bf16"): 0.2,
-    ("cpu", "int8"): 0.05, ("cpu", "int4"): 0.06,
+    ("cuda", "fp32"): 0.7,
+    ("cuda", "fp16"): 0.7,
+    ("cuda", "bf16"): 0.7,
+    ("cuda", "int8"): 0.15,
+    ("cuda", "int4"): 0.35,
+    ("cpu", "fp32"): 0.8,
+    ("cpu", "fp16"): 0.2,
+    ("cpu", "bf16"): 0.2,
+    ("cpu", "int8"): 0.05,
+    ("cpu", "int4"): 0.06,
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def arch_config(arch: str) -> dict:
     path = ARCHS_DIR / f"{arch}.json"
     if not path.exists():
@@ -75,19 +81,20 @@ def arch_config(arch: str) -> dict:
 @dataclass(frozen=True)
 class Params:
     """Parameter counts by what happens to them under bitsandbytes and at decode."""
-    linear: int          # weights of nn.Linear inside the blocks: quantized by int8/int4, read per token
-    linear_rows: int     # their output features summed (int8 keeps one fp32 scale per row)
-    small: int           # norms and biases: kept in the checkpoint dtype, read per token
-    embed: int           # input embeddings (token + position): kept, one row read per token
-    head: int            # lm_head weight + bias when not tied to the embedding: kept, read per token
+
+    linear: int  # weights of nn.Linear inside the blocks: quantized by int8/int4, read per token
+    linear_rows: int  # their output features summed (int8 keeps one fp32 scale per row)
+    small: int  # norms and biases: kept in the checkpoint dtype, read per token
+    embed: int  # input embeddings (token + position): kept, one row read per token
+    head: int  # lm_head weight + bias when not tied to the embedding: kept, read per token
     tied: bool
     layers: int
-    kv_per_token: int    # K+V elements cached per token, over all layers (before window caps)
+    kv_per_token: int  # K+V elements cached per token, over all layers (before window caps)
     kv_window: int | None  # sliding window of the windowed layers, if any
-    kv_windowed: int     # K+V elements per token in windowed layers
+    kv_windowed: int  # K+V elements per token in windowed layers
     hidden: int
     intermediate: int
-    qkv: int             # q+k+v output width of one layer
+    qkv: int  # q+k+v output width of one layer
     vocab: int
 
     @property
@@ -107,7 +114,7 @@ def count_params(cfg: dict) -> Params:
         hd, kvh = H // nh, nh
         lin_w = L * (3 * H * H + H * H + 2 * H * I)
         rows = L * (3 * H + H + I + H)
-        small = L * (I + H + 2 * H) + 2 * H          # fc biases, ln_1 (w+b); ln_f
+        small = L * (I + H + 2 * H) + 2 * H  # fc biases, ln_1 (w+b); ln_f
         embed, head_bias = V * H, V
         tied = cfg.get("tie_word_embeddings", False)
     elif t == "gpt_bigcode":
@@ -118,7 +125,7 @@ def count_params(cfg: dict) -> Params:
         attn_out = H + 2 * kvh * hd
         lin_w = L * (H * attn_out + H * H + 2 * H * I)
         rows = L * (attn_out + H + I + H)
-        small = L * (attn_out + H + I + H + 4 * H) + 2 * H   # biases, ln_1, ln_2; ln_f
+        small = L * (attn_out + H + I + H + 4 * H) + 2 * H  # biases, ln_1, ln_2; ln_f
         embed, head_bias = V * H + cfg["n_positions"] * H, 0
         tied = cfg.get("tie_word_embeddings", True)
     else:  # llama-style decoders: llama, mistral, qwen2, qwen3, phi3, smollm3, gemma3_text, stablelm, phi
@@ -127,20 +134,20 @@ def count_params(cfg: dict) -> Params:
         kvh = cfg.get("num_key_value_heads") or nh
         hd = cfg.get("head_dim") or H // nh
         q, kv = nh * hd, kvh * hd
-        n_mlp = 2 if t == "phi" else 3                   # phi: fc1/fc2; others gated (gate/up/down)
+        n_mlp = 2 if t == "phi" else 3  # phi: fc1/fc2; others gated (gate/up/down)
         lin_w = L * (H * q + 2 * H * kv + q * H + n_mlp * H * I)
         rows = L * (q + 2 * kv + H + (n_mlp - 1) * I + H)
         if t == "phi":
-            small = L * (q + 2 * kv + H + I + H + 2 * H) + 2 * H          # all biases, one LN; final LN
+            small = L * (q + 2 * kv + H + I + H + 2 * H) + 2 * H  # all biases, one LN; final LN
         elif t == "stablelm":
             qkv_bias = (q + 2 * kv) if cfg.get("use_qkv_bias") else 0
-            small = L * (qkv_bias + 4 * H) + 2 * H                         # LayerNorms have bias
+            small = L * (qkv_bias + 4 * H) + 2 * H  # LayerNorms have bias
         elif t == "gemma3_text":
-            small = L * (4 * H + 2 * hd) + H                               # 4 norms + q/k norms
+            small = L * (4 * H + 2 * hd) + H  # 4 norms + q/k norms
         elif t == "qwen2":
-            small = L * (2 * H + q + 2 * kv) + H                           # q/k/v biases (no o bias)
+            small = L * (2 * H + q + 2 * kv) + H  # q/k/v biases (no o bias)
         elif t == "qwen3":
-            small = L * (2 * H + 2 * hd) + H                               # per-head q/k RMSNorm
+            small = L * (2 * H + 2 * hd) + H  # per-head q/k RMSNorm
         else:
             bias = (q + 2 * kv + H) if cfg.get("attention_bias") else 0
             bias += (2 * I + H) if cfg.get("mlp_bias") else 0
@@ -157,9 +164,22 @@ def count_params(cfg: dict) -> Params:
     elif cfg.get("sliding_window") and cfg.get("use_sliding_window", True):
         # (Qwen2 configs name a window but switch it off with use_sliding_window: false)
         window, windowed = cfg["sliding_window"], kv_token
-    return Params(linear=lin_w, linear_rows=rows, small=small, embed=embed, head=head, tied=tied,
-                  layers=L, kv_per_token=kv_token, kv_window=window, kv_windowed=windowed,
-                  hidden=H, intermediate=I, qkv=(nh + 2 * kvh) * hd, vocab=V)
+    return Params(
+        linear=lin_w,
+        linear_rows=rows,
+        small=small,
+        embed=embed,
+        head=head,
+        tied=tied,
+        layers=L,
+        kv_per_token=kv_token,
+        kv_window=window,
+        kv_windowed=windowed,
+        hidden=H,
+        intermediate=I,
+        qkv=(nh + 2 * kvh) * hd,
+        vocab=V,
+    )
 
 
 def max_context(arch: str) -> int | None:
@@ -171,7 +191,7 @@ def max_context(arch: str) -> int | None:
 def storage_dtype(spec: ModelSpec) -> str:
     """dtype of the tensors bitsandbytes leaves unquantized (the checkpoint's own dtype)."""
     if spec.source == "packaged":
-        return "float32"   # mindbench.runtimes.transformers.loading converts GGUF to fp32 safetensors
+        return "float32"  # mindbench.runtimes.transformers.loading converts GGUF to fp32 safetensors
     return arch_config(spec.arch).get("torch_dtype") or "float32"
 
 
@@ -195,12 +215,22 @@ class Estimate:
         return self.weights_mb + self.kv_cache_mb + self.activations_mb + self.overhead_mb
 
     def to_dict(self) -> dict:
-        return {"source": "estimated", "model": self.model, "precision": self.precision, "device": self.device,
-                "total_mb": round(self.total_mb, 1), "weights_mb": round(self.weights_mb, 1),
-                "kv_cache_mb": round(self.kv_cache_mb, 1), "activations_mb": round(self.activations_mb, 1),
-                "overhead_mb": self.overhead_mb, "bytes_per_token": self.bytes_per_token,
-                "bandwidth_gb_s": self.bandwidth_gb_s, "efficiency": self.efficiency,
-                "decode_tok_s": round(self.decode_tok_s, 2), "inputs": self.inputs}
+        return {
+            "source": "estimated",
+            "model": self.model,
+            "precision": self.precision,
+            "device": self.device,
+            "total_mb": round(self.total_mb, 1),
+            "weights_mb": round(self.weights_mb, 1),
+            "kv_cache_mb": round(self.kv_cache_mb, 1),
+            "activations_mb": round(self.activations_mb, 1),
+            "overhead_mb": self.overhead_mb,
+            "bytes_per_token": self.bytes_per_token,
+            "bandwidth_gb_s": self.bandwidth_gb_s,
+            "efficiency": self.efficiency,
+            "decode_tok_s": round(self.decode_tok_s, 2),
+            "inputs": self.inputs,
+        }
 
 
 def weight_bytes(p: Params, precision: str, stored: str) -> tuple[int, int]:
@@ -226,12 +256,21 @@ def act_dtype(precision: str, stored: str) -> str:
     return PRECISION_DTYPE.get(precision, stored)
 
 
-def estimate(spec: ModelSpec, precision: str, device: str, *, context: int = 2048, bandwidth_gb_s: float,
-             efficiency: float | None = None, efficiency_source: str | None = None) -> Estimate:
+def estimate(
+    spec: ModelSpec,
+    precision: str,
+    device: str,
+    *,
+    context: int = 2048,
+    bandwidth_gb_s: float,
+    efficiency: float | None = None,
+    efficiency_source: str | None = None,
+) -> Estimate:
     """Memory (MiB) and decode speed of `spec` at `precision` on `device` ("cuda" or "cpu")."""
     if not spec.arch:
-        raise MindbenchError(f"{spec.id} has no architecture config to estimate from: measure it with "
-                             f"`mindbench run --model {spec.id}`")
+        raise MindbenchError(
+            f"{spec.id} has no architecture config to estimate from: measure it with `mindbench run --model {spec.id}`"
+        )
     cfg = arch_config(spec.arch)
     p = count_params(cfg)
     stored = storage_dtype(spec)
@@ -248,23 +287,42 @@ def estimate(spec: ModelSpec, precision: str, device: str, *, context: int = 204
         efficiency_source = f"assumed for {kind} {precision}"
     per_token = read + kv
     tok_s = bandwidth_gb_s * 1e9 * efficiency / per_token
-    inputs = {"params": p.total, "params_quantized": p.linear if precision in ("int8", "int4") else 0,
-              "stored_dtype": stored if precision in ("int8", "int4") else PRECISION_DTYPE[precision],
-              "context": context, "kv_bytes_per_elem": ab, "bandwidth_gb_s": bandwidth_gb_s,
-              "efficiency_source": efficiency_source, "arch": spec.arch}
-    return Estimate(model=spec.id, precision=precision, device=kind, weights_mb=held / MIB, kv_cache_mb=kv / MIB,
-                    activations_mb=acts / MIB, overhead_mb=OVERHEAD_MB[kind], bytes_per_token=int(per_token),
-                    bandwidth_gb_s=bandwidth_gb_s, efficiency=efficiency, decode_tok_s=tok_s, inputs=inputs)
+    inputs = {
+        "params": p.total,
+        "params_quantized": p.linear if precision in ("int8", "int4") else 0,
+        "stored_dtype": stored if precision in ("int8", "int4") else PRECISION_DTYPE[precision],
+        "context": context,
+        "kv_bytes_per_elem": ab,
+        "bandwidth_gb_s": bandwidth_gb_s,
+        "efficiency_source": efficiency_source,
+        "arch": spec.arch,
+    }
+    return Estimate(
+        model=spec.id,
+        precision=precision,
+        device=kind,
+        weights_mb=held / MIB,
+        kv_cache_mb=kv / MIB,
+        activations_mb=acts / MIB,
+        overhead_mb=OVERHEAD_MB[kind],
+        bytes_per_token=int(per_token),
+        bandwidth_gb_s=bandwidth_gb_s,
+        efficiency=efficiency,
+        decode_tok_s=tok_s,
+        inputs=inputs,
+    )
 
 
-def measured_efficiency(records: list[dict], runtime: str | None = None, *,
-                        family_of=lambda name: name) -> dict[tuple[str, str], float]:
+def measured_efficiency(
+    records: list[dict], runtime: str | None = None, *, family_of=lambda name: name
+) -> dict[tuple[str, str], float]:
     """Median measured roofline efficiency per (device kind, precision) from ok runs of `runtime`'s
     efficiency family (default: the default runtime, whose kernels this estimator models): the
     store's evidence replaces the assumed factors above. `family_of(runtime name)` is the runtime
     registry's efficiency_family, handed in by the caller (this arithmetic sits below the runtimes);
     by default each runtime name is its own family."""
     from mindbench.measure.speed import usable
+
     family = family_of(runtime)
     by: dict[tuple[str, str], list[float]] = {}
     for r in records:
@@ -300,13 +358,16 @@ def efficiency_for(kind: str, precision: str, measured: dict[tuple[str, str], fl
     # compare with their assumption says nothing about float matmuls (the store's int8/int4 runs
     # once scaled fp32 past the bandwidth itself). Never above MAX_EFFICIENCY of the bandwidth.
     fam = _family(precision)
-    ratios = [e / ASSUMED_EFFICIENCY[k] for k, e in measured.items()
-              if k[0] == kind and k in ASSUMED_EFFICIENCY and _family(k[1]) == fam]
+    ratios = [
+        e / ASSUMED_EFFICIENCY[k]
+        for k, e in measured.items()
+        if k[0] == kind and k in ASSUMED_EFFICIENCY and _family(k[1]) == fam
+    ]
     if ratios:
         f = _median(ratios)
-        return (min(MAX_EFFICIENCY, ASSUMED_EFFICIENCY[(kind, precision)] * f),
-                f"assumed for {kind} {precision}, x{f:.2f} as measured runs of other precisions compare with "
-                f"their assumptions")
+        return (
+            min(MAX_EFFICIENCY, ASSUMED_EFFICIENCY[(kind, precision)] * f),
+            f"assumed for {kind} {precision}, x{f:.2f} as measured runs of other precisions compare with "
+            f"their assumptions",
+        )
     return ASSUMED_EFFICIENCY[(kind, precision)], f"assumed for {kind} {precision}"
-
-

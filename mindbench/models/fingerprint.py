@@ -19,9 +19,16 @@ from mindbench import __version__
 from mindbench.paths import project_root
 
 # distribution name -> key in the record
-PACKAGES = {"torch": "torch", "transformers": "transformers", "bitsandbytes": "bitsandbytes",
-            "accelerate": "accelerate", "llama-cpp-python": "llama_cpp", "gguf": "gguf",
-            "huggingface-hub": "huggingface_hub", "nvidia-ml-py": "pynvml"}
+PACKAGES = {
+    "torch": "torch",
+    "transformers": "transformers",
+    "bitsandbytes": "bitsandbytes",
+    "accelerate": "accelerate",
+    "llama-cpp-python": "llama_cpp",
+    "gguf": "gguf",
+    "huggingface-hub": "huggingface_hub",
+    "nvidia-ml-py": "pynvml",
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -32,10 +39,16 @@ def git_commit() -> str | None:
     if not (root / ".git").exists():
         return None
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return (sha + "-dirty" if dirty else sha) or None
@@ -55,6 +68,7 @@ def hardware() -> dict:
     """The hardware record, from mindbench.models.hardware.detect(). A detection bug must not cost the
     measurement: then the record says so and carries only what is certain."""
     from mindbench.models.hardware import cpu_name, detect, identity_fingerprint, ram_mb
+
     try:
         return detect().to_dict()
     except Exception as e:
@@ -64,8 +78,16 @@ def hardware() -> dict:
         cpu, cores, ram = cpu_name(), os.cpu_count() or 1, ram_mb()
         # the same formula as a detected profile without GPUs, so a CPU machine keeps its identity;
         # speed_fingerprint is unknown (None), so this record's speed is never compared
-        return {"fingerprint": identity_fingerprint(cpu, cores, ram), "speed_fingerprint": None,
-                "cpu_features": None,
-                "memory_class": f"cpu-{round(ram / 1024)}gb", "cpu": cpu, "cores": cores, "ram_mb": ram,
-                "gpus": [], "cuda_available": False, "platform": sys.platform,
-                "detect_error": f"{type(e).__name__}: {e}"}
+        return {
+            "fingerprint": identity_fingerprint(cpu, cores, ram),
+            "speed_fingerprint": None,
+            "cpu_features": None,
+            "memory_class": f"cpu-{round(ram / 1024)}gb",
+            "cpu": cpu,
+            "cores": cores,
+            "ram_mb": ram,
+            "gpus": [],
+            "cuda_available": False,
+            "platform": sys.platform,
+            "detect_error": f"{type(e).__name__}: {e}",
+        }

@@ -17,24 +17,24 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from .devices import Device, lookup
-from .perf import DATA, Shape, format_of, group_keys, predict, quantile, shape
+from mindbench.models.devices import Device, lookup
+from mindbench.models.perf import DATA, Shape, format_of, group_keys, predict, quantile, shape
 
 PUBLISHED = DATA / "llama_bench_published.csv"
-MIN_ROWS = 3          # a group needs this many training rows to get its own factors
+MIN_ROWS = 3  # a group needs this many training rows to get its own factors
 
 
 @dataclass
 class Row:
-    device: Device           # with .count set
+    device: Device  # with .count set
     backend: str
     model: str
     quant: str
     pp: float | None
     tg: float | None
-    decode_at: int           # tokens cached on average while the tg figure was taken
+    decode_at: int  # tokens cached on average while the tg figure was taken
     source: str
-    klass: str               # device class for the error table (cpu when llama.cpp ran on the CPU)
+    klass: str  # device class for the error table (cpu when llama.cpp ran on the CPU)
 
     @property
     def shape(self) -> Shape:
@@ -43,7 +43,7 @@ class Row:
 
 def _decode_at(test: str) -> int:
     if test.startswith("tg512"):
-        return 512 // 2 + 256       # main -n 512 after a prompt of a few hundred tokens
+        return 512 // 2 + 256  # main -n 512 after a prompt of a few hundred tokens
     if test.startswith("tg128"):
         return 64
     if test.startswith("tg64"):
@@ -52,9 +52,11 @@ def _decode_at(test: str) -> int:
 
 
 # Rows kept in the table but not fitted or scored, and why (the reason is printed with the error table).
-SKIPPED_WHY = ("multi-GPU runs from 2023: llama.cpp then split every matrix across the cards by default "
-               "(3090 x6 ran a 7B model at 23 % of one card's speed); since 2024 it splits by layer, which "
-               "is what the estimator models")
+SKIPPED_WHY = (
+    "multi-GPU runs from 2023: llama.cpp then split every matrix across the cards by default "
+    "(3090 x6 ran a 7B model at 23 % of one card's speed); since 2024 it splits by layer, which "
+    "is what the estimator models"
+)
 
 
 def published(skipped: list | None = None) -> list[Row]:
@@ -70,9 +72,19 @@ def published(skipped: list | None = None) -> list[Row]:
             if n > 1:
                 dev = lookup(f"{n}x {r['device']}")
             num = lambda k: float(r[k]) if r[k] else None
-            rows.append(Row(device=dev, backend=r["backend"], model=r["model"], quant=r["quant"],
-                            pp=num("pp_tok_s"), tg=num("tg_tok_s"), decode_at=_decode_at(r["tg_test"] or ""),
-                            source=r["source"], klass="cpu" if r["backend"] == "cpu" else dev.cls))
+            rows.append(
+                Row(
+                    device=dev,
+                    backend=r["backend"],
+                    model=r["model"],
+                    quant=r["quant"],
+                    pp=num("pp_tok_s"),
+                    tg=num("tg_tok_s"),
+                    decode_at=_decode_at(r["tg_test"] or ""),
+                    source=r["source"],
+                    klass="cpu" if r["backend"] == "cpu" else dev.cls,
+                )
+            )
     return rows
 
 
@@ -96,7 +108,8 @@ def _key_rows(rows: list[Row]) -> dict[str, list[Row]]:
 
 def _decode_terms(r: Row) -> tuple[float, float]:
     """(bytes/bandwidth seconds, layers) of a row: decode time = a / e_bw + layers * t_layer."""
-    from .perf import decode_bytes
+    from mindbench.models.perf import decode_bytes
+
     nbytes = decode_bytes(r.shape, format_of(r.quant), r.decode_at)
     return nbytes / (r.device.bandwidth_gb_s * 1e9), r.shape.layers
 
@@ -108,10 +121,13 @@ def _fit_decode(rows: list[Row]) -> tuple[float, float]:
     def loss(e, t_us):
         return sum(abs(math.log((a / e + layers * t_us * 1e-6) * tg)) for a, layers, tg in terms) / len(terms)
 
-    best = min(((loss(e / 100, t), e / 100, t) for e in range(5, 101, 2) for t in range(0, 301, 10)))
+    best = min((loss(e / 100, t), e / 100, t) for e in range(5, 101, 2) for t in range(0, 301, 10))
     _, e0, t0 = best
-    best = min(((loss(e, t), e, t) for e in [max(0.01, e0 + d / 1000) for d in range(-20, 21, 2)]
-                for t in [max(0.0, t0 + d) for d in range(-10, 11, 1)]))
+    best = min(
+        (loss(e, t), e, t)
+        for e in [max(0.01, e0 + d / 1000) for d in range(-20, 21, 2)]
+        for t in [max(0.0, t0 + d) for d in range(-10, 11, 1)]
+    )
     return round(best[1], 3), round(best[2], 1)
 
 
@@ -153,14 +169,22 @@ def fit_factors(train: list[Row]) -> dict:
         if len(tg_rows) < MIN_ROWS and key != "all":
             continue
         e_bw, t_layer = _fit_decode(tg_rows) if tg_rows else (0.6, 20.0)
-        groups[key] = {"e_bw": e_bw, "t_layer_us": t_layer, "pp_alpha": alpha,
-                       "e_pp": _fit_prefill(pp_rows, alpha) if len(pp_rows) >= MIN_ROWS or key == "all" else None,
-                       "n": len(tg_rows), "n_pp": len(pp_rows)}
+        groups[key] = {
+            "e_bw": e_bw,
+            "t_layer_us": t_layer,
+            "pp_alpha": alpha,
+            "e_pp": _fit_prefill(pp_rows, alpha) if len(pp_rows) >= MIN_ROWS or key == "all" else None,
+            "n": len(tg_rows),
+            "n_pp": len(pp_rows),
+        }
     # a group with decode data but too few prefill rows takes its parent's e_pp
     for key, g in groups.items():
         if g["e_pp"] is None:
-            parents = [k for k in (key.rsplit("|", 1)[0], key.split("|")[0], "all") if k in groups and k != key
-                       and groups[k]["e_pp"] is not None]
+            parents = [
+                k
+                for k in (key.rsplit("|", 1)[0], key.split("|")[0], "all")
+                if k in groups and k != key and groups[k]["e_pp"] is not None
+            ]
             g["e_pp"] = groups[parents[0]]["e_pp"]
     return {"groups": groups}
 
@@ -168,7 +192,7 @@ def fit_factors(train: list[Row]) -> dict:
 @dataclass
 class Err:
     row: Row
-    figure: str        # decode | prefill
+    figure: str  # decode | prefill
     measured: float
     estimated: float
 
@@ -180,8 +204,16 @@ class Err:
 def errors(rows: list[Row], fit: dict) -> list[Err]:
     out = []
     for r in rows:
-        p = predict(r.shape, r.quant, r.device, runtime="llamacpp", context=r.decode_at + 1,
-                    decode_at=r.decode_at, fit=fit, backend=r.backend)
+        p = predict(
+            r.shape,
+            r.quant,
+            r.device,
+            runtime="llamacpp",
+            context=r.decode_at + 1,
+            decode_at=r.decode_at,
+            fit=fit,
+            backend=r.backend,
+        )
         if r.tg:
             out.append(Err(r, "decode", r.tg, p.decode_tok_s))
         if r.pp:
@@ -201,9 +233,17 @@ def summarize(errs: list[Err]) -> list[dict]:
                 continue
             a = [abs(e.pct) for e in xs]
             worst = max(xs, key=lambda e: abs(e.pct))
-            out.append({"figure": fig, "class": cls, "n": len(xs), "median_abs_pct": round(quantile(a, 0.5), 1),
-                        "p90_abs_pct": round(quantile(a, 0.9), 1), "worst_pct": round(worst.pct, 1),
-                        "worst": f"{worst.row.device.label} {worst.row.backend} {worst.row.model} {worst.row.quant}"})
+            out.append(
+                {
+                    "figure": fig,
+                    "class": cls,
+                    "n": len(xs),
+                    "median_abs_pct": round(quantile(a, 0.5), 1),
+                    "p90_abs_pct": round(quantile(a, 0.9), 1),
+                    "worst_pct": round(worst.pct, 1),
+                    "worst": f"{worst.row.device.label} {worst.row.backend} {worst.row.model} {worst.row.quant}",
+                }
+            )
     return out
 
 
@@ -213,16 +253,24 @@ def run(rows: list[Row] | None = None) -> dict:
     rows = published(skipped) if rows is None else rows
     train, test = split(rows)
     fit = fit_factors(train)
-    fit["split"] = {"train_devices": sorted({r.device.name for r in train}),
-                    "test_devices": sorted({r.device.name for r in test}),
-                    "rule": "a device is held out when int(sha1(name), 16) % 3 == 0", "train_rows": len(train),
-                    "test_rows": len(test)}
+    fit["split"] = {
+        "train_devices": sorted({r.device.name for r in train}),
+        "test_devices": sorted({r.device.name for r in test}),
+        "rule": "a device is held out when int(sha1(name), 16) % 3 == 0",
+        "train_rows": len(train),
+        "test_rows": len(test),
+    }
     fit["skipped"] = {"rows": len(skipped), "why": SKIPPED_WHY}
     return {"fit": fit, "held_out": summarize(errors(test, fit)), "train": summarize(errors(train, fit))}
 
 
 def render(summary: list[dict]) -> str:
     from tabulate import tabulate
-    return tabulate([[s["figure"], s["class"], s["n"], s["median_abs_pct"], s["p90_abs_pct"], s["worst_pct"], s["worst"]]
-                     for s in summary],
-                    headers=["figure", "device class", "n", "median |err| %", "p90 |err| %", "worst %", "worst row"])
+
+    return tabulate(
+        [
+            [s["figure"], s["class"], s["n"], s["median_abs_pct"], s["p90_abs_pct"], s["worst_pct"], s["worst"]]
+            for s in summary
+        ],
+        headers=["figure", "device class", "n", "median |err| %", "p90 |err| %", "worst %", "worst row"],
+    )

@@ -32,13 +32,35 @@ MIB = 2**20
 # Spec-sheet memory bandwidth (GB/s, 1e9 bytes/s) of common cards: the decode roofline's ceiling
 # for configurations never measured. Most specific names first (matched as substrings).
 GPU_BANDWIDTH_GB_S = [
-    ("H200", 4800), ("H100 NVL", 3900), ("H100 PCIe", 2000), ("H100", 3350),
-    ("A100 80GB PCIe", 1935), ("A100-SXM4-80GB", 2039), ("A100", 1555),
-    ("L40S", 864), ("L40", 864), ("L4", 300), ("A40", 696), ("A10G", 600), ("A10", 600),
-    ("RTX A6000", 768), ("V100", 900), ("T4", 320), ("P100", 732),
-    ("RTX 4090", 1008), ("RTX 4080", 717), ("RTX 4070", 504), ("RTX 4060", 272),
-    ("RTX 3090", 936), ("RTX 3080", 760), ("RTX 3070", 448), ("RTX 3060", 360),
-    ("RTX 2080", 448), ("RTX 2070", 448), ("RTX 2060", 336), ("GTX 1080", 320),
+    ("H200", 4800),
+    ("H100 NVL", 3900),
+    ("H100 PCIe", 2000),
+    ("H100", 3350),
+    ("A100 80GB PCIe", 1935),
+    ("A100-SXM4-80GB", 2039),
+    ("A100", 1555),
+    ("L40S", 864),
+    ("L40", 864),
+    ("L4", 300),
+    ("A40", 696),
+    ("A10G", 600),
+    ("A10", 600),
+    ("RTX A6000", 768),
+    ("V100", 900),
+    ("T4", 320),
+    ("P100", 732),
+    ("RTX 4090", 1008),
+    ("RTX 4080", 717),
+    ("RTX 4070", 504),
+    ("RTX 4060", 272),
+    ("RTX 3090", 936),
+    ("RTX 3080", 760),
+    ("RTX 3070", 448),
+    ("RTX 3060", 360),
+    ("RTX 2080", 448),
+    ("RTX 2070", 448),
+    ("RTX 2060", 336),
+    ("GTX 1080", 320),
 ]
 # A GPU we know nothing about (hand-given --gpu-memory, unknown model): a mid-range card.
 ASSUMED_GPU_BANDWIDTH_GB_S = 300.0
@@ -47,15 +69,18 @@ ASSUMED_CPU_BANDWIDTH_GB_S = 20.0
 
 # Buckets for memory_class, in GiB. Cards report a little under their label (a T4 has 15 GiB, an
 # H100 79.6 GiB), so the nearest bucket is the label a person would use.
-_BUCKETS_GB = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 141, 192, 256,
-               384, 512, 768, 1024)
+_BUCKETS_GB = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 141, 192, 256, 384, 512, 768, 1024)
 
 
 def identity_fingerprint(cpu: str, cores: int, ram_mb: float, gpus=()) -> str:
     """The one fingerprint formula (HardwareProfile.fingerprint, and fingerprint.hardware() when
     detection fails): CPU model, cores, RAM (GiB, rounded), GPU (name, total MiB) pairs."""
-    ident = {"cpu": cpu, "cores": cores, "ram_gb": round(ram_mb / 1024),
-             "gpus": sorted((name, round(total_mb / 1024)) for name, total_mb in gpus)}
+    ident = {
+        "cpu": cpu,
+        "cores": cores,
+        "ram_gb": round(ram_mb / 1024),
+        "gpus": sorted((name, round(total_mb / 1024)) for name, total_mb in gpus),
+    }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -65,12 +90,12 @@ class GPU:
     name: str
     total_mb: int
     free_mb: int | None = None
-    mig: bool = False                       # a MIG slice of a bigger card (memory is the slice's)
-    bandwidth_gb_s: float | None = None     # spec sheet, when we know the card
+    mig: bool = False  # a MIG slice of a bigger card (memory is the slice's)
+    bandwidth_gb_s: float | None = None  # spec sheet, when we know the card
     bandwidth_source: str = "unknown"
-    compute_capability: str | None = None   # "9.0"; decides which kernels run (speed fingerprint)
-    driver: str | None = None               # NVIDIA driver version
-    cuda_driver: str | None = None          # the CUDA version the driver supports ("12.4")
+    compute_capability: str | None = None  # "9.0"; decides which kernels run (speed fingerprint)
+    driver: str | None = None  # NVIDIA driver version
+    cuda_driver: str | None = None  # the CUDA version the driver supports ("12.4")
 
 
 @dataclass
@@ -81,21 +106,21 @@ class HardwareProfile:
     gpus: list[GPU] = field(default_factory=list)
     cuda_available: bool = False
     bnb_available: bool = False
-    name: str = "detected"                  # "detected", a profile name, or "manual"
-    cuda_reason: str = ""                   # how cuda_available was decided
+    name: str = "detected"  # "detected", a profile name, or "manual"
+    cuda_reason: str = ""  # how cuda_available was decided
     cpu_bandwidth_gb_s: float | None = None  # measured or assumed; None until asked for
     cpu_bandwidth_source: str = "unknown"
-    notes: list[str] = field(default_factory=list)   # what could not be detected, and why
-    identity: str | None = None             # fingerprint kept when only the device plan changes
+    notes: list[str] = field(default_factory=list)  # what could not be detected, and why
+    identity: str | None = None  # fingerprint kept when only the device plan changes
     # What decides speed beyond the memory class (issue 17): None = unknown (a named profile or a
     # hand-given machine), and an unknown CPU is never matched for speed.
     cpu_vendor: str | None = None
-    cpu_model_id: str | None = None         # "family/model/stepping", e.g. "25/17/1"
-    cpu_features: list[str] | None = None   # the ISA flags kernels dispatch on (see CPU_FEATURES)
-    speed_identity: str | None = None       # speed fingerprint given by hand (kept, like identity)
+    cpu_model_id: str | None = None  # "family/model/stepping", e.g. "25/17/1"
+    cpu_features: list[str] | None = None  # the ISA flags kernels dispatch on (see CPU_FEATURES)
+    speed_identity: str | None = None  # speed fingerprint given by hand (kept, like identity)
     # The device-table row this machine is planned on (`--gpu NAME`, or this machine's GPU matched
     # by its NVML name): the recommender's candidates then come from the hardware (decide/plan.py).
-    planned_device: object | None = None    # mindbench.models.devices.Device
+    planned_device: object | None = None  # mindbench.models.devices.Device
 
     # --- identity ------------------------------------------------------------------------------
     @property
@@ -125,9 +150,13 @@ class HardwareProfile:
         self.speed_identity = value
 
     def to_speed_identity(self) -> dict:
-        return {"cpu_vendor": self.cpu_vendor, "cpu_model_id": self.cpu_model_id,
-                "cpu_features": sorted(self.cpu_features or []), "cores": self.cores,
-                "gpus": sorted([g.name, g.compute_capability, g.driver, g.cuda_driver] for g in self.gpus)}
+        return {
+            "cpu_vendor": self.cpu_vendor,
+            "cpu_model_id": self.cpu_model_id,
+            "cpu_features": sorted(self.cpu_features or []),
+            "cores": self.cores,
+            "gpus": sorted([g.name, g.compute_capability, g.driver, g.cuda_driver] for g in self.gpus),
+        }
 
     @property
     def memory_class(self) -> str:
@@ -148,7 +177,7 @@ class HardwareProfile:
 
     @property
     def device(self) -> str:
-        """"cuda" when a GPU is usable (or planned for by hand), else "cpu"; a planned Apple or
+        """ "cuda" when a GPU is usable (or planned for by hand), else "cpu"; a planned Apple or
         CPU device says its own kind ("metal", "cpu")."""
         pd = self.planned_device
         if pd is not None and pd.kind in ("metal", "cpu"):
@@ -181,10 +210,16 @@ class HardwareProfile:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update(fingerprint=self.fingerprint, speed_fingerprint=self.speed_fingerprint,
-                 memory_class=self.memory_class, device=self.device,
-                 memory_mb=self.memory_mb, bandwidth_gb_s=self.bandwidth_gb_s,
-                 bandwidth_source=self.bandwidth_source, platform=sys.platform)
+        d.update(
+            fingerprint=self.fingerprint,
+            speed_fingerprint=self.speed_fingerprint,
+            memory_class=self.memory_class,
+            device=self.device,
+            memory_mb=self.memory_mb,
+            bandwidth_gb_s=self.bandwidth_gb_s,
+            bandwidth_source=self.bandwidth_source,
+            platform=sys.platform,
+        )
         return d
 
 
@@ -194,11 +229,38 @@ def speed_fingerprint(identity: dict) -> str:
 
 # ISA flags the kernels of torch (oneDNN/FBGEMM), bitsandbytes and ggml choose their code paths by.
 # Only these enter the speed fingerprint: a microcode flag must not split a machine in two.
-CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512cd",
-                "avx512dq", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx512vbmi",
-                "avx512ifma", "amx_tile", "amx_int8", "amx_bf16", "amx_fp16",
-                # ARM (Linux's names): NEON is "asimd" on aarch64; dot product, fp16, SVE, i8mm, bf16
-                "neon", "asimd", "asimddp", "asimdhp", "fphp", "sve", "sve2", "i8mm", "bf16")
+CPU_FEATURES = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx_vnni",
+    "avx512f",
+    "avx512bw",
+    "avx512cd",
+    "avx512dq",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx512vbmi",
+    "avx512ifma",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "amx_fp16",
+    # ARM (Linux's names): NEON is "asimd" on aarch64; dot product, fp16, SVE, i8mm, bf16
+    "neon",
+    "asimd",
+    "asimddp",
+    "asimdhp",
+    "fphp",
+    "sve",
+    "sve2",
+    "i8mm",
+    "bf16",
+)
 
 
 def cpu_info(text: str | None = None) -> dict:
@@ -227,8 +289,11 @@ def cpu_info(text: str | None = None) -> dict:
     ids = [fields.get(k) for k in ("cpu family", "model", "stepping")]
     if not any(ids):  # ARM: implementer/part/variant/revision
         ids = [fields.get(k) for k in ("cpu architecture", "cpu part", "cpu variant", "cpu revision")]
-    return {"vendor": vendor, "model_id": "/".join(i or "?" for i in ids),
-            "features": sorted(f for f in CPU_FEATURES if f in flags)}
+    return {
+        "vendor": vendor,
+        "model_id": "/".join(i or "?" for i in ids),
+        "features": sorted(f for f in CPU_FEATURES if f in flags),
+    }
 
 
 def _cpu_info_fallback() -> dict:
@@ -237,6 +302,7 @@ def _cpu_info_fallback() -> dict:
     if sys.platform != "darwin":
         return {"vendor": platform.processor() or None, "model_id": machine or None, "features": None}
     import subprocess
+
     try:
         out = subprocess.run(["sysctl", "-a"], capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.SubprocessError):
@@ -245,11 +311,23 @@ def _cpu_info_fallback() -> dict:
     have = {k.rsplit(".", 1)[-1].lower() for k, v in kv.items() if k.startswith("hw.optional.") and v.strip() == "1"}
     for k in ("machdep.cpu.features", "machdep.cpu.leaf7_features"):
         have |= set(kv.get(k, "").lower().replace(".", "_").split())
-    alias = {"neon": "asimd", "feat_dotprod": "asimddp", "feat_fp16": "asimdhp", "feat_i8mm": "i8mm",
-             "feat_bf16": "bf16", "fma": "fma", "f16c": "f16c", "avx1_0": "avx", "avx2_0": "avx2"}
+    alias = {
+        "neon": "asimd",
+        "feat_dotprod": "asimddp",
+        "feat_fp16": "asimdhp",
+        "feat_i8mm": "i8mm",
+        "feat_bf16": "bf16",
+        "fma": "fma",
+        "f16c": "f16c",
+        "avx1_0": "avx",
+        "avx2_0": "avx2",
+    }
     feats = sorted({alias.get(h, h) for h in have} & set(CPU_FEATURES))
-    return {"vendor": kv.get("machdep.cpu.vendor") or ("Apple" if machine == "arm64" else None),
-            "model_id": kv.get("machdep.cpu.brand_string") or machine, "features": feats or None}
+    return {
+        "vendor": kv.get("machdep.cpu.vendor") or ("Apple" if machine == "arm64" else None),
+        "model_id": kv.get("machdep.cpu.brand_string") or machine,
+        "features": feats or None,
+    }
 
 
 def _bucket(mb: float) -> int:
@@ -270,6 +348,7 @@ def gpu_bandwidth(name: str) -> float | None:
     """Spec-sheet bandwidth of a card by name: the device table (mindbench.models.devices), then
     the short list above for cards it does not carry."""
     from mindbench.models.devices import from_nvml
+
     d = from_nvml(name)
     if d is not None and d.kind in ("cuda", "rocm"):
         return d.bandwidth_gb_s
@@ -280,6 +359,7 @@ def gpu_bandwidth(name: str) -> float | None:
 
 
 # --- detection --------------------------------------------------------------------------------------
+
 
 def _s(x) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
@@ -313,8 +393,9 @@ def nvml_gpus(nvml=None) -> tuple[list[GPU], list[str]]:
                         notes.append(f"GPU {i} ({name}) is in MIG mode with no instances created")
                     continue
                 mem = nvml.nvmlDeviceGetMemoryInfo(h)
-                gpus.append(GPU(i, name, int(mem.total // MIB), int(mem.free // MIB),
-                                compute_capability=_nvml_cc(nvml, h)))
+                gpus.append(
+                    GPU(i, name, int(mem.total // MIB), int(mem.free // MIB), compute_capability=_nvml_cc(nvml, h))
+                )
             except Exception as e:
                 notes.append(f"GPU {i} skipped: NVML error {type(e).__name__}: {e}")
         driver, cuda = _nvml_versions(nvml)
@@ -349,7 +430,7 @@ def _nvml_versions(nvml) -> tuple[str | None, str | None]:
     except Exception:
         driver = None
     try:
-        v = int(nvml.nvmlSystemGetCudaDriverVersion())   # 12040 -> "12.4"
+        v = int(nvml.nvmlSystemGetCudaDriverVersion())  # 12040 -> "12.4"
         cuda = f"{v // 1000}.{(v % 1000) // 10}"
     except Exception:
         cuda = None
@@ -382,8 +463,16 @@ def _mig_slices(nvml, handle, index: int, parent: str) -> list[GPU]:
             name = f"{parent} MIG {j}"
         try:
             mem = nvml.nvmlDeviceGetMemoryInfo(mh)
-            out.append(GPU(index, name, int(mem.total // MIB), int(mem.free // MIB), mig=True,
-                           compute_capability=_nvml_cc(nvml, handle)))
+            out.append(
+                GPU(
+                    index,
+                    name,
+                    int(mem.total // MIB),
+                    int(mem.free // MIB),
+                    mig=True,
+                    compute_capability=_nvml_cc(nvml, handle),
+                )
+            )
         except Exception:
             continue
     return out
@@ -433,6 +522,7 @@ def cpu_name() -> str:
 def ram_mb() -> int:
     try:
         import psutil
+
         return int(psutil.virtual_memory().total // MIB)
     except ImportError:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // MIB)
@@ -443,17 +533,29 @@ def detect(*, nvml=None, measure_bandwidth: bool = False) -> HardwareProfile:
     gpus, notes = nvml_gpus(nvml)
     cuda, reason = _cuda_usable(gpus)
     info = cpu_info()
-    hw = HardwareProfile(cpu=cpu_name(), cores=os.cpu_count() or 1, ram_mb=ram_mb(), gpus=gpus,
-                         cuda_available=cuda, bnb_available=importlib.util.find_spec("bitsandbytes") is not None,
-                         name="detected", cuda_reason=reason, notes=notes, cpu_vendor=info["vendor"],
-                         cpu_model_id=info["model_id"], cpu_features=info["features"])
+    hw = HardwareProfile(
+        cpu=cpu_name(),
+        cores=os.cpu_count() or 1,
+        ram_mb=ram_mb(),
+        gpus=gpus,
+        cuda_available=cuda,
+        bnb_available=importlib.util.find_spec("bitsandbytes") is not None,
+        name="detected",
+        cuda_reason=reason,
+        notes=notes,
+        cpu_vendor=info["vendor"],
+        cpu_model_id=info["model_id"],
+        cpu_features=info["features"],
+    )
     if measure_bandwidth:
         hw.cpu_bandwidth_gb_s, hw.cpu_bandwidth_source = measure_cpu_bandwidth()
     if cuda and gpus and len({g.name for g in gpus}) == 1 and not any(g.mig for g in gpus):
         # The card is in the device table: plan its candidates from the hardware (every runtime
         # that runs on it, labelled with what is not installed here), like `--gpu NAME`.
         from dataclasses import replace
+
         from mindbench.models.devices import from_nvml
+
         d = from_nvml(gpus[0].name, gpus[0].total_mb)
         if d is not None:
             hw.planned_device = replace(d, count=len(gpus))
@@ -465,6 +567,7 @@ def measure_cpu_bandwidth(size_mb: int = 128, repeats: int = 3) -> tuple[float |
     fast (~0.3 s). The harness's torch measurement (records' roofline.bandwidth_gb_s, all
     threads) is preferred when present."""
     from mindbench.measure.bandwidth import _numpy_bandwidth  # the harness's own numpy read test
+
     try:
         best = _numpy_bandwidth(size_mb, repeats)
     except ImportError:
@@ -476,6 +579,7 @@ def cached_cpu_bandwidth(fingerprint: str) -> tuple[float | None, str]:
     """measure_cpu_bandwidth once per machine, kept in the cache dir: `mindbench recommend` runs
     often and should not pay for numpy and the read test every time."""
     from mindbench.paths import cache_dir
+
     path = cache_dir() / "cpu_read_bandwidth.json"  # not cpu_bandwidth.json: that held copy figures
     try:
         known = json.loads(path.read_text())
@@ -513,6 +617,7 @@ def profile(name: str) -> HardwareProfile:
     """A named machine to plan for; GPU bandwidths are spec-sheet values."""
     if name not in PROFILES:
         import difflib
+
         close = difflib.get_close_matches(name, PROFILES, n=2)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise MindbenchError(f"unknown hardware profile {name!r}: {hint}choose one of {', '.join(PROFILES)}")
@@ -521,10 +626,18 @@ def profile(name: str) -> HardwareProfile:
     if gpu_name:
         bw = gpu_bandwidth(gpu_name)
         gpus = [GPU(0, gpu_name, gpu_mb, gpu_mb, bandwidth_gb_s=bw, bandwidth_source=f"spec sheet ({gpu_name})")]
-    return HardwareProfile(cpu=cpu, cores=cores, ram_mb=ram_gb * 1024, gpus=gpus, cuda_available=bool(gpus),
-                           bnb_available=True, name=name, cuda_reason=f"profile {name}",
-                           cpu_bandwidth_gb_s=cpu_bw,
-                           cpu_bandwidth_source="assumed (dual-channel DDR4/DDR5 laptop)" if cpu_bw else "unknown")
+    return HardwareProfile(
+        cpu=cpu,
+        cores=cores,
+        ram_mb=ram_gb * 1024,
+        gpus=gpus,
+        cuda_available=bool(gpus),
+        bnb_available=True,
+        name=name,
+        cuda_reason=f"profile {name}",
+        cpu_bandwidth_gb_s=cpu_bw,
+        cpu_bandwidth_source="assumed (dual-channel DDR4/DDR5 laptop)" if cpu_bw else "unknown",
+    )
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(t|tb|tib|g|gb|gib|m|mb|mib)\s*$", re.I)
@@ -547,39 +660,65 @@ def from_device(dev) -> HardwareProfile:
     gpus = []
     if dev.kind in ("cuda", "rocm"):
         mb = int(dev.memory_gb * 1024)
-        gpus = [GPU(i, dev.name, mb, mb, bandwidth_gb_s=dev.bandwidth_gb_s, bandwidth_source=f"spec sheet ({dev.source})")
-                for i in range(dev.count)]
+        gpus = [
+            GPU(i, dev.name, mb, mb, bandwidth_gb_s=dev.bandwidth_gb_s, bandwidth_source=f"spec sheet ({dev.source})")
+            for i in range(dev.count)
+        ]
     ram_gb = dev.memory_gb if dev.kind in ("metal", "cpu") else max(32, 2 * dev.total_memory_gb)
-    return HardwareProfile(cpu=f"planned host for {dev.label}" if gpus else dev.name, cores=8, ram_mb=int(ram_gb * 1024),
-                           gpus=gpus, cuda_available=bool(gpus), bnb_available=True, name=f"--gpu {dev.label}",
-                           cuda_reason=f"planned (--gpu {dev.label})", planned_device=dev,
-                           cpu_bandwidth_gb_s=dev.bandwidth_gb_s if not gpus else None,
-                           cpu_bandwidth_source=f"spec sheet ({dev.source})" if not gpus else "unknown")
+    return HardwareProfile(
+        cpu=f"planned host for {dev.label}" if gpus else dev.name,
+        cores=8,
+        ram_mb=int(ram_gb * 1024),
+        gpus=gpus,
+        cuda_available=bool(gpus),
+        bnb_available=True,
+        name=f"--gpu {dev.label}",
+        cuda_reason=f"planned (--gpu {dev.label})",
+        planned_device=dev,
+        cpu_bandwidth_gb_s=dev.bandwidth_gb_s if not gpus else None,
+        cpu_bandwidth_source=f"spec sheet ({dev.source})" if not gpus else "unknown",
+    )
 
 
-def from_options(profile_name: str | None = None, gpu_memory: str | None = None, device: str | None = None,
-                 ram: str | None = None, *, base: HardwareProfile | None = None, gpu: str | None = None) -> HardwareProfile:
+def from_options(
+    profile_name: str | None = None,
+    gpu_memory: str | None = None,
+    device: str | None = None,
+    ram: str | None = None,
+    *,
+    base: HardwareProfile | None = None,
+    gpu: str | None = None,
+) -> HardwareProfile:
     """The machine to plan for: a device from the table (`gpu`, e.g. "RTX 4090", "2x H100"), a
     named profile or this machine, then the hand options on top."""
     if gpu is not None:
         if profile_name or gpu_memory:
             raise MindbenchError("give --gpu or --profile/--gpu-memory, not both")
         from mindbench.models.devices import lookup
+
         base = from_device(lookup(gpu))
     hw = base or (profile(profile_name) if profile_name else detect())
+
     def manual():
         # Hand-changed memory is a hypothetical machine: its own name and fingerprint.
         if hw.name == "detected":
             hw.name = "manual"
         elif not hw.name.endswith("manual"):
             hw.name += "+manual"
+
     if gpu_memory is not None:
         mb = parse_size(gpu_memory, "--gpu-memory")
         old = hw.gpu
         # Keep the card's name and bandwidth when only its memory changes; a bare size is a
         # hypothetical card whose bandwidth we have to assume.
-        g = GPU(0, f"GPU with {gpu_memory.strip()}", mb, mb, bandwidth_gb_s=None,
-                bandwidth_source="assumed (no GPU model given)")
+        g = GPU(
+            0,
+            f"GPU with {gpu_memory.strip()}",
+            mb,
+            mb,
+            bandwidth_gb_s=None,
+            bandwidth_source="assumed (no GPU model given)",
+        )
         if old is not None and old.total_mb == mb:
             g = old
         hw.gpus, hw.cuda_available = [g], True
@@ -596,8 +735,10 @@ def from_options(profile_name: str | None = None, gpu_memory: str | None = None,
             hw.cuda_reason = "--device cpu"
         elif device in ("cuda", "gpu") or device.startswith("cuda:"):
             if not hw.gpus:
-                raise MindbenchError("--device cuda, but no GPU here or in the profile: add --gpu-memory 8GB "
-                                     "(or --profile t4-16gb) to plan for one")
+                raise MindbenchError(
+                    "--device cuda, but no GPU here or in the profile: add --gpu-memory 8GB "
+                    "(or --profile t4-16gb) to plan for one"
+                )
             if not hw.cuda_available:
                 raise MindbenchError(f"--device cuda, but CUDA is not usable here ({hw.cuda_reason})")
         elif device != "auto":
@@ -607,16 +748,27 @@ def from_options(profile_name: str | None = None, gpu_memory: str | None = None,
 
 def render(hw: HardwareProfile) -> str:
     from tabulate import tabulate
-    lines = [f"machine      {hw.name}  (fingerprint {hw.fingerprint}, memory class {hw.memory_class})",
-             f"cpu          {hw.cpu}, {hw.cores} cores",
-             f"ram          {hw.ram_mb / 1024:.1f} GiB",
-             f"cuda         {'yes' if hw.cuda_available else 'no'} ({hw.cuda_reason})",
-             f"bitsandbytes {'installed' if hw.bnb_available else 'not installed (no int8/int4)'}",
-             f"runs on      {hw.device}, {hw.memory_mb / 1024:.1f} GiB, "
-             f"{hw.bandwidth_gb_s:g} GB/s [{hw.bandwidth_source}]"]
+
+    lines = [
+        f"machine      {hw.name}  (fingerprint {hw.fingerprint}, memory class {hw.memory_class})",
+        f"cpu          {hw.cpu}, {hw.cores} cores",
+        f"ram          {hw.ram_mb / 1024:.1f} GiB",
+        f"cuda         {'yes' if hw.cuda_available else 'no'} ({hw.cuda_reason})",
+        f"bitsandbytes {'installed' if hw.bnb_available else 'not installed (no int8/int4)'}",
+        f"runs on      {hw.device}, {hw.memory_mb / 1024:.1f} GiB, {hw.bandwidth_gb_s:g} GB/s [{hw.bandwidth_source}]",
+    ]
     if hw.gpus:
-        rows = [[g.index, g.name, f"{g.total_mb / 1024:.1f}", "" if g.free_mb is None else f"{g.free_mb / 1024:.1f}",
-                 "yes" if g.mig else "", g.bandwidth_gb_s or ""] for g in hw.gpus]
+        rows = [
+            [
+                g.index,
+                g.name,
+                f"{g.total_mb / 1024:.1f}",
+                "" if g.free_mb is None else f"{g.free_mb / 1024:.1f}",
+                "yes" if g.mig else "",
+                g.bandwidth_gb_s or "",
+            ]
+            for g in hw.gpus
+        ]
         lines += ["", tabulate(rows, headers=["gpu", "name", "total GiB", "free GiB", "MIG", "GB/s"])]
     else:
         lines.append("gpus         none")

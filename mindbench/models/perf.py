@@ -33,8 +33,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import InputError
-from .devices import Device
+from mindbench.errors import InputError
+from mindbench.models.devices import Device
 
 DATA = Path(__file__).parent / "data"
 MIB = 2**20
@@ -43,21 +43,40 @@ MIB = 2**20
 
 # GGUF: bits per weight of the transformer body as llama.cpp writes each file type (the _M/_S
 # mixes averaged over a llama-style model), and the type of the output matrix it keeps.
-GGUF_BPW = {"Q2_K": 2.96, "Q3_K_S": 3.5, "Q3_K_M": 3.91, "Q3_K_L": 4.27, "Q4_0": 4.5, "Q4_1": 5.0, "Q4_K_S": 4.58, "Q4_K_M": 4.85,
-            "IQ4_XS": 4.25, "IQ4_NL": 4.5, "Q5_0": 5.5, "Q5_1": 6.0, "Q5_K_S": 5.54, "Q5_K_M": 5.69,
-            "Q6_K": 6.5625, "Q8_0": 8.5, "MXFP4": 4.25, "F16": 16.0, "BF16": 16.0, "F32": 32.0}
+GGUF_BPW = {
+    "Q2_K": 2.96,
+    "Q3_K_S": 3.5,
+    "Q3_K_M": 3.91,
+    "Q3_K_L": 4.27,
+    "Q4_0": 4.5,
+    "Q4_1": 5.0,
+    "Q4_K_S": 4.58,
+    "Q4_K_M": 4.85,
+    "IQ4_XS": 4.25,
+    "IQ4_NL": 4.5,
+    "Q5_0": 5.5,
+    "Q5_1": 6.0,
+    "Q5_K_S": 5.54,
+    "Q5_K_M": 5.69,
+    "Q6_K": 6.5625,
+    "Q8_0": 8.5,
+    "MXFP4": 4.25,
+    "F16": 16.0,
+    "BF16": 16.0,
+    "F32": 32.0,
+}
 Q6_K_BPW = 6.5625
 
 
 @dataclass(frozen=True)
 class Format:
     name: str
-    family: str              # what the fitted factors are grouped by: f16 | q8 | q4k | q4 | q-other | awq ...
-    body_bpw: float          # bits per weight of the transformer body's matrices
-    out_bpw: float           # output matrix (lm_head), read at every token
-    embed_bpw: float         # embedding table (held; one row read per token)
-    runtime: str             # mindbench runtime name
-    kinds: tuple[str, ...]   # device kinds it runs on
+    family: str  # what the fitted factors are grouped by: f16 | q8 | q4k | q4 | q-other | awq ...
+    body_bpw: float  # bits per weight of the transformer body's matrices
+    out_bpw: float  # output matrix (lm_head), read at every token
+    embed_bpw: float  # embedding table (held; one row read per token)
+    runtime: str  # mindbench runtime name
+    kinds: tuple[str, ...]  # device kinds it runs on
 
 
 def gguf(q: str) -> Format:
@@ -65,10 +84,19 @@ def gguf(q: str) -> Format:
     if q not in GGUF_BPW:
         raise InputError(f"unknown GGUF type {q!r}: choose one of {', '.join(GGUF_BPW)}")
     b = GGUF_BPW[q]
-    fam = ("f16" if b >= 16 else "q8" if q == "Q8_0" else "q4k" if q.startswith(("Q4_K", "Q3_K", "Q5_K", "Q6_K", "Q2_K"))
-           else "mxfp4" if q == "MXFP4" else "q4")
+    fam = (
+        "f16"
+        if b >= 16
+        else "q8"
+        if q == "Q8_0"
+        else "q4k"
+        if q.startswith(("Q4_K", "Q3_K", "Q5_K", "Q6_K", "Q2_K"))
+        else "mxfp4"
+        if q == "MXFP4"
+        else "q4"
+    )
     out = b if b >= Q6_K_BPW else Q6_K_BPW
-    if q == "MXFP4":     # gpt-oss GGUFs: experts MXFP4, the rest 8-bit
+    if q == "MXFP4":  # gpt-oss GGUFs: experts MXFP4, the rest 8-bit
         out = 8.5
     return Format(q, fam, b, out, b if b >= 4 else 4.5, "llamacpp", ("cuda", "rocm", "metal", "cpu"))
 
@@ -97,11 +125,13 @@ def format_of(name: str, runtime: str | None = None) -> Format:
         return OTHER_FORMATS[key.lower()]
     if key.upper() in GGUF_BPW:
         return gguf(key)
-    raise InputError(f"unknown precision {name!r}: a GGUF type ({', '.join(GGUF_BPW)}) or one of "
-                     f"{', '.join(OTHER_FORMATS)}")
+    raise InputError(
+        f"unknown precision {name!r}: a GGUF type ({', '.join(GGUF_BPW)}) or one of {', '.join(OTHER_FORMATS)}"
+    )
 
 
 # --- shapes ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -122,13 +152,13 @@ class Shape:
     dense_intermediate: int = 0
     sliding_window: int | None = None
     global_layers: int | None = None
-    kv_elems_per_layer: int | None = None     # MLA: the cached latent per layer and token
+    kv_elems_per_layer: int | None = None  # MLA: the cached latent per layer and token
     max_context: int | None = None
 
     @property
     def attn_params(self) -> int:
         H, q, kv = self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim
-        if self.kv_elems_per_layer:   # multi-head latent attention (DeepSeek-V2): q, kv down/up, o
+        if self.kv_elems_per_layer:  # multi-head latent attention (DeepSeek-V2): q, kv down/up, o
             return H * q + H * self.kv_elems_per_layer + 512 * self.heads * 256 + self.heads * 128 * H
         return H * q + 2 * H * kv + q * H
 
@@ -143,8 +173,10 @@ class Shape:
         per_expert = 3 * H * self.expert_intermediate
         n = self.experts_active if active else self.experts
         moe_layers = self.layers - self.dense_layers
-        return (moe_layers * ((n + self.shared_experts) * per_expert + H * self.experts)
-                + self.dense_layers * 3 * H * self.dense_intermediate)
+        return (
+            moe_layers * ((n + self.shared_experts) * per_expert + H * self.experts)
+            + self.dense_layers * 3 * H * self.dense_intermediate
+        )
 
     @property
     def body_params(self) -> int:
@@ -245,6 +277,7 @@ def group_keys(backend: str, family: str, multi: bool) -> tuple[str, ...]:
 
 # --- the prediction --------------------------------------------------------------------------------
 
+
 @dataclass
 class Prediction:
     model: str
@@ -267,8 +300,12 @@ class Prediction:
         d = asdict(self)
         for k in ("weights_mb", "kv_cache_mb", "overhead_mb"):
             d[k] = round(d[k], 1)
-        d.update(total_mb=round(self.total_mb, 1), decode_tok_s=round(self.decode_tok_s, 2),
-                 prefill_tok_s=round(self.prefill_tok_s, 1), source="estimated")
+        d.update(
+            total_mb=round(self.total_mb, 1),
+            decode_tok_s=round(self.decode_tok_s, 2),
+            prefill_tok_s=round(self.prefill_tok_s, 1),
+            source="estimated",
+        )
         return d
 
 
@@ -283,13 +320,21 @@ def weight_bytes(s: Shape, fmt: Format) -> int:
 
 def decode_bytes(s: Shape, fmt: Format, context: int) -> float:
     """Bytes read per generated token at `context` tokens already cached."""
-    return (s.active_body_params * fmt.body_bpw / 8 + s.embed_params * fmt.out_bpw / 8
-            + s.kv_elems(context) * 2)
+    return s.active_body_params * fmt.body_bpw / 8 + s.embed_params * fmt.out_bpw / 8 + s.kv_elems(context) * 2
 
 
-def predict(s: Shape, precision: str, dev: Device, *, runtime: str | None = None, context: int = 4096,
-            decode_at: int | None = None, model: str | None = None, fit: dict | None = None,
-            backend: str | None = None) -> Prediction:
+def predict(
+    s: Shape,
+    precision: str,
+    dev: Device,
+    *,
+    runtime: str | None = None,
+    context: int = 4096,
+    decode_at: int | None = None,
+    model: str | None = None,
+    fit: dict | None = None,
+    backend: str | None = None,
+) -> Prediction:
     """Memory at `context` tokens and speed (pp512; decode at `decode_at` tokens cached, default
     the middle of a 512+128 llama-bench run) of `s` at `precision` on `dev` (dev.count devices)."""
     fmt = format_of(precision, runtime)
@@ -302,7 +347,7 @@ def predict(s: Shape, precision: str, dev: Device, *, runtime: str | None = None
     at = 0 if decode_at is None else decode_at
     nbytes = decode_bytes(s, fmt, at)
     tensor_parallel = runtime == "openai" and multi
-    bw = dev.bandwidth_gb_s * 1e9 * (dev.count * 0.85 if tensor_parallel else 1)   # TP: ~85 % scaling
+    bw = dev.bandwidth_gb_s * 1e9 * (dev.count * 0.85 if tensor_parallel else 1)  # TP: ~85 % scaling
     t_tok = nbytes / (bw * f["e_bw"]) + s.layers * f["t_layer_us"] * 1e-6
     flops = 2 * (s.active_body_params + s.embed_params)
     # achieved TFLOPS = e_pp x peak^alpha (alpha < 1: llama.cpp reaches less of a big GPU's peak)
@@ -313,17 +358,39 @@ def predict(s: Shape, precision: str, dev: Device, *, runtime: str | None = None
     kv = s.kv_elems(context) * 2
     overhead = OVERHEAD_MB[dev.kind] * dev.count + UBATCH * (s.hidden * 4 + s.vocab * 4) / MIB
     total = weights / MIB + kv / MIB + overhead
-    return Prediction(model=model or s.name, precision=fmt.name, runtime=runtime, device=dev.label,
-                      weights_mb=weights / MIB, kv_cache_mb=kv / MIB, overhead_mb=overhead,
-                      decode_tok_s=1 / t_tok, prefill_tok_s=pp, fits=total <= dev.usable_mb,
-                      inputs={"params": s.total_params, "active_params": s.active_params,
-                              "moe": s.moe, "body_bits_per_weight": fmt.body_bpw, "output_bits_per_weight": fmt.out_bpw,
-                              "bytes_per_token": int(nbytes), "context": context, "decode_at_tokens": at,
-                              "bandwidth_gb_s": dev.bandwidth_gb_s, "devices": dev.count,
-                              "split": "tensor parallel" if tensor_parallel else ("layers" if multi else "none"),
-                              "fp16_tflops": dev.fp16_tflops, "usable_mb": round(dev.usable_mb),
-                              "e_bw": f["e_bw"], "t_layer_us": f["t_layer_us"], "e_pp": f["e_pp"],
-                              "backend": backend, "factors": why, "device_source": dev.source})
+    return Prediction(
+        model=model or s.name,
+        precision=fmt.name,
+        runtime=runtime,
+        device=dev.label,
+        weights_mb=weights / MIB,
+        kv_cache_mb=kv / MIB,
+        overhead_mb=overhead,
+        decode_tok_s=1 / t_tok,
+        prefill_tok_s=pp,
+        fits=total <= dev.usable_mb,
+        inputs={
+            "params": s.total_params,
+            "active_params": s.active_params,
+            "moe": s.moe,
+            "body_bits_per_weight": fmt.body_bpw,
+            "output_bits_per_weight": fmt.out_bpw,
+            "bytes_per_token": int(nbytes),
+            "context": context,
+            "decode_at_tokens": at,
+            "bandwidth_gb_s": dev.bandwidth_gb_s,
+            "devices": dev.count,
+            "split": "tensor parallel" if tensor_parallel else ("layers" if multi else "none"),
+            "fp16_tflops": dev.fp16_tflops,
+            "usable_mb": round(dev.usable_mb),
+            "e_bw": f["e_bw"],
+            "t_layer_us": f["t_layer_us"],
+            "e_pp": f["e_pp"],
+            "backend": backend,
+            "factors": why,
+            "device_source": dev.source,
+        },
+    )
 
 
 def max_context(s: Shape, precision: str, dev: Device, runtime: str | None = None) -> int:

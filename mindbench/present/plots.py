@@ -7,8 +7,9 @@ import math
 from pathlib import Path
 
 from mindbench.errors import MindbenchError
-from mindbench.store.results import view
 from mindbench.present.table import hardware_line, suites_of
+from mindbench.store.results import view
+
 
 def overall_quality(v: dict, suite: str | None):
     """(score, stderr) of one suite, or the mean over the cell's suites (independent errors)."""
@@ -35,20 +36,24 @@ def pareto_front(points: list[tuple]) -> list[int]:
 def plot(records: list[dict], path: str | Path, suite: str | None = None) -> Path:
     """Two panels in one PNG: quality vs memory with the Pareto front, and quality by precision."""
     import matplotlib
+
     matplotlib.use("Agg")  # no display on servers and CI
     import matplotlib.pyplot as plt
 
     views = [view(r) for r in records if r.get("status") == "ok"]
-    label = suite or ("mean of " + ", ".join(suites_of(views)) if len(suites_of(views)) > 1 else
-                      (suites_of(views) or ["quality"])[0])
+    label = suite or (
+        "mean of " + ", ".join(suites_of(views)) if len(suites_of(views)) > 1 else (suites_of(views) or ["quality"])[0]
+    )
     pts = []
     for v in views:
         q, se = overall_quality(v, suite)
         if q is not None and v["peak_mb"] is not None:
             pts.append((v["peak_mb"], q, se or 0.0, v))
     if not pts:
-        raise MindbenchError("nothing to plot: no successful record has both a quality score and a memory "
-                             "figure; run with --suite so records carry quality")
+        raise MindbenchError(
+            "nothing to plot: no successful record has both a quality score and a memory "
+            "figure; run with --suite so records carry quality"
+        )
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
     models = list(dict.fromkeys(p[3]["model"] for p in pts))
@@ -59,13 +64,20 @@ def plot(records: list[dict], path: str | Path, suite: str | None = None) -> Pat
     for mem, q, se, v in pts:
         ax1.errorbar(mem, q, yerr=se, fmt="o", color=colors[v["model"]], capsize=3, ms=7, alpha=0.9)
         text = v["precision"] if len(runtimes) == 1 else f"{v['runtime']}/{v['precision']}"
-        ax1.annotate(text, (mem, q), textcoords="offset points", xytext=(11, 3), fontsize=8,
-                     color=colors[v["model"]])
+        ax1.annotate(text, (mem, q), textcoords="offset points", xytext=(11, 3), fontsize=8, color=colors[v["model"]])
     front = pareto_front([(p[0], p[1]) for p in pts])
-    ax1.step([pts[i][0] for i in front], [pts[i][1] for i in front], where="post", color="crimson",
-             lw=1.5, ls="--", label="Pareto front (less memory, more quality)")
-    ax1.scatter([pts[i][0] for i in front], [pts[i][1] for i in front], s=160, facecolors="none",
-                edgecolors="crimson", lw=1.5)
+    ax1.step(
+        [pts[i][0] for i in front],
+        [pts[i][1] for i in front],
+        where="post",
+        color="crimson",
+        lw=1.5,
+        ls="--",
+        label="Pareto front (less memory, more quality)",
+    )
+    ax1.scatter(
+        [pts[i][0] for i in front], [pts[i][1] for i in front], s=160, facecolors="none", edgecolors="crimson", lw=1.5
+    )
     ax1.set_xlabel("peak memory (MB)")
     ax1.set_ylabel(f"quality: {label} (0-100, ± stderr)")
     ax1.set_title("Quality against memory")
@@ -74,10 +86,10 @@ def plot(records: list[dict], path: str | Path, suite: str | None = None) -> Pat
     ax1.margins(x=0.2, y=0.2)
 
     from mindbench.runtimes import precision_key
+
     # Panel 2: grouped bars, one group per model x runtime, one bar per precision.
     groups = list(dict.fromkeys(f"{p[3]['model']}\n{p[3]['runtime']}" for p in pts))
-    precs = sorted({p[3]["precision"] for p in pts},
-                   key=precision_key)
+    precs = sorted({p[3]["precision"] for p in pts}, key=precision_key)
     width = 0.8 / max(len(precs), 1)
     # The reference for "change" is each group's widest precision that was measured.
     ref = {}
@@ -94,11 +106,18 @@ def plot(records: list[dict], path: str | Path, suite: str | None = None) -> Pat
                     es.append(se)
                     d = q - ref[g]
                     notes.append(f"{q:.0f}" if abs(d) < 0.05 else f"{q:.0f}\n({d:+.0f})")
-        ax2.bar(xs, ys, width * 0.95, yerr=es, capsize=3, label=prec,
-                color=plt.cm.viridis(j / max(len(precs) - 1, 1) * 0.85), ecolor="0.3")
+        ax2.bar(
+            xs,
+            ys,
+            width * 0.95,
+            yerr=es,
+            capsize=3,
+            label=prec,
+            color=plt.cm.viridis(j / max(len(precs) - 1, 1) * 0.85),
+            ecolor="0.3",
+        )
         for x, y, e, t in zip(xs, ys, es, notes):  # above the error bar, so they never collide
-            ax2.annotate(t, (x, y + e), textcoords="offset points", xytext=(0, 3), ha="center",
-                         va="bottom", fontsize=7)
+            ax2.annotate(t, (x, y + e), textcoords="offset points", xytext=(0, 3), ha="center", va="bottom", fontsize=7)
     ax2.set_xticks(range(len(groups)), groups, fontsize=8)
     ax2.set_ylabel(f"quality: {label} (0-100, ± stderr)")
     ax2.set_title("Quality by precision (change vs widest precision)")

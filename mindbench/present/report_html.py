@@ -17,8 +17,8 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from mindbench.present import report_svg
 from mindbench.errors import MindbenchError
+from mindbench.present import report_svg
 from mindbench.present.table import figure_paths, table_note, table_rows
 from mindbench.store.results import view
 
@@ -121,10 +121,13 @@ def _is_num(text: str) -> bool:
 
 
 def _kv(pairs) -> str:
-    return "<dl class='kv'>" + "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in pairs if v not in (None, "")) + "</dl>"
+    return (
+        "<dl class='kv'>" + "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in pairs if v not in (None, "")) + "</dl>"
+    )
 
 
 # --- machines, software, runs --------------------------------------------------------------------
+
 
 def machines(records: list[dict]) -> tuple[dict, list]:
     """fingerprint -> label ("M1", ...), and [(label, hardware dict, record count)]. M1, the
@@ -162,36 +165,55 @@ def _bandwidth(h: dict, measured: list | None) -> str:
         med = xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
         how = next((m for _, m in measured if m), None)
         spread = f" (range {xs[0]:.1f}–{xs[-1]:.1f}, n={len(xs)})" if len(xs) > 1 else " (n=1)"
-        return (f"{med:.1f} GB/s{esc(spread)}, measured by these records"
-                + (f" <span class='muted'>({esc(how)})</span>" if how else ""))
+        return f"{med:.1f} GB/s{esc(spread)}, measured by these records" + (
+            f" <span class='muted'>({esc(how)})</span>" if how else ""
+        )
     if h.get("bandwidth_gb_s"):
         return f"{esc(h.get('bandwidth_gb_s'))} GB/s, {esc(h.get('bandwidth_source'))}"
     return ""
 
 
 def _machine_card(label: str, h: dict, n: int, here: bool, measured: list | None = None) -> str:
-    gpus = "; ".join(f"{esc(g.get('name'))}, {esc(g.get('total_mb'))} MB" + (" (MIG slice)" if g.get("mig") else "")
-                     for g in h.get("gpus") or []) or "none"
+    gpus = (
+        "; ".join(
+            f"{esc(g.get('name'))}, {esc(g.get('total_mb'))} MB" + (" (MIG slice)" if g.get("mig") else "")
+            for g in h.get("gpus") or []
+        )
+        or "none"
+    )
     feats = h.get("cpu_features")
-    feats = (esc(" ".join(feats)) if feats else
-             "<span class='muted'>not recorded (records from before CPU features were captured: "
-             "speed is never matched across machines on them)</span>")
+    feats = (
+        esc(" ".join(feats))
+        if feats
+        else "<span class='muted'>not recorded (records from before CPU features were captured: "
+        "speed is never matched across machines on them)</span>"
+    )
     ram = h.get("ram_mb")
     mine = " — this report&#39;s machine" if here else ""
-    return (f"<div class='card'><h3>{esc(label)}{mine}"
-            f" <span class='muted'>({n} record{'s' if n != 1 else ''})</span></h3>" + _kv([
+    return (
+        f"<div class='card'><h3>{esc(label)}{mine}"
+        f" <span class='muted'>({n} record{'s' if n != 1 else ''})</span></h3>"
+        + _kv(
+            [
                 ("CPU", f"{esc(h.get('cpu', '?'))}, {esc(h.get('cores', '?'))} cores"),
                 ("CPU features", feats),
                 ("GPUs", gpus + ("" if h.get("cuda_available") or not h.get("gpus") else " (CUDA not usable)")),
                 ("RAM", f"{ram / 1024:.1f} GiB ({ram} MB)" if isinstance(ram, (int, float)) else "?"),
                 ("memory class", esc(h.get("memory_class"))),
                 ("fingerprint", f"<code>{esc(h.get('fingerprint'))}</code>"),
-                ("speed fingerprint", f"<code>{esc(h['speed_fingerprint'])}</code>" if h.get("speed_fingerprint")
-                 else "<span class='muted'>none (unknown CPU features)</span>"),
+                (
+                    "speed fingerprint",
+                    f"<code>{esc(h['speed_fingerprint'])}</code>"
+                    if h.get("speed_fingerprint")
+                    else "<span class='muted'>none (unknown CPU features)</span>",
+                ),
                 ("bandwidth", _bandwidth(h, measured)),
                 ("platform", esc(h.get("platform"))),
                 ("notes", "; ".join(esc(x) for x in h.get("notes") or [])),
-            ]) + "</div>")
+            ]
+        )
+        + "</div>"
+    )
 
 
 def _software(records: list[dict]) -> str:
@@ -209,8 +231,15 @@ def _software(records: list[dict]) -> str:
         if len(runs) == 1:
             pairs.append((k, fmt(next(iter(runs)) or "unknown")))
         else:
-            pairs.append((k, "<br>".join(f"{fmt(v or 'unknown')} <span class='muted'>(run {esc(', '.join(rs))})</span>"
-                                         for v, rs in runs.items())))
+            pairs.append(
+                (
+                    k,
+                    "<br>".join(
+                        f"{fmt(v or 'unknown')} <span class='muted'>(run {esc(', '.join(rs))})</span>"
+                        for v, rs in runs.items()
+                    ),
+                )
+            )
     return f"<div class='card'>{_kv(pairs)}</div>"
 
 
@@ -223,8 +252,22 @@ def _runs(records: list[dict]) -> str:
     runs: dict = {}
     for r in records:
         runs.setdefault(r.get("run_id") or "?", []).append(r)
-    head = ["run", "from", "to", "cells", "models", "runtimes", "precisions", "suites", "limit", "repeats",
-            "prompt/new tokens", "threads", "batch", "seconds"]
+    head = [
+        "run",
+        "from",
+        "to",
+        "cells",
+        "models",
+        "runtimes",
+        "precisions",
+        "suites",
+        "limit",
+        "repeats",
+        "prompt/new tokens",
+        "threads",
+        "batch",
+        "seconds",
+    ]
     rows = []
     for rid, rs in runs.items():
         cfg = [r.get("config") or {} for r in rs]
@@ -232,18 +275,33 @@ def _runs(records: list[dict]) -> str:
 
         def vals(key, c=cfg):
             return ", ".join(dict.fromkeys(str(x.get(key)) for x in c if x.get(key) is not None)) or "—"
+
         suites = ", ".join(dict.fromkeys(s for x in cfg for s in x.get("suites") or [])) or "none (speed only)"
         limits = {x.get("limit") for x in cfg}
         dur = sum(r.get("duration_s") or 0 for r in rs)
-        rows.append([rid, _when(ts[0]), _when(ts[-1]), str(len(rs)), vals("model"),
-                     vals("runtime"), vals("precision"), suites,
-                     "all tasks" if limits == {None} else ", ".join(str(x) for x in limits), vals("repeats"),
-                     " / ".join((vals("prompt_tokens"), vals("new_tokens"))), vals("threads"), vals("batch_size"),
-                     f"{dur:.0f}" if dur else "—"])
+        rows.append(
+            [
+                rid,
+                _when(ts[0]),
+                _when(ts[-1]),
+                str(len(rs)),
+                vals("model"),
+                vals("runtime"),
+                vals("precision"),
+                suites,
+                "all tasks" if limits == {None} else ", ".join(str(x) for x in limits),
+                vals("repeats"),
+                " / ".join((vals("prompt_tokens"), vals("new_tokens"))),
+                vals("threads"),
+                vals("batch_size"),
+                f"{dur:.0f}" if dur else "—",
+            ]
+        )
     return _table(head, rows, "runs")
 
 
 # --- provenance --------------------------------------------------------------------------------------
+
 
 def marked(rec: dict, kind: str) -> set:
     """Dotted paths a record marks as `kind` ("estimated" or "published"): a top-level list, or a
@@ -264,8 +322,11 @@ def provenance(rec: dict, v: dict, labels: dict) -> tuple[str, dict]:
     here = labels.get(v["fingerprint"]) == "M1"
     tags = []
     if v["status"] == "ok":
-        tags.append("<span class='tag here'>measured here</span>" if here else
-                    f"<span class='tag elsewhere'>measured elsewhere ({esc(labels.get(v['fingerprint'], '?'))})</span>")
+        tags.append(
+            "<span class='tag here'>measured here</span>"
+            if here
+            else f"<span class='tag elsewhere'>measured elsewhere ({esc(labels.get(v['fingerprint'], '?'))})</span>"
+        )
     cells: dict = {}
     for path in sorted(est):
         col = column_of.get(path, path)
@@ -279,8 +340,9 @@ def provenance(rec: dict, v: dict, labels: dict) -> tuple[str, dict]:
     if verdict in report_svg.SLOW:
         tags.append(f"<span class='tag busy'>speed {esc(verdict)}</span>")
         for col in SPEED_COLUMNS:
-            cells.setdefault(col, ("busy", f"measured while the machine was {verdict}: recommend and compare "
-                                           "do not use it"))
+            cells.setdefault(
+                col, ("busy", f"measured while the machine was {verdict}: recommend and compare do not use it")
+            )
     if v.get("fault"):
         tags.append(f"<span class='tag fault'>fault injected: {esc(v['fault'])}</span>")
     if v["weights"] == "random":
@@ -289,6 +351,7 @@ def provenance(rec: dict, v: dict, labels: dict) -> tuple[str, dict]:
 
 
 # --- tables ------------------------------------------------------------------------------------------
+
 
 def _table(head: list, rows: list, tid: str, row_classes=None, cell_attrs=None) -> str:
     """A sortable table. rows: lists of cell HTML (callers escape text); a cell whose text starts
@@ -309,8 +372,13 @@ def _table(head: list, rows: list, tid: str, row_classes=None, cell_attrs=None) 
             else:
                 # Long figures ("49.0 ± 7.1 (n=49) pass@1 [3 empty]") may wrap after the figure, so a
                 # table with four suites still fits a laptop screen without scrolling sideways.
-                kind = (" class='num" + (" numwrap'" if len(text) > 14 and " (" in text else "'") if _is_num(text)
-                        else " class='wrap'" if len(text) > 40 else "")
+                kind = (
+                    " class='num" + (" numwrap'" if len(text) > 14 and " (" in text else "'")
+                    if _is_num(text)
+                    else " class='wrap'"
+                    if len(text) > 40
+                    else ""
+                )
             out.append(f"<td{kind}{attrs}>{cell}</td>")
         out.append("</tr>")
     out.append("</tbody></table></div>")
@@ -350,22 +418,31 @@ def _notes(records: list[dict], labels: dict) -> str:
     views = [view(r) for r in records]
     items = [esc(x) for x in re.split(r"(?<=\.)\s+(?=[A-Z\[(])", table_note(views))]
     items.append("Click any column header to sort by it (again to reverse); blanks sort last.")
-    legend = [("here", "measured here", "on this report's machine (M1)"),
-              ("elsewhere", "measured elsewhere", "on another machine of the store (M2, ...)"),
-              ("pub", "published", "from a model card or paper, not measured by mindbench"),
-              ("est", "estimated", "by the estimator, not measured"),
-              ("busy", "speed contended/noisy", "measured while the machine was busy (never used as evidence)")]
+    legend = [
+        ("here", "measured here", "on this report's machine (M1)"),
+        ("elsewhere", "measured elsewhere", "on another machine of the store (M2, ...)"),
+        ("pub", "published", "from a model card or paper, not measured by mindbench"),
+        ("est", "estimated", "by the estimator, not measured"),
+        ("busy", "speed contended/noisy", "measured while the machine was busy (never used as evidence)"),
+    ]
     used = "".join(provenance(r, v, labels)[0] for r, v in zip(records, views))
-    items.append("Provenance: " + "; ".join(f"<span class='tag {k}'>{t}</span> {why}" for k, t, why in legend
-                                            if f"tag {k}'" in used)
-                 + ". Marked cells explain themselves on hover.")
+    items.append(
+        "Provenance: "
+        + "; ".join(f"<span class='tag {k}'>{t}</span> {why}" for k, t, why in legend if f"tag {k}'" in used)
+        + ". Marked cells explain themselves on hover."
+    )
     failed = [v for v in views if v["status"] != "ok"]
     out = "<ul class='notes'>" + "".join(f"<li>{x}</li>" for x in items) + "</ul>"
     if failed:
-        out += "<h3>Failed cells</h3><ul class='notes'>" + "".join(
-            f"<li><b>{esc(v['model'])} / {esc(v['runtime'])} / {esc(v['precision'])}</b>: "
-            f"<span class='st st-bad'>{esc(v['status'])}</span> — {esc(v['error'] or 'no message')}</li>"
-            for v in failed) + "</ul>"
+        out += (
+            "<h3>Failed cells</h3><ul class='notes'>"
+            + "".join(
+                f"<li><b>{esc(v['model'])} / {esc(v['runtime'])} / {esc(v['precision'])}</b>: "
+                f"<span class='st st-bad'>{esc(v['status'])}</span> — {esc(v['error'] or 'no message')}</li>"
+                for v in failed
+            )
+            + "</ul>"
+        )
     return out
 
 
@@ -382,31 +459,62 @@ def fidelity_table(records: list[dict]) -> str:
                 return "—"
             lo, hi = d.get("ci_lo"), d.get("ci_hi")
             return f"{d['mean'] * scale:.{digits}f}" + (
-                f" [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]" if lo is not None and hi is not None else "")
+                f" [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]" if lo is not None and hi is not None else ""
+            )
+
         if "error" in f:
             classes[len(rows)] = "failed"
-            rows.append([esc(c.get("model")), esc(c.get("runtime")), esc(c.get("precision")), "—",
-                         f"<span class='st st-bad'>not measured</span>: {esc(f['error'])}"] + ["—"] * 5)
+            rows.append(
+                [
+                    esc(c.get("model")),
+                    esc(c.get("runtime")),
+                    esc(c.get("precision")),
+                    "—",
+                    f"<span class='st st-bad'>not measured</span>: {esc(f['error'])}",
+                ]
+                + ["—"] * 5
+            )
             continue
         ref = f.get("reference") or {}
         dp = f.get("delta_p") or {}
-        rows.append([esc(c.get("model")), esc(c.get("runtime")), esc(c.get("precision")),
-                     esc(f"{ref.get('runtime')} {ref.get('precision')}") + (" (itself)" if f.get("is_reference") else ""),
-                     esc(ci(f.get("kld"))), esc(ci(f.get("top1"), 100, 1)),
-                     esc(" / ".join("—" if dp.get(k) is None else f"{100 * dp[k]:.2f}" for k in ("median", "p90", "p99"))),
-                     esc(ci(f.get("ppl_ratio"), digits=3)), esc(f.get("tokens")), esc(f.get("documents"))])
+        rows.append(
+            [
+                esc(c.get("model")),
+                esc(c.get("runtime")),
+                esc(c.get("precision")),
+                esc(f"{ref.get('runtime')} {ref.get('precision')}") + (" (itself)" if f.get("is_reference") else ""),
+                esc(ci(f.get("kld"))),
+                esc(ci(f.get("top1"), 100, 1)),
+                esc(" / ".join("—" if dp.get(k) is None else f"{100 * dp[k]:.2f}" for k in ("median", "p90", "p99"))),
+                esc(ci(f.get("ppl_ratio"), digits=3)),
+                esc(f.get("tokens")),
+                esc(f.get("documents")),
+            ]
+        )
     if not rows:
         return ""
-    head = ["model", "runtime", "precision", "reference", "KLD mean [95% CI]", "top-1 agree % [95% CI]",
-            "Δp median / p90 / p99 (pts)", "PPL ratio [95% CI]", "tokens", "documents"]
+    head = [
+        "model",
+        "runtime",
+        "precision",
+        "reference",
+        "KLD mean [95% CI]",
+        "top-1 agree % [95% CI]",
+        "Δp median / p90 / p99 (pts)",
+        "PPL ratio [95% CI]",
+        "tokens",
+        "documents",
+    ]
     return _table(head, rows, "fidelity", classes)
 
 
 # --- recommendation ------------------------------------------------------------------------------
 
+
 def profile_of(h: dict):
     """The HardwareProfile a record describes (its fingerprint kept, so its runs count as "here")."""
     from mindbench.models.hardware import GPU, HardwareProfile
+
     names = {f.name for f in fields(HardwareProfile)} - {"gpus", "identity"}
     gnames = {f.name for f in fields(GPU)}
     gpus = [GPU(**{k: g[k] for k in gnames if k in g}) for g in h.get("gpus") or []]
@@ -422,6 +530,7 @@ def _score(c) -> str:
 
 def recommendations(records: list[dict], hw: dict) -> str:
     from mindbench.decide import recommend as rmod
+
     usable = [r for r in records if not (r.get("config") or {}).get("fault")]  # faults say nothing of a model
     try:
         prof = profile_of(hw)
@@ -439,36 +548,48 @@ def recommendations(records: list[dict], hw: dict) -> str:
             continue
         c = rec.chosen
         runners = ", ".join(esc(o.label()) + f" ({esc(_score(o))})" for o in rec.runners_up) or "none"
-        out.append(f"<div class='card'><h3>{esc(task)}: {esc(c.label())}</h3><ul class='notes'>"
-                   + "".join(f"<li>{esc(w)}</li>" for w in rec.why)
-                   + f"</ul><p class='muted'>Runners-up: {runners}</p></div>")
-    text = ("<p class='sub'>What <code>mindbench recommend --results STORE --task TASK</code> answers for M1 "
-            "from this store's measured scores (estimates for configurations never measured are left to "
-            "<code>mindbench recommend</code> itself).</p>")
+        out.append(
+            f"<div class='card'><h3>{esc(task)}: {esc(c.label())}</h3><ul class='notes'>"
+            + "".join(f"<li>{esc(w)}</li>" for w in rec.why)
+            + f"</ul><p class='muted'>Runners-up: {runners}</p></div>"
+        )
+    text = (
+        "<p class='sub'>What <code>mindbench recommend --results STORE --task TASK</code> answers for M1 "
+        "from this store's measured scores (estimates for configurations never measured are left to "
+        "<code>mindbench recommend</code> itself).</p>"
+    )
     if out:
         text += "<div class='cards'>" + "".join(out) + "</div>"
     if without:
-        text += ("<p class='muted'>No measured recommendation for: " + esc("; ".join(without)) +
-                 ". The store has no successful run scored on that task's full suite on M1 or on similar "
-                 "hardware (a subset such as <code>code:easy</code> is not the task's score).</p>")
+        text += (
+            "<p class='muted'>No measured recommendation for: "
+            + esc("; ".join(without))
+            + ". The store has no successful run scored on that task's full suite on M1 or on similar "
+            "hardware (a subset such as <code>code:easy</code> is not the task's score).</p>"
+        )
     return text
 
 
 # --- pages ---------------------------------------------------------------------------------------
 
+
 def _figure(svg_why: tuple, fid: str, caption: str) -> str:
     svg, why = svg_why
     if svg is None:
-        return f"<figure id='{fid}' class='empty'><figcaption>{esc(caption)}: not drawn, {esc(why)}.</figcaption></figure>"
+        return (
+            f"<figure id='{fid}' class='empty'><figcaption>{esc(caption)}: not drawn, {esc(why)}.</figcaption></figure>"
+        )
     svg = svg.replace('role="img"', f'role="img" aria-label="{esc(caption)}"', 1)  # read out by screen readers
     return f"<figure id='{fid}'>{svg}<figcaption>{esc(caption)}</figcaption></figure>"
 
 
 def _doc(title: str, body: str) -> str:
-    return (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>\n{body}\n"
-            f"<script>{JS}</script>\n</body></html>\n")
+    return (
+        f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>\n{body}\n"
+        f"<script>{JS}</script>\n</body></html>\n"
+    )
 
 
 def _store_header(records: list[dict], labels: dict, ms: list) -> str:
@@ -476,39 +597,62 @@ def _store_header(records: list[dict], labels: dict, ms: list) -> str:
     when = f"{_when(ts[0])} to {_when(ts[-1])}" if ts else "unknown"
     bw = measured_bandwidth(records)
     by_label = {lab: fp for fp, lab in labels.items()}
-    return ("<h2>Machine</h2><div class='cards'>"
-            + "".join(_machine_card(lab, h, n, lab == "M1", bw.get(by_label.get(lab))) for lab, h, n in ms)
-            + "</div>"
-            + "<h2>Software</h2>" + _software(records)
-            + f"<h2>Runs</h2><p class='sub'>{len(records)} record(s), made {esc(when)}; the settings each run "
-              "shared (speed is comparable only at the same prompt/new tokens and threads):</p>" + _runs(records))
+    return (
+        "<h2>Machine</h2><div class='cards'>"
+        + "".join(_machine_card(lab, h, n, lab == "M1", bw.get(by_label.get(lab))) for lab, h, n in ms)
+        + "</div>"
+        + "<h2>Software</h2>"
+        + _software(records)
+        + f"<h2>Runs</h2><p class='sub'>{len(records)} record(s), made {esc(when)}; the settings each run "
+        "shared (speed is comparable only at the same prompt/new tokens and threads):</p>" + _runs(records)
+    )
 
 
 def page(records: list[dict], title: str = "mindbench report") -> str:
     """The results page: header, comparison table, plots, fidelity, recommendation."""
     labels, ms = machines(records)
     ok = sum(r.get("status") == "ok" for r in records)
-    body = [f"<h1>{esc(title)}</h1><p class='sub'>{len(records)} cell(s), {ok} ok, {len(records) - ok} failed; "
-            f"{len(ms)} machine(s). Every figure was measured by mindbench unless marked otherwise.</p>"]
+    body = [
+        f"<h1>{esc(title)}</h1><p class='sub'>{len(records)} cell(s), {ok} ok, {len(records) - ok} failed; "
+        f"{len(ms)} machine(s). Every figure was measured by mindbench unless marked otherwise.</p>"
+    ]
     body.append(_store_header(records, labels, ms))
     body.append("<h2>Comparison table</h2>" + comparison_table(records, labels) + _notes(records, labels))
     body.append("<h2>Plots</h2>")
-    body.append(_figure(report_svg.quality_memory(records), "plot-quality",
-                        "Left: quality against peak memory, one point per model × runtime × precision, ± standard "
-                        "error; dashed: the Pareto front (nothing else has less memory and more quality). Right: "
-                        "quality by precision per model, change against its widest precision."))
+    body.append(
+        _figure(
+            report_svg.quality_memory(records),
+            "plot-quality",
+            "Left: quality against peak memory, one point per model × runtime × precision, ± standard "
+            "error; dashed: the Pareto front (nothing else has less memory and more quality). Right: "
+            "quality by precision per model, change against its widest precision.",
+        )
+    )
     fid = report_svg.fidelity(records)
     if fid[0] is not None or any(isinstance(r.get("fidelity"), dict) for r in records):
-        body.append(_figure(fid, "plot-fidelity", "Fidelity: how far each precision's next-token distribution is "
-                                                  "from the reference's, with 95% confidence intervals."))
-    body.append(_figure(report_svg.speed(records, labels), "plot-speed",
-                        "Decode and prefill throughput by runtime and precision: mean ± standard deviation over "
-                        "the timed repeats (n); hatched bars were measured while the machine was busy."))
+        body.append(
+            _figure(
+                fid,
+                "plot-fidelity",
+                "Fidelity: how far each precision's next-token distribution is "
+                "from the reference's, with 95% confidence intervals.",
+            )
+        )
+    body.append(
+        _figure(
+            report_svg.speed(records, labels),
+            "plot-speed",
+            "Decode and prefill throughput by runtime and precision: mean ± standard deviation over "
+            "the timed repeats (n); hatched bars were measured while the machine was busy.",
+        )
+    )
     ft = fidelity_table(records)
     if ft:
-        body.append("<h2>Fidelity</h2><p class='sub'>Against the reference's next-token distributions on the "
-                    "same text: KL divergence (nats/token), top-1 agreement, the change in the reference token's "
-                    "probability, perplexity ratio.</p>" + ft)
+        body.append(
+            "<h2>Fidelity</h2><p class='sub'>Against the reference's next-token distributions on the "
+            "same text: KL divergence (nats/token), top-1 agreement, the change in the reference token's "
+            "probability, perplexity ratio.</p>" + ft
+        )
     body.append(paired_section(records))
     if ms:
         body.append("<h2>Recommendation</h2>" + recommendations(records, ms[0][1]))
@@ -519,17 +663,20 @@ def paired_section(records: list[dict]) -> str:
     """Each non-reference cell against its model's widest precision on the same tasks (mindbench.decide.reference)."""
     from mindbench.decide import reference
     from mindbench.present.table import PAIRED_NOTE, PAIRED_TITLE
+
     prows = reference.rows(records)
     if not prows:
         return ""
-    return (f"<h2>{esc(PAIRED_TITLE.lstrip('# '))}</h2><p class='sub'>{esc(PAIRED_NOTE)}</p>"
-            + _table(list(prows[0]), [[esc(v) for v in r.values()] for r in prows], "paired"))
+    return f"<h2>{esc(PAIRED_TITLE.lstrip('# '))}</h2><p class='sub'>{esc(PAIRED_NOTE)}</p>" + _table(
+        list(prows[0]), [[esc(v) for v in r.values()] for r in prows], "paired"
+    )
 
 
 def compare_page(result: dict, baseline: list[dict], new: list[dict], names=("BASELINE", "NEW")) -> str:
     """The compare result as a page: verdict, checks (regressions first), both stores' headers."""
     from mindbench.decide.compare import _display, _fmt, _paired_rules
     from mindbench.store.results import latest
+
     order = {"regression": 0, "improvement": 1, "ok": 2}  # any other verdict after these
     checks = sorted(result["checks"], key=lambda c: order.get(c["verdict"], 3))  # stable within a verdict
     rows, classes, attrs = [], {}, {}
@@ -538,9 +685,21 @@ def compare_page(result: dict, baseline: list[dict], new: list[dict], names=("BA
         if c["change"] is not None:
             change = f"{c['change']:+.1f}" + (f" ({100 * c['rel']:+.0f}%)" if c.get("rel") is not None else "")
         mark = {"regression": "REGRESSION", "improvement": "improved"}.get(c["verdict"], c["verdict"])
-        rows.append(_display(c, [esc(c["cell"]), esc(c["what"]), esc(_fmt(c["baseline"], c.get("base_spread"))),
-                                 esc(_fmt(c["new"], c.get("new_spread"))), esc(change),
-                                 "—" if c["allowed"] is None else esc(f"±{c['allowed']:.1f}"), mark], esc))
+        rows.append(
+            _display(
+                c,
+                [
+                    esc(c["cell"]),
+                    esc(c["what"]),
+                    esc(_fmt(c["baseline"], c.get("base_spread"))),
+                    esc(_fmt(c["new"], c.get("new_spread"))),
+                    esc(change),
+                    "—" if c["allowed"] is None else esc(f"±{c['allowed']:.1f}"),
+                    mark,
+                ],
+                esc,
+            )
+        )
         classes[i] = c["verdict"] if c["verdict"] in ("regression", "improvement") else None
         kind = {"regression": "st-bad", "improvement": "st-ok"}.get(c["verdict"], "muted")
         attrs[(i, 6)] = f" class='st {kind}' data-sort='{order.get(c['verdict'], 3)}'"
@@ -549,38 +708,55 @@ def compare_page(result: dict, baseline: list[dict], new: list[dict], names=("BA
     n_reg, n_imp = result["regressions"], result["improvements"]
     s = result["settings"]
     title = f"mindbench compare: {n_reg} regression(s)"
-    body = [f"<h1>mindbench compare</h1><p class='sub'>{esc(names[0])} (baseline) against {esc(names[1])} (new)</p>",
-            f"<div class='banner {'bad' if n_reg else 'good'}'>{n_reg} regression(s), {n_imp} improvement(s) over "
-            f"{result['compared_cells']} matched cell(s); exit status {result['exit_code']}</div>",
-            "<h2>Checks (regressions first)</h2>",
-            _table(["cell", "figure", "baseline", "new", "change", "allowed", "verdict"], rows, "checks",
-                   {k: v for k, v in classes.items() if v}, attrs),
-            "<ul class='notes'>"
-            f"<li>quality: a drop counts when it exceeds max({s['quality_tol']} points, "
-            f"{s['z']:g}·√(se₁²+se₂²)); speed: a change beyond max({s['speed_tol']:.0%}, "
-            f"{s['z']:g}·√(std₁²+std₂²)) (gated: {'yes' if s['speed'] else 'no'}); memory: a rise beyond "
-            f"{s['memory_tol']:.0%}; rows match on hardware = {esc(s['hardware'])}.</li>"
-            f"<li>{esc(_paired_rules(result).strip('[]'))}</li>"
-            + "".join(f"<li>unmatched in {esc(side)}: {esc('; '.join(items))}</li>"
-                      for side, items in result["unmatched"].items() if items)
-            + "".join(f"<li>{esc(n)}</li>" for n in result["notes"]) + "</ul>",
-            _figure(report_svg.compare_changes(result), "plot-compare",
-                    "Each compared figure's change divided by what the gate allows; outside the grey band it is "
-                    "flagged (red: regression, green: improvement).")]
+    body = [
+        f"<h1>mindbench compare</h1><p class='sub'>{esc(names[0])} (baseline) against {esc(names[1])} (new)</p>",
+        f"<div class='banner {'bad' if n_reg else 'good'}'>{n_reg} regression(s), {n_imp} improvement(s) over "
+        f"{result['compared_cells']} matched cell(s); exit status {result['exit_code']}</div>",
+        "<h2>Checks (regressions first)</h2>",
+        _table(
+            ["cell", "figure", "baseline", "new", "change", "allowed", "verdict"],
+            rows,
+            "checks",
+            {k: v for k, v in classes.items() if v},
+            attrs,
+        ),
+        "<ul class='notes'>"
+        f"<li>quality: a drop counts when it exceeds max({s['quality_tol']} points, "
+        f"{s['z']:g}·√(se₁²+se₂²)); speed: a change beyond max({s['speed_tol']:.0%}, "
+        f"{s['z']:g}·√(std₁²+std₂²)) (gated: {'yes' if s['speed'] else 'no'}); memory: a rise beyond "
+        f"{s['memory_tol']:.0%}; rows match on hardware = {esc(s['hardware'])}.</li>"
+        f"<li>{esc(_paired_rules(result).strip('[]'))}</li>"
+        + "".join(
+            f"<li>unmatched in {esc(side)}: {esc('; '.join(items))}</li>"
+            for side, items in result["unmatched"].items()
+            if items
+        )
+        + "".join(f"<li>{esc(n)}</li>" for n in result["notes"])
+        + "</ul>",
+        _figure(
+            report_svg.compare_changes(result),
+            "plot-compare",
+            "Each compared figure's change divided by what the gate allows; outside the grey band it is "
+            "flagged (red: regression, green: improvement).",
+        ),
+    ]
     for name, side, recs in (("Baseline", names[0], baseline), ("New", names[1], new)):
         recs = latest(recs)
         labels, ms = machines(recs)
-        body.append(f"<h2>{name}: {esc(side)}</h2><details open><summary>{len(recs)} record(s): table, machine, "
-                    f"software, runs</summary>" + comparison_table(recs, labels, f"results-{name.lower()}")
-                    + _store_header(recs, labels, ms).replace("<h2>", "<h3>").replace("</h2>", "</h3>")
-                    + "</details>")
+        body.append(
+            f"<h2>{name}: {esc(side)}</h2><details open><summary>{len(recs)} record(s): table, machine, "
+            f"software, runs</summary>"
+            + comparison_table(recs, labels, f"results-{name.lower()}")
+            + _store_header(recs, labels, ms).replace("<h2>", "<h3>").replace("</h2>", "</h3>")
+            + "</details>"
+        )
     return _doc(title, "\n".join(body))
 
 
 def write_compare(result: dict, baseline_path: str, new_path: str, out: str) -> None:
     """compare --html: the page, from the two files compare read."""
     from mindbench.store.results import read_all as load_records
-    text = compare_page(result, load_records([baseline_path]), load_records([new_path]),
-                        (baseline_path, new_path))
+
+    text = compare_page(result, load_records([baseline_path]), load_records([new_path]), (baseline_path, new_path))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(text, encoding="utf-8")

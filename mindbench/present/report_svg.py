@@ -29,7 +29,7 @@ SLOW = ("noisy", "contended")
 
 def inline(svg: str, prefix: str) -> str:
     """matplotlib's SVG document -> an <svg> element to paste into HTML."""
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
     svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
     svg = svg.replace("xlink:href=", "href=")
@@ -38,7 +38,7 @@ def inline(svg: str, prefix: str) -> str:
     # Scale with the page: keep the viewBox, drop the fixed size in points.
     head, rest = svg.split(">", 1)
     head = re.sub(r'\s(width|height)="[^"]*"', "", head)
-    return head + f' role="img" class="plot">' + rest
+    return head + ' role="img" class="plot">' + rest
 
 
 def _svg(fig, prefix: str) -> str:
@@ -52,13 +52,16 @@ def _svg(fig, prefix: str) -> str:
 
 def _mpl():
     import matplotlib
+
     matplotlib.use("Agg")  # no display on servers and CI
     import matplotlib.pyplot as plt
+
     return matplotlib, plt
 
 
 def _prec_key(p):
     from mindbench.runtimes import precision_key
+
     return precision_key(p)
 
 
@@ -88,8 +91,10 @@ def fidelity(records: list[dict]) -> tuple[str | None, str | None]:
         fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
         series = list(dict.fromkeys(f"{v['model']} / {v['runtime']}" for v, _ in pts))
         precs = sorted({v["precision"] for v, _ in pts}, key=_prec_key)
-        for ax, key, scale, label in ((axes[0], "kld", 1.0, "KL divergence to the reference (nats/token)"),
-                                      (axes[1], "top1", 100.0, "top-1 agreement with the reference (%)")):
+        for ax, key, scale, label in (
+            (axes[0], "kld", 1.0, "KL divergence to the reference (nats/token)"),
+            (axes[1], "top1", 100.0, "top-1 agreement with the reference (%)"),
+        ):
             for k, s in enumerate(series):
                 off = (k - (len(series) - 1) / 2) * 0.12
                 for v, f in pts:
@@ -100,11 +105,25 @@ def fidelity(records: list[dict]) -> tuple[str | None, str | None]:
                     lo = (d.get("ci_lo") if d.get("ci_lo") is not None else d["mean"]) * scale
                     hi = (d.get("ci_hi") if d.get("ci_hi") is not None else d["mean"]) * scale
                     ref = bool(f.get("is_reference"))
-                    ax.errorbar(x, m, yerr=[[m - lo], [hi - m]], fmt="o", capsize=3, color=plt.cm.tab10(k % 10),
-                                mfc="white" if ref else plt.cm.tab10(k % 10), ms=7,
-                                label=s if v["precision"] == precs[0] or ref else None)
-                    ax.annotate("reference" if ref else f"{m:.3g}", (x, hi), textcoords="offset points",
-                                xytext=(0, 4), ha="center", fontsize=7)
+                    ax.errorbar(
+                        x,
+                        m,
+                        yerr=[[m - lo], [hi - m]],
+                        fmt="o",
+                        capsize=3,
+                        color=plt.cm.tab10(k % 10),
+                        mfc="white" if ref else plt.cm.tab10(k % 10),
+                        ms=7,
+                        label=s if v["precision"] == precs[0] or ref else None,
+                    )
+                    ax.annotate(
+                        "reference" if ref else f"{m:.3g}",
+                        (x, hi),
+                        textcoords="offset points",
+                        xytext=(0, 4),
+                        ha="center",
+                        fontsize=7,
+                    )
             ax.set_xticks(range(len(precs)), precs)
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
@@ -115,8 +134,11 @@ def fidelity(records: list[dict]) -> tuple[str | None, str | None]:
         ref = next((f.get("reference") for _, f in pts if f.get("reference")), {}) or {}
         axes[0].set_title("KLD by precision (mean, 95% CI; lower is closer)")
         axes[1].set_title("Top-1 agreement by precision (mean, 95% CI)")
-        fig.suptitle(f"Fidelity against {ref.get('runtime', '?')} {ref.get('precision', '?')} "
-                     "(hollow marker: the reference itself)", fontsize=9)
+        fig.suptitle(
+            f"Fidelity against {ref.get('runtime', '?')} {ref.get('precision', '?')} "
+            "(hollow marker: the reference itself)",
+            fontsize=9,
+        )
         fig.tight_layout()
         return _svg(fig, "fig-fidelity"), None
 
@@ -148,14 +170,29 @@ def speed(records: list[dict], machine_of: dict) -> tuple[str | None, str | None
                         continue
                     x = groups.index(group(v)) + (j - (len(precs) - 1) / 2) * width
                     busy = verdict in SLOW
-                    ax.bar(x, v[fig_name], width * 0.95, yerr=v[fig_name + "_std"] or 0, capsize=3, color=color,
-                           ecolor="0.3", hatch="//" if busy else None, alpha=0.55 if busy else 1.0,
-                           label=p if first else None)
+                    ax.bar(
+                        x,
+                        v[fig_name],
+                        width * 0.95,
+                        yerr=v[fig_name + "_std"] or 0,
+                        capsize=3,
+                        color=color,
+                        ecolor="0.3",
+                        hatch="//" if busy else None,
+                        alpha=0.55 if busy else 1.0,
+                        label=p if first else None,
+                    )
                     first = False
                     n = v[fig_name + "_n"]
-                    ax.annotate(f"{v[fig_name]:.0f}" + (f"\nn={n}" if n else "") + (f"\n{verdict}" if busy else ""),
-                                (x, v[fig_name] + (v[fig_name + "_std"] or 0)), textcoords="offset points",
-                                xytext=(0, 3), ha="center", va="bottom", fontsize=7)
+                    ax.annotate(
+                        f"{v[fig_name]:.0f}" + (f"\nn={n}" if n else "") + (f"\n{verdict}" if busy else ""),
+                        (x, v[fig_name] + (v[fig_name + "_std"] or 0)),
+                        textcoords="offset points",
+                        xytext=(0, 3),
+                        ha="center",
+                        va="bottom",
+                        fontsize=7,
+                    )
             ax.set_xticks(range(len(groups)), groups, fontsize=8)
             ax.set_ylabel(f"{title.lower()} tokens/s (mean ± std over repeats)")
             ax.set_title(f"{title} speed by runtime and precision")
@@ -181,12 +218,17 @@ def compare_changes(result: dict) -> tuple[str | None, str | None]:
         colors = {"regression": "#cf222e", "improvement": "#1a7f37", "ok": "#8c959f"}
         ys = range(len(checks))
         ax.axvspan(-1, 1, color="0.93", zorder=0, label="within what the gate allows")
-        ax.barh(ys, [c["change"] / c["allowed"] for c in checks],
-                color=[colors.get(c["verdict"], "#8c959f") for c in checks])
+        ax.barh(
+            ys,
+            [c["change"] / c["allowed"] for c in checks],
+            color=[colors.get(c["verdict"], "#8c959f") for c in checks],
+        )
         ax.set_yticks(ys, [f"{c['cell']}  {c['what']}" for c in checks], fontsize=8)
         ax.axvline(0, color="0.4", lw=0.8)
-        ax.set_xlabel("change / allowed (new − baseline, in units of the gate's threshold; "
-                      "for TTFT and memory a rise is worse, for scores and tok/s a drop)")
+        ax.set_xlabel(
+            "change / allowed (new − baseline, in units of the gate's threshold; "
+            "for TTFT and memory a rise is worse, for scores and tok/s a drop)"
+        )
         ax.set_title("Every compared figure against the gate's threshold")
         ax.legend(fontsize=8, loc="lower right")
         ax.grid(axis="x", alpha=0.3)

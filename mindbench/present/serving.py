@@ -29,25 +29,37 @@ def rows(records: list[dict]) -> list[dict]:
             continue
         cfg = rec.get("config") or {}
         if rec.get("status") != "ok":
-            out.append({"model": cfg.get("model"), "runtime": cfg.get("runtime"), "status": rec.get("status"),
-                        "error": rec.get("error")})
+            out.append(
+                {
+                    "model": cfg.get("model"),
+                    "runtime": cfg.get("runtime"),
+                    "status": rec.get("status"),
+                    "error": rec.get("error"),
+                }
+            )
             continue
         mode = cfg.get("mode")
         shape = cfg.get("shape") or {}
         for lv in (rec.get("serving") or {}).get("levels") or []:
-            row = {"model": cfg.get("model"), "runtime": cfg.get("runtime"),
-                   "shape": f"{shape.get('name')} {shape.get('prompt_tokens')}/{shape.get('output_tokens')}",
-                   mode: lv.get(mode), "requests": lv.get("requests"), "failed": lv.get("failed"),
-                   "req/s": None if lv.get("req_s") is None else round(lv["req_s"], 3),
-                   "out tok/s": None if lv.get("output_tok_s") is None else round(lv["output_tok_s"], 1)}
+            row = {
+                "model": cfg.get("model"),
+                "runtime": cfg.get("runtime"),
+                "shape": f"{shape.get('name')} {shape.get('prompt_tokens')}/{shape.get('output_tokens')}",
+                mode: lv.get(mode),
+                "requests": lv.get("requests"),
+                "failed": lv.get("failed"),
+                "req/s": None if lv.get("req_s") is None else round(lv["req_s"], 3),
+                "out tok/s": None if lv.get("output_tok_s") is None else round(lv["output_tok_s"], 1),
+            }
             for key, label in (("ttft_ms", "TTFT"), ("itl_ms", "ITL"), ("e2e_ms", "E2E")):
                 for q in ("p50", "p90", "p99"):
                     row[f"{label} {q} ms"] = _fmt(*_pct(lv.get(key), q))
             if "goodput_req_s" in lv:
                 g = lv.get("good_frac") or {}
                 row["goodput req/s"] = round(lv["goodput_req_s"], 3)
-                row["good %"] = _fmt(*(None if x is None else 100 * x for x in (g.get("value"), g.get("ci_lo"),
-                                                                                   g.get("ci_hi"))))
+                row["good %"] = _fmt(
+                    *(None if x is None else 100 * x for x in (g.get("value"), g.get("ci_lo"), g.get("ci_hi")))
+                )
             out.append(row)
     return out
 
@@ -55,16 +67,25 @@ def rows(records: list[dict]) -> list[dict]:
 def text(records: list[dict], tablefmt: str = "simple", columns: str = "short") -> str:
     """The table; `short` keeps p50 and p99 (p90 is in --json)."""
     from tabulate import tabulate
+
     rs = rows(records)
     if not rs:
         return "no serving records"
     if columns == "short":
         rs = [{k: v for k, v in r.items() if " p90 " not in k} for r in rs]
     keys = list(dict.fromkeys(k for r in rs for k in r))
-    slo = next((r["config"].get("slo_ms") for r in records if r.get("kind") == "serving" and r.get("config")
-                and r["config"].get("slo_ms")), None)
-    note = ("latencies: value [95% interval] in ms (order statistics; ITL: bootstrap over requests; '-' = too "
-            "few requests for that bound)")
+    slo = next(
+        (
+            r["config"].get("slo_ms")
+            for r in records
+            if r.get("kind") == "serving" and r.get("config") and r["config"].get("slo_ms")
+        ),
+        None,
+    )
+    note = (
+        "latencies: value [95% interval] in ms (order statistics; ITL: bootstrap over requests; '-' = too "
+        "few requests for that bound)"
+    )
     if slo:
         note += "; goodput: completed requests/s meeting " + ", ".join(f"{k} <= {v:g} ms" for k, v in slo.items())
         note += " (itl against each request's mean time per output token)"
@@ -79,15 +100,20 @@ def plot(records: list[dict], path, latency: str = "e2e_ms") -> Path | None:
         if rec.get("kind") != "serving" or rec.get("status") != "ok":
             continue
         cfg = rec["config"]
-        pts = [(lv.get("output_tok_s"), lv.get(latency), lv.get(cfg["mode"])) for lv in rec["serving"]["levels"]
-               if lv.get("output_tok_s") and lv.get(latency)]
+        pts = [
+            (lv.get("output_tok_s"), lv.get(latency), lv.get(cfg["mode"]))
+            for lv in rec["serving"]["levels"]
+            if lv.get("output_tok_s") and lv.get(latency)
+        ]
         if pts:
             series.append((f"{cfg['model']} · {cfg['runtime']} · {cfg['shape']['name']}", cfg["mode"], pts))
     if not series:
         return None
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, q in zip(axes, ("p50", "p99")):
         for i, (label, mode, pts) in enumerate(series):
@@ -98,12 +124,18 @@ def plot(records: list[dict], path, latency: str = "e2e_ms") -> Path | None:
             hi = [max(0.0, (p[1][q]["ci_hi"] if p[1][q]["ci_hi"] is not None else y) - y) for y, p in zip(ys, pts)]
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o-", capsize=3, color=color, label=label)
             for x, y, p in zip(xs, ys, pts):
-                ax.annotate(f"{'c' if mode == 'concurrency' else 'r'}={p[2]:g}", (x, y), textcoords="offset points",
-                            xytext=(5, 5), fontsize=7)
+                ax.annotate(
+                    f"{'c' if mode == 'concurrency' else 'r'}={p[2]:g}",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(5, 5),
+                    fontsize=7,
+                )
         ax.set_xlabel("output tokens/s (steady-state window)")
         ax.set_ylabel(f"{latency.replace('_ms', '').upper()} {q}, ms")
-        ax.set_title(f"{latency.replace('_ms', '').upper()} {q} vs throughput (95% interval; '-' bounds omitted)",
-                     fontsize=9)
+        ax.set_title(
+            f"{latency.replace('_ms', '').upper()} {q} vs throughput (95% interval; '-' bounds omitted)", fontsize=9
+        )
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()

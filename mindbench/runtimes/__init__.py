@@ -17,16 +17,21 @@ from __future__ import annotations
 
 from mindbench.errors import PrecisionError
 from mindbench.registry import Registry, load_plugins  # noqa: F401  (load_plugins: re-exported)
-from mindbench.runtimes.base import Engine, GenParams, Generation, Runtime, Timing  # noqa: F401
+from mindbench.runtimes.base import Engine, Generation, GenParams, Runtime, Timing  # noqa: F401
 
 # The runtimes shipped with mindbench, registered exactly as a plug-in would be: name ->
 # "module:attr" of its Runtime, imported on first use (the names alone are enough for --help).
-RUNTIMES_REGISTRY = Registry("runtime", "mindbench.runtimes", {
-    "transformers": "mindbench.runtimes.transformers.runtime:RUNTIME",
-    "llamacpp": "mindbench.runtimes.llamacpp.runtime:RUNTIME",
-    "llamacpp-server": "mindbench.runtimes.llamacpp_server.runtime:RUNTIME",
-    "openai": "mindbench.runtimes.openai.runtime:RUNTIME",
-}, instantiate=True)
+RUNTIMES_REGISTRY = Registry(
+    "runtime",
+    "mindbench.runtimes",
+    {
+        "transformers": "mindbench.runtimes.transformers.runtime:RUNTIME",
+        "llamacpp": "mindbench.runtimes.llamacpp.runtime:RUNTIME",
+        "llamacpp-server": "mindbench.runtimes.llamacpp_server.runtime:RUNTIME",
+        "openai": "mindbench.runtimes.openai.runtime:RUNTIME",
+    },
+    instantiate=True,
+)
 # The runtime a model runs on when nothing says otherwise (old records without a runtime field
 # were all written by it, too).
 DEFAULT_RUNTIME = "transformers"
@@ -64,8 +69,9 @@ def runtime_for(precision: str | None) -> Runtime:
     for rt in runtimes():
         if rt.takes(precision):
             return rt
-    raise PrecisionError(f"unknown precision {precision!r}: " +
-                         "; ".join(f"{rt.name} takes {rt.precision_help}" for rt in runtimes()))
+    raise PrecisionError(
+        f"unknown precision {precision!r}: " + "; ".join(f"{rt.name} takes {rt.precision_help}" for rt in runtimes())
+    )
 
 
 def efficiency_family(name: str | None) -> str:
@@ -86,12 +92,13 @@ def precision_key(precision: str | None) -> tuple:
         if t is not None:
             return (i, t, p)
     import re
+
     m = re.search(r"(\d+)", p)
     return (len(runtime_names()), -int(m.group(1)) if m else 0, p)
 
 
-def get_engine(model, precision: str | None = None, device: str = "auto", runtime: str | None = None,
-               **kwargs) -> Engine:
+def get_engine(
+    model, precision: str | None = None, device: str = "auto", runtime: str | None = None, **kwargs
+) -> Engine:
     """Load `model` (name or ModelSpec) on `runtime` and return a ready Engine."""
     return get_runtime(runtime).load(model, precision, device=device, **kwargs)
-

@@ -5,32 +5,38 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Iterator
 
+from mindbench.errors import MindbenchError, MissingDependencyError, PrecisionError, faults
 from mindbench.models.catalog import ModelSpec
 
 
 @dataclass(frozen=True)
 class GenParams:
     max_new_tokens: int = 256
-    temperature: float = 0.7        # 0 means greedy
+    temperature: float = 0.7  # 0 means greedy
     top_p: float = 0.95
     top_k: int = 50
     repetition_penalty: float = 1.1
-    stop: tuple[str, ...] = ()      # generation of a sequence ends at the first of these
+    stop: tuple[str, ...] = ()  # generation of a sequence ends at the first of these
     seed: int = 0
     batch_size: int = 8
 
-    def validate(self) -> "GenParams":
+    def validate(self) -> GenParams:
         """A checked copy, numbers coerced to their types: callers pass temperature=5 or
         max_tokens=256.0 as often as 5.0 and 256, and transformers rejects an int temperature
         with a raw ValueError deep inside generate. Anything else is one clear error."""
-        from mindbench.errors import MindbenchError
         out = {}
-        for name, kind in (("max_new_tokens", int), ("temperature", float), ("top_p", float),
-                           ("top_k", int), ("repetition_penalty", float), ("seed", int),
-                           ("batch_size", int)):
+        for name, kind in (
+            ("max_new_tokens", int),
+            ("temperature", float),
+            ("top_p", float),
+            ("top_k", int),
+            ("repetition_penalty", float),
+            ("seed", int),
+            ("batch_size", int),
+        ):
             v = getattr(self, name)
             label = "max_tokens" if name == "max_new_tokens" else name
             try:
@@ -65,9 +71,9 @@ class GenParams:
 
 @dataclass
 class Generation:
-    text: str                       # generated text, cut before the stop string
-    tokens: int                     # tokens generated (including any stop string tokens)
-    finish_reason: str              # "stop" | "length" | "eos"
+    text: str  # generated text, cut before the stop string
+    tokens: int  # tokens generated (including any stop string tokens)
+    finish_reason: str  # "stop" | "length" | "eos"
 
 
 def slow_decode_fault(precision: str | None) -> float:
@@ -75,7 +81,6 @@ def slow_decode_fault(precision: str | None) -> float:
     slowdown of known size for testing the speed gate, as a fraction of each decode step's own
     time (0.0: off). Bare slow_decode is 1.0, decode at half speed - the size of a lost fast path;
     slow_decode:0.05 is a 5 % slower decode, the size the gate's power is measured at."""
-    from mindbench.errors import faults
     for kind in faults(precision or ""):
         name, _, frac = kind.partition(":")
         if name == "slow_decode":
@@ -116,10 +121,10 @@ def end_step(started: float, steps: list, slow: float) -> None:
 class Timing:
     prompt_tokens: int
     new_tokens: int
-    prefill_s: float                # forward pass over the prompt
-    ttft_s: float                   # prompt in -> first new token out
-    decode_s: float                 # remaining new_tokens - 1 tokens
-    step_s: list = field(default_factory=list)   # each decode step's seconds: inter-token latency
+    prefill_s: float  # forward pass over the prompt
+    ttft_s: float  # prompt in -> first new token out
+    decode_s: float  # remaining new_tokens - 1 tokens
+    step_s: list = field(default_factory=list)  # each decode step's seconds: inter-token latency
 
     @property
     def prefill_tok_s(self) -> float:
@@ -199,7 +204,6 @@ def pick_device(device: str | None, gpu_problem) -> str:
     None, else 'cpu'; 'cuda' -> 'cuda:0'; 'cuda:N' kept when `gpu_problem` is None, else its
     one-line reason with the fix; 'cpu' kept; anything else is an error. Each caller supplies
     only how it knows a GPU is usable (torch, llama.cpp's build, the host's NVML probe)."""
-    from mindbench.errors import MindbenchError, PrecisionError
     if device in ("auto", None):
         return "cuda:0" if gpu_problem("auto") is None else "cpu"
     if device == "cpu":
@@ -225,9 +229,9 @@ class Runtime:
     # Every precision it runs, widest (most faithful) first: a precision's position is its quality
     # tier, and "at least as wide as the reference" is a position at or before the reference's.
     precisions: tuple[str, ...] = ()
-    precision_help: str = ""            # what it takes, for one-line errors ("fp32, bf16, ...")
-    requires: tuple[str, ...] = ()      # importable modules it needs
-    install_hint: str = ""              # how to get them
+    precision_help: str = ""  # what it takes, for one-line errors ("fp32, bf16, ...")
+    requires: tuple[str, ...] = ()  # importable modules it needs
+    install_hint: str = ""  # how to get them
 
     # --- precisions ------------------------------------------------------------------------------
     def normalize(self, precision: str | None) -> str | None:
@@ -300,11 +304,19 @@ class Runtime:
         `recommend`, for models nobody has measured here. Default: none."""
         return []
 
-    def estimate_cell(self, spec, precision: str, device_kind: str, *, context: int, bandwidth_gb_s: float,
-                      efficiency: float | None, batch: int = 1) -> dict:
+    def estimate_cell(
+        self,
+        spec,
+        precision: str,
+        device_kind: str,
+        *,
+        context: int,
+        bandwidth_gb_s: float,
+        efficiency: float | None,
+        batch: int = 1,
+    ) -> dict:
         """What the estimator says one measured cell should have shown (estimate_check):
         {"weights", "peak memory", "decode tok/s"}; `efficiency` None means the assumed one."""
-        from mindbench.errors import MindbenchError
         raise MindbenchError(f"no estimator for the {self.name} runtime")
 
     def recommend_exclusion(self, precision: str, hw) -> str | None:
@@ -322,14 +334,15 @@ class Runtime:
     # --- dependencies --------------------------------------------------------------------------------
     def available(self) -> bool:
         import importlib.util
+
         return all(importlib.util.find_spec(m) is not None for m in self.requires)
 
     def check_available(self) -> None:
         """One line with the install hint when a module it needs is missing."""
         if not self.available():
-            from mindbench.errors import MissingDependencyError
-            raise MissingDependencyError(f"the {self.name} runtime needs {', '.join(self.requires)}: "
-                                         f"{self.install_hint}")
+            raise MissingDependencyError(
+                f"the {self.name} runtime needs {', '.join(self.requires)}: {self.install_hint}"
+            )
 
     def __repr__(self) -> str:
         return f"<Runtime {self.name}>"

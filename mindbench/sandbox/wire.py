@@ -137,6 +137,7 @@ def _hook(pairs):
 
 class _Rules:
     """What the C JSON scanner reads from a json.JSONDecoder, without importing json (and re)."""
+
     strict = True
     object_hook = None
     object_pairs_hook = staticmethod(_hook)
@@ -168,11 +169,12 @@ def decode(raw: bytes):
 
 # --- framing: a 4-byte length, then the encoded message ------------------------------------------
 
+
 def send(fd: int, value, *, write=os.write) -> None:
     raw = encode(value)
     buf = len(raw).to_bytes(4, "big") + raw
     while buf:
-        buf = buf[write(fd, buf):]
+        buf = buf[write(fd, buf) :]
 
 
 def _read_exact(fd, n, deadline, read=os.read):
@@ -181,6 +183,7 @@ def _read_exact(fd, n, deadline, read=os.read):
         if deadline is not None:
             import select
             import time
+
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise WireError("no answer in time")

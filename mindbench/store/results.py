@@ -97,13 +97,14 @@ def read(path: str | os.PathLike, *, warn: bool = True) -> list[dict]:
                 raise ValueError("not a JSON object")
         except (ValueError, UnicodeDecodeError) as e:
             if warn:
-                print(f"mindbench: warning: skipping corrupt line {lineno} of {path} ({e})",
-                      file=sys.stderr)
+                print(f"mindbench: warning: skipping corrupt line {lineno} of {path} ({e})", file=sys.stderr)
             continue
         schema = rec.get("schema", SCHEMA)
         if isinstance(schema, int) and schema > SCHEMA:
-            raise MindbenchError(f"{path} line {lineno} has results schema {schema}, newer than this "
-                                 f"mindbench understands ({SCHEMA}); upgrade mindbench")
+            raise MindbenchError(
+                f"{path} line {lineno} has results schema {schema}, newer than this "
+                f"mindbench understands ({SCHEMA}); upgrade mindbench"
+            )
         records.append(rec)
     return records
 
@@ -115,8 +116,16 @@ def cell_key(config: dict, fingerprint: str | None) -> str:
     report use it to tell a repeat from a different experiment."""
     suites = ",".join(config.get("suites") or [])
     limit = config.get("limit")
-    parts = [config.get("model"), config.get("runtime"), config.get("precision"), config.get("device"),
-             config.get("weights", "pretrained"), suites, "all" if limit is None else limit, fingerprint]
+    parts = [
+        config.get("model"),
+        config.get("runtime"),
+        config.get("precision"),
+        config.get("device"),
+        config.get("weights", "pretrained"),
+        suites,
+        "all" if limit is None else limit,
+        fingerprint,
+    ]
     # How a chat model was asked for code (suites.CODE_PROTOCOLS) makes a different experiment;
     # keys of records from before the switch (no code_protocol) stay as they were.
     if config.get("code_protocol") and any(s.split(":")[0] == "code" for s in config.get("suites") or []):
@@ -210,28 +219,39 @@ def view(rec: dict) -> dict:
     spec = CATALOG.get(c.get("model"))
     peak, peak_src = peak_memory(mem, c.get("device"))
     v = {
-        "model": c.get("model"), "params_b": spec.params_b if spec else None,
-        "runtime": c.get("runtime"), "precision": c.get("precision"), "dtype": c.get("dtype"),
-        "device": c.get("device"), "weights": c.get("weights", "pretrained"), "fault": c.get("fault"),
-        "status": rec.get("status"), "error": rec.get("error"),
-        "fingerprint": hw.get("fingerprint"), "memory_class": hw.get("memory_class"),
+        "model": c.get("model"),
+        "params_b": spec.params_b if spec else None,
+        "runtime": c.get("runtime"),
+        "precision": c.get("precision"),
+        "dtype": c.get("dtype"),
+        "device": c.get("device"),
+        "weights": c.get("weights", "pretrained"),
+        "fault": c.get("fault"),
+        "status": rec.get("status"),
+        "error": rec.get("error"),
+        "fingerprint": hw.get("fingerprint"),
+        "memory_class": hw.get("memory_class"),
         # issue 17: speed is compared only on the same speed fingerprint, and only when usable
-        "speed_fingerprint": hw.get("speed_fingerprint"), "cpu_features": hw.get("cpu_features"),
-        "cpu_model_id": hw.get("cpu_model_id"), "gpu_ids": [[g.get("name"), g.get("compute_capability")]
-                                                            for g in hw.get("gpus") or []],
+        "speed_fingerprint": hw.get("speed_fingerprint"),
+        "cpu_features": hw.get("cpu_features"),
+        "cpu_model_id": hw.get("cpu_model_id"),
+        "gpu_ids": [[g.get("name"), g.get("compute_capability")] for g in hw.get("gpus") or []],
         "speed_verdict": speed.get("verdict"),
         "bandwidth_method": (rec.get("roofline") or {}).get("bandwidth_method"),
         "bandwidth_gb_s": _num((rec.get("roofline") or {}).get("bandwidth_gb_s")),
-        "timestamp": rec.get("timestamp"), "run_id": rec.get("run_id"),
+        "timestamp": rec.get("timestamp"),
+        "run_id": rec.get("run_id"),
         "load_s": _num((rec.get("load") or {}).get("load_s")),
-        "weights_mb": _num(mem.get("weights_mb")), "peak_mb": _num(peak), "peak_source": peak_src,
+        "weights_mb": _num(mem.get("weights_mb")),
+        "peak_mb": _num(peak),
+        "peak_source": peak_src,
         "efficiency": _num((rec.get("roofline") or {}).get("efficiency")),
         # Speed figures are comparable only at the same prompt length, decode length and threads.
         "speed_config": [c.get("prompt_tokens"), c.get("new_tokens"), c.get("threads")],
         "use": ", ".join(spec.categories) if spec else "",
         "estimated": sorted(_estimated(rec)),
         "quality": {},
-        "fidelity": rec.get("fidelity"),   # mindbench/suites/fidelity.py; None in schema-1 records
+        "fidelity": rec.get("fidelity"),  # mindbench/suites/fidelity.py; None in schema-1 records
     }
     for name in ("decode_tok_s", "prefill_tok_s", "ttft_ms"):
         mean, std, n = _figure(speed.get(name))
@@ -239,17 +259,26 @@ def view(rec: dict) -> dict:
     for suite, q in (rec.get("quality") or {}).items():
         if isinstance(q, dict):
             score, se, n, metric = quality_points(q)
-            v["quality"][suite] = {"score": score, "stderr": se, "n": n, "metric": metric,
-                                   "empty": q.get("empty_outputs") or 0, "protocol": q.get("protocol"),
-                                   "higher_is_better": higher_is_better(q), "scale": _num(q.get("scale")) or 100.0}
+            v["quality"][suite] = {
+                "score": score,
+                "stderr": se,
+                "n": n,
+                "metric": metric,
+                "empty": q.get("empty_outputs") or 0,
+                "protocol": q.get("protocol"),
+                "higher_is_better": higher_is_better(q),
+                "scale": _num(q.get("scale")) or 100.0,
+            }
     return v
 
 
 # --- one record, typed (recommend reads these; view() above is the flat form for tables) ----------
 
+
 @dataclass(frozen=True)
 class Stat:
     """A repeated measurement: mean, standard deviation, repeats (None where not measured)."""
+
     mean: float | None = None
     std: float | None = None
     n: int | None = None
@@ -259,13 +288,14 @@ class Stat:
 class Quality:
     """One suite's score: 0-100 points, its standard error in points, tasks, metric, and the
     per-task verdicts (schema 2; None in older records)."""
+
     score_pct: float | None
     stderr_pct: float | None
     n: int | None
     metric: str | None
     items: dict | None = None
     higher_is_better: bool = True
-    scale: float = 100.0          # score units per unit of an item's value (100: fractions correct)
+    scale: float = 100.0  # score units per unit of an item's value (100: fractions correct)
 
 
 @dataclass(frozen=True)
@@ -273,6 +303,7 @@ class Record:
     """A stored record read once into typed fields, units in the names. Any schema up to SCHEMA:
     a section an older record lacks reads as None (unknown), never as zero. `raw` keeps the
     stored dict for what has no field yet."""
+
     raw: dict = field(repr=False)
     schema: int
     status: str | None
@@ -282,25 +313,25 @@ class Record:
     runtime: str | None
     precision: str | None
     device: str | None
-    weights: str                     # "pretrained" or "random"
-    fault: str | None                # fault injection (tests): says nothing of the model
+    weights: str  # "pretrained" or "random"
+    fault: str | None  # fault injection (tests): says nothing of the model
     prompt_tokens: int | None
     new_tokens: int | None
-    fingerprint: str | None          # the machine (hardware.fingerprint)
+    fingerprint: str | None  # the machine (hardware.fingerprint)
     memory_class: str | None
-    speed_fingerprint: str | None    # what decides speed (issue 17); None: unknown CPU features
+    speed_fingerprint: str | None  # what decides speed (issue 17); None: unknown CPU features
     weights_mb: float | None
-    peak_mb: float | None            # the one "memory needed" figure (peak_memory)
+    peak_mb: float | None  # the one "memory needed" figure (peak_memory)
     peak_source: str | None
     decode_tok_s: Stat
     prefill_tok_s: Stat
     ttft_ms: Stat
-    speed_verdict: str | None        # ok | noisy | contended; None before issue 17
+    speed_verdict: str | None  # ok | noisy | contended; None before issue 17
     bandwidth_gb_s: float | None
-    quality: dict                    # suite -> Quality
+    quality: dict  # suite -> Quality
 
     @classmethod
-    def of(cls, rec: dict) -> "Record":
+    def of(cls, rec: dict) -> Record:
         c, hw = rec.get("config") or {}, rec.get("hardware") or {}
         mem, speed = rec.get("memory") or {}, rec.get("speed") or {}
         peak, src = peak_memory(mem, c.get("device"))
@@ -308,23 +339,40 @@ class Record:
         for suite, q in (rec.get("quality") or {}).items():
             if isinstance(q, dict):
                 score, se, n, metric = quality_points(q)
-                quality[suite] = Quality(score, se, n, metric, q.get("items"), higher_is_better(q),
-                                         _num(q.get("scale")) or 100.0)
-        return cls(raw=rec, schema=rec.get("schema", 1), status=rec.get("status"), error=rec.get("error"),
-                   timestamp=str(rec.get("timestamp") or ""), model=c.get("model"), runtime=c.get("runtime"),
-                   precision=c.get("precision"), device=c.get("device"), weights=c.get("weights") or "pretrained",
-                   fault=c.get("fault"), prompt_tokens=c.get("prompt_tokens"), new_tokens=c.get("new_tokens"),
-                   fingerprint=hw.get("fingerprint"), memory_class=hw.get("memory_class"),
-                   speed_fingerprint=hw.get("speed_fingerprint"), weights_mb=_num(mem.get("weights_mb")),
-                   peak_mb=_num(peak), peak_source=src,
-                   **{k: Stat(*_figure(speed.get(k))) for k in ("decode_tok_s", "prefill_tok_s", "ttft_ms")},
-                   speed_verdict=speed.get("verdict"),
-                   bandwidth_gb_s=_num((rec.get("roofline") or {}).get("bandwidth_gb_s")), quality=quality)
+                quality[suite] = Quality(
+                    score, se, n, metric, q.get("items"), higher_is_better(q), _num(q.get("scale")) or 100.0
+                )
+        return cls(
+            raw=rec,
+            schema=rec.get("schema", 1),
+            status=rec.get("status"),
+            error=rec.get("error"),
+            timestamp=str(rec.get("timestamp") or ""),
+            model=c.get("model"),
+            runtime=c.get("runtime"),
+            precision=c.get("precision"),
+            device=c.get("device"),
+            weights=c.get("weights") or "pretrained",
+            fault=c.get("fault"),
+            prompt_tokens=c.get("prompt_tokens"),
+            new_tokens=c.get("new_tokens"),
+            fingerprint=hw.get("fingerprint"),
+            memory_class=hw.get("memory_class"),
+            speed_fingerprint=hw.get("speed_fingerprint"),
+            weights_mb=_num(mem.get("weights_mb")),
+            peak_mb=_num(peak),
+            peak_source=src,
+            **{k: Stat(*_figure(speed.get(k))) for k in ("decode_tok_s", "prefill_tok_s", "ttft_ms")},
+            speed_verdict=speed.get("verdict"),
+            bandwidth_gb_s=_num((rec.get("roofline") or {}).get("bandwidth_gb_s")),
+            quality=quality,
+        )
 
     @property
     def speed_usable(self) -> bool:
         """May its speed be evidence? Not when its own measurement said noisy or contended."""
         from mindbench.measure.speed import usable
+
         return usable(self.raw)
 
 

@@ -20,14 +20,14 @@ CODE_TIMEOUT_S = 5.0
 # pandas and numpy need more address space than a plain function test.
 DATA_MEMORY_MB = 2048
 
+
 @dataclass(frozen=True)
 class Task:
     id: str
     suite: str
     subset: str
-    prompt: str                       # code: signature + docstring; others: the question/instruction
+    prompt: str  # code: signature + docstring; others: the question/instruction
     fields: dict = field(default_factory=dict, compare=False, hash=False)  # answer, checks, test, ...
-
 
 
 # How a chat model is asked for code. "body" (the default): the assistant turn opens with the
@@ -43,16 +43,14 @@ CODE_PROTOCOLS = ("body", "full")
 DEFAULT_CODE_PROTOCOL = "body"
 
 
-
 @dataclass
 class Request:
     """What to send the engine for one task, and how to read the answer back."""
-    prompt: str                  # rendered, ready for engine.generate
-    prefix: str                  # text the model's output continues (part of the answer)
+
+    prompt: str  # rendered, ready for engine.generate
+    prefix: str  # text the model's output continues (part of the answer)
     stop: tuple[str, ...]
     max_new_tokens: int
-
-
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,8 @@ class Metric:
     (the verdict's "value") and reports its mean in the metric's own unit (scale 1). The record
     keeps the direction and the scale, so compare, stats and recommend honour them without the
     suite being installed."""
-    name: str                    # "accuracy", "pass@1", ...: the record's quality[suite]["metric"]
+
+    name: str  # "accuracy", "pass@1", ...: the record's quality[suite]["metric"]
     higher_is_better: bool = True
     continuous: bool = False
 
@@ -83,7 +82,7 @@ class Metric:
             out = scoring.summarize_values(values, subsets, self.name)
         else:
             out = scoring.summarize(values, subsets, self.name)
-        if self.continuous or not self.higher_is_better:   # binary higher-is-better: the old layout
+        if self.continuous or not self.higher_is_better:  # binary higher-is-better: the old layout
             out.update(scale=self.scale, higher_is_better=self.higher_is_better)
         return out
 
@@ -91,6 +90,7 @@ class Metric:
 class Suite:
     """A task suite: its tasks, the request per model kind, the program its output asks to run
     (optional), the verdict, the metric. Defaults fit a plain question-and-answer suite."""
+
     name: str = ""
     metric: Metric = Metric("accuracy")
 
@@ -107,6 +107,7 @@ class Suite:
 
     def run_programs(self, programs: list[tuple[Task, object]], sandboxed: bool, workers: int) -> list:
         from mindbench.sandbox import run_many
+
         return run_many([p for _, p in programs], timeout_s=CODE_TIMEOUT_S, workers=workers, sandboxed=sandboxed)
 
     def verdict(self, task: Task, text: str, run, chat: bool) -> dict:
@@ -121,6 +122,7 @@ class Suite:
 
 class FileSuite(Suite):
     """A built-in suite: its tasks are a file in suites/, each line checked by `validate`."""
+
     file: str = ""
 
     def validate(self, path: Path, lineno: int, obj: dict, data_dir: Path) -> Task:
@@ -133,6 +135,7 @@ class FileSuite(Suite):
 
 # --- task files and subsets ---------------------------------------------------------------
 
+
 def fail(path: Path, lineno: int, msg: str):
     raise MindbenchError(f"{path}:{lineno}: {msg}; fix that line (each line of a suite file is one JSON task)")
 
@@ -141,7 +144,7 @@ def need(path, lineno, obj, key, types):
     if key not in obj:
         fail(path, lineno, f"missing key {key!r}")
     val = obj[key]
-    if not isinstance(val, types) or isinstance(val, bool):   # JSON true is not a number
+    if not isinstance(val, types) or isinstance(val, bool):  # JSON true is not a number
         names = "/".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
         fail(path, lineno, f"key {key!r} must be {names}, got {type(val).__name__}")
     if isinstance(val, str) and not val.strip():
@@ -151,7 +154,9 @@ def need(path, lineno, obj, key, types):
 
 def read_jsonl(path: Path, validate, data_dir: Path) -> list[Task]:
     if not path.is_file():
-        raise MindbenchError(f"suite file {path} is missing; restore it or point MINDBENCH_SUITES_DIR at a suites folder")
+        raise MindbenchError(
+            f"suite file {path} is missing; restore it or point MINDBENCH_SUITES_DIR at a suites folder"
+        )
     tasks, seen = [], set()
     with open(path, encoding="utf-8") as f:
         for ln, line in enumerate(f, 1):
@@ -206,5 +211,3 @@ def select(tasks: list[Task], limit: int | None) -> list[Task]:
             if queues[name] and len(picked) < limit:
                 picked.add(queues[name].pop(0).id)
     return [t for t in tasks if t.id in picked]
-
-

@@ -5,8 +5,10 @@ from __future__ import annotations
 from mindbench.suites import scoring
 from mindbench.suites.base import DEFAULT_CODE_PROTOCOL, FileSuite, Metric, Request, Task, fail, need
 
+
 class ChatSuite(FileSuite):
     """Instructions with checkable constraints: every check must hold."""
+
     name, metric = "chat", Metric("accuracy")
     file = "chat.jsonl"
 

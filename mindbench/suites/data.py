@@ -27,6 +27,7 @@ def _csv_preview(task: Task, rows: int = 5) -> tuple[str, int]:
 class DataSuite(FileSuite):
     """Questions about a CSV file: the model writes one pandas expression, the sandbox runs it
     against the real file, the number it reports is the answer."""
+
     name, metric = "data", Metric("accuracy")
     file = "data.jsonl"
 
@@ -40,8 +41,13 @@ class DataSuite(FileSuite):
         csv = data_dir / o["file"]
         if not csv.is_file():
             fail(path, ln, f"data file {csv} does not exist")
-        return Task(o["id"], "data", o["subset"], o["question"],
-                    {"file": o["file"], "path": str(csv), "ref": o["ref"], "answer": o["answer"], "tol": tol})
+        return Task(
+            o["id"],
+            "data",
+            o["subset"],
+            o["question"],
+            {"file": o["file"], "path": str(csv), "ref": o["ref"], "answer": o["answer"], "tol": tol},
+        )
 
     def build_request(self, engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL) -> Request:
         chat = engine.chat
@@ -54,9 +60,11 @@ class DataSuite(FileSuite):
         # capable model: every reference answer in suites/data.jsonl is one.
         script = f"import pandas as pd\n\ndf = pd.read_csv({name!r})\n"
         if chat:
-            user = (f"The file {name} has {nrows} rows. Its first rows are:\n```\n{preview}\n```\n"
-                    f"Question: {task.prompt}\n"
-                    f"Write Python code that reads '{name}' with pandas and puts the answer in `answer`.")
+            user = (
+                f"The file {name} has {nrows} rows. Its first rows are:\n```\n{preview}\n```\n"
+                f"Question: {task.prompt}\n"
+                f"Write Python code that reads '{name}' with pandas and puts the answer in `answer`."
+            )
             prefix = f"```python\n{script}answer ="
             return Request(engine.render(user, None) + prefix, prefix, ("\n",), 96)
         commented = "\n".join("# " + ln for ln in preview.splitlines())
@@ -66,6 +74,7 @@ class DataSuite(FileSuite):
     def program(self, task: Task, text: str, chat: bool):
         # The value of `answer` crosses the sandbox boundary as data and is compared here.
         from mindbench.sandbox.checked import Checked
+
         return Checked(text.removeprefix("```python\n") + "\n", answer="answer", packages=("pandas",))
 
     def run_programs(self, programs, sandboxed: bool, workers: int) -> list:
@@ -73,10 +82,17 @@ class DataSuite(FileSuite):
         from concurrent.futures import ThreadPoolExecutor
 
         from mindbench.sandbox import run_python
+
         def one(tp):
             t, p = tp
-            return run_python(p, timeout_s=CODE_TIMEOUT_S * 2, files={t.fields["file"]: t.fields["path"]},
-                              memory_mb=DATA_MEMORY_MB, sandboxed=sandboxed)
+            return run_python(
+                p,
+                timeout_s=CODE_TIMEOUT_S * 2,
+                files={t.fields["file"]: t.fields["path"]},
+                memory_mb=DATA_MEMORY_MB,
+                sandboxed=sandboxed,
+            )
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(one, programs))
 
@@ -86,8 +102,11 @@ class DataSuite(FileSuite):
         # text is an expression (and, for a base model, the CSV preview), so any number in it
         # would be credit the code did not earn.
         got = answer_number(run.answer) if run is not None and run.passed and run.proved else None
-        return {"correct": scoring.numbers_match(got, task.fields["answer"], task.fields["tol"]),
-                "extracted": got, "reason": run.reason if run is not None else None}
+        return {
+            "correct": scoring.numbers_match(got, task.fields["answer"], task.fields["tol"]),
+            "extracted": got,
+            "reason": run.reason if run is not None else None,
+        }
 
 
 def answer_number(value) -> float | None:

@@ -27,6 +27,7 @@ def build_request(engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL
 
 # --- scoring one output -------------------------------------------------------------------------
 
+
 def program_for(task: Task, text: str, chat: bool):
     """The program a task's output asks to run, as a sandbox `Checked` (code: the function, then
     the problem's check(); data: the pandas code, reporting `answer`), or None when the answer is
@@ -47,10 +48,21 @@ def run_programs(programs: list[tuple[Task, str]], sandboxed: bool, workers: int
     return get_suite(programs[0][0].suite).run_programs(programs, sandboxed, workers)
 
 
-def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 8, n_samples: int = 1,
-             log_samples: Path | None = None, sandboxed: bool = True, progress=None, workers: int = 2,
-             max_new_tokens: int | None = None, subset: str | None = None,
-             code_protocol: str = DEFAULT_CODE_PROTOCOL) -> dict:
+def evaluate(
+    engine,
+    suite: str,
+    *,
+    limit: int | None = None,
+    batch_size: int = 8,
+    n_samples: int = 1,
+    log_samples: Path | None = None,
+    sandboxed: bool = True,
+    progress=None,
+    workers: int = 2,
+    max_new_tokens: int | None = None,
+    subset: str | None = None,
+    code_protocol: str = DEFAULT_CODE_PROTOCOL,
+) -> dict:
     """Score `engine` on `suite` (optionally a deterministic subset of `limit` tasks).
 
     Greedy decoding by default; with n_samples > 1 each task is sampled n times at temperature
@@ -60,6 +72,7 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
     Returns the suite's score dict (docs/architecture.md, quality section).
     """
     from mindbench.runtimes.base import GenParams
+
     if n_samples < 1:
         raise MindbenchError(f"n_samples must be at least 1, got {n_samples}")
     tasks = load_suite(suite)
@@ -71,12 +84,17 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
     requests = [build_request(engine, t, code_protocol) for t in tasks]
     # Every task of a suite shares its stop strings and token budget for a given model kind, so
     # one GenParams serves every batch.
-    params = GenParams(max_new_tokens=max_new_tokens or requests[0].max_new_tokens, stop=requests[0].stop,
-                       temperature=SAMPLE_TEMPERATURE if n_samples > 1 else 0.0,
-                       batch_size=batch_size, repetition_penalty=1.0).validate()
+    params = GenParams(
+        max_new_tokens=max_new_tokens or requests[0].max_new_tokens,
+        stop=requests[0].stop,
+        temperature=SAMPLE_TEMPERATURE if n_samples > 1 else 0.0,
+        batch_size=batch_size,
+        repetition_penalty=1.0,
+    ).validate()
     flat = [(i, r) for i, r in enumerate(requests) for _ in range(n_samples)]
-    gens, texts, programs, runs, gen_s = _generate_and_run(engine, tasks, flat, params, batch_size, sandboxed,
-                                                           workers, progress)
+    gens, texts, programs, runs, gen_s = _generate_and_run(
+        engine, tasks, flat, params, batch_size, sandboxed, workers, progress
+    )
 
     metric = get_suite(suite).metric
     verdicts: list[list[float]] = [[] for _ in tasks]
@@ -84,12 +102,23 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
     for k, ((i, req), gen, text) in enumerate(zip(flat, gens, texts)):
         v = verdict(tasks[i], text, runs.get(k), engine.chat)
         verdicts[i].append(metric.item_value(v))
-        samples.append({"suite": suite, "task_id": tasks[i].id, "subset": tasks[i].subset,
-                        "sample": len(verdicts[i]) - 1, "prompt": req.prompt, "output": gen.text,
-                        "finish_reason": gen.finish_reason, "tokens": gen.tokens,
-                        "completion": text, "chat": engine.chat,   # what `mindbench score` re-scores
-                        "program": programs[k][1], **v,
-                        "stdout": runs[k].stdout[-2000:] if k in runs else None})
+        samples.append(
+            {
+                "suite": suite,
+                "task_id": tasks[i].id,
+                "subset": tasks[i].subset,
+                "sample": len(verdicts[i]) - 1,
+                "prompt": req.prompt,
+                "output": gen.text,
+                "finish_reason": gen.finish_reason,
+                "tokens": gen.tokens,
+                "completion": text,
+                "chat": engine.chat,  # what `mindbench score` re-scores
+                "program": programs[k][1],
+                **v,
+                "stdout": runs[k].stdout[-2000:] if k in runs else None,
+            }
+        )
 
     result = metric.aggregate(verdicts, [t.subset for t in tasks])
     # Per-task verdicts, so two cells scored on the same tasks pair by id (mindbench.measure.stats: McNemar,
@@ -99,14 +128,15 @@ def evaluate(engine, suite: str, *, limit: int | None = None, batch_size: int = 
     # tokens, the mark of broken numerics (Gemma 3 at fp16 overflows and writes <pad> forever).
     # Counted so a 0 score says why instead of passing for a weak model.
     result["empty_outputs"] = sum(1 for g in gens if g.finish_reason == "length" and not g.text.strip())
-    if runs:   # the isolation tier that really ran, as the sandbox reported it
+    if runs:  # the isolation tier that really ran, as the sandbox reported it
         from mindbench.sandbox import isolation_summary
+
         result["sandbox"] = isolation_summary(runs.values())
     result["gen_tokens"] = sum(g.tokens for g in gens)
     result["gen_s"] = gen_s
     protocol = get_suite(suite).protocol(engine, code_protocol)
     if protocol:
-        result["protocol"] = protocol   # compare never pairs scores of different protocols
+        result["protocol"] = protocol  # compare never pairs scores of different protocols
     if log_samples is not None:
         _log(Path(log_samples), samples, engine)
     return result
@@ -123,6 +153,7 @@ def _generate_and_run(engine, tasks, flat, params, batch_size, sandboxed, worker
     indexed like `flat`."""
     import inspect
     from concurrent.futures import ThreadPoolExecutor
+
     order = sorted(range(len(flat)), key=lambda k: len(flat[k][1].prompt))
     gens: list = [None] * len(flat)
     texts: list = [None] * len(flat)
@@ -133,7 +164,7 @@ def _generate_and_run(engine, tasks, flat, params, batch_size, sandboxed, worker
     # One program per task, `workers` at a time, as run_many ran a batch of them.
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mindbench-sandbox") as runner:
         for start in range(0, len(order), step):
-            ks = order[start:start + step]
+            ks = order[start : start + step]
             t0, finished = time.perf_counter(), []
 
             def on_result(j, g, ks=ks, t0=t0, finished=finished):
@@ -147,8 +178,14 @@ def _generate_and_run(engine, tasks, flat, params, batch_size, sandboxed, worker
                 if programs[k][1] is not None:
                     pending.append(([k], runner.submit(run_programs, [programs[k]], sandboxed, workers)))
                 if progress and each:
-                    progress("generate", start + len(finished), len(flat), tokens=tokens,
-                             seconds=gen_s + time.perf_counter() - t0)
+                    progress(
+                        "generate",
+                        start + len(finished),
+                        len(flat),
+                        tokens=tokens,
+                        seconds=gen_s + time.perf_counter() - t0,
+                    )
+
             prompts = [flat[k][1].prompt for k in ks]
             if each:
                 engine.generate(prompts, params, on_result=on_result)
@@ -174,5 +211,3 @@ def _log(path: Path, samples: list[dict], engine) -> None:
     with open(path, "a", encoding="utf-8") as f:
         for s in samples:
             f.write(json.dumps({**tag, **s}, default=str) + "\n")
-
-

@@ -5,13 +5,16 @@ from __future__ import annotations
 from mindbench.suites import scoring
 from mindbench.suites.base import DEFAULT_CODE_PROTOCOL, FileSuite, Metric, Request, Task, fail, need
 
-REASONING_SHOTS = ("Question: Kim has 3 bags with 4 marbles each. She loses 2 marbles. How many marbles does she have?\n"
-                   "Answer: 10\n\n"
-                   "Question: Is 9 an even number? Answer yes or no.\nAnswer: no\n\n")
+REASONING_SHOTS = (
+    "Question: Kim has 3 bags with 4 marbles each. She loses 2 marbles. How many marbles does she have?\n"
+    "Answer: 10\n\n"
+    "Question: Is 9 an even number? Answer yes or no.\nAnswer: no\n\n"
+)
 
 
 class ReasoningSuite(FileSuite):
     """Questions with one number or option as the answer, extracted from the reply."""
+
     name, metric = "reasoning", Metric("accuracy")
     file = "reasoning.jsonl"
 
@@ -28,8 +31,10 @@ class ReasoningSuite(FileSuite):
     def build_request(self, engine, task: Task, code_protocol: str = DEFAULT_CODE_PROTOCOL) -> Request:
         chat = engine.chat
         if chat:
-            user = (f"{task.prompt}\nThink step by step, then give the final answer on the last line "
-                    "in the form 'Answer: <answer>'.")
+            user = (
+                f"{task.prompt}\nThink step by step, then give the final answer on the last line "
+                "in the form 'Answer: <answer>'."
+            )
             return Request(engine.render(user, None), "", (), 256)
         return Request(f"{REASONING_SHOTS}Question: {task.prompt}\nAnswer:", "", ("\n\n", "\nQuestion:"), 48)
 

@@ -8,14 +8,19 @@ from mindbench.errors import MindbenchError
 from mindbench.registry import Registry
 from mindbench.suites.base import Metric, Suite
 
-SUITES_REGISTRY = Registry("suite", "mindbench.suites", {
-    "code": "mindbench.suites.code:SUITE",
-    "chat": "mindbench.suites.chat:SUITE",
-    "reasoning": "mindbench.suites.reasoning:SUITE",
-    "data": "mindbench.suites.data:SUITE",
-}, instantiate=True)
-SUITES = SUITES_REGISTRY.builtin   # the built-in suites, in order (run --suite all, the default table)
-DEFAULT_SUITE = "code"             # what `mindbench run` scores when no --suite is given
+SUITES_REGISTRY = Registry(
+    "suite",
+    "mindbench.suites",
+    {
+        "code": "mindbench.suites.code:SUITE",
+        "chat": "mindbench.suites.chat:SUITE",
+        "reasoning": "mindbench.suites.reasoning:SUITE",
+        "data": "mindbench.suites.data:SUITE",
+    },
+    instantiate=True,
+)
+SUITES = SUITES_REGISTRY.builtin  # the built-in suites, in order (run --suite all, the default table)
+DEFAULT_SUITE = "code"  # what `mindbench run` scores when no --suite is given
 
 
 def register_suite(suite: Suite) -> None:

@@ -24,8 +24,8 @@ TEXT_KEYS = ("completion", "solution", "output")  # the first one a line has is 
 class Sample:
     task: Task
     text: str
-    chat: bool        # a chat model's reply (its code may sit in a fenced block)
-    line: int         # where it came from, for the per-sample verdicts
+    chat: bool  # a chat model's reply (its code may sit in a fenced block)
+    line: int  # where it came from, for the per-sample verdicts
     raw: dict
 
 
@@ -34,14 +34,14 @@ def read_samples(path: str | Path, suite: str, tasks: list[Task]) -> tuple[list[
     skipped). A malformed line or an unknown task id is an InputError naming the line."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"samples file {path} does not exist; give a JSONL file of "
-                         '{"task_id": ..., "completion": ...} lines')
+        raise InputError(
+            f'samples file {path} does not exist; give a JSONL file of {{"task_id": ..., "completion": ...}} lines'
+        )
     by_id = {t.id: t for t in tasks}
     out, skipped, configs = [], 0, set()
 
     def bad(ln: int, msg: str):
-        raise InputError(f"{path}:{ln}: {msg}; each line is one JSON sample "
-                         '{"task_id": ..., "completion": ...}')
+        raise InputError(f'{path}:{ln}: {msg}; each line is one JSON sample {{"task_id": ..., "completion": ...}}')
 
     with open(path, encoding="utf-8") as f:
         for ln, line in enumerate(f, 1):
@@ -68,15 +68,17 @@ def read_samples(path: str | Path, suite: str, tasks: list[Task]) -> tuple[list[
             out.append(Sample(by_id[tid], text, bool(obj.get("chat", False)), ln, obj))
     if len(configs) > 1:
         names = ", ".join(sorted("/".join(str(x) for x in c) for c in configs))
-        raise InputError(f"{path} holds samples of several configurations ({names}); "
-                         "score one at a time (split the file by model)")
+        raise InputError(
+            f"{path} holds samples of several configurations ({names}); score one at a time (split the file by model)"
+        )
     if not out:
         raise InputError(f"{path} has no samples for suite {suite!r}")
     return out, skipped
 
 
-def score_samples(suite: str, samples: list[Sample], *, workers: int = 2, sandboxed: bool = True,
-                  progress=None) -> tuple[dict, list[dict]]:
+def score_samples(
+    suite: str, samples: list[Sample], *, workers: int = 2, sandboxed: bool = True, progress=None
+) -> tuple[dict, list[dict]]:
     """(the suite's score dict with per-task "items", one verdict dict per sample, in order).
     `progress(done, total)` is called as programs finish."""
     from concurrent.futures import ThreadPoolExecutor
@@ -108,5 +110,6 @@ def score_samples(suite: str, samples: list[Sample], *, workers: int = 2, sandbo
     result["samples"] = len(samples)
     if any(r is not None for r in runs):
         from mindbench.sandbox import isolation_summary
+
         result["sandbox"] = isolation_summary(runs)
     return result, verdicts

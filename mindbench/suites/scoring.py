@@ -30,7 +30,7 @@ def _prompt_header(prompt: str, entry_point: str) -> str:
     """The prompt up to the signature of entry_point: its imports and any helper functions the
     problem provides (several HumanEval problems call a helper defined in the prompt)."""
     m = re.search(rf"^def[ \t]+{re.escape(entry_point)}[ \t]*\(", prompt, re.M)
-    return prompt[:m.start()] if m else ""
+    return prompt[: m.start()] if m else ""
 
 
 def build_program(prompt: str, entry_point: str, output: str) -> str:
@@ -89,7 +89,7 @@ def heal_docstring_line(prompt: str, text: str) -> str:
     head = "```python\n" + prompt.rstrip()
     if not text.startswith(head):
         return text
-    rest = text[len(head):]
+    rest = text[len(head) :]
     first = rest.split("\n", 1)[0].strip()
     if not first or first.startswith(("#", ";")):
         return text
@@ -109,6 +109,7 @@ def test_program(program: str, test: str, entry_point: str) -> str:
 
 
 # --- chat: declarative instruction checks -------------------------------------------------------
+
 
 def _words(text: str) -> list[str]:
     return text.split()
@@ -132,7 +133,7 @@ def _json_object(text: str):
     """The JSON object in text: the whole text, a fenced block, or the outermost {...} span."""
     candidates = [text.strip()] + fenced_blocks(text, ("json", ""))
     if "{" in text and "}" in text:
-        candidates.append(text[text.index("{"): text.rindex("}") + 1])
+        candidates.append(text[text.index("{") : text.rindex("}") + 1])
     for c in candidates:
         try:
             obj = json.loads(c)
@@ -158,9 +159,18 @@ CHECKS = {
     "min_sentences": (("value",), lambda t, c: len(_sentences(t)) >= c["value"]),
     "lines": (("value",), lambda t, c: len(_nonempty_lines(t)) == c["value"]),
     "max_lines": (("value",), lambda t, c: 1 <= len(_nonempty_lines(t)) <= c["value"]),
-    "paragraphs": (("value",), lambda t, c: len([p for p in re.split(r"\n\s*\n", t.strip()) if p.strip()]) == c["value"]),
-    "bullets": (("value",), lambda t, c: sum(bool(re.match(r"\s*[-*•]\s+\S", ln)) for ln in t.splitlines()) == c["value"]),
-    "numbered": (("value",), lambda t, c: sum(bool(re.match(r"\s*\d+[.)]\s+\S", ln)) for ln in t.splitlines()) == c["value"]),
+    "paragraphs": (
+        ("value",),
+        lambda t, c: len([p for p in re.split(r"\n\s*\n", t.strip()) if p.strip()]) == c["value"],
+    ),
+    "bullets": (
+        ("value",),
+        lambda t, c: sum(bool(re.match(r"\s*[-*•]\s+\S", ln)) for ln in t.splitlines()) == c["value"],
+    ),
+    "numbered": (
+        ("value",),
+        lambda t, c: sum(bool(re.match(r"\s*\d+[.)]\s+\S", ln)) for ln in t.splitlines()) == c["value"],
+    ),
     "json_keys": (("keys",), lambda t, c: (o := _json_object(t)) is not None and all(k in o for k in c["keys"])),
     "include_words": (("words",), lambda t, c: all(_has_word(t, w) for w in c["words"])),
     "avoid_words": (("words",), lambda t, c: not any(_has_word(t, w) for w in c["words"])),
@@ -205,7 +215,7 @@ def _parse_number(s: str) -> float | None:
 
 def _final_segment(text: str) -> tuple[str, bool]:
     marks = list(_MARKER.finditer(text))
-    return (text[marks[-1].end():], True) if marks else (text, False)
+    return (text[marks[-1].end() :], True) if marks else (text, False)
 
 
 def extract_number(text: str) -> float | None:
@@ -228,8 +238,9 @@ def extract_option(text: str, options: list[str]) -> str | None:
     segment, marked = _final_segment(text)
 
     def hits(s: str) -> list[tuple[int, str]]:
-        return sorted((m.start(), opt) for opt in options
-                      for m in re.finditer(rf"(?<!\w){re.escape(opt)}(?!\w)", s, re.I))
+        return sorted(
+            (m.start(), opt) for opt in options for m in re.finditer(rf"(?<!\w){re.escape(opt)}(?!\w)", s, re.I)
+        )
 
     after = hits(segment) if marked else []
     if after:
@@ -260,6 +271,7 @@ def last_printed_number(stdout: str) -> float | None:
 
 
 # --- metrics ------------------------------------------------------------------------------------
+
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k from n samples of which c pass: 1 - C(n-c, k) / C(n, k) (Chen et al. 2021),
@@ -294,8 +306,14 @@ def summarize(verdicts: list[list[bool]], subsets: list[str], metric: str) -> di
     n_samples = min((len(v) for v in verdicts), default=1)
     per_task = [sum(v) / len(v) for v in verdicts]
     value, err = mean_stderr(per_task)
-    out = {"score": round(100 * value, 2), "metric": metric, "value": value, "stderr": err,
-           "n": len(verdicts), "subsets": {}}
+    out = {
+        "score": round(100 * value, 2),
+        "metric": metric,
+        "value": value,
+        "stderr": err,
+        "n": len(verdicts),
+        "subsets": {},
+    }
     for name in sorted(set(subsets)):
         vals = [p for p, s in zip(per_task, subsets) if s == name]
         v, e = mean_stderr(vals)
@@ -316,9 +334,17 @@ def summarize_values(values: list[list[float]], subsets: list[str], metric: str)
     is in the metric's own unit (no 0-100 scaling)."""
     per_item = [sum(v) / len(v) for v in values]
     from mindbench.measure.stats import bootstrap_ci
+
     value, err = mean_stderr(per_item)
-    out = {"score": value, "metric": metric, "value": value, "stderr": err, "n": len(values),
-           "ci95": list(bootstrap_ci(per_item)), "subsets": {}}
+    out = {
+        "score": value,
+        "metric": metric,
+        "value": value,
+        "stderr": err,
+        "n": len(values),
+        "ci95": list(bootstrap_ci(per_item)),
+        "subsets": {},
+    }
     for name in sorted(set(subsets)):
         vals = [p for p, s in zip(per_item, subsets) if s == name]
         v, e = mean_stderr(vals)

@@ -20,7 +20,7 @@ death becomes a `crashed` row with the reason, and the sweep goes on.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from mindbench.errors import MindbenchError
 from mindbench.sweep.harness import DEFAULT_TIMEOUT_S, Executor
@@ -31,14 +31,22 @@ INSTALL = "pip install 'mindbench[ray]' (or: pip install 'ray>=2.9')"
 def _run_cell_on_node(cell: dict, timeout_s: float | None, env: dict | None) -> dict:
     """Body of the Ray task: the local executor, on whichever node Ray picked."""
     from mindbench.sweep.harness import LocalExecutor
+
     return next(iter(LocalExecutor(timeout_s=timeout_s, env=env).run([cell])))
 
 
 class RayExecutor(Executor):
     name = "ray"
 
-    def __init__(self, *, address: str | None = None, timeout_s: float | None = DEFAULT_TIMEOUT_S,
-                 env: dict | None = None, cpus_per_cell: float | None = None, max_retries: int = 1):
+    def __init__(
+        self,
+        *,
+        address: str | None = None,
+        timeout_s: float | None = DEFAULT_TIMEOUT_S,
+        env: dict | None = None,
+        cpus_per_cell: float | None = None,
+        max_retries: int = 1,
+    ):
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -51,13 +59,21 @@ class RayExecutor(Executor):
 
     def _connect(self):
         import ray
+
         if not ray.is_initialized():
             try:
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                         ignore_reinit_error=True, configure_logging=False)
+                ray.init(
+                    address=self.address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    ignore_reinit_error=True,
+                    configure_logging=False,
+                )
             except ConnectionError as e:
-                raise MindbenchError(f"cannot connect to the Ray cluster at {self.address}: {e}; start it with "
-                                     f"`ray start --head` or fix --ray-address") from None
+                raise MindbenchError(
+                    f"cannot connect to the Ray cluster at {self.address}: {e}; start it with "
+                    f"`ray start --head` or fix --ray-address"
+                ) from None
         return ray
 
     def _resources(self, ray, cell: dict) -> dict:
@@ -69,8 +85,13 @@ class RayExecutor(Executor):
             cpus = max(sizes) if sizes else 1
         return {"num_cpus": cpus}
 
-    def run(self, cells: list[dict], *, prepare: Callable[[dict], dict] | None = None,
-            on_event: Callable[[dict, dict], None] | None = None) -> Iterator[dict]:
+    def run(
+        self,
+        cells: list[dict],
+        *,
+        prepare: Callable[[dict], dict] | None = None,
+        on_event: Callable[[dict, dict], None] | None = None,
+    ) -> Iterator[dict]:
         if not cells:
             return
         ray = self._connect()
@@ -91,8 +112,14 @@ class RayExecutor(Executor):
                 cell = pending.pop(ref)
                 try:
                     yield ray.get(ref)
-                except (rex.WorkerCrashedError, rex.NodeDiedError, rex.RayTaskError, rex.TaskCancelledError,
-                        rex.ObjectLostError, rex.OwnerDiedError) as e:
+                except (
+                    rex.WorkerCrashedError,
+                    rex.NodeDiedError,
+                    rex.RayTaskError,
+                    rex.TaskCancelledError,
+                    rex.ObjectLostError,
+                    rex.OwnerDiedError,
+                ) as e:
                     yield self._crashed(cell, e)
         finally:
             for ref in pending:  # the driver stopped early (Ctrl-C): don't leave cells running
@@ -101,9 +128,12 @@ class RayExecutor(Executor):
     def _crashed(self, cell: dict, e: BaseException) -> dict:
         from mindbench.sweep.harness import _host_info
         from mindbench.sweep.worker import new_record
+
         hw, sw = _host_info()
         first = (str(e).strip().splitlines() or [""])[0][:300]
         rec = new_record(cell, hw, sw)
-        rec.update(status="crashed", error=f"the Ray worker running this cell died "
-                                           f"{self.max_retries + 1} times ({type(e).__name__}: {first})")
+        rec.update(
+            status="crashed",
+            error=f"the Ray worker running this cell died {self.max_retries + 1} times ({type(e).__name__}: {first})",
+        )
         return rec

@@ -29,25 +29,26 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
-from mindbench.store import results
-from mindbench.registry import Registry
 from mindbench.errors import InputError, MindbenchError
+from mindbench.registry import Registry
 from mindbench.runtimes import DEFAULT_RUNTIME
+from mindbench.store import results
 from mindbench.suites import DEFAULT_SUITE, SUITES
 
-SUITE_CHOICES = SUITES   # the one list of suites lives in suites.py
+SUITE_CHOICES = SUITES  # the one list of suites lives in suites.py
 # The full-precision baseline plus both bitsandbytes precisions. fp16 on GPUs; on a CPU fp32,
 # because CPUs have no fast fp16 matmul: fp16 there is emulated and prefills several times slower
 # than fp32, which would make the quick default run slow and say nothing a CPU user can use.
-DEFAULT_LIMIT = 10          # tasks per suite in a quick run; --full runs every task
+DEFAULT_LIMIT = 10  # tasks per suite in a quick run; --full runs every task
 DEFAULT_TIMEOUT_S = 3600.0  # per cell; --full multiplies it (a whole suite on a CPU takes hours)
 
 
 # --- executors --------------------------------------------------------------------------------
+
 
 class Executor:
     """Runs cells and yields one finished record per cell, in completion order.
@@ -59,8 +60,13 @@ class Executor:
 
     name = "base"
 
-    def run(self, cells: list[dict], *, prepare: Callable[[dict], dict] | None = None,
-            on_event: Callable[[dict, dict], None] | None = None) -> Iterator[dict]:
+    def run(
+        self,
+        cells: list[dict],
+        *,
+        prepare: Callable[[dict], dict] | None = None,
+        on_event: Callable[[dict, dict], None] | None = None,
+    ) -> Iterator[dict]:
         raise NotImplementedError
 
 
@@ -83,6 +89,7 @@ class LocalExecutor(Executor):
 
     def run(self, cells, *, prepare=None, on_event=None):
         from mindbench.paths import remove_stale_temp_dirs
+
         remove_stale_temp_dirs("cell")  # those of a sweep that was killed (-9 runs no cleanup)
         hw, sw = _host_info()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="mindbench-cell")
@@ -106,6 +113,7 @@ class LocalExecutor(Executor):
         cell = prepare(cell) if prepare else cell
         t0 = time.perf_counter()
         from mindbench.paths import temp_prefix
+
         with tempfile.TemporaryDirectory(prefix=temp_prefix("cell")) as tmp:
             cfg_path, out_path, log_path = (os.path.join(tmp, n) for n in ("cell.json", "record.json", "worker.log"))
             with open(cfg_path, "w") as f:
@@ -114,9 +122,14 @@ class LocalExecutor(Executor):
             with open(log_path, "wb") as log:
                 # start_new_session: the worker leads its own process group, so a timeout kills
                 # it and anything it started (sandboxed programs, tokenizer threads) at once.
-                proc = subprocess.Popen([sys.executable, "-m", "mindbench.sweep.worker", cfg_path, out_path],
-                                        stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                        env=env, start_new_session=True)
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "mindbench.sweep.worker", cfg_path, out_path],
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,
+                )
             with self._lock:
                 self._live[proc.pid] = proc
             reader = threading.Thread(target=_read_events, args=(proc.stdout, cell, on_event), daemon=True)
@@ -140,6 +153,7 @@ class LocalExecutor(Executor):
             else:
                 status, error = "crashed", _describe_exit(proc.returncode, log_path)
         from mindbench.sweep.worker import new_record
+
         rec = new_record(cell, hw, sw)
         rec.update(status=status, error=error, duration_s=round(time.perf_counter() - t0, 2))
         return rec
@@ -194,10 +208,14 @@ def _last_line(path: str) -> str:
 
 # Executors by name -> "module:class", in the one registry type (plug-ins: entry points in the
 # group `mindbench.executors`). A missing module gives a one-line error with its install command.
-EXECUTORS = Registry("executor", "mindbench.executors", {
-    "local": "mindbench.sweep.harness:LocalExecutor",
-    "ray": "mindbench.sweep.executor_ray:RayExecutor",
-})
+EXECUTORS = Registry(
+    "executor",
+    "mindbench.executors",
+    {
+        "local": "mindbench.sweep.harness:LocalExecutor",
+        "ray": "mindbench.sweep.executor_ray:RayExecutor",
+    },
+)
 _EXECUTOR_INSTALL = {"ray": "pip install 'mindbench[ray]'"}
 
 
@@ -208,8 +226,9 @@ def get_executor(name: str, **kwargs) -> Executor:
         cls = EXECUTORS.get(name)
     except (ImportError, AttributeError) as e:
         install = _EXECUTOR_INSTALL.get(name)
-        raise MindbenchError(f"the {name} executor is not available here ({e})"
-                             + (f": {install}" if install else "")) from None
+        raise MindbenchError(
+            f"the {name} executor is not available here ({e})" + (f": {install}" if install else "")
+        ) from None
     return cls(**kwargs)
 
 
@@ -222,6 +241,7 @@ def _host_info() -> tuple[dict, dict]:
     """Hardware and software of this machine, detected once per process."""
     if not _HOST:
         from mindbench.models.fingerprint import hardware, software
+
         _HOST["hw"], _HOST["sw"] = hardware(), software()
     return _HOST["hw"], _HOST["sw"]
 
@@ -238,22 +258,44 @@ def resolve_device(device: str, hw: dict) -> str:
         if hw.get("cuda_available") or hw.get("gpus"):
             try:
                 import torch  # NVML sees a GPU, but this torch build must be able to use it
+
                 return None if torch.cuda.is_available() else "no usable GPU"
             except ImportError:
                 return "no torch"
         return "no GPU"
+
     return pick_device(device, problem)
 
 
-def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[str] = (DEFAULT_RUNTIME,),
-         suites: Iterable[str] = (DEFAULT_SUITE,), *, device: str = "cpu", no_weights: bool = False,
-         limit: int | None = DEFAULT_LIMIT, repeats: int = 3, prompt_tokens: int = 256, new_tokens: int = 64,
-         batch_size: int = 8, seed: int = 0, run_id: str | None = None, log_samples: str | None = None,
-         sandboxed: bool = True, cache_dir: str | None = None, fingerprint: str | None = None,
-         threads: int | None = None, code_protocol: str | None = None, fidelity: bool | None = None,
-         fidelity_tokens: int | None = None, speed_ci: float | None = None, speed_max_s: float | None = None,
-         llama_bench: bool = False, endpoints: Iterable[str] | None = None,
-         api_key_env: str | None = None) -> list[dict]:
+def plan(
+    models: Iterable[str],
+    precisions: Iterable[str],
+    runtimes: Iterable[str] = (DEFAULT_RUNTIME,),
+    suites: Iterable[str] = (DEFAULT_SUITE,),
+    *,
+    device: str = "cpu",
+    no_weights: bool = False,
+    limit: int | None = DEFAULT_LIMIT,
+    repeats: int = 3,
+    prompt_tokens: int = 256,
+    new_tokens: int = 64,
+    batch_size: int = 8,
+    seed: int = 0,
+    run_id: str | None = None,
+    log_samples: str | None = None,
+    sandboxed: bool = True,
+    cache_dir: str | None = None,
+    fingerprint: str | None = None,
+    threads: int | None = None,
+    code_protocol: str | None = None,
+    fidelity: bool | None = None,
+    fidelity_tokens: int | None = None,
+    speed_ci: float | None = None,
+    speed_max_s: float | None = None,
+    llama_bench: bool = False,
+    endpoints: Iterable[str] | None = None,
+    api_key_env: str | None = None,
+) -> list[dict]:
     """The cells of a sweep, each a complete worker config with its key. fidelity=None: on for
     pretrained weights (mindbench/suites/fidelity.py), off for random ones and for runtimes that
     cannot give full next-token distributions (served models). A served-model runtime (openai)
@@ -261,21 +303,39 @@ def plan(models: Iterable[str], precisions: Iterable[str], runtimes: Iterable[st
     from dataclasses import replace
 
     from mindbench.sweep.cellspec import CellSpec, SuiteChoice
-    choices = () if no_weights else tuple(SuiteChoice.parse(s) for s in suites)   # split once, here
+
+    choices = () if no_weights else tuple(SuiteChoice.parse(s) for s in suites)  # split once, here
     cells = []
     for model in models:
         for runtime, endpoint, spec, logprobs in _targets(model, runtimes, endpoints):
             for precision in runtime_precisions(runtime, spec, precisions):
-                cell = CellSpec(model=spec.id, runtime=runtime, precision=precision, device=device,
-                                weights="random" if no_weights else "pretrained", suites=choices, limit=limit,
-                                repeats=repeats, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
-                                batch_size=batch_size, seed=seed, run_id=run_id, log_samples=log_samples,
-                                sandboxed=sandboxed, cache_dir=cache_dir, threads=threads,
-                                fidelity=logprobs and ((not no_weights) if fidelity is None
-                                                       else bool(fidelity and not no_weights)),
-                                fidelity_tokens=fidelity_tokens, speed_ci=speed_ci, speed_max_s=speed_max_s,
-                                llama_bench=llama_bench, code_protocol=code_protocol or None, endpoint=endpoint,
-                                api_key_env=api_key_env if endpoint else None)
+                cell = CellSpec(
+                    model=spec.id,
+                    runtime=runtime,
+                    precision=precision,
+                    device=device,
+                    weights="random" if no_weights else "pretrained",
+                    suites=choices,
+                    limit=limit,
+                    repeats=repeats,
+                    prompt_tokens=prompt_tokens,
+                    new_tokens=new_tokens,
+                    batch_size=batch_size,
+                    seed=seed,
+                    run_id=run_id,
+                    log_samples=log_samples,
+                    sandboxed=sandboxed,
+                    cache_dir=cache_dir,
+                    threads=threads,
+                    fidelity=logprobs and ((not no_weights) if fidelity is None else bool(fidelity and not no_weights)),
+                    fidelity_tokens=fidelity_tokens,
+                    speed_ci=speed_ci,
+                    speed_max_s=speed_max_s,
+                    llama_bench=llama_bench,
+                    code_protocol=code_protocol or None,
+                    endpoint=endpoint,
+                    api_key_env=api_key_env if endpoint else None,
+                )
                 cell = replace(cell, cell=results.cell_key(cell.to_dict(), fingerprint))
                 # the executors pass the serialized form on, as the worker's job file
                 cells.append(cell.to_dict())
@@ -289,11 +349,12 @@ def _targets(model: str, runtimes: Iterable[str], endpoints: Iterable[str] | Non
     here, before any process starts)."""
     from mindbench.models.catalog import ModelSpec, resolve
     from mindbench.runtimes import get_runtime
+
     spec = None
     for runtime in runtimes:
         try:
             rt = get_runtime(runtime)
-        except MindbenchError:   # an unknown runtime: its cells become visible error rows
+        except MindbenchError:  # an unknown runtime: its cells become visible error rows
             rt = None
         logprobs = getattr(rt, "full_logprobs", True)
         if getattr(rt, "takes_endpoint", False):
@@ -308,6 +369,7 @@ def default_precisions(runtimes: Iterable[str], device: str) -> list[str]:
     """The precisions a sweep measures when none are given: each runtime's own for `device`, in
     order, without repeats (a runtime with none, like llama.cpp, picks per model in plan)."""
     from mindbench.runtimes import get_runtime
+
     out: list[str] = []
     for rt in runtimes:
         out += [p for p in get_runtime(rt).default_precisions(device) if p not in out]
@@ -323,19 +385,33 @@ def runtime_precisions(runtime: str, spec, precisions: Iterable[str]) -> list[st
     cells that can only fail. A list with nothing for a runtime is kept as given, so a wrong
     precision still becomes a visible `skipped` row rather than silently vanishing."""
     from mindbench.runtimes import get_runtime
+
     try:
         return get_runtime(runtime).select_precisions(spec, precisions)
-    except InputError:       # a precision the runtime cannot give this model: exit 2 before any cell
+    except InputError:  # a precision the runtime cannot give this model: exit 2 before any cell
         raise
-    except MindbenchError:   # an unknown runtime: its cells become visible error rows
+    except MindbenchError:  # an unknown runtime: its cells become visible error rows
         return list(precisions)
 
 
 # --- the sweep --------------------------------------------------------------------------------
 
-def sweep(models, precisions, runtimes=(DEFAULT_RUNTIME,), suites=(DEFAULT_SUITE,), *, out: str | os.PathLike,
-          resume: bool = False, executor: str | Executor = "local", timeout_s: float | None = DEFAULT_TIMEOUT_S,
-          device: str = "auto", progress: bool | None = None, env: dict | None = None, **plan_kw) -> list[dict]:
+
+def sweep(
+    models,
+    precisions,
+    runtimes=(DEFAULT_RUNTIME,),
+    suites=(DEFAULT_SUITE,),
+    *,
+    out: str | os.PathLike,
+    resume: bool = False,
+    executor: str | Executor = "local",
+    timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    device: str = "auto",
+    progress: bool | None = None,
+    env: dict | None = None,
+    **plan_kw,
+) -> list[dict]:
     """Run the sweep and return one record per planned cell (records found by --resume included),
     in plan order. Every new record is appended to `out` the moment its cell finishes."""
     for name in suites:  # a broken suite file is an error now, never a stored `skipped` row
@@ -343,8 +419,9 @@ def sweep(models, precisions, runtimes=(DEFAULT_RUNTIME,), suites=(DEFAULT_SUITE
     hw, _ = _host_info()
     dev = resolve_device(device, hw)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    cells = plan(models, precisions, runtimes, suites, device=dev, run_id=run_id,
-                 fingerprint=hw.get("fingerprint"), **plan_kw)
+    cells = plan(
+        models, precisions, runtimes, suites, device=dev, run_id=run_id, fingerprint=hw.get("fingerprint"), **plan_kw
+    )
     previous: dict[str, dict] = {}
     if resume and Path(out).exists():
         for r in results.read(out):  # latest final record per key
@@ -363,6 +440,7 @@ def sweep(models, precisions, runtimes=(DEFAULT_RUNTIME,), suites=(DEFAULT_SUITE
         return {**cell, "bandwidth_gb_s": bandwidth.get(cell["device"])}
 
     from mindbench.sweep.progress import Progress
+
     bars = Progress(len(cells), done=len(cells) - len(todo), enabled=progress)
 
     def on_event(cell: dict, ev: dict) -> None:
@@ -387,8 +465,9 @@ def sweep(models, precisions, runtimes=(DEFAULT_RUNTIME,), suites=(DEFAULT_SUITE
     by_key = {**previous, **new}
     ordered, used = [], set()
     for c in cells:
-        rec = by_key.get(c["cell"]) or next((r for k, r in new.items() if k not in used
-                                             and k.rsplit("|", 1)[0] == c["cell"].rsplit("|", 1)[0]), None)
+        rec = by_key.get(c["cell"]) or next(
+            (r for k, r in new.items() if k not in used and k.rsplit("|", 1)[0] == c["cell"].rsplit("|", 1)[0]), None
+        )
         if rec is not None:
             used.add(rec.get("cell"))
             ordered.append(rec)
@@ -402,19 +481,24 @@ def _took(seconds: float) -> str:
 
 # --- checking the user's values (mindbench/cli/run.py, before anything starts) ---------------
 
+
 def _check_suite(name: str, load: bool = True) -> None:
     """A suite name, or suite:subset (e.g. code:easy), that exists and whose file loads and
     validates (an empty or broken file is an error now, never a `skipped` row that --resume
     would then count as done); checked before any cell starts."""
-    from mindbench.sweep.cellspec import SuiteChoice
     from mindbench.suites import suite_names
+    from mindbench.sweep.cellspec import SuiteChoice
+
     choice = SuiteChoice.parse(name)
     base, subset = choice.name, choice.subset
-    if base not in suite_names():   # built-in and plug-in suites
-        raise MindbenchError(f"unknown suite {base!r}; choose from {', '.join(suite_names())} "
-                             f"(or suite:subset, e.g. code:easy), all or none")
+    if base not in suite_names():  # built-in and plug-in suites
+        raise MindbenchError(
+            f"unknown suite {base!r}; choose from {', '.join(suite_names())} "
+            f"(or suite:subset, e.g. code:easy), all or none"
+        )
     if load or subset:
         from mindbench.suites import load_suite, only_subset
+
         tasks = load_suite(base)
         if subset:
             only_subset(tasks, base, subset)
@@ -431,8 +515,7 @@ def _check_out(out: Path) -> None:
             with open(out, "a", encoding="utf-8"):
                 pass
         except OSError as e:
-            raise InputError(f"--out {out} cannot be appended to ({e.strerror or e}); "
-                             f"choose a writable file") from None
+            raise InputError(f"--out {out} cannot be appended to ({e.strerror or e}); choose a writable file") from None
         return
     parent = out.parent
     while not parent.exists() and parent != parent.parent:
@@ -442,42 +525,50 @@ def _check_out(out: Path) -> None:
     try:  # a throw-away folder where the store (and its missing folders) would be made
         os.rmdir(tempfile.mkdtemp(prefix=".mindbench-probe-", dir=parent))
     except OSError as e:
-        raise InputError(f"--out {out}: cannot create files in {parent} ({e.strerror or e}); "
-                         f"choose a writable place") from None
+        raise InputError(
+            f"--out {out}: cannot create files in {parent} ({e.strerror or e}); choose a writable place"
+        ) from None
 
 
 def _check_precisions(precs: list[str], rts: list[str]) -> None:
     """Every runtime known, every precision meaningful to at least one chosen runtime."""
     from mindbench.runtimes import get_runtime, runtime_names
+
     for rt in rts:
         if rt not in runtime_names():
             raise InputError(f"unknown runtime {rt!r}; choose from {', '.join(runtime_names())}")
-        try:   # its packages, named with the install command, before any cell starts
+        try:  # its packages, named with the install command, before any cell starts
             get_runtime(rt).check_available()
         except MindbenchError as e:
             raise InputError(f"--runtimes {rt}: {e.message}") from None
     for p in precs:
         if not any(get_runtime(rt).takes(p) for rt in rts):
-            others = [o for o in runtime_names() if o not in rts]   # where it might belong
-            raise InputError(f"precision {p!r} means nothing to --runtimes {','.join(rts)}: " +
-                             "; ".join([f"{rt} takes {get_runtime(rt).precision_help}" for rt in rts] +
-                                       [f"{o} (--runtimes {o}) takes {get_runtime(o).precision_help}"
-                                        for o in others]))
+            others = [o for o in runtime_names() if o not in rts]  # where it might belong
+            raise InputError(
+                f"precision {p!r} means nothing to --runtimes {','.join(rts)}: "
+                + "; ".join(
+                    [f"{rt} takes {get_runtime(rt).precision_help}" for rt in rts]
+                    + [f"{o} (--runtimes {o}) takes {get_runtime(o).precision_help}" for o in others]
+                )
+            )
 
 
 def _validate_run(suites: list[str], models: list[str], out: Path, executor: str, no_weights: bool) -> None:
     """The user's values for `mindbench run` (precisions: _check_precisions), before any process
     starts or model loads; each problem is one line and exit 2."""
     from mindbench.models.catalog import resolve
+
     try:
         for name in suites:
             _check_suite(name, load=not no_weights)
         for m in models:
             from mindbench.sweep.preflight import _check_path
-            _check_path(m)   # "./x does not exist", not "unknown model './x'"
+
+            _check_path(m)  # "./x does not exist", not "unknown model './x'"
             spec = resolve(m)
             if spec.source == "local" and not no_weights and os.path.isdir(spec.path):
                 from mindbench.runtimes.transformers.loading import check_local_folder  # light: no torch
+
                 check_local_folder(Path(spec.path))
         if executor not in EXECUTORS:
             raise InputError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS.names())}")

@@ -23,7 +23,7 @@ import os
 
 from mindbench.errors import InputError, MindbenchError
 
-PROBE_TIMEOUT_S = 3.0   # one HEAD to the Hub: answered in well under a second when it is reachable
+PROBE_TIMEOUT_S = 3.0  # one HEAD to the Hub: answered in well under a second when it is reachable
 
 
 def _looks_like_path(name: str) -> bool:
@@ -37,13 +37,16 @@ def _check_path(name: str) -> None:
     path = os.path.expanduser(name)
     if _looks_like_path(name) and not os.path.exists(path):
         what = "GGUF file" if name.lower().endswith(".gguf") else "model folder"
-        raise InputError(f"{what} {name} does not exist: give an existing model folder (config.json, weights, "
-                         f"tokenizer) or .gguf file, or a Hub id (org/name)")
+        raise InputError(
+            f"{what} {name} does not exist: give an existing model folder (config.json, weights, "
+            f"tokenizer) or .gguf file, or a Hub id (org/name)"
+        )
 
 
 def check_repo_id(repo: str) -> None:
     """huggingface_hub's rules for a repo id (length, characters), without any request."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
+
     try:
         validate_repo_id(repo)
     except HFValidationError as e:
@@ -56,9 +59,11 @@ def check_repo_id(repo: str) -> None:
 
 def _cached(repo: str, filename: str | None) -> bool:
     from mindbench.models import hub
+
     if filename is None:
         return hub.cached_snapshot(repo) is not None
     from huggingface_hub import try_to_load_from_cache
+
     return isinstance(try_to_load_from_cache(repo, filename), str)
 
 
@@ -68,23 +73,26 @@ def check_hub(spec, repo: str, filename: str | None, *, timeout_s: float = PROBE
         return
     from mindbench.models import hub
     from mindbench.tokens import resolve_token
+
     token, _ = resolve_token()
     if getattr(spec, "gated", False) and not token and repo == spec.repo:
-        raise InputError(hub.gated_message(repo))   # no request needed: it cannot be had without one
+        raise InputError(hub.gated_message(repo))  # no request needed: it cannot be had without one
     try:
         hub.probe(repo, filename, token=token, timeout_s=timeout_s)
     except MindbenchError as e:
         raise InputError(e.message) from None
 
 
-def check_models(models, runtimes, precisions, *, no_weights: bool = False, local: bool = True,
-                 timeout_s: float = PROBE_TIMEOUT_S) -> None:
+def check_models(
+    models, runtimes, precisions, *, no_weights: bool = False, local: bool = True, timeout_s: float = PROBE_TIMEOUT_S
+) -> None:
     """Every (model, runtime) of a sweep can be had; the first that cannot raises InputError
     (exit 2). `local`: cells run on this machine, so its cache and network decide."""
     from mindbench.models.catalog import availability, resolve
     from mindbench.runtimes import get_runtime
+
     rts = [get_runtime(r) for r in runtimes]
-    rts = [rt for rt in rts if not getattr(rt, "takes_endpoint", False)]   # served: checked by their own preflight
+    rts = [rt for rt in rts if not getattr(rt, "takes_endpoint", False)]  # served: checked by their own preflight
     if not rts:
         return
     for name in models:
@@ -95,13 +103,14 @@ def check_models(models, runtimes, precisions, *, no_weights: bool = False, loca
             raise InputError(e.message) from None
         if spec.source == "hub":
             check_repo_id(spec.repo)
-        if no_weights or not local:   # random weights: nothing to download; elsewhere: their cache decides
+        if no_weights or not local:  # random weights: nothing to download; elsewhere: their cache decides
             continue
         if spec.source == "packaged":
             ok, why = availability(spec)
             if not ok:
-                raise InputError(f"model {spec.id!r} is {why}" if why.startswith("not installed")
-                                 else f"model {spec.id!r}: {why}")
+                raise InputError(
+                    f"model {spec.id!r} is {why}" if why.startswith("not installed") else f"model {spec.id!r}: {why}"
+                )
         for rt in rts:
             try:
                 wanted = rt.select_precisions(spec, precisions) if precisions else [None]

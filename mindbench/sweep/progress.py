@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 # The record's stage breakdown, in the order a cell runs them (worker.STAGE_KEYS writes them).
 TIMING_ORDER = ("bandwidth", "fidelity_reference", "load", "speed", "fidelity", "generation", "execution")
@@ -44,10 +44,10 @@ def timings_text(timings: dict | None) -> str:
     """'load 3.1 s, speed 20.0 s, ...' from a record's timings_s (empty for older records)."""
     if not timings:
         return ""
-    keys = [k for k in TIMING_ORDER if timings.get(k)] + \
-           [k for k in timings if k not in TIMING_ORDER and k != "total" and timings.get(k)]
-    return ", ".join(f"{k.replace('_', ' ')} {timings[k]:.1f} s" for k in keys
-                     if isinstance(timings[k], (int, float)))
+    keys = [k for k in TIMING_ORDER if timings.get(k)] + [
+        k for k in timings if k not in TIMING_ORDER and k != "total" and timings.get(k)
+    ]
+    return ", ".join(f"{k.replace('_', ' ')} {timings[k]:.1f} s" for k in keys if isinstance(timings[k], (int, float)))
 
 
 class _Cell:
@@ -56,10 +56,10 @@ class _Cell:
     def __init__(self, cell: dict, index: int, now: float):
         self.cell, self.index, self.started = cell, index, now
         self.phase, self.phase_started, self.phase_eta = "starting", now, None
-        self.sub = None                       # a suite's stage: generate / execute
+        self.sub = None  # a suite's stage: generate / execute
         self.done = self.total = None
         self.tok_s = None
-        self.plan: dict[str, float] = {}      # phase -> estimated seconds (worker's)
+        self.plan: dict[str, float] = {}  # phase -> estimated seconds (worker's)
         self.seen: list[str] = []
 
     def label(self) -> str:
@@ -93,8 +93,17 @@ class Progress:
 
     enabled: None = bars on a terminal, lines elsewhere; True = bars; False = nothing."""
 
-    def __init__(self, total: int, done: int = 0, *, enabled: bool | None = None, stream=None,
-                 clock: Callable[[], float] = time.monotonic, interval_s: float = 0.5, timer: bool = True):
+    def __init__(
+        self,
+        total: int,
+        done: int = 0,
+        *,
+        enabled: bool | None = None,
+        stream=None,
+        clock: Callable[[], float] = time.monotonic,
+        interval_s: float = 0.5,
+        timer: bool = True,
+    ):
         self.total, self.done = total, done
         self.stream = stream if stream is not None else sys.stderr
         self.clock = clock
@@ -113,17 +122,25 @@ class Progress:
         if self.mode == "bars":
             try:
                 from tqdm import tqdm
-            except ImportError:   # a dependency, but the sweep must not fail over a display
+            except ImportError:  # a dependency, but the sweep must not fail over a display
                 self.mode = "lines"
             else:
                 self._tqdm = tqdm
                 # our own fields (elapsed and ETAs from our clock and the worker's estimates),
                 # tqdm only draws the bar and keeps the lines in place
-                self.outer = tqdm(total=total, initial=done, file=self.stream, position=0, dynamic_ncols=True,
-                                  bar_format="{desc} |{bar:12}| {n_fmt}/{total_fmt} cells, {unit}", desc="sweep")
+                self.outer = tqdm(
+                    total=total,
+                    initial=done,
+                    file=self.stream,
+                    position=0,
+                    dynamic_ncols=True,
+                    bar_format="{desc} |{bar:12}| {n_fmt}/{total_fmt} cells, {unit}",
+                    desc="sweep",
+                )
                 if timer:
-                    self._timer = threading.Thread(target=self._tick_loop, args=(interval_s,),
-                                                   name="mindbench-progress", daemon=True)
+                    self._timer = threading.Thread(
+                        target=self._tick_loop, args=(interval_s,), name="mindbench-progress", daemon=True
+                    )
                     self._timer.start()
 
     # --- what the display shows ------------------------------------------------------------
@@ -148,9 +165,18 @@ class Progress:
 
     def fields(self, c: _Cell, now: float) -> dict:
         """The figures one cell's line shows (tests read these)."""
-        return {"index": c.index, "total": self.total, "label": c.label(), "stage": c.stage(),
-                "done": c.done, "items": c.total, "tok_s": c.tok_s, "elapsed_s": now - c.started,
-                "stage_eta_s": c.stage_eta(now), "sweep_eta_s": self.sweep_eta(now)}
+        return {
+            "index": c.index,
+            "total": self.total,
+            "label": c.label(),
+            "stage": c.stage(),
+            "done": c.done,
+            "items": c.total,
+            "tok_s": c.tok_s,
+            "elapsed_s": now - c.started,
+            "stage_eta_s": c.stage_eta(now),
+            "sweep_eta_s": self.sweep_eta(now),
+        }
 
     @staticmethod
     def _figures(f: dict) -> list[str]:
@@ -158,8 +184,11 @@ class Progress:
         parts = [f"{f['done'] or 0}/{f['items']}"] if f["items"] else []
         if f["tok_s"]:
             parts.append(f"{f['tok_s']:.1f} tok/s")
-        return parts + [f"elapsed {clock_text(f['elapsed_s'])}", f"stage ETA {clock_text(f['stage_eta_s'])}",
-                        f"sweep ETA {clock_text(f['sweep_eta_s'])}"]
+        return parts + [
+            f"elapsed {clock_text(f['elapsed_s'])}",
+            f"stage ETA {clock_text(f['stage_eta_s'])}",
+            f"sweep ETA {clock_text(f['sweep_eta_s'])}",
+        ]
 
     def line(self, c: _Cell, now: float) -> str:
         f = self.fields(c, now)
@@ -197,7 +226,7 @@ class Progress:
             elif kind == "progress":
                 if ev.get("suite"):
                     phase = f"suite {ev['suite']}"
-                    if c.phase != phase:   # a suite's progress before its phase event
+                    if c.phase != phase:  # a suite's progress before its phase event
                         c.phase, c.phase_started, c.phase_eta = phase, now, None
                         c.seen.append(phase)
                     c.sub = ev.get("stage")
@@ -210,7 +239,7 @@ class Progress:
                 return
             if self.mode == "lines":
                 text = self.line(c, now)
-                key = text.split(", elapsed")[0]   # the same stage and count again: not a new line
+                key = text.split(", elapsed")[0]  # the same stage and count again: not a new line
                 if self._last_line.get(id(c)) != key:
                     self._last_line[id(c)] = key
                     print(text, file=self.stream, flush=True)
@@ -224,10 +253,16 @@ class Progress:
             cfg = rec.get("config") or {}
             key = rec.get("cell")
             c = self.cells.pop(key, None)
-            if c is None:   # matched by label (a record from another node has another fingerprint)
+            if c is None:  # matched by label (a record from another node has another fingerprint)
                 label = (cfg.get("model"), cfg.get("runtime"), cfg.get("precision"))
-                key = next((k for k, v in self.cells.items() if (v.cell.get("model"), v.cell.get("runtime"),
-                                                                  v.cell.get("precision")) == label), None)
+                key = next(
+                    (
+                        k
+                        for k, v in self.cells.items()
+                        if (v.cell.get("model"), v.cell.get("runtime"), v.cell.get("precision")) == label
+                    ),
+                    None,
+                )
                 c = self.cells.pop(key, None) if key else None
             self.done += 1
             took = rec.get("duration_s")
@@ -263,8 +298,14 @@ class Progress:
         for i, (key, c) in enumerate(self.cells.items()):
             bar = self.bars.get(key)
             if bar is None:
-                bar = self.bars[key] = self._tqdm(total=1, file=self.stream, position=1 + i, leave=False,
-                                                  dynamic_ncols=True, bar_format="{desc} |{bar:12}| {unit}")
+                bar = self.bars[key] = self._tqdm(
+                    total=1,
+                    file=self.stream,
+                    position=1 + i,
+                    leave=False,
+                    dynamic_ncols=True,
+                    bar_format="{desc} |{bar:12}| {unit}",
+                )
             f = self.fields(c, now)
             bar.total, bar.n = (f["items"] or 1), (f["done"] or 0)
             bar.set_description_str(f"[{f['index']}/{f['total']}] {f['label']} | {f['stage']}", refresh=False)
@@ -285,7 +326,7 @@ class Progress:
             try:
                 self.tick()
             except Exception:
-                pass   # a display hiccup must not stop the sweep
+                pass  # a display hiccup must not stop the sweep
 
     def close(self) -> None:
         self._stop.set()

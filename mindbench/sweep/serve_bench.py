@@ -19,6 +19,8 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from mindbench.errors import MindbenchError
+
 MODES = ("concurrency", "rate")
 
 
@@ -26,6 +28,7 @@ def preflight(endpoints: list[str], models: list[str], api_key_env: str | None) 
     """Every (endpoint, model) checked before any load: one line and exit 2 on a wrong URL, a
     refused connection, a 401 or a model the server does not serve. Returns {(endpoint, model): probe}."""
     from mindbench.runtimes.openai.runtime import probe
+
     return {(e, m): probe(e, m, api_key_env) for e in endpoints for m in models}
 
 
@@ -39,11 +42,23 @@ def default_trim(mode: str, level, requests: int) -> tuple[int, int]:
     return k, k
 
 
-def bench_engine(engine, *, shapes, mode: str, levels: list, requests: int, slo: dict, warmup: int | None = None,
-                 cooldown: int | None = None, seed: int = 0, log=None) -> list[dict]:
+def bench_engine(
+    engine,
+    *,
+    shapes,
+    mode: str,
+    levels: list,
+    requests: int,
+    slo: dict,
+    warmup: int | None = None,
+    cooldown: int | None = None,
+    seed: int = 0,
+    log=None,
+) -> list[dict]:
     """One serving record's body per shape: the levels' summaries, in order."""
     from mindbench.measure.serving import summarize_level
     from mindbench.runtimes.openai.loadgen import run_concurrency, run_rate
+
     out = []
     for shape in shapes:
         rows = []
@@ -59,6 +74,7 @@ def bench_engine(engine, *, shapes, mode: str, levels: list, requests: int, slo:
             def progress(done, total):
                 if log and (done == total or done % max(1, total // 4) == 0):
                     log(f"  {done}/{total} requests ({time.perf_counter() - t0:.0f} s)")
+
             run = run_concurrency if mode == "concurrency" else run_rate
             results = run(engine, shape, level, n, seed=seed, progress=progress)
             summary = summarize_level(results, warmup=w, cooldown=c, slo=slo)
@@ -67,56 +83,113 @@ def bench_engine(engine, *, shapes, mode: str, levels: list, requests: int, slo:
     return out
 
 
-def record_for(engine, body: dict, *, mode: str, levels: list, requests: int, slo: dict, run_id: str,
-               endpoint: str | None) -> dict:
+def record_for(
+    engine, body: dict, *, mode: str, levels: list, requests: int, slo: dict, run_id: str, endpoint: str | None
+) -> dict:
     from mindbench.models.fingerprint import hardware, software
     from mindbench.store import results
+
     hw = hardware()
     info = engine.info or {}
-    config = {"kind": "serving", "model": engine.spec.id, "runtime": engine.runtime, "precision": engine.precision,
-              "device": engine.device, "source": info.get("source"), "revision": info.get("revision"),
-              "endpoint": endpoint, "shape": body["shape"], "mode": mode, "levels": levels,
-              "requests_per_level": requests or None, "slo_ms": {k: v * 1000 for k, v in slo.items()},
-              "suites": [], "weights": "pretrained", "limit": None}
+    config = {
+        "kind": "serving",
+        "model": engine.spec.id,
+        "runtime": engine.runtime,
+        "precision": engine.precision,
+        "device": engine.device,
+        "source": info.get("source"),
+        "revision": info.get("revision"),
+        "endpoint": endpoint,
+        "shape": body["shape"],
+        "mode": mode,
+        "levels": levels,
+        "requests_per_level": requests or None,
+        "slo_ms": {k: v * 1000 for k, v in slo.items()},
+        "suites": [],
+        "weights": "pretrained",
+        "limit": None,
+    }
     cell = results.cell_key({**config, "suites": [f"serve:{body['shape']['name']}:{mode}"]}, hw.get("fingerprint"))
-    return {"schema": results.SCHEMA, "kind": "serving", "cell": cell, "run_id": run_id,
-            "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"), "status": "ok", "error": None,
-            "config": config, "hardware": hw, "software": software(),
-            "server": {**(info.get("server") or {}), "memory": info.get("server_memory") or "not reported",
-                       **({"settings": info["server_settings"], "slots": info.get("slots")}
-                          if info.get("server_settings") else {})},
-            "serving": {"levels": body["levels"]}}
+    return {
+        "schema": results.SCHEMA,
+        "kind": "serving",
+        "cell": cell,
+        "run_id": run_id,
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": "ok",
+        "error": None,
+        "config": config,
+        "hardware": hw,
+        "software": software(),
+        "server": {
+            **(info.get("server") or {}),
+            "memory": info.get("server_memory") or "not reported",
+            **(
+                {"settings": info["server_settings"], "slots": info.get("slots")} if info.get("server_settings") else {}
+            ),
+        },
+        "serving": {"levels": body["levels"]},
+    }
 
 
 def failed_record(model: str, runtime: str, error: str, run_id: str, endpoint: str | None) -> dict:
     """A server that would not start or a model that would not load: a row saying why."""
     from mindbench.models.fingerprint import hardware, software
     from mindbench.store import results
+
     hw = hardware()
     config = {"kind": "serving", "model": model, "runtime": runtime, "endpoint": endpoint, "suites": []}
-    return {"schema": results.SCHEMA, "kind": "serving", "cell": results.cell_key(config, hw.get("fingerprint")),
-            "run_id": run_id, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "status": "skipped", "error": error[:400], "config": config, "hardware": hw, "software": software(),
-            "serving": None}
+    return {
+        "schema": results.SCHEMA,
+        "kind": "serving",
+        "cell": results.cell_key(config, hw.get("fingerprint")),
+        "run_id": run_id,
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": "skipped",
+        "error": error[:400],
+        "config": config,
+        "hardware": hw,
+        "software": software(),
+        "serving": None,
+    }
 
 
-def serve_bench(*, models: list[str], endpoints: list[str] | None, runtime: str | None, api_key_env: str | None,
-                shapes, mode: str, levels: list, requests: int, slo: dict, out, precision: str | None = None,
-                threads: int | None = None, warmup: int | None = None, cooldown: int | None = None, seed: int = 0,
-                log=None) -> list[dict]:
+def serve_bench(
+    *,
+    models: list[str],
+    endpoints: list[str] | None,
+    runtime: str | None,
+    api_key_env: str | None,
+    shapes,
+    mode: str,
+    levels: list,
+    requests: int,
+    slo: dict,
+    out,
+    precision: str | None = None,
+    threads: int | None = None,
+    warmup: int | None = None,
+    cooldown: int | None = None,
+    seed: int = 0,
+    log=None,
+) -> list[dict]:
     """Run the benchmark and append each record to `out`; returns the records. Endpoints are
     checked first (preflight), before any load."""
-    from mindbench.errors import MindbenchError
     from mindbench.runtimes import get_engine, get_runtime
     from mindbench.store import results
+
     log = log or (lambda msg: print(f"mindbench: {msg}", file=sys.stderr, flush=True))
     run_id = uuid.uuid4().hex[:12]
     records = []
     if endpoints:
         probes = preflight(endpoints, models, api_key_env)
         from mindbench.runtimes.openai.runtime import open_engine
-        jobs = [(m, e, lambda m=m, e=e: open_engine(e, m, probes[(e, m)], api_key_env=api_key_env)) for e in endpoints
-                for m in models]
+
+        jobs = [
+            (m, e, lambda m=m, e=e: open_engine(e, m, probes[(e, m)], api_key_env=api_key_env))
+            for e in endpoints
+            for m in models
+        ]
     else:
         rt = get_runtime(runtime)
         rt.check_available()
@@ -126,7 +199,7 @@ def serve_bench(*, models: list[str], endpoints: list[str] | None, runtime: str 
         try:
             engine = open_it()
         except MindbenchError as e:
-            if endpoint:   # checked a moment ago: the endpoint went away
+            if endpoint:  # checked a moment ago: the endpoint went away
                 raise
             rec = failed_record(model, runtime, str(e), run_id, endpoint)
             results.append(out, rec)
@@ -134,16 +207,35 @@ def serve_bench(*, models: list[str], endpoints: list[str] | None, runtime: str 
             log(f"{model}: {e}")
             continue
         try:
-            bodies = bench_engine(engine, shapes=shapes, mode=mode, levels=levels, requests=requests, slo=slo,
-                                  warmup=warmup, cooldown=cooldown, seed=seed, log=log)
+            bodies = bench_engine(
+                engine,
+                shapes=shapes,
+                mode=mode,
+                levels=levels,
+                requests=requests,
+                slo=slo,
+                warmup=warmup,
+                cooldown=cooldown,
+                seed=seed,
+                log=log,
+            )
         finally:
             engine.unload()
         for body in bodies:
-            rec = record_for(engine, body, mode=mode, levels=levels, requests=requests, slo=slo, run_id=run_id,
-                             endpoint=endpoint or engine.info.get("endpoint"))
+            rec = record_for(
+                engine,
+                body,
+                mode=mode,
+                levels=levels,
+                requests=requests,
+                slo=slo,
+                run_id=run_id,
+                endpoint=endpoint or engine.info.get("endpoint"),
+            )
             if not endpoint:
-                rec["server"].update({k: engine.info[k] for k in ("server_peak_rss_mb", "server_memory_how")
-                                      if k in engine.info})
+                rec["server"].update(
+                    {k: engine.info[k] for k in ("server_peak_rss_mb", "server_memory_how") if k in engine.info}
+                )
             results.append(out, rec)
             records.append(rec)
     return records

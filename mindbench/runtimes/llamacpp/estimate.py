@@ -10,12 +10,19 @@ from mindbench.models import catalog
 from mindbench.models.estimate import MIB, OVERHEAD_MB, _median, arch_config, count_params
 from mindbench.models.perf import GGUF_BPW
 
-LLAMACPP_BUFFERS_MB = 150        # compute buffers + the llama.cpp library, beyond Python's overhead
+LLAMACPP_BUFFERS_MB = 150  # compute buffers + the llama.cpp library, beyond Python's overhead
 LLAMACPP_ASSUMED_EFFICIENCY = 0.5  # of the memory bandwidth at decode, 2-thread CPU, until measured
 
 
-def gguf_estimate(spec, quant: str, *, context: int, bandwidth_gb_s: float, efficiency: float | None = None,
-                  file_bytes: int | None = None) -> dict:
+def gguf_estimate(
+    spec,
+    quant: str,
+    *,
+    context: int,
+    bandwidth_gb_s: float,
+    efficiency: float | None = None,
+    file_bytes: int | None = None,
+) -> dict:
     """Memory (MiB) and decode tok/s of `spec` as a GGUF of type `quant` on a CPU via llama.cpp."""
     p = count_params(arch_config(spec.arch))
     # GGUF files store the output matrix even for tied models when the converter writes it
@@ -29,10 +36,20 @@ def gguf_estimate(spec, quant: str, *, context: int, bandwidth_gb_s: float, effi
     per_token = weights - p.embed * GGUF_BPW.get(quant, 8.0) / 8 * (1 if not p.tied else 0) + kv
     tok_s = bandwidth_gb_s * 1e9 * eff / max(per_token, 1)
     total = weights / MIB + kv / MIB + OVERHEAD_MB["cpu"] + LLAMACPP_BUFFERS_MB
-    return {"source": "estimated", "weights_mb": round(weights / MIB, 1), "kv_cache_mb": round(kv / MIB, 1),
-            "total_mb": round(total, 1), "decode_tok_s": round(tok_s, 2), "efficiency": eff,
-            "inputs": {"bits_per_weight": None if file_bytes else GGUF_BPW[quant], "file_bytes": file_bytes,
-                       "context": context, "kv_bytes_per_elem": 2}}
+    return {
+        "source": "estimated",
+        "weights_mb": round(weights / MIB, 1),
+        "kv_cache_mb": round(kv / MIB, 1),
+        "total_mb": round(total, 1),
+        "decode_tok_s": round(tok_s, 2),
+        "efficiency": eff,
+        "inputs": {
+            "bits_per_weight": None if file_bytes else GGUF_BPW[quant],
+            "file_bytes": file_bytes,
+            "context": context,
+            "kv_bytes_per_elem": 2,
+        },
+    }
 
 
 def _kind(device) -> str:
@@ -41,13 +58,20 @@ def _kind(device) -> str:
 
 # --- llama.cpp GGUF candidates on a CPU -----------------------------------------------------------------------
 
+
 def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float, make, *, runtime: str) -> list:
     """llama.cpp candidates for a CPU without a usable GPU: each catalog model's usual GGUF types
     (packaged models: their own file), estimated from bits per weight and the efficiency measured
     here for llama.cpp (median of the store's llama.cpp CPU records; assumed when there are none)."""
-    effs = [float((r.get("roofline") or {}).get("efficiency")) for r in records
-            if (r.get("config") or {}).get("runtime") == runtime and r.get("status") == "ok" and usable(r)
-            and _kind((r.get("config") or {}).get("device")) == "cpu" and (r.get("roofline") or {}).get("efficiency")]
+    effs = [
+        float((r.get("roofline") or {}).get("efficiency"))
+        for r in records
+        if (r.get("config") or {}).get("runtime") == runtime
+        and r.get("status") == "ok"
+        and usable(r)
+        and _kind((r.get("config") or {}).get("device")) == "cpu"
+        and (r.get("roofline") or {}).get("efficiency")
+    ]
     eff = _median(effs) if effs else None
     out = []
     for spec in specs:
@@ -65,7 +89,10 @@ def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float
             continue
         for q in quants:
             e = gguf_estimate(spec, q, context=context, bandwidth_gb_s=bw_gb_s, efficiency=eff, file_bytes=size)
-            e["inputs"]["efficiency_source"] = (f"median measured for llama.cpp here ({len(effs)} runs)" if effs
-                                                else f"assumed {LLAMACPP_ASSUMED_EFFICIENCY} for llama.cpp on a CPU")
+            e["inputs"]["efficiency_source"] = (
+                f"median measured for llama.cpp here ({len(effs)} runs)"
+                if effs
+                else f"assumed {LLAMACPP_ASSUMED_EFFICIENCY} for llama.cpp on a CPU"
+            )
             out.append(make(spec, q, e))
     return out

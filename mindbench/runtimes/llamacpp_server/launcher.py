@@ -37,9 +37,9 @@ from pathlib import Path
 
 from mindbench.errors import MindbenchError
 
-START_TIMEOUT_S = 180.0     # model load on a busy 2-core machine; a 7B file from disk takes longer
+START_TIMEOUT_S = 180.0  # model load on a busy 2-core machine; a 7B file from disk takes longer
 STOP_GRACE_S = 5.0
-_LIVE: set = set()          # servers started by this process and not yet stopped
+_LIVE: set = set()  # servers started by this process and not yet stopped
 
 
 class ServerStartError(MindbenchError):
@@ -57,7 +57,8 @@ def _die_with_parent() -> None:
     """In the child, before exec: SIGKILL when the thread that forked it dies (Linux)."""
     try:
         import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))   # 1 = PR_SET_PDEATHSIG
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
     except Exception:
         pass
 
@@ -79,9 +80,20 @@ atexit.register(stop_all)
 class LlamaCppServer:
     """One running server. `with LlamaCppServer(path, alias=...) as s: s.base_url ...`"""
 
-    def __init__(self, gguf: str | Path, *, alias: str, threads: int | None = None, n_ctx: int = 4096,
-                 n_gpu_layers: int = 0, host: str = "127.0.0.1", port: int | None = None,
-                 log_path: str | Path | None = None, start_timeout_s: float = START_TIMEOUT_S, extra: dict | None = None):
+    def __init__(
+        self,
+        gguf: str | Path,
+        *,
+        alias: str,
+        threads: int | None = None,
+        n_ctx: int = 4096,
+        n_gpu_layers: int = 0,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_path: str | Path | None = None,
+        start_timeout_s: float = START_TIMEOUT_S,
+        extra: dict | None = None,
+    ):
         self.gguf = Path(gguf)
         self.alias = alias
         self.host = host
@@ -89,11 +101,22 @@ class LlamaCppServer:
         self.start_timeout_s = start_timeout_s
         if threads is None:
             threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        self.settings = {"n_ctx": n_ctx, "n_threads": threads, "n_threads_batch": threads, "n_gpu_layers": n_gpu_layers,
-                         "interrupt_requests": False, "logits_all": False, "seed": 0, **(extra or {})}
+        self.settings = {
+            "n_ctx": n_ctx,
+            "n_threads": threads,
+            "n_threads_batch": threads,
+            "n_gpu_layers": n_gpu_layers,
+            "interrupt_requests": False,
+            "logits_all": False,
+            "seed": 0,
+            **(extra or {}),
+        }
         self._own_log = log_path is None
-        self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="mindbench-llamacpp-server-",
-                                                                              suffix=".log")[1])
+        self.log_path = (
+            Path(log_path)
+            if log_path
+            else Path(tempfile.mkstemp(prefix="mindbench-llamacpp-server-", suffix=".log")[1])
+        )
         self.proc: subprocess.Popen | None = None
         self.start_s: float | None = None
         self._stopped = False
@@ -104,25 +127,43 @@ class LlamaCppServer:
         return f"http://{self.host}:{self.port}/v1"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--model_alias", self.alias,
-               "--host", self.host, "--port", str(self.port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.gguf),
+            "--model_alias",
+            self.alias,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
         for k, v in self.settings.items():
             cmd += [f"--{k}", str(v)]
         return cmd
 
-    def start(self) -> "LlamaCppServer":
+    def start(self) -> LlamaCppServer:
         if not self.gguf.is_file():
             raise ServerStartError(f"GGUF file {self.gguf} not found")
         env = dict(os.environ)
-        for k in list(env):   # the server needs no credentials: none travel into it
+        for k in list(env):  # the server needs no credentials: none travel into it
             if k.endswith("API_KEY") or k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
                 env.pop(k)
         t0 = time.perf_counter()
         log = open(self.log_path, "ab")
         try:
             # start_new_session: its own process group, stopped as one; preexec: PDEATHSIG
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True, preexec_fn=_die_with_parent)
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         finally:
             log.close()
         _LIVE.add(self)
@@ -144,6 +185,7 @@ class LlamaCppServer:
         """Poll GET /v1/models until it answers (200, or 401 behind an API key); a server that exits first, or never
         answers, is an error naming its exit status and its log's last lines."""
         import http.client
+
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             rc = self.proc.poll()
@@ -152,7 +194,7 @@ class LlamaCppServer:
             try:
                 conn = http.client.HTTPConnection(self.host, self.port, timeout=2)
                 conn.request("GET", "/v1/models")
-                ok = conn.getresponse().status in (200, 401, 403)   # up (an API key may be asked for)
+                ok = conn.getresponse().status in (200, 401, 403)  # up (an API key may be asked for)
                 conn.close()
                 if ok:
                     return
@@ -188,8 +230,10 @@ class LlamaCppServer:
             return None
 
     def memory_report(self) -> dict:
-        return {"server_peak_rss_mb": round(self._peak_rss_kb / 1024, 1) if self._peak_rss_kb else None,
-                "server_memory_how": "the server process's peak resident set (VmHWM, /proc)"}
+        return {
+            "server_peak_rss_mb": round(self._peak_rss_kb / 1024, 1) if self._peak_rss_kb else None,
+            "server_memory_how": "the server process's peak resident set (VmHWM, /proc)",
+        }
 
     def stop(self, copy_log: bool = True) -> None:
         """SIGTERM to the whole group, SIGKILL after STOP_GRACE_S; idempotent."""
@@ -213,7 +257,7 @@ class LlamaCppServer:
             pass
         if pgid is not None:
             try:
-                os.killpg(pgid, signal.SIGKILL)   # whatever is left of the group, children included
+                os.killpg(pgid, signal.SIGKILL)  # whatever is left of the group, children included
             except ProcessLookupError:
                 pass
         try:

@@ -12,59 +12,94 @@ from __future__ import annotations
 
 import time
 
+from mindbench.errors import MindbenchError
 from mindbench.runtimes.llamacpp.runtime import LlamaCppRuntime
 
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
-SERVER_INSTALL = ("run `make extras`, or: pip install 'uvicorn>=0.22.0' 'fastapi>=0.100.0' 'pydantic-settings>=2.0.1' "
-                  "'sse-starlette>=1.6.1' 'starlette-context>=0.3.6,<0.4' 'PyYAML>=5.1' (llama-cpp-python's server extra)")
+SERVER_INSTALL = (
+    "run `make extras`, or: pip install 'uvicorn>=0.22.0' 'fastapi>=0.100.0' 'pydantic-settings>=2.0.1' "
+    "'sse-starlette>=1.6.1' 'starlette-context>=0.3.6,<0.4' 'PyYAML>=5.1' (llama-cpp-python's server extra)"
+)
 
 
 class LlamaCppServerRuntime(LlamaCppRuntime):
     name = "llamacpp-server"
     requires = SERVER_MODULES
     install_hint = SERVER_INSTALL
-    full_logprobs = False       # measured through the server: no full distributions, no fidelity track
+    full_logprobs = False  # measured through the server: no full distributions, no fidelity track
 
     @property
     def efficiency_family(self) -> str:
-        return "llamacpp"          # the same kernels as the in-process cell
+        return "llamacpp"  # the same kernels as the in-process cell
 
     def estimate_candidates(self, specs, hw, records, context, bandwidth_gb_s):
-        return []                  # recommend's llama.cpp candidates come from the llamacpp runtime
+        return []  # recommend's llama.cpp candidates come from the llamacpp runtime
 
-    def load(self, model, precision, device="auto", *, n_threads: int | None = None, hf_token=None, cache_dir=None,
-             no_weights: bool = False, n_ctx: int = 4096, **_):
-        from mindbench.errors import MindbenchError
-        from mindbench.runtimes.llamacpp.engine import (_resolve_spec, default_threads, gpu_layers, locate_gguf,
-                                                        resolve_device)
+    def load(
+        self,
+        model,
+        precision,
+        device="auto",
+        *,
+        n_threads: int | None = None,
+        hf_token=None,
+        cache_dir=None,
+        no_weights: bool = False,
+        n_ctx: int = 4096,
+        **_,
+    ):
+        from mindbench.runtimes.llamacpp.engine import (
+            _resolve_spec,
+            default_threads,
+            gpu_layers,
+            locate_gguf,
+            resolve_device,
+        )
+        from mindbench.runtimes.llamacpp_server.launcher import LlamaCppServer
         from mindbench.runtimes.openai.runtime import open_engine, probe
 
-        from .launcher import LlamaCppServer
         if no_weights:
-            raise MindbenchError("llama.cpp runs real GGUF files only: random weights (--no-weights) are a "
-                                 "transformers-runtime option")
+            raise MindbenchError(
+                "llama.cpp runs real GGUF files only: random weights (--no-weights) are a transformers-runtime option"
+            )
         self.check_available()
         spec = _resolve_spec(model)
         path, want, info = locate_gguf(spec, precision, hf_token=hf_token, cache_dir=cache_dir)
         dev = resolve_device(device)
         t0 = time.perf_counter()
-        server = LlamaCppServer(path, alias=spec.id, threads=n_threads or default_threads(), n_ctx=n_ctx,
-                                n_gpu_layers=gpu_layers(dev)).start()
+        server = LlamaCppServer(
+            path, alias=spec.id, threads=n_threads or default_threads(), n_ctx=n_ctx, n_gpu_layers=gpu_layers(dev)
+        ).start()
         try:
             served = probe(server.base_url, spec.id)
             import llama_cpp
+
             served["version"] = f"llama-cpp-python {llama_cpp.__version__}"
-            engine = open_engine(server.base_url, spec.id, served, runtime=self.name, gguf=path, spec=spec,
-                                 load_s=time.perf_counter() - t0, launched=server,
-                                 extra_info={**info, "device": dev, "n_threads": server.settings["n_threads"],
-                                             "server_settings": dict(server.settings),
-                                             "slots": "1: llama-cpp-python's server runs one request at a time; "
-                                                      "the rest queue", "server_start_s": round(server.start_s, 2)})
+            engine = open_engine(
+                server.base_url,
+                spec.id,
+                served,
+                runtime=self.name,
+                gguf=path,
+                spec=spec,
+                load_s=time.perf_counter() - t0,
+                launched=server,
+                extra_info={
+                    **info,
+                    "device": dev,
+                    "n_threads": server.settings["n_threads"],
+                    "server_settings": dict(server.settings),
+                    "slots": "1: llama-cpp-python's server runs one request at a time; the rest queue",
+                    "server_start_s": round(server.start_s, 2),
+                },
+            )
         except BaseException:
             server.stop()
             raise
         engine.precision = engine.dtype = want or _file_type(engine)
-        engine.info["source"] = f"{info['source']} served by llama-cpp-python {llama_cpp.__version__} (python -m llama_cpp.server)"
+        engine.info["source"] = (
+            f"{info['source']} served by llama-cpp-python {llama_cpp.__version__} (python -m llama_cpp.server)"
+        )
         engine.info["revision"] = _revision(path, info)
         engine.contention_pids = [server.proc.pid]
         # the server allocates its KV cache for n_ctx at load, as the in-process engine does; the
@@ -76,12 +111,14 @@ class LlamaCppServerRuntime(LlamaCppRuntime):
 
 def _file_type(engine) -> str:
     from mindbench.runtimes.llamacpp.engine import FILE_TYPES
+
     llm = engine._tokenizer._llm
     return FILE_TYPES.get(int(llm.metadata.get("general.file_type", -1)), "unknown")
 
 
 def _revision(path, info) -> str:
     from mindbench.runtimes.llamacpp.engine import _revision as rev
+
     return rev(path, info["source"])
 
 

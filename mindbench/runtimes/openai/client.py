@@ -22,8 +22,8 @@ import json
 import socket
 import ssl
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 
 from mindbench.errors import InputError
@@ -38,6 +38,7 @@ class EndpointError(InputError):
 
 
 # --- server-sent events (pure) ---------------------------------------------------------------
+
 
 def sse_events(lines: Iterable) -> Iterator[str]:
     """The data of each event in an SSE body, in order (the WHATWG event-stream rules that
@@ -70,12 +71,13 @@ def sse_events(lines: Iterable) -> Iterator[str]:
 @dataclass
 class Chunk:
     """What one streamed event says."""
-    text: str = ""                      # new text (completions: choices[0].text; chat: delta.content)
+
+    text: str = ""  # new text (completions: choices[0].text; chat: delta.content)
     finish_reason: str | None = None
-    usage: dict | None = None           # {"prompt_tokens", "completion_tokens", ...} when sent
-    done: bool = False                  # the [DONE] sentinel
-    error: str | None = None            # an error event inside the stream
-    logprobs: object = None             # choices[0].logprobs as sent
+    usage: dict | None = None  # {"prompt_tokens", "completion_tokens", ...} when sent
+    done: bool = False  # the [DONE] sentinel
+    error: str | None = None  # an error event inside the stream
+    logprobs: object = None  # choices[0].logprobs as sent
     raw: dict = field(default_factory=dict)
 
 
@@ -96,9 +98,9 @@ def parse_chunk(data: str) -> Chunk:
     choices = obj.get("choices") or []
     if choices:
         c = choices[0]
-        if "delta" in c:                       # chat completions
+        if "delta" in c:  # chat completions
             out.text = (c.get("delta") or {}).get("content") or ""
-        else:                                  # completions
+        else:  # completions
             out.text = c.get("text") or ""
         out.finish_reason = c.get("finish_reason")
         out.logprobs = c.get("logprobs")
@@ -107,9 +109,11 @@ def parse_chunk(data: str) -> Chunk:
 
 # --- the client --------------------------------------------------------------------------------
 
+
 @dataclass
 class Timed:
     """One streamed event and when its line was read (time.perf_counter seconds)."""
+
     t: float
     chunk: Chunk
 
@@ -136,13 +140,14 @@ class Client:
         self._key = api_key
         self.timeout_s = timeout_s
 
-    def __repr__(self) -> str:          # never the key
+    def __repr__(self) -> str:  # never the key
         return f"<Client {self.base_url}>"
 
     def _connection(self, timeout: float):
         if self.https:
-            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
-                                               context=ssl.create_default_context())
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=timeout, context=ssl.create_default_context()
+            )
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def _url(self, path: str, root: bool) -> str:
@@ -162,12 +167,14 @@ class Client:
             return conn, conn.getresponse()
         except ConnectionRefusedError:
             conn.close()
-            raise EndpointError(f"{self.base_url}: connection refused (nothing listens on {self.host}:{self.port}): "
-                                f"start the server or fix --endpoint") from None
+            raise EndpointError(
+                f"{self.base_url}: connection refused (nothing listens on {self.host}:{self.port}): "
+                f"start the server or fix --endpoint"
+            ) from None
         except socket.gaierror:
             conn.close()
             raise EndpointError(f"{self.base_url}: unknown host {self.host!r}: fix --endpoint") from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             conn.close()
             raise EndpointError(f"{self.base_url}: no answer within {timeout or self.timeout_s:g} s") from None
         except (OSError, http.client.HTTPException) as e:
@@ -184,16 +191,22 @@ class Client:
         try:
             obj = json.loads(body)
             err = obj.get("error") if isinstance(obj, dict) else None
-            msg = (err.get("message") if isinstance(err, dict) else err) or obj.get("detail") or obj.get("message") or msg
+            msg = (
+                (err.get("message") if isinstance(err, dict) else err) or obj.get("detail") or obj.get("message") or msg
+            )
         except (ValueError, AttributeError):
             pass
         msg = " ".join(str(msg).split())[:200]
         if resp.status == 401 or resp.status == 403:
-            return EndpointError(f"{self.base_url}: HTTP {resp.status} (not authorized): set the API key in the "
-                                 f"environment variable named by --api-key-env" + (f" ({msg})" if msg else ""))
+            return EndpointError(
+                f"{self.base_url}: HTTP {resp.status} (not authorized): set the API key in the "
+                f"environment variable named by --api-key-env" + (f" ({msg})" if msg else "")
+            )
         if resp.status == 404:
-            return EndpointError(f"{self.base_url}{path}: HTTP 404: not an OpenAI-compatible endpoint here "
-                                 f"(the URL usually ends in /v1)" + (f" ({msg})" if msg else ""))
+            return EndpointError(
+                f"{self.base_url}{path}: HTTP 404: not an OpenAI-compatible endpoint here "
+                f"(the URL usually ends in /v1)" + (f" ({msg})" if msg else "")
+            )
         return EndpointError(f"{self.base_url}{path}: HTTP {resp.status}" + (f": {msg}" if msg else ""))
 
     def get_json(self, path: str, *, root: bool = False, timeout: float | None = None):
@@ -239,7 +252,9 @@ class Client:
                 t = time.perf_counter()
                 chunk = parse_chunk(data)
                 if chunk.error:
-                    raise EndpointError(f"{self.base_url}{path}: the server ended the stream with an error: {chunk.error}")
+                    raise EndpointError(
+                        f"{self.base_url}{path}: the server ended the stream with an error: {chunk.error}"
+                    )
                 yield Timed(t, chunk)
                 if chunk.done:
                     return

@@ -23,13 +23,12 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 from mindbench.errors import MindbenchError
-from mindbench.runtimes.base import Engine, GenParams, Generation, Timing
-
-from .client import Client, EndpointError
+from mindbench.runtimes.base import Engine, Generation, GenParams, Timing
+from mindbench.runtimes.openai.client import Client, EndpointError
 
 # Server families, told apart by what they answer (runtime.probe): which extra request fields
 # each understands beyond OpenAI's, so greedy really is greedy and a timed run really decodes
@@ -39,14 +38,16 @@ EXTRA_FIELDS = {
     "llama.cpp": {"top_k", "repeat_penalty", "ignore_eos", "n_probs"},
     "vllm": {"top_k", "repetition_penalty", "ignore_eos", "min_tokens"},
 }
-STREAM_USAGE = {"llama.cpp", "vllm", "openai-compatible"}   # honour stream_options.include_usage
+STREAM_USAGE = {"llama.cpp", "vllm", "openai-compatible"}  # honour stream_options.include_usage
 
 # A chat conversation carried through Engine.render's string (no template known): the suites add
 # the reply's opening after it, which becomes a final assistant message to continue.
 _MARK, _END = "\x00mindbench-messages:", "\x00"
 
-_FILLER = ("The quick brown fox jumps over the lazy dog while the river runs past the old mill, "
-           "and the people of the town count the hours until the market opens again. ")
+_FILLER = (
+    "The quick brown fox jumps over the lazy dog while the river runs past the old mill, "
+    "and the people of the town count the hours until the market opens again. "
+)
 
 
 class OpenAIEngine(Engine):
@@ -54,25 +55,47 @@ class OpenAIEngine(Engine):
     vocab-only in-process engine of the same GGUF file: it renders the chat template and counts
     tokens exactly as the llama.cpp runtime does."""
 
-    def __init__(self, client: Client, served: str, spec, *, runtime: str = "openai", precision: str = "served",
-                 flavor: str = "openai-compatible", info: dict | None = None, template=None, tokenizer=None,
-                 weight_bytes: int | None = None, load_s: float = 0.0, server=None):
-        super().__init__(runtime=runtime, spec=spec, precision=precision, device=(info or {}).get("device", "server"),
-                         dtype=precision, load_s=load_s, info=dict(info or {}))
+    def __init__(
+        self,
+        client: Client,
+        served: str,
+        spec,
+        *,
+        runtime: str = "openai",
+        precision: str = "served",
+        flavor: str = "openai-compatible",
+        info: dict | None = None,
+        template=None,
+        tokenizer=None,
+        weight_bytes: int | None = None,
+        load_s: float = 0.0,
+        server=None,
+    ):
+        super().__init__(
+            runtime=runtime,
+            spec=spec,
+            precision=precision,
+            device=(info or {}).get("device", "server"),
+            dtype=precision,
+            load_s=load_s,
+            info=dict(info or {}),
+        )
         self.client = client
         self.served = served
         self.flavor = flavor
-        self._template = template            # compiled jinja template (runtimes/llamacpp: compile_template)
+        self._template = template  # compiled jinja template (runtimes/llamacpp: compile_template)
         self._special: dict = {}
         self._tokenizer = tokenizer
         self._weight_bytes = weight_bytes
-        self._server = server                # a launched server (llamacpp_server) this engine owns
+        self._server = server  # a launched server (llamacpp_server) this engine owns
         self._rng = random.Random(0)
         self._bos_offset: int | None = None
         self.info.setdefault("api", "completions" if (template or tokenizer or not spec.chat) else "chat")
-        self.info["speed_derivation"] = ("streamed requests: TTFT = sent -> first token (HTTP included); decode tok/s "
-                                         "= (tokens - 1) / (last - first token); prefill tok/s = prompt tokens / TTFT "
-                                         "(derived)")
+        self.info["speed_derivation"] = (
+            "streamed requests: TTFT = sent -> first token (HTTP included); decode tok/s "
+            "= (tokens - 1) / (last - first token); prefill tok/s = prompt tokens / TTFT "
+            "(derived)"
+        )
 
     # --- prompts ---------------------------------------------------------------------------
     def render(self, prompt: str, system_prompt: str | None = None) -> str:
@@ -80,15 +103,16 @@ class OpenAIEngine(Engine):
             return self._tokenizer.render(prompt, system_prompt)
         if not self.chat:
             return f"{system_prompt}\n\n{prompt}" if system_prompt else prompt
-        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else [])
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
         return self.render_messages(messages + [{"role": "user", "content": prompt}])
 
     def render_messages(self, messages: list[dict]) -> str:
         if self._tokenizer is not None:
             return self._tokenizer.render_messages(messages)
         if self._template is not None:
-            return self._template.render(messages=[dict(m) for m in messages], add_generation_prompt=True,
-                                         **self._special)
+            return self._template.render(
+                messages=[dict(m) for m in messages], add_generation_prompt=True, **self._special
+            )
         return _MARK + json.dumps([dict(m) for m in messages]) + _END
 
     def count_tokens(self, text: str) -> int:
@@ -96,7 +120,7 @@ class OpenAIEngine(Engine):
         if self._tokenizer is not None:
             return self._tokenizer.count_tokens(text)
         if self._bos_offset is None:
-            self._bos_offset = len(self._server_tokenize(""))   # the BOS a server adds, if any
+            self._bos_offset = len(self._server_tokenize(""))  # the BOS a server adds, if any
         return len(self._server_tokenize(text)) - self._bos_offset
 
     def prompt_tokens(self, text: str) -> int:
@@ -111,11 +135,13 @@ class OpenAIEngine(Engine):
         if self.flavor == "llama-cpp-python":
             return self.client.post_json("/extras/tokenize", {"input": text, "model": self.served}, root=True)["tokens"]
         if self.flavor == "llama.cpp":
-            return self.client.post_json("/tokenize", {"content": text, "add_special": True, "parse_special": True},
-                                         root=True)["tokens"]
+            return self.client.post_json(
+                "/tokenize", {"content": text, "add_special": True, "parse_special": True}, root=True
+            )["tokens"]
         if self.flavor == "vllm":
-            out = self.client.post_json("/tokenize", {"model": self.served, "prompt": text,
-                                                      "add_special_tokens": True}, root=True)
+            out = self.client.post_json(
+                "/tokenize", {"model": self.served, "prompt": text, "add_special_tokens": True}, root=True
+            )
             return out["tokens"]
         raise NotImplementedError("this server has no tokenize endpoint")
 
@@ -140,9 +166,9 @@ class OpenAIEngine(Engine):
         """(path, body) for one rendered prompt."""
         body = {"model": self.served, **self._sampling(params)}
         if prompt.startswith(_MARK):
-            head, _, opening = prompt[len(_MARK):].partition(_END)
+            head, _, opening = prompt[len(_MARK) :].partition(_END)
             messages = json.loads(head)
-            if opening:   # the reply's opening: the model continues it
+            if opening:  # the reply's opening: the model continues it
                 messages.append({"role": "assistant", "content": opening})
                 body.update(continue_final_message=True, add_generation_prompt=False)
             return "/chat/completions", {**body, "messages": messages}
@@ -168,10 +194,12 @@ class OpenAIEngine(Engine):
         runs each program while the rest generate)."""
         params = params.validate()
         out: list = [None] * len(prompts)
-        with ThreadPoolExecutor(max_workers=max(1, min(params.batch_size, len(prompts) or 1)),
-                                thread_name_prefix="mindbench-openai") as pool:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(params.batch_size, len(prompts) or 1)), thread_name_prefix="mindbench-openai"
+        ) as pool:
             futures = {pool.submit(self._complete, p, params): i for i, p in enumerate(prompts)}
             from concurrent.futures import as_completed
+
             for fut in as_completed(futures):
                 i = futures[fut]
                 out[i] = fut.result()
@@ -187,8 +215,14 @@ class OpenAIEngine(Engine):
 
     def timed_stream(self, prompt: str, body_extra: dict, max_tokens: int):
         """One streamed greedy request: (sent, [(arrival, text)], usage or None)."""
-        body = {"model": self.served, "prompt": prompt, "temperature": 0.0, "seed": 0, "max_tokens": max_tokens,
-                **body_extra}
+        body = {
+            "model": self.served,
+            "prompt": prompt,
+            "temperature": 0.0,
+            "seed": 0,
+            "max_tokens": max_tokens,
+            **body_extra,
+        }
         if self.flavor in STREAM_USAGE:
             body["stream_options"] = {"include_usage": True}
         chunks, usage = [], None
@@ -212,7 +246,7 @@ class OpenAIEngine(Engine):
         except NotImplementedError:
             return " ".join(words[: max(1, int(n * 0.75))])
         lo, hi = 1, len(words)
-        while lo < hi:                         # the most words that stay within n tokens
+        while lo < hi:  # the most words that stay within n tokens
             mid = (lo + hi + 1) // 2
             if self.prompt_tokens(" ".join(words[:mid])) <= n:
                 lo = mid
@@ -230,15 +264,17 @@ class OpenAIEngine(Engine):
         extra = {}
         fields = EXTRA_FIELDS.get(self.flavor, set())
         if "min_tokens" in fields:
-            extra["min_tokens"] = new_tokens    # a fixed number of tokens, EOS or not, as llama-bench
+            extra["min_tokens"] = new_tokens  # a fixed number of tokens, EOS or not, as llama-bench
         if "ignore_eos" in fields:
             extra["ignore_eos"] = True
         if "repeat_penalty" in fields:
             extra["repeat_penalty"] = 1.0
         t0, chunks, usage = self.timed_stream(prompt, extra, new_tokens)
         if len(chunks) < 2:
-            raise MindbenchError(f"{self.client.base_url}: a timed request streamed {len(chunks)} chunk(s); decode "
-                                 f"speed needs at least 2 (does the server stream token by token?)")
+            raise MindbenchError(
+                f"{self.client.base_url}: a timed request streamed {len(chunks)} chunk(s); decode "
+                f"speed needs at least 2 (does the server stream token by token?)"
+            )
         times = [t for t, _ in chunks]
         n_new = int((usage or {}).get("completion_tokens") or len(chunks))
         try:
@@ -247,8 +283,14 @@ class OpenAIEngine(Engine):
             n_prompt = prompt_tokens
         self.info["speed_tokens_from"] = "usage" if usage and usage.get("completion_tokens") else "streamed chunks"
         steps = [b - a for a, b in zip(times, times[1:])]
-        return Timing(prompt_tokens=n_prompt, new_tokens=n_new, prefill_s=times[0] - t0, ttft_s=times[0] - t0,
-                      decode_s=times[-1] - times[0], step_s=steps)
+        return Timing(
+            prompt_tokens=n_prompt,
+            new_tokens=n_new,
+            prefill_s=times[0] - t0,
+            ttft_s=times[0] - t0,
+            decode_s=times[-1] - times[0],
+            step_s=steps,
+        )
 
     def contention_probe(self):
         """What others took from the CPUs while a timed request ran (measure/speed.py's verdict).
@@ -296,22 +338,27 @@ class OpenAIEngine(Engine):
         elif "server_peak_rss_mb" not in self.info:
             pids = local_server_pids(self.client.host, self.client.port)
             peaks = [_peak_rss_kb(p) for p in pids]
-            if pids and None not in peaks:   # a server on this host: the kernel's own figure
+            if pids and None not in peaks:  # a server on this host: the kernel's own figure
                 self.info["server_peak_rss_mb"] = round(sum(peaks) / 1024, 1)
-                self.info["server_memory_how"] = ("peak resident set (VmHWM, /proc) of the process listening on the "
-                                                  "endpoint, since it started: earlier work on it included")
+                self.info["server_memory_how"] = (
+                    "peak resident set (VmHWM, /proc) of the process listening on the "
+                    "endpoint, since it started: earlier work on it included"
+                )
 
 
 def check_served(models: list[str], name: str, base_url: str) -> None:
     """Unknown model name: one line listing what the server does serve."""
     if name not in models:
-        raise EndpointError(f"{base_url} does not serve {name!r}; it serves: {', '.join(models) or 'nothing'} "
-                            f"(pass one of these as --models)")
+        raise EndpointError(
+            f"{base_url} does not serve {name!r}; it serves: {', '.join(models) or 'nothing'} "
+            f"(pass one of these as --models)"
+        )
 
 
 def _cpu_s(pid: int) -> float | None:
     """User + system CPU seconds of a process (all its threads), from /proc."""
     import os
+
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -335,6 +382,7 @@ def local_server_pids(host: str, port: int) -> list[int]:
     """The processes listening on a loopback endpoint's port (Linux /proc: the socket's inode in
     /proc/net/tcp, then whose file descriptors hold it); [] elsewhere."""
     import os
+
     if host not in ("127.0.0.1", "localhost", "::1"):
         return []
     inodes = set()
@@ -343,7 +391,7 @@ def local_server_pids(host: str, port: int) -> list[int]:
             with open(table) as f:
                 for line in f.readlines()[1:]:
                     parts = line.split()
-                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:   # 0A: LISTEN
+                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
                         inodes.add(parts[9])
         except (OSError, IndexError, ValueError):
             continue
@@ -389,9 +437,13 @@ def _served_probe_class():
             if out.get("other_cpu_s") is not None:
                 out["other_cpu_s"] = round(max(0.0, out["other_cpu_s"] - used), 4)
                 wall = out["wall_s"]
-                out["stolen_frac"] = round(min(1.0, (out["other_cpu_s"] + out["steal_s"]) / (wall * out["cpus"])), 4) \
-                    if wall > 0 else None
+                out["stolen_frac"] = (
+                    round(min(1.0, (out["other_cpu_s"] + out["steal_s"]) / (wall * out["cpus"])), 4)
+                    if wall > 0
+                    else None
+                )
             return out
+
     return _ServedProbe
 
 

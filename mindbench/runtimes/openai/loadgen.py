@@ -22,6 +22,7 @@ import re
 import threading
 import time
 
+from mindbench.errors import InputError
 from mindbench.measure.serving import RequestResult
 
 # name -> (prompt tokens, output tokens): the shapes vLLM's and GuideLLM's docs use most.
@@ -29,8 +30,7 @@ SHAPES = {"chat": (512, 128), "code": (256, 256), "long": (2048, 128)}
 
 
 def parse_shapes(text: str) -> list[tuple[str, int, int]]:
-    """"chat,code" or "mine=300/40" (prompt/output tokens) -> [(name, prompt, output)]."""
-    from mindbench.errors import InputError
+    """ "chat,code" or "mine=300/40" (prompt/output tokens) -> [(name, prompt, output)]."""
     out = []
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         if part in SHAPES:
@@ -38,8 +38,10 @@ def parse_shapes(text: str) -> list[tuple[str, int, int]]:
             continue
         m = re.fullmatch(r"([A-Za-z][\w-]*)=(\d+)/(\d+)", part)
         if not m or int(m.group(2)) < 1 or int(m.group(3)) < 2:
-            raise InputError(f"--shape {part!r}: use {', '.join(SHAPES)} or NAME=PROMPT/OUTPUT tokens "
-                             f"(e.g. short=128/32, output at least 2)")
+            raise InputError(
+                f"--shape {part!r}: use {', '.join(SHAPES)} or NAME=PROMPT/OUTPUT tokens "
+                f"(e.g. short=128/32, output at least 2)"
+            )
         out.append((m.group(1), int(m.group(2)), int(m.group(3))))
     if not out:
         raise InputError(f"--shape: give at least one of {', '.join(SHAPES)}")
@@ -47,8 +49,7 @@ def parse_shapes(text: str) -> list[tuple[str, int, int]]:
 
 
 def parse_levels(text: str | None, kind: str, *, integer: bool) -> list:
-    """"1,2,4,8" -> [1, 2, 4, 8] (positive); one line on anything else."""
-    from mindbench.errors import InputError
+    """ "1,2,4,8" -> [1, 2, 4, 8] (positive); one line on anything else."""
     vals = []
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         try:
@@ -56,8 +57,10 @@ def parse_levels(text: str | None, kind: str, *, integer: bool) -> list:
         except ValueError:
             v = None
         if v is None or v <= 0:
-            raise InputError(f"--{kind} {text!r}: give positive {'whole numbers' if integer else 'numbers'}, e.g. "
-                             f"{'1,2,4,8' if integer else '0.5,1,2'}")
+            raise InputError(
+                f"--{kind} {text!r}: give positive {'whole numbers' if integer else 'numbers'}, e.g. "
+                f"{'1,2,4,8' if integer else '0.5,1,2'}"
+            )
         vals.append(v)
     return vals
 
@@ -78,7 +81,8 @@ class PromptMaker:
 
 
 def _extra(engine, output_tokens: int) -> dict:
-    from .engine import EXTRA_FIELDS
+    from mindbench.runtimes.openai.engine import EXTRA_FIELDS
+
     fields = EXTRA_FIELDS.get(engine.flavor, set())
     extra = {}
     if "min_tokens" in fields:
@@ -104,14 +108,15 @@ def one_request(engine, prompt: str, output_tokens: int, shape: str) -> RequestR
             r.prompt_tokens = int(usage["prompt_tokens"])
         if r.first is None:
             r.error = "no token streamed"
-    except Exception as e:   # noqa: BLE001 - a failed request is a figure of the level, not a crash
+    except Exception as e:  # noqa: BLE001 - a failed request is a figure of the level, not a crash
         r.end = None
         r.error = f"{type(e).__name__}: {str(e)[:160]}"
     return r
 
 
-def run_concurrency(engine, shape: tuple[str, int, int], concurrency: int, requests: int, *, seed: int = 0,
-                    progress=None) -> list[RequestResult]:
+def run_concurrency(
+    engine, shape: tuple[str, int, int], concurrency: int, requests: int, *, seed: int = 0, progress=None
+) -> list[RequestResult]:
     """`concurrency` users, each sending its next request as soon as its last one ends, until
     `requests` have been sent."""
     name, p, o = shape
@@ -134,6 +139,7 @@ def run_concurrency(engine, shape: tuple[str, int, int], concurrency: int, reque
                 results.append(r)
                 if progress:
                     progress(len(results), requests)
+
     threads = [threading.Thread(target=user, name=f"mindbench-user-{i}", daemon=True) for i in range(concurrency)]
     for t in threads:
         t.start()
@@ -143,8 +149,9 @@ def run_concurrency(engine, shape: tuple[str, int, int], concurrency: int, reque
     return results
 
 
-def run_rate(engine, shape: tuple[str, int, int], rate: float, requests: int, *, seed: int = 0,
-             progress=None) -> list[RequestResult]:
+def run_rate(
+    engine, shape: tuple[str, int, int], rate: float, requests: int, *, seed: int = 0, progress=None
+) -> list[RequestResult]:
     """Requests arriving as a Poisson process of `rate` per second (exponential gaps, seeded),
     each sent at its time whatever is still in flight (an open loop, as users arrive)."""
     name, p, o = shape
@@ -160,6 +167,7 @@ def run_rate(engine, shape: tuple[str, int, int], rate: float, requests: int, *,
             results.append(r)
             if progress:
                 progress(len(results), requests)
+
     threads = []
     t_next = time.perf_counter()
     for pr in prompts:

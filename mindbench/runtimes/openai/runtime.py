@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import time
 
+from mindbench.errors import MindbenchError
 from mindbench.runtimes.base import Runtime
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
-PROBE_TIMEOUT_S = 2.0       # per request while checking an endpoint: the whole check stays < 5 s
-SERVED = "served"           # the precision label: the server decides
+PROBE_TIMEOUT_S = 2.0  # per request while checking an endpoint: the whole check stays < 5 s
+SERVED = "served"  # the precision label: the server decides
 
 
 def api_key(env_name: str | None) -> str | None:
@@ -28,13 +29,18 @@ def api_key(env_name: str | None) -> str | None:
 def detect(client, models: dict) -> dict:
     """What the server is, from what it answers: llama.cpp's server (/props), vLLM (/version),
     llama-cpp-python's server (/v1/models owned_by "me"), else a generic OpenAI-compatible one."""
-    from .client import EndpointError
+    from mindbench.runtimes.openai.client import EndpointError
+
     try:
         props = client.get_json("/props", root=True, timeout=PROBE_TIMEOUT_S)
         if isinstance(props, dict) and ("default_generation_settings" in props or "chat_template" in props):
             keep = {k: props.get(k) for k in ("build_info", "model_path", "total_slots", "n_ctx") if k in props}
-            return {"flavor": "llama.cpp", "version": props.get("build_info"), "props": keep,
-                    "chat_template": props.get("chat_template") or None}
+            return {
+                "flavor": "llama.cpp",
+                "version": props.get("build_info"),
+                "props": keep,
+                "chat_template": props.get("chat_template") or None,
+            }
     except EndpointError:
         pass
     try:
@@ -52,8 +58,9 @@ def detect(client, models: dict) -> dict:
 def probe(endpoint: str, model: str, api_key_env: str | None = None, timeout_s: float = PROBE_TIMEOUT_S) -> dict:
     """Check an endpoint before any cell: it answers, it lets us in, it serves `model`. Every
     failure is one line (EndpointError, exit 2). Returns what it learnt (no key)."""
-    from .client import Client, EndpointError
-    from .engine import check_served
+    from mindbench.runtimes.openai.client import Client, EndpointError
+    from mindbench.runtimes.openai.engine import check_served
+
     t0 = time.perf_counter()
     client = Client(endpoint, api_key(api_key_env), timeout_s=timeout_s)
     models = client.get_json("/models", timeout=timeout_s)
@@ -70,7 +77,8 @@ def probe(endpoint: str, model: str, api_key_env: str | None = None, timeout_s: 
 def server_metrics(client) -> dict:
     """Memory and KV-cache figures the server publishes on /metrics (Prometheus text: vLLM,
     llama.cpp with --metrics), by their own names; {} when it publishes none."""
-    from .client import EndpointError
+    from mindbench.runtimes.openai.client import EndpointError
+
     try:
         text = client.get_text("/metrics", root=True, timeout=PROBE_TIMEOUT_S)
     except EndpointError:
@@ -94,8 +102,8 @@ class OpenAIRuntime(Runtime):
     precision_help = "nothing: the server decides (leave --precisions out; recorded as 'served')"
     requires = ()
     install_hint = "nothing to install: pass --endpoint http://HOST:PORT/v1"
-    takes_endpoint = True       # the sweep plans one cell per --endpoint, under the server's model name
-    full_logprobs = False       # a server returns top-k log-probabilities at most: no fidelity track
+    takes_endpoint = True  # the sweep plans one cell per --endpoint, under the server's model name
+    full_logprobs = False  # a server returns top-k log-probabilities at most: no fidelity track
 
     def normalize(self, precision):
         return SERVED if precision in (None, SERVED) else None
@@ -112,9 +120,9 @@ class OpenAIRuntime(Runtime):
     def resolve_device(self, device):
         return "server"
 
-    def load(self, model, precision=None, device="auto", *, endpoint: str | None = None, api_key_env: str | None = None,
-             **_):
-        from mindbench.errors import MindbenchError
+    def load(
+        self, model, precision=None, device="auto", *, endpoint: str | None = None, api_key_env: str | None = None, **_
+    ):
         if not endpoint:
             raise MindbenchError("the openai runtime needs --endpoint http://HOST:PORT/v1")
         name = model.id if hasattr(model, "id") else str(model)
@@ -123,16 +131,28 @@ class OpenAIRuntime(Runtime):
         return open_engine(endpoint, name, server, api_key_env=api_key_env, load_s=time.perf_counter() - t0)
 
 
-def open_engine(endpoint: str, name: str, server: dict, *, api_key_env=None, runtime="openai", precision=SERVED,
-                gguf=None, spec=None, load_s=0.0, launched=None, extra_info=None):
+def open_engine(
+    endpoint: str,
+    name: str,
+    server: dict,
+    *,
+    api_key_env=None,
+    runtime="openai",
+    precision=SERVED,
+    gguf=None,
+    spec=None,
+    load_s=0.0,
+    launched=None,
+    extra_info=None,
+):
     """An OpenAIEngine on a probed endpoint. The chat template and tokenizer come from the GGUF
     file when one is known (a server mindbench launched, a packaged catalog model served under its
     own name), else from llama.cpp's /props, else the chat endpoint is used."""
     from mindbench.models.catalog import ModelSpec
     from mindbench.models.catalog import resolve as resolve_model
+    from mindbench.runtimes.openai.client import Client
+    from mindbench.runtimes.openai.engine import OpenAIEngine
 
-    from .client import Client
-    from .engine import OpenAIEngine
     client = Client(endpoint, api_key(api_key_env))
     if spec is None:
         try:
@@ -141,6 +161,7 @@ def open_engine(endpoint: str, name: str, server: dict, *, api_key_env=None, run
             spec = ModelSpec(name, "endpoint", chat=True)
     if gguf is None and spec.source == "packaged":
         from mindbench.models.catalog import packaged_gguf
+
         try:
             gguf = packaged_gguf(spec)
         except Exception:
@@ -151,21 +172,38 @@ def open_engine(endpoint: str, name: str, server: dict, *, api_key_env=None, run
         spec = tokenizer.spec
     elif server.get("chat_template"):
         from mindbench.runtimes.llamacpp.engine import compile_template
+
         template = compile_template(server["chat_template"])
     elif spec.source == "endpoint":
         spec = ModelSpec(name, "endpoint", chat=True)
     version = server.get("version")
-    info = {"source": f"{server['flavor']}{' ' + version if version else ''} at {endpoint}",
-            "revision": (tokenizer.info.get("revision") if tokenizer else None) or version,
-            "server": {k: v for k, v in server.items() if k != "chat_template"},
-            "served_model": name, "weights": "pretrained", "cold": None, "device": "server",
-            "endpoint": endpoint}
+    info = {
+        "source": f"{server['flavor']}{' ' + version if version else ''} at {endpoint}",
+        "revision": (tokenizer.info.get("revision") if tokenizer else None) or version,
+        "server": {k: v for k, v in server.items() if k != "chat_template"},
+        "served_model": name,
+        "weights": "pretrained",
+        "cold": None,
+        "device": "server",
+        "endpoint": endpoint,
+    }
     info.update(extra_info or {})
     # the GGUF's tensor bytes, as the in-process llama.cpp engine counts them (its roofline numerator)
     weight_bytes = (tokenizer._llm._model.size() or tokenizer.info.get("file_bytes")) if tokenizer else None
-    engine = OpenAIEngine(client, name, spec, runtime=runtime, precision=precision, flavor=server["flavor"],
-                          info=info, template=template, tokenizer=tokenizer, weight_bytes=weight_bytes,
-                          load_s=load_s, server=launched)
+    engine = OpenAIEngine(
+        client,
+        name,
+        spec,
+        runtime=runtime,
+        precision=precision,
+        flavor=server["flavor"],
+        info=info,
+        template=template,
+        tokenizer=tokenizer,
+        weight_bytes=weight_bytes,
+        load_s=load_s,
+        server=launched,
+    )
     metrics = server_metrics(client)
     engine.info["server_memory"] = metrics or "not reported"
     return engine
@@ -177,11 +215,13 @@ def gguf_tokenizer(path, spec):
     from pathlib import Path
 
     from mindbench.runtimes.llamacpp.engine import LlamaCppEngine, _llama_cpp, _revision
+
     llama_cpp = _llama_cpp()
     path = Path(path)
     llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, n_ctx=64, verbose=False)
     template = llm.metadata.get("tokenizer.chat_template")
     from dataclasses import replace
+
     if spec.source in ("local", "endpoint"):
         spec = replace(spec, chat=bool(template))
     info = {"file": str(path), "file_bytes": path.stat().st_size, "revision": _revision(path, "local")}

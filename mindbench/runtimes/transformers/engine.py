@@ -33,23 +33,25 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Iterator
+from typing import Any
 
-from mindbench.runtimes.transformers import pool as hf_pool
-
+from mindbench.errors import MindbenchError, OutOfMemoryError, faults, is_oom
+from mindbench.runtimes.base import Engine, Generation, GenParams, Timing, end_step, slow_decode_fault
 from mindbench.runtimes.transformers import onednn
-from mindbench.runtimes.base import Engine, GenParams, Generation, Timing, end_step, slow_decode_fault
+from mindbench.runtimes.transformers import pool as hf_pool
 
 # A fixed English paragraph whose token ids, repeated, make the synthetic prompts of timed_run.
 # Real text (not random ids) keeps attention patterns and the first-token argmax realistic.
-_FILLER = ("The quick brown fox jumps over the lazy dog while the river runs quietly past the old "
-           "mill, and the children count the boats that drift toward the sea in the late afternoon. ")
+_FILLER = (
+    "The quick brown fox jumps over the lazy dog while the river runs quietly past the old "
+    "mill, and the children count the boats that drift toward the sea in the late afternoon. "
+)
 
 
 def _fault_active(kind: str, precision: str) -> bool:
-    from mindbench.errors import faults
     return kind in faults(precision)
 
 
@@ -70,19 +72,38 @@ class TransformersEngine(Engine):
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
-    def load(cls, model, precision: str = "fp32", device: str = "auto", **load_kwargs) -> "TransformersEngine":
+    def load(cls, model, precision: str = "fp32", device: str = "auto", **load_kwargs) -> TransformersEngine:
         """Load `model` (name or ModelSpec) through mindbench.runtimes.transformers.loading at `precision` on `device`."""
         from mindbench.runtimes.transformers.loading import load
+
         return cls.from_loaded(load(model, precision, device, **load_kwargs))
 
     @classmethod
-    def from_loaded(cls, loaded) -> "TransformersEngine":
-        return cls.wrap(loaded.model, loaded.tokenizer, loaded.spec, precision=loaded.precision,
-                        device=loaded.device, dtype=loaded.dtype, load_s=loaded.load_s, info=dict(loaded.info))
+    def from_loaded(cls, loaded) -> TransformersEngine:
+        return cls.wrap(
+            loaded.model,
+            loaded.tokenizer,
+            loaded.spec,
+            precision=loaded.precision,
+            device=loaded.device,
+            dtype=loaded.dtype,
+            load_s=loaded.load_s,
+            info=dict(loaded.info),
+        )
 
     @classmethod
-    def wrap(cls, model, tokenizer, spec, *, precision: str = "fp32", device: str = "cpu",
-             dtype: str | None = None, load_s: float = 0.0, info: dict | None = None) -> "TransformersEngine":
+    def wrap(
+        cls,
+        model,
+        tokenizer,
+        spec,
+        *,
+        precision: str = "fp32",
+        device: str = "cpu",
+        dtype: str | None = None,
+        load_s: float = 0.0,
+        info: dict | None = None,
+    ) -> TransformersEngine:
         """An engine around an already loaded model and tokenizer (tests, notebooks)."""
         if tokenizer is not None:
             if tokenizer.pad_token_id is None:
@@ -95,17 +116,27 @@ class TransformersEngine(Engine):
         # Every path of the engine (quality, timing, fidelity, the provider) runs the same kernels,
         # so the speed it reports is the speed its answers were produced at.
         info["linear_kernel"] = onednn.enable(model, device)
-        return cls(runtime="transformers", spec=spec, precision=precision, device=device, dtype=dtype,
-                   load_s=load_s, info=info, model=model, tokenizer=tokenizer)
+        return cls(
+            runtime="transformers",
+            spec=spec,
+            precision=precision,
+            device=device,
+            dtype=dtype,
+            load_s=load_s,
+            info=info,
+            model=model,
+            tokenizer=tokenizer,
+        )
 
     # --- prompts -----------------------------------------------------------------------------
     def _need_tokenizer(self):
         if self.tokenizer is None:
-            from mindbench.errors import MindbenchError
             if self.model is None:
                 raise MindbenchError(f"{self.spec.id} was unloaded; load it again to generate")
-            raise MindbenchError(f"{self.spec.id} was loaded without weights or tokenizer (--no-weights): it can be "
-                                 f"timed, not asked; load it with its weights to generate text")
+            raise MindbenchError(
+                f"{self.spec.id} was loaded without weights or tokenizer (--no-weights): it can be "
+                f"timed, not asked; load it with its weights to generate text"
+            )
         return self.tokenizer
 
     @property
@@ -120,7 +151,7 @@ class TransformersEngine(Engine):
         self._need_tokenizer()
         if not self.chat:
             return f"{system_prompt}\n\n{prompt}" if system_prompt else prompt
-        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else [])
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
         return self.render_messages(messages + [{"role": "user", "content": prompt}])
 
     def render_messages(self, messages: list[dict]) -> str:
@@ -161,17 +192,29 @@ class TransformersEngine(Engine):
         """generate() kwargs: the decoding rule as our own processor list, so its order and its
         pad handling are ours (penalty first, then temperature, top-k, top-p, as transformers does)."""
         from transformers import GenerationConfig
-        from transformers.generation import (LogitsProcessorList, StoppingCriteriaList,
-                                             TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
+        from transformers.generation import (
+            LogitsProcessorList,
+            StoppingCriteriaList,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
+
         greedy = params.temperature == 0
         # A fresh config: the model's own defaults (max_length=20, a sampling temperature, ...)
         # must not leak into a benchmark. Neutral values keep transformers from adding its own
         # processors, which would then run twice; they are set only when sampling, because with
         # do_sample=False transformers warns about any sampling flag that differs from its default.
         neutral = {} if greedy else dict(temperature=1.0, top_k=0, top_p=1.0)
-        cfg = GenerationConfig(max_new_tokens=params.max_new_tokens, do_sample=not greedy, repetition_penalty=1.0,
-                               eos_token_id=sorted(self._eos_ids()), pad_token_id=self.tokenizer.pad_token_id,
-                               bos_token_id=self.tokenizer.bos_token_id, **neutral)
+        cfg = GenerationConfig(
+            max_new_tokens=params.max_new_tokens,
+            do_sample=not greedy,
+            repetition_penalty=1.0,
+            eos_token_id=sorted(self._eos_ids()),
+            pad_token_id=self.tokenizer.pad_token_id,
+            bos_token_id=self.tokenizer.bos_token_id,
+            **neutral,
+        )
         procs = LogitsProcessorList()
         if params.repetition_penalty != 1.0:
             procs.append(_helpers().PadAwareRepetitionPenalty(params.repetition_penalty, pad_lens))
@@ -193,20 +236,22 @@ class TransformersEngine(Engine):
         try:
             yield
         except Exception as e:
-            from mindbench.errors import OutOfMemoryError, is_oom
             if not is_oom(e):
                 raise
             if self.device.startswith("cuda"):
                 import torch
+
                 torch.cuda.empty_cache()  # hand back what the failed step had reserved
             raise OutOfMemoryError(f"{what} with {self.spec.id} at {self.precision} on {self.device}") from e
 
     def _seed(self, seed: int) -> None:
         import torch
+
         torch.manual_seed(seed)  # seeds the CPU and every CUDA device's generator
 
     def _batch_tensors(self, rows: list[list[int]]):
         import torch
+
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
@@ -218,7 +263,9 @@ class TransformersEngine(Engine):
         limit = getattr(self.model.config, "max_position_embeddings", None)
         if limit and len(ids) + max_new > limit:
             keep = max(1, limit - max_new)
-            warnings.warn(f"prompt of {len(ids)} tokens cut to its last {keep} to fit the {limit}-token context")
+            warnings.warn(
+                f"prompt of {len(ids)} tokens cut to its last {keep} to fit the {limit}-token context", stacklevel=2
+            )
             return ids[-keep:]
         return ids
 
@@ -227,6 +274,7 @@ class TransformersEngine(Engine):
         generation)` is called as each prompt finishes (the code suite hands finished programs
         to the sandbox while the rest still generate)."""
         import torch
+
         params.validate()
         self._need_tokenizer()
         if not prompts:
@@ -247,14 +295,21 @@ class TransformersEngine(Engine):
             results[i] = self._finish(new, params, eos, stopped_at)
             if on_result is not None:
                 on_result(i, results[i])
+
         self._seed(params.seed)
-        with torch.inference_mode(), self._oom_guard(f"generating a batch of {min(params.batch_size, len(prompts))} "
-                                                     f"(up to {params.max_new_tokens} new tokens)"):
+        with (
+            torch.inference_mode(),
+            self._oom_guard(
+                f"generating a batch of {min(params.batch_size, len(prompts))} "
+                f"(up to {params.max_new_tokens} new tokens)"
+            ),
+        ):
             self.pool_stats = hf_pool.decode_pool(self, [(i, encoded[i]) for i in order], params, eos, done)
         return results  # type: ignore[return-value]
 
     def _forward_params(self):
         import inspect
+
         return inspect.signature(self.model.forward).parameters
 
     def _finish(self, new: list[int], params: GenParams, eos: set[int], stopped_at: int | None) -> Generation:
@@ -276,6 +331,7 @@ class TransformersEngine(Engine):
         """Text pieces as they are generated (batch 1). Their concatenation equals the text of
         generate([prompt]) for greedy decoding. Closing the iterator early stops generation."""
         import torch
+
         params.validate()
         self._need_tokenizer()
         ids, mask, pad_lens = self._batch_tensors([self._fit(self._encode(prompt), params.max_new_tokens)])
@@ -341,13 +397,17 @@ class TransformersEngine(Engine):
         Everything is prepared before the clock starts; CUDA is synchronised at each mark.
         """
         import torch
-        from mindbench.errors import MindbenchError
+
         if prompt_tokens < 1 or new_tokens < 2:
-            raise MindbenchError(f"timed_run needs prompt_tokens >= 1 and new_tokens >= 2, got {prompt_tokens}, {new_tokens}")
+            raise MindbenchError(
+                f"timed_run needs prompt_tokens >= 1 and new_tokens >= 2, got {prompt_tokens}, {new_tokens}"
+            )
         limit = getattr(self.model.config, "max_position_embeddings", None)
         if limit and prompt_tokens + new_tokens > limit:
-            raise MindbenchError(f"prompt_tokens + new_tokens = {prompt_tokens + new_tokens} exceeds the model's "
-                                 f"{limit}-token context; use fewer --prompt-tokens or --new-tokens")
+            raise MindbenchError(
+                f"prompt_tokens + new_tokens = {prompt_tokens + new_tokens} exceeds the model's "
+                f"{limit}-token context; use fewer --prompt-tokens or --new-tokens"
+            )
         if self.model is None:
             raise MindbenchError(f"{self.spec.id} was unloaded; load it again to time it")
         if self.tokenizer is not None:
@@ -377,12 +437,19 @@ class TransformersEngine(Engine):
                 end_step(ts, steps, slow)
             sync()
             t3 = time.perf_counter()
-        return Timing(prompt_tokens=prompt_tokens, new_tokens=new_tokens,
-                      prefill_s=t1 - t0, ttft_s=t2 - t0, decode_s=t3 - t2, step_s=steps)
+        return Timing(
+            prompt_tokens=prompt_tokens,
+            new_tokens=new_tokens,
+            prefill_s=t1 - t0,
+            ttft_s=t2 - t0,
+            decode_s=t3 - t2,
+            step_s=steps,
+        )
 
     def _forward_fn(self):
         """forward(ids, cache) -> (last logits, cache), across transformers' cache-argument names."""
         import inspect
+
         names = inspect.signature(self.model.forward).parameters
         cache_kw = "cache" if "cache" in names else "past_key_values"
         keep = {"logits_to_keep": 1} if "logits_to_keep" in names else {}
@@ -392,6 +459,7 @@ class TransformersEngine(Engine):
             out = self.model(input_ids=ids, use_cache=True, **keep, **kw)
             new_cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
             return out.logits, new_cache
+
         return forward
 
     # --- teacher forcing (fidelity) ----------------------------------------------------------
@@ -406,15 +474,15 @@ class TransformersEngine(Engine):
         """One forward per window (no KV cache, no generation); log_softmax in float32 whatever
         the weights' dtype, so precisions differ only by what the model computed."""
         import torch
+
         if self.model is None:
-            from mindbench.errors import MindbenchError
             raise MindbenchError(f"{self.spec.id} was unloaded; load it again to score text")
         limit = getattr(self.model.config, "max_position_embeddings", None) or window
         window = max(2, min(window, limit))
         n = len(ids) - 1
         for start in range(0, n, window):
             # inputs ids[start:start+rows] predict ids[start+1:start+rows+1]
-            x = torch.tensor([ids[start:start + min(window, n - start)]], device=self.device)
+            x = torch.tensor([ids[start : start + min(window, n - start)]], device=self.device)
             with torch.inference_mode(), self._oom_guard(f"scoring {x.shape[1]} tokens"):
                 logits = self.model(input_ids=x, use_cache=False).logits[0]
             yield torch.log_softmax(logits.float(), dim=-1).cpu()
@@ -459,11 +527,13 @@ class TransformersEngine(Engine):
             # tensors are freed; malloc_trim hands those pages back to the OS.
             try:
                 import ctypes
+
                 ctypes.CDLL("libc.so.6").malloc_trim(0)
             except (OSError, AttributeError):
                 pass
         if cuda:
             import torch
+
             torch.cuda.empty_cache()
 
 
@@ -473,7 +543,7 @@ def _first_stop(text: str, stops) -> int | None:
     return min(hits) if hits else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _helpers() -> SimpleNamespace:
     """The transformers subclasses used by generate and stream, defined on first use so that
     importing this module does not import torch or transformers."""
@@ -501,7 +571,7 @@ def _helpers() -> SimpleNamespace:
             rows, cur = input_ids.shape[0], input_ids.shape[1] - self.prompt_len
             if not self.done_at:
                 self.done_at = [None] * rows
-            tails = input_ids[:, max(self.prompt_len, input_ids.shape[1] - self.window):].tolist()
+            tails = input_ids[:, max(self.prompt_len, input_ids.shape[1] - self.window) :].tolist()
             for r in range(rows):
                 if self.done_at[r] is None and any(s in self.engine._decode(tails[r]) for s in self.stops):
                     self.done_at[r] = cur
@@ -553,5 +623,9 @@ def _helpers() -> SimpleNamespace:
         def end(self):
             pass  # the worker thread puts the end marker, also when generate() raises
 
-    return SimpleNamespace(StopOnStrings=StopOnStrings, Cancelled=Cancelled,
-                           PadAwareRepetitionPenalty=PadAwareRepetitionPenalty, QueueStreamer=QueueStreamer)
+    return SimpleNamespace(
+        StopOnStrings=StopOnStrings,
+        Cancelled=Cancelled,
+        PadAwareRepetitionPenalty=PadAwareRepetitionPenalty,
+        QueueStreamer=QueueStreamer,
+    )

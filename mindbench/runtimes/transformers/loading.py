@@ -26,11 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from mindbench import paths
-
+from mindbench.errors import (
+    MindbenchError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    OutOfMemoryError,
+    PrecisionError,
+    is_oom,
+)
 from mindbench.models import catalog
 from mindbench.models.catalog import ModelSpec
-from mindbench.errors import (MindbenchError, MissingDependencyError, ModelNotFoundError, OutOfMemoryError, PrecisionError,
-                     is_oom)
 
 log = logging.getLogger("mindbench.runtimes.transformers.loading")
 
@@ -42,11 +47,11 @@ FALLBACK = {"fp32": "fp16", "bf16": "int8", "fp16": "int8", "int8": "int4"}
 @dataclass
 class Loaded:
     model: Any
-    tokenizer: Any                 # None for no_weights models of Hub architectures
+    tokenizer: Any  # None for no_weights models of Hub architectures
     spec: ModelSpec
     precision: str
     device: str
-    dtype: str                     # torch dtype of the non-quantized tensors, as really loaded
+    dtype: str  # torch dtype of the non-quantized tensors, as really loaded
     load_s: float
     info: dict = field(default_factory=dict)
 
@@ -54,29 +59,44 @@ class Loaded:
 def resolve_device(device: str = "auto") -> str:
     """The device torch will use (runtimes.base.pick_device, with torch's view of CUDA)."""
     import torch
+
     from mindbench.runtimes.base import pick_device
-    return pick_device(device, lambda d: None if torch.cuda.is_available() else
-                       f"device {d!r} asked for, but CUDA is not available here "
-                       f"(no NVIDIA GPU, or a CPU-only torch build): use --device cpu")
+
+    return pick_device(
+        device,
+        lambda d: (
+            None
+            if torch.cuda.is_available()
+            else f"device {d!r} asked for, but CUDA is not available here "
+            f"(no NVIDIA GPU, or a CPU-only torch build): use --device cpu"
+        ),
+    )
 
 
 def check_precision(precision: str, device: str) -> None:
     """Refuse impossible combinations up front, each with the fix."""
     if precision not in PRECISIONS:
-        raise PrecisionError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)} "
-                             f"(GGUF types like Q4_1 belong to --runtime llamacpp)")
+        raise PrecisionError(
+            f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)} "
+            f"(GGUF types like Q4_1 belong to --runtime llamacpp)"
+        )
     if precision in ("int8", "int4"):
         if importlib.util.find_spec("bitsandbytes") is None:
-            raise MissingDependencyError(f"{precision} needs bitsandbytes: pip install 'bitsandbytes>=0.47' "
-                                         f"(or load at fp16/fp32)")
+            raise MissingDependencyError(
+                f"{precision} needs bitsandbytes: pip install 'bitsandbytes>=0.47' (or load at fp16/fp32)"
+            )
         if device == "cpu":
             from importlib.metadata import version
+
             major, minor = (int(x) for x in version("bitsandbytes").split(".")[:2])
             if (major, minor) < (0, 47):
-                raise PrecisionError(f"bitsandbytes {version('bitsandbytes')} has no CPU backend, so {precision} "
-                                     f"cannot run on the CPU: pip install -U 'bitsandbytes>=0.47', or use fp32")
+                raise PrecisionError(
+                    f"bitsandbytes {version('bitsandbytes')} has no CPU backend, so {precision} "
+                    f"cannot run on the CPU: pip install -U 'bitsandbytes>=0.47', or use fp32"
+                )
     if precision == "bf16" and device.startswith("cuda"):
         import torch
+
         if not torch.cuda.is_bf16_supported():
             raise PrecisionError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16 support: use fp16")
 
@@ -84,16 +104,19 @@ def check_precision(precision: str, device: str) -> None:
 def _quant_config(precision: str, device: str):
     import torch
     from transformers import BitsAndBytesConfig
+
     if precision == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)
     # NF4 with fp16 compute on GPUs; the CPU backend computes in fp32 (fp16 matmuls are slow there).
     compute = torch.float16 if device.startswith("cuda") else torch.float32
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
-                              bnb_4bit_use_double_quant=False)
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute, bnb_4bit_use_double_quant=False
+    )
 
 
 def _from_pretrained_kwargs(precision: str, device: str) -> dict:
     import torch
+
     kw: dict = {"device_map": device, "low_cpu_mem_usage": True}
     if precision in ("int8", "int4"):
         kw["quantization_config"] = _quant_config(precision, device)
@@ -103,6 +126,7 @@ def _from_pretrained_kwargs(precision: str, device: str) -> dict:
 
 
 # --- where the weights come from ------------------------------------------------------------------
+
 
 def converted_folder(spec: ModelSpec, cache_dir=None) -> tuple[Path, bool, float]:
     """Safetensors folder for a packaged GGUF model, converting it the first time.
@@ -123,11 +147,15 @@ def converted_folder(spec: ModelSpec, cache_dir=None) -> tuple[Path, bool, float
             return folder, False, 0.0
         # Half a minute or more on a small CPU, once: say what is happening and how far it is,
         # on stderr (stdout may be a table or JSON).
-        say = _Steps(f"{spec.id}: converting its packaged GGUF ({gguf.name}, "
-                     f"{gguf.stat().st_size / 1e6:.0f} MB) to safetensors in {root} - once; later "
-                     f"loads take about a second", 4)
+        say = _Steps(
+            f"{spec.id}: converting its packaged GGUF ({gguf.name}, "
+            f"{gguf.stat().st_size / 1e6:.0f} MB) to safetensors in {root} - once; later "
+            f"loads take about a second",
+            4,
+        )
         say.step("importing transformers")
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
         t0 = time.perf_counter()
         say.step("building the tokenizer from the GGUF vocabulary")
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -145,8 +173,9 @@ def converted_folder(spec: ModelSpec, cache_dir=None) -> tuple[Path, bool, float
         tok.save_pretrained(tmp)
         convert_s = time.perf_counter() - t0
         say.done()
-        (tmp / "mindbench.json").write_text(json.dumps({"source": str(gguf), "sha256": sha,
-                                                        "convert_s": round(convert_s, 2)}))
+        (tmp / "mindbench.json").write_text(
+            json.dumps({"source": str(gguf), "sha256": sha, "convert_s": round(convert_s, 2)})
+        )
         del model
         os.rename(tmp, folder)
         return folder, True, convert_s
@@ -157,6 +186,7 @@ class _Steps:
 
     def __init__(self, what: str, total: int) -> None:
         import sys
+
         self.out, self.total, self.n = sys.stderr, total, 0
         self.t0 = self.last = time.perf_counter()
         print(f"mindbench: {what}", file=self.out, flush=True)
@@ -176,22 +206,33 @@ def source_folder(spec: ModelSpec, *, cache_dir=None, hf_token=None, revision=No
     if spec.source == "packaged":
         folder, cold, convert_s = converted_folder(spec, cache_dir)
         meta = json.loads((folder / "mindbench.json").read_text())
-        return str(folder), {"source": catalog.packaged_source(spec, Path(meta['source'])),
-                             "revision": meta["sha256"], "cold": cold, "convert_s": round(convert_s, 2)}
+        return str(folder), {
+            "source": catalog.packaged_source(spec, Path(meta["source"])),
+            "revision": meta["sha256"],
+            "cold": cold,
+            "convert_s": round(convert_s, 2),
+        }
     if spec.source == "local":
         check_local_folder(Path(spec.path))
         return spec.path, {"source": f"local:{spec.path}", "revision": _local_revision(Path(spec.path)), "cold": False}
     from mindbench.models import hub
     from mindbench.tokens import resolve_token
+
     token, token_source = resolve_token(hf_token)
     cached = hub.cached_snapshot(spec.repo, revision=revision)
     folder = cached or hub.download(spec.repo, token=token, revision=revision)
-    return folder, {"source": f"hub:{spec.repo}", "revision": Path(folder).name, "cold": cached is None,
-                    "token_source": token_source}
+    return folder, {
+        "source": f"hub:{spec.repo}",
+        "revision": Path(folder).name,
+        "cold": cached is None,
+        "token_source": token_source,
+    }
 
 
-SAVE_HINT = ("point at a folder written by save_pretrained (config.json, *.safetensors or *.bin, "
-             "tokenizer files), or at a Hub id such as org/name")
+SAVE_HINT = (
+    "point at a folder written by save_pretrained (config.json, *.safetensors or *.bin, "
+    "tokenizer files), or at a Hub id such as org/name"
+)
 
 
 def check_local_folder(folder: Path) -> None:
@@ -209,22 +250,29 @@ def check_local_folder(folder: Path) -> None:
         cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
         why = f"{e.msg} at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else type(e).__name__
-        raise MindbenchError(f"{folder / 'config.json'} is not valid JSON ({why}); restore it from the "
-                             f"model's source, or save the model again with save_pretrained") from None
+        raise MindbenchError(
+            f"{folder / 'config.json'} is not valid JSON ({why}); restore it from the "
+            f"model's source, or save the model again with save_pretrained"
+        ) from None
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model_type"), str):
-        raise MindbenchError(f"{folder / 'config.json'} does not say its model_type; restore it from the "
-                             f"model's source, or save the model again with save_pretrained")
+        raise MindbenchError(
+            f"{folder / 'config.json'} does not say its model_type; restore it from the "
+            f"model's source, or save the model again with save_pretrained"
+        )
     if not any(n.endswith((".safetensors", ".bin", ".safetensors.index.json", ".bin.index.json")) for n in names):
         raise ModelNotFoundError(f"model folder {folder} has no weights (*.safetensors or *.bin); {SAVE_HINT}")
     if not names & {"tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model"}:
-        raise ModelNotFoundError(f"model folder {folder} has no tokenizer files (tokenizer.json, "
-                                 f"tokenizer.model or vocab.json); save the tokenizer too: "
-                                 f"tokenizer.save_pretrained(folder)")
+        raise ModelNotFoundError(
+            f"model folder {folder} has no tokenizer files (tokenizer.json, "
+            f"tokenizer.model or vocab.json); save the tokenizer too: "
+            f"tokenizer.save_pretrained(folder)"
+        )
 
 
 def _local_revision(folder: Path) -> str:
     """A cheap identity for a local folder: names, sizes and mtimes of its weight files."""
     import hashlib
+
     h = hashlib.sha256()
     for p in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
         st = p.stat()
@@ -235,10 +283,14 @@ def _local_revision(folder: Path) -> str:
 def arch_config(spec: ModelSpec):
     """transformers config for a catalog model's shipped architecture (no download)."""
     from transformers import AutoConfig
+
     if not spec.arch:
-        raise MindbenchError(f"{spec.id} has no shipped architecture config, so --no-weights cannot build it; "
-                             f"catalog models with one: {', '.join(s.id for s in catalog.CATALOG.values() if s.arch)}")
+        raise MindbenchError(
+            f"{spec.id} has no shipped architecture config, so --no-weights cannot build it; "
+            f"catalog models with one: {', '.join(s.id for s in catalog.CATALOG.values() if s.arch)}"
+        )
     from mindbench.models.estimate import ARCHS_DIR  # one place knows where the configs ship
+
     path = ARCHS_DIR / f"{spec.arch}.json"
     if not path.exists():
         raise MindbenchError(f"architecture config {path.name} is missing from this install: reinstall mindbench")
@@ -251,6 +303,7 @@ def random_folder(spec: ModelSpec, cache_dir=None) -> Path:
     quantized precisions go through transformers' real bitsandbytes loading path."""
     import torch
     from transformers import AutoModelForCausalLM
+
     folder = paths.cache_dir(cache_dir) / "random" / spec.arch
     if (folder / "config.json").exists():
         return folder
@@ -271,17 +324,27 @@ def random_folder(spec: ModelSpec, cache_dir=None) -> Path:
 
 # --- the one entry point ------------------------------------------------------------------------------
 
-def load(model: str | ModelSpec, precision: str = "fp32", device: str = "auto", *, cache_dir=None,
-         hf_token: str | None = None, fallback: bool = False, no_weights: bool = False,
-         revision: str | None = None) -> Loaded:
+
+def load(
+    model: str | ModelSpec,
+    precision: str = "fp32",
+    device: str = "auto",
+    *,
+    cache_dir=None,
+    hf_token: str | None = None,
+    fallback: bool = False,
+    no_weights: bool = False,
+    revision: str | None = None,
+) -> Loaded:
     spec = model if isinstance(model, ModelSpec) else catalog.resolve(model)
     dev = resolve_device(device)
     check_precision(precision, dev)
     tried = []
     while True:
         try:
-            loaded = _load_once(spec, precision, dev, cache_dir=cache_dir, hf_token=hf_token,
-                                no_weights=no_weights, revision=revision)
+            loaded = _load_once(
+                spec, precision, dev, cache_dir=cache_dir, hf_token=hf_token, no_weights=no_weights, revision=revision
+            )
             loaded.info["fallback_from"] = tried[0] if tried else None
             return loaded
         except Exception as e:
@@ -301,6 +364,7 @@ def load(model: str | ModelSpec, precision: str = "fp32", device: str = "auto", 
 def _load_once(spec: ModelSpec, precision: str, dev: str, *, cache_dir, hf_token, no_weights, revision) -> Loaded:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     kwargs = _from_pretrained_kwargs(precision, dev)
     t0 = time.perf_counter()
     if no_weights:
@@ -329,13 +393,23 @@ def _load_once(spec: ModelSpec, precision: str, dev: str, *, cache_dir, hf_token
     info.setdefault("convert_s", 0.0)
     if precision in ("int8", "int4"):
         info["quant"] = "bitsandbytes-" + ("int8" if precision == "int8" else "nf4")
-    return Loaded(model=model, tokenizer=tokenizer, spec=spec, precision=precision, device=dev,
-                  dtype=str(model.dtype).replace("torch.", ""), load_s=round(load_s, 3), info=info)
+    return Loaded(
+        model=model,
+        tokenizer=tokenizer,
+        spec=spec,
+        precision=precision,
+        device=dev,
+        dtype=str(model.dtype).replace("torch.", ""),
+        load_s=round(load_s, 3),
+        info=info,
+    )
 
 
 def _free_cuda() -> None:
     import gc
+
     import torch
+
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -29,6 +29,7 @@ PLAIN = ("none", [None], "")
 
 def _op():
     import torch
+
     return getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
 
 
@@ -62,6 +63,7 @@ def __getattr__(name: str):
 def available() -> str | None:
     """None when the oneDNN path can run here, else why not (one line)."""
     import torch
+
     if os.environ.get(ENV, "").strip().lower() == "torch":
         return f"{ENV}=torch"
     if not torch.backends.mkldnn.is_available() or _op() is None:
@@ -82,6 +84,7 @@ def enable(model, device: str) -> str:
     engine's info records ("onednn (N layers)" or "torch (why)")."""
     import torch
     from torch import nn
+
     if not device.startswith("cpu"):
         return "torch (not on the CPU)"
     why = available()
@@ -96,8 +99,12 @@ def enable(model, device: str) -> str:
     for m in model.modules():
         # Exact type: quantized layers subclass nn.Linear. A module whose forward was replaced on
         # the instance (accelerate's offload hooks) keeps it: swapping its class would bypass them.
-        if type(m) is nn.Linear and m.weight.dtype == torch.float32 and m.weight.device.type == "cpu" \
-                and "forward" not in m.__dict__:
+        if (
+            type(m) is nn.Linear
+            and m.weight.dtype == torch.float32
+            and m.weight.device.type == "cpu"
+            and "forward" not in m.__dict__
+        ):
             m.__class__ = cls
             n += 1
     return f"onednn ({n} layers)" if n else "torch (no fp32 linear layers)"
@@ -108,6 +115,7 @@ def disable(model) -> None:
     if "OneDNNLinear" not in globals():
         return  # never enabled in this process
     from torch import nn
+
     for m in model.modules():
         if type(m) is globals()["OneDNNLinear"]:
             m.__class__ = nn.Linear

@@ -44,17 +44,19 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
     place, so the output is the greedy output. Returns counters: forwards, drafted, accepted.
     """
     import collections
+
     import torch
+
     names = engine._forward_params()
     cache_kw = "cache" if "cache" in names else "past_key_values"
     keep1 = {"logits_to_keep": 1} if "logits_to_keep" in names else {}
     stops = tuple(s for s in params.stop if s)
-    window = max((len(s.encode()) for s in stops), default=0) + 2    # as StopOnStrings
-    pad_lens: list[int] = []                   # left padding per row; the penalty reads it in place
+    window = max((len(s.encode()) for s in stops), default=0) + 2  # as StopOnStrings
+    pad_lens: list[int] = []  # left padding per row; the penalty reads it in place
     procs = engine._gen_kwargs(params, pad_lens)["logits_processor"]
     pad_id = engine.tokenizer.pad_token_id
     waiting = collections.deque(queue)
-    active: list[int] = []                     # batch row -> input index
+    active: list[int] = []  # batch row -> input index
     new: dict[int, list[int]] = {}
     cache = mask = seq = pos = logits = None
     can_join = True
@@ -62,18 +64,19 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
     # penalty would read the rejected drafts' columns), and caches that take masked holes
     # (a sliding window counts columns, not positions).
     may_draft = params.temperature == 0 and not procs and params.batch_size > 1
-    prompt_ids = dict(queue)                   # input index -> prompt ids (with new[r], the lookup source)
-    pending: dict[int, list[int]] = {}         # drafts the last forward accepted, not yet emitted
+    prompt_ids = dict(queue)  # input index -> prompt ids (with new[r], the lookup source)
+    pending: dict[int, list[int]] = {}  # drafts the last forward accepted, not yet emitted
     stats = {"forwards": 0, "drafted": 0, "accepted": 0}
     while waiting or active:
         free = params.batch_size - len(active)
         if waiting and free > 0 and (can_join or not active):
             take = [waiting.popleft() for _ in range(min(free, len(waiting)))]
             ids, m, pl = engine._batch_tensors([r for _, r in take])
-            p = (m.cumsum(-1) - 1).masked_fill(m == 0, 0)              # generate()'s position ids
+            p = (m.cumsum(-1) - 1).masked_fill(m == 0, 0)  # generate()'s position ids
             c = new_cache(engine.model)
-            out = engine.model(input_ids=ids, attention_mask=m, position_ids=p, use_cache=True,
-                           **{cache_kw: c}, **keep1)
+            out = engine.model(
+                input_ids=ids, attention_mask=m, position_ids=p, use_cache=True, **{cache_kw: c}, **keep1
+            )
             c = getattr(out, "cache", None) or getattr(out, "past_key_values", None) or c
             can_join = can_join and joinable(c)
             part = (c, m, ids, p[:, -1:], out.logits[:, -1, :], pl)
@@ -123,8 +126,11 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
                     mask, seq = mask[:, lead:], seq[:, lead:]
                     pad_lens[:] = [n - lead for n in pad_lens]
         room = params.batch_size // len(active) - 1
-        drafts = [lookup_draft(prompt_ids[r] + new[r], min(room, MAX_DRAFT)) for r in active] \
-            if may_draft and can_join and room > 0 and not waiting else []
+        drafts = (
+            [lookup_draft(prompt_ids[r] + new[r], min(room, MAX_DRAFT)) for r in active]
+            if may_draft and can_join and room > 0 and not waiting
+            else []
+        )
         width = 1 + max(map(len, drafts), default=0)
         mask = torch.cat([mask, mask.new_ones(mask.shape[0], width)], dim=-1)
         if width == 1:
@@ -132,11 +138,19 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
         else:
             # Rows with fewer drafts are filled with their last token; those places are never
             # accepted (a row accepts at most its own drafts) and are masked out below.
-            inp = torch.tensor([[t] + d + [t] * (width - 1 - len(d)) for t, d in zip(seq[:, -1].tolist(), drafts)],
-                               device=engine.device)
+            inp = torch.tensor(
+                [[t] + d + [t] * (width - 1 - len(d)) for t, d in zip(seq[:, -1].tolist(), drafts)],
+                device=engine.device,
+            )
             pos_in = pos + torch.tensor(list(range(width)), device=engine.device)
-        out = engine.model(input_ids=inp, attention_mask=mask, position_ids=pos_in, use_cache=True,
-                           **{cache_kw: cache}, **({"logits_to_keep": width} if keep1 else {}))
+        out = engine.model(
+            input_ids=inp,
+            attention_mask=mask,
+            position_ids=pos_in,
+            use_cache=True,
+            **{cache_kw: cache},
+            **({"logits_to_keep": width} if keep1 else {}),
+        )
         stats["forwards"] += 1
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None) or cache
         if width == 1:
@@ -151,7 +165,7 @@ def decode_pool(engine, queue: list[tuple[int, list[int]]], params, eos: set[int
             took.append(n)
             if n:
                 pending[active[b]] = d[:n]
-            mask[b, mask.shape[1] - width + 1 + n:] = 0     # the rejected drafts' columns
+            mask[b, mask.shape[1] - width + 1 + n :] = 0  # the rejected drafts' columns
             stats["drafted"] += len(d)
             stats["accepted"] += n
         rows = torch.tensor(list(range(len(drafts))), device=engine.device)
@@ -182,8 +196,8 @@ def lookup_draft(history: list[int], k: int, max_ngram: int = 3) -> list[int]:
     for n in range(min(max_ngram, len(history) - 1), 0, -1):
         tail = history[-n:]
         for start in range(len(history) - n - 1, -1, -1):
-            if history[start:start + n] == tail:
-                return history[start + n:start + n + k]
+            if history[start : start + n] == tail:
+                return history[start + n : start + n + k]
     return []
 
 
@@ -191,6 +205,7 @@ def compact(cache, mask, seq):
     """Drop the masked holes rejected drafts leave: each row's kept columns, in order, moved to
     the right edge (left padding again), so attention stops reading them."""
     import torch
+
     width = int(mask.sum(1).max())
     # a stable sort puts every row's masked columns first and keeps the kept ones in order
     idx = torch.sort(mask, dim=1, stable=True).indices[:, -width:]
@@ -201,7 +216,7 @@ def compact(cache, mask, seq):
     return cache, mask.gather(1, idx), seq.gather(1, idx)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _growing_layer():
     from transformers.cache_utils import DynamicLayer
 
@@ -221,9 +236,15 @@ def _growing_layer():
             n = self.keys.shape[-2] if self.keys.dim() == 4 else 0
             end = n + key_states.shape[-2]
             buf = self._kbuf
-            if (buf is None or n == 0 or buf.shape[0] != key_states.shape[0] or end > buf.shape[-2]
-                    or self.keys.data_ptr() != buf.data_ptr() or self.keys.stride() != buf.stride()):
-                cap = end + max(64, end)     # double: a copy every time the length doubles
+            if (
+                buf is None
+                or n == 0
+                or buf.shape[0] != key_states.shape[0]
+                or end > buf.shape[-2]
+                or self.keys.data_ptr() != buf.data_ptr()
+                or self.keys.stride() != buf.stride()
+            ):
+                cap = end + max(64, end)  # double: a copy every time the length doubles
                 b, h, _, d = key_states.shape
                 kb = key_states.new_empty((b, h, cap, d))
                 vb = value_states.new_empty((b, h, cap, value_states.shape[-1]))
@@ -244,6 +265,7 @@ def new_cache(model):
     and other special layers are kept as transformers made them)."""
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
+
     cache = DynamicCache(config=model.config)
     layers = getattr(cache, "layers", None) or []
     grow = _growing_layer()
@@ -256,6 +278,7 @@ def new_cache(model):
 def joinable(cache) -> bool:
     """Whether rows' caches can be left-padded and stacked: plain (or growing) DynamicLayers only."""
     from transformers.cache_utils import DynamicLayer
+
     layers = getattr(cache, "layers", None)
     kinds = (DynamicLayer, _growing_layer())
     return bool(layers) and all(type(la) in kinds and la.is_initialized and la.keys.dim() == 4 for la in layers)
@@ -267,6 +290,7 @@ def join(a, b, pad_id):
     so every row keeps its tokens at the right edge and attends to none of the padding."""
     import torch
     import torch.nn.functional as F
+
     wa, wb = a[1].shape[1], b[1].shape[1]
     w = max(wa, wb)
     for la, lb in zip(a[0].layers, b[0].layers):
@@ -274,8 +298,14 @@ def join(a, b, pad_id):
         la.values = torch.cat([F.pad(la.values, (0, 0, w - wa, 0)), F.pad(lb.values, (0, 0, w - wb, 0))], dim=0)
     mask = torch.cat([F.pad(a[1], (w - wa, 0), value=0), F.pad(b[1], (w - wb, 0), value=0)], dim=0)
     ids = torch.cat([F.pad(a[2], (w - wa, 0), value=pad_id), F.pad(b[2], (w - wb, 0), value=pad_id)], dim=0)
-    return (a[0], mask, ids, torch.cat([a[3], b[3]], dim=0), torch.cat([a[4], b[4]], dim=0),
-            [n + w - wa for n in a[5]] + [n + w - wb for n in b[5]])
+    return (
+        a[0],
+        mask,
+        ids,
+        torch.cat([a[3], b[3]], dim=0),
+        torch.cat([a[4], b[4]], dim=0),
+        [n + w - wa for n in a[5]] + [n + w - wb for n in b[5]],
+    )
 
 
 def trim_left(cache, n: int) -> None:

@@ -4,11 +4,13 @@ estimate.py. The engine itself is runtimes/hf.py; loading is loading.py."""
 
 from __future__ import annotations
 
+from mindbench.errors import MindbenchError
 from mindbench.runtimes.base import Runtime
+
 
 class TransformersRuntime(Runtime):
     name = "transformers"
-    precisions = ("fp32", "bf16", "fp16", "int8", "int4")      # widest first: the quality tiers
+    precisions = ("fp32", "bf16", "fp16", "int8", "int4")  # widest first: the quality tiers
     precision_help = "fp32, bf16, fp16, int8, int4"
     requires = ("torch", "transformers")
     install_hint = "pip install 'torch>=2.1' 'transformers>=4.50' (mindbench's own dependencies: pip install mindbench)"
@@ -20,6 +22,7 @@ class TransformersRuntime(Runtime):
         if not str(device).startswith("cuda"):
             return "fp32"
         import torch
+
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
     def default_precisions(self, device: str) -> tuple[str, ...]:
@@ -39,35 +42,53 @@ class TransformersRuntime(Runtime):
 
     def resolve_device(self, device):
         from mindbench.runtimes.transformers.loading import resolve_device
+
         return resolve_device(device)
 
     def set_threads(self, threads: int, load_kwargs: dict) -> None:
         import torch
-        torch.set_num_threads(threads)          # torch's intra-op threads
+
+        torch.set_num_threads(threads)  # torch's intra-op threads
 
     def load(self, model, precision, device="auto", **kwargs):
         from mindbench.runtimes.transformers.engine import TransformersEngine
+
         return TransformersEngine.load(model, precision or "fp32", device=device, **kwargs)
 
     def estimate_candidates(self, specs, hw, records, context, bandwidth_gb_s):
         from mindbench.models.estimate import efficiency_for, estimate, max_context, measured_efficiency
         from mindbench.runtimes import efficiency_family
-        eff = {k: v for k, v in measured_efficiency(records, self.name, family_of=efficiency_family).items()
-               if k[0] == hw.device}
+
+        eff = {
+            k: v
+            for k, v in measured_efficiency(records, self.name, family_of=efficiency_family).items()
+            if k[0] == hw.device
+        }
         for spec in specs:
             if not spec.arch:
                 continue
             limit = max_context(spec.arch)
-            why = (f"its context window is {limit} tokens, under --context {context}"
-                   if limit and context > limit else None)
+            why = (
+                f"its context window is {limit} tokens, under --context {context}"
+                if limit and context > limit
+                else None
+            )
             for p in self.candidate_precisions(hw.device):
                 eff_p, eff_source = efficiency_for(hw.device, p, eff)
-                e = estimate(spec, p, hw.device, context=context, bandwidth_gb_s=bandwidth_gb_s, efficiency=eff_p,
-                             efficiency_source=eff_source)
+                e = estimate(
+                    spec,
+                    p,
+                    hw.device,
+                    context=context,
+                    bandwidth_gb_s=bandwidth_gb_s,
+                    efficiency=eff_p,
+                    efficiency_source=eff_source,
+                )
                 yield spec, p, e.total_mb, e.decode_tok_s, e.to_dict(), why
 
     def estimate_cell(self, spec, precision, device_kind, *, context, bandwidth_gb_s, efficiency, batch=1):
         from mindbench.models.estimate import ASSUMED_EFFICIENCY, estimate
+
         eff = efficiency if efficiency is not None else ASSUMED_EFFICIENCY[(device_kind, precision)]
         e = estimate(spec, precision, device_kind, context=context, bandwidth_gb_s=bandwidth_gb_s, efficiency=eff)
         # the suites generate in batches: KV cache and activations scale with the batch
@@ -76,9 +97,10 @@ class TransformersRuntime(Runtime):
 
     def hub_file(self, spec, precision):
         if spec.source == "local" and str(spec.path or "").lower().endswith(".gguf"):
-            from mindbench.errors import MindbenchError
-            raise MindbenchError(f"{spec.path} is a GGUF file; transformers loads model folders: run it with "
-                                 f"--runtimes llamacpp, or give the model's folder or Hub id")
+            raise MindbenchError(
+                f"{spec.path} is a GGUF file; transformers loads model folders: run it with "
+                f"--runtimes llamacpp, or give the model's folder or Hub id"
+            )
         return super().hub_file(spec, precision)
 
     def recommend_exclusion(self, precision: str, hw) -> str | None:
@@ -86,6 +108,7 @@ class TransformersRuntime(Runtime):
             return "needs bitsandbytes (pip install 'bitsandbytes>=0.47')"
         if precision == "bf16" and hw.device == "cuda":
             from mindbench.models.hardware import gpu_supports_bf16
+
             if not gpu_supports_bf16(hw.gpu.name):
                 return f"{hw.gpu.name} has no bf16 (use fp16)"
         return None
