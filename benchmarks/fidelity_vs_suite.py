@@ -5,7 +5,7 @@ the suite's standard error / score at the default --limit.
     python benchmarks/fidelity_vs_suite.py results/runs.jsonl   # or read records already made
     python benchmarks/fidelity_vs_suite.py --precisions fp32,bf16,int8,int4 --runtimes transformers,llamacpp
 
-Target (issue 14): the fidelity verdict, half-width <= 10 % of the mean KLD, in under 60 s per cell
+Target: the fidelity verdict, half-width <= 10 % of the mean KLD, in under 60 s per cell
 on 2 CPU cores for the 135M model, the reference included once (it is charged to the cell that
 computed it: `reference s`). A sweep of this kind reads the suite's figures from the same records,
 so both columns come from one run. Times on a shared machine are upper bounds.

@@ -9,7 +9,7 @@ GGUF decoded by
     n_threads = all cores (what mindbench's engine uses);
   - a mindbench cell: `mindbench run --runtimes llamacpp --suite none`, its speed.decode_tok_s.
 Each in a fresh process with the caller's environment (no OMP_WAIT_POLICY added). Prints decode
-tok/s and the ratio cell / plain; issue 17 asks for the cell to be within 10 % of the plain script
+tok/s and the ratio cell / plain; the target is for the cell to be within 10 % of the plain script
 on a quiet host. A measurement, not a test: the verdict of the cell's own contention probe is
 printed beside it, since a shared machine makes any ratio meaningless.
 """

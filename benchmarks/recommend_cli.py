@@ -1,6 +1,6 @@
 """How long `mindbench recommend` takes, next to `mindbench --help` (the floor: Python + click).
 
-Target (issue 5): under 1.5 s wall-clock, which requires never importing torch. Prints the median
+Target: under 1.5 s wall-clock, which requires never importing torch. Prints the median
 of N runs of each command, side by side, and their ratio; exits 1 if recommend's median is over
 the target. Run: python benchmarks/recommend_cli.py [--runs 5] [--results FILE]
 """

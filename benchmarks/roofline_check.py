@@ -3,7 +3,7 @@
     python benchmarks/roofline_check.py [--rounds 2]
 
 The table's roofline column is decode tok/s x weight bytes per token / the read bandwidth that
-mindbench.measure.bandwidth measures (a torch.sum over 1 GiB, best of 10). Issue 17 asks for it to
+mindbench.measure.bandwidth measures (a torch.sum over 1 GiB, best of 10). The target is for it to
 be within 10 % of the same ratio computed with a bandwidth measured independently. Here, right
 after each cell (cell, bandwidth, cell, bandwidth, ...):
   - sysbench: `sysbench memory --memory-oper=read` with 1 GiB blocks, one per thread, as many

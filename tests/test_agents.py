@@ -347,7 +347,7 @@ def test_chat_agent_on_the_real_model_stays_within_context(smollm):
     assert all(agent.count_tokens(agent.system_prompt) + agent.count_tokens(p) <= budget for p in llm.prompts)
 
 
-# --- no pass without proof that the tests ran (issue 13, item 1) -----------------------------------
+# --- no pass without proof that the tests ran -----------------------------------
 
 EXITS = [
     "```python\nimport sys\ndef add(a, b):\n    sys.exit(0)\n```",

@@ -1,4 +1,4 @@
-"""CellSpec (issue 12): a cell is parsed once by the planner and travels to the worker as data."""
+"""CellSpec: a cell is parsed once by the planner and travels to the worker as data."""
 
 import json
 

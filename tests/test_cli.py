@@ -50,7 +50,7 @@ def test_a_suite_subset_that_does_not_exist_is_one_line():
     assert "Traceback" not in res.output
 
 
-# --- `mindbench run` checks every value before anything starts (issue 13 items 2-3, issue 12) ----
+# --- `mindbench run` checks every value before anything starts ----
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_an_empty_suite_file_is_an_error_not_a_stored_row(tmp_path, monkeypatch,
 
 
 def test_the_public_api_imports_from_the_package_lazily():
-    """issue 13 item 6: `from mindbench import LocalModelProvider` was an ImportError."""
+    """`from mindbench import LocalModelProvider` was an ImportError."""
     code = (
         "import sys\nimport mindbench\nassert 'mindbench.provider' not in sys.modules\n"
         "from mindbench import (LocalModelProvider, CodeAgent, ChatAgent, DataAnalysisAgent, get_engine,\n"

@@ -84,7 +84,7 @@ def test_three_precisions_every_field(three):
         assert m["nvml_global_mb"] is None and m["torch_max_allocated_mb"] is None  # CPU
         for k in ("prefill_tok_s", "decode_tok_s", "ttft_ms"):
             s = r["speed"][k]
-            # at least --repeats; more until the CI target or the time cap (issue 17)
+            # at least --repeats; more until the CI target or the time cap
             assert s["n"] >= 2 and s["n"] == r["speed"]["repeats"] and s["mean"] > 0 and s["std"] >= 0
         assert r["speed"]["verdict"] in ("ok", "noisy", "contended") and r["speed"]["itl_ms"]["p50"] > 0
         # the kernel the linear layers ran on is part of what a CPU speed means (runtimes/onednn.py);
@@ -375,7 +375,7 @@ def test_plan_gives_each_runtime_its_own_precisions():
 
 
 def test_a_local_model_folder_runs_from_any_directory_and_reports(tmp_path):
-    """issue 13 item 5: the folder used to reach the worker as its basename: "unknown model"."""
+    """the folder used to reach the worker as its basename: "unknown model"."""
     from mindbench.models import catalog
     from mindbench.runtimes.transformers import loading
 

@@ -212,7 +212,7 @@ def test_cli_models_json_and_bad_model(tmp_path):
     assert len(rows) == len(catalog.CATALOG)
 
 
-# --- local folders (issue 13 items 5 and 8) -------------------------------------------------------
+# --- local folders -------------------------------------------------------
 
 
 def _local_copy(folder):
@@ -277,7 +277,7 @@ def test_an_empty_or_broken_model_folder_is_one_line_before_loading(tmp_path):
 
 @pytest.mark.slow
 def test_the_first_conversion_says_what_it_does(tmp_path, capfd):
-    """issue 13 item 7: `make install` converted the packaged GGUF for ~38 s without a word."""
+    """`make install` converted the packaged GGUF for ~38 s without a word."""
     spec = catalog.resolve(DEFAULT)
     folder, converted_now, convert_s = loading.converted_folder(spec, cache_dir=tmp_path)
     assert converted_now and (folder / "model.safetensors").exists()

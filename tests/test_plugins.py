@@ -1,5 +1,5 @@
 """A runtime and a suite added from outside mindbench, in one file, run through `mindbench run`
-and `mindbench report` (issue 12): nothing in mindbench/ is edited, the file registers itself, and
+and `mindbench report`: nothing in mindbench/ is edited, the file registers itself, and
 the registration reaches the worker process through MINDBENCH_PLUGINS. A second check: an installed
 package's entry point (group mindbench.runtimes) is found without any variable."""
 

@@ -182,7 +182,7 @@ def test_invalid_parameters(bad):
 
 
 def test_whole_numbers_are_numbers_of_either_type(llm):
-    # issue 13 item 4: temperature=5 (an int) reached transformers, which raised its own ValueError
+    # temperature=5 (an int) reached transformers, which raised its own ValueError
     from mindbench.runtimes.base import GenParams
 
     p = GenParams(temperature=5, max_new_tokens=4.0, top_p=1, repetition_penalty=1).validate()

@@ -1,4 +1,4 @@
-"""Issue 17: speed figures that mean the same on every machine, and a speed gate that never cries
+"""Speed figures that mean the same on every machine, and a speed gate that never cries
 wolf. The GPU boundary (NVML) and /proc/stat are faked where a test needs a given machine state;
 everything else is the real code."""
 

@@ -651,7 +651,7 @@ def test_an_empty_reply_follows_no_chat_instruction():
         assert suites.verdict(t, "   \n", None, True)["correct"] is False
 
 
-# --- no pass without proof that the checks ran to their end (issue 13, item 1) -------------------
+# --- no pass without proof that the checks ran to their end -------------------
 
 
 def _through_the_verdict(pairs):

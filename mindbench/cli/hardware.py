@@ -1,5 +1,5 @@
 """`mindbench hardware`, and the machine options it shares with `mindbench recommend`. Commands
-live in mindbench/cli/ so that the library modules they drive import no click (issue 12)."""
+live in mindbench/cli/ so that the library modules they drive import no click."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ Rows match by model, runtime, precision, device, weights and suite, on the same 
 class (default). Speed and memory depend on the exact machine, so they are compared only when
 the hardware fingerprints match too; quality is compared across machines of the same class.
 Speed also needs the same *speed* fingerprint (CPU ISA features, GPU compute capability and
-driver) and measurements that did not call themselves noisy or contended (issue 17); `--ab`
+driver) and measurements that did not call themselves noisy or contended; `--ab`
 gates speed between the two sides of one interleaved same-machine run (scripts/ci_gate.sh).
 Rows that find no partner are listed, not silently dropped.
 
@@ -382,7 +382,7 @@ def compare(
     }
 
 
-# --- speed: like with like (issue 17) -------------------------------------------------------
+# --- speed: like with like -------------------------------------------------------
 
 
 def speed_not_comparable(b: dict, n: dict) -> str | None:

@@ -9,7 +9,7 @@ Evidence tiers, strongest first (every figure `recommend` shows is labelled with
                              score measured here, since the protocols differ
   estimated                  mindbench.models.estimate's arithmetic
 
-Between precisions of one model (issue 14), the store's fidelity figures decide where the suite
+Between precisions of one model, the store's fidelity figures decide where the suite
 cannot: a suite tie (per-item verdicts: exact McNemar test; otherwise within the combined standard
 error) is broken by the mean KL divergence against the reference precision, never by noise. A
 quality-loss budget (--max-kld, or a named level) keeps only configurations whose KLD upper 95 %

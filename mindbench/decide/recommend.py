@@ -241,7 +241,7 @@ def gather(
             m.memory_mb, m.memory_origin = float(rec.peak_mb), origin
             m.tokens = (rec.prompt_tokens or 0) + (rec.new_tokens or 0) or None
         tok_s = rec.decode_tok_s.mean
-        if tok_s and speed_evidence(rec, speed_fp):  # issue 17: same kernels, not noisy/contended
+        if tok_s and speed_evidence(rec, speed_fp):  # same kernels, not noisy/contended
             m.decode_tok_s, m.speed_origin = tok_s, origin
         elif tok_s and rec.speed_verdict == "contended" and (speed_fp is None or rec.speed_fingerprint == speed_fp):
             # other work only slows a run down: a contended speed is a lower bound on this config's

@@ -5,7 +5,7 @@ exceed read_bandwidth / bytes_per_token. The ceiling is therefore a read-only ke
 buffer far larger than any cache (a reduction streams each byte in once, like a matrix-vector
 product over the weights). A copy (STREAM "Copy", read + write) is the wrong ceiling: on the
 project's 2-core host it counts 25-34 GB/s where a pure read runs at ~17 GB/s, so fp32 decode
-looked like 21 % of the roofline when it really reaches ~40 % (issue 17).
+looked like 21 % of the roofline when it really reaches ~40 %.
 
 The best of a few runs is kept: the ceiling is what the hardware can do, not an average over
 interference. `METHOD` says how the figure was made; records carry it beside the number.
@@ -21,7 +21,7 @@ import time
 
 # 1 GiB, best of 10 on a CPU: with 256 MiB and best of 5 (8 ms a pass) the figure read 10-25 % under
 # sysbench's sequential read on the project's host, whose bandwidth swings from second to second
-# (a shared VM), which put the roofline column 24 % above one recomputed independently (issue 17).
+# (a shared VM), which put the roofline column 24 % above one recomputed independently.
 CPU_MB = 1024  # far beyond the L3 of the CPUs this runs on (a few to ~100 MiB); freed before the load
 CPU_REPEATS = 10
 CUDA_MB = 1024  # far beyond any GPU L2 (H100: 50 MB)

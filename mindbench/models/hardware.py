@@ -112,7 +112,7 @@ class HardwareProfile:
     cpu_bandwidth_source: str = "unknown"
     notes: list[str] = field(default_factory=list)  # what could not be detected, and why
     identity: str | None = None  # fingerprint kept when only the device plan changes
-    # What decides speed beyond the memory class (issue 17): None = unknown (a named profile or a
+    # What decides speed beyond the memory class: None = unknown (a named profile or a
     # hand-given machine), and an unknown CPU is never matched for speed.
     cpu_vendor: str | None = None
     cpu_model_id: str | None = None  # "family/model/stepping", e.g. "25/17/1"

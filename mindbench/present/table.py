@@ -98,7 +98,7 @@ def table_note(views: list[dict]) -> str:
             "CPU/GPU while it was timed: neither is used by recommend or compare."
         )
     if any(v["efficiency"] is not None for v in views):
-        # records before issue 17 divided by a copy (read + write) bandwidth: say which it is
+        # older records divided by a copy (read + write) bandwidth: say which it is
         old = any(v["efficiency"] is not None and not v.get("bandwidth_method") for v in views)
         bws = sorted({v["bandwidth_gb_s"] for v in views if v.get("bandwidth_gb_s")})
         note += (
@@ -145,7 +145,7 @@ def hardware_line(records: list[dict]) -> str:
         hw = r.get("hardware") or {}
         gpus = ", ".join(f"{g.get('name')} {g.get('total_mb')} MB" for g in hw.get("gpus") or []) or "no GPU"
         line = f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('ram_mb', '?')} MB RAM, {gpus}"
-        # which machine the speeds belong to (issue 17): its speed fingerprint and top ISA feature
+        # which machine the speeds belong to: its speed fingerprint and top ISA feature
         line += (
             f" (speed fingerprint {hw['speed_fingerprint']}, {top_feature(hw.get('cpu_features'))})"
             if hw.get("speed_fingerprint")

@@ -200,7 +200,7 @@ class Engine:
 
 
 def pick_device(device: str | None, gpu_problem) -> str:
-    """The one device resolution (issue 12): 'auto' -> 'cuda:0' when `gpu_problem(device)` is
+    """The one device resolution: 'auto' -> 'cuda:0' when `gpu_problem(device)` is
     None, else 'cpu'; 'cuda' -> 'cuda:0'; 'cuda:N' kept when `gpu_problem` is None, else its
     one-line reason with the fix; 'cpu' kept; anything else is an error. Each caller supplies
     only how it knows a GPU is usable (torch, llama.cpp's build, the host's NVML probe)."""
@@ -218,7 +218,7 @@ def pick_device(device: str | None, gpu_problem) -> str:
 
 class Runtime:
     """Everything that differs between runtimes, in one object, so nothing outside runtimes/
-    branches on a runtime's name (issue 12). A runtime module exports one instance; the registry
+    branches on a runtime's name. A runtime module exports one instance; the registry
     in runtimes/__init__.py maps its name to it. Import-light: the engine module (torch,
     llama_cpp) is imported only by `load`, `resolve_device` and `set_threads`, so planning a sweep
     or recommending never pays for it.

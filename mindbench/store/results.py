@@ -231,7 +231,7 @@ def view(rec: dict) -> dict:
         "error": rec.get("error"),
         "fingerprint": hw.get("fingerprint"),
         "memory_class": hw.get("memory_class"),
-        # issue 17: speed is compared only on the same speed fingerprint, and only when usable
+        # speed is compared only on the same speed fingerprint, and only when usable
         "speed_fingerprint": hw.get("speed_fingerprint"),
         "cpu_features": hw.get("cpu_features"),
         "cpu_model_id": hw.get("cpu_model_id"),
@@ -319,14 +319,14 @@ class Record:
     new_tokens: int | None
     fingerprint: str | None  # the machine (hardware.fingerprint)
     memory_class: str | None
-    speed_fingerprint: str | None  # what decides speed (issue 17); None: unknown CPU features
+    speed_fingerprint: str | None  # what decides speed; None: unknown CPU features
     weights_mb: float | None
     peak_mb: float | None  # the one "memory needed" figure (peak_memory)
     peak_source: str | None
     decode_tok_s: Stat
     prefill_tok_s: Stat
     ttft_ms: Stat
-    speed_verdict: str | None  # ok | noisy | contended; None before issue 17
+    speed_verdict: str | None  # ok | noisy | contended; None in older records
     bandwidth_gb_s: float | None
     quality: dict  # suite -> Quality
 

@@ -8,7 +8,7 @@ is appended to the results store at once (so a killed sweep loses at most the ru
 a table at the end.
 
 The Executor is the seam for scale-out: `local` runs worker processes on this machine; another
-executor (Ray, issue 9) only has to turn cells into records the same way. Executors are looked up
+executor (Ray) only has to turn cells into records the same way. Executors are looked up
 by name in EXECUTORS, so adding one does not touch this file's sweep logic.
 
 --resume policy: a cell whose key already has a record with status ok, oom or skipped is done
@@ -453,7 +453,7 @@ def sweep(
         for rec in executor.run(todo, prepare=prepare, on_event=on_event):
             results.append(out, rec)
             bw = (rec.get("roofline") or {}).get("bandwidth_gb_s")
-            # only a read-bandwidth ceiling (issue 17); an old record's copy figure is remeasured
+            # only a read-bandwidth ceiling; an old record's copy figure is remeasured
             if bw and rec["config"].get("device") and (rec.get("roofline") or {}).get("bandwidth_method"):
                 bandwidth.setdefault(rec["config"]["device"], bw)
             new[rec.get("cell")] = rec

@@ -136,7 +136,7 @@ def _omp_env() -> str:
 
 def _llama_cpp():
     # No OMP_WAIT_POLICY is set here (it used to be PASSIVE): users run llama.cpp with libgomp's
-    # default, which on a quiet host decodes ~5x faster than PASSIVE (issue 17). A shared machine
+    # default, which on a quiet host decodes ~5x faster than PASSIVE. A shared machine
     # is detected by mindbench.measure.speed (verdict "contended"), not compensated. libgomp reads
     # the policy once, when first loaded (torch shares the same libgomp.so.1); the engine's
     # info["omp_wait_policy"] says what it started with.
