@@ -206,7 +206,7 @@ def checked_program(code: str, tests: str | None, entry_point: str | None = None
     claims to equal anything can pass."""
     from mindbench.sandbox.checked import Checked
     return Checked(code, _checks(code, tests, entry_point) if tests else "",
-                   need=(entry_point,) if entry_point and tests else (), packages=packages)
+                   need=(entry_point,) if entry_point and tests else (), packages=packages, objects=True)
 
 
 def build_test_program(code: str, tests: str, entry_point: str | None = None) -> str:

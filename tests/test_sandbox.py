@@ -478,6 +478,23 @@ def test_calls_cross_as_data_and_exceptions_come_back():
     assert res.reason == "the program does not define add"
 
 
+def test_a_class_the_tests_instantiate_stays_in_the_sandbox():
+    """CodeAgent's tests may be stateful (`s = Stack(); s.push(1)`): the instance lives in the
+    sandbox, its methods answer as data, and the object itself is never compared or tested."""
+    code = ("class Stack:\n    def __init__(self):\n        self.items = []\n"
+            "    def push(self, x):\n        self.items.append(x)\n"
+            "    def pop(self):\n        return self.items.pop()\n"
+            "    def me(self):\n        return self\n")
+    tests = "s = Stack()\ns.push(1)\ns.push(2)\nassert s.pop() == 2 and s.items == [1] and Stack().items == []\n"
+    assert _checked(code, tests, objects=True).passed
+    assert _checked(code, tests).reason.startswith("Stack returned a Stack, not data")   # the suites: functions only
+    for cheat in ("assert Stack()\n", "assert Stack() != 3\n", "assert Stack() == Stack()\n"):
+        res = _checked(code, cheat, objects=True)
+        assert not res.passed and "has no truth value or equality" in res.reason
+    assert _checked(code, "assert Stack().me() == 1\n", objects=True).reason.startswith(
+        "Stack.me returned a Stack, not data")
+
+
 def _code_verdicts(pairs):
     """(task id, model output) -> the code suite's verdicts, by the path every model output takes."""
     from mindbench.suites.registry import get_suite
@@ -520,7 +537,7 @@ CHEATS = {
                                             "        os.write(1, b'ok\\n')\n    def flush(self):\n        pass\n"
                                             "sys.stderr = sys.stdout = W()\n"
                                             "def has_close_elements(numbers, threshold):\n"
-                                            "    os._exit(0)\n```", "the program's side of the pipe failed"),
+                                            "    os._exit(0)\n```", "the program ended before the tests finished"),
     "settrace": (HE0, "```python\nimport sys\ndef tracer(frame, event, arg):\n"
                  "    frame.f_locals.pop('candidate', None)\n    return tracer\nsys.settrace(tracer)\n"
                  "def has_close_elements(numbers, threshold):\n    return False\n```", "AssertionError"),

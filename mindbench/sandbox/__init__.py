@@ -793,7 +793,8 @@ def _judge_task(checked: Checked, timeout_s: float) -> dict:
     offset = checked.code.rstrip().count("\n") + 3
     tests = "\n" * offset + checked.tests.strip() + "\n" if checked.tests.strip() else ""
     return {"tests": tests, "layout": checked.layout(), "prelude": checked.prelude, "need": list(checked.need),
-            "answer": checked.answer, "timeout_s": timeout_s, "memory_mb": JUDGE_MEMORY_MB}
+            "answer": checked.answer, "objects": checked.objects, "timeout_s": timeout_s,
+            "memory_mb": JUDGE_MEMORY_MB}
 
 
 def _read_verdict(fd: int, deadline: float) -> dict | None:

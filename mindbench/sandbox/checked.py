@@ -34,13 +34,17 @@ class Checked:
     `need`: names the program must define; the tests get the program's, never the prelude's.
     `answer`: a variable of the program whose value is fetched as data (SandboxResult.answer).
     `packages`: installed distributions the sandbox shows the program (e.g. ("pandas",));
-      by default it sees the standard library only."""
+      by default it sees the standard library only.
+    `objects`: the tests may instantiate the program's classes (`s = Stack(); s.push(1)`): the
+      instance stays in the sandbox, its methods run there and return data; it has no truth
+      value or equality in the tests. Off for the suites, whose tests call functions only."""
     code: str
     tests: str = ""
     prelude: str = ""
     need: tuple[str, ...] = ()
     answer: str | None = None
     packages: tuple[str, ...] = ()
+    objects: bool = False
 
     def layout(self) -> str:
         """The program and its tests as a reader sees them (tests line numbers are the tests')."""

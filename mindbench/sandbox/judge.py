@@ -34,13 +34,60 @@ class Remote:
     def __repr__(self):
         return f"<function {self.__name__} in the sandbox>"
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args, _check_only=False, **kwargs):
         try:
             encode([list(args), kwargs])
         except NotData as e:
             what = str(e).replace(", not data", "")
             raise NotData(f"the tests passed {what} to {self.__name__}: only data crosses into the sandbox") from None
-        return self._link.ask(["call", self.__name__, list(args), kwargs])
+        if not _check_only:
+            return self._link.ask(["call", self.__name__, list(args), kwargs])
+
+
+class RemoteClass(Remote):
+    """A class of the sandboxed program: calling it makes an instance that stays in the sandbox."""
+
+    def __call__(self, *args, **kwargs):
+        Remote.__call__(self, *args, _check_only=True, **kwargs)
+        return RemoteObject(self._link, self._link.ask(["new", self.__name__, list(args), kwargs], "obj"),
+                            self.__name__)
+
+
+class RemoteObject:
+    """An instance living in the sandbox. Its attributes are read and its methods called there;
+    what they return crosses as data. It has no truth value and no equality of its own: a test
+    compares the data its methods return, never the object."""
+
+    def __init__(self, link, index, cls):
+        self._link, self._index, self._cls = link, index, cls
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        got = self._link.ask(["attr", self._index, attr], "method")
+        return RemoteMethod(self, attr) if got is METHOD else got
+
+    def __repr__(self):
+        return f"<{self._cls} object in the sandbox>"
+
+    def _refuse(self, *other):
+        raise TypeError(f"a {self._cls} in the sandbox has no truth value or equality here; compare its data")
+
+    __bool__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __hash__ = object.__hash__
+
+
+class RemoteMethod:
+    def __init__(self, obj, name):
+        self._obj, self.__name__ = obj, name
+
+    def __call__(self, *args, **kwargs):
+        Remote.__call__(self, *args, _check_only=True, **kwargs)
+        o = self._obj
+        return o._link.ask(["callm", o._index, self.__name__, list(args), kwargs])
+
+
+METHOD = object()  # the reply to "attr" when the attribute is a method
 
 
 class Link:
@@ -52,19 +99,26 @@ class Link:
         try:
             return recv(self.rfd, self.deadline)
         except WireError as e:
-            raise ProgramFailed(f"the program's side of the pipe failed: {e}") from None
+            if "closed" in str(e):
+                raise ProgramFailed("the program ended before the tests finished") from None
+            raise ProgramFailed(f"the program failed to answer: {e}") from None
 
-    def ask(self, msg):
+    def ask(self, msg, also=None):
+        """Send a request; the value it returns (also: "obj" -> the index, "method" -> METHOD)."""
         import builtins
         try:
             send(self.wfd, msg)
         except OSError:
             raise ProgramFailed("the program exited while the tests were calling it") from None
         reply = self.recv()
-        if type(reply) is not list or not reply or reply[0] not in ("ret", "raise", "notdata"):
+        if type(reply) is not list or not reply or reply[0] not in ("ret", "raise", "notdata", also):
             raise ProgramFailed("the program sent a malformed reply")
         if reply[0] == "ret" and len(reply) == 2:
             return reply[1]
+        if reply[0] == "obj" and also == "obj" and len(reply) == 2 and type(reply[1]) is int:
+            return reply[1]
+        if reply[0] == "method" and also == "method" and len(reply) == 1:
+            return METHOD
         if reply[0] == "notdata" and len(reply) == 2 and type(reply[1]) is str:
             self.failure = self.failure or NotData(reply[1])
             raise NotData(reply[1])
@@ -106,12 +160,12 @@ def judge(task, rfd, wfd):
     verdict = {"ok": False}
     try:
         first = link.recv()
-        if type(first) is not list or len(first) != 2 or first[0] not in ("ready", "loadfail"):
+        if type(first) is not list or not first or first[0] not in ("ready", "loadfail"):
             raise ProgramFailed("the program sent a malformed first message")
         if first[0] == "loadfail":
-            raise ProgramFailed(f"the program failed before the tests ran: {first[1]}")
-        names = first[1]
-        if type(names) is not list or not all(type(n) is str for n in names):
+            raise ProgramFailed(f"the program failed before the tests ran: {first[1:]}")
+        names, classes = (first + [None, None])[1:3]
+        if not all(type(x) is list and all(type(n) is str for n in x) for x in (names, classes)):
             raise ProgramFailed("the program sent a malformed list of names")
         missing = [n for n in task["need"] if n not in names]
         if missing:
@@ -121,7 +175,7 @@ def judge(task, rfd, wfd):
             exec(compile(task["prelude"], PRELUDE_NAME, "exec"), ns)
         for n in names:
             if n in task["need"] or n not in ns:
-                ns[n] = Remote(link, n)
+                ns[n] = (RemoteClass if task["objects"] and n in classes else Remote)(link, n)
         if tests:
             exec(compile(tests, TESTS_NAME, "exec"), ns)
         if task["answer"]:
