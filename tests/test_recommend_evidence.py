@@ -468,7 +468,7 @@ def test_check_estimates_and_longest_context_commands():
     assert held[("decode", "all")]["median_abs_pct"] <= 15 and held[("prefill", "all")]["n"] >= 50
     r = CliRunner().invoke(recommend_command, ["--check-estimates"])
     assert "MAPE %" in r.output and "worst %" in r.output
-    assert "median |err| %" in r.output and "held out" in r.output
+    assert "median |err| %" in r.output and "held out" in r.output and "hardware estimator" in r.output
     r = CliRunner().invoke(recommend_command, ["--longest-context", "--gpu-memory", "8GB", "--task", "code", "--json"])
     assert r.exit_code == 0, r.output
     rows = {(x["model"], x["precision"]): x for x in json.loads(r.output)}

@@ -126,13 +126,17 @@ def recommend_command(
         from mindbench.decide.estimate_check import check, render_check
         from mindbench.models import fit
 
+        from mindbench.cli.estimate import this_machine
+
         rep = check(records)
         pub = fit.run()
+        here = fit.against_records(records, this_machine()[0])
         if as_json:
             click.echo(
                 json.dumps(
                     {
                         "this_machine": rep,
+                        "hardware_estimator_here": here,
                         "published": {
                             "held_out": pub["held_out"],
                             "train": pub["train"],
@@ -150,6 +154,13 @@ def recommend_command(
                 f"against the published llama.cpp table (mindbench/models/data/llama_bench_published.csv), "
                 f"fitted on {len(s['train_devices'])} devices, scored on {len(s['test_devices'])} held out "
                 f"({', '.join(s['test_devices'])}):\n" + fit.render(pub["held_out"])
+                + "\n\nthe hardware estimator (mindbench estimate, no --gpu) against this machine's quiet llama.cpp "
+                "records:\n"
+                + (
+                    "\n".join(f"  {x['record']}: measured {x['measured']} tok/s, estimated {x['estimated']} "
+                              f"({x['error_pct']:+.1f} %)" for x in here)
+                    or "  none"
+                )
             )
         return
     hw = with_cpu_bandwidth(from_options(profile_name, gpu_memory, device, ram, gpu=gpu), records)

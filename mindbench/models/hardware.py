@@ -717,7 +717,7 @@ def from_options(
             mb,
             mb,
             bandwidth_gb_s=None,
-            bandwidth_source="assumed (no GPU model given)",
+            bandwidth_source="assumed (no GPU model given: --gpu NAME plans with the card's own spec)",
         )
         if old is not None and old.total_mb == mb:
             g = old
