@@ -109,6 +109,27 @@ def test_reference_cache_is_reused(ref_engine, reference, tmp_path, monkeypatch)
     assert spent == 0 and got.tokens == first.tokens
 
 
+def test_the_reference_cell_reuses_its_cache_and_rechecks_one_document(ref_engine, tmp_path, monkeypatch):
+    """A second run of the reference precision reuses the cached distributions and re-runs only the
+    first document to check them (the whole text again was most of the default run's fidelity
+    stage); the check still finds the engine equal to its reference."""
+    cfg = {"model": DEFAULT_MODEL, "device": "cpu", "runtime": "transformers", "precision": "fp32",
+           "fidelity_tokens": TOKENS, "cache_dir": str(tmp_path)}
+    first = fidelity.for_cell(ref_engine, cfg, None)
+    fed, real = [], fidelity.run_pass
+
+    def counted(engine, docs, *a, **k):
+        fed.append(sum(len(d) - 1 for d in docs))
+        return real(engine, docs, *a, **k)
+    monkeypatch.setattr(fidelity, "run_pass", counted)
+    again = fidelity.for_cell(ref_engine, cfg, None)
+    assert first["is_reference"] and again["is_reference"] and "error" not in again
+    assert first["tokens"] == TOKENS and first["documents"] > 1 and "checked_tokens" not in first
+    assert again["documents"] == 1 and fed == [again["tokens"]] and again["tokens"] < first["tokens"]
+    assert again["checked_tokens"].endswith(f"of the cached {TOKENS} (the first document)")
+    assert again["kld"]["mean"] < 1e-6 and again["top1"]["mean"] == 1.0
+
+
 def test_vocab_mismatch_is_a_clear_message(ref_engine, reference, monkeypatch):
     pieces = ref_engine.vocab_pieces()
     monkeypatch.setattr(ref_engine, "vocab_pieces", lambda: pieces[:100] + ["<other>"] + pieces[101:])

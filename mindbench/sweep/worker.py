@@ -256,7 +256,8 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
             if cfg.get("fidelity") and cfg.get("weights") != "random":
                 stages.start("fidelity", eta_s=measured.get("fidelity"))
                 from mindbench.suites.fidelity import for_cell
-                record["fidelity"] = for_cell(engine, cfg, fid_ref, fid_ref_s)
+                record["fidelity"] = for_cell(engine, cfg, fid_ref, fid_ref_s, progress=lambda done, total, tok_s: emit(
+                    {"event": "progress", "stage": "fidelity", "done": done, "total": total, "tok_s": round(tok_s, 1)}))
 
             if cfg.get("weights") != "random":  # random weights have no quality to score
                 from mindbench.sweep.cellspec import CellSpec   # the planner's parsed suites, never re-split here
@@ -403,13 +404,15 @@ def _evaluate(engine, choice, cfg: dict, stages: _Stages, eta_s: float | None = 
         log.parent.mkdir(parents=True, exist_ok=True)
     # "code:easy" scores one subset of a suite; the record keeps the whole name, so it is never
     # matched against the whole suite's score.
-    out = evaluate(engine, choice.name, limit=cfg.get("limit"), batch_size=cfg.get("batch_size", 8),
-                   log_samples=log, sandboxed=cfg.get("sandboxed", True), progress=progress,
-                   subset=choice.subset, **({"code_protocol": cfg["code_protocol"]} if cfg.get("code_protocol") else {}))
-    end = time.perf_counter()
-    gen_end = generated[0] if generated else end
-    stages.add("generation", gen_end - t0)
-    stages.add("execution", end - gen_end)
+    try:
+        out = evaluate(engine, choice.name, limit=cfg.get("limit"), batch_size=cfg.get("batch_size", 8),
+                       log_samples=log, sandboxed=cfg.get("sandboxed", True), progress=progress, subset=choice.subset,
+                       **({"code_protocol": cfg["code_protocol"]} if cfg.get("code_protocol") else {}))
+    finally:   # a suite that fails still shows where its time went
+        end = time.perf_counter()
+        gen_end = generated[0] if generated else end
+        stages.add("generation", gen_end - t0)
+        stages.add("execution", end - gen_end)
     return dict(out)
 
 
