@@ -42,7 +42,8 @@ from mindbench.models.hardware import from_options, parse_size
     metavar="SIZE",
     help="Memory the model may use, e.g. 6GB (default: 90% of the GPU, 75% of RAM on a CPU).",
 )
-@click.option("--context", type=int, default=2048, show_default=True, help="Context length the KV cache is sized for.")
+@click.option("--context", type=click.IntRange(1), default=None,
+              help="Context length the KV cache is sized for (default: 8192 for code, 2048 otherwise).")
 @click.option(
     "--results",
     "results_paths",
@@ -119,7 +120,7 @@ def recommend_command(
     if explain_table:
         from mindbench.decide.estimate_check import explain_table, render_table
 
-        rows = explain_table(context, records=records)
+        rows = explain_table(context or 2048, records=records)
         click.echo(json.dumps(rows, indent=2) if as_json else render_table(rows))
         return
     if check_estimates:

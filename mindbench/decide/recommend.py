@@ -42,6 +42,8 @@ PRECISION_RANK = {"fp32": 2, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0}  # qual
 # Below about reading speed an answer is too slow to use interactively; the default leaves such
 # configurations out (--min-tokens-per-sec 0 keeps them).
 DEFAULT_MIN_TOK_S = 5.0
+# The context each task's KV cache is planned for when --context is not given.
+DEFAULT_CONTEXT = {"code": 8192}
 # The share of memory a model may plan to use: the rest is for the allocator's fragmentation,
 # the display and other processes on a GPU; for the OS and other programs on a CPU.
 GPU_USABLE, CPU_USABLE = 0.90, 0.75
@@ -530,7 +532,7 @@ def recommend(
     *,
     min_tok_s: float | None = None,
     max_memory_mb: float | None = None,
-    context: int = 2048,
+    context: int | None = None,
     models: list[str] | None = None,
     available_only: bool = False,
     instruct_chat: bool = True,
@@ -548,6 +550,8 @@ def recommend(
     installed here, and each candidate says what it needs."""
     if installed_packages_only is None:
         installed_packages_only = hardware.name == "detected"
+    if context is None:  # code reads whole files: plan its KV cache for 8k tokens, the rest for 2k
+        context = DEFAULT_CONTEXT.get(task, 2048)
     from mindbench.suites import suite_names  # plug-in suites are tasks too
 
     if task not in suite_names():
