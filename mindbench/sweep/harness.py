@@ -437,7 +437,9 @@ def sweep(
     bandwidth: dict[str, float] = {}  # device -> GB/s, measured by the first cell that runs there
 
     def prepare(cell: dict) -> dict:
-        return {**cell, "bandwidth_gb_s": bandwidth.get(cell["device"])}
+        cell = {**cell, "bandwidth_gb_s": bandwidth.get(cell["device"])}
+        bars.event(cell, {"event": "plan", "eta_s": first_estimates(cell)})  # the display's first ETAs
+        return cell
 
     from mindbench.sweep.progress import Progress
 
@@ -472,6 +474,42 @@ def sweep(
             used.add(rec.get("cell"))
             ordered.append(rec)
     return ordered
+
+
+# Before a cell has loaded anything: reading the weights and importing the runtime take about
+# LOAD_S + weights / LOAD_MB_S seconds, and a bandwidth measurement about BANDWIDTH_S (measured on
+# the 2-core test host: 3-6 s, 5-6.5 s). Only for the display's first ETAs.
+LOAD_S, LOAD_MB_S, BANDWIDTH_S = 4.0, 200.0, 5.0
+
+
+def first_estimates(cell: dict) -> dict:
+    """Estimated seconds of a cell's stages before it starts, from mindbench's estimator (the
+    runtime's estimate_cell at the measured or assumed bandwidth) and each stage's size; the
+    worker replaces them with its own once the model is loaded, then with measured rates.
+    {} when the estimator has nothing for this model."""
+    try:
+        from mindbench.models import hardware
+        from mindbench.models.catalog import resolve
+        from mindbench.runtimes import get_runtime
+        from mindbench.sweep.worker import stage_estimates
+
+        gpu = str(cell.get("device", "cpu")).startswith("cuda")
+        assumed = hardware.ASSUMED_GPU_BANDWIDTH_GB_S if gpu else hardware.ASSUMED_CPU_BANDWIDTH_GB_S
+        est = get_runtime(cell["runtime"]).estimate_cell(
+            resolve(cell["model"]),
+            cell["precision"],
+            "cuda" if gpu else "cpu",
+            context=int(cell.get("prompt_tokens") or 256) + int(cell.get("new_tokens") or 64),
+            bandwidth_gb_s=cell.get("bandwidth_gb_s") or assumed,
+            efficiency=None,
+        )
+        plan = stage_estimates(cell, est.get("decode tok/s"), None)
+        plan["load"] = round(LOAD_S + (est.get("weights") or 0) / LOAD_MB_S, 1)
+        if not cell.get("bandwidth_gb_s"):
+            plan["bandwidth"] = BANDWIDTH_S
+        return plan
+    except Exception:  # noqa: BLE001 - an estimate for a display must never stop the sweep
+        return {}
 
 
 def _took(seconds: float) -> str:
