@@ -865,6 +865,10 @@ def render(recs: list[Recommendation], hw: HardwareProfile, files: list[str], de
     ]
     rows = [[r.task] + (_row(r.chosen) if r.chosen else ["nothing fits"] + [""] * 7) for r in recs]
     out.append(tabulate(rows, headers=["task"] + HEAD))
+    if len(recs) > 1 and not detail:  # (the one-task view says it among the why)
+        notes = [f"{r.task}: {r.if_installed['message']}" for r in recs if r.if_installed]
+        notes += [f"{r.task}: {r.chosen.install_note()}" for r in recs if r.chosen and r.chosen.install_note()]
+        out += [""] + notes if notes else []
     for r in recs:
         if not detail and len(recs) > 1:
             continue
