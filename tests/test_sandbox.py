@@ -654,3 +654,13 @@ def test_a_killed_runner_leaves_no_folder_behind_the_next_run():
     finally:
         shutil.rmtree(live, ignore_errors=True)
         shutil.rmtree(dead_cell, ignore_errors=True)
+
+
+def test_a_hang_on_either_side_is_a_timeout_and_nothing_survives():
+    from mindbench.sandbox.checked import Checked
+    for code, tests in (("def f():\n    while True:\n        pass\n", "f()\n"),       # the program's
+                        ("def f():\n    return 1\n", "while f():\n    pass\n")):    # the tests'
+        t0 = time.monotonic()
+        res = _contained(run_python(Checked(code, tests), timeout_s=1.0))
+        assert res.reason == "timeout" and not res.proved and time.monotonic() - t0 < 4
+    assert run_python(Checked("def f():\n    return 1\n", "assert f() == 1\n"), timeout_s=5).passed  # next one

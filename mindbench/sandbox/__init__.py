@@ -882,7 +882,9 @@ def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True, pass_fds=pass_fds)
         if checked:
-            judge = _JUDGES.run(_judge_task(checked, timeout_s), judge_fds)
+            # the checker's own deadline is generous: the sandbox's start-up may be slow on a busy
+            # host, and the time limit that counts is ours (the program is killed at it)
+            judge = _JUDGES.run(_judge_task(checked, timeout_s + SETUP_TIMEOUT_S), judge_fds)
             for fd in rpc + judge_fds:  # only the two processes hold the pipes now
                 os.close(fd)
                 own.remove(fd)
@@ -906,7 +908,7 @@ def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str,
             leftovers = bool(_alive(uid=slot.uid) if slot else _alive(session=proc.pid))
         _killpg(proc.pid)
         if checked:  # it has finished (it closed the program's pipe) or gets an EOF now
-            verdict = _read_verdict(verdict_fd, time.monotonic() + (2.0 if why is None else 0.5))
+            verdict = _read_verdict(verdict_fd, time.monotonic() + (5.0 if why is None else 1.0))
         # A PID namespace whose init exited normally is empty; after a kill it may still be
         # tearing down, and without one only a sweep by uid finds processes that left the group.
         if slot and (why or not pidns):
