@@ -101,7 +101,7 @@ def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
 def _key_rows(rows: list[Row]) -> dict[str, list[Row]]:
     out: dict[str, list[Row]] = {}
     for r in rows:
-        for k in group_keys(r.backend, format_of(r.quant).family, r.device.count > 1):
+        for k in group_keys(r.backend, format_of(r.quant).family, r.device.count > 1, r.device.cls):
             out.setdefault(k, []).append(r)
     return out
 

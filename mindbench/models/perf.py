@@ -18,7 +18,8 @@ Pure arithmetic, no torch. How each figure is reached:
   prefill       2 x active parameters FLOPs per token at the device's fp16 tensor throughput x e_pp.
   KV cache      2 x layers x KV heads x head_dim x 2 bytes (f16) per token; sliding-window layers
                 hold at most their window.
-  e_bw, t_layer and e_pp are fitted per (runtime backend, device kind, weight family) on part of
+  e_bw and t_layer are fitted per (llama.cpp backend, device class, weight family, one or several
+  devices), e_pp without the class, each falling back to coarser groups, on part of
   the published llama.cpp table (data/llama_bench_published.csv) by benchmarks/fit_estimator.py,
   which reports the error on the held-out devices; data/efficiency_fit.json holds the result.
   Runtimes without published measurements here (vLLM, transformers on a GPU) use assumed factors,
@@ -257,12 +258,13 @@ def fitted() -> dict:
         return {"groups": {}}
 
 
-def factors(runtime: str, fmt: Format, backend: str, multi: bool, fit: dict | None = None) -> tuple[dict, str]:
+def factors(runtime: str, fmt: Format, backend: str, multi: bool, fit: dict | None = None,
+            cls: str = "") -> tuple[dict, str]:
     """(factors, where they come from): the most specific fitted group with data, else assumed.
     `backend` is llama.cpp's: cuda, rocm, metal, vulkan or cpu (the device's kind by default)."""
     groups = (fit or fitted()).get("groups", {})
     if runtime == "llamacpp":
-        for key in group_keys(backend, fmt.family, multi):
+        for key in group_keys(backend, fmt.family, multi, cls):
             if key in groups:
                 g = groups[key]
                 return g, f"fitted on {g['n']} published llama.cpp rows ({key})"
@@ -270,9 +272,13 @@ def factors(runtime: str, fmt: Format, backend: str, multi: bool, fit: dict | No
     return a, f"assumed for {runtime} {fmt.family} (no published measurements in the table)"
 
 
-def group_keys(backend: str, family: str, multi: bool) -> tuple[str, ...]:
-    """Most specific first: the fit's groups, and the order a prediction falls back through them."""
-    return (f"{backend}|{family}|{'multi' if multi else 'single'}", f"{backend}|{family}", backend, "all")
+def group_keys(backend: str, family: str, multi: bool, cls: str = "") -> tuple[str, ...]:
+    """Most specific first: the fit's groups, and the order a prediction falls back through them.
+    The device class comes first: datacenter cards in llama.cpp pay more per layer (server hosts,
+    lower clocks) than GeForce cards of the same bandwidth."""
+    n = "multi" if multi else "single"
+    return (f"{backend}|{cls}|{family}|{n}", f"{backend}|{cls}|{family}", f"{backend}|{cls}",
+            f"{backend}|{family}|{n}", f"{backend}|{family}", backend, "all")
 
 
 # --- the prediction --------------------------------------------------------------------------------
@@ -343,7 +349,10 @@ def predict(
     if backend not in fmt.kinds and backend != "vulkan":
         raise InputError(f"{fmt.name} ({runtime}) does not run on {backend} devices ({dev.name})")
     multi = dev.count > 1
-    f, why = factors(runtime, fmt, backend, multi, fit)
+    f, why = factors(runtime, fmt, backend, multi, fit, dev.cls)
+    # prefill's factors without the device class: its per-class groups fit worse on held-out devices
+    # (datacenter prefill median |error| 53 % vs 29 %) while decode's fit better (15 % vs 34 %)
+    fpp, _ = factors(runtime, fmt, backend, multi, fit)
     at = 0 if decode_at is None else decode_at
     nbytes = decode_bytes(s, fmt, at)
     tensor_parallel = runtime == "openai" and multi
@@ -353,7 +362,7 @@ def predict(
     # achieved TFLOPS = e_pp x peak^alpha (alpha < 1: llama.cpp reaches less of a big GPU's peak)
     # (a layer split runs one batch through the devices in turn: no faster than one of them)
     peak_tflops = dev.fp16_tflops * (dev.count * 0.85 if tensor_parallel else 1)
-    pp = f["e_pp"] * peak_tflops ** f.get("pp_alpha", 1.0) * 1e12 / flops
+    pp = fpp["e_pp"] * peak_tflops ** fpp.get("pp_alpha", 1.0) * 1e12 / flops
     weights = weight_bytes(s, fmt)
     kv = s.kv_elems(context) * 2
     overhead = OVERHEAD_MB[dev.kind] * dev.count + UBATCH * (s.hidden * 4 + s.vocab * 4) / MIB
@@ -385,7 +394,7 @@ def predict(
             "usable_mb": round(dev.usable_mb),
             "e_bw": f["e_bw"],
             "t_layer_us": f["t_layer_us"],
-            "e_pp": f["e_pp"],
+            "e_pp": fpp["e_pp"],
             "backend": backend,
             "factors": why,
             "device_source": dev.source,
