@@ -518,7 +518,7 @@ CHEATS = {
                                  "    def __call__(self, *a):\n        return ANY\n"
                                  "@Deco\ndef has_close_elements(numbers, threshold):\n    pass\n```",
                                  "returned a _ANY, not data"),
-    "str subclass": ("easy/0", "    class S(int):\n        def __eq__(self, o):\n            return True\n"
+    "int subclass that equals anything": ("easy/0", "    class S(int):\n        def __eq__(self, o):\n            return True\n"
                      "    return S(0)\n", "returned a S, not data"),
     "forged messages on /proc/self/fd": (HE0, "```python\nimport json, os\n"
                                          "for fd in map(int, os.listdir('/proc/self/fd')):\n    for msg in ("
