@@ -109,3 +109,19 @@ def test_every_device_in_the_table_offline_without_torch():
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res == {"bad": [], "heavy": []}
+
+
+def test_on_this_machine_a_served_model_is_never_what_the_provider_would_load(monkeypatch):
+    # A detected GPU in the table plans from the hardware; vLLM candidates need a server that
+    # nothing here starts, so they are excluded here (with the command), not returned to the provider.
+    from mindbench.decide import recommend as R
+    from mindbench.models import hardware
+    from mindbench.models.devices import lookup
+
+    hw = hardware.from_options(gpu="RTX 4090")
+    hw.name = "detected"
+    r = R.recommend(hw, [], "code")
+    assert r.chosen.runtime != "openai"
+    served = [c for c in r.excluded if c.runtime == "openai"]
+    assert any(c.excluded.startswith("not installed here: pip install vllm") for c in served)
+    assert lookup("RTX 4090").kind == "cuda"

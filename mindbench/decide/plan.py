@@ -69,6 +69,10 @@ def install_for(runtime: str, precision: str, dev: Device, spec) -> str:
 
 
 def ready_here(runtime: str, precision: str) -> bool:
+    if runtime == "openai":
+        # a served model needs a server someone started (vllm serve ...): nothing here loads it on
+        # its own, so on this machine it is never the answer the provider and agents would load
+        return False
     mods = REQUIRES.get(runtime, ())
     if runtime == "transformers" and precision in ("int4", "int8"):
         mods = mods + ("bitsandbytes",)
