@@ -596,12 +596,20 @@ def test_data_suite_references_pass_and_reading_the_answers_does_not():
     steal = ("```python\nimport json\nanswer = [json.loads(l) for l in open(%r)][%d]['answer']")
     cheat = [(t, steal % (str(Path(t.fields["path"]).parent.parent / "data.jsonl"), i))
              for i, t in enumerate(tasks[:3])]
+    # well-formed replies forged on every descriptor, then exit 0: forging only chooses the data
+    # (as `answer = ...` does), so a wrong number stays wrong
+    msgs = [b'["ready",[],[]]', b'["ret",%d]' % (tasks[0].fields["answer"] + 1)]
+    forge = ("```python\nimport os\nfor fd in range(3, 256):\n    try:\n"
+             f"        os.write(fd, {b''.join(len(m).to_bytes(4, 'big') + m for m in msgs)!r})\n"
+             "    except OSError:\n        pass\nos._exit(0)")
+    cheat.append((tasks[0], forge))
     pairs = ref + cheat + [(tasks[0], "```python\nimport pandas as pd\nanswer = pd.Series([1.0])")]
     runs = suite.run_programs([(t, suite.program(t, text, True)) for t, text in pairs], True, 2)
     verdicts = [suite.verdict(t, text, r, True) for (t, text), r in zip(pairs, runs)]
     assert [(t.id, v["reason"]) for (t, _), v in zip(ref, verdicts) if not v["correct"]] == []
     assert not any(v["correct"] for v in verdicts[len(ref):])
-    assert all("FileNotFoundError" in v["reason"] for v in verdicts[len(ref):-1])
+    assert all("FileNotFoundError" in v["reason"] for v in verdicts[len(ref):-2])
+    assert verdicts[-2]["extracted"] in (None, tasks[0].fields["answer"] + 1)
     assert verdicts[-1]["reason"] == "answer is a Series, not data"
 
 
