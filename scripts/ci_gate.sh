@@ -67,7 +67,7 @@ AB_ARGS=${MINDBENCH_AB_BENCH:-"--suite none --no-fidelity --precisions fp32,int4
 # level for AB_ROUNDS - AB_MIN_ROUNDS + 1 looks, so looking more often does not cry wolf more.
 AB_MIN_ROUNDS=${MINDBENCH_AB_MIN_ROUNDS:-2}
 AB_ROUNDS=${MINDBENCH_AB_ROUNDS:-4}
-AB_BUDGET_S=${MINDBENCH_AB_BUDGET_S:-420}   # no new round once another would pass 7 minutes
+AB_BUDGET_S=${MINDBENCH_AB_BUDGET_S:-360}   # no new round once another would pass 6 minutes (the work count below takes ~1)
 # Extra arguments for HEAD only (e.g. to try a flag the baseline's commit lacks)
 AB_HEAD_ARGS=${MINDBENCH_AB_HEAD_ARGS:-}
 PY=${MINDBENCH_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
@@ -124,6 +124,20 @@ sys.exit(0 if r["regressions"] or not r.get("undecided") else 1)'; then
         PYTHONPATH="$PWD" "$PY" -m mindbench.cli compare "$dir/a.jsonl" "$dir/b.jsonl" --ab --looks "$looks" "$@" || rc=$?
     else
         echo "Error: the A/B speed run failed; see above" >&2
+    fi
+    # Python-level calls per decoded token, each side's own code (scripts/decode_work.py): a count
+    # no neighbour can move, gated exactly, so added per-token Python work fails even on a noisy
+    # host. The fault switch is off here: slow_decode's spin loop is a timing fault for the gate
+    # above, not a code change to count. MINDBENCH_GATE_WORK=0 skips it.
+    if [ "${MINDBENCH_GATE_WORK:-1}" != 0 ] && [ "$rc" -ne 2 ]; then
+        local w=0 work_script=$PWD/scripts/decode_work.py
+        if ( cd "$dir/base" && env -u MINDBENCH_FAULT PYTHONPATH="$dir/base" "$PY" "$work_script" --out "$dir/work_a.json" >/dev/null ) \
+           && env -u MINDBENCH_FAULT PYTHONPATH="$PWD" "$PY" "$work_script" --out "$dir/work_b.json" >/dev/null; then
+            "$PY" "$work_script" --compare "$dir/work_a.json" "$dir/work_b.json" || w=$?
+        else
+            echo "decode work not compared: counting failed on one side (see above)" >&2
+        fi
+        rc=$(worst "$rc" "$w")
     fi
     git worktree remove --force "$dir/base" >/dev/null 2>&1 || true
     rm -rf "$dir"

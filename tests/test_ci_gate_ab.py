@@ -46,9 +46,14 @@ def gate(tmp_path):
     templates.write_text("".join(json.dumps(ab_round([20.0] * 4, p)) + "\n" for p in ("fp32", "int4")))
     py = tmp_path / "python"
     # the gate's interpreter: `-m mindbench.cli run` is the fake benchmark, anything else the real one
+    # and scripts/decode_work.py's counting (not its --compare) is a fixed count, B's from FAKE_WORK_B
     py.write_text(
         f'#!/bin/sh\nif [ "$1 $2 $3" = "-m mindbench.cli run" ]; then shift 3; '
-        f'exec {sys.executable} {tmp_path / "fake_run.py"} "$@"; fi\nexec {sys.executable} "$@"\n'
+        f'exec {sys.executable} {tmp_path / "fake_run.py"} "$@"; fi\n'
+        'case "$1 $2" in *decode_work.py\\ --out) '
+        'case "$PYTHONPATH" in */base) n=100;; *) n=${FAKE_WORK_B:-100};; esac; '
+        'printf \'{"m/t/fp32/cpu": {"call": %s, "c_call": 50}}\' "$n" > "$3"; exit 0;; esac\n'
+        f'exec {sys.executable} "$@"\n'
     )
     py.chmod(0o755)
 
@@ -95,3 +100,12 @@ def test_the_time_budget_stops_adding_rounds(gate):
     p = gate(0.0, 0.15, seed=1, MINDBENCH_AB_BUDGET_S="0")
     assert "time budget (0 s) spent after 2 rounds" in p.stderr, p.stderr[-2000:]
     assert "NOT DECIDED" in p.stdout and p.returncode == 0
+
+
+def test_more_python_work_per_token_fails_even_when_speed_passes(gate):
+    p = gate(0.0, 0.01, FAKE_WORK_B="101")
+    assert p.returncode == 1, p.stdout + p.stderr[-2000:]
+    assert "calls per decoded token: 100.0 -> 101.0" in p.stdout and "MORE WORK" in p.stdout
+    assert "REGRESSION" not in p.stdout                     # the wall-time gate saw nothing
+    p = gate(0.0, 0.01, FAKE_WORK_B="100")
+    assert p.returncode == 0 and "MORE WORK" not in p.stdout
