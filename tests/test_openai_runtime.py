@@ -385,6 +385,14 @@ def test_serve_bench_sweep(server, tmp_path):
         assert lv["ttft_ms"]["p50"]["value"] > 0 and "goodput_req_s" in lv
     assert (tmp_path / "lat.png").stat().st_size > 1000 and (tmp_path / "lat-ttft.png").exists()
     assert KEY not in out.read_text()
+    # Poisson arrivals at a rate, the other kind of sweep
+    res, _ = _cli(["serve-bench", f"--endpoint={server.base_url}", "--models", MODEL, "--api-key-env", "MB_TEST_KEY",
+                   "--rate", "4", "--shape", "tiny=16/4", "--requests", "4", "--json", "--out", str(out)],
+                  {"MB_TEST_KEY": KEY})
+    assert res.exit_code == 0, res.output
+    rec = json.loads(out.read_text().splitlines()[-1])
+    assert rec["config"]["mode"] == "rate" and rec["serving"]["levels"][0]["rate"] == 4.0
+    assert rec["serving"]["levels"][0]["requests"] == 4 and rec["serving"]["levels"][0]["failed"] == 0
     res, took = _cli(
         [
             "serve-bench",
