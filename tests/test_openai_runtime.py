@@ -408,3 +408,18 @@ def test_serve_bench_sweep(server, tmp_path):
     )
     assert res.exit_code == 2 and "does not serve 'nope'" in res.output and took < 5
     assert not (tmp_path / "none.jsonl").exists()
+
+
+@needs_server
+def test_a_server_that_cannot_start_is_a_row(tmp_path):
+    """Through `mindbench run`: the cell becomes a row whose error carries the server's exit
+    status and its log's last lines; the sweep itself succeeds."""
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 64)
+    out = tmp_path / "runs.jsonl"
+    res, _ = _cli(["run", "--runtimes", "llamacpp-server", "--models", str(bad), "--suite", "none", "--repeats", "1",
+                   "--json", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rec = json.loads(out.read_text().splitlines()[-1])
+    assert rec["status"] == "skipped" and "llama.cpp server exited with status" in rec["error"]
+    assert "|" in rec["error"]                     # the log's last lines, joined on one line
