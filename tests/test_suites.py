@@ -711,13 +711,3 @@ def test_data_verdict_needs_the_answer_after_the_proof():
     ]  # prints, answers 0
     got = [v["correct"] for v in _through_the_verdict(pairs)]
     assert got == [True, False, False, False]
-
-
-def test_humaneval_164_pass_and_empty_bodies_fail_through_the_verdict():
-    """The same path as every model output: _program_for -> sandbox (with proof) -> _verdict."""
-    he = [t for t in suites.load_suite("code") if t.subset == "humaneval"]
-    assert len(he) == 164
-    verdicts = _through_the_verdict([(t, t.fields["canonical_solution"]) for t in he] + [(t, "    pass\n") for t in he])
-    good, empty = verdicts[:164], verdicts[164:]
-    assert [(t.id, v["reason"]) for t, v in zip(he, good) if not v["correct"]] == []
-    assert [t.id for t, v in zip(he, empty) if v["correct"]] == []
