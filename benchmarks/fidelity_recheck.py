@@ -29,6 +29,7 @@ def main() -> None:
 
     from mindbench.runtimes import get_engine
     from mindbench.suites import fidelity
+
     if args.threads:
         torch.set_num_threads(args.threads)
     engine = get_engine(args.model, "fp32", device="cpu")
@@ -46,11 +47,15 @@ def main() -> None:
             worst[kind] = max(worst.get(kind, 0.0), float(per_token["kl"].max()))
     engine.unload()
     feats = sorted({f for f in open("/proc/cpuinfo").read().split() if f in ("avx2", "avx512f", "amx_tile")})
-    print(f"{args.model} fp32, {ref.tokens} reference tokens in {len(ref.docs)} documents "
-          f"(built in {built_s:.1f} s), torch threads {torch.get_num_threads()}, CPU {' '.join(feats)}")
+    print(
+        f"{args.model} fp32, {ref.tokens} reference tokens in {len(ref.docs)} documents "
+        f"(built in {built_s:.1f} s), torch threads {torch.get_num_threads()}, CPU {' '.join(feats)}"
+    )
     for kind, r in (("full", ref), ("first", first)):
-        print(f"  re-check {kind:5s}: {r.tokens:5d} tokens, median {statistics.median(times[kind]):6.2f} s "
-              f"({', '.join(f'{x:.2f}' for x in times[kind])}), max KL {worst[kind]:.2e}")
+        print(
+            f"  re-check {kind:5s}: {r.tokens:5d} tokens, median {statistics.median(times[kind]):6.2f} s "
+            f"({', '.join(f'{x:.2f}' for x in times[kind])}), max KL {worst[kind]:.2e}"
+        )
     print(f"  first / full: {statistics.median(times['first']) / statistics.median(times['full']):.2f}")
 
 

@@ -34,6 +34,7 @@ TASKS = {"code": "coding", "chat": "chat"}
 def _mindbench(gpu: str | None, task: str, context: int) -> dict:
     from mindbench.decide.recommend import _tiers, load_records, recommend, with_cpu_bandwidth
     from mindbench.models.hardware import detect, from_options
+
     records, _ = load_records(None)
     hw = from_options(gpu=gpu) if gpu else with_cpu_bandwidth(detect(), records)
     r = recommend(hw, records, task, context=context)
@@ -41,22 +42,38 @@ def _mindbench(gpu: str | None, task: str, context: int) -> dict:
     if c is None:
         return {"pick": "nothing fits"}
     q = (c.quality or {}).get("score")
-    qual = (f"{c.quality.get('metric') or 'score'} {q:.1f} ± {c.quality['stderr']:.1f} here" if q is not None
-            else f"{c.published['benchmark']} {c.published['score']:g} published" if c.published else "—")
-    return {"pick": f"{c.model} {c.precision} ({c.runtime})", "quality": qual,
-            "memory_gib": round(c.memory_mb / 1024, 1), "tok_s": round(c.decode_tok_s or 0, 1), "tiers": _tiers(c),
-            "note": (r.if_installed or {}).get("message") or c.install_note() or ""}
+    qual = (
+        f"{c.quality.get('metric') or 'score'} {q:.1f} ± {c.quality['stderr']:.1f} here"
+        if q is not None
+        else f"{c.published['benchmark']} {c.published['score']:g} published"
+        if c.published
+        else "—"
+    )
+    return {
+        "pick": f"{c.model} {c.precision} ({c.runtime})",
+        "quality": qual,
+        "memory_gib": round(c.memory_mb / 1024, 1),
+        "tok_s": round(c.decode_tok_s or 0, 1),
+        "tiers": _tiers(c),
+        "note": (r.if_installed or {}).get("message") or c.install_note() or "",
+    }
 
 
 def _llmfit(exe: str, flags: list[str], use_case: str) -> dict:
-    out = subprocess.run([exe, *flags, "recommend", "-n", "1", "--use-case", use_case], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [exe, *flags, "recommend", "-n", "1", "--use-case", use_case], capture_output=True, text=True, timeout=120
+    )
     try:
         m = json.loads(out.stdout)["models"][0]
     except (ValueError, KeyError, IndexError):
         return {"pick": f"error: {out.stderr.strip()[-200:]}"}
-    return {"pick": f"{m['name']} {m.get('best_quant')} ({m.get('runtime')})", "memory_gib": m.get("memory_required_gb"),
-            "tok_s": m.get("estimated_tps"), "fit": m.get("fit_level"), "mode": m.get("run_mode")}
+    return {
+        "pick": f"{m['name']} {m.get('best_quant')} ({m.get('runtime')})",
+        "memory_gib": m.get("memory_required_gb"),
+        "tok_s": m.get("estimated_tps"),
+        "fit": m.get("fit_level"),
+        "mode": m.get("run_mode"),
+    }
 
 
 def main() -> None:
@@ -68,19 +85,29 @@ def main() -> None:
     rows = []
     for label, gpu, flags in CASES:
         for task, use_case in TASKS.items():
-            rows.append({"hardware": label, "task": task, "mindbench": _mindbench(gpu, task, args.context),
-                         "llmfit": _llmfit(args.llmfit, flags, use_case)})
+            rows.append(
+                {
+                    "hardware": label,
+                    "task": task,
+                    "mindbench": _mindbench(gpu, task, args.context),
+                    "llmfit": _llmfit(args.llmfit, flags, use_case),
+                }
+            )
     if args.json:
         print(json.dumps(rows, indent=1))
         return
-    print("| hardware | task | mindbench pick | quality | GiB | tok/s | evidence q/m/s | llmfit pick | GB | tok/s | fit |")
+    print(
+        "| hardware | task | mindbench pick | quality | GiB | tok/s | evidence q/m/s | llmfit pick | GB | tok/s | fit |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     notes = []
     for r in rows:
         m, l = r["mindbench"], r["llmfit"]
-        print(f"| {r['hardware']} | {r['task']} | {m['pick']} | {m.get('quality', '')} | {m.get('memory_gib', '')} | "
-              f"{m.get('tok_s', '')} | {m.get('tiers', '')} | {l['pick']} | {l.get('memory_gib', '')} | "
-              f"{l.get('tok_s', '')} | {l.get('fit', '')} |")
+        print(
+            f"| {r['hardware']} | {r['task']} | {m['pick']} | {m.get('quality', '')} | {m.get('memory_gib', '')} | "
+            f"{m.get('tok_s', '')} | {m.get('tiers', '')} | {l['pick']} | {l.get('memory_gib', '')} | "
+            f"{l.get('tok_s', '')} | {l.get('fit', '')} |"
+        )
         if r["hardware"].startswith("this") and m.get("note"):
             notes.append(f"- {r['hardware']}, {r['task']}: {m['note']}")
     print("\n".join([""] + notes) if notes else "")

@@ -34,37 +34,48 @@ from pathlib import Path
 from mindbench.errors import MindbenchError
 from mindbench.suites.scoring import fenced_blocks
 
-CODE_SYSTEM_PROMPT = ("You are a careful Python programmer. Answer with the complete solution in a "
-                      "single ```python code block.")
+CODE_SYSTEM_PROMPT = (
+    "You are a careful Python programmer. Answer with the complete solution in a single ```python code block."
+)
 CHAT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
-DATA_SYSTEM_PROMPT = ("You are a data analyst who writes Python with pandas. Answer with one "
-                      "```python code block that prints the answer.")
+DATA_SYSTEM_PROMPT = (
+    "You are a data analyst who writes Python with pandas. Answer with one ```python code block that prints the answer."
+)
 
 # Generation ends at the fence that closes the code block: the prose the model tends to add after
 # it costs time and is never used. "\n```\n" does not match an opening "```python" fence.
 CODE_STOP = ("\n```\n",)
-ERROR_TAIL_CHARS = 1500          # how much of a traceback goes back to the model
-DATA_FILE = "data.csv"           # the name the data has in the sandbox's working dir
+ERROR_TAIL_CHARS = 1500  # how much of a traceback goes back to the model
+DATA_FILE = "data.csv"  # the name the data has in the sandbox's working dir
 
 
 # --- talking to a provider ----------------------------------------------------------------------
 
+
 def _check_provider(provider) -> None:
     if provider is not None and not callable(getattr(provider, "generate", None)):
-        raise MindbenchError(f"llm_provider must have a generate(prompt, system_prompt=..., ...) method "
-                             f"(e.g. a LocalModelProvider); got {type(provider).__name__}")
+        raise MindbenchError(
+            f"llm_provider must have a generate(prompt, system_prompt=..., ...) method "
+            f"(e.g. a LocalModelProvider); got {type(provider).__name__}"
+        )
 
 
 class _AgentBase:
-    task = "chat"                # what the recommender is asked for when no provider is given
+    task = "chat"  # what the recommender is asked for when no provider is given
 
     # None keeps the provider's default (1.1, the user's document's value). Code agents use 1.0:
     # code repeats identifiers by nature, and a penalty on repeats measurably derails small
     # models (SmolLM2 renames `add` and garbles the body at 1.1, writes it right at 1.0).
     repetition_penalty: float | None = None
 
-    def __init__(self, llm_provider, system_prompt: str, temperature: float, max_tokens: int,
-                 retry_temperature: float | None = None):
+    def __init__(
+        self,
+        llm_provider,
+        system_prompt: str,
+        temperature: float,
+        max_tokens: int,
+        retry_temperature: float | None = None,
+    ):
         _check_provider(llm_provider)
         if max_tokens < 1:
             raise MindbenchError(f"max_tokens must be at least 1, got {max_tokens}")
@@ -79,14 +90,18 @@ class _AgentBase:
         """The provider; the recommended one for this agent's task when none was given."""
         if self._provider is None:
             from mindbench.provider import LocalModelProvider
+
             self._provider = LocalModelProvider.from_recommendation(task=self.task)
         return self._provider
 
     async def _generate(self, prompt, *, stop: tuple[str, ...] = (), attempt: int = 1) -> str:
         gen = self.llm_provider.generate
-        kwargs = {"system_prompt": self.system_prompt,
-                  "temperature": self.temperature if attempt == 1 else self.retry_temperature,
-                  "max_tokens": self.max_tokens, "seed": attempt}
+        kwargs = {
+            "system_prompt": self.system_prompt,
+            "temperature": self.temperature if attempt == 1 else self.retry_temperature,
+            "max_tokens": self.max_tokens,
+            "seed": attempt,
+        }
         if self.repetition_penalty is not None:
             kwargs["repetition_penalty"] = self.repetition_penalty
         if stop:
@@ -116,6 +131,7 @@ def _need_text(value, what: str) -> str:
 async def _sandbox(code: str, **kw):
     """run_python in a worker thread, so a running program does not block the event loop."""
     from mindbench.sandbox import run_python
+
     return await asyncio.to_thread(run_python, code, **kw)
 
 
@@ -132,6 +148,7 @@ def _error_text(run) -> str:
 
 
 # --- pulling code out of a reply ----------------------------------------------------------------
+
 
 def _looks_like_code(text: str) -> bool:
     try:
@@ -197,16 +214,21 @@ def _checks(code: str, tests: str, entry_point: str | None = None) -> str:
     return checks
 
 
-def checked_program(code: str, tests: str | None, entry_point: str | None = None,
-                    packages: tuple[str, ...] = ()):
+def checked_program(code: str, tests: str | None, entry_point: str | None = None, packages: tuple[str, ...] = ()):
     """What the sandbox runs for a solution: the code in the sandbox; the user's tests in a
     separate, trusted checker process where each function the code defines is a proxy whose
     calls run in the sandbox and return plain data (mindbench/sandbox/checked.py). No tests: the
     code only has to run to its end. So neither sys.exit(0) before the tests nor an object that
     claims to equal anything can pass."""
     from mindbench.sandbox.checked import Checked
-    return Checked(code, _checks(code, tests, entry_point) if tests else "",
-                   need=(entry_point,) if entry_point and tests else (), packages=packages, objects=True)
+
+    return Checked(
+        code,
+        _checks(code, tests, entry_point) if tests else "",
+        need=(entry_point,) if entry_point and tests else (),
+        packages=packages,
+        objects=True,
+    )
 
 
 def build_test_program(code: str, tests: str, entry_point: str | None = None) -> str:
@@ -216,14 +238,15 @@ def build_test_program(code: str, tests: str, entry_point: str | None = None) ->
 
 # --- CodeAgent ----------------------------------------------------------------------------------
 
+
 @dataclass
 class CodeResult:
-    code: str | None                  # the last code extracted (None: the model never wrote any)
-    passed: bool | None               # tests passed; None when there were no tests and it ran
+    code: str | None  # the last code extracted (None: the model never wrote any)
+    passed: bool | None  # tests passed; None when there were no tests and it ran
     attempts: int
-    error: str | None                 # the last failure fed back (None when it succeeded)
-    transcript: list[tuple[str, str]] = field(default_factory=list)   # (prompt, reply) per attempt
-    stdout: str = ""                  # what the last run printed
+    error: str | None  # the last failure fed back (None when it succeeded)
+    transcript: list[tuple[str, str]] = field(default_factory=list)  # (prompt, reply) per attempt
+    stdout: str = ""  # what the last run printed
 
 
 class CodeAgent(_AgentBase):
@@ -238,9 +261,19 @@ class CodeAgent(_AgentBase):
     task = "code"
     repetition_penalty = 1.0
 
-    def __init__(self, llm_provider=None, max_attempts: int = 3, timeout_s: float = 10.0,
-                 system_prompt: str = CODE_SYSTEM_PROMPT, *, temperature: float = 0.0, max_tokens: int = 384,
-                 retry_temperature: float = 0.7, memory_mb: int = 1024, packages: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        llm_provider=None,
+        max_attempts: int = 3,
+        timeout_s: float = 10.0,
+        system_prompt: str = CODE_SYSTEM_PROMPT,
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 384,
+        retry_temperature: float = 0.7,
+        memory_mb: int = 1024,
+        packages: tuple[str, ...] = (),
+    ):
         super().__init__(llm_provider, system_prompt, temperature, max_tokens, retry_temperature)
         if max_attempts < 1:
             raise MindbenchError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -265,8 +298,10 @@ class CodeAgent(_AgentBase):
         if code is None:
             prompt += f"\n\nYour previous reply had no Python code: {error}"
         else:
-            prompt += (f"\n\nYour previous solution was:\n```python\n{code.rstrip()}\n```\n"
-                       f"It failed with this error:\n```\n{error}\n```\nFix the error.")
+            prompt += (
+                f"\n\nYour previous solution was:\n```python\n{code.rstrip()}\n```\n"
+                f"It failed with this error:\n```\n{error}\n```\nFix the error."
+            )
         return prompt + "\n\nReply with the complete corrected solution in one ```python code block."
 
     async def process(self, task: str, tests: str | None = None, *, entry_point: str | None = None) -> CodeResult:
@@ -298,6 +333,7 @@ class CodeAgent(_AgentBase):
 
 # --- ChatAgent ----------------------------------------------------------------------------------
 
+
 class ChatAgent(_AgentBase):
     """A conversation with a system prompt, kept within the model's context.
 
@@ -315,17 +351,26 @@ class ChatAgent(_AgentBase):
 
     task = "chat"
     DEFAULT_CONTEXT = 2048
-    TEMPLATE_OVERHEAD = 16       # tokens a chat template adds around turns, when they are estimated
+    TEMPLATE_OVERHEAD = 16  # tokens a chat template adds around turns, when they are estimated
 
-    def __init__(self, llm_provider=None, system_prompt: str = CHAT_SYSTEM_PROMPT,
-                 max_context_tokens: int | None = None, *, temperature: float = 0.0, max_tokens: int = 256):
+    def __init__(
+        self,
+        llm_provider=None,
+        system_prompt: str = CHAT_SYSTEM_PROMPT,
+        max_context_tokens: int | None = None,
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+    ):
         super().__init__(llm_provider, system_prompt, temperature, max_tokens)
         if max_context_tokens is not None and max_context_tokens <= max_tokens:
-            raise MindbenchError(f"max_context_tokens ({max_context_tokens}) must be larger than "
-                                 f"max_tokens ({max_tokens}), which is reserved for the reply")
+            raise MindbenchError(
+                f"max_context_tokens ({max_context_tokens}) must be larger than "
+                f"max_tokens ({max_tokens}), which is reserved for the reply"
+            )
         self.max_context_tokens = max_context_tokens
         self._turns: list[tuple[str, str]] = []
-        self.dropped_turns = 0       # turns forgotten so far to stay within the context
+        self.dropped_turns = 0  # turns forgotten so far to stay within the context
 
     @property
     def history(self) -> list[dict]:
@@ -373,7 +418,7 @@ class ChatAgent(_AgentBase):
         if isinstance(prompt, list):
             system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
             if self._counter():
-                return self.count_tokens(system + prompt)           # the rendered template, exactly
+                return self.count_tokens(system + prompt)  # the rendered template, exactly
             return sum(self.count_tokens(m["content"]) for m in system + prompt) + self.TEMPLATE_OVERHEAD
         fixed = self.count_tokens(self.system_prompt) if self.system_prompt else 0
         return fixed + self.count_tokens(prompt) + self.TEMPLATE_OVERHEAD
@@ -386,15 +431,17 @@ class ChatAgent(_AgentBase):
             if used <= budget:
                 return prompt
             if not self._turns:
-                raise MindbenchError(f"the message needs about {used} tokens but only {budget} fit in the "
-                                     f"context with max_tokens={self.max_tokens}: shorten it, lower "
-                                     f"max_tokens or raise max_context_tokens")
+                raise MindbenchError(
+                    f"the message needs about {used} tokens but only {budget} fit in the "
+                    f"context with max_tokens={self.max_tokens}: shorten it, lower "
+                    f"max_tokens or raise max_context_tokens"
+                )
             self._turns.pop(0)
             self.dropped_turns += 1
 
     async def process(self, message: str) -> str:
         _need_text(message, "the message")
-        self.llm_provider                       # resolve the provider before counting tokens
+        _ = self.llm_provider  # resolve the provider (a property) before counting tokens
         prompt = self._fit(message)
         reply = (await self._generate(prompt)).strip()
         self._turns.append((message, reply))
@@ -403,12 +450,13 @@ class ChatAgent(_AgentBase):
 
 # --- DataAnalysisAgent --------------------------------------------------------------------------
 
+
 @dataclass
 class AnalysisResult:
-    answer: str | None                # the last line the code printed (None when no run succeeded)
+    answer: str | None  # the last line the code printed (None when no run succeeded)
     code: str | None
     stdout: str
-    passed: bool                      # the code ran cleanly and printed something
+    passed: bool  # the code ran cleanly and printed something
     error: str | None
     attempts: int
     transcript: list[tuple[str, str]] = field(default_factory=list)
@@ -429,24 +477,35 @@ class DataAnalysisAgent(_AgentBase):
     repetition_penalty = 1.0
     PREVIEW_ROWS = 5
 
-    def __init__(self, llm_provider=None, data=None, *, max_attempts: int = 3, timeout_s: float = 30.0,
-                 system_prompt: str = DATA_SYSTEM_PROMPT, temperature: float = 0.0, max_tokens: int = 384,
-                 retry_temperature: float = 0.7, memory_mb: int = 2048):
+    def __init__(
+        self,
+        llm_provider=None,
+        data=None,
+        *,
+        max_attempts: int = 3,
+        timeout_s: float = 30.0,
+        system_prompt: str = DATA_SYSTEM_PROMPT,
+        temperature: float = 0.0,
+        max_tokens: int = 384,
+        retry_temperature: float = 0.7,
+        memory_mb: int = 2048,
+    ):
         super().__init__(llm_provider, system_prompt, temperature, max_tokens, retry_temperature)
         if max_attempts < 1:
             raise MindbenchError(f"max_attempts must be at least 1, got {max_attempts}")
         self.max_attempts = max_attempts
         self.timeout_s = timeout_s
-        self.memory_mb = memory_mb    # pandas and numpy need more address space than plain code
+        self.memory_mb = memory_mb  # pandas and numpy need more address space than plain code
         self.path, self.description = self._load(data)
 
     def _load(self, data) -> tuple[Path, str]:
         import pandas as pd
+
         if isinstance(data, pd.DataFrame):
             if data.columns.empty:
                 raise MindbenchError("the DataFrame has no columns; give the agent a table with data")
             tmp = tempfile.mkdtemp(prefix="mindbench-data-")
-            weakref.finalize(self, shutil.rmtree, tmp, True)   # removed with the agent
+            weakref.finalize(self, shutil.rmtree, tmp, True)  # removed with the agent
             path = Path(tmp) / DATA_FILE
             data.to_csv(path, index=False)
         elif isinstance(data, (str, Path)):
@@ -456,21 +515,24 @@ class DataAnalysisAgent(_AgentBase):
             if not path.is_file():
                 raise MindbenchError(f"CSV file not found: {path}; pass an existing CSV path or a pandas DataFrame")
         else:
-            raise MindbenchError(f"data must be a pandas DataFrame or a path to a CSV file, "
-                                 f"got {type(data).__name__}")
+            raise MindbenchError(f"data must be a pandas DataFrame or a path to a CSV file, got {type(data).__name__}")
         try:
             df = pd.read_csv(path)
             with open(path, encoding="utf-8") as f:
                 head = [next(f, "").rstrip("\n") for _ in range(self.PREVIEW_ROWS + 1)]
-        except (OSError, UnicodeDecodeError, ValueError) as e:   # pandas' parser errors are ValueErrors
-            raise MindbenchError(f"cannot read {path} as a CSV file ({type(e).__name__}: "
-                                 f"{str(e).splitlines()[0] if str(e) else ''}); check the file") from None
+        except (OSError, UnicodeDecodeError, ValueError) as e:  # pandas' parser errors are ValueErrors
+            raise MindbenchError(
+                f"cannot read {path} as a CSV file ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}); check the file"
+            ) from None
         if df.columns.empty:
             raise MindbenchError(f"{path} has no columns; check the file")
         cols = ", ".join(f"{c} ({t})" for c, t in df.dtypes.astype(str).items())
         preview = "\n".join(ln for ln in head if ln)
-        desc = (f"The file {DATA_FILE} has {len(df)} rows and {len(df.columns)} columns: {cols}.\n"
-                f"Its first lines are:\n```\n{preview}\n```")
+        desc = (
+            f"The file {DATA_FILE} has {len(df)} rows and {len(df.columns)} columns: {cols}.\n"
+            f"Its first lines are:\n```\n{preview}\n```"
+        )
         return path, desc
 
     def _files(self) -> dict:
@@ -481,19 +543,24 @@ class DataAnalysisAgent(_AgentBase):
         return files
 
     def first_prompt(self, question: str) -> str:
-        return (f"{self.description}\n\nQuestion: {question.strip()}\n\n"
-                f"Write Python code that reads '{DATA_FILE}' with pandas and prints only the answer. "
-                f"Reply with one ```python code block.")
+        return (
+            f"{self.description}\n\nQuestion: {question.strip()}\n\n"
+            f"Write Python code that reads '{DATA_FILE}' with pandas and prints only the answer. "
+            f"Reply with one ```python code block."
+        )
 
     def retry_prompt(self, question: str, code: str | None, error: str) -> str:
         prompt = self.first_prompt(question).rsplit("\n\n", 1)[0]
         if code is None:
             prompt += f"\n\nYour previous reply had no Python code: {error}"
         else:
-            prompt += (f"\n\nYour previous code was:\n```python\n{code.rstrip()}\n```\n"
-                       f"It failed:\n```\n{error}\n```\nFix it.")
-        return prompt + (f"\n\nWrite Python code that reads '{DATA_FILE}' with pandas and prints only the "
-                         f"answer. Reply with one ```python code block.")
+            prompt += (
+                f"\n\nYour previous code was:\n```python\n{code.rstrip()}\n```\nIt failed:\n```\n{error}\n```\nFix it."
+            )
+        return prompt + (
+            f"\n\nWrite Python code that reads '{DATA_FILE}' with pandas and prints only the "
+            f"answer. Reply with one ```python code block."
+        )
 
     async def process(self, question: str) -> AnalysisResult:
         _need_text(question, "the question")
@@ -510,14 +577,19 @@ class DataAnalysisAgent(_AgentBase):
             else:
                 result.code = code.strip("\n") + "\n"
                 # Checked: the code must run to its end (its answer is what it printed before)
-                run = await _sandbox(checked_program(result.code, None, packages=("pandas",)),
-                                     timeout_s=self.timeout_s,
-                                     files=self._files(), memory_mb=self.memory_mb)
+                run = await _sandbox(
+                    checked_program(result.code, None, packages=("pandas",)),
+                    timeout_s=self.timeout_s,
+                    files=self._files(),
+                    memory_mb=self.memory_mb,
+                )
                 result.stdout = run.stdout
                 lines = [ln.strip() for ln in run.stdout.splitlines() if ln.strip()]
                 if run.passed and run.proved and lines:
                     result.answer, result.passed, result.error = lines[-1], True, None
                     return result
-                result.error = _error_text(run) if not run.passed else "the code ran but printed nothing; print the answer"
+                result.error = (
+                    _error_text(run) if not run.passed else "the code ran but printed nothing; print the answer"
+                )
             prompt = self.retry_prompt(question, result.code if code else None, result.error)
         return result

@@ -36,6 +36,7 @@ def count_calls(fn) -> dict:
     def profile(frame, event, arg):
         if event in counts:
             counts[event] += 1
+
     sys.setprofile(profile)
     try:
         fn()
@@ -45,7 +46,7 @@ def count_calls(fn) -> dict:
 
 
 def per_token(engine) -> dict:
-    engine.timed_run(PROMPT, LONG)                     # warm-up: lazy imports and caches are not per token
+    engine.timed_run(PROMPT, LONG)  # warm-up: lazy imports and caches are not per token
     short = count_calls(lambda: engine.timed_run(PROMPT, SHORT))
     long = count_calls(lambda: engine.timed_run(PROMPT, LONG))
     return {k: (long[k] - short[k]) / (LONG - SHORT) for k in short}
@@ -53,6 +54,7 @@ def per_token(engine) -> dict:
 
 def measure(precisions: list[str]) -> dict:
     from mindbench.runtimes import get_engine
+
     out = {}
     for p in precisions:
         e = get_engine(MODEL, p, device="cpu")
@@ -71,8 +73,10 @@ def compare(a: dict, b: dict, tol: float) -> tuple[list[str], int]:
             x, y = a[cell][kind], b[cell][kind]
             more = y > x * (1 + tol) + 1e-9
             worse += more
-            lines.append(f"{cell} {kind}s per decoded token: {x:.1f} -> {y:.1f} "
-                         f"({'+' if y >= x else ''}{y - x:.1f}){'  MORE WORK' if more else ''}")
+            lines.append(
+                f"{cell} {kind}s per decoded token: {x:.1f} -> {y:.1f} "
+                f"({'+' if y >= x else ''}{y - x:.1f}){'  MORE WORK' if more else ''}"
+            )
     if not lines:
         return ["decode work not compared: no cell on both sides"], 2
     return lines, 1 if worse else 0
@@ -83,8 +87,12 @@ def main(argv=None) -> int:
     ap.add_argument("--precisions", default="fp32,int4")
     ap.add_argument("--out")
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"))
-    ap.add_argument("--tol", type=float, default=0.0,
-                    help="allowed rise as a fraction (default 0: the count is exact, any rise is more work)")
+    ap.add_argument(
+        "--tol",
+        type=float,
+        default=0.0,
+        help="allowed rise as a fraction (default 0: the count is exact, any rise is more work)",
+    )
     ns = ap.parse_args(argv)
     if ns.compare:
         try:

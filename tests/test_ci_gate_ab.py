@@ -106,6 +106,6 @@ def test_more_python_work_per_token_fails_even_when_speed_passes(gate):
     p = gate(0.0, 0.01, FAKE_WORK_B="101")
     assert p.returncode == 1, p.stdout + p.stderr[-2000:]
     assert "calls per decoded token: 100.0 -> 101.0" in p.stdout and "MORE WORK" in p.stdout
-    assert "REGRESSION" not in p.stdout                     # the wall-time gate saw nothing
+    assert "REGRESSION" not in p.stdout  # the wall-time gate saw nothing
     p = gate(0.0, 0.01, FAKE_WORK_B="100")
     assert p.returncode == 0 and "MORE WORK" not in p.stdout

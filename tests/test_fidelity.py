@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from mindbench.suites import fidelity
-
-from mindbench.store import results
 from mindbench.models.catalog import DEFAULT_MODEL
 from mindbench.runtimes import get_engine
+from mindbench.store import results
+from mindbench.suites import fidelity
 
-TOKENS = 640   # enough text for several documents, small enough for a shared 2-core machine
+TOKENS = 640  # enough text for several documents, small enough for a shared 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +32,7 @@ def reference(ref_engine, tmp_path_factory):
 def _plain_torch(model_a, model_b, docs):
     """KL(a || b) per token and top-1 agreement, from both models' full log_softmax."""
     import torch
+
     kls, same = [], []
     with torch.inference_mode():
         for ids in docs:
@@ -57,7 +57,7 @@ def test_kld_and_top1_match_plain_torch(ref_engine, reference, precision):
     assert fig["kld"]["mean"] == pytest.approx(kld, abs=1e-4)
     assert fig["top1"]["mean"] == pytest.approx(top1, abs=1e-4)
     assert fig["kld"]["ci_lo"] <= fig["kld"]["mean"] <= fig["kld"]["ci_hi"]
-    assert kld > 1e-4          # a real difference, not a vacuous match
+    assert kld > 1e-4  # a real difference, not a vacuous match
     assert fig["tokenization_match"] is True
     assert fig["ppl_ratio"]["mean"] > 0.9
 
@@ -73,11 +73,12 @@ def test_identical_models_give_zero(ref_engine, reference):
 
 def test_corrupted_weight_gives_large_kld(ref_engine, reference):
     import torch
+
     w = ref_engine.model.model.layers[2].mlp.down_proj.weight
     saved = w.detach().clone()
     try:
         with torch.no_grad():
-            w.mul_(-3.0)          # one matrix of 30 layers, sign-flipped and scaled
+            w.mul_(-3.0)  # one matrix of 30 layers, sign-flipped and scaled
         fig = fidelity.measure(ref_engine, reference)
     finally:
         with torch.no_grad():
@@ -96,6 +97,7 @@ def test_reference_cache_is_reused(ref_engine, reference, tmp_path, monkeypatch)
 
     def no_pass(*a, **k):
         raise AssertionError("the reference was computed again")
+
     monkeypatch.setattr(fidelity, "run_pass", no_pass)
     again, spent, per_token = fidelity.reference_for(ref_engine, TOKENS, cache)
     assert spent == 0 and per_token is None
@@ -113,14 +115,21 @@ def test_the_reference_cell_reuses_its_cache_and_rechecks_one_document(ref_engin
     """A second run of the reference precision reuses the cached distributions and re-runs only the
     first document to check them (the whole text again was most of the default run's fidelity
     stage); the check still finds the engine equal to its reference."""
-    cfg = {"model": DEFAULT_MODEL, "device": "cpu", "runtime": "transformers", "precision": "fp32",
-           "fidelity_tokens": TOKENS, "cache_dir": str(tmp_path)}
+    cfg = {
+        "model": DEFAULT_MODEL,
+        "device": "cpu",
+        "runtime": "transformers",
+        "precision": "fp32",
+        "fidelity_tokens": TOKENS,
+        "cache_dir": str(tmp_path),
+    }
     first = fidelity.for_cell(ref_engine, cfg, None)
     fed, real = [], fidelity.run_pass
 
     def counted(engine, docs, *a, **k):
         fed.append(sum(len(d) - 1 for d in docs))
         return real(engine, docs, *a, **k)
+
     monkeypatch.setattr(fidelity, "run_pass", counted)
     again = fidelity.for_cell(ref_engine, cfg, None)
     assert first["is_reference"] and again["is_reference"] and "error" not in again
@@ -158,11 +167,17 @@ def test_llamacpp_gguf_against_transformers_reference(reference):
 
 def test_bootstrap_is_seeded_and_brackets_the_mean():
     import numpy as np
+
     rng = np.random.default_rng(1)
     doc = np.repeat(np.arange(12), 50)
-    per_token = {"kl": rng.gamma(0.5, 0.1, doc.size), "same": (rng.random(doc.size) < 0.9).astype(float),
-                 "dp": rng.random(doc.size) * 0.1, "nll": rng.random(doc.size) + 2, "nll_ref": rng.random(doc.size) + 2,
-                 "doc": doc}
+    per_token = {
+        "kl": rng.gamma(0.5, 0.1, doc.size),
+        "same": (rng.random(doc.size) < 0.9).astype(float),
+        "dp": rng.random(doc.size) * 0.1,
+        "nll": rng.random(doc.size) + 2,
+        "nll_ref": rng.random(doc.size) + 2,
+        "doc": doc,
+    }
     a, b = fidelity.summarize(per_token), fidelity.summarize(per_token)
     assert a == b
     assert a["kld"]["ci_lo"] < a["kld"]["mean"] < a["kld"]["ci_hi"]
@@ -172,8 +187,9 @@ def test_bootstrap_is_seeded_and_brackets_the_mean():
 
 def test_reference_precision_per_device(monkeypatch):
     import torch
+
     assert fidelity.reference_precision("cpu") == "fp32"
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)   # device boundary, faked
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # device boundary, faked
     assert fidelity.reference_precision("cuda:0") == "bf16"
     assert fidelity.is_reference({"runtime": "transformers", "precision": "bf16", "device": "cuda:0"})
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
@@ -183,14 +199,22 @@ def test_reference_precision_per_device(monkeypatch):
 
 def test_select_takes_whole_documents_then_cuts():
     docs = [list(range(10)), list(range(20)), list(range(30))]
-    assert [len(d) for d in fidelity.select(docs, 25)] == [10, 17]     # 9 + 16 = 25 predictions
+    assert [len(d) for d in fidelity.select(docs, 25)] == [10, 17]  # 9 + 16 = 25 predictions
     assert sum(len(d) - 1 for d in fidelity.select(docs, 1000)) == 57
 
 
 def test_schema1_records_still_read(tmp_path):
     from mindbench.present.table import table_rows, text
-    old = {"schema": 1, "cell": "k", "status": "ok", "config": {"model": "m", "runtime": "transformers",
-           "precision": "int8", "device": "cpu"}, "memory": {}, "speed": {}, "quality": {}}
+
+    old = {
+        "schema": 1,
+        "cell": "k",
+        "status": "ok",
+        "config": {"model": "m", "runtime": "transformers", "precision": "int8", "device": "cpu"},
+        "memory": {},
+        "speed": {},
+        "quality": {},
+    }
     p = tmp_path / "runs.jsonl"
     p.write_text(json.dumps(old) + "\n")
     recs = results.read(p)
@@ -202,19 +226,27 @@ def test_schema1_records_still_read(tmp_path):
 
 def test_table_shows_fidelity_column():
     from mindbench.present.table import table_rows
+
     base = {"status": "ok", "memory": {}, "speed": {}, "quality": {}}
     ref = {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": True}
-    cell = {**ref, "is_reference": False, "kld": {"mean": 0.0232, "ci_lo": 0.0210, "ci_hi": 0.0255},
-            "top1": {"mean": 0.916, "ci_lo": 0.9, "ci_hi": 0.93}}
-    recs = [{**base, "config": {"model": "m", "precision": "fp32"}, "fidelity": ref},
-            {**base, "config": {"model": "m", "precision": "int8"}, "fidelity": cell},
-            {**base, "config": {"model": "m", "precision": "int4"}, "fidelity": None}]
+    cell = {
+        **ref,
+        "is_reference": False,
+        "kld": {"mean": 0.0232, "ci_lo": 0.0210, "ci_hi": 0.0255},
+        "top1": {"mean": 0.916, "ci_lo": 0.9, "ci_hi": 0.93},
+    }
+    recs = [
+        {**base, "config": {"model": "m", "precision": "fp32"}, "fidelity": ref},
+        {**base, "config": {"model": "m", "precision": "int8"}, "fidelity": cell},
+        {**base, "config": {"model": "m", "precision": "int4"}, "fidelity": None},
+    ]
     col = [r["fidelity vs fp32"] for r in table_rows([results.view(r) for r in recs])]
-    assert col == ["reference", "KLD 0.023 ±0.002 · top-1 91.6%", "—"]   # the table's "not measured"
+    assert col == ["reference", "KLD 0.023 ±0.002 · top-1 91.6%", "—"]  # the table's "not measured"
 
 
 def test_plan_turns_fidelity_on_for_pretrained_weights_only():
     from mindbench.sweep.harness import plan
+
     on = plan([DEFAULT_MODEL], ["fp32", "int8"], fidelity_tokens=1000)
     assert all(c["fidelity"] and c["fidelity_tokens"] == 1000 for c in on)
     assert not any(c["fidelity"] for c in plan([DEFAULT_MODEL], ["fp32"], no_weights=True))
@@ -225,20 +257,43 @@ def test_fidelity_with_random_weights_is_a_user_error():
     from click.testing import CliRunner
 
     from mindbench.cli import cli
+
     res = CliRunner().invoke(cli, ["run", "--no-weights", "--fidelity", "--suite", "none"])
-    assert res.exit_code == 2 and "--no-weights" in res.output   # InputError: one line, exit 2
+    assert res.exit_code == 2 and "--no-weights" in res.output  # InputError: one line, exit 2
 
 
 def test_report_shows_fidelity_in_every_format_and_plots_it(tmp_path):
     from mindbench.present.report import render
-    base = {"status": "ok", "memory": {"peak_rss_mb": 900}, "speed": {}, "quality": {"code": {"score": 30.0, "stderr": 0.1, "n": 10}}}
+
+    base = {
+        "status": "ok",
+        "memory": {"peak_rss_mb": 900},
+        "speed": {},
+        "quality": {"code": {"score": 30.0, "stderr": 0.1, "n": 10}},
+    }
     ref = {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": True}
-    fig = lambda m, lo, hi, t: {**ref, "is_reference": False, "kld": {"mean": m, "ci_lo": lo, "ci_hi": hi},   # noqa: E731
-                                "top1": {"mean": t, "ci_lo": t - 0.01, "ci_hi": t + 0.01}}
-    recs = [{**base, "cell": p, "config": {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": p,
-                                           "device": "cpu"}, "fidelity": f}
-            for p, f in (("fp32", ref), ("int8", fig(0.023, 0.021, 0.025, 0.916)), ("int4", fig(0.29, 0.27, 0.31, 0.72)))]
-    recs.append({**base, "cell": "old", "config": {"model": "m", "runtime": "transformers", "precision": "fp16", "device": "cpu"}})
+    fig = lambda m, lo, hi, t: {
+        **ref,
+        "is_reference": False,
+        "kld": {"mean": m, "ci_lo": lo, "ci_hi": hi},  # noqa: E731
+        "top1": {"mean": t, "ci_lo": t - 0.01, "ci_hi": t + 0.01},
+    }
+    recs = [
+        {
+            **base,
+            "cell": p,
+            "config": {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": p, "device": "cpu"},
+            "fidelity": f,
+        }
+        for p, f in (("fp32", ref), ("int8", fig(0.023, 0.021, 0.025, 0.916)), ("int4", fig(0.29, 0.27, 0.31, 0.72)))
+    ]
+    recs.append(
+        {
+            **base,
+            "cell": "old",
+            "config": {"model": "m", "runtime": "transformers", "precision": "fp16", "device": "cpu"},
+        }
+    )
     md = render(recs, "md")
     assert "reference" in md and "KLD 0.023 ±0.002 · top-1 91.6%" in md and "KLD 0.29 ±0.02" in md
     csv_text = render(recs, "csv")
@@ -246,7 +301,7 @@ def test_report_shows_fidelity_in_every_format_and_plots_it(tmp_path):
     assert json.loads(render(recs, "json"))[1]["fidelity"]["kld"]["mean"] == 0.023
     assert fidelity.plot(recs, tmp_path / "r.png") == tmp_path / "r-fidelity.png"
     assert (tmp_path / "r-fidelity.png").stat().st_size > 10_000
-    assert fidelity.plot(recs[-1:], tmp_path / "none.png") is None      # nothing measured: no file
+    assert fidelity.plot(recs[-1:], tmp_path / "none.png") is None  # nothing measured: no file
 
 
 def test_the_sweep_check_finds_overlapping_cis_and_labels_requantized_cells():
@@ -254,19 +309,33 @@ def test_the_sweep_check_finds_overlapping_cis_and_labels_requantized_cells():
     cell's CI ends below the next one's; a requantized GGUF cell says what it was made from."""
     import importlib.util
     from pathlib import Path
+
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "fidelity_vs_suite.py"
     spec = importlib.util.spec_from_file_location("fidelity_vs_suite", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
 
     def rec(rt, prec, kld=None, lo=None, hi=None, **load):
-        f = {"is_reference": True} if kld is None else {"is_reference": False, "top1": {"mean": 0.9},
-                                                        "kld": {"mean": kld, "ci_lo": lo, "ci_hi": hi}}
-        return {"status": "ok", "config": {"model": "m", "runtime": rt, "precision": prec}, "fidelity": f,
-                "load": load, "quality": {}}
-    recs = [rec("llamacpp", "Q4_0", 0.05, 0.04, 0.06, requantized_from="Q4_1"), rec("transformers", "fp32"),
-            rec("transformers", "int8", 0.02, 0.018, 0.022), rec("transformers", "bf16", 0.001, 0.0009, 0.0011),
-            rec("transformers", "int4", 0.055, 0.045, 0.07)]
+        f = (
+            {"is_reference": True}
+            if kld is None
+            else {"is_reference": False, "top1": {"mean": 0.9}, "kld": {"mean": kld, "ci_lo": lo, "ci_hi": hi}}
+        )
+        return {
+            "status": "ok",
+            "config": {"model": "m", "runtime": rt, "precision": prec},
+            "fidelity": f,
+            "load": load,
+            "quality": {},
+        }
+
+    recs = [
+        rec("llamacpp", "Q4_0", 0.05, 0.04, 0.06, requantized_from="Q4_1"),
+        rec("transformers", "fp32"),
+        rec("transformers", "int8", 0.02, 0.018, 0.022),
+        rec("transformers", "bf16", 0.001, 0.0009, 0.0011),
+        rec("transformers", "int4", 0.055, 0.045, 0.07),
+    ]
     lines = bench.separation(recs)
     assert lines[0].startswith("m: 3 of 4 adjacent pairs apart: transformers fp32 0 ")
     assert lines[0].index("bf16") < lines[0].index("int8") < lines[0].index("Q4_0") < lines[0].index("int4")
@@ -280,13 +349,25 @@ def test_report_of_a_fidelity_only_sweep_plots_fidelity_and_exits_0(tmp_path):
     from click.testing import CliRunner
 
     from mindbench.cli import cli
+
     store = Path(__file__).resolve().parent.parent / "results" / "fidelity" / "sweep.jsonl"
     res = CliRunner().invoke(cli, ["report", str(store), "--plot", str(tmp_path / "s.png")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "s-fidelity.png").stat().st_size > 10_000 and not (tmp_path / "s.png").exists()
     assert "no quality plot" in res.output
     bare = tmp_path / "bare.jsonl"
-    bare.write_text(json.dumps({"status": "ok", "cell": "x", "config": {"model": "m", "runtime": "transformers",
-                               "precision": "fp32", "device": "cpu"}, "memory": {}, "speed": {}, "quality": {}}) + "\n")
+    bare.write_text(
+        json.dumps(
+            {
+                "status": "ok",
+                "cell": "x",
+                "config": {"model": "m", "runtime": "transformers", "precision": "fp32", "device": "cpu"},
+                "memory": {},
+                "speed": {},
+                "quality": {},
+            }
+        )
+        + "\n"
+    )
     res = CliRunner().invoke(cli, ["report", str(bare), "--plot", str(tmp_path / "b.png")])
     assert res.exit_code != 0 and "nothing to plot" in res.output

@@ -169,22 +169,33 @@ def test_off_a_terminal_one_plain_line_per_event_with_the_same_fields():
 
 def test_first_etas_come_from_the_estimator_before_the_worker_says_anything():
     from mindbench.sweep.harness import first_estimates
-    cell = {**CELL, "device": "cpu", "prompt_tokens": 256, "new_tokens": 64, "repeats": 3, "fidelity": True,
-            "suites": ["code:humaneval"], "limit": 40, "batch_size": 8}
+
+    cell = {
+        **CELL,
+        "device": "cpu",
+        "prompt_tokens": 256,
+        "new_tokens": 64,
+        "repeats": 3,
+        "fidelity": True,
+        "suites": ["code:humaneval"],
+        "limit": 40,
+        "batch_size": 8,
+    }
     plan = first_estimates(cell)
     assert set(plan) == {"bandwidth", "load", "speed", "fidelity", "suite code:humaneval"}
     assert all(v > 0 for v in plan.values())
     # bigger stages, longer estimates: twice the tasks, twice the suite's seconds
     assert first_estimates({**cell, "limit": 80})["suite code:humaneval"] == pytest.approx(
-        2 * plan["suite code:humaneval"], rel=0.01)
-    assert first_estimates({**cell, "model": "no-such/model-xyz"}) == {}   # nothing to estimate from
+        2 * plan["suite code:humaneval"], rel=0.01
+    )
+    assert first_estimates({**cell, "model": "no-such/model-xyz"}) == {}  # nothing to estimate from
     clock = FakeClock()
     p, _ = _bars(clock, total=2)
     p.event(cell, {"event": "plan", "eta_s": plan})
     p.event(cell, {"event": "phase", "phase": "bandwidth"})
     f = p.fields(p.cells["k1"], clock())
     assert f["stage_eta_s"] == plan["bandwidth"]
-    assert f["sweep_eta_s"] == pytest.approx(2 * sum(plan.values()))   # this cell, and one more like it
+    assert f["sweep_eta_s"] == pytest.approx(2 * sum(plan.values()))  # this cell, and one more like it
     p.close()
 
 

@@ -199,7 +199,7 @@ def test_gpu_sizes_pick_current_models_with_the_tier_shown(size, model, precisio
     assert R._tiers(r.chosen) == "published / estimated / estimated"
     # ranked on LiveCodeBench, where these coders separate (HumanEval is saturated)
     assert "LiveCodeBench" in R._fmt_q(r.chosen) and "(published)" in R._fmt_q(r.chosen)
-    assert R.recommend(hw, [], "code").context == 8192      # code plans 8k tokens unless told
+    assert R.recommend(hw, [], "code").context == 8192  # code plans 8k tokens unless told
     # chat has no ranking benchmark: the largest current model that fits, estimated
     c = R.recommend(hw, [], "chat").chosen
     assert c.model in {
@@ -532,8 +532,9 @@ def test_best_config_and_the_command_decide_alike_and_say_what_is_not_installed(
 def test_laptop_profile_picks_the_coder_at_q4_k_m_not_fp32():
     # The defect: "highest precision" broke the tie, so the laptop profile chose the 1.5B coder at
     # fp32 (7.4 GiB, 5.1 tok/s) over the same model at Q4_K_M (1.6 GiB, 19.4 tok/s).
-    r = R.recommend(hardware.profile("laptop-cpu-16gb"), [], "code", models=["qwen2.5-coder-1.5b-instruct"],
-                    context=2048)
+    r = R.recommend(
+        hardware.profile("laptop-cpu-16gb"), [], "code", models=["qwen2.5-coder-1.5b-instruct"], context=2048
+    )
     fp32 = next(c for c in r.runners_up if c.precision == "fp32")
     assert (r.chosen.runtime, r.chosen.precision) == ("llamacpp", "Q4_K_M")
     assert r.chosen.memory_mb < fp32.memory_mb / 4 and r.chosen.decode_tok_s > 3 * fp32.decode_tok_s

@@ -42,8 +42,12 @@ from mindbench.models.hardware import from_options, parse_size
     metavar="SIZE",
     help="Memory the model may use, e.g. 6GB (default: 90% of the GPU, 75% of RAM on a CPU).",
 )
-@click.option("--context", type=click.IntRange(1), default=None,
-              help="Context length the KV cache is sized for (default: 8192 for code, 2048 otherwise).")
+@click.option(
+    "--context",
+    type=click.IntRange(1),
+    default=None,
+    help="Context length the KV cache is sized for (default: 8192 for code, 2048 otherwise).",
+)
 @click.option(
     "--results",
     "results_paths",
@@ -124,10 +128,9 @@ def recommend_command(
         click.echo(json.dumps(rows, indent=2) if as_json else render_table(rows))
         return
     if check_estimates:
+        from mindbench.cli.estimate import this_machine
         from mindbench.decide.estimate_check import check, render_check
         from mindbench.models import fit
-
-        from mindbench.cli.estimate import this_machine
 
         rep = check(records)
         pub = fit.run()
@@ -154,12 +157,16 @@ def recommend_command(
                 "against this machine's records:\n" + render_check(rep) + "\n\n"
                 f"against the published llama.cpp table (mindbench/models/data/llama_bench_published.csv), "
                 f"fitted on {len(s['train_devices'])} devices, scored on {len(s['test_devices'])} held out "
-                f"({', '.join(s['test_devices'])}):\n" + fit.render(pub["held_out"])
+                f"({', '.join(s['test_devices'])}):\n"
+                + fit.render(pub["held_out"])
                 + "\n\nthe hardware estimator (mindbench estimate, no --gpu) against this machine's quiet llama.cpp "
                 "records:\n"
                 + (
-                    "\n".join(f"  {x['record']}: measured {x['measured']} tok/s, estimated {x['estimated']} "
-                              f"({x['error_pct']:+.1f} %)" for x in here)
+                    "\n".join(
+                        f"  {x['record']}: measured {x['measured']} tok/s, estimated {x['estimated']} "
+                        f"({x['error_pct']:+.1f} %)"
+                        for x in here
+                    )
                     or "  none"
                 )
             )

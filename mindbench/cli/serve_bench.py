@@ -60,7 +60,10 @@ def _endpoints(values) -> list[str]:
     help="Environment variable holding the API key (read here, never stored).",
 )
 @click.option(
-    "--concurrency", default=None, help="Concurrency levels, e.g. 1,2,4,8 (default when --rate is not given)."
+    "--concurrency",
+    default=None,
+    help="Concurrency levels, e.g. 1,2,4,8 (default when --rate is not given), or auto: 1, 2, 4, ... until "
+    "output tok/s grows less than 10 % (at most 64).",
 )
 @click.option(
     "--rate", default=None, help="Request rates (req/s, Poisson arrivals), e.g. 0.5,1,2; instead of --concurrency."
@@ -149,11 +152,14 @@ def serve_bench_command(
     if concurrency and rate:
         raise InputError("--concurrency and --rate are two kinds of sweep: give one")
     mode = "rate" if rate else "concurrency"
-    levels = (
-        parse_levels(rate, "rate", integer=False)
-        if rate
-        else parse_levels(concurrency or "1,2,4,8", "concurrency", integer=True)
-    )
+    if concurrency == "auto":  # doubling until throughput stops growing (sweep/serve_bench.py)
+        levels = "auto"
+    else:
+        levels = (
+            parse_levels(rate, "rate", integer=False)
+            if rate
+            else parse_levels(concurrency or "1,2,4,8", "concurrency", integer=True)
+        )
     shapes, slo_s = parse_shapes(shape), parse_slo(slo)
     model_list = _split(models)
     if not model_list:

@@ -291,6 +291,12 @@ def against_records(records: list[dict], dev: Device) -> list[dict]:
             continue
         prompt, new = cfg.get("prompt_tokens") or 512, cfg.get("new_tokens") or 128
         p = predict(s, cfg["precision"], dev, runtime="llamacpp", context=prompt + new, decode_at=prompt + new // 2)
-        rows.append({"record": f"{cfg['model']} {cfg['precision']}", "measured": round(dec, 2),
-                     "estimated": round(p.decode_tok_s, 2), "error_pct": round(100 * (p.decode_tok_s - dec) / dec, 1)})
+        rows.append(
+            {
+                "record": f"{cfg['model']} {cfg['precision']}",
+                "measured": round(dec, 2),
+                "estimated": round(p.decode_tok_s, 2),
+                "error_pct": round(100 * (p.decode_tok_s - dec) / dec, 1),
+            }
+        )
     return rows

@@ -258,8 +258,9 @@ def fitted() -> dict:
         return {"groups": {}}
 
 
-def factors(runtime: str, fmt: Format, backend: str, multi: bool, fit: dict | None = None,
-            cls: str = "") -> tuple[dict, str]:
+def factors(
+    runtime: str, fmt: Format, backend: str, multi: bool, fit: dict | None = None, cls: str = ""
+) -> tuple[dict, str]:
     """(factors, where they come from): the most specific fitted group with data, else assumed.
     `backend` is llama.cpp's: cuda, rocm, metal, vulkan or cpu (the device's kind by default)."""
     groups = (fit or fitted()).get("groups", {})
@@ -277,8 +278,15 @@ def group_keys(backend: str, family: str, multi: bool, cls: str = "") -> tuple[s
     The device class comes first: datacenter cards in llama.cpp pay more per layer (server hosts,
     lower clocks) than GeForce cards of the same bandwidth."""
     n = "multi" if multi else "single"
-    return (f"{backend}|{cls}|{family}|{n}", f"{backend}|{cls}|{family}", f"{backend}|{cls}",
-            f"{backend}|{family}|{n}", f"{backend}|{family}", backend, "all")
+    return (
+        f"{backend}|{cls}|{family}|{n}",
+        f"{backend}|{cls}|{family}",
+        f"{backend}|{cls}",
+        f"{backend}|{family}|{n}",
+        f"{backend}|{family}",
+        backend,
+        "all",
+    )
 
 
 # --- the prediction --------------------------------------------------------------------------------

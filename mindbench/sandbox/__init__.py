@@ -94,16 +94,16 @@ SETUP_TIMEOUT_S = 20.0  # bootstrap (unshare, mounts, setuid): milliseconds norm
 
 @dataclass
 class SandboxResult:
-    passed: bool              # exit 0, not timed out, output not capped, nothing left behind
-    returncode: int | None    # negative: killed by that signal
+    passed: bool  # exit 0, not timed out, output not capped, nothing left behind
+    returncode: int | None  # negative: killed by that signal
     stdout: str
     stderr: str
     timed_out: bool
     duration_s: float
-    reason: str               # "ok", "timeout", "exit 1", "killed by signal 9", "output capped", ...
+    reason: str  # "ok", "timeout", "exit 1", "killed by signal 9", "output capped", ...
     isolation: dict = field(default_factory=dict)  # what was really contained this time
     proved: bool | None = None  # a Checked program: its checks ran to the end (None: plain code)
-    answer: str | None = None   # a Checked program's reported answer (its `answer` variable)
+    answer: str | None = None  # a Checked program's reported answer (its `answer` variable)
 
 
 # The bootstrap runs as `python -I -S -c _BOOT <config>` in the child (single-threaded, so no
@@ -111,7 +111,7 @@ class SandboxResult:
 # sandbox uid, reports what it achieved on the status pipe, then execs the program. With a PID
 # namespace it forks twice: an init (pid 1) that reaps everything and reports leftovers, and the
 # program; the outer process stays in our PID namespace and passes on the program's exit status.
-_BOOT = r'''
+_BOOT = r"""
 import ctypes, marshal, os, resource, signal, sys
 cfg = marshal.loads(bytes.fromhex(sys.argv[1]))  # marshal, not json: no import, ~25 ms less
 SFD = cfg["status_fd"]
@@ -366,7 +366,7 @@ except BaseException as e:
         say(error="sandbox setup failed: %s" % traceback.format_exception_only(type(e), e)[-1].strip())
     finally:
         os._exit(125)
-'''
+"""
 
 
 def _proc_table() -> list[tuple[int, str, int, int]]:
@@ -386,16 +386,18 @@ def _proc_table() -> list[tuple[int, str, int, int]]:
                 uid_line = next(line for line in f if line.startswith(b"Uid:"))
         except (OSError, StopIteration):
             continue  # it exited while we looked
-        rest = stat[stat.rindex(b")") + 2:].split()  # comm may contain spaces and parentheses
+        rest = stat[stat.rindex(b")") + 2 :].split()  # comm may contain spaces and parentheses
         out.append((int(name), rest[0].decode(), int(rest[3]), int(uid_line.split()[1])))
     return out
 
 
 def _alive(*, uid: int | None = None, session: int | None = None) -> list[int]:
     """Pids still running (zombies excluded) that belong to this sandbox uid or session."""
-    return [pid for pid, state, sid, puid in _proc_table()
-            if state not in ("Z", "X") and ((uid is not None and puid == uid) or
-                                           (session is not None and sid == session))]
+    return [
+        pid
+        for pid, state, sid, puid in _proc_table()
+        if state not in ("Z", "X") and ((uid is not None and puid == uid) or (session is not None and sid == session))
+    ]
 
 
 def _kill_uid(uid: int) -> None:
@@ -405,9 +407,17 @@ def _kill_uid(uid: int) -> None:
         if not _alive(uid=uid):
             return
         # /bin/sh, not our interpreter: the sandbox uid may not be able to reach that one
-        subprocess.run(["/bin/sh", "-c", "kill -9 -1"], user=uid, group=uid, extra_groups=[],
-                       env={}, cwd="/", timeout=30, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["/bin/sh", "-c", "kill -9 -1"],
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            env={},
+            cwd="/",
+            timeout=30,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(0.01)
     raise RuntimeError(f"processes of sandbox uid {uid} survive SIGKILL")
 
@@ -457,8 +467,12 @@ def _interpreter_paths() -> tuple[str, ...]:
     import sysconfig
 
     lib = sysconfig.get_config_var("LIBDIR") or os.path.join(sys.base_prefix, "lib")
-    paths = [sys.executable, os.path.dirname(os.__file__), *glob.glob(os.path.join(lib, "libpython*")),
-             *(p for p in sys.path if p.endswith(("lib-dynload", ".zip")))]
+    paths = [
+        sys.executable,
+        os.path.dirname(os.__file__),
+        *glob.glob(os.path.join(lib, "libpython*")),
+        *(p for p in sys.path if p.endswith(("lib-dynload", ".zip"))),
+    ]
     return tuple(sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)}))
 
 
@@ -479,8 +493,9 @@ def _package_paths(packages: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[st
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             if name in packages:
-                raise MindbenchError(f"the sandbox needs the package {name!r}, which is not installed: "
-                                     f"pip install {name}") from None
+                raise MindbenchError(
+                    f"the sandbox needs the package {name!r}, which is not installed: pip install {name}"
+                ) from None
             continue  # an optional dependency
         for f in dist.files or []:
             top = f.parts[0]
@@ -509,23 +524,39 @@ def _hidden_dirs() -> list[str]:
 
     def n_ok(p):
         return p not in system and p != "/tmp"
+
     try:
         cwd = os.getcwd()
     except OSError:  # our current dir was deleted
         cwd = None
     base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
-    sites = [*site.getsitepackages(), site.getusersitepackages(), base["purelib"], base["platlib"],
-             *(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))]
+    sites = [
+        *site.getsitepackages(),
+        site.getusersitepackages(),
+        base["purelib"],
+        base["platlib"],
+        *(p for p in sys.path if p.endswith(("site-packages", "dist-packages"))),
+    ]
     out = set()
-    for p in (os.path.expanduser("~"), os.environ.get("HF_HOME"), cwd, sys.prefix, str(project_root()),
-              str(suites_dir()), os.path.dirname(os.path.dirname(os.path.abspath(__file__)))):
+    for p in (
+        os.path.expanduser("~"),
+        os.environ.get("HF_HOME"),
+        cwd,
+        sys.prefix,
+        str(project_root()),
+        str(suites_dir()),
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    ):
         p = os.path.realpath(p) if p else None
         if p and os.path.isdir(p) and p != "/" and not any(p == d or p.startswith(d + "/") for d in system):
             out.add(p)
     out.update(os.path.realpath(p) for p in sites if p and os.path.isdir(p))
     # every top-level folder but the system's: /srv, /run, /var, /home, /root, /opt, /mnt, ...
-    out.update(p for p in (os.path.join("/", n) for n in os.listdir("/"))
-               if n_ok(p) and os.path.isdir(p) and not os.path.islink(p))
+    out.update(
+        p
+        for p in (os.path.join("/", n) for n in os.listdir("/"))
+        if n_ok(p) and os.path.isdir(p) and not os.path.islink(p)
+    )
     return sorted(out)
 
 
@@ -534,6 +565,7 @@ _STALE_SWEPT: set[int] = set()  # the pids (this process, forks) that removed a 
 
 def _workdir(code: str, files: dict | None) -> Path:
     from mindbench.paths import remove_stale_temp_dirs, temp_prefix
+
     if os.getpid() not in _STALE_SWEPT:
         _STALE_SWEPT.add(os.getpid())
         remove_stale_temp_dirs("sbx")  # left by a runner killed with -9 (no finally runs then)
@@ -543,8 +575,9 @@ def _workdir(code: str, files: dict | None) -> Path:
         dest = (work / name).resolve()
         if name == PROGRAM or work.resolve() not in dest.parents:
             shutil.rmtree(work)
-            raise MindbenchError(f"sandbox file name {name!r} must be a relative path inside the "
-                                 f"working dir, not {PROGRAM!r}")
+            raise MindbenchError(
+                f"sandbox file name {name!r} must be a relative path inside the working dir, not {PROGRAM!r}"
+            )
         src = Path(src)
         if not src.exists():
             shutil.rmtree(work)
@@ -568,6 +601,7 @@ def _rmtree(path: Path) -> None:
         except OSError:
             pass
         func(p)
+
     try:
         shutil.rmtree(path, onerror=fix)
     except OSError:
@@ -578,9 +612,15 @@ def _env(work: Path) -> dict:
     """The whole environment of a sandboxed program: an allowlist, so no token can leak in."""
     bindir = os.path.dirname(sys.executable)
     one = "1"  # BLAS/OpenMP threads count against RLIMIT_NPROC and reserve address space
-    return {"PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-            "HOME": str(work), "TMPDIR": str(work),
-            "OMP_NUM_THREADS": one, "OPENBLAS_NUM_THREADS": one, "MKL_NUM_THREADS": one}
+    return {
+        "PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": str(work),
+        "TMPDIR": str(work),
+        "OMP_NUM_THREADS": one,
+        "OPENBLAS_NUM_THREADS": one,
+        "MKL_NUM_THREADS": one,
+    }
 
 
 class _StatusPipe:
@@ -677,14 +717,14 @@ _HERE = Path(__file__).resolve().parent
 JUDGE_MEMORY_MB = 1024  # decoded replies are capped at wire.MAX_MESSAGE bytes
 
 # A checked program without the sandbox (sandboxed=False): the same server, plain subprocess.
-_PLAIN_SERVE = r'''
+_PLAIN_SERVE = r"""
 import marshal, sys
 cfg = marshal.loads(bytes.fromhex(sys.argv[1]))
 code = open(cfg["program"], encoding="utf-8").read()
 g = {"__name__": "mindbench_serve"}
 exec(marshal.loads(cfg["serve"]), g)
 g["serve"](code, *cfg["rpc"])
-'''
+"""
 
 
 def _source(*names: str) -> str:
@@ -692,8 +732,11 @@ def _source(*names: str) -> str:
     neither the sandbox nor the checker imports mindbench)."""
     lines = []
     for name in names:
-        lines += [ln for ln in (_HERE / name).read_text(encoding="utf-8").splitlines(True)
-                  if not ln.startswith("from mindbench.")]
+        lines += [
+            ln
+            for ln in (_HERE / name).read_text(encoding="utf-8").splitlines(True)
+            if not ln.startswith("from mindbench.")
+        ]
     return "".join(lines)
 
 
@@ -725,10 +768,15 @@ class _Judge:
 
         ours, theirs = socket.socketpair()
         try:
-            self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _judge_source()], cwd="/",
-                                         env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, stdin=theirs,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _judge_source()],
+                cwd="/",
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                stdin=theirs,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         finally:
             theirs.close()
         self.sock = ours
@@ -769,8 +817,9 @@ class _Judges:
             except OSError:  # it died while idle: start another
                 judge.close()
                 judge = None
-        raise MindbenchError("the sandbox's checker process does not start; run "
-                             f"`{sys.executable} -I -S -c pass` to see why")
+        raise MindbenchError(
+            f"the sandbox's checker process does not start; run `{sys.executable} -I -S -c pass` to see why"
+        )
 
     def give_back(self, judge: _Judge, healthy: bool) -> None:
         with self.lock:
@@ -797,9 +846,16 @@ def _judge_task(checked: Checked, timeout_s: float) -> dict:
     # traceback reads as the program a person (or the model, fed its failure) would look at.
     offset = checked.code.rstrip().count("\n") + 3
     tests = "\n" * offset + checked.tests.strip() + "\n" if checked.tests.strip() else ""
-    return {"tests": tests, "layout": checked.layout(), "prelude": checked.prelude, "need": list(checked.need),
-            "answer": checked.answer, "objects": checked.objects, "timeout_s": timeout_s,
-            "memory_mb": JUDGE_MEMORY_MB}
+    return {
+        "tests": tests,
+        "layout": checked.layout(),
+        "prelude": checked.prelude,
+        "need": list(checked.need),
+        "answer": checked.answer,
+        "objects": checked.objects,
+        "timeout_s": timeout_s,
+        "memory_mb": JUDGE_MEMORY_MB,
+    }
 
 
 def _read_verdict(fd: int, deadline: float) -> dict | None:
@@ -823,9 +879,18 @@ def _read_verdict(fd: int, deadline: float) -> dict | None:
     return verdict if type(verdict) is dict and type(verdict.get("ok")) is bool else None
 
 
-def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str, str | Path] | None = None,
-               memory_mb: int = 1024, max_output_bytes: int = 65536, sandboxed: bool = True,
-               max_processes: int = 64, max_file_mb: int = 64, packages: tuple[str, ...] = ()) -> SandboxResult:
+def run_python(
+    code: str | Checked,
+    *,
+    timeout_s: float = 10.0,
+    files: dict[str, str | Path] | None = None,
+    memory_mb: int = 1024,
+    max_output_bytes: int = 65536,
+    sandboxed: bool = True,
+    max_processes: int = 64,
+    max_file_mb: int = 64,
+    packages: tuple[str, ...] = (),
+) -> SandboxResult:
     """Run `code` as a Python program in the sandbox and report how it ended.
 
     `files` maps names in the working dir to paths to copy there (e.g. {"data.csv": path}).
@@ -865,15 +930,28 @@ def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str,
             else:  # RLIMIT_NPROC counts all our processes: allow the ones already running
                 nproc += sum(1 for _, _, _, u in _proc_table() if u == os.getuid())
             r, w = os.pipe()
-            cfg = {"status_fd": w, "workdir": str(work), **serve,
-                   "python": os.path.realpath(sys.executable), "stdlib": os.path.dirname(os.__file__),
-                   "keep": [*_interpreter_paths(), *keep_pkgs], "hide": _hidden_dirs(),
-                   "syspath": list(site_dirs),
-                   "uid": slot.uid if slot else None, "gid": slot.uid if slot else None,
-                   "namespaces": sys.platform.startswith("linux"), "tmp_mb": max_file_mb,
-                   "rlimits": [("RLIMIT_AS", memory_mb << 20), ("RLIMIT_CPU", int(timeout_s) + 1),
-                               ("RLIMIT_NPROC", nproc), ("RLIMIT_FSIZE", max_file_mb << 20),
-                               ("RLIMIT_NOFILE", 256), ("RLIMIT_CORE", 0)]}
+            cfg = {
+                "status_fd": w,
+                "workdir": str(work),
+                **serve,
+                "python": os.path.realpath(sys.executable),
+                "stdlib": os.path.dirname(os.__file__),
+                "keep": [*_interpreter_paths(), *keep_pkgs],
+                "hide": _hidden_dirs(),
+                "syspath": list(site_dirs),
+                "uid": slot.uid if slot else None,
+                "gid": slot.uid if slot else None,
+                "namespaces": sys.platform.startswith("linux"),
+                "tmp_mb": max_file_mb,
+                "rlimits": [
+                    ("RLIMIT_AS", memory_mb << 20),
+                    ("RLIMIT_CPU", int(timeout_s) + 1),
+                    ("RLIMIT_NPROC", nproc),
+                    ("RLIMIT_FSIZE", max_file_mb << 20),
+                    ("RLIMIT_NOFILE", 256),
+                    ("RLIMIT_CORE", 0),
+                ],
+            }
             cmd = [sys.executable, "-I", "-S", "-c", _BOOT, marshal.dumps(cfg).hex()]
             env, pass_fds = _env(work), (w, *rpc)
         else:
@@ -883,9 +961,16 @@ def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str,
             else:
                 cmd = [sys.executable, "-I", PROGRAM]
             env, pass_fds = None, rpc
-        proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True, pass_fds=pass_fds)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=work,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            pass_fds=pass_fds,
+        )
         if checked:
             # the checker's own deadline is generous: the sandbox's start-up may be slow on a busy
             # host, and the time limit that counts is ours (the program is killed at it)
@@ -900,8 +985,9 @@ def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str,
             if not status or "error" in status:
                 _killpg(proc.pid)
                 err = proc.stderr.read(4096).decode(errors="replace").strip().splitlines()
-                raise MindbenchError((status or {}).get("error") or
-                                     f"sandbox did not start: {err[-1] if err else 'no output'}")
+                raise MindbenchError(
+                    (status or {}).get("error") or f"sandbox did not start: {err[-1] if err else 'no output'}"
+                )
             iso = status["isolation"]
         t0 = time.monotonic()
         out, err, why = _pump(proc, t0 + timeout_s, max_output_bytes)
@@ -967,14 +1053,21 @@ def run_python(code: str | Checked, *, timeout_s: float = 10.0, files: dict[str,
         if verdict is not None and not proved and verdict.get("detail"):
             stderr += ("\n" if stderr and not stderr.endswith("\n") else "") + str(verdict["detail"])
     iso = {**iso, "leftovers_killed": leftovers}
-    return SandboxResult(passed=reason == "ok" and proved is not False, returncode=returncode,
-                         stdout=out.decode("utf-8", errors="replace"), stderr=stderr,
-                         timed_out=why == "timeout", duration_s=round(duration, 4),
-                         reason=reason, isolation=iso, proved=proved, answer=answer)
+    return SandboxResult(
+        passed=reason == "ok" and proved is not False,
+        returncode=returncode,
+        stdout=out.decode("utf-8", errors="replace"),
+        stderr=stderr,
+        timed_out=why == "timeout",
+        duration_s=round(duration, 4),
+        reason=reason,
+        isolation=iso,
+        proved=proved,
+        answer=answer,
+    )
 
 
-def run_many(programs: list[str | Checked], *, timeout_s: float = 10.0, workers: int = 2,
-             **kw) -> list[SandboxResult]:
+def run_many(programs: list[str | Checked], *, timeout_s: float = 10.0, workers: int = 2, **kw) -> list[SandboxResult]:
     """Run programs in parallel (threads, each waiting on its own child process); results in
     input order. Extra keywords go to run_python."""
     if workers <= 1 or len(programs) <= 1:
@@ -990,8 +1083,10 @@ def isolation_summary(results) -> dict | None:
     if not isos:
         return None
     keys = ("network_cut", "seccomp", "pid_namespace", "readonly_root", "private_tmp")
-    return {"mode": "/".join(sorted({i.get("mode", "none") for i in isos})),
-            **{k: all(bool(i.get(k)) for i in isos) for k in keys}}
+    return {
+        "mode": "/".join(sorted({i.get("mode", "none") for i in isos})),
+        **{k: all(bool(i.get(k)) for i in isos) for k in keys},
+    }
 
 
 def isolation_report() -> dict:

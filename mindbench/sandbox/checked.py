@@ -38,6 +38,7 @@ class Checked:
     `objects`: the tests may instantiate the program's classes (`s = Stack(); s.push(1)`): the
       instance stays in the sandbox, its methods run there and return data; it has no truth
       value or equality in the tests. Off for the suites, whose tests call functions only."""
+
     code: str
     tests: str = ""
     prelude: str = ""

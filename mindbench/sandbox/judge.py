@@ -49,8 +49,9 @@ class RemoteClass(Remote):
 
     def __call__(self, *args, **kwargs):
         Remote.__call__(self, *args, _check_only=True, **kwargs)
-        return RemoteObject(self._link, self._link.ask(["new", self.__name__, list(args), kwargs], "obj"),
-                            self.__name__)
+        return RemoteObject(
+            self._link, self._link.ask(["new", self.__name__, list(args), kwargs], "obj"), self.__name__
+        )
 
 
 class RemoteObject:
@@ -106,6 +107,7 @@ class Link:
     def ask(self, msg, also=None):
         """Send a request; the value it returns (also: "obj" -> the index, "method" -> METHOD)."""
         import builtins
+
         try:
             send(self.wfd, msg)
         except OSError:
@@ -125,7 +127,8 @@ class Link:
         if reply[0] == "raise" and len(reply) == 3 and all(type(x) is str for x in reply[1:]):
             cls = getattr(builtins, reply[1], None)
             if not (isinstance(cls, type) and issubclass(cls, Exception)) or issubclass(
-                    cls, (StopIteration, StopAsyncIteration)):
+                cls, (StopIteration, StopAsyncIteration)
+            ):
                 cls = RemoteError
             raise cls(f"{msg[1]} raised {reply[1]}: {reply[2]}" if cls is RemoteError else reply[2])
         raise ProgramFailed("the program sent a malformed reply")
@@ -134,6 +137,7 @@ class Link:
 def _reason(e, tests):
     """One line: what failed, and where in the tests."""
     import traceback
+
     where = ""
     for fs in traceback.extract_tb(e.__traceback__):
         if fs.filename == TESTS_NAME and 0 < fs.lineno <= len(tests):
@@ -185,8 +189,11 @@ def judge(task, rfd, wfd):
         verdict.update(ok=True, reason="ok")
     except BaseException as e:
         lines = task["layout"].splitlines()
-        verdict.update(ok=False, reason=_reason(e, lines),
-                       detail="".join(traceback.format_exception(type(e), e, e.__traceback__.tb_next))[-4000:])
+        verdict.update(
+            ok=False,
+            reason=_reason(e, lines),
+            detail="".join(traceback.format_exception(type(e), e, e.__traceback__.tb_next))[-4000:],
+        )
     return verdict
 
 
@@ -236,7 +243,7 @@ def main():
         os.close(rfd)
         try:
             while raw:
-                raw = raw[os.write(out, raw):]
+                raw = raw[os.write(out, raw) :]
         except OSError:  # the runner stopped waiting
             pass
         os.close(out)

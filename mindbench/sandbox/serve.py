@@ -58,9 +58,11 @@ def serve(code, rfd, wfd):
             send(wfd, ["loadfail", f"{type(e).__name__}: {_one_line(e)}"])
         finally:
             finish(1)
-    names = sorted(k for k, v in list(ns.items())
-                   if type(k) is str and not k.startswith("__") and callable(v)
-                   and not isinstance(v, types.ModuleType))[:1000]
+    names = sorted(
+        k
+        for k, v in list(ns.items())
+        if type(k) is str and not k.startswith("__") and callable(v) and not isinstance(v, types.ModuleType)
+    )[:1000]
     classes = [k for k in names if isinstance(ns[k], type)]
     send(wfd, ["ready", names, classes])
     objects = []  # instances the checker created by calling a class: it refers to them by index

@@ -42,22 +42,25 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mindbench.errors import MindbenchError
 from mindbench.runtimes import DEFAULT_RUNTIME
 
-TOP_K = 256                 # largest reference entries kept per token (see the module docstring)
-TAIL = 512                  # draws from the rest of the reference distribution per token
-DEFAULT_TOKENS = 4096       # scored tokens by default (whole documents, the last one cut)
-WINDOW = 512                # tokens per forward; a longer document is cut into independent windows
+TOP_K = 256  # largest reference entries kept per token (see the module docstring)
+TAIL = 512  # draws from the rest of the reference distribution per token
+DEFAULT_TOKENS = 4096  # scored tokens by default (whole documents, the last one cut)
+WINDOW = 512  # tokens per forward; a longer document is cut into independent windows
 BOOTSTRAP = 2000
 SEED = 0
-REFERENCE_RUNTIME = DEFAULT_RUNTIME   # the reference is the default runtime at its widest precision
-FORMAT = 1                  # cache file layout version
+REFERENCE_RUNTIME = DEFAULT_RUNTIME  # the reference is the default runtime at its widest precision
+FORMAT = 1  # cache file layout version
 
 
 # --- the text ---------------------------------------------------------------------------------
 
+
 def text_dir() -> Path:
     from mindbench.paths import suites_dir
+
     return suites_dir() / "fidelity"
 
 
@@ -65,7 +68,6 @@ def documents() -> list[tuple[str, str]]:
     """(name, text) of every shipped document, in file-name order (domains interleave)."""
     files = sorted(text_dir().glob("*.txt"))
     if not files:
-        from mindbench.errors import MindbenchError
         raise MindbenchError(f"no fidelity text in {text_dir()}: reinstall mindbench")
     return [(f.stem, f.read_text(encoding="utf-8")) for f in files]
 
@@ -101,6 +103,7 @@ def reference_precision(device: str) -> str:
     """The reference runtime's widest precision on `device` (the runtime decides: fp32 on a CPU,
     bf16 or fp16 on a GPU)."""
     from mindbench.runtimes import get_runtime
+
     return get_runtime(REFERENCE_RUNTIME).reference_precision(device)
 
 
@@ -110,16 +113,17 @@ def is_reference(cfg: dict) -> bool:
 
 # --- the cached reference -----------------------------------------------------------------------
 
+
 @dataclass
 class Reference:
-    meta: dict            # model, revision, precision, runtime, text_sha, vocab_sha, tokens, ...
-    docs: list            # token ids per document (what every cell is fed)
-    top_ids: "object"     # int32 [T, K] the reference's K most likely tokens, most likely first
-    top_lp: "object"      # float32 [T, K] their log-probabilities
-    tail_ids: "object"    # int32 [T, S] draws from the rest of the distribution
-    tail_lp: "object"     # float32 [T, S] their log-probabilities
-    rest: "object"        # float64 [T] probability mass outside the top K
-    target_lp: "object"   # float32 [T] log-probability of the text's next token
+    meta: dict  # model, revision, precision, runtime, text_sha, vocab_sha, tokens, ...
+    docs: list  # token ids per document (what every cell is fed)
+    top_ids: object  # int32 [T, K] the reference's K most likely tokens, most likely first
+    top_lp: object  # float32 [T, K] their log-probabilities
+    tail_ids: object  # int32 [T, S] draws from the rest of the distribution
+    tail_lp: object  # float32 [T, S] their log-probabilities
+    rest: object  # float64 [T] probability mass outside the top K
+    target_lp: object  # float32 [T] log-probability of the text's next token
 
     @property
     def tokens(self) -> int:
@@ -129,9 +133,11 @@ class Reference:
 ARRAYS = ("top_ids", "top_lp", "tail_ids", "tail_lp", "rest", "target_lp")
 
 
-def cache_path(model: str, precision: str, revision: str | None, tsha: str, vsha: str, tokens: int,
-               cache_dir=None) -> Path:
+def cache_path(
+    model: str, precision: str, revision: str | None, tsha: str, vsha: str, tokens: int, cache_dir=None
+) -> Path:
     from mindbench.paths import cache_dir as _cache_dir
+
     safe = model.replace("/", "_").replace(":", "-")
     name = f"{precision}-{(revision or 'none')[:12]}-{tsha[:12]}-{vsha[:12]}-{tokens}-k{TOP_K}s{TAIL}.npz"
     return _cache_dir(cache_dir) / "fidelity" / safe / name
@@ -139,17 +145,18 @@ def cache_path(model: str, precision: str, revision: str | None, tsha: str, vsha
 
 def save(ref: Reference, path: Path) -> None:
     import numpy as np
+
     path.parent.mkdir(parents=True, exist_ok=True)
     lens = np.array([len(d) for d in ref.docs], dtype=np.int64)
     flat = np.array([t for d in ref.docs for t in d], dtype=np.int64)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}.npz")
-    np.savez(tmp, meta=np.array(json.dumps(ref.meta)), lens=lens, flat=flat,
-             **{k: getattr(ref, k) for k in ARRAYS})
-    os.replace(tmp, path)   # atomic: a parallel cell reads the old file or the whole new one
+    np.savez(tmp, meta=np.array(json.dumps(ref.meta)), lens=lens, flat=flat, **{k: getattr(ref, k) for k in ARRAYS})
+    os.replace(tmp, path)  # atomic: a parallel cell reads the old file or the whole new one
 
 
 def load(path: Path) -> Reference | None:
     import numpy as np
+
     if not path.exists():
         return None
     try:
@@ -157,13 +164,14 @@ def load(path: Path) -> Reference | None:
         meta = json.loads(str(z["meta"]))
         lens, flat = z["lens"], z["flat"]
         bounds = np.concatenate([[0], np.cumsum(lens)])
-        docs = [flat[bounds[i]:bounds[i + 1]].tolist() for i in range(len(lens))]
+        docs = [flat[bounds[i] : bounds[i + 1]].tolist() for i in range(len(lens))]
         return Reference(meta, docs, *(z[k] for k in ARRAYS))
-    except Exception:   # a torn or foreign file: recompute rather than fail the cell
+    except Exception:  # a torn or foreign file: recompute rather than fail the cell
         return None
 
 
 # --- one pass over the text -------------------------------------------------------------------
+
 
 def _rows(engine, docs: list[list[int]]):
     """(document index, float32 log-prob rows) for every prediction, in order."""
@@ -175,26 +183,35 @@ def _rows(engine, docs: list[list[int]]):
 def _build_rows(lp, targets, gen):
     """The reference's stored rows for one block of full log-prob rows."""
     import torch
+
     k = min(TOP_K, lp.shape[1])
     tl, ti = lp.topk(k, dim=1)
     rests, draws = [], []
-    for r0 in range(0, lp.shape[0], 64):   # 64 rows at a time: a 262 k vocabulary sorts in ~130 MB
-        p = lp[r0:r0 + 64].exp()
-        p.scatter_(1, ti[r0:r0 + 64], 0.0)
+    for r0 in range(0, lp.shape[0], 64):  # 64 rows at a time: a 262 k vocabulary sorts in ~130 MB
+        p = lp[r0 : r0 + 64].exp()
+        p.scatter_(1, ti[r0 : r0 + 64], 0.0)
         rest = p.double().sum(1)
         # Systematic draws in proportion to p over the tail sorted by p: one uniform offset per
         # row, TAIL evenly spaced points on the tail's CDF. Unbiased like independent draws, with
         # less variance, because every stretch of the tail (likely to unlikely) is represented.
         sp, order = p.sort(1, descending=True)
         cdf = sp.double().cumsum(1)
-        u = (torch.arange(TAIL, dtype=torch.float64)[None, :] + torch.rand(p.shape[0], 1, generator=gen,
-                                                                           dtype=torch.float64)) / TAIL
+        u = (
+            torch.arange(TAIL, dtype=torch.float64)[None, :]
+            + torch.rand(p.shape[0], 1, generator=gen, dtype=torch.float64)
+        ) / TAIL
         idx = torch.searchsorted(cdf, u * rest[:, None]).clamp_max(p.shape[1] - 1)
         rests.append(rest)
         draws.append(order.gather(1, idx))
     si = torch.cat(draws)
-    return ti.to(torch.int32), tl.float(), si.to(torch.int32), lp.gather(1, si).float(), torch.cat(rests), \
-        lp.gather(1, targets[:, None])[:, 0].float()
+    return (
+        ti.to(torch.int32),
+        tl.float(),
+        si.to(torch.int32),
+        lp.gather(1, si).float(),
+        torch.cat(rests),
+        lp.gather(1, targets[:, None])[:, 0].float(),
+    )
 
 
 def _token_figures(lp, top_ids, top_lp, tail_ids, tail_lp, rest, targets):
@@ -212,14 +229,16 @@ def _token_figures(lp, top_ids, top_lp, tail_ids, tail_lp, rest, targets):
     return kl, same, dp, nll
 
 
-def run_pass(engine, docs: list[list[int]], reference: Reference | None = None, meta: dict | None = None,
-             progress=None):
+def run_pass(
+    engine, docs: list[list[int]], reference: Reference | None = None, meta: dict | None = None, progress=None
+):
     """Feed `docs` to `engine`, teacher-forced. With a reference, compare against it; without
     one, build it from this engine (and compare against that: exact zeros). Returns (per-token
     arrays, the reference). `progress(tokens done, tokens, tok/s)` after each piece, for the
     sweep's display (a pass takes minutes on a busy CPU)."""
     import numpy as np
     import torch
+
     build = reference is None
     gen = torch.Generator().manual_seed(SEED)
     parts: dict[str, list] = {k: [] for k in ARRAYS}
@@ -229,18 +248,22 @@ def run_pass(engine, docs: list[list[int]], reference: Reference | None = None, 
     t0 = time.perf_counter()
     for d, lp in _rows(engine, docs):
         n = lp.shape[0]
-        targets = torch.tensor(targets_all[pos:pos + n], dtype=torch.long)
+        targets = torch.tensor(targets_all[pos : pos + n], dtype=torch.long)
         if build:
             rows = _build_rows(lp, targets, gen)
             for k, v in zip(ARRAYS, rows):
                 parts[k].append(v)
         else:
-            rows = [torch.from_numpy(np.asarray(getattr(reference, k)[pos:pos + n])) for k in ARRAYS]
+            rows = [torch.from_numpy(np.asarray(getattr(reference, k)[pos : pos + n])) for k in ARRAYS]
             if lp.shape[1] <= int(max(rows[0].max(), rows[2].max())):
                 raise ValueError(f"the cell's vocabulary has {lp.shape[1]} entries, fewer than the reference's")
         ti, tl, si, sl, rest, _ = rows
         kl, same, dp, nll = _token_figures(lp, ti.long(), tl, si.long(), sl, rest, targets)
-        kls.append(kl); sames.append(same); dps.append(dp); nlls.append(nll); doc_of.append(torch.full((n,), d))
+        kls.append(kl)
+        sames.append(same)
+        dps.append(dp)
+        nlls.append(nll)
+        doc_of.append(torch.full((n,), d))
         pos += n
         if progress is not None:
             progress(pos, len(targets_all), pos / max(time.perf_counter() - t0, 1e-9))
@@ -248,17 +271,24 @@ def run_pass(engine, docs: list[list[int]], reference: Reference | None = None, 
         reference = Reference(dict(meta or {}), [list(d) for d in docs], *(torch.cat(parts[k]).numpy() for k in ARRAYS))
     if pos != reference.tokens:
         raise ValueError(f"{pos} predictions, the reference has {reference.tokens}")
-    per_token = {"kl": torch.cat(kls).numpy(), "same": torch.cat(sames).numpy(), "dp": torch.cat(dps).numpy(),
-                 "nll": torch.cat(nlls).numpy(), "nll_ref": -np.asarray(reference.target_lp, dtype=np.float64),
-                 "doc": torch.cat(doc_of).numpy()}
+    per_token = {
+        "kl": torch.cat(kls).numpy(),
+        "same": torch.cat(sames).numpy(),
+        "dp": torch.cat(dps).numpy(),
+        "nll": torch.cat(nlls).numpy(),
+        "nll_ref": -np.asarray(reference.target_lp, dtype=np.float64),
+        "doc": torch.cat(doc_of).numpy(),
+    }
     return per_token, reference
 
 
 # --- statistics --------------------------------------------------------------------------------
 
+
 def summarize(per_token: dict, *, n_boot: int = BOOTSTRAP, seed: int = SEED) -> dict:
     """Point figures and 95 % document-bootstrap CIs from per-token arrays."""
     import numpy as np
+
     doc = per_token["doc"]
     ndocs = int(doc.max()) + 1
     cols = ("kl", "same", "nll", "nll_ref")
@@ -279,13 +309,17 @@ def summarize(per_token: dict, *, n_boot: int = BOOTSTRAP, seed: int = SEED) -> 
         lo, hi = np.percentile(boot[k], [2.5, 97.5])
         out[k] = {"mean": float(point[k][0]), "ci_lo": float(lo), "ci_hi": float(hi)}
     dp = per_token["dp"]
-    out["delta_p"] = {"median": float(np.median(dp)), "p90": float(np.percentile(dp, 90)),
-                      "p99": float(np.percentile(dp, 99))}
+    out["delta_p"] = {
+        "median": float(np.median(dp)),
+        "p90": float(np.percentile(dp, 90)),
+        "p99": float(np.percentile(dp, 99)),
+    }
     out["tokens"], out["documents"] = int(len(doc)), ndocs
     return out
 
 
 # --- engines and the cell ------------------------------------------------------------------------
+
 
 def _encode(engine, docs: list[tuple[str, str]]) -> list[list[int]]:
     return [engine.fidelity_ids(text) for _, text in docs]
@@ -304,9 +338,18 @@ def reference_for(engine, tokens: int = DEFAULT_TOKENS, cache_dir=None, *, model
         return ref, 0.0, None
     t0 = time.perf_counter()
     ids = select(_encode(engine, docs), tokens)
-    meta = {"format": FORMAT, "model": model, "revision": engine.info.get("revision"), "precision": engine.precision,
-            "runtime": engine.runtime, "device": engine.device, "text_sha": tsha, "vocab_sha": vsha,
-            "top_k": TOP_K, "tail": TAIL}
+    meta = {
+        "format": FORMAT,
+        "model": model,
+        "revision": engine.info.get("revision"),
+        "precision": engine.precision,
+        "runtime": engine.runtime,
+        "device": engine.device,
+        "text_sha": tsha,
+        "vocab_sha": vsha,
+        "top_k": TOP_K,
+        "tail": TAIL,
+    }
     per_token, ref = run_pass(engine, ids, meta=meta, progress=progress)
     ref.meta["tokens"] = ref.tokens
     save(ref, path)
@@ -328,11 +371,15 @@ def cached_reference(model: str, device: str, tokens: int = DEFAULT_TOKENS, cach
 
     from mindbench.models.catalog import resolve
     from mindbench.runtimes.transformers.loading import source_folder
+
     folder, info = source_folder(resolve(model), cache_dir=cache_dir)
     tok = AutoTokenizer.from_pretrained(folder)
     vsha = vocab_sha(tok.convert_ids_to_tokens(list(range(len(tok)))))
-    return load(cache_path(model, reference_precision(device), info.get("revision"), text_sha(documents()), vsha,
-                           tokens, cache_dir))
+    return load(
+        cache_path(
+            model, reference_precision(device), info.get("revision"), text_sha(documents()), vsha, tokens, cache_dir
+        )
+    )
 
 
 def ensure_reference(model: str, device: str, tokens: int = DEFAULT_TOKENS, cache_dir=None):
@@ -344,11 +391,12 @@ def ensure_reference(model: str, device: str, tokens: int = DEFAULT_TOKENS, cach
     Returns (Reference, seconds spent computing or 0)."""
     try:
         ref = cached_reference(model, device, tokens, cache_dir)
-    except Exception:   # e.g. a model transformers cannot tokenize offline: the full path says why
+    except Exception:  # e.g. a model transformers cannot tokenize offline: the full path says why
         ref = None
     if ref is not None:
         return ref, 0.0
     from mindbench.runtimes import get_engine
+
     kwargs = {"cache_dir": cache_dir} if cache_dir else {}
     engine = get_engine(model, reference_precision(device), device=device, runtime=REFERENCE_RUNTIME, **kwargs)
     try:
@@ -363,9 +411,11 @@ def measure(engine, reference: Reference, *, tokens: int | None = None, progress
     t0 = time.perf_counter()
     vsha = vocab_sha(engine.vocab_pieces())
     if vsha != reference.meta.get("vocab_sha"):
-        return {"error": f"vocabularies differ: {engine.runtime} {engine.precision} and the {reference.meta.get('runtime')} "
-                         f"{reference.meta.get('precision')} reference do not give every id the same token, so their "
-                         f"distributions cannot be compared"}
+        return {
+            "error": f"vocabularies differ: {engine.runtime} {engine.precision} and the {reference.meta.get('runtime')} "
+            f"{reference.meta.get('precision')} reference do not give every id the same token, so their "
+            f"distributions cannot be compared"
+        }
     # The reference's ids are what both models are fed; whether this runtime would have split the
     # text the same way is recorded, since it matters for what the cell sees in real use.
     docs = documents()
@@ -381,26 +431,37 @@ def measure(engine, reference: Reference, *, tokens: int | None = None, progress
 def _record(reference: Reference, per_token: dict, *, is_reference: bool) -> dict:
     s = summarize(per_token)
     m = reference.meta
-    return {"reference": {"runtime": m.get("runtime"), "precision": m.get("precision"), "revision": m.get("revision"),
-                          "top_k": m.get("top_k")},
-            "is_reference": is_reference, "text_sha": m.get("text_sha"), "tokens": s["tokens"],
-            "documents": s["documents"], "kld": s["kld"], "top1": s["top1"], "delta_p": s["delta_p"],
-            "ppl_ratio": s["ppl_ratio"]}
+    return {
+        "reference": {
+            "runtime": m.get("runtime"),
+            "precision": m.get("precision"),
+            "revision": m.get("revision"),
+            "top_k": m.get("top_k"),
+        },
+        "is_reference": is_reference,
+        "text_sha": m.get("text_sha"),
+        "tokens": s["tokens"],
+        "documents": s["documents"],
+        "kld": s["kld"],
+        "top1": s["top1"],
+        "delta_p": s["delta_p"],
+        "ppl_ratio": s["ppl_ratio"],
+    }
 
 
-def for_cell(engine, cfg: dict, reference: Reference | dict | None, reference_s: float = 0.0,
-             progress=None) -> dict:
+def for_cell(engine, cfg: dict, reference: Reference | dict | None, reference_s: float = 0.0, progress=None) -> dict:
     """record["fidelity"] for a loaded cell. The reference cell builds (or reuses) the cache from
     its own engine; any other cell compares against `reference` (ensure_reference's result, or
     {"error": ...} when that failed)."""
     tokens = int(cfg.get("fidelity_tokens") or DEFAULT_TOKENS)
     t0 = time.perf_counter()
     try:
-        if isinstance(reference, dict):   # computing the reference failed: say why, once
+        if isinstance(reference, dict):  # computing the reference failed: say why, once
             return reference
         if is_reference(cfg) and engine.runtime == REFERENCE_RUNTIME:
-            cached, spent, per_token = reference_for(engine, tokens, cfg.get("cache_dir"), model=cfg["model"],
-                                                     progress=progress)
+            cached, spent, per_token = reference_for(
+                engine, tokens, cfg.get("cache_dir"), model=cfg["model"], progress=progress
+            )
             checked = cached
             if per_token is None:
                 # The cache came from an earlier run: its distributions are reused as they are,
@@ -446,14 +507,20 @@ def short(fid: dict | None) -> str:
 def flat(fid: dict | None) -> dict:
     """Machine-readable columns for CSV: every figure and CI bound in its own column."""
     fid = fid or {}
-    out = {"fidelity_reference": (fid.get("reference") or {}).get("precision"),
-           "fidelity_is_reference": fid.get("is_reference")}
+    out = {
+        "fidelity_reference": (fid.get("reference") or {}).get("precision"),
+        "fidelity_is_reference": fid.get("is_reference"),
+    }
     for k in ("kld", "top1", "ppl_ratio"):
         for part in ("mean", "ci_lo", "ci_hi"):
             out[f"{k}_{part}" if part != "mean" else k] = (fid.get(k) or {}).get(part)
     for part in ("median", "p90", "p99"):
         out[f"delta_p_{part}"] = (fid.get("delta_p") or {}).get(part)
-    out["fidelity_tokens"], out["fidelity_s"], out["fidelity_error"] = fid.get("tokens"), fid.get("seconds"), fid.get("error")
+    out["fidelity_tokens"], out["fidelity_s"], out["fidelity_error"] = (
+        fid.get("tokens"),
+        fid.get("seconds"),
+        fid.get("error"),
+    )
     return out
 
 
@@ -461,13 +528,18 @@ def plot(records: list[dict], path) -> Path | None:
     """<path stem>-fidelity.png: mean KLD with its 95 % CI per precision, one group per model,
     log scale (int8 and int4 differ by 10x); the reference is the line it is measured against.
     None when no record has fidelity figures."""
-    pts = [r for r in records if r.get("status") == "ok" and (r.get("fidelity") or {}).get("kld")
-           and not r["fidelity"].get("is_reference")]
+    pts = [
+        r
+        for r in records
+        if r.get("status") == "ok" and (r.get("fidelity") or {}).get("kld") and not r["fidelity"].get("is_reference")
+    ]
     if not pts:
         return None
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     models = list(dict.fromkeys(r["config"]["model"] for r in pts))
     fig, ax = plt.subplots(figsize=(max(7.5, 1.6 + 1.1 * len(pts)), 4.8))
     x, ticks = 0, []
@@ -476,10 +548,23 @@ def plot(records: list[dict], path) -> Path | None:
         for r in mine:
             k = r["fidelity"]["kld"]
             lo, hi = max(k["mean"] - k["ci_lo"], 0), max(k["ci_hi"] - k["mean"], 0)
-            ax.errorbar([x], [max(k["mean"], 1e-6)], yerr=[[lo], [hi]], fmt="o", capsize=4, ms=7,
-                        color=plt.cm.tab10(i % 10), label=m if r is mine[0] else None)
-            ax.annotate(f"{k['mean']:.3g}\ntop-1 {100 * r['fidelity']['top1']['mean']:.0f}%", (x, k["mean"]),
-                        textcoords="offset points", xytext=(9, -4), fontsize=7)
+            ax.errorbar(
+                [x],
+                [max(k["mean"], 1e-6)],
+                yerr=[[lo], [hi]],
+                fmt="o",
+                capsize=4,
+                ms=7,
+                color=plt.cm.tab10(i % 10),
+                label=m if r is mine[0] else None,
+            )
+            ax.annotate(
+                f"{k['mean']:.3g}\ntop-1 {100 * r['fidelity']['top1']['mean']:.0f}%",
+                (x, k["mean"]),
+                textcoords="offset points",
+                xytext=(9, -4),
+                fontsize=7,
+            )
             ticks.append((x, f"{r['config'].get('runtime') or ''}\n{r['config'].get('precision')}"))
             x += 1
         x += 0.6
@@ -487,7 +572,7 @@ def plot(records: list[dict], path) -> Path | None:
     ax.set_yscale("log")
     los = [max(r["fidelity"]["kld"]["ci_lo"], 1e-6) for r in pts]
     his = [max(r["fidelity"]["kld"]["ci_hi"], 1e-6) for r in pts]
-    ax.set_ylim(min(los) / 3, max(his) * 3)   # at least a decade visible, so distances read as ratios
+    ax.set_ylim(min(los) / 3, max(his) * 3)  # at least a decade visible, so distances read as ratios
     ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=8)
     ax.set_ylabel(f"mean KL(reference || cell), nats/token (log)\nreference: transformers {'/'.join(ref)}")
     ax.set_title("Fidelity: KLD from the reference\n(95% CI, bootstrap over documents)", fontsize=10)

@@ -33,33 +33,68 @@ import time
 import traceback
 from datetime import datetime, timezone
 
+from mindbench.errors import MindbenchError, faults, is_oom
 from mindbench.store import results
 
-PARENT_PID_ENV = "MINDBENCH_PARENT_PID"   # set by the harness: the process this worker lives for
+PARENT_PID_ENV = "MINDBENCH_PARENT_PID"  # set by the harness: the process this worker lives for
 
 
 # --- records ----------------------------------------------------------------------------------
 
+
 def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
     """A record with every section present (None where not measured), so readers never guess."""
-    config = {k: cfg.get(k) for k in ("model", "source", "revision", "runtime", "precision", "dtype", "device",
-                                      "weights", "suites", "limit", "repeats", "prompt_tokens", "new_tokens",
-                                      "batch_size", "seed", "threads", "code_protocol", "fidelity",
-                                      "fidelity_tokens", "endpoint")}
+    config = {
+        k: cfg.get(k)
+        for k in (
+            "model",
+            "source",
+            "revision",
+            "runtime",
+            "precision",
+            "dtype",
+            "device",
+            "weights",
+            "suites",
+            "limit",
+            "repeats",
+            "prompt_tokens",
+            "new_tokens",
+            "batch_size",
+            "seed",
+            "threads",
+            "code_protocol",
+            "fidelity",
+            "fidelity_tokens",
+            "endpoint",
+        )
+    }
     return {
         "schema": results.SCHEMA,
         "cell": results.cell_key(config, hardware.get("fingerprint")),
         "run_id": cfg.get("run_id"),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "status": None, "error": None,
-        "config": config, "hardware": hardware, "software": software,
+        "status": None,
+        "error": None,
+        "config": config,
+        "hardware": hardware,
+        "software": software,
         "load": {"load_s": None, "cold": None, "convert_s": None, "fallback_from": None},
-        "memory": {k: None for k in ("weights_mb", "peak_rss_mb", "nvml_global_mb", "nvml_process_mb",
-                                     "torch_max_allocated_mb", "torch_max_reserved_mb")},
+        "memory": {
+            k: None
+            for k in (
+                "weights_mb",
+                "peak_rss_mb",
+                "nvml_global_mb",
+                "nvml_process_mb",
+                "torch_max_allocated_mb",
+                "torch_max_reserved_mb",
+            )
+        },
         "speed": {"prefill_tok_s": None, "decode_tok_s": None, "ttft_ms": None},
         "roofline": {"bandwidth_gb_s": cfg.get("bandwidth_gb_s"), "bytes_per_token": None, "efficiency": None},
         "quality": {},
-        "fidelity": None,   # mindbench/suites/fidelity.py; None when not measured
+        "fidelity": None,  # mindbench/suites/fidelity.py; None when not measured
         "duration_s": None,
         # seconds per stage (bandwidth, fidelity_reference, load, speed, fidelity, generation,
         # execution, total); older records have no such section
@@ -69,7 +104,6 @@ def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
 
 def classify(e: BaseException) -> tuple[str, str]:
     """(status, one-line message) for an exception raised inside a cell."""
-    from mindbench.errors import MindbenchError, is_oom
     msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}".rstrip(": ")
     if is_oom(e):
         return "oom", msg
@@ -84,22 +118,23 @@ def classify(e: BaseException) -> tuple[str, str]:
 
 # --- faults (tests only) ----------------------------------------------------------------------
 
+
 def active_faults(cfg: dict) -> list[str]:
     """The MINDBENCH_FAULT kinds that apply to this cell (all precisions, or its own)."""
-    from mindbench.errors import faults
     return faults(cfg.get("precision") or "")
 
 
 def fault_for(cfg: dict) -> str | None:
-    from mindbench.errors import faults
-    for kind in faults():   # every kind is checked, even one meant for another precision
+    for kind in faults():  # every kind is checked, even one meant for another precision
         name, _, frac = kind.partition(":")
-        if name == "slow_decode":   # slow_decode:FRACTION, checked before any model loads
+        if name == "slow_decode":  # slow_decode:FRACTION, checked before any model loads
             from mindbench.runtimes.base import slow_decode_fraction
+
             slow_decode_fraction(frac)
         elif kind not in ("oom", "segfault", "hang", "corrupt_prompt"):
-            raise ValueError(f"MINDBENCH_FAULT: unknown fault {kind!r} (oom, segfault, hang, corrupt_prompt, "
-                             "slow_decode[:FRACTION])")
+            raise ValueError(
+                f"MINDBENCH_FAULT: unknown fault {kind!r} (oom, segfault, hang, corrupt_prompt, slow_decode[:FRACTION])"
+            )
     # corrupt_prompt and slow_decode are the engines' own faults (garbled prompts in render(), a
     # slow timed decode); nothing to do here
     return next((k for k in active_faults(cfg) if k != "corrupt_prompt" and not k.startswith("slow_decode")), None)
@@ -108,6 +143,7 @@ def fault_for(cfg: dict) -> str | None:
 def genuine_oom(device: str, nbytes: int) -> None:
     """Ask the allocator for more memory than it can give, for real, and let its error propagate."""
     import torch
+
     if device.startswith("cuda"):
         total = torch.cuda.get_device_properties(device).total_memory
         torch.empty(total + (1 << 30), dtype=torch.uint8, device=device)
@@ -115,7 +151,9 @@ def genuine_oom(device: str, nbytes: int) -> None:
     # On CPU, Linux may overcommit, so cap the address space just above what we use now; the
     # allocation then fails inside torch's allocator exactly as a real one would.
     import resource
+
     from mindbench.measure.memory import vms_bytes
+
     old = resource.getrlimit(resource.RLIMIT_AS)
     vms = vms_bytes()
     resource.setrlimit(resource.RLIMIT_AS, (vms + (64 << 20), old[1]))
@@ -127,11 +165,13 @@ def genuine_oom(device: str, nbytes: int) -> None:
 
 def segfault() -> None:
     import ctypes
+
     ctypes.string_at(0)  # a real null-pointer read: SIGSEGV from the kernel
     os.kill(os.getpid(), 11)  # pragma: no cover - only if the read somehow did not fault
 
 
 # --- the cell ---------------------------------------------------------------------------------
+
 
 class _Stages:
     """The cell's stages, for the parent's display and the record's `timings_s`: each start is a
@@ -163,8 +203,7 @@ class _Stages:
 _EFFICIENCY, _PREFILL_X, _TASK_TOKENS = 0.5, 10.0, 128
 
 
-def stage_estimates(cfg: dict, decode_tok_s: float | None, prefill_tok_s: float | None,
-                    speed: bool = True) -> dict:
+def stage_estimates(cfg: dict, decode_tok_s: float | None, prefill_tok_s: float | None, speed: bool = True) -> dict:
     """Estimated seconds of the stages still to come (speed, fidelity, each suite)."""
     if not decode_tok_s:
         return {}
@@ -187,6 +226,7 @@ def stage_estimates(cfg: dict, decode_tok_s: float | None, prefill_tok_s: float 
 def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
     """Run one cell in this process and return its record (never raises for cell failures)."""
     from mindbench.models.fingerprint import hardware, software
+
     t_start = time.perf_counter()
     record = new_record(cfg, hardware(), software())
     faults = active_faults(cfg)
@@ -204,6 +244,7 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
             while True:
                 time.sleep(3600)
         from mindbench.measure import MemoryTracker, measure_bandwidth, measure_speed
+
         device = cfg["device"]
         if not cfg.get("bandwidth_gb_s"):
             # Measured before the model is loaded, so the copy buffers compete with nothing.
@@ -211,27 +252,37 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
             bw = measure_bandwidth(device)
             record["roofline"]["bandwidth_gb_s"] = bw
             emit({"event": "bandwidth", "device": device, "gb_s": bw})
-        fid_ref, fid_ref_s = _fidelity_reference(cfg, stages)   # before the tracker: not this cell's memory
+        fid_ref, fid_ref_s = _fidelity_reference(cfg, stages)  # before the tracker: not this cell's memory
         with MemoryTracker(device) as mem:
             stages.start("load")
             from mindbench.runtimes import get_engine
+
             kwargs = {"no_weights": True} if cfg.get("weights") == "random" else {}
             if cfg.get("cache_dir"):
                 kwargs["cache_dir"] = cfg["cache_dir"]
             if cfg.get("threads"):
                 _set_threads(cfg, kwargs)
-            if cfg.get("endpoint"):   # a served model (runtimes/openai): where, and the key's variable
+            if cfg.get("endpoint"):  # a served model (runtimes/openai): where, and the key's variable
                 kwargs.update(endpoint=cfg["endpoint"], api_key_env=cfg.get("api_key_env"))
             engine = get_engine(cfg["model"], cfg["precision"], device=device, runtime=cfg["runtime"], **kwargs)
             info = engine.info or {}
-            record["config"].update(dtype=engine.dtype, device=engine.device, source=info.get("source"),
-                                    revision=info.get("revision"), weights=info.get("weights", cfg.get("weights")),
-                                    threads=info.get("n_threads") or _cpu_threads())
-            record["load"] = {"load_s": engine.load_s, "cold": info.get("cold"), "convert_s": info.get("convert_s"),
-                              "fallback_from": info.get("fallback_from")}
-            if info.get("requantized_from"):   # a GGUF type made from the shipped file (runtimes/llamacpp.py)
+            record["config"].update(
+                dtype=engine.dtype,
+                device=engine.device,
+                source=info.get("source"),
+                revision=info.get("revision"),
+                weights=info.get("weights", cfg.get("weights")),
+                threads=info.get("n_threads") or _cpu_threads(),
+            )
+            record["load"] = {
+                "load_s": engine.load_s,
+                "cold": info.get("cold"),
+                "convert_s": info.get("convert_s"),
+                "fallback_from": info.get("fallback_from"),
+            }
+            if info.get("requantized_from"):  # a GGUF type made from the shipped file (runtimes/llamacpp.py)
                 record["load"].update({k: info.get(k) for k in ("requantized_from", "tensor_types")})
-            if engine.memory_footprint() or not info.get("served_model"):   # a remote server's weights: unknown
+            if engine.memory_footprint() or not info.get("served_model"):  # a remote server's weights: unknown
                 mem.set_weights(engine.memory_footprint())
             if fault == "oom":
                 genuine_oom(engine.device, engine.memory_footprint())
@@ -240,30 +291,50 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
 
             bpt = engine.weight_bytes()
             bw = record["roofline"]["bandwidth_gb_s"]
-            guess = _EFFICIENCY * bw * 1e9 / bpt if bw and bpt else None   # roofline decode tok/s
+            guess = _EFFICIENCY * bw * 1e9 / bpt if bw and bpt else None  # roofline decode tok/s
             plan = stage_estimates(cfg, guess, None)
             if plan:
                 emit({"event": "plan", "eta_s": plan})
             stages.start("speed", eta_s=plan.get("speed"))
             record["speed"] = _measure_speed(engine, cfg, measure_speed, emit)
-            measured = stage_estimates(cfg, record["speed"]["decode_tok_s"]["mean"],
-                                       record["speed"]["prefill_tok_s"]["mean"], speed=False)
+            measured = stage_estimates(
+                cfg, record["speed"]["decode_tok_s"]["mean"], record["speed"]["prefill_tok_s"]["mean"], speed=False
+            )
             if measured:
                 emit({"event": "plan", "eta_s": measured})
-            record["roofline"].update(bytes_per_token=bpt, efficiency=roofline_efficiency(
-                record["speed"]["decode_tok_s"]["mean"], bpt, bw), bandwidth_method=_bandwidth_method(device))
+            record["roofline"].update(
+                bytes_per_token=bpt,
+                efficiency=roofline_efficiency(record["speed"]["decode_tok_s"]["mean"], bpt, bw),
+                bandwidth_method=_bandwidth_method(device),
+            )
 
             if cfg.get("fidelity") and cfg.get("weights") != "random":
                 stages.start("fidelity", eta_s=measured.get("fidelity"))
                 from mindbench.suites.fidelity import for_cell
-                record["fidelity"] = for_cell(engine, cfg, fid_ref, fid_ref_s, progress=lambda done, total, tok_s: emit(
-                    {"event": "progress", "stage": "fidelity", "done": done, "total": total, "tok_s": round(tok_s, 1)}))
+
+                record["fidelity"] = for_cell(
+                    engine,
+                    cfg,
+                    fid_ref,
+                    fid_ref_s,
+                    progress=lambda done, total, tok_s: emit(
+                        {
+                            "event": "progress",
+                            "stage": "fidelity",
+                            "done": done,
+                            "total": total,
+                            "tok_s": round(tok_s, 1),
+                        }
+                    ),
+                )
 
             if cfg.get("weights") != "random":  # random weights have no quality to score
-                from mindbench.sweep.cellspec import CellSpec   # the planner's parsed suites, never re-split here
+                from mindbench.sweep.cellspec import CellSpec  # the planner's parsed suites, never re-split here
+
                 for choice in CellSpec.from_dict(cfg).suites:
-                    record["quality"][choice.text] = _evaluate(engine, choice, cfg, stages,
-                                                               measured.get(f"suite {choice.text}"))
+                    record["quality"][choice.text] = _evaluate(
+                        engine, choice, cfg, stages, measured.get(f"suite {choice.text}")
+                    )
         record["status"] = "ok"
     except BaseException as e:  # noqa: BLE001 - every failure becomes a row
         status, msg = classify(e)
@@ -272,6 +343,7 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
             # An unexpected exception is a bug somewhere: keep where it happened in the record
             # (the worker's log goes with its temporary directory), tokens redacted.
             from mindbench.tokens import redact, resolve_token
+
             record["traceback"] = redact(traceback.format_exc(limit=-12)[-3000:], resolve_token()[0])
         if isinstance(e, KeyboardInterrupt):
             raise
@@ -292,13 +364,14 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
     return record
 
 
-def _fidelity_reference(cfg: dict, stages: "_Stages"):
+def _fidelity_reference(cfg: dict, stages: _Stages):
     """The reference distribution a non-reference cell is compared with (mindbench/suites/fidelity.py):
     from the cache, or computed now when missing. (None, 0) when this cell has no fidelity phase
     or is the reference itself; ({"error": ...}, 0) when it cannot be had."""
     if not cfg.get("fidelity") or cfg.get("weights") == "random":
         return None, 0.0
     from mindbench.suites import fidelity
+
     if fidelity.is_reference(cfg):
         return None, 0.0
     stages.start("fidelity reference", key="fidelity_reference")
@@ -307,8 +380,12 @@ def _fidelity_reference(cfg: dict, stages: "_Stages"):
         # --threads now (a cell of another runtime applies its own at load)
         if cfg.get("threads") and cfg.get("runtime") == fidelity.REFERENCE_RUNTIME:
             _set_threads(cfg, {})
-        return fidelity.ensure_reference(cfg["model"], cfg["device"], int(cfg.get("fidelity_tokens") or
-                                         fidelity.DEFAULT_TOKENS), cfg.get("cache_dir"))
+        return fidelity.ensure_reference(
+            cfg["model"],
+            cfg["device"],
+            int(cfg.get("fidelity_tokens") or fidelity.DEFAULT_TOKENS),
+            cfg.get("cache_dir"),
+        )
     except Exception as e:  # noqa: BLE001 - the cell's other figures still count
         status, msg = classify(e)
         return {"error": f"no {fidelity.reference_precision(cfg['device'])} reference: {msg}"[:300]}, 0.0
@@ -321,8 +398,11 @@ def _served_memory(record: dict, info: dict) -> None:
     mem = record.get("memory") or {}
     mem["client_peak_rss_mb"] = mem.get("peak_rss_mb")
     mem["peak_rss_mb"] = info.get("server_peak_rss_mb")
-    mem["server"] = {"peak_rss_mb": info.get("server_peak_rss_mb"), "how": info.get("server_memory_how"),
-                     "reported": info.get("server_memory") or "not reported"}
+    mem["server"] = {
+        "peak_rss_mb": info.get("server_peak_rss_mb"),
+        "how": info.get("server_memory_how"),
+        "reported": info.get("server_memory") or "not reported",
+    }
     record["memory"] = mem
     record.setdefault("server", info.get("server"))
 
@@ -331,20 +411,29 @@ def _measure_speed(engine, cfg: dict, measure_speed, emit=lambda ev: None) -> di
     """The speed section: figures, verdict and contention, plus the settings the runtime ran
     with (threads, OpenMP wait policy), which decide CPU speed as much as the code does."""
     from mindbench.measure.speed import CI_TARGET, MAX_S
-    speed = measure_speed(engine, cfg["prompt_tokens"], cfg["new_tokens"], cfg["repeats"],
-                          ci_target=cfg.get("speed_ci") or CI_TARGET, max_s=cfg.get("speed_max_s") or MAX_S,
-                          llama_bench=bool(cfg.get("llama_bench")),
-                          progress=lambda done, total, tok_s: emit({"event": "progress", "stage": "speed", "done": done,
-                                                                   "total": total, "tok_s": round(tok_s, 2)}),
-                          # a served model: the server's CPU time is this measurement's, not contention
-                          **({"probe": engine.contention_probe()} if hasattr(engine, "contention_probe") else {}))
+
+    speed = measure_speed(
+        engine,
+        cfg["prompt_tokens"],
+        cfg["new_tokens"],
+        cfg["repeats"],
+        ci_target=cfg.get("speed_ci") or CI_TARGET,
+        max_s=cfg.get("speed_max_s") or MAX_S,
+        llama_bench=bool(cfg.get("llama_bench")),
+        progress=lambda done, total, tok_s: emit(
+            {"event": "progress", "stage": "speed", "done": done, "total": total, "tok_s": round(tok_s, 2)}
+        ),
+        # a served model: the server's CPU time is this measurement's, not contention
+        **({"probe": engine.contention_probe()} if hasattr(engine, "contention_probe") else {}),
+    )
     out = speed.to_dict()
     info = engine.info or {}
     out["runtime_settings"] = {
         "threads": info.get("n_threads") or _cpu_threads(),
         # unset means libgomp's default (spin a while, then sleep): what a user's own script gets
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or "default (unset)",
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    }
     if info.get("linear_kernel"):  # transformers on the CPU: oneDNN's matmul or torch's (runtimes/onednn.py)
         out["runtime_settings"]["linear_kernel"] = info["linear_kernel"]
     return out
@@ -360,12 +449,14 @@ def roofline_efficiency(decode_tok_s: float | None, bytes_per_token: int | None,
 
 def _bandwidth_method(device: str) -> str:
     from mindbench.measure.bandwidth import method
+
     return method(device)
 
 
 def _set_threads(cfg: dict, kwargs: dict) -> None:
     """--threads, as the cell's runtime takes it (llama.cpp: n_threads at load; torch: now)."""
     from mindbench.runtimes import get_runtime
+
     get_runtime(cfg["runtime"]).set_threads(cfg["threads"], kwargs)
 
 
@@ -381,10 +472,11 @@ def _evaluate(engine, choice, cfg: dict, stages: _Stages, eta_s: float | None = 
     time goes to the record's `generation` until the last answer is generated, the rest (the
     programs still running, scoring) to `execution`."""
     from mindbench.suites import evaluate
+
     suite = choice.text
     stages.start(f"suite {suite}", eta_s=eta_s, book=False)
     emit, t0 = stages.emit, time.perf_counter()
-    generated = []   # when the last answer came
+    generated = []  # when the last answer came
 
     def progress(*args, **kw):
         # suites.evaluate calls progress(stage, done, total); tolerate (done, total) too.
@@ -394,21 +486,40 @@ def _evaluate(engine, choice, cfg: dict, stages: _Stages, eta_s: float | None = 
         total = kw.get("total", nums[1] if len(nums) > 1 else None)
         if stage == "generate" and done is not None and done == total:
             generated.append(time.perf_counter())
-        emit({"event": "progress", "suite": suite, "stage": stage, "done": done, "total": total,
-              **{k: kw[k] for k in ("tokens", "seconds") if k in kw}})   # for the bar's tok/s
+        emit(
+            {
+                "event": "progress",
+                "suite": suite,
+                "stage": stage,
+                "done": done,
+                "total": total,
+                **{k: kw[k] for k in ("tokens", "seconds") if k in kw},
+            }
+        )  # for the bar's tok/s
 
     log = cfg.get("log_samples")
     if log:
         from pathlib import Path
-        log = Path(log) / f"{cfg['model']}-{cfg['runtime']}-{cfg['precision']}-{suite}.jsonl".replace("/", "_").replace(":", "-")
+
+        log = Path(log) / f"{cfg['model']}-{cfg['runtime']}-{cfg['precision']}-{suite}.jsonl".replace("/", "_").replace(
+            ":", "-"
+        )
         log.parent.mkdir(parents=True, exist_ok=True)
     # "code:easy" scores one subset of a suite; the record keeps the whole name, so it is never
     # matched against the whole suite's score.
     try:
-        out = evaluate(engine, choice.name, limit=cfg.get("limit"), batch_size=cfg.get("batch_size", 8),
-                       log_samples=log, sandboxed=cfg.get("sandboxed", True), progress=progress, subset=choice.subset,
-                       **({"code_protocol": cfg["code_protocol"]} if cfg.get("code_protocol") else {}))
-    finally:   # a suite that fails still shows where its time went
+        out = evaluate(
+            engine,
+            choice.name,
+            limit=cfg.get("limit"),
+            batch_size=cfg.get("batch_size", 8),
+            log_samples=log,
+            sandboxed=cfg.get("sandboxed", True),
+            progress=progress,
+            subset=choice.subset,
+            **({"code_protocol": cfg["code_protocol"]} if cfg.get("code_protocol") else {}),
+        )
+    finally:  # a suite that fails still shows where its time went
         end = time.perf_counter()
         gen_end = generated[0] if generated else end
         stages.add("generation", gen_end - t0)
@@ -417,6 +528,7 @@ def _evaluate(engine, choice, cfg: dict, stages: _Stages, eta_s: float | None = 
 
 
 # --- process plumbing -------------------------------------------------------------------------
+
 
 def _event_channel():
     """Keep the real stdout for events; point fd 1 at stderr so stray prints can't corrupt them."""
@@ -433,6 +545,7 @@ def _event_channel():
                 out.flush()
             except (OSError, ValueError):
                 pass  # the parent stopped listening; the record file still carries the result
+
     return emit
 
 
@@ -446,6 +559,7 @@ def _die_with_parent() -> None:
         try:
             import ctypes
             import signal
+
             ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
@@ -457,6 +571,7 @@ def _die_with_parent() -> None:
             time.sleep(0.5)
             if os.getppid() != expected:
                 os._exit(70)
+
     threading.Thread(target=loop, name="mindbench-parent-watch", daemon=True).start()
 
 
@@ -473,8 +588,8 @@ def _setup_process(cfg: dict) -> None:
     """The runtime's per-process set-up (environment that native libraries read once, e.g. the
     OpenMP wait policy), before anything imports torch. An unknown runtime is left for run_cell,
     which records it as the cell's error."""
-    from mindbench.errors import MindbenchError
     from mindbench.runtimes import get_runtime
+
     try:
         rt = get_runtime(cfg.get("runtime"))
     except MindbenchError:
