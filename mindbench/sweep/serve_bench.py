@@ -22,6 +22,10 @@ from datetime import datetime, timezone
 from mindbench.errors import MindbenchError
 
 MODES = ("concurrency", "rate")
+# --concurrency auto: 1, 2, 4, ... until a level's output tok/s is less than AUTO_GROWTH above the
+# best before it (more users only queue), at most AUTO_MAX users.
+AUTO_GROWTH = 0.10
+AUTO_MAX = 64
 
 
 def preflight(endpoints: list[str], models: list[str], api_key_env: str | None) -> dict:
@@ -60,9 +64,12 @@ def bench_engine(
     from mindbench.runtimes.openai.loadgen import run_concurrency, run_rate
 
     out = []
+    auto = levels == "auto"
     for shape in shapes:
         rows = []
-        for level in levels:
+        todo, best = ([1] if auto else list(levels)), None
+        while todo:
+            level = todo.pop(0)
             n = requests if requests else (max(4 * int(level), 12) if mode == "concurrency" else 20)
             w, c = default_trim(mode, level, n)
             w = w if warmup is None else warmup
@@ -79,6 +86,14 @@ def bench_engine(
             results = run(engine, shape, level, n, seed=seed, progress=progress)
             summary = summarize_level(results, warmup=w, cooldown=c, slo=slo)
             rows.append({mode: level, **summary, "wall_s": round(time.perf_counter() - t0, 2)})
+            if auto:   # double the users until throughput stops growing (AUTO_GROWTH) or AUTO_MAX
+                tput = summary.get("output_tok_s") or 0.0
+                if best is not None and tput < best * (1 + AUTO_GROWTH):
+                    rows[-1]["auto_stop"] = (f"output tok/s {tput:.1f} is within {AUTO_GROWTH:.0%} of the best before "
+                                             f"({best:.1f}): throughput stopped growing")
+                elif level * 2 <= AUTO_MAX:
+                    todo.append(level * 2)
+                best = max(best or 0.0, tput)
         out.append({"shape": {"name": shape[0], "prompt_tokens": shape[1], "output_tokens": shape[2]}, "levels": rows})
     return out
 
@@ -102,7 +117,7 @@ def record_for(
         "endpoint": endpoint,
         "shape": body["shape"],
         "mode": mode,
-        "levels": levels,
+        "levels": [lv.get(mode) for lv in body["levels"]],
         "requests_per_level": requests or None,
         "slo_ms": {k: v * 1000 for k, v in slo.items()},
         "suites": [],
