@@ -13,7 +13,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=O
 PIP     := $(BIN)/pip install -q --disable-pip-version-check
 LLAMA_SERVER_DEPS := 'uvicorn>=0.22.0' 'fastapi>=0.100.0' 'pydantic-settings>=2.0.1' 'sse-starlette>=1.6.1' 'starlette-context>=0.3.6,<0.4' 'PyYAML>=5.1'
 
-.PHONY: install extras models test bench bench-lm-eval clean-venv baseline
+.PHONY: install extras models lint test bench bench-lm-eval clean-venv baseline
 
 install: $(VENV)/.installed
 
@@ -47,7 +47,14 @@ MODELS ?= qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct
 models: $(VENV)/.installed
 	$(BIN)/mindbench models $(addprefix --install ,$(MODELS))
 
-test: extras
+# The code's own rules, checked: ruff's formatter and linter (pyproject.toml) and the layer
+# contract of the package (import-linter; docs/architecture.md). Seconds, so it runs first.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+
+test: extras lint
 	# --durations: the CI log names the slowest tests (the whole CI run must stay under 40 min)
 	$(BIN)/python -m pytest -q --durations=20
 
