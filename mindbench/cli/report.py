@@ -49,12 +49,28 @@ def report_command(results_files, fmt, as_json, output, plot_path, suite, show_a
     records = load_records(results_files)
     if not show_all:
         records = latest(records)
-    text = render(records, "json" if as_json else fmt)
+    # serve-bench's records ("kind": "serving") are levels of a load test, not cells: their own
+    # table and latency-vs-throughput plot (mindbench.present.serving)
+    serving = [r for r in records if r.get("kind") == "serving"]
+    records = [r for r in records if r.get("kind") != "serving"]
+    text = render(records, "json" if as_json else fmt) if records or not serving else ""
+    if serving:
+        text = _with_serving(text, serving, "json" if as_json else fmt)
     if output:
         Path(output).write_text(text if text.endswith("\n") else text + "\n")
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text.rstrip("\n"))
+    if plot_path and serving:
+        from mindbench.present.serving import plot as plot_serving
+
+        p = Path(plot_path)
+        for lat, name in (("e2e_ms", f"{p.stem}-serving{p.suffix}"), ("ttft_ms", f"{p.stem}-serving-ttft{p.suffix}")):
+            made = plot_serving(serving, p.with_name(name), latency=lat)
+            if made:
+                click.echo(f"wrote {made}", err=True)
+        if not records:
+            return
     if plot_path:
         from mindbench.suites.fidelity import plot as plot_fidelity
 
@@ -70,3 +86,18 @@ def report_command(results_files, fmt, as_json, output, plot_path, suite, show_a
             click.echo(f"no quality plot: {e.message}", err=True)
         else:
             click.echo(f"wrote {p}", err=True)
+
+
+def _with_serving(text: str, serving: list[dict], fmt: str) -> str:
+    """The serving table under the cells' table (md), or the raw serving records after the cells'
+    JSON rows (json; each says "kind": "serving"); csv and html show cells only, and say so."""
+    import json
+
+    from mindbench.present.serving import text as serving_text
+
+    if fmt == "json":
+        return json.dumps((json.loads(text) if text else []) + serving, indent=2, default=str)
+    if fmt == "md":
+        return (text + "\n" if text else "") + "### Serving (mindbench serve-bench)\n\n" + serving_text(serving, "github") + "\n"
+    click.echo(f"{len(serving)} serving records not shown: use --format md or --json for them", err=True)
+    return text
