@@ -437,6 +437,13 @@ def test_serve_bench_sweep(server, tmp_path):
     rec = json.loads(out.read_text().splitlines()[-1])
     assert rec["config"]["mode"] == "rate" and rec["serving"]["levels"][0]["rate"] == 4.0
     assert rec["serving"]["levels"][0]["requests"] == 4 and rec["serving"]["levels"][0]["failed"] == 0
+    # `report` shows serving records as their own table and draws their plot; the JSON keeps them whole
+    res, _ = _cli(["report", str(out), "--plot", str(tmp_path / "rep.png")])
+    assert res.exit_code == 0, res.output
+    assert "### Serving (mindbench serve-bench)" in res.output and "TTFT p50 ms" in res.output
+    assert (tmp_path / "rep-serving.png").stat().st_size > 1000 and (tmp_path / "rep-serving-ttft.png").exists()
+    res, _ = _cli(["report", str(out), "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)[-1]["kind"] == "serving"
     res, took = _cli(
         [
             "serve-bench",
