@@ -98,6 +98,11 @@ def _with_serving(text: str, serving: list[dict], fmt: str) -> str:
     if fmt == "json":
         return json.dumps((json.loads(text) if text else []) + serving, indent=2, default=str)
     if fmt == "md":
-        return (text + "\n" if text else "") + "### Serving (mindbench serve-bench)\n\n" + serving_text(serving, "github") + "\n"
+        return (
+            (text + "\n" if text else "")
+            + "### Serving (mindbench serve-bench)\n\n"
+            + serving_text(serving, "github")
+            + "\n"
+        )
     click.echo(f"{len(serving)} serving records not shown: use --format md or --json for them", err=True)
     return text

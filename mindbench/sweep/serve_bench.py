@@ -86,11 +86,13 @@ def bench_engine(
             results = run(engine, shape, level, n, seed=seed, progress=progress)
             summary = summarize_level(results, warmup=w, cooldown=c, slo=slo)
             rows.append({mode: level, **summary, "wall_s": round(time.perf_counter() - t0, 2)})
-            if auto:   # double the users until throughput stops growing (AUTO_GROWTH) or AUTO_MAX
+            if auto:  # double the users until throughput stops growing (AUTO_GROWTH) or AUTO_MAX
                 tput = summary.get("output_tok_s") or 0.0
                 if best is not None and tput < best * (1 + AUTO_GROWTH):
-                    rows[-1]["auto_stop"] = (f"output tok/s {tput:.1f} is within {AUTO_GROWTH:.0%} of the best before "
-                                             f"({best:.1f}): throughput stopped growing")
+                    rows[-1]["auto_stop"] = (
+                        f"output tok/s {tput:.1f} is within {AUTO_GROWTH:.0%} of the best before "
+                        f"({best:.1f}): throughput stopped growing"
+                    )
                 elif level * 2 <= AUTO_MAX:
                     todo.append(level * 2)
                 best = max(best or 0.0, tput)
