@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
+from mindbench.decide import serving_gate
 from mindbench.errors import MindbenchError
 from mindbench.store.results import latest, view
 from mindbench.store.results import read_all as load_records
@@ -225,6 +226,11 @@ def compare(
     """Compare two lists of records. Returns checks, regressions, improvements and unmatched rows."""
     if hardware not in ("class", "fingerprint", "any"):
         raise BadInput(f"--hardware must be class, fingerprint or any, not {hardware!r}")
+    # serve-bench's records gate p99 latency and goodput per load level (decide/serving_gate.py)
+    base_serving = [r for r in latest(baseline) if serving_gate.is_serving(r)]
+    new_serving = [r for r in latest(new) if serving_gate.is_serving(r)]
+    baseline = [r for r in baseline if not serving_gate.is_serving(r)]
+    new = [r for r in new if not serving_gate.is_serving(r)]
     base_v = {_match_key(v, hardware): v for v in map(view, latest(baseline))}
     new_v = {_match_key(v, hardware): v for v in map(view, latest(new))}
     # the records themselves, for what view() leaves out: per-task verdicts and fidelity
@@ -351,6 +357,7 @@ def compare(
                 continue
             allowed = memory_tol * vb
             checks.append(_check(cell, label, vb, vn, vn - vb, allowed, _judge(vn - vb, allowed), rel=(vn - vb) / vb))
+    compared += _serving(base_serving, new_serving, hardware, gate_speed, speed_tol, checks, unmatched, notes)
     if not gate_speed:
         notes.append("speed not gated (--no-speed)")
     if compared == 0:
@@ -416,6 +423,41 @@ def _speed_difference(b: dict, n: dict) -> str:
     if b.get("gpu_ids") != n.get("gpu_ids"):
         return f"different GPU ({b.get('gpu_ids')} vs {n.get('gpu_ids')})"
     return "different machine (cores, GPU driver or CUDA version differ)"
+
+
+def _serving(base: list, new: list, hardware: str, gate_speed: bool, tol: float, checks, unmatched, notes) -> int:
+    """Serving records compared pairwise (same model, runtime, shape, load mode, machine class):
+    status, then p99 TTFT/ITL/E2E and goodput per level on the same speed fingerprint. Returns
+    how many pairs were compared."""
+
+    def hw(r):
+        h = r.get("hardware") or {}
+        return {"class": h.get("memory_class"), "fingerprint": h.get("fingerprint"), "any": None}[hardware]
+
+    def label(key):
+        return "/".join(str(k) for k in key[:4]) + f" serve {key[4]}"
+
+    bs = {serving_gate.serving_key(r, hw(r)): r for r in base}
+    ns = {serving_gate.serving_key(r, hw(r)): r for r in new}
+    unmatched["baseline"].extend(label(k) for k in bs if k not in ns)
+    unmatched["new"].extend(label(k) for k in ns if k not in bs)
+    compared = 0
+    for key, b in bs.items():
+        n = ns.get(key)
+        if n is None:
+            continue
+        compared += 1
+        cell = label(key)
+        if b.get("status") != "ok" or n.get("status") != "ok":
+            verdict = "regression" if b.get("status") == "ok" else "improvement" if n.get("status") == "ok" else "ok"
+            checks.append(_check(cell, "status", b.get("status"), n.get("status"), None, None, verdict))
+            continue
+        if not gate_speed or speed_skipped(view(b), view(n), cell, notes):
+            continue
+        found, levels = serving_gate.checks(b, n, cell=cell, tol=tol, check=_check)
+        checks.extend(found)
+        unmatched["baseline"].extend(levels)
+    return compared
 
 
 def speed_skipped(b: dict, n: dict, cell: str, notes: list[str]) -> bool:
