@@ -20,16 +20,13 @@ compute buffers beyond a fixed allowance, and any speed effect of CPU caches.
 
 from __future__ import annotations
 
+from mindbench.measure.device import device_kind
 from mindbench.models import catalog
 from mindbench.models.estimate import _median, estimate, max_context
 from mindbench.runtimes import DEFAULT_RUNTIME, get_runtime
 from mindbench.store.results import peak_mb
 
 # --- the estimator's own error --------------------------------------------------------------------------
-
-
-def _kind(device) -> str:
-    return "cuda" if str(device or "").startswith("cuda") else "cpu"
 
 
 def check(records: list[dict]) -> dict:
@@ -49,14 +46,14 @@ def check(records: list[dict]) -> dict:
             continue
         ctx = (cfg.get("prompt_tokens") or 0) + (cfg.get("new_tokens") or 0) or 2048
         bw = roof.get("bandwidth_gb_s")
-        kind = _kind(cfg.get("device"))
+        kind = device_kind(cfg.get("device"))
         others = [
             float((o.get("roofline") or {}).get("efficiency"))
             for j, o in enumerate(ok)
             if j != i
             and (o.get("roofline") or {}).get("efficiency")
             and usable(o)
-            and _kind((o.get("config") or {}).get("device")) == kind
+            and device_kind((o.get("config") or {}).get("device")) == kind
             and (o.get("config") or {}).get("precision") == cfg.get("precision")
             and ((o.get("config") or {}).get("runtime") or DEFAULT_RUNTIME) == runtime
         ]

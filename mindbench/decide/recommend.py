@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mindbench.errors import MindbenchError
+from mindbench.measure.device import device_kind
 from mindbench.models import catalog
 from mindbench.models.hardware import HardwareProfile
 from mindbench.runtimes import DEFAULT_RUNTIME
@@ -163,10 +164,6 @@ class Recommendation:
 # --- evidence from the store --------------------------------------------------------------------------
 
 
-def _kind(device) -> str:
-    return "cuda" if str(device or "").startswith("cuda") else "cpu"
-
-
 def split_records(hw: HardwareProfile, records: list[dict]) -> tuple[list[dict], list[dict], int]:
     """(records from this fingerprint, from the same memory class, count ignored), all on the
     device kind we are planning for."""
@@ -174,7 +171,7 @@ def split_records(hw: HardwareProfile, records: list[dict]) -> tuple[list[dict],
     fp, cls = hw.fingerprint, hw.memory_class
     for r in records:
         rec = Record.of(r)
-        if _kind(rec.device) != hw.device:
+        if device_kind(rec.device) != hw.device:
             ignored += 1
         elif rec.fingerprint == fp:
             here.append(r)

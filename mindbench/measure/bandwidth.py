@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import time
 
+from mindbench.measure.device import is_cuda
+
 # 1 GiB, best of 10 on a CPU: with 256 MiB and best of 5 (8 ms a pass) the figure read 10-25 % under
 # sysbench's sequential read on the project's host, whose bandwidth swings from second to second
 # (a shared VM), which put the roofline column 24 % above one recomputed independently.
@@ -30,7 +32,7 @@ _THREADS = {}  # filled by measure_bandwidth: torch threads used on the CPU
 
 def method(device: str = "cpu", size_mb: int | None = None) -> str:
     """How measure_bandwidth measures on `device`, as recorded in roofline.bandwidth_method."""
-    if device.startswith("cuda"):
+    if is_cuda(device):
         return f"read: torch.sum over {size_mb or CUDA_MB} MiB float32 on {device}, best of 5, CUDA events"
     threads = _THREADS.get("cpu")
     return (
@@ -46,7 +48,7 @@ def measure_bandwidth(device: str = "cpu", size_mb: int | None = None, repeats: 
         import torch
     except ImportError:  # numpy fallback keeps the roofline available without torch
         return _numpy_bandwidth(size_mb or CPU_MB, repeats or CPU_REPEATS)
-    if device.startswith("cuda"):
+    if is_cuda(device):
         size = (size_mb or CUDA_MB) * 1024 * 1024
         buf = torch.ones(size // 4, dtype=torch.float32, device=device)
         buf.sum()  # warm-up (kernel selection)

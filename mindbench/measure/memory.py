@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import threading
 
+from mindbench.measure.device import is_cuda
+
 MB = 1024 * 1024
 
 
@@ -64,7 +66,7 @@ class MemoryTracker:
     def __init__(self, device: str = "cpu", *, interval_s: float = 0.05, cuda=None, nvml=None):
         self.device = device
         self.interval_s = interval_s
-        self.is_cuda = device.startswith("cuda")
+        self.is_cuda = is_cuda(device)
         self.index = int(device.split(":")[1]) if self.is_cuda and ":" in device else 0
         self._cuda = cuda
         self._nvml = nvml

@@ -25,6 +25,8 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
+from mindbench.measure.device import is_cuda
+
 CI_TARGET = 0.05  # 95 % CI half-width of decode tok/s, as a fraction of the mean
 MAX_S = 60.0  # timed work after which repeats stop, precise or not
 MAX_REPEATS = 30
@@ -155,7 +157,7 @@ class ContentionProbe:
         self.stat_reader = stat_reader
         self.handle = None
         self.nvml = None
-        if str(device).startswith("cuda"):
+        if is_cuda(device):
             self._open_gpu(device, nvml)
 
     def _open_gpu(self, device: str, nvml) -> None:

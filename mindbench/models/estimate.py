@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mindbench.errors import MindbenchError
+from mindbench.measure.device import device_kind
 from mindbench.models.catalog import ModelSpec
 
 MIB = 2**20
@@ -281,7 +282,7 @@ def estimate(
         kv_elems -= p.kv_windowed * (context - p.kv_window)
     kv = kv_elems * ab
     acts = context * (2 * p.hidden + 3 * p.intermediate + p.qkv) * ab + p.vocab * 4
-    kind = "cuda" if device.startswith("cuda") else "cpu"
+    kind = device_kind(device)
     if efficiency is None:
         efficiency = ASSUMED_EFFICIENCY[(kind, precision)]
         efficiency_source = f"assumed for {kind} {precision}"
@@ -331,7 +332,7 @@ def measured_efficiency(
         # efficiency is the decode speed over the roofline: from a contended run it is as low
         if r.get("status") != "ok" or not eff or family_of(cfg.get("runtime")) != family or not usable(r):
             continue
-        kind = "cuda" if str(cfg.get("device", "")).startswith("cuda") else "cpu"
+        kind = device_kind(cfg.get("device"))
         by.setdefault((kind, cfg.get("precision")), []).append(float(eff))
     return {k: _median(v) for k, v in by.items()}
 

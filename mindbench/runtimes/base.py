@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from mindbench.errors import MindbenchError, MissingDependencyError, PrecisionError, faults
+from mindbench.measure.device import is_cuda
 from mindbench.models.catalog import ModelSpec
 
 
@@ -208,7 +209,7 @@ def pick_device(device: str | None, gpu_problem) -> str:
         return "cuda:0" if gpu_problem("auto") is None else "cpu"
     if device == "cpu":
         return "cpu"
-    if isinstance(device, str) and device.startswith("cuda"):
+    if isinstance(device, str) and is_cuda(device):
         why = gpu_problem(device)
         if why:
             raise PrecisionError(why)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mindbench.errors import MindbenchError
+from mindbench.measure.device import is_cuda
 
 # 2 added sections only (quality[suite].items, fidelity, hardware.speed_fingerprint, speed.verdict);
 # schema-1 records still read, the missing sections meaning "unknown".
@@ -385,7 +386,7 @@ def peak_memory(mem: dict | None, device: str | None) -> tuple:
     worker's peak resident set size."""
     mem = mem or {}
     order = ("nvml_process_mb", "torch_max_reserved_mb", "nvml_global_mb", "peak_rss_mb")
-    if not str(device or "").startswith("cuda"):
+    if not is_cuda(device or ""):
         order = ("peak_rss_mb",) + order[:3]
     for k in order:
         v = mem.get(k)

@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Iterator
 
 from mindbench.errors import MindbenchError
+from mindbench.measure.device import is_cuda
 from mindbench.sweep.harness import DEFAULT_TIMEOUT_S, Executor
 
 INSTALL = "pip install 'mindbench[ray]' (or: pip install 'ray>=2.9')"
@@ -77,7 +78,7 @@ class RayExecutor(Executor):
         return ray
 
     def _resources(self, ray, cell: dict) -> dict:
-        if str(cell.get("device", "cpu")).startswith("cuda"):
+        if is_cuda(cell.get("device", "cpu")):
             return {"num_gpus": 1, "num_cpus": 1}
         cpus = self.cpus_per_cell
         if cpus is None:

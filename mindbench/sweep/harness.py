@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from mindbench.errors import InputError, MindbenchError
+from mindbench.measure.device import is_cuda
 from mindbench.registry import Registry
 from mindbench.runtimes import DEFAULT_RUNTIME
 from mindbench.store import results
@@ -493,7 +494,7 @@ def first_estimates(cell: dict) -> dict:
         from mindbench.runtimes import get_runtime
         from mindbench.sweep.worker import stage_estimates
 
-        gpu = str(cell.get("device", "cpu")).startswith("cuda")
+        gpu = is_cuda(cell.get("device", "cpu"))
         assumed = hardware.ASSUMED_GPU_BANDWIDTH_GB_S if gpu else hardware.ASSUMED_CPU_BANDWIDTH_GB_S
         est = get_runtime(cell["runtime"]).estimate_cell(
             resolve(cell["model"]),

@@ -34,6 +34,7 @@ import traceback
 from datetime import datetime, timezone
 
 from mindbench.errors import MindbenchError, faults, is_oom
+from mindbench.measure.device import is_cuda
 from mindbench.store import results
 
 PARENT_PID_ENV = "MINDBENCH_PARENT_PID"  # set by the harness: the process this worker lives for
@@ -144,7 +145,7 @@ def genuine_oom(device: str, nbytes: int) -> None:
     """Ask the allocator for more memory than it can give, for real, and let its error propagate."""
     import torch
 
-    if device.startswith("cuda"):
+    if is_cuda(device):
         total = torch.cuda.get_device_properties(device).total_memory
         torch.empty(total + (1 << 30), dtype=torch.uint8, device=device)
         return

@@ -37,6 +37,7 @@ from mindbench.errors import (
     OfflineError,
     PrecisionError,
 )
+from mindbench.measure.device import is_cuda
 from mindbench.models import catalog
 from mindbench.models.catalog import ModelSpec
 from mindbench.runtimes.base import Engine, Generation, GenParams, Timing, end_step, slow_decode_fault
@@ -187,7 +188,7 @@ def resolve_device(device: str | None = "auto") -> str:
 
 def gpu_layers(device: str) -> int:
     """Layers to offload: all of them (-1) on a GPU, none on the CPU."""
-    return -1 if device.startswith("cuda") else 0
+    return -1 if is_cuda(device) else 0
 
 
 def default_threads() -> int:

@@ -5,6 +5,7 @@ candidates for this runtime come from here too."""
 
 from __future__ import annotations
 
+from mindbench.measure.device import device_kind
 from mindbench.measure.speed import usable
 from mindbench.models import catalog
 from mindbench.models.estimate import MIB, OVERHEAD_MB, _median, arch_config, count_params
@@ -52,10 +53,6 @@ def gguf_estimate(
     }
 
 
-def _kind(device) -> str:
-    return "cuda" if str(device or "").startswith("cuda") else "cpu"
-
-
 # --- llama.cpp GGUF candidates on a CPU -----------------------------------------------------------------------
 
 
@@ -69,7 +66,7 @@ def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float
         if (r.get("config") or {}).get("runtime") == runtime
         and r.get("status") == "ok"
         and usable(r)
-        and _kind((r.get("config") or {}).get("device")) == "cpu"
+        and device_kind((r.get("config") or {}).get("device")) == "cpu"
         and (r.get("roofline") or {}).get("efficiency")
     ]
     eff = _median(effs) if effs else None

@@ -39,6 +39,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from mindbench.errors import MindbenchError, OutOfMemoryError, faults, is_oom
+from mindbench.measure.device import is_cuda
 from mindbench.runtimes.base import Engine, Generation, GenParams, Timing, end_step, slow_decode_fault
 from mindbench.runtimes.transformers import onednn
 from mindbench.runtimes.transformers import pool as hf_pool
@@ -238,7 +239,7 @@ class TransformersEngine(Engine):
         except Exception as e:
             if not is_oom(e):
                 raise
-            if self.device.startswith("cuda"):
+            if is_cuda(self.device):
                 import torch
 
                 torch.cuda.empty_cache()  # hand back what the failed step had reserved
@@ -416,7 +417,7 @@ class TransformersEngine(Engine):
             filler = [(7919 * i) % self.model.config.vocab_size for i in range(1, 65)]
         ids = (filler * (prompt_tokens // len(filler) + 1))[:prompt_tokens]
         prompt = torch.tensor([ids], device=self.device)
-        cuda = self.device.startswith("cuda")
+        cuda = is_cuda(self.device)
         sync = torch.cuda.synchronize if cuda else (lambda: None)
         forward = self._forward_fn()
         with torch.inference_mode(), self._oom_guard(f"timing {prompt_tokens}+{new_tokens} tokens"):
@@ -517,7 +518,7 @@ class TransformersEngine(Engine):
         """Drop the model and give its memory back to the OS (and the GPU's caching allocator)."""
         if self.model is None:
             return
-        cuda = self.device.startswith("cuda")
+        cuda = is_cuda(self.device)
         onednn.disable(self.model)  # a model handed to wrap() by its owner goes back as it came
         self.model = None
         self.tokenizer = None

@@ -34,6 +34,7 @@ from mindbench.errors import (
     PrecisionError,
     is_oom,
 )
+from mindbench.measure.device import is_cuda
 from mindbench.models import catalog
 from mindbench.models.catalog import ModelSpec
 
@@ -94,7 +95,7 @@ def check_precision(precision: str, device: str) -> None:
                     f"bitsandbytes {version('bitsandbytes')} has no CPU backend, so {precision} "
                     f"cannot run on the CPU: pip install -U 'bitsandbytes>=0.47', or use fp32"
                 )
-    if precision == "bf16" and device.startswith("cuda"):
+    if precision == "bf16" and is_cuda(device):
         import torch
 
         if not torch.cuda.is_bf16_supported():
@@ -108,7 +109,7 @@ def _quant_config(precision: str, device: str):
     if precision == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)
     # NF4 with fp16 compute on GPUs; the CPU backend computes in fp32 (fp16 matmuls are slow there).
-    compute = torch.float16 if device.startswith("cuda") else torch.float32
+    compute = torch.float16 if is_cuda(device) else torch.float32
     return BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute, bnb_4bit_use_double_quant=False
     )
@@ -387,7 +388,7 @@ def _load_once(spec: ModelSpec, precision: str, dev: str, *, cache_dir, hf_token
             # An ad-hoc Hub id or folder without a chat template is a base model.
             spec = ModelSpec(**{**spec.to_dict(), "chat": False})
     model.eval()
-    if dev.startswith("cuda"):
+    if is_cuda(dev):
         torch.cuda.synchronize()
     load_s = time.perf_counter() - t0
     info.setdefault("convert_s", 0.0)

@@ -5,6 +5,7 @@ estimate.py. The engine itself is runtimes/hf.py; loading is loading.py."""
 from __future__ import annotations
 
 from mindbench.errors import MindbenchError
+from mindbench.measure.device import is_cuda
 from mindbench.runtimes.base import Runtime
 
 
@@ -19,7 +20,7 @@ class TransformersRuntime(Runtime):
         # The widest precision the device runs well: fp32 on a CPU (every kernel has it); on a GPU
         # bf16 where it has bf16 arithmetic (Ampere and later), else fp16 (fp32 on a GPU would
         # double the memory for no measurable gain, and it is rarely what anyone runs).
-        if not str(device).startswith("cuda"):
+        if not is_cuda(device):
             return "fp32"
         import torch
 
@@ -30,15 +31,15 @@ class TransformersRuntime(Runtime):
         # int8 is the slowest cell on every host measured (decode 13 tok/s vs int4's 26 on AVX-512,
         # both 5-6 on AVX2-only hosts, where the three-precision quick run took 9.5 minutes), and
         # the quick run must fit in 5 minutes on any 2-core host.
-        return ("fp16", "int8", "int4") if str(device).startswith("cuda") else ("fp32", "int4")
+        return ("fp16", "int8", "int4") if is_cuda(device) else ("fp32", "int4")
 
     def candidate_precisions(self, device: str) -> tuple[str, ...]:
         # On a GPU fp16 first: every card has it, and it ties with bf16 in every estimate.
-        return ("fp16", "bf16", "fp32", "int8", "int4") if str(device).startswith("cuda") else self.precisions
+        return ("fp16", "bf16", "fp32", "int8", "int4") if is_cuda(device) else self.precisions
 
     def default_precision(self, device: str) -> str:
         """A model loaded with no precision given: fp16 on CUDA, fp32 on a CPU."""
-        return "fp16" if self.resolve_device(device).startswith("cuda") else "fp32"
+        return "fp16" if is_cuda(self.resolve_device(device)) else "fp32"
 
     def resolve_device(self, device):
         from mindbench.runtimes.transformers.loading import resolve_device
