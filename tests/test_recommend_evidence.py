@@ -606,3 +606,14 @@ def test_contended_speed_is_a_lower_bound_not_discarded():
         c for c in R.candidates(box, [r0], "code")[0] if c.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M")
     )
     assert c.decode_tok_s != 99.0
+
+
+def test_offline_without_the_runtime_installed_is_one_decision_not_a_loop(monkeypatch):
+    # The provider's path on a fresh machine: HF_HUB_OFFLINE=1 and llama.cpp missing (autouse
+    # fixture). Asking "what would win were it installed" must not ask again forever.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    here = hardware.HardwareProfile("Synthetic CPU", 2, 24 * 1024, [], False, True, name="detected",
+                                    cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
+    for kw in ({}, {"available_only": True}, {"available_only": True, "installed_packages_only": False}):
+        r = R.recommend(here, [], "chat", **kw)
+        assert r.chosen is not None and r.chosen.runtime != "llamacpp"

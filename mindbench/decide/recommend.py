@@ -573,7 +573,8 @@ def recommend(
                 continue
             if c.ready_here is False:
                 c.excluded = f"not installed here: {c.install}"
-                held_back.append(c)
+                if installed_packages_only:  # (offline alone: excluded, but nothing to ask again)
+                    held_back.append(c)
                 continue
             if not available_only and spec.source != "packaged":
                 continue
