@@ -30,6 +30,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mindbench.decide import evidence as ev
 from mindbench.errors import MindbenchError
 from mindbench.measure.device import device_kind
 from mindbench.models import catalog
@@ -555,7 +556,6 @@ def recommend(
         raise MindbenchError(f"unknown task {task!r}: choose one of {', '.join(suite_names())}")
     if context < 1:
         raise MindbenchError(f"--context must be at least 1 token, got {context}")
-    from mindbench.decide import evidence as ev
 
     kld_budget, kld_label = ev.parse_budget(max_kld, quality_loss)
     hw = hardware
@@ -623,9 +623,7 @@ def recommend(
     # Scored configurations rank above unscored ones; the unscored follow as labelled estimates.
     instruct_first = task == "chat" and instruct_chat
     rank_est = lambda cs, first=False: rank_estimated(cs, first, ties)
-    ranked = rank_measured(scored) + rank_est([c for c in ok if c.score is None], instruct_first)
-    rec.chosen, rec.runners_up = ranked[0], ranked[1:4]
-    ev.refine(
+    _decide(
         rec,
         ok,
         scored,
@@ -635,7 +633,6 @@ def recommend(
         budget_label=kld_label,
         prefer=prefer,
         rank_estimated=rank_est,
-        rank_measured=rank_measured,
         instruct_first=instruct_first,
     )
     if scored:
@@ -691,6 +688,138 @@ def recommend(
             f"lowered to {relaxed:.2f} tok/s, half the fastest; expect slow replies"
         )
     return rec
+
+
+# --- the decision: ranked once, evidence as input ---------------------------------------------
+
+
+def published_order(cands: list, task: str, rank_estimated, instruct_first: bool) -> list:
+    """Candidates with a ranking figure for the task, best first: tier by tier over
+    RANKING_BENCHMARKS (a tier needs two models publishing it), by score, then (within a model)
+    the estimator's order. Each one's `published` becomes the figure it was ranked on."""
+    order = {id(c): i for i, c in enumerate(rank_estimated(cands, instruct_first))}
+    benches = ev.RANKING_BENCHMARKS.get(task, ())
+    out, placed = [], set()
+    for i, bench in enumerate(benches):
+        group = [(c, ev.figure(c.model, bench)) for c in cands if id(c) not in placed]
+        group = [(c, f) for c, f in group if f]
+        if len({c.model for c, _ in group}) < 2 and i < len(benches) - 1:
+            continue
+        for c, f in sorted(group, key=lambda t: (-t[1]["score"], order[id(t[0])])):
+            c.published = f
+            out.append(c)
+            placed.add(id(c))
+    return out
+
+
+def rank_unscored(ok: list, task: str, rank_estimated, instruct_first: bool) -> list:
+    """Unmeasured candidates: those with a published ranking figure for the task first
+    (published_order), then the rest by the estimate rule."""
+    pub = published_order(ok, task, rank_estimated, instruct_first)
+    return pub + [c for c in rank_estimated(ok, instruct_first) if c not in pub]
+
+
+def _decide(
+    rec,
+    ok: list,
+    scored: list,
+    records: list[dict],
+    task: str,
+    *,
+    budget: float | None,
+    budget_label: str | None,
+    prefer: str,
+    rank_estimated,
+    instruct_first: bool,
+) -> None:
+    """The ranking, done once, with every tier of evidence as input: measured scores (paired
+    between precisions of one model by ev.same_model_decision), the fidelity budget, and
+    published figures (which rank the unmeasured, or choose with prefer="published")."""
+    fids, items = ev.fidelity_map(records), ev.items_map(records, task)
+    unscored = rank_unscored([c for c in ok if c.score is None], task, rank_estimated, instruct_first)
+    ranked = rank_measured(scored) + unscored
+    preferred = False
+    if prefer == "published":
+        # every fitting configuration, measured here or not: the best published figure wins (the
+        # measured 0.5B coder must not beat the 1.5B that publishes more because the 1.5B was measured too)
+        pub = published_order(ok, task, rank_estimated, instruct_first)
+        if pub:
+            ranked = pub + [c for c in ranked if c not in pub]
+            rec.basis, preferred = "published", True
+            rec.why.append(
+                f"--prefer published: chosen on its published figure, {ev.fmt_published(pub[0].published)}"
+                + ("; also measured here" if pub[0].score is not None else "; not measured here")
+            )
+    elif (
+        not scored
+        and unscored
+        and unscored[0].published
+        and unscored[0].published["benchmark"] in ev.RANKING_BENCHMARKS.get(task, ())
+    ):
+        rec.basis = "published"
+    top = ranked[0]
+    # Between precisions of the chosen model, the suite's tie is settled by a paired test or by
+    # fidelity, and the why says which.
+    if top.score is not None:
+        for o in [c for c in scored if c.model == top.model and c is not top]:
+            w, kind, sentence = ev.same_model_decision(top, o, fids, items)
+            if kind:
+                rec.decided_by.append(kind)
+            winner, loser = (o, top) if w == 1 else (top, o)
+            if w == 1:
+                ranked.remove(o)
+                ranked.insert(0, o)
+                top = o
+            rec.why.append(f"{winner.label()} over {loser.label()}: {sentence}")
+    if budget is not None:
+        cheap = ev.cheapest_within(top, ok)
+        if cheap is not top:
+            ranked.remove(cheap)
+            ranked.insert(0, cheap)
+        rec.decided_by.append("fidelity budget")
+        rec.why.append(
+            f"quality-loss budget {budget_label}: {cheap.label()} is the cheapest configuration of "
+            f"{cheap.model} within it ({cheap.fidelity_note or 'reference precision'})"
+        )
+    rec.chosen, rec.runners_up = ranked[0], ranked[1:4]
+    if preferred:
+        rec.decided_by.insert(0, "published (--prefer published)")
+    elif rec.chosen.score is not None:
+        rec.decided_by.insert(0, "suite")
+        for c, p, mine in ev.stronger_published(rec.chosen, ok, task):
+            cmd = f"mindbench run --models {c.model} --precisions {c.precision} --suite {task}" + (
+                "" if c.runtime == DEFAULT_RUNTIME else f" --runtimes {c.runtime}"
+            )
+            if mine:
+                msg = (
+                    f"{c.model} fits and its published {p['benchmark']} is {p['score']:.1f} against "
+                    f"{mine['score']:.1f} published for {rec.chosen.model} (same benchmark, the makers' "
+                    f"protocols; not comparable with the score measured here); measure it: {cmd}"
+                )
+            else:
+                msg = (
+                    f"{c.model} fits and publishes {ev.fmt_published(p)}; {rec.chosen.model} has no published "
+                    f"{p['benchmark']} figure to compare with, and a published score is not comparable with "
+                    f"the suite score measured here; measure it: {cmd}"
+                )
+            rec.published_alerts.append(
+                {
+                    "model": c.model,
+                    "precision": c.precision,
+                    "published": p,
+                    "chosen_published": mine,
+                    "command": cmd,
+                    "message": msg,
+                }
+            )
+        rec.published_alerts = rec.published_alerts[:3]
+    elif rec.basis == "published":
+        rec.decided_by.insert(0, "published")
+        rec.why.insert(
+            0,
+            f"quality: nothing measured here for {task} that fits; ranked on published figures: "
+            f"{ev.fmt_published(rec.chosen.published)} (a different protocol from mindbench's suite)",
+        )
 
 
 def explain(rec: Recommendation, scored: list[Candidate]) -> list[str]:
