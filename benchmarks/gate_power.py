@@ -44,12 +44,13 @@ sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "results" / "gate" / "power" / "rounds.jsonl"
 PRECISIONS = ("fp32", "int4")
-PROMPT, NEW = 128, 32                    # the gate's --prompt-tokens and --new-tokens
+PROMPT, NEW = 128, 32  # the gate's --prompt-tokens and --new-tokens
 EFFECTS = (0.0, 0.03, 0.05, 0.10, 0.20)
 FAULT = "slow_decode:0.05"
 
 
 # --- recording ------------------------------------------------------------------------------------
+
 
 def _cpu_times() -> tuple[float, float]:
     """(busy, steal) seconds over all CPUs since boot, from /proc/stat."""
@@ -65,6 +66,7 @@ def _own_cpu() -> float:
 
 def run_side(engines: dict, repeats: int, fault: str | None) -> dict:
     from mindbench.measure.speed import _samples
+
     if fault:
         os.environ["MINDBENCH_FAULT"] = fault
     else:
@@ -76,42 +78,63 @@ def run_side(engines: dict, repeats: int, fault: str | None) -> dict:
         os.environ.pop("MINDBENCH_FAULT", None)
     wall, (b1, s1), own = time.time() - w0, _cpu_times(), _own_cpu() - own0
     cpus = os.cpu_count() or 1
-    return {"wall_s": round(wall, 2), "load_before": [round(x, 2) for x in load0],
-            "load_after": [round(x, 2) for x in os.getloadavg()],
-            # others' CPU time (all busy time less ours) and steal, per CPU-second of the side
-            "host_other_frac": round(max(0.0, (b1 - b0) - own) / (wall * cpus), 4),
-            "steal_frac": round((s1 - s0) / (wall * cpus), 4), "cells": cells}
+    return {
+        "wall_s": round(wall, 2),
+        "load_before": [round(x, 2) for x in load0],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        # others' CPU time (all busy time less ours) and steal, per CPU-second of the side
+        "host_other_frac": round(max(0.0, (b1 - b0) - own) / (wall * cpus), 4),
+        "steal_frac": round((s1 - s0) / (wall * cpus), 4),
+        "cells": cells,
+    }
 
 
-def record(rounds: int, repeats: int, out: Path, fault_every: int, precisions=PRECISIONS,
-           threads: int | None = None) -> None:
+def record(
+    rounds: int, repeats: int, out: Path, fault_every: int, precisions=PRECISIONS, threads: int | None = None
+) -> None:
     from mindbench.models.catalog import DEFAULT_MODEL
     from mindbench.runtimes import get_engine
+
     if threads:
         import torch
+
         torch.set_num_threads(threads)
     out.parent.mkdir(parents=True, exist_ok=True)
     batch = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     engines = {}
     for precision in precisions:
         e = get_engine(DEFAULT_MODEL, precision, device="cpu")
-        e.timed_run(PROMPT, NEW)                                # warm-up, as measure_speed does
+        e.timed_run(PROMPT, NEW)  # warm-up, as measure_speed does
         engines[f"{DEFAULT_MODEL}/{e.runtime}/{precision}/cpu"] = e
     for i in range(rounds):
-        order = ["A", "B"] if i % 2 == 0 else ["B", "A"]        # as the gate: A B, then B A
+        order = ["A", "B"] if i % 2 == 0 else ["B", "A"]  # as the gate: A B, then B A
         if fault_every and i % fault_every == fault_every - 1:
             order.insert(1 + (i // fault_every) % 2, "F")
         for pos, name in enumerate(order):
             fault = FAULT if name == "F" else None
             row = run_side(engines, repeats, fault)
-            row.update(batch=batch, round=i, side=name, pos=pos, fault=fault, repeats=repeats, threads=threads,
-                       t=time.strftime("%H:%M:%S", time.gmtime()))
+            row.update(
+                batch=batch,
+                round=i,
+                side=name,
+                pos=pos,
+                fault=fault,
+                repeats=repeats,
+                threads=threads,
+                t=time.strftime("%H:%M:%S", time.gmtime()),
+            )
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-            print(f"[{row['t']}] round {i + 1}/{rounds} {name}: {row['wall_s']:.0f} s, load {row['load_before'][0]:.1f}, "
-                  f"others took {row['host_other_frac']:.0%} of the CPUs; "
-                  + ", ".join(f"{k.split('/')[2]} {sum(v['decode_tok_s']) / len(v['decode_tok_s']):.1f} tok/s"
-                              for k, v in row["cells"].items()), file=sys.stderr, flush=True)
+            print(
+                f"[{row['t']}] round {i + 1}/{rounds} {name}: {row['wall_s']:.0f} s, load {row['load_before'][0]:.1f}, "
+                f"others took {row['host_other_frac']:.0%} of the CPUs; "
+                + ", ".join(
+                    f"{k.split('/')[2]} {sum(v['decode_tok_s']) / len(v['decode_tok_s']):.1f} tok/s"
+                    for k, v in row["cells"].items()
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def main(argv=None) -> int:
@@ -121,11 +144,18 @@ def main(argv=None) -> int:
     r.add_argument("--rounds", type=int, default=20)
     r.add_argument("--repeats", type=int, default=4, help="timed runs per cell per side")
     r.add_argument("--fault-every", type=int, default=3, help="an F side (slow_decode:0.05) every N rounds; 0: never")
-    r.add_argument("--precisions", default=",".join(PRECISIONS),
-                   help="cells to time (fp32 alone halves a round's cost on a starved host)")
-    r.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: every core, as the gate); 1 on a starved host, where two "
-                        "threads spend most of their CPU waiting for each other at barriers")
+    r.add_argument(
+        "--precisions",
+        default=",".join(PRECISIONS),
+        help="cells to time (fp32 alone halves a round's cost on a starved host)",
+    )
+    r.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: every core, as the gate); 1 on a starved host, where two "
+        "threads spend most of their CPU waiting for each other at barriers",
+    )
     r.add_argument("--out", type=Path, default=OUT)
     a = sub.add_parser("analyse", help="resample the recorded rounds: rule x effect -> detection rate")
     a.add_argument("--rounds-file", type=Path, default=OUT)
@@ -133,8 +163,9 @@ def main(argv=None) -> int:
     a.add_argument("--json", action="store_true")
     ns = ap.parse_args(argv)
     if ns.cmd == "record":
-        record(ns.rounds, ns.repeats, ns.out, ns.fault_every, tuple(p for p in ns.precisions.split(",") if p),
-               ns.threads)
+        record(
+            ns.rounds, ns.repeats, ns.out, ns.fault_every, tuple(p for p in ns.precisions.split(",") if p), ns.threads
+        )
         return 0
     return analyse(ns)
 
@@ -163,7 +194,7 @@ def load_rounds(path: Path) -> list[dict]:
     return [v for _, v in sorted(rounds.items()) if "A" in v and "B" in v]
 
 
-FIGURE = "decode_tok_s"     # or "itl_p50_ms" (each repeat's median step), set per rule below
+FIGURE = "decode_tok_s"  # or "itl_p50_ms" (each repeat's median step), set per rule below
 
 
 def _decode(side: dict, k: int, f: float = 0.0) -> dict[str, list[float]]:
@@ -178,6 +209,7 @@ def rule_pooled(rounds_ab: list[tuple[dict, dict]]) -> str:
     """The gate's rule before this benchmark: pooled mean +-, SPEED_TOL 0.25, z 2 (decode only)."""
     from mindbench.decide.compare import SPEED_TOL, Z, _pooled
     from mindbench.measure.speed import stat
+
     worst = "ok"
     for cell in rounds_ab[0][0]:
         pa = _pooled([(lambda s: (s.mean, s.std, s.n))(stat(a[cell])) for a, _ in rounds_ab])
@@ -197,24 +229,39 @@ def _combine(verdicts: list[str]) -> str:
 def rule_hl(rounds_ab, looks: int = 1) -> str:
     """The rule compare --ab uses (mindbench.decide.compare): HL shift, Mann-Whitney interval."""
     from mindbench.decide.compare import AB_TARGET, ab_alpha, shift_check, shift_verdict
+
     cells = list(rounds_ab[0][0])
     alpha2 = ab_alpha(max(GATE_CELLS, len(cells)), looks)
-    return _combine([shift_verdict(shift_check([x for a, _ in rounds_ab for x in a[c]],
-                                               [x for _, b in rounds_ab for x in b[c]], True, alpha2)["ci"],
-                                   0.0, AB_TARGET) for c in cells])
+    return _combine(
+        [
+            shift_verdict(
+                shift_check(
+                    [x for a, _ in rounds_ab for x in a[c]], [x for _, b in rounds_ab for x in b[c]], True, alpha2
+                )["ci"],
+                0.0,
+                AB_TARGET,
+            )
+            for c in cells
+        ]
+    )
 
 
 def rule_bootstrap(rounds_ab, resamples: int = 200) -> str:
     """Paired over interleaved rounds: the two-level bootstrap of the mean within-round shift."""
     import math
+
     from mindbench.decide.compare import AB_TARGET, ab_alpha, shift_verdict
     from mindbench.measure import stats
+
     cells = list(rounds_ab[0][0])
     alpha2 = ab_alpha(max(GATE_CELLS, len(cells)))
     out = []
     for c in cells:
-        ci = stats.round_bootstrap_ci([([-math.log(x) for x in a[c]], [-math.log(x) for x in b[c]])
-                                       for a, b in rounds_ab], alpha2, resamples=resamples)
+        ci = stats.round_bootstrap_ci(
+            [([-math.log(x) for x in a[c]], [-math.log(x) for x in b[c]]) for a, b in rounds_ab],
+            alpha2,
+            resamples=resamples,
+        )
         out.append(shift_verdict(None if ci is None else [math.expm1(ci[0]), math.expm1(ci[1])], 0.0, AB_TARGET))
     return _combine(out)
 
@@ -237,15 +284,21 @@ def gate_cost_s(rounds: int, k: int) -> float:
 
 def analyse(ns) -> int:
     from mindbench.measure import stats
+
     rounds = load_rounds(ns.rounds_file)
     if len(rounds) < 4:
         raise SystemExit(f"{ns.rounds_file}: {len(rounds)} complete rounds; record at least 4")
     k_rec = min(len(x) for r in rounds for x in r["A"]["cells"].values())
-    rules = [("pooled, 25 % (before)", 2, k_rec, "pooled"), ("HL, 2 rounds", 2, k_rec, "hl"),
-             ("HL, 3 rounds", 3, k_rec, "hl"), ("HL, 4 rounds", 4, k_rec, "hl"),
-             ("HL, 6 rounds", 6, k_rec, "hl"), ("bootstrap, 4 rounds", 4, k_rec, "boot"),
-             ("sequential HL, 2-4 rounds", 4, k_rec, "seq"),
-             ("sequential HL on each repeat's median step, 2-4 rounds", 4, k_rec, "seq-itl")]
+    rules = [
+        ("pooled, 25 % (before)", 2, k_rec, "pooled"),
+        ("HL, 2 rounds", 2, k_rec, "hl"),
+        ("HL, 3 rounds", 3, k_rec, "hl"),
+        ("HL, 4 rounds", 4, k_rec, "hl"),
+        ("HL, 6 rounds", 6, k_rec, "hl"),
+        ("bootstrap, 4 rounds", 4, k_rec, "boot"),
+        ("sequential HL, 2-4 rounds", 4, k_rec, "seq"),
+        ("sequential HL on each repeat's median step, 2-4 rounds", 4, k_rec, "seq-itl"),
+    ]
     rules = [r for r in rules if r[1] <= len(rounds)]
     rng = random.Random(0)
     table = []
@@ -260,7 +313,7 @@ def analyse(ns) -> int:
             for _ in range(sims):
                 pick = rng.sample(rounds, R)
                 pairs = [(_decode(r["A"], k), _decode(r["B"], k, f)) for r in pick]
-                if rng.random() < 0.5:     # which of the two honest sides plays B is arbitrary
+                if rng.random() < 0.5:  # which of the two honest sides plays B is arbitrary
                     pairs = [(_decode(r["B"], k), _decode(r["A"], k, f)) for r in pick]
                 n_used = R
                 if kind == "pooled":
@@ -284,19 +337,40 @@ def analyse(ns) -> int:
     real = _real_fault(rounds, rules, k_rec, rng, ns.sims)
     load = _load_summary(rounds)
     if ns.json:
-        print(json.dumps({"rounds": len(rounds), "repeats": k_rec, "load": load, "real_fault": real,
-                          "table": [{**r, "rates": {str(f): {"hits": h, "sims": n, "rate": h / n,
-                                                             "wilson95": stats.wilson(h, n)}
-                                                        for f, (h, n) in r["rates"].items()}} for r in table]},
-                         indent=1, default=str))
+        print(
+            json.dumps(
+                {
+                    "rounds": len(rounds),
+                    "repeats": k_rec,
+                    "load": load,
+                    "real_fault": real,
+                    "table": [
+                        {
+                            **r,
+                            "rates": {
+                                str(f): {"hits": h, "sims": n, "rate": h / n, "wilson95": stats.wilson(h, n)}
+                                for f, (h, n) in r["rates"].items()
+                            },
+                        }
+                        for r in table
+                    ],
+                },
+                indent=1,
+                default=str,
+            )
+        )
         return 0
     cells = sorted({c.split("/")[2] for r in rounds for c in r["A"]["cells"]})
     threads = {r["A"].get("threads") for r in rounds}
-    print(f"{len(rounds)} recorded rounds (A/A pairs, {k_rec} timed repeats per cell per side, cells "
-          f"{', '.join(cells)}, torch threads {', '.join(str(t or 'all') for t in threads)}); host: {load}")
+    print(
+        f"{len(rounds)} recorded rounds (A/A pairs, {k_rec} timed repeats per cell per side, cells "
+        f"{', '.join(cells)}, torch threads {', '.join(str(t or 'all') for t in threads)}); host: {load}"
+    )
     if len(cells) < GATE_CELLS:
-        print(f"each decode check judged at the gate's level for {GATE_CELLS} checks; the gate's false-alarm "
-              f"rate over its {GATE_CELLS} checks is at most {GATE_CELLS}x the per-check rate below")
+        print(
+            f"each decode check judged at the gate's level for {GATE_CELLS} checks; the gate's false-alarm "
+            f"rate over its {GATE_CELLS} checks is at most {GATE_CELLS}x the per-check rate below"
+        )
     head = "| rule | rounds | " + " | ".join("A/A false alarm" if f == 0 else f"+{100 * f:g} %" for f in EFFECTS)
     print(head + " | not decided at +5 % | gate wall, quiet 2 cores (est.) |")
     print("|" + "---|" * (len(EFFECTS) + 4))
@@ -306,19 +380,31 @@ def analyse(ns) -> int:
             h, n = r["rates"][f]
             lo, hi = stats.wilson(h, n)
             cells.append(f"{100 * h / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]")
-        rounds_txt = f"{r['mean_rounds'][0.05]:.1f} (<= {r['rounds']})" if "sequential" in r["rule"] else str(r["rounds"])
-        print(f"| {r['rule']} | {rounds_txt} | " + " | ".join(cells)
-              + f" | {100 * r['undecided'][0.05]:.0f} % | {r['gate_s'] / 60:.1f} min"
-              + (f" (at most {r['gate_worst_s'] / 60:.1f})" if r["gate_worst_s"] > r["gate_s"] + 1 else "") + " |")
-    print("rates: share of simulated gate runs that failed (regression in any decode check), Wilson 95 %; "
-          "the simulated runs share recorded rounds, so these intervals are a floor.")
+        rounds_txt = (
+            f"{r['mean_rounds'][0.05]:.1f} (<= {r['rounds']})" if "sequential" in r["rule"] else str(r["rounds"])
+        )
+        print(
+            f"| {r['rule']} | {rounds_txt} | "
+            + " | ".join(cells)
+            + f" | {100 * r['undecided'][0.05]:.0f} % | {r['gate_s'] / 60:.1f} min"
+            + (f" (at most {r['gate_worst_s'] / 60:.1f})" if r["gate_worst_s"] > r["gate_s"] + 1 else "")
+            + " |"
+        )
+    print(
+        "rates: share of simulated gate runs that failed (regression in any decode check), Wilson 95 %; "
+        "the simulated runs share recorded rounds, so these intervals are a floor."
+    )
     for prec, m in real["measured"].items():
-        print(f"real fault slow_decode:0.05, {prec}: decode measured {100 * m['slowdown']:+.1f} % slower "
-              f"(median over {m['rounds']} rounds of the F side against the same round's A)")
+        print(
+            f"real fault slow_decode:0.05, {prec}: decode measured {100 * m['slowdown']:+.1f} % slower "
+            f"(median over {m['rounds']} rounds of the F side against the same round's A)"
+        )
     for name, (h, n) in real["detect"].items():
         lo, hi = stats.wilson(h, n)
-        print(f"real fault slow_decode:0.05 detected by {name}: {100 * h / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] "
-              f"of {n} draws from {len([r for r in load_rounds(ns.rounds_file) if 'F' in r])} F rounds")
+        print(
+            f"real fault slow_decode:0.05 detected by {name}: {100 * h / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] "
+            f"of {n} draws from {len([r for r in load_rounds(ns.rounds_file) if 'F' in r])} F rounds"
+        )
     return 0
 
 
@@ -338,9 +424,12 @@ def _real_fault(rounds, rules, k, rng, sims) -> dict:
     if with_f:
         import math
         from statistics import median
+
         for cell in with_f[0]["A"]["cells"]:
-            d = [math.log(median(r["A"]["cells"][cell]["decode_tok_s"]) / median(r["F"]["cells"][cell]["decode_tok_s"]))
-                 for r in with_f]
+            d = [
+                math.log(median(r["A"]["cells"][cell]["decode_tok_s"]) / median(r["F"]["cells"][cell]["decode_tok_s"]))
+                for r in with_f
+            ]
             out["measured"][cell.split("/")[2]] = {"slowdown": round(math.expm1(median(d)), 4), "rounds": len(d)}
     return out
 
@@ -351,9 +440,11 @@ def _load_summary(rounds) -> str:
     other = sorted(s["host_other_frac"] for s in sides)
     steal = sorted(s["steal_frac"] for s in sides)
     mid = len(sides) // 2
-    return (f"load average median {load[mid]:.1f} (range {load[0]:.1f}-{load[-1]:.1f}) on "
-            f"{os.cpu_count()} CPUs; other processes took a median {100 * other[mid]:.0f} % of the CPUs "
-            f"(max {100 * other[-1]:.0f} %), steal median {100 * steal[mid]:.1f} %")
+    return (
+        f"load average median {load[mid]:.1f} (range {load[0]:.1f}-{load[-1]:.1f}) on "
+        f"{os.cpu_count()} CPUs; other processes took a median {100 * other[mid]:.0f} % of the CPUs "
+        f"(max {100 * other[-1]:.0f} %), steal median {100 * steal[mid]:.1f} %"
+    )
 
 
 if __name__ == "__main__":
