@@ -32,8 +32,9 @@ TASKS = {"code": "coding", "chat": "chat"}
 
 
 def _mindbench(gpu: str | None, task: str, context: int) -> dict:
-    from mindbench.decide.recommend import _tiers, load_records, recommend, with_cpu_bandwidth
+    from mindbench.decide.recommend import load_records, recommend, with_cpu_bandwidth
     from mindbench.models.hardware import detect, from_options
+    from mindbench.present.recommendation import _tiers
 
     records, _ = load_records(None)
     hw = from_options(gpu=gpu) if gpu else with_cpu_bandwidth(detect(), records)

@@ -13,6 +13,7 @@ from mindbench.decide import evidence as ev
 from mindbench.decide import recommend as R
 from mindbench.measure.stats import mcnemar
 from mindbench.models import hardware
+from mindbench.present import recommendation as P
 from mindbench.runtimes import get_runtime
 
 CPU = hardware.HardwareProfile(
@@ -107,7 +108,7 @@ def test_cpu_code_picks_among_packaged_models_on_measured_evidence():
     assert r.basis == "measured"
     assert r.chosen.key == ("qwen2.5-coder-0.5b-instruct", "transformers", "fp32")
     assert r.chosen.quality["source"] == "measured here" and ev.tier(r.chosen.quality["source"]) == "measured here"
-    assert R._tiers(r.chosen) == "measured here / measured here / measured here"
+    assert P._tiers(r.chosen) == "measured here / measured here / measured here"
     assert r.decided_by[0] == "suite"
     slow = {c.model: c.excluded for c in r.excluded}
     assert "under 5 tok/s" in slow["qwen2.5-coder-1.5b-instruct"]
@@ -139,7 +140,7 @@ def test_cpu_code_picks_among_the_packaged_ggufs_swept_on_llamacpp_while_contend
         store.append(r)
     r = R.recommend(CPU, store, "code", models=PACKAGED)
     assert r.basis == "measured" and r.chosen.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M")
-    assert R._tiers(r.chosen) == "measured here / measured here / estimated"
+    assert P._tiers(r.chosen) == "measured here / measured here / estimated"
     assert r.decided_by[0] == "suite"
     # the contended 0.6 tok/s is not what it shows: the estimate is, labelled
     assert r.chosen.speed_source == "estimated" and r.chosen.decode_tok_s > 5
@@ -155,7 +156,7 @@ def test_a_weak_measured_model_never_silently_beats_a_stronger_published_one():
     a = alerts["qwen2.5-coder-0.5b-instruct"]
     assert a["command"].startswith("mindbench run --models qwen2.5-coder-0.5b-instruct")
     assert "not comparable" in a["message"] and "arxiv.org" in a["message"]
-    text = R.render([r], CPU, [], detail=True)
+    text = P.render([r], CPU, [], detail=True)
     assert "stronger on published evidence" in text and "LiveCodeBench (2407-2409) 5.5" in text
     # the measured score and the published one are never in the same quality cell
     assert "pass@1 25.0" in text and "(published)" not in text.split("runners-up")[0].splitlines()[4]
@@ -163,7 +164,7 @@ def test_a_weak_measured_model_never_silently_beats_a_stronger_published_one():
     r = R.recommend(CPU, store, "code", models=PACKAGED, prefer="published")
     assert r.chosen.model in ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
     assert r.basis == "published" and any("--prefer published" in w for w in r.why)
-    assert R._tiers(r.chosen).startswith("published / estimated")
+    assert P._tiers(r.chosen).startswith("published / estimated")
 
 
 def test_published_to_published_comparison_needs_a_clear_margin():
@@ -196,9 +197,9 @@ def test_gpu_sizes_pick_current_models_with_the_tier_shown(size, model, precisio
     r = R.recommend(hw, [], "code", context=2048)
     assert (r.chosen.model, r.chosen.precision) == (model, precision)
     assert r.basis == "published" and r.decided_by[0] == "published"
-    assert R._tiers(r.chosen) == "published / estimated / estimated"
+    assert P._tiers(r.chosen) == "published / estimated / estimated"
     # ranked on LiveCodeBench, where these coders separate (HumanEval is saturated)
-    assert "LiveCodeBench" in R._fmt_q(r.chosen) and "(published)" in R._fmt_q(r.chosen)
+    assert "LiveCodeBench" in P._fmt_q(r.chosen) and "(published)" in P._fmt_q(r.chosen)
     assert R.recommend(hw, [], "code").context == 8192  # code plans 8k tokens unless told
     # chat has no ranking benchmark: the largest current model that fits, estimated
     c = R.recommend(hw, [], "chat").chosen
@@ -207,7 +208,7 @@ def test_gpu_sizes_pick_current_models_with_the_tier_shown(size, model, precisio
         for s in R.catalog.CATALOG
         if s.startswith(("qwen", "llama", "gemma", "mistral", "phi", "smollm3", "deepseek"))
     }
-    assert R._tiers(c) == "— / estimated / estimated"
+    assert P._tiers(c) == "— / estimated / estimated"
 
 
 def test_gpu_size_pick_with_a_measured_store_ranks_measured_first():
@@ -235,13 +236,13 @@ def test_tiers_of_similar_hardware_and_same_speed_fingerprint(monkeypatch):
     same["hardware"]["speed_fingerprint"] = "sfp-1"
     c = R.recommend(hw, [same], "code", models=["smollm2-135m-instruct"]).chosen
     assert (
-        R._tiers(c)
+        P._tiers(c)
         == "measured, same speed fingerprint / measured, same speed fingerprint / measured, same speed fingerprint"
     )
     c = R.recommend(
         hw, [rec(hw, "smollm2-135m-instruct", "fp32", score=25, **other)], "code", models=["smollm2-135m-instruct"]
     ).chosen
-    assert R._tiers(c).startswith("measured, similar hardware / ")
+    assert P._tiers(c).startswith("measured, similar hardware / ")
     assert [ev.tier(x) for x in ("measured here", "published", "estimated")] == [
         "measured here",
         "published",
@@ -612,8 +613,17 @@ def test_offline_without_the_runtime_installed_is_one_decision_not_a_loop(monkey
     # The provider's path on a fresh machine: HF_HUB_OFFLINE=1 and llama.cpp missing (autouse
     # fixture). Asking "what would win were it installed" must not ask again forever.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    here = hardware.HardwareProfile("Synthetic CPU", 2, 24 * 1024, [], False, True, name="detected",
-                                    cpu_bandwidth_gb_s=20.0, cpu_bandwidth_source="assumed")
+    here = hardware.HardwareProfile(
+        "Synthetic CPU",
+        2,
+        24 * 1024,
+        [],
+        False,
+        True,
+        name="detected",
+        cpu_bandwidth_gb_s=20.0,
+        cpu_bandwidth_source="assumed",
+    )
     for kw in ({}, {"available_only": True}, {"available_only": True, "installed_packages_only": False}):
         r = R.recommend(here, [], "chat", **kw)
         assert r.chosen is not None and r.chosen.runtime != "llamacpp"

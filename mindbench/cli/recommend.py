@@ -16,11 +16,11 @@ from mindbench.decide.recommend import (
     load_records,
     offline,
     recommend,
-    render,
     with_cpu_bandwidth,
 )
 from mindbench.errors import InputError
 from mindbench.models.hardware import from_options, parse_size
+from mindbench.present.recommendation import render
 
 
 @command("recommend")
