@@ -226,24 +226,20 @@ def _combine(verdicts: list[str]) -> str:
     return "not decided" if "not decided" in verdicts else "ok"
 
 
-def rule_hl(rounds_ab, looks: int = 1) -> str:
-    """The rule compare --ab uses (mindbench.decide.compare): HL shift, Mann-Whitney interval."""
+def rule_hl(rounds_ab, looks: int = 1, clustered: bool = False) -> str:
+    """The rule compare --ab uses (mindbench.decide.compare): HL shift, Mann-Whitney interval,
+    widened by the rounds' design effect when `clustered` (compare_ab's default)."""
     from mindbench.decide.compare import AB_TARGET, ab_alpha, shift_check, shift_verdict
 
     cells = list(rounds_ab[0][0])
     alpha2 = ab_alpha(max(GATE_CELLS, len(cells)), looks)
-    return _combine(
-        [
-            shift_verdict(
-                shift_check(
-                    [x for a, _ in rounds_ab for x in a[c]], [x for _, b in rounds_ab for x in b[c]], True, alpha2
-                )["ci"],
-                0.0,
-                AB_TARGET,
-            )
-            for c in cells
-        ]
-    )
+    out = []
+    for c in cells:
+        ga, gb = [a[c] for a, _ in rounds_ab], [b[c] for _, b in rounds_ab]
+        groups = (ga, gb) if clustered else (None, None)
+        r = shift_check([x for g in ga for x in g], [x for g in gb for x in g], True, alpha2, *groups)
+        out.append(shift_verdict(r["ci"], 0.0, AB_TARGET))
+    return _combine(out)
 
 
 def rule_bootstrap(rounds_ab, resamples: int = 200) -> str:
@@ -266,12 +262,12 @@ def rule_bootstrap(rounds_ab, resamples: int = 200) -> str:
     return _combine(out)
 
 
-def rule_sequential(rounds_ab, first: int, most: int) -> tuple[str, int]:
+def rule_sequential(rounds_ab, first: int, most: int, clustered: bool = False) -> tuple[str, int]:
     """Add rounds until every decode check is decided or the budget (`most` rounds) is spent; each
     look at Pocock's level for most - first + 1 looks."""
     looks = most - first + 1
     for r in range(first, most + 1):
-        v = rule_hl(rounds_ab[:r], looks)
+        v = rule_hl(rounds_ab[:r], looks, clustered)
         if v != "not decided":
             return v, r
     return v, most
@@ -298,6 +294,8 @@ def analyse(ns) -> int:
         ("bootstrap, 4 rounds", 4, k_rec, "boot"),
         ("sequential HL, 2-4 rounds", 4, k_rec, "seq"),
         ("sequential HL on each repeat's median step, 2-4 rounds", 4, k_rec, "seq-itl"),
+        ("HL clustered, 4 rounds", 4, k_rec, "hlc"),
+        ("sequential HL clustered, 2-4 rounds (CI)", 4, k_rec, "seqc"),
     ]
     rules = [r for r in rules if r[1] <= len(rounds)]
     rng = random.Random(0)
@@ -318,12 +316,12 @@ def analyse(ns) -> int:
                 n_used = R
                 if kind == "pooled":
                     v = rule_pooled(pairs)
-                elif kind == "hl":
-                    v = rule_hl(pairs)
+                elif kind in ("hl", "hlc"):
+                    v = rule_hl(pairs, clustered=kind == "hlc")
                 elif kind == "boot":
                     v = rule_bootstrap(pairs)
                 else:
-                    v, n_used = rule_sequential(pairs, 2, R)
+                    v, n_used = rule_sequential(pairs, 2, R, clustered=kind == "seqc")
                 hits += v == "regression"
                 undecided += v == "not decided"
                 used += n_used
@@ -413,12 +411,13 @@ def _real_fault(rounds, rules, k, rng, sims) -> dict:
     with_f = [r for r in rounds if "F" in r]
     out: dict = {"detect": {}, "measured": {}}
     for name, R, _, kind in rules:
-        if kind not in ("hl", "seq") or R > len(with_f):
+        if kind not in ("hl", "hlc", "seq", "seqc") or R > len(with_f):
             continue
         hits = 0
         for _ in range(sims):
             pairs = [(_decode(r["A"], k), _decode(r["F"], k)) for r in rng.sample(with_f, R)]
-            v = rule_hl(pairs) if kind == "hl" else rule_sequential(pairs, 2, R)[0]
+            c = kind.endswith("c")
+            v = rule_hl(pairs, clustered=c) if kind.startswith("hl") else rule_sequential(pairs, 2, R, c)[0]
             hits += v == "regression"
         out["detect"][name] = (hits, sims)
     if with_f:

@@ -770,3 +770,17 @@ def test_cli_ab_prints_the_shift_its_interval_and_the_promise(tmp_path):
         compare_command, [str(tmp_path / "a2.jsonl"), str(tmp_path / "b2.jsonl"), "--ab", "--ab-target", "-1"]
     )
     assert res.exit_code == 2 and "--ab-target must be a non-negative number" in res.output
+
+
+def test_ab_rule_widens_its_interval_when_rounds_differ_more_than_their_repeats():
+    # each side of each round at its own level (the host's load that minute), repeats tight inside:
+    # repeats are not independent, so the interval widens and an A/A shift of round noise is not a regression
+    levels_a, levels_b = (20.0, 17.0, 21.0), (18.5, 20.5, 16.5)
+    a = [ab_round([lv * (1 + 0.002 * i) for i in range(6)]) for lv in levels_a]
+    b = [ab_round([lv * (1 + 0.002 * i) for i in range(6)]) for lv in levels_b]
+    naive = decode_checks(compare_ab(a, b, clustered=False))[0]
+    wide = decode_checks(compare_ab(a, b))[0]
+    assert wide["design_effect"] > 3 and naive["design_effect"] == 1.0
+    assert wide["ci"][1] - wide["ci"][0] > 1.7 * (naive["ci"][1] - naive["ci"][0])
+    assert naive["verdict"] == "regression" and wide["verdict"] != "regression"
+    assert "for the rounds' spread" in render_text(compare_ab(a, b))

@@ -328,3 +328,16 @@ def test_round_bootstrap_sees_a_shift_and_the_spread_between_rounds():
     assert 0.05 < lo < 0.10 < hi < 0.15
     assert stats.round_bootstrap_ci(rounds) == (lo, hi)  # seeded: the same every run
     assert stats.round_bootstrap_ci(rounds[:1]) is None
+
+
+def test_design_effect_by_hand_and_at_its_limits():
+    # groups whose means are all equal: no clustering, DE 1
+    assert stats.design_effect([[1.0, 2.0, 3.0], [2.0, 1.0, 3.0]]) == 1.0
+    # by hand: groups [0, 2] and [10, 12], k = 2: grand 6, SSB = 2 * 25 * 2 = 100 (df 1), SSW = 2 + 2 = 4
+    # (df 2); MSB 100, MSW 2; ICC = 98 / 102; DE = 1 + 98 / 102
+    assert stats.design_effect([[0.0, 2.0], [10.0, 12.0]]) == pytest.approx(1 + 98 / 102)
+    # identical repeats inside groups that differ: every repeat is one group's value, DE = k
+    assert stats.design_effect([[1.0] * 4, [5.0] * 4, [3.0] * 4]) == pytest.approx(4.0)
+    # conditions are not mixed: a shift between A and B is not clustering
+    assert stats.design_effect([[1.0, 2.0], [2.0, 1.0]], [[11.0, 12.0], [12.0, 11.0]]) == 1.0
+    assert stats.design_effect([[1.0, 2.0]]) == 1.0 and stats.design_effect() == 1.0

@@ -492,16 +492,35 @@ def _log_time(values: list[float], higher_better: bool) -> list[float]:
     return [(-math.log(v) if higher_better else math.log(v)) for v in values if v and v > 0]
 
 
-def shift_check(a_vals: list[float], b_vals: list[float], higher_better: bool, alpha2: float) -> dict:
+def shift_check(
+    a_vals: list[float],
+    b_vals: list[float],
+    higher_better: bool,
+    alpha2: float,
+    a_groups: list[list[float]] | None = None,
+    b_groups: list[list[float]] | None = None,
+) -> dict:
     """B's slowdown against A: the Hodges-Lehmann shift of log time, its two-sided 1 - alpha2
     Mann-Whitney interval, and the smallest slowdown a one-sided alpha2/2 test at this spread
     catches with AB_POWER (the interval's half-width x (z_{1-a} + z_{power}) / z_{1-a}); all as
-    fractions of time (0.05: 5 % longer per token)."""
+    fractions of time (0.05: 5 % longer per token).
+
+    With the repeats' groups (each side of each round: one process, one stretch of the host's
+    load), the interval is widened around the estimate by the square root of their design effect
+    (stats.design_effect): repeats of one side share its load and are not independent, and on a
+    busy host the sides of one round differed 1.7x more than their repeats implied."""
     from mindbench.measure import stats
 
     x, y = _log_time(a_vals, higher_better), _log_time(b_vals, higher_better)
     d = stats.hodges_lehmann(x, y)
     ci = stats.shift_ci(x, y, alpha2)
+    deff = 1.0
+    if ci is not None and a_groups and b_groups:
+        deff = stats.design_effect(
+            [_log_time(g, higher_better) for g in a_groups], [_log_time(g, higher_better) for g in b_groups]
+        )
+        w = math.sqrt(deff)
+        ci = (d - w * (d - ci[0]), d + w * (ci[1] - d))
     promise = None
     if ci is not None and ci[1] > ci[0]:
         za, zb = stats.z_of(alpha2), NormalDist().inv_cdf(AB_POWER)
@@ -511,6 +530,7 @@ def shift_check(a_vals: list[float], b_vals: list[float], higher_better: bool, a
         "ci": None if ci is None else [math.expm1(ci[0]), math.expm1(ci[1])],
         "promise": promise,
         "n": [len(x), len(y)],
+        "design_effect": deff,
     }
 
 
@@ -548,6 +568,7 @@ def compare_ab(
     alpha: float = AB_ALPHA,
     target: float = AB_TARGET,
     looks: int = 1,
+    clustered: bool = True,
 ) -> dict:
     """Speed of B (HEAD) against A (the baseline's commit), both measured on this machine in one
     interleaved run (A, B, B, A...: asv continuous). Drift and background load during the run hit
@@ -558,6 +579,8 @@ def compare_ab(
     with its Mann-Whitney interval (regression when it lies wholly above 0, ok when wholly below
     `target`, else not decided); prefill and TTFT by the same interval against `speed_tol`
     (a lost fast path, not a few percent: a 128-token prefill is too short to gate finer).
+    `clustered`: widen each interval by the rounds' design effect (shift_check), because the
+    repeats of one side of one round share its process and its stretch of the host's load.
     rule "pooled" (the older rule, and the fallback for records without per-repeat samples): a
     change beyond max(speed_tol, z * sqrt(std1^2 + std2^2)) of the pooled rounds."""
     if rule not in ("hl", "pooled"):
@@ -595,8 +618,9 @@ def compare_ab(
             continue
         for fig, label, higher_better in SPEED:
             if rule == "hl" and key in with_samples:
-                sa = [x for _, smp in pa[key] for x in smp.get(fig) or ()]
-                sb = [x for _, smp in pb[key] for x in smp.get(fig) or ()]
+                ga = [list(smp.get(fig) or ()) for _, smp in pa[key]]
+                gb = [list(smp.get(fig) or ()) for _, smp in pb[key]]
+                sa, sb = [x for g in ga for x in g], [x for g in gb for x in g]
                 if sa and sb:
                     checks.append(
                         _hl_check(
@@ -610,6 +634,7 @@ def compare_ab(
                             speed_tol,
                             target,
                             [len(va), len(vb)],
+                            (ga, gb) if clustered else (None, None),
                         )
                     )
                 continue
@@ -649,10 +674,10 @@ def compare_ab(
     }
 
 
-def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, target, rounds) -> dict:
+def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, target, rounds, groups) -> dict:
     from statistics import median
 
-    r = shift_check(sa, sb, higher_better, alpha2)
+    r = shift_check(sa, sb, higher_better, alpha2, *groups)
     floor, goal = (0.0, target) if gated else (speed_tol, None)
     verdict = shift_verdict(r["ci"], floor, goal)
     ma, mb = median(sa), median(sb)
@@ -679,6 +704,7 @@ def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, targ
         ci=r["ci"],
         ci_level=1 - alpha2,
         promise=r["promise"],
+        design_effect=r["design_effect"],
         n=r["n"],
         rounds=rounds,
         rule="hodges-lehmann",
@@ -686,7 +712,8 @@ def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, targ
         display={
             "baseline": f"{ma:.1f} (n={r['n'][0]})",
             "new": f"{mb:.1f} (n={r['n'][1]})",
-            "change": f"{100 * r['shift']:+.1f} % time {ci} ({level} % CI)",
+            "change": f"{100 * r['shift']:+.1f} % time {ci} ({level} % CI"
+            + (f", x{math.sqrt(r['design_effect']):.2f} for the rounds' spread)" if r["design_effect"] > 1.005 else ")"),
             "allowed": allowed,
         },
     )

@@ -367,3 +367,39 @@ def round_bootstrap_ci(
     lo = stats_[int(math.floor(alpha / 2 * resamples))]
     hi = stats_[int(math.ceil((1 - alpha / 2) * resamples)) - 1]
     return lo, hi
+
+
+def design_effect(*conditions: list[list[float]]) -> float:
+    """Kish's design effect of clustered samples, 1 + (k - 1) * ICC (Kish, "Survey Sampling",
+    1965, section 5.4), with the intraclass correlation from one-way ANOVA within each condition,
+    ICC = (MSB - MSW) / (MSB + (k - 1) MSW) (Donner, "A review of inference procedures for the
+    intraclass correlation coefficient", Int. Stat. Rev. 54, 1986), k the mean group size.
+
+    The A/B gate's repeats come in groups (one process, one stretch of the host's load per side of
+    a round) that differ more than their own repeats do; treating the repeats as independent
+    would make the interval too narrow by sqrt of this. Groups are compared only within a
+    condition (A's rounds among themselves, B's among themselves), so a real shift between A and
+    B is not mistaken for clustering. 1 when there is nothing to estimate it from."""
+    ssb = ssw = 0.0
+    dfb = dfw = 0
+    sizes = []
+    for groups in conditions:
+        groups = [g for g in groups if g]
+        if len(groups) < 2:
+            continue
+        grand = sum(sum(g) for g in groups) / sum(len(g) for g in groups)
+        for g in groups:
+            m = sum(g) / len(g)
+            ssb += len(g) * (m - grand) ** 2
+            ssw += sum((x - m) ** 2 for x in g)
+            dfw += len(g) - 1
+            sizes.append(len(g))
+        dfb += len(groups) - 1
+    if dfb == 0 or dfw == 0:
+        return 1.0
+    k = sum(sizes) / len(sizes)
+    msb, msw = ssb / dfb, ssw / dfw
+    if msb + (k - 1) * msw <= 0:
+        return 1.0
+    icc = (msb - msw) / (msb + (k - 1) * msw)
+    return max(1.0, 1 + (k - 1) * icc)
