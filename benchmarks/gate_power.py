@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import resource
@@ -161,6 +162,14 @@ def main(argv=None) -> int:
     a.add_argument("--rounds-file", type=Path, default=OUT)
     a.add_argument("--sims", type=int, default=1000)
     a.add_argument("--json", action="store_true")
+    a.add_argument(
+        "--project-cv",
+        type=float,
+        default=None,
+        help="instead of the recorded rounds, synthetic ones with this per-repeat spread (a projection)",
+    )
+    a.add_argument("--project-side-sd", type=float, default=0.01)
+    a.add_argument("--project-repeats", type=int, default=4)
     ns = ap.parse_args(argv)
     if ns.cmd == "record":
         record(
@@ -278,13 +287,41 @@ def gate_cost_s(rounds: int, k: int) -> float:
     return rounds * 2 * (QUIET_SIDE_OVERHEAD_S + (k + 1) * QUIET_REPEAT_S)
 
 
+def synthetic_rounds(n: int, repeats: int, cv: float, side_sd: float, seed: int = 0) -> list[dict]:
+    """A projection, not a measurement: rounds whose repeats are lognormal with spread `cv`
+    around a level that moves by `side_sd` from side to side (process and load), no true shift."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        r = {}
+        for side in ("A", "B"):
+            level = 15.0 * math.exp(rng.gauss(0, side_sd))
+            v = [level * math.exp(rng.gauss(0, cv)) for _ in range(repeats)]
+            r[side] = {
+                "cells": {"synthetic/transformers/fp32/cpu": {"decode_tok_s": v, "itl_p50_ms": [1000 / x for x in v]}},
+                "load_before": [0.0],
+                "host_other_frac": 0.0,
+                "steal_frac": 0.0,
+                "threads": None,
+            }
+        out.append(r)
+    return out
+
+
 def analyse(ns) -> int:
     from mindbench.measure import stats
 
-    rounds = load_rounds(ns.rounds_file)
+    if ns.project_cv is not None:
+        rounds = synthetic_rounds(60, ns.project_repeats, ns.project_cv, ns.project_side_sd)
+        print(
+            f"PROJECTION (synthetic rounds, not measured): repeats lognormal with {100 * ns.project_cv:g} % spread, "
+            f"side level moving {100 * ns.project_side_sd:g} % between sides, {ns.project_repeats} repeats a side"
+        )
+    else:
+        rounds = load_rounds(ns.rounds_file)
     if len(rounds) < 4:
         raise SystemExit(f"{ns.rounds_file}: {len(rounds)} complete rounds; record at least 4")
-    k_rec = min(len(x) for r in rounds for x in r["A"]["cells"].values())
+    k_rec = min(len(x["decode_tok_s"]) for r in rounds for s in ("A", "B") for x in r[s]["cells"].values())
     rules = [
         ("pooled, 25 % (before)", 2, k_rec, "pooled"),
         ("HL, 2 rounds", 2, k_rec, "hl"),
