@@ -256,7 +256,7 @@ def test_an_unexpected_exception_keeps_its_traceback_in_the_record():
     from mindbench.sweep import worker
 
     (cfg,) = harness.plan([DEFAULT_MODEL], ["fp32"], suites=[], device="cpu", repeats=1, prompt_tokens=16, new_tokens=2)
-    cfg.update(bandwidth_gb_s=1.0, repeats="three")  # a bug's stand-in: a wrong type deep inside
+    cfg.update(bandwidth_gb_s=1.0, speed_ci="tight")  # a bug's stand-in: a wrong type deep inside
     rec = worker.run_cell(cfg)
     assert rec["status"] == "error" and rec["error"].startswith("TypeError")
     assert "measure_speed" in rec["traceback"] and rec["traceback"].rstrip().endswith(rec["error"].split(" (")[0])

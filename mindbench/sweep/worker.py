@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from mindbench.errors import MindbenchError, faults, is_oom
 from mindbench.measure.device import is_cuda
 from mindbench.store import results
+from mindbench.sweep.cellspec import CellSpec  # light: no torch
 
 PARENT_PID_ENV = "MINDBENCH_PARENT_PID"  # set by the harness: the process this worker lives for
 
@@ -204,28 +205,38 @@ class _Stages:
 _EFFICIENCY, _PREFILL_X, _TASK_TOKENS = 0.5, 10.0, 128
 
 
-def stage_estimates(cfg: dict, decode_tok_s: float | None, prefill_tok_s: float | None, speed: bool = True) -> dict:
+def _spec(cell: CellSpec | dict) -> CellSpec:
+    """The cell, typed: the job file's dict is parsed once (CellSpec.from_dict)."""
+    return cell if isinstance(cell, CellSpec) else CellSpec.from_dict(cell)
+
+
+def stage_estimates(
+    cell: CellSpec | dict, decode_tok_s: float | None, prefill_tok_s: float | None, speed: bool = True
+) -> dict:
     """Estimated seconds of the stages still to come (speed, fidelity, each suite)."""
+    spec = _spec(cell)
     if not decode_tok_s:
         return {}
     prefill_tok_s = prefill_tok_s or decode_tok_s * _PREFILL_X
     out = {}
     if speed:
-        per_run = cfg.get("prompt_tokens", 256) / prefill_tok_s + cfg.get("new_tokens", 64) / decode_tok_s
-        out["speed"] = (int(cfg.get("repeats") or 3) + 1) * per_run
-    if cfg.get("fidelity") and cfg.get("weights") != "random":
-        out["fidelity"] = int(cfg.get("fidelity_tokens") or 4096) / prefill_tok_s
-    if cfg.get("weights") != "random":
-        for name in cfg.get("suites") or []:
-            name = name if isinstance(name, str) else (name.get("text") or name.get("name"))
-            n = int(cfg.get("limit") or 100)
-            rows = max(1, min(int(cfg.get("batch_size") or 1), n))
+        per_run = spec.prompt_tokens / prefill_tok_s + spec.new_tokens / decode_tok_s
+        out["speed"] = (int(spec.repeats or 3) + 1) * per_run
+    if spec.fidelity and spec.weights != "random":
+        out["fidelity"] = int(spec.fidelity_tokens or 4096) / prefill_tok_s
+    if spec.weights != "random":
+        for choice in spec.suites:
+            name = choice.text
+            n = int(spec.limit or 100)
+            rows = max(1, min(int(spec.batch_size or 1), n))
             out[f"suite {name}"] = n * _TASK_TOKENS / (decode_tok_s * max(1.0, rows / 2))
     return {k: round(v, 1) for k, v in out.items()}
 
 
-def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
+def run_cell(cell: CellSpec | dict, emit=lambda ev: None) -> dict:
     """Run one cell in this process and return its record (never raises for cell failures)."""
+    spec = _spec(cell)
+    cfg = spec.to_dict()  # the record's config, the fault switches and fidelity read the serialized form
     from mindbench.models.fingerprint import hardware, software
 
     t_start = time.perf_counter()
@@ -246,33 +257,33 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                 time.sleep(3600)
         from mindbench.measure import MemoryTracker, measure_bandwidth, measure_speed
 
-        device = cfg["device"]
-        if not cfg.get("bandwidth_gb_s"):
+        device = spec.device
+        if not spec.bandwidth_gb_s:
             # Measured before the model is loaded, so the copy buffers compete with nothing.
             stages.start("bandwidth")
             bw = measure_bandwidth(device)
             record["roofline"]["bandwidth_gb_s"] = bw
             emit({"event": "bandwidth", "device": device, "gb_s": bw})
-        fid_ref, fid_ref_s = _fidelity_reference(cfg, stages)  # before the tracker: not this cell's memory
+        fid_ref, fid_ref_s = _fidelity_reference(spec, stages)  # before the tracker: not this cell's memory
         with MemoryTracker(device) as mem:
             stages.start("load")
             from mindbench.runtimes import get_engine
 
-            kwargs = {"no_weights": True} if cfg.get("weights") == "random" else {}
-            if cfg.get("cache_dir"):
-                kwargs["cache_dir"] = cfg["cache_dir"]
-            if cfg.get("threads"):
-                _set_threads(cfg, kwargs)
-            if cfg.get("endpoint"):  # a served model (runtimes/openai): where, and the key's variable
-                kwargs.update(endpoint=cfg["endpoint"], api_key_env=cfg.get("api_key_env"))
-            engine = get_engine(cfg["model"], cfg["precision"], device=device, runtime=cfg["runtime"], **kwargs)
+            kwargs = {"no_weights": True} if spec.weights == "random" else {}
+            if spec.cache_dir:
+                kwargs["cache_dir"] = spec.cache_dir
+            if spec.threads:
+                _set_threads(spec, kwargs)
+            if spec.endpoint:  # a served model (runtimes/openai): where, and the key's variable
+                kwargs.update(endpoint=spec.endpoint, api_key_env=spec.api_key_env)
+            engine = get_engine(spec.model, spec.precision, device=device, runtime=spec.runtime, **kwargs)
             info = engine.info or {}
             record["config"].update(
                 dtype=engine.dtype,
                 device=engine.device,
                 source=info.get("source"),
                 revision=info.get("revision"),
-                weights=info.get("weights", cfg.get("weights")),
+                weights=info.get("weights", spec.weights),
                 threads=info.get("n_threads") or _cpu_threads(),
             )
             record["load"] = {
@@ -293,13 +304,13 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
             bpt = engine.weight_bytes()
             bw = record["roofline"]["bandwidth_gb_s"]
             guess = _EFFICIENCY * bw * 1e9 / bpt if bw and bpt else None  # roofline decode tok/s
-            plan = stage_estimates(cfg, guess, None)
+            plan = stage_estimates(spec, guess, None)
             if plan:
                 emit({"event": "plan", "eta_s": plan})
             stages.start("speed", eta_s=plan.get("speed"))
-            record["speed"] = _measure_speed(engine, cfg, measure_speed, emit)
+            record["speed"] = _measure_speed(engine, spec, measure_speed, emit)
             measured = stage_estimates(
-                cfg, record["speed"]["decode_tok_s"]["mean"], record["speed"]["prefill_tok_s"]["mean"], speed=False
+                spec, record["speed"]["decode_tok_s"]["mean"], record["speed"]["prefill_tok_s"]["mean"], speed=False
             )
             if measured:
                 emit({"event": "plan", "eta_s": measured})
@@ -309,7 +320,7 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                 bandwidth_method=_bandwidth_method(device),
             )
 
-            if cfg.get("fidelity") and cfg.get("weights") != "random":
+            if spec.fidelity and spec.weights != "random":
                 stages.start("fidelity", eta_s=measured.get("fidelity"))
                 from mindbench.suites.fidelity import for_cell
 
@@ -329,12 +340,10 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
                     ),
                 )
 
-            if cfg.get("weights") != "random":  # random weights have no quality to score
-                from mindbench.sweep.cellspec import CellSpec  # the planner's parsed suites, never re-split here
-
-                for choice in CellSpec.from_dict(cfg).suites:
+            if spec.weights != "random":  # random weights have no quality to score
+                for choice in spec.suites:
                     record["quality"][choice.text] = _evaluate(
-                        engine, choice, cfg, stages, measured.get(f"suite {choice.text}")
+                        engine, choice, spec, stages, measured.get(f"suite {choice.text}")
                     )
         record["status"] = "ok"
     except BaseException as e:  # noqa: BLE001 - every failure becomes a row
@@ -365,31 +374,31 @@ def run_cell(cfg: dict, emit=lambda ev: None) -> dict:
     return record
 
 
-def _fidelity_reference(cfg: dict, stages: _Stages):
+def _fidelity_reference(spec: CellSpec, stages: _Stages):
     """The reference distribution a non-reference cell is compared with (mindbench/suites/fidelity.py):
     from the cache, or computed now when missing. (None, 0) when this cell has no fidelity phase
     or is the reference itself; ({"error": ...}, 0) when it cannot be had."""
-    if not cfg.get("fidelity") or cfg.get("weights") == "random":
+    if not spec.fidelity or spec.weights == "random":
         return None, 0.0
     from mindbench.suites import fidelity
 
-    if fidelity.is_reference(cfg):
+    if fidelity.is_reference(spec.to_dict()):
         return None, 0.0
     stages.start("fidelity reference", key="fidelity_reference")
     try:
         # the reference runs here on the reference runtime: a cell of that runtime applies
         # --threads now (a cell of another runtime applies its own at load)
-        if cfg.get("threads") and cfg.get("runtime") == fidelity.REFERENCE_RUNTIME:
-            _set_threads(cfg, {})
+        if spec.threads and spec.runtime == fidelity.REFERENCE_RUNTIME:
+            _set_threads(spec, {})
         return fidelity.ensure_reference(
-            cfg["model"],
-            cfg["device"],
-            int(cfg.get("fidelity_tokens") or fidelity.DEFAULT_TOKENS),
-            cfg.get("cache_dir"),
+            spec.model,
+            spec.device,
+            int(spec.fidelity_tokens or fidelity.DEFAULT_TOKENS),
+            spec.cache_dir,
         )
     except Exception as e:  # noqa: BLE001 - the cell's other figures still count
         status, msg = classify(e)
-        return {"error": f"no {fidelity.reference_precision(cfg['device'])} reference: {msg}"[:300]}, 0.0
+        return {"error": f"no {fidelity.reference_precision(spec.device)} reference: {msg}"[:300]}, 0.0
 
 
 def _served_memory(record: dict, info: dict) -> None:
@@ -408,19 +417,19 @@ def _served_memory(record: dict, info: dict) -> None:
     record.setdefault("server", info.get("server"))
 
 
-def _measure_speed(engine, cfg: dict, measure_speed, emit=lambda ev: None) -> dict:
+def _measure_speed(engine, spec: CellSpec, measure_speed, emit=lambda ev: None) -> dict:
     """The speed section: figures, verdict and contention, plus the settings the runtime ran
     with (threads, OpenMP wait policy), which decide CPU speed as much as the code does."""
     from mindbench.measure.speed import CI_TARGET, MAX_S
 
     speed = measure_speed(
         engine,
-        cfg["prompt_tokens"],
-        cfg["new_tokens"],
-        cfg["repeats"],
-        ci_target=cfg.get("speed_ci") or CI_TARGET,
-        max_s=cfg.get("speed_max_s") or MAX_S,
-        llama_bench=bool(cfg.get("llama_bench")),
+        spec.prompt_tokens,
+        spec.new_tokens,
+        spec.repeats,
+        ci_target=spec.speed_ci or CI_TARGET,
+        max_s=spec.speed_max_s or MAX_S,
+        llama_bench=bool(spec.llama_bench),
         progress=lambda done, total, tok_s: emit(
             {"event": "progress", "stage": "speed", "done": done, "total": total, "tok_s": round(tok_s, 2)}
         ),
@@ -454,11 +463,11 @@ def _bandwidth_method(device: str) -> str:
     return method(device)
 
 
-def _set_threads(cfg: dict, kwargs: dict) -> None:
+def _set_threads(spec: CellSpec, kwargs: dict) -> None:
     """--threads, as the cell's runtime takes it (llama.cpp: n_threads at load; torch: now)."""
     from mindbench.runtimes import get_runtime
 
-    get_runtime(cfg["runtime"]).set_threads(cfg["threads"], kwargs)
+    get_runtime(spec.runtime).set_threads(spec.threads, kwargs)
 
 
 def _cpu_threads() -> int | None:
@@ -468,7 +477,7 @@ def _cpu_threads() -> int | None:
     return torch.get_num_threads() if torch is not None else None
 
 
-def _evaluate(engine, choice, cfg: dict, stages: _Stages, eta_s: float | None = None) -> dict:
+def _evaluate(engine, choice, spec: CellSpec, stages: _Stages, eta_s: float | None = None) -> dict:
     """Score one suite (a cellspec.SuiteChoice: the suite and the subset, already split). Its
     time goes to the record's `generation` until the last answer is generated, the rest (the
     programs still running, scoring) to `execution`."""
@@ -498,11 +507,11 @@ def _evaluate(engine, choice, cfg: dict, stages: _Stages, eta_s: float | None = 
             }
         )  # for the bar's tok/s
 
-    log = cfg.get("log_samples")
+    log = spec.log_samples
     if log:
         from pathlib import Path
 
-        log = Path(log) / f"{cfg['model']}-{cfg['runtime']}-{cfg['precision']}-{suite}.jsonl".replace("/", "_").replace(
+        log = Path(log) / f"{spec.model}-{spec.runtime}-{spec.precision}-{suite}.jsonl".replace("/", "_").replace(
             ":", "-"
         )
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -512,13 +521,13 @@ def _evaluate(engine, choice, cfg: dict, stages: _Stages, eta_s: float | None = 
         out = evaluate(
             engine,
             choice.name,
-            limit=cfg.get("limit"),
-            batch_size=cfg.get("batch_size", 8),
+            limit=spec.limit,
+            batch_size=spec.batch_size,
             log_samples=log,
-            sandboxed=cfg.get("sandboxed", True),
+            sandboxed=spec.sandboxed,
             progress=progress,
             subset=choice.subset,
-            **({"code_protocol": cfg["code_protocol"]} if cfg.get("code_protocol") else {}),
+            **({"code_protocol": spec.code_protocol} if spec.code_protocol else {}),
         )
     finally:  # a suite that fails still shows where its time went
         end = time.perf_counter()
