@@ -37,12 +37,10 @@ from mindbench.errors import (
 from mindbench.measure.device import is_cuda
 from mindbench.models import catalog
 from mindbench.models.catalog import ModelSpec
-from mindbench.runtimes.transformers.runtime import TransformersRuntime
+from mindbench.runtimes.transformers.precisions import PRECISIONS
 
 log = logging.getLogger("mindbench.runtimes.transformers.loading")
 
-# The precision vocabulary is the runtime's own (runtime.py), said once.
-PRECISIONS = TransformersRuntime.precisions
 # What `fallback=True` tries next when a precision does not fit: always a smaller footprint.
 FALLBACK = {"fp32": "fp16", "bf16": "int8", "fp16": "int8", "int8": "int4"}
 

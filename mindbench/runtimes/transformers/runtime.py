@@ -7,11 +7,12 @@ from __future__ import annotations
 from mindbench.errors import MindbenchError
 from mindbench.measure.device import is_cuda
 from mindbench.runtimes.base import Runtime
+from mindbench.runtimes.transformers.precisions import PRECISIONS
 
 
 class TransformersRuntime(Runtime):
     name = "transformers"
-    precisions = ("fp32", "bf16", "fp16", "int8", "int4")  # widest first: the quality tiers
+    precisions = PRECISIONS  # widest first: the quality tiers
     precision_help = "fp32, bf16, fp16, int8, int4"
     requires = ("torch", "transformers")
     install_hint = "pip install 'torch>=2.1' 'transformers>=4.50' (mindbench's own dependencies: pip install mindbench)"
