@@ -713,7 +713,9 @@ def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, targ
             "baseline": f"{ma:.1f} (n={r['n'][0]})",
             "new": f"{mb:.1f} (n={r['n'][1]})",
             "change": f"{100 * r['shift']:+.1f} % time {ci} ({level} % CI"
-            + (f", x{math.sqrt(r['design_effect']):.2f} for the rounds' spread)" if r["design_effect"] > 1.005 else ")"),
+            + (
+                f", x{math.sqrt(r['design_effect']):.2f} for the rounds' spread)" if r["design_effect"] > 1.005 else ")"
+            ),
             "allowed": allowed,
         },
     )
