@@ -114,7 +114,7 @@ sys.exit(0 if r["regressions"] or not r.get("undecided") else 1)'; then
             break
         fi
         elapsed=$(( $(date +%s) - start ))
-        if [ $(( elapsed + elapsed / i )) -gt "$AB_BUDGET_S" ]; then
+        if [ $(( elapsed + elapsed / i )) -ge "$AB_BUDGET_S" ]; then   # -ge: a budget of 0 means no extra round
             echo "A/B speed gate: time budget ($AB_BUDGET_S s) spent after $i rounds" >&2
             break
         fi
