@@ -108,13 +108,17 @@ def test_repo_not_on_the_hub(hub, store, no_sweep):
     from huggingface_hub.errors import RepositoryNotFoundError
 
     hub["raise"] = _hub_error(RepositoryNotFoundError, 404)
-    _refused(["--models", NOT_CACHED], store, "was not found on the Hugging Face Hub")
+    line = _refused(["--models", NOT_CACHED], store, "was not found on the Hugging Face Hub")
+    assert NOT_CACHED in line and len(hub["calls"]) == 1  # one HEAD asked, no retries
 
 
 def test_missing_local_folder_and_gguf_file(hub, store, no_sweep, tmp_path):
-    _refused(["--models", str(tmp_path / "no-such-folder")], store, "model folder")
+    line = _refused(["--models", str(tmp_path / "no-such-folder")], store, "model folder")
+    assert str(tmp_path / "no-such-folder") in line  # the line names the path it looked for
     _refused(["--models", "./no-such-folder"], store, "./no-such-folder does not exist")
-    _refused(["--models", str(tmp_path / "model.gguf"), "--runtimes", "transformers"], store, "GGUF file")
+    line = _refused(["--models", str(tmp_path / "model.gguf"), "--runtimes", "transformers"], store, "GGUF file")
+    assert "model.gguf" in line
+    assert hub["calls"] == []  # a local path never asks the Hub
 
 
 def test_packaged_model_not_installed_names_the_install_command(hub, store, no_sweep):
@@ -123,7 +127,9 @@ def test_packaged_model_not_installed_names_the_install_command(hub, store, no_s
     spec = resolve("qwen2.5-coder-1.5b-instruct")
     if availability(spec)[0]:
         pytest.skip("its packages are installed here")
-    _refused(["--models", spec.id], store, "mindbench models --install qwen2.5-coder-1.5b-instruct")
+    line = _refused(["--models", spec.id], store, "mindbench models --install qwen2.5-coder-1.5b-instruct")
+    assert spec.id in line.split("mindbench models --install")[0]  # names the model before the fix
+    assert hub["calls"] == []  # packaged: nothing to ask the Hub
 
 
 def test_a_reachable_hub_model_passes_and_a_cached_one_asks_nothing(hub, store, monkeypatch):
