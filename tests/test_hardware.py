@@ -13,6 +13,8 @@ from mindbench.cli.hardware import hardware_command
 from mindbench.errors import MindbenchError
 from mindbench.models import hardware
 from mindbench.models.catalog import CATALOG
+from mindbench.store import results
+from tests.records import record
 
 Mem = namedtuple("Mem", "total free used")
 GiB = 2**30
@@ -336,14 +338,14 @@ def test_hardware_command_shows_bandwidth_measured_by_runs(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MINDBENCH_RESULTS", raising=False)
     (tmp_path / "results").mkdir()
-    rec = {
-        "schema": 1,
-        "status": "ok",
-        "config": {"model": "m", "precision": "fp32", "device": "cuda:0" if hw.device == "cuda" else "cpu"},
-        "hardware": {"fingerprint": hw.fingerprint, "memory_class": hw.memory_class},
-        "roofline": {"bandwidth_gb_s": 12.34},
-    }
-    (tmp_path / "results" / "runs.jsonl").write_text(json.dumps(rec) + "\n")
+    rec = record(
+        model="m",
+        device="cuda:0" if hw.device == "cuda" else "cpu",
+        fingerprint=hw.fingerprint,
+        memory_class=hw.memory_class,
+        bandwidth_gb_s=12.34,
+    )
+    results.append(tmp_path / "results" / "runs.jsonl", rec)
     r = CliRunner().invoke(hardware_command, ["--json"])
     d = json.loads(r.output)
     assert d["bandwidth_gb_s"] == 12.34 and d["bandwidth_source"].startswith("measured by mindbench run")

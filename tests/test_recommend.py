@@ -17,6 +17,9 @@ from mindbench.errors import MindbenchError
 from mindbench.models import hardware
 from mindbench.models.catalog import CATALOG
 from mindbench.models.estimate import estimate
+from mindbench.store import results
+from tests.records import record
+from tests.records import score as quality
 
 T4 = hardware.profile("t4-16gb")
 
@@ -64,42 +67,38 @@ def rec(
     ts="2025-01-01T00:00:00",
     efficiency=None,
     bandwidth=None,
+    fault=None,
 ):
-    """One record in the results schema (docs/architecture.md). stderr is of the 0-1 value."""
-    dev = device or ("cuda:0" if hw.device == "cuda" else "cpu")
-    mem_key = "nvml_process_mb" if dev.startswith("cuda") else "peak_rss_mb"
-    r = {
-        "schema": 1,
-        "cell": f"{model}|{precision}",
-        "run_id": "t",
-        "timestamp": ts,
-        "status": status,
-        "error": "CUDA out of memory" if status == "oom" else None,
-        "config": {
-            "model": model,
-            "runtime": runtime,
-            "precision": precision,
-            "device": dev,
-            "weights": weights,
-            "suites": [task],
-            "limit": n,
-            "prompt_tokens": 512,
-            "new_tokens": 128,
-        },
-        "hardware": {"fingerprint": fingerprint or hw.fingerprint, "memory_class": memory_class or hw.memory_class},
-        "memory": {},
-        "speed": {},
-        "roofline": {"bandwidth_gb_s": bandwidth, "efficiency": efficiency},
-        "quality": {},
-    }
-    if status == "ok":
-        r["memory"] = {"weights_mb": peak_mb / 2, mem_key: peak_mb}
-        r["speed"] = {"decode_tok_s": {"mean": tok_s, "std": 0.1, "n": 3}}
-        if score is not None:
-            r["quality"] = {
-                task: {"score": score, "metric": "accuracy", "value": score / 100, "stderr": stderr, "n": n}
-            }
-    return r
+    """A record of `model` at `precision` measured on `hw` (tests/records.py with this file's
+    defaults: no speed fingerprint, decode speed only). stderr is of the 0-1 value."""
+    return record(
+        model=model,
+        runtime=runtime,
+        precision=precision,
+        device=device or ("cuda:0" if hw.device == "cuda" else "cpu"),
+        weights=weights,
+        suites=[task],
+        limit=n,
+        fault=fault,
+        status=status,
+        error="CUDA out of memory" if status == "oom" else None,
+        timestamp=ts,
+        run_id="t",
+        cell=f"{model}|{precision}",
+        schema=1,
+        fingerprint=fingerprint or hw.fingerprint,
+        speed_fingerprint=None,
+        memory_class=memory_class or hw.memory_class,
+        decode=tok_s,
+        decode_std=0.1,
+        prefill=None,
+        ttft=None,
+        weights_mb=peak_mb / 2,
+        peak_mb=peak_mb,
+        bandwidth_gb_s=bandwidth,
+        efficiency=efficiency,
+        quality=None if score is None else {task: quality(score, stderr=stderr, n=n, metric="accuracy")},
+    )
 
 
 # --- measured choices, worked by hand ---------------------------------------------------------------------
@@ -424,10 +423,8 @@ def test_explain_table_command():
 
 def test_recommend_command_json_for_a_profile(tmp_path):
     store = tmp_path / "runs.jsonl"
-    store.write_text(
-        "\n".join(json.dumps(rec(T4, "phi-2", "fp16", task=t, score=s)) for t, s in (("chat", 40), ("reasoning", 30)))
-        + "\n"
-    )
+    for t, s in (("chat", 40), ("reasoning", 30)):
+        results.append(store, rec(T4, "phi-2", "fp16", task=t, score=s))
     res = CliRunner().invoke(recommend_command, ["--profile", "t4-16gb", "--results", str(store), "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
@@ -448,7 +445,7 @@ def test_recommend_command_errors():
 def test_best_config_for_this_machine(tmp_path):
     here = hardware.detect()
     store = tmp_path / "runs.jsonl"
-    store.write_text(json.dumps(rec(here, "smollm2-135m-instruct", "fp32", score=12, tok_s=20)) + "\n")
+    results.append(store, rec(here, "smollm2-135m-instruct", "fp32", score=12, tok_s=20))
     cfg = R.best_config("chat", store)
     assert cfg == {
         "model": "smollm2-135m-instruct",
@@ -487,30 +484,27 @@ def test_real_store_from_a_packaged_model_run():
     machine (busy with other jobs, hence the low tok/s): replayed on that machine's hardware
     identity, the choice is the best measured one; elsewhere (another memory class) they are
     ignored."""
-    records = [json.loads(l) for l in REAL.read_text().splitlines() if l.strip()]
-    h = records[0]["hardware"]
-    box = hardware.HardwareProfile(h["cpu"], h["cores"], h["ram_mb"], [], False, True, name="recorded")
-    assert box.fingerprint == h["fingerprint"] and box.memory_class == h["memory_class"]
+    records = results.read(REAL)
+    h = records[0].hardware
+    box = hardware.HardwareProfile(h.cpu, h.cores, h.ram_mb, [], False, True, name="recorded")
+    assert box.fingerprint == h.fingerprint and box.memory_class == h.memory_class
     for task in ("code", "chat"):
         r = R.recommend(box, records, task, min_tok_s=0)
         assert r.basis == "measured" and r.evidence["here"] == len(records)
-        ok = [x for x in records if x["status"] == "ok" and task in (x.get("quality") or {})]
-        top = max(ok, key=lambda x: x["quality"][task]["score"])
-        q, tc = top["quality"][task], top["config"]
-        if (r.chosen.model, r.chosen.precision) != (tc["model"], tc["precision"]):
+        ok = [x for x in records if x.status == "ok" and task in x.quality]
+        top = max(ok, key=lambda x: x.quality[task].score)
+        q, tc = top.quality[task], top.config
+        if (r.chosen.model, r.chosen.precision) != (tc.model, tc.precision):
             # only a faster configuration whose score is within the combined stderr may win
-            assert (
-                abs(r.chosen.score - q["score"])
-                <= ((r.chosen.quality["stderr"]) ** 2 + (100 * q["stderr"]) ** 2) ** 0.5
-            )
-            assert r.chosen.decode_tok_s >= top["speed"]["decode_tok_s"]["mean"]
+            assert abs(r.chosen.score - q.score) <= ((r.chosen.quality["stderr"]) ** 2 + (100 * q.stderr) ** 2) ** 0.5
+            assert r.chosen.decode_tok_s >= top.speed.decode_tok_s.mean
         else:
-            assert r.chosen.score == q["score"]
+            assert r.chosen.score == q.score
         assert r.chosen.memory_source.startswith("measured peak here")
         assert r.chosen.decode_tok_s == next(
-            x["speed"]["decode_tok_s"]["mean"]
+            x.speed.decode_tok_s.mean
             for x in records
-            if (x["config"]["model"], x["config"]["precision"]) == (r.chosen.model, r.chosen.precision)
+            if (x.config.model, x.config.precision) == (r.chosen.model, r.chosen.precision)
         )
     other = R.recommend(cpu_box(ram_gb=64), records, "code")
     assert other.basis == "estimated" and other.evidence["ignored"] == len(records)
@@ -519,9 +513,9 @@ def test_real_store_from_a_packaged_model_run():
 def test_records_of_fault_injected_runs_are_not_evidence(tmp_path):
     hw = cpu_box()
     honest = rec(hw, "smollm2-135m-instruct", "fp32", score=40.0)
-    faulty = rec(hw, "smollm2-135m-instruct", "int4", score=0.0)
-    faulty["config"]["fault"] = "corrupt_prompt"
+    faulty = rec(hw, "smollm2-135m-instruct", "int4", score=0.0, fault="corrupt_prompt")
     store = tmp_path / "runs.jsonl"
-    store.write_text(json.dumps(honest) + "\n" + json.dumps(faulty) + "\n")
+    results.append(store, honest)
+    results.append(store, faulty)
     recs, files = R.load_records([store])
-    assert [r["config"]["precision"] for r in recs] == ["fp32"] and files == [str(store)]
+    assert [r.config.precision for r in recs] == ["fp32"] and files == [str(store)]

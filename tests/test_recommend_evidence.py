@@ -3,6 +3,7 @@ hand-made stores; the estimator's error table over the committed records; llama.
 
 import json
 import math
+from functools import partial
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +16,9 @@ from mindbench.measure.stats import mcnemar
 from mindbench.models import hardware
 from mindbench.present import recommendation as P
 from mindbench.runtimes import get_runtime
+from mindbench.store import results
+from tests.records import fidelity, record
+from tests.records import score as quality
 
 CPU = hardware.HardwareProfile(
     "Synthetic CPU",
@@ -46,42 +50,35 @@ def rec(
     items=None,
     ts="2025-06-01T00:00:00",
     fingerprint=None,
+    speed_fingerprint=None,
+    verdict=None,
+    efficiency=None,
+    bandwidth=None,
 ):
-    r = {
-        "schema": 2,
-        "timestamp": ts,
-        "status": "ok",
-        "error": None,
-        "config": {
-            "model": model,
-            "runtime": runtime,
-            "precision": precision,
-            "device": "cuda:0" if hw.device == "cuda" else "cpu",
-            "weights": "pretrained",
-            "prompt_tokens": 512,
-            "new_tokens": 128,
-        },
-        "hardware": {"fingerprint": fingerprint or hw.fingerprint, "memory_class": hw.memory_class},
-        "memory": {"weights_mb": peak_mb / 2, "peak_rss_mb": peak_mb},
-        "speed": {"decode_tok_s": {"mean": tok_s, "std": 0.1, "n": 3}},
-        "roofline": {},
-        "quality": {},
-        "fidelity": fidelity,
-    }
-    if score is not None:
-        r["quality"] = {task: {"score": score, "metric": "pass@1", "value": score / 100, "stderr": stderr, "n": n}}
-        if items is not None:
-            r["quality"][task]["items"] = items
-    return r
-
-
-def fid(mean, lo, hi):
-    return {
-        "reference": {"runtime": "transformers", "precision": "fp32"},
-        "is_reference": False,
-        "kld": {"mean": mean, "ci_lo": lo, "ci_hi": hi},
-        "top1": {"mean": 0.9, "ci_lo": 0.88, "ci_hi": 0.92},
-    }
+    """A record of `model` at `precision` measured on `hw` (tests/records.py with this file's
+    defaults: no speed fingerprint or verdict, decode speed only)."""
+    return record(
+        model=model,
+        runtime=runtime,
+        precision=precision,
+        device="cuda:0" if hw.device == "cuda" else "cpu",
+        suites=[task],
+        timestamp=ts,
+        fingerprint=fingerprint or hw.fingerprint,
+        speed_fingerprint=speed_fingerprint,
+        memory_class=hw.memory_class,
+        decode=tok_s,
+        decode_std=0.1,
+        prefill=None,
+        ttft=None,
+        verdict=verdict,
+        weights_mb=peak_mb / 2,
+        peak_mb=peak_mb,
+        efficiency=efficiency,
+        bandwidth_gb_s=bandwidth,
+        quality=None if score is None else {task: quality(score, stderr=stderr, n=n, items=items)},
+        fidelity=fidelity,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -135,9 +132,20 @@ def test_cpu_code_picks_among_the_packaged_ggufs_swept_on_llamacpp_while_contend
     }
     store = []
     for m, q in own.items():
-        r = rec(CPU, m, q, runtime="llamacpp", score=scores[m], stderr=0.05, n=80, tok_s=0.6, peak_mb=1500)
-        r["speed"]["verdict"] = "contended"
-        store.append(r)
+        store.append(
+            rec(
+                CPU,
+                m,
+                q,
+                runtime="llamacpp",
+                score=scores[m],
+                stderr=0.05,
+                n=80,
+                tok_s=0.6,
+                peak_mb=1500,
+                verdict="contended",
+            )
+        )
     r = R.recommend(CPU, store, "code", models=PACKAGED)
     assert r.basis == "measured" and r.chosen.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M")
     assert P._tiers(r.chosen) == "measured here / measured here / estimated"
@@ -232,8 +240,7 @@ def test_tiers_of_similar_hardware_and_same_speed_fingerprint(monkeypatch):
     )
     monkeypatch.setattr(hw, "speed_fingerprint", "sfp-1", raising=False)
     other = dict(fingerprint="another-box")
-    same = rec(hw, "smollm2-135m-instruct", "fp32", score=25, **other)
-    same["hardware"]["speed_fingerprint"] = "sfp-1"
+    same = rec(hw, "smollm2-135m-instruct", "fp32", score=25, speed_fingerprint="sfp-1", **other)
     c = R.recommend(hw, [same], "code", models=["smollm2-135m-instruct"]).chosen
     assert (
         P._tiers(c)
@@ -264,7 +271,7 @@ def test_a_suite_tie_is_broken_by_fidelity_not_speed():
             stderr=0.10,
             tok_s=24,
             peak_mb=1400,
-            fidelity=fid(0.286, 0.267, 0.302),
+            fidelity=fidelity(0.286, lo=0.267, hi=0.302),
         ),
     ]
     r = R.recommend(CPU, store, "code", models=["smollm2-135m-instruct"])
@@ -306,7 +313,7 @@ def test_budget_picks_the_cheapest_configuration_within_it():
             stderr=0.10,
             tok_s=20,
             peak_mb=900,
-            fidelity=fid(0.0004, 0.0003, 0.0005),
+            fidelity=fidelity(0.0004, lo=0.0003, hi=0.0005),
         ),
         rec(
             CPU,
@@ -316,7 +323,7 @@ def test_budget_picks_the_cheapest_configuration_within_it():
             stderr=0.10,
             tok_s=3,
             peak_mb=800,
-            fidelity=fid(0.0232, 0.0210, 0.0255),
+            fidelity=fidelity(0.0232, lo=0.0210, hi=0.0255),
         ),
         rec(
             CPU,
@@ -326,7 +333,7 @@ def test_budget_picks_the_cheapest_configuration_within_it():
             stderr=0.10,
             tok_s=24,
             peak_mb=700,
-            fidelity=fid(0.286, 0.267, 0.302),
+            fidelity=fidelity(0.286, lo=0.267, hi=0.302),
         ),
     ]
     kw = dict(models=["smollm2-135m-instruct"], min_tok_s=0, context=2048)  # (8k: the KV cache outweighs the model)
@@ -364,10 +371,8 @@ def test_contended_runs_give_no_efficiency_bandwidth_or_speed_error():
     # A run that shared its cores measured a low speed and bandwidth: neither feeds the estimator.
     from mindbench.models.estimate import measured_efficiency
 
-    quiet = rec(CPU, "smollm2-135m-instruct", "fp32", score=25.0)
-    quiet["roofline"] = {"efficiency": 0.3, "bandwidth_gb_s": 30.0}
-    busy = rec(CPU, "gemma3-270m", "fp32", score=10.0)
-    busy["roofline"], busy["speed"]["verdict"] = {"efficiency": 0.04, "bandwidth_gb_s": 13.0}, "contended"
+    quiet = rec(CPU, "smollm2-135m-instruct", "fp32", score=25.0, efficiency=0.3, bandwidth=30.0)
+    busy = rec(CPU, "gemma3-270m", "fp32", score=10.0, efficiency=0.04, bandwidth=13.0, verdict="contended")
     from mindbench.runtimes import efficiency_family
 
     assert measured_efficiency([quiet, busy], family_of=efficiency_family) == {("cpu", "fp32"): 0.3}
@@ -397,7 +402,7 @@ def test_llamacpp_gguf_types_are_cpu_candidates_installed_or_not(monkeypatch):
     own = got[("qwen2.5-coder-0.5b-instruct", "llamacpp", "Q4_K_M")]
     assert own.estimate["weights_mb"] == pytest.approx(491_400_064 / 2**20, abs=0.1)  # the packaged file itself
     # measured llama.cpp efficiency replaces the assumed one
-    store = [dict(rec(CPU, "smollm2-135m-instruct", "Q4_1", runtime="llamacpp"), roofline={"efficiency": 0.25})]
+    store = [rec(CPU, "smollm2-135m-instruct", "Q4_1", runtime="llamacpp", efficiency=0.25)]
     cands, _, _ = R.candidates(CPU, store, "code", models=["qwen2.5-coder-7b-instruct"])
     q4b = {(c.model, c.runtime, c.precision): c for c in cands}[("qwen2.5-coder-7b-instruct", "llamacpp", "Q4_K_M")]
     assert q4b.decode_tok_s == pytest.approx(q4.decode_tok_s * 0.25 / 0.5, rel=0.01)
@@ -505,12 +510,8 @@ def test_best_config_and_the_command_decide_alike_and_say_what_is_not_installed(
 
     here = hardware.detect()
     store = tmp_path / "runs.jsonl"
-    store.write_text(
-        "".join(
-            json.dumps(rec(here, m, "fp32", score=s, stderr=0.05, n=80, tok_s=20, peak_mb=1000)) + "\n"
-            for m, s in (("qwen2.5-coder-0.5b-instruct", 77.5), ("smollm2-135m-instruct", 27.5))
-        )
-    )
+    for m, s in (("qwen2.5-coder-0.5b-instruct", 77.5), ("smollm2-135m-instruct", 27.5)):
+        results.append(store, rec(here, m, "fp32", score=s, stderr=0.05, n=80, tok_s=20, peak_mb=1000))
     if packaged.installed(CATALOG["qwen2.5-coder-0.5b-instruct"]):
         assert R.best_config("code", store, hardware=here)["model"] == "qwen2.5-coder-0.5b-instruct"
     monkeypatch.setattr(packaged, "installed", lambda spec, finder=None: False)  # the parts, missing
@@ -589,23 +590,15 @@ def test_contended_speed_is_a_lower_bound_not_discarded():
         cpu_bandwidth_gb_s=20.0,
         cpu_bandwidth_source="assumed",
     )
-    r0 = rec(box, "qwen2.5-coder-1.5b-instruct", "Q4_K_M", tok_s=25.9, peak_mb=1700, runtime="llamacpp")
-    r0["speed"]["verdict"] = "contended"
-    c = next(
-        c for c in R.candidates(box, [r0], "code")[0] if c.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M")
-    )
+    r0 = partial(rec, box, "qwen2.5-coder-1.5b-instruct", "Q4_K_M", peak_mb=1700, runtime="llamacpp")
+    key = ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M")
+    c = next(c for c in R.candidates(box, [r0(tok_s=25.9, verdict="contended")], "code")[0] if c.key == key)
     assert c.decode_tok_s == 25.9 and "lower bound" in c.speed_source
     # an estimate above the floor stays (the floor only raises it)
-    r0["speed"]["decode_tok_s"]["mean"] = 0.5
-    c = next(
-        c for c in R.candidates(box, [r0], "code")[0] if c.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M")
-    )
+    c = next(c for c in R.candidates(box, [r0(tok_s=0.5, verdict="contended")], "code")[0] if c.key == key)
     assert c.decode_tok_s > 0.5 and c.speed_source == "estimated"
     # a noisy (not contended) record's speed still does not count
-    r0["speed"].update(verdict="noisy", decode_tok_s={"mean": 99.0, "std": 30, "n": 3})
-    c = next(
-        c for c in R.candidates(box, [r0], "code")[0] if c.key == ("qwen2.5-coder-1.5b-instruct", "llamacpp", "Q4_K_M")
-    )
+    c = next(c for c in R.candidates(box, [r0(tok_s=99.0, verdict="noisy")], "code")[0] if c.key == key)
     assert c.decode_tok_s != 99.0
 
 

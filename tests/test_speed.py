@@ -4,7 +4,6 @@ everything else is the real code."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import subprocess
@@ -18,6 +17,8 @@ from mindbench.decide.compare import compare, compare_ab, speed_not_comparable
 from mindbench.measure import speed as S
 from mindbench.models import hardware
 from mindbench.runtimes.base import Timing, end_step, slow_decode_fault
+from mindbench.store.record import Record
+from tests.records import record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,35 +153,32 @@ def test_gpu_compute_capability_driver_and_cuda_enter_the_speed_fingerprint():
 # --- 4. like with like: the false alarm, reproduced and gone -----------------------------------
 
 
-def _record(box: hardware.HardwareProfile, decode: float, verdict="ok", precision="int4") -> dict:
-    return {
-        "schema": 2,
-        "run_id": "r",
-        "timestamp": "2026-01-01T00:00:00",
-        "status": "ok",
-        "error": None,
-        "config": {
-            "model": "smollm2-135m-instruct",
-            "runtime": "transformers",
-            "precision": precision,
-            "device": "cpu",
-            "weights": "pretrained",
-            "suites": [],
-            "prompt_tokens": 512,
-            "new_tokens": 128,
-            "threads": 2,
-        },
-        "hardware": box.to_dict(),
-        "memory": {"weights_mb": 159, "peak_rss_mb": 1400},
-        "speed": {
-            "decode_tok_s": {"mean": decode, "std": 0.5, "n": 3},
-            "prefill_tok_s": {"mean": 700.0, "std": 10.0, "n": 3},
-            "ttft_ms": {"mean": 700.0, "std": 5.0, "n": 3},
-            "verdict": verdict,
-        },
-        "roofline": {},
-        "quality": {},
-    }
+def _record(box: hardware.HardwareProfile, decode: float, verdict="ok", precision="int4", **hw) -> Record:
+    """One ok speed-only cell of the packaged model measured on `box` (tests/records.py); `hw`
+    overrides fields of the box's identity."""
+    machine = dict(
+        fingerprint=box.fingerprint,
+        speed_fingerprint=box.speed_fingerprint,
+        memory_class=box.memory_class,
+        cpu=box.cpu,
+        cores=box.cores,
+        ram_mb=box.ram_mb,
+        cpu_features=box.cpu_features,
+    )
+    return record(
+        precision=precision,
+        suites=[],
+        threads=2,
+        timestamp="2026-01-01T00:00:00",
+        decode=decode,
+        prefill=700.0,
+        ttft=700.0,
+        ttft_std=5.0,
+        verdict=verdict,
+        weights_mb=159,
+        peak_mb=1400,
+        **(machine | hw),
+    )
 
 
 def test_false_alarm_between_cpus_that_differ_only_in_features_is_gone():
@@ -188,9 +186,11 @@ def test_false_alarm_between_cpus_that_differ_only_in_features_is_gone():
     new = _record(_box(EPYC_AVX2), 6.2)  # the issue's host, same code
     # What the gate did: both records carry one fingerprint, so it compared them and cried wolf.
     # (Reproduced by giving the AVX2 record the baseline's speed identity.)
-    as_before = copy.deepcopy(new)
-    as_before["hardware"].update(
-        speed_fingerprint=base["hardware"]["speed_fingerprint"], cpu_features=base["hardware"]["cpu_features"]
+    as_before = _record(
+        _box(EPYC_AVX2),
+        6.2,
+        speed_fingerprint=base.hardware.speed_fingerprint,
+        cpu_features=base.hardware.cpu_features,
     )
     assert compare([base], [as_before])["regressions"] == 1
     # Now: speed is not compared, and says why; memory is still compared.
@@ -203,19 +203,12 @@ def test_false_alarm_between_cpus_that_differ_only_in_features_is_gone():
 
 def test_speed_of_unknown_or_contended_measurements_is_not_compared():
     box = _box(EPYC_AVX512)
-    old = _record(box, 23.4)
-    del old["hardware"]["speed_fingerprint"]
-    assert "unknown CPU features" in speed_not_comparable(_view(old), _view(_record(box, 6.0)))
+    old = _record(box, 23.4, speed_fingerprint=None)
+    assert "unknown CPU features" in speed_not_comparable(old, _record(box, 6.0))
     r = compare([_record(box, 23.4)], [_record(box, 3.3, verdict="contended")])
     assert r["regressions"] == 0 and any("new measurement was contended" in n for n in r["notes"])
     # same machine, usable measurements: a real drop is still caught
     assert compare([_record(box, 23.4)], [_record(box, 6.2)])["regressions"] == 1
-
-
-def _view(rec):
-    from mindbench.present.report import view
-
-    return view(rec)
 
 
 def test_ab_pools_rounds_and_catches_a_halved_decode():
@@ -285,7 +278,7 @@ def test_cpu_taken_by_other_processes_marks_the_measurement_contended():
     busy = S.ContentionProbe(stat_reader=_Stat(50.0))  # others: far more than our CPUs' wall time
     r = S.measure_speed(_Engine([20.0]), 10, 5, repeats=3, warmup=0, probe=busy)
     assert r.verdict == "contended" and r.contention["stolen_frac"] > S.CONTENDED_FRAC
-    assert S.usable({"speed": r.to_dict()}) is False and S.usable({"speed": {}}) is True
+    assert S.usable(r.verdict) is False and S.usable(None) is True  # (None: a record before verdicts)
 
 
 def test_real_proc_stat_probe_reports_the_timed_region():

@@ -10,6 +10,8 @@ import pytest
 
 from mindbench.decide import reference
 from mindbench.measure import stats
+from tests.records import record
+from tests.records import score as quality
 
 # (b, c, scipy.stats.binomtest(min(b, c), b + c, 0.5).pvalue), scipy 1.17.1
 SCIPY_BINOMTEST = [
@@ -166,17 +168,17 @@ def rec(
     n=None,
     status="ok",
 ):
-    q = {}
-    for suite, its in (suite_items or {}).items():
-        sc = score if its is None else 100 * sum(its.values()) / len(its)
-        q[suite] = {"score": sc, "n": n or (len(its) if its else 20), "stderr": 0.1}
-        if its is not None:
-            q[suite]["items"] = its
-    return {
-        "status": status,
-        "config": {"model": model, "runtime": runtime, "precision": precision, "weights": "pretrained"},
-        "quality": q,
+    """A cell scored on each suite: from its per-task verdicts, or (items None) `score` alone."""
+    q = {
+        suite: quality(
+            score if its is None else 100 * sum(its.values()) / len(its),
+            stderr=0.1,
+            n=n or (len(its) if its else 20),
+            items=its,
+        )
+        for suite, its in (suite_items or {}).items()
     }
+    return record(model=model, runtime=runtime, precision=precision, status=status, quality=q)
 
 
 def test_reference_is_the_widest_precision_and_gguf_comes_after():

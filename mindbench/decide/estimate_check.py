@@ -24,61 +24,58 @@ from mindbench.measure.device import device_kind
 from mindbench.models import catalog
 from mindbench.models.estimate import _median, estimate, max_context
 from mindbench.runtimes import DEFAULT_RUNTIME, get_runtime
-from mindbench.store.results import peak_mb
+from mindbench.store.record import Record
 
 # --- the estimator's own error --------------------------------------------------------------------------
 
 
-def check(records: list[dict]) -> dict:
+def check(records: list[Record]) -> dict:
     """Per runtime and figure: n, MAPE %, worst case; plus every row and the records skipped."""
-    from mindbench.measure.speed import usable
-
     rows, skipped = [], []
-    ok = [r for r in records if r.get("status") == "ok"]
+    ok = [r for r in records if r.status == "ok"]
     contended = []
     for i, r in enumerate(ok):
-        cfg, mem, roof = r.get("config") or {}, r.get("memory") or {}, r.get("roofline") or {}
-        spec = catalog.CATALOG.get(cfg.get("model"))
-        runtime = cfg.get("runtime") or DEFAULT_RUNTIME
-        label = f"{cfg.get('model')} {runtime} {cfg.get('precision')}"
+        cfg = r.config
+        spec = catalog.CATALOG.get(cfg.model)
+        runtime = cfg.runtime or DEFAULT_RUNTIME
+        label = f"{cfg.model} {runtime} {cfg.precision}"
         if spec is None or not spec.arch:
             skipped.append(f"{label}: no architecture config")
             continue
-        ctx = (cfg.get("prompt_tokens") or 0) + (cfg.get("new_tokens") or 0) or 2048
-        bw = roof.get("bandwidth_gb_s")
-        kind = device_kind(cfg.get("device"))
+        ctx = (cfg.prompt_tokens or 0) + (cfg.new_tokens or 0) or 2048
+        bw = r.bandwidth_gb_s
+        kind = device_kind(cfg.device)
         others = [
-            float((o.get("roofline") or {}).get("efficiency"))
+            float(o.roofline.efficiency)
             for j, o in enumerate(ok)
             if j != i
-            and (o.get("roofline") or {}).get("efficiency")
-            and usable(o)
-            and device_kind((o.get("config") or {}).get("device")) == kind
-            and (o.get("config") or {}).get("precision") == cfg.get("precision")
-            and ((o.get("config") or {}).get("runtime") or DEFAULT_RUNTIME) == runtime
+            and o.roofline.efficiency
+            and o.speed_usable
+            and device_kind(o.config.device) == kind
+            and o.config.precision == cfg.precision
+            and (o.config.runtime or DEFAULT_RUNTIME) == runtime
         ]
         try:
             est = get_runtime(runtime).estimate_cell(
                 spec,
-                cfg.get("precision"),
+                cfg.precision,
                 kind,
                 context=ctx,
                 bandwidth_gb_s=bw or 20.0,
                 efficiency=_median(others) if others else None,
-                batch=int(cfg.get("batch_size") or 1),
+                batch=int(cfg.batch_size or 1),
             )
         except (KeyError, Exception) as exc:  # an unknown precision or quant type: say so, go on
             skipped.append(f"{label}: {exc}")
             continue
-        peak = peak_mb(mem, cfg.get("device"))
-        dec = ((r.get("speed") or {}).get("decode_tok_s") or {}).get("mean")
+        dec = r.speed.figure("decode_tok_s").value
         # a speed measured while other work held the cores is no truth to score the estimate on
-        if dec and bw and not usable(r):
+        if dec and bw and not r.speed_usable:
             contended.append(label)
         measured = {
-            "weights": mem.get("weights_mb"),
-            "peak memory": peak,
-            "decode tok/s": dec if bw and usable(r) else None,
+            "weights": r.memory.weights_mb,
+            "peak memory": r.peak_mb,
+            "decode tok/s": dec if bw and r.speed_usable else None,
         }
         for fig, m in measured.items():
             if m:
@@ -153,7 +150,7 @@ def render_check(rep: dict) -> str:
 # --- the longest context that fits --------------------------------------------------------------------------
 
 
-def longest_contexts(hw, records: list[dict], budget_mb: float, task: str | None) -> list[dict]:
+def longest_contexts(hw, records: list[Record], budget_mb: float, task: str | None) -> list[dict]:
     """Per catalog configuration: the longest context (tokens) whose estimated memory fits the
     budget, capped by the architecture's trained context. Estimated, labelled so."""
     from mindbench.decide.recommend import bandwidth_for, split_records
@@ -239,7 +236,7 @@ def _best_over_tasks(hw, records, models, context):
 
 
 def explain_table(
-    context: int = 2048, *, records: list[dict] | None = None, models: list[str] | None = None
+    context: int = 2048, *, records: list[Record] | None = None, models: list[str] | None = None
 ) -> list[dict]:
     """The user's document's GPU-memory table, row by row, against what the estimator (or the
     store) picks among the document's models (the catalog's Hub models) on a GPU of that size."""

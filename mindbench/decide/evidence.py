@@ -27,6 +27,7 @@ from mindbench.errors import MindbenchError
 from mindbench.measure.stats import mcnemar
 from mindbench.models import catalog
 from mindbench.runtimes import DEFAULT_RUNTIME
+from mindbench.store.record import Fidelity, Interval, Record
 
 TIERS = ("measured here", "measured, same speed fingerprint", "measured, similar hardware", "published", "estimated")
 
@@ -130,25 +131,29 @@ def stronger_published(chosen, ok: list, task: str) -> list[tuple]:
 # --- fidelity and paired verdicts from the store ---------------------------------------------------------
 
 
-def fidelity_map(records: list[dict]) -> dict[tuple, dict]:
+def _cell(r: Record) -> tuple:
+    c = r.config
+    return (c.model, c.runtime or DEFAULT_RUNTIME, c.precision)
+
+
+def fidelity_map(records: list[Record]) -> dict[tuple, Fidelity]:
     """(model, runtime, precision) -> the latest measured fidelity (records without one, or whose
     fidelity is an error, say nothing)."""
     out = {}
-    for r in sorted(records, key=lambda r: str(r.get("timestamp") or "")):
-        f, cfg = r.get("fidelity"), r.get("config") or {}
-        if r.get("status") != "ok" or not isinstance(f, dict) or "kld" not in f:
+    for r in sorted(records, key=lambda r: str(r.timestamp or "")):
+        if r.status != "ok" or r.fidelity is None or r.fidelity.kld is None:
             continue
-        out[(cfg.get("model"), cfg.get("runtime") or DEFAULT_RUNTIME, cfg.get("precision"))] = f
+        out[_cell(r)] = r.fidelity
     return out
 
 
-def items_map(records: list[dict], task: str) -> dict[tuple, dict]:
+def items_map(records: list[Record], task: str) -> dict[tuple, dict]:
     """(model, runtime, precision) -> per-item verdicts {task_id: fraction} for the task's suite."""
     out = {}
-    for r in sorted(records, key=lambda r: str(r.get("timestamp") or "")):
-        cfg, q = r.get("config") or {}, ((r.get("quality") or {}).get(task) or {})
-        if r.get("status") == "ok" and isinstance(q.get("items"), dict) and q["items"]:
-            out[(cfg.get("model"), cfg.get("runtime") or DEFAULT_RUNTIME, cfg.get("precision"))] = q["items"]
+    for r in sorted(records, key=lambda r: str(r.timestamp or "")):
+        q = r.quality.get(task)
+        if r.status == "ok" and q is not None and isinstance(q.items, dict) and q.items:
+            out[_cell(r)] = q.items
     return out
 
 
@@ -159,9 +164,9 @@ def reference_precision(device: str) -> str:
     return reference_precision(device)
 
 
-def is_reference(c, fid: dict | None) -> bool:
+def is_reference(c, fid: Fidelity | None) -> bool:
     """The reference cell (or one at least as wide): lossless by definition."""
-    if fid and fid.get("is_reference"):
+    if fid is not None and fid.is_reference:
         return True
     from mindbench.runtimes import get_runtime
 
@@ -171,11 +176,16 @@ def is_reference(c, fid: dict | None) -> bool:
         return False
 
 
-def kld_of(c, fids: dict) -> dict | None:
+# The reference's KLD against itself: zero by definition, shown as "0 (reference)" (`_k` tells it
+# by identity, so a measured zero still prints its interval).
+REFERENCE_KLD = Interval(0.0, 0.0, 0.0)
+
+
+def kld_of(c, fids: dict[tuple, Fidelity]) -> Interval | None:
     f = fids.get(c.key)
     if is_reference(c, f):
-        return {"mean": 0.0, "ci_lo": 0.0, "ci_hi": 0.0, "reference": True}
-    return f["kld"] if f else None
+        return REFERENCE_KLD
+    return f.kld if f else None
 
 
 def paired(a_items: dict, b_items: dict) -> tuple[int, int, int, float] | None:
@@ -210,16 +220,16 @@ def same_model_decision(a, b, fids: dict, items: dict) -> tuple[int, str, str]:
             return (-1 if a.merit > b.merit else 1), "suite", "suite scores differ beyond their standard errors"
         suite = f"suite scores tie within standard error (n = {a.quality.get('n')})"
     ka, kb = kld_of(a, fids), kld_of(b, fids)
-    if ka and kb and ka["ci_hi"] < kb["ci_lo"]:
+    if ka and kb and ka.ci_hi < kb.ci_lo:
         return -1, "fidelity", f"{suite}; fidelity decides: KLD {_k(ka)} at {a.label()} vs {_k(kb)} at {b.label()}"
-    if ka and kb and kb["ci_hi"] < ka["ci_lo"]:
+    if ka and kb and kb.ci_hi < ka.ci_lo:
         return 1, "fidelity", f"{suite}; fidelity decides: KLD {_k(kb)} at {b.label()} vs {_k(ka)} at {a.label()}"
     why = "fidelity not measured for both" if not (ka and kb) else "their KLD intervals overlap"
     return 0, "", f"{suite}; {why}"
 
 
-def _k(k: dict) -> str:
-    return "0 (reference)" if k.get("reference") else f"{k['mean']:.3g} [{k['ci_lo']:.3g}, {k['ci_hi']:.3g}]"
+def _k(k: Interval) -> str:
+    return "0 (reference)" if k is REFERENCE_KLD else f"{k.mean:.3g} [{k.ci_lo:.3g}, {k.ci_hi:.3g}]"
 
 
 def apply_budget(cands: list, budget: float, label: str, fids: dict) -> None:
@@ -234,7 +244,7 @@ def apply_budget(cands: list, budget: float, label: str, fids: dict) -> None:
                 f"quality loss not measured (no fidelity figure) under budget {label}: measure it with "
                 f"`mindbench run --models {c.model} --precisions {ref},{c.precision}`"
             )
-        elif k["ci_hi"] > budget:
+        elif k.ci_hi > budget:
             c.excluded = f"KLD {_k(k)} is over the quality-loss budget {label}"
         else:
             c.fidelity_note = f"KLD {_k(k)} within {label}"

@@ -36,7 +36,7 @@ from mindbench.measure.device import device_kind
 from mindbench.models import catalog
 from mindbench.models.hardware import HardwareProfile
 from mindbench.runtimes import DEFAULT_RUNTIME
-from mindbench.store.results import Record
+from mindbench.store.record import Record
 from mindbench.suites import SUITES
 
 TASKS = SUITES  # a task is a suite (suites.py holds the one list)
@@ -165,30 +165,28 @@ class Recommendation:
 # --- evidence from the store --------------------------------------------------------------------------
 
 
-def split_records(hw: HardwareProfile, records: list[dict]) -> tuple[list[dict], list[dict], int]:
+def split_records(hw: HardwareProfile, records: list[Record]) -> tuple[list[Record], list[Record], int]:
     """(records from this fingerprint, from the same memory class, count ignored), all on the
     device kind we are planning for."""
     here, similar, ignored = [], [], 0
     fp, cls = hw.fingerprint, hw.memory_class
     for r in records:
-        rec = Record.of(r)
-        if device_kind(rec.device) != hw.device:
+        if device_kind(r.config.device) != hw.device:
             ignored += 1
-        elif rec.fingerprint == fp:
+        elif r.hardware.fingerprint == fp:
             here.append(r)
-        elif rec.memory_class == cls:
+        elif r.hardware.memory_class == cls:
             similar.append(r)
         else:
             ignored += 1
     return here, similar, ignored
 
 
-def speed_evidence(r: dict, speed_fp: str | None) -> bool:
+def speed_evidence(rec: Record, speed_fp: str | None) -> bool:
     """A record's speed counts only from a machine with this one's speed fingerprint (CPU ISA
     features, GPU) and a measurement that was neither noisy nor contended (measure/speed.py).
     A planned machine (a profile: its CPU features unknown, speed_fp None) takes what it has."""
-    rec = r if isinstance(r, Record) else Record.of(r)
-    return rec.speed_usable and (speed_fp is None or rec.speed_fingerprint == speed_fp)
+    return rec.speed_usable and (speed_fp is None or rec.hardware.speed_fingerprint == speed_fp)
 
 
 @dataclass
@@ -205,29 +203,29 @@ class Measured:
 
 
 def gather(
-    similar: list[dict], here: list[dict], task: str, memory_class: str, speed_fp: str | None = None
+    similar: list[Record], here: list[Record], task: str, memory_class: str, speed_fp: str | None = None
 ) -> dict[tuple, Measured]:
     """Per (model, runtime, precision): the evidence, field by field. Records are replayed oldest
     first, similar hardware's before this machine's, so a later record overrides an earlier one
     and this machine overrides similar ones: an "oom" rules the configuration out until a later
     "ok" run of it (the earlier failure was then circumstantial, e.g. another process's memory)."""
     out: dict[tuple, Measured] = {}
-    ts = lambda r: str(r.get("timestamp") or "")
+    ts = lambda r: str(r.timestamp or "")
     # (a similar machine whose speed fingerprint matches ours is the stronger tier: labelled so)
     replay = [
         (
             r,
             0,
             "on the same speed fingerprint"
-            if speed_fp and (r.get("hardware") or {}).get("speed_fingerprint") == speed_fp
+            if speed_fp and r.hardware.speed_fingerprint == speed_fp
             else f"on similar hardware ({memory_class})",
         )
         for r in sorted(similar, key=ts)
     ]
     replay += [(r, 1, "here") for r in sorted(here, key=ts)]
-    for r, rank, origin in replay:
-        rec = Record.of(r)  # typed, any schema (results.Record)
-        key = (rec.model, rec.runtime or DEFAULT_RUNTIME, rec.precision)
+    for rec, rank, origin in replay:
+        cfg = rec.config
+        key = (cfg.model, cfg.runtime or DEFAULT_RUNTIME, cfg.precision)
         if None in key:
             continue
         m = out.setdefault(key, Measured())
@@ -239,27 +237,31 @@ def gather(
         m.oom = None
         if rec.peak_mb is not None:
             m.memory_mb, m.memory_origin = float(rec.peak_mb), origin
-            m.tokens = (rec.prompt_tokens or 0) + (rec.new_tokens or 0) or None
-        tok_s = rec.decode_tok_s.mean
+            m.tokens = (cfg.prompt_tokens or 0) + (cfg.new_tokens or 0) or None
+        tok_s = rec.speed.figure("decode_tok_s").value
         if tok_s and speed_evidence(rec, speed_fp):  # same kernels, not noisy/contended
             m.decode_tok_s, m.speed_origin = tok_s, origin
-        elif tok_s and rec.speed_verdict == "contended" and (speed_fp is None or rec.speed_fingerprint == speed_fp):
+        elif (
+            tok_s
+            and rec.speed.verdict == "contended"
+            and (speed_fp is None or rec.hardware.speed_fingerprint == speed_fp)
+        ):
             # other work only slows a run down: a contended speed is a lower bound on this config's
             if tok_s > (m.decode_floor or 0):
                 m.decode_floor, m.floor_origin = tok_s, origin
         q = rec.quality.get(task)
-        if q and q.score_pct is not None and rec.weights == "pretrained":
+        if q and q.points is not None and rec.weights == "pretrained":
             # This machine's score over a similar one's; then the run with more problems; among
-            # equals the latest. The standard error is in points (results.quality_points).
+            # equals the latest. The standard error is in points (Quality.stderr_points).
             old = m.quality
             if old is None or (rank, q.n or 0) >= (old["rank"], old.get("n") or 0):
                 m.quality = {
-                    "score": float(q.score_pct),
-                    "stderr": q.stderr_pct or 0.0,
+                    "score": float(q.points),
+                    "stderr": q.stderr_points or 0.0,
                     "n": q.n,
                     "metric": q.metric,
                     "source": f"measured {origin}",
-                    "higher_is_better": q.higher_is_better,
+                    "higher_is_better": q.better_higher,
                     "rank": rank,
                 }
     for m in out.values():
@@ -268,19 +270,13 @@ def gather(
     return out
 
 
-def bandwidth_for(hw: HardwareProfile, here: list[dict]) -> dict:
+def bandwidth_for(hw: HardwareProfile, here: list[Record]) -> dict:
     """Memory bandwidth for the roofline: mindbench run's measurement on this machine, else the
     profile's (spec sheet, measured now, or assumed), always labelled."""
-    from mindbench.measure.speed import usable
-
     # A bandwidth measured while other work held the cores is as low as the speed beside it
     # (13 GB/s against 32 quiet here): the quiet runs' when there are any.
-    here = [r for r in here if usable(r)] or here
-    bws = sorted(
-        float((r.get("roofline") or {}).get("bandwidth_gb_s"))
-        for r in here
-        if (r.get("roofline") or {}).get("bandwidth_gb_s")
-    )
+    here = [r for r in here if r.speed_usable] or here
+    bws = sorted(float(r.bandwidth_gb_s) for r in here if r.bandwidth_gb_s)
     if bws:
         return {"gb_s": bws[len(bws) // 2], "source": f"measured by mindbench run on this machine ({len(bws)} runs)"}
     return {"gb_s": hw.bandwidth_gb_s, "source": hw.bandwidth_source}
@@ -296,7 +292,12 @@ def budget(hw: HardwareProfile, max_memory_mb: float | None = None) -> float:
 
 
 def candidates(
-    hw: HardwareProfile, records: list[dict], task: str | None, *, context: int = 2048, models: list[str] | None = None
+    hw: HardwareProfile,
+    records: list[Record],
+    task: str | None,
+    *,
+    context: int = 2048,
+    models: list[str] | None = None,
 ) -> tuple[list[Candidate], dict, dict]:
     """All candidates with their memory/speed/quality filled in (not yet filtered)."""
     from mindbench.decide.evidence import published_for
@@ -525,7 +526,7 @@ def _label_installs(cands: list[Candidate]) -> None:
 
 def recommend(
     hardware: HardwareProfile,
-    records: list[dict],
+    records: list[Record],
     task: str,
     *,
     min_tok_s: float | None = None,
@@ -723,7 +724,7 @@ def _decide(
     rec,
     ok: list,
     scored: list,
-    records: list[dict],
+    records: list[Record],
     task: str,
     *,
     budget: float | None,
@@ -891,7 +892,7 @@ def quality_text(c: Candidate) -> str:
 # --- records and the one-call API for the provider and agents --------------------------------------------
 
 
-def load_records(paths: list[str | os.PathLike] | None = None) -> tuple[list[dict], list[str]]:
+def load_records(paths: list[str | os.PathLike] | None = None) -> tuple[list[Record], list[str]]:
     """Records from the given files (each must exist), or from every results/*.jsonl (none is fine)."""
     from mindbench.paths import default_results
     from mindbench.store import results
@@ -903,18 +904,18 @@ def load_records(paths: list[str | os.PathLike] | None = None) -> tuple[list[dic
     recs = []
     for f in files:
         # records of fault-injection runs (tests of the CI gate) say nothing about the model
-        recs.extend(r for r in results.read(f) if not (r.get("config") or {}).get("fault"))
+        recs.extend(r for r in results.read(f) if not r.config.fault)
     return recs, [str(f) for f in files]
 
 
-def with_cpu_bandwidth(hw: HardwareProfile, records: list[dict]) -> HardwareProfile:
+def with_cpu_bandwidth(hw: HardwareProfile, records: list[Record]) -> HardwareProfile:
     """This machine's CPU, with no run of its own in the store: measure its bandwidth (once, then
     cached) rather than assume one. The CLI and best_config both do this so they agree."""
     if (
         hw.device == "cpu"
         and hw.cpu_bandwidth_gb_s is None
         and hw.name == "detected"
-        and not any((r.get("hardware") or {}).get("fingerprint") == hw.fingerprint for r in records)
+        and not any(r.hardware.fingerprint == hw.fingerprint for r in records)
     ):
         from mindbench.models.hardware import cached_cpu_bandwidth
 

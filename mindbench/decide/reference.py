@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mindbench.measure.stats import ALPHA, paired, unpaired
 from mindbench.runtimes import DEFAULT_RUNTIME, precision_key
-from mindbench.store.results import _num, higher_is_better
+from mindbench.store.record import Record
 
 
 # Widest first; GGUF types after these, wider bits first (F32, F16/BF16, Q8_0, Q6_K, ..., IQ2).
@@ -15,12 +15,12 @@ def precision_rank(precision: str | None) -> tuple:
     return precision_key(precision)
 
 
-def _cell_name(rec: dict, runtimes: set) -> str:
-    c = rec.get("config") or {}
-    return f"{c.get('runtime')}/{c.get('precision')}" if len(runtimes) > 1 else str(c.get("precision"))
+def _cell_name(rec: Record, runtimes: set) -> str:
+    c = rec.config
+    return f"{c.runtime}/{c.precision}" if len(runtimes) > 1 else str(c.precision)
 
 
-def against_reference(records: list[dict], alpha: float = ALPHA) -> dict[int, dict]:
+def against_reference(records: list[Record], alpha: float = ALPHA) -> dict[int, dict]:
     """{index in records: {suite: comparison}} for every ok cell that is not its model's reference.
 
     The reference of a model (and weights) for a suite is its widest-precision ok cell scored on
@@ -29,32 +29,31 @@ def against_reference(records: list[dict], alpha: float = ALPHA) -> dict[int, di
     left out. `comparison["reference"]` names the reference cell."""
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(records):
-        c = r.get("config") or {}
-        if r.get("status") == "ok" and r.get("quality"):
-            groups.setdefault((c.get("model"), c.get("weights", "pretrained")), []).append(i)
+        if r.status == "ok" and r.quality:
+            groups.setdefault((r.config.model, r.weights), []).append(i)
     out: dict[int, dict] = {}
     for idx in groups.values():
-        runtimes = {(records[i].get("config") or {}).get("runtime") for i in idx}
+        runtimes = {records[i].config.runtime for i in idx}
         order = sorted(
             idx,
             key=lambda i: (
-                precision_rank((records[i].get("config") or {}).get("precision")),
-                (records[i].get("config") or {}).get("runtime") != DEFAULT_RUNTIME,
+                precision_rank(records[i].config.precision),
+                records[i].config.runtime != DEFAULT_RUNTIME,
             ),
         )
-        for suite in dict.fromkeys(s for i in order for s in records[i]["quality"]):
-            scored = [i for i in order if (records[i]["quality"].get(suite) or {}).get("score") is not None]
+        for suite in dict.fromkeys(s for i in order for s in records[i].quality):
+            scored = [i for i in order if suite in records[i].quality and records[i].quality[suite].score is not None]
             if len(scored) < 2:
                 continue
-            ref, qa = scored[0], records[scored[0]]["quality"][suite]
+            ref, qa = scored[0], records[scored[0]].quality[suite]
             a = _cell_name(records[ref], runtimes)
             for i in scored[1:]:
-                qb, b = records[i]["quality"][suite], _cell_name(records[i], runtimes)
-                direction = dict(scale=_num(qa.get("scale")) or 100.0, higher_is_better=higher_is_better(qa))
-                if qa.get("items") and qb.get("items"):
-                    res = paired(qa["items"], qb["items"], alpha=alpha, a=a, b=b, **direction)  # None: no shared task
-                elif qa.get("n") == qb.get("n") and direction["scale"] == 100.0:  # proportions only
-                    res = unpaired(qa["score"], qa.get("n"), qb["score"], qb.get("n"), alpha=alpha, a=a, b=b)
+                qb, b = records[i].quality[suite], _cell_name(records[i], runtimes)
+                direction = dict(scale=qa.unit_scale, higher_is_better=qa.better_higher)
+                if qa.items and qb.items:
+                    res = paired(qa.items, qb.items, alpha=alpha, a=a, b=b, **direction)  # None: no shared task
+                elif qa.n == qb.n and direction["scale"] == 100.0:  # proportions only
+                    res = unpaired(qa.score, qa.n, qb.score, qb.n, alpha=alpha, a=a, b=b)
                 else:  # different task subsets: different experiments
                     res = None
                 if res is not None:
@@ -66,16 +65,16 @@ def _pts(x: float) -> str:
     return f"{x:+.1f}"
 
 
-def rows(records: list[dict], alpha: float = ALPHA) -> list[dict]:
+def rows(records: list[Record], alpha: float = ALPHA) -> list[dict]:
     """Display rows for the report's paired section, one per (non-reference cell, suite)."""
     out = []
-    runtimes = {(r.get("config") or {}).get("runtime") for r in records}
+    runtimes = {r.config.runtime for r in records}
     for i, suites in against_reference(records, alpha).items():
         for suite, c in suites.items():
             flips = "—" if c["right_to_wrong"] is None else f"{c['right_to_wrong']} / {c['wrong_to_right']}"
             out.append(
                 {
-                    "model": (records[i].get("config") or {}).get("model"),
+                    "model": records[i].config.model,
                     "suite": suite,
                     "reference": c["reference"],
                     "cell": _cell_name(records[i], runtimes),
@@ -92,7 +91,7 @@ def rows(records: list[dict], alpha: float = ALPHA) -> list[dict]:
     return out
 
 
-def notes(records: list[dict], alpha: float = ALPHA) -> list[str]:
+def notes(records: list[Record], alpha: float = ALPHA) -> list[str]:
     """One compact line per (non-reference cell, suite), for `mindbench run`'s output."""
     lines = []
     for r in rows(records, alpha):

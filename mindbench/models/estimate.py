@@ -315,25 +315,22 @@ def estimate(
 
 
 def measured_efficiency(
-    records: list[dict], runtime: str | None = None, *, family_of=lambda name: name
+    records: list, runtime: str | None = None, *, family_of=lambda name: name
 ) -> dict[tuple[str, str], float]:
     """Median measured roofline efficiency per (device kind, precision) from ok runs of `runtime`'s
     efficiency family (default: the default runtime, whose kernels this estimator models): the
     store's evidence replaces the assumed factors above. `family_of(runtime name)` is the runtime
     registry's efficiency_family, handed in by the caller (this arithmetic sits below the runtimes);
-    by default each runtime name is its own family."""
-    from mindbench.measure.speed import usable
-
+    by default each runtime name is its own family. `records` are the store's `Record`s, read by
+    attribute (the store sits above this module, so it is not imported here)."""
     family = family_of(runtime)
     by: dict[tuple[str, str], list[float]] = {}
     for r in records:
-        cfg, roof = r.get("config") or {}, r.get("roofline") or {}
-        eff = roof.get("efficiency")
+        cfg, eff = r.config, r.roofline.efficiency
         # efficiency is the decode speed over the roofline: from a contended run it is as low
-        if r.get("status") != "ok" or not eff or family_of(cfg.get("runtime")) != family or not usable(r):
+        if r.status != "ok" or not eff or family_of(cfg.runtime) != family or not r.speed_usable:
             continue
-        kind = device_kind(cfg.get("device"))
-        by.setdefault((kind, cfg.get("precision")), []).append(float(eff))
+        by.setdefault((device_kind(cfg.device), cfg.precision), []).append(float(eff))
     return {k: _median(v) for k, v in by.items()}
 
 

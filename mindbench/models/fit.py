@@ -276,24 +276,24 @@ def render(summary: list[dict]) -> str:
     )
 
 
-def against_records(records: list[dict], dev: Device) -> list[dict]:
+def against_records(records: list, dev: Device) -> list[dict]:
     """The hardware estimator against this machine's own llama.cpp records (decode tok/s of quiet,
-    ok runs; `dev` is this machine as a table row): what `estimate` without --gpu would have said."""
-    from mindbench.measure.speed import usable
+    ok runs; `dev` is this machine as a table row): what `estimate` without --gpu would have said.
+    `records` are the store's `Record`s, read by attribute (the store sits above this module)."""
     from mindbench.models.perf import shape_of
 
     rows = []
     for r in records:
-        cfg, speed = r.get("config") or {}, r.get("speed") or {}
-        dec = (speed.get("decode_tok_s") or {}).get("mean")
-        s = shape_of(cfg.get("model") or "")
-        if cfg.get("runtime") != "llamacpp" or r.get("status") != "ok" or not dec or s is None or not usable(r):
+        cfg = r.config
+        dec = r.speed.figure("decode_tok_s").value
+        s = shape_of(cfg.model or "")
+        if cfg.runtime != "llamacpp" or r.status != "ok" or not dec or s is None or not r.speed_usable:
             continue
-        prompt, new = cfg.get("prompt_tokens") or 512, cfg.get("new_tokens") or 128
-        p = predict(s, cfg["precision"], dev, runtime="llamacpp", context=prompt + new, decode_at=prompt + new // 2)
+        prompt, new = cfg.prompt_tokens or 512, cfg.new_tokens or 128
+        p = predict(s, cfg.precision, dev, runtime="llamacpp", context=prompt + new, decode_at=prompt + new // 2)
         rows.append(
             {
-                "record": f"{cfg['model']} {cfg['precision']}",
+                "record": f"{cfg.model} {cfg.precision}",
                 "measured": round(dec, 2),
                 "estimated": round(p.decode_tok_s, 2),
                 "error_pct": round(100 * (p.decode_tok_s - dec) / dec, 1),

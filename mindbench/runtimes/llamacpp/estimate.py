@@ -6,10 +6,10 @@ candidates for this runtime come from here too."""
 from __future__ import annotations
 
 from mindbench.measure.device import device_kind
-from mindbench.measure.speed import usable
 from mindbench.models import catalog
 from mindbench.models.estimate import MIB, OVERHEAD_MB, _median, arch_config, count_params
 from mindbench.models.perf import GGUF_BPW
+from mindbench.store.record import Record
 
 LLAMACPP_BUFFERS_MB = 150  # compute buffers + the llama.cpp library, beyond Python's overhead
 LLAMACPP_ASSUMED_EFFICIENCY = 0.5  # of the memory bandwidth at decode, 2-thread CPU, until measured
@@ -56,18 +56,18 @@ def gguf_estimate(
 # --- llama.cpp GGUF candidates on a CPU -----------------------------------------------------------------------
 
 
-def gguf_candidates(specs, hw, records: list[dict], context: int, bw_gb_s: float, make, *, runtime: str) -> list:
+def gguf_candidates(specs, hw, records: list[Record], context: int, bw_gb_s: float, make, *, runtime: str) -> list:
     """llama.cpp candidates for a CPU without a usable GPU: each catalog model's usual GGUF types
     (packaged models: their own file), estimated from bits per weight and the efficiency measured
     here for llama.cpp (median of the store's llama.cpp CPU records; assumed when there are none)."""
     effs = [
-        float((r.get("roofline") or {}).get("efficiency"))
+        float(r.roofline.efficiency)
         for r in records
-        if (r.get("config") or {}).get("runtime") == runtime
-        and r.get("status") == "ok"
-        and usable(r)
-        and device_kind((r.get("config") or {}).get("device")) == "cpu"
-        and (r.get("roofline") or {}).get("efficiency")
+        if r.config.runtime == runtime
+        and r.status == "ok"
+        and r.speed_usable
+        and device_kind(r.config.device) == "cpu"
+        and r.roofline.efficiency
     ]
     eff = _median(effs) if effs else None
     out = []
