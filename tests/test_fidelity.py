@@ -3,13 +3,17 @@ figures against a plain-torch recomputation, identical and corrupted models, the
 the vocabulary check, and records without fidelity (schema 1)."""
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
+from records import fidelity as make_fidelity
+from records import record, score
 
 from mindbench.models.catalog import DEFAULT_MODEL
 from mindbench.runtimes import get_engine
 from mindbench.store import results
+from mindbench.store.record import Fidelity
 from mindbench.suites import fidelity
 
 TOKENS = 640  # enough text for several documents, small enough for a shared 2-core machine
@@ -148,7 +152,7 @@ def test_vocab_mismatch_is_a_clear_message(ref_engine, reference, monkeypatch):
     # the worker puts the message in the record, and the table says it without failing
     cfg = {"model": DEFAULT_MODEL, "runtime": "llamacpp", "precision": "Q4_1", "device": "cpu"}
     assert fidelity.for_cell(ref_engine, cfg, reference)["error"].startswith("vocabularies differ")
-    assert fidelity.short(fig).startswith("n/a (vocabularies differ")
+    assert fidelity.short(Fidelity.from_json(fig)).startswith("n/a (vocabularies differ")
 
 
 def test_llamacpp_gguf_against_transformers_reference(reference):
@@ -203,44 +207,26 @@ def test_select_takes_whole_documents_then_cuts():
     assert sum(len(d) - 1 for d in fidelity.select(docs, 1000)) == 57
 
 
-def test_schema1_records_still_read(tmp_path):
+def test_schema1_records_still_read():
+    """A store made before fidelity existed (schema 1, the committed suites sweep) reads without
+    it: no fidelity section, no fidelity column, the table as before."""
     from mindbench.present.table import table_rows, text
 
-    old = {
-        "schema": 1,
-        "cell": "k",
-        "status": "ok",
-        "config": {"model": "m", "runtime": "transformers", "precision": "int8", "device": "cpu"},
-        "memory": {},
-        "speed": {},
-        "quality": {},
-    }
-    p = tmp_path / "runs.jsonl"
-    p.write_text(json.dumps(old) + "\n")
-    recs = results.read(p)
-    assert recs[0].get("fidelity") is None
-    assert results.view(recs[0])["fidelity"] is None
-    assert not any(k.startswith("fidelity") for k in table_rows([results.view(r) for r in recs])[0])
+    recs = results.read(Path(__file__).resolve().parent.parent / "results" / "suites_by_precision.jsonl")
+    assert recs and all(r.schema == 1 and r.fidelity is None for r in recs)
+    assert not any(k.startswith("fidelity") for k in table_rows(recs)[0])
     assert "int8" in text(recs, "simple")
 
 
 def test_table_shows_fidelity_column():
     from mindbench.present.table import table_rows
 
-    base = {"status": "ok", "memory": {}, "speed": {}, "quality": {}}
-    ref = {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": True}
-    cell = {
-        **ref,
-        "is_reference": False,
-        "kld": {"mean": 0.0232, "ci_lo": 0.0210, "ci_hi": 0.0255},
-        "top1": {"mean": 0.916, "ci_lo": 0.9, "ci_hi": 0.93},
-    }
     recs = [
-        {**base, "config": {"model": "m", "precision": "fp32"}, "fidelity": ref},
-        {**base, "config": {"model": "m", "precision": "int8"}, "fidelity": cell},
-        {**base, "config": {"model": "m", "precision": "int4"}, "fidelity": None},
+        record(model="m", precision="fp32", fidelity=make_fidelity(0.0, is_reference=True)),
+        record(model="m", precision="int8", fidelity=make_fidelity(0.0232, lo=0.0210, hi=0.0255, top1=0.916)),
+        record(model="m", precision="int4"),
     ]
-    col = [r["fidelity vs fp32"] for r in table_rows([results.view(r) for r in recs])]
+    col = [r["fidelity vs fp32"] for r in table_rows(recs)]
     assert col == ["reference", "KLD 0.023 ±0.002 · top-1 91.6%", "—"]  # the table's "not measured"
 
 
@@ -265,35 +251,13 @@ def test_fidelity_with_random_weights_is_a_user_error():
 def test_report_shows_fidelity_in_every_format_and_plots_it(tmp_path):
     from mindbench.present.report import render
 
-    base = {
-        "status": "ok",
-        "memory": {"peak_rss_mb": 900},
-        "speed": {},
-        "quality": {"code": {"score": 30.0, "stderr": 0.1, "n": 10}},
-    }
-    ref = {"reference": {"runtime": "transformers", "precision": "fp32"}, "is_reference": True}
-    fig = lambda m, lo, hi, t: {
-        **ref,
-        "is_reference": False,
-        "kld": {"mean": m, "ci_lo": lo, "ci_hi": hi},  # noqa: E731
-        "top1": {"mean": t, "ci_lo": t - 0.01, "ci_hi": t + 0.01},
-    }
+    cell = partial(record, quality={"code": score(30.0, stderr=0.1, n=10)})
     recs = [
-        {
-            **base,
-            "cell": p,
-            "config": {"model": "smollm2-135m-instruct", "runtime": "transformers", "precision": p, "device": "cpu"},
-            "fidelity": f,
-        }
-        for p, f in (("fp32", ref), ("int8", fig(0.023, 0.021, 0.025, 0.916)), ("int4", fig(0.29, 0.27, 0.31, 0.72)))
+        cell(precision="fp32", fidelity=make_fidelity(0.0, is_reference=True)),
+        cell(precision="int8", fidelity=make_fidelity(0.023, lo=0.021, hi=0.025, top1=0.916)),
+        cell(precision="int4", fidelity=make_fidelity(0.29, lo=0.27, hi=0.31, top1=0.72)),
+        cell(model="m", precision="fp16"),  # no fidelity measured
     ]
-    recs.append(
-        {
-            **base,
-            "cell": "old",
-            "config": {"model": "m", "runtime": "transformers", "precision": "fp16", "device": "cpu"},
-        }
-    )
     md = render(recs, "md")
     assert "reference" in md and "KLD 0.023 ±0.002 · top-1 91.6%" in md and "KLD 0.29 ±0.02" in md
     csv_text = render(recs, "csv")
@@ -316,18 +280,10 @@ def test_the_sweep_check_finds_overlapping_cis_and_labels_requantized_cells():
     spec.loader.exec_module(bench)
 
     def rec(rt, prec, kld=None, lo=None, hi=None, **load):
-        f = (
-            {"is_reference": True}
-            if kld is None
-            else {"is_reference": False, "top1": {"mean": 0.9}, "kld": {"mean": kld, "ci_lo": lo, "ci_hi": hi}}
-        )
-        return {
-            "status": "ok",
-            "config": {"model": "m", "runtime": rt, "precision": prec},
-            "fidelity": f,
-            "load": load,
-            "quality": {},
-        }
+        f = make_fidelity(0.0, is_reference=True) if kld is None else make_fidelity(kld, lo=lo, hi=hi, top1=0.9)
+        r = record(model="m", runtime=rt, precision=prec, fidelity=f)
+        r.load.extra.update(load)  # what a runtime adds to its load section (a requantized GGUF)
+        return r
 
     recs = [
         rec("llamacpp", "Q4_0", 0.05, 0.04, 0.06, requantized_from="Q4_1"),
@@ -356,18 +312,6 @@ def test_report_of_a_fidelity_only_sweep_plots_fidelity_and_exits_0(tmp_path):
     assert (tmp_path / "s-fidelity.png").stat().st_size > 10_000 and not (tmp_path / "s.png").exists()
     assert "no quality plot" in res.output
     bare = tmp_path / "bare.jsonl"
-    bare.write_text(
-        json.dumps(
-            {
-                "status": "ok",
-                "cell": "x",
-                "config": {"model": "m", "runtime": "transformers", "precision": "fp32", "device": "cpu"},
-                "memory": {},
-                "speed": {},
-                "quality": {},
-            }
-        )
-        + "\n"
-    )
+    results.append(bare, record(model="m"))  # ok, no quality, no fidelity
     res = CliRunner().invoke(cli, ["report", str(bare), "--plot", str(tmp_path / "b.png")])
     assert res.exit_code != 0 and "nothing to plot" in res.output

@@ -1,4 +1,4 @@
-"""Reports from synthetic records (schema 1): every format renders the measured figures with
+"""Reports from synthetic records (tests/records.py): every format renders the measured figures with
 their spread, failed cells keep their status and message, and the plot is a real PNG."""
 
 import csv
@@ -8,76 +8,39 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from records import record as make_record
+from records import score as make_score
 
 from mindbench.cli.report import report_command
 from mindbench.present.report import pareto_front, plot, render
 from mindbench.store import results
 
 
-def record(
-    precision,
-    *,
-    score=None,
-    stderr=None,
-    n=20,
-    decode=20.0,
-    decode_std=0.5,
-    peak=900.0,
-    status="ok",
-    error=None,
-    model="smollm2-135m-instruct",
-    suites=("code",),
-    weights="pretrained",
-    estimated=None,
-    timestamp="2025-01-01T00:00:00",
-):
-    cfg = {
-        "model": model,
-        "runtime": "transformers",
-        "precision": precision,
-        "dtype": "float32",
-        "device": "cpu",
-        "weights": weights,
-        "suites": list(suites),
-        "limit": n,
-        "repeats": 3,
-    }
-    hw = {"fingerprint": "fp-A", "memory_class": "cpu-16gb", "cpu": "Test CPU", "cores": 2, "ram_mb": 16000, "gpus": []}
-    rec = {
-        "schema": 1,
-        "run_id": "r",
-        "timestamp": timestamp,
-        "status": status,
-        "error": error,
-        "config": cfg,
-        "hardware": hw,
-        "memory": {},
-        "speed": {},
-        "quality": {},
-    }
-    if status == "ok":
-        rec["memory"] = {"weights_mb": 540.0, "peak_rss_mb": peak}
-        rec["speed"] = {
-            "decode_tok_s": {"mean": decode, "std": decode_std, "n": 3},
-            "prefill_tok_s": {"mean": 410.0, "std": 12.0, "n": 3},
-            "ttft_ms": {"mean": 31.0, "std": 1.5, "n": 3},
+def record(precision, *, score=None, stderr=None, n=20, peak=900.0, suites=("code",), status="ok", **kw):
+    """One CPU cell on "Test CPU" with a roofline, scored (when `score` is given) on each suite."""
+    quality = None
+    if score is not None:
+        quality = {
+            s: make_score(score, stderr=stderr, n=n, metric="pass@1" if s == "code" else "accuracy") for s in suites
         }
-        rec["roofline"] = {"bandwidth_gb_s": 12.0, "bytes_per_token": 5.4e8, "efficiency": 0.9}
-        if score is not None:
-            rec["quality"] = {
-                s: {
-                    "score": score,
-                    "metric": "pass@1" if s == "code" else "accuracy",
-                    "value": score / 100,
-                    "stderr": stderr,
-                    "n": n,
-                }
-                for s in suites
-            }
-    if estimated:
-        rec["estimated"] = estimated
-    rec["cell"] = results.cell_key(cfg, hw["fingerprint"])
-    return rec
+    ok = status == "ok"  # a failed cell measured nothing, its roofline included
+    return make_record(
+        precision=precision,
+        quality=quality,
+        suites=list(suites),
+        limit=n,
+        status=status,
+        peak_mb=peak,
+        prefill=410.0,
+        prefill_std=12.0,
+        ttft=31.0,
+        ttft_std=1.5,
+        cpu="Test CPU",
+        bandwidth_gb_s=12.0 if ok else None,
+        bytes_per_token=540_000_000 if ok else None,
+        efficiency=0.9 if ok else None,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -122,8 +85,8 @@ def test_csv_keeps_numbers_and_spreads_in_columns(store):
 
 def test_html_is_escaped_table(store):
     recs = results.read(store)
-    recs[0]["error"] = None
-    recs[3]["error"] = "<script>boom</script>"
+    recs[0].error = None
+    recs[3].error = "<script>boom</script>"
     out = render(recs, "html")
     assert out.startswith("<!doctype html>") and "<table class='data sortable'" in out and ">decode tok/s</th>" in out
     assert "<script>boom" not in out and "&lt;script&gt;boom" in out
@@ -132,8 +95,10 @@ def test_html_is_escaped_table(store):
 def test_json_is_raw_numbers(store):
     data = json.loads(render(results.read(store), "json"))
     assert len(data) == 5
-    assert data[0]["decode_tok_s"] == 21.3 and data[0]["quality"]["code"]["stderr"] == pytest.approx(8.0)
-    assert data[3]["status"] == "oom" and data[3]["decode_tok_s"] is None
+    # each row is the record itself (its stored shape) and its paired comparison
+    assert data[0]["speed"]["decode_tok_s"]["mean"] == 21.3 and data[0]["quality"]["code"]["stderr"] == 0.08
+    assert data[3]["status"] == "oom" and data[3]["speed"]["decode_tok_s"] is None
+    assert all("paired" in d for d in data)
 
 
 def test_estimated_figures_are_labelled():
@@ -142,13 +107,13 @@ def test_estimated_figures_are_labelled():
     assert "20.0 ± 0.5 (est.)" in md and "estimated, not measured" in md
     # A figure dict can mark itself too.
     recs = [record("fp16")]
-    recs[0]["speed"]["ttft_ms"]["estimated"] = True
+    recs[0].speed.ttft_ms.estimated = True
     assert "31.0 ± 1.5 (est.)" in render(recs, "md")
 
 
 def test_empty_outputs_are_called_out_beside_the_score():
     broken, fine = record("fp16", score=0, stderr=0.0), record("fp32", score=30, stderr=0.1)
-    broken["quality"]["code"]["empty_outputs"] = 20
+    broken.quality["code"].empty_outputs = 20
     md = render([broken, fine], "md")
     assert "0.0 ± 0.0 (n=20) pass@1 [20 empty]" in md and "broken numerics" in md
     assert md.count("[20 empty]") == 1 and "[0 empty]" not in md
@@ -156,8 +121,7 @@ def test_empty_outputs_are_called_out_beside_the_score():
 
 
 def test_fault_injected_rows_are_marked():
-    r = record("int4", score=0, stderr=0.0)
-    r["config"]["fault"] = "corrupt_prompt"
+    r = record("int4", score=0, stderr=0.0, fault="corrupt_prompt")
     assert "smollm2-135m-instruct (fault injected: corrupt_prompt)" in render([r], "md")
 
 
@@ -193,7 +157,7 @@ def test_cli_formats_output_file_plot_and_json(store, tmp_path):
     assert res.exit_code == 0, res.output
     assert "| fp32" in res.output
     res = runner.invoke(report_command, [str(store), "--json"])
-    assert res.exit_code == 0 and json.loads(res.output)[0]["precision"] == "fp32"
+    assert res.exit_code == 0 and json.loads(res.output)[0]["config"]["precision"] == "fp32"
     png, html_out = tmp_path / "r.png", tmp_path / "r.html"
     res = runner.invoke(report_command, [str(store), "--format", "html", "-o", str(html_out), "--plot", str(png)])
     assert res.exit_code == 0, res.output
@@ -205,9 +169,9 @@ def test_cli_newest_record_per_cell_unless_all(tmp_path):
     results.append(path, record("fp32", decode=10.0, timestamp="2025-01-01T00:00:00"))
     results.append(path, record("fp32", decode=30.0, timestamp="2025-01-02T00:00:00"))
     out = CliRunner().invoke(report_command, [str(path), "--json"]).output
-    assert [r["decode_tok_s"] for r in json.loads(out)] == [30.0]
+    assert [r["speed"]["decode_tok_s"]["mean"] for r in json.loads(out)] == [30.0]
     out = CliRunner().invoke(report_command, [str(path), "--json", "--all"]).output
-    assert [r["decode_tok_s"] for r in json.loads(out)] == [10.0, 30.0]
+    assert [r["speed"]["decode_tok_s"]["mean"] for r in json.loads(out)] == [10.0, 30.0]
 
 
 def test_cli_user_errors(tmp_path):
@@ -224,7 +188,7 @@ def test_paired_section_in_every_format():
     tasks: flips, McNemar p, bootstrap CI, MDE, and "not distinguishable" inside the noise."""
 
     def with_items(rec, right):
-        rec["quality"]["code"]["items"] = {f"HumanEval/{i}": float(i in right) for i in range(20)}
+        rec.quality["code"].items = {f"HumanEval/{i}": float(i in right) for i in range(20)}
         return rec
 
     recs = [
@@ -244,7 +208,7 @@ def test_paired_section_in_every_format():
     assert "10 / 0" in lines["int4"] and "fp32 better" in lines["int4"] and "0.00195" in lines["int4"]
     assert "two-proportion" in lines["fp16"] and "not distinguishable at n = 20" in lines["fp16"]
     assert "Against each model" in render(recs, "html")
-    data = {d["precision"]: d["paired"] for d in json.loads(render(recs, "json"))}
+    data = {d["config"]["precision"]: d["paired"] for d in json.loads(render(recs, "json"))}
     assert data["fp32"] == {} and data["int4"]["code"]["right_to_wrong"] == 10
     assert data["int4"]["code"]["p"] == pytest.approx(2 * 0.5**10) and data["int4"]["code"]["ci"][1] < 0
     rows = {r["precision"]: r for r in csv.DictReader(io.StringIO(render(recs, "csv")))}

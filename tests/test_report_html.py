@@ -2,20 +2,21 @@
 HTML parser on the committed stores in results/ and on hand-made records for what those lack
 (fidelity, failed cells, estimated/published/contended figures, a second machine)."""
 
-import copy
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from records import fidelity, record, score
 
 from mindbench.cli.compare import compare_command
 from mindbench.cli.report import report_command
 from mindbench.decide.compare import compare
-from mindbench.present.report import latest, load_records, table_rows, view
+from mindbench.present.report import latest, load_records, table_rows
 from mindbench.present.report_html import compare_page, page
 from mindbench.store import results
+from mindbench.store.record import Fidelity, Interval
 
 ROOT = Path(__file__).resolve().parents[1]
 STORES = sorted((ROOT / "results").glob("*.jsonl")) + sorted((ROOT / "results" / "gate").glob("*.jsonl"))
@@ -110,7 +111,7 @@ def test_page_from_each_committed_store(store):
     # cells as the Markdown output, plus the provenance column.
     t = p.tables["results"]
     assert "sortable" in t["classes"]
-    expected = table_rows([view(r) for r in records])
+    expected = table_rows(records)
     assert len(t["rows"]) == len(records) == len(expected)
     assert t["head"] == list(expected[0]) + ["provenance"]
     for got, want in zip(t["rows"], expected):
@@ -120,15 +121,15 @@ def test_page_from_each_committed_store(store):
     for fid in ("plot-quality", "plot-speed"):
         assert p.figures[fid]["svg"] == 1, fid
     # The fidelity plot exactly when some record carries fidelity figures (stores made since schema 2).
-    has_fid = any((r.get("fidelity") or {}).get("kld") for r in records)
+    has_fid = any(r.fidelity is not None and r.fidelity.kld is not None for r in records)
     assert ("plot-fidelity" in p.figures) == has_fid
     if has_fid:
         assert p.figures["plot-fidelity"]["svg"] == 1
     # Header: machine with its CPU and RAM, the commit, when.
-    hw = records[0]["hardware"]
-    assert hw["cpu"] in text and str(hw["ram_mb"]) in text
-    assert records[0]["software"]["commit"] in text and records[0]["software"]["torch"] in text
-    assert "runs" in p.tables and len(p.tables["runs"]["rows"]) == len({r["run_id"] for r in records})
+    hw = records[0].hardware
+    assert hw.cpu in text and str(hw.ram_mb) in text
+    assert records[0].software.commit in text and records[0].software.torch in text
+    assert "runs" in p.tables and len(p.tables["runs"]["rows"]) == len({r.run_id for r in records})
 
 
 def test_suites_store_gets_a_recommendation_per_task_with_its_why():
@@ -156,72 +157,43 @@ def test_committed_baseline_page_is_the_baselines():
     rows = p.tables["results"]["rows"]
     assert len(rows) == len(records)
     head = p.tables["results"]["head"]
-    assert [r[head.index("precision")] for r in rows] == [r["config"]["precision"] for r in records]
+    assert [r[head.index("precision")] for r in rows] == [r.config.precision for r in records]
     assert p.figures["plot-quality"]["svg"] == 1 and p.figures["plot-speed"]["svg"] == 1
-    assert records[0]["software"]["commit"] in text
+    assert records[0].software.commit in text
 
 
 def _rec(precision, fp="fp-A", cpu="Test CPU", **kw):
-    cfg = {
-        "model": "smollm2-135m-instruct",
-        "runtime": "transformers",
-        "precision": precision,
-        "dtype": "float32",
-        "device": "cpu",
-        "weights": "pretrained",
-        "suites": ["code"],
-        "limit": 20,
-        "repeats": 3,
-        "prompt_tokens": 512,
-        "new_tokens": 128,
-        "threads": 2,
-    }
-    hw = {
-        "fingerprint": fp,
-        "memory_class": "cpu-16gb",
-        "cpu": cpu,
-        "cores": 2,
-        "ram_mb": 16000,
-        "gpus": [],
-        "cpu_features": ["avx2", "avx512f"],
-        "speed_fingerprint": "sf-" + fp,
-    }
-    rec = {
-        "schema": results.SCHEMA,
-        "run_id": "r1",
-        "timestamp": "2026-01-01T00:00:00+00:00",
-        "status": "ok",
-        "error": None,
-        "config": cfg,
-        "hardware": hw,
-        "software": {"mindbench": "0.1.0", "commit": "abc123", "torch": "2.13"},
-        "memory": {"weights_mb": 500.0, "peak_rss_mb": 900.0},
-        "speed": {
-            "decode_tok_s": {"mean": 20.0, "std": 0.5, "n": 3},
-            "prefill_tok_s": {"mean": 400.0, "std": 10.0, "n": 3},
-            "ttft_ms": {"mean": 30.0, "std": 1.0, "n": 3},
-        },
-        "quality": {"code": {"score": 30.0, "value": 0.3, "stderr": 0.1, "n": 20, "metric": "pass@1"}},
-        "fidelity": None,
-    }
-    rec.update(kw)
-    rec["cell"] = results.cell_key(cfg, fp)
-    return rec
+    """One scored CPU cell of the packaged model on machine `fp`."""
+    kw.setdefault("quality", {"code": score(30.0, stderr=0.1, n=20)})
+    return record(
+        precision=precision,
+        fingerprint=fp,
+        speed_fingerprint="sf-" + fp,
+        cpu=cpu,
+        cpu_features=["avx2", "avx512f"],
+        limit=20,
+        threads=2,
+        weights_mb=500.0,
+        run_id="r1",
+        timestamp="2026-01-01T00:00:00+00:00",
+        **kw,
+    )
 
 
 def _fid(kld, top1, ref=False):
-    return {
-        "reference": {"runtime": "transformers", "precision": "fp32"},
-        "is_reference": ref,
-        "text_sha": "x",
-        "tokens": 4096,
-        "documents": 8,
-        "kld": {"mean": kld, "ci_lo": kld * 0.8, "ci_hi": kld * 1.2},
-        "top1": {"mean": top1, "ci_lo": top1 - 0.02, "ci_hi": min(1.0, top1 + 0.02)},
-        "delta_p": {"median": 0.001, "p90": 0.01, "p99": 0.05},
-        "ppl_ratio": {"mean": 1.01, "ci_lo": 1.0, "ci_hi": 1.02},
-        "seconds": 3.0,
-    }
+    f = fidelity(
+        kld,
+        lo=kld * 0.8,
+        hi=kld * 1.2,
+        is_reference=ref,
+        text_sha="x",
+        documents=8,
+        delta_p={"median": 0.001, "p90": 0.01, "p99": 0.05},
+        ppl_ratio=Interval(1.01, 1.0, 1.02),
+        seconds=3.0,
+    )
+    f.top1 = Interval(top1, top1 - 0.02, min(1.0, top1 + 0.02))
+    return f
 
 
 @pytest.fixture
@@ -230,18 +202,11 @@ def rich():
     published and contended figures, an `[k empty]` flag, and a second machine."""
     fp32 = _rec("fp32", fidelity=_fid(0.0, 1.0, ref=True))
     int8 = _rec("int8", fidelity=_fid(0.004, 0.97), estimated=["speed.decode_tok_s"])
-    int4 = _rec("int4", fidelity=_fid(0.05, 0.88))
-    int4["speed"]["verdict"] = "contended"
-    int4["quality"]["code"].update(source="published (model card)", empty_outputs=3)
-    fp16 = _rec("fp16", fidelity={"error": "vocabularies differ"})
-    oom = _rec(
-        "bf16",
-        status="oom",
-        error="CUDA out of memory <b>while</b> loading; try --precision int4",
-        memory={},
-        speed={},
-        quality={},
-    )
+    int4 = _rec("int4", fidelity=_fid(0.05, 0.88), verdict="contended")
+    int4.quality["code"].empty_outputs = 3
+    int4.quality["code"].extra["source"] = "published (model card)"  # a key the record type does not declare
+    fp16 = _rec("fp16", fidelity=Fidelity(error="vocabularies differ"))
+    oom = _rec("bf16", status="oom", error="CUDA out of memory <b>while</b> loading; try --precision int4")
     other = _rec("fp32", fp="fp-B", cpu="Other CPU")
     return [fp32, int8, int4, fp16, oom, other]
 
@@ -323,8 +288,7 @@ def test_compare_page_of_an_honest_rerun_has_no_regression():
 
 def test_status_regression_sorts_first_and_shows_message():
     base = [_rec("fp32"), _rec("int4")]
-    new = copy.deepcopy(base)
-    new[1].update(status="crashed", error="worker died (signal 11)", speed={}, quality={}, memory={})
+    new = [_rec("fp32"), _rec("int4", status="crashed", error="worker died (signal 11)")]
     result = compare(base, new)
     p = Page(compare_page(result, base, new))
     first = p.tables["checks"]["rows"][0]
@@ -345,15 +309,13 @@ def test_machine_header_shows_the_bandwidth_its_records_measured():
     """The machine card said "20.0 GB/s, assumed (typical dual-channel DDR4)" while every record on
     the page had measured 33-53 GB/s: now the measured figures, their spread, and how."""
     how = "read: torch.sum over 1024 MiB float32"
-    assumed = {"bandwidth_gb_s": 20.0, "bandwidth_source": "assumed (typical dual-channel DDR4)"}
+    assumed = (20.0, "assumed (typical dual-channel DDR4)")
     recs = [
-        _rec(p, roofline={"bandwidth_gb_s": bw, "bandwidth_method": how})
-        for p, bw in (("fp32", 33.4), ("int8", 41.0), ("int4", 52.9))
+        _rec(p, bandwidth_gb_s=bw, bandwidth_method=how) for p, bw in (("fp32", 33.4), ("int8", 41.0), ("int4", 52.9))
     ]
-    for r in recs:
-        r["hardware"].update(assumed)
     other = _rec("fp32", fp="fp-B", cpu="Other CPU")  # a machine whose records measured nothing
-    other["hardware"].update(assumed)
+    for r in recs + [other]:
+        r.hardware.bandwidth_gb_s, r.hardware.bandwidth_source = assumed
     text = page(recs + [other])
     mine = _card(text, "M1")
     assert "41.0 GB/s (range 33.4–52.9, n=3), measured by these records" in mine and how in mine

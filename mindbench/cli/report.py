@@ -10,6 +10,7 @@ import click
 from mindbench.cli import command
 from mindbench.errors import MindbenchError
 from mindbench.present.report import latest, load_records, plot, render
+from mindbench.store.record import Record
 
 
 @command("report")
@@ -51,8 +52,8 @@ def report_command(results_files, fmt, as_json, output, plot_path, suite, show_a
         records = latest(records)
     # serve-bench's records ("kind": "serving") are levels of a load test, not cells: their own
     # table and latency-vs-throughput plot (mindbench.present.serving)
-    serving = [r for r in records if r.get("kind") == "serving"]
-    records = [r for r in records if r.get("kind") != "serving"]
+    serving = [r for r in records if r.is_serving]
+    records = [r for r in records if not r.is_serving]
     text = render(records, "json" if as_json else fmt) if records or not serving else ""
     if serving:
         text = _with_serving(text, serving, "json" if as_json else fmt)
@@ -88,7 +89,7 @@ def report_command(results_files, fmt, as_json, output, plot_path, suite, show_a
             click.echo(f"wrote {p}", err=True)
 
 
-def _with_serving(text: str, serving: list[dict], fmt: str) -> str:
+def _with_serving(text: str, serving: list[Record], fmt: str) -> str:
     """The serving table under the cells' table (md), or the raw serving records after the cells'
     JSON rows (json; each says "kind": "serving"); csv and html show cells only, and say so."""
     import json
@@ -96,7 +97,7 @@ def _with_serving(text: str, serving: list[dict], fmt: str) -> str:
     from mindbench.present.serving import text as serving_text
 
     if fmt == "json":
-        return json.dumps((json.loads(text) if text else []) + serving, indent=2, default=str)
+        return json.dumps((json.loads(text) if text else []) + [r.to_json() for r in serving], indent=2, default=str)
     if fmt == "md":
         return (
             (text + "\n" if text else "")

@@ -8,16 +8,16 @@ from pathlib import Path
 
 from mindbench.errors import MindbenchError
 from mindbench.present.table import hardware_line, suites_of
-from mindbench.store.results import view
+from mindbench.store.record import Record
 
 
-def overall_quality(v: dict, suite: str | None):
+def overall_quality(rec: Record, suite: str | None):
     """(score, stderr) of one suite, or the mean over the cell's suites (independent errors)."""
-    qs = [q for s, q in v["quality"].items() if (suite is None or s == suite) and q["score"] is not None]
+    qs = [q for s, q in rec.quality.items() if (suite is None or s == suite) and q.points is not None]
     if not qs:
         return None, None
-    score = sum(q["score"] for q in qs) / len(qs)
-    ses = [q["stderr"] or 0.0 for q in qs]
+    score = sum(q.points for q in qs) / len(qs)
+    ses = [q.stderr_points or 0.0 for q in qs]
     return score, math.sqrt(sum(s * s for s in ses)) / len(qs)
 
 
@@ -33,22 +33,22 @@ def pareto_front(points: list[tuple]) -> list[int]:
     return front
 
 
-def plot(records: list[dict], path: str | Path, suite: str | None = None) -> Path:
+def plot(records: list[Record], path: str | Path, suite: str | None = None) -> Path:
     """Two panels in one PNG: quality vs memory with the Pareto front, and quality by precision."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and CI
     import matplotlib.pyplot as plt
 
-    views = [view(r) for r in records if r.get("status") == "ok"]
+    ok = [r for r in records if r.status == "ok"]
     label = suite or (
-        "mean of " + ", ".join(suites_of(views)) if len(suites_of(views)) > 1 else (suites_of(views) or ["quality"])[0]
+        "mean of " + ", ".join(suites_of(ok)) if len(suites_of(ok)) > 1 else (suites_of(ok) or ["quality"])[0]
     )
     pts = []
-    for v in views:
-        q, se = overall_quality(v, suite)
-        if q is not None and v["peak_mb"] is not None:
-            pts.append((v["peak_mb"], q, se or 0.0, v))
+    for r in ok:
+        q, se = overall_quality(r, suite)
+        if q is not None and r.peak_mb is not None:
+            pts.append((r.peak_mb, q, se or 0.0, r.config))
     if not pts:
         raise MindbenchError(
             "nothing to plot: no successful record has both a quality score and a memory "
@@ -56,15 +56,15 @@ def plot(records: list[dict], path: str | Path, suite: str | None = None) -> Pat
         )
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
-    models = list(dict.fromkeys(p[3]["model"] for p in pts))
+    models = list(dict.fromkeys(p[3].model for p in pts))
     colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
-    runtimes = {p[3]["runtime"] for p in pts}
+    runtimes = {p[3].runtime for p in pts}
     for m in models:  # one legend entry per model; the point labels then only need the precision
         ax1.errorbar([], [], yerr=[], fmt="o", color=colors[m], label=m)
-    for mem, q, se, v in pts:
-        ax1.errorbar(mem, q, yerr=se, fmt="o", color=colors[v["model"]], capsize=3, ms=7, alpha=0.9)
-        text = v["precision"] if len(runtimes) == 1 else f"{v['runtime']}/{v['precision']}"
-        ax1.annotate(text, (mem, q), textcoords="offset points", xytext=(11, 3), fontsize=8, color=colors[v["model"]])
+    for mem, q, se, c in pts:
+        ax1.errorbar(mem, q, yerr=se, fmt="o", color=colors[c.model], capsize=3, ms=7, alpha=0.9)
+        text = c.precision if len(runtimes) == 1 else f"{c.runtime}/{c.precision}"
+        ax1.annotate(text, (mem, q), textcoords="offset points", xytext=(11, 3), fontsize=8, color=colors[c.model])
     front = pareto_front([(p[0], p[1]) for p in pts])
     ax1.step(
         [pts[i][0] for i in front],
@@ -88,19 +88,19 @@ def plot(records: list[dict], path: str | Path, suite: str | None = None) -> Pat
     from mindbench.runtimes import precision_key
 
     # Panel 2: grouped bars, one group per model x runtime, one bar per precision.
-    groups = list(dict.fromkeys(f"{p[3]['model']}\n{p[3]['runtime']}" for p in pts))
-    precs = sorted({p[3]["precision"] for p in pts}, key=precision_key)
+    groups = list(dict.fromkeys(f"{p[3].model}\n{p[3].runtime}" for p in pts))
+    precs = sorted({p[3].precision for p in pts}, key=precision_key)
     width = 0.8 / max(len(precs), 1)
     # The reference for "change" is each group's widest precision that was measured.
     ref = {}
     for g in groups:
-        mine = [p for p in pts if f"{p[3]['model']}\n{p[3]['runtime']}" == g]
-        ref[g] = min(mine, key=lambda p: precision_key(p[3]["precision"]))[1]
+        mine = [p for p in pts if f"{p[3].model}\n{p[3].runtime}" == g]
+        ref[g] = min(mine, key=lambda p: precision_key(p[3].precision))[1]
     for j, prec in enumerate(precs):
         xs, ys, es, notes = [], [], [], []
         for i, g in enumerate(groups):
-            for mem, q, se, v in pts:
-                if f"{v['model']}\n{v['runtime']}" == g and v["precision"] == prec:
+            for _mem, q, se, c in pts:
+                if f"{c.model}\n{c.runtime}" == g and c.precision == prec:
                     xs.append(i + (j - (len(precs) - 1) / 2) * width)
                     ys.append(q)
                     es.append(se)

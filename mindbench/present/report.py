@@ -34,20 +34,20 @@ from mindbench.present.table import (  # noqa: F401
     _fmt,
     figure_paths,
     hardware_line,
+    params_b,
     speed_mark,
     suites_of,
     table_note,
     table_rows,
+    uses,
 )
 from mindbench.present.table import text as table_text
-
-# The data model lives in results.py (compare reads it from there, not from this presentation
-# module); these names stay importable from here.
-from mindbench.store.results import latest, peak_memory, quality_points, record_key, view  # noqa: F401
+from mindbench.store.record import Record, num
+from mindbench.store.results import latest  # noqa: F401
 from mindbench.store.results import read_all as load_records  # noqa: F401
 
 
-def render(records: list[dict], fmt: str) -> str:
+def render(records: list[Record], fmt: str) -> str:
     if fmt == "md":  # the one table renderer, as `mindbench run` prints it, under the machine
         return f"Hardware: {hardware_line(records)}\n\n{table_text(records, 'github')}\n"
     if fmt == "html":
@@ -57,62 +57,60 @@ def render(records: list[dict], fmt: str) -> str:
         return page(records)
     from mindbench.decide import reference
 
-    views = [view(r) for r in records]
     # each non-reference cell against its model's widest precision, per suite (mindbench.decide.reference)
     paired = reference.against_reference(records)
     if fmt == "json":
-        # Raw numbers, not formatted strings: this is what scripts consume.
+        # The records themselves, each as the store holds it (one shape for a record everywhere),
+        # with its paired comparison: what scripts consume.
         return json.dumps(
-            [
-                {k: v[k] for k in v if k != "timestamp"} | {"timestamp": v["timestamp"]} | {"paired": paired.get(i, {})}
-                for i, v in enumerate(views)
-            ],
-            indent=2,
+            [rec.to_json() | {"paired": paired.get(i, {})} for i, rec in enumerate(records)], indent=2, default=str
         )
     if fmt == "csv":
         out = io.StringIO()
+        suites = suites_of(records)
+        with_fidelity = any(r.fidelity is not None for r in records)
         # CSV keeps numbers machine-readable: mean and spread in their own columns.
         flat = []
-        for v in views:
+        for i, rec in enumerate(records):
+            c, hw = rec.config, rec.hardware
+            peak, peak_source = rec.peak
             f = {
-                k: v[k]
-                for k in (
-                    "model",
-                    "params_b",
-                    "runtime",
-                    "precision",
-                    "dtype",
-                    "device",
-                    "weights",
-                    "status",
-                    "error",
-                    "weights_mb",
-                    "peak_mb",
-                    "peak_source",
-                    "decode_tok_s",
-                    "decode_tok_s_std",
-                    "prefill_tok_s",
-                    "prefill_tok_s_std",
-                    "ttft_ms",
-                    "ttft_ms_std",
-                    "efficiency",
-                    "load_s",
-                    "use",
-                    "memory_class",
-                    "fingerprint",
-                    "speed_fingerprint",
-                    "speed_verdict",
-                )
+                "model": c.model,
+                "params_b": params_b(rec),
+                "runtime": c.runtime,
+                "precision": c.precision,
+                "dtype": c.dtype,
+                "device": c.device,
+                "weights": rec.weights,
+                "status": rec.status,
+                "error": rec.error,
+                "weights_mb": num(rec.memory.weights_mb),
+                "peak_mb": peak,
+                "peak_source": peak_source,
             }
-            f["estimated"] = ";".join(v["estimated"])
-            if any(x.get("fidelity") for x in views):
+            for name in ("decode_tok_s", "prefill_tok_s", "ttft_ms"):
+                fig = rec.speed.figure(name)
+                f[name], f[name + "_std"] = fig.value, fig.spread
+            f |= {
+                "efficiency": num(rec.roofline.efficiency),
+                "load_s": num(rec.load.load_s),
+                "use": uses(rec),
+                "memory_class": hw.memory_class,
+                "fingerprint": hw.fingerprint,
+                "speed_fingerprint": hw.speed_fingerprint,
+                "speed_verdict": rec.speed.verdict,
+                "estimated": ";".join(sorted(rec.marks())),
+            }
+            if with_fidelity:
                 from mindbench.suites.fidelity import flat as fidelity_columns
 
-                f.update(fidelity_columns(v.get("fidelity")))
-            for s in suites_of(views):
-                q = v["quality"].get(s) or {}
-                f[f"{s}_score"], f[f"{s}_stderr"], f[f"{s}_n"] = q.get("score"), q.get("stderr"), q.get("n")
-            f.update(_paired_csv(paired.get(len(flat), {}), suites_of(views)))
+                f.update(fidelity_columns(rec.fidelity))
+            for s in suites:
+                q = rec.quality.get(s)
+                f[f"{s}_score"], f[f"{s}_stderr"], f[f"{s}_n"] = (
+                    (q.points, q.stderr_points, q.n) if q is not None else (None, None, None)
+                )
+            f.update(_paired_csv(paired.get(i, {}), suites))
             flat.append(f)
         if flat:
             w = csv.DictWriter(out, fieldnames=list(flat[0]), lineterminator="\n")

@@ -20,7 +20,7 @@ from pathlib import Path
 from mindbench.errors import MindbenchError
 from mindbench.present import report_svg
 from mindbench.present.table import figure_paths, table_note, table_rows
-from mindbench.store.results import view
+from mindbench.store.record import Fidelity, Hardware, Interval, Record, Section
 
 CSS = """
 :root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--zebra:#f6f8fa;--head:#eaeef2;
@@ -120,6 +120,10 @@ def _is_num(text: str) -> bool:
     return re.match(r"[+-]?(\d+\.?\d*|\.\d+)([ %B]|$)", text) is not None
 
 
+def _known(x):
+    return "?" if x is None else x
+
+
 def _kv(pairs) -> str:
     return (
         "<dl class='kv'>" + "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in pairs if v not in (None, "")) + "</dl>"
@@ -129,14 +133,14 @@ def _kv(pairs) -> str:
 # --- machines, software, runs --------------------------------------------------------------------
 
 
-def machines(records: list[dict]) -> tuple[dict, list]:
-    """fingerprint -> label ("M1", ...), and [(label, hardware dict, record count)]. M1, the
+def machines(records: list[Record]) -> tuple[dict, list]:
+    """fingerprint -> label ("M1", ...), and [(label, Hardware, record count)]. M1, the
     machine with most records, is "here": the machine this page describes."""
     count: dict = {}
     hw: dict = {}
     for r in records:
-        h = r.get("hardware") or {}
-        fp = h.get("fingerprint")
+        h = r.hardware
+        fp = h.fingerprint
         count[fp] = count.get(fp, 0) + 1
         hw.setdefault(fp, h)
     order = sorted(count, key=lambda fp: -count[fp])  # stable: ties keep the store's order
@@ -144,20 +148,18 @@ def machines(records: list[dict]) -> tuple[dict, list]:
     return labels, [(labels[fp], hw[fp], count[fp]) for fp in order]
 
 
-def measured_bandwidth(records: list[dict]) -> dict:
+def measured_bandwidth(records: list[Record]) -> dict:
     """fingerprint -> the memory bandwidths its records measured (roofline.bandwidth_gb_s, GB/s)
     and how, so a machine's card shows what was measured, not a typical figure."""
     out: dict = {}
     for r in records:
-        roof = r.get("roofline") or {}
-        bw = roof.get("bandwidth_gb_s")
-        if isinstance(bw, (int, float)) and bw > 0:
-            fp = (r.get("hardware") or {}).get("fingerprint")
-            out.setdefault(fp, []).append((float(bw), roof.get("bandwidth_method")))
+        bw = r.bandwidth_gb_s
+        if bw is not None and bw > 0:
+            out.setdefault(r.hardware.fingerprint, []).append((float(bw), r.roofline.bandwidth_method))
     return out
 
 
-def _bandwidth(h: dict, measured: list | None) -> str:
+def _bandwidth(h: Hardware, measured: list | None) -> str:
     """Measured: the median of the records' figures, their range and count, and how; only when
     no record measured it, the profile's figure with its source (e.g. "assumed")."""
     if measured:
@@ -168,65 +170,68 @@ def _bandwidth(h: dict, measured: list | None) -> str:
         return f"{med:.1f} GB/s{esc(spread)}, measured by these records" + (
             f" <span class='muted'>({esc(how)})</span>" if how else ""
         )
-    if h.get("bandwidth_gb_s"):
-        return f"{esc(h.get('bandwidth_gb_s'))} GB/s, {esc(h.get('bandwidth_source'))}"
+    if h.bandwidth_gb_s:
+        return f"{esc(h.bandwidth_gb_s)} GB/s, {esc(h.bandwidth_source)}"
     return ""
 
 
-def _machine_card(label: str, h: dict, n: int, here: bool, measured: list | None = None) -> str:
+def _machine_card(label: str, h: Hardware, n: int, here: bool, measured: list | None = None) -> str:
     gpus = (
         "; ".join(
             f"{esc(g.get('name'))}, {esc(g.get('total_mb'))} MB" + (" (MIG slice)" if g.get("mig") else "")
-            for g in h.get("gpus") or []
+            for g in h.gpus or []
         )
         or "none"
     )
-    feats = h.get("cpu_features")
+    feats = h.cpu_features
     feats = (
         esc(" ".join(feats))
         if feats
         else "<span class='muted'>not recorded (records from before CPU features were captured: "
         "speed is never matched across machines on them)</span>"
     )
-    ram = h.get("ram_mb")
+    ram = h.ram_mb
     mine = " — this report&#39;s machine" if here else ""
     return (
         f"<div class='card'><h3>{esc(label)}{mine}"
         f" <span class='muted'>({n} record{'s' if n != 1 else ''})</span></h3>"
         + _kv(
             [
-                ("CPU", f"{esc(h.get('cpu', '?'))}, {esc(h.get('cores', '?'))} cores"),
+                ("CPU", f"{esc(_known(h.cpu))}, {esc(_known(h.cores))} cores"),
                 ("CPU features", feats),
-                ("GPUs", gpus + ("" if h.get("cuda_available") or not h.get("gpus") else " (CUDA not usable)")),
+                ("GPUs", gpus + ("" if h.extra.get("cuda_available") or not h.gpus else " (CUDA not usable)")),
                 ("RAM", f"{ram / 1024:.1f} GiB ({ram} MB)" if isinstance(ram, (int, float)) else "?"),
-                ("memory class", esc(h.get("memory_class"))),
-                ("fingerprint", f"<code>{esc(h.get('fingerprint'))}</code>"),
+                ("memory class", esc(h.memory_class)),
+                ("fingerprint", f"<code>{esc(h.fingerprint)}</code>"),
                 (
                     "speed fingerprint",
-                    f"<code>{esc(h['speed_fingerprint'])}</code>"
-                    if h.get("speed_fingerprint")
+                    f"<code>{esc(h.speed_fingerprint)}</code>"
+                    if h.speed_fingerprint
                     else "<span class='muted'>none (unknown CPU features)</span>",
                 ),
                 ("bandwidth", _bandwidth(h, measured)),
-                ("platform", esc(h.get("platform"))),
-                ("notes", "; ".join(esc(x) for x in h.get("notes") or [])),
+                # what the machine's detection added beyond the record's fields
+                ("platform", esc(h.extra.get("platform"))),
+                ("notes", "; ".join(esc(x) for x in h.extra.get("notes") or [])),
             ]
         )
         + "</div>"
     )
 
 
-def _software(records: list[dict]) -> str:
+def _software(records: list[Record]) -> str:
     """One card: each package's version; where runs differ (a commit between runs), each value
     with the runs that used it."""
-    keys = list(dict.fromkeys(k for r in records for k in (r.get("software") or {})))
+    # every package a record names (the declared ones and the rest), as the records list them
+    versions = [r.software.to_json() for r in records]
+    keys = list(dict.fromkeys(k for v in versions for k in v))
     if not keys:
         return "<p class='muted'>The records carry no software versions.</p>"
     pairs = []
     for k in keys:
         runs: dict = {}
-        for r in records:
-            runs.setdefault((r.get("software") or {}).get(k), {})[r.get("run_id") or "?"] = None
+        for r, v in zip(records, versions):
+            runs.setdefault(v.get(k), {})[r.run_id or "?"] = None
         fmt = (lambda x: f"<code>{esc(x)}</code>") if k == "commit" else esc
         if len(runs) == 1:
             pairs.append((k, fmt(next(iter(runs)) or "unknown")))
@@ -247,11 +252,11 @@ def _when(ts: str) -> str:
     return ts.replace("T", " ").replace("+00:00", " UTC")
 
 
-def _runs(records: list[dict]) -> str:
+def _runs(records: list[Record]) -> str:
     """When and how: one row per run id, with the settings its cells shared."""
     runs: dict = {}
     for r in records:
-        runs.setdefault(r.get("run_id") or "?", []).append(r)
+        runs.setdefault(r.run_id or "?", []).append(r)
     head = [
         "run",
         "from",
@@ -270,15 +275,15 @@ def _runs(records: list[dict]) -> str:
     ]
     rows = []
     for rid, rs in runs.items():
-        cfg = [r.get("config") or {} for r in rs]
-        ts = sorted(str(r.get("timestamp") or "") for r in rs)
+        cfg = [r.config for r in rs]
+        ts = sorted(str(r.timestamp or "") for r in rs)
 
         def vals(key, c=cfg):
-            return ", ".join(dict.fromkeys(str(x.get(key)) for x in c if x.get(key) is not None)) or "—"
+            return ", ".join(dict.fromkeys(str(getattr(x, key)) for x in c if getattr(x, key) is not None)) or "—"
 
-        suites = ", ".join(dict.fromkeys(s for x in cfg for s in x.get("suites") or [])) or "none (speed only)"
-        limits = {x.get("limit") for x in cfg}
-        dur = sum(r.get("duration_s") or 0 for r in rs)
+        suites = ", ".join(dict.fromkeys(s for x in cfg for s in x.suites or [])) or "none (speed only)"
+        limits = {x.limit for x in cfg}
+        dur = sum(r.duration_s or 0 for r in rs)
         rows.append(
             [
                 rid,
@@ -303,29 +308,48 @@ def _runs(records: list[dict]) -> str:
 # --- provenance --------------------------------------------------------------------------------------
 
 
-def marked(rec: dict, kind: str) -> set:
+def _says(figure, kind: str) -> bool:
+    """Does a figure (a section such as a speed Figure or a suite's Quality, or a plain dict)
+    mark itself as `kind`: a flag of that name, or a "source" naming it?"""
+    if isinstance(figure, Section):
+        declared = {f.name for f in fields(figure)}
+
+        def get(k):
+            return getattr(figure, k) if k in declared else figure.extra.get(k)
+
+    elif isinstance(figure, dict):
+        get = figure.get
+    else:
+        return False
+    return get(kind) is True or str(get("source") or "").startswith(kind)
+
+
+def marked(rec: Record, kind: str) -> set:
     """Dotted paths a record marks as `kind` ("estimated" or "published"): a top-level list, or a
-    flag (or a "source" naming it) inside the figure's own dict, the convention report.py reads."""
-    marks = set(rec.get(kind) or ()) if isinstance(rec.get(kind), (list, tuple)) else set()
-    for section in ("speed", "memory", "roofline", "load", "quality"):
-        for k, v in (rec.get(section) or {}).items():
-            if isinstance(v, dict) and (v.get(kind) is True or str(v.get("source") or "").startswith(kind)):
-                marks.add(f"{section}.{k}")
+    flag (or a "source" naming it) inside the figure itself, the convention report.py reads."""
+    listed = rec.estimated if kind == "estimated" else rec.extra.get(kind)
+    marks = set(listed) if isinstance(listed, (list, tuple)) else set()
+    for name in ("speed", "memory", "roofline", "load"):
+        section = getattr(rec, name)
+        figures = [(f.name, getattr(section, f.name)) for f in fields(section) if f.name != "extra"]
+        marks |= {f"{name}.{k}" for k, v in figures + list(section.extra.items()) if _says(v, kind)}
+    marks |= {f"quality.{s}" for s, q in rec.quality.items() if _says(q, kind)}
     return marks
 
 
-def provenance(rec: dict, v: dict, labels: dict) -> tuple[str, dict]:
+def provenance(rec: Record, labels: dict) -> tuple[str, dict]:
     """(the row's provenance tags as HTML, {column: (css class, explanation)})."""
-    paths = figure_paths(v)
+    paths = figure_paths(rec)
     column_of = {p: c for c, p in paths.items()}
-    est, pub = marked(rec, "estimated") | set(v["estimated"]), marked(rec, "published")
-    here = labels.get(v["fingerprint"]) == "M1"
+    est, pub = marked(rec, "estimated") | rec.marks(), marked(rec, "published")
+    fp = rec.hardware.fingerprint
+    here = labels.get(fp) == "M1"
     tags = []
-    if v["status"] == "ok":
+    if rec.status == "ok":
         tags.append(
             "<span class='tag here'>measured here</span>"
             if here
-            else f"<span class='tag elsewhere'>measured elsewhere ({esc(labels.get(v['fingerprint'], '?'))})</span>"
+            else f"<span class='tag elsewhere'>measured elsewhere ({esc(labels.get(fp, '?'))})</span>"
         )
     cells: dict = {}
     for path in sorted(est):
@@ -336,16 +360,16 @@ def provenance(rec: dict, v: dict, labels: dict) -> tuple[str, dict]:
         col = column_of.get(path, path)
         tags.append(f"<span class='tag pub'>published: {esc(col)}</span>")
         cells[col] = ("pub", "published figure (model card or paper), not measured by mindbench")
-    verdict = (rec.get("speed") or {}).get("verdict")
+    verdict = rec.speed.verdict
     if verdict in report_svg.SLOW:
         tags.append(f"<span class='tag busy'>speed {esc(verdict)}</span>")
         for col in SPEED_COLUMNS:
             cells.setdefault(
                 col, ("busy", f"measured while the machine was {verdict}: recommend and compare do not use it")
             )
-    if v.get("fault"):
-        tags.append(f"<span class='tag fault'>fault injected: {esc(v['fault'])}</span>")
-    if v["weights"] == "random":
+    if rec.config.fault:
+        tags.append(f"<span class='tag fault'>fault injected: {esc(rec.config.fault)}</span>")
+    if rec.weights == "random":
         tags.append("<span class='tag'>random weights: speed and memory only</span>")
     return "".join(tags), cells
 
@@ -385,38 +409,37 @@ def _table(head: list, rows: list, tid: str, row_classes=None, cell_attrs=None) 
     return "".join(out)
 
 
-def comparison_table(records: list[dict], labels: dict, tid: str = "results") -> str:
+def comparison_table(records: list[Record], labels: dict, tid: str = "results") -> str:
     """table.table_rows' rows (the Markdown/CSV table's cells), plus a provenance column."""
-    views = [view(r) for r in records]
-    rows = table_rows(views)
+    rows = table_rows(records)
     if not rows:
         return "<p class='muted'>(no records)</p>"
     head = list(rows[0]) + ["provenance"]
     body, classes, attrs = [], {}, {}
-    for i, (rec, v, row) in enumerate(zip(records, views, rows)):
-        tags, cells = provenance(rec, v, labels)
+    for i, (rec, row) in enumerate(zip(records, rows)):
+        tags, cells = provenance(rec, labels)
         body.append([esc(row.get(h, "—")) for h in head[:-1]] + [tags or "—"])
-        if v["status"] != "ok":
+        if rec.status != "ok":
             classes[i] = "failed"
         for j, h in enumerate(head[:-1]):
             a = ""
+            n = rec.speed.figure(SPEED_KEYS[h]).n if h in SPEED_COLUMNS else None
             if h == "status":
-                st = v["status"] or "?"
+                st = rec.status or "?"
                 kind = "st-ok" if st == "ok" else "st-warn" if st == "skipped" else "st-bad"
-                a = f" class='st {kind}'" + (f" title='{esc(v['error'])}'" if v["error"] else "")
+                a = f" class='st {kind}'" + (f" title='{esc(rec.error)}'" if rec.error else "")
             elif h in cells:
                 kind, why = cells[h]
                 a = f" class='{'num ' if _is_num(row[h]) else ''}{kind}' title='{esc(why)}'"
-            elif h in SPEED_COLUMNS and v.get(SPEED_KEYS[h] + "_n"):  # the spread's sample size, on hover
-                a = f" title='mean ± std over {esc(v[SPEED_KEYS[h] + '_n'])} timed repeats'"
+            elif n:  # the spread's sample size, on hover
+                a = f" title='mean ± std over {esc(n)} timed repeats'"
             if a:
                 attrs[(i, j)] = a
     return _table(head, body, tid, classes, attrs)
 
 
-def _notes(records: list[dict], labels: dict) -> str:
-    views = [view(r) for r in records]
-    items = [esc(x) for x in re.split(r"(?<=\.)\s+(?=[A-Z\[(])", table_note(views))]
+def _notes(records: list[Record], labels: dict) -> str:
+    items = [esc(x) for x in re.split(r"(?<=\.)\s+(?=[A-Z\[(])", table_note(records))]
     items.append("Click any column header to sort by it (again to reverse); blanks sort last.")
     legend = [
         ("here", "measured here", "on this report's machine (M1)"),
@@ -425,70 +448,70 @@ def _notes(records: list[dict], labels: dict) -> str:
         ("est", "estimated", "by the estimator, not measured"),
         ("busy", "speed contended/noisy", "measured while the machine was busy (never used as evidence)"),
     ]
-    used = "".join(provenance(r, v, labels)[0] for r, v in zip(records, views))
+    used = "".join(provenance(r, labels)[0] for r in records)
     items.append(
         "Provenance: "
         + "; ".join(f"<span class='tag {k}'>{t}</span> {why}" for k, t, why in legend if f"tag {k}'" in used)
         + ". Marked cells explain themselves on hover."
     )
-    failed = [v for v in views if v["status"] != "ok"]
+    failed = [r for r in records if r.status != "ok"]
     out = "<ul class='notes'>" + "".join(f"<li>{x}</li>" for x in items) + "</ul>"
     if failed:
         out += (
             "<h3>Failed cells</h3><ul class='notes'>"
             + "".join(
-                f"<li><b>{esc(v['model'])} / {esc(v['runtime'])} / {esc(v['precision'])}</b>: "
-                f"<span class='st st-bad'>{esc(v['status'])}</span> — {esc(v['error'] or 'no message')}</li>"
-                for v in failed
+                f"<li><b>{esc(r.config.model)} / {esc(r.config.runtime)} / {esc(r.config.precision)}</b>: "
+                f"<span class='st st-bad'>{esc(r.status)}</span> — {esc(r.error or 'no message')}</li>"
+                for r in failed
             )
             + "</ul>"
         )
     return out
 
 
-def fidelity_table(records: list[dict]) -> str:
+def _ci(d: Interval | None, scale=1.0, digits=4) -> str:
+    if d is None or d.mean is None:
+        return "—"
+    lo, hi = d.ci_lo, d.ci_hi
+    return f"{d.mean * scale:.{digits}f}" + (
+        f" [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]" if lo is not None and hi is not None else ""
+    )
+
+
+def fidelity_table(records: list[Record]) -> str:
     rows, classes = [], {}
     for r in records:
-        f = r.get("fidelity")
-        if not isinstance(f, dict):
+        f: Fidelity | None = r.fidelity
+        if f is None:
             continue
-        c = r.get("config") or {}
-
-        def ci(d, scale=1.0, digits=4):
-            if not isinstance(d, dict) or d.get("mean") is None:
-                return "—"
-            lo, hi = d.get("ci_lo"), d.get("ci_hi")
-            return f"{d['mean'] * scale:.{digits}f}" + (
-                f" [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]" if lo is not None and hi is not None else ""
-            )
-
-        if "error" in f:
+        c = r.config
+        if f.error is not None:
             classes[len(rows)] = "failed"
             rows.append(
                 [
-                    esc(c.get("model")),
-                    esc(c.get("runtime")),
-                    esc(c.get("precision")),
+                    esc(c.model),
+                    esc(c.runtime),
+                    esc(c.precision),
                     "—",
-                    f"<span class='st st-bad'>not measured</span>: {esc(f['error'])}",
+                    f"<span class='st st-bad'>not measured</span>: {esc(f.error)}",
                 ]
                 + ["—"] * 5
             )
             continue
-        ref = f.get("reference") or {}
-        dp = f.get("delta_p") or {}
+        ref = f.reference or {}
+        dp = f.delta_p or {}
         rows.append(
             [
-                esc(c.get("model")),
-                esc(c.get("runtime")),
-                esc(c.get("precision")),
-                esc(f"{ref.get('runtime')} {ref.get('precision')}") + (" (itself)" if f.get("is_reference") else ""),
-                esc(ci(f.get("kld"))),
-                esc(ci(f.get("top1"), 100, 1)),
+                esc(c.model),
+                esc(c.runtime),
+                esc(c.precision),
+                esc(f"{ref.get('runtime')} {ref.get('precision')}") + (" (itself)" if f.is_reference else ""),
+                esc(_ci(f.kld)),
+                esc(_ci(f.top1, 100, 1)),
                 esc(" / ".join("—" if dp.get(k) is None else f"{100 * dp[k]:.2f}" for k in ("median", "p90", "p99"))),
-                esc(ci(f.get("ppl_ratio"), digits=3)),
-                esc(f.get("tokens")),
-                esc(f.get("documents")),
+                esc(_ci(f.ppl_ratio, digits=3)),
+                esc(f.tokens),
+                esc(f.documents),
             ]
         )
     if not rows:
@@ -511,14 +534,17 @@ def fidelity_table(records: list[dict]) -> str:
 # --- recommendation ------------------------------------------------------------------------------
 
 
-def profile_of(h: dict):
+def profile_of(h: Hardware):
     """The HardwareProfile a record describes (its fingerprint kept, so its runs count as "here")."""
     from mindbench.models.hardware import GPU, HardwareProfile
 
+    declared = {f.name for f in fields(Hardware)}
     names = {f.name for f in fields(HardwareProfile)} - {"gpus", "identity"}
+    # a profile's own fields the record keeps beyond its declared ones (cuda_available, notes, ...)
+    given = {k: getattr(h, k) if k in declared else h.extra.get(k) for k in names}
     gnames = {f.name for f in fields(GPU)}
-    gpus = [GPU(**{k: g[k] for k in gnames if k in g}) for g in h.get("gpus") or []]
-    return HardwareProfile(**{k: h[k] for k in names if k in h}, gpus=gpus, identity=h.get("fingerprint"))
+    gpus = [GPU(**{k: g[k] for k in gnames if k in g}) for g in h.gpus or []]
+    return HardwareProfile(**{k: v for k, v in given.items() if v is not None}, gpus=gpus, identity=h.fingerprint)
 
 
 def _score(c) -> str:
@@ -528,10 +554,10 @@ def _score(c) -> str:
     return f"{q.get('metric') or 'score'} {q['score']:.1f} ± {q.get('stderr') or 0:.1f}"
 
 
-def recommendations(records: list[dict], hw: dict) -> str:
+def recommendations(records: list[Record], hw: Hardware) -> str:
     from mindbench.decide import recommend as rmod
 
-    usable = [r for r in records if not (r.get("config") or {}).get("fault")]  # faults say nothing of a model
+    usable = [r for r in records if not r.config.fault]  # faults say nothing of a model
     try:
         prof = profile_of(hw)
     except (TypeError, KeyError) as e:
@@ -592,8 +618,8 @@ def _doc(title: str, body: str) -> str:
     )
 
 
-def _store_header(records: list[dict], labels: dict, ms: list) -> str:
-    ts = sorted(str(r.get("timestamp") or "") for r in records if r.get("timestamp"))
+def _store_header(records: list[Record], labels: dict, ms: list) -> str:
+    ts = sorted(str(r.timestamp) for r in records if r.timestamp)
     when = f"{_when(ts[0])} to {_when(ts[-1])}" if ts else "unknown"
     bw = measured_bandwidth(records)
     by_label = {lab: fp for fp, lab in labels.items()}
@@ -608,10 +634,10 @@ def _store_header(records: list[dict], labels: dict, ms: list) -> str:
     )
 
 
-def page(records: list[dict], title: str = "mindbench report") -> str:
+def page(records: list[Record], title: str = "mindbench report") -> str:
     """The results page: header, comparison table, plots, fidelity, recommendation."""
     labels, ms = machines(records)
-    ok = sum(r.get("status") == "ok" for r in records)
+    ok = sum(r.status == "ok" for r in records)
     body = [
         f"<h1>{esc(title)}</h1><p class='sub'>{len(records)} cell(s), {ok} ok, {len(records) - ok} failed; "
         f"{len(ms)} machine(s). Every figure was measured by mindbench unless marked otherwise.</p>"
@@ -629,7 +655,7 @@ def page(records: list[dict], title: str = "mindbench report") -> str:
         )
     )
     fid = report_svg.fidelity(records)
-    if fid[0] is not None or any(isinstance(r.get("fidelity"), dict) for r in records):
+    if fid[0] is not None or any(r.fidelity is not None for r in records):
         body.append(
             _figure(
                 fid,
@@ -659,7 +685,7 @@ def page(records: list[dict], title: str = "mindbench report") -> str:
     return _doc(title, "\n".join(body))
 
 
-def paired_section(records: list[dict]) -> str:
+def paired_section(records: list[Record]) -> str:
     """Each non-reference cell against its model's widest precision on the same tasks (mindbench.decide.reference)."""
     from mindbench.decide import reference
     from mindbench.present.table import PAIRED_NOTE, PAIRED_TITLE
@@ -672,7 +698,7 @@ def paired_section(records: list[dict]) -> str:
     )
 
 
-def compare_page(result: dict, baseline: list[dict], new: list[dict], names=("BASELINE", "NEW")) -> str:
+def compare_page(result: dict, baseline: list[Record], new: list[Record], names=("BASELINE", "NEW")) -> str:
     """The compare result as a page: verdict, checks (regressions first), both stores' headers."""
     from mindbench.decide.compare import _display, _fmt, _paired_rules
     from mindbench.store.results import latest

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mindbench.errors import MindbenchError
 from mindbench.present.plots import plot
-from mindbench.store.results import view
+from mindbench.store.record import Fidelity, Interval, Record
 
 # Fixed hash salt and no date: the same store gives the same page, so a committed page diffs cleanly.
 RC = {"svg.hashsalt": "mindbench", "svg.fonttype": "path", "font.size": 9}
@@ -65,7 +65,7 @@ def _prec_key(p):
     return precision_key(p)
 
 
-def quality_memory(records: list[dict]) -> tuple[str | None, str | None]:
+def quality_memory(records: list[Record]) -> tuple[str | None, str | None]:
     """plots.plot's two panels (quality vs memory with the Pareto front; quality by precision)
     as SVG, or (None, why not)."""
     matplotlib, _ = _mpl()
@@ -77,34 +77,33 @@ def quality_memory(records: list[dict]) -> tuple[str | None, str | None]:
         return inline(path.read_text(encoding="utf-8"), "fig-quality"), None
 
 
-def fidelity(records: list[dict]) -> tuple[str | None, str | None]:
+def fidelity(records: list[Record]) -> tuple[str | None, str | None]:
     """KLD and top-1 agreement against the reference, mean with its CI, by precision per model."""
-    pts = []
-    for r in records:
-        f = r.get("fidelity")
-        if r.get("status") == "ok" and isinstance(f, dict) and isinstance(f.get("kld"), dict):
-            pts.append((view(r), f))
+    pts: list[tuple[Record, Fidelity]] = [
+        (r, r.fidelity) for r in records if r.status == "ok" and r.fidelity is not None and r.fidelity.kld is not None
+    ]
     if not pts:
         return None, "no record carries fidelity figures (mindbench run measures them against a reference)"
     matplotlib, plt = _mpl()
     with matplotlib.rc_context(RC):
         fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
-        series = list(dict.fromkeys(f"{v['model']} / {v['runtime']}" for v, _ in pts))
-        precs = sorted({v["precision"] for v, _ in pts}, key=_prec_key)
+        series = list(dict.fromkeys(f"{r.config.model} / {r.config.runtime}" for r, _ in pts))
+        precs = sorted({r.config.precision for r, _ in pts}, key=_prec_key)
         for ax, key, scale, label in (
             (axes[0], "kld", 1.0, "KL divergence to the reference (nats/token)"),
             (axes[1], "top1", 100.0, "top-1 agreement with the reference (%)"),
         ):
             for k, s in enumerate(series):
                 off = (k - (len(series) - 1) / 2) * 0.12
-                for v, f in pts:
-                    d = f.get(key) or {}
-                    if f"{v['model']} / {v['runtime']}" != s or d.get("mean") is None:
+                for r, f in pts:
+                    c = r.config
+                    d = getattr(f, key) or Interval()
+                    if f"{c.model} / {c.runtime}" != s or d.mean is None:
                         continue
-                    x, m = precs.index(v["precision"]) + off, d["mean"] * scale
-                    lo = (d.get("ci_lo") if d.get("ci_lo") is not None else d["mean"]) * scale
-                    hi = (d.get("ci_hi") if d.get("ci_hi") is not None else d["mean"]) * scale
-                    ref = bool(f.get("is_reference"))
+                    x, m = precs.index(c.precision) + off, d.mean * scale
+                    lo = (d.ci_lo if d.ci_lo is not None else d.mean) * scale
+                    hi = (d.ci_hi if d.ci_hi is not None else d.mean) * scale
+                    ref = bool(f.is_reference)
                     ax.errorbar(
                         x,
                         m,
@@ -114,7 +113,7 @@ def fidelity(records: list[dict]) -> tuple[str | None, str | None]:
                         color=plt.cm.tab10(k % 10),
                         mfc="white" if ref else plt.cm.tab10(k % 10),
                         ms=7,
-                        label=s if v["precision"] == precs[0] or ref else None,
+                        label=s if c.precision == precs[0] or ref else None,
                     )
                     ax.annotate(
                         "reference" if ref else f"{m:.3g}",
@@ -131,7 +130,7 @@ def fidelity(records: list[dict]) -> tuple[str | None, str | None]:
         h, lab = axes[0].get_legend_handles_labels()
         uniq = dict(zip(lab, h))
         axes[0].legend(uniq.values(), uniq.keys(), fontsize=8)
-        ref = next((f.get("reference") for _, f in pts if f.get("reference")), {}) or {}
+        ref = next((f.reference for _, f in pts if f.reference), {}) or {}
         axes[0].set_title("KLD by precision (mean, 95% CI; lower is closer)")
         axes[1].set_title("Top-1 agreement by precision (mean, 95% CI)")
         fig.suptitle(
@@ -143,20 +142,25 @@ def fidelity(records: list[dict]) -> tuple[str | None, str | None]:
         return _svg(fig, "fig-fidelity"), None
 
 
-def speed(records: list[dict], machine_of: dict) -> tuple[str | None, str | None]:
+def speed(records: list[Record], machine_of: dict) -> tuple[str | None, str | None]:
     """Decode and prefill tok/s by runtime and precision, mean with the repeats' std; figures
     measured while the machine was busy are hatched and labelled."""
-    vs = [(view(r), ((r.get("speed") or {}).get("verdict"))) for r in records if r.get("status") == "ok"]
-    vs = [(v, verdict) for v, verdict in vs if v["decode_tok_s"] is not None or v["prefill_tok_s"] is not None]
+    vs = [
+        r
+        for r in records
+        if r.status == "ok"
+        and (r.speed.figure("decode_tok_s").value is not None or r.speed.figure("prefill_tok_s").value is not None)
+    ]
     if not vs:
         return None, "no successful record has speed figures"
     multi = len(set(machine_of.values())) > 1
 
-    def group(v):  # speed is only comparable on one machine: with several, the machine is in the group
-        return f"{v['model']}\n{v['runtime']}" + (f" ({machine_of.get(v['fingerprint'], '?')})" if multi else "")
+    def group(r: Record):  # speed is only comparable on one machine: with several, the machine is in the group
+        c = r.config
+        return f"{c.model}\n{c.runtime}" + (f" ({machine_of.get(r.hardware.fingerprint, '?')})" if multi else "")
 
-    groups = list(dict.fromkeys(group(v) for v, _ in vs))
-    precs = sorted({v["precision"] for v, _ in vs}, key=_prec_key)
+    groups = list(dict.fromkeys(group(r) for r in vs))
+    precs = sorted({r.config.precision for r in vs}, key=_prec_key)
     matplotlib, plt = _mpl()
     with matplotlib.rc_context(RC):
         fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
@@ -165,16 +169,18 @@ def speed(records: list[dict], machine_of: dict) -> tuple[str | None, str | None
             for j, p in enumerate(precs):
                 color = plt.cm.viridis(j / max(len(precs) - 1, 1) * 0.85)
                 first = True
-                for v, verdict in vs:
-                    if v["precision"] != p or v[fig_name] is None:
+                for r in vs:
+                    fig_ = r.speed.figure(fig_name)
+                    if r.config.precision != p or fig_.value is None:
                         continue
-                    x = groups.index(group(v)) + (j - (len(precs) - 1) / 2) * width
+                    x = groups.index(group(r)) + (j - (len(precs) - 1) / 2) * width
+                    verdict = r.speed.verdict
                     busy = verdict in SLOW
                     ax.bar(
                         x,
-                        v[fig_name],
+                        fig_.value,
                         width * 0.95,
-                        yerr=v[fig_name + "_std"] or 0,
+                        yerr=fig_.spread or 0,
                         capsize=3,
                         color=color,
                         ecolor="0.3",
@@ -183,10 +189,10 @@ def speed(records: list[dict], machine_of: dict) -> tuple[str | None, str | None
                         label=p if first else None,
                     )
                     first = False
-                    n = v[fig_name + "_n"]
+                    n = fig_.n
                     ax.annotate(
-                        f"{v[fig_name]:.0f}" + (f"\nn={n}" if n else "") + (f"\n{verdict}" if busy else ""),
-                        (x, v[fig_name] + (v[fig_name + "_std"] or 0)),
+                        f"{fig_.value:.0f}" + (f"\nn={n}" if n else "") + (f"\n{verdict}" if busy else ""),
+                        (x, fig_.value + (fig_.spread or 0)),
                         textcoords="offset points",
                         xytext=(0, 3),
                         ha="center",

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mindbench.store.record import Record
+
 
 def _pct(d, q="p50"):
     v = (d or {}).get(q) or {}
@@ -21,29 +23,22 @@ def _fmt(v, lo=None, hi=None, digits=0) -> str:
     return s
 
 
-def rows(records: list[dict]) -> list[dict]:
+def rows(records: list[Record]) -> list[dict]:
     """One row per level of every ok serving record."""
     out = []
     for rec in records:
-        if rec.get("kind") != "serving":
+        if not rec.is_serving:
             continue
-        cfg = rec.get("config") or {}
-        if rec.get("status") != "ok":
-            out.append(
-                {
-                    "model": cfg.get("model"),
-                    "runtime": cfg.get("runtime"),
-                    "status": rec.get("status"),
-                    "error": rec.get("error"),
-                }
-            )
+        cfg = rec.config
+        if rec.status != "ok":
+            out.append({"model": cfg.model, "runtime": cfg.runtime, "status": rec.status, "error": rec.error})
             continue
-        mode = cfg.get("mode")
-        shape = cfg.get("shape") or {}
-        for lv in (rec.get("serving") or {}).get("levels") or []:
+        mode = cfg.mode
+        shape = cfg.shape or {}
+        for lv in (rec.serving or {}).get("levels") or []:
             row = {
-                "model": cfg.get("model"),
-                "runtime": cfg.get("runtime"),
+                "model": cfg.model,
+                "runtime": cfg.runtime,
                 "shape": f"{shape.get('name')} {shape.get('prompt_tokens')}/{shape.get('output_tokens')}",
                 mode: lv.get(mode),
                 "requests": lv.get("requests"),
@@ -64,7 +59,7 @@ def rows(records: list[dict]) -> list[dict]:
     return out
 
 
-def text(records: list[dict], tablefmt: str = "simple", columns: str = "short") -> str:
+def text(records: list[Record], tablefmt: str = "simple", columns: str = "short") -> str:
     """The table; `short` keeps p50 and p99 (p90 is in --json)."""
     from tabulate import tabulate
 
@@ -74,14 +69,8 @@ def text(records: list[dict], tablefmt: str = "simple", columns: str = "short") 
     if columns == "short":
         rs = [{k: v for k, v in r.items() if " p90 " not in k} for r in rs]
     keys = list(dict.fromkeys(k for r in rs for k in r))
-    slo = next(
-        (
-            r["config"].get("slo_ms")
-            for r in records
-            if r.get("kind") == "serving" and r.get("config") and r["config"].get("slo_ms")
-        ),
-        None,
-    )
+    # the SLO serve-bench was given is its own setting, kept with the config's other keys
+    slo = next((r.config.extra["slo_ms"] for r in records if r.is_serving and r.config.extra.get("slo_ms")), None)
     note = (
         "latencies: value [95% interval] in ms (order statistics; ITL: bootstrap over requests; '-' = too "
         "few requests for that bound)"
@@ -92,21 +81,21 @@ def text(records: list[dict], tablefmt: str = "simple", columns: str = "short") 
     return tabulate([[r.get(k, "") for k in keys] for r in rs], headers=keys, tablefmt=tablefmt) + "\n" + note
 
 
-def plot(records: list[dict], path, latency: str = "e2e_ms") -> Path | None:
+def plot(records: list[Record], path, latency: str = "e2e_ms") -> Path | None:
     """PNG: x = output tok/s, y = latency p50 and p99 (`latency`: ttft_ms, itl_ms or e2e_ms),
     one line per (model, runtime, shape), each point labelled with its level. None without data."""
     series = []
     for rec in records:
-        if rec.get("kind") != "serving" or rec.get("status") != "ok":
+        if not rec.is_serving or rec.status != "ok":
             continue
-        cfg = rec["config"]
+        cfg = rec.config
         pts = [
-            (lv.get("output_tok_s"), lv.get(latency), lv.get(cfg["mode"]))
-            for lv in rec["serving"]["levels"]
+            (lv.get("output_tok_s"), lv.get(latency), lv.get(cfg.mode))
+            for lv in rec.serving["levels"]
             if lv.get("output_tok_s") and lv.get(latency)
         ]
         if pts:
-            series.append((f"{cfg['model']} · {cfg['runtime']} · {cfg['shape']['name']}", cfg["mode"], pts))
+            series.append((f"{cfg.model} · {cfg.runtime} · {cfg.shape['name']}", cfg.mode, pts))
     if not series:
         return None
     import matplotlib

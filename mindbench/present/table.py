@@ -4,6 +4,7 @@ run summary's speed marks): human-readable cells per record, its note, its figur
 from __future__ import annotations
 
 from mindbench.models.hardware import top_feature
+from mindbench.store.record import Record, num
 
 
 def _fmt(x, std=None, digits=1, est=False) -> str:
@@ -19,88 +20,108 @@ def speed_mark(verdict: str | None) -> str:
     return {"noisy": " ~", "contended": " (contended)"}.get(verdict or "", "")
 
 
-def suites_of(views: list[dict]) -> list[str]:
-    return list(dict.fromkeys(s for v in views for s in v["quality"]))
+def suites_of(records: list[Record]) -> list[str]:
+    return list(dict.fromkeys(s for r in records for s in r.quality))
 
 
-def table_rows(views: list[dict]) -> list[dict]:
+def _spec(rec: Record):
+    """The model's catalog entry (its size and uses), or None for a model the catalog lacks."""
+    from mindbench.models.catalog import CATALOG
+
+    return CATALOG.get(rec.config.model)
+
+
+def params_b(rec: Record) -> float | None:
+    spec = _spec(rec)
+    return spec.params_b if spec else None
+
+
+def uses(rec: Record) -> str:
+    spec = _spec(rec)
+    return ", ".join(spec.categories) if spec else ""
+
+
+def table_rows(records: list[Record]) -> list[dict]:
     """Human-readable cells, one row per record: the comparison table."""
-    suites = suites_of(views)
+    suites = suites_of(records)
+    with_fidelity = any(r.fidelity is not None for r in records)
     rows = []
-    for v in views:
-        est = set(v["estimated"])
-        failed = v["status"] != "ok"
+    for rec in records:
+        c = rec.config
+        est = rec.marks()
+        failed = rec.status != "ok"
         model = (
-            v["model"]
-            + (" (random weights)" if v["weights"] == "random" else "")
-            + (f" (fault injected: {v['fault']})" if v.get("fault") else "")
+            c.model
+            + (" (random weights)" if rec.weights == "random" else "")
+            + (f" (fault injected: {c.fault})" if c.fault else "")
         )
-        status = v["status"] or "?"
-        if failed and v["error"]:
-            msg = " ".join(str(v["error"]).split())
+        status = rec.status or "?"
+        if failed and rec.error:
+            msg = " ".join(str(rec.error).split())
             status += ": " + (msg if len(msg) <= 90 else msg[:87] + "...")
+        peak, peak_source = rec.peak
+        decode, prefill, ttft = (rec.speed.figure(k) for k in ("decode_tok_s", "prefill_tok_s", "ttft_ms"))
+        efficiency = num(rec.roofline.efficiency)
+        size = params_b(rec)
         row = {
             "model": model,
-            "params": f"{v['params_b']:g}B" if v["params_b"] else "—",
-            "runtime": v["runtime"],
-            "precision": v["precision"],
-            "device": v["device"],
+            "params": f"{size:g}B" if size else "—",
+            "runtime": c.runtime,
+            "precision": c.precision,
+            "device": c.device,
             "status": status,
-            "weights MB": _fmt(v["weights_mb"], digits=0, est="memory.weights_mb" in est),
-            "peak MB": _fmt(v["peak_mb"], digits=0, est=f"memory.{v['peak_source']}" in est)
-            + (" (RSS)" if v["peak_source"] == "peak_rss_mb" and v["peak_mb"] is not None else ""),
-            "decode tok/s": _fmt(v["decode_tok_s"], v["decode_tok_s_std"], est="speed.decode_tok_s" in est)
-            + speed_mark(v["speed_verdict"]),
-            "prefill tok/s": _fmt(
-                v["prefill_tok_s"], v["prefill_tok_s_std"], digits=0, est="speed.prefill_tok_s" in est
-            ),
-            "TTFT ms": _fmt(v["ttft_ms"], v["ttft_ms_std"], est="speed.ttft_ms" in est),
-            "load s": _fmt(v["load_s"]),
-            "roofline": "—" if v["efficiency"] is None else f"{100 * v['efficiency']:.0f}%",
+            "weights MB": _fmt(num(rec.memory.weights_mb), digits=0, est="memory.weights_mb" in est),
+            "peak MB": _fmt(peak, digits=0, est=f"memory.{peak_source}" in est)
+            + (" (RSS)" if peak_source == "peak_rss_mb" and peak is not None else ""),
+            "decode tok/s": _fmt(decode.value, decode.spread, est="speed.decode_tok_s" in est)
+            + speed_mark(rec.speed.verdict),
+            "prefill tok/s": _fmt(prefill.value, prefill.spread, digits=0, est="speed.prefill_tok_s" in est),
+            "TTFT ms": _fmt(ttft.value, ttft.spread, est="speed.ttft_ms" in est),
+            "load s": _fmt(num(rec.load.load_s)),
+            "roofline": "—" if efficiency is None else f"{100 * efficiency:.0f}%",
         }
         for s in suites:
-            q = v["quality"].get(s)
-            if q is None or q["score"] is None:
+            q = rec.quality.get(s)
+            if q is None or q.points is None:
                 row[s] = "—"
             else:
-                metric = f" {q['metric']}" if q["metric"] and q["metric"] != "accuracy" else ""
-                row[s] = _fmt(q["score"], q["stderr"], est=f"quality.{s}" in est) + f" (n={q['n']}){metric}"
-                if q["empty"]:
-                    row[s] += f" [{q['empty']} empty]"
-        if any(x.get("fidelity") for x in views):
+                metric = f" {q.metric}" if q.metric and q.metric != "accuracy" else ""
+                row[s] = _fmt(q.points, q.stderr_points, est=f"quality.{s}" in est) + f" (n={q.n}){metric}"
+                if q.empty_outputs:
+                    row[s] += f" [{q.empty_outputs} empty]"
+        if with_fidelity:
             from mindbench.suites.fidelity import short
 
-            row["fidelity vs " + _fidelity_ref(views)] = short(v.get("fidelity")) or "—"
-        row["use"] = v["use"] or "—"
+            row["fidelity vs " + _fidelity_ref(records)] = short(rec.fidelity) or "—"
+        row["use"] = uses(rec) or "—"
         rows.append(row)
     return rows
 
 
-def _fidelity_ref(views: list[dict]) -> str:
+def _fidelity_ref(records: list[Record]) -> str:
     """The reference precision(s) the fidelity column is measured against, for its header."""
-    refs = sorted(
-        {str(f["reference"].get("precision")) for v in views for f in [v.get("fidelity") or {}] if f.get("reference")}
-    )
+    refs = sorted({str(r.fidelity.reference.get("precision")) for r in records if r.fidelity and r.fidelity.reference})
     return "/".join(refs) or "reference"
 
 
-def table_note(views: list[dict]) -> str:
+def table_note(records: list[Record]) -> str:
     """What the table's notation means (shown under the table in every format that has one)."""
     note = (
         "Speed: mean ± std over repeats. Quality: score 0-100 ± standard error (n tasks). "
         "Peak MB (RSS) is the worker's peak resident memory on CPU."
     )
-    if any(v["estimated"] for v in views):
+    if any(r.marks() for r in records):
         note += " (est.) = estimated, not measured."
-    if any(v.get("speed_verdict") in ("noisy", "contended") for v in views):
+    if any(r.speed.verdict in ("noisy", "contended") for r in records):
         note += (
             " ~ = noisy speed (95% CI wider than the target), (contended) = other processes took the "
             "CPU/GPU while it was timed: neither is used by recommend or compare."
         )
-    if any(v["efficiency"] is not None for v in views):
+    roofed = [r for r in records if num(r.roofline.efficiency) is not None]
+    if roofed:
         # older records divided by a copy (read + write) bandwidth: say which it is
-        old = any(v["efficiency"] is not None and not v.get("bandwidth_method") for v in views)
-        bws = sorted({v["bandwidth_gb_s"] for v in views if v.get("bandwidth_gb_s")})
+        old = any(not r.roofline.bandwidth_method for r in roofed)
+        bws = sorted({r.bandwidth_gb_s for r in records if r.bandwidth_gb_s})
         note += (
             " Roofline = decode tok/s x weight bytes per token / measured "
             + (
@@ -110,12 +131,12 @@ def table_note(views: list[dict]) -> str:
             )
             + (f" ({bws[0]:g} GB/s)." if len(bws) == 1 else ".")
         )
-    if any((v.get("fidelity") or {}).get("kld") for v in views):
+    if any(r.fidelity and r.fidelity.kld for r in records):
         note += (
             " Fidelity = mean KL(reference || cell) per token, ± half the 95% CI (bootstrap over "
             "documents), and top-1 agreement with the reference, teacher-forced on suites/fidelity/."
         )
-    if any(q["empty"] for v in views for q in v["quality"].values()):
+    if any(q.empty_outputs for r in records for q in r.quality.values()):
         note += (
             " [k empty] = k outputs ran to the token limit and decoded to nothing: broken numerics "
             "(e.g. fp16 overflow; try bf16 or fp32), not a weak model."
@@ -123,36 +144,40 @@ def table_note(views: list[dict]) -> str:
     return note
 
 
-def figure_paths(v: dict) -> dict:
+def figure_paths(rec: Record) -> dict:
     """Column of table_rows -> the record figure (dotted path) it shows, so a page can mark each
     cell's provenance (estimated, published, contended) beside the same text."""
     paths = {
         "weights MB": "memory.weights_mb",
-        "peak MB": f"memory.{v['peak_source']}",
+        "peak MB": f"memory.{rec.peak[1]}",
         "decode tok/s": "speed.decode_tok_s",
         "prefill tok/s": "speed.prefill_tok_s",
         "TTFT ms": "speed.ttft_ms",
         "load s": "load.load_s",
         "roofline": "roofline.efficiency",
     }
-    paths.update({s: f"quality.{s}" for s in v["quality"]})
+    paths.update({s: f"quality.{s}" for s in rec.quality})
     return paths
 
 
-def hardware_line(records: list[dict]) -> str:
+def hardware_line(records: list[Record]) -> str:
     seen = {}
     for r in records:
-        hw = r.get("hardware") or {}
-        gpus = ", ".join(f"{g.get('name')} {g.get('total_mb')} MB" for g in hw.get("gpus") or []) or "no GPU"
-        line = f"{hw.get('cpu', '?')}, {hw.get('cores', '?')} cores, {hw.get('ram_mb', '?')} MB RAM, {gpus}"
+        hw = r.hardware
+        gpus = ", ".join(f"{g.get('name')} {g.get('total_mb')} MB" for g in hw.gpus or []) or "no GPU"
+        line = f"{_or_unknown(hw.cpu)}, {_or_unknown(hw.cores)} cores, {_or_unknown(hw.ram_mb)} MB RAM, {gpus}"
         # which machine the speeds belong to: its speed fingerprint and top ISA feature
         line += (
-            f" (speed fingerprint {hw['speed_fingerprint']}, {top_feature(hw.get('cpu_features'))})"
-            if hw.get("speed_fingerprint")
+            f" (speed fingerprint {hw.speed_fingerprint}, {top_feature(hw.cpu_features)})"
+            if hw.speed_fingerprint
             else " (speed fingerprint unknown)"
         )
         seen[line] = None
     return "; ".join(seen)
+
+
+def _or_unknown(x) -> str:
+    return "?" if x is None else str(x)
 
 
 PAIRED_TITLE = "### Against each model's widest precision, same tasks"
@@ -167,17 +192,15 @@ PAIRED_NOTE = (
 _SHARED = ("model", "params", "runtime", "device", "status", "use")  # identity columns run may say once
 
 
-def text(records: list[dict], tablefmt: str = "github") -> str:
+def text(records: list[Record], tablefmt: str = "github") -> str:
     """The one results table as text, for `mindbench run`'s summary ("simple") and `mindbench
     report` (Markdown, "github"): a row per record, the paired comparison with each model's
     widest precision, and what the notation means. Same rows as the CSV and HTML outputs."""
     from tabulate import tabulate
 
     from mindbench.decide import reference
-    from mindbench.store.results import view
 
-    views = [view(r) for r in records]
-    rows = table_rows(views)
+    rows = table_rows(records)
     head = ""
     if tablefmt == "simple" and rows:
         # A terminal is ~120 columns: what every row shares (one model on one runtime, the usual
@@ -194,4 +217,4 @@ def text(records: list[dict], tablefmt: str = "github") -> str:
             + tabulate(prows, headers="keys", tablefmt=tablefmt, disable_numparse=True)
             + f"\n\n{PAIRED_NOTE}"
         )
-    return f"{body}\n\n{table_note(views)}"
+    return f"{body}\n\n{table_note(records)}"

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from mindbench.errors import MindbenchError
 from mindbench.runtimes import DEFAULT_RUNTIME
+from mindbench.store.record import Fidelity, Interval, Record
 
 TOP_K = 256  # largest reference entries kept per token (see the module docstring)
 TAIL = 512  # draws from the rest of the reference distribution per token
@@ -489,49 +490,48 @@ def for_cell(engine, cfg: dict, reference: Reference | dict | None, reference_s:
         return {"error": f"{type(e).__name__}: {msg}"[:300]}
 
 
-def short(fid: dict | None) -> str:
+def short(fid: Fidelity | None) -> str:
     """`KLD 0.023 ±0.002 · top-1 91.6%` for tables ("reference" for the reference row)."""
-    if not fid:
+    if fid is None:
         return ""
-    if fid.get("error"):
-        return f"n/a ({fid['error'][:40]})"
-    if fid.get("is_reference"):
+    if fid.error:
+        return f"n/a ({fid.error[:40]})"
+    if fid.is_reference:
         return "reference"
-    k, t = fid["kld"], fid["top1"]
-    half = (k["ci_hi"] - k["ci_lo"]) / 2
+    k, t = fid.kld, fid.top1
+    if k is None or t is None:
+        return ""
+    half = (k.ci_hi - k.ci_lo) / 2
     # as many decimals as the CI's first significant digit: the figure is shown as precise as it is
     d = 3 if half <= 0 else min(6, max(1, -math.floor(math.log10(half))))
-    return f"KLD {k['mean']:.{d}f} ±{half:.{d}f} · top-1 {100 * t['mean']:.1f}%"
+    return f"KLD {k.mean:.{d}f} ±{half:.{d}f} · top-1 {100 * t.mean:.1f}%"
 
 
-def flat(fid: dict | None) -> dict:
+def flat(fid: Fidelity | None) -> dict:
     """Machine-readable columns for CSV: every figure and CI bound in its own column."""
-    fid = fid or {}
+    fid = fid or Fidelity()
     out = {
-        "fidelity_reference": (fid.get("reference") or {}).get("precision"),
-        "fidelity_is_reference": fid.get("is_reference"),
+        "fidelity_reference": (fid.reference or {}).get("precision"),
+        "fidelity_is_reference": fid.is_reference,
     }
     for k in ("kld", "top1", "ppl_ratio"):
+        figure = getattr(fid, k) or Interval()
         for part in ("mean", "ci_lo", "ci_hi"):
-            out[f"{k}_{part}" if part != "mean" else k] = (fid.get(k) or {}).get(part)
+            out[f"{k}_{part}" if part != "mean" else k] = getattr(figure, part)
     for part in ("median", "p90", "p99"):
-        out[f"delta_p_{part}"] = (fid.get("delta_p") or {}).get(part)
-    out["fidelity_tokens"], out["fidelity_s"], out["fidelity_error"] = (
-        fid.get("tokens"),
-        fid.get("seconds"),
-        fid.get("error"),
-    )
+        out[f"delta_p_{part}"] = (fid.delta_p or {}).get(part)
+    out["fidelity_tokens"], out["fidelity_s"], out["fidelity_error"] = fid.tokens, fid.seconds, fid.error
     return out
 
 
-def plot(records: list[dict], path) -> Path | None:
+def plot(records: list[Record], path) -> Path | None:
     """<path stem>-fidelity.png: mean KLD with its 95 % CI per precision, one group per model,
     log scale (int8 and int4 differ by 10x); the reference is the line it is measured against.
     None when no record has fidelity figures."""
     pts = [
         r
         for r in records
-        if r.get("status") == "ok" and (r.get("fidelity") or {}).get("kld") and not r["fidelity"].get("is_reference")
+        if r.status == "ok" and r.fidelity is not None and r.fidelity.kld is not None and not r.fidelity.is_reference
     ]
     if not pts:
         return None
@@ -540,17 +540,17 @@ def plot(records: list[dict], path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models = list(dict.fromkeys(r["config"]["model"] for r in pts))
+    models = list(dict.fromkeys(r.config.model for r in pts))
     fig, ax = plt.subplots(figsize=(max(7.5, 1.6 + 1.1 * len(pts)), 4.8))
     x, ticks = 0, []
     for i, m in enumerate(models):
-        mine = sorted((r for r in pts if r["config"]["model"] == m), key=lambda r: r["fidelity"]["kld"]["mean"])
+        mine = sorted((r for r in pts if r.config.model == m), key=lambda r: r.fidelity.kld.mean)
         for r in mine:
-            k = r["fidelity"]["kld"]
-            lo, hi = max(k["mean"] - k["ci_lo"], 0), max(k["ci_hi"] - k["mean"], 0)
+            k = r.fidelity.kld
+            lo, hi = max(k.mean - k.ci_lo, 0), max(k.ci_hi - k.mean, 0)
             ax.errorbar(
                 [x],
-                [max(k["mean"], 1e-6)],
+                [max(k.mean, 1e-6)],
                 yerr=[[lo], [hi]],
                 fmt="o",
                 capsize=4,
@@ -559,19 +559,19 @@ def plot(records: list[dict], path) -> Path | None:
                 label=m if r is mine[0] else None,
             )
             ax.annotate(
-                f"{k['mean']:.3g}\ntop-1 {100 * r['fidelity']['top1']['mean']:.0f}%",
-                (x, k["mean"]),
+                f"{k.mean:.3g}\ntop-1 {100 * r.fidelity.top1.mean:.0f}%",
+                (x, k.mean),
                 textcoords="offset points",
                 xytext=(9, -4),
                 fontsize=7,
             )
-            ticks.append((x, f"{r['config'].get('runtime') or ''}\n{r['config'].get('precision')}"))
+            ticks.append((x, f"{r.config.runtime or ''}\n{r.config.precision}"))
             x += 1
         x += 0.6
-    ref = sorted({(r["fidelity"].get("reference") or {}).get("precision") or "?" for r in pts})
+    ref = sorted({(r.fidelity.reference or {}).get("precision") or "?" for r in pts})
     ax.set_yscale("log")
-    los = [max(r["fidelity"]["kld"]["ci_lo"], 1e-6) for r in pts]
-    his = [max(r["fidelity"]["kld"]["ci_hi"], 1e-6) for r in pts]
+    los = [max(r.fidelity.kld.ci_lo, 1e-6) for r in pts]
+    his = [max(r.fidelity.kld.ci_hi, 1e-6) for r in pts]
     ax.set_ylim(min(los) / 3, max(his) * 3)  # at least a decade visible, so distances read as ratios
     ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=8)
     ax.set_ylabel(f"mean KL(reference || cell), nats/token (log)\nreference: transformers {'/'.join(ref)}")
