@@ -43,7 +43,7 @@ def gate(tmp_path):
     base.write_text(json.dumps({"schema": 2, "software": {"commit": head}}) + "\n")
     (tmp_path / "fake_run.py").write_text(FAKE_RUN)
     templates = tmp_path / "templates.jsonl"
-    templates.write_text("".join(json.dumps(ab_round([20.0] * 4, p)) + "\n" for p in ("fp32", "int4")))
+    templates.write_text("".join(json.dumps(ab_round([20.0] * 4, p).to_json()) + "\n" for p in ("fp32", "int4")))
     py = tmp_path / "python"
     # the gate's interpreter: `-m mindbench.cli run` is the fake benchmark, anything else the real one
     # and scripts/decode_work.py's counting (not its --compare) is a fixed count, B's from FAKE_WORK_B

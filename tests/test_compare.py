@@ -4,6 +4,7 @@ flagged, noise is not, and the exit status tells CI what happened."""
 import copy
 import json
 import os
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -11,6 +12,10 @@ from click.testing import CliRunner
 from mindbench.cli.compare import compare_command
 from mindbench.decide.compare import BadInput, compare
 from mindbench.store import results
+from mindbench.store.record import Fidelity, Record
+from tests.records import fidelity
+from tests.records import record as make_record
+from tests.records import score as suite_score
 
 
 def record(
@@ -19,64 +24,26 @@ def record(
     score=50.0,
     stderr=0.07,
     n=50,
-    decode=20.0,
-    decode_std=0.5,
-    prefill=400.0,
-    prefill_std=10.0,
-    ttft=30.0,
-    ttft_std=1.0,
+    protocol=None,
     peak=900.0,
     weights=540.0,
-    status="ok",
-    error=None,
     fingerprint="fp-A",
-    memory_class="cpu-16gb",
     suite="code",
-    timestamp="2025-01-01T00:00:00",
-):
-    cfg = {
-        "model": "smollm2-135m-instruct",
-        "runtime": "transformers",
-        "precision": precision,
-        "dtype": "float32",
-        "device": "cpu",
-        "weights": "pretrained",
-        "suites": [suite],
-        "limit": n,
-        "repeats": 3,
-        "prompt_tokens": 512,
-        "new_tokens": 128,
-    }
-    rec = {
-        "schema": 1,
-        "run_id": "r",
-        "timestamp": timestamp,
-        "status": status,
-        "error": error,
-        "config": cfg,
-        "hardware": {
-            "fingerprint": fingerprint,
-            "memory_class": memory_class,
-            "cpu": "x86",
-            "cores": 2,
-            "ram_mb": 16000,
-            "gpus": [],
-            "cpu_features": ["avx2", "fma"],
-            "speed_fingerprint": f"speed-{fingerprint}",
-        },
-        "memory": {"weights_mb": weights, "peak_rss_mb": peak},
-        "speed": {
-            "decode_tok_s": {"mean": decode, "std": decode_std, "n": 3},
-            "prefill_tok_s": {"mean": prefill, "std": prefill_std, "n": 3},
-            "ttft_ms": {"mean": ttft, "std": ttft_std, "n": 3},
-        },
-        "roofline": {"efficiency": 0.8},
-        "quality": {suite: {"score": score, "metric": "pass@1", "value": score / 100, "stderr": stderr, "n": n}},
-    }
-    if status != "ok":
-        rec["speed"], rec["quality"], rec["memory"] = {}, {}, {}
-    rec["cell"] = results.cell_key(cfg, fingerprint)
-    return rec
+    schema=1,
+    **kw,
+) -> Record:
+    """One suite's cell (schema 1: no per-task verdicts, no fidelity), its limit the suite's size."""
+    return make_record(
+        precision=precision,
+        limit=n,
+        quality={suite: suite_score(score, stderr=stderr, n=n, protocol=protocol)},
+        peak_mb=peak,
+        weights_mb=weights,
+        fingerprint=fingerprint,
+        speed_fingerprint=f"speed-{fingerprint}",
+        schema=schema,
+        **kw,
+    )
 
 
 def verdicts(result, what):
@@ -177,10 +144,12 @@ def test_no_speed_skips_speed_but_not_quality():
 
 
 def test_speed_at_different_prompt_lengths_is_not_compared():
-    base, new = record(decode=20), record(decode=5)
-    new["config"]["prompt_tokens"] = 64
+    base, new = record(decode=20), record(decode=5, prompt_tokens=64)
     r = compare([base], [new])
-    assert verdicts(r, "decode tok/s") == [] and any("speed not compared" in n for n in r["notes"])
+    assert verdicts(r, "decode tok/s") == [] and any(
+        "speed not compared (prompt/new tokens/threads differ: [512, 128, None] vs [64, 128, None])" in n
+        for n in r["notes"]
+    )
     assert verdicts(r, "code score") == ["ok"]
 
 
@@ -193,8 +162,7 @@ def test_different_task_subsets_are_not_compared():
 def test_scores_of_different_code_protocols_are_not_compared():
     # A chat model asked for the body scores differently from one asked for the whole function:
     # a drop between the two is a change of experiment, not a regression.
-    body, full = record(score=20, stderr=0.05), record()
-    body["quality"]["code"]["protocol"], full["quality"]["code"]["protocol"] = "body", "full"
+    body, full = record(score=20, stderr=0.05, protocol="body"), record(protocol="full")
     r = compare([full, record("int4")], [body, record("int4")])
     assert verdicts(r, "code score") == ["ok"]  # only int4's (neither has a protocol)
     assert any("code protocol full vs body" in u for u in r["unmatched"]["baseline"])
@@ -246,13 +214,9 @@ def test_cli_exit_2_on_bad_input(tmp_path, case):
     if case == "empty":
         n.write_text("")
     elif case == "newer-schema":
-        rec = record()
-        rec["schema"] = 99
-        n.write_text(json.dumps(rec) + "\n")
+        write(n, [record(schema=99)])
     elif case == "mixed-schema":
-        rec = record()
-        rec["schema"] = 0
-        n.write_text(json.dumps(rec) + "\n")
+        write(n, [record(schema=0)])
     elif case == "nothing-matches":
         write(n, [record("int8")])
     elif case == "bad-tol":
@@ -308,9 +272,10 @@ def test_ci_gate_script_exit_status(tmp_path):
     # a CI machine of another memory class: no rows match, so the gate compares quality across
     # machines instead of failing as bad input, and still catches the drop
     def elsewhere(path, name):
-        recs = [json.loads(x) for x in Path(path).read_text().splitlines()]
-        for r in recs:
-            r["hardware"].update(memory_class="cpu-8gb", fingerprint="other-machine")
+        recs = [
+            replace(r, hardware=replace(r.hardware, memory_class="cpu-8gb", fingerprint="other-machine"))
+            for r in results.read(path)
+        ]
         return write(tmp_path / name, recs)
 
     ok2, bad2 = gate(elsewhere(same, "same2.jsonl")), gate(elsewhere(worse, "worse2.jsonl"))
@@ -365,36 +330,36 @@ def test_injected_prompt_corruption_is_caught_live(tmp_path, monkeypatch):
     from mindbench.sweep import harness, worker
 
     # The cheapest baseline cell whose score is high enough that losing it is outside the noise.
-    suite = results.read(BASELINE)[0]["config"]["suites"][0]  # what the gate scores
-    cells = [r for r in results.read(BASELINE) if r["status"] == "ok" and r.get("quality", {}).get(suite)]
-    cells = [r for r in cells if r["quality"][suite]["value"] > 2 * r["quality"][suite]["stderr"]]
+    suite = results.read(BASELINE)[0].config.suites[0]  # what the gate scores
+    cells = [r for r in results.read(BASELINE) if r.status == "ok" and suite in r.quality]
+    cells = [r for r in cells if r.quality[suite].value > 2 * r.quality[suite].stderr]
     assert cells, "no baseline cell scores clearly above zero; the fault could not show"
-    base = min(cells, key=lambda r: r["quality"][suite].get("gen_s") or 0)
-    c = base["config"]
-    monkeypatch.setenv("MINDBENCH_FAULT", f"corrupt_prompt@{c['precision']}")
+    base = min(cells, key=lambda r: r.quality[suite].gen_s or 0)
+    c = base.config
+    monkeypatch.setenv("MINDBENCH_FAULT", f"corrupt_prompt@{c.precision}")
     # Speed is not what this test is about: one short timed run keeps it cheap.
     (cfg,) = harness.plan(
-        [c["model"]],
-        [c["precision"]],
-        [c["runtime"]],
-        c["suites"],
+        [c.model],
+        [c.precision],
+        [c.runtime],
+        c.suites,
         device="cpu",
-        limit=c["limit"],
+        limit=c.limit,
         repeats=1,
         prompt_tokens=32,
         new_tokens=4,
-        batch_size=c.get("batch_size", 8),
-        fingerprint=base["hardware"]["fingerprint"],
+        batch_size=c.batch_size or 8,
+        fingerprint=base.hardware.fingerprint,
     )
-    cfg["bandwidth_gb_s"] = base["roofline"].get("bandwidth_gb_s") or 1.0
+    cfg["bandwidth_gb_s"] = base.bandwidth_gb_s or 1.0
     rec = worker.run_cell(cfg)
-    assert rec["status"] == "ok", rec.get("error")
+    assert rec.status == "ok", rec.error
     out = tmp_path / "fault.jsonl"
     results.append(out, rec)
     res = CliRunner().invoke(compare_command, [str(BASELINE), str(out), "--json", "--hardware", "any"])
     assert res.exit_code == 1, res.output
     (check,) = [
-        ch for ch in json.loads(res.output)["checks"] if ch["what"] == f"{suite} score" and c["precision"] in ch["cell"]
+        ch for ch in json.loads(res.output)["checks"] if ch["what"] == f"{suite} score" and c.precision in ch["cell"]
     ]
     assert check["verdict"] == "regression" and check["new"] < check["baseline"]
 
@@ -402,15 +367,11 @@ def test_injected_prompt_corruption_is_caught_live(tmp_path, monkeypatch):
 # --- paired quality (per-task verdicts) and fidelity (schema 2) ------------------------------
 
 
-def with_items(rec, items, suite="code"):
+def with_items(rec: Record, items: dict, suite: str = "code") -> Record:
     """A record whose suite score comes from per-task verdicts, as suites.evaluate writes it."""
-    rec = copy.deepcopy(rec)
     n, value = len(items), sum(items.values()) / len(items)
-    rec["schema"] = 2
-    rec["quality"][suite].update(
-        items=items, score=100 * value, value=value, n=n, stderr=(value * (1 - value) / (n - 1)) ** 0.5
-    )
-    return rec
+    q = suite_score(100 * value, stderr=(value * (1 - value) / (n - 1)) ** 0.5, n=n, items=items)
+    return replace(rec, schema=2, quality={**rec.quality, suite: q})
 
 
 def tasks(right, n=24):
@@ -438,9 +399,7 @@ def test_paired_test_sees_a_loss_the_unpaired_rule_calls_noise():
     assert c["test"] == "mcnemar" and c["p"] == pytest.approx(2 * 0.5**6) and c["verdict"] == "regression"
     assert c["change"] == pytest.approx(-25.0) and c["ci"][1] < 0 and r["exit_code"] == 1
     assert c["allowed"] == pytest.approx(25.0)  # 6 flips: all 6 one way is what p < alpha needs
-    stripped = [copy.deepcopy(x) for x in (base, new)]
-    for x in stripped:
-        del x["quality"]["code"]["items"]
+    stripped = [replace(x, quality={"code": replace(x.quality["code"], items=None)}) for x in (base, new)]
     c = quality_check(compare(stripped[:1], stripped[1:]))
     assert "test" not in c and c["verdict"] == "ok" and c["noise"] > 25
 
@@ -470,23 +429,23 @@ def test_different_tasks_fall_back_to_the_unpaired_rule():
     assert "test" not in c and c["verdict"] == "ok"
 
 
-def fidelity(mean, lo, hi, reference="fp32", text="abc"):
-    return {
-        "reference": {"runtime": "transformers", "precision": reference},
-        "is_reference": False,
-        "text_sha": text,
-        "tokens": 4000,
-        "documents": 12,
-        "kld": {"mean": mean, "ci_lo": lo, "ci_hi": hi},
-        "top1": {"mean": 0.9, "ci_lo": 0.88, "ci_hi": 0.92},
-        "seconds": 10.0,
-    }
+def fid(mean, lo, hi, reference="fp32", text="abc", **kw) -> Fidelity:
+    return fidelity(
+        mean,
+        lo=lo,
+        hi=hi,
+        top1=0.9,
+        reference={"runtime": "transformers", "precision": reference},
+        text_sha=text,
+        tokens=4000,
+        documents=12,
+        seconds=10.0,
+        **kw,
+    )
 
 
-def with_fidelity(rec, fid):
-    rec = copy.deepcopy(rec)
-    rec["schema"], rec["fidelity"] = 2, fid
-    return rec
+def with_fidelity(rec: Record, f: Fidelity | None) -> Record:
+    return replace(rec, schema=2, fidelity=f)
 
 
 def kld_verdicts(base_fid, new_fid, **kw):
@@ -495,38 +454,38 @@ def kld_verdicts(base_fid, new_fid, **kw):
 
 
 def test_fidelity_rise_beyond_both_cis_is_a_regression():
-    v, r = kld_verdicts(fidelity(0.023, 0.021, 0.0255), fidelity(0.286, 0.267, 0.302))
+    v, r = kld_verdicts(fid(0.023, 0.021, 0.0255), fid(0.286, 0.267, 0.302))
     assert v == ["regression"] and r["exit_code"] == 1
-    assert kld_verdicts(fidelity(0.286, 0.267, 0.302), fidelity(0.023, 0.021, 0.0255))[0] == ["improvement"]
+    assert kld_verdicts(fid(0.286, 0.267, 0.302), fid(0.023, 0.021, 0.0255))[0] == ["improvement"]
 
 
 def test_fidelity_inside_the_cis_or_tolerance_is_ok():
-    assert kld_verdicts(fidelity(0.023, 0.021, 0.0255), fidelity(0.0245, 0.022, 0.027))[0] == ["ok"]  # CIs overlap
+    assert kld_verdicts(fid(0.023, 0.021, 0.0255), fid(0.0245, 0.022, 0.027))[0] == ["ok"]  # CIs overlap
     # CIs apart but the rise (0.0005 nats) is under the 0.001-nat floor
-    assert kld_verdicts(fidelity(0.0010, 0.0009, 0.0011), fidelity(0.0015, 0.0013, 0.0017))[0] == ["ok"]
-    assert kld_verdicts(fidelity(0.023, 0.021, 0.0255), fidelity(0.030, 0.028, 0.032))[0] == ["regression"]
-    assert kld_verdicts(fidelity(0.023, 0.021, 0.0255), fidelity(0.030, 0.028, 0.032), kld_tol=0.5)[0] == ["ok"]
+    assert kld_verdicts(fid(0.0010, 0.0009, 0.0011), fid(0.0015, 0.0013, 0.0017))[0] == ["ok"]
+    assert kld_verdicts(fid(0.023, 0.021, 0.0255), fid(0.030, 0.028, 0.032))[0] == ["regression"]
+    assert kld_verdicts(fid(0.023, 0.021, 0.0255), fid(0.030, 0.028, 0.032), kld_tol=0.5)[0] == ["ok"]
 
 
 def test_fidelity_against_another_reference_or_missing_is_not_compared():
-    v, r = kld_verdicts(fidelity(0.023, 0.021, 0.0255), fidelity(0.286, 0.267, 0.302, reference="bf16"))
+    v, r = kld_verdicts(fid(0.023, 0.021, 0.0255), fid(0.286, 0.267, 0.302, reference="bf16"))
     assert v == [] and any("different reference" in n for n in r["notes"])
-    v, r = kld_verdicts(fidelity(0.023, 0.021, 0.0255), {"error": "vocabularies differ"})
+    v, r = kld_verdicts(fid(0.023, 0.021, 0.0255), Fidelity(error="vocabularies differ"))
     assert v == [] and any("vocabularies differ" in n for n in r["notes"])
-    assert kld_verdicts(None, fidelity(0.286, 0.267, 0.302))[0] == []
-    ref = dict(fidelity(0.0, 0.0, 0.0), is_reference=True)
+    assert kld_verdicts(None, fid(0.286, 0.267, 0.302))[0] == []
+    ref = fid(0.0, 0.0, 0.0, is_reference=True)
     assert kld_verdicts(ref, ref)[0] == []
 
 
 def test_cli_exit_codes_on_paired_and_fidelity_inputs(tmp_path):
-    base = with_fidelity(with_items(record(), tasks(range(12))), fidelity(0.023, 0.021, 0.0255))
+    base = with_fidelity(with_items(record(), tasks(range(12))), fid(0.023, 0.021, 0.0255))
     b = write(tmp_path / "b.jsonl", [base])
     same = write(tmp_path / "same.jsonl", [copy.deepcopy(base)])
     worse = write(
-        tmp_path / "worse.jsonl", [with_fidelity(with_items(record(), tasks(range(6))), fidelity(0.023, 0.021, 0.0255))]
+        tmp_path / "worse.jsonl", [with_fidelity(with_items(record(), tasks(range(6))), fid(0.023, 0.021, 0.0255))]
     )
     drift = write(
-        tmp_path / "drift.jsonl", [with_fidelity(with_items(record(), tasks(range(12))), fidelity(0.286, 0.267, 0.302))]
+        tmp_path / "drift.jsonl", [with_fidelity(with_items(record(), tasks(range(12))), fid(0.286, 0.267, 0.302))]
     )
     res = CliRunner().invoke(compare_command, [b, same])
     assert res.exit_code == 0, res.output
@@ -599,7 +558,7 @@ def test_live_gate_pairs_reruns_and_catches_the_fault(tmp_path):
         )
         assert p.returncode == 0, p.stdout + p.stderr
         (rec,) = results.read(out)
-        assert rec["status"] == "ok", rec.get("error")
+        assert rec.status == "ok", rec.error
         return out, rec
 
     def gate(new):
@@ -616,11 +575,11 @@ def test_live_gate_pairs_reruns_and_catches_the_fault(tmp_path):
         return p.returncode, check
 
     base, b = run("base")
-    items = b["quality"]["code:easy"]["items"]
+    items = b.quality["code:easy"].items
     assert len(items) == LIVE_LIMIT and sum(items.values()) >= 6, items  # enough to lose visibly
     rerun, _ = run("rerun")
     fault, f = run("fault", MINDBENCH_FAULT="corrupt_prompt")
-    assert f["quality"]["code:easy"]["items"].keys() == items.keys()
+    assert f.quality["code:easy"].items.keys() == items.keys()
 
     rc, check = gate(rerun)
     assert rc == 0 and check["test"] == "mcnemar" and check["verdict"] == "ok", check
@@ -637,17 +596,19 @@ import random  # noqa: E402
 from mindbench.decide.compare import AB_TARGET, ab_alpha, compare_ab, render_text, shift_check, shift_verdict  # noqa: E402
 
 
-def ab_round(decode: list[float], precision="fp32", prefill=400.0, ttft=300.0) -> dict:
+def ab_round(decode: list[float], precision="fp32", prefill=400.0, ttft=300.0) -> Record:
     """One side of one A/B round: a record with every timed repeat kept (speed.samples)."""
-    rec = record(precision, decode=sum(decode) / len(decode))
-    rec["config"].update(suites=[], prompt_tokens=128, new_tokens=32)
-    rec["quality"] = {}
-    rec["speed"]["samples"] = {
-        "decode_tok_s": decode,
-        "prefill_tok_s": [prefill] * len(decode),
-        "ttft_ms": [ttft] * len(decode),
-    }
-    return rec
+    return make_record(
+        precision=precision,
+        decode=sum(decode) / len(decode),
+        prompt_tokens=128,
+        new_tokens=32,
+        samples={
+            "decode_tok_s": decode,
+            "prefill_tok_s": [prefill] * len(decode),
+            "ttft_ms": [ttft] * len(decode),
+        },
+    )
 
 
 def sides(slowdown: float, *, rounds=3, repeats=6, cv=0.02, seed=0, precisions=("fp32",)):

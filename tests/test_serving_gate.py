@@ -14,10 +14,11 @@ import pytest
 
 from mindbench.decide.compare import BadInput, compare
 from mindbench.measure.serving import RequestResult, summarize_level
+from mindbench.store import results
+from mindbench.store.record import Config, Hardware, Record
 
 ROOT = Path(__file__).resolve().parent.parent
 SLO = {"ttft": 0.5, "itl": 0.05}
-HW = {"fingerprint": "m1", "memory_class": "cpu-24gb", "speed_fingerprint": "s1", "cpu_features": ["avx2"]}
 
 
 def _requests(n: int, ttft: float, gap: float, seed: int, tokens: int = 16) -> list[RequestResult]:
@@ -31,30 +32,30 @@ def _requests(n: int, ttft: float, gap: float, seed: int, tokens: int = 16) -> l
     return out
 
 
-def _record(levels: dict, *, run: str, fingerprint: str = "s1", status: str = "ok") -> dict:
-    cfg = {
-        "kind": "serving",
-        "model": "smollm2-135m-instruct",
-        "runtime": "llamacpp-server",
-        "precision": "Q4_1",
-        "device": "cpu",
-        "shape": {"name": "chat"},
-        "mode": "concurrency",
-        "weights": "pretrained",
-    }
+def _record(levels: dict, *, run: str, fingerprint: str = "s1", status: str = "ok") -> Record:
+    """One serve-bench record: the chat shape at each concurrency of `levels` (its requests)."""
     rows = [{"concurrency": c, **summarize_level(rs, slo=SLO)} for c, rs in levels.items()]
-    return {
-        "schema": 2,
-        "kind": "serving",
-        "cell": f"serve|{run}",
-        "run_id": run,
-        "timestamp": "2026-12-06T00:00:00",
-        "status": status,
-        "error": None,
-        "config": cfg,
-        "hardware": {**HW, "speed_fingerprint": fingerprint},
-        "serving": {"levels": rows},
-    }
+    return Record(
+        kind="serving",
+        cell=f"serve|{run}",
+        run_id=run,
+        timestamp="2026-12-06T00:00:00",
+        status=status,
+        config=Config(
+            kind="serving",
+            model="smollm2-135m-instruct",
+            runtime="llamacpp-server",
+            precision="Q4_1",
+            device="cpu",
+            weights="pretrained",
+            shape={"name": "chat"},
+            mode="concurrency",
+        ),
+        hardware=Hardware(
+            fingerprint="m1", memory_class="cpu-24gb", speed_fingerprint=fingerprint, cpu_features=["avx2"]
+        ),
+        serving={"levels": rows},
+    )
 
 
 def _serving_checks(result: dict) -> list[dict]:
@@ -97,8 +98,8 @@ def test_serving_is_compared_only_like_with_like():
 
 def test_compare_cli_fails_on_a_serving_regression(tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    a.write_text(json.dumps(_record({2: _requests(60, 0.2, 0.02, 1)}, run="a")) + "\n")
-    b.write_text(json.dumps(_record({2: _requests(60, 0.6, 0.06, 2)}, run="b")) + "\n")
+    results.append(a, _record({2: _requests(60, 0.2, 0.02, 1)}, run="a"))
+    results.append(b, _record({2: _requests(60, 0.6, 0.06, 2)}, run="b"))
     p = subprocess.run(
         [sys.executable, "-m", "mindbench.cli", "compare", str(a), str(b), "--json"],
         cwd=ROOT,

@@ -170,7 +170,7 @@ def compare_command(
             raise BadInput(f"{name} must be a non-negative number, got {x}")
     base_records = _load(baseline, "BASELINE")
     new_records = _load(new, "NEW")
-    schemas = {r.get("schema", 1) for r in base_records} | {r.get("schema", 1) for r in new_records}
+    schemas = {r.schema for r in base_records + new_records}
     # an A/B run's old side may predate the current schema (compare_ab reads only speed)
     if len(schemas) > 1 and not ab and any(not isinstance(x, int) or x < MIN_SCHEMA for x in schemas):
         raise BadInput(

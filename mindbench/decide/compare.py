@@ -12,7 +12,7 @@ than both a tolerance and what the measurements' own spread allows:
 - quality, unpaired (records without items, e.g. schema 1, or different tasks): a drop counts
   when it exceeds `z * sqrt(se1^2 + se2^2)` (z = 2, ~95% for independent estimates) AND
   `--quality-tol` points; scores over different numbers of tasks are not compared;
-- fidelity (record["fidelity"], KL divergence from the model's reference precision): a rise
+- fidelity (the record's fidelity section, KL divergence from the model's reference precision): a rise
   counts when the new 95% CI lies wholly above the baseline's (new ci_lo > baseline ci_hi) AND
   the rise exceeds `--kld-tol` x the baseline's mean (at least KLD_FLOOR nats); only when both
   runs measured against the same reference precision on the same text;
@@ -40,7 +40,8 @@ from statistics import NormalDist
 
 from mindbench.decide import serving_gate
 from mindbench.errors import MindbenchError
-from mindbench.store.results import latest, view
+from mindbench.store.record import Fidelity, Quality, Record, num
+from mindbench.store.results import latest
 from mindbench.store.results import read_all as load_records
 
 # Why 0.25: on a shared 2-core CPU (CI runners, this project's machines) two honest reruns of the
@@ -70,7 +71,8 @@ SPEED = (
     ("prefill_tok_s", "prefill tok/s", True),
     ("ttft_ms", "TTFT ms", False),
 )
-MEMORY = (("weights_mb", "weights MB"), ("peak_mb", "peak MB"))
+# (label, the figure of a record)
+MEMORY = (("weights MB", lambda r: num(r.memory.weights_mb)), ("peak MB", lambda r: r.peak_mb))
 
 
 class BadInput(MindbenchError):
@@ -79,9 +81,13 @@ class BadInput(MindbenchError):
     exit_code = 2
 
 
-def _match_key(v: dict, hardware: str) -> tuple:
-    hw = {"class": v["memory_class"], "fingerprint": v["fingerprint"], "any": None}[hardware]
-    return (v["model"], v["runtime"], v["precision"], v["device"], v["weights"], hw)
+def _hardware_key(rec: Record, hardware: str) -> str | None:
+    return {"class": rec.hardware.memory_class, "fingerprint": rec.hardware.fingerprint, "any": None}[hardware]
+
+
+def _match_key(rec: Record, hardware: str) -> tuple:
+    c = rec.config
+    return (c.model, c.runtime, c.precision, c.device, rec.weights, _hardware_key(rec, hardware))
 
 
 def _label(key: tuple) -> str:
@@ -116,14 +122,12 @@ def alpha_of(z: float) -> float:
     return 2 * NormalDist().cdf(-z)
 
 
-def _paired_quality(
-    cell: str, suite: str, qb: dict, qn: dict, raw_b: dict, raw_n: dict, quality_tol: float, alpha: float
-) -> dict | None:
+def _paired_quality(cell: str, suite: str, qb: Quality, qn: Quality, quality_tol: float, alpha: float) -> dict | None:
     """The paired (McNemar) check of one suite, or None when the runs did not keep verdicts
     for the same tasks (then the unpaired rule decides)."""
     from mindbench.measure import stats
 
-    ib, inew = (raw_b or {}).get("items"), (raw_n or {}).get("items")
+    ib, inew = qb.items, qn.items
     if not ib or not inew or set(ib) != set(inew):
         return None
     r = stats.paired(
@@ -132,8 +136,8 @@ def _paired_quality(
         alpha=alpha,
         a="baseline",
         b="new",
-        scale=qb.get("scale") or 100.0,
-        higher_is_better=qb.get("higher_is_better", True),
+        scale=qb.unit_scale,
+        higher_is_better=qb.better_higher,
     )
     delta, significant = r["diff"], r["p"] < alpha
     gain = delta if r["higher_is_better"] else -delta  # a lower-is-better metric regresses upward
@@ -152,8 +156,8 @@ def _paired_quality(
     return _check(
         cell,
         f"{suite} score",
-        qb["score"],
-        qn["score"],
+        qb.points,
+        qn.points,
         delta,
         allowed,
         verdict,
@@ -172,48 +176,48 @@ def _paired_quality(
     )
 
 
-def _fidelity_check(cell: str, fb, fn, kld_tol: float, notes: list) -> dict | None:
+def _fidelity_check(cell: str, fb: Fidelity | None, fn: Fidelity | None, kld_tol: float, notes: list) -> dict | None:
     """KLD against the same reference on the same text: a rise beyond both CIs and the tolerance
     is a quality regression."""
-    if not isinstance(fb, dict) or not isinstance(fn, dict) or fb.get("is_reference") or fn.get("is_reference"):
+    if fb is None or fn is None or fb.is_reference or fn.is_reference:
         return None
-    if "kld" not in fb:
+    if fb.kld is None:
         return None
-    if "kld" not in fn:
-        notes.append(f"{cell}: fidelity not compared (new run: {fn.get('error') or 'not measured'})")
+    if fn.kld is None:
+        notes.append(f"{cell}: fidelity not compared (new run: {fn.error or 'not measured'})")
         return None
-    if fb.get("reference") != fn.get("reference") or fb.get("text_sha") != fn.get("text_sha"):
+    if fb.reference != fn.reference or fb.text_sha != fn.text_sha:
         notes.append(f"{cell}: fidelity not compared (different reference or evaluation text)")
         return None
-    kb, kn = fb["kld"], fn["kld"]
-    allowed = max(kld_tol * kb["mean"], KLD_FLOOR)
-    delta = kn["mean"] - kb["mean"]
+    kb, kn = fb.kld, fn.kld
+    allowed = max(kld_tol * kb.mean, KLD_FLOOR)
+    delta = kn.mean - kb.mean
     verdict = (
         "regression"
-        if kn["ci_lo"] > kb["ci_hi"] and delta > allowed
+        if kn.ci_lo > kb.ci_hi and delta > allowed
         else "improvement"
-        if kn["ci_hi"] < kb["ci_lo"] and -delta > allowed
+        if kn.ci_hi < kb.ci_lo and -delta > allowed
         else "ok"
     )
-    ci = lambda k: f"{k['mean']:.4f} [{k['ci_lo']:.4f}, {k['ci_hi']:.4f}]"  # noqa: E731
+    ci = lambda k: f"{k.mean:.4f} [{k.ci_lo:.4f}, {k.ci_hi:.4f}]"  # noqa: E731
     return _check(
         cell,
         "fidelity KLD",
-        kb["mean"],
-        kn["mean"],
+        kb.mean,
+        kn.mean,
         delta,
         allowed,
         verdict,
-        base_ci=[kb["ci_lo"], kb["ci_hi"]],
-        new_ci=[kn["ci_lo"], kn["ci_hi"]],
-        rel=delta / kb["mean"] if kb["mean"] > 0 else None,
+        base_ci=[kb.ci_lo, kb.ci_hi],
+        new_ci=[kn.ci_lo, kn.ci_hi],
+        rel=delta / kb.mean if kb.mean > 0 else None,
         display={"baseline": ci(kb), "new": ci(kn), "change": f"{delta:+.4f}", "allowed": f"CIs apart, >{allowed:.4f}"},
     )
 
 
 def compare(
-    baseline: list[dict],
-    new: list[dict],
+    baseline: list[Record],
+    new: list[Record],
     *,
     quality_tol: float = QUALITY_TOL,
     speed_tol: float = SPEED_TOL,
@@ -227,113 +231,99 @@ def compare(
     if hardware not in ("class", "fingerprint", "any"):
         raise BadInput(f"--hardware must be class, fingerprint or any, not {hardware!r}")
     # serve-bench's records gate p99 latency and goodput per load level (decide/serving_gate.py)
-    base_serving = [r for r in latest(baseline) if serving_gate.is_serving(r)]
-    new_serving = [r for r in latest(new) if serving_gate.is_serving(r)]
-    baseline = [r for r in baseline if not serving_gate.is_serving(r)]
-    new = [r for r in new if not serving_gate.is_serving(r)]
-    base_v = {_match_key(v, hardware): v for v in map(view, latest(baseline))}
-    new_v = {_match_key(v, hardware): v for v in map(view, latest(new))}
-    # the records themselves, for what view() leaves out: per-task verdicts and fidelity
-    base_r = {_match_key(view(r), hardware): r for r in latest(baseline)}
-    new_r = {_match_key(view(r), hardware): r for r in latest(new)}
+    base_serving = [r for r in latest(baseline) if r.is_serving]
+    new_serving = [r for r in latest(new) if r.is_serving]
+    base_r = {_match_key(r, hardware): r for r in latest([r for r in baseline if not r.is_serving])}
+    new_r = {_match_key(r, hardware): r for r in latest([r for r in new if not r.is_serving])}
     alpha = alpha_of(z)
     checks: list[dict] = []
     unmatched = {
-        "baseline": [_label(k) for k in base_v if k not in new_v],
-        "new": [_label(k) for k in new_v if k not in base_v],
+        "baseline": [_label(k) for k in base_r if k not in new_r],
+        "new": [_label(k) for k in new_r if k not in base_r],
     }
     notes: list[str] = []
     compared = 0
-    for key, b in base_v.items():
-        n = new_v.get(key)
+    for key, b in base_r.items():
+        n = new_r.get(key)
         if n is None:
             continue
         cell = _label(key)
         compared += 1
-        if b["status"] != "ok" or n["status"] != "ok":
+        if b.status != "ok" or n.status != "ok":
             verdict = (
                 "ok"
-                if b["status"] == n["status"]
+                if b.status == n.status
                 else "regression"
-                if b["status"] == "ok"
+                if b.status == "ok"
                 else "improvement"
-                if n["status"] == "ok"
+                if n.status == "ok"
                 else "ok"
             )
-            msg = f": {n['error']}" if n["status"] != "ok" and n["error"] else ""
-            checks.append(_check(cell, "status", b["status"], n["status"] + msg, None, None, verdict))
+            msg = f": {n.error}" if n.status != "ok" and n.error else ""
+            checks.append(_check(cell, "status", b.status, n.status + msg, None, None, verdict))
             continue
         # Quality, per suite both runs scored.
-        for suite in b["quality"]:
-            qb, qn = b["quality"][suite], n["quality"].get(suite)
-            if qn is None or qb["score"] is None or qn["score"] is None:
+        for suite, qb in b.quality.items():
+            qn = n.quality.get(suite)
+            if qn is None or qb.points is None or qn.points is None:
                 unmatched["baseline"].append(f"{cell} {suite}")
                 continue
-            if qb.get("protocol") != qn.get("protocol"):
+            if qb.protocol != qn.protocol:
                 # A chat model asked for the body vs the whole function: different prompts.
-                unmatched["baseline"].append(
-                    f"{cell} {suite} (code protocol {qb.get('protocol')} vs {qn.get('protocol')})"
-                )
+                unmatched["baseline"].append(f"{cell} {suite} (code protocol {qb.protocol} vs {qn.protocol})")
                 continue
-            paired = _paired_quality(
-                cell,
-                suite,
-                qb,
-                qn,
-                (base_r[key].get("quality") or {}).get(suite),
-                (new_r[key].get("quality") or {}).get(suite),
-                quality_tol,
-                alpha,
-            )
+            paired = _paired_quality(cell, suite, qb, qn, quality_tol, alpha)
             if paired is not None:
                 checks.append(paired)
                 continue
-            if qb["n"] != qn["n"]:
+            if qb.n != qn.n:
                 # Different task subsets are different experiments: the stderr test assumes both
                 # scores estimate the same quantity, which a deterministic subset does not.
-                unmatched["baseline"].append(f"{cell} {suite} (n={qb['n']} vs n={qn['n']})")
+                unmatched["baseline"].append(f"{cell} {suite} (n={qb.n} vs n={qn.n})")
                 continue
-            noise = z * math.hypot(qb["stderr"] or 0.0, qn["stderr"] or 0.0)
+            se_b, se_n = qb.stderr_points, qn.stderr_points
+            noise = z * math.hypot(se_b or 0.0, se_n or 0.0)
             allowed = max(noise, quality_tol)
-            delta = qn["score"] - qb["score"]
-            loss = -delta if qb.get("higher_is_better", True) else delta
+            delta = qn.points - qb.points
+            loss = -delta if qb.better_higher else delta
             checks.append(
                 _check(
                     cell,
                     f"{suite} score",
-                    qb["score"],
-                    qn["score"],
+                    qb.points,
+                    qn.points,
                     delta,
                     allowed,
                     _judge(loss, allowed),
-                    base_spread=qb["stderr"],
-                    new_spread=qn["stderr"],
+                    base_spread=se_b,
+                    new_spread=se_n,
                     noise=noise,
-                    n=qn["n"],
+                    n=qn.n,
                 )
             )
-        unmatched["new"].extend(f"{cell} {s}" for s in n["quality"] if s not in b["quality"])
-        fid = _fidelity_check(cell, base_r[key].get("fidelity"), new_r[key].get("fidelity"), kld_tol, notes)
+        unmatched["new"].extend(f"{cell} {s}" for s in n.quality if s not in b.quality)
+        fid = _fidelity_check(cell, b.fidelity, n.fidelity, kld_tol, notes)
         if fid is not None:
             checks.append(fid)
-        if b["fingerprint"] != n["fingerprint"] and hardware != "any":
+        if b.hardware.fingerprint != n.hardware.fingerprint and hardware != "any":
             notes.append(f"{cell}: speed and memory not compared (different machine, same memory class)")
             continue
         if not gate_speed or speed_skipped(b, n, cell, notes):
             speed = ()
-        elif b["speed_config"] != n["speed_config"]:
+        elif b.speed_config != n.speed_config:
             notes.append(
                 f"{cell}: speed not compared (prompt/new tokens/threads differ: "
-                f"{b['speed_config']} vs {n['speed_config']})"
+                f"{list(b.speed_config)} vs {list(n.speed_config)})"
             )
             speed = ()
         else:
             speed = SPEED
         for fig, label, higher_better in speed:
-            vb, vn = b[fig], n[fig]
+            fb, fn = b.speed.figure(fig), n.speed.figure(fig)
+            vb, vn = fb.value, fn.value
             if vb is None or vn is None or vb <= 0:
                 continue
-            noise = z * math.hypot(b[fig + "_std"] or 0.0, n[fig + "_std"] or 0.0)
+            noise = z * math.hypot(fb.spread or 0.0, fn.spread or 0.0)
             allowed = max(noise, speed_tol * vb)
             worse = (vb - vn) if higher_better else (vn - vb)
             checks.append(
@@ -345,14 +335,14 @@ def compare(
                     vn - vb,
                     allowed,
                     _judge(worse, allowed),
-                    base_spread=b[fig + "_std"],
-                    new_spread=n[fig + "_std"],
+                    base_spread=fb.spread,
+                    new_spread=fn.spread,
                     noise=noise,
                     rel=(vn - vb) / vb,
                 )
             )
-        for fig, label in MEMORY:
-            vb, vn = b[fig], n[fig]
+        for label, figure in MEMORY:
+            vb, vn = figure(b), figure(n)
             if vb is None or vn is None or vb <= 0:
                 continue
             allowed = memory_tol * vb
@@ -392,53 +382,57 @@ def compare(
 # --- speed: like with like -------------------------------------------------------
 
 
-def speed_not_comparable(b: dict, n: dict) -> str | None:
-    """Why the speeds of two views (report.view) can't be compared, or None when they can.
+def speed_not_comparable(b: Record, n: Record) -> str | None:
+    """Why the speeds of two records can't be compared, or None when they can.
 
     Speed depends on what the kernels dispatch on, not on the memory class: an AVX-512 host runs
     bitsandbytes int4 4x faster than an AVX2 host with the same CPU name, cores and RAM, so two
     records are compared only on the same speed fingerprint, and only when neither measurement
     called itself noisy or contended."""
-    for side, v in (("baseline", b), ("new", n)):
-        if v.get("speed_verdict") in ("noisy", "contended"):
-            return f"speed not compared: the {side} measurement was {v['speed_verdict']}"
-    if not b.get("speed_fingerprint") or not n.get("speed_fingerprint"):
+    for side, r in (("baseline", b), ("new", n)):
+        if r.speed.verdict in ("noisy", "contended"):
+            return f"speed not compared: the {side} measurement was {r.speed.verdict}"
+    sb, sn = b.hardware.speed_fingerprint, n.hardware.speed_fingerprint
+    if not sb or not sn:
         return "speed not compared: unknown CPU features (a record made before speed fingerprints)"
-    if b["speed_fingerprint"] == n["speed_fingerprint"]:
+    if sb == sn:
         return None
     return "speed not compared: " + _speed_difference(b, n)
 
 
-def _speed_difference(b: dict, n: dict) -> str:
+def _gpu_ids(rec: Record) -> list:
+    return [[g.get("name"), g.get("compute_capability")] for g in rec.hardware.gpus or []]
+
+
+def _speed_difference(b: Record, n: Record) -> str:
     from mindbench.models.hardware import top_feature
 
-    fb, fn = set(b.get("cpu_features") or []), set(n.get("cpu_features") or [])
+    hb, hn = b.hardware, n.hardware
+    fb, fn = set(hb.cpu_features or []), set(hn.cpu_features or [])
     if fb != fn:
         tb, tn = top_feature(fb), top_feature(fn)
         if tb == tn:  # same class, different extras: name them
             tb, tn = ",".join(sorted(fb - fn)) or "-", ",".join(sorted(fn - fb)) or "-"
         return f"different CPU ({tb} vs {tn})"
-    if b.get("cpu_model_id") != n.get("cpu_model_id"):
-        return f"different CPU model ({b.get('cpu_model_id')} vs {n.get('cpu_model_id')})"
-    if b.get("gpu_ids") != n.get("gpu_ids"):
-        return f"different GPU ({b.get('gpu_ids')} vs {n.get('gpu_ids')})"
+    if hb.cpu_model_id != hn.cpu_model_id:
+        return f"different CPU model ({hb.cpu_model_id} vs {hn.cpu_model_id})"
+    if _gpu_ids(b) != _gpu_ids(n):
+        return f"different GPU ({_gpu_ids(b)} vs {_gpu_ids(n)})"
     return "different machine (cores, GPU driver or CUDA version differ)"
 
 
-def _serving(base: list, new: list, hardware: str, gate_speed: bool, tol: float, checks, unmatched, notes) -> int:
+def _serving(
+    base: list[Record], new: list[Record], hardware: str, gate_speed: bool, tol: float, checks, unmatched, notes
+) -> int:
     """Serving records compared pairwise (same model, runtime, shape, load mode, machine class):
     status, then p99 TTFT/ITL/E2E and goodput per level on the same speed fingerprint. Returns
     how many pairs were compared."""
 
-    def hw(r):
-        h = r.get("hardware") or {}
-        return {"class": h.get("memory_class"), "fingerprint": h.get("fingerprint"), "any": None}[hardware]
-
     def label(key):
         return "/".join(str(k) for k in key[:4]) + f" serve {key[4]}"
 
-    bs = {serving_gate.serving_key(r, hw(r)): r for r in base}
-    ns = {serving_gate.serving_key(r, hw(r)): r for r in new}
+    bs = {serving_gate.serving_key(r, _hardware_key(r, hardware)): r for r in base}
+    ns = {serving_gate.serving_key(r, _hardware_key(r, hardware)): r for r in new}
     unmatched["baseline"].extend(label(k) for k in bs if k not in ns)
     unmatched["new"].extend(label(k) for k in ns if k not in bs)
     compared = 0
@@ -448,11 +442,11 @@ def _serving(base: list, new: list, hardware: str, gate_speed: bool, tol: float,
             continue
         compared += 1
         cell = label(key)
-        if b.get("status") != "ok" or n.get("status") != "ok":
-            verdict = "regression" if b.get("status") == "ok" else "improvement" if n.get("status") == "ok" else "ok"
-            checks.append(_check(cell, "status", b.get("status"), n.get("status"), None, None, verdict))
+        if b.status != "ok" or n.status != "ok":
+            verdict = "regression" if b.status == "ok" else "improvement" if n.status == "ok" else "ok"
+            checks.append(_check(cell, "status", b.status, n.status, None, None, verdict))
             continue
-        if not gate_speed or speed_skipped(view(b), view(n), cell, notes):
+        if not gate_speed or speed_skipped(b, n, cell, notes):
             continue
         found, levels = serving_gate.checks(b, n, cell=cell, tol=tol, check=_check)
         checks.extend(found)
@@ -460,7 +454,7 @@ def _serving(base: list, new: list, hardware: str, gate_speed: bool, tol: float,
     return compared
 
 
-def speed_skipped(b: dict, n: dict, cell: str, notes: list[str]) -> bool:
+def speed_skipped(b: Record, n: Record, cell: str, notes: list[str]) -> bool:
     why = speed_not_comparable(b, n)
     if why:
         notes.append(f"{cell}: {why}")
@@ -559,8 +553,8 @@ def ab_alpha(decode_checks: int, looks: int = 1, alpha: float = AB_ALPHA) -> flo
 
 
 def compare_ab(
-    a_records: list[dict],
-    b_records: list[dict],
+    a_records: list[Record],
+    b_records: list[Record],
     *,
     speed_tol: float = SPEED_TOL,
     z: float = Z,
@@ -586,19 +580,18 @@ def compare_ab(
     if rule not in ("hl", "pooled"):
         raise BadInput(f"rule must be hl or pooled, not {rule!r}")
 
-    def pool(records):
-        cells: dict[tuple, list[tuple[dict, dict]]] = {}
+    def pool(records: list[Record]) -> dict[tuple, list[Record]]:
+        cells: dict[tuple, list[Record]] = {}
         for r in records:
-            v = view(r)
-            if v["status"] == "ok":
-                key = (v["model"], v["runtime"], v["precision"], v["device"], v["weights"])
-                cells.setdefault(key, []).append((v, (r.get("speed") or {}).get("samples")))
+            if r.status == "ok":
+                c = r.config
+                cells.setdefault((c.model, c.runtime, c.precision, c.device, r.weights), []).append(r)
         return cells
 
     pa, pb = pool(a_records), pool(b_records)
     keys = sorted(pa.keys() & pb.keys(), key=str)
     checks, notes = [], []
-    with_samples = {k for k in keys if all(smp for _, smp in pa[k] + pb[k])}
+    with_samples = {k for k in keys if all(r.speed.samples for r in pa[k] + pb[k])}
     if rule == "hl" and len(with_samples) < len(keys):
         notes.append(
             "pooled rule (older records keep no per-repeat samples) for: "
@@ -606,20 +599,20 @@ def compare_ab(
         )
     alpha2 = ab_alpha(len(with_samples), looks, alpha) if rule == "hl" else None
     for key in keys:
-        va, vb = [v for v, _ in pa[key]], [v for v, _ in pb[key]]
+        va, vb = pa[key], pb[key]
         cell = _label(key)
-        if {v["fingerprint"] for v in va} != {v["fingerprint"] for v in vb}:
+        if {r.hardware.fingerprint for r in va} != {r.hardware.fingerprint for r in vb}:
             raise BadInput(f"{cell}: A and B were measured on different machines; --ab needs one machine")
-        contended = [v for v in va + vb if v["speed_verdict"] == "contended"]
+        contended = [r for r in va + vb if r.speed.verdict == "contended"]
         if contended:
             notes.append(f"{cell}: {len(contended)} of {len(va) + len(vb)} rounds contended (shared by both sides)")
-        if {tuple(v["speed_config"]) for v in va + vb} != {tuple(va[0]["speed_config"])}:
+        if {r.speed_config for r in va + vb} != {va[0].speed_config}:
             notes.append(f"{cell}: speed not compared (prompt/new tokens/threads differ between A and B)")
             continue
         for fig, label, higher_better in SPEED:
             if rule == "hl" and key in with_samples:
-                ga = [list(smp.get(fig) or ()) for _, smp in pa[key]]
-                gb = [list(smp.get(fig) or ()) for _, smp in pb[key]]
+                ga = [list(r.speed.samples.get(fig) or ()) for r in va]
+                gb = [list(r.speed.samples.get(fig) or ()) for r in vb]
                 sa, sb = [x for g in ga for x in g], [x for g in gb for x in g]
                 if sa and sb:
                     checks.append(
@@ -721,9 +714,14 @@ def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, targ
     )
 
 
-def _pooled_check(cell, label, fig, higher_better, va, vb, speed_tol, z) -> dict | None:
-    sa = [(v[fig], v[fig + "_std"] or 0.0, v[fig + "_n"] or 1) for v in va if v[fig] is not None]
-    sb = [(v[fig], v[fig + "_std"] or 0.0, v[fig + "_n"] or 1) for v in vb if v[fig] is not None]
+def _repeats(records: list[Record], fig: str) -> list[tuple[float, float, int]]:
+    """(mean, std, n) of one figure in each round that measured it."""
+    figures = [r.speed.figure(fig) for r in records]
+    return [(f.value, f.spread or 0.0, f.n or 1) for f in figures if f.value is not None]
+
+
+def _pooled_check(cell, label, fig, higher_better, va: list[Record], vb: list[Record], speed_tol, z) -> dict | None:
+    sa, sb = _repeats(va, fig), _repeats(vb, fig)
     if not sa or not sb:
         return None
     (ma, sda, _), (mb, sdb, nb) = _pooled(sa), _pooled(sb)
@@ -854,7 +852,7 @@ def _paired_rules(result: dict) -> str:
     )
 
 
-def _load(path: str, side: str) -> list[dict]:
+def _load(path: str, side: str) -> list[Record]:
     try:
         records = load_records([path])
     except MindbenchError as e:  # missing file, newer schema: bad input, not a regression

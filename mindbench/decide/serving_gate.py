@@ -13,6 +13,8 @@ listed as unmatched.
 
 from __future__ import annotations
 
+from mindbench.store.record import Record
+
 # (figure in a level, label, higher is better)
 LATENCY = (("ttft_ms", "TTFT ms"), ("itl_ms", "ITL ms"), ("e2e_ms", "E2E ms"))
 # The tail percentile gated: p99, or the highest one both runs can bound. An order-statistic
@@ -30,16 +32,12 @@ def _tail(b: dict, n: dict) -> tuple:
     return None, None, None
 
 
-def is_serving(record: dict) -> bool:
-    return record.get("kind") == "serving"
-
-
-def serving_key(record: dict, hw_key) -> tuple:
+def serving_key(record: Record, hw_key) -> tuple:
     """What two serving records must share to be compared: the cell without the run, plus the
     request shape and how the load was applied."""
-    c = record.get("config") or {}
-    shape = (c.get("shape") or {}).get("name")
-    return (c.get("model"), c.get("runtime"), c.get("precision"), c.get("device"), shape, c.get("mode"), hw_key)
+    c = record.config
+    shape = (c.shape or {}).get("name")
+    return (c.model, c.runtime, c.precision, c.device, shape, c.mode, hw_key)
 
 
 def _level_id(level: dict, mode: str | None):
@@ -67,11 +65,12 @@ def _verdict(base: float, new: float, ci_b, ci_n, tol: float, higher_is_better: 
     return "ok", allowed
 
 
-def checks(base: dict, new: dict, *, cell: str, tol: float, check) -> tuple[list[dict], list[str]]:
-    """(checks, unmatched levels) of one pair of serving records; `check` is compare's _check."""
-    mode = (base.get("config") or {}).get("mode")
-    b_levels = {_level_id(lv, mode): lv for lv in (base.get("serving") or {}).get("levels") or []}
-    n_levels = {_level_id(lv, mode): lv for lv in (new.get("serving") or {}).get("levels") or []}
+def checks(base: Record, new: Record, *, cell: str, tol: float, check) -> tuple[list[dict], list[str]]:
+    """(checks, unmatched levels) of one pair of serving records; `check` is compare's _check.
+    A level is the serving section's own JSON (measure/serving.py's summary), read as such."""
+    mode = base.config.mode
+    b_levels = {_level_id(lv, mode): lv for lv in (base.serving or {}).get("levels") or []}
+    n_levels = {_level_id(lv, mode): lv for lv in (new.serving or {}).get("levels") or []}
     out, unmatched = [], [f"{cell} {mode} {k}" for k in b_levels if k not in n_levels]
     for level, b in b_levels.items():
         n = n_levels.get(level)
