@@ -21,61 +21,53 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from mindbench.store.record import Fidelity, Interval  # noqa: E402
 
-def rows(records: list[dict]) -> list[dict]:
+
+def rows(records: list) -> list[dict]:
     out = []
     for r in records:
-        c, f = r.get("config") or {}, r.get("fidelity") or {}
-        row = {
-            "model": c.get("model"),
-            "runtime": c.get("runtime"),
-            "precision": c.get("precision"),
-            "status": r.get("status"),
-        }
-        if (r.get("load") or {}).get("requantized_from"):  # made from the shipped file: cannot beat it
-            row["precision"] += f" (from {r['load']['requantized_from']})"
-        k = f.get("kld") or {}
-        if f.get("error"):
-            row["fidelity"] = "error: " + f["error"][:60]
-        elif f.get("is_reference"):
+        c, f = r.config, r.fidelity or Fidelity()
+        row = {"model": c.model, "runtime": c.runtime, "precision": c.precision, "status": r.status}
+        if r.load.extra.get("requantized_from"):  # made from the shipped file: cannot beat it
+            row["precision"] += f" (from {r.load.extra['requantized_from']})"
+        k = f.kld
+        if f.error:
+            row["fidelity"] = "error: " + f.error[:60]
+        elif f.is_reference:
             row["fidelity"] = "reference"
         elif k:
-            rel = (k["ci_hi"] - k["ci_lo"]) / 2 / k["mean"] if k["mean"] else float("inf")
+            rel = (k.ci_hi - k.ci_lo) / 2 / k.mean if k.mean else float("inf")
             row.update(
                 {
-                    "KLD": f"{k['mean']:.4f}",
+                    "KLD": f"{k.mean:.4f}",
                     "KLD half-width/mean": f"{100 * rel:.1f}%",
-                    "top-1": f"{100 * f['top1']['mean']:.1f}%",
+                    "top-1": f"{100 * f.top1.mean:.1f}%",
                     "verdict <=10%": "yes" if rel <= 0.10 else "no",
                 }
             )
-        row["fidelity s"] = f.get("seconds")
-        row["reference s"] = f.get("reference_s")
-        row["tokens"] = f.get("tokens")
-        for suite, q in (r.get("quality") or {}).items():
-            if q and q.get("score"):
-                # stderr is on the 0-1 scale, score on 0-100
-                row[f"{suite} stderr/score"] = (
-                    f"{100 * 100 * (q.get('stderr') or 0) / q['score']:.0f}% (n={q.get('n')})"
-                )
-            elif q:
-                row[f"{suite} stderr/score"] = f"score 0 (n={q.get('n')}): undefined"
+        row["fidelity s"] = f.seconds
+        row["reference s"] = f.extra.get("reference_s")
+        row["tokens"] = f.tokens
+        for suite, q in r.quality.items():
+            if q.points:
+                row[f"{suite} stderr/score"] = f"{100 * (q.stderr_points or 0) / q.points:.0f}% (n={q.n})"
+            else:
+                row[f"{suite} stderr/score"] = f"score 0 (n={q.n}): undefined"
         out.append(row)
     keys = list(dict.fromkeys(k for row in out for k in row))
     return [{k: row.get(k, "") for k in keys} for row in out]
 
 
-def separation(records: list[dict]) -> list[str]:
+def separation(records: list) -> list[str]:
     """Per model, the cells in order of mean KLD (the reference at 0) and, for each adjacent pair,
     whether their 95 % CIs are apart (the lower one's upper bound below the next one's lower)."""
     by_model: dict[str, list] = {}
     for r in records:
-        c, f = r.get("config") or {}, r.get("fidelity") or {}
-        k = f.get("kld") or ({"mean": 0.0, "ci_lo": 0.0, "ci_hi": 0.0} if f.get("is_reference") else None)
+        c, f = r.config, r.fidelity or Fidelity()
+        k = f.kld or (Interval(0.0, 0.0, 0.0) if f.is_reference else None)
         if k:
-            by_model.setdefault(c.get("model"), []).append(
-                (k["mean"], k["ci_lo"], k["ci_hi"], f"{c.get('runtime')} {c.get('precision')}")
-            )
+            by_model.setdefault(c.model, []).append((k.mean, k.ci_lo, k.ci_hi, f"{c.runtime} {c.precision}"))
     lines = []
     for model, cells in by_model.items():
         cells.sort()

@@ -83,14 +83,14 @@ def main(argv=None) -> int:
         )
         records.extend(recs)
         r = recs[0]
-        print(f"    {r['status']} in {r.get('duration_s')} s {r.get('error') or ''}", file=sys.stderr, flush=True)
+        print(f"    {r.status} in {r.duration_s} s {r.error or ''}", file=sys.stderr, flush=True)
 
     wall = time.perf_counter() - t0
     from mindbench.present.table import text as table_text  # the table `mindbench run` prints
 
     text = table_text(records, "simple")
     mem = "\n".join(
-        f"{r['config']['model']} {r['config']['precision']}: " + ", ".join(f"{k}={v}" for k, v in r["memory"].items())
+        f"{r.config.model} {r.config.precision}: " + ", ".join(f"{k}={v}" for k, v in r.memory.to_json().items())
         for r in records
     )
     summary = f"{len(records)} cells in {wall:.0f} s" + (f"; not run (budget): {', '.join(not_run)}" if not_run else "")
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     print(summary)
     (out / "gpu_check.md").write_text(f"```\n{text}\n\n{mem}\n\n{summary}\n```\n")
     (out / "gpu_check.json").write_text(json.dumps({"wall_s": round(wall, 1), "not_run": not_run}, indent=2))
-    return 0 if all(r["status"] == "ok" for r in records) and not not_run else 1
+    return 0 if all(r.status == "ok" for r in records) and not not_run else 1
 
 
 if __name__ == "__main__":

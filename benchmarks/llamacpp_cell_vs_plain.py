@@ -23,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 
+from mindbench.store import results
+
 PLAIN = r"""
 import json, os, sys, time
 from llama_cpp import Llama
@@ -81,14 +83,13 @@ def cell(a) -> dict:
         )
         if p.returncode:
             raise SystemExit(f"mindbench run failed: {p.stderr.strip()[-500:]}")
-        rec = [json.loads(line) for line in open(out)][-1]
-    s = rec.get("speed") or {}
-    if rec.get("status") != "ok":
-        raise SystemExit(f"the llamacpp cell is {rec.get('status')}: {rec.get('error')}")
+        rec = results.read(out)[-1]
+    if rec.status != "ok":
+        raise SystemExit(f"the llamacpp cell is {rec.status}: {rec.error}")
     return {
-        "decode_tok_s": s["decode_tok_s"]["mean"],
-        "verdict": s.get("verdict"),
-        "settings": s.get("runtime_settings"),
+        "decode_tok_s": rec.speed.figure("decode_tok_s").value,
+        "verdict": rec.speed.verdict,
+        "settings": rec.speed.runtime_settings,
     }
 
 

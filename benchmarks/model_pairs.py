@@ -15,24 +15,24 @@ from mindbench.measure import stats
 from mindbench.store import results
 
 
-def ranked(records: list[dict], suite: str) -> list[dict]:
+def ranked(records: list[results.Record], suite: str) -> list[dict]:
     cells = []
     for r in records:
-        q = (r.get("quality") or {}).get(suite) or {}
-        if r.get("status") == "ok" and q.get("items"):
-            c = r["config"]
-            n, p = q["n"], q["value"]
+        q = r.quality.get(suite)
+        if r.status == "ok" and q is not None and q.items:
+            c = r.config
+            n, p = q.n, q.value
             # Wilson 95% interval: the normal one collapses to a point at 0 or n passes
             z, centre = 1.96, (p + 1.96**2 / (2 * n)) / (1 + 1.96**2 / n)
             half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
             cells.append(
                 {
-                    "cell": f"{c['model']} {c.get('runtime')} {c['precision']}",
-                    "score": q["score"],
-                    "stderr": 100 * q["stderr"],
+                    "cell": f"{c.model} {c.runtime} {c.precision}",
+                    "score": q.points,
+                    "stderr": q.stderr_points,
                     "n": n,
                     "ci95": [100 * (centre - half), 100 * (centre + half)],
-                    "items": q["items"],
+                    "items": q.items,
                 }
             )
     return sorted(cells, key=lambda x: -x["score"])

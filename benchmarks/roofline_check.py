@@ -27,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 
+from mindbench.store import results
+
 INDEPENDENT = r"""
 import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[2]))
@@ -65,14 +67,14 @@ def cell() -> dict:
         )
         if p.returncode:
             raise SystemExit(f"mindbench run failed: {p.stderr.strip()[-500:]}")
-        rec = [json.loads(line) for line in open(out)][-1]
-    if rec.get("status") != "ok":
-        raise SystemExit(f"the fp32 cell is {rec.get('status')}: {rec.get('error')}")
+        rec = results.read(out)[-1]
+    if rec.status != "ok":
+        raise SystemExit(f"the fp32 cell is {rec.status}: {rec.error}")
     return {
-        "decode": rec["speed"]["decode_tok_s"]["mean"],
-        "verdict": rec["speed"].get("verdict"),
-        "roof": rec["roofline"],
-        "threads": (rec["speed"].get("runtime_settings") or {}).get("threads"),
+        "decode": rec.speed.figure("decode_tok_s").value,
+        "verdict": rec.speed.verdict,
+        "roof": rec.roofline.to_json(),
+        "threads": (rec.speed.runtime_settings or {}).get("threads"),
     }
 
 

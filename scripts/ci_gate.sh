@@ -34,9 +34,9 @@ if [ "${1:-}" = "--refresh" ]; then
     # A baseline is evidence: one whose speed was measured contended (other processes took the
     # CPU, mindbench.measure.speed) would mislead every later reader. Refuse it unless told.
     pyb=${MINDBENCH_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-    if [ "${MINDBENCH_REFRESH_ALLOW_CONTENDED:-0}" != 1 ] && ! "$pyb" -c 'import json, sys
-bad = [r["config"]["precision"] for r in map(json.loads, open(sys.argv[1]))
-       if (r.get("speed") or {}).get("verdict") == "contended"]
+    if [ "${MINDBENCH_REFRESH_ALLOW_CONTENDED:-0}" != 1 ] && ! "$pyb" -c 'import sys
+from mindbench.store import results
+bad = [r.config.precision for r in results.read(sys.argv[1]) if r.speed.verdict == "contended"]
 if bad:
     sys.exit("Error: speed measured contended in the new baseline (" + ", ".join(bad) + "): rerun on a "
              "quiet machine, or set MINDBENCH_REFRESH_ALLOW_CONTENDED=1")' "$tmp/baseline.jsonl"; then

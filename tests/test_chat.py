@@ -1,13 +1,13 @@
 """`mindbench chat`: the real packaged model, streamed, driven through stdin; and the transcript."""
 
-import json
-
 import pytest
 from click.testing import CliRunner
 
 from mindbench.chat import conversation, transcript
 from mindbench.cli.chat import chat_command
 from mindbench.models import hardware
+from mindbench.store import results
+from tests.records import record, score
 
 
 def test_transcript_keeps_recent_turns_within_budget():
@@ -35,26 +35,17 @@ def _store(tmp_path):
     """A store saying SmolLM2 at fp32 was measured on this machine, so the recommendation is the
     packaged model (the Hub is unreachable here)."""
     hw = hardware.detect()
-    rec = {
-        "schema": 1,
-        "status": "ok",
-        "timestamp": "2025-01-01T00:00:00",
-        "config": {
-            "model": "smollm2-135m-instruct",
-            "runtime": "transformers",
-            "precision": "fp32",
-            "device": "cpu",
-            "weights": "pretrained",
-            "prompt_tokens": 64,
-            "new_tokens": 16,
-        },
-        "hardware": {"fingerprint": hw.fingerprint, "memory_class": hw.memory_class},
-        "memory": {"peak_rss_mb": 1200.0},
-        "speed": {"decode_tok_s": {"mean": 20.0, "std": 1.0, "n": 2}},
-        "quality": {"chat": {"score": 50.0, "metric": "accuracy", "value": 0.5, "stderr": 0.1, "n": 10}},
-    }
+    rec = record(
+        fingerprint=hw.fingerprint,
+        memory_class=hw.memory_class,
+        speed_fingerprint=None,  # the speed's CPU features unknown, as in a record from before they were kept
+        prompt_tokens=64,
+        new_tokens=16,
+        peak_mb=1200.0,
+        quality={"chat": score(50.0, stderr=0.1, n=10, metric="accuracy")},
+    )
     p = tmp_path / "runs.jsonl"
-    p.write_text(json.dumps(rec) + "\n")
+    results.append(p, rec)
     return p
 
 

@@ -143,6 +143,39 @@ def test_the_reference_cell_reuses_its_cache_and_rechecks_one_document(ref_engin
     assert again["kld"]["mean"] < 1e-6 and again["top1"]["mean"] == 1.0
 
 
+def test_a_reference_nobody_compares_with_is_not_computed(ref_engine, tmp_path, monkeypatch):
+    """`--precisions fp32` alone: no cell compares with the reference, so the reference cell runs no
+    pass and caches nothing (it says so); when a cache exists it is still checked."""
+    cfg = {
+        "model": DEFAULT_MODEL,
+        "device": "cpu",
+        "runtime": "transformers",
+        "precision": "fp32",
+        "fidelity_tokens": TOKENS,
+        "cache_dir": str(tmp_path),
+        "reference_wanted": False,
+    }
+    fed = []
+    monkeypatch.setattr(fidelity, "run_pass", lambda *a, **k: fed.append(a))
+    out = fidelity.for_cell(ref_engine, cfg, None)
+    assert fed == [] and not list(tmp_path.rglob("*.npz"))
+    assert out["is_reference"] and out["tokens"] == 0 and out["kld"]["mean"] == 0.0
+    assert out["checked_tokens"].startswith("none: no cached reference")
+    monkeypatch.undo()
+    fidelity.for_cell(ref_engine, {**cfg, "reference_wanted": True}, None)  # another run wanted it: cached
+    checked = fidelity.for_cell(ref_engine, cfg, None)
+    assert checked["documents"] == 1 and checked["checked_tokens"].endswith("(the first document)")
+
+
+def test_plan_asks_the_reference_cell_for_distributions_only_when_another_cell_compares():
+    from mindbench.sweep.harness import plan
+
+    alone = plan([DEFAULT_MODEL], ["fp32"])
+    assert [c["reference_wanted"] for c in alone] == [False]
+    both = {c["precision"]: c["reference_wanted"] for c in plan([DEFAULT_MODEL], ["fp32", "int4"])}
+    assert both["fp32"] is True
+
+
 def test_vocab_mismatch_is_a_clear_message(ref_engine, reference, monkeypatch):
     pieces = ref_engine.vocab_pieces()
     monkeypatch.setattr(ref_engine, "vocab_pieces", lambda: pieces[:100] + ["<other>"] + pieces[101:])

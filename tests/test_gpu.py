@@ -50,14 +50,14 @@ def test_packaged_model_on_cuda_fills_cuda_memory_fields(tmp_path):
         progress=False,
     )
     for r in recs:
-        assert r["status"] == "ok", (r["config"]["precision"], r["error"])
-        assert r["config"]["device"].startswith("cuda")
-        m = r["memory"]
-        print(r["config"]["precision"], m, r["speed"]["decode_tok_s"], r["roofline"])
-        assert m["torch_max_allocated_mb"] > 10 and m["torch_max_reserved_mb"] >= m["torch_max_allocated_mb"]
-        assert m["nvml_global_mb"] > m["torch_max_allocated_mb"]  # the card also holds the CUDA context
+        assert r.status == "ok", (r.config.precision, r.error)
+        assert r.config.device.startswith("cuda")
+        m = r.memory
+        print(r.config.precision, m, r.speed.decode_tok_s, r.roofline)
+        assert m.torch_max_allocated_mb > 10 and m.torch_max_reserved_mb >= m.torch_max_allocated_mb
+        assert m.nvml_global_mb > m.torch_max_allocated_mb  # the card also holds the CUDA context
         # NVML may not see our PID inside a container's PID namespace; when it does, it is >= torch's pool
-        assert m["nvml_process_mb"] is None or m["nvml_process_mb"] >= m["torch_max_reserved_mb"]
-        assert r["roofline"]["bandwidth_gb_s"] > 100 and r["speed"]["decode_tok_s"]["mean"] > 0
-    w = {r["config"]["precision"]: r["memory"]["weights_mb"] for r in recs}
+        assert m.nvml_process_mb is None or m.nvml_process_mb >= m.torch_max_reserved_mb
+        assert r.roofline.bandwidth_gb_s > 100 and r.speed.decode_tok_s.mean > 0
+    w = {r.config.precision: r.memory.weights_mb for r in recs}
     assert w["fp16"] > w["int8"] > w["int4"]

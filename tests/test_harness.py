@@ -56,62 +56,57 @@ def three(tmp_path_factory):
 
 def test_three_precisions_every_field(three):
     out, recs, suites = three
-    assert [r["config"]["precision"] for r in recs] == ["fp32", "fp16", "int4"]
+    assert [r.config.precision for r in recs] == ["fp32", "fp16", "int4"]
     assert results.read(out) == recs  # what was returned is exactly what was stored
     weights = {}
     for r in recs:
-        assert r["status"] == "ok", r["error"]
-        assert r["error"] is None and r["schema"] == results.SCHEMA and r["run_id"] and r["timestamp"]
-        c = r["config"]
-        assert r["cell"] == results.cell_key(c, r["hardware"]["fingerprint"])
-        assert (c["model"], c["runtime"], c["device"], c["weights"]) == (
-            DEFAULT_MODEL,
-            "transformers",
-            "cpu",
-            "pretrained",
-        )
-        assert c["source"].startswith("packaged") and c["revision"]
-        assert c["dtype"] in ("float32", "float16", "bfloat16")
-        assert (c["limit"], c["repeats"], c["prompt_tokens"], c["new_tokens"], c["suites"]) == (2, 2, 64, 16, suites)
-        assert c["threads"] == 1
-        hw, sw = r["hardware"], r["software"]
-        assert hw["fingerprint"] and hw["cores"] >= 1 and hw["ram_mb"] > 0 and hw["gpus"] == []
-        assert sw["mindbench"] and sw["python"] and sw["torch"] and sw["transformers"] and sw["bitsandbytes"]
-        assert sw["commit"] is None or len(sw["commit"]) >= 40
-        assert r["load"]["load_s"] > 0 and isinstance(r["load"]["cold"], bool)
-        m = r["memory"]
-        assert m["weights_mb"] > 10 and m["peak_rss_mb"] > m["weights_mb"]
-        assert m["nvml_global_mb"] is None and m["torch_max_allocated_mb"] is None  # CPU
+        assert r.status == "ok", r.error
+        assert r.error is None and r.schema == results.SCHEMA and r.run_id and r.timestamp
+        c = r.config
+        assert r.cell == results.cell_key(c, r.hardware.fingerprint)
+        assert (c.model, c.runtime, c.device, c.weights) == (DEFAULT_MODEL, "transformers", "cpu", "pretrained")
+        assert c.source.startswith("packaged") and c.revision
+        assert c.dtype in ("float32", "float16", "bfloat16")
+        assert (c.limit, c.repeats, c.prompt_tokens, c.new_tokens, c.suites) == (2, 2, 64, 16, suites)
+        assert c.threads == 1
+        hw, sw = r.hardware, r.software
+        assert hw.fingerprint and hw.cores >= 1 and hw.ram_mb > 0 and hw.gpus == []
+        assert sw.mindbench and sw.python and sw.torch and sw.extra["transformers"] and sw.extra["bitsandbytes"]
+        assert sw.commit is None or len(sw.commit) >= 40
+        assert r.load.load_s > 0 and isinstance(r.load.cold, bool)
+        m = r.memory
+        assert m.weights_mb > 10 and m.peak_rss_mb > m.weights_mb
+        assert m.nvml_global_mb is None and m.torch_max_allocated_mb is None  # CPU
         for k in ("prefill_tok_s", "decode_tok_s", "ttft_ms"):
-            s = r["speed"][k]
+            s = r.speed.figure(k)
             # at least --repeats; more until the CI target or the time cap
-            assert s["n"] >= 2 and s["n"] == r["speed"]["repeats"] and s["mean"] > 0 and s["std"] >= 0
-        assert r["speed"]["verdict"] in ("ok", "noisy", "contended") and r["speed"]["itl_ms"]["p50"] > 0
+            assert s.n >= 2 and s.n == r.speed.repeats and s.mean > 0 and s.std >= 0
+        assert r.speed.verdict in ("ok", "noisy", "contended") and r.speed.itl_ms["p50"] > 0
         # the kernel the linear layers ran on is part of what a CPU speed means (runtimes/onednn.py);
         # fp16 weights keep torch's kernel
-        kernel = r["speed"]["runtime_settings"]["linear_kernel"]
+        kernel = r.speed.runtime_settings["linear_kernel"]
         assert (
             kernel.startswith("torch (no fp32")
-            if c["precision"] == "fp16"
+            if c.precision == "fp16"
             else kernel.startswith("onednn (" if onednn.available() is None else "torch (")
         )
-        assert r["roofline"]["bandwidth_method"].startswith("read:")
-        roof = r["roofline"]
-        assert roof["bandwidth_gb_s"] > 0 and roof["bytes_per_token"] > 1e6
-        assert roof["efficiency"] == pytest.approx(
-            r["speed"]["decode_tok_s"]["mean"] * roof["bytes_per_token"] / (roof["bandwidth_gb_s"] * 1e9), rel=1e-3
+        roof = r.roofline
+        assert roof.bandwidth_method.startswith("read:")
+        assert roof.bandwidth_gb_s > 0 and roof.bytes_per_token > 1e6
+        assert roof.efficiency == pytest.approx(
+            r.speed.decode_tok_s.mean * roof.bytes_per_token / (roof.bandwidth_gb_s * 1e9), rel=1e-3
         )
-        assert 0 < roof["efficiency"] < 5
+        assert 0 < roof.efficiency < 5
         for suite in suites:
-            q = r["quality"][suite]
-            assert q["n"] == 2 and 0 <= q["value"] <= 1 and q["score"] == pytest.approx(100 * q["value"], abs=0.01)
-            assert q["metric"] == "pass@1" and q["stderr"] >= 0
-        weights[c["precision"]] = m["weights_mb"]
+            q = r.quality[suite]
+            assert q.n == 2 and 0 <= q.value <= 1 and q.score == pytest.approx(100 * q.value, abs=0.01)
+            assert q.metric == "pass@1" and q.stderr >= 0
+        weights[c.precision] = m.weights_mb
     # the precisions really differ in what they hold
     # (int4 keeps embeddings and norms unquantized, so it is ~60% of fp16 for this small model)
     assert weights["fp32"] > 1.8 * weights["fp16"] and weights["fp16"] > 1.3 * weights["int4"]
     # bandwidth measured once, by the first cell, and passed on
-    assert len({r["roofline"]["bandwidth_gb_s"] for r in recs}) == 1
+    assert len({r.roofline.bandwidth_gb_s for r in recs}) == 1
 
 
 def test_table_shows_each_precision(three):
@@ -139,16 +134,17 @@ def test_real_oom_and_segfault_cells_do_not_stop_the_sweep(tmp_path):
         env={**ONE_THREAD, "MINDBENCH_FAULT": "oom@fp16,segfault@bf16"},
         **{**SMALL, "repeats": 1},
     )
-    status = {r["config"]["precision"]: r for r in recs}
-    assert status["fp16"]["status"] == "oom"
+    status = {r.config.precision: r for r in recs}
+    assert status["fp16"].status == "oom"
     assert "allocate memory" in status["fp16"]["error"] or "MemoryError" in status["fp16"]["error"]
     assert status["fp16"]["memory"]["weights_mb"] > 0  # what was measured before the OOM is kept
-    assert status["bf16"]["status"] == "crashed" and "SIGSEGV" in status["bf16"]["error"]
-    assert status["bf16"]["hardware"]["fingerprint"] and status["bf16"]["config"]["model"] == DEFAULT_MODEL
-    assert status["fp32"]["status"] == "ok"  # the sweep went on after both
+    assert status["bf16"].status == "crashed" and "SIGSEGV" in status["bf16"].error
+    assert status["bf16"].hardware.fingerprint and status["bf16"].config.model == DEFAULT_MODEL
+    assert status["fp32"].status == "ok"  # the sweep went on after both
     # a cell an injected fault hit says so (recommend skips it); the untouched one does not
-    assert status["fp16"]["config"]["fault"] == "oom" and "fault" not in status["fp32"]["config"]
-    assert [r["status"] for r in results.read(out)] == ["oom", "crashed", "ok"]
+    assert status["fp16"].config.fault == "oom" and status["fp32"].config.fault is None
+    assert "fault" not in status["fp32"].to_json()["config"]  # absent from the stored line, not null
+    assert [r.status for r in results.read(out)] == ["oom", "crashed", "ok"]
 
 
 def test_hang_becomes_timeout_and_worker_is_killed(tmp_path):
@@ -165,8 +161,8 @@ def test_hang_becomes_timeout_and_worker_is_killed(tmp_path):
         **SMALL,
     )
     assert time.perf_counter() - t < 30
-    assert recs[0]["status"] == "timeout" and "4 s" in recs[0]["error"]
-    assert results.read(out)[0]["status"] == "timeout"
+    assert recs[0].status == "timeout" and "4 s" in recs[0].error
+    assert results.read(out)[0].status == "timeout"
 
 
 def test_unavailable_model_is_skipped(tmp_path):
@@ -181,8 +177,8 @@ def test_unavailable_model_is_skipped(tmp_path):
         env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")},
         **SMALL,
     )
-    assert recs[0]["status"] == "skipped", recs[0]["error"]
-    assert "HF_HUB_OFFLINE" in recs[0]["error"] and recs[0]["speed"]["decode_tok_s"] is None
+    assert recs[0].status == "skipped", recs[0].error
+    assert "HF_HUB_OFFLINE" in recs[0].error and recs[0].speed.decode_tok_s is None
 
 
 def test_threads_option_reaches_both_runtimes(tmp_path):
@@ -225,8 +221,8 @@ def test_threads_option_reaches_both_runtimes(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     recs = json.loads(res.stdout)
-    assert sorted(r["config"]["runtime"] for r in recs) == sorted(runtimes)
-    assert all(r["status"] == "ok" and r["config"]["threads"] == 1 for r in recs), [r["config"] for r in recs]
+    assert sorted(r.config.runtime for r in recs) == sorted(runtimes)
+    assert all(r.status == "ok" and r.config.threads == 1 for r in recs), [r.config for r in recs]
     n = len(runtimes)
     assert f"[{n}/{n}] " in res.stderr  # the progress lines count cells
 
@@ -244,12 +240,12 @@ def test_one_subset_of_a_suite_is_scored_under_its_own_name(tmp_path):
         log_samples=str(tmp_path / "samples"),
         **SMALL,
     )
-    assert rec["status"] == "ok", rec.get("error")
-    assert list(rec["quality"]) == ["code:easy"] and rec["quality"]["code:easy"]["n"] == 2
-    assert list(rec["quality"]["code:easy"]["subsets"]) == ["easy"]
+    assert rec.status == "ok", rec.error
+    assert list(rec.quality) == ["code:easy"] and rec.quality["code:easy"].n == 2
+    assert list(rec.quality["code:easy"].subsets) == ["easy"]
     (log,) = (tmp_path / "samples").iterdir()
     assert {json.loads(x)["subset"] for x in log.read_text().splitlines()} == {"easy"}
-    assert "|code:easy|" in rec["cell"]  # never the same cell as the whole suite
+    assert "|code:easy|" in rec.cell  # never the same cell as the whole suite
 
 
 def test_an_unexpected_exception_keeps_its_traceback_in_the_record():
@@ -258,8 +254,8 @@ def test_an_unexpected_exception_keeps_its_traceback_in_the_record():
     (cfg,) = harness.plan([DEFAULT_MODEL], ["fp32"], suites=[], device="cpu", repeats=1, prompt_tokens=16, new_tokens=2)
     cfg.update(bandwidth_gb_s=1.0, speed_ci="tight")  # a bug's stand-in: a wrong type deep inside
     rec = worker.run_cell(cfg)
-    assert rec["status"] == "error" and rec["error"].startswith("TypeError")
-    assert "measure_speed" in rec["traceback"] and rec["traceback"].rstrip().endswith(rec["error"].split(" (")[0])
+    assert rec.status == "error" and rec.error.startswith("TypeError")
+    assert "measure_speed" in rec.traceback and rec.traceback.rstrip().endswith(rec.error.split(" (")[0])
 
 
 def test_no_weights_perf_only(tmp_path):
@@ -268,10 +264,10 @@ def test_no_weights_perf_only(tmp_path):
         [DEFAULT_MODEL], ["fp32"], suites=[SUITE], out=out, device="cpu", no_weights=True, env=ONE_THREAD, **SMALL
     )
     r = recs[0]
-    assert r["status"] == "ok", r["error"]
-    assert r["config"]["weights"] == "random" and r["quality"] == {} and r["config"]["suites"] == []
-    assert r["speed"]["decode_tok_s"]["mean"] > 0 and r["memory"]["weights_mb"] > 100
-    assert "|random|" in r["cell"]
+    assert r.status == "ok", r.error
+    assert r.config.weights == "random" and r.quality == {} and r.config.suites == []
+    assert r.speed.decode_tok_s.mean > 0 and r.memory.weights_mb > 100
+    assert "|random|" in r.cell
 
 
 def test_sigkill_mid_sweep_then_resume_without_duplicates(tmp_path):
@@ -321,8 +317,8 @@ def test_sigkill_mid_sweep_then_resume_without_duplicates(tmp_path):
     printed = json.loads(done.stdout)
     assert [r["config"]["precision"] for r in printed] == ["fp32", "fp16"]
     recs = results.read(out, warn=False)
-    assert [r["config"]["precision"] for r in recs] == ["fp32", "fp16"]  # fp32 was not run again
-    assert len({r["cell"] for r in recs}) == 2 and all(r["status"] == "ok" for r in recs)
+    assert [r.config.precision for r in recs] == ["fp32", "fp16"]  # fp32 was not run again
+    assert len({r.cell for r in recs}) == 2 and all(r.status == "ok" for r in recs)
     # a second resume has nothing left to do
     again = subprocess.run(args + ["--resume", "--json"], capture_output=True, text=True, timeout=120, env=env)
     assert again.returncode == 0 and len(results.read(out, warn=False)) == 2
@@ -431,7 +427,7 @@ def test_a_local_model_folder_runs_from_any_directory_and_reports(tmp_path):
         cwd=tmp_path,
     )
     assert rep.returncode == 0, rep.stderr
-    assert [r["model"] for r in json.loads(rep.stdout)] == [str(model)]
+    assert [r["config"]["model"] for r in json.loads(rep.stdout)] == [str(model)]
 
 
 def test_progress_lines_show_tok_s_and_the_run_says_what_it_took(capsys):

@@ -397,35 +397,16 @@ def test_a_quality_suite_runs_through_llamacpp_into_the_store(engine, tmp_path):
     q = suites.evaluate(engine, "chat", limit=4, batch_size=4, max_new_tokens=64)
     assert 0 <= q["score"] <= 100 and q["n"] == 4 and q["gen_tokens"] > 0
     store = tmp_path / "runs.jsonl"
-    record = {
-        "schema": results.SCHEMA,
-        "cell": "test",
-        "run_id": "t",
-        "timestamp": "2025-01-01T00:00:00Z",
-        "status": "ok",
-        "error": None,
-        "config": {
-            "model": engine.spec.id,
-            "runtime": engine.runtime,
-            "precision": engine.precision,
-            "dtype": engine.dtype,
-            "device": engine.device,
-            "weights": "pretrained",
-            "suites": ["chat"],
-            "limit": 4,
-        },
-        "hardware": {},
-        "software": {},
-        "load": {"load_s": engine.load_s, "cold": False},
-        "memory": {},
-        "speed": {},
-        "roofline": {},
-        "quality": {"chat": q},
-    }
-    results.append(store, record)
-    v = results.view(results.read(store)[0])
-    assert v["runtime"] == "llamacpp" and v["precision"] == "Q4_1"
-    assert v["quality"]["chat"]["score"] == q["score"]
+    from mindbench.store.record import Quality
+    from tests.records import record
+
+    rec = record(
+        model=engine.spec.id, runtime=engine.runtime, precision=engine.precision, quality={"chat": Quality.from_json(q)}
+    )
+    results.append(store, rec)
+    (back,) = results.read(store)
+    assert back.config.runtime == "llamacpp" and back.config.precision == "Q4_1"
+    assert back.quality["chat"].points == q["score"] and back.quality["chat"].items == q["items"]
 
 
 # --- against the transformers runtime: last, because right after torch has run in this process

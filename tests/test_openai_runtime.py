@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from mindbench.runtimes.openai.client import Client, EndpointError, parse_chunk, sse_events
+from mindbench.store import results
 
 DATA = Path(__file__).parent / "data"
 MODEL = "smollm2-135m-instruct"
@@ -335,14 +336,14 @@ def test_run_measures_a_served_cell(server, tmp_path):
     )
     assert res.exit_code == 0, res.output
     text = out.read_text()
-    rec = json.loads(text.splitlines()[-1])
-    assert rec["status"] == "ok", rec.get("error")
-    cfg = rec["config"]
-    assert cfg["runtime"] == "openai" and cfg["precision"] == "served" and cfg["endpoint"] == server.base_url
-    assert cfg["source"].startswith("llama-cpp-python at ") and cfg["fidelity"] is False
-    assert rec["quality"]["code"]["n"] == 1 and rec["speed"]["decode_tok_s"]["mean"] > 0
-    assert rec["memory"]["server"]["peak_rss_mb"] > 50  # the server's own, found on the loopback port
-    assert rec["memory"]["client_peak_rss_mb"] > 0
+    rec = results.read(out)[-1]
+    assert rec.status == "ok", rec.error
+    cfg = rec.config
+    assert cfg.runtime == "openai" and cfg.precision == "served" and cfg.endpoint == server.base_url
+    assert cfg.source.startswith("llama-cpp-python at ") and cfg.fidelity is False
+    assert rec.quality["code"].n == 1 and rec.speed.decode_tok_s.mean > 0
+    assert rec.memory.extra["server"]["peak_rss_mb"] > 50  # the server's own, found on the loopback port
+    assert rec.memory.extra["client_peak_rss_mb"] > 0
     assert KEY not in text and KEY not in res.output
 
 
@@ -374,9 +375,9 @@ def test_serve_bench_sweep(server, tmp_path):
         {"MB_TEST_KEY": KEY},
     )
     assert res.exit_code == 0, res.output
-    rec = json.loads(out.read_text().splitlines()[-1])
-    assert rec["kind"] == "serving" and rec["status"] == "ok" and rec["config"]["shape"]["name"] == "tiny"
-    levels = rec["serving"]["levels"]
+    rec = results.read(out)[-1]
+    assert rec.is_serving and rec.status == "ok" and rec.config.shape["name"] == "tiny"
+    levels = rec.serving["levels"]
     assert [lv["concurrency"] for lv in levels] == [1, 2]
     for lv in levels:
         assert lv["requests"] == 4 and lv["failed"] == 0
@@ -434,9 +435,9 @@ def test_serve_bench_sweep(server, tmp_path):
         {"MB_TEST_KEY": KEY},
     )
     assert res.exit_code == 0, res.output
-    rec = json.loads(out.read_text().splitlines()[-1])
-    assert rec["config"]["mode"] == "rate" and rec["serving"]["levels"][0]["rate"] == 4.0
-    assert rec["serving"]["levels"][0]["requests"] == 4 and rec["serving"]["levels"][0]["failed"] == 0
+    rec = results.read(out)[-1]
+    assert rec.config.mode == "rate" and rec.serving["levels"][0]["rate"] == 4.0
+    assert rec.serving["levels"][0]["requests"] == 4 and rec.serving["levels"][0]["failed"] == 0
     # `report` shows serving records as their own table and draws their plot; the JSON keeps them whole
     res, _ = _cli(["report", str(out), "--plot", str(tmp_path / "rep.png")])
     assert res.exit_code == 0, res.output
@@ -485,6 +486,6 @@ def test_a_server_that_cannot_start_is_a_row(tmp_path):
         ]
     )
     assert res.exit_code == 0, res.output
-    rec = json.loads(out.read_text().splitlines()[-1])
-    assert rec["status"] == "skipped" and "llama.cpp server exited with status" in rec["error"]
-    assert "|" in rec["error"]  # the log's last lines, joined on one line
+    rec = results.read(out)[-1]
+    assert rec.status == "skipped" and "llama.cpp server exited with status" in rec.error
+    assert "|" in rec.error  # the log's last lines, joined on one line

@@ -13,8 +13,16 @@ import time
 import pytest
 
 from mindbench.sweep.progress import Progress, clock_text, timings_text
+from tests.records import record
 
 CELL = {"cell": "k1", "model": "smollm2-135m-instruct", "runtime": "transformers", "precision": "fp32"}
+
+
+def _done(**kw):
+    """The finished record of CELL (what the executor hands the display)."""
+    return record(cell="k1", model=CELL["model"], runtime=CELL["runtime"], precision=CELL["precision"], **kw)
+
+
 CELL2 = {"cell": "k2", "model": "smollm2-135m-instruct", "runtime": "transformers", "precision": "int4"}
 
 
@@ -97,13 +105,9 @@ def test_stage_items_tok_s_and_etas_from_estimates_then_from_measured_rates():
     # the cell ends: one summary line with its stage breakdown; the next cell's ETA uses its time
     clock.t += 60
     p.finished(
-        {
-            "cell": "k1",
-            "status": "ok",
-            "duration_s": 95.0,
-            "config": CELL,
-            "timings_s": {"load": 5.0, "speed": 10.0, "generation": 78.0, "execution": 2.0, "total": 95.0},
-        }
+        _done(
+            duration_s=95.0, timings_s={"load": 5.0, "speed": 10.0, "generation": 78.0, "execution": 2.0, "total": 95.0}
+        )
     )
     assert (
         "[1/2] smollm2-135m-instruct transformers fp32: ok in 1:35 (load 5.0 s, speed 10.0 s, "
@@ -156,7 +160,7 @@ def test_off_a_terminal_one_plain_line_per_event_with_the_same_fields():
             "seconds": 32.0,
         },
     )  # the same again: no new line
-    p.finished({"cell": "k1", "status": "ok", "duration_s": 9.0, "config": CELL, "timings_s": {"generation": 9.0}})
+    p.finished(_done(duration_s=9.0, timings_s={"generation": 9.0}))
     lines = out.getvalue().splitlines()
     assert lines == [
         "[1/2] smollm2-135m-instruct transformers fp32: suite code, elapsed 0:00, stage ETA 0:50, sweep ETA 1:40",

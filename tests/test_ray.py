@@ -26,8 +26,11 @@ def local_ray():
     ray.shutdown()
 
 
-def _shape(rec: dict) -> dict:
-    return {k: sorted(v) if isinstance(v, dict) else type(v).__name__ for k, v in rec.items() if k not in ("quality",)}
+def _shape(rec) -> dict:
+    """The stored line's layout: the sections and their keys (a record from a Ray node is written as
+    a local one is)."""
+    d = rec.to_json()
+    return {k: sorted(v) if isinstance(v, dict) else type(v).__name__ for k, v in d.items() if k not in ("quality",)}
 
 
 def test_ray_records_match_local_fields(local_ray, tmp_path):
@@ -54,12 +57,12 @@ def test_ray_records_match_local_fields(local_ray, tmp_path):
         **SMALL,
     )
     assert time.perf_counter() - t0 > 0
-    assert [r["status"] for r in got] == ["ok", "ok"], [r.get("error") for r in got]
-    assert [r["config"]["precision"] for r in got] == ["fp32", "int4"]
+    assert [r.status for r in got] == ["ok", "ok"], [r.error for r in got]
+    assert [r.config.precision for r in got] == ["fp32", "int4"]
     assert _shape(got[0]) == _shape(local[0])
-    assert set(got[0]["quality"]) == set(local[0]["quality"]) == {"reasoning"}
+    assert set(got[0].quality) == set(local[0].quality) == {"reasoning"}
     # every record carries the fingerprint of the node that ran it (here: this machine)
-    assert all(r["hardware"]["fingerprint"] == local[0]["hardware"]["fingerprint"] for r in got)
+    assert all(r.hardware.fingerprint == local[0].hardware.fingerprint for r in got)
     # streamed into the one store as they finished, and --resume skips them all
     assert len(results.read(out_ray)) == 2
     again = harness.sweep(
@@ -125,10 +128,10 @@ def test_killed_ray_worker_is_retried_once_then_crashed(local_ray, tmp_path):
     finally:
         stop.set()
         t.join()
-    status = {r["config"]["precision"]: r for r in got}
+    status = {r.config.precision: r for r in got}
     assert sorted(p for p, _ in killed) == ["fp32", "fp32", "int4"]
-    assert status["fp32"]["status"] == "crashed" and "died 2 times" in status["fp32"]["error"]
-    assert status["int4"]["status"] == "ok"
+    assert status["fp32"].status == "crashed" and "died 2 times" in status["fp32"].error
+    assert status["int4"].status == "ok"
     assert len(results.read(tmp_path / "r.jsonl")) == 2
     # no orphaned cell worker is left behind (the worker dies with the Ray worker that started it)
     time.sleep(1.5)

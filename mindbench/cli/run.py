@@ -341,7 +341,7 @@ def run_command(
         api_key_env=api_key_env if endpoints else None,
     )
     if as_json:
-        click.echo(json.dumps(records, indent=2, default=str))
+        click.echo(json.dumps([r.to_json() for r in records], indent=2, default=str))
     else:
         from mindbench.present.table import text  # the one table, the same as `mindbench report`'s
 
@@ -351,11 +351,11 @@ def run_command(
     from mindbench.sweep.progress import timings_text
 
     for r in records:
-        if timings_text(r.get("timings_s")):
-            c = r.get("config") or {}
+        if timings_text(r.timings_s):
+            c = r.config
             click.echo(
-                f"time per stage, {c.get('model')} {c.get('runtime')} {c.get('precision')}: "
-                f"{timings_text(r['timings_s'])}, total {r['timings_s'].get('total', 0):.1f} s",
+                f"time per stage, {c.model} {c.runtime} {c.precision}: "
+                f"{timings_text(r.timings_s)}, total {r.timings_s.get('total', 0):.1f} s",
                 err=True,
             )
     # the main command's promise is a time: say what it took (with --json too, on stderr)

@@ -185,7 +185,7 @@ def serve_bench_command(
         cooldown=cooldown,
     )
     if as_json:
-        click.echo(json.dumps(records, indent=2, default=str))
+        click.echo(json.dumps([r.to_json() for r in records], indent=2, default=str))
     else:
         from mindbench.present.serving import text
 

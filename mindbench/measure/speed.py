@@ -116,10 +116,9 @@ def percentiles(values, qs=(50, 90, 99)) -> dict | None:
     return out
 
 
-def usable(record: dict) -> bool:
-    """May this record's speed be used as evidence (recommend, compare)? Not when its own
-    measurement said noisy or contended; records older than the verdict count as before."""
-    verdict = (record.get("speed") or {}).get("verdict")
+def usable(verdict: str | None) -> bool:
+    """May a speed with this verdict be used as evidence (recommend, compare)? Not when its own
+    measurement said noisy or contended; records older than the verdict (None) count as before."""
     return verdict is None or verdict in USABLE
 
 

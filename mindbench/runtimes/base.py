@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from mindbench.errors import MindbenchError, MissingDependencyError, PrecisionError, faults
 from mindbench.measure.device import is_cuda
 from mindbench.models.catalog import ModelSpec
+from mindbench.store.record import Record
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,7 @@ class Runtime:
         kernels say nothing about another's."""
         return self.name
 
-    def estimate_candidates(self, specs, hw, records: list[dict], context: int, bandwidth_gb_s: float):
+    def estimate_candidates(self, specs, hw, records: list[Record], context: int, bandwidth_gb_s: float):
         """(spec, precision, memory MiB, decode tok/s, estimate dict, reason excluded or None) for
         `recommend`, for models nobody has measured here. Default: none."""
         return []

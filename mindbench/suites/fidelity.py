@@ -326,16 +326,19 @@ def _encode(engine, docs: list[tuple[str, str]]) -> list[list[int]]:
     return [engine.fidelity_ids(text) for _, text in docs]
 
 
-def reference_for(engine, tokens: int = DEFAULT_TOKENS, cache_dir=None, *, model: str | None = None, progress=None):
+def reference_for(
+    engine, tokens: int = DEFAULT_TOKENS, cache_dir=None, *, model: str | None = None, progress=None, build=True
+):
     """The cached reference for `engine` (itself a reference-precision transformers engine), or
-    compute it from the engine and cache it. Returns (Reference, seconds spent computing or 0,
-    per-token figures of the engine against it when just computed, else None)."""
+    compute it from the engine and cache it (build=False: None instead). Returns (Reference or
+    None, seconds spent computing or 0, per-token figures of the engine against it when just
+    computed, else None)."""
     docs = documents()
     tsha, vsha = text_sha(docs), vocab_sha(engine.vocab_pieces())
     model = model or engine.spec.id
     path = cache_path(model, engine.precision, engine.info.get("revision"), tsha, vsha, tokens, cache_dir)
     ref = load(path)
-    if ref is not None:
+    if ref is not None or not build:
         return ref, 0.0, None
     t0 = time.perf_counter()
     ids = select(_encode(engine, docs), tokens)
@@ -450,6 +453,30 @@ def _record(reference: Reference, per_token: dict, *, is_reference: bool) -> dic
     }
 
 
+def _unbuilt_reference(engine, cfg: dict) -> dict:
+    """The reference cell's section when its distributions were not computed: its figures are
+    zero by definition, and it says that nothing was run (no cache to check against)."""
+    return {
+        "reference": {
+            "runtime": engine.runtime,
+            "precision": engine.precision,
+            "revision": engine.info.get("revision"),
+            "top_k": TOP_K,
+        },
+        "is_reference": True,
+        "text_sha": text_sha(documents()),
+        "tokens": 0,
+        "documents": 0,
+        "kld": {"mean": 0.0, "ci_lo": 0.0, "ci_hi": 0.0},
+        "top1": {"mean": 1.0, "ci_lo": 1.0, "ci_hi": 1.0},
+        "delta_p": {"median": 0.0, "p90": 0.0, "p99": 0.0},
+        "ppl_ratio": {"mean": 1.0, "ci_lo": 1.0, "ci_hi": 1.0},
+        "checked_tokens": "none: no cached reference, and no other precision of this model in this run "
+        "compares with it (the first cell that does computes it)",
+        "seconds": 0.0,
+    }
+
+
 def for_cell(engine, cfg: dict, reference: Reference | dict | None, reference_s: float = 0.0, progress=None) -> dict:
     """record["fidelity"] for a loaded cell. The reference cell builds (or reuses) the cache from
     its own engine; any other cell compares against `reference` (ensure_reference's result, or
@@ -461,8 +488,15 @@ def for_cell(engine, cfg: dict, reference: Reference | dict | None, reference_s:
             return reference
         if is_reference(cfg) and engine.runtime == REFERENCE_RUNTIME:
             cached, spent, per_token = reference_for(
-                engine, tokens, cfg.get("cache_dir"), model=cfg["model"], progress=progress
+                engine,
+                tokens,
+                cfg.get("cache_dir"),
+                model=cfg["model"],
+                progress=progress,
+                build=cfg.get("reference_wanted", True),
             )
+            if cached is None:  # nothing cached, and no cell of this sweep compares with it
+                return _unbuilt_reference(engine, cfg)
             checked = cached
             if per_token is None:
                 # The cache came from an earlier run: its distributions are reused as they are,

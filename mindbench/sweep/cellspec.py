@@ -56,6 +56,9 @@ class CellSpec:
     threads: int | None = None
     fidelity: bool = False
     fidelity_tokens: int | None = None
+    # a reference cell: will another cell of the sweep compare with its distributions? When not,
+    # it records itself as the reference without computing them (harness._reference_wanted)
+    reference_wanted: bool = True
     speed_ci: float | None = None
     speed_max_s: float | None = None
     llama_bench: bool = False

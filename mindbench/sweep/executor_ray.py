@@ -24,16 +24,18 @@ from collections.abc import Callable, Iterator
 
 from mindbench.errors import MindbenchError
 from mindbench.measure.device import is_cuda
+from mindbench.store.record import Record
 from mindbench.sweep.harness import DEFAULT_TIMEOUT_S, Executor
 
 INSTALL = "pip install 'mindbench[ray]' (or: pip install 'ray>=2.9')"
 
 
 def _run_cell_on_node(cell: dict, timeout_s: float | None, env: dict | None) -> dict:
-    """Body of the Ray task: the local executor, on whichever node Ray picked."""
+    """Body of the Ray task: the local executor, on whichever node Ray picked. The record travels
+    back as its stored JSON, so a node and the driver need not pickle the same class."""
     from mindbench.sweep.harness import LocalExecutor
 
-    return next(iter(LocalExecutor(timeout_s=timeout_s, env=env).run([cell])))
+    return next(iter(LocalExecutor(timeout_s=timeout_s, env=env).run([cell]))).to_json()
 
 
 class RayExecutor(Executor):
@@ -92,7 +94,7 @@ class RayExecutor(Executor):
         *,
         prepare: Callable[[dict], dict] | None = None,
         on_event: Callable[[dict, dict], None] | None = None,
-    ) -> Iterator[dict]:
+    ) -> Iterator[Record]:
         if not cells:
             return
         ray = self._connect()
@@ -112,7 +114,7 @@ class RayExecutor(Executor):
                 ref = done[0]
                 cell = pending.pop(ref)
                 try:
-                    yield ray.get(ref)
+                    yield Record.from_json(ray.get(ref))
                 except (
                     rex.WorkerCrashedError,
                     rex.NodeDiedError,
@@ -126,15 +128,13 @@ class RayExecutor(Executor):
             for ref in pending:  # the driver stopped early (Ctrl-C): don't leave cells running
                 ray.cancel(ref, force=True)
 
-    def _crashed(self, cell: dict, e: BaseException) -> dict:
+    def _crashed(self, cell: dict, e: BaseException) -> Record:
         from mindbench.sweep.harness import _host_info
         from mindbench.sweep.worker import new_record
 
         hw, sw = _host_info()
         first = (str(e).strip().splitlines() or [""])[0][:300]
         rec = new_record(cell, hw, sw)
-        rec.update(
-            status="crashed",
-            error=f"the Ray worker running this cell died {self.max_retries + 1} times ({type(e).__name__}: {first})",
-        )
+        rec.status = "crashed"
+        rec.error = f"the Ray worker running this cell died {self.max_retries + 1} times ({type(e).__name__}: {first})"
         return rec

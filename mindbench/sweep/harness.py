@@ -38,6 +38,7 @@ from mindbench.measure.device import is_cuda
 from mindbench.registry import Registry
 from mindbench.runtimes import DEFAULT_RUNTIME
 from mindbench.store import results
+from mindbench.store.record import Record
 from mindbench.suites import DEFAULT_SUITE, SUITES
 
 SUITE_CHOICES = SUITES  # the one list of suites lives in suites.py
@@ -67,7 +68,7 @@ class Executor:
         *,
         prepare: Callable[[dict], dict] | None = None,
         on_event: Callable[[dict, dict], None] | None = None,
-    ) -> Iterator[dict]:
+    ) -> Iterator[Record]:
         raise NotImplementedError
 
 
@@ -110,7 +111,7 @@ class LocalExecutor(Executor):
         for p in procs:
             _kill_group(p)
 
-    def _run_one(self, cell: dict, prepare, on_event, hw: dict, sw: dict) -> dict:
+    def _run_one(self, cell: dict, prepare, on_event, hw: dict, sw: dict) -> Record:
         cell = prepare(cell) if prepare else cell
         t0 = time.perf_counter()
         from mindbench.paths import temp_prefix
@@ -148,7 +149,7 @@ class LocalExecutor(Executor):
             reader.join(timeout=5)
             if not timed_out and os.path.exists(out_path):
                 with open(out_path) as f:
-                    return json.load(f)
+                    return Record.from_json(json.load(f))
             if timed_out:
                 status, error = "timeout", f"no result within {self.timeout_s:g} s; the worker was killed"
             else:
@@ -156,7 +157,7 @@ class LocalExecutor(Executor):
         from mindbench.sweep.worker import new_record
 
         rec = new_record(cell, hw, sw)
-        rec.update(status=status, error=error, duration_s=round(time.perf_counter() - t0, 2))
+        rec.status, rec.error, rec.duration_s = status, error, round(time.perf_counter() - t0, 2)
         return rec
 
 
@@ -337,10 +338,27 @@ def plan(
                     endpoint=endpoint,
                     api_key_env=api_key_env if endpoint else None,
                 )
-                cell = replace(cell, cell=results.cell_key(cell.to_dict(), fingerprint))
-                # the executors pass the serialized form on, as the worker's job file
-                cells.append(cell.to_dict())
-    return cells
+                cells.append(replace(cell, cell=results.cell_key(cell.to_dict(), fingerprint)))
+    cells = _reference_wanted(cells)
+    # the executors pass the serialized form on, as the worker's job file
+    return [c.to_dict() for c in cells]
+
+
+def _reference_wanted(cells: list) -> list:
+    """A reference cell (fp32 transformers on a CPU) caches the model's next-token distributions
+    only when another cell of this sweep will be compared with them: on `--precisions fp32`
+    alone nothing is, and computing them was a third of the default run's time. A later sweep
+    that needs them computes them then (every cell is self-sufficient: suites/fidelity.py)."""
+    from dataclasses import replace
+
+    from mindbench.suites.fidelity import is_reference
+
+    def compared(c) -> bool:
+        return any(
+            o.fidelity and o.model == c.model and o.device == c.device and not is_reference(o.to_dict()) for o in cells
+        )
+
+    return [replace(c, reference_wanted=compared(c)) if c.fidelity and is_reference(c.to_dict()) else c for c in cells]
 
 
 def _targets(model: str, runtimes: Iterable[str], endpoints: Iterable[str] | None):
@@ -412,7 +430,7 @@ def sweep(
     progress: bool | None = None,
     env: dict | None = None,
     **plan_kw,
-) -> list[dict]:
+) -> list[Record]:
     """Run the sweep and return one record per planned cell (records found by --resume included),
     in plan order. Every new record is appended to `out` the moment its cell finishes."""
     for name in suites:  # a broken suite file is an error now, never a stored `skipped` row
@@ -423,11 +441,11 @@ def sweep(
     cells = plan(
         models, precisions, runtimes, suites, device=dev, run_id=run_id, fingerprint=hw.get("fingerprint"), **plan_kw
     )
-    previous: dict[str, dict] = {}
+    previous: dict[str, Record] = {}
     if resume and Path(out).exists():
         for r in results.read(out):  # latest final record per key
-            if r.get("status") in results.DONE_STATUSES and r.get("cell"):
-                previous[r["cell"]] = r
+            if r.status in results.DONE_STATUSES and r.cell:
+                previous[r.cell] = r
     todo = [c for c in cells if c["cell"] not in previous]
     if isinstance(executor, str):
         kwargs = {"timeout_s": timeout_s}
@@ -451,15 +469,15 @@ def sweep(
             bandwidth.setdefault(ev["device"], ev["gb_s"])
         bars.event(cell, ev)
 
-    new: dict[str, dict] = {}
+    new: dict[str, Record] = {}
     try:
         for rec in executor.run(todo, prepare=prepare, on_event=on_event):
             results.append(out, rec)
-            bw = (rec.get("roofline") or {}).get("bandwidth_gb_s")
+            bw = rec.bandwidth_gb_s
             # only a read-bandwidth ceiling; an old record's copy figure is remeasured
-            if bw and rec["config"].get("device") and (rec.get("roofline") or {}).get("bandwidth_method"):
-                bandwidth.setdefault(rec["config"]["device"], bw)
-            new[rec.get("cell")] = rec
+            if bw and rec.config.device and rec.roofline.bandwidth_method:
+                bandwidth.setdefault(rec.config.device, bw)
+            new[rec.cell] = rec
             bars.finished(rec)
     finally:
         bars.close()
@@ -472,7 +490,7 @@ def sweep(
             (r for k, r in new.items() if k not in used and k.rsplit("|", 1)[0] == c["cell"].rsplit("|", 1)[0]), None
         )
         if rec is not None:
-            used.add(rec.get("cell"))
+            used.add(rec.cell)
             ordered.append(rec)
     return ordered
 

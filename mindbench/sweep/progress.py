@@ -26,6 +26,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from mindbench.store.record import Record
+
 # The record's stage breakdown, in the order a cell runs them (worker.STAGE_KEYS writes them).
 TIMING_ORDER = ("bandwidth", "fidelity_reference", "load", "speed", "fidelity", "generation", "execution")
 
@@ -246,15 +248,15 @@ class Progress:
             else:
                 self._draw(now)
 
-    def finished(self, rec: dict) -> None:
+    def finished(self, rec: Record) -> None:
         if self.mode == "off":
             return
         with self._lock:
-            cfg = rec.get("config") or {}
-            key = rec.get("cell")
+            cfg = rec.config
+            key = rec.cell
             c = self.cells.pop(key, None)
             if c is None:  # matched by label (a record from another node has another fingerprint)
-                label = (cfg.get("model"), cfg.get("runtime"), cfg.get("precision"))
+                label = (cfg.model, cfg.runtime, cfg.precision)
                 key = next(
                     (
                         k
@@ -265,21 +267,21 @@ class Progress:
                 )
                 c = self.cells.pop(key, None) if key else None
             self.done += 1
-            took = rec.get("duration_s")
+            took = rec.duration_s
             if took is None and c is not None:
                 took = self.clock() - c.started
             if took is not None:
                 self.durations.append(float(took))
             index = c.index if c else self.done
-            label = " ".join(str(x) for x in (cfg.get("model"), cfg.get("runtime"), cfg.get("precision")) if x)
-            text = f"[{index}/{self.total}] {label}: {rec.get('status')}"
+            label = " ".join(str(x) for x in (cfg.model, cfg.runtime, cfg.precision) if x)
+            text = f"[{index}/{self.total}] {label}: {rec.status}"
             if took is not None:
                 text += f" in {clock_text(took)}"
-            stages = timings_text(rec.get("timings_s"))
+            stages = timings_text(rec.timings_s)
             if stages:
                 text += f" ({stages})"
-            if rec.get("error"):
-                text += f" - {rec['error']}"
+            if rec.error:
+                text += f" - {rec.error}"
             if self.mode == "lines":
                 print(text, file=self.stream, flush=True)
                 return

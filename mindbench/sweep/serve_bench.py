@@ -3,7 +3,7 @@ started here), each request shape and each concurrency (or rate), drive the load
 (measure/serving.py) and append one serving record per (model, runtime, shape, mode) to the
 store. The command (cli/serve_bench.py) only parses options.
 
-A serving record (store/results.py's JSONL, `"kind": "serving"`):
+A serving record (store/record.py's Record, `kind == "serving"`):
   config   model, runtime, precision, source, endpoint (never the key), shape, mode, levels,
            requests per level, warm-up/cool-down, slo (ms)
   server   what the endpoint said it is (flavor, version, models; llama.cpp's /props) and the
@@ -17,9 +17,11 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from mindbench.errors import MindbenchError
+from mindbench.store.record import Config, Hardware, Record, Software, cell_key
 
 MODES = ("concurrency", "rate")
 # --concurrency auto: 1, 2, 4, ... until a level's output tok/s is less than AUTO_GROWTH above the
@@ -102,73 +104,69 @@ def bench_engine(
 
 def record_for(
     engine, body: dict, *, mode: str, levels: list, requests: int, slo: dict, run_id: str, endpoint: str | None
-) -> dict:
+) -> Record:
     from mindbench.models.fingerprint import hardware, software
-    from mindbench.store import results
 
-    hw = hardware()
+    hw = Hardware.from_json(hardware())
     info = engine.info or {}
-    config = {
-        "kind": "serving",
-        "model": engine.spec.id,
-        "runtime": engine.runtime,
-        "precision": engine.precision,
-        "device": engine.device,
-        "source": info.get("source"),
-        "revision": info.get("revision"),
-        "endpoint": endpoint,
-        "shape": body["shape"],
-        "mode": mode,
-        "levels": [lv.get(mode) for lv in body["levels"]],
-        "requests_per_level": requests or None,
-        "slo_ms": {k: v * 1000 for k, v in slo.items()},
-        "suites": [],
-        "weights": "pretrained",
-        "limit": None,
-    }
-    cell = results.cell_key({**config, "suites": [f"serve:{body['shape']['name']}:{mode}"]}, hw.get("fingerprint"))
-    return {
-        "schema": results.SCHEMA,
-        "kind": "serving",
-        "cell": cell,
-        "run_id": run_id,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "status": "ok",
-        "error": None,
-        "config": config,
-        "hardware": hw,
-        "software": software(),
-        "server": {
+    config = Config(
+        kind="serving",
+        model=engine.spec.id,
+        runtime=engine.runtime,
+        precision=engine.precision,
+        device=engine.device,
+        source=info.get("source"),
+        revision=info.get("revision"),
+        endpoint=endpoint,
+        shape=body["shape"],
+        mode=mode,
+        suites=[],
+        weights="pretrained",
+        extra={
+            "levels": [lv.get(mode) for lv in body["levels"]],
+            "requests_per_level": requests or None,
+            "slo_ms": {k: v * 1000 for k, v in slo.items()},
+        },
+    )
+    # the key names the shape and mode as a cell key names its suites
+    keyed = replace(config, suites=[f"serve:{body['shape']['name']}:{mode}"])
+    return Record(
+        kind="serving",
+        cell=cell_key(keyed, hw.fingerprint),
+        run_id=run_id,
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        status="ok",
+        config=config,
+        hardware=hw,
+        software=Software.from_json(software()),
+        server={
             **(info.get("server") or {}),
             "memory": info.get("server_memory") or "not reported",
             **(
                 {"settings": info["server_settings"], "slots": info.get("slots")} if info.get("server_settings") else {}
             ),
         },
-        "serving": {"levels": body["levels"]},
-    }
+        serving={"levels": body["levels"]},
+    )
 
 
-def failed_record(model: str, runtime: str, error: str, run_id: str, endpoint: str | None) -> dict:
+def failed_record(model: str, runtime: str, error: str, run_id: str, endpoint: str | None) -> Record:
     """A server that would not start or a model that would not load: a row saying why."""
     from mindbench.models.fingerprint import hardware, software
-    from mindbench.store import results
 
-    hw = hardware()
-    config = {"kind": "serving", "model": model, "runtime": runtime, "endpoint": endpoint, "suites": []}
-    return {
-        "schema": results.SCHEMA,
-        "kind": "serving",
-        "cell": results.cell_key(config, hw.get("fingerprint")),
-        "run_id": run_id,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "status": "skipped",
-        "error": error[:400],
-        "config": config,
-        "hardware": hw,
-        "software": software(),
-        "serving": None,
-    }
+    hw = Hardware.from_json(hardware())
+    config = Config(kind="serving", model=model, runtime=runtime, endpoint=endpoint, suites=[])
+    return Record(
+        kind="serving",
+        cell=cell_key(config, hw.fingerprint),
+        run_id=run_id,
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        status="skipped",
+        error=error[:400],
+        config=config,
+        hardware=hw,
+        software=Software.from_json(software()),
+    )
 
 
 def serve_bench(
@@ -189,7 +187,7 @@ def serve_bench(
     cooldown: int | None = None,
     seed: int = 0,
     log=None,
-) -> list[dict]:
+) -> list[Record]:
     """Run the benchmark and append each record to `out`; returns the records. Endpoints are
     checked first (preflight), before any load."""
     from mindbench.runtimes import get_engine, get_runtime
@@ -250,7 +248,7 @@ def serve_bench(
                 endpoint=endpoint or engine.info.get("endpoint"),
             )
             if not endpoint:
-                rec["server"].update(
+                rec.server.update(
                     {k: engine.info[k] for k in ("server_peak_rss_mb", "server_memory_how") if k in engine.info}
                 )
             results.append(out, rec)

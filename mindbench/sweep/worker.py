@@ -31,11 +31,13 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import fields
 from datetime import datetime, timezone
 
 from mindbench.errors import MindbenchError, faults, is_oom
 from mindbench.measure.device import is_cuda
 from mindbench.store import results
+from mindbench.store.record import Config, Fidelity, Hardware, Load, Memory, Quality, Record, Roofline, Software, Speed
 from mindbench.sweep.cellspec import CellSpec  # light: no torch
 
 PARENT_PID_ENV = "MINDBENCH_PARENT_PID"  # set by the harness: the process this worker lives for
@@ -44,64 +46,24 @@ PARENT_PID_ENV = "MINDBENCH_PARENT_PID"  # set by the harness: the process this 
 # --- records ----------------------------------------------------------------------------------
 
 
-def new_record(cfg: dict, hardware: dict, software: dict) -> dict:
+def new_record(cfg: dict, hardware: dict, software: dict) -> Record:
     """A record with every section present (None where not measured), so readers never guess."""
-    config = {
-        k: cfg.get(k)
-        for k in (
-            "model",
-            "source",
-            "revision",
-            "runtime",
-            "precision",
-            "dtype",
-            "device",
-            "weights",
-            "suites",
-            "limit",
-            "repeats",
-            "prompt_tokens",
-            "new_tokens",
-            "batch_size",
-            "seed",
-            "threads",
-            "code_protocol",
-            "fidelity",
-            "fidelity_tokens",
-            "endpoint",
-        )
-    }
-    return {
-        "schema": results.SCHEMA,
-        "cell": results.cell_key(config, hardware.get("fingerprint")),
-        "run_id": cfg.get("run_id"),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "status": None,
-        "error": None,
-        "config": config,
-        "hardware": hardware,
-        "software": software,
-        "load": {"load_s": None, "cold": None, "convert_s": None, "fallback_from": None},
-        "memory": {
-            k: None
-            for k in (
-                "weights_mb",
-                "peak_rss_mb",
-                "nvml_global_mb",
-                "nvml_process_mb",
-                "torch_max_allocated_mb",
-                "torch_max_reserved_mb",
-            )
-        },
-        "speed": {"prefill_tok_s": None, "decode_tok_s": None, "ttft_ms": None},
-        "roofline": {"bandwidth_gb_s": cfg.get("bandwidth_gb_s"), "bytes_per_token": None, "efficiency": None},
-        "quality": {},
-        "fidelity": None,  # mindbench/suites/fidelity.py; None when not measured
-        "duration_s": None,
-        # seconds per stage (bandwidth, fidelity_reference, load, speed, fidelity, generation,
-        # execution, total); older records have no such section
-        "timings_s": None,
-    }
+    config = Config(**{f.name: cfg.get(f.name) for f in fields(Config) if f.name not in _NOT_ASKED})
+    hw = Hardware.from_json(hardware)
+    return Record(
+        cell=results.cell_key(config, hw.fingerprint),
+        run_id=cfg.get("run_id"),
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        config=config,
+        hardware=hw,
+        software=Software.from_json(software),
+        roofline=Roofline(bandwidth_gb_s=cfg.get("bandwidth_gb_s")),
+        timings_s=None,
+    )
+
+
+# config fields a benchmark cell does not fill in from its job (set later, or serve-bench's)
+_NOT_ASKED = ("extra", "fault", "kind", "shape", "mode")
 
 
 def classify(e: BaseException) -> tuple[str, str]:
@@ -233,7 +195,7 @@ def stage_estimates(
     return {k: round(v, 1) for k, v in out.items()}
 
 
-def run_cell(cell: CellSpec | dict, emit=lambda ev: None) -> dict:
+def run_cell(cell: CellSpec | dict, emit=lambda ev: None) -> Record:
     """Run one cell in this process and return its record (never raises for cell failures)."""
     spec = _spec(cell)
     cfg = spec.to_dict()  # the record's config, the fault switches and fidelity read the serialized form
@@ -245,7 +207,7 @@ def run_cell(cell: CellSpec | dict, emit=lambda ev: None) -> dict:
     if faults:
         # A cell with an injected fault measures the gate, not the model: say so in the record,
         # so the recommender never takes its figures for the model's.
-        record["config"]["fault"] = ",".join(faults)
+        record.config.fault = ",".join(faults)
     fault = fault_for(cfg)
     engine = None
     mem = None
@@ -262,7 +224,7 @@ def run_cell(cell: CellSpec | dict, emit=lambda ev: None) -> dict:
             # Measured before the model is loaded, so the copy buffers compete with nothing.
             stages.start("bandwidth")
             bw = measure_bandwidth(device)
-            record["roofline"]["bandwidth_gb_s"] = bw
+            record.roofline.bandwidth_gb_s = bw
             emit({"event": "bandwidth", "device": device, "gb_s": bw})
         fid_ref, fid_ref_s = _fidelity_reference(spec, stages)  # before the tracker: not this cell's memory
         with MemoryTracker(device) as mem:
@@ -278,22 +240,23 @@ def run_cell(cell: CellSpec | dict, emit=lambda ev: None) -> dict:
                 kwargs.update(endpoint=spec.endpoint, api_key_env=spec.api_key_env)
             engine = get_engine(spec.model, spec.precision, device=device, runtime=spec.runtime, **kwargs)
             info = engine.info or {}
-            record["config"].update(
-                dtype=engine.dtype,
-                device=engine.device,
-                source=info.get("source"),
-                revision=info.get("revision"),
-                weights=info.get("weights", spec.weights),
-                threads=info.get("n_threads") or _cpu_threads(),
+            c = record.config
+            c.dtype, c.device, c.source, c.revision = (
+                engine.dtype,
+                engine.device,
+                info.get("source"),
+                info.get("revision"),
             )
-            record["load"] = {
-                "load_s": engine.load_s,
-                "cold": info.get("cold"),
-                "convert_s": info.get("convert_s"),
-                "fallback_from": info.get("fallback_from"),
-            }
-            if info.get("requantized_from"):  # a GGUF type made from the shipped file (runtimes/llamacpp.py)
-                record["load"].update({k: info.get(k) for k in ("requantized_from", "tensor_types")})
+            c.weights = info.get("weights", spec.weights)
+            c.threads = info.get("n_threads") or _cpu_threads()
+            record.load = Load(
+                load_s=engine.load_s,
+                cold=info.get("cold"),
+                convert_s=info.get("convert_s"),
+                fallback_from=info.get("fallback_from"),
+            )
+            if info.get("requantized_from"):  # a GGUF type made from the shipped file (runtimes/llamacpp)
+                record.load.extra.update({k: info.get(k) for k in ("requantized_from", "tensor_types")})
             if engine.memory_footprint() or not info.get("served_model"):  # a remote server's weights: unknown
                 mem.set_weights(engine.memory_footprint())
             if fault == "oom":
@@ -302,65 +265,64 @@ def run_cell(cell: CellSpec | dict, emit=lambda ev: None) -> dict:
                 segfault()
 
             bpt = engine.weight_bytes()
-            bw = record["roofline"]["bandwidth_gb_s"]
+            bw = record.roofline.bandwidth_gb_s
             guess = _EFFICIENCY * bw * 1e9 / bpt if bw and bpt else None  # roofline decode tok/s
             plan = stage_estimates(spec, guess, None)
             if plan:
                 emit({"event": "plan", "eta_s": plan})
             stages.start("speed", eta_s=plan.get("speed"))
-            record["speed"] = _measure_speed(engine, spec, measure_speed, emit)
-            measured = stage_estimates(
-                spec, record["speed"]["decode_tok_s"]["mean"], record["speed"]["prefill_tok_s"]["mean"], speed=False
-            )
+            record.speed = _measure_speed(engine, spec, measure_speed, emit)
+            decode = record.speed.figure("decode_tok_s").mean
+            measured = stage_estimates(spec, decode, record.speed.figure("prefill_tok_s").mean, speed=False)
             if measured:
                 emit({"event": "plan", "eta_s": measured})
-            record["roofline"].update(
-                bytes_per_token=bpt,
-                efficiency=roofline_efficiency(record["speed"]["decode_tok_s"]["mean"], bpt, bw),
-                bandwidth_method=_bandwidth_method(device),
-            )
+            record.roofline.bytes_per_token = bpt
+            record.roofline.efficiency = roofline_efficiency(decode, bpt, bw)
+            record.roofline.bandwidth_method = _bandwidth_method(device)
 
             if spec.fidelity and spec.weights != "random":
                 stages.start("fidelity", eta_s=measured.get("fidelity"))
                 from mindbench.suites.fidelity import for_cell
 
-                record["fidelity"] = for_cell(
-                    engine,
-                    cfg,
-                    fid_ref,
-                    fid_ref_s,
-                    progress=lambda done, total, tok_s: emit(
-                        {
-                            "event": "progress",
-                            "stage": "fidelity",
-                            "done": done,
-                            "total": total,
-                            "tok_s": round(tok_s, 1),
-                        }
-                    ),
+                record.fidelity = Fidelity.from_json(
+                    for_cell(
+                        engine,
+                        cfg,
+                        fid_ref,
+                        fid_ref_s,
+                        progress=lambda done, total, tok_s: emit(
+                            {
+                                "event": "progress",
+                                "stage": "fidelity",
+                                "done": done,
+                                "total": total,
+                                "tok_s": round(tok_s, 1),
+                            }
+                        ),
+                    )
                 )
 
             if spec.weights != "random":  # random weights have no quality to score
                 for choice in spec.suites:
-                    record["quality"][choice.text] = _evaluate(
-                        engine, choice, spec, stages, measured.get(f"suite {choice.text}")
+                    record.quality[choice.text] = Quality.from_json(
+                        _evaluate(engine, choice, spec, stages, measured.get(f"suite {choice.text}"))
                     )
-        record["status"] = "ok"
+        record.status = "ok"
     except BaseException as e:  # noqa: BLE001 - every failure becomes a row
         status, msg = classify(e)
-        record["status"], record["error"] = status, msg[:400]
+        record.status, record.error = status, msg[:400]
         if status == "error":
             # An unexpected exception is a bug somewhere: keep where it happened in the record
             # (the worker's log goes with its temporary directory), tokens redacted.
             from mindbench.tokens import redact, resolve_token
 
-            record["traceback"] = redact(traceback.format_exc(limit=-12)[-3000:], resolve_token()[0])
+            record.traceback = redact(traceback.format_exc(limit=-12)[-3000:], resolve_token()[0])
         if isinstance(e, KeyboardInterrupt):
             raise
     finally:
         if mem is not None:
             mem.stop()
-            record["memory"] = mem.to_dict()
+            record.memory = Memory.from_json(mem.to_dict())
         if engine is not None:
             try:
                 engine.unload()
@@ -369,8 +331,8 @@ def run_cell(cell: CellSpec | dict, emit=lambda ev: None) -> dict:
             if (engine.info or {}).get("served_model"):
                 _served_memory(record, engine.info)
         stages.stop()
-        record["duration_s"] = round(time.perf_counter() - t_start, 2)
-        record["timings_s"] = {**stages.seconds, "total": record["duration_s"]}
+        record.duration_s = round(time.perf_counter() - t_start, 2)
+        record.timings_s = {**stages.seconds, "total": record.duration_s}
     return record
 
 
@@ -401,23 +363,23 @@ def _fidelity_reference(spec: CellSpec, stages: _Stages):
         return {"error": f"no {fidelity.reference_precision(spec.device)} reference: {msg}"[:300]}, 0.0
 
 
-def _served_memory(record: dict, info: dict) -> None:
+def _served_memory(record: Record, info: dict) -> None:
     """A served model's memory is the server's: its peak resident set where mindbench started it
     (llamacpp-server), else whatever the server publishes, else "not reported"; this process's
     own peak is the client's and is kept apart, never shown as the model's."""
-    mem = record.get("memory") or {}
-    mem["client_peak_rss_mb"] = mem.get("peak_rss_mb")
-    mem["peak_rss_mb"] = info.get("server_peak_rss_mb")
-    mem["server"] = {
+    mem = record.memory
+    mem.extra["client_peak_rss_mb"] = mem.peak_rss_mb
+    mem.peak_rss_mb = info.get("server_peak_rss_mb")
+    mem.extra["server"] = {
         "peak_rss_mb": info.get("server_peak_rss_mb"),
         "how": info.get("server_memory_how"),
         "reported": info.get("server_memory") or "not reported",
     }
-    record["memory"] = mem
-    record.setdefault("server", info.get("server"))
+    if record.server is None:
+        record.server = info.get("server")
 
 
-def _measure_speed(engine, spec: CellSpec, measure_speed, emit=lambda ev: None) -> dict:
+def _measure_speed(engine, spec: CellSpec, measure_speed, emit=lambda ev: None) -> Speed:
     """The speed section: figures, verdict and contention, plus the settings the runtime ran
     with (threads, OpenMP wait policy), which decide CPU speed as much as the code does."""
     from mindbench.measure.speed import CI_TARGET, MAX_S
@@ -446,7 +408,7 @@ def _measure_speed(engine, spec: CellSpec, measure_speed, emit=lambda ev: None) 
     }
     if info.get("linear_kernel"):  # transformers on the CPU: oneDNN's matmul or torch's (runtimes/onednn.py)
         out["runtime_settings"]["linear_kernel"] = info["linear_kernel"]
-    return out
+    return Speed.from_json(out)
 
 
 def roofline_efficiency(decode_tok_s: float | None, bytes_per_token: int | None, read_gb_s: float | None):
@@ -619,8 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     emit = _event_channel()
     _die_with_parent()
     record = run_cell(cfg, emit)
-    write_json_atomic(out_path, record)
-    emit({"event": "done", "status": record["status"]})
+    write_json_atomic(out_path, record.to_json())
+    emit({"event": "done", "status": record.status})
     return 0
 
 
