@@ -136,8 +136,8 @@ def test_real_oom_and_segfault_cells_do_not_stop_the_sweep(tmp_path):
     )
     status = {r.config.precision: r for r in recs}
     assert status["fp16"].status == "oom"
-    assert "allocate memory" in status["fp16"]["error"] or "MemoryError" in status["fp16"]["error"]
-    assert status["fp16"]["memory"]["weights_mb"] > 0  # what was measured before the OOM is kept
+    assert "allocate memory" in status["fp16"].error or "MemoryError" in status["fp16"].error
+    assert status["fp16"].memory.weights_mb > 0  # what was measured before the OOM is kept
     assert status["bf16"].status == "crashed" and "SIGSEGV" in status["bf16"].error
     assert status["bf16"].hardware.fingerprint and status["bf16"].config.model == DEFAULT_MODEL
     assert status["fp32"].status == "ok"  # the sweep went on after both
@@ -220,7 +220,8 @@ def test_threads_option_reaches_both_runtimes(tmp_path):
         env=env,
     )
     assert res.returncode == 0, res.stderr
-    recs = json.loads(res.stdout)
+    recs = results.read(out)
+    assert [r.to_json() for r in recs] == json.loads(res.stdout)  # --json prints what was stored
     assert sorted(r.config.runtime for r in recs) == sorted(runtimes)
     assert all(r.status == "ok" and r.config.threads == 1 for r in recs), [r.config for r in recs]
     n = len(runtimes)
