@@ -483,7 +483,6 @@ class Record(Section):
         return usable(self.speed.verdict)
 
 
-
 def cell_key(config: Config | dict, fingerprint: str | None) -> str:
     """The identity of a cell: model|runtime|precision|device|weights|suites|limit|fingerprint.
 
