@@ -235,10 +235,11 @@ def _combine(verdicts: list[str]) -> str:
     return "not decided" if "not decided" in verdicts else "ok"
 
 
-def rule_hl(rounds_ab, looks: int = 1, clustered: bool = False) -> str:
+def rule_hl(rounds_ab, looks: int = 1, clustered: bool = False, floor: float | None = None) -> str:
     """The rule compare --ab uses (mindbench.decide.compare): HL shift, Mann-Whitney interval,
-    widened by the rounds' design effect when `clustered` (compare_ab's default)."""
-    from mindbench.decide.compare import AB_TARGET, ab_alpha, shift_check, shift_verdict
+    widened by the rounds' design effect when `clustered` (compare_ab's default); a regression
+    when the interval lies beyond `floor` (None: compare's AB_FLOOR)."""
+    from mindbench.decide.compare import AB_FLOOR, AB_TARGET, ab_alpha, shift_check, shift_verdict
 
     cells = list(rounds_ab[0][0])
     alpha2 = ab_alpha(max(GATE_CELLS, len(cells)), looks)
@@ -247,7 +248,7 @@ def rule_hl(rounds_ab, looks: int = 1, clustered: bool = False) -> str:
         ga, gb = [a[c] for a, _ in rounds_ab], [b[c] for _, b in rounds_ab]
         groups = (ga, gb) if clustered else (None, None)
         r = shift_check([x for g in ga for x in g], [x for g in gb for x in g], True, alpha2, *groups)
-        out.append(shift_verdict(r["ci"], 0.0, AB_TARGET))
+        out.append(shift_verdict(r["ci"], AB_FLOOR if floor is None else floor, AB_TARGET))
     return _combine(out)
 
 
@@ -271,12 +272,14 @@ def rule_bootstrap(rounds_ab, resamples: int = 200) -> str:
     return _combine(out)
 
 
-def rule_sequential(rounds_ab, first: int, most: int, clustered: bool = False) -> tuple[str, int]:
+def rule_sequential(
+    rounds_ab, first: int, most: int, clustered: bool = False, floor: float | None = None
+) -> tuple[str, int]:
     """Add rounds until every decode check is decided or the budget (`most` rounds) is spent; each
     look at Pocock's level for most - first + 1 looks."""
     looks = most - first + 1
     for r in range(first, most + 1):
-        v = rule_hl(rounds_ab[:r], looks, clustered)
+        v = rule_hl(rounds_ab[:r], looks, clustered, floor)
         if v != "not decided":
             return v, r
     return v, most
@@ -332,7 +335,8 @@ def analyse(ns) -> int:
         ("sequential HL, 2-4 rounds", 4, k_rec, "seq"),
         ("sequential HL on each repeat's median step, 2-4 rounds", 4, k_rec, "seq-itl"),
         ("HL clustered, 4 rounds", 4, k_rec, "hlc"),
-        ("sequential HL clustered, 2-4 rounds (CI)", 4, k_rec, "seqc"),
+        ("sequential HL clustered against 0, 2-4 rounds (CI before)", 4, k_rec, "seqc0"),
+        ("sequential HL clustered, 2-4 rounds, beyond 2 % (CI)", 4, k_rec, "seqc"),
     ]
     rules = [r for r in rules if r[1] <= len(rounds)]
     rng = random.Random(0)
@@ -354,11 +358,13 @@ def analyse(ns) -> int:
                 if kind == "pooled":
                     v = rule_pooled(pairs)
                 elif kind in ("hl", "hlc"):
-                    v = rule_hl(pairs, clustered=kind == "hlc")
+                    v = rule_hl(pairs, clustered=kind == "hlc", floor=0.0)
                 elif kind == "boot":
                     v = rule_bootstrap(pairs)
                 else:
-                    v, n_used = rule_sequential(pairs, 2, R, clustered=kind == "seqc")
+                    v, n_used = rule_sequential(
+                        pairs, 2, R, clustered=kind.startswith("seqc"), floor=0.0 if kind != "seqc" else None
+                    )
                 hits += v == "regression"
                 undecided += v == "not decided"
                 used += n_used
@@ -448,13 +454,17 @@ def _real_fault(rounds, rules, k, rng, sims) -> dict:
     with_f = [r for r in rounds if "F" in r]
     out: dict = {"detect": {}, "measured": {}}
     for name, R, _, kind in rules:
-        if kind not in ("hl", "hlc", "seq", "seqc") or R > len(with_f):
+        if kind not in ("hl", "hlc", "seq", "seqc0", "seqc") or R > len(with_f):
             continue
         hits = 0
         for _ in range(sims):
             pairs = [(_decode(r["A"], k), _decode(r["F"], k)) for r in rng.sample(with_f, R)]
-            c = kind.endswith("c")
-            v = rule_hl(pairs, clustered=c) if kind.startswith("hl") else rule_sequential(pairs, 2, R, c)[0]
+            c, floor = kind.startswith(("hlc", "seqc")), None if kind == "seqc" else 0.0
+            v = (
+                rule_hl(pairs, clustered=c, floor=floor)
+                if kind.startswith("hl")
+                else rule_sequential(pairs, 2, R, c, floor)[0]
+            )
             hits += v == "regression"
         out["detect"][name] = (hits, sims)
     if with_f:

@@ -21,6 +21,8 @@ idle, 2 torch threads both sides, --limit 40, batch 8, completion prompts, one r
 mindbench's oneDNN linear kernel: qwen2.5-coder-0.5b-instruct 111.0 s vs 361.3 s (ratio 0.31),
 pass@1 0.45 both, no problem flipped; smollm2-135m-instruct 43.6 s vs 199.7 s (0.22), pass@1 0
 both. Under heavy load (~12) the ratio swings with the neighbours; quote only quiet runs.
+2026-12-06, quiet, qwen2.5-coder-0.5b-instruct, --limit 40 --threads 2: completion 0.32, chat 0.48,
+run (the whole default `mindbench run`, speed and fidelity included) 0.63 (180.7 s vs 287.6 s).
 """
 
 from __future__ import annotations
@@ -186,6 +188,7 @@ def run_mindbench_cli(model: str, limit: int, batch_size: int, threads: int, sto
         "items": q.items,
         "speed": {k: rec.speed.figure(k).value for k in ("prefill_tok_s", "decode_tok_s")},
         "speed_verdict": rec.speed.verdict,
+        "linear_kernel": (rec.speed.runtime_settings or {}).get("linear_kernel"),
         "fidelity": rec.fidelity.checked_tokens if rec.fidelity else None,
     }
 

@@ -11,6 +11,9 @@ Use `functools.partial(record, ...)` for a file's own defaults.
 
 from __future__ import annotations
 
+import random
+
+from mindbench.measure.serving import RequestResult, summarize_level
 from mindbench.store.record import (
     Config,
     Fidelity,
@@ -182,3 +185,45 @@ def record(
         duration_s=duration_s,
     )
     return rec
+
+
+# --- serve-bench: request timelines and the record built from them (as serve-bench does) ---------
+
+
+def requests(n: int, ttft: float, gap: float, seed: int, tokens: int = 16) -> list[RequestResult]:
+    """n requests one after another: TTFT around `ttft`, a token every `gap` seconds (+-10 %)."""
+    rng, t, out = random.Random(seed), 0.0, []
+    for _ in range(n):
+        first = t + ttft * rng.uniform(0.9, 1.1)
+        chunks = [first + i * gap * rng.uniform(0.9, 1.1) for i in range(tokens)]
+        out.append(RequestResult(start=t, end=chunks[-1], first=first, chunk_times=chunks, output_tokens=tokens))
+        t = chunks[-1]
+    return out
+
+
+def serving_record(
+    levels: dict, *, run: str = "r", fingerprint: str = "s1", status: str = "ok", slo: dict | None = None
+) -> Record:
+    """One serve-bench record: the chat shape at each concurrency of `levels` (its requests)."""
+    rows = [{"concurrency": c, **summarize_level(rs, slo=slo or {})} for c, rs in levels.items()]
+    return Record(
+        kind="serving",
+        cell=f"serve|{run}",
+        run_id=run,
+        timestamp="2026-12-06T00:00:00",
+        status=status,
+        config=Config(
+            kind="serving",
+            model="smollm2-135m-instruct",
+            runtime="llamacpp-server",
+            precision="Q4_1",
+            device="cpu",
+            weights="pretrained",
+            shape={"name": "chat"},
+            mode="concurrency",
+        ),
+        hardware=Hardware(
+            fingerprint="m1", memory_class="cpu-24gb", speed_fingerprint=fingerprint, cpu_features=["avx2"]
+        ),
+        serving={"levels": rows},
+    )

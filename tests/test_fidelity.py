@@ -7,14 +7,14 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from records import fidelity as make_fidelity
-from records import record, score
 
 from mindbench.models.catalog import DEFAULT_MODEL
 from mindbench.runtimes import get_engine
 from mindbench.store import results
 from mindbench.store.record import Fidelity
 from mindbench.suites import fidelity
+from tests.records import fidelity as make_fidelity
+from tests.records import record, score
 
 TOKENS = 640  # enough text for several documents, small enough for a shared 2-core machine
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from records import record as make_record
-from records import score as make_score
 
 from mindbench.cli.report import report_command
 from mindbench.present.report import pareto_front, plot, render
 from mindbench.store import results
+from tests.records import record as make_record
+from tests.records import score as make_score
 
 
 def record(precision, *, score=None, stderr=None, n=20, peak=900.0, suites=("code",), status="ok", **kw):

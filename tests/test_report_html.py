@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from records import fidelity, record, score
 
 from mindbench.cli.compare import compare_command
 from mindbench.cli.report import report_command
@@ -17,6 +16,7 @@ from mindbench.present.report import latest, load_records, table_rows
 from mindbench.present.report_html import compare_page, page
 from mindbench.store import results
 from mindbench.store.record import Fidelity, Interval
+from tests.records import fidelity, record, score
 
 ROOT = Path(__file__).resolve().parents[1]
 STORES = sorted((ROOT / "results").glob("*.jsonl")) + sorted((ROOT / "results" / "gate").glob("*.jsonl"))
@@ -321,3 +321,31 @@ def test_machine_header_shows_the_bandwidth_its_records_measured():
     assert "41.0 GB/s (range 33.4–52.9, n=3), measured by these records" in mine and how in mine
     assert "assumed" not in mine
     assert "20.0 GB/s, assumed (typical dual-channel DDR4)" in _card(text, "M2")
+
+
+def test_the_page_has_a_serving_section_with_its_table_and_inline_plots(tmp_path):
+    """serve-bench's runs on the HTML page: every level in the table with its intervals, and the
+    latency-vs-throughput plots inline (end to end and first token); a store of serving runs only
+    still makes a page."""
+    from mindbench.cli.report import report_command
+    from tests.records import requests, serving_record
+
+    slo = {"ttft": 0.5, "itl": 0.05}
+    run = serving_record({1: requests(40, 0.2, 0.02, 1), 4: requests(40, 0.3, 0.03, 2)}, slo=slo)
+    store = tmp_path / "runs.jsonl"
+    results.append(store, run)
+    out = tmp_path / "serving.html"
+    res = CliRunner().invoke(report_command, [str(store), "--format", "html", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    page = out.read_text()
+    assert "<h2>Serving (mindbench serve-bench)</h2>" in page and "<table class='data sortable' id='serving'" in page
+    body = page.split("id='serving'", 1)[1].split("</table>", 1)[0]
+    assert body.count("<tr>") == 1 + 2 and "TTFT p99 ms" in body and "goodput req/s" in body  # header + 2 levels
+    for lat in ("e2e_ms", "ttft_ms"):
+        fig = page.split(f"id='plot-serving-{lat}'", 1)[1].split("</figure>", 1)[0]
+        assert "<svg" in fig and 'class="plot"' in fig
+    # with cells beside them, the cells come first and the serving section after
+    results.append(store, _rec("fp32"))
+    res = CliRunner().invoke(report_command, [str(store), "--format", "html", "-o", str(out)])
+    page = out.read_text()
+    assert res.exit_code == 0 and page.index("Comparison table") < page.index("Serving (mindbench serve-bench)")

@@ -5,7 +5,6 @@ timelines, as serve-bench builds them from real ones."""
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -13,49 +12,17 @@ from pathlib import Path
 import pytest
 
 from mindbench.decide.compare import BadInput, compare
-from mindbench.measure.serving import RequestResult, summarize_level
 from mindbench.store import results
-from mindbench.store.record import Config, Hardware, Record
+from mindbench.store.record import Record
+from tests.records import requests, serving_record
 
 ROOT = Path(__file__).resolve().parent.parent
 SLO = {"ttft": 0.5, "itl": 0.05}
 
 
-def _requests(n: int, ttft: float, gap: float, seed: int, tokens: int = 16) -> list[RequestResult]:
-    """n requests one after another: TTFT around `ttft`, a token every `gap` seconds (+-10 %)."""
-    rng, t, out = random.Random(seed), 0.0, []
-    for _ in range(n):
-        first = t + ttft * rng.uniform(0.9, 1.1)
-        chunks = [first + i * gap * rng.uniform(0.9, 1.1) for i in range(tokens)]
-        out.append(RequestResult(start=t, end=chunks[-1], first=first, chunk_times=chunks, output_tokens=tokens))
-        t = chunks[-1]
-    return out
-
-
 def _record(levels: dict, *, run: str, fingerprint: str = "s1", status: str = "ok") -> Record:
-    """One serve-bench record: the chat shape at each concurrency of `levels` (its requests)."""
-    rows = [{"concurrency": c, **summarize_level(rs, slo=SLO)} for c, rs in levels.items()]
-    return Record(
-        kind="serving",
-        cell=f"serve|{run}",
-        run_id=run,
-        timestamp="2026-12-06T00:00:00",
-        status=status,
-        config=Config(
-            kind="serving",
-            model="smollm2-135m-instruct",
-            runtime="llamacpp-server",
-            precision="Q4_1",
-            device="cpu",
-            weights="pretrained",
-            shape={"name": "chat"},
-            mode="concurrency",
-        ),
-        hardware=Hardware(
-            fingerprint="m1", memory_class="cpu-24gb", speed_fingerprint=fingerprint, cpu_features=["avx2"]
-        ),
-        serving={"levels": rows},
-    )
+    """A serve-bench record under this file's SLO."""
+    return serving_record(levels, run=run, fingerprint=fingerprint, status=status, slo=SLO)
 
 
 def _serving_checks(result: dict) -> list[dict]:
@@ -63,8 +30,8 @@ def _serving_checks(result: dict) -> list[dict]:
 
 
 def test_the_same_serving_twice_passes_and_a_slower_server_regresses():
-    base = _record({1: _requests(60, 0.2, 0.02, 1), 4: _requests(60, 0.3, 0.03, 2)}, run="a")
-    same = _record({1: _requests(60, 0.2, 0.02, 3), 4: _requests(60, 0.3, 0.03, 4)}, run="b")
+    base = _record({1: requests(60, 0.2, 0.02, 1), 4: requests(60, 0.3, 0.03, 2)}, run="a")
+    same = _record({1: requests(60, 0.2, 0.02, 3), 4: requests(60, 0.3, 0.03, 4)}, run="b")
     r = compare([base], [same])
     checks = _serving_checks(r)
     # p99 of 60 requests has no upper bound: the gate uses the highest percentile it can bound, and
@@ -73,7 +40,7 @@ def test_the_same_serving_twice_passes_and_a_slower_server_regresses():
     assert all("no 95 % interval" in c["note"] for c in checks if c["what"].startswith("p90"))
     assert len(checks) == 8 and r["regressions"] == 0, checks  # 4 figures x 2 levels, all noise
     # twice the time to first token and per token: p99s and goodput all regress, at both levels
-    slow = _record({1: _requests(60, 0.6, 0.06, 5), 4: _requests(60, 0.9, 0.09, 6)}, run="c")
+    slow = _record({1: requests(60, 0.6, 0.06, 5), 4: requests(60, 0.9, 0.09, 6)}, run="c")
     r = compare([base], [slow])
     bad = {(c["cell"].rsplit(" ", 1)[1], c["what"]) for c in _serving_checks(r) if c["verdict"] == "regression"}
     assert ("concurrency=1", "p90 TTFT ms") in bad and ("concurrency=4", "p99 ITL ms") in bad
@@ -83,12 +50,12 @@ def test_the_same_serving_twice_passes_and_a_slower_server_regresses():
 
 
 def test_serving_is_compared_only_like_with_like():
-    base = _record({1: _requests(40, 0.2, 0.02, 1)}, run="a")
-    slow_elsewhere = _record({1: _requests(40, 0.6, 0.06, 2)}, run="b", fingerprint="other-cpu")
+    base = _record({1: requests(40, 0.2, 0.02, 1)}, run="a")
+    slow_elsewhere = _record({1: requests(40, 0.6, 0.06, 2)}, run="b", fingerprint="other-cpu")
     with pytest.raises(BadInput, match="nothing to compare"):  # another CPU: no latency is comparable
         compare([base], [slow_elsewhere])
     # a level only one run measured is listed, not compared
-    more = _record({1: _requests(40, 0.2, 0.02, 3), 8: _requests(40, 0.2, 0.02, 4)}, run="c")
+    more = _record({1: requests(40, 0.2, 0.02, 3), 8: requests(40, 0.2, 0.02, 4)}, run="c")
     r = compare([more], [base])
     assert any("concurrency 8" in u for u in r["unmatched"]["baseline"])
     # a serving record and a run record of the same model never match each other
@@ -98,8 +65,8 @@ def test_serving_is_compared_only_like_with_like():
 
 def test_compare_cli_fails_on_a_serving_regression(tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    results.append(a, _record({2: _requests(60, 0.2, 0.02, 1)}, run="a"))
-    results.append(b, _record({2: _requests(60, 0.6, 0.06, 2)}, run="b"))
+    results.append(a, _record({2: requests(60, 0.2, 0.02, 1)}, run="a"))
+    results.append(b, _record({2: requests(60, 0.6, 0.06, 2)}, run="b"))
     p = subprocess.run(
         [sys.executable, "-m", "mindbench.cli", "compare", str(a), str(b), "--json"],
         cwd=ROOT,

@@ -54,9 +54,15 @@ def report_command(results_files, fmt, as_json, output, plot_path, suite, show_a
     # table and latency-vs-throughput plot (mindbench.present.serving)
     serving = [r for r in records if r.is_serving]
     records = [r for r in records if not r.is_serving]
-    text = render(records, "json" if as_json else fmt) if records or not serving else ""
-    if serving:
-        text = _with_serving(text, serving, "json" if as_json else fmt)
+    fmt = "json" if as_json else fmt
+    if fmt == "html":  # one page: the cells, then the serving runs with their inline plots
+        from mindbench.present.report_html import page
+
+        text = page(records, serving=serving)
+    else:
+        text = render(records, fmt) if records or not serving else ""
+        if serving:
+            text = _with_serving(text, serving, fmt)
     if output:
         Path(output).write_text(text if text.endswith("\n") else text + "\n")
         click.echo(f"wrote {output}", err=True)
@@ -91,7 +97,8 @@ def report_command(results_files, fmt, as_json, output, plot_path, suite, show_a
 
 def _with_serving(text: str, serving: list[Record], fmt: str) -> str:
     """The serving table under the cells' table (md), or the raw serving records after the cells'
-    JSON rows (json; each says "kind": "serving"); csv and html show cells only, and say so."""
+    JSON rows (json; each says "kind": "serving"); csv shows cells only, and says so (the HTML
+    page has its own serving section)."""
     import json
 
     from mindbench.present.serving import text as serving_text
@@ -105,5 +112,5 @@ def _with_serving(text: str, serving: list[Record], fmt: str) -> str:
             + serving_text(serving, "github")
             + "\n"
         )
-    click.echo(f"{len(serving)} serving records not shown: use --format md or --json for them", err=True)
+    click.echo(f"{len(serving)} serving records not shown: use --format md, html or --json for them", err=True)
     return text

@@ -634,8 +634,11 @@ def _store_header(records: list[Record], labels: dict, ms: list) -> str:
     )
 
 
-def page(records: list[Record], title: str = "mindbench report") -> str:
-    """The results page: header, comparison table, plots, fidelity, recommendation."""
+def page(records: list[Record], title: str = "mindbench report", serving: list[Record] = ()) -> str:
+    """The results page: header, comparison table, plots, fidelity, recommendation; then
+    serve-bench's runs (`serving`), when the store holds any."""
+    if not records and serving:  # a store of serve-bench runs only
+        return _doc(title, f"<h1>{esc(title)}</h1>" + serving_section(serving))
     labels, ms = machines(records)
     ok = sum(r.status == "ok" for r in records)
     body = [
@@ -682,7 +685,36 @@ def page(records: list[Record], title: str = "mindbench report") -> str:
     body.append(paired_section(records))
     if ms:
         body.append("<h2>Recommendation</h2>" + recommendations(records, ms[0][1]))
+    if serving:
+        body.append(serving_section(serving))
     return _doc(title, "\n".join(body))
+
+
+def serving_section(serving: list[Record]) -> str:
+    """serve-bench's runs: the table (every level, latency percentiles with 95 % intervals,
+    goodput) and latency against throughput, end to end and to the first token."""
+    from mindbench.present.serving import rows
+
+    rs = rows(serving)
+    if not rs:
+        return ""
+    keys = list(dict.fromkeys(k for r in rs for k in r))
+    out = [
+        "<h2>Serving (mindbench serve-bench)</h2><p class='sub'>One row per load level: requests, "
+        "throughput, and latency percentiles as value [95% interval] in ms ('-': too few requests for "
+        "that bound); goodput counts completed requests that met the run's SLO.</p>",
+        _table(keys, [[esc("" if r.get(k) is None else r.get(k)) for k in keys] for r in rs], "serving"),
+    ]
+    for lat, name in (("e2e_ms", "end-to-end latency"), ("ttft_ms", "time to first token")):
+        out.append(
+            _figure(
+                report_svg.serving(serving, lat),
+                f"plot-serving-{lat}",
+                f"Serving: {name} p50 (left) and p99 (right) against output tokens/s, one line per model, "
+                "runtime and request shape, each point a load level, with 95% intervals.",
+            )
+        )
+    return "\n".join(out)
 
 
 def paired_section(records: list[Record]) -> str:

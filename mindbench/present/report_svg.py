@@ -211,6 +211,18 @@ def speed(records: list[Record], machine_of: dict) -> tuple[str | None, str | No
         return _svg(fig, "fig-speed"), None
 
 
+def serving(records: list[Record], latency: str = "e2e_ms") -> tuple[str | None, str | None]:
+    """serve-bench's latency-vs-throughput figure (present/serving.py), inline."""
+    from mindbench.present.serving import figure
+
+    matplotlib, _ = _mpl()
+    with matplotlib.rc_context(RC):
+        fig = figure(records, latency)
+        if fig is None:
+            return None, "no serving level with both a throughput and a latency"
+        return _svg(fig, f"serving-{latency}"), None
+
+
 def compare_changes(result: dict) -> tuple[str | None, str | None]:
     """Each numeric check's change in units of what the gate allows: past ±1 is flagged."""
     checks = [c for c in result["checks"] if c["change"] is not None and c["allowed"]]

@@ -81,9 +81,11 @@ def text(records: list[Record], tablefmt: str = "simple", columns: str = "short"
     return tabulate([[r.get(k, "") for k in keys] for r in rs], headers=keys, tablefmt=tablefmt) + "\n" + note
 
 
-def plot(records: list[Record], path, latency: str = "e2e_ms") -> Path | None:
-    """PNG: x = output tok/s, y = latency p50 and p99 (`latency`: ttft_ms, itl_ms or e2e_ms),
-    one line per (model, runtime, shape), each point labelled with its level. None without data."""
+def figure(records: list[Record], latency: str = "e2e_ms"):
+    """The latency-vs-throughput figure (matplotlib): x = output tok/s, y = latency p50 and p99
+    (`latency`: ttft_ms, itl_ms or e2e_ms), one line per (model, runtime, shape), each point
+    labelled with its level. None without data. The PNG (`plot`) and the HTML page's inline SVG
+    (report_svg.serving) draw this one figure."""
     series = []
     for rec in records:
         if not rec.is_serving or rec.status != "ok":
@@ -128,6 +130,16 @@ def plot(records: list[Record], path, latency: str = "e2e_ms") -> Path | None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def plot(records: list[Record], path, latency: str = "e2e_ms") -> Path | None:
+    """The figure as a PNG at `path`; None without data."""
+    fig = figure(records, latency)
+    if fig is None:
+        return None
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
