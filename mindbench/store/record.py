@@ -362,8 +362,9 @@ class Fidelity(Section):
 
 @dataclass
 class Record(Section):
-    """One cell's record (or, `kind == "serving"`, one serve-bench run), every section present;
-    a section the record never measured is None."""
+    """One cell's record (or, `kind == "serving"`, one serve-bench run). Every section is there
+    (empty, its fields None, where an older record had none), so readers never test a section
+    for None; only `fidelity` and the later optional parts are None when not measured."""
 
     schema: int = SCHEMA
     kind: str | None = None  # None: a benchmark cell; "serving": serve-bench
