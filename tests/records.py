@@ -101,6 +101,7 @@ def record(
     ram_mb: float = 16000,
     gpus: list | None = None,
     cpu_features: list | None = None,
+    hardware: Hardware | None = None,
     decode: float | None = 20.0,
     decode_std: float | None = 0.5,
     prefill: float | None = 400.0,
@@ -124,7 +125,9 @@ def record(
     duration_s: float | None = None,
 ) -> Record:
     """One record. A failed cell (status other than ok) measured nothing: its speed, memory and
-    quality are empty whatever the keywords say."""
+    quality are empty whatever the keywords say. `hardware`, when given, is the whole machine
+    section (e.g. `Hardware.from_json(profile.to_dict())`, as the worker records it) and the
+    machine keywords are not used."""
     ok = status == "ok"
     mem_key = "peak_rss_mb" if device == "cpu" else "nvml_process_mb"
     rec = Record(
@@ -151,7 +154,8 @@ def record(
             endpoint=endpoint,
             code_protocol=code_protocol,
         ),
-        hardware=Hardware(
+        hardware=hardware
+        or Hardware(
             fingerprint=fingerprint,
             speed_fingerprint=speed_fingerprint,
             memory_class=memory_class,

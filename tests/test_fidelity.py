@@ -115,18 +115,24 @@ def test_reference_cache_is_reused(ref_engine, reference, tmp_path, monkeypatch)
     assert spent == 0 and got.tokens == first.tokens
 
 
-def test_the_reference_cell_reuses_its_cache_and_rechecks_one_document(ref_engine, tmp_path, monkeypatch):
-    """A second run of the reference precision reuses the cached distributions and re-runs only the
-    first document to check them (the whole text again was most of the default run's fidelity
-    stage); the check still finds the engine equal to its reference."""
-    cfg = {
+def _reference_cell(cache: Path, **kw) -> dict:
+    """The job of the packaged model's reference cell (fp32 transformers on the CPU), caching in `cache`."""
+    return {
         "model": DEFAULT_MODEL,
         "device": "cpu",
         "runtime": "transformers",
         "precision": "fp32",
         "fidelity_tokens": TOKENS,
-        "cache_dir": str(tmp_path),
+        "cache_dir": str(cache),
+        **kw,
     }
+
+
+def test_the_reference_cell_reuses_its_cache_and_rechecks_one_document(ref_engine, tmp_path, monkeypatch):
+    """A second run of the reference precision reuses the cached distributions and re-runs only the
+    first document to check them (the whole text again was most of the default run's fidelity
+    stage); the check still finds the engine equal to its reference."""
+    cfg = _reference_cell(tmp_path)
     first = fidelity.for_cell(ref_engine, cfg, None)
     fed, real = [], fidelity.run_pass
 
@@ -146,15 +152,7 @@ def test_the_reference_cell_reuses_its_cache_and_rechecks_one_document(ref_engin
 def test_a_reference_nobody_compares_with_is_not_computed(ref_engine, tmp_path, monkeypatch):
     """`--precisions fp32` alone: no cell compares with the reference, so the reference cell runs no
     pass and caches nothing (it says so); when a cache exists it is still checked."""
-    cfg = {
-        "model": DEFAULT_MODEL,
-        "device": "cpu",
-        "runtime": "transformers",
-        "precision": "fp32",
-        "fidelity_tokens": TOKENS,
-        "cache_dir": str(tmp_path),
-        "reference_wanted": False,
-    }
+    cfg = _reference_cell(tmp_path, reference_wanted=False)
     fed = []
     monkeypatch.setattr(fidelity, "run_pass", lambda *a, **k: fed.append(a))
     out = fidelity.for_cell(ref_engine, cfg, None)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,7 +18,7 @@ from mindbench.decide.compare import compare, compare_ab, speed_not_comparable
 from mindbench.measure import speed as S
 from mindbench.models import hardware
 from mindbench.runtimes.base import Timing, end_step, slow_decode_fault
-from mindbench.store.record import Record
+from mindbench.store.record import Hardware, Record
 from tests.records import record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,16 +157,8 @@ def test_gpu_compute_capability_driver_and_cuda_enter_the_speed_fingerprint():
 def _record(box: hardware.HardwareProfile, decode: float, verdict="ok", precision="int4", **hw) -> Record:
     """One ok speed-only cell of the packaged model measured on `box` (tests/records.py); `hw`
     overrides fields of the box's identity."""
-    machine = dict(
-        fingerprint=box.fingerprint,
-        speed_fingerprint=box.speed_fingerprint,
-        memory_class=box.memory_class,
-        cpu=box.cpu,
-        cores=box.cores,
-        ram_mb=box.ram_mb,
-        cpu_features=box.cpu_features,
-    )
     return record(
+        hardware=replace(Hardware.from_json(box.to_dict()), **hw),
         precision=precision,
         suites=[],
         threads=2,
@@ -177,7 +170,6 @@ def _record(box: hardware.HardwareProfile, decode: float, verdict="ok", precisio
         verdict=verdict,
         weights_mb=159,
         peak_mb=1400,
-        **(machine | hw),
     )
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 from mindbench.measure.device import is_cuda
+from mindbench.measure.memory import MemoryTracker  # light (no torch): the fields it measures
 from mindbench.measure.speed import usable  # light (no torch): measure owns what a verdict means
 
 # 2 added sections only (quality[suite].items, fidelity, hardware.speed_fingerprint, speed.verdict);
@@ -222,14 +223,7 @@ class Memory(Section):
     nvml_process_mb: float | None = None
     torch_max_allocated_mb: float | None = None
     torch_max_reserved_mb: float | None = None
-    always = (
-        "weights_mb",
-        "peak_rss_mb",
-        "nvml_global_mb",
-        "nvml_process_mb",
-        "torch_max_allocated_mb",
-        "torch_max_reserved_mb",
-    )
+    always = MemoryTracker.FIELDS  # what the tracker measures: every field, None where it could not
     extra: dict = field(default_factory=dict)
 
     def peak(self, device: str | None) -> tuple[float | None, str | None]:

@@ -105,9 +105,6 @@ def bench_engine(
 def record_for(
     engine, body: dict, *, mode: str, levels: list, requests: int, slo: dict, run_id: str, endpoint: str | None
 ) -> Record:
-    from mindbench.models.fingerprint import hardware, software
-
-    hw = Hardware.from_json(hardware())
     info = engine.info or {}
     config = Config(
         kind="serving",
@@ -128,17 +125,12 @@ def record_for(
             "slo_ms": {k: v * 1000 for k, v in slo.items()},
         },
     )
-    # the key names the shape and mode as a cell key names its suites
-    keyed = replace(config, suites=[f"serve:{body['shape']['name']}:{mode}"])
-    return Record(
-        kind="serving",
-        cell=cell_key(keyed, hw.fingerprint),
-        run_id=run_id,
-        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    return _record(
+        config,
+        # the key names the shape and mode as a cell key names its suites
+        replace(config, suites=[f"serve:{body['shape']['name']}:{mode}"]),
+        run_id,
         status="ok",
-        config=config,
-        hardware=hw,
-        software=Software.from_json(software()),
         server={
             **(info.get("server") or {}),
             "memory": info.get("server_memory") or "not reported",
@@ -152,20 +144,24 @@ def record_for(
 
 def failed_record(model: str, runtime: str, error: str, run_id: str, endpoint: str | None) -> Record:
     """A server that would not start or a model that would not load: a row saying why."""
+    config = Config(kind="serving", model=model, runtime=runtime, endpoint=endpoint, suites=[])
+    return _record(config, config, run_id, status="skipped", error=error[:400])
+
+
+def _record(config: Config, keyed: Config, run_id: str, **fields) -> Record:
+    """A serving record on this machine, now: its key from `keyed` and the machine's fingerprint."""
     from mindbench.models.fingerprint import hardware, software
 
     hw = Hardware.from_json(hardware())
-    config = Config(kind="serving", model=model, runtime=runtime, endpoint=endpoint, suites=[])
     return Record(
         kind="serving",
-        cell=cell_key(config, hw.fingerprint),
+        cell=cell_key(keyed, hw.fingerprint),
         run_id=run_id,
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        status="skipped",
-        error=error[:400],
         config=config,
         hardware=hw,
         software=Software.from_json(software()),
+        **fields,
     )
 
 
