@@ -353,12 +353,11 @@ def _reference_wanted(cells: list) -> list:
 
     from mindbench.suites.fidelity import is_reference
 
-    def compared(c) -> bool:
-        return any(
-            o.fidelity and o.model == c.model and o.device == c.device and not is_reference(o.to_dict()) for o in cells
-        )
-
-    return [replace(c, reference_wanted=compared(c)) if c.fidelity and is_reference(c.to_dict()) else c for c in cells]
+    compared = {(c.model, c.device) for c in cells if c.fidelity and not is_reference(c.to_dict())}
+    return [
+        replace(c, reference_wanted=(c.model, c.device) in compared) if c.fidelity and is_reference(c.to_dict()) else c
+        for c in cells
+    ]
 
 
 def _targets(model: str, runtimes: Iterable[str], endpoints: Iterable[str] | None):
