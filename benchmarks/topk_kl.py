@@ -56,18 +56,14 @@ def main() -> int:
             targets = torch.tensor(targets_all[pos : pos + n], dtype=torch.long)
             kl, _, _, _ = F._token_figures(lp, ti.long(), tl, si.long(), sl, rest, targets)
             full.append(kl)
-            # the reference's log-probabilities where it stored them (top 256), else unknown
-            ref_lp = torch.full_like(lp, float("nan"), dtype=torch.float64)
-            ref_lp.scatter_(1, ti.long(), tl.double())
             for k in ks:
                 q_lp, idx = lp.double().topk(k, dim=1)  # what a server sends: the cell's top-k
-                p_lp = ref_lp.gather(1, idx)
-                ok = ~torch.isnan(p_lp).any(1)  # the reference stored every one of them
-                p, q = p_lp[ok].exp(), q_lp[ok].exp()
-                covered[k].append(p.sum(1))
-                partial[k].append((p * (p_lp[ok] - q_lp[ok])).sum(1))
-                ps, qs = p / p.sum(1, keepdim=True), q / q.sum(1, keepdim=True)
-                renorm[k].append((ps * (ps.log() - qs.log())).sum(1))
+                # the fidelity track's own top-k code (what a served cell computes); positions
+                # where the reference did not store every one of the k ids (its top 256) are left out
+                r, s, c, ok = F.topk_support_kl(idx, q_lp, ti.long(), tl)
+                covered[k].append(c[ok])
+                partial[k].append(s[ok])
+                renorm[k].append(r[ok])
             pos += n
     finally:
         eng.unload()

@@ -181,15 +181,22 @@ def _fidelity_check(cell: str, fb: Fidelity | None, fn: Fidelity | None, kld_tol
     is a quality regression."""
     if fb is None or fn is None or fb.is_reference or fn.is_reference:
         return None
-    if fb.kld is None:
+    # A served cell's KL on the top-k support reads low by a cell-dependent factor: it is gated
+    # only against a top-k figure of the same k and form, never against a full KL.
+    tb, tn = fb.topk_label(), fn.topk_label()
+    if tb != tn or (tb and (fb.topk or {}).get("form") != (fn.topk or {}).get("form")):
+        if (fb.kld or fb.kld_topk) and (fn.kld or fn.kld_topk):
+            notes.append(f"{cell}: fidelity not compared ({tb or 'full'} KL vs {tn or 'full'} KL: different metrics)")
         return None
-    if fn.kld is None:
+    kb, kn = (fb.kld_topk, fn.kld_topk) if tb else (fb.kld, fn.kld)
+    if kb is None:
+        return None
+    if kn is None:
         notes.append(f"{cell}: fidelity not compared (new run: {fn.error or 'not measured'})")
         return None
     if fb.reference != fn.reference or fb.text_sha != fn.text_sha:
         notes.append(f"{cell}: fidelity not compared (different reference or evaluation text)")
         return None
-    kb, kn = fb.kld, fn.kld
     allowed = max(kld_tol * kb.mean, KLD_FLOOR)
     delta = kn.mean - kb.mean
     verdict = (
@@ -202,7 +209,7 @@ def _fidelity_check(cell: str, fb: Fidelity | None, fn: Fidelity | None, kld_tol
     ci = lambda k: f"{k.mean:.4f} [{k.ci_lo:.4f}, {k.ci_hi:.4f}]"  # noqa: E731
     return _check(
         cell,
-        "fidelity KLD",
+        f"fidelity KLD ({tb})" if tb else "fidelity KLD",
         kb.mean,
         kn.mean,
         delta,

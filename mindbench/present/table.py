@@ -136,6 +136,11 @@ def table_note(records: list[Record]) -> str:
             " Fidelity = mean KL(reference || cell) per token, ± half the 95% CI (bootstrap over "
             "documents), and top-1 agreement with the reference, teacher-forced on suites/fidelity/."
         )
+    if any(r.fidelity and r.fidelity.kld_topk for r in records):
+        note += (
+            " top-k KLD (a served cell): KL on the server's top-k support only, renormalized there; it "
+            "reads low by a factor that depends on the cell, so it is never comparable with a full KLD."
+        )
     if any(q.empty_outputs for r in records for q in r.quality.values()):
         note += (
             " [k empty] = k outputs ran to the token limit and decoded to nothing: broken numerics "

@@ -346,12 +346,20 @@ class Fidelity(Section):
     top1: Interval | None = None
     delta_p: dict | None = None
     ppl_ratio: Interval | None = None
+    # a served cell (suites/fidelity.measure_topk): KL on the served top-k support, its own
+    # metric (reads low by a cell-dependent factor), never in `kld`; `topk` says k, form, convention
+    kld_topk: Interval | None = None
+    topk: dict | None = None
     checked_tokens: str | None = None
     seconds: float | None = None
     error: str | None = None
     extra: dict = field(default_factory=dict)
 
-    nested: ClassVar[dict[str, type]] = {"kld": Interval, "top1": Interval, "ppl_ratio": Interval}
+    nested: ClassVar[dict[str, type]] = {"kld": Interval, "top1": Interval, "ppl_ratio": Interval, "kld_topk": Interval}
+
+    def topk_label(self) -> str | None:
+        """The label of a top-k figure ("top-20"); None for the full KL."""
+        return f"top-{(self.topk or {}).get('k', '?')}" if self.kld_topk is not None else None
 
 
 @dataclass

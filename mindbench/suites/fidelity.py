@@ -292,29 +292,34 @@ def summarize(per_token: dict, *, n_boot: int = BOOTSTRAP, seed: int = SEED) -> 
 
     doc = per_token["doc"]
     ndocs = int(doc.max()) + 1
-    cols = ("kl", "same", "nll", "nll_ref")
+    full = "nll" in per_token  # a top-k pass (measure_topk) has KL and top-1 only
+    cols = ("kl", "same", "nll", "nll_ref") if full else ("kl", "same")
     # per-document sums and counts: a resample's figure is sum over its documents / their tokens
     sums = np.stack([np.bincount(doc, weights=per_token[c].astype(np.float64), minlength=ndocs) for c in cols], 1)
     counts = np.bincount(doc, minlength=ndocs).astype(np.float64)
 
     def figures(s, n):
         mean = s / n[..., None]
-        return {"kld": mean[..., 0], "top1": mean[..., 1], "ppl_ratio": np.exp(mean[..., 2] - mean[..., 3])}
+        out = {"kld": mean[..., 0], "top1": mean[..., 1]}
+        if full:
+            out["ppl_ratio"] = np.exp(mean[..., 2] - mean[..., 3])
+        return out
 
     point = figures(sums.sum(0), counts.sum()[None])
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, ndocs, size=(n_boot, ndocs))
     boot = figures(sums[idx].sum(1), counts[idx].sum(1))
     out = {}
-    for k in ("kld", "top1", "ppl_ratio"):
+    for k in point:
         lo, hi = np.percentile(boot[k], [2.5, 97.5])
         out[k] = {"mean": float(point[k][0]), "ci_lo": float(lo), "ci_hi": float(hi)}
-    dp = per_token["dp"]
-    out["delta_p"] = {
-        "median": float(np.median(dp)),
-        "p90": float(np.percentile(dp, 90)),
-        "p99": float(np.percentile(dp, 99)),
-    }
+    if full:
+        dp = per_token["dp"]
+        out["delta_p"] = {
+            "median": float(np.median(dp)),
+            "p90": float(np.percentile(dp, 90)),
+            "p99": float(np.percentile(dp, 99)),
+        }
     out["tokens"], out["documents"] = int(len(doc)), ndocs
     return out
 
@@ -432,6 +437,188 @@ def measure(engine, reference: Reference, *, tokens: int | None = None, progress
     return out
 
 
+# --- the top-k form: a served model (runtimes/openai) -----------------------------------------------
+#
+# A server returns the top-k log-probabilities of each position at most (`echo` + `logprobs`), so
+# the full KL above cannot be computed through it. What can be is KL on the top-k support:
+# both distributions restricted to the cell's top-k tokens and renormalized there. That form was
+# chosen over the partial sum (sum over the top-k of p_ref (log p_ref - log q), the rest ignored)
+# on benchmarks/topk_kl.py's figures (docs/serving.md): at k = 20 the renormalized form read 0.89
+# of the full KL for SmolLM2 Q4_1 and 0.74 for Q2_K where the partial sum read 0.68 and 0.72; it
+# is a divergence of two distributions (>= 0, zero only when they agree on the support), where
+# the partial sum can fall below zero; and leaving out an entry the server names ambiguously
+# renormalizes away instead of biasing the sum. Both read LOW by a factor that depends on the
+# cell, so a top-k figure is its own metric (record: kld_topk, never kld) and is compared only
+# with top-k figures of the same k and form.
+
+TOPK_FORM = "renormalized on the served top-k"
+
+
+def topk_support_kl(q_ids, q_lp, top_ids, top_lp):
+    """KL(ref || cell) on the cell's top-k support, per position. q_ids [n, k] the cell's top-k
+    ids (-1: an entry that names no single id, left out), q_lp [n, k] their log-probabilities;
+    top_ids / top_lp [n, K] the reference's stored largest entries (its TOP_K). Returns
+    (renormalized KL, partial sum, reference mass on the support, ok): ok is False where an id of
+    the support is not among the reference's stored entries (its probability is unknown there)
+    or the support is empty; the other figures are 0 at such positions."""
+    import torch
+
+    valid = q_ids >= 0
+    match = q_ids.long().unsqueeze(2) == top_ids.long().unsqueeze(1)  # [n, k, K]
+    found = match.any(2)
+    p_lp = torch.where(match, top_lp.double().unsqueeze(1), 0.0).sum(2)
+    ok = (found | ~valid).all(1) & valid.any(1)
+    use = valid & ok.unsqueeze(1)
+    p = torch.where(use, p_lp.exp(), 0.0)
+    q = torch.where(use, q_lp.double().exp(), 0.0)
+    covered = p.sum(1)
+    partial = torch.where(use, p * (p_lp - q_lp.double()), 0.0).sum(1)
+    ps = p / covered.clamp_min(1e-300).unsqueeze(1)
+    qs = q / q.sum(1).clamp_min(1e-300).unsqueeze(1)
+    renorm = torch.where(use, ps * (ps.clamp_min(1e-300).log() - qs.clamp_min(1e-300).log()), 0.0).sum(1)
+    return renorm, partial, covered, ok
+
+
+def topk_windows(docs: list[list[int]]):
+    """(document index, first prediction's row, window ids) cut exactly as the engines'
+    next_token_logprobs cut a document (WINDOW predictions each, every window from a fresh
+    context), each window ending with its last target so one request predicts all of them."""
+    pos = 0
+    for d, ids in enumerate(docs):
+        n = len(ids) - 1
+        for start in range(0, n, WINDOW):
+            size = min(WINDOW, n - start)
+            yield d, pos, list(ids[start : start + size + 1])
+            pos += size
+
+
+def served_topk(engine, reference: Reference, k: int, conv: str, progress=None):
+    """The server's top-k for every prediction of the reference's text: (q_ids [T, k] (-1: none),
+    q_lp [T, k], have [T] (the server gave an entry), doc [T], skipped windows {why: count},
+    entries naming no single id)."""
+    import torch
+
+    t0 = time.perf_counter()
+    windows = list(topk_windows(reference.docs))
+    total, done = reference.tokens, [0]
+
+    def tick(i):
+        done[0] += len(windows[i][2]) - 1
+        if progress is not None:
+            progress(done[0], total, done[0] / max(time.perf_counter() - t0, 1e-9))
+
+    answers = engine.topk_windows([w for _, _, w in windows], k, conv, on_done=tick)
+    q_ids = torch.full((total, k), -1, dtype=torch.long)
+    q_lp = torch.full((total, k), -math.inf, dtype=torch.float64)
+    have = torch.zeros(total, dtype=torch.bool)
+    doc = torch.zeros(total, dtype=torch.long)
+    skipped: dict[str, int] = {}
+    unidentified = 0
+    for (d, pos, ids), (rows, why) in zip(windows, answers):
+        doc[pos : pos + len(ids) - 1] = d
+        if rows is None:
+            skipped[why] = skipped.get(why, 0) + 1
+            continue
+        for j, row in enumerate(rows):
+            if not row:
+                continue
+            have[pos + j] = True
+            for c, (tid, lp) in enumerate(row[:k]):
+                if tid is None:
+                    unidentified += 1
+                    continue
+                q_ids[pos + j, c], q_lp[pos + j, c] = tid, lp
+    return q_ids, q_lp, have, doc, skipped, unidentified
+
+
+def topk_figures(reference: Reference, q_ids, q_lp, have, doc):
+    """Per-token top-k figures (kl, same, doc: what summarize reads) at the positions that can be
+    scored, and the counts that say which could not; None when none can. A position is scored
+    when the cell gave an entry, its top-1 names one id (top-1 agreement reads it) and every id
+    of its support is among the reference's stored entries."""
+    import numpy as np
+    import torch
+
+    ti = torch.from_numpy(np.asarray(reference.top_ids)).long()
+    tl = torch.from_numpy(np.asarray(reference.top_lp))
+    renorm, partial, covered, ok = topk_support_kl(q_ids, q_lp, ti, tl)
+    scored = have & ok & (q_ids[:, 0] >= 0)
+    if not bool(scored.any()):
+        return None
+    per_token = {
+        "kl": renorm[scored].numpy(),
+        "same": (q_ids[scored, 0] == ti[scored, 0]).double().numpy(),
+        # documents numbered densely again: one with no scored position drops out
+        "doc": np.unique(doc[scored].numpy(), return_inverse=True)[1],
+    }
+    counts = {
+        "predictions": int(len(have)),
+        "scored": int(scored.sum()),
+        "no_entry": int((~have).sum()),
+        "outside_reference": int((have & ~ok).sum()),
+        "top1_unidentified": int((have & ok & (q_ids[:, 0] < 0)).sum()),
+        "reference_mass": round(float(covered[scored].mean()), 4),
+        "partial_sum_kld": round(float(partial[scored].mean()), 6),
+    }
+    return per_token, counts
+
+
+def measure_topk(engine, reference: Reference, *, k: int | None = None, progress=None) -> dict:
+    """record["fidelity"] for a served cell: KL on the served top-k support (TOPK_FORM) and top-1
+    agreement against `reference`, from the server's prompt log-probabilities. The server's
+    convention is checked first (runtimes/openai/logprobs.py); a server that gives none is
+    "not reported by the server", never a figure."""
+    from mindbench.runtimes.openai.engine import TOPK
+
+    k = int(k or TOPK)
+    t0 = time.perf_counter()
+    try:
+        vsha = vocab_sha(engine.vocab_pieces())
+    except NotImplementedError:
+        return {"error": "no tokenizer for the served model (a GGUF file mindbench knows): its ids cannot be checked"}
+    if vsha != reference.meta.get("vocab_sha"):
+        return {
+            "error": f"vocabularies differ: the served model and the {reference.meta.get('runtime')} "
+            f"{reference.meta.get('precision')} reference do not give every id the same token"
+        }
+    conv = engine.logprob_convention(k)
+    if "absent" in conv:
+        return {"error": f"not reported by the server: {conv['absent']}"[:300]}
+    rows = served_topk(engine, reference, k, conv["convention"], progress=progress)
+    fig = topk_figures(reference, *rows[:4])
+    if fig is None:
+        reasons = "; ".join(f"{n} window(s): {w}" for w, n in rows[4].items()) or "no position had an entry"
+        return {"error": f"no position could be scored: {reasons}"[:300]}
+    per_token, counts = fig
+    s = summarize(per_token)
+    m = reference.meta
+    return {
+        "reference": {
+            "runtime": m.get("runtime"),
+            "precision": m.get("precision"),
+            "revision": m.get("revision"),
+            "top_k": m.get("top_k"),
+        },
+        "is_reference": False,
+        "text_sha": m.get("text_sha"),
+        "tokens": s["tokens"],
+        "documents": s["documents"],
+        "kld_topk": s["kld"],
+        "top1": s["top1"],
+        "topk": {
+            "k": k,
+            "form": TOPK_FORM,
+            "convention": conv["convention"],
+            "convention_how": conv["how"],
+            "server": getattr(engine, "flavor", None),
+            **counts,
+            "unidentified_entries": rows[5],
+            "skipped_windows": rows[4] or None,
+        },
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
 def _record(reference: Reference, per_token: dict, *, is_reference: bool) -> dict:
     s = summarize(per_token)
     m = reference.meta
@@ -513,7 +700,9 @@ def for_cell(engine, cfg: dict, reference: Reference | dict | None, reference_s:
             return out
         if reference is None:
             return {"error": "no reference distribution for this model"}
-        out = measure(engine, reference, progress=progress)
+        # a served model gives top-k log-probabilities only: the top-k form, its own metric
+        how = measure_topk if getattr(engine, "topk_fidelity", False) else measure
+        out = how(engine, reference, progress=progress)
         if "error" in out:
             return out
         out["seconds"] = round(out["seconds"] + reference_s, 2)
@@ -532,13 +721,16 @@ def short(fid: Fidelity | None) -> str:
         return f"n/a ({fid.error[:40]})"
     if fid.is_reference:
         return "reference"
-    k, t = fid.kld, fid.top1
+    topk = fid.topk_label()
+    k, t = (fid.kld_topk if topk else fid.kld), fid.top1
     if k is None or t is None:
         return ""
     half = (k.ci_hi - k.ci_lo) / 2
     # as many decimals as the CI's first significant digit: the figure is shown as precise as it is
     d = 3 if half <= 0 else min(6, max(1, -math.floor(math.log10(half))))
-    return f"KLD {k.mean:.{d}f} ±{half:.{d}f} · top-1 {100 * t.mean:.1f}%"
+    # a top-k KL reads low by a cell-dependent factor: its label says so wherever it is shown
+    name = f"{topk} KLD" if topk else "KLD"
+    return f"{name} {k.mean:.{d}f} ±{half:.{d}f} · top-1 {100 * t.mean:.1f}%"
 
 
 def flat(fid: Fidelity | None) -> dict:
@@ -554,6 +746,11 @@ def flat(fid: Fidelity | None) -> dict:
             out[f"{k}_{part}" if part != "mean" else k] = getattr(figure, part)
     for part in ("median", "p90", "p99"):
         out[f"delta_p_{part}"] = (fid.delta_p or {}).get(part)
+    # the top-k form in its own columns (never in kld: a different metric)
+    figure = fid.kld_topk or Interval()
+    for part in ("mean", "ci_lo", "ci_hi"):
+        out["kld_topk" if part == "mean" else f"kld_topk_{part}"] = getattr(figure, part)
+    out["kld_topk_k"] = (fid.topk or {}).get("k") if fid.kld_topk is not None else None
     out["fidelity_tokens"], out["fidelity_s"], out["fidelity_error"] = fid.tokens, fid.seconds, fid.error
     return out
 

@@ -329,7 +329,7 @@ def plan(
                     sandboxed=sandboxed,
                     cache_dir=cache_dir,
                     threads=threads,
-                    fidelity=logprobs and ((not no_weights) if fidelity is None else bool(fidelity and not no_weights)),
+                    fidelity=_plans_fidelity(logprobs, fidelity, no_weights),
                     fidelity_tokens=fidelity_tokens,
                     speed_ci=speed_ci,
                     speed_max_s=speed_max_s,
@@ -342,6 +342,19 @@ def plan(
     cells = _reference_wanted(cells)
     # the executors pass the serialized form on, as the worker's job file
     return [c.to_dict() for c in cells]
+
+
+def _plans_fidelity(logprobs, asked: bool | None, no_weights: bool) -> bool:
+    """Whether a cell runs the fidelity track. Full distributions (in process): on unless
+    --no-fidelity. Top-k only (a served model, suites/fidelity.measure_topk): only when --fidelity
+    asks, since its reference is the model's transformers fp32 pass on this machine (a 7B model
+    served on a GPU box would be loaded here) and the figure is a different, top-k one. Random
+    weights: never."""
+    if no_weights or not logprobs:
+        return False
+    if logprobs == "top-k":
+        return bool(asked)
+    return True if asked is None else bool(asked)
 
 
 def _reference_wanted(cells: list) -> list:
@@ -361,7 +374,7 @@ def _reference_wanted(cells: list) -> list:
 
 
 def _targets(model: str, runtimes: Iterable[str], endpoints: Iterable[str] | None):
-    """(runtime, endpoint or None, spec, full log-probabilities?) for one model: a served-model
+    """(runtime, endpoint or None, spec, log-probabilities: True full, "top-k", False none) for one model: a served-model
     runtime once per endpoint, under the server's own name for the model (no catalog entry
     needed); any other runtime once, the name resolved in the catalog (unknown names fail
     here, before any process starts)."""
@@ -374,7 +387,7 @@ def _targets(model: str, runtimes: Iterable[str], endpoints: Iterable[str] | Non
             rt = get_runtime(runtime)
         except MindbenchError:  # an unknown runtime: its cells become visible error rows
             rt = None
-        logprobs = getattr(rt, "full_logprobs", True)
+        logprobs = getattr(rt, "full_logprobs", True) or ("top-k" if getattr(rt, "topk_logprobs", False) else False)
         if getattr(rt, "takes_endpoint", False):
             for endpoint in endpoints or [None]:
                 yield runtime, endpoint, ModelSpec(model, "endpoint"), logprobs

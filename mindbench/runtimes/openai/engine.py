@@ -39,6 +39,7 @@ EXTRA_FIELDS = {
     "vllm": {"top_k", "repetition_penalty", "ignore_eos", "min_tokens"},
 }
 STREAM_USAGE = {"llama.cpp", "vllm", "openai-compatible"}  # honour stream_options.include_usage
+TOPK = 20  # prompt log-probabilities per position for fidelity: OpenAI's and vLLM's default cap
 
 # A chat conversation carried through Engine.render's string (no template known): the suites add
 # the reply's opening after it, which becomes a final assistant message to continue.
@@ -311,6 +312,10 @@ class OpenAIEngine(Engine):
         return int(self._weight_bytes or 0) + int(getattr(self, "kv_bytes", 0) or 0)
 
     # --- fidelity: prompt log-probabilities (top-k only) -------------------------------------------
+    # A server returns the top-k of each position at most, so the fidelity track's full KL cannot
+    # be computed here; suites/fidelity.measure_topk computes its top-k form from these methods.
+    topk_fidelity = True
+
     def fidelity_ids(self, text: str) -> list[int]:
         if self._tokenizer is None:
             raise NotImplementedError("no tokenizer for this endpoint")
@@ -323,6 +328,100 @@ class OpenAIEngine(Engine):
 
     def next_token_logprobs(self, ids, window: int = 512):
         raise NotImplementedError("an endpoint returns top-k log-probabilities only: see fidelity in docs/serving.md")
+
+    def _echo(self, prompt, k: int) -> dict:
+        """One greedy /v1/completions request echoing `prompt` (text, or ids where the server
+        takes them) with the top-k log-probabilities of every position. max_tokens 1, never 0:
+        llama-cpp-python reads 0 as "until the context is full"."""
+        body = {
+            "model": self.served,
+            "prompt": prompt,
+            "echo": True,
+            "logprobs": k,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "seed": 0,
+        }
+        if self.flavor == "vllm":
+            body["return_tokens_as_token_ids"] = True  # keys "token_id:N": no string to map back
+        return self.client.post_json("/completions", body)
+
+    def logprob_convention(self, k: int = TOPK) -> dict:
+        """Which position a server's prompt log-probabilities describe, decided once by the probe
+        in runtimes/openai/logprobs.py: {"convention", "how"}, or {"absent": why}."""
+        if getattr(self, "_convention", None) is None:
+            from mindbench.runtimes.openai import logprobs as L
+
+            try:
+                a, b = self._echo(L.PROBE, k), self._echo(L.PROBE_OTHER, k)
+                conv = L.convention((a.get("choices") or [{}])[0], (b.get("choices") or [{}])[0], k)
+                self._convention = {"convention": conv, "how": L.CONVENTIONS[conv]}
+            except L.Absent as e:
+                self._convention = {"absent": f"{self.flavor} server: {e}"}
+            except EndpointError as e:  # e.g. llama-cpp-python without logits_all refuses echo + logprobs
+                self._convention = {"absent": f"{self.flavor} server refused echo + logprobs: {e}"[:300]}
+            except ValueError as e:
+                self._convention = {"absent": f"{self.flavor} server: the probe could not tell the convention: {e}"}
+        return self._convention
+
+    def _token_map(self):
+        """(string of every id, string -> id for the strings exactly one id has), detokenized as
+        llama-cpp-python's server writes its top_logprobs keys."""
+        if getattr(self, "_pieces", None) is None:
+            llm = self._tokenizer._llm
+            pieces = [llm.detokenize([i]).decode("utf-8", errors="ignore") for i in range(llm.n_vocab())]
+            seen: dict[str, int] = {}
+            for i, s in enumerate(pieces):
+                seen[s] = -1 if s in seen else i
+            self._pieces, self._lookup = pieces, {s: i for s, i in seen.items() if i >= 0}
+        return self._pieces, self._lookup
+
+    def topk_window(self, ids: list[int], k: int, conv: str):
+        """The served top-k for every prediction of `ids` (one window, its last id the last
+        target): (rows, None) with rows[j - 1] = [(id or None when the key names no single id,
+        logprob), ...] the k largest for id j, or None where the server gave no entry; or
+        (None, why) when the server did not see exactly these ids."""
+        from mindbench.runtimes.openai import logprobs as L
+
+        bos = self._tokenizer is not None and ids and ids[0] == self._tokenizer._llm.token_bos()
+        if self.flavor == "vllm":
+            prompt, expected, lookup = list(ids), [f"token_id:{i}" for i in ids], None
+        else:
+            if self._tokenizer is None:
+                return None, "no tokenizer to write the ids as text"
+            pieces, lookup = self._token_map()
+            try:  # the server adds BOS itself where the model wants one
+                prompt = self._tokenizer._llm.detokenize(list(ids[1:] if bos else ids)).decode("utf-8")
+            except UnicodeDecodeError:
+                return None, "the window's text is not valid UTF-8 on its own (it starts inside a character)"
+            expected = [pieces[i] for i in ids]
+        out = self._echo(prompt, k)
+        try:
+            tokens, tops = L.entries((out.get("choices") or [{}])[0])
+        except L.Absent as e:
+            return None, str(e)
+        off = L.echo_offset(tokens, expected, bool(bos))
+        if off is None:
+            return None, "the server split the window's text into other tokens than the reference's ids"
+        rows = []
+        for entry in L.predictions(tops, conv, off, len(ids)):
+            rows.append(None if entry is None else [(L.key_id(key, lookup), v) for key, v in L.top(entry, k)])
+        return rows, None
+
+    def topk_windows(self, windows: list[list[int]], k: int, conv: str, on_done=None) -> list:
+        """topk_window for every window, up to batch-size requests in flight, in input order;
+        on_done(i) as each ends."""
+        from concurrent.futures import as_completed
+
+        out: list = [None] * len(windows)
+        workers = max(1, min(getattr(self, "fidelity_concurrency", 8), len(windows) or 1))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mindbench-echo") as pool:
+            futures = {pool.submit(self.topk_window, w, k, conv): i for i, w in enumerate(windows)}
+            for fut in as_completed(futures):
+                out[futures[fut]] = fut.result()
+                if on_done is not None:
+                    on_done(futures[fut])
+        return out
 
     def unload(self) -> None:
         tok, self._tokenizer = self._tokenizer, None

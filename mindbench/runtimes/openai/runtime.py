@@ -103,7 +103,8 @@ class OpenAIRuntime(Runtime):
     requires = ()
     install_hint = "nothing to install: pass --endpoint http://HOST:PORT/v1"
     takes_endpoint = True  # the sweep plans one cell per --endpoint, under the server's model name
-    full_logprobs = False  # a server returns top-k log-probabilities at most: no fidelity track
+    full_logprobs = False  # a server returns top-k log-probabilities at most: no full-KL fidelity track
+    topk_logprobs = True  # but its top-k form, with --fidelity (suites/fidelity.measure_topk)
 
     def normalize(self, precision):
         return SERVED if precision in (None, SERVED) else None
