@@ -236,10 +236,12 @@ class _Engine:
     def __init__(self, decode_tok_s):
         self.speeds = list(decode_tok_s)
         self.calls = 0
+        self.sizes = []  # (prompt tokens, new tokens) of every call, warm-up included
 
     def timed_run(self, p, n):
         v = self.speeds[min(self.calls, len(self.speeds) - 1)]
         self.calls += 1
+        self.sizes.append((p, n))
         return Timing(p, n, prefill_s=0.1, ttft_s=0.12, decode_s=(n - 1) / v, step_s=[1 / v] * (n - 1))
 
 
@@ -264,6 +266,17 @@ def test_repeats_continue_until_the_ci_target_and_stop_at_the_time_cap():
     r = S.measure_speed(wild, 10, 5, repeats=2, warmup=0, ci_target=0.05, max_s=0.0, probe=quiet)
     assert r.decode_tok_s.n == 2 and r.verdict == "noisy"
     assert r.to_dict()["ci95_rel"] > 0.05 and r.to_dict()["repeats"] == 2
+
+
+def test_the_warm_up_runs_the_whole_prompt_and_a_few_decode_steps_and_is_not_counted():
+    quiet = S.ContentionProbe(stat_reader=_Stat(0.0))
+    eng = _Engine([20.0])
+    r = S.measure_speed(eng, 256, 64, repeats=3, warmup=1, probe=quiet)
+    assert eng.sizes[0] == (256, S.WARMUP_NEW_TOKENS) and S.WARMUP_NEW_TOKENS < 64
+    assert eng.sizes[1:] == [(256, 64)] * 3 and r.decode_tok_s.n == 3 and r.new_tokens == 64
+    eng = _Engine([20.0])
+    S.measure_speed(eng, 16, 3, repeats=2, warmup=1, probe=quiet)
+    assert eng.sizes[0] == (16, 3)  # never more decode steps than the timed runs take
 
 
 def test_cpu_taken_by_other_processes_marks_the_measurement_contended():

@@ -182,8 +182,11 @@ def stage_estimates(
     prefill_tok_s = prefill_tok_s or decode_tok_s * _PREFILL_X
     out = {}
     if speed:
-        per_run = spec.prompt_tokens / prefill_tok_s + spec.new_tokens / decode_tok_s
-        out["speed"] = (int(spec.repeats or 3) + 1) * per_run
+        from mindbench.measure.speed import WARMUP_NEW_TOKENS
+
+        prefill = spec.prompt_tokens / prefill_tok_s
+        warmup = prefill + min(spec.new_tokens, WARMUP_NEW_TOKENS) / decode_tok_s
+        out["speed"] = warmup + int(spec.repeats or 3) * (prefill + spec.new_tokens / decode_tok_s)
     if spec.fidelity and spec.weights != "random":
         out["fidelity"] = int(spec.fidelity_tokens or 4096) / prefill_tok_s
     if spec.weights != "random":
