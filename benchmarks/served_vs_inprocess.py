@@ -1,7 +1,8 @@
-"""Decode and prefill speed of the same GGUF file in process (llamacpp) and behind llama-cpp-python's
-server (llamacpp-server), timed alternately in one process, so a shared host's load falls on both.
+"""Decode and prefill speed of the same GGUF file in process (llamacpp) and behind the server the
+llamacpp-server runtime starts (llama.cpp's llama-server where one is found, else llama-cpp-python's),
+timed alternately in one process, so a shared host's load falls on both.
 
-    python benchmarks/served_vs_inprocess.py [--rounds 8] [--prompt-tokens 256] [--new-tokens 64] [--threads 1]
+    python benchmarks/served_vs_inprocess.py [--rounds 8] [--prompt-tokens 256] [--new-tokens 64] [--threads 1] [--slots 8]
 
 Each round times one run of each (the order alternates: A B, then B A) with the engines' own
 `timed_run` (the served one is a streamed request: TTFT includes HTTP). Prints each runtime's mean
@@ -38,12 +39,13 @@ def main() -> int:
     ap.add_argument("--prompt-tokens", type=int, default=256)
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--slots", type=int, default=8, help="the server's slots (run's default --batch-size: 8)")
     a = ap.parse_args()
     from mindbench.measure.speed import ContentionProbe
     from mindbench.runtimes import get_engine
 
     local = get_engine(MODEL, None, device="cpu", runtime="llamacpp", n_threads=a.threads)
-    served = get_engine(MODEL, None, device="cpu", runtime="llamacpp-server", n_threads=a.threads)
+    served = get_engine(MODEL, None, device="cpu", runtime="llamacpp-server", n_threads=a.threads, slots=a.slots)
     engines = {"in-process": local, "served": served}
     probes = {"in-process": ContentionProbe("cpu"), "served": served.contention_probe()}
     figs = {k: {"decode": [], "prefill": [], "stolen": []} for k in engines}
@@ -70,7 +72,7 @@ def main() -> int:
         local.unload()
     print(
         f"SmolLM2-135M Q4_1, prompt {a.prompt_tokens}, {a.new_tokens} new tokens, {a.threads} thread(s), "
-        f"{a.rounds} alternating rounds"
+        f"{a.rounds} alternating rounds; served by {served.info['server_settings']['server']}, {served.info['slots']}"
     )
     for k, f in figs.items():
         st = [x for x in f["stolen"] if x is not None]

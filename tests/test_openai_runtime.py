@@ -111,10 +111,13 @@ def test_client_rejects_a_non_url():
 
 
 def _server_ready():
-    from mindbench.runtimes import llamacpp_server  # noqa: F401
-    from mindbench.runtimes.llamacpp_server.runtime import RUNTIME
+    """llama-cpp-python's server (what these tests start) can run: its [server] extra is there
+    (the llamacpp-server runtime itself needs less where llama.cpp's llama-server is built)."""
+    import importlib.util
 
-    return RUNTIME.available()
+    from mindbench.runtimes.llamacpp_server.runtime import SERVER_MODULES
+
+    return all(importlib.util.find_spec(m) is not None for m in SERVER_MODULES)
 
 
 needs_server = pytest.mark.skipif(
@@ -212,16 +215,7 @@ def test_timed_run_streams_the_tokens_asked_for(server, key_env):
         e.unload()
 
 
-@needs_server
-def test_a_server_that_cannot_start_says_why(tmp_path):
-    from mindbench.runtimes.llamacpp_server.launcher import LlamaCppServer, ServerStartError
-
-    bad = tmp_path / "broken.gguf"
-    bad.write_bytes(b"GGUF" + b"\0" * 64)
-    t0 = time.perf_counter()
-    with pytest.raises(ServerStartError) as e:
-        LlamaCppServer(bad, alias="broken", start_timeout_s=60).start()
-    assert "exited with status" in str(e.value) and time.perf_counter() - t0 < 60
+# a server that cannot start (either kind): tests/test_llamacpp_server.py
 
 
 @needs_server

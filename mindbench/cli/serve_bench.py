@@ -48,7 +48,11 @@ def _endpoints(values) -> list[str]:
     help="Served model names (comma list); with --runtimes, catalog ids or .gguf paths.",
 )
 @click.option(
-    "--runtimes", "runtime", default=None, help="Instead of --endpoint: llamacpp-server (mindbench starts the server)."
+    "--runtimes",
+    "runtime",
+    default=None,
+    help="Instead of --endpoint: llamacpp-server (mindbench starts llama.cpp's llama-server, with the largest "
+    "concurrency as its slots; $MINDBENCH_LLAMA_SERVER names the binary).",
 )
 @click.option(
     "--precision", default=None, help="With --runtimes llamacpp-server: the GGUF type (default: the file's own)."

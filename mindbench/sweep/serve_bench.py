@@ -38,6 +38,15 @@ def preflight(endpoints: list[str], models: list[str], api_key_env: str | None) 
     return {(e, m): probe(e, m, api_key_env) for e in endpoints for m in models}
 
 
+def server_slots(mode: str, levels, requests: int) -> int:
+    """Slots for a server started here: as many as requests will be in flight at once, so none
+    queues in the server: the largest concurrency (AUTO_MAX under auto); at a rate, every request
+    of a level may be (an open loop), at most AUTO_MAX."""
+    if mode == "concurrency":
+        return AUTO_MAX if levels == "auto" else max(int(v) for v in levels)
+    return min(AUTO_MAX, requests or 20)
+
+
 def default_trim(mode: str, level, requests: int) -> tuple[int, int]:
     """(warm-up, cool-down) requests left out of the steady-state window: a concurrency level's
     first burst of N and the N - 1 that finish with fewer in flight; 10 % each side at a rate."""
@@ -205,6 +214,8 @@ def serve_bench(
         rt = get_runtime(runtime)
         rt.check_available()
         kw = {"n_threads": threads} if threads else {}
+        if getattr(rt, "takes_slots", False):
+            kw["slots"] = server_slots(mode, levels, requests)
         jobs = [(m, None, lambda m=m: get_engine(m, precision, device="auto", runtime=rt.name, **kw)) for m in models]
     for model, endpoint, open_it in jobs:
         try:

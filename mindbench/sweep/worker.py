@@ -232,7 +232,7 @@ def run_cell(cell: CellSpec | dict, emit=lambda ev: None) -> Record:
         fid_ref, fid_ref_s = _fidelity_reference(spec, stages)  # before the tracker: not this cell's memory
         with MemoryTracker(device) as mem:
             stages.start("load")
-            from mindbench.runtimes import get_engine
+            from mindbench.runtimes import get_engine, get_runtime
 
             kwargs = {"no_weights": True} if spec.weights == "random" else {}
             if spec.cache_dir:
@@ -241,6 +241,8 @@ def run_cell(cell: CellSpec | dict, emit=lambda ev: None) -> Record:
                 _set_threads(spec, kwargs)
             if spec.endpoint:  # a served model (runtimes/openai): where, and the key's variable
                 kwargs.update(endpoint=spec.endpoint, api_key_env=spec.api_key_env)
+            if getattr(get_runtime(spec.runtime), "takes_slots", False):
+                kwargs["slots"] = spec.batch_size  # a server mindbench starts: one slot per request in flight
             engine = get_engine(spec.model, spec.precision, device=device, runtime=spec.runtime, **kwargs)
             info = engine.info or {}
             c = record.config
