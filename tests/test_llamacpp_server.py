@@ -197,6 +197,24 @@ def test_timed_run_counts_from_usage(engine):
 
 
 @needs_binary
+def test_no_serve_bench_level_is_answered_from_the_prompt_cache(engine):
+    """Each level (and shape) draws its own prompts: llama-server counts the prompt tokens it took
+    from its cache, and two levels of the same shape leave that count where it was (but for a
+    shared first digit). With one seed for every level, the second level's prompts were the
+    first's again and came from the cache whole (TTFT 45 ms instead of a prefill)."""
+    from mindbench.sweep.serve_bench import bench_engine
+
+    def cached() -> float:
+        text = _get(engine._server.port, "/metrics")[1].decode()
+        return float(next(ln.split()[-1] for ln in text.splitlines() if ln.startswith("llamacpp:prompt_tokens_cached")))
+
+    before = cached()
+    # seed 1: the engine's own timed runs (an earlier test) drew their numbers from seed 0
+    bench_engine(engine, shapes=[("tiny", 64, 4)], mode="concurrency", levels=[1, 1], requests=3, slo={}, seed=1)
+    assert cached() - before <= 3 * 6  # 6 requests of 64 tokens: a few digits at most, never a prompt
+
+
+@needs_binary
 def test_stop_ends_the_process_group(tmp_path):
     from mindbench.runtimes.llamacpp_server.launcher import LlamaCppServer
 
