@@ -211,6 +211,12 @@ def test_timed_run_streams_the_tokens_asked_for(server, key_env):
         assert t.new_tokens == 8 and len(t.step_s) == 7
         assert 0 < t.ttft_s and 0 < t.decode_s and t.decode_tok_s > 0
         assert e.info["speed_tokens_from"] == "streamed chunks"
+        # a second engine on the same server (the next run) opens its prompts differently, so
+        # the server's prompt cache cannot answer its prefill
+        again = open_engine(server.base_url, MODEL, probe(server.base_url, MODEL, key_env), api_key_env=key_env)
+        first = [e.synthetic_prompt(48) for _ in range(3)]
+        assert not {p.split(".")[0] for p in first} & {again.synthetic_prompt(48).split(".")[0] for _ in range(3)}
+        again.unload()
     finally:
         e.unload()
 

@@ -89,7 +89,9 @@ class OpenAIEngine(Engine):
         self._tokenizer = tokenizer
         self._weight_bytes = weight_bytes
         self._server = server  # a launched server (llamacpp_server) this engine owns
-        self._rng = random.Random(0)
+        # Seeded from the OS, not a constant: a second run against the same long-running server
+        # must not re-send the last run's openings (its prompt cache would skip the prefill).
+        self._rng = random.Random()
         self._bos_offset: int | None = None
         self.info.setdefault("api", "completions" if (template or tokenizer or not spec.chat) else "chat")
         self.info["speed_derivation"] = (
