@@ -519,3 +519,36 @@ def test_records_of_fault_injected_runs_are_not_evidence(tmp_path):
     results.append(store, faulty)
     recs, files = R.load_records([store])
     assert [r.config.precision for r in recs] == ["fp32"] and files == [str(store)]
+
+
+def test_endpoint_records_are_shown_as_served_evidence_never_ranked_against_this_machine():
+    # A cell measured through an endpoint ran on the server's hardware: better and faster there
+    # says nothing of this machine's budget, so it is listed beside the decision, not chosen.
+    box = cpu_box()
+    local = rec(box, "tinyllama-1.1b-chat", "int4", score=40, tok_s=15)
+    served = rec(box, "tinyllama-1.1b-chat", "served", score=60, tok_s=300, runtime="openai", device="server")
+    served.config.endpoint, served.memory.peak_rss_mb = "http://gpu-box:8000/v1", None
+    served.server = {"flavor": "vllm", "version": "0.11.0"}
+    older = rec(box, "tinyllama-1.1b-chat", "served", score=20, runtime="openai", device="server", ts="2024-01-01")
+    older.config.endpoint = "http://gpu-box:8000/v1"
+    r = R.recommend(box, [older, local, served], "chat", installed_packages_only=False)
+    assert (r.chosen.runtime, r.chosen.precision) == ("transformers", "int4")
+    assert r.served == [
+        {
+            "model": "tinyllama-1.1b-chat",
+            "endpoint": "http://gpu-box:8000/v1",
+            "runtime": "openai",
+            "server": "vllm 0.11.0",
+            "quality": {"score": 60.0, "stderr": 1.0, "n": 50, "metric": "accuracy"},  # the latest run, in points
+            "decode_tok_s": 300.0,
+            "speed_verdict": "ok",
+            "timestamp": "2025-01-01T00:00:00",
+        }
+    ]
+    why = next(c.excluded for c in r.excluded if c.runtime == "openai")
+    assert "runs on the server's hardware" in why
+    assert r.to_dict()["served"] == r.served
+    from mindbench.present.recommendation import render
+
+    text = render([r], box, [], detail=True)
+    assert "served by endpoints" in text and "vllm 0.11.0" in text and "http://gpu-box:8000/v1" in text

@@ -123,6 +123,7 @@ class Recommendation:
     decided_by: list[str] = field(default_factory=list)  # suite, paired test, fidelity, published...
     published_alerts: list[dict] = field(default_factory=list)
     if_installed: dict | None = None  # the pick were everything installed here, and the command
+    served: list[dict] = field(default_factory=list)  # cells measured through an endpoint (served_evidence)
 
     def config(self) -> dict:
         """What the provider loads: model, runtime, precision, device."""
@@ -155,6 +156,7 @@ class Recommendation:
             "decided_by": self.decided_by,
             "published_alerts": self.published_alerts,
             "if_installed": self.if_installed,
+            "served": self.served,
             "excluded": [
                 {"model": c.model, "runtime": c.runtime, "precision": c.precision, "reason": c.excluded}
                 for c in self.excluded
@@ -407,9 +409,53 @@ def _runtime_exclusion(c, hw) -> str | None:
     return rt.recommend_exclusion(c.precision, hw)
 
 
+def _takes_endpoint(runtime: str) -> bool:
+    from mindbench.runtimes import get_runtime
+
+    try:
+        return bool(getattr(get_runtime(runtime), "takes_endpoint", False))
+    except MindbenchError:
+        return False
+
+
+def served_evidence(records: list[Record], task: str) -> list[dict]:
+    """Cells measured through an endpoint (`--runtimes openai --endpoint`), the latest per model and
+    endpoint with a score on the task: evidence like any other, but about the server's hardware,
+    which this machine's budget and speed fingerprint say nothing of. So they are shown beside the
+    decision (with the server, its version and its own figures), never ranked against what runs
+    here; a server mindbench starts itself (llamacpp-server) runs here and is ranked as usual."""
+    latest: dict[tuple, Record] = {}
+    for r in sorted(records, key=lambda r: str(r.timestamp or "")):
+        c = r.config
+        q = r.quality.get(task)
+        if r.status == "ok" and c.endpoint and q is not None and q.points is not None:
+            latest[(c.model, c.endpoint)] = r
+    out = []
+    for (model, endpoint), r in latest.items():
+        q, srv = r.quality[task], r.server or {}
+        tok_s = r.speed.figure("decode_tok_s").value
+        out.append(
+            {
+                "model": model,
+                "endpoint": endpoint,
+                "runtime": r.config.runtime,
+                "server": " ".join(str(x) for x in (srv.get("flavor"), srv.get("version")) if x) or "unknown server",
+                "quality": {"score": float(q.points), "stderr": q.stderr_points or 0.0, "n": q.n, "metric": q.metric},
+                "decode_tok_s": round(tok_s, 2) if tok_s and r.speed_usable else None,
+                "speed_verdict": r.speed.verdict,
+                "timestamp": r.timestamp,
+            }
+        )
+    higher = all(r.quality[task].better_higher for r in latest.values())
+    return sorted(out, key=lambda d: d["quality"]["score"], reverse=higher)  # best first
+
+
 def _filter(cands, hw, budget_mb):
     for c in cands:
         if c.excluded:
+            continue
+        if _takes_endpoint(c.runtime):
+            c.excluded = "served by an endpoint: it runs on the server's hardware, not here (listed under served)"
             continue
         why = _runtime_exclusion(c, hw)
         if why:
@@ -611,6 +657,7 @@ def recommend(
         chosen=None,
         basis="measured" if scored else "estimated",
         excluded=sorted((c for c in cands if c.excluded), key=lambda c: (c.model, c.precision)),
+        served=served_evidence(records, task),
     )
     if not ok:
         tightest = min(cands, key=lambda c: c.memory_mb or math.inf, default=None)

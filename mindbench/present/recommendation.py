@@ -85,6 +85,26 @@ def render(recs: list[Recommendation], hw: HardwareProfile, files: list[str], de
                 f"# ~{c.memory_mb / 1024:.1f} GiB, ~{_speed(c):.1f} tok/s estimated"
                 for c in r.to_measure
             ]
+        if r.served:
+            out += [
+                "",
+                "served by endpoints (measured through their API, on the server's own hardware: shown beside "
+                "this machine's configurations, never ranked against them):",
+                tabulate(
+                    [
+                        [
+                            d["model"],
+                            d["endpoint"],
+                            d["server"],
+                            f"{d['quality']['metric']} {d['quality']['score']:.1f} ± {d['quality']['stderr']:.1f} "
+                            f"(n={d['quality']['n']})",
+                            "" if d["decode_tok_s"] is None else f"{d['decode_tok_s']:.1f}",
+                        ]
+                        for d in r.served
+                    ],
+                    headers=["model", "endpoint", "server", "quality", "decode tok/s"],
+                ),
+            ]
         if r.excluded:
             out.append(
                 f"\nexcluded: {len(r.excluded)} configurations, e.g. "
