@@ -593,12 +593,7 @@ def measure_topk(engine, reference: Reference, *, k: int | None = None, progress
     s = summarize(per_token)
     m = reference.meta
     return {
-        "reference": {
-            "runtime": m.get("runtime"),
-            "precision": m.get("precision"),
-            "revision": m.get("revision"),
-            "top_k": m.get("top_k"),
-        },
+        "reference": _reference_of(m),
         "is_reference": False,
         "text_sha": m.get("text_sha"),
         "tokens": s["tokens"],
@@ -619,16 +614,16 @@ def measure_topk(engine, reference: Reference, *, k: int | None = None, progress
     }
 
 
+def _reference_of(meta: dict) -> dict:
+    """What a fidelity figure was measured against, as the record keeps it."""
+    return {k: meta.get(k) for k in ("runtime", "precision", "revision", "top_k")}
+
+
 def _record(reference: Reference, per_token: dict, *, is_reference: bool) -> dict:
     s = summarize(per_token)
     m = reference.meta
     return {
-        "reference": {
-            "runtime": m.get("runtime"),
-            "precision": m.get("precision"),
-            "revision": m.get("revision"),
-            "top_k": m.get("top_k"),
-        },
+        "reference": _reference_of(m),
         "is_reference": is_reference,
         "text_sha": m.get("text_sha"),
         "tokens": s["tokens"],
