@@ -409,11 +409,15 @@ def _runtime_exclusion(c, hw) -> str | None:
     return rt.recommend_exclusion(c.precision, hw)
 
 
-def _takes_endpoint(runtime: str) -> bool:
+def _measured_at_an_endpoint(c) -> bool:
+    """A configuration measured through an endpoint (precision "served": the server decided it).
+    Not a planned vLLM candidate of a device from the table (decide/plan.py): that one is a server
+    to start on this GPU, judged like any other configuration."""
     from mindbench.runtimes import get_runtime
+    from mindbench.runtimes.openai.runtime import SERVED
 
     try:
-        return bool(getattr(get_runtime(runtime), "takes_endpoint", False))
+        return c.precision == SERVED and bool(getattr(get_runtime(c.runtime), "takes_endpoint", False))
     except MindbenchError:
         return False
 
@@ -454,7 +458,7 @@ def _filter(cands, hw, budget_mb):
     for c in cands:
         if c.excluded:
             continue
-        if _takes_endpoint(c.runtime):
+        if _measured_at_an_endpoint(c):
             c.excluded = "served by an endpoint: it runs on the server's hardware, not here (listed under served)"
             continue
         why = _runtime_exclusion(c, hw)
