@@ -418,13 +418,9 @@ def ensure_reference(model: str, device: str, tokens: int = DEFAULT_TOKENS, cach
 def measure(engine, reference: Reference, *, tokens: int | None = None, progress=None) -> dict:
     """The cell's record["fidelity"] against `reference` (same model, any runtime)."""
     t0 = time.perf_counter()
-    vsha = vocab_sha(engine.vocab_pieces())
-    if vsha != reference.meta.get("vocab_sha"):
-        return {
-            "error": f"vocabularies differ: {engine.runtime} {engine.precision} and the {reference.meta.get('runtime')} "
-            f"{reference.meta.get('precision')} reference do not give every id the same token, so their "
-            f"distributions cannot be compared"
-        }
+    differ = _vocab_differs(vocab_sha(engine.vocab_pieces()), f"{engine.runtime} {engine.precision}", reference)
+    if differ:
+        return differ
     # The reference's ids are what both models are fed; whether this runtime would have split the
     # text the same way is recorded, since it matters for what the cell sees in real use.
     docs = documents()
@@ -576,11 +572,9 @@ def measure_topk(engine, reference: Reference, *, k: int | None = None, progress
         vsha = vocab_sha(engine.vocab_pieces())
     except NotImplementedError:
         return {"error": "no tokenizer for the served model (a GGUF file mindbench knows): its ids cannot be checked"}
-    if vsha != reference.meta.get("vocab_sha"):
-        return {
-            "error": f"vocabularies differ: the served model and the {reference.meta.get('runtime')} "
-            f"{reference.meta.get('precision')} reference do not give every id the same token"
-        }
+    differ = _vocab_differs(vsha, "the served model", reference)
+    if differ:
+        return differ
     conv = engine.logprob_convention(k)
     if "absent" in conv:
         return {"error": f"not reported by the server: {conv['absent']}"[:300]}
@@ -590,16 +584,8 @@ def measure_topk(engine, reference: Reference, *, k: int | None = None, progress
         reasons = "; ".join(f"{n} window(s): {w}" for w, n in rows[4].items()) or "no position had an entry"
         return {"error": f"no position could be scored: {reasons}"[:300]}
     per_token, counts = fig
-    s = summarize(per_token)
-    m = reference.meta
     return {
-        "reference": _reference_of(m),
-        "is_reference": False,
-        "text_sha": m.get("text_sha"),
-        "tokens": s["tokens"],
-        "documents": s["documents"],
-        "kld_topk": s["kld"],
-        "top1": s["top1"],
+        **_record(reference, per_token, is_reference=False, topk=True),
         "topk": {
             "k": k,
             "form": TOPK_FORM,
@@ -614,25 +600,35 @@ def measure_topk(engine, reference: Reference, *, k: int | None = None, progress
     }
 
 
-def _reference_of(meta: dict) -> dict:
-    """What a fidelity figure was measured against, as the record keeps it."""
-    return {k: meta.get(k) for k in ("runtime", "precision", "revision", "top_k")}
+def _vocab_differs(vsha: str, what: str, reference: Reference) -> dict | None:
+    """The cell's section when its vocabulary is not the reference's (ids name other tokens, so
+    no distribution can be compared); None when they agree."""
+    if vsha == reference.meta.get("vocab_sha"):
+        return None
+    return {
+        "error": f"vocabularies differ: {what} and the {reference.meta.get('runtime')} "
+        f"{reference.meta.get('precision')} reference do not give every id the same token, so their "
+        f"distributions cannot be compared"
+    }
 
 
-def _record(reference: Reference, per_token: dict, *, is_reference: bool) -> dict:
+def _record(reference: Reference, per_token: dict, *, is_reference: bool, topk: bool = False) -> dict:
+    """The fidelity section from per-token figures: the full form (kld, Δp, PPL ratio), or the
+    top-k form (kld_topk and top-1 only: a server gives no full distribution)."""
     s = summarize(per_token)
     m = reference.meta
-    return {
-        "reference": _reference_of(m),
+    out = {
+        "reference": {k: m.get(k) for k in ("runtime", "precision", "revision", "top_k")},
         "is_reference": is_reference,
         "text_sha": m.get("text_sha"),
         "tokens": s["tokens"],
         "documents": s["documents"],
-        "kld": s["kld"],
+        "kld_topk" if topk else "kld": s["kld"],
         "top1": s["top1"],
-        "delta_p": s["delta_p"],
-        "ppl_ratio": s["ppl_ratio"],
     }
+    if not topk:
+        out.update(delta_p=s["delta_p"], ppl_ratio=s["ppl_ratio"])
+    return out
 
 
 def _unbuilt_reference(engine, cfg: dict) -> dict:

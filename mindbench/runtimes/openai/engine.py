@@ -93,6 +93,8 @@ class OpenAIEngine(Engine):
         # must not re-send the last run's openings (its prompt cache would skip the prefill).
         self._rng = random.Random()
         self._bos_offset: int | None = None
+        self._convention: dict | None = None  # logprob_convention's probe, once per engine
+        self._pieces = self._lookup = None  # _token_map's vocabulary strings, built on first use
         self.info.setdefault("api", "completions" if (template or tokenizer or not spec.chat) else "chat")
         self.info["speed_derivation"] = (
             "streamed requests: TTFT = sent -> first token (HTTP included); decode tok/s "
@@ -351,7 +353,7 @@ class OpenAIEngine(Engine):
     def logprob_convention(self, k: int = TOPK) -> dict:
         """Which position a server's prompt log-probabilities describe, decided once by the probe
         in runtimes/openai/logprobs.py: {"convention", "how"}, or {"absent": why}."""
-        if getattr(self, "_convention", None) is None:
+        if self._convention is None:
             from mindbench.runtimes.openai import logprobs as L
 
             try:
@@ -369,7 +371,7 @@ class OpenAIEngine(Engine):
     def _token_map(self):
         """(string of every id, string -> id for the strings exactly one id has), detokenized as
         llama-cpp-python's server writes its top_logprobs keys."""
-        if getattr(self, "_pieces", None) is None:
+        if self._pieces is None:
             llm = self._tokenizer._llm
             pieces = [llm.detokenize([i]).decode("utf-8", errors="ignore") for i in range(llm.n_vocab())]
             seen: dict[str, int] = {}
