@@ -138,6 +138,64 @@ def record(
             )
 
 
+LIVE_OUT = ROOT / "results" / "gate" / "power" / "live.jsonl"
+
+
+def record_live(runs: int, pairs: int, out: Path, fault_every: int, threads: int | None) -> None:
+    """Whole interleaved runs as the gate makes them (scripts/ab_interleave.py: two live processes,
+    A and B timed repeat by repeat), each from a fresh pair of processes, with no early stop, so
+    every prefix of a run is a gate run of that many pairs. A is a git worktree of this tree's
+    commit, B this tree: an A/A pair of processes (any difference is noise, the processes' own
+    included); every `fault_every`-th run B decodes under MINDBENCH_FAULT=slow_decode:0.05."""
+    import subprocess
+    import tempfile
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import ab_interleave
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    batch = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "a"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--quiet", "--detach", str(tree), "HEAD"], check=True
+        )
+        try:
+            for i in range(runs):
+                fault = FAULT if fault_every and i % fault_every == fault_every - 1 else None
+                ns = SimpleNamespace(
+                    a=tree,
+                    b=ROOT,
+                    out=Path(tmp) / "run.json",
+                    precisions=",".join(PRECISIONS),
+                    prompt_tokens=PROMPT,
+                    new_tokens=NEW,
+                    threads=threads,
+                    max_pairs=pairs,
+                    min_pairs=pairs,
+                    looks=1,
+                    budget_s=1e9,
+                )
+                if fault:
+                    os.environ["MINDBENCH_FAULT"] = fault
+                try:
+                    data = ab_interleave.measure(ns, progress=lambda _: None)
+                finally:
+                    os.environ.pop("MINDBENCH_FAULT", None)
+                data.update(batch=batch, run=i, t=time.strftime("%H:%M:%S", time.gmtime()))
+                with out.open("a") as f:
+                    f.write(json.dumps(data) + "\n")
+                print(
+                    f"[{data['t']}] run {i + 1}/{runs}{' (fault)' if fault else ''}: {data['pairs']} pairs in "
+                    f"{data['timing_s']:.0f} s (+{data['load_s']:.0f} s to load), load {data['load_average']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -158,6 +216,12 @@ def main(argv=None) -> int:
         "threads spend most of their CPU waiting for each other at barriers",
     )
     r.add_argument("--out", type=Path, default=OUT)
+    rl = sub.add_parser("record-live", help="whole interleaved runs in two live processes (the gate's way)")
+    rl.add_argument("--runs", type=int, default=12)
+    rl.add_argument("--pairs", type=int, default=48, help="pairs a cell per run (no early stop)")
+    rl.add_argument("--fault-every", type=int, default=4, help="every N-th run B is slowed 5 %%; 0: never")
+    rl.add_argument("--threads", type=int, default=None, help="torch threads per side (default: every core)")
+    rl.add_argument("--out", type=Path, default=LIVE_OUT)
     a = sub.add_parser("analyse", help="resample the recorded rounds: rule x effect -> detection rate")
     a.add_argument("--rounds-file", type=Path, default=OUT)
     a.add_argument("--sims", type=int, default=1000)
@@ -171,6 +235,9 @@ def main(argv=None) -> int:
     a.add_argument("--project-side-sd", type=float, default=0.01)
     a.add_argument("--project-repeats", type=int, default=4)
     ns = ap.parse_args(argv)
+    if ns.cmd == "record-live":
+        record_live(ns.runs, ns.pairs, ns.out, ns.fault_every, ns.threads)
+        return 0
     if ns.cmd == "record":
         record(
             ns.rounds, ns.repeats, ns.out, ns.fault_every, tuple(p for p in ns.precisions.split(",") if p), ns.threads

@@ -682,6 +682,157 @@ def compare_ab(
     }
 
 
+INTERLEAVED = "mindbench-ab-interleaved"  # the kind of file scripts/ab_interleave.py writes
+
+
+def paired_shift_check(a_vals: list[float], b_vals: list[float], higher_better: bool, alpha2: float) -> dict:
+    """B's slowdown against A from interleaved pairs (A's i-th repeat beside B's i-th): the
+    Hodges-Lehmann centre of the pairs' differences in log time with its signed-rank interval
+    (stats.paired_shift_ci), and the smallest slowdown it catches with AB_POWER, as shift_check.
+
+    Neighbouring pairs share the host's slower swings; where their differences still move
+    together (lag-1 autocorrelation rho > 0), the interval is widened by sqrt((1 + rho) / (1 - rho)),
+    the variance of a mean of an AR(1) series over that of independent values (rho capped at 0.8)."""
+    from mindbench.measure import stats
+
+    pairs = [(a, b) for a, b in zip(a_vals, b_vals) if a and b and a > 0 and b > 0]
+    d = [
+        y - x
+        for x, y in zip(
+            _log_time([a for a, _ in pairs], higher_better), _log_time([b for _, b in pairs], higher_better)
+        )
+    ]
+    if not d:
+        return {"shift": None, "ci": None, "promise": None, "n": 0, "serial": 0.0}
+    est = stats.paired_hodges_lehmann(d)
+    ci = stats.paired_shift_ci(d, alpha2)
+    rho = min(0.8, max(0.0, stats.lag1_autocorrelation(d)))
+    if ci is not None and rho > 0:
+        w = math.sqrt((1 + rho) / (1 - rho))
+        ci = (est - w * (est - ci[0]), est + w * (ci[1] - est))
+    promise = None
+    if ci is not None and ci[1] > ci[0]:
+        za, zb = stats.z_of(alpha2), NormalDist().inv_cdf(AB_POWER)
+        promise = math.expm1(math.log1p(AB_FLOOR) + (ci[1] - ci[0]) / 2 * (za + zb) / za)
+    return {
+        "shift": math.expm1(est),
+        "ci": None if ci is None else [math.expm1(ci[0]), math.expm1(ci[1])],
+        "promise": promise,
+        "n": len(d),
+        "serial": rho,
+    }
+
+
+def compare_interleaved(
+    data: dict,
+    *,
+    speed_tol: float = SPEED_TOL,
+    alpha: float = AB_ALPHA,
+    target: float = AB_TARGET,
+    looks: int | None = None,
+) -> dict:
+    """Speed of B against A from one interleaved run in two live processes
+    (scripts/ab_interleave.py: A and B timed repeat by repeat, A B then B A). Decode regresses
+    when the paired interval lies wholly beyond AB_FLOOR, is ok when it rules out `target`, else
+    is not decided; prefill and TTFT regress only beyond `speed_tol`, as in compare_ab. `looks`
+    (default: the run's own planned looks) sets Pocock's level per look."""
+    from statistics import median
+
+    if not isinstance(data, dict) or data.get("kind") != INTERLEAVED:
+        raise BadInput("not an interleaved A/B run (scripts/ab_interleave.py writes one)")
+    cells = data.get("cells") or {}
+    looks = looks or int(data.get("looks") or 1)
+    alpha2 = ab_alpha(len(cells), looks, alpha)
+    checks = []
+    for cell, row in cells.items():
+        for fig, label, higher_better in SPEED:
+            a = [s.get(fig) for s in row["a"]]
+            b = [s.get(fig) for s in row["b"]]
+            r = paired_shift_check(a, b, higher_better, alpha2)
+            if not r["n"]:
+                continue
+            gated = fig == "decode_tok_s"
+            floor, goal = (AB_FLOOR, target) if gated else (speed_tol, None)
+            verdict = shift_verdict(r["ci"], floor, goal)
+            ma, mb = median(x for x in a if x), median(x for x in b if x)
+            ci = "—" if r["ci"] is None else f"[{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]"
+            level = f"{100 * (1 - alpha2):.1f}".rstrip("0").rstrip(".")
+            if gated:
+                allowed = (
+                    f"CI > {100 * AB_FLOOR:g} %; ok < {100 * target:g} %; catches >= {100 * r['promise']:.1f} %"
+                    if r["promise"] is not None
+                    else "too few pairs for an interval"
+                )
+            else:
+                allowed = f"CI > {100 * speed_tol:g} %"
+            serial = (
+                f", x{math.sqrt((1 + r['serial']) / (1 - r['serial'])):.2f} for neighbouring pairs"
+                if r["serial"] > 0
+                else ""
+            )
+            checks.append(
+                _check(
+                    cell,
+                    label,
+                    ma,
+                    mb,
+                    mb - ma,
+                    None,
+                    verdict,
+                    rel=(mb - ma) / ma if ma else None,
+                    slowdown=r["shift"],
+                    ci=r["ci"],
+                    ci_level=1 - alpha2,
+                    promise=r["promise"],
+                    serial=r["serial"],
+                    n=[r["n"], r["n"]],
+                    rule="signed-rank",
+                    gated=gated,
+                    display={
+                        "baseline": f"{ma:.1f} (n={r['n']})",
+                        "new": f"{mb:.1f} (n={r['n']})",
+                        "change": f"{100 * r['shift']:+.1f} % time {ci} ({level} % CI, {r['n']} pairs{serial})",
+                        "allowed": allowed,
+                    },
+                )
+            )
+    if not checks:
+        raise BadInput("nothing to compare: the interleaved run holds no timed pairs")
+    regressions = sum(c["verdict"] == "regression" for c in checks)
+    notes = []
+    if (data.get("b") or {}).get("fault"):
+        notes.append(f"B ran under MINDBENCH_FAULT={data['b']['fault']} (an injected slowdown)")
+    if data.get("stopped"):
+        notes.append(
+            f"{data.get('pairs')} interleaved pairs a cell in {data.get('timing_s')} s of timing, "
+            f"two live processes (stopped: {data['stopped']}); load average {data.get('load_average')}"
+        )
+    return {
+        "regressions": regressions,
+        "improvements": sum(c["verdict"] == "improvement" for c in checks),
+        "undecided": sum(c["verdict"] == "not decided" for c in checks),
+        "compared_cells": len(cells),
+        "checks": checks,
+        "unmatched": {"baseline": [], "new": []},
+        "notes": notes,
+        "settings": {
+            "quality_tol": QUALITY_TOL,
+            "speed_tol": speed_tol,
+            "memory_tol": MEMORY_TOL,
+            "z": Z,
+            "hardware": "same machine (A/B)",
+            "speed": True,
+            "ab": True,
+            "rule": "paired",
+            "alpha": alpha,
+            "target": target,
+            "looks": looks,
+            "interval_alpha": alpha2,
+        },
+        "exit_code": 1 if regressions else 0,
+    }
+
+
 def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, target, rounds, groups) -> dict:
     from statistics import median
 
@@ -805,7 +956,7 @@ def render_text(result: dict) -> str:
             out.append(f"unmatched in {side}: " + "; ".join(items))
     out.extend(result["notes"])
     s = result["settings"]
-    if s.get("ab") and any(c.get("rule") == "hodges-lehmann" for c in result["checks"]):
+    if s.get("ab") and any(c.get("rule") in ("hodges-lehmann", "signed-rank") for c in result["checks"]):
         out.append(_ab_rule(result))
         return "\n".join(out)
     out.append(
@@ -836,9 +987,15 @@ def _ab_rule(result: dict) -> str:
             f"On this machine, in this run, the gate catches a decode slowdown of {100 * max(promise):.1f} % "
             f"or more {10 * AB_POWER:.0f} times in 10 (the widest cell)."
         )
+    how = (
+        "A and B timed repeat by repeat in two live processes; slowdown = Hodges-Lehmann centre of the "
+        "pairs' differences in log time per token (decode, prefill) or TTFT, with its signed-rank interval"
+        if s.get("rule") == "paired"
+        else "every timed repeat; slowdown = Hodges-Lehmann shift of log time per "
+        "token (decode, prefill) or of TTFT, with its Mann-Whitney interval"
+    )
     lines.append(
-        f"[A/B rule (docs/gate.md): every timed repeat; slowdown = Hodges-Lehmann shift of log time per "
-        f"token (decode, prefill) or of TTFT, with its Mann-Whitney interval; decode regresses when the "
+        f"[A/B rule (docs/gate.md): {how}; decode regresses when the "
         f"whole interval is a slowdown beyond {100 * AB_FLOOR:g} % (false alarms <= {100 * s['alpha']:g} % over "
         "the gate's decode checks"
         + (f" and {s['looks']} looks" if s.get("looks", 1) > 1 else "")

@@ -403,3 +403,89 @@ def design_effect(*conditions: list[list[float]]) -> float:
         return 1.0
     icc = (msb - msw) / (msb + (k - 1) * msw)
     return max(1.0, 1 + (k - 1) * icc)
+
+
+# --- paired shifts: the Wilcoxon signed-rank family ------------------------------------------
+# The interleaved A/B gate times A and B repeat by repeat in two live processes (A B, B A, ...),
+# so each pair of neighbouring repeats shares its stretch of the host's load and its difference
+# is what carries the information. Distribution-free, as the Mann-Whitney interval above:
+# Hollander, Wolfe and Chicken, "Nonparametric Statistical Methods", 3rd ed., 2014, sections
+# 3.1-3.3 (the signed-rank statistic T+, its exact null distribution, the Hodges-Lehmann estimate
+# as the median of the Walsh averages and the interval [W(k), W(M + 1 - k)] that inverts the test).
+
+EXACT_SIGNED_RANK_N = 100  # exact up to here (the counts' table has n(n+1)/2 + 1 entries); normal beyond
+
+
+@functools.lru_cache(maxsize=64)
+def _signed_rank_cumulative(n: int) -> tuple[float, ...]:
+    """P(T+ <= t) for t = 0..n(n+1)/2 under symmetry about 0, from the number of subsets of
+    {1..n} with each sum: c_n(t) = c_{n-1}(t) + c_{n-1}(t - n)."""
+    top = n * (n + 1) // 2
+    c = [1] + [0] * top
+    for i in range(1, n + 1):
+        for t in range(i * (i + 1) // 2, i - 1, -1):
+            c[t] += c[t - i]
+    total, acc, out = 2**n, 0, []
+    for x in c:
+        acc += x
+        out.append(acc / total)
+    return tuple(out)
+
+
+def signed_rank_cdf(t: int, n: int) -> float:
+    """P(T+ <= t) for the Wilcoxon signed-rank statistic of n nonzero differences, exact."""
+    if t < 0:
+        return 0.0
+    if t >= n * (n + 1) // 2:
+        return 1.0
+    return _signed_rank_cumulative(n)[t]
+
+
+def walsh_averages(d: list[float]) -> list[float]:
+    """All (d_i + d_j) / 2 for i <= j, sorted: the n(n+1)/2 numbers the signed-rank test ranks."""
+    return sorted((d[i] + d[j]) / 2 for i in range(len(d)) for j in range(i, len(d)))
+
+
+def paired_hodges_lehmann(d: list[float]) -> float:
+    """The Hodges-Lehmann estimate of the centre of paired differences: the median of their
+    Walsh averages (one wild pair moves it by one rank, not by its size)."""
+    if not d:
+        raise ValueError("paired_hodges_lehmann needs at least one difference")
+    w = walsh_averages(d)
+    mid = len(w) // 2
+    return w[mid] if len(w) % 2 else (w[mid - 1] + w[mid]) / 2
+
+
+def signed_rank_k(n: int, alpha: float = ALPHA) -> int:
+    """The rank k of the two-sided 1 - alpha interval [W(k), W(M + 1 - k)], M = n(n+1)/2: the
+    largest k with P(T+ <= k - 1) <= alpha / 2; 0 when n is too small for that confidence."""
+    if n <= EXACT_SIGNED_RANK_N:
+        k = 0
+        while signed_rank_cdf(k, n) <= alpha / 2:
+            k += 1
+        return k
+    m = n * (n + 1) / 2
+    return max(0, math.floor(m / 2 - z_of(alpha) * math.sqrt(n * (n + 1) * (2 * n + 1) / 24)))
+
+
+def paired_shift_ci(d: list[float], alpha: float = ALPHA) -> tuple[float, float] | None:
+    """The 1 - alpha confidence interval of the centre of paired differences by inverting the
+    signed-rank test; None when there are too few pairs for that confidence (at alpha 0.05: 6)."""
+    k = signed_rank_k(len(d), alpha)
+    if k < 1:
+        return None
+    w = walsh_averages(d)
+    return w[k - 1], w[len(w) - k]
+
+
+def lag1_autocorrelation(x: list[float]) -> float:
+    """The lag-1 autocorrelation of a series (0 when it cannot be estimated): neighbouring pair
+    differences that still move together mean the signed-rank interval is too narrow."""
+    n = len(x)
+    if n < 3:
+        return 0.0
+    m = sum(x) / n
+    var = sum((v - m) ** 2 for v in x)
+    if var <= 0:
+        return 0.0
+    return sum((x[i] - m) * (x[i + 1] - m) for i in range(n - 1)) / var
