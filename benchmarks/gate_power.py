@@ -196,6 +196,194 @@ def record_live(runs: int, pairs: int, out: Path, fault_every: int, threads: int
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
 
 
+def load_live(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _live_pairs(run: dict, figure: str) -> dict[str, list[tuple[float, float]]]:
+    """Each cell's (A, B) pairs as tok/s (the median step turned into tok/s, so one rule judges both)."""
+    out = {}
+    for cell, row in run["cells"].items():
+        if figure == "itl_p50_ms":
+            out[cell] = [(1000 / a["itl_p50_ms"], 1000 / b["itl_p50_ms"]) for a, b in zip(row["a"], row["b"])]
+        else:
+            out[cell] = [(a[figure], b[figure]) for a, b in zip(row["a"], row["b"])]
+    return out
+
+
+def live_rule(
+    pairs: dict[str, list[tuple[float, float]]], f: float, n: int, looks: list[int], paired: bool, serial: bool
+) -> tuple[str, int]:
+    """One simulated gate run on the first n pairs: B's decode slowed by exactly f; looks at the
+    given pair counts (Pocock's level for their number); unpaired = the same repeats judged by the
+    Mann-Whitney interval of the two sides' pools (the rule for rounds)."""
+    from mindbench.decide.compare import AB_FLOOR, AB_TARGET, ab_alpha, paired_shift_check, shift_check, shift_verdict
+
+    alpha2 = ab_alpha(max(GATE_CELLS, len(pairs)), len(looks))
+    for at in looks:
+        out = []
+        for cell, ps in pairs.items():
+            a = [x for x, _ in ps[:at]]
+            b = [y / (1 + f) for _, y in ps[:at]]
+            if paired:
+                r = paired_shift_check(a, b, True, alpha2)
+                if not serial and r["serial"] > 0:  # the interval before widening for neighbours
+                    r["ci"] = _unwidened(a, b, alpha2)
+            else:
+                r = shift_check(a, b, True, alpha2)
+            out.append(shift_verdict(r["ci"], AB_FLOOR, AB_TARGET))
+        v = _combine(out)
+        if v != "not decided":
+            return v, at
+    return v, looks[-1]
+
+
+def _unwidened(a, b, alpha2):
+    from mindbench.measure import stats
+
+    d = [math.log(x) - math.log(y) for x, y in zip(a, b)]
+    ci = stats.paired_shift_ci(d, alpha2)
+    return None if ci is None else [math.expm1(ci[0]), math.expm1(ci[1])]
+
+
+def analyse_live(ns) -> int:
+    from statistics import median, stdev
+
+    from mindbench.measure import stats
+
+    runs = load_live(ns.live_file)
+    honest = [r for r in runs if not (r.get("b") or {}).get("fault")]
+    faulty = [r for r in runs if (r.get("b") or {}).get("fault")]
+    if len(honest) < 2:
+        raise SystemExit(f"{ns.live_file}: {len(honest)} A/A runs; record at least 2 (record-live)")
+    n_rec = min(len(row["a"]) for r in runs for row in r["cells"].values())
+    per_pair = median(r["timing_s"] / r["pairs"] for r in runs)
+    load_s = median(r["load_s"] for r in runs)
+    thirds = [round(n_rec * j / 3) for j in (1, 2, 3)]
+    rules = [(f"paired signed-rank, {n} pairs", "decode_tok_s", True, True, [n]) for n in (16, 24, 32, n_rec)] + [
+        (f"paired, {n_rec} pairs, median step", "itl_p50_ms", True, True, [n_rec]),
+        (f"paired, {n_rec} pairs, no widening for neighbours", "decode_tok_s", True, False, [n_rec]),
+        (f"unpaired Mann-Whitney on the same {n_rec} pairs", "decode_tok_s", False, True, [n_rec]),
+        (f"sequential paired, looks at {'/'.join(map(str, thirds))} pairs (CI)", "decode_tok_s", True, True, thirds),
+    ]
+    rng = random.Random(0)
+    sims = max(1, ns.sims // len(honest))
+    table = []
+    for name, fig, paired, serial, looks in rules:
+        row = {"rule": name, "rates": {}, "undecided": {}, "pairs": {}}
+        for f in EFFECTS:
+            hits = undecided = used = total = 0
+            for run in honest:
+                base = _live_pairs(run, fig)
+                for _ in range(sims):
+                    # pairs drawn with replacement within the run (its processes' own offset kept);
+                    # which honest side plays B is arbitrary
+                    flip = rng.random() < 0.5
+                    idx = [rng.randrange(n_rec) for _ in range(looks[-1])]
+                    pairs = {c: [(ps[i][1], ps[i][0]) if flip else ps[i] for i in idx] for c, ps in base.items()}
+                    v, at = live_rule(pairs, f, looks[-1], looks, paired, serial)
+                    hits += v == "regression"
+                    undecided += v == "not decided"
+                    used += at
+                    total += 1
+            row["rates"][f] = (hits, total)
+            row["undecided"][f] = undecided / total
+            row["pairs"][f] = used / total
+        row["wall_s"] = load_s + per_pair * max(row["pairs"].values())
+        row["worst_s"] = load_s + per_pair * looks[-1]
+        table.append(row)
+    # the processes' own offset: each A/A run's estimate against what its pairs' spread explains
+    offsets = {}
+    for cell in honest[0]["cells"]:
+        est, within = [], []
+        for run in honest:
+            d = [math.log(a) - math.log(b) for a, b in _live_pairs(run, "decode_tok_s")[cell]]
+            est.append(stats.paired_hodges_lehmann(d))
+            within.append(stdev(d) ** 2 / len(d))
+        between = max(0.0, stdev(est) ** 2 - sum(within) / len(within)) if len(est) > 1 else 0.0
+        offsets[cell.split("/")[2]] = {
+            "runs": [round(100 * x, 2) for x in est],
+            "sd_pct": round(100 * stdev(est), 2),
+            "explained_sd_pct": round(100 * math.sqrt(sum(within) / len(within)), 2),
+            "process_sd_pct": round(100 * math.sqrt(between), 2),
+        }
+    real = {}
+    for run in faulty:
+        for cell, ps in _live_pairs(run, "decode_tok_s").items():
+            d = [math.log(a) - math.log(b) for a, b in ps]
+            real.setdefault(cell.split("/")[2], []).append(round(100 * math.expm1(stats.paired_hodges_lehmann(d)), 2))
+    detect = None
+    if faulty:
+        hits = total = 0
+        for run in faulty:
+            base = _live_pairs(run, "decode_tok_s")
+            for _ in range(sims):
+                idx = [rng.randrange(n_rec) for _ in range(thirds[-1])]
+                v, _ = live_rule(
+                    {c: [ps[i] for i in idx] for c, ps in base.items()}, 0.0, thirds[-1], thirds, True, True
+                )
+                hits += v == "regression"
+                total += 1
+        detect = (hits, total)
+    loads = sorted(x for r in runs for x in r["load_average"])
+    if ns.json:
+        print(
+            json.dumps(
+                {
+                    "runs": len(runs),
+                    "honest": len(honest),
+                    "faulty": len(faulty),
+                    "table": table,
+                    "offsets": offsets,
+                    "real_fault": real,
+                    "real_detect": detect,
+                },
+                indent=1,
+                default=str,
+            )
+        )
+        return 0
+    m = honest[0]["machine"]
+    print(
+        f"{len(honest)} A/A runs and {len(faulty)} with B under {FAULT}, each a fresh pair of live processes, "
+        f"{n_rec} pairs a cell (fp32, int4), {PROMPT} + {NEW} tokens, threads {honest[0]['settings']['threads'] or 'all'}; "
+        f"{m['cpu']}, {m['cores']} cores, {', '.join(f for f in (m['cpu_features'] or []) if f in ('avx2', 'avx512f', 'amx_tile'))}; "
+        f"load average {loads[0]:.1f}-{loads[-1]:.1f}; {per_pair:.1f} s a pair (both cells), {load_s:.0f} s to start both sides"
+    )
+    head = "| rule | pairs | " + " | ".join("A/A false alarm" if f == 0 else f"+{100 * f:g} %" for f in EFFECTS)
+    print(head + " | not decided at +5 % | A/B step wall (est.) |")
+    print("|" + "---|" * (len(EFFECTS) + 4))
+    for r in table:
+        cells = []
+        for f in EFFECTS:
+            h, n = r["rates"][f]
+            lo, hi = stats.wilson(h, n)
+            cells.append(f"{100 * h / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]")
+        worst = f" (at most {r['worst_s'] / 60:.1f})" if r["worst_s"] > r["wall_s"] + 1 else ""
+        print(
+            f"| {r['rule']} | {r['pairs'][0.05]:.0f} | "
+            + " | ".join(cells)
+            + f" | {100 * r['undecided'][0.05]:.0f} % | {r['wall_s'] / 60:.1f} min{worst} |"
+        )
+    print(
+        f"rates: share of {sims} simulated gate runs per recorded run that failed (a regression in either "
+        "decode check), pairs drawn with replacement within each run; Wilson 95 %, a floor on the uncertainty"
+    )
+    for prec, o in offsets.items():
+        print(
+            f"{prec}: A/A runs' decode estimates {o['runs']} %: sd {o['sd_pct']} % across runs, "
+            f"{o['explained_sd_pct']} % expected from their pairs alone -> the processes' own offset sd ~{o['process_sd_pct']} %"
+        )
+    for prec, v in real.items():
+        print(f"real fault {FAULT}, {prec}: measured {v} % slower (paired HL per run)")
+    if detect:
+        lo, hi = stats.wilson(*detect)
+        print(
+            f"real fault detected by the CI rule: {100 * detect[0] / detect[1]:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] of {detect[1]} draws"
+        )
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -222,6 +410,10 @@ def main(argv=None) -> int:
     rl.add_argument("--fault-every", type=int, default=4, help="every N-th run B is slowed 5 %%; 0: never")
     rl.add_argument("--threads", type=int, default=None, help="torch threads per side (default: every core)")
     rl.add_argument("--out", type=Path, default=LIVE_OUT)
+    al = sub.add_parser("analyse-live", help="resample the live runs: rule x effect -> detection rate")
+    al.add_argument("--live-file", type=Path, default=LIVE_OUT)
+    al.add_argument("--sims", type=int, default=2000)
+    al.add_argument("--json", action="store_true")
     a = sub.add_parser("analyse", help="resample the recorded rounds: rule x effect -> detection rate")
     a.add_argument("--rounds-file", type=Path, default=OUT)
     a.add_argument("--sims", type=int, default=1000)
@@ -235,6 +427,8 @@ def main(argv=None) -> int:
     a.add_argument("--project-side-sd", type=float, default=0.01)
     a.add_argument("--project-repeats", type=int, default=4)
     ns = ap.parse_args(argv)
+    if ns.cmd == "analyse-live":
+        return analyse_live(ns)
     if ns.cmd == "record-live":
         record_live(ns.runs, ns.pairs, ns.out, ns.fault_every, ns.threads)
         return 0

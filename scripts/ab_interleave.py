@@ -76,7 +76,9 @@ def worker(ns) -> int:
         e = get_engine(MODEL, p, device="cpu")
         e.timed_run(ns.prompt_tokens, ns.new_tokens)  # warm-up: lazy imports, caches, kernels chosen
         engines[f"{MODEL}/{e.runtime}/{p}/cpu"] = e
-    send({"ready": sorted(engines), "pid": os.getpid()})
+    import mindbench
+
+    send({"ready": sorted(engines), "pid": os.getpid(), "package": str(Path(mindbench.__file__).resolve().parent)})
     while line := sys.stdin.readline():
         cell = json.loads(line).get("cell")
         if cell is None:
@@ -173,6 +175,11 @@ def measure(ns, progress=print) -> dict:
     }
     try:
         ready = {k: s.read() for k, s in sides.items()}  # both load at once: loading is not timed
+        for k, s in sides.items():
+            # an installed mindbench found before the side's tree would make every run an A/A run
+            tree = (Path(ns.a) if k == "a" else Path(ns.b)).resolve()
+            if not Path(ready[k]["package"]).is_relative_to(tree):
+                raise SideFailed(f"side {s.name} imported mindbench from {ready[k]['package']}, not from {tree}")
         cells = ready["a"]["ready"]
         if cells != ready["b"]["ready"]:
             raise SideFailed(f"the sides load different cells: A {cells}, B {ready['b']['ready']}")

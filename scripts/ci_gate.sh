@@ -58,24 +58,22 @@ fi
 # only speed is judged here (compare --ab). Quality is still gated against the committed baseline.
 # MINDBENCH_FAULT applies to HEAD only (the code under test; slow_decode:0.05 is a 5 % slower
 # decode, the size the gate is sized to catch). MINDBENCH_GATE_SPEED=0 skips it.
-# Speed only (no suite, no fidelity), the same stopping rule on both sides (the baseline commit has
-# --no-fidelity and --speed-max-s: it was measured after both landed).
-AB_ARGS=${MINDBENCH_AB_BENCH:-"--suite none --no-fidelity --precisions fp32,int4 --repeats 3 --prompt-tokens 128 --new-tokens 32 --speed-max-s 20"}
-# Rounds are added until compare --ab can decide every decode check (regression, or a slowdown of
-# 5 % ruled out) or the budget is spent; then an undecided check is reported NOT DECIDED. The
-# numbers were chosen by benchmarks/gate_power.py (docs/gate.md): each look is tested at Pocock's
-# level for AB_ROUNDS - AB_MIN_ROUNDS + 1 looks, so looking more often does not cry wolf more.
-AB_MIN_ROUNDS=${MINDBENCH_AB_MIN_ROUNDS:-2}
-AB_ROUNDS=${MINDBENCH_AB_ROUNDS:-4}
-AB_BUDGET_S=${MINDBENCH_AB_BUDGET_S:-360}   # no new round once another would pass 6 minutes (the work count below takes ~1)
-# Extra arguments for HEAD only (e.g. to try a flag the baseline's commit lacks)
-AB_HEAD_ARGS=${MINDBENCH_AB_HEAD_ARGS:-}
+# The measurement is scripts/ab_interleave.py: one live process per side, each loads the packaged
+# model at fp32 and int4 once, and the two are timed repeat by repeat (A B, then B A) at 128 prompt
+# + 32 new tokens, so each pair shares its stretch of the host's load; compare --ab judges the pairs
+# (compare_interleaved). It looks at the pairs MINDBENCH_AB_LOOKS times (each at Pocock's level) and
+# stops once every decode check is decided, at MINDBENCH_AB_PAIRS pairs, or when another pair would
+# pass MINDBENCH_AB_BUDGET_S seconds of timing. The numbers were chosen by benchmarks/gate_power.py
+# (docs/gate.md).
+AB_PAIRS=${MINDBENCH_AB_PAIRS:-48}
+AB_LOOKS=${MINDBENCH_AB_LOOKS:-3}
+AB_BUDGET_S=${MINDBENCH_AB_BUDGET_S:-300}
 PY=${MINDBENCH_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 PY=$(cd "$(dirname "$(command -v "$PY")")" && pwd)/$(basename "$PY")   # absolute, symlink kept (a venv)
 
 ab_gate() {
     [ "${MINDBENCH_GATE_SPEED:-1}" = 0 ] && { echo "speed not gated (MINDBENCH_GATE_SPEED=0)" >&2; return 0; }
-    local commit dir rc=0 i start
+    local commit dir rc=0 start
     commit=$("$PY" -c 'import json,sys
 for line in open(sys.argv[1]):
     c = (json.loads(line).get("software") or {}).get("commit")
@@ -90,38 +88,13 @@ for line in open(sys.argv[1]):
         rm -rf "$dir"; return 0
     fi
     start=$(date +%s)
-    # A: the baseline's code (its own package on PYTHONPATH, same interpreter and libraries)
-    run_a() { ( cd "$dir/base" && env -u MINDBENCH_FAULT PYTHONPATH="$dir/base" "$PY" -m mindbench.cli run \
-                  $AB_ARGS --out "$dir/a.jsonl" >&2 ) || rc=2; }
-    # B: HEAD
-    run_b() { PYTHONPATH="$PWD" "$PY" -m mindbench.cli run $AB_ARGS $AB_HEAD_ARGS --out "$dir/b.jsonl" >&2 || rc=2; }
-    local min=$AB_MIN_ROUNDS most=$AB_ROUNDS looks elapsed
-    [ "$min" -gt "$most" ] && min=$most
-    looks=$(( most - min + 1 ))
-    for i in $(seq "$most"); do
-        # A B, then B A: a side that always ran second would carry any drift of the machine
-        # within a round (2026-12-01, fixed order: HEAD, always second, read 15-23 % slower in
-        # decode in one gate run, 9 % faster in the one before, with nothing else running)
-        if [ $((i % 2)) -eq 1 ]; then run_a; run_b; else run_b; run_a; fi
-        [ "$rc" -eq 0 ] && [ "$i" -ge "$min" ] && [ "$i" -lt "$most" ] || continue
-        # decided already? (a regression, or every decode check ruled out AB_TARGET)
-        # (compare exits 1 on a regression: `|| true`, or pipefail would read that as undecided)
-        if { PYTHONPATH="$PWD" "$PY" -m mindbench.cli compare "$dir/a.jsonl" "$dir/b.jsonl" --ab --json \
-                 --looks "$looks" "$@" 2>/dev/null || true; } | "$PY" -c 'import json, sys
-r = json.load(sys.stdin)
-sys.exit(0 if r["regressions"] or not r.get("undecided") else 1)'; then
-            echo "A/B speed gate decided after $i rounds" >&2
-            break
-        fi
-        elapsed=$(( $(date +%s) - start ))
-        if [ $(( elapsed + elapsed / i )) -ge "$AB_BUDGET_S" ]; then   # -ge: a budget of 0 means no extra round
-            echo "A/B speed gate: time budget ($AB_BUDGET_S s) spent after $i rounds" >&2
-            break
-        fi
-    done
-    echo "A/B speed run ($i of at most $most rounds, baseline commit ${commit:0:12} vs HEAD) took $(( $(date +%s) - start )) s" >&2
+    # A: the baseline's code (its own package, same interpreter and libraries); B: HEAD, which alone
+    # gets MINDBENCH_FAULT (the code under test)
+    "$PY" "$PWD/scripts/ab_interleave.py" --a "$dir/base" --b "$PWD" --out "$dir/ab.json" \
+        --max-pairs "$AB_PAIRS" --looks "$AB_LOOKS" --budget-s "$AB_BUDGET_S" >&2 || rc=2
+    echo "A/B speed run (baseline commit ${commit:0:12} vs HEAD, two live processes) took $(( $(date +%s) - start )) s" >&2
     if [ "$rc" -eq 0 ]; then
-        PYTHONPATH="$PWD" "$PY" -m mindbench.cli compare "$dir/a.jsonl" "$dir/b.jsonl" --ab --looks "$looks" "$@" || rc=$?
+        PYTHONPATH="$PWD" "$PY" -m mindbench.cli compare "$dir/ab.json" --ab "$@" || rc=$?
     else
         echo "Error: the A/B speed run failed; see above" >&2
     fi

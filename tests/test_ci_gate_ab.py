@@ -1,8 +1,11 @@
-"""scripts/ci_gate.sh's A/B speed step adds rounds until compare --ab can decide, or its budget is
-spent. The benchmark itself is stood in for (a fake `mindbench.cli run` that writes records with
-per-repeat decode speeds of a known shift), so this checks the script's loop, not a model: stop
-early on a clear regression or a clear pass, go on to the most rounds when the repeats cannot
-tell, and then say NOT DECIDED; stop when the time budget is spent."""
+"""scripts/ci_gate.sh's A/B speed step: scripts/ab_interleave.py times the baseline's tree and HEAD
+repeat by repeat in two live processes, looks at the pairs a few times and stops once compare --ab
+can decide, at its most pairs, or when its time budget is spent. The engines are stood in for
+(each side's tree is a fake `mindbench` package whose timed_run returns decode speeds of a known
+shift and spread), so this checks the script and the driver's loop, not a model: stop at the first
+look on a clear regression or a clear pass, run to the most pairs when the pairs cannot tell and say
+NOT DECIDED, stop when the budget is spent, and refuse a side that imports the wrong package. The
+real model through the same driver: tests/test_ab_interleave.py."""
 
 from __future__ import annotations
 
@@ -13,24 +16,30 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_compare import ab_round
 
 ROOT = Path(__file__).resolve().parent.parent
 
-FAKE_RUN = r"""
-import json, math, os, random, sys
-args = sys.argv[1:]
-out = args[args.index("--out") + 1]
-side = "A" if os.path.basename(os.getcwd()) == "base" else "B"
-rounds = sum(1 for _ in open(out)) if os.path.exists(out) else 0
-rng = random.Random(f"{side}{rounds}{os.environ['FAKE_SEED']}")
-slow = float(os.environ["FAKE_SLOW"]) if side == "B" else 0.0
-cv = float(os.environ["FAKE_CV"])
-for line in open(os.environ["FAKE_TEMPLATES"]):
-    rec = json.loads(line)
-    rec["speed"]["samples"]["decode_tok_s"] = [20.0 / (1 + slow) * math.exp(rng.gauss(0, cv)) for _ in range(4)]
-    with open(out, "a") as f:
-        f.write(json.dumps(rec) + "\n")
+FAKE_ENGINE = r"""
+import math, os, random
+from types import SimpleNamespace
+
+SIDE = os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+class _Engine:
+    runtime = "transformers"
+
+    def __init__(self, precision):
+        self.rng = random.Random(f"{SIDE}{precision}{os.environ['FAKE_SEED']}")
+
+    def timed_run(self, prompt_tokens, new_tokens):
+        slow = float(os.environ["FAKE_SLOW"]) if SIDE == "b" else 0.0
+        tps = 20.0 / (1 + slow) * math.exp(self.rng.gauss(0, float(os.environ["FAKE_CV"])))
+        return SimpleNamespace(decode_tok_s=tps, prefill_tok_s=500.0, ttft_s=0.25, step_s=[1 / tps] * (new_tokens - 1))
+
+
+def get_engine(model, precision=None, device="auto", **kwargs):
+    return _Engine(precision)
 """
 
 
@@ -41,15 +50,17 @@ def gate(tmp_path):
         pytest.skip("not a git checkout")
     base = tmp_path / "baseline.jsonl"
     base.write_text(json.dumps({"schema": 2, "software": {"commit": head}}) + "\n")
-    (tmp_path / "fake_run.py").write_text(FAKE_RUN)
-    templates = tmp_path / "templates.jsonl"
-    templates.write_text("".join(json.dumps(ab_round([20.0] * 4, p).to_json()) + "\n" for p in ("fp32", "int4")))
+    for side in ("a", "b"):  # each side's tree: a fake package with the engine interface the driver uses
+        pkg = tmp_path / "trees" / side / "mindbench"
+        (pkg / "runtimes").mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        (pkg / "runtimes" / "__init__.py").write_text(FAKE_ENGINE)
     py = tmp_path / "python"
-    # the gate's interpreter: `-m mindbench.cli run` is the fake benchmark, anything else the real one
-    # and scripts/decode_work.py's counting (not its --compare) is a fixed count, B's from FAKE_WORK_B
+    # the gate's interpreter: the driver runs for real on the fake trees (its last --a/--b win);
+    # scripts/decode_work.py's counting (not its --compare) is a fixed count, B's from FAKE_WORK_B
     py.write_text(
-        f'#!/bin/sh\nif [ "$1 $2 $3" = "-m mindbench.cli run" ]; then shift 3; '
-        f'exec {sys.executable} {tmp_path / "fake_run.py"} "$@"; fi\n'
+        '#!/bin/sh\ncase "$1" in *ab_interleave.py) '
+        f'exec {sys.executable} "$@" --a "$FAKE_TREES/a" --b "$FAKE_TREES/b";; esac\n'
         'case "$1 $2" in *decode_work.py\\ --out) '
         'case "$PYTHONPATH" in */base) n=100;; *) n=${FAKE_WORK_B:-100};; esac; '
         'printf \'{"m/t/fp32/cpu": {"call": %s, "c_call": 50}}\' "$n" > "$3"; exit 0;; esac\n'
@@ -62,7 +73,7 @@ def gate(tmp_path):
             **os.environ,
             "MINDBENCH_BASELINE": str(base),
             "MINDBENCH_PYTHON": str(py),
-            "FAKE_TEMPLATES": str(templates),
+            "FAKE_TREES": str(tmp_path / "trees"),
             "FAKE_SLOW": str(slow),
             "FAKE_CV": str(cv),
             "FAKE_SEED": str(seed),
@@ -73,32 +84,34 @@ def gate(tmp_path):
             ["bash", "scripts/ci_gate.sh", "--speed-only"], cwd=ROOT, env=e, capture_output=True, text=True, timeout=600
         )
 
+    run.trees = tmp_path / "trees"
     return run
 
 
-def test_a_clear_slowdown_fails_after_the_first_look(gate):
+def test_a_clear_slowdown_fails_at_the_first_look(gate):
     p = gate(0.20, 0.01)
     assert p.returncode == 1, p.stdout + p.stderr[-2000:]
-    assert "decided after 2 rounds" in p.stderr and "REGRESSION" in p.stdout
+    assert "decided at look 1 of 3" in p.stderr and "REGRESSION" in p.stdout
+    assert "16 interleaved pairs" in p.stdout and "signed-rank interval" in p.stdout
 
 
-def test_an_honest_quiet_rerun_passes_after_the_first_look(gate):
+def test_an_honest_quiet_rerun_passes_at_the_first_look(gate):
     p = gate(0.0, 0.01)
     assert p.returncode == 0, p.stdout + p.stderr[-2000:]
-    assert "decided after 2 rounds" in p.stderr and "REGRESSION" not in p.stdout
+    assert "decided at look 1 of 3" in p.stderr and "REGRESSION" not in p.stdout
     assert "NOT DECIDED" not in p.stdout
 
 
-def test_noisy_repeats_run_to_the_most_rounds_and_say_not_decided(gate):
+def test_noisy_pairs_run_to_the_most_pairs_and_say_not_decided(gate):
     p = gate(0.0, 0.15, seed=1)
     assert p.returncode == 0, p.stdout + p.stderr[-2000:]
-    assert "(4 of at most 4 rounds" in p.stderr and "NOT DECIDED" in p.stdout
+    assert "48 pairs a cell" in p.stderr and "(max pairs)" in p.stderr and "NOT DECIDED" in p.stdout
     assert "this is not a pass" in p.stdout
 
 
-def test_the_time_budget_stops_adding_rounds(gate):
+def test_the_time_budget_stops_adding_pairs(gate):
     p = gate(0.0, 0.15, seed=1, MINDBENCH_AB_BUDGET_S="0")
-    assert "time budget (0 s) spent after 2 rounds" in p.stderr, p.stderr[-2000:]
+    assert "1 pairs a cell" in p.stderr and "(time budget (0 s))" in p.stderr, p.stderr[-2000:]
     assert "NOT DECIDED" in p.stdout and p.returncode == 0
 
 
@@ -109,3 +122,12 @@ def test_more_python_work_per_token_fails_even_when_speed_passes(gate):
     assert "REGRESSION" not in p.stdout  # the wall-time gate saw nothing
     p = gate(0.0, 0.01, FAKE_WORK_B="100")
     assert p.returncode == 0 and "MORE WORK" not in p.stdout
+
+
+def test_a_side_that_imports_another_package_is_a_broken_gate_not_a_pass(gate):
+    (gate.trees / "b" / "mindbench" / "__init__.py").write_text(
+        "import sys\n__file__ = '/elsewhere/mindbench/__init__.py'\n"
+    )
+    p = gate(0.0, 0.01)
+    assert p.returncode == 2, p.stdout + p.stderr[-2000:]
+    assert "imported mindbench from /elsewhere/mindbench" in p.stderr

@@ -760,3 +760,107 @@ def test_ab_rule_widens_its_interval_when_rounds_differ_more_than_their_repeats(
     assert wide["ci"][1] - wide["ci"][0] > 1.7 * (naive["ci"][1] - naive["ci"][0])
     assert naive["verdict"] == "regression" and wide["verdict"] != "regression"
     assert "for the rounds' spread" in render_text(compare_ab(a, b))
+
+
+# --- the interleaved A/B run (scripts/ab_interleave.py -> compare_interleaved) ----------------------
+
+
+def interleaved(slowdown: float, *, pairs=40, cv=0.02, common=0.05, seed=0, precisions=("fp32", "int4"), **extra):
+    """An interleaved run's file: pairs of repeats that share the host's level of the moment
+    (`common`: it moves 5 % from pair to pair, which pairing cancels), each with its own noise `cv`;
+    B's decode takes 1 + slowdown as long."""
+    from mindbench.decide.compare import INTERLEAVED
+
+    rng = random.Random(seed)
+    cells = {}
+    for p in precisions:
+        row = {"a": [], "b": [], "first": [], "t": []}
+        for i in range(pairs):
+            level = 20.0 * math.exp(rng.gauss(0, common))
+            for side, f in (("a", 0.0), ("b", slowdown)):
+                v = level / (1 + f) * math.exp(rng.gauss(0, cv))
+                row[side].append({"decode_tok_s": v, "prefill_tok_s": 500.0, "ttft_ms": 250.0, "itl_p50_ms": 1000 / v})
+            row["first"].append("AB"[i % 2])
+        cells[f"m/transformers/{p}/cpu"] = row
+    return {"kind": INTERLEAVED, "version": 1, "cells": cells, "looks": 1, "pairs": pairs, **extra}
+
+
+def test_interleaved_rule_catches_a_5_percent_slowdown_that_unpaired_repeats_cannot():
+    from mindbench.decide.compare import compare_interleaved
+
+    run = interleaved(0.05, common=0.10)  # the host's level moves 10 % from pair to pair
+    r = compare_interleaved(run)
+    dec = decode_checks(r)
+    assert r["regressions"] == 2 and all(c["verdict"] == "regression" for c in dec)
+    for c in dec:
+        assert c["ci"][0] > 0.02 and c["ci"][0] < 0.05 < c["ci"][1] + 0.02
+        assert c["rule"] == "signed-rank" and c["n"] == [40, 40]
+    assert "40 pairs" in dec[0]["display"]["change"]
+    # the same repeats judged unpaired (A's and B's pooled): the host's 5 % swings drown the 5 %
+    from mindbench.measure import stats
+
+    row = run["cells"]["m/transformers/fp32/cpu"]
+    x = [-math.log(s["decode_tok_s"]) for s in row["a"]]
+    y = [-math.log(s["decode_tok_s"]) for s in row["b"]]
+    lo, _ = stats.shift_ci(x, y, 0.025)
+    assert lo < 0.02  # unpaired, not a regression beyond the floor
+    assert r["settings"]["rule"] == "paired" and r["exit_code"] == 1
+
+
+def test_interleaved_rule_stays_quiet_on_honest_pairs_and_says_not_decided_when_noisy():
+    from mindbench.decide.compare import compare_interleaved
+
+    alarms = sum(compare_interleaved(interleaved(0.0, seed=s))["regressions"] for s in range(40))
+    assert alarms <= 2  # at most 5 % of 40 honest runs, over both cells
+    r = compare_interleaved(interleaved(0.0, seed=1))
+    assert all(c["verdict"] == "ok" for c in r["checks"]) and r["undecided"] == 0
+    noisy = compare_interleaved(interleaved(0.0, cv=0.15, pairs=12, seed=3))
+    assert noisy["regressions"] == 0 and noisy["undecided"] >= 1
+    assert "NOT DECIDED" in render_text(noisy) and "this is not a pass" in render_text(noisy)
+    few = compare_interleaved(interleaved(0.0, pairs=4))  # 4 pairs: no interval at this level
+    assert all(c["ci"] is None for c in decode_checks(few)) and few["undecided"] == 2
+
+
+def test_interleaved_rule_widens_for_pairs_that_move_together_and_splits_alpha_over_looks():
+    from mindbench.decide.compare import compare_interleaved, paired_shift_check
+
+    rng = random.Random(4)
+    e, drift = [], 0.0
+    for _ in range(60):  # differences that drift (AR(1), rho 0.8): the interval must widen
+        drift = 0.8 * drift + rng.gauss(0, 0.01)
+        e.append(drift)
+    a = [20.0] * 60
+    b = [20.0 * math.exp(-x) for x in e]
+    r = paired_shift_check(a, b, True, 0.05)
+    assert r["serial"] > 0.5
+    from mindbench.measure import stats
+
+    lo, hi = stats.paired_shift_ci(e, 0.05)
+    assert r["ci"][1] - r["ci"][0] > 2 * (math.expm1(hi) - math.expm1(lo))
+    one = compare_interleaved(interleaved(0.03, seed=2))
+    three = compare_interleaved(interleaved(0.03, seed=2), looks=3)
+    w1 = [c["ci"][1] - c["ci"][0] for c in decode_checks(one)]
+    w3 = [c["ci"][1] - c["ci"][0] for c in decode_checks(three)]
+    assert all(x < y for x, y in zip(w1, w3))
+    assert three["settings"]["interval_alpha"] == pytest.approx(0.0221 / 0.05 * 0.05)
+
+
+def test_cli_compare_reads_an_interleaved_run_and_prints_the_promise(tmp_path):
+    main = compare_command
+    f = tmp_path / "ab.json"
+    f.write_text(json.dumps(interleaved(0.10, stopped="max pairs", timing_s=200.0, load_average=[1.0, 1.2])))
+    res = CliRunner().invoke(main, [str(f), "--ab"])
+    assert res.exit_code == 1, res.output
+    assert "REGRESSION" in res.output and "signed-rank interval" in res.output
+    assert "catches a decode slowdown of" in res.output and "40 interleaved pairs" in res.output
+    res = CliRunner().invoke(main, [str(f), "--ab", "--json"])
+    assert json.loads(res.output)["settings"]["rule"] == "paired"
+    f.write_text(json.dumps(interleaved(0.0)))
+    assert CliRunner().invoke(main, [str(f), "--ab"]).exit_code == 0
+    # bad input: one line, exit 2
+    for content, msg in (("not json", "not an interleaved A/B run"), ('{"kind": "other"}', "not an interleaved")):
+        f.write_text(content)
+        res = CliRunner().invoke(main, [str(f), "--ab"])
+        assert res.exit_code == 2 and msg in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(main, [str(f)])
+    assert res.exit_code == 2 and "NEW is missing" in res.output

@@ -293,6 +293,65 @@ def test_shift_ci_covers_a_known_shift_at_its_level():
     assert stats.mann_whitney_k(30, 30) == math.floor(450 - stats.z_of(0.05) * math.sqrt(900 * 61 / 12))
 
 
+def test_signed_rank_distribution_matches_the_textbook_and_scipy():
+    # Hollander, Wolfe and Chicken, 3rd ed., Table A.4: n = 10, P(T+ <= 8) = 0.0244 and
+    # P(T+ <= 10) = 0.0420; so the 95 % interval of 10 pairs is [W(9), W(47)] of the 55 Walsh averages
+    assert stats.signed_rank_cdf(8, 10) == pytest.approx(0.0244, abs=5e-5)
+    assert stats.signed_rank_cdf(10, 10) == pytest.approx(0.0420, abs=5e-5)
+    assert stats.signed_rank_k(10, 0.05) == 9
+    assert stats.signed_rank_k(5, 0.05) == 0 and stats.paired_shift_ci([0.1] * 5) is None  # 5 pairs: never 95 %
+    assert stats.signed_rank_k(6, 0.05) == 1  # P(T+ = 0) = 1/64 < 0.025
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(5)
+    for n in (7, 15, 30):
+        d = [rng.gauss(0.2, 1) for _ in range(n)]
+        order = sorted(range(n), key=lambda i: abs(d[i]))
+        t_plus = sum(rank + 1 for rank, i in enumerate(order) if d[i] > 0)
+        p = scipy_stats.wilcoxon(d, alternative="less", method="exact").pvalue
+        assert stats.signed_rank_cdf(t_plus, n) == pytest.approx(p, rel=1e-9)
+    # the normal branch beyond the exact limit agrees with the exact rank within one
+    n = stats.EXACT_SIGNED_RANK_N
+    approx = math.floor(n * (n + 1) / 4 + 0.5 - stats.z_of(0.05) * math.sqrt(n * (n + 1) * (2 * n + 1) / 24))
+    assert abs(stats.signed_rank_k(n, 0.05) - approx) <= 1
+    assert stats.signed_rank_k(n + 1, 0.05) == math.floor(
+        (n + 1) * (n + 2) / 4 + 0.5 - stats.z_of(0.05) * math.sqrt((n + 1) * (n + 2) * (2 * n + 3) / 24)
+    )
+
+
+def test_paired_hodges_lehmann_is_the_median_of_walsh_averages():
+    # by hand: d = 1, 2, 6 -> Walsh averages 1, 1.5, 2, 3.5, 4, 6 -> median (2 + 3.5) / 2
+    assert stats.walsh_averages([1, 2, 6]) == [1, 1.5, 2, 3.5, 4, 6]
+    assert stats.paired_hodges_lehmann([1, 2, 6]) == 2.75
+    # one wild pair moves it by little (the mean moves by 10)
+    d = [0.01 * i for i in range(-5, 6)]
+    assert abs(stats.paired_hodges_lehmann(d + [1.1]) - stats.paired_hodges_lehmann(d)) < 0.01
+    with pytest.raises(ValueError):
+        stats.paired_hodges_lehmann([])
+
+
+def test_paired_shift_ci_covers_a_known_shift_at_its_level():
+    rng = random.Random(11)
+    misses, trials = 0, 400
+    for _ in range(trials):
+        d = [rng.gauss(0.05, 0.03) for _ in range(20)]
+        lo, hi = stats.paired_shift_ci(d, 0.05)
+        assert lo <= stats.paired_hodges_lehmann(d) <= hi
+        misses += not lo <= 0.05 <= hi
+    assert 0.01 <= misses / trials <= 0.08, misses
+
+
+def test_lag1_autocorrelation_sees_a_series_that_moves_together():
+    rng = random.Random(2)
+    white = [rng.gauss(0, 1) for _ in range(400)]
+    assert abs(stats.lag1_autocorrelation(white)) < 0.15
+    ar, x = [], 0.0
+    for _ in range(400):  # AR(1) with rho 0.7
+        x = 0.7 * x + rng.gauss(0, 1)
+        ar.append(x)
+    assert stats.lag1_autocorrelation(ar) == pytest.approx(0.7, abs=0.1)
+    assert stats.lag1_autocorrelation([1.0, 2.0]) == 0.0 and stats.lag1_autocorrelation([3.0] * 5) == 0.0
+
+
 def test_wilson_interval_matches_newcombe_and_scipy():
     # Newcombe, "Two-sided confidence intervals for the single proportion", Stat. Med. 17, 1998,
     # 857-872, Table II, method 3 (score interval without continuity correction)

@@ -22,13 +22,14 @@ from mindbench.decide.compare import (
     _load,
     compare,
     compare_ab,
+    compare_interleaved,
     render_text,
 )
 
 
 @command("compare")
 @click.argument("baseline", type=click.Path())
-@click.argument("new", type=click.Path())
+@click.argument("new", type=click.Path(), required=False)
 @click.option(
     "--quality-tol",
     type=float,
@@ -157,7 +158,8 @@ def compare_command(
       mindbench compare old.jsonl new.jsonl --hardware any   # quality across machines
       mindbench compare old.jsonl new.jsonl --no-speed       # busy machine: quality only
       mindbench compare old.jsonl new.jsonl --html compare.html
-      mindbench compare a.jsonl b.jsonl --ab                 # the A/B speed gate's verdict
+      mindbench compare a.jsonl b.jsonl --ab                 # A/B rounds' verdict (records)
+      mindbench compare ab.json --ab                         # the CI gate's interleaved A/B run
     """
     for name, x in (
         ("--quality-tol", quality_tol),
@@ -169,6 +171,19 @@ def compare_command(
     ):
         if x < 0 or not math.isfinite(x):
             raise BadInput(f"{name} must be a non-negative number, got {x}")
+    if new is None:
+        if not ab:
+            raise BadInput("NEW is missing: compare BASELINE NEW (one file only with --ab: an interleaved A/B run)")
+        result = compare_interleaved(_load_interleaved(baseline), speed_tol=speed_tol, target=ab_target)
+        click.echo(json.dumps(result, indent=2) if as_json else render_text(result))
+        if html_path:
+            from mindbench.present.report_html import write_compare
+
+            write_compare(result, baseline, baseline, html_path)
+            click.echo(f"wrote {html_path}", err=True)
+        if result["regressions"]:
+            raise click.exceptions.Exit(1)
+        return
     base_records = _load(baseline, "BASELINE")
     new_records = _load(new, "NEW")
     schemas = {r.schema for r in base_records + new_records}
@@ -200,3 +215,17 @@ def compare_command(
         click.echo(f"wrote {html_path}", err=True)
     if result["regressions"]:
         raise click.exceptions.Exit(1)
+
+
+def _load_interleaved(path: str) -> dict:
+    """The JSON file scripts/ab_interleave.py writes (one object), or a one-line error."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise BadInput(
+            f"{path}: not an interleaved A/B run ({e.__class__.__name__}); give BASELINE NEW for records"
+        ) from None
+    return data

@@ -464,8 +464,9 @@ def signed_rank_k(n: int, alpha: float = ALPHA) -> int:
         while signed_rank_cdf(k, n) <= alpha / 2:
             k += 1
         return k
+    # P(T+ <= k - 1) by the normal law with a continuity correction (k - 1 + 0.5)
     m = n * (n + 1) / 2
-    return max(0, math.floor(m / 2 - z_of(alpha) * math.sqrt(n * (n + 1) * (2 * n + 1) / 24)))
+    return max(0, math.floor(m / 2 + 0.5 - z_of(alpha) * math.sqrt(n * (n + 1) * (2 * n + 1) / 24)))
 
 
 def paired_shift_ci(d: list[float], alpha: float = ALPHA) -> tuple[float, float] | None:
