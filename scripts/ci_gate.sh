@@ -68,6 +68,7 @@ fi
 AB_PAIRS=${MINDBENCH_AB_PAIRS:-48}
 AB_LOOKS=${MINDBENCH_AB_LOOKS:-3}
 AB_BUDGET_S=${MINDBENCH_AB_BUDGET_S:-300}
+AB_PRECISIONS=${MINDBENCH_AB_PRECISIONS:-fp32,int4}
 PY=${MINDBENCH_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 PY=$(cd "$(dirname "$(command -v "$PY")")" && pwd)/$(basename "$PY")   # absolute, symlink kept (a venv)
 
@@ -91,7 +92,7 @@ for line in open(sys.argv[1]):
     # A: the baseline's code (its own package, same interpreter and libraries); B: HEAD, which alone
     # gets MINDBENCH_FAULT (the code under test)
     "$PY" "$PWD/scripts/ab_interleave.py" --a "$dir/base" --b "$PWD" --out "$dir/ab.json" \
-        --max-pairs "$AB_PAIRS" --looks "$AB_LOOKS" --budget-s "$AB_BUDGET_S" >&2 || rc=2
+        --max-pairs "$AB_PAIRS" --looks "$AB_LOOKS" --budget-s "$AB_BUDGET_S" --precisions "$AB_PRECISIONS" >&2 || rc=2
     echo "A/B speed run (baseline commit ${commit:0:12} vs HEAD, two live processes) took $(( $(date +%s) - start )) s" >&2
     if [ "$rc" -eq 0 ]; then
         PYTHONPATH="$PWD" "$PY" -m mindbench.cli compare "$dir/ab.json" --ab "$@" || rc=$?

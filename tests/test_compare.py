@@ -855,6 +855,9 @@ def test_cli_compare_reads_an_interleaved_run_and_prints_the_promise(tmp_path):
     assert "catches a decode slowdown of" in res.output and "40 interleaved pairs" in res.output
     res = CliRunner().invoke(main, [str(f), "--ab", "--json"])
     assert json.loads(res.output)["settings"]["rule"] == "paired"
+    page = tmp_path / "ab.html"
+    res = CliRunner().invoke(main, [str(f), "--ab", "--html", str(page)])
+    assert res.exit_code == 1 and "signed-rank interval" in page.read_text() and "REGRESSION" in page.read_text()
     f.write_text(json.dumps(interleaved(0.0)))
     assert CliRunner().invoke(main, [str(f), "--ab"]).exit_code == 0
     # bad input: one line, exit 2

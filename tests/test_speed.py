@@ -378,8 +378,8 @@ def test_recommend_ignores_contended_speed_and_speed_from_another_cpu():
 @pytest.mark.slow
 @pytest.mark.skipif(
     os.environ.get("MINDBENCH_LIVE_GATE") != "1",
-    reason="about 5 min on 2 idle cores (set MINDBENCH_LIVE_GATE=1); committed evidence: "
-    "results/gate/ab_rerun.md and ab_fault_slow_decode.md",
+    reason="about 3 min on 2 idle cores (set MINDBENCH_LIVE_GATE=1); committed evidence: "
+    "results/gate/power/live-table.md",
 )
 @pytest.mark.parametrize("fault,expect", [(None, 0), ("slow_decode", 1)])
 def test_ab_gate_passes_an_honest_rerun_and_catches_an_injected_slowdown(tmp_path, fault, expect):
@@ -392,8 +392,8 @@ def test_ab_gate_passes_an_honest_rerun_and_catches_an_injected_slowdown(tmp_pat
         **os.environ,
         "MINDBENCH_BASELINE": str(base),
         "MINDBENCH_PYTHON": sys.executable,
-        "MINDBENCH_AB_BENCH": "--suite none --precisions fp32 --repeats 3 --prompt-tokens 64 --new-tokens 16",
-        "MINDBENCH_AB_ROUNDS": "2",
+        "MINDBENCH_AB_PRECISIONS": "fp32",
+        "MINDBENCH_AB_PAIRS": "24",
     }
     env.pop("MINDBENCH_FAULT", None)
     if fault:

@@ -93,9 +93,8 @@ from mindbench.decide.compare import (
 @click.option(
     "--ab",
     is_flag=True,
-    help="BASELINE and NEW are the two sides of one interleaved A/B run on "
-    "this machine (scripts/ci_gate.sh): every timed repeat of every round counts, speed only "
-    "(the A/B rule below).",
+    help="Speed only, same machine: BASELINE alone is an interleaved A/B run (scripts/ab_interleave.py, "
+    "what scripts/ci_gate.sh runs), or BASELINE and NEW are the two sides of A/B rounds (the A/B rule below).",
 )
 @click.option(
     "--ab-target",
@@ -138,18 +137,21 @@ def compare_command(
     Quality is tested paired (exact McNemar on the tasks that flipped) when both runs kept
     per-task verdicts for the same tasks; fidelity (KLD) counts when its CIs no longer overlap.
 
-    With --ab (the two sides of one same-machine run, scripts/ci_gate.sh), speed is judged
-    on every timed repeat: decode's slowdown is the Hodges-Lehmann shift of log time per token
-    with its Mann-Whitney interval; it is a regression when the whole interval is a slowdown
-    beyond 2 % (two sides of the same code differ by that much on a quiet host), ok
-    when the interval rules out --ab-target (5 %), and NOT DECIDED in between (reported as such,
-    exit 0: the gate could not tell, which is not a pass). False alarms stay under 5 % over
-    all decode checks and looks. The output says the smallest slowdown this run could catch 9
-    times in 10. Prefill and TTFT fail only beyond --speed-tol. The rule was chosen by
-    benchmarks/gate_power.py, which resampled recorded A/A rounds and rounds with a known
-    injected slowdown (MINDBENCH_FAULT=slow_decode:F) to measure each candidate's false-alarm
-    rate and power; its table is in docs/gate.md. Records without per-repeat samples (older
-    commits) fall back to the pooled rule.
+    With --ab and one FILE (what scripts/ci_gate.sh runs: scripts/ab_interleave.py timed the
+    baseline's commit and HEAD repeat by repeat in two live processes on this machine), speed
+    only is judged on the pairs: decode's slowdown is the Hodges-Lehmann centre of the pairs'
+    differences in log time per token with its Wilcoxon signed-rank interval (widened when
+    neighbouring pairs move together); it is a regression when the whole interval is a slowdown
+    beyond 2 % (two processes of the same code can differ by a little), ok when the interval
+    rules out --ab-target (5 %), and NOT DECIDED in between (reported as such, exit 0: the gate
+    could not tell, which is not a pass). False alarms stay under 5 % over all decode checks and
+    looks. The output says the smallest slowdown this run could catch 9 times in 10. Prefill and
+    TTFT fail only beyond --speed-tol. The rule was chosen by benchmarks/gate_power.py: whole
+    interleaved A/A runs (fresh processes each) and runs with a real injected slowdown
+    (MINDBENCH_FAULT=slow_decode:0.05), resampled to measure each candidate's false-alarm rate
+    and power at 3, 5, 10 and 20 %; the table is in docs/gate.md. With --ab and two record files
+    (sides of interleaved rounds), every timed repeat counts by the Mann-Whitney interval of the
+    two pools; records without per-repeat samples fall back to the pooled rule.
 
     \b
     Examples:

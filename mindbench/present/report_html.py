@@ -733,7 +733,7 @@ def paired_section(records: list[Record]) -> str:
 
 def compare_page(result: dict, baseline: list[Record], new: list[Record], names=("BASELINE", "NEW")) -> str:
     """The compare result as a page: verdict, checks (regressions first), both stores' headers."""
-    from mindbench.decide.compare import _display, _fmt, _paired_rules
+    from mindbench.decide.compare import _ab_rule, _display, _fmt, _paired_rules
     from mindbench.store.results import latest
 
     order = {"regression": 0, "improvement": 1, "ok": 2}  # any other verdict after these
@@ -780,11 +780,16 @@ def compare_page(result: dict, baseline: list[Record], new: list[Record], names=
             attrs,
         ),
         "<ul class='notes'>"
-        f"<li>quality: a drop counts when it exceeds max({s['quality_tol']} points, "
-        f"{s['z']:g}·√(se₁²+se₂²)); speed: a change beyond max({s['speed_tol']:.0%}, "
-        f"{s['z']:g}·√(std₁²+std₂²)) (gated: {'yes' if s['speed'] else 'no'}); memory: a rise beyond "
-        f"{s['memory_tol']:.0%}; rows match on hardware = {esc(s['hardware'])}.</li>"
-        f"<li>{esc(_paired_rules(result).strip('[]'))}</li>"
+        + (
+            # an A/B speed run states its own rule (and what it promises), not the stores' rules
+            "".join(f"<li>{esc(line.strip('[]'))}</li>" for line in _ab_rule(result).splitlines())
+            if s.get("ab") and s.get("rule") in ("hl", "paired")
+            else f"<li>quality: a drop counts when it exceeds max({s['quality_tol']} points, "
+            f"{s['z']:g}·√(se₁²+se₂²)); speed: a change beyond max({s['speed_tol']:.0%}, "
+            f"{s['z']:g}·√(std₁²+std₂²)) (gated: {'yes' if s['speed'] else 'no'}); memory: a rise beyond "
+            f"{s['memory_tol']:.0%}; rows match on hardware = {esc(s['hardware'])}.</li>"
+            f"<li>{esc(_paired_rules(result).strip('[]'))}</li>"
+        )
         + "".join(
             f"<li>unmatched in {esc(side)}: {esc('; '.join(items))}</li>"
             for side, items in result["unmatched"].items()
@@ -800,6 +805,8 @@ def compare_page(result: dict, baseline: list[Record], new: list[Record], names=
         ),
     ]
     for name, side, recs in (("Baseline", names[0], baseline), ("New", names[1], new)):
+        if not recs:  # an interleaved A/B run is one file of timings, no records
+            continue
         recs = latest(recs)
         labels, ms = machines(recs)
         body.append(
@@ -816,6 +823,9 @@ def write_compare(result: dict, baseline_path: str, new_path: str, out: str) -> 
     """compare --html: the page, from the two files compare read."""
     from mindbench.store.results import read_all as load_records
 
-    text = compare_page(result, load_records([baseline_path]), load_records([new_path]), (baseline_path, new_path))
+    if result["settings"].get("rule") == "paired":  # one interleaved run's file: timings, no records
+        text = compare_page(result, [], [], (baseline_path, "(the same run)"))
+    else:
+        text = compare_page(result, load_records([baseline_path]), load_records([new_path]), (baseline_path, new_path))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(text, encoding="utf-8")
