@@ -212,12 +212,26 @@ def _live_pairs(run: dict, figure: str) -> dict[str, list[tuple[float, float]]]:
 
 
 def live_rule(
-    pairs: dict[str, list[tuple[float, float]]], f: float, n: int, looks: list[int], paired: bool, serial: bool
+    pairs: dict[str, list[tuple[float, float]]],
+    f: float,
+    n: int,
+    looks: list[int],
+    paired: bool,
+    serial: bool,
+    floor: float | None = None,
 ) -> tuple[str, int]:
     """One simulated gate run on the first n pairs: B's decode slowed by exactly f; looks at the
     given pair counts (Pocock's level for their number); unpaired = the same repeats judged by the
     Mann-Whitney interval of the two sides' pools (the rule for rounds)."""
-    from mindbench.decide.compare import AB_FLOOR, AB_TARGET, ab_alpha, paired_shift_check, shift_check, shift_verdict
+    from mindbench.decide.compare import (
+        AB_FLOOR,
+        AB_PAIRED_FLOOR,
+        AB_TARGET,
+        ab_alpha,
+        paired_shift_check,
+        shift_check,
+        shift_verdict,
+    )
 
     alpha2 = ab_alpha(max(GATE_CELLS, len(pairs)), len(looks))
     for at in looks:
@@ -231,7 +245,9 @@ def live_rule(
                     r["ci"] = _unwidened(a, b, alpha2)
             else:
                 r = shift_check(a, b, True, alpha2)
-            out.append(shift_verdict(r["ci"], AB_FLOOR, AB_TARGET))
+            out.append(
+                shift_verdict(r["ci"], (AB_PAIRED_FLOOR if paired else AB_FLOOR) if floor is None else floor, AB_TARGET)
+            )
         v = _combine(out)
         if v != "not decided":
             return v, at
@@ -252,6 +268,9 @@ def analyse_live(ns) -> int:
     from mindbench.measure import stats
 
     runs = load_live(ns.live_file)
+    if ns.runs:
+        keep = {int(x) for x in ns.runs.split(",")}
+        runs = [r for r in runs if r["run"] in keep]
     honest = [r for r in runs if not (r.get("b") or {}).get("fault")]
     faulty = [r for r in runs if (r.get("b") or {}).get("fault")]
     if len(honest) < 2:
@@ -260,16 +279,21 @@ def analyse_live(ns) -> int:
     per_pair = median(r["timing_s"] / r["pairs"] for r in runs)
     load_s = median(r["load_s"] for r in runs)
     thirds = [round(n_rec * j / 3) for j in (1, 2, 3)]
-    rules = [(f"paired signed-rank, {n} pairs", "decode_tok_s", True, True, [n]) for n in (16, 24, 32, n_rec)] + [
-        (f"paired, {n_rec} pairs, median step", "itl_p50_ms", True, True, [n_rec]),
-        (f"paired, {n_rec} pairs, no widening for neighbours", "decode_tok_s", True, False, [n_rec]),
-        (f"unpaired Mann-Whitney on the same {n_rec} pairs", "decode_tok_s", False, True, [n_rec]),
-        (f"sequential paired, looks at {'/'.join(map(str, thirds))} pairs (CI)", "decode_tok_s", True, True, thirds),
+    # (name, figure, paired, widen for neighbours, looks, floor); every rule at the same 1 % floor
+    # but the last, so the rows differ in one thing each
+    seq = "/".join(map(str, thirds))
+    rules = [(f"paired signed-rank, {n} pairs", "decode_tok_s", True, True, [n], 0.01) for n in (16, 24, 32, n_rec)]
+    rules += [
+        (f"paired, {n_rec} pairs, each repeat's median step", "itl_p50_ms", True, True, [n_rec], 0.01),
+        (f"paired, {n_rec} pairs, no widening for neighbours", "decode_tok_s", True, False, [n_rec], 0.01),
+        (f"unpaired Mann-Whitney on the same {n_rec} pairs", "decode_tok_s", False, True, [n_rec], 0.01),
+        (f"sequential paired, looks at {seq} pairs, beyond 1 % (CI)", "decode_tok_s", True, True, thirds, 0.01),
+        (f"sequential paired, looks at {seq} pairs, beyond 2 %", "decode_tok_s", True, True, thirds, 0.02),
     ]
     rng = random.Random(0)
     sims = max(1, ns.sims // len(honest))
     table = []
-    for name, fig, paired, serial, looks in rules:
+    for name, fig, paired, serial, looks, floor in rules:
         row = {"rule": name, "rates": {}, "undecided": {}, "pairs": {}}
         for f in EFFECTS:
             hits = undecided = used = total = 0
@@ -281,7 +305,7 @@ def analyse_live(ns) -> int:
                     flip = rng.random() < 0.5
                     idx = [rng.randrange(n_rec) for _ in range(looks[-1])]
                     pairs = {c: [(ps[i][1], ps[i][0]) if flip else ps[i] for i in idx] for c, ps in base.items()}
-                    v, at = live_rule(pairs, f, looks[-1], looks, paired, serial)
+                    v, at = live_rule(pairs, f, looks[-1], looks, paired, serial, floor)
                     hits += v == "regression"
                     undecided += v == "not decided"
                     used += at
@@ -350,8 +374,10 @@ def analyse_live(ns) -> int:
         f"{m['cpu']}, {m['cores']} cores, {', '.join(f for f in (m['cpu_features'] or []) if f in ('avx2', 'avx512f', 'amx_tile'))}; "
         f"load average {loads[0]:.1f}-{loads[-1]:.1f}; {per_pair:.1f} s a pair (both cells), {load_s:.0f} s to start both sides"
     )
-    head = "| rule | pairs | " + " | ".join("A/A false alarm" if f == 0 else f"+{100 * f:g} %" for f in EFFECTS)
-    print(head + " | not decided at +5 % | A/B step wall (est.) |")
+    head = "| rule | pairs (A/A / +5 %) | " + " | ".join(
+        "A/A false alarm" if f == 0 else f"+{100 * f:g} %" for f in EFFECTS
+    )
+    print(head + " | not decided at +5 % | timing wall, quiet 2 cores (est.) |")
     print("|" + "---|" * (len(EFFECTS) + 4))
     for r in table:
         cells = []
@@ -361,7 +387,7 @@ def analyse_live(ns) -> int:
             cells.append(f"{100 * h / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]")
         worst = f" (at most {r['worst_s'] / 60:.1f})" if r["worst_s"] > r["wall_s"] + 1 else ""
         print(
-            f"| {r['rule']} | {r['pairs'][0.05]:.0f} | "
+            f"| {r['rule']} | {r['pairs'][0.0]:.0f} / {r['pairs'][0.05]:.0f} | "
             + " | ".join(cells)
             + f" | {100 * r['undecided'][0.05]:.0f} % | {r['wall_s'] / 60:.1f} min{worst} |"
         )
@@ -369,6 +395,16 @@ def analyse_live(ns) -> int:
         f"rates: share of {sims} simulated gate runs per recorded run that failed (a regression in either "
         "decode check), pairs drawn with replacement within each run; Wilson 95 %, a floor on the uncertainty"
     )
+    for r in runs:
+        spreads = []
+        for cell, ps in _live_pairs(r, "decode_tok_s").items():
+            d = [math.log(a) - math.log(b) for a, b in ps]
+            spreads.append(f"{cell.split('/')[2]} {100 * stdev(d):.1f} %")
+        print(
+            f"run {r['run']} ({r['t']} UTC{', B slowed 5 %' if (r.get('b') or {}).get('fault') else ''}): "
+            f"sd of the pairs' decode differences {', '.join(spreads)}; fp32 A decode "
+            f"{median(a for a, _ in _live_pairs(r, 'decode_tok_s')[next(iter(r['cells']))]):.1f} tok/s"
+        )
     for prec, o in offsets.items():
         print(
             f"{prec}: A/A runs' decode estimates {o['runs']} %: sd {o['sd_pct']} % across runs, "
@@ -414,6 +450,9 @@ def main(argv=None) -> int:
     al.add_argument("--live-file", type=Path, default=LIVE_OUT)
     al.add_argument("--sims", type=int, default=2000)
     al.add_argument("--json", action="store_true")
+    al.add_argument(
+        "--runs", default="", help="only these recorded runs (their numbers, e.g. 0,1,2), for a table by condition"
+    )
     a = sub.add_parser("analyse", help="resample the recorded rounds: rule x effect -> detection rate")
     a.add_argument("--rounds-file", type=Path, default=OUT)
     a.add_argument("--sims", type=int, default=1000)
