@@ -377,7 +377,7 @@ def analyse_live(ns) -> int:
     head = "| rule | pairs (A/A / +5 %) | " + " | ".join(
         "A/A false alarm" if f == 0 else f"+{100 * f:g} %" for f in EFFECTS
     )
-    print(head + " | not decided at +5 % | timing wall, quiet 2 cores (est.) |")
+    print(head + " | not decided at +5 % | timing wall at this recording's pace (est.) |")
     print("|" + "---|" * (len(EFFECTS) + 4))
     for r in table:
         cells = []
