@@ -534,19 +534,25 @@ def shift_check(
         )
         w = math.sqrt(deff)
         ci = (d - w * (d - ci[0]), d + w * (ci[1] - d))
-    promise = None
-    if ci is not None and ci[1] > ci[0]:
-        za, zb = stats.z_of(alpha2), NormalDist().inv_cdf(AB_POWER)
-        # caught when the interval's low end clears the floor: floor + its half-width, plus zb
-        # standard errors for the power
-        promise = math.expm1(math.log1p(AB_FLOOR) + (ci[1] - ci[0]) / 2 * (za + zb) / za)
     return {
         "shift": math.expm1(d),
         "ci": None if ci is None else [math.expm1(ci[0]), math.expm1(ci[1])],
-        "promise": promise,
+        "promise": _promise(ci, alpha2, AB_FLOOR),
         "n": [len(x), len(y)],
         "design_effect": deff,
     }
+
+
+def _promise(ci: tuple[float, float] | None, alpha2: float, floor: float) -> float | None:
+    """The smallest slowdown caught AB_POWER of the time at this interval's width: caught when the
+    interval's low end clears the floor, so the floor plus its half-width, plus z_power standard
+    errors (ci in log time; the result a fraction of time)."""
+    from mindbench.measure import stats
+
+    if ci is None or ci[1] <= ci[0]:
+        return None
+    za, zb = stats.z_of(alpha2), NormalDist().inv_cdf(AB_POWER)
+    return math.expm1(math.log1p(floor) + (ci[1] - ci[0]) / 2 * (za + zb) / za)
 
 
 def shift_verdict(ci: list[float] | None, floor: float, target: float | None) -> str:
@@ -717,14 +723,10 @@ def paired_shift_check(a_vals: list[float], b_vals: list[float], higher_better: 
     if ci is not None and rho > 0:
         w = math.sqrt((1 + rho) / (1 - rho))
         ci = (est - w * (est - ci[0]), est + w * (ci[1] - est))
-    promise = None
-    if ci is not None and ci[1] > ci[0]:
-        za, zb = stats.z_of(alpha2), NormalDist().inv_cdf(AB_POWER)
-        promise = math.expm1(math.log1p(AB_PAIRED_FLOOR) + (ci[1] - ci[0]) / 2 * (za + zb) / za)
     return {
         "shift": math.expm1(est),
         "ci": None if ci is None else [math.expm1(ci[0]), math.expm1(ci[1])],
-        "promise": promise,
+        "promise": _promise(ci, alpha2, AB_PAIRED_FLOOR),
         "n": len(d),
         "serial": rho,
     }
@@ -743,8 +745,6 @@ def compare_interleaved(
     when the paired interval lies wholly beyond AB_PAIRED_FLOOR, is ok when it rules out `target`, else
     is not decided; prefill and TTFT regress only beyond `speed_tol`, as in compare_ab. `looks`
     (default: the run's own planned looks) sets Pocock's level per look."""
-    from statistics import median
-
     if not isinstance(data, dict) or data.get("kind") != INTERLEAVED:
         raise BadInput("not an interleaved A/B run (scripts/ab_interleave.py writes one)")
     cells = data.get("cells") or {}
@@ -758,49 +758,28 @@ def compare_interleaved(
             r = paired_shift_check(a, b, higher_better, alpha2)
             if not r["n"]:
                 continue
-            gated = fig == "decode_tok_s"
-            floor, goal = (AB_PAIRED_FLOOR, target) if gated else (speed_tol, None)
-            verdict = shift_verdict(r["ci"], floor, goal)
-            ma, mb = median(x for x in a if x), median(x for x in b if x)
-            ci = "—" if r["ci"] is None else f"[{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]"
-            level = f"{100 * (1 - alpha2):.1f}".rstrip("0").rstrip(".")
-            if gated:
-                allowed = (
-                    f"CI > {100 * AB_PAIRED_FLOOR:g} %; ok < {100 * target:g} %; catches >= {100 * r['promise']:.1f} %"
-                    if r["promise"] is not None
-                    else "too few pairs for an interval"
-                )
-            else:
-                allowed = f"CI > {100 * speed_tol:g} %"
-            serial = (
-                f", x{math.sqrt((1 + r['serial']) / (1 - r['serial'])):.2f} for neighbouring pairs"
+            widened = (
+                f"x{math.sqrt((1 + r['serial']) / (1 - r['serial'])):.2f} for neighbouring pairs"
                 if r["serial"] > 0
-                else ""
+                else None
             )
             checks.append(
-                _check(
+                _shift_row(
                     cell,
                     label,
-                    ma,
-                    mb,
-                    mb - ma,
-                    None,
-                    verdict,
-                    rel=(mb - ma) / ma if ma else None,
-                    slowdown=r["shift"],
-                    ci=r["ci"],
-                    ci_level=1 - alpha2,
-                    promise=r["promise"],
-                    serial=r["serial"],
-                    n=[r["n"], r["n"]],
+                    a,
+                    b,
+                    r,
+                    alpha2,
+                    fig == "decode_tok_s",
+                    AB_PAIRED_FLOOR,
+                    target,
+                    speed_tol,
                     rule="signed-rank",
-                    gated=gated,
-                    display={
-                        "baseline": f"{ma:.1f} (n={r['n']})",
-                        "new": f"{mb:.1f} (n={r['n']})",
-                        "change": f"{100 * r['shift']:+.1f} % time {ci} ({level} % CI, {r['n']} pairs{serial})",
-                        "allowed": allowed,
-                    },
+                    what=f"{r['n']} pairs",
+                    widened=widened,
+                    n=[r["n"], r["n"]],
+                    serial=r["serial"],
                 )
             )
     if not checks:
@@ -841,22 +820,46 @@ def compare_interleaved(
 
 
 def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, target, rounds, groups) -> dict:
+    r = shift_check(sa, sb, higher_better, alpha2, *groups)
+    deff = r["design_effect"]
+    return _shift_row(
+        cell,
+        label,
+        sa,
+        sb,
+        r,
+        alpha2,
+        gated,
+        AB_FLOOR,
+        target,
+        speed_tol,
+        rule="hodges-lehmann",
+        what=None,
+        widened=f"x{math.sqrt(deff):.2f} for the rounds' spread" if deff > 1.005 else None,
+        n=r["n"],
+        design_effect=deff,
+        rounds=rounds,
+    )
+
+
+def _shift_row(
+    cell, label, sa, sb, r, alpha2, gated, floor, target, speed_tol, *, rule, what, widened, **extra
+) -> dict:
+    """One A/B check from a shift and its interval (shift_check or paired_shift_check): decode is
+    judged against `floor` and `target`, prefill and TTFT against `speed_tol` only."""
     from statistics import median
 
-    r = shift_check(sa, sb, higher_better, alpha2, *groups)
-    floor, goal = (AB_FLOOR, target) if gated else (speed_tol, None)
-    verdict = shift_verdict(r["ci"], floor, goal)
-    ma, mb = median(sa), median(sb)
+    verdict = shift_verdict(r["ci"], *((floor, target) if gated else (speed_tol, None)))
+    ma, mb = median(x for x in sa if x), median(x for x in sb if x)
     ci = "—" if r["ci"] is None else f"[{100 * r['ci'][0]:+.1f}, {100 * r['ci'][1]:+.1f}]"
     level = f"{100 * (1 - alpha2):.1f}".rstrip("0").rstrip(".")
-    if gated:
-        allowed = (
-            f"CI > {100 * AB_FLOOR:g} %; ok < {100 * target:g} %; catches >= {100 * r['promise']:.1f} %"
-            if r["promise"] is not None
-            else "too few repeats for an interval"
-        )
-    else:
+    if not gated:
         allowed = f"CI > {100 * speed_tol:g} %"
+    elif r["promise"] is None:
+        allowed = "too few repeats for an interval"
+    else:
+        allowed = f"CI > {100 * floor:g} %; ok < {100 * target:g} %; catches >= {100 * r['promise']:.1f} %"
+    n_a, n_b = (r["n"], r["n"]) if isinstance(r["n"], int) else r["n"]
     return _check(
         cell,
         label,
@@ -870,18 +873,15 @@ def _hl_check(cell, label, sa, sb, higher_better, alpha2, gated, speed_tol, targ
         ci=r["ci"],
         ci_level=1 - alpha2,
         promise=r["promise"],
-        design_effect=r["design_effect"],
-        n=r["n"],
-        rounds=rounds,
-        rule="hodges-lehmann",
+        rule=rule,
         gated=gated,
+        **extra,
         display={
-            "baseline": f"{ma:.1f} (n={r['n'][0]})",
-            "new": f"{mb:.1f} (n={r['n'][1]})",
-            "change": f"{100 * r['shift']:+.1f} % time {ci} ({level} % CI"
-            + (
-                f", x{math.sqrt(r['design_effect']):.2f} for the rounds' spread)" if r["design_effect"] > 1.005 else ")"
-            ),
+            "baseline": f"{ma:.1f} (n={n_a})",
+            "new": f"{mb:.1f} (n={n_b})",
+            "change": f"{100 * r['shift']:+.1f} % time {ci} ("
+            + ", ".join(x for x in (f"{level} % CI", what, widened) if x)
+            + ")",
             "allowed": allowed,
         },
     )
