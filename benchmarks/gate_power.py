@@ -196,6 +196,18 @@ def record_live(runs: int, pairs: int, out: Path, fault_every: int, threads: int
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
 
 
+def _rate_cells(rates: dict) -> list[str]:
+    """Each effect's detection rate with its Wilson 95 % interval, as the tables print them."""
+    from mindbench.measure import stats
+
+    out = []
+    for f in EFFECTS:
+        h, n = rates[f]
+        lo, hi = stats.wilson(h, n)
+        out.append(f"{100 * h / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]")
+    return out
+
+
 def load_live(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -380,11 +392,7 @@ def analyse_live(ns) -> int:
     print(head + " | not decided at +5 % | timing wall at this recording's pace (est.) |")
     print("|" + "---|" * (len(EFFECTS) + 4))
     for r in table:
-        cells = []
-        for f in EFFECTS:
-            h, n = r["rates"][f]
-            lo, hi = stats.wilson(h, n)
-            cells.append(f"{100 * h / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]")
+        cells = _rate_cells(r["rates"])
         worst = f" (at most {r['worst_s'] / 60:.1f})" if r["worst_s"] > r["wall_s"] + 1 else ""
         print(
             f"| {r['rule']} | {r['pairs'][0.0]:.0f} / {r['pairs'][0.05]:.0f} | "
@@ -716,11 +724,7 @@ def analyse(ns) -> int:
     print(head + " | not decided at +5 % | gate wall, quiet 2 cores (est.) |")
     print("|" + "---|" * (len(EFFECTS) + 4))
     for r in table:
-        cells = []
-        for f in EFFECTS:
-            h, n = r["rates"][f]
-            lo, hi = stats.wilson(h, n)
-            cells.append(f"{100 * h / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]")
+        cells = _rate_cells(r["rates"])
         rounds_txt = (
             f"{r['mean_rounds'][0.05]:.1f} (<= {r['rounds']})" if "sequential" in r["rule"] else str(r["rounds"])
         )
