@@ -667,31 +667,7 @@ def compare_ab(
         "baseline": [_label(k) for k in pa.keys() - pb.keys()],
         "new": [_label(k) for k in pb.keys() - pa.keys()],
     }
-    regressions = sum(c["verdict"] == "regression" for c in checks)
-    return {
-        "regressions": regressions,
-        "improvements": sum(c["verdict"] == "improvement" for c in checks),
-        "undecided": sum(c["verdict"] == "not decided" for c in checks),
-        "compared_cells": len(keys),
-        "checks": checks,
-        "unmatched": unmatched,
-        "notes": notes,
-        "settings": {
-            "quality_tol": QUALITY_TOL,
-            "speed_tol": speed_tol,
-            "memory_tol": MEMORY_TOL,
-            "z": z,
-            "hardware": "same machine (A/B)",
-            "speed": True,
-            "ab": True,
-            "rule": rule,
-            "alpha": alpha,
-            "target": target,
-            "looks": looks,
-            "interval_alpha": alpha2,
-        },
-        "exit_code": 1 if regressions else 0,
-    }
+    return _ab_result(checks, len(keys), unmatched, notes, speed_tol, z, rule, alpha, target, looks, alpha2)
 
 
 INTERLEAVED = "mindbench-ab-interleaved"  # the kind of file scripts/ab_interleave.py writes
@@ -784,7 +760,6 @@ def compare_interleaved(
             )
     if not checks:
         raise BadInput("nothing to compare: the interleaved run holds no timed pairs")
-    regressions = sum(c["verdict"] == "regression" for c in checks)
     notes = []
     if (data.get("b") or {}).get("fault"):
         notes.append(f"B ran under MINDBENCH_FAULT={data['b']['fault']} (an injected slowdown)")
@@ -793,23 +768,31 @@ def compare_interleaved(
             f"{data.get('pairs')} interleaved pairs a cell in {data.get('timing_s')} s of timing, "
             f"two live processes (stopped: {data['stopped']}); load average {data.get('load_average')}"
         )
+    unmatched = {"baseline": [], "new": []}  # one run: both sides timed the same cells
+    return _ab_result(checks, len(cells), unmatched, notes, speed_tol, Z, "paired", alpha, target, looks, alpha2)
+
+
+def _ab_result(checks, compared, unmatched, notes, speed_tol, z, rule, alpha, target, looks, alpha2) -> dict:
+    """The result of either A/B form (rounds' record files, or one interleaved run), in the shape
+    `compare` returns, so one renderer, --json and --html serve all three."""
+    regressions = sum(c["verdict"] == "regression" for c in checks)
     return {
         "regressions": regressions,
         "improvements": sum(c["verdict"] == "improvement" for c in checks),
         "undecided": sum(c["verdict"] == "not decided" for c in checks),
-        "compared_cells": len(cells),
+        "compared_cells": compared,
         "checks": checks,
-        "unmatched": {"baseline": [], "new": []},
+        "unmatched": unmatched,
         "notes": notes,
         "settings": {
             "quality_tol": QUALITY_TOL,
             "speed_tol": speed_tol,
             "memory_tol": MEMORY_TOL,
-            "z": Z,
+            "z": z,
             "hardware": "same machine (A/B)",
             "speed": True,
             "ab": True,
-            "rule": "paired",
+            "rule": rule,
             "alpha": alpha,
             "target": target,
             "looks": looks,
