@@ -173,47 +173,39 @@ def compare_command(
     ):
         if x < 0 or not math.isfinite(x):
             raise BadInput(f"{name} must be a non-negative number, got {x}")
-    if new is None:
+    if new is None:  # --ab on one interleaved run's file
         if not ab:
             raise BadInput("NEW is missing: compare BASELINE NEW (one file only with --ab: an interleaved A/B run)")
         result = compare_interleaved(_load_interleaved(baseline), speed_tol=speed_tol, target=ab_target)
-        click.echo(json.dumps(result, indent=2) if as_json else render_text(result))
-        if html_path:
-            from mindbench.present.report_html import write_compare
-
-            write_compare(result, baseline, baseline, html_path)
-            click.echo(f"wrote {html_path}", err=True)
-        if result["regressions"]:
-            raise click.exceptions.Exit(1)
-        return
-    base_records = _load(baseline, "BASELINE")
-    new_records = _load(new, "NEW")
-    schemas = {r.schema for r in base_records + new_records}
-    # an A/B run's old side may predate the current schema (compare_ab reads only speed)
-    if len(schemas) > 1 and not ab and any(not isinstance(x, int) or x < MIN_SCHEMA for x in schemas):
-        raise BadInput(
-            f"schema mismatch: the files hold result schemas {sorted(schemas, key=str)}; "
-            "refresh the baseline with the current mindbench (see results/README.md)"
-        )
-    if ab:
-        result = compare_ab(base_records, new_records, speed_tol=speed_tol, z=z, target=ab_target, looks=looks)
     else:
-        result = compare(
-            base_records,
-            new_records,
-            quality_tol=quality_tol,
-            speed_tol=speed_tol,
-            memory_tol=memory_tol,
-            z=z,
-            hardware=hardware,
-            gate_speed=gate_speed,
-            kld_tol=kld_tol,
-        )
+        base_records = _load(baseline, "BASELINE")
+        new_records = _load(new, "NEW")
+        schemas = {r.schema for r in base_records + new_records}
+        # an A/B run's old side may predate the current schema (compare_ab reads only speed)
+        if len(schemas) > 1 and not ab and any(not isinstance(x, int) or x < MIN_SCHEMA for x in schemas):
+            raise BadInput(
+                f"schema mismatch: the files hold result schemas {sorted(schemas, key=str)}; "
+                "refresh the baseline with the current mindbench (see results/README.md)"
+            )
+        if ab:
+            result = compare_ab(base_records, new_records, speed_tol=speed_tol, z=z, target=ab_target, looks=looks)
+        else:
+            result = compare(
+                base_records,
+                new_records,
+                quality_tol=quality_tol,
+                speed_tol=speed_tol,
+                memory_tol=memory_tol,
+                z=z,
+                hardware=hardware,
+                gate_speed=gate_speed,
+                kld_tol=kld_tol,
+            )
     click.echo(json.dumps(result, indent=2) if as_json else render_text(result))
     if html_path:  # the page lives in report_html; written before a regression's exit 1
         from mindbench.present.report_html import write_compare
 
-        write_compare(result, baseline, new, html_path)
+        write_compare(result, baseline, new or baseline, html_path)
         click.echo(f"wrote {html_path}", err=True)
     if result["regressions"]:
         raise click.exceptions.Exit(1)
