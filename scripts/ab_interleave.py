@@ -216,7 +216,6 @@ def measure(ns, progress=print) -> dict:
             elapsed = time.monotonic() - t0
             progress(f"pair {pairs}/{ns.max_pairs}: {elapsed:.0f} s")
             if pairs in points and pairs < ns.max_pairs and ns.looks > 1:
-                data.update(pairs=pairs, looks_taken=points.index(pairs) + 1)
                 r = compare_interleaved(data, looks=len(points))
                 if r["regressions"] or not r["undecided"]:
                     stop = f"decided at look {points.index(pairs) + 1} of {len(points)}"
