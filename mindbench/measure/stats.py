@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import math
 import random
-from statistics import NormalDist
+from statistics import NormalDist, median
 
 ALPHA = 0.05
 POWER = 0.8
@@ -261,9 +261,7 @@ def hodges_lehmann(x: list[float], y: list[float]) -> float:
     """The Hodges-Lehmann estimate of the shift of y against x: median of all y_j - x_i."""
     if not x or not y:
         raise ValueError("hodges_lehmann needs at least one value on each side")
-    d = sorted(b - a for a in x for b in y)
-    mid = len(d) // 2
-    return d[mid] if len(d) % 2 else (d[mid - 1] + d[mid]) / 2
+    return median([b - a for a in x for b in y])
 
 
 def mann_whitney_cdf(u: int, m: int, n: int) -> float:
@@ -451,9 +449,7 @@ def paired_hodges_lehmann(d: list[float]) -> float:
     Walsh averages (one wild pair moves it by one rank, not by its size)."""
     if not d:
         raise ValueError("paired_hodges_lehmann needs at least one difference")
-    w = walsh_averages(d)
-    mid = len(w) // 2
-    return w[mid] if len(w) % 2 else (w[mid - 1] + w[mid]) / 2
+    return median(walsh_averages(d))
 
 
 def signed_rank_k(n: int, alpha: float = ALPHA) -> int:
