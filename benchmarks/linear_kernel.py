@@ -7,7 +7,16 @@ HumanEval prompts generated at batch 8 (greedy, the same tokens either way, chec
 batch-1 `timed_run`, with the kernel on and off, alternating (on, off, off, on, ...), so noise
 hits both alike. Prints ratios oneDNN / torch (below 1 = faster) and the host's CPU features.
 
-    python benchmarks/linear_kernel.py [--model qwen2.5-coder-0.5b-instruct] [--n 16] [--repeats 2]
+The per-shape table also times oneDNN on a weight reordered in advance for 8 rows
+(`torch.ops.mkldnn._reorder_linear_weight`, what torch's compiler does when it freezes a model):
+faster at 8 rows, slower at 1, and a copy of the weight in a layout nothing else reads. Measured
+2026-12-06, same host, hot single matrices: [4864 x 896] at 8 rows 0.59 -> 0.36 ms, at 1 row 0.18
+-> 0.16; 24 distinct [4864 x 896] (cold, 418 MB) 24.6 -> 16.7 ms at 8 rows, 15.6 -> 16.9 at 1; the
+whole Qwen coder with every layer but the LM head reordered: 8-row decode step 160.7 -> 146.3 ms,
+1-row 93-106 -> 90-99 ms, RSS +1.28 GB (the dense weights were not given back). Not adopted: a
+9 % cheaper batch step is not worth a slower batch-1 figure or the memory (docs/time_to_score.md).
+
+    python benchmarks/linear_kernel.py [--model qwen2.5-coder-0.5b-instruct] [--n 16] [--repeats 2] [--shapes-only]
 
 Measured 2026-12-02, 2 cores AMD EPYC, AVX2 + AVX-512F (no AMX), idle, 2 threads (--threads 2):
 qwen2.5-coder-0.5b-instruct LM head at 8 rows 120.6 -> 43.6 ms, generation 0.59x, batch-1 decode
@@ -39,6 +48,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--shapes-only", action="store_true", help="the per-shape table only, no whole-model runs")
     args = ap.parse_args()
 
     import torch
@@ -61,17 +71,23 @@ def main() -> None:
     op = onednn._op()
 
     shapes = sorted({tuple(m.weight.shape) for m in eng.model.modules() if type(m).__name__ == "OneDNNLinear"})
-    print(f"\n{'weight [out, in]':>18} {'rows':>5} {'torch ms':>9} {'oneDNN ms':>10} {'ratio':>6}")
+    print(
+        f"\n{'weight [out, in]':>18} {'rows':>5} {'torch ms':>9} {'oneDNN ms':>10} {'ratio':>6} {'prepacked(8) ms':>16}"
+    )
     with torch.inference_mode():
         for out_f, in_f in shapes:
             w = torch.randn(out_f, in_f)
+            packed = torch.ops.mkldnn._reorder_linear_weight(w, 8)
             for rows in (1, 8, 1600):
                 if rows == 1600 and out_f * in_f > 50_000_000:
                     continue  # the LM head never sees a whole prefill: only the last position
                 x = torch.randn(rows, in_f)
                 a = _median_ms(lambda: F.linear(x, w), 9 if rows == 1600 else 15)
                 b = _median_ms(lambda: op(x, w, None, *onednn.PLAIN), 9 if rows == 1600 else 15)
-                print(f"{str([out_f, in_f]):>18} {rows:>5} {a:>9.2f} {b:>10.2f} {b / a:>6.2f}")
+                c = _median_ms(lambda: op(x, packed, None, *onednn.PLAIN), 9 if rows == 1600 else 15)
+                print(f"{str([out_f, in_f]):>18} {rows:>5} {a:>9.2f} {b:>10.2f} {b / a:>6.2f} {c:>16.2f}")
+    if args.shapes_only:
+        return
 
     problems = list(read_problems().values())[: args.n]
     prompts = [eng.render(p["prompt"]) for p in problems]
