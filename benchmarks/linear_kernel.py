@@ -8,13 +8,14 @@ batch-1 `timed_run`, with the kernel on and off, alternating (on, off, off, on, 
 hits both alike. Prints ratios oneDNN / torch (below 1 = faster) and the host's CPU features.
 
 The per-shape table also times oneDNN on a weight reordered in advance for 8 rows
-(`torch.ops.mkldnn._reorder_linear_weight`, what torch's compiler does when it freezes a model):
-faster at 8 rows, slower at 1, and a copy of the weight in a layout nothing else reads. Measured
-2026-12-06, same host, hot single matrices: [4864 x 896] at 8 rows 0.59 -> 0.36 ms, at 1 row 0.18
--> 0.16; 24 distinct [4864 x 896] (cold, 418 MB) 24.6 -> 16.7 ms at 8 rows, 15.6 -> 16.9 at 1; the
-whole Qwen coder with every layer but the LM head reordered: 8-row decode step 160.7 -> 146.3 ms,
-1-row 93-106 -> 90-99 ms, RSS +1.28 GB (the dense weights were not given back). Not adopted: a
-9 % cheaper batch step is not worth a slower batch-1 figure or the memory (docs/time_to_score.md).
+(`torch.ops.mkldnn._reorder_linear_weight`, what torch's compiler does when it freezes a model),
+a copy of the weight in a layout nothing else reads. Measured 2026-12-06, same host, 2 threads:
+hot single matrices, [4864 x 896] at 8 rows 0.59 -> 0.36 ms, at 1 row 0.18 -> 0.16 ms. In one-off
+runs beside this script: 24 distinct [4864 x 896] (cold, 418 MB) 24.6 -> 16.7 ms at 8 rows but
+15.6 -> 16.9 ms at 1; the whole Qwen coder with every layer but the LM head reordered, 8-row
+decode step 160.7 -> 146.3 ms, 1-row step 93-106 -> 90-99 ms (noisy), RSS +1.28 GB (the dense
+weights were not given back). Not adopted: a 9 % cheaper batch step is not worth a batch-1 figure
+measured on a kernel slower at one row, nor the memory (docs/time_to_score.md, "What is left").
 
     python benchmarks/linear_kernel.py [--model qwen2.5-coder-0.5b-instruct] [--n 16] [--repeats 2] [--shapes-only]
 
