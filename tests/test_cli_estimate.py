@@ -51,6 +51,17 @@ def test_estimate_moe_and_multi_gpu():
     assert d4["fits"] and d4["tg128_tok_s"] > 30  # 5.1B active parameters per token
 
 
+def test_estimate_knows_the_packaged_models():
+    # the default model of `mindbench run`, on this machine (no --gpu) and on a table device
+    d = json.loads(run("estimate", "--model", "smollm2-135m-instruct", "--precision", "fp32", "--json").output)
+    assert d["device_from"] != "device table"
+    assert 500 < d["weights_mb"] < 540  # 134.5M parameters x 4 bytes
+    d = json.loads(
+        run("estimate", "--model", "gemma3-270m", "--precision", "Q4_K_M", "--gpu", "RTX 4090", "--json").output
+    )
+    assert d["fits"] and d["tg128_tok_s"] > 0
+
+
 def test_estimate_bad_input_is_one_line_exit_2():
     r = run("estimate", "--model", "nope", "--precision", "Q4_K_M", "--gpu", "RTX 4090")
     assert r.exit_code == 2 and "no architecture shape" in r.output and "Traceback" not in r.output

@@ -160,6 +160,31 @@ def test_catalog_shapes_resolve_for_old_and_new_ids():
     assert shape_of("no-such-model") is None
 
 
+def test_every_catalog_model_has_a_shape_and_those_from_its_config_count_its_parameters():
+    """The packaged models and the document's older ones have no 2026 entry: their shape comes from
+    their own Hub config (models/archs), so `estimate` and `recommend --gpu` know them too. The
+    shape counts the block and embedding matrices only (norms, biases and learned positions are
+    left out), so it sits within 0.5 % of the exact count; phi-2, CodeGen and StarCoder have
+    two-matrix GELU MLPs (three would make phi-2 3.6B)."""
+    from mindbench.models.catalog import CATALOG
+    from mindbench.models.estimate import arch_config, count_params
+    from mindbench.models.perf import _arch_shape
+
+    for spec in CATALOG.values():
+        assert shape_of(spec.id) is not None, spec.id
+        if not spec.arch:
+            continue
+        s, exact = _arch_shape(spec.id), count_params(arch_config(spec.arch)).total
+        assert s.total_params == pytest.approx(exact, rel=0.005), spec.id
+    assert shape_of("smollm2-135m-instruct").name == "smollm2-135m"  # the packaged default model
+    phi = shape_of("phi-2")
+    assert phi.mlp_matrices == 2 and phi.total_params / 1e9 == pytest.approx(2.78, abs=0.01)
+    assert shape_of("starcoder").kv_heads == 1  # multi-query attention
+    g = shape_of("gemma3-270m")  # 18 layers, window 512 on all but every 6th
+    assert (g.sliding_window, g.global_layers, g.max_context) == (512, 3, 32768)
+    assert g.kv_elems(8192) == 2 * 1 * 256 * (3 * 8192 + 15 * 512)
+
+
 # --- the published table and the fit ----------------------------------------------------------------------
 
 

@@ -97,6 +97,11 @@ class Params:
     intermediate: int
     qkv: int  # q+k+v output width of one layer
     vocab: int
+    # the attention geometry and MLP kind, for the hardware estimator's Shape (models/perf.py)
+    heads: int = 0
+    kv_heads: int = 0
+    head_dim: int = 0
+    mlp_matrices: int = 3  # gated MLPs (gate, up, down); 2 for GELU MLPs (fc1, fc2)
 
     @property
     def total(self) -> int:
@@ -112,7 +117,7 @@ def count_params(cfg: dict) -> Params:
     if t == "codegen":
         H, L, nh, V = cfg["n_embd"], cfg["n_layer"], cfg["n_head"], cfg["vocab_size"]
         I = cfg.get("n_inner") or 4 * H
-        hd, kvh = H // nh, nh
+        hd, kvh, n_mlp = H // nh, nh, 2
         lin_w = L * (3 * H * H + H * H + 2 * H * I)
         rows = L * (3 * H + H + I + H)
         small = L * (I + H + 2 * H) + 2 * H  # fc biases, ln_1 (w+b); ln_f
@@ -121,7 +126,7 @@ def count_params(cfg: dict) -> Params:
     elif t == "gpt_bigcode":
         H, L, nh, V = cfg["n_embd"], cfg["n_layer"], cfg["n_head"], cfg["vocab_size"]
         I = cfg.get("n_inner") or 4 * H
-        hd = H // nh
+        hd, n_mlp = H // nh, 2
         kvh = 1 if cfg.get("multi_query", True) else nh
         attn_out = H + 2 * kvh * hd
         lin_w = L * (H * attn_out + H * H + 2 * H * I)
@@ -180,6 +185,10 @@ def count_params(cfg: dict) -> Params:
         intermediate=I,
         qkv=(nh + 2 * kvh) * hd,
         vocab=V,
+        heads=nh,
+        kv_heads=kvh,
+        head_dim=hd,
+        mlp_matrices=n_mlp,
     )
 
 

@@ -1,6 +1,7 @@
 """Speed and memory of a model on hardware that is not here: per runtime, per weight format.
 
     shape_of("qwen2.5-coder-7b-instruct") -> Shape          architecture, from data/catalog_2026.json
+                                                             (else the model's own models/archs config)
     predict(shape, "Q4_K_M", lookup("RTX 4090"), runtime="llamacpp", context=8192) -> Prediction
 
 Pure arithmetic, no torch. How each figure is reached:
@@ -155,6 +156,7 @@ class Shape:
     global_layers: int | None = None
     kv_elems_per_layer: int | None = None  # MLA: the cached latent per layer and token
     max_context: int | None = None
+    mlp_matrices: int = 3  # gated MLPs (gate, up, down); 2 for the GELU MLPs of phi-2, CodeGen, StarCoder
 
     @property
     def attn_params(self) -> int:
@@ -170,7 +172,7 @@ class Shape:
     def _mlp(self, active: bool) -> int:
         H = self.hidden
         if not self.moe:
-            return self.layers * 3 * H * self.intermediate
+            return self.layers * self.mlp_matrices * H * self.intermediate
         per_expert = 3 * H * self.expert_intermediate
         n = self.experts_active if active else self.experts
         moe_layers = self.layers - self.dense_layers
@@ -222,7 +224,10 @@ def shape(name: str) -> Shape:
 
 
 def shape_of(model_id: str) -> Shape | None:
-    """The shape of a catalog model id (the 2026 entries and the older catalog's), else None."""
+    """The shape of a catalog model id (the 2026 entries and the older catalog's), else None.
+    A run-catalog model the 2026 data does not name (the packaged SmolLM2 and Gemma 3 270M, the
+    document's older models) takes its shape from its own architecture config, the Hub
+    config.json that mindbench/models/archs keeps and models/estimate.count_params reads."""
     data = _catalog_data()
     for m in data["models"]:
         if m["id"] == model_id:
@@ -230,7 +235,33 @@ def shape_of(model_id: str) -> Shape | None:
     name = data["shape_of"].get(model_id)
     if name is None and model_id in data["shapes"]:
         name = model_id
-    return shape(name) if name else None
+    return shape(name) if name else _arch_shape(model_id)
+
+
+def _arch_shape(model_id: str) -> Shape | None:
+    from mindbench.models.catalog import CATALOG
+    from mindbench.models.estimate import arch_config, count_params, max_context
+
+    spec = CATALOG.get(model_id)
+    if spec is None or not spec.arch:
+        return None
+    p = count_params(arch_config(spec.arch))
+    n_window = p.kv_windowed // (2 * p.kv_heads * p.head_dim) if p.kv_window else 0
+    return Shape(
+        name=spec.arch,
+        layers=p.layers,
+        hidden=p.hidden,
+        heads=p.heads,
+        kv_heads=p.kv_heads,
+        head_dim=p.head_dim,
+        intermediate=p.intermediate,
+        vocab=p.vocab,
+        tied=p.tied,
+        sliding_window=p.kv_window,
+        global_layers=p.layers - n_window if p.kv_window else None,
+        max_context=max_context(spec.arch),
+        mlp_matrices=p.mlp_matrices,
+    )
 
 
 # --- the fitted factors ----------------------------------------------------------------------------
