@@ -667,7 +667,7 @@ def compare_ab(
         "baseline": [_label(k) for k in pa.keys() - pb.keys()],
         "new": [_label(k) for k in pb.keys() - pa.keys()],
     }
-    return _ab_result(checks, len(keys), unmatched, notes, speed_tol, z, rule, alpha, target, looks, alpha2)
+    return _ab_result(checks, len(keys), unmatched, notes, speed_tol, z, rule, AB_FLOOR, alpha, target, looks, alpha2)
 
 
 INTERLEAVED = "mindbench-ab-interleaved"  # the kind of file scripts/ab_interleave.py writes
@@ -769,10 +769,12 @@ def compare_interleaved(
             f"two live processes (stopped: {data['stopped']}); load average {data.get('load_average')}"
         )
     unmatched = {"baseline": [], "new": []}  # one run: both sides timed the same cells
-    return _ab_result(checks, len(cells), unmatched, notes, speed_tol, Z, "paired", alpha, target, looks, alpha2)
+    return _ab_result(
+        checks, len(cells), unmatched, notes, speed_tol, Z, "paired", AB_PAIRED_FLOOR, alpha, target, looks, alpha2
+    )
 
 
-def _ab_result(checks, compared, unmatched, notes, speed_tol, z, rule, alpha, target, looks, alpha2) -> dict:
+def _ab_result(checks, compared, unmatched, notes, speed_tol, z, rule, floor, alpha, target, looks, alpha2) -> dict:
     """The result of either A/B form (rounds' record files, or one interleaved run), in the shape
     `compare` returns, so one renderer, --json and --html serve all three."""
     regressions = sum(c["verdict"] == "regression" for c in checks)
@@ -793,6 +795,7 @@ def _ab_result(checks, compared, unmatched, notes, speed_tol, z, rule, alpha, ta
             "speed": True,
             "ab": True,
             "rule": rule,
+            "floor": floor,  # decode regresses only when its whole interval is a slowdown beyond it
             "alpha": alpha,
             "target": target,
             "looks": looks,
@@ -986,7 +989,7 @@ def _ab_rule(result: dict) -> str:
     )
     lines.append(
         f"[A/B rule (docs/gate.md): {how}; decode regresses when the "
-        f"whole interval is a slowdown beyond {100 * (AB_PAIRED_FLOOR if s.get('rule') == 'paired' else AB_FLOOR):g} % "
+        f"whole interval is a slowdown beyond {100 * s['floor']:g} % "
         f"(false alarms <= {100 * s['alpha']:g} % over "
         "the gate's decode checks"
         + (f" and {s['looks']} looks" if s.get("looks", 1) > 1 else "")
