@@ -118,7 +118,7 @@ def count_params(cfg: dict) -> Params:
         H, L, nh, V = cfg["n_embd"], cfg["n_layer"], cfg["n_head"], cfg["vocab_size"]
         I = cfg.get("n_inner") or 4 * H
         hd, kvh, n_mlp = H // nh, nh, 2
-        lin_w = L * (3 * H * H + H * H + 2 * H * I)
+        lin_w = L * (3 * H * H + H * H + n_mlp * H * I)
         rows = L * (3 * H + H + I + H)
         small = L * (I + H + 2 * H) + 2 * H  # fc biases, ln_1 (w+b); ln_f
         embed, head_bias = V * H, V
@@ -129,7 +129,7 @@ def count_params(cfg: dict) -> Params:
         hd, n_mlp = H // nh, 2
         kvh = 1 if cfg.get("multi_query", True) else nh
         attn_out = H + 2 * kvh * hd
-        lin_w = L * (H * attn_out + H * H + 2 * H * I)
+        lin_w = L * (H * attn_out + H * H + n_mlp * H * I)
         rows = L * (attn_out + H + I + H)
         small = L * (attn_out + H + I + H + 4 * H) + 2 * H  # biases, ln_1, ln_2; ln_f
         embed, head_bias = V * H + cfg["n_positions"] * H, 0
