@@ -20,8 +20,17 @@ def test_stat_mean_and_sample_std():
         stat([])
 
 
-def test_cpu_tracker_sees_a_brief_rss_peak():
+def _wait_for_samples(mem, n):
+    """Until the sampler thread has begun `n` samples after this call (one may be under way)."""
     import time
+
+    seen, deadline = mem.samples, time.monotonic() + 30
+    while mem.samples < seen + n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert mem.samples >= seen + n, "the sampler thread never ran"
+
+
+def test_cpu_tracker_sees_a_brief_rss_peak():
 
     import psutil
 
@@ -30,7 +39,10 @@ def test_cpu_tracker_sees_a_brief_rss_peak():
         # b"\x01" * n writes every page (a zeroed bytearray may be lazily mapped and not resident)
         buf = b"\x01" * (300 * MB)
         during = rss()
-        time.sleep(0.2)
+        # Wait for two samples begun after `during`, not for a fixed time: on a loaded CI host the
+        # sampler thread can go unscheduled for longer than any sleep we would pick (seen: a 0.2 s
+        # sleep where its last sample had caught the buffer half-written, 66 MB short).
+        _wait_for_samples(mem, 2)
         del buf  # freed before the tracker stops: only the sampler thread can have seen it
     after = rss()
     mem.set_weights(123 * MB)
@@ -85,9 +97,7 @@ def test_cuda_tracker_records_all_four_figures(monkeypatch):
     nvml = _fake_nvml(os.getpid(), used, mine, seen)
     with MemoryTracker("cuda:1", interval_s=0.01, cuda=cuda, nvml=nvml) as mem:
         used[0], mine[0] = 6000, 1200  # the peak ...
-        import time
-
-        time.sleep(0.1)
+        _wait_for_samples(mem, 2)
         used[0], mine[0] = 2000, 800  # ... then back down
     d = mem.to_dict()
     assert cuda.reset == [1]  # torch's index

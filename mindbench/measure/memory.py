@@ -80,6 +80,7 @@ class MemoryTracker:
         self.torch_max_allocated_mb: float | None = None
         self.torch_max_reserved_mb: float | None = None
         self.nvml_error: str | None = None
+        self.samples = 0  # how many samples were taken: lets a caller know the sampler has run
 
     # --- the boundary ---------------------------------------------------------------------
     def _torch_cuda(self):
@@ -138,6 +139,7 @@ class MemoryTracker:
                 self.nvml_global_mb = g if self.nvml_global_mb is None else max(self.nvml_global_mb, g)
             if p is not None:
                 self.nvml_process_mb = p if self.nvml_process_mb is None else max(self.nvml_process_mb, p)
+        self.samples += 1
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
