@@ -31,8 +31,8 @@ class InputError(MindbenchError):
     exit_code = 2
 
 
-class ModelNotFoundError(MindbenchError):
-    pass
+class ModelNotFoundError(InputError):
+    """A model the user named that is not there (unknown id, missing folder or file): exit 2."""
 
 
 class GatedModelError(MindbenchError):

@@ -71,4 +71,4 @@ def test_chat_streams_a_reply_from_the_real_model_and_exits(tmp_path):
 
 def test_chat_without_results_file_is_a_clean_error(tmp_path):
     res = CliRunner().invoke(chat_command, ["--results", str(tmp_path / "missing.jsonl")], input="/exit\n")
-    assert res.exit_code == 1 and "no results file" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "no results file" in res.output and "Traceback" not in res.output

@@ -93,6 +93,32 @@ def test_run_rejects_impossible_values_before_any_work(tmp_path, no_sweep):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "runs.jsonl"]
 
 
+def test_every_command_gives_a_bad_value_exit_2_in_one_line(tmp_path):
+    """Exit 2 means "you asked for something that cannot work" for every command, as it does for
+    run and compare (whose 1 means "regression": a missing baseline must never read as one)."""
+    missing = str(tmp_path / "missing.jsonl")
+    store = tmp_path / "runs.jsonl"
+    store.write_text('{"kept": true}\n')
+    for argv, says in (
+        (["report", missing], "does not exist"),
+        (["recommend", "--results", missing], "no results file"),
+        (["recommend", "--max-memory", "lots", "--results", str(store)], "can't read --max-memory"),
+        (["recommend", "--profile", "t4-16g", "--results", str(store)], "did you mean t4-16gb"),
+        (["recommend", "--gpu", "RTX 4090", "--profile", "t4-16gb", "--results", str(store)], "not both"),
+        (["hardware", "--gpu-memory", "0.1MB"], "too small"),
+        (["hardware", "--ram", "lots"], "can't read --ram"),
+        (["chat", "--results", missing], "no results file"),
+        (["models", "--install", "no-such-model-xyz"], "unknown model"),
+        (["estimate", "--model", "no-such-model-xyz", "--precision", "fp16"], "no architecture shape"),
+        (["compare", missing, str(store)], "does not exist"),
+    ):
+        res = CliRunner().invoke(cli.cli, argv, input="/exit\n")
+        assert res.exit_code == 2, (argv, res.exit_code, res.output)
+        assert res.output.startswith("Error: ") and res.output.count("\n") == 1, (argv, res.output)
+        assert says in res.output and "Traceback" not in res.output, (argv, res.output)
+    assert store.read_text() == '{"kept": true}\n'
+
+
 def test_an_empty_suite_file_is_an_error_not_a_stored_row(tmp_path, monkeypatch, no_sweep):
     import shutil
 

@@ -244,7 +244,7 @@ def test_hardware_command():
     r = CliRunner().invoke(hardware_command, [])
     assert r.exit_code == 0 and "fingerprint" in r.output
     r = CliRunner().invoke(hardware_command, ["--gpu-memory", "lots"])
-    assert r.exit_code == 1 and "Error: can't read --gpu-memory 'lots'" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "Error: can't read --gpu-memory 'lots'" in r.output and "Traceback" not in r.output
 
 
 # --- the shipped architecture configs ----------------------------------------------------------------

@@ -437,9 +437,9 @@ def test_recommend_command_json_for_a_profile(tmp_path):
 
 def test_recommend_command_errors():
     res = CliRunner().invoke(recommend_command, ["--results", "/nonexistent/runs.jsonl"])
-    assert res.exit_code == 1 and "no results file" in res.output
+    assert res.exit_code == 2 and "no results file" in res.output
     res = CliRunner().invoke(recommend_command, ["--max-memory", "lots", "--results", os.devnull])
-    assert res.exit_code == 1 and "--max-memory" in res.output
+    assert res.exit_code == 2 and "--max-memory" in res.output
 
 
 def test_best_config_for_this_machine(tmp_path):

@@ -176,7 +176,7 @@ def test_cli_newest_record_per_cell_unless_all(tmp_path):
 
 def test_cli_user_errors(tmp_path):
     res = CliRunner().invoke(report_command, [str(tmp_path / "missing.jsonl")])
-    assert res.exit_code == 1 and res.output.startswith("Error: ") and "mindbench run" in res.output
+    assert res.exit_code == 2 and res.output.startswith("Error: ") and "mindbench run" in res.output
     path = tmp_path / "perf.jsonl"
     results.append(path, record("fp32"))  # no quality: nothing to plot
     res = CliRunner().invoke(report_command, [str(path), "--plot", str(tmp_path / "x.png")])

@@ -25,7 +25,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass, field
 
-from mindbench.errors import MindbenchError
+from mindbench.errors import InputError
 
 MIB = 2**20
 
@@ -620,7 +620,7 @@ def profile(name: str) -> HardwareProfile:
 
         close = difflib.get_close_matches(name, PROFILES, n=2)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise MindbenchError(f"unknown hardware profile {name!r}: {hint}choose one of {', '.join(PROFILES)}")
+        raise InputError(f"unknown hardware profile {name!r}: {hint}choose one of {', '.join(PROFILES)}")
     gpu_name, gpu_mb, cpu, cores, ram_gb, cpu_bw = PROFILES[name]
     gpus = []
     if gpu_name:
@@ -647,11 +647,11 @@ def parse_size(text: str, what: str = "size") -> int:
     """'8GB', '8 GiB', '512MB', '1.5TB' -> MiB. GB means GiB here (see the module docstring)."""
     m = _SIZE.match(str(text))
     if not m:
-        raise MindbenchError(f"can't read {what} {text!r}: give a number with a unit, e.g. 8GB or 512MB")
+        raise InputError(f"can't read {what} {text!r}: give a number with a unit, e.g. 8GB or 512MB")
     value, unit = float(m.group(1)), m.group(2).lower()[0]
     mb = value * {"t": 1024 * 1024, "g": 1024, "m": 1}[unit]
     if mb < 1:
-        raise MindbenchError(f"{what} {text!r} is too small: give at least 1MB, e.g. 8GB")
+        raise InputError(f"{what} {text!r} is too small: give at least 1MB, e.g. 8GB")
     return int(round(mb))
 
 
@@ -693,7 +693,7 @@ def from_options(
     named profile or this machine, then the hand options on top."""
     if gpu is not None:
         if profile_name or gpu_memory:
-            raise MindbenchError("give --gpu or --profile/--gpu-memory, not both")
+            raise InputError("give --gpu or --profile/--gpu-memory, not both")
         from mindbench.models.devices import lookup
 
         base = from_device(lookup(gpu))
@@ -735,14 +735,14 @@ def from_options(
             hw.cuda_reason = "--device cpu"
         elif device in ("cuda", "gpu") or device.startswith("cuda:"):
             if not hw.gpus:
-                raise MindbenchError(
+                raise InputError(
                     "--device cuda, but no GPU here or in the profile: add --gpu-memory 8GB "
                     "(or --profile t4-16gb) to plan for one"
                 )
             if not hw.cuda_available:
-                raise MindbenchError(f"--device cuda, but CUDA is not usable here ({hw.cuda_reason})")
+                raise InputError(f"--device cuda, but CUDA is not usable here ({hw.cuda_reason})")
         elif device != "auto":
-            raise MindbenchError(f"unknown --device {device!r}: use auto, cpu or cuda")
+            raise InputError(f"unknown --device {device!r}: use auto, cpu or cuda")
     return hw
 
 

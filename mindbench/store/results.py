@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from mindbench.errors import MindbenchError
+from mindbench.errors import InputError
 from mindbench.store.record import SCHEMA, Record, cell_key
 
 __all__ = ["SCHEMA", "DONE_STATUSES", "Record", "append", "cell_key", "latest", "read", "read_all"]
@@ -77,7 +77,7 @@ def read(path: str | os.PathLike, *, warn: bool = True) -> list[Record]:
     warning on stderr); a missing file or a newer schema than ours is a user error."""
     path = Path(path)
     if not path.exists():
-        raise MindbenchError(f"no results file at {path}; run `mindbench run --out {path}` first")
+        raise InputError(f"no results file at {path}; run `mindbench run --out {path}` first")
     with open(path, "rb") as f:
         _lock(f, exclusive=False)  # don't read a line while another process is writing it
         try:
@@ -98,7 +98,7 @@ def read(path: str | os.PathLike, *, warn: bool = True) -> list[Record]:
             continue
         schema = rec.get("schema", SCHEMA)
         if isinstance(schema, int) and schema > SCHEMA:
-            raise MindbenchError(
+            raise InputError(
                 f"{path} line {lineno} has results schema {schema}, newer than this "
                 f"mindbench understands ({SCHEMA}); upgrade mindbench"
             )
@@ -117,7 +117,7 @@ def read_all(paths) -> list[Record]:
     records = []
     for p in paths:
         if not Path(p).exists():
-            raise MindbenchError(f"results file {p} does not exist; run `mindbench run --out {p}` first")
+            raise InputError(f"results file {p} does not exist; run `mindbench run --out {p}` first")
         records.extend(read(p))
     return records
 
