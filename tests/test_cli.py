@@ -111,6 +111,8 @@ def test_every_command_gives_a_bad_value_exit_2_in_one_line(tmp_path):
         (["models", "--install", "no-such-model-xyz"], "unknown model"),
         (["estimate", "--model", "no-such-model-xyz", "--precision", "fp16"], "no architecture shape"),
         (["compare", missing, str(store)], "does not exist"),
+        (["report", str(tmp_path)], "is a folder, not a results file"),
+        (["compare", str(store), str(tmp_path)], "is a folder, not a results file"),
     ):
         res = CliRunner().invoke(cli.cli, argv, input="/exit\n")
         assert res.exit_code == 2, (argv, res.exit_code, res.output)

@@ -16,6 +16,7 @@ from mindbench.errors import (
     InputError,
     MindbenchError,
     MissingDependencyError,
+    ModelNotFoundError,
     OfflineError,
     PrecisionError,
 )
@@ -196,11 +197,20 @@ def _http_error(cls, status):
     return cls(f"{status} Client Error", response=resp)
 
 
-def _fake_hub(monkeypatch, *, cached=None, fetch=None):
-    """hf_hub_download: `cached` answers local_files_only calls, `fetch` the others."""
+def _fake_hub(monkeypatch, *, cached=None, fetch=None, head=None):
+    """hf_hub_download: `cached` answers local_files_only calls, `fetch` the others; the HEAD
+    request before a download answers `head` (an exception to raise; None: the file is there)."""
     from huggingface_hub import errors as hfe
 
     calls = []
+
+    def fake_head(url, token=None, timeout=None, **kw):
+        calls.append(dict(head=url, timeout=timeout))
+        if head is not None:
+            raise head
+        return object()
+
+    monkeypatch.setattr("huggingface_hub.get_hf_file_metadata", fake_head)
 
     def fake(repo_id=None, filename=None, *, local_files_only=False, **kw):
         calls.append(dict(repo_id=repo_id, filename=filename, local_files_only=local_files_only, **kw))
@@ -223,9 +233,11 @@ def test_hub_gguf_download_uses_the_mapping_and_token(monkeypatch, tmp_path):
     path, quant, info = lc.locate_gguf(catalog.resolve("tinyllama-1.1b-chat"), "Q8_0", cache_dir=tmp_path)
     assert path == f and quant == "Q8_0" and info["cold"] is True
     assert info["source"] == "hub:TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF/tinyllama-1.1b-chat-v1.0.Q8_0.gguf"
-    assert calls[0]["local_files_only"] and not calls[1]["local_files_only"]
-    assert calls[1]["repo_id"] == "TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF"
-    assert calls[1]["token"] == "hf_abcdefghijklmnopq" and calls[1]["cache_dir"] == str(tmp_path)
+    # the cache, then one HEAD (no retries, a bounded wait), then the download
+    assert calls[0]["local_files_only"] and calls[1]["head"].endswith("/tinyllama-1.1b-chat-v1.0.Q8_0.gguf")
+    assert calls[1]["timeout"] == 10.0 and not calls[2]["local_files_only"]
+    assert calls[2]["repo_id"] == "TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF"
+    assert calls[2]["token"] == "hf_abcdefghijklmnopq" and calls[2]["cache_dir"] == str(tmp_path)
     assert lc._revision(path, info["source"]) == "a" * 40
     # cached: no second (network) call, not cold
     calls = _fake_hub(monkeypatch, cached=f)
@@ -244,6 +256,19 @@ def test_hub_errors_are_one_line_fixes(monkeypatch):
         lc.locate_gguf(spec, "Q4_K_M")
     import httpx2 as httpx
 
+    # offline: the HEAD fails at once and nothing is downloaded (hf_hub_download would retry ~25 s)
+    calls = _fake_hub(monkeypatch, head=httpx.ConnectError("no route"))
+    with pytest.raises(OfflineError, match="cannot reach the Hugging Face Hub"):
+        lc.locate_gguf(spec, "Q4_K_M", hf_token="hf_secretsecretsecret")
+    assert [c for c in calls if "head" not in c and not c["local_files_only"]] == []
+    calls = _fake_hub(monkeypatch, head=_http_error(hfe.RemoteEntryNotFoundError, 404))
+    with pytest.raises(ModelNotFoundError, match="has no file .* pick another --precision"):
+        lc.locate_gguf(spec, "Q4_K_M")
+    # the network lost after the HEAD: hf_hub_download's LocalEntryNotFoundError is an
+    # EntryNotFoundError too, and must not read as "the repo has no such file"
+    _fake_hub(monkeypatch, fetch=hfe.LocalEntryNotFoundError("cannot find the requested files in the local cache"))
+    with pytest.raises(OfflineError, match="lost the Hugging Face Hub"):
+        lc.locate_gguf(spec, "Q4_K_M")
     _fake_hub(monkeypatch, fetch=httpx.ConnectError("no route"))
     with pytest.raises(OfflineError, match="cannot reach the Hugging Face Hub"):
         lc.locate_gguf(spec, "Q4_K_M", hf_token="hf_secretsecretsecret")

@@ -78,6 +78,8 @@ def read(path: str | os.PathLike, *, warn: bool = True) -> list[Record]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"no results file at {path}; run `mindbench run --out {path}` first")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a results file: give the .jsonl file in it")
     with open(path, "rb") as f:
         _lock(f, exclusive=False)  # don't read a line while another process is writing it
         try:

@@ -375,7 +375,7 @@ def download_gguf(repo: str, filename: str, *, hf_token: str | None = None, cach
     from huggingface_hub import errors as hfe
     from huggingface_hub import hf_hub_download
 
-    from mindbench.models.hub import _is_connection_error, gated_message
+    from mindbench.models.hub import _is_connection_error, gated_message, probe
     from mindbench.tokens import redact, resolve_token
 
     token, _ = resolve_token(hf_token)
@@ -389,10 +389,18 @@ def download_gguf(repo: str, filename: str, *, hf_token: str | None = None, cach
             f"{repo}/{filename} is not in the local cache and HF_HUB_OFFLINE=1: unset it and "
             f"connect once to download, or pass the path of a .gguf file"
         )
+    # One HEAD request first, no retries: offline, missing or gated is said at once, not after
+    # hf_hub_download's ~25 s of retries (measured here, offline) ending in a misleading error.
+    probe(repo, filename, token=token, timeout_s=10.0)
     try:
         return Path(hf_hub_download(**kw)), True
     except hfe.GatedRepoError:
         raise GatedModelError(gated_message(repo)) from None
+    except hfe.LocalEntryNotFoundError:  # before EntryNotFoundError, which it subclasses: the network, not the file
+        raise OfflineError(
+            f"lost the Hugging Face Hub while fetching {repo}/{filename}, and it is not cached: check the "
+            f"network and run again, or set HF_ENDPOINT to a mirror"
+        ) from None
     except hfe.EntryNotFoundError:
         raise ModelNotFoundError(f"{repo} has no file {filename}: pick another --precision") from None
     except hfe.RepositoryNotFoundError:
