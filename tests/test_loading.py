@@ -121,6 +121,39 @@ def _raise(exc):
     return f
 
 
+@pytest.fixture(autouse=True)
+def head(monkeypatch):
+    """The HEAD request `hub.download` sends before listing a repo: answers yes unless a test sets
+    `head["raise"]`; requests are recorded."""
+    state = {"raise": None, "calls": []}
+
+    def fake(url, token=None, timeout=None, **kw):
+        state["calls"].append((url, timeout))
+        if state["raise"] is not None:
+            raise state["raise"]
+        return object()
+
+    monkeypatch.setattr("huggingface_hub.get_hf_file_metadata", fake)
+    return state
+
+
+def test_an_unreachable_hub_is_said_at_once_without_listing_or_downloading(monkeypatch, head):
+    """Offline, huggingface_hub retries its listing for ~25 s; one HEAD (no retries) says it."""
+    import httpx2 as httpx
+    from huggingface_hub import errors as hfe
+
+    monkeypatch.setattr(hub, "cached_snapshot", lambda *a, **k: None)
+    monkeypatch.setattr("huggingface_hub.list_repo_files", lambda *a, **k: pytest.fail("listed the repo"))
+    head["raise"] = httpx.ConnectError("no route")
+    with pytest.raises(OfflineError, match="cannot reach the Hugging Face Hub .* within 10 s"):
+        hub.download("org/model", token=None)
+    assert head["calls"] == [("https://huggingface.co/org/model/resolve/main/config.json", 10.0)]
+    head["raise"] = _http_error(hfe.RevisionNotFoundError, 404)
+    with pytest.raises(ModelNotFoundError, match="has no revision 'v9'"):
+        hub.download("org/model", token=None, revision="v9")
+    assert head["calls"][-1][0] == "https://huggingface.co/org/model/resolve/v9/config.json"
+
+
 def test_gated_repo_explains_the_three_steps(monkeypatch):
     from huggingface_hub import errors as hfe
 

@@ -49,6 +49,9 @@ def download(repo: str, *, token: str | None, cache_dir: str | None = None, revi
             f"{repo} is not in the local cache and HF_HUB_OFFLINE=1: unset it and connect once "
             f"to download, or copy the model folder here and pass its path"
         )
+    # One HEAD request first, no retries: offline, missing or gated is said at once, not after
+    # huggingface_hub's ~25 s of retries (measured here, offline).
+    probe(repo, token=token, revision=revision, timeout_s=10.0)
     try:
         files = list_repo_files(repo, revision=revision, token=token)
         allow = ALLOW if any(f.endswith(".safetensors") for f in files) else ALLOW_BIN
@@ -89,7 +92,9 @@ def _is_connection_error(e: BaseException) -> bool:
     return isinstance(e, (OSError, TimeoutError)) or mod.startswith(("httpx", "httpcore", "requests", "urllib3"))
 
 
-def probe(repo: str, filename: str | None = None, *, token: str | None, timeout_s: float = 3.0) -> None:
+def probe(
+    repo: str, filename: str | None = None, *, token: str | None, revision: str | None = None, timeout_s: float = 3.0
+) -> None:
     """Can `repo` (and `filename` in it; default config.json) be downloaded now? One HEAD request,
     no retries, at most `timeout_s` seconds, so `mindbench run` can refuse an unreachable, missing
     or gated model before any worker starts instead of recording a `skipped` cell minutes later.
@@ -104,9 +109,13 @@ def probe(repo: str, filename: str | None = None, *, token: str | None, timeout_
             f"to download, or copy the model folder here and pass its path"
         )
     try:
-        get_hf_file_metadata(hf_hub_url(repo, filename or "config.json"), token=token, timeout=timeout_s)
+        get_hf_file_metadata(
+            hf_hub_url(repo, filename or "config.json", revision=revision), token=token, timeout=timeout_s
+        )
     except hfe.GatedRepoError:
         raise GatedModelError(gated_message(repo)) from None
+    except hfe.RevisionNotFoundError:
+        raise ModelNotFoundError(f"{repo} has no revision {revision!r}: check the branch, tag or commit") from None
     except hfe.RepositoryNotFoundError:
         hint = (
             " (no Hugging Face token was found: if it is private or gated, set HF_TOKEN)"
