@@ -271,9 +271,8 @@ def test_no_weights_perf_only(tmp_path):
     assert "|random|" in r.cell
 
 
-def test_sigkill_mid_sweep_then_resume_without_duplicates(tmp_path):
-    out = tmp_path / "resume.jsonl"
-    args = [
+def _two_cell_run(out):
+    return [
         sys.executable,
         "-m",
         "mindbench.cli",
@@ -293,12 +292,21 @@ def test_sigkill_mid_sweep_then_resume_without_duplicates(tmp_path):
         "--out",
         str(out),
     ]
-    env = {**os.environ, **ONE_THREAD}
-    parent = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+
+def _wait_for_first_cell(out):
     deadline = time.time() + 180
     while time.time() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
         time.sleep(0.2)
     assert out.exists(), "first cell never finished"
+
+
+def test_sigkill_mid_sweep_then_resume_without_duplicates(tmp_path):
+    out = tmp_path / "resume.jsonl"
+    args = _two_cell_run(out)
+    env = {**os.environ, **ONE_THREAD}
+    parent = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _wait_for_first_cell(out)
     import psutil
 
     workers = psutil.Process(parent.pid).children(recursive=True)
@@ -323,6 +331,38 @@ def test_sigkill_mid_sweep_then_resume_without_duplicates(tmp_path):
     # a second resume has nothing left to do
     again = subprocess.run(args + ["--resume", "--json"], capture_output=True, text=True, timeout=120, env=env)
     assert again.returncode == 0 and len(results.read(out, warn=False)) == 2
+
+
+def test_ctrl_c_mid_sweep_says_what_is_stored_and_how_to_finish(tmp_path):
+    """Ctrl-C reaches the whole foreground process group, as a terminal sends it: the run stops
+    with exit 130, says how many cells it stored and that --resume finishes; no worker is left."""
+    import psutil
+
+    out = tmp_path / "int.jsonl"
+    env = {**os.environ, **ONE_THREAD}
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err:  # a file, not a pipe nobody reads while the run goes on
+        parent = subprocess.Popen(
+            _two_cell_run(out),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+            start_new_session=True,
+            # as from a terminal: a test run started in the background (a CI job behind `&`)
+            # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+    _wait_for_first_cell(out)
+    workers = psutil.Process(parent.pid).children(recursive=True)
+    os.killpg(parent.pid, signal.SIGINT)
+    parent.wait(timeout=60)
+    stderr = log.read_text()
+    assert parent.returncode == 130, stderr[-2000:]
+    assert "interrupted after" in stderr and "1 finished cell(s) stored in" in stderr and "--resume" in stderr
+    assert "Traceback" not in stderr and "Aborted!" not in stderr, stderr[-2000:]
+    assert [r.config.precision for r in results.read(out)] == ["fp32"]
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive
 
 
 def test_cli_options_and_errors(tmp_path):

@@ -63,6 +63,15 @@ def _warn_if_busy(threads: int | None) -> None:
         )
 
 
+def _lines(path: Path) -> int:
+    """Records in a store (one per line), 0 when there is none yet."""
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for line in f if line.strip())
+    except OSError:
+        return 0
+
+
 @command("run")
 @click.option(
     "--suite",
@@ -312,34 +321,46 @@ def run_command(
         executor = get_executor("ray", address=ray_address, cpus_per_cell=ray_cpus_per_cell, timeout_s=timeout_s)
     elif ray_address or ray_cpus_per_cell:
         raise MindbenchError("--ray-address and --ray-cpus-per-cell need --executor ray")
-    records = harness.sweep(
-        _split(models) or [DEFAULT_MODEL],
-        precs,
-        rts,
-        suites,
-        out=out,
-        resume=resume,
-        executor=executor,
-        device=device,
-        timeout_s=timeout_s,
-        limit=None if full else (limit or DEFAULT_LIMIT),
-        repeats=repeats,
-        batch_size=batch_size,
-        prompt_tokens=prompt_tokens,
-        new_tokens=new_tokens,
-        no_weights=no_weights,
-        log_samples=samples,
-        sandboxed=not unsafe_no_sandbox,
-        threads=threads,
-        code_protocol=code_protocol,
-        fidelity=fidelity,
-        fidelity_tokens=fidelity_tokens,
-        speed_ci=speed_ci,
-        speed_max_s=speed_max_s,
-        llama_bench=llama_bench,
-        endpoints=endpoints or None,
-        api_key_env=api_key_env if endpoints else None,
-    )
+    stored_before = _lines(out)
+    try:
+        records = harness.sweep(
+            _split(models) or [DEFAULT_MODEL],
+            precs,
+            rts,
+            suites,
+            out=out,
+            resume=resume,
+            executor=executor,
+            device=device,
+            timeout_s=timeout_s,
+            limit=None if full else (limit or DEFAULT_LIMIT),
+            repeats=repeats,
+            batch_size=batch_size,
+            prompt_tokens=prompt_tokens,
+            new_tokens=new_tokens,
+            no_weights=no_weights,
+            log_samples=samples,
+            sandboxed=not unsafe_no_sandbox,
+            threads=threads,
+            code_protocol=code_protocol,
+            fidelity=fidelity,
+            fidelity_tokens=fidelity_tokens,
+            speed_ci=speed_ci,
+            speed_max_s=speed_max_s,
+            llama_bench=llama_bench,
+            endpoints=endpoints or None,
+            api_key_env=api_key_env if endpoints else None,
+        )
+    except KeyboardInterrupt:
+        # Ctrl-C: the cells finished so far are in the store (each is appended when it ends, and
+        # the worker of the cell under way dies with us); say how to finish, exit 130 like a shell.
+        done = _lines(out) - stored_before
+        click.echo(
+            f"\ninterrupted after {_took(time.perf_counter() - t_start)}: {done} finished cell(s) stored in {out}; "
+            f"the same command with --resume runs only the rest",
+            err=True,
+        )
+        raise SystemExit(130) from None
     if as_json:
         click.echo(json.dumps([r.to_json() for r in records], indent=2, default=str))
     else:
