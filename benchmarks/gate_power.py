@@ -274,6 +274,15 @@ def _unwidened(a, b, alpha2):
     return None if ci is None else [math.expm1(ci[0]), math.expm1(ci[1])]
 
 
+def _draw(pairs: dict, n_rec: int, n: int, rng, flip: bool | None = None) -> dict:
+    """n pairs a cell drawn with replacement from one recorded run (its processes' own offset
+    kept); which honest side plays B is arbitrary (flip=None: a coin decides)."""
+    if flip is None:
+        flip = rng.random() < 0.5
+    idx = [rng.randrange(n_rec) for _ in range(n)]
+    return {c: [(ps[i][1], ps[i][0]) if flip else ps[i] for i in idx] for c, ps in pairs.items()}
+
+
 def analyse_live(ns) -> int:
     from statistics import median, stdev
 
@@ -312,12 +321,7 @@ def analyse_live(ns) -> int:
             for run in honest:
                 base = _live_pairs(run, fig)
                 for _ in range(sims):
-                    # pairs drawn with replacement within the run (its processes' own offset kept);
-                    # which honest side plays B is arbitrary
-                    flip = rng.random() < 0.5
-                    idx = [rng.randrange(n_rec) for _ in range(looks[-1])]
-                    pairs = {c: [(ps[i][1], ps[i][0]) if flip else ps[i] for i in idx] for c, ps in base.items()}
-                    v, at = live_rule(pairs, f, looks[-1], looks, paired, serial, floor)
+                    v, at = live_rule(_draw(base, n_rec, looks[-1], rng), f, looks[-1], looks, paired, serial, floor)
                     hits += v == "regression"
                     undecided += v == "not decided"
                     used += at
@@ -327,6 +331,35 @@ def analyse_live(ns) -> int:
             row["pairs"][f] = used / total
         row["wall_s"] = load_s + per_pair * max(row["pairs"].values())
         row["worst_s"] = load_s + per_pair * looks[-1]
+        table.append(row)
+    # The CI rule with a confirmation: a flagged regression is timed again by a fresh pair of
+    # processes (drawn from another recorded run, so its processes and its stretch of the host's
+    # load are new) before the gate fails. Two ways to read the second run: "both" fails only
+    # when it flags again; "cleared by ok" fails unless it rules the 5 % target out.
+    all_pairs = [_live_pairs(r, "decode_tok_s") for r in honest]
+    for mode in ("both flag", "cleared only by ok"):
+        row = {"rule": f"sequential paired (CI rule), a flag confirmed by fresh processes: {mode}"}
+        row.update(rates={}, undecided={}, pairs={})
+        for f in EFFECTS:
+            fails = undecided = used = total = 0
+            for i in range(len(honest)):
+                for _ in range(sims):
+                    v, at = live_rule(_draw(all_pairs[i], n_rec, thirds[-1], rng), f, thirds[-1], thirds, True, True)
+                    used += at
+                    if v == "regression":
+                        j = rng.choice([k for k in range(len(honest)) if k != i])
+                        v2, at2 = live_rule(
+                            _draw(all_pairs[j], n_rec, thirds[-1], rng), f, thirds[-1], thirds, True, True
+                        )
+                        used += at2
+                        fails += v2 == "regression" if mode == "both flag" else v2 != "ok"
+                    undecided += v == "not decided"
+                    total += 1
+            row["rates"][f] = (fails, total)
+            row["undecided"][f] = undecided / total
+            row["pairs"][f] = used / total
+        row["wall_s"] = load_s + per_pair * max(row["pairs"].values())
+        row["worst_s"] = 2 * (load_s + per_pair * thirds[-1])
         table.append(row)
     # the processes' own offset: each A/A run's estimate against what its pairs' spread explains
     offsets = {}
@@ -348,19 +381,25 @@ def analyse_live(ns) -> int:
         for cell, ps in _live_pairs(run, "decode_tok_s").items():
             d = [math.log(a) - math.log(b) for a, b in ps]
             real.setdefault(cell.split("/")[2], []).append(round(100 * math.expm1(stats.paired_hodges_lehmann(d)), 2))
-    detect = None
+    detect = confirmed = None
     if faulty:
-        hits = total = 0
-        for run in faulty:
-            base = _live_pairs(run, "decode_tok_s")
+        hits = total = both = cleared = 0
+        fault_pairs = [_live_pairs(run, "decode_tok_s") for run in faulty]
+        for i, base in enumerate(fault_pairs):
             for _ in range(sims):
-                idx = [rng.randrange(n_rec) for _ in range(thirds[-1])]
-                v, _ = live_rule(
-                    {c: [ps[i] for i in idx] for c, ps in base.items()}, 0.0, thirds[-1], thirds, True, True
-                )
+                v, _ = live_rule(_draw(base, n_rec, thirds[-1], rng, flip=False), 0.0, thirds[-1], thirds, True, True)
                 hits += v == "regression"
                 total += 1
+                if v == "regression" and len(faulty) > 1:  # the confirmation: another faulty run's processes
+                    j = rng.choice([k for k in range(len(faulty)) if k != i])
+                    v2, _ = live_rule(
+                        _draw(fault_pairs[j], n_rec, thirds[-1], rng, flip=False), 0.0, thirds[-1], thirds, True, True
+                    )
+                    both += v2 == "regression"
+                    cleared += v2 != "ok"
         detect = (hits, total)
+        if len(faulty) > 1:  # a confirmation needs a second faulty run's processes
+            confirmed = {"both flag": (both, total), "cleared only by ok": (cleared, total)}
     loads = sorted(x for r in runs for x in r["load_average"])
     if ns.json:
         print(
@@ -373,6 +412,7 @@ def analyse_live(ns) -> int:
                     "offsets": offsets,
                     "real_fault": real,
                     "real_detect": detect,
+                    "real_detect_confirmed": confirmed,
                 },
                 indent=1,
                 default=str,
@@ -424,6 +464,11 @@ def analyse_live(ns) -> int:
         lo, hi = stats.wilson(*detect)
         print(
             f"real fault detected by the CI rule: {100 * detect[0] / detect[1]:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] of {detect[1]} draws"
+        )
+    for mode, (k, n) in (confirmed or {}).items():
+        lo, hi = stats.wilson(k, n)
+        print(
+            f"real fault detected with a confirmation ({mode}): {100 * k / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] of {n} draws"
         )
     return 0
 

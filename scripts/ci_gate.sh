@@ -99,6 +99,34 @@ for line in open(sys.argv[1]):
     else
         echo "Error: the A/B speed run failed; see above" >&2
     fi
+    # A flagged regression is timed again by a fresh pair of processes before it fails the gate,
+    # and is cleared only when that run rules the 5 % target out in every cell (a second flag or a
+    # NOT DECIDED keeps the failure). On the recorded runs this takes false alarms from 1.9 % to
+    # 0.5 % of honest gate runs and keeps a 5 % slowdown caught 97 times in 100 (docs/gate.md,
+    # benchmarks/gate_power.py analyse-live). Honest runs rarely pay for it; MINDBENCH_AB_CONFIRM=0
+    # skips it.
+    if [ "$rc" -eq 1 ] && [ "${MINDBENCH_AB_CONFIRM:-1}" != 0 ]; then
+        echo "the A/B run flagged a regression: timing again with a fresh pair of processes to confirm it" >&2
+        local again=0
+        "$PY" "$PWD/scripts/ab_interleave.py" --a "$dir/base" --b "$PWD" --out "$dir/ab2.json" \
+            --max-pairs "$AB_PAIRS" --looks "$AB_LOOKS" --budget-s "$AB_BUDGET_S" --precisions "$AB_PRECISIONS" >&2 || again=2
+        if [ "$again" -eq 0 ]; then
+            PYTHONPATH="$PWD" "$PY" -m mindbench.cli compare "$dir/ab2.json" --ab "$@" || true
+            local verdict
+            verdict=$(PYTHONPATH="$PWD" "$PY" -m mindbench.cli compare "$dir/ab2.json" --ab --json "$@" 2>/dev/null) || true
+            if printf '%s' "$verdict" | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)
+sys.exit(0 if r["regressions"] == 0 and r["undecided"] == 0 else 1)' 2>/dev/null; then
+                echo "not confirmed: fresh processes rule the slowdown out in every cell; the first flag was noise" >&2
+                rc=0
+            else
+                echo "confirmed: the second A/B run does not rule the slowdown out (REGRESSION stands)" >&2
+            fi
+        else
+            echo "Error: the confirming A/B run failed; see above (the first run's REGRESSION stands)" >&2
+        fi
+    fi
     # Python-level calls per decoded token, each side's own code (scripts/decode_work.py): a count
     # no neighbour can move, gated exactly, so added per-token Python work fails even on a noisy
     # host. The fault switch is off here: slow_decode's spin loop is a timing fault for the gate

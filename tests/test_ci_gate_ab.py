@@ -24,17 +24,25 @@ import math, os, random
 from types import SimpleNamespace
 
 SIDE = os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+# which A/B run of the gate this process serves (0: the first; 1: the confirmation's fresh pair)
+with open(os.path.join(os.environ["FAKE_TREES"], SIDE + ".runs"), "a+") as _f:
+    _f.seek(0)
+    RUN = len(_f.read())
+    _f.write("x")
+AGAIN = RUN > 0
 
 
 class _Engine:
     runtime = "transformers"
 
     def __init__(self, precision):
-        self.rng = random.Random(f"{SIDE}{precision}{os.environ['FAKE_SEED']}")
+        self.rng = random.Random(f"{SIDE}{precision}{os.environ['FAKE_SEED']}{RUN}")
 
     def timed_run(self, prompt_tokens, new_tokens):
-        slow = float(os.environ["FAKE_SLOW"]) if SIDE == "b" else 0.0
-        tps = 20.0 / (1 + slow) * math.exp(self.rng.gauss(0, float(os.environ["FAKE_CV"])))
+        slow_now = not AGAIN or os.environ.get("FAKE_SLOW_AGAIN", "1") == "1"
+        slow = float(os.environ["FAKE_SLOW"]) if SIDE == "b" and slow_now else 0.0
+        cv = float(os.environ.get("FAKE_CV_AGAIN", os.environ["FAKE_CV"]) if AGAIN else os.environ["FAKE_CV"])
+        tps = 20.0 / (1 + slow) * math.exp(self.rng.gauss(0, cv))
         return SimpleNamespace(decode_tok_s=tps, prefill_tok_s=500.0, ttft_s=0.25, step_s=[1 / tps] * (new_tokens - 1))
 
 
@@ -69,6 +77,8 @@ def gate(tmp_path):
     py.chmod(0o755)
 
     def run(slow: float, cv: float, seed: int = 0, **env):
+        for side in ("a", "b"):  # each gate call starts counting its A/B runs afresh
+            (tmp_path / "trees" / f"{side}.runs").unlink(missing_ok=True)
         e = {
             **os.environ,
             "MINDBENCH_BASELINE": str(base),
@@ -93,6 +103,27 @@ def test_a_clear_slowdown_fails_at_the_first_look(gate):
     assert p.returncode == 1, p.stdout + p.stderr[-2000:]
     assert "decided at look 1 of 3" in p.stderr and "REGRESSION" in p.stdout
     assert "16 interleaved pairs" in p.stdout and "signed-rank interval" in p.stdout
+    # confirmed by a fresh pair of processes, which see the same slowdown
+    assert "timing again with a fresh pair of processes" in p.stderr and "confirmed: " in p.stderr
+    assert p.stdout.count("REGRESSION |") == 4  # each decode row, in both runs' tables
+
+
+def test_a_flag_that_fresh_processes_rule_out_is_cleared(gate):
+    """A first run that flags a slowdown its processes alone had (a false alarm) does not fail the
+    gate when a fresh pair of processes rules the 5 % target out."""
+    p = gate(0.20, 0.01, FAKE_SLOW_AGAIN="0")
+    assert p.returncode == 0, p.stdout + p.stderr[-2000:]
+    assert "REGRESSION" in p.stdout and "not confirmed: fresh processes rule the slowdown out" in p.stderr
+    # the switch: without the confirmation the first flag fails the gate
+    p = gate(0.20, 0.01, FAKE_SLOW_AGAIN="0", MINDBENCH_AB_CONFIRM="0")
+    assert p.returncode == 1 and "fresh pair" not in p.stderr, p.stderr[-2000:]
+
+
+def test_a_flag_the_confirmation_cannot_rule_out_stands(gate):
+    """A second run that is NOT DECIDED does not clear a flag: only a ruled-out slowdown does."""
+    p = gate(0.20, 0.01, seed=2, FAKE_SLOW_AGAIN="0", FAKE_CV_AGAIN="0.3")
+    assert p.returncode == 1, p.stdout + p.stderr[-2000:]
+    assert "NOT DECIDED" in p.stdout and "confirmed: the second A/B run does not rule" in p.stderr
 
 
 def test_an_honest_quiet_rerun_passes_at_the_first_look(gate):
