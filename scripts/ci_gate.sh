@@ -153,11 +153,16 @@ gate() {
     # still scores the same tasks the same way, and leave memory out.
     local out=$1; shift
     local rc=0
-    $MINDBENCH compare "$BASELINE" "$out" --no-speed "$@" || rc=$?
+    # Peak RSS at int4 is one sample of a noisy figure: six runs of unchanged code on the 2-core
+    # CI host (2026-12-06) peaked at 1497 (the baseline, quiet), 1670, 1682, 1714, 1717 and 1835 MB
+    # (+23 %, which failed compare's default 20 %), while fp32 stayed within 0.4 %. 30 % still
+    # catches a kept fp32 copy of the weights at int4 (+34 %). MINDBENCH_GATE_MEMORY_TOL overrides.
+    local mem_tol=${MINDBENCH_GATE_MEMORY_TOL:-0.30}
+    $MINDBENCH compare "$BASELINE" "$out" --no-speed --memory-tol "$mem_tol" "$@" || rc=$?
     if [ "$rc" -eq 2 ] && [ -f "$out" ] && [ -f "$BASELINE" ]; then
         echo "no rows matched on this machine's memory class: gating quality across machines" >&2
         rc=0
-        $MINDBENCH compare "$BASELINE" "$out" --hardware any --no-speed "$@" || rc=$?
+        $MINDBENCH compare "$BASELINE" "$out" --hardware any --no-speed --memory-tol "$mem_tol" "$@" || rc=$?
     fi
     return "$rc"
 }
