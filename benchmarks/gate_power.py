@@ -283,6 +283,18 @@ def _draw(pairs: dict, n_rec: int, n: int, rng, flip: bool | None = None) -> dic
     return {c: [(ps[i][1], ps[i][0]) if flip else ps[i] for i in idx] for c, ps in pairs.items()}
 
 
+def _confirmed_run(runs: list[dict], i: int, f: float, n_rec: int, looks: list[int], rng, flip=None):
+    """One simulated CI gate run on recorded run i (B slowed by f) and, when it flags a
+    regression, its confirmation drawn from another recorded run (fresh processes). Returns
+    (verdict, pairs used, the confirmation's verdict or None, its pairs)."""
+    v, at = live_rule(_draw(runs[i], n_rec, looks[-1], rng, flip), f, looks[-1], looks, True, True)
+    if v != "regression" or len(runs) < 2:
+        return v, at, None, 0
+    j = rng.choice([k for k in range(len(runs)) if k != i])
+    v2, at2 = live_rule(_draw(runs[j], n_rec, looks[-1], rng, flip), f, looks[-1], looks, True, True)
+    return v, at, v2, at2
+
+
 def analyse_live(ns) -> int:
     from statistics import median, stdev
 
@@ -344,14 +356,9 @@ def analyse_live(ns) -> int:
             fails = undecided = used = total = 0
             for i in range(len(honest)):
                 for _ in range(sims):
-                    v, at = live_rule(_draw(all_pairs[i], n_rec, thirds[-1], rng), f, thirds[-1], thirds, True, True)
-                    used += at
-                    if v == "regression":
-                        j = rng.choice([k for k in range(len(honest)) if k != i])
-                        v2, at2 = live_rule(
-                            _draw(all_pairs[j], n_rec, thirds[-1], rng), f, thirds[-1], thirds, True, True
-                        )
-                        used += at2
+                    v, at, v2, at2 = _confirmed_run(all_pairs, i, f, n_rec, thirds, rng)
+                    used += at + at2
+                    if v2 is not None:
                         fails += v2 == "regression" if mode == "both flag" else v2 != "ok"
                     undecided += v == "not decided"
                     total += 1
@@ -385,16 +392,13 @@ def analyse_live(ns) -> int:
     if faulty:
         hits = total = both = cleared = 0
         fault_pairs = [_live_pairs(run, "decode_tok_s") for run in faulty]
-        for i, base in enumerate(fault_pairs):
+        for i in range(len(fault_pairs)):
             for _ in range(sims):
-                v, _ = live_rule(_draw(base, n_rec, thirds[-1], rng, flip=False), 0.0, thirds[-1], thirds, True, True)
+                # the confirmation, when there is one, comes from another faulty run's processes
+                v, _, v2, _ = _confirmed_run(fault_pairs, i, 0.0, n_rec, thirds, rng, flip=False)
                 hits += v == "regression"
                 total += 1
-                if v == "regression" and len(faulty) > 1:  # the confirmation: another faulty run's processes
-                    j = rng.choice([k for k in range(len(faulty)) if k != i])
-                    v2, _ = live_rule(
-                        _draw(fault_pairs[j], n_rec, thirds[-1], rng, flip=False), 0.0, thirds[-1], thirds, True, True
-                    )
+                if v2 is not None:
                     both += v2 == "regression"
                     cleared += v2 != "ok"
         detect = (hits, total)
