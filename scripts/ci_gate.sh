@@ -72,6 +72,11 @@ AB_PRECISIONS=${MINDBENCH_AB_PRECISIONS:-fp32,int4}
 PY=${MINDBENCH_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 PY=$(cd "$(dirname "$(command -v "$PY")")" && pwd)/$(basename "$PY")   # absolute, symlink kept (a venv)
 
+ab_run() {  # one interleaved A/B run: the baseline's tree ($1) against this one, pairs to $2
+    "$PY" "$PWD/scripts/ab_interleave.py" --a "$1" --b "$PWD" --out "$2" \
+        --max-pairs "$AB_PAIRS" --looks "$AB_LOOKS" --budget-s "$AB_BUDGET_S" --precisions "$AB_PRECISIONS" >&2
+}
+
 ab_gate() {
     [ "${MINDBENCH_GATE_SPEED:-1}" = 0 ] && { echo "speed not gated (MINDBENCH_GATE_SPEED=0)" >&2; return 0; }
     local commit dir rc=0 start
@@ -91,8 +96,7 @@ for line in open(sys.argv[1]):
     start=$(date +%s)
     # A: the baseline's code (its own package, same interpreter and libraries); B: HEAD, which alone
     # gets MINDBENCH_FAULT (the code under test)
-    "$PY" "$PWD/scripts/ab_interleave.py" --a "$dir/base" --b "$PWD" --out "$dir/ab.json" \
-        --max-pairs "$AB_PAIRS" --looks "$AB_LOOKS" --budget-s "$AB_BUDGET_S" --precisions "$AB_PRECISIONS" >&2 || rc=2
+    ab_run "$dir/base" "$dir/ab.json" || rc=2
     echo "A/B speed run (baseline commit ${commit:0:12} vs HEAD, two live processes) took $(( $(date +%s) - start )) s" >&2
     if [ "$rc" -eq 0 ]; then
         PYTHONPATH="$PWD" "$PY" -m mindbench.cli compare "$dir/ab.json" --ab "$@" || rc=$?
@@ -108,8 +112,7 @@ for line in open(sys.argv[1]):
     if [ "$rc" -eq 1 ] && [ "${MINDBENCH_AB_CONFIRM:-1}" != 0 ]; then
         echo "the A/B run flagged a regression: timing again with a fresh pair of processes to confirm it" >&2
         local again=0
-        "$PY" "$PWD/scripts/ab_interleave.py" --a "$dir/base" --b "$PWD" --out "$dir/ab2.json" \
-            --max-pairs "$AB_PAIRS" --looks "$AB_LOOKS" --budget-s "$AB_BUDGET_S" --precisions "$AB_PRECISIONS" >&2 || again=2
+        ab_run "$dir/base" "$dir/ab2.json" || again=2
         if [ "$again" -eq 0 ]; then
             PYTHONPATH="$PWD" "$PY" -m mindbench.cli compare "$dir/ab2.json" --ab "$@" || true
             local verdict
